@@ -1,0 +1,383 @@
+/*
+ * lossgrad: a small, exact autograd engine in C11.
+ *
+ * Overview
+ * --------
+ * Everything lives in a context (lg_ctx). Tensors are dense, row-major, up
+ * to 8 dimensions, of dtype float32, float64 or int64. There are two kinds:
+ *
+ *   - parameters (lg_param_new): persistent, live until the ctx is freed,
+ *     require gradients, and their gradients accumulate (+=) over backward
+ *     calls until lg_zero_grad;
+ *   - step tensors (everything else): allocated in the ctx's step arena and
+ *     freed all at once by lg_step_end. Using one after its step ended is an
+ *     LG_ERR_STALE error.
+ *
+ * Every differentiable op records itself on the ctx's tape; lg_backward
+ * walks the tape in reverse from a scalar loss. Errors never abort: a
+ * failing call records a status and a message on the ctx and returns NULL
+ * (or the status). The first error sticks, and an op given a NULL input
+ * returns NULL without overwriting it, so a whole step can be written and
+ * checked once. The library prints nothing unless asked (lg_tensor_print).
+ *
+ * A complete training loop (this exact program is compiled and run as the
+ * test tests/test_header_example.c): fit y = 3x - 1 with a linear model.
+ *
+ *   #include <lossgrad.h>
+ *   #include <stdio.h>
+ *
+ *   int main(void) {
+ *       lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 7, .threads = 1 });
+ *       if (!ctx) return 1;
+ *       lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 2, (int64_t[]){1, 1});
+ *       lg_tensor *b = lg_param_new(ctx, "b", LG_F64, 1, (int64_t[]){1});
+ *       double loss_value = 0;
+ *       for (int step = 0; step < 200; step++) {
+ *           lg_tensor *x = lg_randn(ctx, LG_F64, 2, (int64_t[]){32, 1});
+ *           lg_tensor *y = lg_add_scalar(ctx, lg_mul_scalar(ctx, x, 3.0), -1.0);
+ *           lg_tensor *pred = lg_add(ctx, lg_matmul(ctx, x, w), b);
+ *           lg_tensor *loss = lg_mean(ctx, lg_square(ctx, lg_sub(ctx, pred, y)),
+ *                                     0, NULL, false);
+ *           if (lg_backward(ctx, loss) != LG_OK) {
+ *               fprintf(stderr, "%s\n", lg_ctx_errmsg(ctx));
+ *               return 1;
+ *           }
+ *           loss_value = lg_item(ctx, loss);
+ *           for (int i = 0; i < lg_param_count(ctx); i++) {   // plain SGD
+ *               lg_tensor *p = lg_param_at(ctx, i);
+ *               double *pd = lg_tensor_data(p);
+ *               const double *g = lg_tensor_data(lg_tensor_grad(p));
+ *               for (int64_t j = 0; j < lg_tensor_numel(p); j++) pd[j] -= 0.1 * g[j];
+ *           }
+ *           lg_zero_grad(ctx);
+ *           lg_step_end(ctx);
+ *       }
+ *       printf("final loss %.3g\n", loss_value);
+ *       lg_ctx_free(ctx);
+ *       return loss_value < 1e-6 ? 0 : 1;
+ *   }
+ *
+ * Conventions: ctx first in every call; shapes and sizes are int64_t; axes
+ * are int and may be negative (counted from the end); every tensor-returning
+ * call may return NULL. Unless said otherwise a returned tensor lives until
+ * the step ends. Binary ops broadcast NumPy/PyTorch style and need both
+ * operands of the same float dtype (no implicit promotion).
+ */
+#ifndef LOSSGRAD_H
+#define LOSSGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LG_VERSION_MAJOR 0
+#define LG_VERSION_MINOR 1
+#define LG_VERSION_PATCH 0
+#define LG_MAX_DIMS 8
+
+/* ------------------------------------------------------------------ */
+/* Status, dtypes, context                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_status {
+    LG_OK = 0,
+    LG_ERR_NULL,   /* a required argument is NULL */
+    LG_ERR_SHAPE,  /* shapes do not fit the op's rule */
+    LG_ERR_DTYPE,  /* a dtype the op does not take, or operands that differ */
+    LG_ERR_AXIS,   /* an axis out of range or repeated */
+    LG_ERR_INDEX,  /* an index or class id out of range */
+    LG_ERR_VALUE,  /* an option or scalar argument out of its domain */
+    LG_ERR_OOM,    /* the allocator returned NULL */
+    LG_ERR_STALE,  /* a step tensor used after lg_step_end */
+    LG_ERR_STATE,  /* a call out of order: second backward, non-scalar loss, ... */
+    LG_ERR_IO      /* reading or writing a file failed */
+} lg_status;
+
+typedef enum lg_dtype { LG_F32 = 0, LG_F64 = 1, LG_I64 = 2 } lg_dtype;
+
+typedef struct lg_ctx lg_ctx;
+typedef struct lg_tensor lg_tensor;
+
+/* One allocator hook, Lua style: new_size == 0 frees ptr (returns NULL);
+ * otherwise (re)allocates ptr from old_size to new_size bytes, returning
+ * NULL on failure. Every byte the library holds comes through it. */
+typedef void *(*lg_alloc_fn)(void *user, void *ptr, size_t old_size, size_t new_size);
+
+typedef struct lg_ctx_params {
+    uint64_t seed;       /* RNG seed; 0 means seed 0 (runs are reproducible) */
+    int threads;         /* kernel and OpenBLAS threads; 0 means 1 */
+    lg_alloc_fn alloc;   /* NULL: the C library's malloc/realloc/free */
+    void *alloc_user;    /* passed to alloc */
+    size_t arena_chunk;  /* step arena growth in bytes; 0 means 1 MiB */
+} lg_ctx_params;
+
+/* A new context, or NULL if its own allocation failed. params may be NULL. */
+lg_ctx *lg_ctx_new(const lg_ctx_params *params);
+/* Frees the ctx and every tensor, parameter and gradient it owns. NULL is a no-op. */
+void lg_ctx_free(lg_ctx *ctx);
+
+/* The first error recorded since the last clear (LG_OK if none), its message. */
+lg_status lg_ctx_status(const lg_ctx *ctx);
+const char *lg_ctx_errmsg(const lg_ctx *ctx);
+void lg_ctx_clear_error(lg_ctx *ctx);
+const char *lg_status_name(lg_status s);
+
+/* Kernel threads (also OpenBLAS's). Returns LG_ERR_VALUE for n < 1. */
+lg_status lg_ctx_set_threads(lg_ctx *ctx, int n);
+int lg_ctx_threads(const lg_ctx *ctx);
+
+/* Ends the step: frees every step tensor, the tape and intermediate
+ * gradients at once; the arena keeps its capacity for the next step. */
+void lg_step_end(lg_ctx *ctx);
+
+/* Memory accounting: bytes in use in the step arena now, its high-water
+ * mark since the ctx was made, its capacity, and allocator calls so far. */
+typedef struct lg_mem_stats {
+    size_t arena_used, arena_high_water, arena_capacity;
+    size_t persistent_bytes;
+    uint64_t alloc_calls; /* calls to the hook that allocate or reallocate */
+    uint64_t free_calls;
+} lg_mem_stats;
+lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx);
+
+/* No-grad regions nest; ops inside record nothing on the tape. */
+void lg_no_grad_begin(lg_ctx *ctx);
+void lg_no_grad_end(lg_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* RNG: xoshiro256** seeded through splitmix64; normals by Box-Muller   */
+/* ------------------------------------------------------------------ */
+
+/* Reseeds the ctx RNG: the same seed reproduces every later draw. */
+void lg_seed(lg_ctx *ctx, uint64_t seed);
+/* One uniform double in [0, 1) (53 random bits). */
+double lg_rand_uniform(lg_ctx *ctx);
+/* One standard normal double (Box-Muller, both values of a pair used). */
+double lg_rand_normal(lg_ctx *ctx);
+/* One uniform integer in [0, n); n must be > 0 (returns 0 otherwise). */
+uint64_t lg_rand_below(lg_ctx *ctx, uint64_t n);
+
+/* ------------------------------------------------------------------ */
+/* Tensors: creation (step tensors) and queries                        */
+/* ------------------------------------------------------------------ */
+
+/* Each returns a new step tensor of the given shape. LG_ERR_SHAPE for
+ * ndim outside 0..8 or a negative size; LG_ERR_DTYPE where a dtype makes
+ * no sense (rand/randn need a float dtype). */
+lg_tensor *lg_zeros(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
+lg_tensor *lg_ones(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
+lg_tensor *lg_full(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value);
+lg_tensor *lg_scalar(lg_ctx *ctx, lg_dtype dt, double value); /* 0-d tensor */
+/* [start, start+step, ...) below stop (above, for negative step). 1-D. */
+lg_tensor *lg_arange(lg_ctx *ctx, lg_dtype dt, double start, double stop, double step);
+/* Copies numel elements of type dt from data (float, double or int64_t). */
+lg_tensor *lg_tensor_from(lg_ctx *ctx, lg_dtype dt, const void *data, int ndim,
+                          const int64_t *shape);
+/* Uniform in [low, high) and normal(mean, std) from the ctx RNG. */
+lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double low,
+                   double high);
+lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
+
+/* Persistent tensors: parameters live until lg_ctx_free, require grad and
+ * start at zero. name may be NULL (it is copied). */
+lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
+                        const int64_t *shape);
+int lg_param_count(const lg_ctx *ctx);
+lg_tensor *lg_param_at(lg_ctx *ctx, int i); /* NULL if i is out of range */
+const char *lg_tensor_name(const lg_tensor *t); /* NULL for unnamed tensors */
+/* Zeroes every parameter's gradient. */
+void lg_zero_grad(lg_ctx *ctx);
+
+/* Queries. These are plain accessors: a NULL tensor gives 0 / NULL. */
+int lg_tensor_ndim(const lg_tensor *t);
+const int64_t *lg_tensor_shape(const lg_tensor *t);
+int64_t lg_tensor_dim(const lg_tensor *t, int axis); /* negative axes allowed; -1 if bad */
+int64_t lg_tensor_numel(const lg_tensor *t);
+lg_dtype lg_tensor_dtype(const lg_tensor *t);
+void *lg_tensor_data(lg_tensor *t); /* contiguous row-major; NULL for a stale tensor */
+bool lg_tensor_requires_grad(const lg_tensor *t);
+/* The accumulated gradient (same shape and dtype), or NULL if none yet. */
+lg_tensor *lg_tensor_grad(lg_tensor *t);
+/* The value of a one-element tensor as double; NaN and an error otherwise. */
+double lg_item(lg_ctx *ctx, lg_tensor *t);
+/* Checks that t is usable in ctx now: LG_ERR_STALE (recorded) if not. */
+lg_status lg_tensor_check(lg_ctx *ctx, const lg_tensor *t);
+/* Marks a step leaf tensor as requiring grad (for inputs you differentiate). */
+lg_status lg_requires_grad(lg_ctx *ctx, lg_tensor *t, bool on);
+/* Name of the op that made t ("leaf" for leaves). */
+const char *lg_tensor_op_name(const lg_tensor *t);
+
+/* Writes t to f: dtype, shape and up to max_elems values (0: all). */
+lg_status lg_tensor_print(lg_ctx *ctx, const lg_tensor *t, FILE *f, int64_t max_elems);
+/* Copies src's values into dst (same shape, any dtypes; no gradient flows).
+ * The usual way to write a parameter from step data. */
+lg_status lg_copy_into(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src);
+
+/* ------------------------------------------------------------------ */
+/* Autograd                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Backpropagates from a one-element float tensor (gradient 1). Accumulates
+ * into parameters and step leaves that require grad. Once per graph: a
+ * second backward through the same recorded ops is LG_ERR_STATE. */
+lg_status lg_backward(lg_ctx *ctx, lg_tensor *loss);
+/* Same, from any tensor with an explicit upstream gradient of its shape. */
+lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstream);
+/* A step tensor sharing nothing with the tape: same values, no gradient. */
+lg_tensor *lg_detach(lg_ctx *ctx, lg_tensor *x);
+
+/* Gradcheck: float64 central differences against the analytic gradient.
+ * fn builds the output from n inputs (copies of `inputs`, made requiring
+ * grad). A random upstream gradient u gives the scalar sum(u * fn(x)); each
+ * input element is perturbed by +-eps. The user's inputs are not changed.
+ * Every input must be float64. Prints nothing. */
+typedef lg_tensor *(*lg_gradcheck_fn)(lg_ctx *ctx, lg_tensor *const *inputs, void *user);
+typedef struct lg_gradcheck_opts {
+    double eps;        /* 0 means 1e-6 */
+    double atol, rtol; /* pass if |a-n| <= atol + rtol*|n|; 0 means 1e-6 and 1e-5 */
+} lg_gradcheck_opts;
+typedef struct lg_gradcheck_report {
+    bool ok;
+    double max_abs_err, max_rel_err;
+    int worst_input;      /* input index of the worst element, -1 if none */
+    int64_t worst_index;  /* flat index in that input */
+    double worst_analytic, worst_numeric;
+    int64_t checked;      /* elements compared */
+} lg_gradcheck_report;
+lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
+                       lg_tensor *const *inputs, const lg_gradcheck_opts *opts,
+                       lg_gradcheck_report *report);
+
+/* ------------------------------------------------------------------ */
+/* Differentiable primitives. Float inputs unless noted.               */
+/* ------------------------------------------------------------------ */
+
+/* Elementwise, broadcasting: c = a op b. Same float dtype. */
+lg_tensor *lg_add(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_sub(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_mul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_div(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+/* a^b; grad wrt b uses log(a) and is 0 where a == 0 and b > 0 (as PyTorch). */
+lg_tensor *lg_pow(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+/* Elementwise max/min; at ties the gradient is split in half (as PyTorch). */
+lg_tensor *lg_maximum(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_minimum(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+
+/* Elementwise unary. */
+lg_tensor *lg_neg(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_exp(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_log(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_log1p(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_expm1(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_abs(lg_ctx *ctx, lg_tensor *x);    /* grad sign(x), 0 at 0 */
+lg_tensor *lg_sign(lg_ctx *ctx, lg_tensor *x);   /* grad 0 */
+lg_tensor *lg_sqrt(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_square(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x);   /* grad 0 at 0 */
+lg_tensor *lg_sigmoid(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_log_sigmoid(lg_ctx *ctx, lg_tensor *x); /* min(x,0) - log1p(exp(-|x|)) */
+lg_tensor *lg_tanh(lg_ctx *ctx, lg_tensor *x);
+/* log1p(exp(beta x))/beta, or x where beta x > threshold (PyTorch's default
+ * is beta 1, threshold 20). */
+lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x, double beta, double threshold);
+lg_tensor *lg_pow_scalar(lg_ctx *ctx, lg_tensor *x, double p); /* x^p */
+lg_tensor *lg_mul_scalar(lg_ctx *ctx, lg_tensor *x, double s);  /* s x */
+lg_tensor *lg_add_scalar(lg_ctx *ctx, lg_tensor *x, double s);  /* x + s */
+/* min(max(x, lo), hi); either bound may be -INFINITY/INFINITY (absent).
+ * Gradient passes where lo <= x <= hi, bounds included (as PyTorch). */
+lg_tensor *lg_clamp(lg_ctx *ctx, lg_tensor *x, double lo, double hi);
+
+/* Comparisons (broadcasting) give a mask of a's dtype holding 0 or 1; no
+ * gradient flows through them. */
+lg_tensor *lg_eq(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_ne(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_lt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_le(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_gt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_ge(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+/* mask != 0 ? a : b, broadcasting all three. mask: any dtype, no gradient. */
+lg_tensor *lg_where(lg_ctx *ctx, lg_tensor *mask, lg_tensor *a, lg_tensor *b);
+
+/* Reductions over axes[0..naxes) (naxes 0 and axes NULL: every axis).
+ * keepdim keeps reduced axes as size 1. Sums of float32 accumulate in
+ * double. */
+lg_tensor *lg_sum(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim);
+lg_tensor *lg_mean(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim);
+/* max/min: if indices is not NULL it receives an int64 step tensor of the
+ * position of the first extreme within the flattened reduced axes (the
+ * index along the axis when naxes is 1). The gradient flows to that
+ * element. */
+lg_tensor *lg_max(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim,
+                  lg_tensor **indices);
+lg_tensor *lg_min(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim,
+                  lg_tensor **indices);
+/* log(sum(exp(x))) over axes, shifted by the max (finite for large x). */
+lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim);
+/* Along one axis, max-shifted. */
+lg_tensor *lg_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
+lg_tensor *lg_log_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
+/* p-norm (p > 0, or INFINITY) over axes. The gradient at a zero norm is 0. */
+lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes,
+                   bool keepdim);
+/* ||x1 - x2 + eps||_p over the last axis, as torch pairwise_distance. */
+lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p,
+                                double eps, bool keepdim);
+
+/* Matrix products through BLAS. a:[...,M,K] b:[...,K,N] -> [...,M,N]
+ * (with trans_a, a is [...,K,M]; with trans_b, b is [...,N,K]). b may be
+ * 2-D and shared by every batch of a; otherwise batch shapes must be equal.
+ * Backward uses transpose flags and never copies a transpose. */
+lg_tensor *lg_matmul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
+lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bool trans_b);
+
+/* Shape ops. reshape shares storage (one -1 size is inferred). */
+lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
+lg_tensor *lg_transpose(lg_ctx *ctx, lg_tensor *x, int axis0, int axis1);
+lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm); /* perm: ndim axes */
+/* Elements start, start+step, ... below stop along axis; start/stop may be
+ * negative (from the end) and are clipped as Python slices; step >= 1. */
+lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t stop,
+                    int64_t step);
+lg_tensor *lg_narrow(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t length);
+/* Joins n tensors (same dtype, equal shapes but along axis) / stacks them on a new axis. */
+lg_tensor *lg_concat(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis);
+lg_tensor *lg_stack(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis);
+/* Picks slices along axis by a 1-D int64 index: out.shape[axis] = numel(index). */
+lg_tensor *lg_index_select(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index);
+/* out[i][j][k] = x[i][index[i][j][k]][k] (axis 1), as torch.gather: index is
+ * int64 with x's ndim, and no larger than x on the other axes. */
+lg_tensor *lg_gather(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index);
+/* int64 labels -> [..., num_classes] of dtype dt (no gradient). */
+lg_tensor *lg_one_hot(lg_ctx *ctx, lg_tensor *labels, int64_t num_classes, lg_dtype dt);
+/* Cast between float dtypes (gradient is cast back); int64 -> float too
+ * (no gradient). Returns a copy even for the same dtype. */
+lg_tensor *lg_cast(lg_ctx *ctx, lg_tensor *x, lg_dtype dt);
+/* A differentiable copy of x (gradient passes unchanged). */
+lg_tensor *lg_clone(lg_ctx *ctx, lg_tensor *x);
+
+/* ------------------------------------------------------------------ */
+/* Introspection and BLAS                                              */
+/* ------------------------------------------------------------------ */
+
+/* The op registry: every differentiable primitive by name. */
+int lg_op_count(void);
+const char *lg_op_name(int i);
+
+/* OpenBLAS's chosen core (e.g. "SkylakeX", "Prescott") and build config.
+ * Debian 12's OpenBLAS 0.3.21 does not recognise some recent CPUs and
+ * falls back to the slow generic "Prescott" kernel; set the environment
+ * variable OPENBLAS_CORETYPE (e.g. SkylakeX, Haswell) to choose one. */
+const char *lg_blas_corename(void);
+const char *lg_blas_config(void);
+
+const char *lg_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LOSSGRAD_H */

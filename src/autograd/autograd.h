@@ -1,0 +1,40 @@
+/* autograd.h: the op registry, recording on the tape, gradient accumulation.
+ *
+ * ops.def lists every primitive once; from it come the op ids, the name
+ * table and the backward dispatch table. An op's file holds its math
+ * comment, shape checks, forward, backward (lgA_bw_<name>) and public
+ * constructor. Backward reads y->grad and calls lgA_accum for each input
+ * that requires grad; broadcasting is undone there, in one place.
+ */
+#ifndef LG_AUTOGRAD_H
+#define LG_AUTOGRAD_H
+
+#include "../tensor/tensor.h"
+
+enum {
+#define LG_OP(name) LGA_OP_##name,
+#include "ops.def"
+#undef LG_OP
+    LGA_NOPS
+};
+
+typedef lg_status (*lgA_backward_fn)(lg_ctx *ctx, lg_tensor *y);
+
+#define LG_OP(name) LG_HIDDEN lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y);
+#include "ops.def"
+#undef LG_OP
+
+/* Marks y as the result of op on inputs ins[0..n). If grad mode is on and
+ * any input requires grad, y requires grad and is appended to the tape.
+ * Returns y (NULL if y is NULL or the input array cannot be stored). */
+LG_HIDDEN lg_tensor *lgA_record(lg_ctx *ctx, int op, lg_tensor *y, int n,
+                                lg_tensor *const *ins);
+/* Does input i of y want a gradient? */
+static inline bool lgA_needs(const lg_tensor *y, int i)
+{
+    return y->in[i]->requires_grad;
+}
+/* Adds g (of the broadcast output shape, or x's shape) into x's gradient. */
+LG_HIDDEN lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);
+
+#endif

@@ -1,0 +1,165 @@
+/* matmul.c: (batched) matrix product through BLAS, with transpose flags.
+ *
+ *   C = op(A) op(B),  op(A): [..., M, K],  op(B): [..., K, N]  ->  C: [..., M, N]
+ *   dA = G op(B)^T  (stored as op(B) G^T when A is transposed)
+ *   dB = op(A)^T G  (stored as G^T op(A) when B is transposed)
+ * Backward passes transpose flags to gemm and never copies a transpose.
+ * B may be 2-D and shared by every batch of A; otherwise the batch shapes
+ * must be equal. Flags are kept in y->attr.flag[0..1].
+ */
+#include "autograd.h"
+
+#include <limits.h>
+#include <string.h>
+
+typedef struct mm {
+    int64_t batch, m, n, k;
+    bool ta, tb, shared_b;
+    int64_t lda, ldb; /* row lengths of A and B as stored */
+} mm;
+
+static bool plan(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, bool ta, bool tb, mm *p,
+                 int *ond, int64_t oshape[LG_MAX_DIMS])
+{
+    static const char who[] = "lg_matmul";
+    char sa[160], sb[160];
+    lgT_shape_str(a, sa, sizeof sa);
+    lgT_shape_str(b, sb, sizeof sb);
+    if (a->ndim < 2 || b->ndim < 2) {
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: a is %s and b is %s, expected at least 2 dims each",
+                  who, sa, sb);
+        return false;
+    }
+    int an = a->ndim, bn = b->ndim;
+    p->ta = ta;
+    p->tb = tb;
+    p->m = ta ? a->shape[an - 1] : a->shape[an - 2];
+    p->k = ta ? a->shape[an - 2] : a->shape[an - 1];
+    int64_t kb = tb ? b->shape[bn - 1] : b->shape[bn - 2];
+    p->n = tb ? b->shape[bn - 2] : b->shape[bn - 1];
+    p->lda = a->shape[an - 1];
+    p->ldb = b->shape[bn - 1];
+    if (kb != p->k) {
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "%s: inner sizes differ: op(a) of %s has K = %lld, op(b) of %s has K = %lld",
+                  who, sa, (long long)p->k, sb, (long long)kb);
+        return false;
+    }
+    p->shared_b = bn == 2;
+    if (!p->shared_b) {
+        bool same = an == bn;
+        for (int d = 0; same && d < an - 2; d++)
+            same = a->shape[d] == b->shape[d];
+        if (!same) {
+            lgC_error(ctx, LG_ERR_SHAPE,
+                      "%s: batch shapes of a %s and b %s differ (b must be 2-D or match a)", who,
+                      sa, sb);
+            return false;
+        }
+    }
+    if (p->m > INT_MAX || p->n > INT_MAX || p->k > INT_MAX) {
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: a matrix side exceeds BLAS's int range", who);
+        return false;
+    }
+    p->batch = 1;
+    for (int d = 0; d < an - 2; d++) {
+        p->batch *= a->shape[d];
+        oshape[d] = a->shape[d];
+    }
+    oshape[an - 2] = p->m;
+    oshape[an - 1] = p->n;
+    *ond = an;
+    return true;
+}
+
+static const char *at(const lg_tensor *t, int64_t elem)
+{
+    return (const char *)t->data + elem * (int64_t)lgT_dtype_size((lg_dtype)t->dtype);
+}
+
+lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bool trans_b)
+{
+    static const char who[] = "lg_matmul";
+    if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
+        !lgT_same_dtype(ctx, a, b, who))
+        return NULL;
+    mm p;
+    int ond;
+    int64_t oshape[LG_MAX_DIMS];
+    if (!plan(ctx, a, b, trans_a, trans_b, &p, &ond, oshape))
+        return NULL;
+    lg_tensor *y = lgT_new(ctx, (lg_dtype)a->dtype, ond, oshape, who);
+    if (!y)
+        return NULL;
+    lg_dtype dt = (lg_dtype)a->dtype;
+    if (p.k == 0) {
+        lgT_fill(y, 0.0);
+    } else if (p.shared_b && !p.ta) { /* one gemm over [batch*M, K] */
+        lgT_gemm(ctx, dt, false, p.tb, p.batch * p.m, p.n, p.k, 1.0, a->data, p.lda, b->data,
+                 p.ldb, 0.0, y->data, p.n);
+    } else {
+        for (int64_t i = 0; i < p.batch; i++)
+            lgT_gemm(ctx, dt, p.ta, p.tb, p.m, p.n, p.k, 1.0, at(a, i * p.m * p.k), p.lda,
+                     at(b, p.shared_b ? 0 : i * p.k * p.n), p.ldb, 0.0,
+                     (char *)y->data + (size_t)(i * p.m * p.n) * lgT_dtype_size(dt), p.n);
+    }
+    y->attr.flag[0] = trans_a;
+    y->attr.flag[1] = trans_b;
+    return lgA_record(ctx, LGA_OP_matmul, y, 2, (lg_tensor *[]){ a, b });
+}
+
+lg_tensor *lg_matmul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return lg_matmul_t(ctx, a, b, false, false);
+}
+
+lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *a = y->in[0], *b = y->in[1], *g = y->grad;
+    mm p;
+    int ond;
+    int64_t oshape[LG_MAX_DIMS];
+    plan(ctx, a, b, y->attr.flag[0], y->attr.flag[1], &p, &ond, oshape);
+    lg_dtype dt = (lg_dtype)a->dtype;
+    size_t es = lgT_dtype_size(dt);
+    int64_t sa = p.m * p.k, sb = p.shared_b ? 0 : p.k * p.n, sg = p.m * p.n;
+    if (lgA_needs(y, 0)) {
+        lg_tensor *da = lgT_zeros_like(ctx, a, "lg_backward");
+        if (!da)
+            return ctx->status;
+        for (int64_t i = 0; i < p.batch && p.k > 0; i++) {
+            char *dai = (char *)da->data + (size_t)(i * sa) * es;
+            if (!p.ta) /* dA[M,K] = G[M,N] op(B)^T */
+                lgT_gemm(ctx, dt, false, !p.tb, p.m, p.k, p.n, 1.0, at(g, i * sg), p.n,
+                         at(b, i * sb), p.ldb, 0.0, dai, p.k);
+            else /* dA[K,M] = op(B)[K,N] G^T */
+                lgT_gemm(ctx, dt, p.tb, true, p.k, p.m, p.n, 1.0, at(b, i * sb), p.ldb,
+                         at(g, i * sg), p.n, 0.0, dai, p.m);
+        }
+        if (lgA_accum(ctx, a, da) != LG_OK)
+            return ctx->status;
+    }
+    if (lgA_needs(y, 1)) {
+        lg_tensor *db = lgT_zeros_like(ctx, b, "lg_backward");
+        if (!db)
+            return ctx->status;
+        if (p.shared_b && !p.ta && !p.tb) { /* dB[K,N] = A^T G over all rows */
+            lgT_gemm(ctx, dt, true, false, p.k, p.n, p.batch * p.m, 1.0, a->data, p.lda,
+                     g->data, p.n, 0.0, db->data, p.n);
+        } else {
+            for (int64_t i = 0; i < p.batch; i++) {
+                char *dbi = (char *)db->data + (size_t)(i * sb) * es;
+                double beta = p.shared_b ? 1.0 : 0.0;
+                if (!p.tb) /* dB[K,N] = op(A)^T G */
+                    lgT_gemm(ctx, dt, !p.ta, false, p.k, p.n, p.m, 1.0, at(a, i * sa), p.lda,
+                             at(g, i * sg), p.n, beta, dbi, p.n);
+                else /* dB[N,K] = G^T op(A) */
+                    lgT_gemm(ctx, dt, true, p.ta, p.n, p.k, p.m, 1.0, at(g, i * sg), p.n,
+                             at(a, i * sa), p.lda, beta, dbi, p.k);
+            }
+        }
+        if (lgA_accum(ctx, b, db) != LG_OK)
+            return ctx->status;
+    }
+    return LG_OK;
+}

@@ -1,0 +1,112 @@
+/* norm.c: the p-norm over axes, and pairwise distance built on it.
+ *
+ *   y = (sum_R |x|^p)^(1/p)   (p = INFINITY: max_R |x|)
+ *   dx = g sign(x) |x|^(p-1) / y^(p-1);  p = 1: g sign(x);  p = 2: g x / y;
+ *   p = inf: g sign(x) / k at the k elements where |x| == y.
+ *   Where y == 0 the gradient is 0 (as PyTorch).
+ * pairwise_distance(x1, x2) = norm(x1 - x2 + eps, p, last axis): composite.
+ */
+#include "autograd.h"
+
+#include <math.h>
+
+static double norm_of(const lg_tensor *x, const lgT_reduce *p, int64_t o, double pw)
+{
+    int64_t b = lgT_reduce_base(p, o);
+    double s = 0;
+    for (int64_t r = 0; r < p->rcount; r++) {
+        double v = fabs(lgT_get(x, b + lgT_roff(p, r)));
+        if (isinf(pw))
+            s = (v > s || v != v) ? v : s;
+        else if (pw == 1)
+            s += v;
+        else if (pw == 2)
+            s += v * v;
+        else
+            s += pow(v, pw);
+    }
+    if (isinf(pw) || pw == 1)
+        return s;
+    return pw == 2 ? sqrt(s) : pow(s, 1.0 / pw);
+}
+
+lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes,
+                   bool keepdim)
+{
+    static const char who[] = "lg_norm";
+    bool mask[LG_MAX_DIMS];
+    if (!ctx || !lgT_ok_float(ctx, x, who, "x") ||
+        !lgT_axes_mask(ctx, naxes, axes, x->ndim, who, mask))
+        return NULL;
+    if (!(p > 0))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_norm: p = %g, expected p > 0 or INFINITY", p);
+    int64_t oshape[LG_MAX_DIMS];
+    int ond = lgT_reduced_shape(x->ndim, x->shape, mask, keepdim, oshape);
+    lg_tensor *y = lgT_new(ctx, (lg_dtype)x->dtype, ond, oshape, who);
+    if (!y)
+        return NULL;
+    lgT_reduce pl;
+    lgT_reduce_init(&pl, x->ndim, x->shape, mask);
+    LGT_PARALLEL_FOR(ctx, pl.outn * pl.rcount)
+    for (int64_t o = 0; o < pl.outn; o++)
+        lgT_set(y, o, norm_of(x, &pl, o, p));
+    y->attr.f[0] = p;
+    y->attr.naxes = 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (mask[d])
+            y->attr.axes[y->attr.naxes++] = d;
+    return lgA_record(ctx, LGA_OP_norm, y, 1, &x);
+}
+
+static double sgn(double v)
+{
+    return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0);
+}
+
+lg_status lgA_bw_norm(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *x = y->in[0];
+    double pw = y->attr.f[0];
+    bool mask[LG_MAX_DIMS] = { false };
+    for (int i = 0; i < y->attr.naxes; i++)
+        mask[y->attr.axes[i]] = true;
+    lgT_reduce p;
+    lgT_reduce_init(&p, x->ndim, x->shape, mask);
+    lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
+    if (!dx)
+        return ctx->status;
+    for (int64_t o = 0; o < p.outn; o++) {
+        double n = lgT_get(y, o), g = lgT_get(y->grad, o);
+        if (n == 0)
+            continue;
+        int64_t b = lgT_reduce_base(&p, o), ties = 0;
+        if (isinf(pw))
+            for (int64_t r = 0; r < p.rcount; r++)
+                ties += fabs(lgT_get(x, b + lgT_roff(&p, r))) == n;
+        for (int64_t r = 0; r < p.rcount; r++) {
+            int64_t i = b + lgT_roff(&p, r);
+            double v = lgT_get(x, i), d;
+            if (isinf(pw))
+                d = fabs(v) == n ? g * sgn(v) / (double)ties : 0;
+            else if (pw == 1)
+                d = g * sgn(v);
+            else if (pw == 2)
+                d = g * v / n;
+            else
+                d = g * sgn(v) * pow(fabs(v), pw - 1) / pow(n, pw - 1);
+            lgT_set(dx, i, d);
+        }
+    }
+    return lgA_accum(ctx, x, dx);
+}
+
+lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p,
+                                double eps, bool keepdim)
+{
+    lg_tensor *d = lg_add_scalar(ctx, lg_sub(ctx, x1, x2), eps);
+    if (!d)
+        return NULL;
+    if (d->ndim == 0)
+        return lgC_error(ctx, LG_ERR_SHAPE, "lg_pairwise_distance: inputs are 0-d, expected >= 1 dim");
+    return lg_norm(ctx, d, p, 1, (int[]){ -1 }, keepdim);
+}

@@ -1,0 +1,151 @@
+/* shape.c: reshape (a view), permute and transpose (copies).
+ *
+ *   reshape: y shares x's data with a new shape of equal numel; dx = g reshaped.
+ *   permute: y[i_perm(0), ..., i_perm(n-1)] = x[i_0, ..., i_n-1]; dx = g permuted back.
+ *   transpose(a0, a1): permute swapping two axes.
+ */
+#include "autograd.h"
+
+#include <string.h>
+
+lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape)
+{
+    static const char who[] = "lg_reshape";
+    if (!ctx || !lgT_ok(ctx, x, who, "x"))
+        return NULL;
+    if (ndim < 0 || ndim > LG_MAX_DIMS)
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: ndim = %d, expected 0..%d", who, ndim,
+                         LG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return lgC_error(ctx, LG_ERR_NULL, "%s: shape is NULL", who);
+    int64_t s[LG_MAX_DIMS], known = 1;
+    int infer = -1;
+    for (int d = 0; d < ndim; d++) {
+        s[d] = shape[d];
+        if (s[d] == -1 && infer < 0) {
+            infer = d;
+            continue;
+        }
+        if (s[d] < 0)
+            return lgC_error(ctx, LG_ERR_SHAPE, "%s: shape[%d] = %lld, expected >= 0 (one -1 allowed)",
+                             who, d, (long long)s[d]);
+        if (s[d] > 0 && known > INT64_MAX / s[d])
+            return lgC_error(ctx, LG_ERR_SHAPE, "%s: shape overflows", who);
+        known *= s[d];
+    }
+    if (infer >= 0) {
+        if (known == 0 || x->numel % known != 0)
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: cannot infer the -1 size: %lld elements into blocks of %lld",
+                             who, (long long)x->numel, (long long)known);
+        s[infer] = x->numel / known;
+        known *= s[infer];
+    }
+    if (known != x->numel) {
+        char a[160];
+        lgT_shape_str(x, a, sizeof a);
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: x %s has %lld elements, the new shape %lld", who,
+                         a, (long long)x->numel, (long long)known);
+    }
+    lg_tensor *y = lgT_view(ctx, x, ndim, s, who);
+    return lgA_record(ctx, LGA_OP_reshape, y, 1, &x);
+}
+
+lg_status lgA_bw_reshape(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *x = y->in[0];
+    lg_tensor *g = lgT_view(ctx, y->grad, x->ndim, x->shape, "lg_backward");
+    return g ? lgA_accum(ctx, x, g) : ctx->status;
+}
+
+#define PERMUTE_KERNEL(T, NAME)                                                            \
+    static void NAME(lg_ctx *ctx, T *dst, const T *src, int nd, const int64_t *oshape,     \
+                     const int64_t *sstride, int64_t n)                                    \
+    {                                                                                      \
+        int64_t inner = nd ? oshape[nd - 1] : 1, rows = inner ? n / inner : 0;             \
+        int64_t is = nd ? sstride[nd - 1] : 1;                                             \
+        LGT_PARALLEL_FOR(ctx, n)                                                           \
+        for (int64_t r = 0; r < rows; r++) {                                               \
+            int64_t off = 0, q = r;                                                        \
+            for (int d = nd - 2; d >= 0; d--) {                                            \
+                off += (q % oshape[d]) * sstride[d];                                       \
+                q /= oshape[d];                                                            \
+            }                                                                              \
+            for (int64_t j = 0; j < inner; j++)                                            \
+                dst[r * inner + j] = src[off + j * is];                                    \
+        }                                                                                  \
+    }
+PERMUTE_KERNEL(uint32_t, permute32)
+PERMUTE_KERNEL(uint64_t, permute64)
+
+/* dst = src permuted: dst.shape[d] = src.shape[perm[d]]. */
+static void permute_copy(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, const int *perm)
+{
+    int64_t st[LG_MAX_DIMS], sstride[LG_MAX_DIMS], s = 1;
+    for (int d = src->ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= src->shape[d];
+    }
+    for (int d = 0; d < src->ndim; d++)
+        sstride[d] = st[perm[d]];
+    if (lgT_dtype_size((lg_dtype)src->dtype) == 4)
+        permute32(ctx, dst->data, src->data, dst->ndim, dst->shape, sstride, dst->numel);
+    else
+        permute64(ctx, dst->data, src->data, dst->ndim, dst->shape, sstride, dst->numel);
+}
+
+lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm)
+{
+    static const char who[] = "lg_permute";
+    if (!ctx || !lgT_ok(ctx, x, who, "x"))
+        return NULL;
+    if (!perm && x->ndim > 0)
+        return lgC_error(ctx, LG_ERR_NULL, "%s: perm is NULL", who);
+    int p[LG_MAX_DIMS];
+    bool seen[LG_MAX_DIMS] = { false };
+    int64_t shape[LG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) {
+        if (!lgT_axis(ctx, perm[d], x->ndim, who, &p[d]))
+            return NULL;
+        if (seen[p[d]])
+            return lgC_error(ctx, LG_ERR_AXIS, "%s: perm repeats axis %d", who, perm[d]);
+        seen[p[d]] = true;
+        shape[d] = x->shape[p[d]];
+    }
+    lg_tensor *y = lgT_new(ctx, (lg_dtype)x->dtype, x->ndim, shape, who);
+    if (!y)
+        return NULL;
+    permute_copy(ctx, y, x, p);
+    memcpy(y->attr.axes, p, sizeof p);
+    return lgA_record(ctx, LGA_OP_permute, y, 1, &x);
+}
+
+lg_status lgA_bw_permute(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *x = y->in[0];
+    int inv[LG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        inv[y->attr.axes[d]] = d;
+    lg_tensor *dx = lgT_new_like(ctx, x, "lg_backward");
+    if (!dx)
+        return ctx->status;
+    permute_copy(ctx, dx, y->grad, inv);
+    return lgA_accum(ctx, x, dx);
+}
+
+lg_tensor *lg_transpose(lg_ctx *ctx, lg_tensor *x, int axis0, int axis1)
+{
+    static const char who[] = "lg_transpose";
+    int a0, a1;
+    if (!ctx || !lgT_ok(ctx, x, who, "x") || !lgT_axis(ctx, axis0, x->ndim, who, &a0) ||
+        !lgT_axis(ctx, axis1, x->ndim, who, &a1))
+        return NULL;
+    int perm[LG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        perm[d] = d;
+    if (x->ndim > 0) {
+        perm[a0] = a1;
+        perm[a1] = a0;
+    }
+    return lg_permute(ctx, x, perm);
+}

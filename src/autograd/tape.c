@@ -1,0 +1,182 @@
+/* tape.c: recording ops and running backward.
+ *
+ * The tape is a list linked backwards through tensor->tape_prev, in
+ * recording order (a topological order). Backward walks it from the tail,
+ * calling each op's backward through the registry, then marks the walked
+ * ops consumed: one backward per recorded graph, as in PyTorch. Gradients
+ * of step tensors live in the arena; of parameters, in persistent memory.
+ */
+#include "autograd.h"
+
+#include <string.h>
+
+static const char *const op_names[] = {
+#define LG_OP(name) #name,
+#include "ops.def"
+#undef LG_OP
+};
+
+static const lgA_backward_fn backward_fns[] = {
+#define LG_OP(name) lgA_bw_##name,
+#include "ops.def"
+#undef LG_OP
+};
+
+int lg_op_count(void)
+{
+    return LGA_NOPS;
+}
+
+const char *lg_op_name(int i)
+{
+    return (i >= 0 && i < LGA_NOPS) ? op_names[i] : NULL;
+}
+
+const char *lg_tensor_op_name(const lg_tensor *t)
+{
+    if (!t)
+        return NULL;
+    return t->op == LGT_LEAF ? "leaf" : op_names[t->op];
+}
+
+lg_tensor *lgA_record(lg_ctx *ctx, int op, lg_tensor *y, int n, lg_tensor *const *ins)
+{
+    if (!y)
+        return NULL;
+    y->op = op;
+    bool needs = false;
+    for (int i = 0; i < n; i++)
+        needs |= ins[i]->requires_grad;
+    if (!needs || ctx->no_grad > 0) {
+        y->nin = 0;
+        return y;
+    }
+    if (n > 3) {
+        y->in = lgC_salloc(ctx, (size_t)n * sizeof *y->in, op_names[op]);
+        if (!y->in)
+            return NULL;
+    }
+    memcpy(y->in, ins, (size_t)n * sizeof *ins);
+    y->nin = n;
+    y->requires_grad = true;
+    y->tape_prev = ctx->tape_tail;
+    ctx->tape_tail = y;
+    return y;
+}
+
+static lg_tensor *grad_of(lg_ctx *ctx, lg_tensor *x)
+{
+    if (x->grad)
+        return x->grad;
+    if (x->persistent) {
+        lg_tensor *g = lgC_palloc(ctx, sizeof *g, "lg_backward");
+        void *data = g ? lgC_palloc(ctx, (size_t)x->numel * lgT_dtype_size((lg_dtype)x->dtype),
+                                    "lg_backward")
+                       : NULL;
+        if (!data) {
+            lgC_pfree(ctx, g);
+            return NULL;
+        }
+        *g = *x;
+        g->requires_grad = false;
+        g->name = NULL;
+        g->data = data;
+        g->in = g->in_inline;
+        x->grad = g;
+    } else {
+        x->grad = lgT_zeros_like(ctx, x, "lg_backward");
+    }
+    return x->grad;
+}
+
+lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g)
+{
+    if (x->consumed)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "lg_backward: the graph through a %s op was already used by an earlier "
+                          "backward (one backward per recorded graph; recompute it)",
+                          op_names[x->op]);
+    lg_tensor *dst = grad_of(ctx, x);
+    if (!dst)
+        return ctx->status;
+    lgT_sum_to(ctx, dst, g, true);
+    return ctx->status == LG_ERR_OOM ? LG_ERR_OOM : LG_OK;
+}
+
+lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstream)
+{
+    static const char who[] = "lg_backward";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!lgT_ok_float(ctx, out, who, "out") || !lgT_ok_float(ctx, upstream, who, "upstream"))
+        return ctx->status;
+    if (!lgT_same_shape(out, upstream) || out->dtype != upstream->dtype) {
+        char a[160], b[160];
+        lgT_shape_str(out, a, sizeof a);
+        lgT_shape_str(upstream, b, sizeof b);
+        return lgC_errorf(ctx, LG_ERR_SHAPE,
+                          "%s: upstream is %s %s, expected out's shape and dtype %s %s", who,
+                          lgT_dtype_name((lg_dtype)upstream->dtype), b,
+                          lgT_dtype_name((lg_dtype)out->dtype), a);
+    }
+    if (!out->requires_grad)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "%s: out does not require grad (no parameter or input marked with "
+                          "lg_requires_grad reaches it)",
+                          who);
+    if (out->consumed)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "%s: out was already backpropagated (one backward per recorded graph)",
+                          who);
+    if (lgA_accum(ctx, out, upstream) != LG_OK)
+        return ctx->status;
+    /* Ops that received a gradient are run and consumed; the others (not
+     * on this output's graph) stay on the tape for a later backward. */
+    lg_status st = LG_OK;
+    lg_tensor **keep = &ctx->tape_tail, *next;
+    for (lg_tensor *y = ctx->tape_tail; y; y = next) {
+        next = y->tape_prev;
+        if (!y->grad) {
+            *keep = y;
+            keep = &y->tape_prev;
+            continue;
+        }
+        if (st == LG_OK) {
+            st = backward_fns[y->op](ctx, y);
+            if (st == LG_OK && ctx->status == LG_ERR_OOM)
+                st = LG_ERR_OOM;
+        }
+        y->consumed = true;
+    }
+    *keep = NULL;
+    return st;
+}
+
+lg_status lg_backward(lg_ctx *ctx, lg_tensor *loss)
+{
+    static const char who[] = "lg_backward";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!lgT_ok_float(ctx, loss, who, "loss"))
+        return ctx->status;
+    if (loss->numel != 1) {
+        char a[160];
+        lgT_shape_str(loss, a, sizeof a);
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "%s: loss has shape %s (%lld elements), expected one element; use "
+                          "lg_backward_with to give an upstream gradient",
+                          who, a, (long long)loss->numel);
+    }
+    lg_tensor *one = lgT_new_like(ctx, loss, who);
+    if (!one)
+        return ctx->status;
+    lgT_fill(one, 1.0);
+    return lg_backward_with(ctx, loss, one);
+}
+
+lg_tensor *lg_detach(lg_ctx *ctx, lg_tensor *x)
+{
+    if (!ctx || !lgT_ok(ctx, x, "lg_detach", "x"))
+        return NULL;
+    return lgT_view(ctx, x, x->ndim, x->shape, "lg_detach");
+}

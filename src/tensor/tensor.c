@@ -1,0 +1,543 @@
+/* tensor.c: making tensors, checking them, reading them.
+ *
+ * Step tensors: header in ctx->headers[step parity], data in ctx->arena,
+ * both freed by lg_step_end. Parameters: header, data and gradient in
+ * persistent memory, listed in ctx->params. A tensor is usable when its
+ * magic is intact and it is persistent or was made in the current step.
+ */
+#include "tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t lgT_dtype_size(lg_dtype dt)
+{
+    return dt == LG_F32 ? 4 : 8;
+}
+
+const char *lgT_dtype_name(lg_dtype dt)
+{
+    switch (dt) {
+    case LG_F32: return "float32";
+    case LG_F64: return "float64";
+    case LG_I64: return "int64";
+    }
+    return "invalid";
+}
+
+bool lgT_is_float(lg_dtype dt)
+{
+    return dt == LG_F32 || dt == LG_F64;
+}
+
+static bool usable(const lg_ctx *ctx, const lg_tensor *t)
+{
+    return t->magic == LGT_MAGIC && (t->persistent || t->step == ctx->step_id);
+}
+
+bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
+{
+    if (!t) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
+        return false;
+    }
+    if (!usable(ctx, t)) {
+        lgC_error(ctx, LG_ERR_STALE,
+                  "%s: %s is a stale tensor (its step ended with lg_step_end)", who, arg);
+        return false;
+    }
+    return true;
+}
+
+bool lgT_ok_float(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
+{
+    if (!lgT_ok(ctx, t, who, arg))
+        return false;
+    if (!lgT_is_float(t->dtype)) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected float32 or float64", who,
+                  arg, lgT_dtype_name(t->dtype));
+        return false;
+    }
+    return true;
+}
+
+bool lgT_same_dtype(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, const char *who)
+{
+    if (a->dtype == b->dtype)
+        return true;
+    lgC_error(ctx, LG_ERR_DTYPE, "%s: operands have dtypes %s and %s, expected the same", who,
+              lgT_dtype_name(a->dtype), lgT_dtype_name(b->dtype));
+    return false;
+}
+
+bool lgT_shape_ok(lg_ctx *ctx, int ndim, const int64_t *shape, const char *who, int64_t *numel)
+{
+    if (ndim < 0 || ndim > LG_MAX_DIMS) {
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: ndim = %d, expected 0..%d", who, ndim, LG_MAX_DIMS);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: shape is NULL", who);
+        return false;
+    }
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            lgC_error(ctx, LG_ERR_SHAPE, "%s: shape[%d] = %lld, expected >= 0", who, i,
+                      (long long)shape[i]);
+            return false;
+        }
+        if (shape[i] > 0 && n > (INT64_MAX / 8) / shape[i]) {
+            lgC_error(ctx, LG_ERR_SHAPE, "%s: shape has too many elements (overflow)", who);
+            return false;
+        }
+        n *= shape[i];
+    }
+    *numel = n;
+    return true;
+}
+
+static lg_tensor *new_header(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape,
+                             int64_t numel, const char *who)
+{
+    lg_tensor *t = lgC_arena_alloc(ctx, &ctx->headers[ctx->step_id & 1], sizeof *t, who);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->magic = LGT_MAGIC;
+    t->dtype = (uint8_t)dt;
+    t->ndim = (uint8_t)ndim;
+    t->step = ctx->step_id;
+    t->numel = numel;
+    if (ndim > 0)
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->op = LGT_LEAF;
+    t->in = t->in_inline;
+    return t;
+}
+
+lg_tensor *lgT_new(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, const char *who)
+{
+    int64_t numel;
+    if ((unsigned)dt > LG_I64)
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype %d is not a lossgrad dtype", who, (int)dt);
+    if (!lgT_shape_ok(ctx, ndim, shape, who, &numel))
+        return NULL;
+    lg_tensor *t = new_header(ctx, dt, ndim, shape, numel, who);
+    if (!t)
+        return NULL;
+    t->data = lgC_salloc(ctx, (size_t)numel * lgT_dtype_size(dt), who);
+    return t->data ? t : NULL;
+}
+
+lg_tensor *lgT_new_like(lg_ctx *ctx, const lg_tensor *t, const char *who)
+{
+    return lgT_new(ctx, (lg_dtype)t->dtype, t->ndim, t->shape, who);
+}
+
+lg_tensor *lgT_zeros_like(lg_ctx *ctx, const lg_tensor *t, const char *who)
+{
+    lg_tensor *z = lgT_new_like(ctx, t, who);
+    if (z)
+        memset(z->data, 0, (size_t)z->numel * lgT_dtype_size((lg_dtype)z->dtype));
+    return z;
+}
+
+lg_tensor *lgT_view(lg_ctx *ctx, lg_tensor *t, int ndim, const int64_t *shape, const char *who)
+{
+    lg_tensor *v = new_header(ctx, (lg_dtype)t->dtype, ndim, shape, t->numel, who);
+    if (v)
+        v->data = t->data;
+    return v;
+}
+
+bool lgT_same_shape(const lg_tensor *a, const lg_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
+
+void lgT_shape_str(const lg_tensor *t, char *buf, size_t n)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+}
+
+double lgT_get(const lg_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case LG_F32: return LGT_F(t)[i];
+    case LG_F64: return LGT_D(t)[i];
+    default: return (double)LGT_I(t)[i];
+    }
+}
+
+void lgT_set(lg_tensor *t, int64_t i, double v)
+{
+    switch (t->dtype) {
+    case LG_F32: LGT_F(t)[i] = (float)v; break;
+    case LG_F64: LGT_D(t)[i] = v; break;
+    default: LGT_I(t)[i] = (int64_t)v; break;
+    }
+}
+
+void lgT_fill(lg_tensor *t, double v)
+{
+    if (v == 0.0) {
+        memset(t->data, 0, (size_t)t->numel * lgT_dtype_size((lg_dtype)t->dtype));
+        return;
+    }
+    for (int64_t i = 0; i < t->numel; i++)
+        lgT_set(t, i, v);
+}
+
+bool lgT_axis(lg_ctx *ctx, int axis, int ndim, const char *who, int *out)
+{
+    int lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
+    if (axis < lo || axis > hi) {
+        lgC_error(ctx, LG_ERR_AXIS, "%s: axis %d is out of range for %d dims (expected %d..%d)",
+                  who, axis, ndim, lo, hi);
+        return false;
+    }
+    *out = axis < 0 ? axis + (ndim > 0 ? ndim : 1) : axis;
+    return true;
+}
+
+bool lgT_axes_mask(lg_ctx *ctx, int naxes, const int *axes, int ndim, const char *who,
+                   bool mask[LG_MAX_DIMS])
+{
+    memset(mask, 0, LG_MAX_DIMS * sizeof *mask);
+    if (naxes < 0 || naxes > LG_MAX_DIMS) {
+        lgC_error(ctx, LG_ERR_AXIS, "%s: naxes = %d, expected 0..%d", who, naxes, LG_MAX_DIMS);
+        return false;
+    }
+    if (naxes == 0) {
+        for (int i = 0; i < ndim; i++)
+            mask[i] = true;
+        return true;
+    }
+    if (!axes) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: axes is NULL with naxes = %d", who, naxes);
+        return false;
+    }
+    for (int i = 0; i < naxes; i++) {
+        int a;
+        if (!lgT_axis(ctx, axes[i], ndim, who, &a))
+            return false;
+        if (ndim == 0)
+            continue;
+        if (mask[a]) {
+            lgC_error(ctx, LG_ERR_AXIS, "%s: axis %d appears twice in axes", who, axes[i]);
+            return false;
+        }
+        mask[a] = true;
+    }
+    return true;
+}
+
+/* Public: creation -------------------------------------------------------- */
+
+lg_tensor *lg_zeros(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    return lg_full(ctx, dt, ndim, shape, 0.0);
+}
+
+lg_tensor *lg_ones(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    return lg_full(ctx, dt, ndim, shape, 1.0);
+}
+
+lg_tensor *lg_full(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value)
+{
+    if (!ctx)
+        return NULL;
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_full");
+    if (t)
+        lgT_fill(t, value);
+    return t;
+}
+
+lg_tensor *lg_scalar(lg_ctx *ctx, lg_dtype dt, double value)
+{
+    return lg_full(ctx, dt, 0, NULL, value);
+}
+
+lg_tensor *lg_arange(lg_ctx *ctx, lg_dtype dt, double start, double stop, double step)
+{
+    if (!ctx)
+        return NULL;
+    if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(stop))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "lg_arange: start, stop and step must be finite and step nonzero");
+    double n = ceil((stop - start) / step);
+    if (n < 0)
+        n = 0;
+    if (n > 1e15)
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_arange: %.0f elements is too many", n);
+    lg_tensor *t = lgT_new(ctx, dt, 1, (int64_t[]){ (int64_t)n }, "lg_arange");
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            lgT_set(t, i, start + (double)i * step);
+    return t;
+}
+
+lg_tensor *lg_tensor_from(lg_ctx *ctx, lg_dtype dt, const void *data, int ndim,
+                          const int64_t *shape)
+{
+    if (!ctx)
+        return NULL;
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_tensor_from");
+    if (!t)
+        return NULL;
+    if (t->numel > 0 && !data)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_tensor_from: data is NULL");
+    if (t->numel > 0)
+        memcpy(t->data, data, (size_t)t->numel * lgT_dtype_size(dt));
+    return t;
+}
+
+lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double low,
+                   double high)
+{
+    if (!ctx)
+        return NULL;
+    if (!lgT_is_float(dt))
+        return lgC_error(ctx, LG_ERR_DTYPE, "lg_rand: dtype %s, expected float32 or float64",
+                         lgT_dtype_name(dt));
+    if (!(low <= high) || !isfinite(low) || !isfinite(high))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_rand: need finite low <= high, got %g, %g",
+                         low, high);
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_rand");
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            lgT_set(t, i, low + (high - low) * lg_rand_uniform(ctx));
+    return t;
+}
+
+lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    if (!ctx)
+        return NULL;
+    if (!lgT_is_float(dt))
+        return lgC_error(ctx, LG_ERR_DTYPE, "lg_randn: dtype %s, expected float32 or float64",
+                         lgT_dtype_name(dt));
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_randn");
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            lgT_set(t, i, lg_rand_normal(ctx));
+    return t;
+}
+
+/* Public: parameters ------------------------------------------------------ */
+
+lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
+                        const int64_t *shape)
+{
+    static const char who[] = "lg_param_new";
+    int64_t numel;
+    if (!ctx)
+        return NULL;
+    if (!lgT_is_float(dt))
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype %s, expected float32 or float64", who,
+                         lgT_dtype_name(dt));
+    if (!lgT_shape_ok(ctx, ndim, shape, who, &numel))
+        return NULL;
+    if (ctx->nparams == ctx->params_cap) {
+        int cap = ctx->params_cap ? 2 * ctx->params_cap : 16;
+        lg_tensor **p = lgC_palloc(ctx, (size_t)cap * sizeof *p, who);
+        if (!p)
+            return NULL;
+        if (ctx->nparams)
+            memcpy(p, ctx->params, (size_t)ctx->nparams * sizeof *p);
+        lgC_pfree(ctx, ctx->params);
+        ctx->params = p;
+        ctx->params_cap = cap;
+    }
+    size_t bytes = (size_t)numel * lgT_dtype_size(dt);
+    size_t name_len = name ? strlen(name) + 1 : 0;
+    lg_tensor *t = lgC_palloc(ctx, sizeof *t, who);
+    void *data = t ? lgC_palloc(ctx, bytes, who) : NULL;
+    char *nm = (data && name) ? lgC_palloc(ctx, name_len, who) : NULL;
+    if (!t || !data || (name && !nm)) {
+        lgC_pfree(ctx, t);
+        lgC_pfree(ctx, data);
+        return NULL;
+    }
+    t->magic = LGT_MAGIC;
+    t->dtype = (uint8_t)dt;
+    t->ndim = (uint8_t)ndim;
+    t->persistent = true;
+    t->requires_grad = true;
+    t->numel = numel;
+    if (ndim > 0)
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->data = data;
+    if (nm)
+        memcpy(nm, name, name_len);
+    t->name = nm;
+    t->op = LGT_LEAF;
+    t->in = t->in_inline;
+    ctx->params[ctx->nparams++] = t;
+    return t;
+}
+
+int lg_param_count(const lg_ctx *ctx)
+{
+    return ctx ? ctx->nparams : 0;
+}
+
+lg_tensor *lg_param_at(lg_ctx *ctx, int i)
+{
+    if (!ctx || i < 0 || i >= ctx->nparams)
+        return NULL;
+    return ctx->params[i];
+}
+
+const char *lg_tensor_name(const lg_tensor *t)
+{
+    return t ? t->name : NULL;
+}
+
+void lg_zero_grad(lg_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (int i = 0; i < ctx->nparams; i++)
+        if (ctx->params[i]->grad)
+            lgT_fill(ctx->params[i]->grad, 0.0);
+}
+
+/* Public: queries --------------------------------------------------------- */
+
+int lg_tensor_ndim(const lg_tensor *t)
+{
+    return t ? t->ndim : 0;
+}
+
+const int64_t *lg_tensor_shape(const lg_tensor *t)
+{
+    return t ? t->shape : NULL;
+}
+
+int64_t lg_tensor_dim(const lg_tensor *t, int axis)
+{
+    if (!t || axis < -(int)t->ndim || axis >= (int)t->ndim)
+        return -1;
+    return t->shape[axis < 0 ? axis + t->ndim : axis];
+}
+
+int64_t lg_tensor_numel(const lg_tensor *t)
+{
+    return t ? t->numel : 0;
+}
+
+lg_dtype lg_tensor_dtype(const lg_tensor *t)
+{
+    return t ? (lg_dtype)t->dtype : LG_F32;
+}
+
+void *lg_tensor_data(lg_tensor *t)
+{
+    return (t && t->magic == LGT_MAGIC) ? t->data : NULL;
+}
+
+bool lg_tensor_requires_grad(const lg_tensor *t)
+{
+    return t && t->requires_grad;
+}
+
+lg_tensor *lg_tensor_grad(lg_tensor *t)
+{
+    return (t && t->magic == LGT_MAGIC) ? t->grad : NULL;
+}
+
+double lg_item(lg_ctx *ctx, lg_tensor *t)
+{
+    if (!ctx || !lgT_ok(ctx, t, "lg_item", "t"))
+        return NAN;
+    if (t->numel != 1) {
+        lgC_error(ctx, LG_ERR_SHAPE, "lg_item: t has %lld elements, expected exactly 1",
+                  (long long)t->numel);
+        return NAN;
+    }
+    return lgT_get(t, 0);
+}
+
+lg_status lg_tensor_check(lg_ctx *ctx, const lg_tensor *t)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    return lgT_ok(ctx, t, "lg_tensor_check", "t") ? LG_OK : ctx->status;
+}
+
+lg_status lg_requires_grad(lg_ctx *ctx, lg_tensor *t, bool on)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!lgT_ok_float(ctx, t, "lg_requires_grad", "t"))
+        return ctx->status;
+    if (t->op != LGT_LEAF || t->persistent)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "lg_requires_grad: t is %s, expected a step leaf tensor",
+                          t->persistent ? "a parameter" : "the result of an op");
+    t->requires_grad = on;
+    return LG_OK;
+}
+
+lg_status lg_tensor_print(lg_ctx *ctx, const lg_tensor *t, FILE *f, int64_t max_elems)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!lgT_ok(ctx, t, "lg_tensor_print", "t"))
+        return ctx->status;
+    if (!f)
+        return lgC_errorf(ctx, LG_ERR_NULL, "lg_tensor_print: f is NULL");
+    char shape[160];
+    lgT_shape_str(t, shape, sizeof shape);
+    int64_t n = (max_elems > 0 && max_elems < t->numel) ? max_elems : t->numel;
+    int ok = fprintf(f, "tensor(%s, shape=%s", lgT_dtype_name((lg_dtype)t->dtype), shape) >= 0;
+    if (t->name)
+        ok &= fprintf(f, ", name=%s", t->name) >= 0;
+    ok &= fputs(", data=[", f) >= 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == LG_I64)
+            ok &= fprintf(f, i ? ", %lld" : "%lld", (long long)LGT_I(t)[i]) >= 0;
+        else
+            ok &= fprintf(f, i ? ", %.*g" : "%.*g", t->dtype == LG_F32 ? 8 : 17,
+                          lgT_get(t, i)) >= 0;
+    }
+    ok &= fputs(n < t->numel ? ", ...])\n" : "])\n", f) >= 0;
+    if (!ok)
+        return lgC_errorf(ctx, LG_ERR_IO, "lg_tensor_print: writing to f failed");
+    return LG_OK;
+}
+
+lg_status lg_copy_into(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src)
+{
+    static const char who[] = "lg_copy_into";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!lgT_ok(ctx, dst, who, "dst") || !lgT_ok(ctx, src, who, "src"))
+        return ctx->status;
+    if (!lgT_same_shape(dst, src)) {
+        char a[160], b[160];
+        lgT_shape_str(dst, a, sizeof a);
+        lgT_shape_str(src, b, sizeof b);
+        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: dst has shape %s but src has shape %s", who, a,
+                          b);
+    }
+    if (dst->dtype == src->dtype)
+        memmove(dst->data, src->data, (size_t)dst->numel * lgT_dtype_size((lg_dtype)dst->dtype));
+    else
+        for (int64_t i = 0; i < dst->numel; i++)
+            lgT_set(dst, i, lgT_get(src, i));
+    return LG_OK;
+}
