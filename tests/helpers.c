@@ -1,0 +1,101 @@
+/* helpers.c: shared test helpers. */
+#include "helpers.h"
+
+#include <stdlib.h>
+
+lg_ctx *test_ctx(uint64_t seed)
+{
+    lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = seed, .threads = 1 });
+    cr_assert_not_null(ctx);
+    return ctx;
+}
+
+lg_tensor *from_doubles(lg_ctx *ctx, lg_dtype dt, const double *v, int ndim, const int64_t *shape)
+{
+    lg_tensor *t = lg_zeros(ctx, dt, ndim, shape);
+    cr_assert_not_null(t, "%s", lg_ctx_errmsg(ctx));
+    for (int64_t i = 0; i < lg_tensor_numel(t); i++) {
+        if (dt == LG_F32)
+            ((float *)lg_tensor_data(t))[i] = (float)v[i];
+        else if (dt == LG_F64)
+            ((double *)lg_tensor_data(t))[i] = v[i];
+        else
+            ((int64_t *)lg_tensor_data(t))[i] = (int64_t)v[i];
+    }
+    return t;
+}
+
+lg_tensor *rand_avoiding(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double lo,
+                         double hi, const double *kinks, int nkinks, double gap)
+{
+    lg_tensor *t = lg_zeros(ctx, dt, ndim, shape);
+    cr_assert_not_null(t, "%s", lg_ctx_errmsg(ctx));
+    for (int64_t i = 0; i < lg_tensor_numel(t); i++) {
+        double v;
+        bool near;
+        do {
+            v = lo + (hi - lo) * lg_rand_uniform(ctx);
+            near = false;
+            for (int k = 0; k < nkinks; k++)
+                near |= fabs(v - kinks[k]) < gap;
+        } while (near);
+        if (dt == LG_F32)
+            ((float *)lg_tensor_data(t))[i] = (float)v;
+        else
+            ((double *)lg_tensor_data(t))[i] = v;
+    }
+    return t;
+}
+
+double get(lg_tensor *t, int64_t i)
+{
+    switch (lg_tensor_dtype(t)) {
+    case LG_F32: return ((float *)lg_tensor_data(t))[i];
+    case LG_F64: return ((double *)lg_tensor_data(t))[i];
+    default: return (double)((int64_t *)lg_tensor_data(t))[i];
+    }
+}
+
+void expect_close(lg_tensor *t, const double *want, int64_t n, double tol, const char *what)
+{
+    cr_assert_not_null(t, "%s: result is NULL", what);
+    cr_assert_eq(lg_tensor_numel(t), n, "%s: %lld elements, expected %lld", what,
+                 (long long)lg_tensor_numel(t), (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        double g = get(t, i), w = want[i];
+        if (isnan(w)) {
+            cr_assert(isnan(g), "%s[%lld] = %.17g, expected NaN", what, (long long)i, g);
+            continue;
+        }
+        if (isinf(w)) {
+            cr_assert(g == w, "%s[%lld] = %.17g, expected %g", what, (long long)i, g, w);
+            continue;
+        }
+        cr_assert(fabs(g - w) <= tol * fmax(1.0, fabs(w)), "%s[%lld] = %.17g, expected %.17g (tol %g)",
+                  what, (long long)i, g, w, tol);
+    }
+}
+
+void expect_ok(lg_ctx *ctx)
+{
+    cr_assert_eq(lg_ctx_status(ctx), LG_OK, "unexpected error: %s", lg_ctx_errmsg(ctx));
+}
+
+void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *xs,
+                      const char *what)
+{
+    lg_gradcheck_report r;
+    lg_status st = lg_gradcheck(ctx, fn, user, n, xs, NULL, &r);
+    cr_assert_eq(st, LG_OK, "%s: gradcheck failed to run: %s", what, lg_ctx_errmsg(ctx));
+    cr_assert(r.checked > 0, "%s: gradcheck compared nothing", what);
+    cr_assert(r.ok,
+              "%s: gradient mismatch: max abs err %.3g, max rel err %.3g; worst input %d "
+              "element %lld: analytic %.10g numeric %.10g",
+              what, r.max_abs_err, r.max_rel_err, r.worst_input, (long long)r.worst_index,
+              r.worst_analytic, r.worst_numeric);
+}
+
+double tol_for(lg_dtype dt)
+{
+    return dt == LG_F32 ? 2e-6 : 1e-13;
+}

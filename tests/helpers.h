@@ -1,0 +1,30 @@
+/* helpers.h: shared test helpers (contexts, random tensors, comparisons). */
+#ifndef LG_TEST_HELPERS_H
+#define LG_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <lossgrad.h>
+#include <math.h>
+
+#define SHAPE(...) ((int64_t[]){ __VA_ARGS__ })
+#define NDIM(...) ((int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
+#define T_FROM(ctx, dt, data, ...) lg_tensor_from(ctx, dt, data, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
+
+lg_ctx *test_ctx(uint64_t seed);
+/* A float tensor of dtype dt from double values. */
+lg_tensor *from_doubles(lg_ctx *ctx, lg_dtype dt, const double *v, int ndim, const int64_t *shape);
+/* Uniform values in [lo, hi), avoiding |x - k| < gap for each kink k. */
+lg_tensor *rand_avoiding(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double lo,
+                         double hi, const double *kinks, int nkinks, double gap);
+double get(lg_tensor *t, int64_t i);
+/* Asserts every element of t is within tol (relative, with an absolute floor
+ * of tol) of want[i]; NaN equals NaN and infinities must match exactly. */
+void expect_close(lg_tensor *t, const double *want, int64_t n, double tol, const char *what);
+void expect_ok(lg_ctx *ctx);
+/* Runs lg_gradcheck and asserts it passes, printing the report if not. */
+void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *xs,
+                      const char *what);
+/* Tolerance for comparing a dtype's result with a double reference. */
+double tol_for(lg_dtype dt);
+
+#endif

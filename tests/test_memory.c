@@ -1,0 +1,2 @@
+#include "helpers.h"
+Test(memory, placeholder) { lg_ctx *c = test_ctx(1); cr_assert_not_null(c); lg_ctx_free(c); }

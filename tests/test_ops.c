@@ -1,0 +1,872 @@
+/* test_ops.c: every registered primitive, forward against a closed form in
+ * float32 and float64, and a float64 central-difference gradcheck with a
+ * random upstream (broadcast shapes, negative axes, keepdim included). The
+ * coverage test fails when an op in the registry has no row here. */
+#include "helpers.h"
+
+#include <criterion/parameterized.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct op_row op_row;
+struct op_row {
+    const char *op; /* registry name */
+    void (*fwd)(const op_row *r, lg_dtype dt);
+    void (*grad)(const op_row *r);
+    const void *arg;
+};
+
+/* ------------------------------------------------------------------ */
+/* Elementwise unary                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct unary_desc {
+    lg_tensor *(*f)(lg_ctx *, lg_tensor *);
+    double (*ref)(double);
+    double lo, hi;
+    double kinks[2];
+    int nkinks;
+} unary_desc;
+
+static lg_tensor *u_softplus(lg_ctx *c, lg_tensor *x) { return lg_softplus(c, x, 1.5, 4.0); }
+static double r_softplus(double x) { return 1.5 * x > 4.0 ? x : log1p(exp(1.5 * x)) / 1.5; }
+static lg_tensor *u_pow_scalar(lg_ctx *c, lg_tensor *x) { return lg_pow_scalar(c, x, 2.5); }
+static double r_pow_scalar(double x) { return pow(x, 2.5); }
+static lg_tensor *u_affine(lg_ctx *c, lg_tensor *x) { return lg_add_scalar(c, lg_mul_scalar(c, x, -3.0), 0.25); }
+static double r_affine(double x) { return -3.0 * x + 0.25; }
+static lg_tensor *u_clamp(lg_ctx *c, lg_tensor *x) { return lg_clamp(c, x, -0.5, 0.75); }
+static double r_clamp(double x) { return x < -0.5 ? -0.5 : (x > 0.75 ? 0.75 : x); }
+static double r_neg(double x) { return -x; }
+static double r_sign(double x) { return (x > 0) - (x < 0); }
+static double r_square(double x) { return x * x; }
+static double r_relu(double x) { return x > 0 ? x : 0; }
+static double r_sigmoid(double x) { return 1 / (1 + exp(-x)); }
+static double r_log_sigmoid(double x) { return -log1p(exp(-x)); }
+
+/* U(name, op, reference, domain lo, hi, number of kinks, kink 0, kink 1) */
+#define U(name, f, ref, lo, hi, nk, k0, k1)                                               \
+    static const unary_desc ud_##name = { f, ref, lo, hi, { k0, k1 }, nk }
+U(neg, lg_neg, r_neg, -3, 3, 0, 0, 0);
+U(exp, lg_exp, exp, -3, 3, 0, 0, 0);
+U(log, lg_log, log, 0.1, 5, 0, 0, 0);
+U(log1p, lg_log1p, log1p, -0.9, 5, 0, 0, 0);
+U(expm1, lg_expm1, expm1, -3, 3, 0, 0, 0);
+U(abs, lg_abs, fabs, -3, 3, 1, 0, 0);
+U(sign, lg_sign, r_sign, -3, 3, 1, 0, 0);
+U(sqrt, lg_sqrt, sqrt, 0.1, 5, 0, 0, 0);
+U(square, lg_square, r_square, -3, 3, 0, 0, 0);
+U(relu, lg_relu, r_relu, -3, 3, 1, 0, 0);
+U(sigmoid, lg_sigmoid, r_sigmoid, -6, 6, 0, 0, 0);
+U(log_sigmoid, lg_log_sigmoid, r_log_sigmoid, -6, 6, 0, 0, 0);
+U(tanh, lg_tanh, tanh, -3, 3, 0, 0, 0);
+U(softplus, u_softplus, r_softplus, -4, 4, 1, 4.0 / 1.5, 0);
+U(pow_scalar, u_pow_scalar, r_pow_scalar, 0.1, 3, 0, 0, 0);
+U(affine, u_affine, r_affine, -3, 3, 0, 0, 0);
+U(clamp, u_clamp, r_clamp, -2, 2, 2, -0.5, 0.75);
+
+static void unary_fwd(const op_row *r, lg_dtype dt)
+{
+    const unary_desc *d = r->arg;
+    lg_ctx *ctx = test_ctx(11);
+    lg_tensor *x = rand_avoiding(ctx, dt, 3, SHAPE(2, 3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
+    lg_tensor *y = d->f(ctx, x);
+    expect_ok(ctx);
+    cr_assert_eq(lg_tensor_ndim(y), 3);
+    double want[24];
+    for (int i = 0; i < 24; i++)
+        want[i] = d->ref(get(x, i));
+    expect_close(y, want, 24, tol_for(dt), r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *unary_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return ((const unary_desc *)user)->f(ctx, xs[0]);
+}
+
+static void unary_grad(const op_row *r)
+{
+    const unary_desc *d = r->arg;
+    lg_ctx *ctx = test_ctx(12);
+    lg_tensor *x = rand_avoiding(ctx, LG_F64, 2, SHAPE(3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
+    expect_gradcheck(ctx, unary_apply, (void *)d, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Broadcasting binary                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct binary_desc {
+    lg_tensor *(*f)(lg_ctx *, lg_tensor *, lg_tensor *);
+    double (*ref)(double, double);
+    double alo, ahi, blo, bhi;
+    bool b_signed; /* b's magnitude in [blo, bhi) with a random sign */
+} binary_desc;
+
+static double r_add(double a, double b) { return a + b; }
+static double r_sub(double a, double b) { return a - b; }
+static double r_mul(double a, double b) { return a * b; }
+static double r_div(double a, double b) { return a / b; }
+static double r_max(double a, double b) { return a > b ? a : b; }
+static double r_min(double a, double b) { return a < b ? a : b; }
+
+static const binary_desc bd_add = { lg_add, r_add, -2, 2, -2, 2, false };
+static const binary_desc bd_sub = { lg_sub, r_sub, -2, 2, -2, 2, false };
+static const binary_desc bd_mul = { lg_mul, r_mul, -2, 2, -2, 2, false };
+static const binary_desc bd_div = { lg_div, r_div, -2, 2, 0.5, 2, true };
+static const binary_desc bd_pow = { lg_pow, pow, 0.5, 2, -2, 2, false };
+static const binary_desc bd_maximum = { lg_maximum, r_max, -2, 2, -2, 2, false };
+static const binary_desc bd_minimum = { lg_minimum, r_min, -2, 2, -2, 2, false };
+
+/* Shape pairs exercising broadcasting: equal, trailing, both sides, 0-d. */
+static const struct { int na, nb; int64_t a[3], b[3]; } pairs[] = {
+    { 2, 2, { 3, 4 }, { 3, 4 } },
+    { 3, 1, { 2, 3, 4 }, { 4 } },
+    { 2, 3, { 3, 1 }, { 2, 1, 4 } },
+    { 0, 2, { 0 }, { 2, 3 } },
+    { 3, 3, { 2, 1, 4 }, { 1, 3, 1 } },
+};
+
+static lg_tensor *binary_input(lg_ctx *ctx, lg_dtype dt, int nd, const int64_t *shape, double lo,
+                               double hi, bool is_signed)
+{
+    lg_tensor *t = rand_avoiding(ctx, dt, nd, shape, lo, hi, NULL, 0, 0);
+    if (is_signed)
+        for (int64_t i = 0; i < lg_tensor_numel(t); i++)
+            if (lg_rand_uniform(ctx) < 0.5) {
+                if (dt == LG_F32)
+                    ((float *)lg_tensor_data(t))[i] *= -1;
+                else
+                    ((double *)lg_tensor_data(t))[i] *= -1;
+            }
+    return t;
+}
+
+/* Flat index into a tensor of shape (nd, s) broadcast to (ond, os) at index i. */
+static int64_t bcast_index(int64_t i, int ond, const int64_t *os, int nd, const int64_t *s)
+{
+    int64_t idx = 0, stride = 1;
+    for (int d = ond - 1; d >= 0; d--) {
+        int64_t c = i % os[d];
+        i /= os[d];
+        int k = d - (ond - nd);
+        if (k >= 0) {
+            idx += (s[k] == 1 ? 0 : c) * stride;
+            stride *= s[k];
+        }
+    }
+    return idx;
+}
+
+static void binary_fwd(const op_row *r, lg_dtype dt)
+{
+    const binary_desc *d = r->arg;
+    lg_ctx *ctx = test_ctx(21);
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        lg_tensor *a = binary_input(ctx, dt, pairs[p].na, pairs[p].a, d->alo, d->ahi, false);
+        lg_tensor *b = binary_input(ctx, dt, pairs[p].nb, pairs[p].b, d->blo, d->bhi, d->b_signed);
+        lg_tensor *y = d->f(ctx, a, b);
+        expect_ok(ctx);
+        int ond = lg_tensor_ndim(y);
+        const int64_t *os = lg_tensor_shape(y);
+        cr_assert_eq(ond, pairs[p].na > pairs[p].nb ? pairs[p].na : pairs[p].nb, "%s ndim", r->op);
+        double want[64];
+        for (int64_t i = 0; i < lg_tensor_numel(y); i++)
+            want[i] = d->ref(get(a, bcast_index(i, ond, os, pairs[p].na, pairs[p].a)),
+                             get(b, bcast_index(i, ond, os, pairs[p].nb, pairs[p].b)));
+        expect_close(y, want, lg_tensor_numel(y), tol_for(dt), r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *binary_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return ((const binary_desc *)user)->f(ctx, xs[0], xs[1]);
+}
+
+static void binary_grad(const op_row *r)
+{
+    const binary_desc *d = r->arg;
+    lg_ctx *ctx = test_ctx(22);
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        lg_tensor *xs[2] = {
+            binary_input(ctx, LG_F64, pairs[p].na, pairs[p].a, d->alo, d->ahi, false),
+            binary_input(ctx, LG_F64, pairs[p].nb, pairs[p].b, d->blo, d->bhi, d->b_signed),
+        };
+        expect_gradcheck(ctx, binary_apply, (void *)d, 2, xs, r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Comparisons and where                                                */
+/* ------------------------------------------------------------------ */
+
+static void compare_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { 2, 5, 4 };
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
+    double eq[] = { 0, 0, 0, 0, 1, 0 }, ne[] = { 1, 1, 1, 1, 0, 1 }, lt[] = { 1, 1, 1, 0, 0, 0 },
+           le[] = { 1, 1, 1, 0, 1, 0 }, gt[] = { 0, 0, 0, 1, 0, 1 }, ge[] = { 0, 0, 0, 1, 1, 1 };
+    expect_close(lg_eq(ctx, a, b), eq, 6, 0, "eq");
+    expect_close(lg_ne(ctx, a, b), ne, 6, 0, "ne");
+    expect_close(lg_lt(ctx, a, b), lt, 6, 0, "lt");
+    expect_close(lg_le(ctx, a, b), le, 6, 0, "le");
+    expect_close(lg_gt(ctx, a, b), gt, 6, 0, "gt");
+    expect_close(lg_ge(ctx, a, b), ge, 6, 0, "ge");
+    cr_assert_eq(lg_tensor_dtype(lg_lt(ctx, a, b)), dt, "%s: mask has a's dtype", r->op);
+    /* int64 operands compare too (class ids) */
+    int64_t ia[] = { 1, 7 }, ib[] = { 7 };
+    double ieq[] = { 0, 1 };
+    expect_close(lg_eq(ctx, T_FROM(ctx, LG_I64, ia, 2), T_FROM(ctx, LG_I64, ib, 1)), ieq, 2, 0, "eq i64");
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static void compare_grad(const op_row *r)
+{
+    /* Masks carry no gradient: the result is not on the tape. */
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 1, SHAPE(4));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *m = lg_gt(ctx, x, lg_scalar(ctx, LG_F64, 0));
+    cr_assert_not(lg_tensor_requires_grad(m), "%s: mask requires grad", r->op);
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, m, 0, NULL, false)), LG_ERR_STATE);
+    lg_ctx_free(ctx);
+}
+
+static void where_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double mv[] = { 1, 0, 1 }, av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { -1 };
+    lg_tensor *y = lg_where(ctx, from_doubles(ctx, dt, mv, 1, SHAPE(3)),
+                            from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), from_doubles(ctx, dt, bv, 0, NULL));
+    double want[] = { 1, -1, 3, 4, -1, 6 };
+    expect_close(y, want, 6, 0, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *where_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    double mv[] = { 1, 0, 0, 1 };
+    lg_tensor *mask = from_doubles(ctx, LG_F64, mv, 2, SHAPE(4, 1));
+    return lg_where(ctx, mask, xs[0], xs[1]);
+}
+
+static void where_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    expect_gradcheck(ctx, where_apply, NULL, 2, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reductions                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Reduction cases over x:[2,3,4]: axes lists, with and without keepdim. */
+static const struct { int naxes; int axes[3]; bool keepdim; } rcases[] = {
+    { 0, { 0 }, false }, { 1, { 1 }, false }, { 1, { -1 }, true },
+    { 2, { 0, 2 }, false }, { 2, { -1, 0 }, true }, { 3, { 0, 1, 2 }, true },
+};
+
+typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LSE, R_NORM2, R_NORM1, R_NORM3, R_NORMINF } rkind;
+
+/* Naive reference: out[o] over the masked axes of x:[2,3,4]. */
+static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double *out, int64_t *argx)
+{
+    bool mask[3] = { naxes == 0, naxes == 0, naxes == 0 };
+    for (int i = 0; i < naxes; i++)
+        mask[(axes[i] + 3) % 3] = true;
+    int64_t dims[3] = { 2, 3, 4 };
+    int n = 0;
+    int64_t olim[3];
+    for (int d = 0; d < 3; d++)
+        olim[d] = mask[d] ? 1 : dims[d];
+    for (int64_t i0 = 0; i0 < olim[0]; i0++)
+        for (int64_t i1 = 0; i1 < olim[1]; i1++)
+            for (int64_t i2 = 0; i2 < olim[2]; i2++) {
+                double acc = (k == R_MAX) ? -INFINITY : (k == R_MIN ? INFINITY : 0);
+                double m = -INFINITY;
+                int64_t cnt = 0, arg = 0, r = 0;
+                for (int64_t j0 = 0; j0 < (mask[0] ? 2 : 1); j0++)
+                    for (int64_t j1 = 0; j1 < (mask[1] ? 3 : 1); j1++)
+                        for (int64_t j2 = 0; j2 < (mask[2] ? 4 : 1); j2++, r++) {
+                            double v = get(x, ((i0 + j0) * 3 + (i1 + j1)) * 4 + (i2 + j2));
+                            cnt++;
+                            if (k == R_SUM || k == R_MEAN) acc += v;
+                            if (k == R_MAX && v > acc) acc = v, arg = r;
+                            if (k == R_MIN && v < acc) acc = v, arg = r;
+                            if (k == R_LSE && v > m) m = v;
+                            if (k == R_NORM2) acc += v * v;
+                            if (k == R_NORM1) acc += fabs(v);
+                            if (k == R_NORM3) acc += pow(fabs(v), 3);
+                            if (k == R_NORMINF && fabs(v) > acc) acc = fabs(v);
+                        }
+                if (k == R_LSE) {
+                    r = 0;
+                    for (int64_t j0 = 0; j0 < (mask[0] ? 2 : 1); j0++)
+                        for (int64_t j1 = 0; j1 < (mask[1] ? 3 : 1); j1++)
+                            for (int64_t j2 = 0; j2 < (mask[2] ? 4 : 1); j2++)
+                                acc += exp(get(x, ((i0 + j0) * 3 + (i1 + j1)) * 4 + (i2 + j2)) - m);
+                    acc = m + log(acc);
+                }
+                if (k == R_MEAN) acc /= (double)cnt;
+                if (k == R_NORM2) acc = sqrt(acc);
+                if (k == R_NORM3) acc = cbrt(acc);
+                if (argx) argx[n] = arg;
+                out[n++] = acc;
+            }
+    return n;
+}
+
+static lg_tensor *apply_reduce(lg_ctx *ctx, rkind k, lg_tensor *x, int naxes, const int *axes,
+                               bool keepdim, lg_tensor **idx)
+{
+    switch (k) {
+    case R_SUM: return lg_sum(ctx, x, naxes, axes, keepdim);
+    case R_MEAN: return lg_mean(ctx, x, naxes, axes, keepdim);
+    case R_MAX: return lg_max(ctx, x, naxes, axes, keepdim, idx);
+    case R_MIN: return lg_min(ctx, x, naxes, axes, keepdim, idx);
+    case R_LSE: return lg_logsumexp(ctx, x, naxes, axes, keepdim);
+    case R_NORM2: return lg_norm(ctx, x, 2, naxes, axes, keepdim);
+    case R_NORM1: return lg_norm(ctx, x, 1, naxes, axes, keepdim);
+    case R_NORM3: return lg_norm(ctx, x, 3, naxes, axes, keepdim);
+    default: return lg_norm(ctx, x, INFINITY, naxes, axes, keepdim);
+    }
+}
+
+static const rkind rk_sum = R_SUM, rk_mean = R_MEAN, rk_max = R_MAX, rk_min = R_MIN,
+                   rk_lse = R_LSE, rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF };
+
+static void reduce_fwd_kind(rkind k, lg_dtype dt, const char *what)
+{
+    lg_ctx *ctx = test_ctx(31);
+    lg_tensor *x = rand_avoiding(ctx, dt, 3, SHAPE(2, 3, 4), -3, 3, (double[]){ 0 }, 1, 0.05);
+    for (size_t c = 0; c < sizeof rcases / sizeof rcases[0]; c++) {
+        lg_tensor *idx = NULL;
+        lg_tensor *y = apply_reduce(ctx, k, x, rcases[c].naxes, rcases[c].axes, rcases[c].keepdim,
+                                    (k == R_MAX || k == R_MIN) ? &idx : NULL);
+        expect_ok(ctx);
+        double want[24];
+        int64_t arg[24];
+        int n = reduce_ref(x, rcases[c].naxes, rcases[c].axes, k, want, arg);
+        expect_close(y, want, n, dt == LG_F32 ? 1e-5 : 1e-12, what);
+        int want_nd = rcases[c].keepdim ? 3 : 3 - (rcases[c].naxes ? rcases[c].naxes : 3);
+        cr_assert_eq(lg_tensor_ndim(y), want_nd, "%s case %zu: ndim %d, expected %d", what, c,
+                     lg_tensor_ndim(y), want_nd);
+        if (idx) {
+            cr_assert_eq(lg_tensor_dtype(idx), LG_I64);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(get(idx, i), (double)arg[i], "%s case %zu: index[%d]", what, c, i);
+        }
+    }
+    lg_ctx_free(ctx);
+}
+
+static void reduce_fwd(const op_row *r, lg_dtype dt)
+{
+    const rkind *k = r->arg;
+    int n = (k == rk_norm) ? 4 : 1;
+    for (int i = 0; i < n; i++)
+        reduce_fwd_kind(k[i], dt, r->op);
+}
+
+typedef struct { rkind k; int c; } rgrad_arg;
+
+static lg_tensor *reduce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const rgrad_arg *a = user;
+    return apply_reduce(ctx, a->k, xs[0], rcases[a->c].naxes, rcases[a->c].axes,
+                        rcases[a->c].keepdim, NULL);
+}
+
+static void reduce_grad(const op_row *r)
+{
+    const rkind *k = r->arg;
+    int n = (k == rk_norm) ? 4 : 1;
+    lg_ctx *ctx = test_ctx(32);
+    for (int i = 0; i < n; i++) {
+        /* distinct values away from 0 (max/min/abs are smooth there) */
+        lg_tensor *x = rand_avoiding(ctx, LG_F64, 3, SHAPE(2, 3, 4), -3, 3, (double[]){ 0 }, 1, 0.05);
+        for (size_t c = 0; c < sizeof rcases / sizeof rcases[0]; c++) {
+            rgrad_arg a = { k[i], (int)c };
+            expect_gradcheck(ctx, reduce_apply, &a, 1, &x, r->op);
+        }
+    }
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* softmax, log_softmax                                                 */
+/* ------------------------------------------------------------------ */
+
+static void softmax_fwd(const op_row *r, lg_dtype dt)
+{
+    bool logy = strcmp(r->op, "log_softmax") == 0;
+    lg_ctx *ctx = test_ctx(41);
+    /* large values: the max shift keeps them finite */
+    double xv[] = { 1, 2, 3, 1000, 1001, 1002, -5, 0, 5, 0, 0, 0 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 2, SHAPE(4, 3));
+    for (int axis = -1; axis <= 0; axis++) {
+        lg_tensor *y = logy ? lg_log_softmax(ctx, x, axis) : lg_softmax(ctx, x, axis);
+        double want[12];
+        for (int i = 0; i < 4 && axis == -1; i++) {
+            double m = fmax(fmax(xv[3 * i], xv[3 * i + 1]), xv[3 * i + 2]), s = 0;
+            for (int j = 0; j < 3; j++) s += exp(xv[3 * i + j] - m);
+            for (int j = 0; j < 3; j++)
+                want[3 * i + j] = logy ? xv[3 * i + j] - m - log(s) : exp(xv[3 * i + j] - m) / s;
+        }
+        for (int j = 0; j < 3 && axis == 0; j++) {
+            double m = -INFINITY, s = 0;
+            for (int i = 0; i < 4; i++) m = fmax(m, xv[3 * i + j]);
+            for (int i = 0; i < 4; i++) s += exp(xv[3 * i + j] - m);
+            for (int i = 0; i < 4; i++)
+                want[3 * i + j] = logy ? xv[3 * i + j] - m - log(s) : exp(xv[3 * i + j] - m) / s;
+        }
+        expect_close(y, want, 12, dt == LG_F32 ? 1e-5 : 1e-13, r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *softmax_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const int *a = user; /* a[0]: log?, a[1]: axis */
+    return a[0] ? lg_log_softmax(ctx, xs[0], a[1]) : lg_softmax(ctx, xs[0], a[1]);
+}
+
+static void softmax_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(42);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 4));
+    for (int axis = -3; axis < 3; axis++) {
+        int a[2] = { strcmp(r->op, "log_softmax") == 0, axis };
+        expect_gradcheck(ctx, softmax_apply, a, 1, &x, r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* matmul                                                               */
+/* ------------------------------------------------------------------ */
+
+static const struct { int na, nb; int64_t a[3], b[3]; bool ta, tb; } mcases[] = {
+    { 2, 2, { 3, 4 }, { 4, 5 }, false, false },
+    { 2, 2, { 4, 3 }, { 4, 5 }, true, false },
+    { 2, 2, { 3, 4 }, { 5, 4 }, false, true },
+    { 2, 2, { 4, 3 }, { 5, 4 }, true, true },
+    { 3, 3, { 2, 3, 4 }, { 2, 4, 5 }, false, false },
+    { 3, 3, { 2, 4, 3 }, { 2, 5, 4 }, true, true },
+    { 3, 2, { 2, 3, 4 }, { 4, 5 }, false, false },
+    { 3, 2, { 2, 4, 3 }, { 5, 4 }, true, true },
+};
+
+/* Naive reference for case c. */
+static void matmul_ref(int c, lg_tensor *a, lg_tensor *b, double *out)
+{
+    int na = mcases[c].na, nb = mcases[c].nb;
+    bool ta = mcases[c].ta, tb = mcases[c].tb;
+    int64_t batch = na == 3 ? mcases[c].a[0] : 1;
+    int64_t ar = mcases[c].a[na - 2], ac = mcases[c].a[na - 1];
+    int64_t br = mcases[c].b[nb - 2], bc = mcases[c].b[nb - 1];
+    int64_t M = ta ? ac : ar, K = ta ? ar : ac, N = tb ? br : bc;
+    for (int64_t s = 0; s < batch; s++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double av = get(a, s * ar * ac + (ta ? k * ac + i : i * ac + k));
+                    int64_t bo = nb == 3 ? s * br * bc : 0;
+                    double bv = get(b, bo + (tb ? j * bc + k : k * bc + j));
+                    acc += av * bv;
+                }
+                out[(s * M + i) * N + j] = acc;
+            }
+}
+
+static void matmul_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(51);
+    for (int c = 0; c < (int)(sizeof mcases / sizeof mcases[0]); c++) {
+        lg_tensor *a = lg_randn(ctx, dt, mcases[c].na, mcases[c].a);
+        lg_tensor *b = lg_randn(ctx, dt, mcases[c].nb, mcases[c].b);
+        lg_tensor *y = lg_matmul_t(ctx, a, b, mcases[c].ta, mcases[c].tb);
+        double want[64];
+        matmul_ref(c, a, b, want);
+        expect_close(y, want, lg_tensor_numel(y), dt == LG_F32 ? 1e-5 : 1e-13, r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *matmul_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int c = *(const int *)user;
+    return lg_matmul_t(ctx, xs[0], xs[1], mcases[c].ta, mcases[c].tb);
+}
+
+static void matmul_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(52);
+    for (int c = 0; c < (int)(sizeof mcases / sizeof mcases[0]); c++) {
+        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, mcases[c].na, mcases[c].a),
+                             lg_randn(ctx, LG_F64, mcases[c].nb, mcases[c].b) };
+        expect_gradcheck(ctx, matmul_apply, &c, 2, xs, r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Shape ops                                                            */
+/* ------------------------------------------------------------------ */
+
+static double iota[64];
+
+static void reshape_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 2, SHAPE(2, 6));
+    lg_tensor *y = lg_reshape(ctx, x, 3, SHAPE(3, -1, 2));
+    expect_ok(ctx);
+    cr_assert_eq(lg_tensor_ndim(y), 3);
+    cr_assert_eq(lg_tensor_shape(y)[1], 2, "%s: -1 inferred", r->op);
+    expect_close(y, iota, 12, 0, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *reshape_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    /* reshape, then an op that mixes elements so position errors show */
+    return lg_mul(ctx, lg_reshape(ctx, xs[0], 2, SHAPE(4, 3)), xs[1]);
+}
+
+static void reshape_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    expect_gradcheck(ctx, reshape_apply, NULL, 2, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void permute_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 3, SHAPE(2, 3, 4));
+    lg_tensor *y = lg_permute(ctx, x, (int[]){ 2, 0, 1 });
+    double want[24];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                want[(k * 2 + i) * 3 + j] = (i * 3 + j) * 4 + k;
+    expect_close(y, want, 24, 0, r->op);
+    lg_tensor *t = lg_transpose(ctx, x, 0, -1); /* [4, 3, 2] */
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < 2; i++)
+                want[(k * 3 + j) * 2 + i] = (i * 3 + j) * 4 + k;
+    expect_close(t, want, 24, 0, "transpose");
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *permute_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    return lg_transpose(ctx, lg_permute(ctx, xs[0], (int[]){ 1, 2, 0 }), -1, 1);
+}
+
+static void permute_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 4));
+    expect_gradcheck(ctx, permute_apply, NULL, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void slice_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 2, SHAPE(3, 5));
+    double w1[] = { 1, 3, 6, 8, 11, 13 };
+    expect_close(lg_slice(ctx, x, 1, 1, 5, 2), w1, 6, 0, "slice step 2");
+    double w2[] = { 10, 11, 12, 13, 14 };
+    expect_close(lg_slice(ctx, x, 0, -1, 100, 1), w2, 5, 0, "slice negative start, clipped stop");
+    double w3[] = { 2, 3, 7, 8, 12, 13 };
+    expect_close(lg_narrow(ctx, x, -1, 2, 2), w3, 6, 0, "narrow");
+    cr_assert_eq(lg_tensor_numel(lg_slice(ctx, x, 1, 4, 2, 1)), 0, "%s: empty slice", r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *slice_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    return lg_add(ctx, lg_slice(ctx, xs[0], 1, 0, 5, 2), lg_narrow(ctx, xs[0], 1, 1, 3));
+}
+
+static void slice_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 5, 2));
+    expect_gradcheck(ctx, slice_apply, NULL, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void concat_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double av[] = { 1, 2, 3, 4 }, bv[] = { 5, 6 };
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 2)), *b = from_doubles(ctx, dt, bv, 2, SHAPE(2, 1));
+    double w1[] = { 1, 2, 5, 3, 4, 6 };
+    expect_close(lg_concat(ctx, 2, (lg_tensor *[]){ a, b }, -1), w1, 6, 0, r->op);
+    lg_tensor *s = lg_stack(ctx, 2, (lg_tensor *[]){ a, a }, 1); /* [2, 2, 2] */
+    double w2[] = { 1, 2, 1, 2, 3, 4, 3, 4 };
+    expect_close(s, w2, 8, 0, "stack");
+    cr_assert_eq(lg_tensor_shape(s)[1], 2);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *concat_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    lg_tensor *c = lg_concat(ctx, 3, (lg_tensor *[]){ xs[0], xs[1], xs[0] }, 0);
+    return lg_mul(ctx, c, lg_stack(ctx, 2, (lg_tensor *[]){ xs[2], xs[2] }, -1));
+}
+
+static void concat_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *xs[3] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 2)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)),
+                         lg_randn(ctx, LG_F64, 1, SHAPE(7)) };
+    expect_gradcheck(ctx, concat_apply, NULL, 3, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Indexing                                                             */
+/* ------------------------------------------------------------------ */
+
+static void index_select_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 2, SHAPE(3, 4));
+    int64_t iv[] = { 2, 0, 2 };
+    lg_tensor *y = lg_index_select(ctx, x, 0, T_FROM(ctx, LG_I64, iv, 3));
+    double w[] = { 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11 };
+    expect_close(y, w, 12, 0, r->op);
+    lg_tensor *z = lg_index_select(ctx, x, -1, T_FROM(ctx, LG_I64, iv, 3));
+    double wz[] = { 2, 0, 2, 6, 4, 6, 10, 8, 10 };
+    expect_close(z, wz, 9, 0, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *index_select_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    int64_t iv[] = { 1, 3, 1, 0 }; /* repeats add up in backward */
+    return lg_index_select(ctx, xs[0], 1, T_FROM(ctx, LG_I64, iv, 4));
+}
+
+static void index_select_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 4, 3));
+    expect_gradcheck(ctx, index_select_apply, NULL, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void gather_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 2, SHAPE(3, 4));
+    int64_t iv[] = { 3, 0, 1, 1, 2, 2 };
+    lg_tensor *y = lg_gather(ctx, x, 1, T_FROM(ctx, LG_I64, iv, 3, 2));
+    double w[] = { 3, 0, 5, 5, 10, 10 };
+    expect_close(y, w, 6, 0, r->op);
+    int64_t jv[] = { 2, 0, 1 };
+    lg_tensor *z = lg_gather(ctx, x, 0, T_FROM(ctx, LG_I64, jv, 1, 3));
+    double wz[] = { 8, 1, 6 };
+    expect_close(z, wz, 3, 0, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *gather_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    int64_t iv[] = { 2, 2, 0, 1, 3, 1 };
+    return lg_gather(ctx, xs[0], -1, T_FROM(ctx, LG_I64, iv, 2, 3));
+}
+
+static void gather_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4));
+    expect_gradcheck(ctx, gather_apply, NULL, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void one_hot_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t lv[] = { 2, 0, 1, 2 };
+    lg_tensor *y = lg_one_hot(ctx, T_FROM(ctx, LG_I64, lv, 2, 2), 3, dt);
+    double w[] = { 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1 };
+    expect_close(y, w, 12, 0, r->op);
+    cr_assert_eq(lg_tensor_ndim(y), 3);
+    cr_assert_eq(lg_tensor_dtype(y), dt);
+    lg_tensor *z = lg_one_hot(ctx, T_FROM(ctx, LG_I64, lv, 4), -1, dt);
+    cr_assert_eq(lg_tensor_shape(z)[1], 3, "%s: -1 infers max + 1 classes", r->op);
+    lg_ctx_free(ctx);
+}
+
+static void nograd_one_hot(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t lv[] = { 1 };
+    lg_tensor *y = lg_one_hot(ctx, T_FROM(ctx, LG_I64, lv, 1), 2, LG_F64);
+    cr_assert_not(lg_tensor_requires_grad(y), "%s: no gradient", r->op);
+    lg_ctx_free(ctx);
+}
+
+static void cast_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double v[] = { 1.5, -2.25, 1e-3 };
+    lg_tensor *x = from_doubles(ctx, dt, v, 1, SHAPE(3));
+    lg_dtype other = dt == LG_F32 ? LG_F64 : LG_F32;
+    lg_tensor *y = lg_cast(ctx, x, other);
+    cr_assert_eq(lg_tensor_dtype(y), other);
+    double w[] = { 1.5, -2.25, (double)(float)1e-3 };
+    if (other == LG_F32 || dt == LG_F32)
+        expect_close(y, w, 3, 0, r->op);
+    int64_t iv[] = { 3, -4 };
+    double wi[] = { 3, -4 };
+    expect_close(lg_cast(ctx, T_FROM(ctx, LG_I64, iv, 2), dt), wi, 2, 0, "cast int64");
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *cast_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user; /* through float32 and back: exact for these gradients' scale */
+    return lg_cast(ctx, lg_mul(ctx, lg_cast(ctx, xs[0], LG_F64), xs[0]), LG_F64);
+}
+
+static void cast_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 1, SHAPE(5));
+    expect_gradcheck(ctx, cast_apply, NULL, 1, &x, r->op);
+    /* float64 -> float32 -> float64: the gradient comes back as float64 */
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *y = lg_sum(ctx, lg_cast(ctx, lg_mul_scalar(ctx, lg_cast(ctx, x, LG_F32), 2), LG_F64), 0, NULL, false);
+    cr_assert_eq(lg_backward(ctx, y), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    double w[] = { 2, 2, 2, 2, 2 };
+    expect_close(lg_tensor_grad(x), w, 5, 0, "cast gradient");
+    lg_ctx_free(ctx);
+}
+
+static void clone_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = from_doubles(ctx, dt, iota, 1, SHAPE(6));
+    lg_tensor *y = lg_clone(ctx, x);
+    cr_assert_neq(lg_tensor_data(y), lg_tensor_data(x), "%s: a copy", r->op);
+    expect_close(y, iota, 6, 0, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *clone_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    return lg_mul(ctx, lg_clone(ctx, xs[0]), xs[0]);
+}
+
+static void clone_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(2, 3));
+    expect_gradcheck(ctx, clone_apply, NULL, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                            */
+/* ------------------------------------------------------------------ */
+
+#define UROW(name) { #name, unary_fwd, unary_grad, &ud_##name }
+#define BROW(name) { #name, binary_fwd, binary_grad, &bd_##name }
+static op_row rows[] = {
+    UROW(neg), UROW(exp), UROW(log), UROW(log1p), UROW(expm1), UROW(abs), UROW(sign),
+    UROW(sqrt), UROW(square), UROW(relu), UROW(sigmoid), UROW(log_sigmoid), UROW(tanh),
+    UROW(softplus), UROW(pow_scalar), UROW(affine), UROW(clamp),
+    BROW(add), BROW(sub), BROW(mul), BROW(div), BROW(pow), BROW(maximum), BROW(minimum),
+    { "compare", compare_fwd, compare_grad, NULL },
+    { "where", where_fwd, where_grad, NULL },
+    { "sum", reduce_fwd, reduce_grad, &rk_sum },
+    { "mean", reduce_fwd, reduce_grad, &rk_mean },
+    { "max", reduce_fwd, reduce_grad, &rk_max },
+    { "min", reduce_fwd, reduce_grad, &rk_min },
+    { "logsumexp", reduce_fwd, reduce_grad, &rk_lse },
+    { "norm", reduce_fwd, reduce_grad, rk_norm },
+    { "softmax", softmax_fwd, softmax_grad, NULL },
+    { "log_softmax", softmax_fwd, softmax_grad, NULL },
+    { "matmul", matmul_fwd, matmul_grad, NULL },
+    { "reshape", reshape_fwd, reshape_grad, NULL },
+    { "permute", permute_fwd, permute_grad, NULL },
+    { "slice", slice_fwd, slice_grad, NULL },
+    { "concat", concat_fwd, concat_grad, NULL },
+    { "index_select", index_select_fwd, index_select_grad, NULL },
+    { "gather", gather_fwd, gather_grad, NULL },
+    { "one_hot", one_hot_fwd, nograd_one_hot, NULL },
+    { "cast", cast_fwd, cast_grad, NULL },
+    { "clone", clone_fwd, clone_grad, NULL },
+};
+#define NROWS ((int)(sizeof rows / sizeof rows[0]))
+
+static void init_iota(void)
+{
+    for (int i = 0; i < 64; i++)
+        iota[i] = i;
+}
+
+/* Parameters cross into a re-executed test process, so they are row
+ * numbers, not pointers (addresses differ there). */
+static void free_params(struct criterion_test_params *p)
+{
+    cr_free(p->params);
+}
+
+ParameterizedTestParameters(ops, forward_and_gradient)
+{
+    int *idx = cr_malloc(NROWS * sizeof *idx);
+    for (int i = 0; i < NROWS; i++)
+        idx[i] = i;
+    return cr_make_param_array(int, idx, NROWS, free_params);
+}
+
+ParameterizedTest(int *row, ops, forward_and_gradient)
+{
+    const op_row *r = &rows[*row];
+    init_iota();
+    r->fwd(r, LG_F32);
+    r->fwd(r, LG_F64);
+    r->grad(r);
+}
+
+Test(ops, every_registered_op_has_a_test_row)
+{
+    for (int i = 0; i < lg_op_count(); i++) {
+        const char *name = lg_op_name(i);
+        bool found = false;
+        for (int j = 0; j < NROWS && !found; j++)
+            found = strcmp(rows[j].op, name) == 0 && rows[j].fwd && rows[j].grad;
+        cr_expect(found, "op '%s' is registered but has no row in tests/test_ops.c", name);
+    }
+    cr_assert_null(lg_op_name(lg_op_count()));
+}
