@@ -135,8 +135,9 @@ int lg_ctx_threads(const lg_ctx *ctx);
  * gradients at once; the arena keeps its capacity for the next step. */
 void lg_step_end(lg_ctx *ctx);
 
-/* Memory accounting: bytes in use in the step arena now, its high-water
- * mark since the ctx was made, its capacity, and allocator calls so far. */
+/* Memory accounting: step memory in use now (data arena plus this step's
+ * tensor headers), its high-water mark since the ctx was made, the step
+ * arenas' total capacity, persistent bytes, and allocator calls so far. */
 typedef struct lg_mem_stats {
     size_t arena_used, arena_high_water, arena_capacity;
     size_t persistent_bytes;
@@ -193,7 +194,7 @@ const char *lg_tensor_name(const lg_tensor *t); /* NULL for unnamed tensors */
 /* Zeroes every parameter's gradient. */
 void lg_zero_grad(lg_ctx *ctx);
 
-/* Queries. These are plain accessors: a NULL tensor gives 0 / NULL. */
+/* Queries. These are plain accessors: a NULL or stale tensor gives 0 / NULL. */
 int lg_tensor_ndim(const lg_tensor *t);
 const int64_t *lg_tensor_shape(const lg_tensor *t);
 int64_t lg_tensor_dim(const lg_tensor *t, int axis); /* negative axes allowed; -1 if bad */

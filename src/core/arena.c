@@ -104,6 +104,18 @@ void lgC_arena_reset(lgC_arena *a)
     a->used = 0;
 }
 
+bool lgC_arena_reserve(lg_ctx *ctx, lgC_arena *a, size_t n)
+{
+    if (a->capacity >= n && (!a->head || !a->head->next))
+        return true;
+    lgC_arena_free(ctx, a);
+    lgC_chunk *c = new_chunk(ctx, a, n);
+    if (!c)
+        return false;
+    a->head = a->cur = c;
+    return true;
+}
+
 void lgC_arena_free(lg_ctx *ctx, lgC_arena *a)
 {
     lgC_chunk *c = a->head;

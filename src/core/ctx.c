@@ -185,12 +185,18 @@ void lg_step_end(lg_ctx *ctx)
 {
     if (!ctx)
         return;
+    lgC_arena *done = &ctx->headers[ctx->step_id & 1];
     ctx->step_id++;
     ctx->tape_tail = NULL;
     lgC_arena_reset(&ctx->arena);
     /* Headers of the step just ended stay readable (and stale) until the
-     * step after next, so a stale handle is reported, not misread. */
-    lgC_arena_reset(&ctx->headers[ctx->step_id & 1]);
+     * step after next, so a stale handle is reported, not misread. The
+     * next step's pool is sized like the last one's, so a repeated step
+     * allocates nothing (on failure it grows on demand later). */
+    lgC_arena *next = &ctx->headers[ctx->step_id & 1];
+    lgC_arena_reset(next);
+    if (done->used > next->capacity)
+        lgC_arena_reserve(ctx, next, done->used);
 }
 
 lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx)
@@ -198,14 +204,13 @@ lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx)
     lg_mem_stats s = {0};
     if (!ctx)
         return s;
-    s.arena_used = ctx->arena.used;
-    s.arena_high_water = ctx->arena.high_water;
-    s.arena_capacity = ctx->arena.capacity;
-    for (int i = 0; i < 2; i++) {
-        s.arena_used += ctx->headers[i].used;
-        s.arena_high_water += ctx->headers[i].high_water;
-        s.arena_capacity += ctx->headers[i].capacity;
-    }
+    /* Live step memory is the data arena plus the current header pool;
+     * the other pool only holds the previous step's stale headers. */
+    const lgC_arena *h0 = &ctx->headers[0], *h1 = &ctx->headers[1];
+    s.arena_used = ctx->arena.used + ctx->headers[ctx->step_id & 1].used;
+    s.arena_high_water = ctx->arena.high_water +
+                         (h0->high_water > h1->high_water ? h0->high_water : h1->high_water);
+    s.arena_capacity = ctx->arena.capacity + h0->capacity + h1->capacity;
     s.persistent_bytes = ctx->persistent_bytes;
     s.alloc_calls = ctx->alloc_calls;
     s.free_calls = ctx->free_calls;

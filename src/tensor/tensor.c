@@ -32,7 +32,13 @@ bool lgT_is_float(lg_dtype dt)
 
 static bool usable(const lg_ctx *ctx, const lg_tensor *t)
 {
-    return t->magic == LGT_MAGIC && (t->persistent || t->step == ctx->step_id);
+    return t->magic == LGT_MAGIC && t->ctx == ctx && (t->persistent || t->step == ctx->step_id);
+}
+
+/* For calls that take no ctx: the handle's own owner decides. */
+static bool live(const lg_tensor *t)
+{
+    return t && t->magic == LGT_MAGIC && (t->persistent || t->step == t->ctx->step_id);
 }
 
 bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
@@ -42,8 +48,11 @@ bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
         return false;
     }
     if (!usable(ctx, t)) {
-        lgC_error(ctx, LG_ERR_STALE,
-                  "%s: %s is a stale tensor (its step ended with lg_step_end)", who, arg);
+        if (t->magic == LGT_MAGIC && t->ctx != ctx)
+            lgC_error(ctx, LG_ERR_STATE, "%s: %s belongs to another lg_ctx", who, arg);
+        else
+            lgC_error(ctx, LG_ERR_STALE,
+                      "%s: %s is a stale tensor (its step ended with lg_step_end)", who, arg);
         return false;
     }
     return true;
@@ -108,6 +117,7 @@ static lg_tensor *new_header(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *
     t->dtype = (uint8_t)dt;
     t->ndim = (uint8_t)ndim;
     t->step = ctx->step_id;
+    t->ctx = ctx;
     t->numel = numel;
     if (ndim > 0)
         memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
@@ -375,6 +385,7 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
     t->dtype = (uint8_t)dt;
     t->ndim = (uint8_t)ndim;
     t->persistent = true;
+    t->ctx = ctx;
     t->requires_grad = true;
     t->numel = numel;
     if (ndim > 0)
@@ -403,7 +414,7 @@ lg_tensor *lg_param_at(lg_ctx *ctx, int i)
 
 const char *lg_tensor_name(const lg_tensor *t)
 {
-    return t ? t->name : NULL;
+    return live(t) ? t->name : NULL;
 }
 
 void lg_zero_grad(lg_ctx *ctx)
@@ -419,44 +430,44 @@ void lg_zero_grad(lg_ctx *ctx)
 
 int lg_tensor_ndim(const lg_tensor *t)
 {
-    return t ? t->ndim : 0;
+    return live(t) ? t->ndim : 0;
 }
 
 const int64_t *lg_tensor_shape(const lg_tensor *t)
 {
-    return t ? t->shape : NULL;
+    return live(t) ? t->shape : NULL;
 }
 
 int64_t lg_tensor_dim(const lg_tensor *t, int axis)
 {
-    if (!t || axis < -(int)t->ndim || axis >= (int)t->ndim)
+    if (!live(t) || axis < -(int)t->ndim || axis >= (int)t->ndim)
         return -1;
     return t->shape[axis < 0 ? axis + t->ndim : axis];
 }
 
 int64_t lg_tensor_numel(const lg_tensor *t)
 {
-    return t ? t->numel : 0;
+    return live(t) ? t->numel : 0;
 }
 
 lg_dtype lg_tensor_dtype(const lg_tensor *t)
 {
-    return t ? (lg_dtype)t->dtype : LG_F32;
+    return live(t) ? (lg_dtype)t->dtype : LG_F32;
 }
 
 void *lg_tensor_data(lg_tensor *t)
 {
-    return (t && t->magic == LGT_MAGIC) ? t->data : NULL;
+    return live(t) ? t->data : NULL;
 }
 
 bool lg_tensor_requires_grad(const lg_tensor *t)
 {
-    return t && t->requires_grad;
+    return live(t) && t->requires_grad;
 }
 
 lg_tensor *lg_tensor_grad(lg_tensor *t)
 {
-    return (t && t->magic == LGT_MAGIC) ? t->grad : NULL;
+    return live(t) ? t->grad : NULL;
 }
 
 double lg_item(lg_ctx *ctx, lg_tensor *t)

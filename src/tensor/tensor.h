@@ -31,6 +31,7 @@ struct lg_tensor {
     bool requires_grad; /* a leaf that wants a gradient, or an op result on the tape */
     bool consumed;      /* a backward has walked through this op */
     uint64_t step;      /* step id it was made in (0 for persistent) */
+    lg_ctx *ctx;        /* the owner, so handle-only calls can spot staleness */
     int64_t numel;
     int64_t shape[LG_MAX_DIMS];
     void *data;
