@@ -369,12 +369,42 @@ static void reduce_fwd_kind(rkind k, lg_dtype dt, const char *what)
     lg_ctx_free(ctx);
 }
 
+/* pairwise_distance (a composite on norm): ||x1 - x2 + eps||_p over the last axis. */
+static void pairwise_fwd(lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(33);
+    double av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { 0, 2, 5 };
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
+    const double eps = 1e-6;
+    double p2[2], p1[2];
+    for (int i = 0; i < 2; i++) {
+        double s2 = 0, s1 = 0;
+        for (int j = 0; j < 3; j++) {
+            double d = av[3 * i + j] - bv[j] + eps;
+            s2 += d * d, s1 += fabs(d);
+        }
+        p2[i] = sqrt(s2), p1[i] = s1;
+    }
+    expect_close(lg_pairwise_distance(ctx, a, b, 2, eps, false), p2, 2, tol_for(dt) * 10, "pairwise p=2");
+    lg_tensor *k = lg_pairwise_distance(ctx, a, b, 1, eps, true);
+    expect_close(k, p1, 2, tol_for(dt) * 10, "pairwise p=1 keepdim");
+    cr_assert_eq(lg_tensor_ndim(k), 2);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *pairwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_pairwise_distance(ctx, xs[0], xs[1], *(const double *)user, 1e-6, false);
+}
+
 static void reduce_fwd(const op_row *r, lg_dtype dt)
 {
     const rkind *k = r->arg;
     int n = (k == rk_norm) ? 4 : 1;
     for (int i = 0; i < n; i++)
         reduce_fwd_kind(k[i], dt, r->op);
+    if (k == rk_norm)
+        pairwise_fwd(dt);
 }
 
 typedef struct { rkind k; int c; } rgrad_arg;
@@ -398,6 +428,11 @@ static void reduce_grad(const op_row *r)
             rgrad_arg a = { k[i], (int)c };
             expect_gradcheck(ctx, reduce_apply, &a, 1, &x, r->op);
         }
+    }
+    for (int i = 0; k == rk_norm && i < 3; i++) {
+        double p = (double[]){ 2, 1, 3 }[i];
+        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 5)), lg_randn(ctx, LG_F64, 1, SHAPE(5)) };
+        expect_gradcheck(ctx, pairwise_apply, &p, 2, xs, "pairwise_distance");
     }
     lg_ctx_free(ctx);
 }
