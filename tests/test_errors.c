@@ -19,7 +19,7 @@
 Test(errors, creation)
 {
     lg_ctx *ctx = test_ctx(1);
-    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 9, SHAPE(1, 1, 1, 1, 1, 1, 1, 1, 1)), LG_ERR_SHAPE, "ndim = 9");
+    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 9, SHAPE(1, 1, 1, 1, 1, 1, 1, 1, 1)), LG_ERR_SHAPE, "lg_zeros: ndim = 9");
     EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 2, SHAPE(2, -1)), LG_ERR_SHAPE, "shape[1] = -1");
     EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 2, NULL), LG_ERR_NULL, "shape is NULL");
     EXPECT_ERR(ctx, lg_zeros(ctx, (lg_dtype)7, 1, SHAPE(2)), LG_ERR_DTYPE, "dtype 7");

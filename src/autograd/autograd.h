@@ -34,7 +34,12 @@ static inline bool lgA_needs(const lg_tensor *y, int i)
 {
     return y->in[i]->requires_grad;
 }
-/* Adds g (of the broadcast output shape, or x's shape) into x's gradient. */
-LG_HIDDEN lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);
+/* Adds g (of the broadcast output shape, or x's shape) into x's gradient.
+ * g must be a fresh step temporary of the backward: when x has no
+ * gradient yet and g already has x's shape, g itself becomes it (no copy). */
+LG_HIDDEN lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g);
+/* The same for a g that is shared (another tensor's gradient or a view of
+ * it): always copied. */
+LG_HIDDEN lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);
 
 #endif

@@ -58,5 +58,5 @@ lg_tensor *lg_clone(lg_ctx *ctx, lg_tensor *x)
 
 lg_status lgA_bw_clone(lg_ctx *ctx, lg_tensor *y)
 {
-    return lgA_accum(ctx, y->in[0], y->grad);
+    return lgA_accum_shared(ctx, y->in[0], y->grad);
 }

@@ -55,7 +55,7 @@ lg_status lgA_bw_reshape(lg_ctx *ctx, lg_tensor *y)
 {
     lg_tensor *x = y->in[0];
     lg_tensor *g = lgT_view(ctx, y->grad, x->ndim, x->shape, "lg_backward");
-    return g ? lgA_accum(ctx, x, g) : ctx->status;
+    return g ? lgA_accum_shared(ctx, x, g) : ctx->status;
 }
 
 #define PERMUTE_KERNEL(T, NAME)                                                            \

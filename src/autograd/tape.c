@@ -89,18 +89,32 @@ static lg_tensor *grad_of(lg_ctx *ctx, lg_tensor *x)
     return x->grad;
 }
 
-lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g)
+static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
 {
     if (x->consumed)
         return lgC_errorf(ctx, LG_ERR_STATE,
                           "lg_backward: the graph through a %s op was already used by an earlier "
                           "backward (one backward per recorded graph; recompute it)",
                           op_names[x->op]);
+    if (fresh && !x->grad && !x->persistent && lgT_same_shape(x, g)) {
+        x->grad = g; /* adopt the temporary: no zero fill, no copy */
+        return LG_OK;
+    }
     lg_tensor *dst = grad_of(ctx, x);
     if (!dst)
         return ctx->status;
     lgT_sum_to(ctx, dst, g, true);
     return ctx->status == LG_ERR_OOM ? LG_ERR_OOM : LG_OK;
+}
+
+lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
+{
+    return accum(ctx, x, g, true);
+}
+
+lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g)
+{
+    return accum(ctx, x, (lg_tensor *)g, false);
 }
 
 lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstream)
@@ -128,7 +142,7 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
         return lgC_errorf(ctx, LG_ERR_STATE,
                           "%s: out was already backpropagated (one backward per recorded graph)",
                           who);
-    if (lgA_accum(ctx, out, upstream) != LG_OK)
+    if (lgA_accum_shared(ctx, out, upstream) != LG_OK)
         return ctx->status;
     /* Ops that received a gradient are run and consumed; the others (not
      * on this output's graph) stay on the tape for a later backward. */

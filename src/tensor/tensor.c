@@ -255,29 +255,35 @@ bool lgT_axes_mask(lg_ctx *ctx, int naxes, const int *axes, int ndim, const char
 
 /* Public: creation -------------------------------------------------------- */
 
-lg_tensor *lg_zeros(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
-{
-    return lg_full(ctx, dt, ndim, shape, 0.0);
-}
-
-lg_tensor *lg_ones(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
-{
-    return lg_full(ctx, dt, ndim, shape, 1.0);
-}
-
-lg_tensor *lg_full(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value)
+static lg_tensor *filled(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value,
+                         const char *who)
 {
     if (!ctx)
         return NULL;
-    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_full");
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, who);
     if (t)
         lgT_fill(t, value);
     return t;
 }
 
+lg_tensor *lg_zeros(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    return filled(ctx, dt, ndim, shape, 0.0, "lg_zeros");
+}
+
+lg_tensor *lg_ones(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    return filled(ctx, dt, ndim, shape, 1.0, "lg_ones");
+}
+
+lg_tensor *lg_full(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value)
+{
+    return filled(ctx, dt, ndim, shape, value, "lg_full");
+}
+
 lg_tensor *lg_scalar(lg_ctx *ctx, lg_dtype dt, double value)
 {
-    return lg_full(ctx, dt, 0, NULL, value);
+    return filled(ctx, dt, 0, NULL, value, "lg_scalar");
 }
 
 lg_tensor *lg_arange(lg_ctx *ctx, lg_dtype dt, double start, double stop, double step)
@@ -326,9 +332,14 @@ lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, dou
         return lgC_error(ctx, LG_ERR_VALUE, "lg_rand: need finite low <= high, got %g, %g",
                          low, high);
     lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_rand");
-    if (t)
-        for (int64_t i = 0; i < t->numel; i++)
-            lgT_set(t, i, low + (high - low) * lg_rand_uniform(ctx));
+    if (!t)
+        return NULL;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = low + (high - low) * lg_rand_uniform(ctx);
+        if (dt == LG_F32 && (float)v >= (float)high && low < high)
+            v = nextafterf((float)high, -INFINITY); /* rounding must not reach high */
+        lgT_set(t, i, v);
+    }
     return t;
 }
 
