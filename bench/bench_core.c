@@ -27,11 +27,29 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static lg_tensor *c_sigmoid(lg_ctx *c, lg_tensor *x, lg_tensor *w) { (void)w; return lg_sigmoid(c, x); }
-static lg_tensor *c_add_bcast(lg_ctx *c, lg_tensor *x, lg_tensor *w) { return lg_mul(c, x, w); }
-static lg_tensor *c_log_softmax(lg_ctx *c, lg_tensor *x, lg_tensor *w) { (void)w; return lg_log_softmax(c, x, 1); }
-static lg_tensor *c_sum_rows(lg_ctx *c, lg_tensor *x, lg_tensor *w) { (void)w; return lg_sum(c, x, 1, (int[]){ 1 }, false); }
-static lg_tensor *c_matmul(lg_ctx *c, lg_tensor *x, lg_tensor *w) { return lg_matmul(c, x, w); }
+static lg_tensor *c_sigmoid(lg_ctx *c, lg_tensor *x, lg_tensor *w)
+{
+    (void)w;
+    return lg_sigmoid(c, x);
+}
+static lg_tensor *c_add_bcast(lg_ctx *c, lg_tensor *x, lg_tensor *w)
+{
+    return lg_mul(c, x, w);
+}
+static lg_tensor *c_log_softmax(lg_ctx *c, lg_tensor *x, lg_tensor *w)
+{
+    (void)w;
+    return lg_log_softmax(c, x, 1);
+}
+static lg_tensor *c_sum_rows(lg_ctx *c, lg_tensor *x, lg_tensor *w)
+{
+    (void)w;
+    return lg_sum(c, x, 1, (int[]){ 1 }, false);
+}
+static lg_tensor *c_matmul(lg_ctx *c, lg_tensor *x, lg_tensor *w)
+{
+    return lg_matmul(c, x, w);
+}
 
 static const struct {
     const char *name;

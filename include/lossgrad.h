@@ -92,16 +92,16 @@ extern "C" {
 
 typedef enum lg_status {
     LG_OK = 0,
-    LG_ERR_NULL,   /* a required argument is NULL */
-    LG_ERR_SHAPE,  /* shapes do not fit the op's rule */
-    LG_ERR_DTYPE,  /* a dtype the op does not take, or operands that differ */
-    LG_ERR_AXIS,   /* an axis out of range or repeated */
-    LG_ERR_INDEX,  /* an index or class id out of range */
-    LG_ERR_VALUE,  /* an option or scalar argument out of its domain */
-    LG_ERR_OOM,    /* the allocator returned NULL */
-    LG_ERR_STALE,  /* a step tensor used after lg_step_end */
-    LG_ERR_STATE,  /* a call out of order: second backward, non-scalar loss, ... */
-    LG_ERR_IO      /* reading or writing a file failed */
+    LG_ERR_NULL,  /* a required argument is NULL */
+    LG_ERR_SHAPE, /* shapes do not fit the op's rule */
+    LG_ERR_DTYPE, /* a dtype the op does not take, or operands that differ */
+    LG_ERR_AXIS,  /* an axis out of range or repeated */
+    LG_ERR_INDEX, /* an index or class id out of range */
+    LG_ERR_VALUE, /* an option or scalar argument out of its domain */
+    LG_ERR_OOM,   /* the allocator returned NULL */
+    LG_ERR_STALE, /* a step tensor used after lg_step_end */
+    LG_ERR_STATE, /* a call out of order: second backward, non-scalar loss, ... */
+    LG_ERR_IO     /* reading or writing a file failed */
 } lg_status;
 
 typedef enum lg_dtype { LG_F32 = 0, LG_F64 = 1, LG_I64 = 2 } lg_dtype;
@@ -115,11 +115,11 @@ typedef struct lg_tensor lg_tensor;
 typedef void *(*lg_alloc_fn)(void *user, void *ptr, size_t old_size, size_t new_size);
 
 typedef struct lg_ctx_params {
-    uint64_t seed;       /* RNG seed; 0 means seed 0 (runs are reproducible) */
-    int threads;         /* kernel and OpenBLAS threads; 0 means 1 */
-    lg_alloc_fn alloc;   /* NULL: the C library's malloc/realloc/free */
-    void *alloc_user;    /* passed to alloc */
-    size_t arena_chunk;  /* step arena growth in bytes; 0 means 1 MiB */
+    uint64_t seed;      /* RNG seed; 0 means seed 0 (runs are reproducible) */
+    int threads;        /* kernel and OpenBLAS threads; 0 means 1 */
+    lg_alloc_fn alloc;  /* NULL: the C library's malloc/realloc/free */
+    void *alloc_user;   /* passed to alloc */
+    size_t arena_chunk; /* step arena growth in bytes; 0 means 1 MiB */
 } lg_ctx_params;
 
 /* A new context, or NULL if its own allocation failed. params may be NULL. */
@@ -192,10 +192,9 @@ lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 
 /* Persistent tensors: parameters live until lg_ctx_free, require grad and
  * start at zero. name may be NULL (it is copied). */
-lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
-                        const int64_t *shape);
+lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape);
 int lg_param_count(const lg_ctx *ctx);
-lg_tensor *lg_param_at(lg_ctx *ctx, int i); /* NULL if i is out of range */
+lg_tensor *lg_param_at(lg_ctx *ctx, int i);     /* NULL if i is out of range */
 const char *lg_tensor_name(const lg_tensor *t); /* NULL for unnamed tensors */
 /* Zeroes every parameter's gradient. */
 void lg_zero_grad(lg_ctx *ctx);
@@ -251,14 +250,13 @@ typedef struct lg_gradcheck_opts {
 typedef struct lg_gradcheck_report {
     bool ok;
     double max_abs_err, max_rel_err;
-    int worst_input;      /* input index of the worst element, -1 if none */
-    int64_t worst_index;  /* flat index in that input */
+    int worst_input;     /* input index of the worst element, -1 if none */
+    int64_t worst_index; /* flat index in that input */
     double worst_analytic, worst_numeric;
-    int64_t checked;      /* elements compared */
+    int64_t checked; /* elements compared */
 } lg_gradcheck_report;
-lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
-                       lg_tensor *const *inputs, const lg_gradcheck_opts *opts,
-                       lg_gradcheck_report *report);
+lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *inputs,
+                       const lg_gradcheck_opts *opts, lg_gradcheck_report *report);
 
 /* ------------------------------------------------------------------ */
 /* Differentiable primitives. Float inputs unless noted.               */
@@ -281,11 +279,11 @@ lg_tensor *lg_exp(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_log(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_log1p(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_expm1(lg_ctx *ctx, lg_tensor *x);
-lg_tensor *lg_abs(lg_ctx *ctx, lg_tensor *x);    /* grad sign(x), 0 at 0 */
-lg_tensor *lg_sign(lg_ctx *ctx, lg_tensor *x);   /* grad 0 */
+lg_tensor *lg_abs(lg_ctx *ctx, lg_tensor *x);  /* grad sign(x), 0 at 0 */
+lg_tensor *lg_sign(lg_ctx *ctx, lg_tensor *x); /* grad 0 */
 lg_tensor *lg_sqrt(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_square(lg_ctx *ctx, lg_tensor *x);
-lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x);   /* grad 0 at 0 */
+lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x); /* grad 0 at 0 */
 lg_tensor *lg_sigmoid(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_log_sigmoid(lg_ctx *ctx, lg_tensor *x); /* min(x,0) - log1p(exp(-|x|)) */
 lg_tensor *lg_tanh(lg_ctx *ctx, lg_tensor *x);
@@ -293,8 +291,8 @@ lg_tensor *lg_tanh(lg_ctx *ctx, lg_tensor *x);
  * is beta 1, threshold 20). */
 lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x, double beta, double threshold);
 lg_tensor *lg_pow_scalar(lg_ctx *ctx, lg_tensor *x, double p); /* x^p */
-lg_tensor *lg_mul_scalar(lg_ctx *ctx, lg_tensor *x, double s);  /* s x */
-lg_tensor *lg_add_scalar(lg_ctx *ctx, lg_tensor *x, double s);  /* x + s */
+lg_tensor *lg_mul_scalar(lg_ctx *ctx, lg_tensor *x, double s); /* s x */
+lg_tensor *lg_add_scalar(lg_ctx *ctx, lg_tensor *x, double s); /* x + s */
 /* min(max(x, lo), hi); either bound may be -INFINITY/INFINITY (absent).
  * Gradient passes where lo <= x <= hi, bounds included (as PyTorch). */
 lg_tensor *lg_clamp(lg_ctx *ctx, lg_tensor *x, double lo, double hi);
@@ -329,11 +327,10 @@ lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
 lg_tensor *lg_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
 lg_tensor *lg_log_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
 /* p-norm (p > 0, or INFINITY) over axes. The gradient at a zero norm is 0. */
-lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes,
-                   bool keepdim);
+lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes, bool keepdim);
 /* ||x1 - x2 + eps||_p over the last axis, as torch pairwise_distance. */
-lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p,
-                                double eps, bool keepdim);
+lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p, double eps,
+                                bool keepdim);
 
 /* Matrix products through BLAS. a:[...,M,K] b:[...,K,N] -> [...,M,N]
  * (with trans_a, a is [...,K,M]; with trans_b, b is [...,N,K]). b may be
@@ -348,8 +345,7 @@ lg_tensor *lg_transpose(lg_ctx *ctx, lg_tensor *x, int axis0, int axis1);
 lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm); /* perm: ndim axes */
 /* Elements start, start+step, ... below stop along axis; start/stop may be
  * negative (from the end) and are clipped as Python slices; step >= 1. */
-lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t stop,
-                    int64_t step);
+lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
 lg_tensor *lg_narrow(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t length);
 /* Joins n tensors (same dtype, equal shapes but along axis) / stacks them on a new axis. */
 lg_tensor *lg_concat(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis);

@@ -71,8 +71,8 @@ void expect_close(lg_tensor *t, const double *want, int64_t n, double tol, const
             cr_assert(g == w, "%s[%lld] = %.17g, expected %g", what, (long long)i, g, w);
             continue;
         }
-        cr_assert(fabs(g - w) <= tol * fmax(1.0, fabs(w)), "%s[%lld] = %.17g, expected %.17g (tol %g)",
-                  what, (long long)i, g, w, tol);
+        cr_assert(fabs(g - w) <= tol * fmax(1.0, fabs(w)),
+                  "%s[%lld] = %.17g, expected %.17g (tol %g)", what, (long long)i, g, w, tol);
     }
 }
 

@@ -8,7 +8,8 @@
 
 #define SHAPE(...) ((int64_t[]){ __VA_ARGS__ })
 #define NDIM(...) ((int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
-#define T_FROM(ctx, dt, data, ...) lg_tensor_from(ctx, dt, data, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
+#define T_FROM(ctx, dt, data, ...)                                                                 \
+    lg_tensor_from(ctx, dt, data, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
 
 lg_ctx *test_ctx(uint64_t seed);
 /* A float tensor of dtype dt from double values. */

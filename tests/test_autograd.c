@@ -29,7 +29,7 @@ Test(autograd, leaves_and_intermediates_expose_gradients)
     double xv[] = { 1, -2 };
     lg_tensor *x = from_doubles(ctx, LG_F32, xv, 1, SHAPE(2));
     cr_assert_eq(lg_requires_grad(ctx, x, true), LG_OK);
-    lg_tensor *h = lg_mul_scalar(ctx, x, 3);   /* h = 3x */
+    lg_tensor *h = lg_mul_scalar(ctx, x, 3); /* h = 3x */
     lg_tensor *loss = lg_sum(ctx, lg_square(ctx, h), 0, NULL, false);
     cr_assert_str_eq(lg_tensor_op_name(loss), "sum");
     cr_assert_eq(lg_backward(ctx, loss), LG_OK);
@@ -67,7 +67,8 @@ Test(autograd, one_backward_per_graph)
     lg_tensor *l1 = lg_sum(ctx, h, 0, NULL, false);
     cr_assert_eq(lg_backward(ctx, l1), LG_OK);
     cr_assert_eq(lg_backward(ctx, l1), LG_ERR_STATE, "second backward of the same loss");
-    cr_assert(strstr(lg_ctx_errmsg(ctx), "already backpropagated") != NULL, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "already backpropagated") != NULL, "%s",
+              lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
     lg_tensor *l2 = lg_sum(ctx, lg_square(ctx, h), 0, NULL, false); /* reuses consumed h */
     cr_assert_eq(lg_backward(ctx, l2), LG_ERR_STATE);
@@ -177,7 +178,8 @@ Test(autograd, tie_gradients_follow_pytorch)
 {
     lg_ctx *ctx = test_ctx(1);
     double v[] = { 2, 2 }, lo[] = { 1, 2 };
-    lg_tensor *a = from_doubles(ctx, LG_F64, v, 1, SHAPE(2)), *b = from_doubles(ctx, LG_F64, v, 1, SHAPE(2));
+    lg_tensor *a = from_doubles(ctx, LG_F64, v, 1, SHAPE(2)),
+              *b = from_doubles(ctx, LG_F64, v, 1, SHAPE(2));
     lg_requires_grad(ctx, a, true);
     lg_requires_grad(ctx, b, true);
     cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_maximum(ctx, a, b), 0, NULL, false)), LG_OK);
@@ -193,7 +195,9 @@ Test(autograd, tie_gradients_follow_pytorch)
     double zv[] = { 0 };
     lg_tensor *z = from_doubles(ctx, LG_F64, zv, 1, SHAPE(1));
     lg_requires_grad(ctx, z, true);
-    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_add(ctx, lg_relu(ctx, z), lg_abs(ctx, z)), 0, NULL, false)), LG_OK);
+    cr_assert_eq(
+        lg_backward(ctx, lg_sum(ctx, lg_add(ctx, lg_relu(ctx, z), lg_abs(ctx, z)), 0, NULL, false)),
+        LG_OK);
     expect_close(lg_tensor_grad(z), zv, 1, 0, "relu + abs at 0");
     lg_ctx_free(ctx);
 }
@@ -210,14 +214,15 @@ Test(autograd, stable_functions_at_extremes)
     double sg[] = { 0, exp(-30.0), 0.5, 1, 1 };
     expect_close(lg_sigmoid(ctx, x), sg, 5, 1e-6, "sigmoid");
     /* logsumexp(30, 1000) = 1000 + log1p(exp(-970)) = 1000 in any precision */
-    expect_close(lg_logsumexp(ctx, lg_narrow(ctx, x, 0, 3, 2), 0, NULL, false), (double[]){ 1000 }, 1,
-                 1e-6, "logsumexp");
+    expect_close(lg_logsumexp(ctx, lg_narrow(ctx, x, 0, 3, 2), 0, NULL, false), (double[]){ 1000 },
+                 1, 1e-6, "logsumexp");
     double nanv[] = { NAN, 1 };
     lg_tensor *n = from_doubles(ctx, LG_F64, nanv, 1, SHAPE(2));
     double relu_n[] = { NAN, 1 };
     expect_close(lg_relu(ctx, n), relu_n, 2, 0, "relu keeps NaN");
     expect_close(lg_clamp(ctx, n, 0, 0.5), (double[]){ NAN, 0.5 }, 2, 0, "clamp keeps NaN");
-    expect_close(lg_max(ctx, n, 0, NULL, false, NULL), (double[]){ NAN }, 1, 0, "max propagates NaN");
+    expect_close(lg_max(ctx, n, 0, NULL, false, NULL), (double[]){ NAN }, 1, 0,
+                 "max propagates NaN");
     expect_ok(ctx);
     lg_ctx_free(ctx);
 }

@@ -31,11 +31,19 @@ static uint64_t sm64(uint64_t *x)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
-static uint64_t rl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 static uint64_t xo(uint64_t s[4])
 {
     uint64_t r = rl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rl(s[3], 45);
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rl(s[3], 45);
     return r;
 }
 
@@ -61,7 +69,8 @@ Test(core, rng_follows_the_documented_algorithm)
 Test(core, rng_seed_reproduces_and_moments_are_right)
 {
     lg_ctx *a = test_ctx(5), *b = test_ctx(5);
-    lg_tensor *ta = lg_randn(a, LG_F64, 1, SHAPE(200000)), *tb = lg_randn(b, LG_F64, 1, SHAPE(200000));
+    lg_tensor *ta = lg_randn(a, LG_F64, 1, SHAPE(200000)),
+              *tb = lg_randn(b, LG_F64, 1, SHAPE(200000));
     cr_assert_eq(memcmp(lg_tensor_data(ta), lg_tensor_data(tb), 200000 * sizeof(double)), 0);
     double m = 0, v = 0;
     for (int i = 0; i < 200000; i++)
@@ -118,7 +127,8 @@ Test(core, creation_and_queries)
     fv[0] = 99; /* copied, not aliased */
     double fw[] = { 1.5, -2, 4 };
     expect_close(f, fw, 3, 0, "from");
-    cr_assert_eq(lg_tensor_numel(lg_zeros(ctx, LG_F32, 2, SHAPE(0, 5))), 0, "empty tensors are fine");
+    cr_assert_eq(lg_tensor_numel(lg_zeros(ctx, LG_F32, 2, SHAPE(0, 5))), 0,
+                 "empty tensors are fine");
     lg_tensor *big8 = lg_zeros(ctx, LG_F32, 8, SHAPE(1, 2, 1, 2, 1, 2, 1, 2));
     cr_assert_eq(lg_tensor_numel(big8), 16, "8 dims");
     expect_ok(ctx);
@@ -198,7 +208,8 @@ Test(core, stale_tensors_are_caught)
     lg_tensor *fresh = lg_ones(ctx, LG_F32, 1, SHAPE(4));
     cr_assert_null(lg_add(ctx, old, fresh));
     cr_assert_eq(lg_ctx_status(ctx), LG_ERR_STALE);
-    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_add: a is a stale tensor") != NULL, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_add: a is a stale tensor") != NULL, "%s",
+              lg_ctx_errmsg(ctx));
     cr_assert_null(lg_tensor_data(old), "handle-only calls see staleness too");
     cr_assert_eq(lg_tensor_numel(old), 0);
     lg_ctx_clear_error(ctx);

@@ -5,21 +5,22 @@
 
 #include <string.h>
 
-#define EXPECT_ERR(ctx, call, status, substr)                                               \
-    do {                                                                                   \
-        lg_ctx_clear_error(ctx);                                                           \
-        (void)(call);                                                                      \
-        cr_assert_eq(lg_ctx_status(ctx), status, "%s: status %s, expected %s (%s)", #call, \
-                     lg_status_name(lg_ctx_status(ctx)), lg_status_name(status),           \
-                     lg_ctx_errmsg(ctx));                                                  \
-        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: message '%s' lacks '%s'", \
-                  #call, lg_ctx_errmsg(ctx), substr);                                      \
+#define EXPECT_ERR(ctx, call, status, substr)                                                      \
+    do {                                                                                           \
+        lg_ctx_clear_error(ctx);                                                                   \
+        (void)(call);                                                                              \
+        cr_assert_eq(lg_ctx_status(ctx), status, "%s: status %s, expected %s (%s)", #call,         \
+                     lg_status_name(lg_ctx_status(ctx)), lg_status_name(status),                   \
+                     lg_ctx_errmsg(ctx));                                                          \
+        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: message '%s' lacks '%s'",       \
+                  #call, lg_ctx_errmsg(ctx), substr);                                              \
     } while (0)
 
 Test(errors, creation)
 {
     lg_ctx *ctx = test_ctx(1);
-    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 9, SHAPE(1, 1, 1, 1, 1, 1, 1, 1, 1)), LG_ERR_SHAPE, "lg_zeros: ndim = 9");
+    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 9, SHAPE(1, 1, 1, 1, 1, 1, 1, 1, 1)), LG_ERR_SHAPE,
+               "lg_zeros: ndim = 9");
     EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 2, SHAPE(2, -1)), LG_ERR_SHAPE, "shape[1] = -1");
     EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 2, NULL), LG_ERR_NULL, "shape is NULL");
     EXPECT_ERR(ctx, lg_zeros(ctx, (lg_dtype)7, 1, SHAPE(2)), LG_ERR_DTYPE, "dtype 7");
@@ -42,10 +43,12 @@ Test(errors, queries_and_copies)
     EXPECT_ERR(ctx, lg_tensor_print(ctx, x, NULL, 0), LG_ERR_NULL, "f is NULL");
     lg_tensor *p = lg_param_new(ctx, "p", LG_F32, 1, SHAPE(2));
     double keep[] = { 0, 0 };
-    EXPECT_ERR(ctx, lg_copy_into(ctx, p, x), LG_ERR_SHAPE, "dst has shape [2] but src has shape [3]");
+    EXPECT_ERR(ctx, lg_copy_into(ctx, p, x), LG_ERR_SHAPE,
+               "dst has shape [2] but src has shape [3]");
     expect_close(p, keep, 2, 0, "dst untouched");
     EXPECT_ERR(ctx, lg_requires_grad(ctx, lg_neg(ctx, x), true), LG_ERR_STATE, "step leaf");
-    EXPECT_ERR(ctx, lg_requires_grad(ctx, lg_ones(ctx, LG_I64, 1, SHAPE(1)), true), LG_ERR_DTYPE, "int64");
+    EXPECT_ERR(ctx, lg_requires_grad(ctx, lg_ones(ctx, LG_I64, 1, SHAPE(1)), true), LG_ERR_DTYPE,
+               "int64");
     lg_ctx_free(ctx);
 }
 
@@ -53,18 +56,26 @@ Test(errors, wrong_shapes)
 {
     lg_ctx *ctx = test_ctx(1);
     lg_tensor *a = lg_ones(ctx, LG_F32, 2, SHAPE(2, 3)), *b = lg_ones(ctx, LG_F32, 2, SHAPE(4, 3));
-    EXPECT_ERR(ctx, lg_add(ctx, a, b), LG_ERR_SHAPE, "lg_add: shapes [2, 3] and [4, 3] do not broadcast");
-    EXPECT_ERR(ctx, lg_where(ctx, lg_ones(ctx, LG_F32, 1, SHAPE(5)), a, a), LG_ERR_SHAPE, "lg_where");
+    EXPECT_ERR(ctx, lg_add(ctx, a, b), LG_ERR_SHAPE,
+               "lg_add: shapes [2, 3] and [4, 3] do not broadcast");
+    EXPECT_ERR(ctx, lg_where(ctx, lg_ones(ctx, LG_F32, 1, SHAPE(5)), a, a), LG_ERR_SHAPE,
+               "lg_where");
     EXPECT_ERR(ctx, lg_matmul(ctx, a, a), LG_ERR_SHAPE, "lg_matmul: inner sizes differ");
-    EXPECT_ERR(ctx, lg_matmul(ctx, lg_ones(ctx, LG_F32, 1, SHAPE(3)), a), LG_ERR_SHAPE, "at least 2 dims");
-    EXPECT_ERR(ctx, lg_matmul(ctx, lg_ones(ctx, LG_F32, 3, SHAPE(2, 2, 3)), lg_ones(ctx, LG_F32, 3, SHAPE(3, 3, 2))),
+    EXPECT_ERR(ctx, lg_matmul(ctx, lg_ones(ctx, LG_F32, 1, SHAPE(3)), a), LG_ERR_SHAPE,
+               "at least 2 dims");
+    EXPECT_ERR(ctx,
+               lg_matmul(ctx, lg_ones(ctx, LG_F32, 3, SHAPE(2, 2, 3)),
+                         lg_ones(ctx, LG_F32, 3, SHAPE(3, 3, 2))),
                LG_ERR_SHAPE, "batch shapes");
     EXPECT_ERR(ctx, lg_reshape(ctx, a, 2, SHAPE(4, 2)), LG_ERR_SHAPE, "lg_reshape");
     EXPECT_ERR(ctx, lg_reshape(ctx, a, 2, SHAPE(-1, 4)), LG_ERR_SHAPE, "cannot infer");
-    EXPECT_ERR(ctx, lg_concat(ctx, 2, (lg_tensor *[]){ a, b }, 1), LG_ERR_SHAPE, "lg_concat: xs[1]");
+    EXPECT_ERR(ctx, lg_concat(ctx, 2, (lg_tensor *[]){ a, b }, 1), LG_ERR_SHAPE,
+               "lg_concat: xs[1]");
     EXPECT_ERR(ctx, lg_stack(ctx, 2, (lg_tensor *[]){ a, b }, 0), LG_ERR_SHAPE, "lg_stack: xs[1]");
-    EXPECT_ERR(ctx, lg_gather(ctx, a, 1, lg_zeros(ctx, LG_I64, 1, SHAPE(2))), LG_ERR_SHAPE, "lg_gather: index");
-    EXPECT_ERR(ctx, lg_index_select(ctx, a, 0, lg_zeros(ctx, LG_I64, 2, SHAPE(1, 1))), LG_ERR_SHAPE, "expected 1");
+    EXPECT_ERR(ctx, lg_gather(ctx, a, 1, lg_zeros(ctx, LG_I64, 1, SHAPE(2))), LG_ERR_SHAPE,
+               "lg_gather: index");
+    EXPECT_ERR(ctx, lg_index_select(ctx, a, 0, lg_zeros(ctx, LG_I64, 2, SHAPE(1, 1))), LG_ERR_SHAPE,
+               "expected 1");
     EXPECT_ERR(ctx, lg_max(ctx, lg_ones(ctx, LG_F32, 2, SHAPE(0, 3)), 1, (int[]){ 0 }, false, NULL),
                LG_ERR_SHAPE, "empty axis");
     EXPECT_ERR(ctx, lg_backward_with(ctx, a, b), LG_ERR_SHAPE, "upstream");
@@ -77,14 +88,19 @@ Test(errors, wrong_dtypes)
     lg_ctx *ctx = test_ctx(1);
     lg_tensor *f = lg_ones(ctx, LG_F32, 1, SHAPE(3)), *d = lg_ones(ctx, LG_F64, 1, SHAPE(3));
     lg_tensor *i = lg_zeros(ctx, LG_I64, 1, SHAPE(3));
-    EXPECT_ERR(ctx, lg_add(ctx, f, d), LG_ERR_DTYPE, "lg_add: operands have dtypes float32 and float64");
+    EXPECT_ERR(ctx, lg_add(ctx, f, d), LG_ERR_DTYPE,
+               "lg_add: operands have dtypes float32 and float64");
     EXPECT_ERR(ctx, lg_exp(ctx, i), LG_ERR_DTYPE, "lg_exp: x has dtype int64");
-    EXPECT_ERR(ctx, lg_matmul(ctx, lg_ones(ctx, LG_F32, 2, SHAPE(1, 1)), lg_ones(ctx, LG_F64, 2, SHAPE(1, 1))),
-               LG_ERR_DTYPE, "lg_matmul");
-    EXPECT_ERR(ctx, lg_gather(ctx, f, 0, d), LG_ERR_DTYPE, "lg_gather: index has dtype float64, expected int64");
+    EXPECT_ERR(
+        ctx,
+        lg_matmul(ctx, lg_ones(ctx, LG_F32, 2, SHAPE(1, 1)), lg_ones(ctx, LG_F64, 2, SHAPE(1, 1))),
+        LG_ERR_DTYPE, "lg_matmul");
+    EXPECT_ERR(ctx, lg_gather(ctx, f, 0, d), LG_ERR_DTYPE,
+               "lg_gather: index has dtype float64, expected int64");
     EXPECT_ERR(ctx, lg_one_hot(ctx, f, 3, LG_F32), LG_ERR_DTYPE, "labels has dtype float32");
     EXPECT_ERR(ctx, lg_cast(ctx, f, LG_I64), LG_ERR_DTYPE, "float to int64");
-    EXPECT_ERR(ctx, lg_backward(ctx, lg_sum(ctx, f, 0, NULL, false)), LG_ERR_STATE, "does not require grad");
+    EXPECT_ERR(ctx, lg_backward(ctx, lg_sum(ctx, f, 0, NULL, false)), LG_ERR_STATE,
+               "does not require grad");
     lg_ctx_free(ctx);
 }
 
@@ -92,7 +108,8 @@ Test(errors, axes_and_indices_out_of_range)
 {
     lg_ctx *ctx = test_ctx(1);
     lg_tensor *a = lg_ones(ctx, LG_F32, 2, SHAPE(2, 3));
-    EXPECT_ERR(ctx, lg_sum(ctx, a, 1, (int[]){ 2 }, false), LG_ERR_AXIS, "lg_sum: axis 2 is out of range for 2 dims");
+    EXPECT_ERR(ctx, lg_sum(ctx, a, 1, (int[]){ 2 }, false), LG_ERR_AXIS,
+               "lg_sum: axis 2 is out of range for 2 dims");
     EXPECT_ERR(ctx, lg_mean(ctx, a, 2, (int[]){ 1, -1 }, false), LG_ERR_AXIS, "appears twice");
     EXPECT_ERR(ctx, lg_softmax(ctx, a, -3), LG_ERR_AXIS, "lg_softmax: axis -3");
     EXPECT_ERR(ctx, lg_log_softmax(ctx, a, 2), LG_ERR_AXIS, "lg_log_softmax");
@@ -103,8 +120,10 @@ Test(errors, axes_and_indices_out_of_range)
     int64_t bad[] = { 0, 3 }, neg[] = { -1 };
     EXPECT_ERR(ctx, lg_index_select(ctx, a, 1, T_FROM(ctx, LG_I64, bad, 2)), LG_ERR_INDEX,
                "lg_index_select: index[1] = 3 is out of range");
-    EXPECT_ERR(ctx, lg_gather(ctx, a, 0, T_FROM(ctx, LG_I64, bad, 1, 2)), LG_ERR_INDEX, "lg_gather: index[1] = 3");
-    EXPECT_ERR(ctx, lg_one_hot(ctx, T_FROM(ctx, LG_I64, neg, 1), 4, LG_F32), LG_ERR_INDEX, "index[0] = -1");
+    EXPECT_ERR(ctx, lg_gather(ctx, a, 0, T_FROM(ctx, LG_I64, bad, 1, 2)), LG_ERR_INDEX,
+               "lg_gather: index[1] = 3");
+    EXPECT_ERR(ctx, lg_one_hot(ctx, T_FROM(ctx, LG_I64, neg, 1), 4, LG_F32), LG_ERR_INDEX,
+               "index[0] = -1");
     EXPECT_ERR(ctx, lg_narrow(ctx, a, 1, 2, 2), LG_ERR_INDEX, "lg_narrow");
     EXPECT_ERR(ctx, lg_slice(ctx, a, 1, 0, 2, 0), LG_ERR_VALUE, "step = 0");
     lg_ctx_free(ctx);
@@ -149,7 +168,8 @@ Test(errors, stale_tensor_families)
     EXPECT_ERR(ctx, lg_sum(ctx, x, 0, NULL, false), LG_ERR_STALE, "lg_sum: x is a stale tensor");
     EXPECT_ERR(ctx, lg_matmul(ctx, x, x), LG_ERR_STALE, "lg_matmul");
     EXPECT_ERR(ctx, lg_tensor_print(ctx, x, stderr, 0), LG_ERR_STALE, "lg_tensor_print");
-    EXPECT_ERR(ctx, lg_copy_into(ctx, lg_param_new(ctx, NULL, LG_F64, 1, SHAPE(3)), x), LG_ERR_STALE, "src");
+    EXPECT_ERR(ctx, lg_copy_into(ctx, lg_param_new(ctx, NULL, LG_F64, 1, SHAPE(3)), x),
+               LG_ERR_STALE, "src");
     lg_ctx_free(ctx);
 }
 
@@ -170,7 +190,8 @@ Test(errors, gradcheck)
     lg_ctx *ctx = test_ctx(1);
     lg_gradcheck_report r;
     lg_tensor *f = lg_ones(ctx, LG_F32, 1, SHAPE(2)), *d = lg_ones(ctx, LG_F64, 1, SHAPE(2));
-    EXPECT_ERR(ctx, lg_gradcheck(ctx, ident, NULL, 1, &f, NULL, &r), LG_ERR_DTYPE, "inputs[0] has dtype float32");
+    EXPECT_ERR(ctx, lg_gradcheck(ctx, ident, NULL, 1, &f, NULL, &r), LG_ERR_DTYPE,
+               "inputs[0] has dtype float32");
     EXPECT_ERR(ctx, lg_gradcheck(ctx, NULL, NULL, 1, &d, NULL, &r), LG_ERR_NULL, "fn is NULL");
     EXPECT_ERR(ctx, lg_gradcheck(ctx, ident, NULL, 0, &d, NULL, &r), LG_ERR_VALUE, "n = 0");
     EXPECT_ERR(ctx, lg_gradcheck(ctx, fails, NULL, 1, &d, NULL, &r), LG_ERR_AXIS, "lg_softmax");

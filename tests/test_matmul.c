@@ -47,8 +47,10 @@ Test(matmul, batched_agrees_with_per_batch_products)
     lg_tensor *c = lg_matmul(ctx, a, b);
     double want[120];
     for (int s = 0; s < 6; s++) {
-        lg_tensor *as = lg_reshape(ctx, lg_narrow(ctx, lg_reshape(ctx, a, 3, SHAPE(6, 5, 6)), 0, s, 1), 2, SHAPE(5, 6));
-        lg_tensor *bs = lg_reshape(ctx, lg_narrow(ctx, lg_reshape(ctx, b, 3, SHAPE(6, 6, 4)), 0, s, 1), 2, SHAPE(6, 4));
+        lg_tensor *as = lg_reshape(
+            ctx, lg_narrow(ctx, lg_reshape(ctx, a, 3, SHAPE(6, 5, 6)), 0, s, 1), 2, SHAPE(5, 6));
+        lg_tensor *bs = lg_reshape(
+            ctx, lg_narrow(ctx, lg_reshape(ctx, b, 3, SHAPE(6, 6, 4)), 0, s, 1), 2, SHAPE(6, 4));
         naive(as, bs, want + s * 20, 5, 6, 4, false, false);
     }
     expect_close(c, want, 120, 1e-12, "batched");
@@ -63,7 +65,8 @@ Test(matmul, same_seed_same_bits)
         lg_tensor *w = lg_param_new(ctx, "w", LG_F32, 2, SHAPE(64, 32));
         lg_copy_into(ctx, w, lg_randn(ctx, LG_F32, 2, SHAPE(64, 32)));
         lg_tensor *x = lg_randn(ctx, LG_F32, 2, SHAPE(128, 64));
-        lg_tensor *y = lg_matmul(ctx, lg_tanh(ctx, lg_matmul(ctx, x, w)), lg_transpose(ctx, w, 0, 1));
+        lg_tensor *y =
+            lg_matmul(ctx, lg_tanh(ctx, lg_matmul(ctx, x, w)), lg_transpose(ctx, w, 0, 1));
         cr_assert_eq(lg_backward(ctx, lg_mean(ctx, lg_square(ctx, y), 0, NULL, false)), LG_OK);
         out[run] = malloc(64 * 32 * sizeof(float) + 128 * 64 * sizeof(float));
         memcpy(out[run], lg_tensor_data(lg_tensor_grad(w)), 64 * 32 * sizeof(float));
@@ -78,7 +81,8 @@ Test(matmul, same_seed_same_bits)
 Test(matmul, empty_inner_dimension_gives_zeros)
 {
     lg_ctx *ctx = test_ctx(1);
-    lg_tensor *c = lg_matmul(ctx, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 0)), lg_zeros(ctx, LG_F32, 2, SHAPE(0, 3)));
+    lg_tensor *c = lg_matmul(ctx, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 0)),
+                             lg_zeros(ctx, LG_F32, 2, SHAPE(0, 3)));
     double z[6] = { 0 };
     expect_close(c, z, 6, 0, "K = 0");
     lg_ctx_free(ctx);

@@ -58,8 +58,10 @@ static void make_data(void)
 static mlp mlp_new(lg_ctx *ctx)
 {
     mlp m = {
-        lg_param_new(ctx, "w1", LG_F32, 2, SHAPE(IN, HID)), lg_param_new(ctx, "b1", LG_F32, 1, SHAPE(HID)),
-        lg_param_new(ctx, "w2", LG_F32, 2, SHAPE(HID, OUT)), lg_param_new(ctx, "b2", LG_F32, 1, SHAPE(OUT)),
+        lg_param_new(ctx, "w1", LG_F32, 2, SHAPE(IN, HID)),
+        lg_param_new(ctx, "b1", LG_F32, 1, SHAPE(HID)),
+        lg_param_new(ctx, "w2", LG_F32, 2, SHAPE(HID, OUT)),
+        lg_param_new(ctx, "b2", LG_F32, 1, SHAPE(OUT)),
     };
     lg_copy_into(ctx, m.w1, lg_mul_scalar(ctx, lg_randn(ctx, LG_F32, 2, SHAPE(IN, HID)), 0.5));
     lg_copy_into(ctx, m.w2, lg_mul_scalar(ctx, lg_randn(ctx, LG_F32, 2, SHAPE(HID, OUT)), 0.5));
@@ -99,8 +101,8 @@ Test(memory, every_allocation_failure_is_a_clean_error, .init = make_data)
     long n;
     for (n = 1; n < 100000; n++) {
         counting c = { .fail_at = n };
-        lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 1, .alloc = hook, .alloc_user = &c,
-                                                   .arena_chunk = 4096 });
+        lg_ctx *ctx = lg_ctx_new(
+            &(lg_ctx_params){ .seed = 1, .alloc = hook, .alloc_user = &c, .arena_chunk = 4096 });
         if (ctx) {
             mlp m = mlp_new(ctx);
             double loss = 0;
@@ -143,7 +145,8 @@ Test(memory, steady_state_allocates_nothing_after_the_first_step, .init = make_d
     lg_mem_stats s1 = lg_ctx_mem_stats(ctx);
     long calls1 = c.calls;
     for (int step = 1; step < 10000; step++) {
-        cr_assert_eq(train_step(ctx, &m, step, &loss), LG_OK, "step %d: %s", step, lg_ctx_errmsg(ctx));
+        cr_assert_eq(train_step(ctx, &m, step, &loss), LG_OK, "step %d: %s", step,
+                     lg_ctx_errmsg(ctx));
         if (step % 1000 == 0) {
             lg_mem_stats s = lg_ctx_mem_stats(ctx);
             cr_assert_eq(s.arena_high_water, s1.arena_high_water, "step %d: high-water grew", step);

@@ -29,23 +29,65 @@ typedef struct unary_desc {
     int nkinks;
 } unary_desc;
 
-static lg_tensor *u_softplus(lg_ctx *c, lg_tensor *x) { return lg_softplus(c, x, 1.5, 4.0); }
-static double r_softplus(double x) { return 1.5 * x > 4.0 ? x : log1p(exp(1.5 * x)) / 1.5; }
-static lg_tensor *u_pow_scalar(lg_ctx *c, lg_tensor *x) { return lg_pow_scalar(c, x, 2.5); }
-static double r_pow_scalar(double x) { return pow(x, 2.5); }
-static lg_tensor *u_affine(lg_ctx *c, lg_tensor *x) { return lg_add_scalar(c, lg_mul_scalar(c, x, -3.0), 0.25); }
-static double r_affine(double x) { return -3.0 * x + 0.25; }
-static lg_tensor *u_clamp(lg_ctx *c, lg_tensor *x) { return lg_clamp(c, x, -0.5, 0.75); }
-static double r_clamp(double x) { return x < -0.5 ? -0.5 : (x > 0.75 ? 0.75 : x); }
-static double r_neg(double x) { return -x; }
-static double r_sign(double x) { return (x > 0) - (x < 0); }
-static double r_square(double x) { return x * x; }
-static double r_relu(double x) { return x > 0 ? x : 0; }
-static double r_sigmoid(double x) { return 1 / (1 + exp(-x)); }
-static double r_log_sigmoid(double x) { return -log1p(exp(-x)); }
+static lg_tensor *u_softplus(lg_ctx *c, lg_tensor *x)
+{
+    return lg_softplus(c, x, 1.5, 4.0);
+}
+static double r_softplus(double x)
+{
+    return 1.5 * x > 4.0 ? x : log1p(exp(1.5 * x)) / 1.5;
+}
+static lg_tensor *u_pow_scalar(lg_ctx *c, lg_tensor *x)
+{
+    return lg_pow_scalar(c, x, 2.5);
+}
+static double r_pow_scalar(double x)
+{
+    return pow(x, 2.5);
+}
+static lg_tensor *u_affine(lg_ctx *c, lg_tensor *x)
+{
+    return lg_add_scalar(c, lg_mul_scalar(c, x, -3.0), 0.25);
+}
+static double r_affine(double x)
+{
+    return -3.0 * x + 0.25;
+}
+static lg_tensor *u_clamp(lg_ctx *c, lg_tensor *x)
+{
+    return lg_clamp(c, x, -0.5, 0.75);
+}
+static double r_clamp(double x)
+{
+    return x < -0.5 ? -0.5 : (x > 0.75 ? 0.75 : x);
+}
+static double r_neg(double x)
+{
+    return -x;
+}
+static double r_sign(double x)
+{
+    return (x > 0) - (x < 0);
+}
+static double r_square(double x)
+{
+    return x * x;
+}
+static double r_relu(double x)
+{
+    return x > 0 ? x : 0;
+}
+static double r_sigmoid(double x)
+{
+    return 1 / (1 + exp(-x));
+}
+static double r_log_sigmoid(double x)
+{
+    return -log1p(exp(-x));
+}
 
 /* U(name, op, reference, domain lo, hi, number of kinks, kink 0, kink 1) */
-#define U(name, f, ref, lo, hi, nk, k0, k1)                                               \
+#define U(name, f, ref, lo, hi, nk, k0, k1)                                                        \
     static const unary_desc ud_##name = { f, ref, lo, hi, { k0, k1 }, nk }
 U(neg, lg_neg, r_neg, -3, 3, 0, 0, 0);
 U(exp, lg_exp, exp, -3, 3, 0, 0, 0);
@@ -69,7 +111,8 @@ static void unary_fwd(const op_row *r, lg_dtype dt)
 {
     const unary_desc *d = r->arg;
     lg_ctx *ctx = test_ctx(11);
-    lg_tensor *x = rand_avoiding(ctx, dt, 3, SHAPE(2, 3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
+    lg_tensor *x =
+        rand_avoiding(ctx, dt, 3, SHAPE(2, 3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
     lg_tensor *y = d->f(ctx, x);
     expect_ok(ctx);
     cr_assert_eq(lg_tensor_ndim(y), 3);
@@ -89,7 +132,8 @@ static void unary_grad(const op_row *r)
 {
     const unary_desc *d = r->arg;
     lg_ctx *ctx = test_ctx(12);
-    lg_tensor *x = rand_avoiding(ctx, LG_F64, 2, SHAPE(3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
+    lg_tensor *x =
+        rand_avoiding(ctx, LG_F64, 2, SHAPE(3, 4), d->lo, d->hi, d->kinks, d->nkinks, 0.01);
     expect_gradcheck(ctx, unary_apply, (void *)d, 1, &x, r->op);
     lg_ctx_free(ctx);
 }
@@ -105,12 +149,30 @@ typedef struct binary_desc {
     bool b_signed; /* b's magnitude in [blo, bhi) with a random sign */
 } binary_desc;
 
-static double r_add(double a, double b) { return a + b; }
-static double r_sub(double a, double b) { return a - b; }
-static double r_mul(double a, double b) { return a * b; }
-static double r_div(double a, double b) { return a / b; }
-static double r_max(double a, double b) { return a > b ? a : b; }
-static double r_min(double a, double b) { return a < b ? a : b; }
+static double r_add(double a, double b)
+{
+    return a + b;
+}
+static double r_sub(double a, double b)
+{
+    return a - b;
+}
+static double r_mul(double a, double b)
+{
+    return a * b;
+}
+static double r_div(double a, double b)
+{
+    return a / b;
+}
+static double r_max(double a, double b)
+{
+    return a > b ? a : b;
+}
+static double r_min(double a, double b)
+{
+    return a < b ? a : b;
+}
 
 static const binary_desc bd_add = { lg_add, r_add, -2, 2, -2, 2, false };
 static const binary_desc bd_sub = { lg_sub, r_sub, -2, 2, -2, 2, false };
@@ -121,11 +183,12 @@ static const binary_desc bd_maximum = { lg_maximum, r_max, -2, 2, -2, 2, false }
 static const binary_desc bd_minimum = { lg_minimum, r_min, -2, 2, -2, 2, false };
 
 /* Shape pairs exercising broadcasting: equal, trailing, both sides, 0-d. */
-static const struct { int na, nb; int64_t a[3], b[3]; } pairs[] = {
-    { 2, 2, { 3, 4 }, { 3, 4 } },
-    { 3, 1, { 2, 3, 4 }, { 4 } },
-    { 2, 3, { 3, 1 }, { 2, 1, 4 } },
-    { 0, 2, { 0 }, { 2, 3 } },
+static const struct {
+    int na, nb;
+    int64_t a[3], b[3];
+} pairs[] = {
+    { 2, 2, { 3, 4 }, { 3, 4 } },       { 3, 1, { 2, 3, 4 }, { 4 } },
+    { 2, 3, { 3, 1 }, { 2, 1, 4 } },    { 0, 2, { 0 }, { 2, 3 } },
     { 3, 3, { 2, 1, 4 }, { 1, 3, 1 } },
 };
 
@@ -208,7 +271,8 @@ static void compare_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
     double av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { 2, 5, 4 };
-    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)),
+              *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
     double eq[] = { 0, 0, 0, 0, 1, 0 }, ne[] = { 1, 1, 1, 1, 0, 1 }, lt[] = { 1, 1, 1, 0, 0, 0 },
            le[] = { 1, 1, 1, 0, 1, 0 }, gt[] = { 0, 0, 0, 1, 0, 1 }, ge[] = { 0, 0, 0, 1, 1, 1 };
     expect_close(lg_eq(ctx, a, b), eq, 6, 0, "eq");
@@ -221,7 +285,8 @@ static void compare_fwd(const op_row *r, lg_dtype dt)
     /* int64 operands compare too (class ids) */
     int64_t ia[] = { 1, 7 }, ib[] = { 7 };
     double ieq[] = { 0, 1 };
-    expect_close(lg_eq(ctx, T_FROM(ctx, LG_I64, ia, 2), T_FROM(ctx, LG_I64, ib, 1)), ieq, 2, 0, "eq i64");
+    expect_close(lg_eq(ctx, T_FROM(ctx, LG_I64, ia, 2), T_FROM(ctx, LG_I64, ib, 1)), ieq, 2, 0,
+                 "eq i64");
     expect_ok(ctx);
     lg_ctx_free(ctx);
 }
@@ -242,8 +307,9 @@ static void where_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
     double mv[] = { 1, 0, 1 }, av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { -1 };
-    lg_tensor *y = lg_where(ctx, from_doubles(ctx, dt, mv, 1, SHAPE(3)),
-                            from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), from_doubles(ctx, dt, bv, 0, NULL));
+    lg_tensor *y =
+        lg_where(ctx, from_doubles(ctx, dt, mv, 1, SHAPE(3)),
+                 from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), from_doubles(ctx, dt, bv, 0, NULL));
     double want[] = { 1, -1, 3, 4, -1, 6 };
     expect_close(y, want, 6, 0, r->op);
     lg_ctx_free(ctx);
@@ -260,7 +326,8 @@ static lg_tensor *where_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void where_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(2);
-    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)),
+                         lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
     expect_gradcheck(ctx, where_apply, NULL, 2, xs, r->op);
     lg_ctx_free(ctx);
 }
@@ -270,8 +337,12 @@ static void where_grad(const op_row *r)
 /* ------------------------------------------------------------------ */
 
 /* Reduction cases over x:[2,3,4]: axes lists, with and without keepdim. */
-static const struct { int naxes; int axes[3]; bool keepdim; } rcases[] = {
-    { 0, { 0 }, false }, { 1, { 1 }, false }, { 1, { -1 }, true },
+static const struct {
+    int naxes;
+    int axes[3];
+    bool keepdim;
+} rcases[] = {
+    { 0, { 0 }, false },    { 1, { 1 }, false },    { 1, { -1 }, true },
     { 2, { 0, 2 }, false }, { 2, { -1, 0 }, true }, { 3, { 0, 1, 2 }, true },
 };
 
@@ -299,14 +370,22 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
                         for (int64_t j2 = 0; j2 < (mask[2] ? 4 : 1); j2++, r++) {
                             double v = get(x, ((i0 + j0) * 3 + (i1 + j1)) * 4 + (i2 + j2));
                             cnt++;
-                            if (k == R_SUM || k == R_MEAN) acc += v;
-                            if (k == R_MAX && v > acc) acc = v, arg = r;
-                            if (k == R_MIN && v < acc) acc = v, arg = r;
-                            if (k == R_LSE && v > m) m = v;
-                            if (k == R_NORM2) acc += v * v;
-                            if (k == R_NORM1) acc += fabs(v);
-                            if (k == R_NORM3) acc += pow(fabs(v), 3);
-                            if (k == R_NORMINF && fabs(v) > acc) acc = fabs(v);
+                            if (k == R_SUM || k == R_MEAN)
+                                acc += v;
+                            if (k == R_MAX && v > acc)
+                                acc = v, arg = r;
+                            if (k == R_MIN && v < acc)
+                                acc = v, arg = r;
+                            if (k == R_LSE && v > m)
+                                m = v;
+                            if (k == R_NORM2)
+                                acc += v * v;
+                            if (k == R_NORM1)
+                                acc += fabs(v);
+                            if (k == R_NORM3)
+                                acc += pow(fabs(v), 3);
+                            if (k == R_NORMINF && fabs(v) > acc)
+                                acc = fabs(v);
                         }
                 if (k == R_LSE) {
                     r = 0;
@@ -316,10 +395,14 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
                                 acc += exp(get(x, ((i0 + j0) * 3 + (i1 + j1)) * 4 + (i2 + j2)) - m);
                     acc = m + log(acc);
                 }
-                if (k == R_MEAN) acc /= (double)cnt;
-                if (k == R_NORM2) acc = sqrt(acc);
-                if (k == R_NORM3) acc = cbrt(acc);
-                if (argx) argx[n] = arg;
+                if (k == R_MEAN)
+                    acc /= (double)cnt;
+                if (k == R_NORM2)
+                    acc = sqrt(acc);
+                if (k == R_NORM3)
+                    acc = cbrt(acc);
+                if (argx)
+                    argx[n] = arg;
                 out[n++] = acc;
             }
     return n;
@@ -341,8 +424,8 @@ static lg_tensor *apply_reduce(lg_ctx *ctx, rkind k, lg_tensor *x, int naxes, co
     }
 }
 
-static const rkind rk_sum = R_SUM, rk_mean = R_MEAN, rk_max = R_MAX, rk_min = R_MIN,
-                   rk_lse = R_LSE, rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF };
+static const rkind rk_sum = R_SUM, rk_mean = R_MEAN, rk_max = R_MAX, rk_min = R_MIN, rk_lse = R_LSE,
+                   rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF };
 
 static void reduce_fwd_kind(rkind k, lg_dtype dt, const char *what)
 {
@@ -374,7 +457,8 @@ static void pairwise_fwd(lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(33);
     double av[] = { 1, 2, 3, 4, 5, 6 }, bv[] = { 0, 2, 5 };
-    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)), *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 3)),
+              *b = from_doubles(ctx, dt, bv, 1, SHAPE(3));
     const double eps = 1e-6;
     double p2[2], p1[2];
     for (int i = 0; i < 2; i++) {
@@ -385,7 +469,8 @@ static void pairwise_fwd(lg_dtype dt)
         }
         p2[i] = sqrt(s2), p1[i] = s1;
     }
-    expect_close(lg_pairwise_distance(ctx, a, b, 2, eps, false), p2, 2, tol_for(dt) * 10, "pairwise p=2");
+    expect_close(lg_pairwise_distance(ctx, a, b, 2, eps, false), p2, 2, tol_for(dt) * 10,
+                 "pairwise p=2");
     lg_tensor *k = lg_pairwise_distance(ctx, a, b, 1, eps, true);
     expect_close(k, p1, 2, tol_for(dt) * 10, "pairwise p=1 keepdim");
     cr_assert_eq(lg_tensor_ndim(k), 2);
@@ -407,7 +492,10 @@ static void reduce_fwd(const op_row *r, lg_dtype dt)
         pairwise_fwd(dt);
 }
 
-typedef struct { rkind k; int c; } rgrad_arg;
+typedef struct {
+    rkind k;
+    int c;
+} rgrad_arg;
 
 static lg_tensor *reduce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 {
@@ -423,7 +511,8 @@ static void reduce_grad(const op_row *r)
     lg_ctx *ctx = test_ctx(32);
     for (int i = 0; i < n; i++) {
         /* distinct values away from 0 (max/min/abs are smooth there) */
-        lg_tensor *x = rand_avoiding(ctx, LG_F64, 3, SHAPE(2, 3, 4), -3, 3, (double[]){ 0 }, 1, 0.05);
+        lg_tensor *x =
+            rand_avoiding(ctx, LG_F64, 3, SHAPE(2, 3, 4), -3, 3, (double[]){ 0 }, 1, 0.05);
         for (size_t c = 0; c < sizeof rcases / sizeof rcases[0]; c++) {
             rgrad_arg a = { k[i], (int)c };
             expect_gradcheck(ctx, reduce_apply, &a, 1, &x, r->op);
@@ -431,7 +520,8 @@ static void reduce_grad(const op_row *r)
     }
     for (int i = 0; k == rk_norm && i < 3; i++) {
         double p = (double[]){ 2, 1, 3 }[i];
-        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 5)), lg_randn(ctx, LG_F64, 1, SHAPE(5)) };
+        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 5)),
+                             lg_randn(ctx, LG_F64, 1, SHAPE(5)) };
         expect_gradcheck(ctx, pairwise_apply, &p, 2, xs, "pairwise_distance");
     }
     lg_ctx_free(ctx);
@@ -453,14 +543,17 @@ static void softmax_fwd(const op_row *r, lg_dtype dt)
         double want[12];
         for (int i = 0; i < 4 && axis == -1; i++) {
             double m = fmax(fmax(xv[3 * i], xv[3 * i + 1]), xv[3 * i + 2]), s = 0;
-            for (int j = 0; j < 3; j++) s += exp(xv[3 * i + j] - m);
+            for (int j = 0; j < 3; j++)
+                s += exp(xv[3 * i + j] - m);
             for (int j = 0; j < 3; j++)
                 want[3 * i + j] = logy ? xv[3 * i + j] - m - log(s) : exp(xv[3 * i + j] - m) / s;
         }
         for (int j = 0; j < 3 && axis == 0; j++) {
             double m = -INFINITY, s = 0;
-            for (int i = 0; i < 4; i++) m = fmax(m, xv[3 * i + j]);
-            for (int i = 0; i < 4; i++) s += exp(xv[3 * i + j] - m);
+            for (int i = 0; i < 4; i++)
+                m = fmax(m, xv[3 * i + j]);
+            for (int i = 0; i < 4; i++)
+                s += exp(xv[3 * i + j] - m);
             for (int i = 0; i < 4; i++)
                 want[3 * i + j] = logy ? xv[3 * i + j] - m - log(s) : exp(xv[3 * i + j] - m) / s;
         }
@@ -490,7 +583,11 @@ static void softmax_grad(const op_row *r)
 /* matmul                                                               */
 /* ------------------------------------------------------------------ */
 
-static const struct { int na, nb; int64_t a[3], b[3]; bool ta, tb; } mcases[] = {
+static const struct {
+    int na, nb;
+    int64_t a[3], b[3];
+    bool ta, tb;
+} mcases[] = {
     { 2, 2, { 3, 4 }, { 4, 5 }, false, false },
     { 2, 2, { 4, 3 }, { 4, 5 }, true, false },
     { 2, 2, { 3, 4 }, { 5, 4 }, false, true },
@@ -583,7 +680,8 @@ static lg_tensor *reshape_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void reshape_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(2);
-    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 2)),
+                         lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
     expect_gradcheck(ctx, reshape_apply, NULL, 2, xs, r->op);
     lg_ctx_free(ctx);
 }
@@ -655,7 +753,8 @@ static void concat_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
     double av[] = { 1, 2, 3, 4 }, bv[] = { 5, 6 };
-    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 2)), *b = from_doubles(ctx, dt, bv, 2, SHAPE(2, 1));
+    lg_tensor *a = from_doubles(ctx, dt, av, 2, SHAPE(2, 2)),
+              *b = from_doubles(ctx, dt, bv, 2, SHAPE(2, 1));
     double w1[] = { 1, 2, 5, 3, 4, 6 };
     expect_close(lg_concat(ctx, 2, (lg_tensor *[]){ a, b }, -1), w1, 6, 0, r->op);
     lg_tensor *s = lg_stack(ctx, 2, (lg_tensor *[]){ a, a }, 1); /* [2, 2, 2] */
@@ -676,7 +775,8 @@ static lg_tensor *concat_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void concat_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(2);
-    lg_tensor *xs[3] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 2)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)),
+    lg_tensor *xs[3] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 2)),
+                         lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)),
                          lg_randn(ctx, LG_F64, 1, SHAPE(7)) };
     expect_gradcheck(ctx, concat_apply, NULL, 3, xs, r->op);
     lg_ctx_free(ctx);
@@ -799,7 +899,8 @@ static void cast_grad(const op_row *r)
     expect_gradcheck(ctx, cast_apply, NULL, 1, &x, r->op);
     /* float64 -> float32 -> float64: the gradient comes back as float64 */
     lg_requires_grad(ctx, x, true);
-    lg_tensor *y = lg_sum(ctx, lg_cast(ctx, lg_mul_scalar(ctx, lg_cast(ctx, x, LG_F32), 2), LG_F64), 0, NULL, false);
+    lg_tensor *y = lg_sum(ctx, lg_cast(ctx, lg_mul_scalar(ctx, lg_cast(ctx, x, LG_F32), 2), LG_F64),
+                          0, NULL, false);
     cr_assert_eq(lg_backward(ctx, y), LG_OK, "%s", lg_ctx_errmsg(ctx));
     double w[] = { 2, 2, 2, 2, 2 };
     expect_close(lg_tensor_grad(x), w, 5, 0, "cast gradient");
@@ -834,13 +935,39 @@ static void clone_grad(const op_row *r)
 /* The table                                                            */
 /* ------------------------------------------------------------------ */
 
-#define UROW(name) { #name, unary_fwd, unary_grad, &ud_##name }
-#define BROW(name) { #name, binary_fwd, binary_grad, &bd_##name }
+#define UROW(name)                                                                                 \
+    {                                                                                              \
+#name, unary_fwd, unary_grad, &ud_##name                                                   \
+    }
+#define BROW(name)                                                                                 \
+    {                                                                                              \
+#name, binary_fwd, binary_grad, &bd_##name                                                 \
+    }
 static op_row rows[] = {
-    UROW(neg), UROW(exp), UROW(log), UROW(log1p), UROW(expm1), UROW(abs), UROW(sign),
-    UROW(sqrt), UROW(square), UROW(relu), UROW(sigmoid), UROW(log_sigmoid), UROW(tanh),
-    UROW(softplus), UROW(pow_scalar), UROW(affine), UROW(clamp),
-    BROW(add), BROW(sub), BROW(mul), BROW(div), BROW(pow), BROW(maximum), BROW(minimum),
+    UROW(neg),
+    UROW(exp),
+    UROW(log),
+    UROW(log1p),
+    UROW(expm1),
+    UROW(abs),
+    UROW(sign),
+    UROW(sqrt),
+    UROW(square),
+    UROW(relu),
+    UROW(sigmoid),
+    UROW(log_sigmoid),
+    UROW(tanh),
+    UROW(softplus),
+    UROW(pow_scalar),
+    UROW(affine),
+    UROW(clamp),
+    BROW(add),
+    BROW(sub),
+    BROW(mul),
+    BROW(div),
+    BROW(pow),
+    BROW(maximum),
+    BROW(minimum),
     { "compare", compare_fwd, compare_grad, NULL },
     { "where", where_fwd, where_grad, NULL },
     { "sum", reduce_fwd, reduce_grad, &rk_sum },

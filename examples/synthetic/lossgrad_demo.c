@@ -59,7 +59,8 @@ static void make_moons(lg_ctx *ctx, float *x, int64_t *y)
 }
 
 /* Parameters drawn like PyTorch's nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-static lg_tensor *param(lg_ctx *ctx, const char *name, int ndim, const int64_t *shape, int64_t fan_in)
+static lg_tensor *param(lg_ctx *ctx, const char *name, int ndim, const int64_t *shape,
+                        int64_t fan_in)
 {
     lg_tensor *p = lg_param_new(ctx, name, LG_F32, ndim, shape);
     double b = 1.0 / sqrt((double)fan_in);
@@ -155,7 +156,8 @@ int main(int argc, char **argv)
 
     /* Accuracy on the whole set, in a no-grad region. */
     lg_no_grad_begin(ctx);
-    lg_tensor *logits = forward(ctx, &n, lg_tensor_from(ctx, LG_F32, xs, 2, (int64_t[]){ NPOINTS, 2 }));
+    lg_tensor *logits =
+        forward(ctx, &n, lg_tensor_from(ctx, LG_F32, xs, 2, (int64_t[]){ NPOINTS, 2 }));
     lg_tensor *pred = NULL;
     lg_max(ctx, logits, 1, (int[]){ 1 }, false, &pred);
     lg_no_grad_end(ctx);

@@ -27,8 +27,7 @@ typedef lg_status (*lgA_backward_fn)(lg_ctx *ctx, lg_tensor *y);
 /* Marks y as the result of op on inputs ins[0..n). If grad mode is on and
  * any input requires grad, y requires grad and is appended to the tape.
  * Returns y (NULL if y is NULL or the input array cannot be stored). */
-LG_HIDDEN lg_tensor *lgA_record(lg_ctx *ctx, int op, lg_tensor *y, int n,
-                                lg_tensor *const *ins);
+LG_HIDDEN lg_tensor *lgA_record(lg_ctx *ctx, int op, lg_tensor *y, int n, lg_tensor *const *ins);
 /* Does input i of y want a gradient? */
 static inline bool lgA_needs(const lg_tensor *y, int i)
 {

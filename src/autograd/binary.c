@@ -16,73 +16,72 @@
 #include <tgmath.h>
 
 /* Runs BODY for every output element o, with ia, ib the input offsets. */
-#define BCAST_LOOP(ctx, it, ...)                                                           \
-    do {                                                                                   \
-        int64_t inner_ = (it)->inner, sa_ = (it)->stride[0][(it)->ndim - 1],               \
-                sb_ = (it)->stride[1][(it)->ndim - 1];                                     \
-        LGT_PARALLEL_FOR(ctx, (it)->rows * inner_)                                         \
-        for (int64_t r_ = 0; r_ < (it)->rows; r_++) {                                      \
-            int64_t off_[3];                                                               \
-            lgT_iter_row((it), r_, off_);                                                  \
-            for (int64_t j_ = 0; j_ < inner_; j_++) {                                      \
-                int64_t o = r_ * inner_ + j_, ia = off_[0] + j_ * sa_,                     \
-                        ib = off_[1] + j_ * sb_;                                           \
-                __VA_ARGS__;                                                                  \
-            }                                                                              \
-        }                                                                                  \
+#define BCAST_LOOP(ctx, it, ...)                                                                   \
+    do {                                                                                           \
+        int64_t inner_ = (it)->inner, sa_ = (it)->stride[0][(it)->ndim - 1],                       \
+                sb_ = (it)->stride[1][(it)->ndim - 1];                                             \
+        LGT_PARALLEL_FOR(ctx, (it)->rows *inner_)                                                  \
+        for (int64_t r_ = 0; r_ < (it)->rows; r_++) {                                              \
+            int64_t off_[3];                                                                       \
+            lgT_iter_row((it), r_, off_);                                                          \
+            for (int64_t j_ = 0; j_ < inner_; j_++) {                                              \
+                int64_t o = r_ * inner_ + j_, ia = off_[0] + j_ * sa_, ib = off_[1] + j_ * sb_;    \
+                __VA_ARGS__;                                                                       \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
-#define BINARY_KERNELS(name, T, SUF, FWD, DA, DB)                                           \
-    static void fw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *yv, const T *av,     \
-                                  const T *bv)                                             \
-    {                                                                                      \
-        BCAST_LOOP(ctx, it, {                                                              \
-            T a = av[ia], b = bv[ib];                                                      \
-            yv[o] = (T)(FWD);                                                              \
-        });                                                                                \
-    }                                                                                      \
-    static void bw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *da, T *db,           \
-                                  const T *gv, const T *yv, const T *av, const T *bv)      \
-    {                                                                                      \
-        BCAST_LOOP(ctx, it, {                                                              \
-            T a = av[ia], b = bv[ib], g = gv[o], y = yv[o];                                \
-            (void)a, (void)b, (void)y;                                                     \
-            if (da)                                                                        \
-                da[o] = (T)(DA);                                                           \
-            if (db)                                                                        \
-                db[o] = (T)(DB);                                                           \
-        });                                                                                \
+#define BINARY_KERNELS(name, T, SUF, FWD, DA, DB)                                                  \
+    static void fw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *yv, const T *av,             \
+                                  const T *bv)                                                     \
+    {                                                                                              \
+        BCAST_LOOP(ctx, it, {                                                                      \
+            T a = av[ia], b = bv[ib];                                                              \
+            yv[o] = (T)(FWD);                                                                      \
+        });                                                                                        \
+    }                                                                                              \
+    static void bw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *da, T *db, const T *gv,      \
+                                  const T *yv, const T *av, const T *bv)                           \
+    {                                                                                              \
+        BCAST_LOOP(ctx, it, {                                                                      \
+            T a = av[ia], b = bv[ib], g = gv[o], y = yv[o];                                        \
+            (void)a, (void)b, (void)y;                                                             \
+            if (da)                                                                                \
+                da[o] = (T)(DA);                                                                   \
+            if (db)                                                                                \
+                db[o] = (T)(DB);                                                                   \
+        });                                                                                        \
     }
 
-#define BINARY(name, FWD, DA, DB)                                                           \
-    BINARY_KERNELS(name, float, f32, FWD, DA, DB)                                          \
-    BINARY_KERNELS(name, double, f64, FWD, DA, DB)                                         \
-    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                           \
-    {                                                                                      \
-        lgT_iter it;                                                                       \
-        lg_tensor *y = binary_setup(ctx, a, b, "lg_" #name, &it);                          \
-        if (!y)                                                                            \
-            return NULL;                                                                   \
-        if (y->dtype == LG_F32)                                                            \
-            fw_##name##_f32(ctx, &it, LGT_F(y), LGT_F(a), LGT_F(b));                       \
-        else                                                                               \
-            fw_##name##_f64(ctx, &it, LGT_D(y), LGT_D(a), LGT_D(b));                       \
-        return lgA_record(ctx, LGA_OP_##name, y, 2, (lg_tensor *[]){ a, b });              \
-    }                                                                                      \
-    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                      \
-    {                                                                                      \
-        lgT_iter it;                                                                       \
-        lg_tensor *da = NULL, *db = NULL;                                                  \
-        if (!binary_grads(ctx, y, &it, &da, &db))                                          \
-            return ctx->status;                                                            \
-        lg_tensor *a = y->in[0], *b = y->in[1];                                            \
-        if (y->dtype == LG_F32)                                                            \
-            bw_##name##_f32(ctx, &it, da ? LGT_F(da) : NULL, db ? LGT_F(db) : NULL,        \
-                            LGT_F(y->grad), LGT_F(y), LGT_F(a), LGT_F(b));                 \
-        else                                                                               \
-            bw_##name##_f64(ctx, &it, da ? LGT_D(da) : NULL, db ? LGT_D(db) : NULL,        \
-                            LGT_D(y->grad), LGT_D(y), LGT_D(a), LGT_D(b));                 \
-        return binary_finish(ctx, y, da, db);                                              \
+#define BINARY(name, FWD, DA, DB)                                                                  \
+    BINARY_KERNELS(name, float, f32, FWD, DA, DB)                                                  \
+    BINARY_KERNELS(name, double, f64, FWD, DA, DB)                                                 \
+    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                                  \
+    {                                                                                              \
+        lgT_iter it;                                                                               \
+        lg_tensor *y = binary_setup(ctx, a, b, "lg_" #name, &it);                                  \
+        if (!y)                                                                                    \
+            return NULL;                                                                           \
+        if (y->dtype == LG_F32)                                                                    \
+            fw_##name##_f32(ctx, &it, LGT_F(y), LGT_F(a), LGT_F(b));                               \
+        else                                                                                       \
+            fw_##name##_f64(ctx, &it, LGT_D(y), LGT_D(a), LGT_D(b));                               \
+        return lgA_record(ctx, LGA_OP_##name, y, 2, (lg_tensor *[]){ a, b });                      \
+    }                                                                                              \
+    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                             \
+    {                                                                                              \
+        lgT_iter it;                                                                               \
+        lg_tensor *da = NULL, *db = NULL;                                                          \
+        if (!binary_grads(ctx, y, &it, &da, &db))                                                  \
+            return ctx->status;                                                                    \
+        lg_tensor *a = y->in[0], *b = y->in[1];                                                    \
+        if (y->dtype == LG_F32)                                                                    \
+            bw_##name##_f32(ctx, &it, da ? LGT_F(da) : NULL, db ? LGT_F(db) : NULL,                \
+                            LGT_F(y->grad), LGT_F(y), LGT_F(a), LGT_F(b));                         \
+        else                                                                                       \
+            bw_##name##_f64(ctx, &it, da ? LGT_D(da) : NULL, db ? LGT_D(db) : NULL,                \
+                            LGT_D(y->grad), LGT_D(y), LGT_D(a), LGT_D(b));                         \
+        return binary_finish(ctx, y, da, db);                                                      \
     }
 
 static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
@@ -102,8 +101,7 @@ static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const ch
     return y;
 }
 
-static bool binary_grads(lg_ctx *ctx, lg_tensor *y, lgT_iter *it, lg_tensor **da,
-                         lg_tensor **db)
+static bool binary_grads(lg_ctx *ctx, lg_tensor *y, lgT_iter *it, lg_tensor **da, lg_tensor **db)
 {
     const lg_tensor *ins[2] = { y->in[0], y->in[1] };
     lgT_iter_init(it, y->ndim, y->shape, 2, ins);
@@ -125,11 +123,10 @@ static lg_status binary_finish(lg_ctx *ctx, lg_tensor *y, lg_tensor *da, lg_tens
 
 BINARY(add, a + b, g, g)
 BINARY(sub, a - b, g, -g)
-BINARY(mul, a * b, g * b, g * a)
-BINARY(div, a / b, g / b, -g * y / b)
-BINARY(pow, pow(a, b), b == 0 ? 0 : g * b * pow(a, b - 1),
-       (a == 0 && b >= 0) ? 0 : g * y * log(a))
-BINARY(maximum, (a > b || a != a) ? a : b,
-       a > b ? g : (a == b ? g / 2 : 0), b > a ? g : (a == b ? g / 2 : 0))
-BINARY(minimum, (a < b || a != a) ? a : b,
-       a < b ? g : (a == b ? g / 2 : 0), b < a ? g : (a == b ? g / 2 : 0))
+BINARY(mul, a *b, g *b, g *a)
+BINARY(div, a / b, g / b, -g *y / b)
+BINARY(pow, pow(a, b), b == 0 ? 0 : g * b * pow(a, b - 1), (a == 0 && b >= 0) ? 0 : g *y *log(a))
+BINARY(maximum, (a > b || a != a) ? a : b, a > b ? g : (a == b ? g / 2 : 0),
+       b > a ? g : (a == b ? g / 2 : 0))
+BINARY(minimum, (a < b || a != a) ? a : b, a < b ? g : (a == b ? g / 2 : 0),
+       b < a ? g : (a == b ? g / 2 : 0))

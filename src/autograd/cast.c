@@ -17,8 +17,10 @@ lg_tensor *lg_cast(lg_ctx *ctx, lg_tensor *x, lg_dtype dt)
         return lgC_error(ctx, LG_ERR_DTYPE, "%s: target dtype %d is not a lossgrad dtype", who,
                          (int)dt);
     if (lgT_is_float((lg_dtype)x->dtype) && dt == LG_I64)
-        return lgC_error(ctx, LG_ERR_DTYPE, "%s: float to int64 is not supported (it would lose the "
-                         "gradient); round explicitly", who);
+        return lgC_error(ctx, LG_ERR_DTYPE,
+                         "%s: float to int64 is not supported (it would lose the "
+                         "gradient); round explicitly",
+                         who);
     lg_tensor *y = lgT_new(ctx, dt, x->ndim, x->shape, who);
     if (!y)
         return NULL;

@@ -56,12 +56,30 @@ lg_status lgA_bw_compare(lg_ctx *ctx, lg_tensor *y)
     return LG_OK;
 }
 
-lg_tensor *lg_eq(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_EQ, a, b); }
-lg_tensor *lg_ne(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_NE, a, b); }
-lg_tensor *lg_lt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_LT, a, b); }
-lg_tensor *lg_le(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_LE, a, b); }
-lg_tensor *lg_gt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_GT, a, b); }
-lg_tensor *lg_ge(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return compare(ctx, CMP_GE, a, b); }
+lg_tensor *lg_eq(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_EQ, a, b);
+}
+lg_tensor *lg_ne(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_NE, a, b);
+}
+lg_tensor *lg_lt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_LT, a, b);
+}
+lg_tensor *lg_le(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_LE, a, b);
+}
+lg_tensor *lg_gt(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_GT, a, b);
+}
+lg_tensor *lg_ge(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
+{
+    return compare(ctx, CMP_GE, a, b);
+}
 
 /* where: iterates (mask, a, b) together; `sel` receives y's choice per element. */
 static void where_walk(const lgT_iter *it, const lg_tensor *mask, const lg_tensor *a,

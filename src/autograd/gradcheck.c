@@ -44,7 +44,8 @@ static void compare(lg_gradcheck_report *r, const lg_gradcheck_opts *o, int inpu
     bool fail = !(abs_err <= o->atol + o->rtol * fabs(n));
     if (fail)
         r->ok = false;
-    if (r->worst_input < 0 || abs_err > r->max_abs_err || (isnan(abs_err) && !isnan(r->max_abs_err))) {
+    if (r->worst_input < 0 || abs_err > r->max_abs_err ||
+        (isnan(abs_err) && !isnan(r->max_abs_err))) {
         r->worst_input = input;
         r->worst_index = i;
         r->worst_analytic = a;
@@ -57,9 +58,8 @@ static void compare(lg_gradcheck_report *r, const lg_gradcheck_opts *o, int inpu
     r->checked++;
 }
 
-lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
-                       lg_tensor *const *inputs, const lg_gradcheck_opts *opts,
-                       lg_gradcheck_report *report)
+lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *inputs,
+                       const lg_gradcheck_opts *opts, lg_gradcheck_report *report)
 {
     static const char who[] = "lg_gradcheck";
     if (!ctx)

@@ -18,8 +18,9 @@ static bool check_index(lg_ctx *ctx, const lg_tensor *idx, int64_t n, const char
     const int64_t *v = LGT_I(idx);
     for (int64_t i = 0; i < idx->numel; i++)
         if (v[i] < 0 || v[i] >= n) {
-            lgC_error(ctx, LG_ERR_INDEX, "%s: index[%lld] = %lld is out of range for %s of size %lld",
-                      who, (long long)i, (long long)v[i], what, (long long)n);
+            lgC_error(ctx, LG_ERR_INDEX,
+                      "%s: index[%lld] = %lld is out of range for %s of size %lld", who,
+                      (long long)i, (long long)v[i], what, (long long)n);
             return false;
         }
     return true;
@@ -76,8 +77,7 @@ lg_tensor *lg_index_select(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index
     if (!lgT_axis(ctx, axis, x->ndim, who, &ax))
         return NULL;
     if (index->ndim > 1)
-        return lgC_error(ctx, LG_ERR_SHAPE, "%s: index has %d dims, expected 1", who,
-                         index->ndim);
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: index has %d dims, expected 1", who, index->ndim);
     if (!check_index(ctx, index, x->shape[ax], who, "the axis"))
         return NULL;
     int64_t shape[LG_MAX_DIMS];
@@ -140,9 +140,10 @@ lg_tensor *lg_gather(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index)
         char a[160], b[160];
         lgT_shape_str(x, a, sizeof a);
         lgT_shape_str(index, b, sizeof b);
-        return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: index %s must have x's %d dims and be no larger than x %s off axis %d",
-                         who, b, x->ndim, a, ax);
+        return lgC_error(
+            ctx, LG_ERR_SHAPE,
+            "%s: index %s must have x's %d dims and be no larger than x %s off axis %d", who, b,
+            x->ndim, a, ax);
     }
     if (!check_index(ctx, index, x->shape[ax], who, "the axis"))
         return NULL;

@@ -26,8 +26,8 @@ static bool plan(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, bool ta, b
     lgT_shape_str(a, sa, sizeof sa);
     lgT_shape_str(b, sb, sizeof sb);
     if (a->ndim < 2 || b->ndim < 2) {
-        lgC_error(ctx, LG_ERR_SHAPE, "%s: a is %s and b is %s, expected at least 2 dims each",
-                  who, sa, sb);
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: a is %s and b is %s, expected at least 2 dims each", who,
+                  sa, sb);
         return false;
     }
     int an = a->ndim, bn = b->ndim;
@@ -41,8 +41,8 @@ static bool plan(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, bool ta, b
     p->ldb = b->shape[bn - 1];
     if (kb != p->k) {
         lgC_error(ctx, LG_ERR_SHAPE,
-                  "%s: inner sizes differ: op(a) of %s has K = %lld, op(b) of %s has K = %lld",
-                  who, sa, (long long)p->k, sb, (long long)kb);
+                  "%s: inner sizes differ: op(a) of %s has K = %lld, op(b) of %s has K = %lld", who,
+                  sa, (long long)p->k, sb, (long long)kb);
         return false;
     }
     p->shared_b = bn == 2;
@@ -95,8 +95,8 @@ lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bo
     if (p.k == 0) {
         lgT_fill(y, 0.0);
     } else if (p.shared_b && !p.ta) { /* one gemm over [batch*M, K] */
-        lgT_gemm(ctx, dt, false, p.tb, p.batch * p.m, p.n, p.k, 1.0, a->data, p.lda, b->data,
-                 p.ldb, 0.0, y->data, p.n);
+        lgT_gemm(ctx, dt, false, p.tb, p.batch * p.m, p.n, p.k, 1.0, a->data, p.lda, b->data, p.ldb,
+                 0.0, y->data, p.n);
     } else {
         for (int64_t i = 0; i < p.batch; i++)
             lgT_gemm(ctx, dt, p.ta, p.tb, p.m, p.n, p.k, 1.0, at(a, i * p.m * p.k), p.lda,
@@ -144,8 +144,8 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
         if (!db)
             return ctx->status;
         if (p.shared_b && !p.ta && !p.tb) { /* dB[K,N] = A^T G over all rows */
-            lgT_gemm(ctx, dt, true, false, p.k, p.n, p.batch * p.m, 1.0, a->data, p.lda,
-                     g->data, p.n, 0.0, db->data, p.n);
+            lgT_gemm(ctx, dt, true, false, p.k, p.n, p.batch * p.m, 1.0, a->data, p.lda, g->data,
+                     p.n, 0.0, db->data, p.n);
         } else {
             for (int64_t i = 0; i < p.batch; i++) {
                 char *dbi = (char *)db->data + (size_t)(i * sb) * es;

@@ -30,8 +30,7 @@ static double norm_of(const lg_tensor *x, const lgT_reduce *p, int64_t o, double
     return pw == 2 ? sqrt(s) : pow(s, 1.0 / pw);
 }
 
-lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes,
-                   bool keepdim)
+lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes, bool keepdim)
 {
     static const char who[] = "lg_norm";
     bool mask[LG_MAX_DIMS];
@@ -100,13 +99,14 @@ lg_status lgA_bw_norm(lg_ctx *ctx, lg_tensor *y)
     return lgA_accum(ctx, x, dx);
 }
 
-lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p,
-                                double eps, bool keepdim)
+lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p, double eps,
+                                bool keepdim)
 {
     lg_tensor *d = lg_add_scalar(ctx, lg_sub(ctx, x1, x2), eps);
     if (!d)
         return NULL;
     if (d->ndim == 0)
-        return lgC_error(ctx, LG_ERR_SHAPE, "lg_pairwise_distance: inputs are 0-d, expected >= 1 dim");
+        return lgC_error(ctx, LG_ERR_SHAPE,
+                         "lg_pairwise_distance: inputs are 0-d, expected >= 1 dim");
     return lg_norm(ctx, d, p, 1, (int[]){ -1 }, keepdim);
 }

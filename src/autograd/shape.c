@@ -27,8 +27,9 @@ lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape)
             continue;
         }
         if (s[d] < 0)
-            return lgC_error(ctx, LG_ERR_SHAPE, "%s: shape[%d] = %lld, expected >= 0 (one -1 allowed)",
-                             who, d, (long long)s[d]);
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: shape[%d] = %lld, expected >= 0 (one -1 allowed)", who, d,
+                             (long long)s[d]);
         if (s[d] > 0 && known > INT64_MAX / s[d])
             return lgC_error(ctx, LG_ERR_SHAPE, "%s: shape overflows", who);
         known *= s[d];
@@ -36,8 +37,8 @@ lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape)
     if (infer >= 0) {
         if (known == 0 || x->numel % known != 0)
             return lgC_error(ctx, LG_ERR_SHAPE,
-                             "%s: cannot infer the -1 size: %lld elements into blocks of %lld",
-                             who, (long long)x->numel, (long long)known);
+                             "%s: cannot infer the -1 size: %lld elements into blocks of %lld", who,
+                             (long long)x->numel, (long long)known);
         s[infer] = x->numel / known;
         known *= s[infer];
     }
@@ -58,22 +59,22 @@ lg_status lgA_bw_reshape(lg_ctx *ctx, lg_tensor *y)
     return g ? lgA_accum_shared(ctx, x, g) : ctx->status;
 }
 
-#define PERMUTE_KERNEL(T, NAME)                                                            \
-    static void NAME(lg_ctx *ctx, T *dst, const T *src, int nd, const int64_t *oshape,     \
-                     const int64_t *sstride, int64_t n)                                    \
-    {                                                                                      \
-        int64_t inner = nd ? oshape[nd - 1] : 1, rows = inner ? n / inner : 0;             \
-        int64_t is = nd ? sstride[nd - 1] : 1;                                             \
-        LGT_PARALLEL_FOR(ctx, n)                                                           \
-        for (int64_t r = 0; r < rows; r++) {                                               \
-            int64_t off = 0, q = r;                                                        \
-            for (int d = nd - 2; d >= 0; d--) {                                            \
-                off += (q % oshape[d]) * sstride[d];                                       \
-                q /= oshape[d];                                                            \
-            }                                                                              \
-            for (int64_t j = 0; j < inner; j++)                                            \
-                dst[r * inner + j] = src[off + j * is];                                    \
-        }                                                                                  \
+#define PERMUTE_KERNEL(T, NAME)                                                                    \
+    static void NAME(lg_ctx *ctx, T *dst, const T *src, int nd, const int64_t *oshape,             \
+                     const int64_t *sstride, int64_t n)                                            \
+    {                                                                                              \
+        int64_t inner = nd ? oshape[nd - 1] : 1, rows = inner ? n / inner : 0;                     \
+        int64_t is = nd ? sstride[nd - 1] : 1;                                                     \
+        LGT_PARALLEL_FOR(ctx, n)                                                                   \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            int64_t off = 0, q = r;                                                                \
+            for (int d = nd - 2; d >= 0; d--) {                                                    \
+                off += (q % oshape[d]) * sstride[d];                                               \
+                q /= oshape[d];                                                                    \
+            }                                                                                      \
+            for (int64_t j = 0; j < inner; j++)                                                    \
+                dst[r * inner + j] = src[off + j * is];                                            \
+        }                                                                                          \
     }
 PERMUTE_KERNEL(uint32_t, permute32)
 PERMUTE_KERNEL(uint64_t, permute64)

@@ -21,8 +21,8 @@ static void blocks(const lg_tensor *x, int axis, int64_t *outer, int64_t *inner)
 
 /* Moves data between x and part = x[start::step] along axis. */
 enum { TAKE, PUT, ADD }; /* part <- x[..];  x[..] <- part;  x[..] += part */
-static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t start,
-                       int64_t step, int mode)
+static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t start, int64_t step,
+                       int mode)
 {
     int64_t outer, inner, n = x->shape[axis], count = part->shape[axis];
     blocks(x, axis, &outer, &inner);
@@ -30,7 +30,8 @@ static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t st
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < count; j++) {
             int64_t xi = (o * n + start + j * step) * inner, pi = (o * count + j) * inner;
-            char *xp = (char *)x->data + (size_t)xi * es, *pp = (char *)part->data + (size_t)pi * es;
+            char *xp = (char *)x->data + (size_t)xi * es,
+                 *pp = (char *)part->data + (size_t)pi * es;
             if (mode == TAKE)
                 memcpy(pp, xp, (size_t)inner * es);
             else if (mode == PUT)
@@ -44,8 +45,7 @@ static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t st
         }
 }
 
-lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t stop,
-                    int64_t step)
+lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step)
 {
     static const char who[] = "lg_slice";
     int ax;
@@ -56,8 +56,7 @@ lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t 
     if (!lgT_axis(ctx, axis, x->ndim, who, &ax))
         return NULL;
     if (step < 1)
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: step = %lld, expected >= 1", who,
-                         (long long)step);
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: step = %lld, expected >= 1", who, (long long)step);
     int64_t n = x->shape[ax];
     if (start < 0)
         start = start + n < 0 ? 0 : start + n;

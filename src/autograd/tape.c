@@ -128,10 +128,9 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
         char a[160], b[160];
         lgT_shape_str(out, a, sizeof a);
         lgT_shape_str(upstream, b, sizeof b);
-        return lgC_errorf(ctx, LG_ERR_SHAPE,
-                          "%s: upstream is %s %s, expected out's shape and dtype %s %s", who,
-                          lgT_dtype_name((lg_dtype)upstream->dtype), b,
-                          lgT_dtype_name((lg_dtype)out->dtype), a);
+        return lgC_errorf(
+            ctx, LG_ERR_SHAPE, "%s: upstream is %s %s, expected out's shape and dtype %s %s", who,
+            lgT_dtype_name((lg_dtype)upstream->dtype), b, lgT_dtype_name((lg_dtype)out->dtype), a);
     }
     if (!out->requires_grad)
         return lgC_errorf(ctx, LG_ERR_STATE,

@@ -10,32 +10,31 @@
 
 #include <tgmath.h>
 
-#define KERNELS(name, T, SUF, fwd, bwd)                                                     \
-    static void fw_##name##_##SUF(lg_ctx *ctx, T *restrict yv, const T *restrict xv,       \
-                                  int64_t n, T a, T b)                                     \
-    {                                                                                      \
-        (void)a, (void)b;                                                                  \
-        LGT_PARALLEL_FOR(ctx, n)                                                           \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-            T x = xv[i];                                                                   \
-            yv[i] = (T)(fwd);                                                              \
-        }                                                                                  \
-    }                                                                                      \
-    static void bw_##name##_##SUF(lg_ctx *ctx, T *restrict dx, const T *restrict gv,       \
-                                  const T *restrict xv, const T *restrict yv, int64_t n,   \
-                                  T a, T b)                                                \
-    {                                                                                      \
-        (void)a, (void)b, (void)xv, (void)yv, (void)gv;                                    \
-        LGT_PARALLEL_FOR(ctx, n)                                                           \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-            T x = xv[i], y = yv[i], g = gv[i];                                             \
-            (void)x, (void)y, (void)g;                                                     \
-            dx[i] = (T)(bwd);                                                              \
-        }                                                                                  \
+#define KERNELS(name, T, SUF, fwd, bwd)                                                            \
+    static void fw_##name##_##SUF(lg_ctx *ctx, T *restrict yv, const T *restrict xv, int64_t n,    \
+                                  T a, T b)                                                        \
+    {                                                                                              \
+        (void)a, (void)b;                                                                          \
+        LGT_PARALLEL_FOR(ctx, n)                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T x = xv[i];                                                                           \
+            yv[i] = (T)(fwd);                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void bw_##name##_##SUF(lg_ctx *ctx, T *restrict dx, const T *restrict gv,               \
+                                  const T *restrict xv, const T *restrict yv, int64_t n, T a, T b) \
+    {                                                                                              \
+        (void)a, (void)b, (void)xv, (void)yv, (void)gv;                                            \
+        LGT_PARALLEL_FOR(ctx, n)                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T x = xv[i], y = yv[i], g = gv[i];                                                     \
+            (void)x, (void)y, (void)g;                                                             \
+            dx[i] = (T)(bwd);                                                                      \
+        }                                                                                          \
     }
 
-#define LG_UNARY(name, fwd, bwd)                                                            \
-    KERNELS(name, float, f32, fwd, bwd)                                                    \
+#define LG_UNARY(name, fwd, bwd)                                                                   \
+    KERNELS(name, float, f32, fwd, bwd)                                                            \
     KERNELS(name, double, f64, fwd, bwd)
 #include "unary.def"
 #undef LG_UNARY
@@ -44,8 +43,8 @@ typedef void (*fw_f32)(lg_ctx *, float *, const float *, int64_t, float, float);
 typedef void (*fw_f64)(lg_ctx *, double *, const double *, int64_t, double, double);
 typedef void (*bw_f32)(lg_ctx *, float *, const float *, const float *, const float *, int64_t,
                        float, float);
-typedef void (*bw_f64)(lg_ctx *, double *, const double *, const double *, const double *,
-                       int64_t, double, double);
+typedef void (*bw_f64)(lg_ctx *, double *, const double *, const double *, const double *, int64_t,
+                       double, double);
 
 static const struct {
     fw_f32 f32;
@@ -54,8 +53,8 @@ static const struct {
     bw_f64 b64;
     const char *who;
 } table[] = {
-#define LG_UNARY(name, fwd, bwd)                                                            \
-    [LGA_OP_##name] = { fw_##name##_f32, fw_##name##_f64, bw_##name##_f32, bw_##name##_f64,  \
+#define LG_UNARY(name, fwd, bwd)                                                                   \
+    [LGA_OP_##name] = { fw_##name##_f32, fw_##name##_f64, bw_##name##_f32, bw_##name##_f64,        \
                         "lg_" #name },
 #include "unary.def"
 #undef LG_UNARY
@@ -93,19 +92,19 @@ static lg_status unary_backward(lg_ctx *ctx, int op, lg_tensor *y)
     return lgA_accum(ctx, x, dx);
 }
 
-#define LG_UNARY(name, fwd, bwd)                                                            \
-    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                       \
-    {                                                                                      \
-        return unary_backward(ctx, LGA_OP_##name, y);                                      \
+#define LG_UNARY(name, fwd, bwd)                                                                   \
+    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                             \
+    {                                                                                              \
+        return unary_backward(ctx, LGA_OP_##name, y);                                              \
     }
 #include "unary.def"
 #undef LG_UNARY
 
 /* Public constructors: those without attributes come from the table. */
-#define NO_ATTR(name)                                                                       \
-    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *x)                                         \
-    {                                                                                      \
-        return unary(ctx, LGA_OP_##name, x, 0, 0);                                         \
+#define NO_ATTR(name)                                                                              \
+    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *x)                                                \
+    {                                                                                              \
+        return unary(ctx, LGA_OP_##name, x, 0, 0);                                                 \
     }
 NO_ATTR(neg)
 NO_ATTR(exp)

@@ -35,7 +35,7 @@ typedef struct lgC_chunk {
     struct lgC_chunk *next;
     size_t size; /* usable bytes after the (aligned) header */
     size_t used;
-    void *raw;   /* what the allocator returned, and its size */
+    void *raw; /* what the allocator returned, and its size */
     size_t raw_size;
 } lgC_chunk;
 
@@ -54,8 +54,8 @@ typedef struct lgC_mark {
 /* Persistent blocks form a doubly linked list ahead of their payload. */
 typedef struct lgC_block {
     struct lgC_block *prev, *next;
-    size_t size;   /* payload bytes */
-    size_t pad_;   /* keeps the payload 16-byte aligned */
+    size_t size; /* payload bytes */
+    size_t pad_; /* keeps the payload 16-byte aligned */
 } lgC_block;
 
 struct lg_tensor;
@@ -75,10 +75,10 @@ struct lg_ctx {
     int threads;
     int no_grad;
 
-    uint64_t step_id;      /* step tensors carry the id they were made in */
-    lgC_arena arena;       /* data, tape entries, intermediate gradients */
-    lgC_arena headers[2];  /* tensor headers, alternating by step parity */
-    lgC_block *blocks;     /* persistent allocations */
+    uint64_t step_id;     /* step tensors carry the id they were made in */
+    lgC_arena arena;      /* data, tape entries, intermediate gradients */
+    lgC_arena headers[2]; /* tensor headers, alternating by step parity */
+    lgC_block *blocks;    /* persistent allocations */
     size_t persistent_bytes;
 
     struct lg_tensor **params;
@@ -103,7 +103,7 @@ LG_HIDDEN void lgC_pfree(lg_ctx *ctx, void *p);
 
 /* Arena memory: 64-byte aligned, NOT zeroed. Records LG_ERR_OOM on failure. */
 LG_HIDDEN void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who);
-LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who); /* step arena */
+LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who);  /* step arena */
 LG_HIDDEN void *lgC_szalloc(lg_ctx *ctx, size_t n, const char *who); /* zeroed */
 LG_HIDDEN void lgC_arena_reset(lgC_arena *a);
 /* Makes an empty arena hold at least n bytes in one chunk (false on OOM). */

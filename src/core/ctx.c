@@ -104,7 +104,7 @@ void lgC_pfree(lg_ctx *ctx, void *p)
 
 lg_ctx *lg_ctx_new(const lg_ctx_params *params)
 {
-    lg_ctx_params p = params ? *params : (lg_ctx_params){0};
+    lg_ctx_params p = params ? *params : (lg_ctx_params){ 0 };
     lg_alloc_fn alloc = p.alloc ? p.alloc : default_alloc;
     lg_ctx *ctx = alloc(p.alloc_user, NULL, 0, sizeof *ctx);
     if (!ctx)
@@ -201,15 +201,15 @@ void lg_step_end(lg_ctx *ctx)
 
 lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx)
 {
-    lg_mem_stats s = {0};
+    lg_mem_stats s = { 0 };
     if (!ctx)
         return s;
     /* Live step memory is the data arena plus the current header pool;
      * the other pool only holds the previous step's stale headers. */
     const lgC_arena *h0 = &ctx->headers[0], *h1 = &ctx->headers[1];
     s.arena_used = ctx->arena.used + ctx->headers[ctx->step_id & 1].used;
-    s.arena_high_water = ctx->arena.high_water +
-                         (h0->high_water > h1->high_water ? h0->high_water : h1->high_water);
+    s.arena_high_water =
+        ctx->arena.high_water + (h0->high_water > h1->high_water ? h0->high_water : h1->high_water);
     s.arena_capacity = ctx->arena.capacity + h0->capacity + h1->capacity;
     s.persistent_bytes = ctx->persistent_bytes;
     s.alloc_calls = ctx->alloc_calls;

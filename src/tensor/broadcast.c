@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-bool lgT_broadcast_shape(lg_ctx *ctx, int n, const lg_tensor *const *ts, const char *who,
-                         int *ndim, int64_t shape[LG_MAX_DIMS])
+bool lgT_broadcast_shape(lg_ctx *ctx, int n, const lg_tensor *const *ts, const char *who, int *ndim,
+                         int64_t shape[LG_MAX_DIMS])
 {
     int nd = 0;
     for (int i = 0; i < n; i++)
@@ -29,8 +29,8 @@ bool lgT_broadcast_shape(lg_ctx *ctx, int n, const lg_tensor *const *ts, const c
                 lgT_shape_str(ts[0], a, sizeof a);
                 lgT_shape_str(ts[i], b, sizeof b);
                 lgC_error(ctx, LG_ERR_SHAPE,
-                          "%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", who, a,
-                          b, d, (long long)s, (long long)si);
+                          "%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", who, a, b,
+                          d, (long long)s, (long long)si);
                 return false;
             }
             s = si;

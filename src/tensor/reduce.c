@@ -60,39 +60,39 @@ int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
     return off;
 }
 
-#define SUM_KERNEL(T, NAME)                                                                \
-    static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)            \
-    {                                                                                      \
-        int64_t outn = p->outn, rc = p->rcount;                                            \
-        if (p->inner_run) {                                                                \
-            LGT_PARALLEL_FOR(ctx, outn * rc)                                               \
-            for (int64_t o = 0; o < outn; o++) {                                           \
-                const T *xo = x + lgT_reduce_base(p, o);                                   \
-                double s = 0;                                                              \
-                for (int64_t r = 0; r < rc; r++)                                           \
-                    s += xo[r];                                                            \
-                out[o] = s;                                                                \
-            }                                                                              \
-        } else if (p->nr == 1) {                                                           \
-            int64_t st = p->rstride[0];                                                    \
-            LGT_PARALLEL_FOR(ctx, outn * rc)                                               \
-            for (int64_t o = 0; o < outn; o++) {                                           \
-                const T *xo = x + lgT_reduce_base(p, o);                                   \
-                double s = 0;                                                              \
-                for (int64_t r = 0; r < rc; r++)                                           \
-                    s += xo[r * st];                                                       \
-                out[o] = s;                                                                \
-            }                                                                              \
-        } else {                                                                           \
-            LGT_PARALLEL_FOR(ctx, outn * rc)                                               \
-            for (int64_t o = 0; o < outn; o++) {                                           \
-                const T *xo = x + lgT_reduce_base(p, o);                                   \
-                double s = 0;                                                              \
-                for (int64_t r = 0; r < rc; r++)                                           \
-                    s += xo[lgT_reduce_off(p, r)];                                         \
-                out[o] = s;                                                                \
-            }                                                                              \
-        }                                                                                  \
+#define SUM_KERNEL(T, NAME)                                                                        \
+    static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)                    \
+    {                                                                                              \
+        int64_t outn = p->outn, rc = p->rcount;                                                    \
+        if (p->inner_run) {                                                                        \
+            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
+            for (int64_t o = 0; o < outn; o++) {                                                   \
+                const T *xo = x + lgT_reduce_base(p, o);                                           \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < rc; r++)                                                   \
+                    s += xo[r];                                                                    \
+                out[o] = s;                                                                        \
+            }                                                                                      \
+        } else if (p->nr == 1) {                                                                   \
+            int64_t st = p->rstride[0];                                                            \
+            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
+            for (int64_t o = 0; o < outn; o++) {                                                   \
+                const T *xo = x + lgT_reduce_base(p, o);                                           \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < rc; r++)                                                   \
+                    s += xo[r * st];                                                               \
+                out[o] = s;                                                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
+            for (int64_t o = 0; o < outn; o++) {                                                   \
+                const T *xo = x + lgT_reduce_base(p, o);                                           \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < rc; r++)                                                   \
+                    s += xo[lgT_reduce_off(p, r)];                                                 \
+                out[o] = s;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 SUM_KERNEL(float, sum_f32)
@@ -119,17 +119,17 @@ int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[LG_MAX_DIM
     return n;
 }
 
-#define EXPAND_KERNEL(T, NAME)                                                             \
-    static void NAME(lg_ctx *ctx, const lgT_iter *it, T *dst, const T *src)                \
-    {                                                                                      \
-        int64_t inner = it->inner, s = it->stride[0][it->ndim - 1];                        \
-        LGT_PARALLEL_FOR(ctx, it->rows * inner)                                            \
-        for (int64_t r = 0; r < it->rows; r++) {                                           \
-            int64_t off[3];                                                                \
-            lgT_iter_row(it, r, off);                                                      \
-            for (int64_t j = 0; j < inner; j++)                                            \
-                dst[r * inner + j] = src[off[0] + j * s];                                  \
-        }                                                                                  \
+#define EXPAND_KERNEL(T, NAME)                                                                     \
+    static void NAME(lg_ctx *ctx, const lgT_iter *it, T *dst, const T *src)                        \
+    {                                                                                              \
+        int64_t inner = it->inner, s = it->stride[0][it->ndim - 1];                                \
+        LGT_PARALLEL_FOR(ctx, it->rows *inner)                                                     \
+        for (int64_t r = 0; r < it->rows; r++) {                                                   \
+            int64_t off[3];                                                                        \
+            lgT_iter_row(it, r, off);                                                              \
+            for (int64_t j = 0; j < inner; j++)                                                    \
+                dst[r * inner + j] = src[off[0] + j * s];                                          \
+        }                                                                                          \
     }
 EXPAND_KERNEL(float, expand_f32)
 EXPAND_KERNEL(double, expand_f64)

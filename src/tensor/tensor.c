@@ -63,8 +63,8 @@ bool lgT_ok_float(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *
     if (!lgT_ok(ctx, t, who, arg))
         return false;
     if (!lgT_is_float(t->dtype)) {
-        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected float32 or float64", who,
-                  arg, lgT_dtype_name(t->dtype));
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected float32 or float64", who, arg,
+                  lgT_dtype_name(t->dtype));
         return false;
     }
     return true;
@@ -329,8 +329,8 @@ lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, dou
         return lgC_error(ctx, LG_ERR_DTYPE, "lg_rand: dtype %s, expected float32 or float64",
                          lgT_dtype_name(dt));
     if (!(low <= high) || !isfinite(low) || !isfinite(high))
-        return lgC_error(ctx, LG_ERR_VALUE, "lg_rand: need finite low <= high, got %g, %g",
-                         low, high);
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_rand: need finite low <= high, got %g, %g", low,
+                         high);
     lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_rand");
     if (!t)
         return NULL;
@@ -359,8 +359,7 @@ lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
 
 /* Public: parameters ------------------------------------------------------ */
 
-lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
-                        const int64_t *shape)
+lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape)
 {
     static const char who[] = "lg_param_new";
     int64_t numel;
@@ -533,8 +532,8 @@ lg_status lg_tensor_print(lg_ctx *ctx, const lg_tensor *t, FILE *f, int64_t max_
         if (t->dtype == LG_I64)
             ok &= fprintf(f, i ? ", %lld" : "%lld", (long long)LGT_I(t)[i]) >= 0;
         else
-            ok &= fprintf(f, i ? ", %.*g" : "%.*g", t->dtype == LG_F32 ? 8 : 17,
-                          lgT_get(t, i)) >= 0;
+            ok &=
+                fprintf(f, i ? ", %.*g" : "%.*g", t->dtype == LG_F32 ? 8 : 17, lgT_get(t, i)) >= 0;
     }
     ok &= fputs(n < t->numel ? ", ...])\n" : "])\n", f) >= 0;
     if (!ok)

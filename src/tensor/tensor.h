@@ -38,11 +38,11 @@ struct lg_tensor {
     struct lg_tensor *grad;
     const char *name;
     /* autograd */
-    int op;                      /* LGT_LEAF or an lgA op id */
+    int op; /* LGT_LEAF or an lgA op id */
     int nin;
-    struct lg_tensor **in;       /* inputs; in_inline unless more than 3 */
+    struct lg_tensor **in; /* inputs; in_inline unless more than 3 */
     struct lg_tensor *in_inline[3];
-    struct lg_tensor *saved;     /* an auxiliary result (indices, ...) */
+    struct lg_tensor *saved; /* an auxiliary result (indices, ...) */
     lgT_attr attr;
     struct lg_tensor *tape_prev; /* the op recorded before this one */
 };
@@ -58,8 +58,7 @@ LG_HIDDEN bool lgT_is_float(lg_dtype dt);
 /* Argument checks: record an error naming `who` and `arg` and return false. */
 LG_HIDDEN bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg);
 LG_HIDDEN bool lgT_ok_float(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg);
-LG_HIDDEN bool lgT_same_dtype(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b,
-                              const char *who);
+LG_HIDDEN bool lgT_same_dtype(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, const char *who);
 LG_HIDDEN bool lgT_shape_ok(lg_ctx *ctx, int ndim, const int64_t *shape, const char *who,
                             int64_t *numel);
 
@@ -80,14 +79,14 @@ LG_HIDDEN void lgT_fill(lg_tensor *t, double v);
 /* Normalises axis into [0, ndim); false and LG_ERR_AXIS if out of range. */
 LG_HIDDEN bool lgT_axis(lg_ctx *ctx, int axis, int ndim, const char *who, int *out);
 /* Normalises an axis list into a sorted mask; naxes 0 means all axes. */
-LG_HIDDEN bool lgT_axes_mask(lg_ctx *ctx, int naxes, const int *axes, int ndim,
-                             const char *who, bool mask[LG_MAX_DIMS]);
+LG_HIDDEN bool lgT_axes_mask(lg_ctx *ctx, int naxes, const int *axes, int ndim, const char *who,
+                             bool mask[LG_MAX_DIMS]);
 
 /* Broadcasting ---------------------------------------------------------- */
 
 /* The broadcast shape of n shapes; false and LG_ERR_SHAPE if incompatible. */
-LG_HIDDEN bool lgT_broadcast_shape(lg_ctx *ctx, int n, const lg_tensor *const *ts,
-                                   const char *who, int *ndim, int64_t shape[LG_MAX_DIMS]);
+LG_HIDDEN bool lgT_broadcast_shape(lg_ctx *ctx, int n, const lg_tensor *const *ts, const char *who,
+                                   int *ndim, int64_t shape[LG_MAX_DIMS]);
 
 /* Iterates an output shape row by row, with each input's offsets. Dims are
  * coalesced where every operand is contiguous across them. */
@@ -121,14 +120,13 @@ LG_HIDDEN void lgT_reduce_init(lgT_reduce *p, int ndim, const int64_t *shape,
 LG_HIDDEN int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o);
 LG_HIDDEN int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r);
 /* out[o] = sum of the reduced elements (double accumulation). */
-LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x,
-                              double *out);
+LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out);
 
 /* Threads: run large loops in parallel, with the ctx's thread count. */
 #define LGT_PAR_MIN 32768
 #ifdef _OPENMP
 #define LGT_PRAGMA(x) _Pragma(#x)
-#define LGT_PARALLEL_FOR(ctx, n)                                                          \
+#define LGT_PARALLEL_FOR(ctx, n)                                                                   \
     LGT_PRAGMA(omp parallel for schedule(static) if ((n) >= LGT_PAR_MIN && (ctx)->threads > 1) \
                num_threads((ctx)->threads))
 #else
@@ -137,9 +135,9 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
 
 /* BLAS (blas.c is the only file that includes cblas.h).
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, with leading dims. */
-LG_HIDDEN void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
-                        int64_t k, double alpha, const void *a, int64_t lda, const void *b,
-                        int64_t ldb, double beta, void *c, int64_t ldc);
+LG_HIDDEN void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                        double beta, void *c, int64_t ldc);
 
 #endif
 
