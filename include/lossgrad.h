@@ -273,6 +273,10 @@ lg_tensor *lg_pow(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 lg_tensor *lg_maximum(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 lg_tensor *lg_minimum(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 
+/* xlogy(x, y) = x log y, and 0 where x == 0 (unless y is NaN). Gradients as
+ * PyTorch: dx = log y (0 where x == 0 and y <= 0), dy = x / y. Broadcasts. */
+lg_tensor *lg_xlogy(lg_ctx *ctx, lg_tensor *x, lg_tensor *y);
+
 /* Elementwise unary. */
 lg_tensor *lg_neg(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_exp(lg_ctx *ctx, lg_tensor *x);
@@ -326,7 +330,9 @@ lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
 /* Along one axis, max-shifted. */
 lg_tensor *lg_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
 lg_tensor *lg_log_softmax(lg_ctx *ctx, lg_tensor *x, int axis);
-/* p-norm (p > 0, or INFINITY) over axes. The gradient at a zero norm is 0. */
+/* p-norm over axes: (sum |x|^p)^(1/p) for any p but 0 and NaN (negative p
+ * too), max |x| for INFINITY, min |x| for -INFINITY, the count of non-zeros
+ * for p = 0 (no gradient). The gradient at a zero norm is 0. */
 lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *axes, bool keepdim);
 /* ||x1 - x2 + eps||_p over the last axis, as torch pairwise_distance. */
 lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, double p, double eps,
@@ -379,6 +385,8 @@ const char *lg_blas_corename(void);
 const char *lg_blas_config(void);
 
 const char *lg_version(void);
+
+#include "lossgrad/loss.h"
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

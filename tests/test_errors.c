@@ -116,7 +116,7 @@ Test(errors, axes_and_indices_out_of_range)
     EXPECT_ERR(ctx, lg_permute(ctx, a, (int[]){ 0, 0 }), LG_ERR_AXIS, "repeats");
     EXPECT_ERR(ctx, lg_transpose(ctx, a, 0, 5), LG_ERR_AXIS, "lg_transpose");
     EXPECT_ERR(ctx, lg_norm(ctx, a, 2, 1, (int[]){ 9 }, false), LG_ERR_AXIS, "lg_norm");
-    EXPECT_ERR(ctx, lg_norm(ctx, a, -1, 0, NULL, false), LG_ERR_VALUE, "p > 0");
+    EXPECT_ERR(ctx, lg_norm(ctx, a, NAN, 0, NULL, false), LG_ERR_VALUE, "lg_norm: p is NaN");
     int64_t bad[] = { 0, 3 }, neg[] = { -1 };
     EXPECT_ERR(ctx, lg_index_select(ctx, a, 1, T_FROM(ctx, LG_I64, bad, 2)), LG_ERR_INDEX,
                "lg_index_select: index[1] = 3 is out of range");

@@ -181,6 +181,8 @@ static const binary_desc bd_div = { lg_div, r_div, -2, 2, 0.5, 2, true };
 static const binary_desc bd_pow = { lg_pow, pow, 0.5, 2, -2, 2, false };
 static const binary_desc bd_maximum = { lg_maximum, r_max, -2, 2, -2, 2, false };
 static const binary_desc bd_minimum = { lg_minimum, r_min, -2, 2, -2, 2, false };
+static double r_xlogy(double a, double b) { return a * log(b); }
+static const binary_desc bd_xlogy = { lg_xlogy, r_xlogy, -2, 2, 0.5, 2, false };
 
 /* Shape pairs exercising broadcasting: equal, trailing, both sides, 0-d. */
 static const struct {
@@ -346,7 +348,8 @@ static const struct {
     { 2, { 0, 2 }, false }, { 2, { -1, 0 }, true }, { 3, { 0, 1, 2 }, true },
 };
 
-typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LSE, R_NORM2, R_NORM1, R_NORM3, R_NORMINF } rkind;
+typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LSE, R_NORM2, R_NORM1, R_NORM3, R_NORMINF, R_NORM0,
+               R_NORMNEG1, R_NORMNEGINF } rkind;
 
 /* Naive reference: out[o] over the masked axes of x:[2,3,4]. */
 static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double *out, int64_t *argx)
@@ -362,7 +365,7 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
     for (int64_t i0 = 0; i0 < olim[0]; i0++)
         for (int64_t i1 = 0; i1 < olim[1]; i1++)
             for (int64_t i2 = 0; i2 < olim[2]; i2++) {
-                double acc = (k == R_MAX) ? -INFINITY : (k == R_MIN ? INFINITY : 0);
+                double acc = (k == R_MAX) ? -INFINITY : ((k == R_MIN || k == R_NORMNEGINF) ? INFINITY : 0);
                 double m = -INFINITY;
                 int64_t cnt = 0, arg = 0, r = 0;
                 for (int64_t j0 = 0; j0 < (mask[0] ? 2 : 1); j0++)
@@ -386,6 +389,12 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
                                 acc += pow(fabs(v), 3);
                             if (k == R_NORMINF && fabs(v) > acc)
                                 acc = fabs(v);
+                            if (k == R_NORMNEGINF && fabs(v) < acc)
+                                acc = fabs(v);
+                            if (k == R_NORM0)
+                                acc += v != 0;
+                            if (k == R_NORMNEG1)
+                                acc += 1 / fabs(v);
                         }
                 if (k == R_LSE) {
                     r = 0;
@@ -401,6 +410,8 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
                     acc = sqrt(acc);
                 if (k == R_NORM3)
                     acc = cbrt(acc);
+                if (k == R_NORMNEG1)
+                    acc = 1 / acc;
                 if (argx)
                     argx[n] = arg;
                 out[n++] = acc;
@@ -420,12 +431,15 @@ static lg_tensor *apply_reduce(lg_ctx *ctx, rkind k, lg_tensor *x, int naxes, co
     case R_NORM2: return lg_norm(ctx, x, 2, naxes, axes, keepdim);
     case R_NORM1: return lg_norm(ctx, x, 1, naxes, axes, keepdim);
     case R_NORM3: return lg_norm(ctx, x, 3, naxes, axes, keepdim);
+    case R_NORM0: return lg_norm(ctx, x, 0, naxes, axes, keepdim);
+    case R_NORMNEG1: return lg_norm(ctx, x, -1, naxes, axes, keepdim);
+    case R_NORMNEGINF: return lg_norm(ctx, x, -INFINITY, naxes, axes, keepdim);
     default: return lg_norm(ctx, x, INFINITY, naxes, axes, keepdim);
     }
 }
 
 static const rkind rk_sum = R_SUM, rk_mean = R_MEAN, rk_max = R_MAX, rk_min = R_MIN, rk_lse = R_LSE,
-                   rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF };
+                   rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF, R_NORM0, R_NORMNEG1, R_NORMNEGINF };
 
 static void reduce_fwd_kind(rkind k, lg_dtype dt, const char *what)
 {
@@ -485,7 +499,7 @@ static lg_tensor *pairwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void reduce_fwd(const op_row *r, lg_dtype dt)
 {
     const rkind *k = r->arg;
-    int n = (k == rk_norm) ? 4 : 1;
+    int n = (k == rk_norm) ? 7 : 1;
     for (int i = 0; i < n; i++)
         reduce_fwd_kind(k[i], dt, r->op);
     if (k == rk_norm)
@@ -507,7 +521,7 @@ static lg_tensor *reduce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void reduce_grad(const op_row *r)
 {
     const rkind *k = r->arg;
-    int n = (k == rk_norm) ? 4 : 1;
+    int n = (k == rk_norm) ? 7 : 1;
     lg_ctx *ctx = test_ctx(32);
     for (int i = 0; i < n; i++) {
         /* distinct values away from 0 (max/min/abs are smooth there) */
@@ -968,6 +982,7 @@ static op_row rows[] = {
     BROW(pow),
     BROW(maximum),
     BROW(minimum),
+    BROW(xlogy),
     { "compare", compare_fwd, compare_grad, NULL },
     { "where", where_fwd, where_grad, NULL },
     { "sum", reduce_fwd, reduce_grad, &rk_sum },

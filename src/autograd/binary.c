@@ -6,6 +6,8 @@
  *   div: y = a / b      da = g / b        db = -g y / b
  *   pow: y = a^b        da = g b a^(b-1)  db = g y log(a)   (0 where b == 0 / a == 0, b >= 0)
  *   maximum, minimum:   the gradient goes to the larger (smaller) input, halved at ties.
+ *   xlogy: y = a log b (0 where a == 0 and b is not NaN)
+ *                       da = g log b (0 where a == 0, b <= 0)   db = g a / b   (as PyTorch)
  *
  * a, b: same float dtype, broadcastable shapes -> y: the broadcast shape.
  * Backward computes each input's gradient at y's shape; lgA_accum sums it
@@ -130,3 +132,5 @@ BINARY(maximum, (a > b || a != a) ? a : b, a > b ? g : (a == b ? g / 2 : 0),
        b > a ? g : (a == b ? g / 2 : 0))
 BINARY(minimum, (a < b || a != a) ? a : b, a < b ? g : (a == b ? g / 2 : 0),
        b < a ? g : (a == b ? g / 2 : 0))
+BINARY(xlogy, (a == 0 && b == b) ? 0 : a * log(b), (a == 0 && b <= 0) ? 0 : g * log(b),
+       g * a / b)

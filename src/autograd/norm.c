@@ -1,8 +1,9 @@
 /* norm.c: the p-norm over axes, and pairwise distance built on it.
  *
- *   y = (sum_R |x|^p)^(1/p)   (p = INFINITY: max_R |x|)
+ *   y = (sum_R |x|^p)^(1/p) for p != 0 (negative p too), max_R |x| for p = inf,
+ *   min_R |x| for p = -inf, the number of non-zeros for p = 0.
  *   dx = g sign(x) |x|^(p-1) / y^(p-1);  p = 1: g sign(x);  p = 2: g x / y;
- *   p = inf: g sign(x) / k at the k elements where |x| == y.
+ *   p = +-inf: g sign(x) / k at the k elements where |x| == y;  p = 0: 0.
  *   Where y == 0 the gradient is 0 (as PyTorch).
  * pairwise_distance(x1, x2) = norm(x1 - x2 + eps, p, last axis): composite.
  */
@@ -13,11 +14,15 @@
 static double norm_of(const lg_tensor *x, const lgT_reduce *p, int64_t o, double pw)
 {
     int64_t b = lgT_reduce_base(p, o);
-    double s = 0;
+    double s = pw == -INFINITY ? INFINITY : 0;
     for (int64_t r = 0; r < p->rcount; r++) {
         double v = fabs(lgT_get(x, b + lgT_roff(p, r)));
-        if (isinf(pw))
+        if (pw == INFINITY)
             s = (v > s || v != v) ? v : s;
+        else if (pw == -INFINITY)
+            s = (v < s || v != v) ? v : s;
+        else if (pw == 0)
+            s += v != 0;
         else if (pw == 1)
             s += v;
         else if (pw == 2)
@@ -25,7 +30,7 @@ static double norm_of(const lg_tensor *x, const lgT_reduce *p, int64_t o, double
         else
             s += pow(v, pw);
     }
-    if (isinf(pw) || pw == 1)
+    if (isinf(pw) || pw == 1 || pw == 0)
         return s;
     return pw == 2 ? sqrt(s) : pow(s, 1.0 / pw);
 }
@@ -37,8 +42,8 @@ lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *ax
     if (!ctx || !lgT_ok_float(ctx, x, who, "x") ||
         !lgT_axes_mask(ctx, naxes, axes, x->ndim, who, mask))
         return NULL;
-    if (!(p > 0))
-        return lgC_error(ctx, LG_ERR_VALUE, "lg_norm: p = %g, expected p > 0 or INFINITY", p);
+    if (isnan(p))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_norm: p is NaN, expected a number or +-INFINITY");
     int64_t oshape[LG_MAX_DIMS];
     int ond = lgT_reduced_shape(x->ndim, x->shape, mask, keepdim, oshape);
     lg_tensor *y = lgT_new(ctx, (lg_dtype)x->dtype, ond, oshape, who);
@@ -76,7 +81,7 @@ lg_status lgA_bw_norm(lg_ctx *ctx, lg_tensor *y)
         return ctx->status;
     for (int64_t o = 0; o < p.outn; o++) {
         double n = lgT_get(y, o), g = lgT_get(y->grad, o);
-        if (n == 0)
+        if (n == 0 || pw == 0)
             continue;
         int64_t b = lgT_reduce_base(&p, o), ties = 0;
         if (isinf(pw))
