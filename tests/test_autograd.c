@@ -231,14 +231,16 @@ Test(autograd, xlogy_zero_conventions_follow_pytorch)
 {
     lg_ctx *ctx = test_ctx(1);
     double xv[] = { 0, 0, 0, 2 }, yv[] = { 0, 3, NAN, 0 };
-    lg_tensor *x = from_doubles(ctx, LG_F64, xv, 1, SHAPE(4)), *y = from_doubles(ctx, LG_F64, yv, 1, SHAPE(4));
+    lg_tensor *x = from_doubles(ctx, LG_F64, xv, 1, SHAPE(4)),
+              *y = from_doubles(ctx, LG_F64, yv, 1, SHAPE(4));
     lg_requires_grad(ctx, x, true);
     lg_requires_grad(ctx, y, true);
     lg_tensor *z = lg_xlogy(ctx, x, y);
     expect_close(z, (double[]){ 0, 0, NAN, -INFINITY }, 4, 0, "xlogy value");
     cr_assert_eq(lg_backward_with(ctx, z, lg_ones(ctx, LG_F64, 1, SHAPE(4))), LG_OK);
     /* dx = log y, masked to 0 where x == 0 and y <= 0;  dy = x / y */
-    expect_close(lg_tensor_grad(x), (double[]){ 0, log(3.0), NAN, -INFINITY }, 4, 1e-15, "xlogy dx");
+    expect_close(lg_tensor_grad(x), (double[]){ 0, log(3.0), NAN, -INFINITY }, 4, 1e-15,
+                 "xlogy dx");
     expect_close(lg_tensor_grad(y), (double[]){ NAN, 0, NAN, INFINITY }, 4, 0, "xlogy dy");
     lg_ctx_free(ctx);
 }

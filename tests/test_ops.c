@@ -181,7 +181,10 @@ static const binary_desc bd_div = { lg_div, r_div, -2, 2, 0.5, 2, true };
 static const binary_desc bd_pow = { lg_pow, pow, 0.5, 2, -2, 2, false };
 static const binary_desc bd_maximum = { lg_maximum, r_max, -2, 2, -2, 2, false };
 static const binary_desc bd_minimum = { lg_minimum, r_min, -2, 2, -2, 2, false };
-static double r_xlogy(double a, double b) { return a * log(b); }
+static double r_xlogy(double a, double b)
+{
+    return a * log(b);
+}
 static const binary_desc bd_xlogy = { lg_xlogy, r_xlogy, -2, 2, 0.5, 2, false };
 
 /* Shape pairs exercising broadcasting: equal, trailing, both sides, 0-d. */
@@ -348,8 +351,20 @@ static const struct {
     { 2, { 0, 2 }, false }, { 2, { -1, 0 }, true }, { 3, { 0, 1, 2 }, true },
 };
 
-typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_LSE, R_NORM2, R_NORM1, R_NORM3, R_NORMINF, R_NORM0,
-               R_NORMNEG1, R_NORMNEGINF } rkind;
+typedef enum {
+    R_SUM,
+    R_MEAN,
+    R_MAX,
+    R_MIN,
+    R_LSE,
+    R_NORM2,
+    R_NORM1,
+    R_NORM3,
+    R_NORMINF,
+    R_NORM0,
+    R_NORMNEG1,
+    R_NORMNEGINF
+} rkind;
 
 /* Naive reference: out[o] over the masked axes of x:[2,3,4]. */
 static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double *out, int64_t *argx)
@@ -365,7 +380,8 @@ static int reduce_ref(lg_tensor *x, int naxes, const int *axes, rkind k, double 
     for (int64_t i0 = 0; i0 < olim[0]; i0++)
         for (int64_t i1 = 0; i1 < olim[1]; i1++)
             for (int64_t i2 = 0; i2 < olim[2]; i2++) {
-                double acc = (k == R_MAX) ? -INFINITY : ((k == R_MIN || k == R_NORMNEGINF) ? INFINITY : 0);
+                double acc =
+                    (k == R_MAX) ? -INFINITY : ((k == R_MIN || k == R_NORMNEGINF) ? INFINITY : 0);
                 double m = -INFINITY;
                 int64_t cnt = 0, arg = 0, r = 0;
                 for (int64_t j0 = 0; j0 < (mask[0] ? 2 : 1); j0++)
@@ -439,7 +455,8 @@ static lg_tensor *apply_reduce(lg_ctx *ctx, rkind k, lg_tensor *x, int naxes, co
 }
 
 static const rkind rk_sum = R_SUM, rk_mean = R_MEAN, rk_max = R_MAX, rk_min = R_MIN, rk_lse = R_LSE,
-                   rk_norm[] = { R_NORM2, R_NORM1, R_NORM3, R_NORMINF, R_NORM0, R_NORMNEG1, R_NORMNEGINF };
+                   rk_norm[] = { R_NORM2, R_NORM1,    R_NORM3,     R_NORMINF,
+                                 R_NORM0, R_NORMNEG1, R_NORMNEGINF };
 
 static void reduce_fwd_kind(rkind k, lg_dtype dt, const char *what)
 {
@@ -946,6 +963,87 @@ static void clone_grad(const op_row *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Fused loss primitives (their composite oracles are in test_losses.c) */
+/* ------------------------------------------------------------------ */
+
+static void bce_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double xv[] = { 0.2, 0.5, 0.9, 0, 1, 0 }, yv[] = { 0, 1, 0.3, 1, 0, 0 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 1, SHAPE(6)),
+              *y = from_doubles(ctx, dt, yv, 1, SHAPE(6));
+    double want[6];
+    for (int i = 0; i < 6; i++) /* clamped logs: log 0 counts as -100 */
+        want[i] = -(yv[i] * fmax(log(xv[i]), -100) + (1 - yv[i]) * fmax(log(1 - xv[i]), -100));
+    expect_close(
+        lg_binary_cross_entropy(ctx, x, y, &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE }), want,
+        6, dt == LG_F32 ? 1e-6 : 1e-14, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *bce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    return lg_binary_cross_entropy(ctx, xs[0], xs[1],
+                                   &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE });
+}
+
+static void bce_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *xs[2] = { lg_rand(ctx, LG_F64, 2, SHAPE(3, 4), 0.05, 0.95),
+                         lg_rand(ctx, LG_F64, 2, SHAPE(3, 4), 0, 1) };
+    expect_gradcheck(ctx, bce_apply, NULL, 2, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
+static void ctc_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_ctc_opts none = { .reduction = LG_REDUCTION_NONE };
+    /* T = 1: the only path emits the label: -log 0.6 */
+    double lp1[] = { log(0.4), log(0.6) };
+    int64_t t1[] = { 1 }, one[] = { 1 };
+    lg_tensor *l1 =
+        lg_ctc_loss(ctx, from_doubles(ctx, dt, lp1, 2, SHAPE(1, 2)), T_FROM(ctx, LG_I64, t1, 1),
+                    T_FROM(ctx, LG_I64, one, 1), T_FROM(ctx, LG_I64, one, 1), &none);
+    expect_close(l1, (double[]){ -log(0.6) }, 1, tol_for(dt), r->op);
+    /* T = 2, uniform: paths 1b, b1, 11 -> -log(3/4) */
+    double lp2[] = { log(0.5), log(0.5), log(0.5), log(0.5) };
+    int64_t two[] = { 2 };
+    lg_tensor *l2 = lg_ctc_loss(ctx, from_doubles(ctx, dt, lp2, 3, SHAPE(2, 1, 2)),
+                                T_FROM(ctx, LG_I64, t1, 1, 1), T_FROM(ctx, LG_I64, two, 1),
+                                T_FROM(ctx, LG_I64, one, 1), &none);
+    expect_close(l2, (double[]){ -log(0.75) }, 1, tol_for(dt), r->op);
+    /* empty target: all blanks, 3 log 2 */
+    double lp3[6] = { log(0.5), log(0.5), log(0.5), log(0.5), log(0.5), log(0.5) };
+    int64_t three[] = { 3 }, zero[] = { 0 };
+    lg_tensor *l3 = lg_ctc_loss(ctx, from_doubles(ctx, dt, lp3, 3, SHAPE(3, 1, 2)),
+                                lg_zeros(ctx, LG_I64, 2, SHAPE(1, 0)),
+                                T_FROM(ctx, LG_I64, three, 1), T_FROM(ctx, LG_I64, zero, 1), &none);
+    expect_close(l3, (double[]){ 3 * log(2.0) }, 1, tol_for(dt), r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *ctc_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    int64_t tg[] = { 1, 2, 2, 3, 1, 0, 0 }, il[] = { 6, 4 }, tl[] = { 4, 1 };
+    return lg_ctc_loss(ctx, xs[0], T_FROM(ctx, LG_I64, tg, 2, 4), T_FROM(ctx, LG_I64, il, 2),
+                       T_FROM(ctx, LG_I64, tl, 2),
+                       &(lg_ctc_opts){ .reduction = LG_REDUCTION_NONE });
+}
+
+static void ctc_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(3);
+    /* not normalised: the true derivative holds for any log_probs */
+    lg_tensor *lp = lg_randn(ctx, LG_F64, 3, SHAPE(6, 2, 4));
+    expect_gradcheck(ctx, ctc_apply, NULL, 1, &lp, r->op);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1003,6 +1101,8 @@ static op_row rows[] = {
     { "one_hot", one_hot_fwd, nograd_one_hot, NULL },
     { "cast", cast_fwd, cast_grad, NULL },
     { "clone", clone_fwd, clone_grad, NULL },
+    { "binary_cross_entropy", bce_fwd, bce_grad, NULL },
+    { "ctc_loss", ctc_fwd, ctc_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

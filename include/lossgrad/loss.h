@@ -39,7 +39,10 @@ typedef struct lg_opti {
     bool set;
     int64_t value;
 } lg_opti;
-#define LG_SET(v) { .set = true, .value = (v) }
+#define LG_SET(v)                                                                                  \
+    {                                                                                              \
+        .set = true, .value = (v)                                                                  \
+    }
 
 typedef struct lg_loss_opts {
     lg_reduction reduction;
@@ -140,7 +143,7 @@ typedef struct lg_hinge_opts {
     lg_optd margin; /* default 1 */
 } lg_hinge_opts;
 /* l = x if y == 1, max(0, margin - x) if y == -1 (x is a distance; the
- * gradient at x == margin is -1). Same shapes; target of input's dtype.
+ * gradient at x == margin is -1). Same shapes; target of input's dtype or int64.
  * Departure: a target other than 1 or -1 is LG_ERR_VALUE. */
 lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                    const lg_hinge_opts *o);
@@ -174,8 +177,7 @@ typedef struct lg_ctc_opts {
  * [0, C) or equal to blank, negative lengths, input_lengths > T are errors.
  * Rows t >= input_lengths[b] get gradient 0. */
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
-                       lg_tensor *input_lengths, lg_tensor *target_lengths,
-                       const lg_ctc_opts *o);
+                       lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *o);
 
 #ifdef __cplusplus
 }

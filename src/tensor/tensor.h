@@ -43,6 +43,7 @@ struct lg_tensor {
     struct lg_tensor **in; /* inputs; in_inline unless more than 3 */
     struct lg_tensor *in_inline[3];
     struct lg_tensor *saved; /* an auxiliary result (indices, ...) */
+    void *aux; /* op-private data in the step arena (fused losses) */
     lgT_attr attr;
     struct lg_tensor *tape_prev; /* the op recorded before this one */
 };

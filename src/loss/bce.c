@@ -1,0 +1,152 @@
+/* bce.c: binary_cross_entropy (a fused primitive), binary_cross_entropy_with_logits
+ * and multilabel_soft_margin_loss (composites).
+ *
+ * binary_cross_entropy is a primitive because PyTorch's gradient is not
+ * the derivative of its forward: the forward clamps each log at -100 and
+ * the gradient divides by max(x (1 - x), 1e-12) (1e-12 as a float32
+ * constant), which keeps it finite at x = 0 and 1 (a stability device no
+ * composite reproduces). Its composite oracle in the tests is the
+ * unclamped formula on inputs away from 0 and 1.
+ *
+ *   bce:  l = (y - 1) max(log(1 - x), -100) - y max(log x, -100)
+ *         dx = (x - y) / max(x (1 - x), eps0),  dy = log(1 - x) - log x
+ *   with logits:  l = (1 - y) x + (1 + (P - 1) y) (-log_sigmoid(x))
+ *   multilabel soft margin:  mean over the last axis of
+ *         -w [y log_sigmoid(x) + (1 - y) log_sigmoid(-x)]
+ */
+#include "../autograd/autograd.h"
+#include "loss.h"
+
+#include <tgmath.h>
+
+#define EPS0 ((double)1e-12f)
+
+#define BCE_KERNELS(T, SUF)                                                                        \
+    static void fw_##SUF(T *l, const T *x, const T *y, int64_t n)                                  \
+    {                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T lx = log(x[i]), l1x = log(1 - x[i]);                                                 \
+            lx = lx < -100 ? (T)-100 : lx;                                                         \
+            l1x = l1x < -100 ? (T)-100 : l1x;                                                      \
+            l[i] = (y[i] - 1) * l1x - y[i] * lx;                                                   \
+        }                                                                                          \
+    }                                                                                              \
+    static void bw_##SUF(T *dx, T *dy, const T *g, const T *x, const T *y, int64_t n)              \
+    {                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            if (dx) {                                                                              \
+                T den = x[i] * (1 - x[i]);                                                         \
+                dx[i] = g[i] * (x[i] - y[i]) / (den > (T)EPS0 ? den : (T)EPS0);                    \
+            }                                                                                      \
+            if (dy)                                                                                \
+                dy[i] = g[i] * (log(1 - x[i]) - log(x[i]));                                        \
+        }                                                                                          \
+    }
+BCE_KERNELS(float, f32)
+BCE_KERNELS(double, f64)
+
+static bool in_unit_interval(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
+{
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = lgT_get(t, i);
+        if (!(v >= 0 && v <= 1)) {
+            lgC_error(ctx, LG_ERR_VALUE, "%s: %s[%lld] = %g, expected every element in [0, 1]", who,
+                      arg, (long long)i, v);
+            return false;
+        }
+    }
+    return true;
+}
+
+static lg_tensor *bce_primitive(lg_ctx *ctx, lg_tensor *x, lg_tensor *y)
+{
+    lg_tensor *l = lgT_new_like(ctx, x, "lg_binary_cross_entropy");
+    if (!l)
+        return NULL;
+    if (x->dtype == LG_F32)
+        fw_f32(LGT_F(l), LGT_F(x), LGT_F(y), x->numel);
+    else
+        fw_f64(LGT_D(l), LGT_D(x), LGT_D(y), x->numel);
+    return lgA_record(ctx, LGA_OP_binary_cross_entropy, l, 2, (lg_tensor *[]){ x, y });
+}
+
+lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *l)
+{
+    lg_tensor *x = l->in[0], *y = l->in[1], *dx = NULL, *dy = NULL;
+    if (lgA_needs(l, 0) && !(dx = lgT_new_like(ctx, x, "lg_backward")))
+        return ctx->status;
+    if (lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))
+        return ctx->status;
+    if (x->dtype == LG_F32)
+        bw_f32(dx ? LGT_F(dx) : NULL, dy ? LGT_F(dy) : NULL, LGT_F(l->grad), LGT_F(x), LGT_F(y),
+               x->numel);
+    else
+        bw_f64(dx ? LGT_D(dx) : NULL, dy ? LGT_D(dy) : NULL, LGT_D(l->grad), LGT_D(x), LGT_D(y),
+               x->numel);
+    if (dx && lgA_accum(ctx, x, dx) != LG_OK)
+        return ctx->status;
+    if (dy && lgA_accum(ctx, y, dy) != LG_OK)
+        return ctx->status;
+    return LG_OK;
+}
+
+lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                   const lg_bce_opts *o)
+{
+    static const char who[] = "lg_binary_cross_entropy";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_tensor *w = o ? o->weight : NULL;
+    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+        !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
+        !in_unit_interval(ctx, input, who, "input") ||
+        !in_unit_interval(ctx, target, who, "target"))
+        return NULL;
+    lg_tensor *l = bce_primitive(ctx, input, target);
+    if (w)
+        l = lg_mul(ctx, l, w);
+    return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                               const lg_bce_logits_opts *o)
+{
+    static const char who[] = "lg_binary_cross_entropy_with_logits";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_tensor *w = o ? o->weight : NULL, *pw = o ? o->pos_weight : NULL;
+    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+        !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
+        !lgL_broadcasts_into(ctx, pw, input, who, "pos_weight") ||
+        !in_unit_interval(ctx, target, who, "target"))
+        return NULL;
+    /* (1 - y) x + c softplus(-x), c = 1 + (P - 1) y */
+    lg_tensor *one_minus_y = lg_add_scalar(ctx, lg_neg(ctx, target), 1);
+    lg_tensor *sp = lg_neg(ctx, lg_log_sigmoid(ctx, input));
+    if (pw)
+        sp =
+            lg_mul(ctx, lg_add_scalar(ctx, lg_mul(ctx, lg_add_scalar(ctx, pw, -1), target), 1), sp);
+    lg_tensor *l = lg_add(ctx, lg_mul(ctx, one_minus_y, input), sp);
+    if (w)
+        l = lg_mul(ctx, l, w);
+    return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                          const lg_mlsm_opts *o)
+{
+    static const char who[] = "lg_multilabel_soft_margin_loss";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_tensor *w = o ? o->weight : NULL;
+    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+        !lgL_broadcasts_into(ctx, w, input, who, "weight"))
+        return NULL;
+    if (lg_tensor_ndim(input) == 0)
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: input is 0-d, expected a class axis", who);
+    lg_tensor *pos = lg_mul(ctx, target, lg_log_sigmoid(ctx, input));
+    lg_tensor *neg = lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, target), 1),
+                            lg_log_sigmoid(ctx, lg_neg(ctx, input)));
+    lg_tensor *e = lg_neg(ctx, lg_add(ctx, pos, neg));
+    if (w)
+        e = lg_mul(ctx, e, w);
+    lg_tensor *l = lg_mean(ctx, e, 1, (int[]){ -1 }, false);
+    return lgL_reduce(ctx, l, r);
+}

@@ -1,0 +1,135 @@
+/* common.c: argument checks, options and reductions shared by the losses.
+ * Uses only the public API (plus the ctx error recorder). */
+#include "loss.h"
+
+#include <string.h>
+
+void lgL_shape_str(lg_tensor *t, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    const int64_t *s = lg_tensor_shape(t);
+    for (int i = 0; i < lg_tensor_ndim(t) && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+}
+
+static const char *dtype_name(lg_dtype dt)
+{
+    return dt == LG_F32 ? "float32" : (dt == LG_F64 ? "float64" : "int64");
+}
+
+bool lgL_float(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg)
+{
+    if (!t) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
+        return false;
+    }
+    if (lg_tensor_check(ctx, t) != LG_OK) /* records a stale-tensor error */
+        return false;
+    if (lg_tensor_dtype(t) == LG_I64) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype int64, expected float32 or float64", who,
+                  arg);
+        return false;
+    }
+    return true;
+}
+
+bool lgL_int(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg)
+{
+    if (!t) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
+        return false;
+    }
+    if (lg_tensor_check(ctx, t) != LG_OK)
+        return false;
+    if (lg_tensor_dtype(t) != LG_I64) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected int64", who, arg,
+                  dtype_name(lg_tensor_dtype(t)));
+        return false;
+    }
+    return true;
+}
+
+static bool same_shape(lg_tensor *a, lg_tensor *b)
+{
+    if (lg_tensor_ndim(a) != lg_tensor_ndim(b))
+        return false;
+    return memcmp(lg_tensor_shape(a), lg_tensor_shape(b),
+                  (size_t)lg_tensor_ndim(a) * sizeof(int64_t)) == 0;
+}
+
+bool lgL_pair(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const char *who)
+{
+    if (!lgL_float(ctx, input, who, "input") || !lgL_float(ctx, target, who, "target"))
+        return false;
+    if (lg_tensor_dtype(input) != lg_tensor_dtype(target)) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: input is %s but target is %s, expected the same dtype",
+                  who, dtype_name(lg_tensor_dtype(input)), dtype_name(lg_tensor_dtype(target)));
+        return false;
+    }
+    if (!same_shape(input, target)) {
+        char a[160], b[160];
+        lgL_shape_str(input, a, sizeof a);
+        lgL_shape_str(target, b, sizeof b);
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "%s: input has shape %s but target has shape %s, expected the same shape "
+                  "(losses do not broadcast input against target)",
+                  who, a, b);
+        return false;
+    }
+    return true;
+}
+
+bool lgL_reduction(lg_ctx *ctx, lg_reduction r, bool batchmean_ok, const char *who)
+{
+    if (r == LG_REDUCTION_MEAN || r == LG_REDUCTION_SUM || r == LG_REDUCTION_NONE ||
+        (r == LG_REDUCTION_BATCHMEAN && batchmean_ok))
+        return true;
+    lgC_error(ctx, LG_ERR_VALUE,
+              "%s: reduction %d is not valid here (expected MEAN, SUM or NONE%s)", who, (int)r,
+              batchmean_ok ? " or BATCHMEAN" : "");
+    return false;
+}
+
+bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, const char *who,
+                         const char *arg)
+{
+    if (!w)
+        return true;
+    if (!lgL_float(ctx, w, who, arg))
+        return false;
+    if (lg_tensor_dtype(w) != lg_tensor_dtype(input)) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s is %s but input is %s, expected the same dtype", who,
+                  arg, dtype_name(lg_tensor_dtype(w)), dtype_name(lg_tensor_dtype(input)));
+        return false;
+    }
+    int wn = lg_tensor_ndim(w), xn = lg_tensor_ndim(input);
+    bool ok = wn <= xn;
+    for (int d = 0; ok && d < wn; d++) {
+        int64_t ws = lg_tensor_shape(w)[wn - 1 - d], xs = lg_tensor_shape(input)[xn - 1 - d];
+        ok = ws == 1 || ws == xs;
+    }
+    if (!ok) {
+        char a[160], b[160];
+        lgL_shape_str(w, a, sizeof a);
+        lgL_shape_str(input, b, sizeof b);
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: %s of shape %s does not broadcast to input's shape %s",
+                  who, arg, a, b);
+    }
+    return ok;
+}
+
+lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
+{
+    switch (r) {
+    case LG_REDUCTION_NONE: return l;
+    case LG_REDUCTION_SUM: return lg_sum(ctx, l, 0, NULL, false);
+    default: return lg_mean(ctx, l, 0, NULL, false);
+    }
+}
+
+lg_tensor *lgL_const(lg_ctx *ctx, lg_dtype dt, double v)
+{
+    return lg_scalar(ctx, dt, v);
+}

@@ -1,0 +1,27 @@
+/* kl_div.c: pointwise Kullback-Leibler divergence, as PyTorch composes it.
+ *
+ *   log_target false:  l = xlogy(y, y) - y x     (x = log q; 0 where y == 0; NaN for y < 0)
+ *   log_target true:   l = exp(y) (y - x)
+ * Gradients follow from xlogy's conventions: dx = -y, dy = log y + 1 - x
+ * (NaN at y = 0), as PyTorch. MEAN divides by numel; BATCHMEAN by
+ * input.shape[0] (plain sum for a 0-d input).
+ */
+#include "loss.h"
+
+lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *o)
+{
+    static const char who[] = "lg_kl_div";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, true, who))
+        return NULL;
+    lg_tensor *l;
+    if (o && o->log_target)
+        l = lg_mul(ctx, lg_exp(ctx, target), lg_sub(ctx, target, input));
+    else
+        l = lg_sub(ctx, lg_xlogy(ctx, target, target), lg_mul(ctx, target, input));
+    if (r != LG_REDUCTION_BATCHMEAN)
+        return lgL_reduce(ctx, l, r);
+    lg_tensor *s = lg_sum(ctx, l, 0, NULL, false);
+    int64_t n = lg_tensor_ndim(input) > 0 ? lg_tensor_shape(input)[0] : 1;
+    return lg_mul_scalar(ctx, s, 1.0 / (double)n);
+}

@@ -1,0 +1,43 @@
+/* loss.h: helpers shared by the losses (internal).
+ *
+ * Losses are composites of public ops; these helpers check arguments
+ * before anything is computed, resolve options, and apply the reduction.
+ * Fused loss primitives (bce_kernel.c, ctc_kernel.c) also use the
+ * autograd internals, as DESIGN.md allows for registered primitives.
+ */
+#ifndef LG_LOSS_H
+#define LG_LOSS_H
+
+#include "../core/core.h"
+
+/* The option's value, or its default when unset (or when o is NULL). */
+static inline double lgL_optd(const lg_optd *o, double dflt)
+{
+    return (o && o->set) ? o->value : dflt;
+}
+static inline int64_t lgL_opti(const lg_opti *o, int64_t dflt)
+{
+    return (o && o->set) ? o->value : dflt;
+}
+
+/* A float tensor that is usable (not NULL, not stale): records the error. */
+LG_HIDDEN bool lgL_float(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg);
+/* An int64 tensor, likewise. */
+LG_HIDDEN bool lgL_int(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg);
+/* a and b: float, same dtype, same shape (losses never broadcast input
+ * against target). */
+LG_HIDDEN bool lgL_pair(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const char *who);
+/* reduction is one of MEAN, SUM, NONE (and BATCHMEAN when allowed). */
+LG_HIDDEN bool lgL_reduction(lg_ctx *ctx, lg_reduction r, bool batchmean_ok, const char *who);
+/* An optional tensor (weight, pos_weight) of input's dtype whose shape
+ * broadcasts to `shape` without enlarging it. NULL passes. */
+LG_HIDDEN bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, const char *who,
+                                   const char *arg);
+/* MEAN, SUM or NONE of an elementwise loss l. */
+LG_HIDDEN lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r);
+/* "[2, 3]" */
+LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
+/* A 0-d tensor of the given value and dtype. */
+LG_HIDDEN lg_tensor *lgL_const(lg_ctx *ctx, lg_dtype dt, double v);
+
+#endif

@@ -1,0 +1,750 @@
+#!/usr/bin/python3
+"""Generate lossgrad's loss conformance fixtures with PyTorch (FIXTURES.md format).
+
+    /usr/bin/python3 tools/gen_fixtures.py [--seed N] [--out FILE] [--scale K]
+
+Needs Debian's python3-torch (apt-get install python3-torch), which installs
+for /usr/bin/python3. Never needed to build or test lossgrad: the generated
+files are committed under tests/fixtures/.
+
+Every case is computed by PyTorch in float64: the loss value and the gradient
+of sum(out * upstream) with respect to every floating input PyTorch
+differentiates (weights excepted). The departures of FIXTURES.md are applied
+on top: inputs lossgrad rejects become `err` cases, CTC's gradient becomes
+the true derivative (PyTorch's minus upstream * exp(log_probs)), and
+smooth_l1 with beta = 0 has gradient 0 at a tie. A case is kept only if
+PyTorch's own float32 run agrees with float64 within the runner's float32
+tolerance, so float32 rounding of the inputs alone cannot change an answer.
+--seed and --scale give independent sets (other values, other shapes).
+"""
+
+import argparse
+import math
+import random
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+
+ELEMENTWISE = {"l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+               "hinge_embedding_loss", "binary_cross_entropy",
+               "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss"}
+NOT_DIFFERENTIATED = {"weight", "pos_weight"}
+
+
+class Case:
+    def __init__(self, cid, loss, inputs, opts=None, upstream=None, grads=None):
+        self.id = cid
+        self.loss = loss
+        self.inputs = inputs            # list of (role, tensor)
+        self.opts = opts or {}
+        self.upstream = upstream        # tensor or None
+        # roles that get a grad line: floating inputs PyTorch differentiates
+        if grads is None:
+            grads = [r for r, t in inputs
+                     if t.is_floating_point() and r not in NOT_DIFFERENTIATED]
+        self.grads = grads
+
+
+# ---------------------------------------------------------------------------
+# Calling PyTorch
+
+def call(loss, ins, opts):
+    o = dict(opts)
+    if loss == "ctc_loss":
+        return F.ctc_loss(ins["log_probs"], ins["targets"], ins["input_lengths"],
+                          ins["target_lengths"], **o)
+    if loss == "triplet_margin_loss":
+        return F.triplet_margin_loss(ins["anchor"], ins["positive"], ins["negative"], **o)
+    fn = getattr(F, loss)
+    kw = {}
+    for r in ("weight", "pos_weight"):
+        if r in ins:
+            kw[r] = ins[r]
+    return fn(ins["input"], ins["target"], **kw, **o)
+
+
+def departure(case):
+    """The err word lossgrad gives where PyTorch accepts the call, else None."""
+    ins = dict(case.inputs)
+    o = case.opts
+    if case.loss in ELEMENTWISE and "input" in ins and "target" in ins:
+        if ins["input"].shape != ins["target"].shape:
+            return "shape"
+    if case.loss == "hinge_embedding_loss":
+        t = ins["target"]
+        if bool(((t != 1) & (t != -1)).any()):
+            return "value"
+    if case.loss in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        t = ins["target"]
+        if t.numel() and bool(((t < 0) | (t > 1) | torch.isnan(t)).any()):
+            return "range"
+    if case.loss == "cross_entropy" and o.get("label_smoothing", 0.0) < 0:
+        return "value"
+    if case.loss == "ctc_loss":
+        lp, tg = ins["log_probs"], ins["targets"]
+        il, tl = ins["input_lengths"].reshape(-1), ins["target_lengths"].reshape(-1)
+        C = lp.shape[-1]
+        blank = o.get("blank", 0)
+        if blank < 0 or blank >= C:
+            return "value"
+        if bool((il < 1).any()) or bool((tl < 0).any()):
+            return "length"
+        if bool((il > lp.shape[0]).any()):
+            return "length"
+        N = 1 if lp.dim() == 2 else lp.shape[1]
+        if tg.dim() == 2 or lp.dim() == 2:
+            rows = tg.reshape(N, -1) if tg.dim() == 2 else tg.reshape(1, -1)
+            if rows.shape[1] < int(tl.max()) if tl.numel() else False:
+                return None  # PyTorch's own shape error
+            vals = [int(rows[b, j]) for b in range(N) for j in range(int(tl[b]))]
+        else:
+            if tg.numel() != int(tl.sum()):
+                return None
+            vals = [int(v) for v in tg.reshape(-1)]
+        if any(v < 0 or v >= C or v == blank for v in vals):
+            return "range"
+    return None
+
+
+def err_word(exc):
+    m = str(exc)
+    if "out of bounds" in m or "between 0 and 1" in m or "out of range" in m:
+        return "range"
+    if "length" in m:
+        return "length"
+    if "label_smoothing" in m or "beta" in m or "delta" in m or "blank" in m or "valid" in m:
+        return "value"
+    return "shape"
+
+
+def evaluate(case, dtype):
+    """(out, {role: grad}) computed by PyTorch in dtype, or raises."""
+    ins = {}
+    leaves = {}
+    for r, t in case.inputs:
+        if t.is_floating_point():
+            t = t.to(dtype).detach().clone()
+            if r in case.grads:
+                t.requires_grad_(True)
+                leaves[r] = t
+        ins[r] = t
+    out = call(case.loss, ins, case.opts)
+    u = case.upstream.to(dtype) if case.upstream is not None else torch.ones_like(out)
+    grads = {}
+    if leaves and out.requires_grad:
+        (out * u).sum().backward()
+    for r in case.grads:
+        g = leaves[r].grad if r in leaves else None
+        grads[r] = g.detach().clone() if g is not None else torch.zeros_like(ins[r])
+    return out.detach(), grads
+
+
+def true_ctc_grad(case, out_grad):
+    """PyTorch returns g_b (exp(lp) - gamma); the true derivative is -g_b gamma."""
+    ins = dict(case.inputs)
+    lp = ins["log_probs"]
+    batched = lp.dim() == 3
+    lp3 = lp if batched else lp.unsqueeze(1)
+    T, N, C = lp3.shape
+    il = ins["input_lengths"].reshape(-1)
+    tl = ins["target_lengths"].reshape(-1)
+    red = case.opts.get("reduction", "mean")
+    u = case.upstream if case.upstream is not None else None
+    out = F.ctc_loss(lp, ins["targets"], ins["input_lengths"], ins["target_lengths"],
+                     blank=case.opts.get("blank", 0), reduction="none",
+                     zero_infinity=case.opts.get("zero_infinity", False)).reshape(-1)
+    g = out_grad.reshape(T, N, C).clone()
+    for b in range(N):
+        if red == "none":
+            gb = float(u.reshape(-1)[b]) if u is not None else 1.0
+        elif red == "sum":
+            gb = float(u) if u is not None else 1.0
+        else:
+            gb = (float(u) if u is not None else 1.0) / (N * max(int(tl[b]), 1))
+        nll_b = float(out[b])
+        if case.opts.get("zero_infinity", False) and nll_b == 0 and \
+                math.isinf(float(F.ctc_loss(lp3[:, b:b + 1], targets_of(ins, b, N),
+                                            il[b:b + 1], tl[b:b + 1],
+                                            blank=case.opts.get("blank", 0),
+                                            reduction="sum"))):
+            continue  # a zeroed sample: gradient 0 in both
+        Tb = int(il[b])
+        g[:Tb, b, :] -= gb * torch.exp(lp3[:Tb, b, :])
+    return g.reshape(lp.shape)
+
+
+def targets_of(ins, b, N):
+    tg, tl = ins["targets"], ins["target_lengths"].reshape(-1)
+    if tg.dim() == 2:
+        return tg[b:b + 1, :max(int(tl[b]), 1)] if tg.shape[1] else tg[b:b + 1]
+    if ins["log_probs"].dim() == 2:
+        return tg.reshape(1, -1)
+    start = int(tl[:b].sum())
+    return tg[start:start + int(tl[b])]
+
+
+def finalize(case):
+    """The f64 answer (with departures), or None to drop the case."""
+    word = departure(case)
+    if word:
+        return {"err": word}
+    try:
+        out, grads = evaluate(case, torch.float64)
+    except (RuntimeError, ValueError, IndexError) as e:
+        return {"err": err_word(e)}
+    try:
+        out32, grads32 = evaluate(case, torch.float32)
+    except (RuntimeError, ValueError, IndexError):
+        return None
+    if case.loss == "ctc_loss" and "log_probs" in grads:
+        grads["log_probs"] = true_ctc_grad(case, grads["log_probs"])
+        c32 = Case(case.id, case.loss, [(r, t.to(torch.float32) if t.is_floating_point() else t)
+                                        for r, t in case.inputs], case.opts,
+                   case.upstream.to(torch.float32) if case.upstream is not None else None,
+                   case.grads)
+        grads32["log_probs"] = true_ctc_grad_f32(c32, grads32["log_probs"])
+    if case.loss == "smooth_l1_loss" and case.opts.get("beta", 1.0) == 0:
+        ins = dict(case.inputs)
+        tie = ins["input"] == ins["target"]
+        for r in grads:
+            grads[r] = torch.where(tie, torch.zeros_like(grads[r]), grads[r])
+            grads32[r] = torch.where(tie, torch.zeros_like(grads32[r]), grads32[r])
+    if not agrees(out32, out) or any(not agrees(grads32[r], grads[r]) for r in grads):
+        return None
+    return {"out": out, "grads": grads}
+
+
+def true_ctc_grad_f32(case32, g):
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        return true_ctc_grad(case32, g)
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def agrees(got, want):
+    """The runner's float32 rule, applied to PyTorch's own float32 result."""
+    got = got.to(torch.float64).reshape(-1)
+    want = want.reshape(-1)
+    if got.shape != want.shape:
+        return False
+    fin = want[torch.isfinite(want)]
+    scale = max(1.0, float(fin.abs().max())) if fin.numel() else 1.0
+    for g, w in zip(got.tolist(), want.tolist()):
+        if math.isnan(w):
+            if not math.isnan(g):
+                return False
+        elif math.isinf(w):
+            if g != w:
+                return False
+        elif not abs(g - w) <= 1e-5 * scale + 1e-4 * abs(w):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+def fmt_tensor(t):
+    dt = "f64" if t.is_floating_point() else "i64"
+    dims = " ".join(str(d) for d in t.shape)
+    vals = t.reshape(-1).tolist()
+    if t.is_floating_point():
+        vs = " ".join(fmt_float(v) for v in vals)
+    else:
+        vs = " ".join(str(int(v)) for v in vals)
+    head = f"{dt} {t.dim()}" + (f" {dims}" if dims else "")
+    return f"{head} : {vs}".rstrip()
+
+
+def fmt_float(v):
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return "%.17g" % v
+
+
+def write_case(f, case, res):
+    f.write(f"case {case.id}\nloss {case.loss}\n")
+    for k, v in case.opts.items():
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        elif isinstance(v, float):
+            v = fmt_float(v)
+        f.write(f"opt {k} {v}\n")
+    for r, t in case.inputs:
+        f.write(f"in {r} {fmt_tensor(t)}\n")
+    if "err" in res:
+        f.write(f"err {res['err']}\nend\n")
+        return
+    if case.upstream is not None:
+        f.write(f"upstream {fmt_tensor(case.upstream)}\n")
+    f.write(f"out {fmt_tensor(res['out'])}\n")
+    for r in case.grads:
+        f.write(f"grad {r} {fmt_tensor(res['grads'][r])}\n")
+    f.write("end\n")
+
+
+# ---------------------------------------------------------------------------
+# The cases
+
+class Gen:
+    def __init__(self, seed, scale):
+        self.rng = random.Random(seed)
+        self.g = torch.Generator().manual_seed(seed)
+        self.scale = scale
+        self.cases = []
+        self.n = 0
+
+    def randn(self, *shape, s=1.0):
+        return torch.randn(tuple(shape), generator=self.g) * s
+
+    def rand(self, *shape, lo=0.0, hi=1.0):
+        return lo + (hi - lo) * torch.rand(tuple(shape), generator=self.g)
+
+    def ints(self, lo, hi, *shape):
+        return torch.randint(lo, hi, shape, generator=self.g)
+
+    def add(self, loss, tag, inputs, opts=None, upstream=None, grads=None):
+        self.n += 1
+        cid = f"{loss}-{tag}-{self.n}"
+        self.cases.append(Case(cid, loss, inputs, opts, upstream, grads))
+
+    def up(self, out_shape, opts):
+        """A random upstream for some cases (non-trivial grad_output)."""
+        if self.rng.random() < 0.35:
+            if opts.get("reduction", "mean") == "none":
+                return self.randn(*out_shape)
+            return torch.tensor(self.rng.uniform(0.3, 2.0))
+        return None
+
+    def shapes(self):
+        k = self.scale
+        return [(), (4 + k,), (3, 5 + k), (2, 3, 2 + k)]
+
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def out_shape(loss, shape, red):
+    return shape if red == "none" else ()
+
+
+def gen_regression(G):
+    for loss, okey, vals in [("l1_loss", None, [None]), ("mse_loss", None, [None]),
+                             ("smooth_l1_loss", "beta", [None, 1.0, 0.5, 0.0, 2.5]),
+                             ("huber_loss", "delta", [None, 1.0, 0.5, 2.5])]:
+        for shape in G.shapes():
+            for red in REDUCTIONS:
+                for v in vals:
+                    o = {"reduction": red}
+                    if v is not None:
+                        o[okey] = v
+                    x, y = G.randn(*shape, s=2), G.randn(*shape, s=2)
+                    G.add(loss, "rand", [("input", x), ("target", y)], o, G.up(shape, o))
+        # ties, infinities, nan
+        x = torch.tensor([0.0, 1.0, -2.0, 1.5, 3.0])
+        y = torch.tensor([0.0, 2.0, -2.0, 1.5, -1.0])
+        for red in REDUCTIONS:
+            for v in (vals if okey else [None]):
+                o = {"reduction": red}
+                if v is not None:
+                    o[okey] = v
+                G.add(loss, "ties", [("input", x), ("target", y)], o)
+        xi = torch.tensor([math.inf, math.nan, -math.inf, 1.0])
+        yi = torch.tensor([0.0, 0.0, 1.0, math.nan])
+        for red in ("sum", "none"):
+            G.add(loss, "nonfinite", [("input", xi), ("target", yi)], {"reduction": red})
+        # boundary |d| == beta / delta
+        if okey:
+            d = torch.tensor([-0.5, 0.5, 0.25, 2.0, -1.0])
+            G.add(loss, "boundary", [("input", d), ("target", torch.zeros(5))],
+                  {"reduction": "none", okey: 0.5})
+            G.add(loss, "badopt", [("input", d), ("target", torch.zeros(5))],
+                  {okey: -1.0})
+            if loss == "huber_loss":
+                G.add(loss, "badopt0", [("input", d), ("target", torch.zeros(5))], {okey: 0.0})
+        # empty input, shape mismatch
+        for red in REDUCTIONS:
+            G.add(loss, "empty", [("input", torch.zeros(0)), ("target", torch.zeros(0))],
+                  {"reduction": red})
+        G.add(loss, "shape", [("input", G.randn(3, 4)), ("target", G.randn(3, 5))])
+        G.add(loss, "bcast", [("input", G.randn(3)), ("target", G.randn(2, 3))])
+
+
+def gen_kl(G):
+    for shape in G.shapes():
+        for red in REDUCTIONS + ["batchmean"]:
+            for lt in (False, True):
+                x = torch.log_softmax(G.randn(*shape), -1) if shape else -G.rand(lo=0.1, hi=2.0)
+                y = torch.softmax(G.randn(*shape), -1) if shape else G.rand(lo=0.1, hi=1.0)
+                if lt:
+                    y = torch.log(y)
+                o = {"reduction": red, "log_target": lt}
+                G.add("kl_div", "rand", [("input", x), ("target", y)], o, G.up(shape, o))
+    x = torch.log(torch.tensor([[0.5, 0.5], [0.25, 0.75]]))
+    y = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    for red in REDUCTIONS + ["batchmean"]:
+        G.add("kl_div", "zero-target", [("input", x), ("target", y)], {"reduction": red})
+    G.add("kl_div", "neg-target", [("input", torch.tensor([-1.0, -2.0])),
+                                   ("target", torch.tensor([-0.1, 0.5]))], {"reduction": "sum"})
+    G.add("kl_div", "log-target-neginf", [("input", torch.tensor([-1.0, -2.0])),
+                                          ("target", torch.tensor([-math.inf, -0.5]))],
+          {"reduction": "none", "log_target": True})
+    G.add("kl_div", "zero-neginf", [("input", torch.tensor([-math.inf, -1.0])),
+                                    ("target", torch.tensor([0.0, 0.5]))], {"reduction": "none"})
+    G.add("kl_div", "1d-batchmean", [("input", torch.tensor([-1.0, -1.0, -1.0])),
+                                     ("target", torch.tensor([0.2, 0.3, 0.5]))],
+          {"reduction": "batchmean"})
+    G.add("kl_div", "shape", [("input", G.randn(2, 3)), ("target", G.rand(2, 4))])
+
+
+def class_layouts(G):
+    C = 3 + G.scale
+    yield "batched", (5, C), (5,)
+    yield "kdim", (2, C, 3), (2, 3)
+    yield "kdim2", (2, C, 2, 2), (2, 2, 2)
+    yield "unbatched", (C,), ()
+
+
+def gen_nll_ce(G):
+    for loss in ("nll_loss", "cross_entropy"):
+        for tag, xs, ts in class_layouts(G):
+            C = xs[0] if len(xs) == 1 else xs[1]
+            for red in REDUCTIONS:
+                for weighted in (False, True):
+                    for ign in (None, 1, -100):
+                        for eps in ((0.0, 0.2) if loss == "cross_entropy" else (0.0,)):
+                            x = G.randn(*xs, s=2)
+                            if loss == "nll_loss":
+                                x = torch.log_softmax(x, 0 if len(xs) == 1 else 1)
+                            t = G.ints(0, C, *ts)
+                            if ign == -100 and t.numel() > 1:
+                                t.view(-1)[0] = -100
+                            o = {"reduction": red}
+                            if ign is not None:
+                                o["ignore_index"] = ign
+                            if eps:
+                                o["label_smoothing"] = eps
+                            inputs = [("input", x), ("target", t)]
+                            if weighted:
+                                inputs.append(("weight", G.rand(C, lo=0.2, hi=2.0)))
+                            G.add(loss, tag, inputs, o, G.up(ts, o))
+        # special cases
+        x = torch.tensor([[-0.5, -1.0], [-2.0, -0.1], [-0.3, -1.5]])
+        t = torch.tensor([0, 1, 1])
+        for red in REDUCTIONS:
+            G.add(loss, "weighted", [("input", x), ("target", t), ("weight", torch.tensor([1.0, 3.0]))],
+                  {"reduction": red})
+            G.add(loss, "all-ignored", [("input", x), ("target", torch.tensor([-100, -100, -100]))],
+                  {"reduction": red})
+            G.add(loss, "zero-weights", [("input", x), ("target", t),
+                                         ("weight", torch.tensor([0.0, 0.0]))], {"reduction": red})
+        G.add(loss, "ignore255", [("input", x), ("target", torch.tensor([255, 1, 0]))],
+              {"ignore_index": 255})
+        G.add(loss, "ignored-inf", [("input", torch.tensor([[math.inf, math.nan], [-1.0, -2.0]])),
+                                    ("target", torch.tensor([-100, 1]))], {"reduction": "sum"})
+        G.add(loss, "target-too-big", [("input", x), ("target", torch.tensor([0, 2, 1]))])
+        G.add(loss, "target-neg", [("input", x), ("target", torch.tensor([0, -1, 1]))])
+        G.add(loss, "weight-len", [("input", x), ("target", t), ("weight", torch.tensor([1.0]))])
+        G.add(loss, "batch-mismatch", [("input", x), ("target", torch.tensor([0, 1]))])
+        G.add(loss, "unbatched-ignored", [("input", torch.tensor([-1.0, -2.0, -0.5])),
+                                          ("target", torch.tensor(-100))], {"reduction": "mean"})
+    # cross_entropy specifics
+    G.add("cross_entropy", "smooth-closed", [("input", torch.zeros(1, 3)), ("target", torch.tensor([0]))],
+          {"label_smoothing": 0.1})
+    G.add("cross_entropy", "extreme", [("input", torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]])),
+                                       ("target", torch.tensor([1, 1]))], {"reduction": "none"})
+    G.add("cross_entropy", "neg-smoothing", [("input", G.randn(2, 3)), ("target", torch.tensor([0, 2]))],
+          {"label_smoothing": -0.1})
+    G.add("cross_entropy", "big-smoothing", [("input", G.randn(2, 3)), ("target", torch.tensor([0, 2]))],
+          {"label_smoothing": 1.5})
+    G.add("cross_entropy", "smooth-zero-denominator",
+          [("input", torch.zeros(1, 2)), ("target", torch.tensor([0])), ("weight", torch.tensor([0.0, 1.0]))],
+          {"label_smoothing": 0.2})
+    G.add("cross_entropy", "neginf-other", [("input", torch.tensor([[0.0, -math.inf, 1.0]])),
+                                            ("target", torch.tensor([0]))], {"reduction": "sum"})
+    G.add("cross_entropy", "neginf-other-smooth", [("input", torch.tensor([[0.0, -math.inf, 1.0]])),
+                                                   ("target", torch.tensor([0]))],
+          {"reduction": "sum", "label_smoothing": 0.1})
+    # probability targets
+    for tag, xs, _ in class_layouts(G):
+        for red in REDUCTIONS:
+            for weighted in (False, True):
+                for eps in (0.0, 0.3):
+                    axis = 0 if len(xs) == 1 else 1
+                    C = xs[axis]
+                    x = G.randn(*xs, s=2)
+                    p = torch.softmax(G.randn(*xs), axis)
+                    o = {"reduction": red}
+                    if eps:
+                        o["label_smoothing"] = eps
+                    inputs = [("input", x), ("target", p)]
+                    if weighted:
+                        inputs.append(("weight", G.rand(C, lo=0.2, hi=2.0)))
+                    oshape = tuple(d for i, d in enumerate(xs) if i != axis)
+                    G.add("cross_entropy", "prob-" + tag, inputs, o, G.up(oshape, o))
+    G.add("cross_entropy", "prob-ignore0", [("input", G.randn(2, 3)), ("target", torch.full((2, 3), 1 / 3))],
+          {"ignore_index": 0})
+    G.add("cross_entropy", "prob-ignore-neg", [("input", G.randn(2, 3)), ("target", torch.full((2, 3), 1 / 3))],
+          {"ignore_index": -1})
+
+
+def gen_bce(G):
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for wmode in (None, "full", "last"):
+                x = G.rand(*shape, lo=0.02, hi=0.98)
+                y = G.rand(*shape)
+                inputs = [("input", x), ("target", y)]
+                if wmode == "full":
+                    inputs.append(("weight", G.rand(*shape, lo=0.1, hi=2.0)))
+                elif wmode == "last" and shape:
+                    inputs.append(("weight", G.rand(shape[-1], lo=0.1, hi=2.0)))
+                o = {"reduction": red}
+                G.add("binary_cross_entropy", "rand", inputs, o, G.up(shape, o))
+    p = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.5])
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0])
+    for red in REDUCTIONS:
+        G.add("binary_cross_entropy", "extremes", [("input", p), ("target", y)], {"reduction": red})
+    G.add("binary_cross_entropy", "tiny", [("input", torch.tensor([1e-50, 1e-30, 0.0, 0.5])),
+                                           ("target", torch.tensor([1.0, 1.0, 0.5, 0.5]))],
+          {"reduction": "none"})
+    G.add("binary_cross_entropy", "input-range", [("input", torch.tensor([1.5, 0.5])),
+                                                  ("target", torch.tensor([1.0, 0.0]))])
+    G.add("binary_cross_entropy", "input-nan", [("input", torch.tensor([math.nan, 0.5])),
+                                                ("target", torch.tensor([1.0, 0.0]))])
+    G.add("binary_cross_entropy", "target-range", [("input", torch.tensor([0.3, 0.5])),
+                                                   ("target", torch.tensor([2.0, 0.0]))])
+    G.add("binary_cross_entropy", "shape", [("input", G.rand(2, 1)), ("target", G.rand(2))])
+    G.add("binary_cross_entropy", "weight-enlarges", [("input", G.rand(2, 3)), ("target", G.rand(2, 3)),
+                                                      ("weight", G.rand(2, 2, 3))])
+    # with logits
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for wmode in (None, "last"):
+                for pmode in (None, "last", "scalar", "col"):
+                    if pmode == "col" and len(shape) < 2:
+                        continue
+                    x = G.randn(*shape, s=3)
+                    y = G.rand(*shape)
+                    inputs = [("input", x), ("target", y)]
+                    if wmode and shape:
+                        inputs.append(("weight", G.rand(shape[-1], lo=0.1, hi=2.0)))
+                    if pmode == "last" and shape:
+                        inputs.append(("pos_weight", G.rand(shape[-1], lo=0.5, hi=3.0)))
+                    elif pmode == "scalar":
+                        inputs.append(("pos_weight", G.rand(1, lo=0.5, hi=3.0)))
+                    elif pmode == "col":
+                        inputs.append(("pos_weight", G.rand(shape[0], 1, lo=0.5, hi=3.0)[-2:] if len(shape) == 2
+                                       else G.rand(shape[-2], 1, lo=0.5, hi=3.0)))
+                    o = {"reduction": red}
+                    G.add("binary_cross_entropy_with_logits", "rand", inputs, o, G.up(shape, o))
+    x = torch.tensor([1e4, -1e4, 0.0])
+    y = torch.tensor([0.0, 1.0, 0.5])
+    for red in REDUCTIONS:
+        G.add("binary_cross_entropy_with_logits", "extremes",
+              [("input", x), ("target", y), ("pos_weight", torch.tensor([2.0]))], {"reduction": red})
+    G.add("binary_cross_entropy_with_logits", "inf",
+          [("input", torch.tensor([math.inf, -math.inf, math.inf])), ("target", torch.tensor([1.0, 0.0, 0.0]))],
+          {"reduction": "none"})
+    G.add("binary_cross_entropy_with_logits", "target-range",
+          [("input", G.randn(3)), ("target", torch.tensor([0.5, 2.0, 0.0]))])
+    G.add("binary_cross_entropy_with_logits", "pos-weight-shape",
+          [("input", G.randn(2, 3)), ("target", G.rand(2, 3)), ("pos_weight", G.rand(2, 2, 3))])
+    G.add("binary_cross_entropy_with_logits", "pos-weight-mismatch",
+          [("input", G.randn(2, 3)), ("target", G.rand(2, 3)), ("pos_weight", G.rand(2))])
+
+
+def gen_mlsm_hinge(G):
+    C = 4 + G.scale
+    for shape in [(C,), (3, C), (2, 3, C)]:
+        for red in REDUCTIONS:
+            for weighted in (False, True):
+                x = G.randn(*shape, s=3)
+                y = (G.rand(*shape) > 0.5).double()
+                inputs = [("input", x), ("target", y)]
+                if weighted:
+                    inputs.append(("weight", G.rand(C, lo=0.2, hi=2.0)))
+                o = {"reduction": red}
+                G.add("multilabel_soft_margin_loss", "rand", inputs, o, G.up(shape[:-1], o))
+    for red in REDUCTIONS:
+        G.add("multilabel_soft_margin_loss", "closed",
+              [("input", torch.zeros(1, 2)), ("target", torch.tensor([[1.0, 0.0]])),
+               ("weight", torch.tensor([1.0, 3.0]))], {"reduction": red})
+    G.add("multilabel_soft_margin_loss", "extreme",
+          [("input", torch.tensor([[1e4, -1e4, 3.0]])), ("target", torch.tensor([[1.0, 0.0, 1.0]]))])
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for margin in (None, 1.0, 0.5, -0.5, 2.0):
+                x = G.randn(*shape, s=2).abs() if shape else torch.tensor(0.7)
+                y = torch.where(G.rand(*shape) > 0.5, torch.tensor(1.0), torch.tensor(-1.0))
+                o = {"reduction": red}
+                if margin is not None:
+                    o["margin"] = margin
+                G.add("hinge_embedding_loss", "rand", [("input", x), ("target", y)], o, G.up(shape, o),
+                      grads=["input", "target"])
+    G.add("hinge_embedding_loss", "closed", [("input", torch.tensor([-1.0, 0.5, 2.0, 1.0])),
+                                             ("target", torch.tensor([1.0, -1.0, -1.0, -1.0]))],
+          {"reduction": "none"}, grads=["input", "target"])
+    G.add("hinge_embedding_loss", "inf", [("input", torch.tensor([-math.inf, -math.inf, math.nan])),
+                                          ("target", torch.tensor([1.0, -1.0, 1.0]))],
+          {"reduction": "none"}, grads=["input", "target"])
+    G.add("hinge_embedding_loss", "target0", [("input", torch.tensor([0.5, 0.2])),
+                                              ("target", torch.tensor([0.0, 1.0]))])
+    G.add("hinge_embedding_loss", "shape", [("input", G.randn(3)), ("target", torch.ones(2, 3))])
+
+
+def gen_triplet(G):
+    D = 3 + G.scale
+    for shape in [(D,), (4, D), (2, 3, D)]:
+        for red in REDUCTIONS:
+            for p in (None, 1.0, 3.0, math.inf):
+                for swap in (False, True):
+                    o = {"reduction": red}
+                    if p is not None:
+                        o["p"] = p
+                    if swap:
+                        o["swap"] = True
+                    if G.rng.random() < 0.3:
+                        o["margin"] = G.rng.choice([0.5, 2.0, 0.0])
+                    if G.rng.random() < 0.2:
+                        o["eps"] = 1e-3
+                    a, pp, n = G.randn(*shape), G.randn(*shape), G.randn(*shape)
+                    G.add("triplet_margin_loss", "rand", [("anchor", a), ("positive", pp), ("negative", n)],
+                          o, G.up(shape[:-1], o))
+    G.add("triplet_margin_loss", "closed", [("anchor", torch.zeros(1, 2)), ("positive", torch.zeros(1, 2)),
+                                            ("negative", torch.tensor([[3.0, 4.0]]))], {"margin": 10.0})
+    for swap in (False, True):
+        G.add("triplet_margin_loss", "swap", [("anchor", torch.tensor([[0.0, 0.0]])),
+                                              ("positive", torch.tensor([[0.0, 1.0]])),
+                                              ("negative", torch.tensor([[0.0, 1.5]]))],
+              {"margin": 1.0, "swap": swap})
+    G.add("triplet_margin_loss", "bcast", [("anchor", G.randn(3, D)), ("positive", G.randn(1, D)),
+                                           ("negative", G.randn(3, D))], {"reduction": "none"})
+    G.add("triplet_margin_loss", "ndim", [("anchor", G.randn(2, D)), ("positive", G.randn(D)),
+                                          ("negative", G.randn(2, D))])
+    G.add("triplet_margin_loss", "dmismatch", [("anchor", G.randn(2, D)), ("positive", G.randn(2, D + 1)),
+                                               ("negative", G.randn(2, D))])
+    G.add("triplet_margin_loss", "p-frac", [("anchor", G.randn(3, D)), ("positive", G.randn(3, D)),
+                                            ("negative", G.randn(3, D))], {"p": 1.5, "reduction": "none"})
+
+
+def ctc_case(G, T, N, C, lens, tlens, layout, blank=0, lp=None):
+    lp = lp if lp is not None else torch.log_softmax(G.randn(T, N, C), -1)
+    labels = [c for c in range(C) if c != blank]
+    seqs = [[G.rng.choice(labels) for _ in range(L)] for L in tlens]
+    if layout == "padded":
+        S = max(tlens + [1]) + G.rng.choice([0, 1])
+        tg = torch.zeros(N, S, dtype=torch.long)
+        for b, s in enumerate(seqs):
+            tg[b, :len(s)] = torch.tensor(s, dtype=torch.long)
+            if S > len(s):
+                tg[b, len(s):] = G.rng.choice(labels)
+    else:
+        tg = torch.tensor([c for s in seqs for c in s], dtype=torch.long)
+    return lp, tg, torch.tensor(lens), torch.tensor(tlens)
+
+
+def gen_ctc(G):
+    for red in REDUCTIONS:
+        for layout in ("padded", "concat"):
+            for zi in (False, True):
+                for blank in (0, 2):
+                    T, N, C = 8 + G.scale, 3, 5
+                    lens = [T, T - 2, T - 1]
+                    tlens = [3, 2, 0]
+                    lp, tg, il, tl = ctc_case(G, T, N, C, lens, tlens, layout, blank)
+                    o = {"reduction": red, "blank": blank}
+                    if zi:
+                        o["zero_infinity"] = True
+                    G.add("ctc_loss", layout, [("log_probs", lp), ("targets", tg), ("input_lengths", il),
+                                               ("target_lengths", tl)], o, G.up((N,), o))
+    # repeated labels and infeasible alignments
+    for zi in (False, True):
+        lp = torch.log_softmax(G.randn(4, 2, 3), -1)
+        G.add("ctc_loss", "infeasible", [("log_probs", lp), ("targets", torch.tensor([[1, 1, 1], [2, 1, 2]])),
+                                         ("input_lengths", torch.tensor([4, 4])),
+                                         ("target_lengths", torch.tensor([3, 2]))],
+              {"reduction": "none", "zero_infinity": zi})
+        G.add("ctc_loss", "infeasible-sum", [("log_probs", lp), ("targets", torch.tensor([[1, 1, 1], [2, 1, 2]])),
+                                             ("input_lengths", torch.tensor([4, 4])),
+                                             ("target_lengths", torch.tensor([3, 2]))],
+              {"reduction": "sum", "zero_infinity": zi})
+    # closed forms
+    G.add("ctc_loss", "T1", [("log_probs", torch.log(torch.tensor([[0.4, 0.6]]))), ("targets", torch.tensor([1])),
+                             ("input_lengths", torch.tensor(1)), ("target_lengths", torch.tensor(1))])
+    G.add("ctc_loss", "T2", [("log_probs", torch.log(torch.full((2, 1, 2), 0.5))), ("targets", torch.tensor([[1]])),
+                             ("input_lengths", torch.tensor([2])), ("target_lengths", torch.tensor([1]))],
+          {"reduction": "sum"})
+    G.add("ctc_loss", "empty-target", [("log_probs", torch.log(torch.full((3, 1, 2), 0.5))),
+                                       ("targets", torch.zeros(1, 0, dtype=torch.long)),
+                                       ("input_lengths", torch.tensor([3])), ("target_lengths", torch.tensor([0]))])
+    # unbatched
+    for red in REDUCTIONS:
+        lp = torch.log_softmax(G.randn(6, 4), -1)
+        G.add("ctc_loss", "unbatched", [("log_probs", lp), ("targets", torch.tensor([1, 3, 2])),
+                                        ("input_lengths", torch.tensor(6)), ("target_lengths", torch.tensor(2))],
+              {"reduction": red})
+        G.add("ctc_loss", "unbatched-row", [("log_probs", lp), ("targets", torch.tensor([[1, 3]])),
+                                            ("input_lengths", torch.tensor([5])), ("target_lengths", torch.tensor([2]))],
+              {"reduction": red})
+    # unnormalised input, blank = C - 1
+    G.add("ctc_loss", "unnormalised", [("log_probs", G.randn(5, 2, 4)), ("targets", torch.tensor([[0, 1], [2, 2]])),
+                                       ("input_lengths", torch.tensor([5, 5])), ("target_lengths", torch.tensor([2, 2]))],
+          {"blank": 3, "reduction": "sum"})
+    # -inf entry on a class not in the target
+    lp = torch.log_softmax(G.randn(4, 1, 3), -1)
+    lp[1, 0, 2] = -math.inf
+    G.add("ctc_loss", "neginf", [("log_probs", lp), ("targets", torch.tensor([[1]])),
+                                 ("input_lengths", torch.tensor([4])), ("target_lengths", torch.tensor([1]))],
+          {"reduction": "sum"})
+    # errors
+    lp = torch.log_softmax(G.randn(5, 2, 4), -1)
+    bad = [("target-value", torch.tensor([[1, 4], [2, 2]]), [5, 5], [2, 2], {}),
+           ("target-blank", torch.tensor([[1, 0], [2, 2]]), [5, 5], [2, 2], {}),
+           ("neg-length", torch.tensor([[1, 2], [2, 2]]), [5, 5], [-1, 2], {}),
+           ("input-length", torch.tensor([[1, 2], [2, 2]]), [6, 5], [2, 2], {}),
+           ("zero-input-length", torch.tensor([[1, 2], [2, 2]]), [0, 5], [2, 2], {}),
+           ("narrow", torch.tensor([[1], [2]]), [5, 5], [2, 2], {}),
+           ("concat-count", torch.tensor([1, 2, 3]), [5, 5], [2, 2], {}),
+           ("blank-range", torch.tensor([[1, 2], [2, 2]]), [5, 5], [2, 2], {"blank": 4})]
+    for tag, tg, il, tl, o in bad:
+        G.add("ctc_loss", tag, [("log_probs", lp), ("targets", tg), ("input_lengths", torch.tensor(il)),
+                                ("target_lengths", torch.tensor(tl))], o)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--scale", type=int, default=0, help="grow the shapes by this much")
+    ap.add_argument("--out", default="-")
+    args = ap.parse_args()
+    G = Gen(args.seed, args.scale)
+    for gen in (gen_regression, gen_kl, gen_nll_ce, gen_bce, gen_mlsm_hinge, gen_triplet, gen_ctc):
+        gen(G)
+    f = sys.stdout if args.out == "-" else open(args.out, "w")
+    f.write("lossgrad-fixture 1\n")
+    f.write(f"# generated by tools/gen_fixtures.py --seed {args.seed} --scale {args.scale} "
+            f"with torch {torch.__version__}\n")
+    kept = dropped = 0
+    for case in G.cases:
+        res = finalize(case)
+        if res is None:
+            dropped += 1
+            continue
+        write_case(f, case, res)
+        kept += 1
+    if f is not sys.stdout:
+        f.close()
+    print(f"{kept} cases written, {dropped} dropped (float32 rounding changes PyTorch's answer)",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
