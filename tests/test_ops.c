@@ -1028,7 +1028,7 @@ static void ctc_fwd(const op_row *r, lg_dtype dt)
 static lg_tensor *ctc_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 {
     (void)user;
-    int64_t tg[] = { 1, 2, 2, 3, 1, 0, 0 }, il[] = { 6, 4 }, tl[] = { 4, 1 };
+    int64_t tg[] = { 1, 2, 2, 3, 1, 0, 0, 0 }, il[] = { 6, 4 }, tl[] = { 4, 1 };
     return lg_ctc_loss(ctx, xs[0], T_FROM(ctx, LG_I64, tg, 2, 4), T_FROM(ctx, LG_I64, il, 2),
                        T_FROM(ctx, LG_I64, tl, 2),
                        &(lg_ctc_opts){ .reduction = LG_REDUCTION_NONE });
