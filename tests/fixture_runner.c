@@ -466,12 +466,15 @@ static void judge(fcase *c, tally *t)
         printf("FAIL %s: malformed case: no out and no err line\n", c->id);
         ok = false;
     } else {
-        static const lg_dtype dts[2] = { LG_F64, LG_F32 };
-        for (int k = 0; k < 2; k++)
-            if (!run_case(c, dts[k], why, sizeof why)) {
-                printf("FAIL %s [%s]: %s\n", c->id, k == 0 ? "float64" : "float32", why);
-                ok = false;
-            }
+        /* one line per failed case: the precisions that failed, the first reason */
+        char why32[256];
+        bool ok64 = run_case(c, LG_F64, why, sizeof why);
+        bool ok32 = run_case(c, LG_F32, why32, sizeof why32);
+        ok = ok64 && ok32;
+        if (!ok)
+            printf("FAIL %s [%s]: %s\n", c->id,
+                   !ok64 && !ok32 ? "float64, float32" : (!ok64 ? "float64" : "float32"),
+                   !ok64 ? why : why32);
     }
     if (ok)
         t->passed++;

@@ -631,8 +631,13 @@ def gen_triplet(G):
                                           ("negative", G.randn(2, D))])
     G.add("triplet_margin_loss", "dmismatch", [("anchor", G.randn(2, D)), ("positive", G.randn(2, D + 1)),
                                                ("negative", G.randn(2, D))])
-    G.add("triplet_margin_loss", "p-frac", [("anchor", G.randn(3, D)), ("positive", G.randn(3, D)),
-                                            ("negative", G.randn(3, D))], {"p": 1.5, "reduction": "none"})
+    for p in (1.5, 0.5, 0.0, -1.0, -math.inf):
+        G.add("triplet_margin_loss", "p-other", [("anchor", G.randn(3, D)), ("positive", G.randn(3, D)),
+                                                 ("negative", G.randn(3, D))], {"p": p, "reduction": "none"})
+    G.add("triplet_margin_loss", "identical-eps0", [("anchor", torch.ones(2, D)), ("positive", torch.ones(2, D)),
+                                                    ("negative", G.randn(2, D))], {"eps": 0.0, "reduction": "none"})
+    G.add("triplet_margin_loss", "neg-margin", [("anchor", G.randn(3, D)), ("positive", G.randn(3, D)),
+                                                ("negative", G.randn(3, D))], {"margin": -0.5})
 
 
 def ctc_case(G, T, N, C, lens, tlens, layout, blank=0, lp=None):
