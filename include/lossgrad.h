@@ -387,6 +387,7 @@ const char *lg_blas_config(void);
 const char *lg_version(void);
 
 #include "lossgrad/loss.h"
+#include "lossgrad/nn.h"
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

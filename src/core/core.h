@@ -74,6 +74,7 @@ struct lg_ctx {
 
     int threads;
     int no_grad;
+    bool eval_mode; /* lg_ctx_set_training(ctx, false) */
 
     uint64_t step_id;     /* step tensors carry the id they were made in */
     lgC_arena arena;      /* data, tape entries, intermediate gradients */

@@ -1,0 +1,242 @@
+/*
+ * lossgrad/nn.h: layers, initialisers, recurrent networks, optimizers,
+ * learning-rate schedules and checkpoints (included by lossgrad.h).
+ *
+ * Layers create their parameters in the ctx's parameter store under
+ * dotted names ("fc1.weight", "gru.weight_ih_l0_reverse"), with PyTorch's
+ * layouts, so a model's parameters are listed with lg_param_count /
+ * lg_param_at, found with lg_param_find, zeroed with lg_zero_grad and saved
+ * by name with lg_checkpoint_save. Layer objects live until lg_ctx_free.
+ */
+#ifndef LOSSGRAD_NN_H
+#define LOSSGRAD_NN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The parameter named name, or NULL. */
+lg_tensor *lg_param_find(lg_ctx *ctx, const char *name);
+
+/* Training mode (the default) or evaluation mode: dropout is active only
+ * in training mode. */
+void lg_ctx_set_training(lg_ctx *ctx, bool training);
+bool lg_ctx_training(const lg_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Initialisers: fill a float tensor in place from the ctx RNG (no      */
+/* gradient). fan_in = shape[1] * receptive field, fan_out = shape[0] * */
+/* receptive field (receptive field = product of shape[2:]), as PyTorch. */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_fan_mode { LG_FAN_IN = 0, LG_FAN_OUT } lg_fan_mode;
+typedef enum lg_nonlinearity {
+    LG_NL_LEAKY_RELU = 0, /* PyTorch's default for kaiming_*; with a = 0 it is relu's gain */
+    LG_NL_RELU,
+    LG_NL_LINEAR,
+    LG_NL_SIGMOID,
+    LG_NL_TANH,
+    LG_NL_SELU
+} lg_nonlinearity;
+
+/* PyTorch's calculate_gain: linear/sigmoid 1, tanh 5/3, relu sqrt(2),
+ * leaky_relu sqrt(2 / (1 + a^2)), selu 3/4. */
+double lg_init_gain(lg_nonlinearity nl, double a);
+lg_status lg_init_uniform(lg_ctx *ctx, lg_tensor *t, double low, double high);
+lg_status lg_init_normal(lg_ctx *ctx, lg_tensor *t, double mean, double std);
+lg_status lg_init_constant(lg_ctx *ctx, lg_tensor *t, double value); /* zeros, ones */
+/* U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) / N(0, gain sqrt(2 / (fan_in + fan_out))) */
+lg_status lg_init_xavier_uniform(lg_ctx *ctx, lg_tensor *t, double gain);
+lg_status lg_init_xavier_normal(lg_ctx *ctx, lg_tensor *t, double gain);
+/* U(-b, b), b = gain(nl, a) sqrt(3 / fan) / N(0, gain(nl, a) / sqrt(fan)) */
+lg_status lg_init_kaiming_uniform(lg_ctx *ctx, lg_tensor *t, double a, lg_fan_mode mode,
+                                  lg_nonlinearity nl);
+lg_status lg_init_kaiming_normal(lg_ctx *ctx, lg_tensor *t, double a, lg_fan_mode mode,
+                                 lg_nonlinearity nl);
+
+/* ------------------------------------------------------------------ */
+/* Layers                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct lg_linear {
+    lg_tensor *weight; /* [out, in] */
+    lg_tensor *bias;   /* [out], or NULL */
+    int64_t in_features, out_features;
+} lg_linear;
+
+typedef struct lg_linear_opts {
+    lg_dtype dtype; /* LG_F32 (the zero value) or LG_F64 */
+    bool no_bias;
+} lg_linear_opts;
+
+/* Parameters "<name>.weight" and "<name>.bias", initialised as PyTorch's
+ * nn.Linear: weight kaiming_uniform(a = sqrt 5), i.e. U(+-1/sqrt(in)), bias
+ * U(+-1/sqrt(in)). NULL on error (LG_ERR_VALUE for sizes < 1). */
+lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features,
+                         int64_t out_features, const lg_linear_opts *o);
+/* y = x W^T + b.  x:[..., in] -> [..., out]. */
+lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x);
+
+typedef struct lg_embedding {
+    lg_tensor *weight; /* [num, dim], N(0, 1) as PyTorch */
+    int64_t num, dim;
+} lg_embedding;
+lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim,
+                               lg_dtype dt);
+/* indices: int64, any shape -> [..., dim]; LG_ERR_INDEX outside [0, num). */
+lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices);
+
+/* Inverted dropout: in training mode zeroes each element with probability
+ * p (drawn from the ctx RNG) and scales the rest by 1/(1-p); in evaluation
+ * mode (or p == 0) returns x. p in [0, 1], else LG_ERR_VALUE. */
+lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p);
+
+typedef enum lg_activation { LG_ACT_RELU = 0, LG_ACT_TANH, LG_ACT_SIGMOID } lg_activation;
+typedef struct lg_mlp {
+    int nlayers;
+    lg_linear **layers;
+    lg_activation activation;
+    double dropout;
+} lg_mlp;
+typedef struct lg_mlp_opts {
+    lg_dtype dtype;
+    lg_activation activation; /* between layers, not after the last */
+    double dropout;           /* after each hidden activation; 0: none */
+} lg_mlp_opts;
+/* sizes[0] -> sizes[1] -> ... -> sizes[n-1]: n-1 linear layers "<name>.<k>". */
+lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
+                   const lg_mlp_opts *o);
+lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x);
+
+/* ------------------------------------------------------------------ */
+/* Recurrent networks: RNN (tanh or relu), GRU, LSTM                    */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_rnn_kind { LG_RNN_TANH = 0, LG_RNN_RELU, LG_GRU, LG_LSTM } lg_rnn_kind;
+
+typedef struct lg_rnn_opts {
+    lg_dtype dtype;
+    int num_layers;     /* 0 means 1 */
+    bool bidirectional;
+    bool no_bias;
+} lg_rnn_opts;
+
+typedef struct lg_rnn lg_rnn;
+
+/* PyTorch's layout and names per layer k (suffix "_reverse" for the
+ * backward direction): weight_ih_l<k> [G H, in_k], weight_hh_l<k> [G H, H],
+ * bias_ih_l<k>, bias_hh_l<k> [G H], G = 1 (RNN), 3 (GRU: r, z, n),
+ * 4 (LSTM: i, f, g, o); in_0 = input_size, later in_k = D H. Initialised
+ * U(+-1/sqrt(H)) as PyTorch. */
+lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
+                   int64_t hidden_size, const lg_rnn_opts *o);
+
+typedef struct lg_rnn_result {
+    lg_tensor *output; /* [T, N, D H]; zeros at t >= lengths[b] */
+    lg_tensor *h_n;    /* [L D, N, H]: each sample's last valid state */
+    lg_tensor *c_n;    /* LSTM only, like h_n */
+} lg_rnn_result;
+
+/* Runs the network over x [T, N, input_size]. lengths: NULL (every sample
+ * has T steps) or int64 [N] in [1, T]; steps t >= lengths[b] neither change
+ * sample b's state nor receive gradient, and the reverse direction starts
+ * at each sample's last valid step (PyTorch's packed sequences). h0, c0:
+ * NULL (zeros) or [L D, N, H]. Built from primitives on the tape. */
+lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
+                         lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out);
+
+/* ------------------------------------------------------------------ */
+/* Optimizers: PyTorch 1.13's update rules, over every parameter of the */
+/* ctx that exists when the optimizer is made (or an explicit list).    */
+/* Parameters without a gradient are skipped, as PyTorch.               */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_optim_kind { LG_SGD = 0, LG_ADAM, LG_ADAMW, LG_RMSPROP } lg_optim_kind;
+
+typedef struct lg_optim_opts {
+    lg_optim_kind kind;
+    double lr;            /* required, > 0 */
+    lg_optd weight_decay; /* SGD, Adam, RMSprop: L2 added to the gradient (default 0);
+                           * AdamW: decoupled, p *= 1 - lr wd (default 0.01) */
+    /* SGD */
+    double momentum, dampening;
+    bool nesterov;
+    /* Adam, AdamW */
+    lg_optd beta1, beta2; /* default 0.9, 0.999 */
+    lg_optd eps;          /* default 1e-8 */
+    bool amsgrad;
+    /* RMSprop */
+    lg_optd alpha; /* default 0.99; eps is shared (RMSprop default 1e-8) */
+    bool centered;
+    /* Which parameters: NULL/0 means every parameter of the ctx now. */
+    lg_tensor *const *params;
+    int nparams;
+} lg_optim_opts;
+
+typedef struct lg_optim lg_optim;
+
+/* Makes an optimizer; its state lives until lg_ctx_free. NULL on error. */
+lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o);
+/* One update from the current gradients. */
+lg_status lg_optim_step(lg_optim *opt);
+double lg_optim_lr(const lg_optim *opt);
+void lg_optim_set_lr(lg_optim *opt, double lr);
+int64_t lg_optim_steps(const lg_optim *opt); /* updates taken so far */
+
+/* Scales every parameter gradient by max_norm / (total + 1e-6) when the
+ * total norm (norm_type > 0 or INFINITY) exceeds max_norm; returns the
+ * total norm (NaN and an error on bad arguments), as PyTorch. */
+double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type);
+/* Clamps every parameter gradient to [-value, value]. */
+lg_status lg_clip_grad_value(lg_ctx *ctx, double value);
+
+/* ------------------------------------------------------------------ */
+/* Learning-rate schedules, stepped once per epoch (or per step) after   */
+/* lg_optim_step, with PyTorch's recursive formulas.                     */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_sched_kind {
+    LG_SCHED_STEP = 0,    /* lr *= gamma every step_size steps */
+    LG_SCHED_EXPONENTIAL, /* lr *= gamma */
+    LG_SCHED_COSINE,      /* cosine annealing to eta_min over t_max */
+    LG_SCHED_LINEAR       /* linear warmup: factor start_factor -> end_factor over total_iters */
+} lg_sched_kind;
+
+typedef struct lg_sched_opts {
+    lg_sched_kind kind;
+    int64_t step_size;   /* STEP */
+    double gamma;        /* STEP, EXPONENTIAL */
+    int64_t t_max;       /* COSINE */
+    double eta_min;      /* COSINE */
+    lg_optd start_factor, end_factor; /* LINEAR: default 1/3 and 1 */
+    int64_t total_iters; /* LINEAR: default 5 (0 means 5) */
+} lg_sched_opts;
+
+typedef struct lg_sched lg_sched;
+/* Sets the optimizer's lr to the schedule's value for step 0. */
+lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *o);
+/* Advances one step and sets the optimizer's lr; returns it. */
+double lg_sched_step(lg_sched *s);
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints: safetensors files                                       */
+/* ------------------------------------------------------------------ */
+
+/* Writes every parameter of the ctx by name (and, if opt is not NULL, the
+ * optimizer's state as "__optim__.<param>.<slot>" tensors and its step
+ * count and lr in the metadata) to path, atomically: a temporary file in
+ * the same folder is written, fsync'ed and renamed over path, so a crash
+ * never leaves a half-written checkpoint. Data is little-endian. */
+lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt);
+/* Reads path and, only if everything checks out (header size and JSON,
+ * dtypes, shapes against the model, offsets inside the file, no overlap,
+ * no overflow, every parameter present), writes the values into the ctx's
+ * parameters (and the optimizer's state). On any error nothing is changed
+ * and the message says what is wrong (LG_ERR_IO, LG_ERR_VALUE,
+ * LG_ERR_SHAPE, LG_ERR_DTYPE). */
+lg_status lg_checkpoint_load(lg_ctx *ctx, const char *path, lg_optim *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,229 @@
+/* layers.c: linear, embedding, dropout and the MLP helper.
+ *
+ * Layer structs are persistent (they live until lg_ctx_free); their
+ * parameters sit in the ctx's parameter store under "<name>.<leaf>". The
+ * forward passes are composites of public ops.
+ */
+#include "nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *lgN_name(lg_ctx *ctx, char *buf, size_t n, const char *prefix, const char *leaf)
+{
+    int r = (prefix && *prefix) ? snprintf(buf, n, "%s.%s", prefix, leaf)
+                                : snprintf(buf, n, "%s", leaf);
+    if (r < 0 || (size_t)r >= n)
+        return lgC_error(ctx, LG_ERR_VALUE, "parameter name '%s.%s' is longer than %zu bytes",
+                         prefix ? prefix : "", leaf, n - 1);
+    return buf;
+}
+
+lg_tensor *lgN_param_uniform(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
+                             const int64_t *shape, double bound)
+{
+    if (!name)
+        return NULL;
+    lg_tensor *p = lg_param_new(ctx, name, dt, ndim, shape);
+    if (p && lg_init_uniform(ctx, p, -bound, bound) != LG_OK)
+        return NULL;
+    return p;
+}
+
+lg_tensor *lg_param_find(lg_ctx *ctx, const char *name)
+{
+    if (!ctx || !name)
+        return NULL;
+    for (int i = 0; i < lg_param_count(ctx); i++) {
+        lg_tensor *p = lg_param_at(ctx, i);
+        if (lg_tensor_name(p) && !strcmp(lg_tensor_name(p), name))
+            return p;
+    }
+    return NULL;
+}
+
+void lg_ctx_set_training(lg_ctx *ctx, bool training)
+{
+    if (ctx)
+        ctx->eval_mode = !training;
+}
+
+bool lg_ctx_training(const lg_ctx *ctx)
+{
+    return ctx && !ctx->eval_mode;
+}
+
+static bool float_dtype(lg_ctx *ctx, lg_dtype dt, const char *who)
+{
+    if (dt == LG_F32 || dt == LG_F64)
+        return true;
+    lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype must be LG_F32 or LG_F64", who);
+    return false;
+}
+
+lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
+                         const lg_linear_opts *o)
+{
+    static const char who[] = "lg_linear_new";
+    lg_dtype dt = o ? o->dtype : LG_F32;
+    if (!ctx || !float_dtype(ctx, dt, who))
+        return NULL;
+    if (in_features < 1 || out_features < 1)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: sizes %lld -> %lld, expected >= 1 each", who,
+                         (long long)in_features, (long long)out_features);
+    lg_linear *l = lgC_palloc(ctx, sizeof *l, who);
+    if (!l)
+        return NULL;
+    char buf[256];
+    double bound = 1.0 / sqrt((double)in_features);
+    l->in_features = in_features;
+    l->out_features = out_features;
+    l->weight = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "weight"), dt, 2,
+                                  (int64_t[]){ out_features, in_features }, bound);
+    if (!l->weight)
+        return NULL;
+    if (!(o && o->no_bias)) {
+        l->bias = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "bias"), dt, 1,
+                                    &out_features, bound);
+        if (!l->bias)
+            return NULL;
+    }
+    return l;
+}
+
+lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
+{
+    if (!ctx)
+        return NULL;
+    if (!l)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_linear_forward: l is NULL");
+    if (x && lg_tensor_check(ctx, x) == LG_OK &&
+        (lg_tensor_ndim(x) < 1 || lg_tensor_shape(x)[lg_tensor_ndim(x) - 1] != l->in_features))
+        return lgC_error(ctx, LG_ERR_SHAPE, "lg_linear_forward: x's last dim is %lld, expected %lld",
+                         (long long)lg_tensor_dim(x, -1), (long long)l->in_features);
+    lg_tensor *y;
+    if (x && lg_tensor_ndim(x) == 1) { /* [in] -> [out] */
+        lg_tensor *row = lg_reshape(ctx, x, 2, (int64_t[]){ 1, l->in_features });
+        y = lg_reshape(ctx, lg_matmul_t(ctx, row, l->weight, false, true), 1, &l->out_features);
+    } else {
+        y = lg_matmul_t(ctx, x, l->weight, false, true);
+    }
+    return l->bias ? lg_add(ctx, y, l->bias) : y;
+}
+
+lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)
+{
+    static const char who[] = "lg_embedding_new";
+    if (!ctx || !float_dtype(ctx, dt, who))
+        return NULL;
+    if (num < 1 || dim < 1)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: num = %lld, dim = %lld, expected >= 1 each", who,
+                         (long long)num, (long long)dim);
+    lg_embedding *e = lgC_palloc(ctx, sizeof *e, who);
+    if (!e)
+        return NULL;
+    char buf[256];
+    e->num = num;
+    e->dim = dim;
+    const char *wname = lgN_name(ctx, buf, sizeof buf, name, "weight");
+    e->weight = wname ? lg_param_new(ctx, wname, dt, 2, (int64_t[]){ num, dim }) : NULL;
+    if (!e->weight || lg_init_normal(ctx, e->weight, 0, 1) != LG_OK)
+        return NULL;
+    return e;
+}
+
+lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices)
+{
+    if (!ctx)
+        return NULL;
+    if (!e)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_embedding_forward: e is NULL");
+    if (!indices)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_embedding_forward: indices is NULL");
+    int nd = lg_tensor_ndim(indices);
+    if (lg_tensor_check(ctx, indices) != LG_OK)
+        return NULL;
+    if (nd >= LG_MAX_DIMS)
+        return lgC_error(ctx, LG_ERR_SHAPE, "lg_embedding_forward: indices has too many dims");
+    int64_t n = lg_tensor_numel(indices), shape[LG_MAX_DIMS];
+    memcpy(shape, lg_tensor_shape(indices), (size_t)nd * sizeof *shape);
+    shape[nd] = e->dim;
+    lg_tensor *flat = lg_reshape(ctx, indices, 1, &n);
+    lg_tensor *rows = lg_index_select(ctx, e->weight, 0, flat);
+    return lg_reshape(ctx, rows, nd + 1, shape);
+}
+
+lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p)
+{
+    static const char who[] = "lg_dropout";
+    if (!ctx)
+        return NULL;
+    if (!x)
+        return lgC_error(ctx, LG_ERR_NULL, "%s: x is NULL", who);
+    if (lg_tensor_check(ctx, x) != LG_OK)
+        return NULL;
+    if (!(p >= 0 && p <= 1))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: p = %g, expected 0 <= p <= 1", who, p);
+    if (ctx->eval_mode || p == 0)
+        return x;
+    lg_tensor *mask = lg_zeros(ctx, lg_tensor_dtype(x), lg_tensor_ndim(x), lg_tensor_shape(x));
+    if (!mask)
+        return NULL;
+    double keep = p == 1 ? 0.0 : 1.0 / (1.0 - p);
+    for (int64_t i = 0; i < lg_tensor_numel(mask); i++)
+        lgN_set(mask, i, lg_rand_uniform(ctx) < p ? 0.0 : keep);
+    return lg_mul(ctx, x, mask);
+}
+
+lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes, const lg_mlp_opts *o)
+{
+    static const char who[] = "lg_mlp_new";
+    if (!ctx)
+        return NULL;
+    if (n < 2 || !sizes)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: n = %d sizes, expected at least 2", who, n);
+    if (o && !(o->dropout >= 0 && o->dropout <= 1))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1]", who,
+                         o->dropout);
+    lg_mlp *m = lgC_palloc(ctx, sizeof *m, who);
+    lg_linear **layers = m ? lgC_palloc(ctx, (size_t)(n - 1) * sizeof *layers, who) : NULL;
+    if (!layers)
+        return NULL;
+    m->nlayers = n - 1;
+    m->layers = layers;
+    m->activation = o ? o->activation : LG_ACT_RELU;
+    m->dropout = o ? o->dropout : 0;
+    for (int k = 0; k < n - 1; k++) {
+        char buf[256], idx[16];
+        snprintf(idx, sizeof idx, "%d", k);
+        const char *lname = lgN_name(ctx, buf, sizeof buf, name, idx);
+        layers[k] = lname ? lg_linear_new(ctx, lname, sizes[k], sizes[k + 1],
+                                          &(lg_linear_opts){ .dtype = o ? o->dtype : LG_F32 })
+                          : NULL;
+        if (!layers[k])
+            return NULL;
+    }
+    return m;
+}
+
+lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
+{
+    if (!ctx)
+        return NULL;
+    if (!m)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_mlp_forward: m is NULL");
+    for (int k = 0; k < m->nlayers; k++) {
+        x = lg_linear_forward(ctx, m->layers[k], x);
+        if (k == m->nlayers - 1)
+            break;
+        switch (m->activation) {
+        case LG_ACT_TANH: x = lg_tanh(ctx, x); break;
+        case LG_ACT_SIGMOID: x = lg_sigmoid(ctx, x); break;
+        default: x = lg_relu(ctx, x); break;
+        }
+        if (m->dropout > 0)
+            x = lg_dropout(ctx, x, m->dropout);
+    }
+    return x;
+}

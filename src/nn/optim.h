@@ -1,0 +1,27 @@
+/* optim.h: the optimizer record (internal; checkpoint.c saves its state). */
+#ifndef LG_OPTIM_H
+#define LG_OPTIM_H
+
+#include "nn.h"
+
+#define LGN_SLOTS 3
+
+struct lg_optim {
+    lg_ctx *ctx;
+    lg_optim_kind kind;
+    double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
+    bool nesterov, amsgrad, centered;
+    int n;
+    lg_tensor **params;
+    /* Per parameter: update count and up to three state buffers of the
+     * parameter's dtype and size (NULL until first needed). */
+    int64_t *steps;
+    void **slot[LGN_SLOTS];
+};
+
+/* Slot names for a kind ("exp_avg", ...); NULL where the slot is unused. */
+LG_HIDDEN const char *lgN_slot_name(const lg_optim *o, int s);
+/* Allocates (zeroed) slot s of parameter i if it is not there yet. */
+LG_HIDDEN void *lgN_slot(lg_optim *o, int i, int s);
+
+#endif
