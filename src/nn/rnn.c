@@ -1,0 +1,245 @@
+/* rnn.c: multi-layer, optionally bidirectional RNN (tanh/relu), GRU and
+ * LSTM with PyTorch's gate equations and weight layout, built from
+ * primitives on the tape (matmuls, slices, sigmoid, tanh, where).
+ *
+ *   RNN:  h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
+ *   GRU:  r = s(x_r + h_r), z = s(x_z + h_z), n = tanh(x_n + r * h_n),
+ *         h' = (1 - z) n + z h          (x_* = x W_i*^T + b_i*, h_* = h W_h*^T + b_h*)
+ *   LSTM: i, f, o = s(x_* + h_*), g = tanh(x_g + h_g),
+ *         c' = f c + i g,  h' = o tanh(c')
+ * With lengths, step t of sample b updates the state only when
+ * t < lengths[b] (where(), so padded inputs can hold anything); outputs
+ * there are 0 and receive no gradient; the reverse direction meets each
+ * sample's padding first and so starts from its last valid step.
+ */
+#include "nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct lg_rnn {
+    lg_rnn_kind kind;
+    int64_t input_size, hidden;
+    int layers, dirs, gates;
+    lg_dtype dt;
+    lg_tensor **w_ih, **w_hh, **b_ih, **b_hh; /* [layers * dirs] */
+};
+
+static const char *const kind_name[] = { "RNN (tanh)", "RNN (relu)", "GRU", "LSTM" };
+
+lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
+                   int64_t hidden_size, const lg_rnn_opts *o)
+{
+    static const char who[] = "lg_rnn_new";
+    if (!ctx)
+        return NULL;
+    lg_dtype dt = o ? o->dtype : LG_F32;
+    int L = (o && o->num_layers) ? o->num_layers : 1, D = (o && o->bidirectional) ? 2 : 1;
+    if ((unsigned)kind > LG_LSTM || (dt != LG_F32 && dt != LG_F64) || L < 1 || L > 64 ||
+        input_size < 1 || hidden_size < 1)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: need a kind, a float dtype, 1..64 layers and sizes >= 1 (got input "
+                         "%lld, hidden %lld, %d layers)",
+                         who, (long long)input_size, (long long)hidden_size, L);
+    lg_rnn *r = lgC_palloc(ctx, sizeof *r, who);
+    size_t n = (size_t)(L * D) * sizeof(lg_tensor *);
+    if (!r || !(r->w_ih = lgC_palloc(ctx, n, who)) || !(r->w_hh = lgC_palloc(ctx, n, who)) ||
+        !(r->b_ih = lgC_palloc(ctx, n, who)) || !(r->b_hh = lgC_palloc(ctx, n, who)))
+        return NULL;
+    r->kind = kind;
+    r->input_size = input_size;
+    r->hidden = hidden_size;
+    r->layers = L;
+    r->dirs = D;
+    r->gates = kind == LG_GRU ? 3 : (kind == LG_LSTM ? 4 : 1);
+    r->dt = dt;
+    int64_t GH = r->gates * hidden_size;
+    double bound = 1.0 / sqrt((double)hidden_size);
+    for (int l = 0; l < L; l++)
+        for (int d = 0; d < D; d++) {
+            int k = l * D + d;
+            int64_t in = l == 0 ? input_size : D * hidden_size;
+            char leaf[64], buf[256];
+            const char *sfx = d ? "_reverse" : "";
+            snprintf(leaf, sizeof leaf, "weight_ih_l%d%s", l, sfx);
+            const char *nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
+            if (!nm || !(r->w_ih[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, in }, bound)))
+                return NULL;
+            snprintf(leaf, sizeof leaf, "weight_hh_l%d%s", l, sfx);
+            nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
+            if (!nm || !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, hidden_size }, bound)))
+                return NULL;
+            if (o && o->no_bias)
+                continue;
+            snprintf(leaf, sizeof leaf, "bias_ih_l%d%s", l, sfx);
+            nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
+            if (!nm || !(r->b_ih[k] = lgN_param_uniform(ctx, nm, dt, 1, &GH, bound)))
+                return NULL;
+            snprintf(leaf, sizeof leaf, "bias_hh_l%d%s", l, sfx);
+            nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
+            if (!nm || !(r->b_hh[k] = lgN_param_uniform(ctx, nm, dt, 1, &GH, bound)))
+                return NULL;
+        }
+    return r;
+}
+
+/* Gate k of a [N, G H] tensor. */
+static lg_tensor *gate(lg_ctx *ctx, lg_tensor *g, int k, int64_t H)
+{
+    return lg_narrow(ctx, g, 1, k * H, H);
+}
+
+/* One cell step: returns h' (and *c for LSTM). xt, hh: [N, G H]. */
+static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *hh, lg_tensor *h,
+                       lg_tensor **c)
+{
+    int64_t H = r->hidden;
+    switch (r->kind) {
+    case LG_RNN_TANH: return lg_tanh(ctx, lg_add(ctx, xt, hh));
+    case LG_RNN_RELU: return lg_relu(ctx, lg_add(ctx, xt, hh));
+    case LG_GRU: {
+        lg_tensor *rg = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 0, H), gate(ctx, hh, 0, H)));
+        lg_tensor *z = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 1, H), gate(ctx, hh, 1, H)));
+        lg_tensor *n = lg_tanh(ctx, lg_add(ctx, gate(ctx, xt, 2, H), lg_mul(ctx, rg, gate(ctx, hh, 2, H))));
+        return lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, z), 1), n), lg_mul(ctx, z, h));
+    }
+    default: {
+        lg_tensor *g = lg_add(ctx, xt, hh);
+        lg_tensor *i = lg_sigmoid(ctx, gate(ctx, g, 0, H));
+        lg_tensor *f = lg_sigmoid(ctx, gate(ctx, g, 1, H));
+        lg_tensor *gg = lg_tanh(ctx, gate(ctx, g, 2, H));
+        lg_tensor *o = lg_sigmoid(ctx, gate(ctx, g, 3, H));
+        *c = lg_add(ctx, lg_mul(ctx, f, *c), lg_mul(ctx, i, gg));
+        return lg_mul(ctx, o, lg_tanh(ctx, *c));
+    }
+    }
+}
+
+/* State k of h0/c0 as [N, H], or zeros. */
+static lg_tensor *initial(lg_ctx *ctx, lg_tensor *s0, int k, int64_t N, int64_t H, lg_dtype dt)
+{
+    if (!s0)
+        return lg_zeros(ctx, dt, 2, (int64_t[]){ N, H });
+    return lg_reshape(ctx, lg_narrow(ctx, s0, 0, k, 1), 2, (int64_t[]){ N, H });
+}
+
+static bool check_state(lg_ctx *ctx, lg_tensor *s, const char *arg, int64_t LD, int64_t N,
+                        int64_t H, lg_dtype dt)
+{
+    if (!s)
+        return true;
+    if (lg_tensor_check(ctx, s) != LG_OK)
+        return false;
+    const int64_t *sh = lg_tensor_shape(s);
+    if (lg_tensor_dtype(s) != dt || lg_tensor_ndim(s) != 3 || sh[0] != LD || sh[1] != N ||
+        sh[2] != H) {
+        lgC_error(ctx, LG_ERR_SHAPE, "lg_rnn_forward: %s must be [%lld, %lld, %lld] of the network's dtype",
+                  arg, (long long)LD, (long long)N, (long long)H);
+        return false;
+    }
+    return true;
+}
+
+lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
+                         lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out)
+{
+    static const char who[] = "lg_rnn_forward";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (!r || !x || !out)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !r ? "r" : (!x ? "x" : "out"));
+    memset(out, 0, sizeof *out);
+    if (lg_tensor_check(ctx, x) != LG_OK)
+        return ctx->status;
+    const int64_t *xs = lg_tensor_shape(x);
+    if (lg_tensor_ndim(x) != 3 || xs[2] != r->input_size || lg_tensor_dtype(x) != r->dt)
+        return lgC_errorf(ctx, LG_ERR_SHAPE,
+                          "%s: x must be [T, N, %lld] of the network's dtype (a %s)", who,
+                          (long long)r->input_size, kind_name[r->kind]);
+    int64_t T = xs[0], N = xs[1], H = r->hidden, LD = r->layers * r->dirs;
+    if (T < 1 || N < 1)
+        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: x has T = %lld, N = %lld, expected >= 1", who,
+                          (long long)T, (long long)N);
+    if (!check_state(ctx, h0, "h0", LD, N, H, r->dt) || !check_state(ctx, c0, "c0", LD, N, H, r->dt))
+        return ctx->status;
+    lg_tensor **masks = NULL;
+    if (lengths) {
+        if (lg_tensor_check(ctx, lengths) != LG_OK)
+            return ctx->status;
+        if (lg_tensor_dtype(lengths) != LG_I64 || lg_tensor_numel(lengths) != N || lg_tensor_ndim(lengths) != 1)
+            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: lengths must be int64 [%lld]", who, (long long)N);
+        const int64_t *lv = lg_tensor_data(lengths);
+        for (int64_t b = 0; b < N; b++)
+            if (lv[b] < 1 || lv[b] > T)
+                return lgC_errorf(ctx, LG_ERR_VALUE, "%s: lengths[%lld] = %lld, expected in [1, %lld]",
+                                  who, (long long)b, (long long)lv[b], (long long)T);
+        /* masks[t]: [N, 1], 1 where step t is valid */
+        lg_tensor *m = lg_zeros(ctx, r->dt, 3, (int64_t[]){ T, N, 1 });
+        if (!m)
+            return ctx->status;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < N; b++)
+                lgN_set(m, t * N + b, t < lv[b] ? 1.0 : 0.0);
+        masks = lgC_salloc(ctx, (size_t)T * sizeof *masks, who);
+        if (!masks)
+            return ctx->status;
+        for (int64_t t = 0; t < T; t++)
+            masks[t] = lg_reshape(ctx, lg_narrow(ctx, m, 0, t, 1), 2, (int64_t[]){ N, 1 });
+    }
+    lg_tensor **steps = lgC_salloc(ctx, (size_t)T * sizeof *steps, who);
+    lg_tensor **hn = lgC_salloc(ctx, (size_t)LD * sizeof *hn, who);
+    lg_tensor **cn = lgC_salloc(ctx, (size_t)LD * sizeof *cn, who);
+    lg_tensor *zero = lg_scalar(ctx, r->dt, 0);
+    if (!steps || !hn || !cn || !zero)
+        return ctx->status;
+    lg_tensor *input = x;
+    for (int l = 0; l < r->layers; l++) {
+        lg_tensor *dir_out[2];
+        int64_t in = lg_tensor_shape(input)[2];
+        for (int d = 0; d < r->dirs; d++) {
+            int k = l * r->dirs + d;
+            lg_tensor *flat = lg_reshape(ctx, input, 2, (int64_t[]){ T * N, in });
+            lg_tensor *xw = lg_matmul_t(ctx, flat, r->w_ih[k], false, true);
+            if (r->b_ih[k])
+                xw = lg_add(ctx, xw, r->b_ih[k]);
+            xw = lg_reshape(ctx, xw, 3, (int64_t[]){ T, N, r->gates * H });
+            lg_tensor *h = initial(ctx, h0, k, N, H, r->dt);
+            lg_tensor *c = r->kind == LG_LSTM ? initial(ctx, c0, k, N, H, r->dt) : NULL;
+            for (int64_t s = 0; s < T; s++) {
+                int64_t t = d == 0 ? s : T - 1 - s;
+                lg_tensor *xt = lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
+                lg_tensor *hh = lg_matmul_t(ctx, h, r->w_hh[k], false, true);
+                if (r->b_hh[k])
+                    hh = lg_add(ctx, hh, r->b_hh[k]);
+                lg_tensor *c_new = c;
+                lg_tensor *h_new = cell(ctx, r, xt, hh, h, &c_new);
+                if (masks) {
+                    h = lg_where(ctx, masks[t], h_new, h);
+                    if (c)
+                        c = lg_where(ctx, masks[t], c_new, c);
+                    steps[t] = lg_where(ctx, masks[t], h_new, zero);
+                } else {
+                    h = h_new;
+                    c = c_new;
+                    steps[t] = h_new;
+                }
+            }
+            hn[k] = h;
+            cn[k] = c;
+            dir_out[d] = lg_stack(ctx, (int)T, steps, 0); /* [T, N, H] */
+        }
+        input = r->dirs == 2 ? lg_concat(ctx, 2, dir_out, 2) : dir_out[0];
+        if (!input)
+            return ctx->status;
+    }
+    out->output = input;
+    out->h_n = lg_stack(ctx, (int)LD, hn, 0);
+    if (r->kind == LG_LSTM)
+        out->c_n = lg_stack(ctx, (int)LD, cn, 0);
+    if (!out->output || !out->h_n || (r->kind == LG_LSTM && !out->c_n)) {
+        memset(out, 0, sizeof *out);
+        return ctx->status != LG_OK ? ctx->status : LG_ERR_OOM;
+    }
+    return LG_OK;
+}
