@@ -72,8 +72,8 @@ typedef struct lg_linear_opts {
 /* Parameters "<name>.weight" and "<name>.bias", initialised as PyTorch's
  * nn.Linear: weight kaiming_uniform(a = sqrt 5), i.e. U(+-1/sqrt(in)), bias
  * U(+-1/sqrt(in)). NULL on error (LG_ERR_VALUE for sizes < 1). */
-lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features,
-                         int64_t out_features, const lg_linear_opts *o);
+lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
+                         const lg_linear_opts *o);
 /* y = x W^T + b.  x:[..., in] -> [..., out]. */
 lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x);
 
@@ -116,7 +116,7 @@ typedef enum lg_rnn_kind { LG_RNN_TANH = 0, LG_RNN_RELU, LG_GRU, LG_LSTM } lg_rn
 
 typedef struct lg_rnn_opts {
     lg_dtype dtype;
-    int num_layers;     /* 0 means 1 */
+    int num_layers; /* 0 means 1 */
     bool bidirectional;
     bool no_bias;
 } lg_rnn_opts;
@@ -204,12 +204,12 @@ typedef enum lg_sched_kind {
 
 typedef struct lg_sched_opts {
     lg_sched_kind kind;
-    int64_t step_size;   /* STEP */
-    double gamma;        /* STEP, EXPONENTIAL */
-    int64_t t_max;       /* COSINE */
-    double eta_min;      /* COSINE */
+    int64_t step_size;                /* STEP */
+    double gamma;                     /* STEP, EXPONENTIAL */
+    int64_t t_max;                    /* COSINE */
+    double eta_min;                   /* COSINE */
     lg_optd start_factor, end_factor; /* LINEAR: default 1/3 and 1 */
-    int64_t total_iters; /* LINEAR: default 5 (0 means 5) */
+    int64_t total_iters;              /* LINEAR: default 5 (0 means 5) */
 } lg_sched_opts;
 
 typedef struct lg_sched lg_sched;

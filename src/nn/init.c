@@ -88,7 +88,8 @@ lg_status lg_init_xavier_uniform(lg_ctx *ctx, lg_tensor *t, double gain)
     double fi, fo;
     if (!ctx)
         return LG_ERR_NULL;
-    if (!target_ok(ctx, t, "lg_init_xavier_uniform") || !fans(ctx, t, "lg_init_xavier_uniform", &fi, &fo))
+    if (!target_ok(ctx, t, "lg_init_xavier_uniform") ||
+        !fans(ctx, t, "lg_init_xavier_uniform", &fi, &fo))
         return ctx->status;
     double b = gain * sqrt(6.0 / (fi + fo));
     return lg_init_uniform(ctx, t, -b, b);
@@ -99,7 +100,8 @@ lg_status lg_init_xavier_normal(lg_ctx *ctx, lg_tensor *t, double gain)
     double fi, fo;
     if (!ctx)
         return LG_ERR_NULL;
-    if (!target_ok(ctx, t, "lg_init_xavier_normal") || !fans(ctx, t, "lg_init_xavier_normal", &fi, &fo))
+    if (!target_ok(ctx, t, "lg_init_xavier_normal") ||
+        !fans(ctx, t, "lg_init_xavier_normal", &fi, &fo))
         return ctx->status;
     return lg_init_normal(ctx, t, 0, gain * sqrt(2.0 / (fi + fo)));
 }

@@ -100,7 +100,8 @@ lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
         return lgC_error(ctx, LG_ERR_NULL, "lg_linear_forward: l is NULL");
     if (x && lg_tensor_check(ctx, x) == LG_OK &&
         (lg_tensor_ndim(x) < 1 || lg_tensor_shape(x)[lg_tensor_ndim(x) - 1] != l->in_features))
-        return lgC_error(ctx, LG_ERR_SHAPE, "lg_linear_forward: x's last dim is %lld, expected %lld",
+        return lgC_error(ctx, LG_ERR_SHAPE,
+                         "lg_linear_forward: x's last dim is %lld, expected %lld",
                          (long long)lg_tensor_dim(x, -1), (long long)l->in_features);
     lg_tensor *y;
     if (x && lg_tensor_ndim(x) == 1) { /* [in] -> [out] */

@@ -47,8 +47,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
     double wd = o->weight_decay.set ? o->weight_decay.value : (o->kind == LG_ADAMW ? 0.01 : 0.0);
     double b1 = o->beta1.set ? o->beta1.value : 0.9, b2 = o->beta2.set ? o->beta2.value : 0.999;
     double eps = o->eps.set ? o->eps.value : 1e-8, alpha = o->alpha.set ? o->alpha.value : 0.99;
-    if (!(o->lr > 0) || !(wd >= 0) || !(o->momentum >= 0) || !(eps >= 0) ||
-        !(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) || !(alpha >= 0))
+    if (!(o->lr > 0) || !(wd >= 0) || !(o->momentum >= 0) || !(eps >= 0) || !(b1 >= 0 && b1 < 1) ||
+        !(b2 >= 0 && b2 < 1) || !(alpha >= 0))
         return lgC_error(ctx, LG_ERR_VALUE,
                          "%s: invalid hyper-parameter (need lr > 0, weight_decay, momentum, eps, "
                          "alpha >= 0 and betas in [0, 1)): lr = %g",
@@ -92,7 +92,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
 
 /* x[j] as double / store, for a buffer of the parameter's dtype. */
 #define LD(buf, j) (f32 ? (double)((float *)(buf))[j] : ((double *)(buf))[j])
-#define ST(buf, j, v) (f32 ? (void)(((float *)(buf))[j] = (float)(v)) : (void)(((double *)(buf))[j] = (v)))
+#define ST(buf, j, v)                                                                              \
+    (f32 ? (void)(((float *)(buf))[j] = (float)(v)) : (void)(((double *)(buf))[j] = (v)))
 
 static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
@@ -277,7 +278,8 @@ lg_status lg_clip_grad_value(lg_ctx *ctx, double value)
     if (!ctx)
         return LG_ERR_NULL;
     if (!(value >= 0))
-        return lgC_errorf(ctx, LG_ERR_VALUE, "lg_clip_grad_value: value = %g, expected >= 0", value);
+        return lgC_errorf(ctx, LG_ERR_VALUE, "lg_clip_grad_value: value = %g, expected >= 0",
+                          value);
     for (int i = 0; i < lg_param_count(ctx); i++) {
         lg_tensor *g = lg_tensor_grad(lg_param_at(ctx, i));
         for (int64_t j = 0; g && j < lg_tensor_numel(g); j++) {

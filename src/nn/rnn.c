@@ -64,11 +64,13 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
             const char *sfx = d ? "_reverse" : "";
             snprintf(leaf, sizeof leaf, "weight_ih_l%d%s", l, sfx);
             const char *nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
-            if (!nm || !(r->w_ih[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, in }, bound)))
+            if (!nm ||
+                !(r->w_ih[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, in }, bound)))
                 return NULL;
             snprintf(leaf, sizeof leaf, "weight_hh_l%d%s", l, sfx);
             nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
-            if (!nm || !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, hidden_size }, bound)))
+            if (!nm || !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2,
+                                                        (int64_t[]){ GH, hidden_size }, bound)))
                 return NULL;
             if (o && o->no_bias)
                 continue;
@@ -101,8 +103,10 @@ static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *h
     case LG_GRU: {
         lg_tensor *rg = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 0, H), gate(ctx, hh, 0, H)));
         lg_tensor *z = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 1, H), gate(ctx, hh, 1, H)));
-        lg_tensor *n = lg_tanh(ctx, lg_add(ctx, gate(ctx, xt, 2, H), lg_mul(ctx, rg, gate(ctx, hh, 2, H))));
-        return lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, z), 1), n), lg_mul(ctx, z, h));
+        lg_tensor *n =
+            lg_tanh(ctx, lg_add(ctx, gate(ctx, xt, 2, H), lg_mul(ctx, rg, gate(ctx, hh, 2, H))));
+        return lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, z), 1), n),
+                      lg_mul(ctx, z, h));
     }
     default: {
         lg_tensor *g = lg_add(ctx, xt, hh);
@@ -134,8 +138,9 @@ static bool check_state(lg_ctx *ctx, lg_tensor *s, const char *arg, int64_t LD, 
     const int64_t *sh = lg_tensor_shape(s);
     if (lg_tensor_dtype(s) != dt || lg_tensor_ndim(s) != 3 || sh[0] != LD || sh[1] != N ||
         sh[2] != H) {
-        lgC_error(ctx, LG_ERR_SHAPE, "lg_rnn_forward: %s must be [%lld, %lld, %lld] of the network's dtype",
-                  arg, (long long)LD, (long long)N, (long long)H);
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "lg_rnn_forward: %s must be [%lld, %lld, %lld] of the network's dtype", arg,
+                  (long long)LD, (long long)N, (long long)H);
         return false;
     }
     return true;
@@ -161,19 +166,23 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
     if (T < 1 || N < 1)
         return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: x has T = %lld, N = %lld, expected >= 1", who,
                           (long long)T, (long long)N);
-    if (!check_state(ctx, h0, "h0", LD, N, H, r->dt) || !check_state(ctx, c0, "c0", LD, N, H, r->dt))
+    if (!check_state(ctx, h0, "h0", LD, N, H, r->dt) ||
+        !check_state(ctx, c0, "c0", LD, N, H, r->dt))
         return ctx->status;
     lg_tensor **masks = NULL;
     if (lengths) {
         if (lg_tensor_check(ctx, lengths) != LG_OK)
             return ctx->status;
-        if (lg_tensor_dtype(lengths) != LG_I64 || lg_tensor_numel(lengths) != N || lg_tensor_ndim(lengths) != 1)
-            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: lengths must be int64 [%lld]", who, (long long)N);
+        if (lg_tensor_dtype(lengths) != LG_I64 || lg_tensor_numel(lengths) != N ||
+            lg_tensor_ndim(lengths) != 1)
+            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: lengths must be int64 [%lld]", who,
+                              (long long)N);
         const int64_t *lv = lg_tensor_data(lengths);
         for (int64_t b = 0; b < N; b++)
             if (lv[b] < 1 || lv[b] > T)
-                return lgC_errorf(ctx, LG_ERR_VALUE, "%s: lengths[%lld] = %lld, expected in [1, %lld]",
-                                  who, (long long)b, (long long)lv[b], (long long)T);
+                return lgC_errorf(ctx, LG_ERR_VALUE,
+                                  "%s: lengths[%lld] = %lld, expected in [1, %lld]", who,
+                                  (long long)b, (long long)lv[b], (long long)T);
         /* masks[t]: [N, 1], 1 where step t is valid */
         lg_tensor *m = lg_zeros(ctx, r->dt, 3, (int64_t[]){ T, N, 1 });
         if (!m)
@@ -208,7 +217,8 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
             lg_tensor *c = r->kind == LG_LSTM ? initial(ctx, c0, k, N, H, r->dt) : NULL;
             for (int64_t s = 0; s < T; s++) {
                 int64_t t = d == 0 ? s : T - 1 - s;
-                lg_tensor *xt = lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
+                lg_tensor *xt =
+                    lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
                 lg_tensor *hh = lg_matmul_t(ctx, h, r->w_hh[k], false, true);
                 if (r->b_hh[k])
                     hh = lg_add(ctx, hh, r->b_hh[k]);

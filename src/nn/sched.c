@@ -19,10 +19,8 @@ static double next_lr(lg_sched *s)
     double lr = s->opt->lr;
     int64_t e = s->epoch;
     switch (s->o.kind) {
-    case LG_SCHED_STEP:
-        return (e == 0 || e % s->o.step_size != 0) ? lr : lr * s->o.gamma;
-    case LG_SCHED_EXPONENTIAL:
-        return e == 0 ? lr : lr * s->o.gamma;
+    case LG_SCHED_STEP: return (e == 0 || e % s->o.step_size != 0) ? lr : lr * s->o.gamma;
+    case LG_SCHED_EXPONENTIAL: return e == 0 ? lr : lr * s->o.gamma;
     case LG_SCHED_COSINE: {
         double T = (double)s->o.t_max, eta = s->o.eta_min;
         if (e == 0)
@@ -38,8 +36,8 @@ static double next_lr(lg_sched *s)
             return lr * s->start;
         if (e > s->total)
             return lr;
-        return lr * (1.0 + (s->end - s->start) /
-                               ((double)s->total * s->start + (double)(e - 1) * (s->end - s->start)));
+        return lr * (1.0 + (s->end - s->start) / ((double)s->total * s->start +
+                                                  (double)(e - 1) * (s->end - s->start)));
     }
 }
 

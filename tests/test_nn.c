@@ -1,0 +1,515 @@
+/* test_nn.c: recurrent networks, optimizers and schedules against PyTorch
+ * fixtures (tests/fixtures/nn, made by tools/gen_nn_fixtures.py with
+ * identical weights), plus layers and initialisers. */
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LG_FIXTURE_DIR
+#error "LG_FIXTURE_DIR must name tests/fixtures/nn"
+#endif
+
+/* ------------------------------------------------------------------ */
+/* A reader for the named-tensor fixture files                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct ntensor {
+    char name[96];
+    bool is_int;
+    int ndim;
+    int64_t shape[LG_MAX_DIMS], numel;
+    double *v;
+    int64_t *iv;
+} ntensor;
+
+typedef struct ncase {
+    char id[96];
+    char keys[16][32], vals[16][64];
+    int nkeys, ntensors;
+    ntensor t[48];
+} ncase;
+
+typedef struct nfile {
+    int ncases;
+    ncase *cases;
+} nfile;
+
+static char *next_tok(char **s)
+{
+    while (**s == ' ')
+        (*s)++;
+    if (!**s)
+        return NULL;
+    char *start = *s;
+    while (**s && **s != ' ')
+        (*s)++;
+    if (**s)
+        *(*s)++ = '\0';
+    return start;
+}
+
+static nfile read_nfile(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", LG_FIXTURE_DIR, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    nfile nf = { 0, calloc(64, sizeof(ncase)) };
+    size_t cap = 1 << 20;
+    char *line = malloc(cap);
+    ncase *c = NULL;
+    while (fgets(line, (int)cap, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *s = line, *w = next_tok(&s);
+        if (!w || *w == '#' || !strcmp(w, "lossgrad-nn-fixture"))
+            continue;
+        if (!strcmp(w, "case")) {
+            cr_assert_lt(nf.ncases, 64);
+            c = &nf.cases[nf.ncases++];
+            snprintf(c->id, sizeof c->id, "%s", next_tok(&s));
+        } else if (!strcmp(w, "end")) {
+            c = NULL;
+        } else if (!strcmp(w, "tensor")) {
+            cr_assert(c && c->ntensors < 48);
+            ntensor *t = &c->t[c->ntensors++];
+            snprintf(t->name, sizeof t->name, "%s", next_tok(&s));
+            t->is_int = !strcmp(next_tok(&s), "i64");
+            t->ndim = atoi(next_tok(&s));
+            t->numel = 1;
+            for (int d = 0; d < t->ndim; d++)
+                t->numel *= (t->shape[d] = atoll(next_tok(&s)));
+            cr_assert_str_eq(next_tok(&s), ":");
+            t->v = malloc((size_t)(t->numel + 1) * sizeof *t->v);
+            t->iv = malloc((size_t)(t->numel + 1) * sizeof *t->iv);
+            for (int64_t i = 0; i < t->numel; i++) {
+                char *tok = next_tok(&s);
+                cr_assert_not_null(tok, "%s: short tensor %s", c->id, t->name);
+                t->v[i] = strtod(tok, NULL);
+                t->iv[i] = strtoll(tok, NULL, 10);
+            }
+        } else {
+            cr_assert(c && c->nkeys < 16);
+            snprintf(c->keys[c->nkeys], 32, "%s", w);
+            snprintf(c->vals[c->nkeys++], 64, "%s", next_tok(&s));
+        }
+    }
+    free(line);
+    fclose(f);
+    return nf;
+}
+
+static void free_nfile(nfile *nf)
+{
+    for (int i = 0; i < nf->ncases; i++)
+        for (int k = 0; k < nf->cases[i].ntensors; k++)
+            free(nf->cases[i].t[k].v), free(nf->cases[i].t[k].iv);
+    free(nf->cases);
+}
+
+static const char *key(const ncase *c, const char *k)
+{
+    for (int i = 0; i < c->nkeys; i++)
+        if (!strcmp(c->keys[i], k))
+            return c->vals[i];
+    return NULL;
+}
+
+static double keyd(const ncase *c, const char *k, double dflt)
+{
+    const char *v = key(c, k);
+    return v ? (strcmp(v, "true") == 0 ? 1.0 : (strcmp(v, "false") == 0 ? 0.0 : strtod(v, NULL)))
+             : dflt;
+}
+
+static const ntensor *find(const ncase *c, const char *name)
+{
+    for (int i = 0; i < c->ntensors; i++)
+        if (!strcmp(c->t[i].name, name))
+            return &c->t[i];
+    return NULL;
+}
+
+static lg_tensor *make(lg_ctx *ctx, const ntensor *t, lg_dtype dt)
+{
+    if (t->is_int)
+        return lg_tensor_from(ctx, LG_I64, t->iv, t->ndim, t->shape);
+    return from_doubles(ctx, dt, t->v, t->ndim, t->shape);
+}
+
+/* The fixture rule: float64 1e-9 + 1e-7|want|, float32 scaled 1e-5 + 1e-4|want|. */
+static void expect_fixture(lg_tensor *got, const ntensor *want, lg_dtype dt, const char *id,
+                           const char *what)
+{
+    cr_assert_not_null(got, "%s: %s is NULL", id, what);
+    cr_assert_eq(lg_tensor_numel(got), want->numel, "%s: %s has %lld elements, expected %lld", id,
+                 what, (long long)lg_tensor_numel(got), (long long)want->numel);
+    double scale = 1;
+    for (int64_t i = 0; i < want->numel; i++)
+        scale = fmax(scale, fabs(want->v[i]));
+    for (int64_t i = 0; i < want->numel; i++) {
+        double g = get(got, i), w = want->v[i];
+        double tol = dt == LG_F64 ? 1e-9 + 1e-7 * fabs(w) : 1e-5 * scale + 1e-4 * fabs(w);
+        cr_assert(fabs(g - w) <= tol, "%s [%s]: %s[%lld] = %.17g, expected %.17g", id,
+                  dt == LG_F64 ? "f64" : "f32", what, (long long)i, g, w);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* RNN / GRU / LSTM                                                     */
+/* ------------------------------------------------------------------ */
+
+static void run_rnn_case(const ncase *c, lg_dtype dt)
+{
+    const char *k = key(c, "kind");
+    lg_rnn_kind kind = !strcmp(k, "gru")        ? LG_GRU
+                       : !strcmp(k, "lstm")     ? LG_LSTM
+                       : !strcmp(k, "rnn_relu") ? LG_RNN_RELU
+                                                : LG_RNN_TANH;
+    lg_ctx *ctx = test_ctx(1);
+    lg_rnn *net = lg_rnn_new(ctx, "net", kind, (int64_t)keyd(c, "input_size", 0),
+                             (int64_t)keyd(c, "hidden", 0),
+                             &(lg_rnn_opts){ .dtype = dt,
+                                             .num_layers = (int)keyd(c, "layers", 1),
+                                             .bidirectional = keyd(c, "bidirectional", 0) != 0 });
+    cr_assert_not_null(net, "%s: %s", c->id, lg_ctx_errmsg(ctx));
+    /* the same weights as PyTorch, by name */
+    int nparams = 0;
+    for (int i = 0; i < c->ntensors; i++) {
+        if (strncmp(c->t[i].name, "param.", 6))
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "net.%s", c->t[i].name + 6);
+        lg_tensor *p = lg_param_find(ctx, name);
+        cr_assert_not_null(p, "%s: no parameter %s", c->id, name);
+        cr_assert_eq(lg_copy_into(ctx, p, make(ctx, &c->t[i], LG_F64)), LG_OK, "%s: %s", c->id,
+                     lg_ctx_errmsg(ctx));
+        nparams++;
+    }
+    cr_assert_eq(nparams, lg_param_count(ctx), "%s: parameter count differs from PyTorch's", c->id);
+    lg_tensor *x = make(ctx, find(c, "x"), dt);
+    lg_requires_grad(ctx, x, true);
+    const ntensor *tl = find(c, "lengths"), *th0 = find(c, "h0"), *tc0 = find(c, "c0");
+    lg_tensor *h0 = th0 ? make(ctx, th0, dt) : NULL, *c0 = tc0 ? make(ctx, tc0, dt) : NULL;
+    if (h0)
+        lg_requires_grad(ctx, h0, true);
+    if (c0)
+        lg_requires_grad(ctx, c0, true);
+    lg_rnn_result r;
+    cr_assert_eq(lg_rnn_forward(ctx, net, x, tl ? make(ctx, tl, LG_I64) : NULL, h0, c0, &r), LG_OK,
+                 "%s: %s", c->id, lg_ctx_errmsg(ctx));
+    expect_fixture(r.output, find(c, "out.output"), dt, c->id, "output");
+    expect_fixture(r.h_n, find(c, "out.h_n"), dt, c->id, "h_n");
+    lg_tensor *loss = lg_add(
+        ctx,
+        lg_sum(ctx, lg_mul(ctx, r.output, make(ctx, find(c, "upstream.output"), dt)), 0, NULL,
+               false),
+        lg_sum(ctx, lg_mul(ctx, r.h_n, make(ctx, find(c, "upstream.h_n"), dt)), 0, NULL, false));
+    if (kind == LG_LSTM) {
+        expect_fixture(r.c_n, find(c, "out.c_n"), dt, c->id, "c_n");
+        loss = lg_add(ctx, loss,
+                      lg_sum(ctx, lg_mul(ctx, r.c_n, make(ctx, find(c, "upstream.c_n"), dt)), 0,
+                             NULL, false));
+    }
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
+    expect_fixture(lg_tensor_grad(x), find(c, "grad.x"), dt, c->id, "grad x");
+    if (h0)
+        expect_fixture(lg_tensor_grad(h0), find(c, "grad.h0"), dt, c->id, "grad h0");
+    if (c0)
+        expect_fixture(lg_tensor_grad(c0), find(c, "grad.c0"), dt, c->id, "grad c0");
+    for (int i = 0; i < c->ntensors; i++) {
+        if (strncmp(c->t[i].name, "grad.param.", 11))
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "net.%s", c->t[i].name + 11);
+        expect_fixture(lg_tensor_grad(lg_param_find(ctx, name)), &c->t[i], dt, c->id, name);
+    }
+    lg_ctx_free(ctx);
+}
+
+Test(nn, rnn_gru_lstm_match_pytorch)
+{
+    nfile nf = read_nfile("rnn.txt");
+    cr_assert_geq(nf.ncases, 8);
+    for (int i = 0; i < nf.ncases; i++) {
+        run_rnn_case(&nf.cases[i], LG_F64);
+        run_rnn_case(&nf.cases[i], LG_F32);
+    }
+    free_nfile(&nf);
+}
+
+Test(nn, padded_steps_get_no_gradient)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_rnn *net = lg_rnn_new(ctx, "gru", LG_GRU, 3, 4,
+                             &(lg_rnn_opts){ .dtype = LG_F64, .bidirectional = true });
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(5, 2, 3));
+    lg_requires_grad(ctx, x, true);
+    int64_t lens[] = { 5, 3 };
+    lg_rnn_result r;
+    cr_assert_eq(lg_rnn_forward(ctx, net, x, T_FROM(ctx, LG_I64, lens, 2), NULL, NULL, &r), LG_OK);
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, r.output, 0, NULL, false)), LG_OK);
+    lg_tensor *g = lg_tensor_grad(x);
+    for (int t = 3; t < 5; t++)
+        for (int f = 0; f < 3; f++)
+            cr_assert_eq(get(g, (t * 2 + 1) * 3 + f), 0.0, "padded step %d got gradient", t);
+    for (int t = 3; t < 5; t++)
+        for (int h = 0; h < 8; h++)
+            cr_assert_eq(get(r.output, (t * 2 + 1) * 8 + h), 0.0, "padded output is zero");
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Optimizers and schedules                                             */
+/* ------------------------------------------------------------------ */
+
+static void run_optim_case(const ncase *c, lg_dtype dt)
+{
+    const char *k = key(c, "optim");
+    lg_optim_kind kind = !strcmp(k, "sgd")     ? LG_SGD
+                         : !strcmp(k, "adam")  ? LG_ADAM
+                         : !strcmp(k, "adamw") ? LG_ADAMW
+                                               : LG_RMSPROP;
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *W = lg_param_new(ctx, "W", dt, 2, SHAPE(3, 2)),
+              *b = lg_param_new(ctx, "b", dt, 1, SHAPE(2));
+    lg_copy_into(ctx, W, make(ctx, find(c, "W0"), LG_F64));
+    lg_copy_into(ctx, b, make(ctx, find(c, "b0"), LG_F64));
+    lg_optim_opts o = { .kind = kind,
+                        .lr = keyd(c, "lr", 0),
+                        .momentum = keyd(c, "momentum", 0),
+                        .dampening = keyd(c, "dampening", 0),
+                        .nesterov = keyd(c, "nesterov", 0) != 0,
+                        .amsgrad = keyd(c, "amsgrad", 0) != 0,
+                        .centered = keyd(c, "centered", 0) != 0 };
+    if (key(c, "weight_decay"))
+        o.weight_decay = (lg_optd)LG_SET(keyd(c, "weight_decay", 0));
+    if (key(c, "beta1"))
+        o.beta1 = (lg_optd)LG_SET(keyd(c, "beta1", 0));
+    if (key(c, "beta2"))
+        o.beta2 = (lg_optd)LG_SET(keyd(c, "beta2", 0));
+    if (key(c, "eps"))
+        o.eps = (lg_optd)LG_SET(keyd(c, "eps", 0));
+    if (key(c, "alpha"))
+        o.alpha = (lg_optd)LG_SET(keyd(c, "alpha", 0));
+    lg_optim *opt = lg_optim_new(ctx, &o);
+    cr_assert_not_null(opt, "%s: %s", c->id, lg_ctx_errmsg(ctx));
+    lg_step_end(ctx);
+    const ntensor *tw = find(c, "traj.W"), *tb = find(c, "traj.b"), *tloss = find(c, "loss");
+    for (int s = 0; s < 20; s++) {
+        lg_tensor *X = make(ctx, find(c, "X"), dt), *Y = make(ctx, find(c, "Y"), dt);
+        lg_tensor *loss =
+            lg_mean(ctx, lg_square(ctx, lg_sub(ctx, lg_add(ctx, lg_matmul(ctx, X, W), b), Y)), 0,
+                    NULL, false);
+        cr_assert_eq(lg_backward(ctx, loss), LG_OK);
+        cr_assert_eq(lg_optim_step(opt), LG_OK);
+        ntensor wstep = { .ndim = 2, .shape = { 3, 2 }, .numel = 6, .v = tw->v + 6 * s };
+        ntensor bstep = { .ndim = 1, .shape = { 2 }, .numel = 2, .v = tb->v + 2 * s };
+        ntensor lstep = { .ndim = 0, .numel = 1, .v = tloss->v + s };
+        char what[32];
+        snprintf(what, sizeof what, "step %d W", s);
+        expect_fixture(W, &wstep, dt, c->id, what);
+        snprintf(what, sizeof what, "step %d b", s);
+        expect_fixture(b, &bstep, dt, c->id, what);
+        snprintf(what, sizeof what, "step %d loss", s);
+        expect_fixture(loss, &lstep, dt, c->id, what);
+        lg_zero_grad(ctx);
+        lg_step_end(ctx);
+    }
+    cr_assert_eq(lg_optim_steps(opt), 20);
+    lg_ctx_free(ctx);
+}
+
+Test(nn, optimizer_trajectories_match_pytorch)
+{
+    nfile nf = read_nfile("optim.txt");
+    cr_assert_geq(nf.ncases, 12);
+    for (int i = 0; i < nf.ncases; i++) {
+        run_optim_case(&nf.cases[i], LG_F64);
+        run_optim_case(&nf.cases[i], LG_F32);
+    }
+    free_nfile(&nf);
+}
+
+Test(nn, schedules_match_pytorch)
+{
+    nfile nf = read_nfile("sched.txt");
+    cr_assert_geq(nf.ncases, 5);
+    for (int i = 0; i < nf.ncases; i++) {
+        const ncase *c = &nf.cases[i];
+        const char *k = key(c, "sched");
+        lg_ctx *ctx = test_ctx(1);
+        lg_param_new(ctx, "p", LG_F64, 1, SHAPE(1));
+        lg_optim *opt =
+            lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = keyd(c, "lr", 0) });
+        lg_sched_opts so = { .kind = !strcmp(k, "step")          ? LG_SCHED_STEP
+                                     : !strcmp(k, "exponential") ? LG_SCHED_EXPONENTIAL
+                                     : !strcmp(k, "cosine")      ? LG_SCHED_COSINE
+                                                                 : LG_SCHED_LINEAR,
+                             .step_size = (int64_t)keyd(c, "step_size", 0),
+                             .gamma = keyd(c, "gamma", 0),
+                             .t_max = (int64_t)keyd(c, "t_max", 0),
+                             .eta_min = keyd(c, "eta_min", 0),
+                             .total_iters = (int64_t)keyd(c, "total_iters", 0) };
+        if (key(c, "start_factor"))
+            so.start_factor = (lg_optd)LG_SET(keyd(c, "start_factor", 0));
+        if (key(c, "end_factor"))
+            so.end_factor = (lg_optd)LG_SET(keyd(c, "end_factor", 0));
+        lg_sched *s = lg_sched_new(ctx, opt, &so);
+        cr_assert_not_null(s, "%s: %s", c->id, lg_ctx_errmsg(ctx));
+        const ntensor *lrs = find(c, "lrs");
+        for (int64_t e = 0; e < lrs->numel; e++) {
+            double got = e == 0 ? lg_optim_lr(opt) : lg_sched_step(s), want = lrs->v[e];
+            cr_assert(fabs(got - want) <= 1e-15 + 1e-13 * fabs(want),
+                      "%s: step %lld lr %.17g, expected %.17g", c->id, (long long)e, got, want);
+        }
+        lg_ctx_free(ctx);
+    }
+    free_nfile(&nf);
+}
+
+Test(nn, clipping)
+{
+    lg_ctx *ctx = test_ctx(3);
+    lg_tensor *a = lg_param_new(ctx, "a", LG_F64, 1, SHAPE(2)),
+              *b = lg_param_new(ctx, "b", LG_F64, 1, SHAPE(1));
+    double av[] = { 3, 0 }, bv[] = { 4 };
+    lg_copy_into(ctx, a, from_doubles(ctx, LG_F64, av, 1, SHAPE(2)));
+    lg_copy_into(ctx, b, from_doubles(ctx, LG_F64, bv, 1, SHAPE(1)));
+    /* loss = (a.a + b.b)/2: gradients equal the values, total norm 5 */
+    lg_tensor *loss = lg_mul_scalar(ctx,
+                                    lg_add(ctx, lg_sum(ctx, lg_square(ctx, a), 0, NULL, false),
+                                           lg_sum(ctx, lg_square(ctx, b), 0, NULL, false)),
+                                    0.5);
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK);
+    double total = lg_clip_grad_norm(ctx, 1.0, 2); /* once: the macro evaluates twice */
+    cr_assert_float_eq(total, 5.0, 1e-12);
+    double c = 1.0 / (5 + 1e-6);
+    expect_close(lg_tensor_grad(a), (double[]){ 3 * c, 0 }, 2, 1e-14, "clipped a");
+    expect_close(lg_tensor_grad(b), (double[]){ 4 * c }, 1, 1e-14, "clipped b");
+    cr_assert_eq(lg_clip_grad_value(ctx, 0.5), LG_OK);
+    expect_close(lg_tensor_grad(b), (double[]){ 0.5 }, 1, 0, "value clip");
+    cr_assert(isnan(lg_clip_grad_norm(ctx, -1, 2)));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Layers and initialisers                                              */
+/* ------------------------------------------------------------------ */
+
+Test(nn, linear_layout_init_and_forward)
+{
+    lg_ctx *ctx = test_ctx(4);
+    lg_linear *l = lg_linear_new(ctx, "fc", 5, 3, &(lg_linear_opts){ .dtype = LG_F64 });
+    cr_assert_not_null(l);
+    cr_assert_eq(lg_tensor_shape(l->weight)[0], 3, "PyTorch layout [out, in]");
+    cr_assert_eq(lg_param_find(ctx, "fc.weight"), l->weight);
+    cr_assert_eq(lg_param_find(ctx, "fc.bias"), l->bias);
+    double bound = 1 / sqrt(5.0);
+    for (int i = 0; i < 15; i++)
+        cr_assert(fabs(get(l->weight, i)) <= bound);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(4, 5));
+    lg_tensor *y = lg_linear_forward(ctx, l, x);
+    double want[12];
+    for (int n = 0; n < 4; n++)
+        for (int o = 0; o < 3; o++) {
+            double s = get(l->bias, o);
+            for (int i = 0; i < 5; i++)
+                s += get(x, n * 5 + i) * get(l->weight, o * 5 + i);
+            want[n * 3 + o] = s;
+        }
+    expect_close(y, want, 12, 1e-13, "linear");
+    lg_tensor *y1 =
+        lg_linear_forward(ctx, l, lg_narrow(ctx, lg_reshape(ctx, x, 1, SHAPE(20)), 0, 0, 5));
+    cr_assert_eq(lg_tensor_ndim(y1), 1);
+    expect_close(y1, want, 3, 1e-13, "linear on a vector");
+    cr_assert_null(lg_linear_forward(ctx, l, lg_randn(ctx, LG_F64, 2, SHAPE(4, 4))));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_SHAPE);
+    lg_ctx_free(ctx);
+}
+
+Test(nn, embedding_dropout_mlp)
+{
+    lg_ctx *ctx = test_ctx(5);
+    lg_embedding *e = lg_embedding_new(ctx, "emb", 6, 2, LG_F64);
+    int64_t idx[] = { 5, 0, 5 };
+    lg_tensor *v = lg_embedding_forward(ctx, e, T_FROM(ctx, LG_I64, idx, 3, 1));
+    cr_assert_eq(lg_tensor_ndim(v), 3);
+    expect_close(v,
+                 (double[]){ get(e->weight, 10), get(e->weight, 11), get(e->weight, 0),
+                             get(e->weight, 1), get(e->weight, 10), get(e->weight, 11) },
+                 6, 0, "embedding rows");
+    int64_t bad[] = { 6 };
+    cr_assert_null(lg_embedding_forward(ctx, e, T_FROM(ctx, LG_I64, bad, 1)));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_INDEX);
+    lg_ctx_clear_error(ctx);
+    /* dropout: about p zeroed, the rest scaled by 1/(1-p); identity in eval mode */
+    lg_tensor *ones = lg_ones(ctx, LG_F64, 1, SHAPE(10000));
+    lg_tensor *d = lg_dropout(ctx, ones, 0.3);
+    int zeros = 0;
+    for (int i = 0; i < 10000; i++) {
+        double x = get(d, i);
+        zeros += x == 0;
+        cr_assert(x == 0 || fabs(x - 1 / 0.7) < 1e-15);
+    }
+    cr_assert(abs(zeros - 3000) < 200, "%d zeroed", zeros);
+    lg_ctx_set_training(ctx, false);
+    cr_assert_eq(lg_dropout(ctx, ones, 0.3), ones);
+    lg_ctx_set_training(ctx, true);
+    cr_assert_null(lg_dropout(ctx, ones, 1.5));
+    lg_ctx_clear_error(ctx);
+    lg_mlp *m = lg_mlp_new(ctx, "mlp", 3, SHAPE(4, 8, 2),
+                           &(lg_mlp_opts){ .dtype = LG_F64, .activation = LG_ACT_TANH });
+    cr_assert_not_null(m);
+    cr_assert_not_null(lg_param_find(ctx, "mlp.1.bias"));
+    lg_tensor *y = lg_mlp_forward(ctx, m, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)));
+    cr_assert_eq(lg_tensor_shape(y)[1], 2);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+Test(nn, initialisers_follow_pytorch_formulas)
+{
+    lg_ctx *ctx = test_ctx(6);
+    cr_assert_float_eq(lg_init_gain(LG_NL_TANH, 0), 5.0 / 3, 1e-15);
+    cr_assert_float_eq(lg_init_gain(LG_NL_LEAKY_RELU, sqrt(5.0)), sqrt(1.0 / 3), 1e-15);
+    lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 4, SHAPE(64, 32, 3, 3));
+    /* fan_in = 32*9 = 288, fan_out = 64*9 = 576 */
+    double b = sqrt(6.0 / (288 + 576));
+    cr_assert_eq(lg_init_xavier_uniform(ctx, w, 1), LG_OK);
+    double mx = 0, sum2 = 0;
+    int64_t n = lg_tensor_numel(w);
+    for (int64_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs(get(w, i)));
+    cr_assert(mx <= b && mx > 0.95 * b, "xavier bound %g vs %g", mx, b);
+    cr_assert_eq(lg_init_kaiming_normal(ctx, w, 0, LG_FAN_OUT, LG_NL_RELU), LG_OK);
+    for (int64_t i = 0; i < n; i++)
+        sum2 += get(w, i) * get(w, i);
+    double std = sqrt(sum2 / (double)n), want = sqrt(2.0) / sqrt(576.0);
+    cr_assert(fabs(std - want) < 0.03 * want, "kaiming std %g vs %g", std, want);
+    cr_assert_eq(lg_init_constant(ctx, w, 0.5), LG_OK);
+    cr_assert_eq(get(w, 7), 0.5);
+    cr_assert_eq(lg_init_kaiming_uniform(ctx, lg_param_new(ctx, "v", LG_F64, 1, SHAPE(3)), 0,
+                                         LG_FAN_IN, LG_NL_RELU),
+                 LG_ERR_SHAPE);
+    lg_ctx_free(ctx);
+}
+
+Test(nn, same_seed_same_model)
+{
+    double first[12];
+    for (int run = 0; run < 2; run++) {
+        lg_ctx *ctx = test_ctx(77);
+        lg_rnn *r = lg_rnn_new(ctx, "lstm", LG_LSTM, 2, 3, &(lg_rnn_opts){ .dtype = LG_F64 });
+        cr_assert_not_null(r);
+        lg_tensor *w = lg_param_find(ctx, "lstm.weight_hh_l0");
+        for (int i = 0; i < 12; i++) {
+            if (run == 0)
+                first[i] = get(w, i);
+            else
+                cr_assert_eq(get(w, i), first[i]);
+        }
+        lg_ctx_free(ctx);
+    }
+}
