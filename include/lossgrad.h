@@ -20,8 +20,9 @@
  * returns NULL without overwriting it, so a whole step can be written and
  * checked once. The library prints nothing unless asked (lg_tensor_print).
  *
- * A complete training loop (this exact program is compiled and run as the
- * test tests/test_header_example.c): fit y = 3x - 1 with a linear model.
+ * A complete training loop (this exact program is extracted by CMake,
+ * compiled and run as the test header_example): fit y = 3x - 1 with a
+ * linear layer, mean squared error and SGD.
  *
  *   #include <lossgrad.h>
  *   #include <stdio.h>
@@ -29,30 +30,23 @@
  *   int main(void) {
  *       lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 7, .threads = 1 });
  *       if (!ctx) return 1;
- *       lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 2, (int64_t[]){1, 1});
- *       lg_tensor *b = lg_param_new(ctx, "b", LG_F64, 1, (int64_t[]){1});
+ *       lg_linear *fc = lg_linear_new(ctx, "fc", 1, 1, &(lg_linear_opts){ .dtype = LG_F64 });
+ *       lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1 });
  *       double loss_value = 0;
  *       for (int step = 0; step < 200; step++) {
  *           lg_tensor *x = lg_randn(ctx, LG_F64, 2, (int64_t[]){32, 1});
  *           lg_tensor *y = lg_add_scalar(ctx, lg_mul_scalar(ctx, x, 3.0), -1.0);
- *           lg_tensor *pred = lg_add(ctx, lg_matmul(ctx, x, w), b);
- *           lg_tensor *loss = lg_mean(ctx, lg_square(ctx, lg_sub(ctx, pred, y)),
- *                                     0, NULL, false);
- *           if (lg_backward(ctx, loss) != LG_OK) {
+ *           lg_tensor *loss = lg_mse_loss(ctx, lg_linear_forward(ctx, fc, x), y, NULL);
+ *           if (lg_backward(ctx, loss) != LG_OK) {   // one check for the whole step
  *               fprintf(stderr, "%s\n", lg_ctx_errmsg(ctx));
  *               return 1;
  *           }
  *           loss_value = lg_item(ctx, loss);
- *           for (int i = 0; i < lg_param_count(ctx); i++) {   // plain SGD
- *               lg_tensor *p = lg_param_at(ctx, i);
- *               double *pd = lg_tensor_data(p);
- *               const double *g = lg_tensor_data(lg_tensor_grad(p));
- *               for (int64_t j = 0; j < lg_tensor_numel(p); j++) pd[j] -= 0.1 * g[j];
- *           }
+ *           lg_optim_step(opt);
  *           lg_zero_grad(ctx);
- *           lg_step_end(ctx);
+ *           lg_step_end(ctx);                        // frees x, y, loss and the tape
  *       }
- *       printf("final loss %.3g\n", loss_value);
+ *       printf("final loss %.3g, w = %.4f\n", loss_value, *(double *)lg_tensor_data(fc->weight));
  *       lg_ctx_free(ctx);
  *       return loss_value < 1e-6 ? 0 : 1;
  *   }

@@ -1,10 +1,9 @@
 /* lossgrad_demo: a two-layer network learning the two-moons problem.
  *
  * 2,000 points on two interleaved half circles with noise, classified by a
- * 2-64-2 tanh MLP trained with softmax cross-entropy (written with the
- * engine's primitives) and plain mini-batch SGD. Prints the OpenBLAS
- * kernel, the loss falling epoch by epoch, the final accuracy, and one
- * machine-readable RESULT line.
+ * 2-64-2 tanh MLP trained with cross-entropy and SGD with momentum. Prints
+ * the OpenBLAS kernel, the loss falling epoch by epoch, the final accuracy,
+ * and one machine-readable RESULT line.
  *
  *   lossgrad_demo [--epochs N] [--seed S] [--threads T] [--quick]
  */
@@ -58,33 +57,6 @@ static void make_moons(lg_ctx *ctx, float *x, int64_t *y)
     }
 }
 
-/* Parameters drawn like PyTorch's nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-static lg_tensor *param(lg_ctx *ctx, const char *name, int ndim, const int64_t *shape,
-                        int64_t fan_in)
-{
-    lg_tensor *p = lg_param_new(ctx, name, LG_F32, ndim, shape);
-    double b = 1.0 / sqrt((double)fan_in);
-    lg_copy_into(ctx, p, lg_rand(ctx, LG_F32, ndim, shape, -b, b));
-    return p;
-}
-
-typedef struct net {
-    lg_tensor *w1, *b1, *w2, *b2;
-} net;
-
-static lg_tensor *forward(lg_ctx *ctx, const net *n, lg_tensor *x)
-{
-    lg_tensor *h = lg_tanh(ctx, lg_add(ctx, lg_matmul(ctx, x, n->w1), n->b1));
-    return lg_add(ctx, lg_matmul(ctx, h, n->w2), n->b2);
-}
-
-/* mean over the batch of -log_softmax(logits)[target] */
-static lg_tensor *cross_entropy(lg_ctx *ctx, lg_tensor *logits, lg_tensor *target)
-{
-    lg_tensor *picked = lg_gather(ctx, lg_log_softmax(ctx, logits, 1), 1, target);
-    return lg_neg(ctx, lg_mean(ctx, picked, 0, NULL, false));
-}
-
 int main(int argc, char **argv)
 {
     opts o;
@@ -107,12 +79,15 @@ int main(int argc, char **argv)
     static int64_t ys[NPOINTS];
     static int order[NPOINTS];
     make_moons(ctx, xs, ys);
-    net n = {
-        param(ctx, "fc1.weight", 2, (int64_t[]){ 2, HIDDEN }, 2),
-        param(ctx, "fc1.bias", 1, (int64_t[]){ HIDDEN }, 2),
-        param(ctx, "fc2.weight", 2, (int64_t[]){ HIDDEN, 2 }, HIDDEN),
-        param(ctx, "fc2.bias", 1, (int64_t[]){ 2 }, HIDDEN),
-    };
+    lg_mlp *net = lg_mlp_new(ctx, "net", 3, (int64_t[]){ 2, HIDDEN, 2 },
+                             &(lg_mlp_opts){ .activation = LG_ACT_TANH });
+    lg_optim *opt =
+        lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .momentum = 0.9 });
+    if (!opt) {
+        fprintf(stderr, "lossgrad_demo: %s\n", lg_ctx_errmsg(ctx));
+        lg_ctx_free(ctx);
+        return 1;
+    }
     lg_step_end(ctx);
     for (int i = 0; i < NPOINTS; i++)
         order[i] = i;
@@ -132,21 +107,15 @@ int main(int argc, char **argv)
                 bx[2 * k] = xs[2 * i], bx[2 * k + 1] = xs[2 * i + 1], by[k] = ys[i];
             }
             lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, 2 });
-            lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 2, (int64_t[]){ BATCH, 1 });
-            lg_tensor *loss = cross_entropy(ctx, forward(ctx, &n, x), y);
+            lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH });
+            lg_tensor *loss = lg_cross_entropy(ctx, lg_mlp_forward(ctx, net, x), y, NULL);
             if (lg_backward(ctx, loss) != LG_OK) {
                 fprintf(stderr, "lossgrad_demo: %s\n", lg_ctx_errmsg(ctx));
                 lg_ctx_free(ctx);
                 return 1;
             }
             loss_sum += lg_item(ctx, loss);
-            for (int p = 0; p < lg_param_count(ctx); p++) { /* SGD, lr 0.5 */
-                lg_tensor *w = lg_param_at(ctx, p);
-                float *wd = lg_tensor_data(w);
-                const float *g = lg_tensor_data(lg_tensor_grad(w));
-                for (int64_t j = 0; j < lg_tensor_numel(w); j++)
-                    wd[j] -= 0.5f * g[j];
-            }
+            lg_optim_step(opt);
             lg_zero_grad(ctx);
             lg_step_end(ctx);
         }
@@ -156,8 +125,9 @@ int main(int argc, char **argv)
 
     /* Accuracy on the whole set, in a no-grad region. */
     lg_no_grad_begin(ctx);
+    lg_ctx_set_training(ctx, false);
     lg_tensor *logits =
-        forward(ctx, &n, lg_tensor_from(ctx, LG_F32, xs, 2, (int64_t[]){ NPOINTS, 2 }));
+        lg_mlp_forward(ctx, net, lg_tensor_from(ctx, LG_F32, xs, 2, (int64_t[]){ NPOINTS, 2 }));
     lg_tensor *pred = NULL;
     lg_max(ctx, logits, 1, (int[]){ 1 }, false, &pred);
     lg_no_grad_end(ctx);

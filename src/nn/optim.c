@@ -98,12 +98,9 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
 static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
     void *buf = NULL;
-    bool fresh = false;
-    if (o->momentum != 0) {
-        fresh = !o->slot[0][i];
-        if (!(buf = lgN_slot(o, i, 0)))
-            return LG_ERR_OOM;
-    }
+    bool fresh = o->steps[i] == 1; /* PyTorch: no momentum buffer before the first update */
+    if (o->momentum != 0 && !(buf = lgN_slot(o, i, 0)))
+        return LG_ERR_OOM;
     for (int64_t j = 0; j < n; j++) {
         double d = LD(g, j), pj = LD(p, j);
         if (o->weight_decay != 0)
