@@ -513,3 +513,36 @@ Test(nn, same_seed_same_model)
         lg_ctx_free(ctx);
     }
 }
+
+Test(nn, argument_errors)
+{
+    lg_ctx *ctx = test_ctx(8);
+    cr_assert_null(lg_linear_new(ctx, "fc", 0, 3, NULL));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
+    lg_ctx_clear_error(ctx);
+    cr_assert_null(lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0 }));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_optim_new") != NULL, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert_null(lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .nesterov = true }));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "nesterov") != NULL, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_rnn *r = lg_rnn_new(ctx, "gru", LG_GRU, 3, 2, NULL);
+    lg_rnn_result out;
+    cr_assert_eq(lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 5)), NULL, NULL, NULL, &out), LG_ERR_SHAPE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "x must be [T, N, 3]") != NULL, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    int64_t lens[] = { 5, 1 };
+    cr_assert_eq(lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 3)), T_FROM(ctx, LG_I64, lens, 2), NULL,
+                                NULL, &out),
+                 LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lengths[0] = 5, expected in [1, 4]") != NULL, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_null(out.output, "no partial result on error");
+    lg_ctx_clear_error(ctx);
+    lg_tensor *w = lg_param_find(ctx, "gru.weight_ih_l0");
+    cr_assert_not_null(w);
+    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .params = &w, .nparams = 1 });
+    cr_assert_not_null(opt);
+    cr_assert_eq(lg_optim_step(opt), LG_OK, "no gradient yet: nothing to do");
+    cr_assert_eq(lg_optim_steps(opt), 0);
+    lg_ctx_free(ctx);
+}
