@@ -7,6 +7,8 @@
 
 #include <cblas.h>
 
+#define LGT_GEMM_PAR_MIN (1 << 21) /* m n k below which one thread does the product */
+
 /* Declared by OpenBLAS's cblas.h in most builds; repeated for the others. */
 char *openblas_get_corename(void);
 char *openblas_get_config(void);
@@ -31,8 +33,11 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
             }
         return;
     }
-    if (openblas_get_num_threads() != ctx->threads)
-        openblas_set_num_threads(ctx->threads);
+    /* Small products run on one thread: waking OpenBLAS's pool costs more
+     * than it saves, and its spinning workers would compete with ours. */
+    int threads = (double)m * (double)n * (double)k < LGT_GEMM_PAR_MIN ? 1 : ctx->threads;
+    if (openblas_get_num_threads() != threads)
+        openblas_set_num_threads(threads);
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == LG_F32)

@@ -1,0 +1,189 @@
+/* fashion_ctc: strips of 1 to 5 Fashion-MNIST items side by side, read
+ * left to right by a bidirectional GRU over frames of 4 pixel columns, a
+ * linear layer to 11 classes (0 is the CTC blank, 1..10 the items), then
+ * log_softmax and ctc_loss with each strip's length: the network is never
+ * told where one item ends and the next begins. Greedy decoding (arg-max
+ * per frame, repeats merged, blanks dropped) on strips made from the test
+ * set gives the label error rate (edit distance over target length), the
+ * share of strips whose predicted length is right, and whole-strip accuracy. */
+#include "../common/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAXK = 5, FW = 4, FRAMES = 28 / FW, FEAT = 28 * FW, TMAX = MAXK * FRAMES, C = 11, H = 96, BATCH = 32 };
+
+typedef struct strips {
+    int64_t n;
+    float *x;        /* [TMAX, n, FEAT] frames, zero past each strip's end */
+    int64_t *labels; /* [n, MAXK] padded with 1 (ignored past the length) */
+    int64_t *len;    /* items per strip */
+    int64_t *frames; /* frames per strip */
+} strips;
+
+/* n strips of 1..5 random items from m; frame t of strip b holds columns
+ * FW t .. FW t + FW - 1 of the strip, row by row. */
+static strips make_strips(lg_ctx *ctx, const ex_mnist *m, int64_t n)
+{
+    strips s = { n, calloc((size_t)(TMAX * n * FEAT), sizeof(float)), malloc((size_t)(n * MAXK) * sizeof(int64_t)),
+                 malloc((size_t)n * sizeof(int64_t)), malloc((size_t)n * sizeof(int64_t)) };
+    for (int64_t b = 0; b < n; b++) {
+        int64_t k = 1 + (int64_t)lg_rand_below(ctx, MAXK);
+        s.len[b] = k, s.frames[b] = k * FRAMES;
+        for (int64_t j = 0; j < MAXK; j++)
+            s.labels[b * MAXK + j] = 1;
+        for (int64_t j = 0; j < k; j++) {
+            int64_t item = (int64_t)lg_rand_below(ctx, (uint64_t)m->n);
+            s.labels[b * MAXK + j] = 1 + m->labels[item];
+            for (int f = 0; f < FRAMES; f++) {
+                float *frame = s.x + ((j * FRAMES + f) * n + b) * FEAT;
+                for (int r = 0; r < 28; r++)
+                    memcpy(frame + r * FW, m->images + item * 784 + r * 28 + f * FW, FW * sizeof(float));
+            }
+        }
+    }
+    return s;
+}
+
+static void free_strips(strips *s)
+{
+    free(s->x), free(s->labels), free(s->len), free(s->frames);
+}
+
+typedef struct model {
+    lg_rnn *gru;
+    lg_linear *out;
+} model;
+
+/* Frames of strips [first, first + n) -> log-probabilities [TMAX, n, C]. */
+static lg_tensor *forward(lg_ctx *ctx, const model *m, const strips *s, int64_t first, int64_t n, float *buf)
+{
+    for (int64_t t = 0; t < TMAX; t++)
+        memcpy(buf + t * n * FEAT, s->x + (t * s->n + first) * FEAT, (size_t)(n * FEAT) * sizeof(float));
+    lg_tensor *x = lg_tensor_from(ctx, LG_F32, buf, 3, (int64_t[]){ TMAX, n, FEAT });
+    lg_tensor *lens = lg_tensor_from(ctx, LG_I64, s->frames + first, 1, (int64_t[]){ n });
+    lg_rnn_result r;
+    if (lg_rnn_forward(ctx, m->gru, x, lens, NULL, NULL, &r) != LG_OK)
+        ex_check(ctx, "gru");
+    return lg_log_softmax(ctx, lg_linear_forward(ctx, m->out, r.output), 2);
+}
+
+static int64_t edit_distance(const int64_t *a, int64_t na, const int64_t *b, int64_t nb)
+{
+    int64_t d[MAXK * FRAMES + 1][MAXK + 1];
+    for (int64_t i = 0; i <= na; i++)
+        for (int64_t j = 0; j <= nb; j++) {
+            if (!i || !j) {
+                d[i][j] = i + j;
+                continue;
+            }
+            int64_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[na][nb];
+}
+
+typedef struct metrics {
+    double ler, length_acc, seq_acc;
+} metrics;
+
+static metrics evaluate(lg_ctx *ctx, const model *m, const strips *s, bool show)
+{
+    float *buf = malloc((size_t)(TMAX * 500 * FEAT) * sizeof(float));
+    int64_t errors = 0, total = 0, len_ok = 0, seq_ok = 0;
+    lg_no_grad_begin(ctx);
+    for (int64_t first = 0; first < s->n; first += 500) {
+        int64_t n = s->n - first < 500 ? s->n - first : 500;
+        lg_tensor *lp = forward(ctx, m, s, first, n, buf);
+        ex_check(ctx, "evaluation");
+        const float *v = lg_tensor_data(lp);
+        for (int64_t b = 0; b < n; b++) {
+            int64_t pred[TMAX], np = 0, prev = 0, g = first + b;
+            for (int64_t t = 0; t < s->frames[g]; t++) { /* greedy: arg-max, merge repeats, drop blanks */
+                const float *row = v + (t * n + b) * C;
+                int64_t best = 0;
+                for (int c = 1; c < C; c++)
+                    if (row[c] > row[best])
+                        best = c;
+                if (best != prev && best != 0)
+                    pred[np++] = best;
+                prev = best;
+            }
+            const int64_t *truth = s->labels + g * MAXK;
+            int64_t e = edit_distance(pred, np, truth, s->len[g]);
+            errors += e, total += s->len[g], len_ok += np == s->len[g], seq_ok += e == 0;
+            if (show && g < 6) {
+                printf("  truth:");
+                for (int64_t j = 0; j < s->len[g]; j++)
+                    printf(" %s", ex_fashion_classes[truth[j] - 1]);
+                printf("\n  read: ");
+                for (int64_t j = 0; j < np; j++)
+                    printf(" %s", ex_fashion_classes[pred[j] - 1]);
+                printf("%s\n", e ? "" : "   (exact)");
+            }
+        }
+        lg_step_end(ctx);
+    }
+    lg_no_grad_end(ctx);
+    free(buf);
+    return (metrics){ (double)errors / (double)total, (double)len_ok / (double)s->n, (double)seq_ok / (double)s->n };
+}
+
+int main(int argc, char **argv)
+{
+    ex_args a = ex_parse(argc, argv, "fashion_ctc", 8);
+    double t0 = ex_seconds();
+    lg_ctx *ctx = ex_ctx(&a);
+    ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
+    model m = { lg_rnn_new(ctx, "gru", LG_GRU, FEAT, H, &(lg_rnn_opts){ .bidirectional = true }),
+                lg_linear_new(ctx, "out", 2 * H, C, NULL) };
+    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 2e-3 });
+    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
+    ex_check(ctx, "model");
+    strips test = make_strips(ctx, &te, a.quick ? 500 : 2000);
+    int64_t per_epoch = a.quick ? 1600 : 12000;
+    float *buf = malloc((size_t)(TMAX * BATCH * FEAT) * sizeof(float));
+    FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,label_error_rate,length_accuracy,sequence_accuracy");
+    metrics mt = { 1, 0, 0 };
+    for (int e = 0; e < a.epochs; e++) {
+        strips train = make_strips(ctx, &tr, per_epoch); /* fresh strips every epoch */
+        ex_progress p;
+        ex_progress_start(&p, "ctc", per_epoch / BATCH);
+        double sum = 0;
+        for (int64_t first = 0; first + BATCH <= per_epoch; first += BATCH) {
+            lg_tensor *lp = forward(ctx, &m, &train, first, BATCH, buf);
+            lg_tensor *loss = lg_ctc_loss(ctx, lp, lg_tensor_from(ctx, LG_I64, train.labels + first * MAXK, 2,
+                                                                  (int64_t[]){ BATCH, MAXK }),
+                                          lg_tensor_from(ctx, LG_I64, train.frames + first, 1, (int64_t[]){ BATCH }),
+                                          lg_tensor_from(ctx, LG_I64, train.len + first, 1, (int64_t[]){ BATCH }), NULL);
+            if (lg_backward(ctx, loss) != LG_OK)
+                ex_check(ctx, "training");
+            sum += lg_item(ctx, loss);
+            lg_clip_grad_norm(ctx, 5.0, 2);
+            lg_optim_step(opt);
+            lg_zero_grad(ctx);
+            lg_step_end(ctx);
+            ex_progress_update(&p, first / BATCH + 1, sum / (double)(first / BATCH + 1));
+        }
+        lg_sched_step(sched);
+        free_strips(&train);
+        mt = evaluate(ctx, &m, &test, false);
+        char msg[128];
+        snprintf(msg, sizeof msg, "epoch %d, loss %.4f, label error rate %.4f, length %.4f, sequence %.4f", e + 1,
+                 sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc);
+        ex_progress_end(&p, msg);
+        ex_csv_row(csv, 5, (double[]){ e + 1, sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc });
+    }
+    if (csv)
+        fclose(csv);
+    printf("a few test strips:\n");
+    evaluate(ctx, &m, &test, true);
+    ex_result(&a, ex_seconds() - t0, "label_error_rate=%.4f length_accuracy=%.4f sequence_accuracy=%.4f", mt.ler,
+              mt.length_acc, mt.seq_acc);
+    free(buf);
+    free_strips(&test);
+    ex_mnist_free(&tr);
+    ex_mnist_free(&te);
+    lg_ctx_free(ctx);
+    return 0;
+}

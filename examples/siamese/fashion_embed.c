@@ -1,0 +1,282 @@
+/* fashion_embed: an MLP embedding network (784-256-64) trained with
+ * triplet_margin_loss on triplets mined inside each batch (12 images of
+ * each class: for every anchor its farthest positive and a semi-hard
+ * negative, the closest one farther than that positive), and a variant
+ * trained on pairs with hinge_embedding_loss over their distance. Each is judged by 1-nearest-neighbour accuracy on the
+ * test set against the training-set embeddings, beside 1-NN on raw pixels
+ * computed in the same run. Plots a 2-D projection (PCA) of the test
+ * embeddings coloured by class. */
+#include "../common/common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { D = 784, E = 64, PER_CLASS = 12, BATCH = 10 * PER_CLASS };
+
+/* Row indices of each class, for drawing positives and negatives. */
+typedef struct by_class {
+    int64_t *rows[10];
+    int64_t count[10];
+} by_class;
+
+static by_class index_classes(const ex_mnist *m)
+{
+    by_class b = { 0 };
+    for (int c = 0; c < 10; c++)
+        b.rows[c] = malloc((size_t)m->n * sizeof(int64_t));
+    for (int64_t i = 0; i < m->n; i++)
+        b.rows[m->labels[i]][b.count[m->labels[i]]++] = i;
+    return b;
+}
+
+static int64_t pick(lg_ctx *ctx, const by_class *b, int c)
+{
+    return b->rows[c][lg_rand_below(ctx, (uint64_t)b->count[c])];
+}
+
+/* Embeddings on the unit sphere: z / |z|. */
+static lg_tensor *embed(lg_ctx *ctx, lg_mlp *net, const float *rows, int64_t n)
+{
+    lg_tensor *z = lg_mlp_forward(ctx, net, lg_tensor_from(ctx, LG_F32, rows, 2, (int64_t[]){ n, D }));
+    return lg_div(ctx, z, lg_norm(ctx, z, 2, 1, (int[]){ -1 }, true));
+}
+
+/* Embeds all n rows (no gradient) into out [n, dim]. */
+static void embed_all(lg_ctx *ctx, lg_mlp *net, const float *x, int64_t n, float *out)
+{
+    lg_no_grad_begin(ctx);
+    for (int64_t s = 0; s < n; s += 2000) {
+        int64_t m = n - s < 2000 ? n - s : 2000;
+        lg_tensor *z = embed(ctx, net, x + s * D, m);
+        ex_check(ctx, "embedding");
+        memcpy(out + s * E, lg_tensor_data(z), (size_t)(m * E) * sizeof(float));
+        lg_step_end(ctx);
+    }
+    lg_no_grad_end(ctx);
+}
+
+/* 1-NN accuracy of test rows against train rows (dim features), via
+ * |a - b|^2 = |a|^2 - 2 a.b + |b|^2 with one matmul per block of tests. */
+static double knn(lg_ctx *ctx, const float *tr, const uint8_t *trl, int64_t ntr, const float *te, const uint8_t *tel,
+                  int64_t nte, int64_t dim)
+{
+    float *norm = malloc((size_t)ntr * sizeof(float));
+    for (int64_t j = 0; j < ntr; j++) {
+        double s = 0;
+        for (int64_t k = 0; k < dim; k++)
+            s += (double)tr[j * dim + k] * tr[j * dim + k];
+        norm[j] = (float)s;
+    }
+    int64_t correct = 0;
+    lg_no_grad_begin(ctx);
+    lg_tensor *T = lg_tensor_from(ctx, LG_F32, tr, 2, (int64_t[]){ ntr, dim });
+    for (int64_t s = 0; s < nte; s += 500) {
+        int64_t m = nte - s < 500 ? nte - s : 500;
+        lg_tensor *Q = lg_tensor_from(ctx, LG_F32, te + s * dim, 2, (int64_t[]){ m, dim });
+        lg_tensor *dots = lg_matmul_t(ctx, Q, T, false, true); /* [m, ntr] */
+        ex_check(ctx, "knn");
+        const float *dv = lg_tensor_data(dots);
+        for (int64_t i = 0; i < m; i++) {
+            int64_t best = 0;
+            float bd = INFINITY;
+            for (int64_t j = 0; j < ntr; j++) {
+                float d = norm[j] - 2 * dv[i * ntr + j];
+                if (d < bd)
+                    bd = d, best = j;
+            }
+            correct += trl[best] == tel[s + i];
+        }
+        lg_step_end(ctx); /* keeps the arena small; T is re-made below */
+        T = lg_tensor_from(ctx, LG_F32, tr, 2, (int64_t[]){ ntr, dim });
+    }
+    lg_no_grad_end(ctx);
+    lg_step_end(ctx);
+    free(norm);
+    return (double)correct / (double)nte;
+}
+
+/* The top two principal directions of rows [n, E] by power iteration. */
+static void pca2(const float *z, int64_t n, double dirs[2][E], double mean[E])
+{
+    double cov[E][E] = { { 0 } };
+    for (int k = 0; k < E; k++) {
+        mean[k] = 0;
+        for (int64_t i = 0; i < n; i++)
+            mean[k] += z[i * E + k] / (double)n;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int a = 0; a < E; a++)
+            for (int b = 0; b < E; b++)
+                cov[a][b] += (z[i * E + a] - mean[a]) * (z[i * E + b] - mean[b]);
+    for (int d = 0; d < 2; d++) {
+        double v[E];
+        for (int k = 0; k < E; k++)
+            v[k] = 1.0 + k % 7;
+        for (int it = 0; it < 200; it++) {
+            double w[E] = { 0 }, nrm = 0;
+            for (int a = 0; a < E; a++)
+                for (int b = 0; b < E; b++)
+                    w[a] += cov[a][b] * v[b];
+            if (d == 1) { /* deflate the first direction */
+                double p = 0;
+                for (int k = 0; k < E; k++)
+                    p += w[k] * dirs[0][k];
+                for (int k = 0; k < E; k++)
+                    w[k] -= p * dirs[0][k];
+            }
+            for (int k = 0; k < E; k++)
+                nrm += w[k] * w[k];
+            for (int k = 0; k < E; k++)
+                v[k] = w[k] / sqrt(nrm);
+        }
+        memcpy(dirs[d], v, sizeof v);
+    }
+}
+
+/* Squared distances between the rows of z [n, E] (detached: for mining). */
+static void distances(const float *z, int64_t n, float *d)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = 0;
+            for (int k = 0; k < E; k++) {
+                float t = z[i * E + k] - z[j * E + k];
+                s += t * t;
+            }
+            d[i * n + j] = s;
+        }
+}
+
+/* kind 0: mined triplets; kind 1: pairs with the hinge over distances. */
+static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc, int kind, FILE *csv)
+{
+    const char *name = kind ? "hinge" : "triplet";
+    lg_mlp *net = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, &(lg_mlp_opts){ .dropout = getenv("DROP") ? atof(getenv("DROP")) : 0 });
+    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
+    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a->epochs });
+    ex_check(ctx, "model");
+    int64_t per_epoch = a->quick ? 6000 : 60000;
+    float *x = malloc(BATCH * D * sizeof(float)), *dist = malloc(BATCH * BATCH * sizeof(float)), y[2 * BATCH];
+    int64_t pos[BATCH], neg[BATCH], pairs[2 * BATCH];
+    for (int e = 0; e < a->epochs; e++) {
+        ex_progress p;
+        ex_progress_start(&p, name, per_epoch / BATCH);
+        double sum = 0;
+        for (int64_t s = 0; s + BATCH <= per_epoch; s += BATCH) {
+            for (int k = 0; k < BATCH; k++) /* row k holds class k / PER_CLASS */
+                memcpy(x + k * D, tr->images + pick(ctx, bc, k / PER_CLASS) * D, D * sizeof(float));
+            lg_tensor *z = embed(ctx, net, x, BATCH), *loss;
+            ex_check(ctx, "forward");
+            distances(lg_tensor_data(z), BATCH, dist);
+            for (int i = 0; i < BATCH; i++) {
+                int ci = i / PER_CLASS;
+                float dp = -1, dn_semi = INFINITY, dn_hard = INFINITY;
+                int64_t hn = 0;
+                pos[i] = i;
+                if (getenv("RANDPOS")) {
+                    int j;
+                    do
+                        j = ci * PER_CLASS + (int)lg_rand_below(ctx, PER_CLASS);
+                    while (j == i);
+                    pos[i] = j, dp = dist[i * BATCH + j];
+                } else
+                for (int j = 0; j < BATCH; j++)
+                    if (j / PER_CLASS == ci && j != i && dist[i * BATCH + j] > dp)
+                        dp = dist[i * BATCH + j], pos[i] = j;
+                neg[i] = -1;
+                for (int j = 0; j < BATCH; j++) {
+                    float d = dist[i * BATCH + j];
+                    if (j / PER_CLASS == ci)
+                        continue;
+                    if (d > dp && d < dn_semi)
+                        dn_semi = d, neg[i] = j;
+                    if (d < dn_hard)
+                        dn_hard = d, hn = j;
+                }
+                if (neg[i] < 0)
+                    neg[i] = hn;
+            }
+            lg_tensor *zp = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, pos, 1, (int64_t[]){ BATCH }));
+            lg_tensor *zn = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, neg, 1, (int64_t[]){ BATCH }));
+            if (kind == 0) {
+                loss = lg_triplet_margin_loss(ctx, z, zp, zn, &(lg_triplet_opts){ .margin = LG_SET(getenv("M") ? atof(getenv("M")) : 0.2) });
+            } else { /* every anchor in a similar pair (y = 1) and a dissimilar one (y = -1) */
+                for (int i = 0; i < BATCH; i++)
+                    pairs[i] = i, pairs[BATCH + i] = i, y[i] = 1, y[BATCH + i] = -1;
+                lg_tensor *anchors = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, pairs, 1, (int64_t[]){ 2 * BATCH }));
+                lg_tensor *others = lg_concat(ctx, 2, (lg_tensor *[]){ zp, zn }, 0);
+                lg_tensor *d = lg_pairwise_distance(ctx, anchors, others, 2, 1e-6, false);
+                loss = lg_hinge_embedding_loss(ctx, d, lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
+                                               &(lg_hinge_opts){ .margin = LG_SET(2.0) });
+            }
+            if (lg_backward(ctx, loss) != LG_OK)
+                ex_check(ctx, "training");
+            sum += lg_item(ctx, loss);
+            lg_optim_step(opt);
+            lg_zero_grad(ctx);
+            lg_step_end(ctx);
+            ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
+        }
+        lg_sched_step(sched);
+        char msg[64];
+        snprintf(msg, sizeof msg, "epoch %d, loss %.4f", e + 1, sum / (double)(per_epoch / BATCH));
+        ex_progress_end(&p, msg);
+        ex_csv_row(csv, 3, (double[]){ kind, e + 1, sum / (double)(per_epoch / BATCH) });
+    }
+    free(x), free(dist);
+    return net;
+}
+
+int main(int argc, char **argv)
+{
+    ex_args a = ex_parse(argc, argv, "fashion_embed", 8);
+    double t0 = ex_seconds();
+    lg_ctx *ctx = ex_ctx(&a);
+    ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
+    int64_t ntr = a.quick ? 10000 : tr.n, nte = a.quick ? 1000 : te.n;
+    by_class bc = index_classes(&tr);
+    FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss");
+    double raw = knn(ctx, tr.images, tr.labels, ntr, te.images, te.labels, nte, D);
+    printf("1-NN on raw pixels: %.4f\n", raw);
+    double acc[2];
+    float *etr = malloc((size_t)tr.n * E * sizeof(float)), *ete = malloc((size_t)te.n * E * sizeof(float));
+    for (int kind = 0; kind < (getenv("ONLY") ? 1 : 2); kind++) {
+        lg_mlp *net = train(ctx, &a, &tr, &bc, kind, csv);
+        embed_all(ctx, net, tr.images, ntr, etr);
+        embed_all(ctx, net, te.images, nte, ete);
+        acc[kind] = knn(ctx, etr, tr.labels, ntr, ete, te.labels, nte, E);
+        printf("1-NN on %s embeddings: %.4f\n", kind ? "hinge" : "triplet", acc[kind]);
+        if (kind == 0) { /* the picture: 2-D projection of 2,000 test embeddings */
+            double dirs[2][E], mean[E];
+            int64_t m = nte < 2000 ? nte : 2000;
+            pca2(ete, m, dirs, mean);
+            double *px = malloc((size_t)m * sizeof(double)), *py = malloc((size_t)m * sizeof(double));
+            int *cls = malloc((size_t)m * sizeof(int));
+            for (int64_t i = 0; i < m; i++) {
+                px[i] = py[i] = 0;
+                for (int k = 0; k < E; k++) {
+                    px[i] += (ete[i * E + k] - mean[k]) * dirs[0][k];
+                    py[i] += (ete[i * E + k] - mean[k]) * dirs[1][k];
+                }
+                cls[i] = te.labels[i];
+            }
+            ex_series s = { NULL, m, px, py, true, cls };
+            ex_svg_plot(&a, "embedding_pca.svg", "Test embeddings (triplet loss), first two principal components",
+                        "PC 1", "PC 2", 1, &s);
+            free(px), free(py), free(cls);
+        }
+    }
+    if (csv)
+        fclose(csv);
+    printf("picture: %s/embedding_pca.svg\n", a.out_dir);
+    ex_result(&a, ex_seconds() - t0, "knn_accuracy=%.4f hinge_knn_accuracy=%.4f raw_knn_accuracy=%.4f", acc[0], acc[1],
+              raw);
+    free(etr), free(ete);
+    for (int c = 0; c < 10; c++)
+        free(bc.rows[c]);
+    ex_mnist_free(&tr);
+    ex_mnist_free(&te);
+    lg_ctx_free(ctx);
+    return 0;
+}
