@@ -1,5 +1,5 @@
 /* fashion_ctc: strips of 1 to 5 Fashion-MNIST items side by side, read
- * left to right by a bidirectional GRU over frames of 4 pixel columns, a
+ * left to right by a bidirectional GRU over frames of 7 pixel columns, a
  * linear layer to 11 classes (0 is the CTC blank, 1..10 the items), then
  * log_softmax and ctc_loss with each strip's length: the network is never
  * told where one item ends and the next begins. Greedy decoding (arg-max
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAXK = 5, FW = 4, FRAMES = 28 / FW, FEAT = 28 * FW, TMAX = MAXK * FRAMES, C = 11, H = 96, BATCH = 32 };
+enum { MAXK = 5, FW = 7, FRAMES = 28 / FW, FEAT = 28 * FW, TMAX = MAXK * FRAMES, C = 11, H = 96, BATCH = 64 };
 
 typedef struct strips {
     int64_t n;
@@ -131,17 +131,17 @@ static metrics evaluate(lg_ctx *ctx, const model *m, const strips *s, bool show)
 
 int main(int argc, char **argv)
 {
-    ex_args a = ex_parse(argc, argv, "fashion_ctc", 8);
+    ex_args a = ex_parse(argc, argv, "fashion_ctc", 7);
     double t0 = ex_seconds();
     lg_ctx *ctx = ex_ctx(&a);
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
     model m = { lg_rnn_new(ctx, "gru", LG_GRU, FEAT, H, &(lg_rnn_opts){ .bidirectional = true }),
                 lg_linear_new(ctx, "out", 2 * H, C, NULL) };
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 2e-3 });
+    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 3e-3 });
     lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");
     strips test = make_strips(ctx, &te, a.quick ? 500 : 2000);
-    int64_t per_epoch = a.quick ? 1600 : 12000;
+    int64_t per_epoch = a.quick ? 1600 : 10000;
     float *buf = malloc((size_t)(TMAX * BATCH * FEAT) * sizeof(float));
     FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,label_error_rate,length_accuracy,sequence_accuracy");
     metrics mt = { 1, 0, 0 };

@@ -249,7 +249,7 @@ double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
             if (isinf(norm_type))
                 s = v > s || v != v ? v : s;
             else
-                s += pow(v, norm_type);
+                s += norm_type == 2 ? v * v : pow(v, norm_type);
         }
         double norm = isinf(norm_type) ? s : pow(s, 1.0 / norm_type);
         if (isinf(norm_type))
