@@ -49,7 +49,7 @@ ex_args ex_parse(int argc, char **argv, const char *name, int default_epochs)
             usage(argv[0]);
     }
     if (a.quick && !epochs_given)
-        a.epochs = 1;
+        a.epochs = 2; /* two short epochs: enough to see the loss fall */
     if (a.epochs < 1 || a.threads < 1)
         usage(argv[0]);
     return a;
@@ -361,4 +361,19 @@ double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *image
     lg_no_grad_end(ctx);
     lg_ctx_set_training(ctx, training);
     return (double)correct / (double)n;
+}
+
+void ex_curve_add(ex_curve *c, double x, double y)
+{
+    if (c->n < 256)
+        c->x[c->n] = x, c->y[c->n++] = y;
+}
+
+void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel, const char *ylabel,
+                    int n, const ex_curve *cs)
+{
+    ex_series s[10];
+    for (int i = 0; i < n && i < 10; i++)
+        s[i] = (ex_series){ cs[i].name, cs[i].n, cs[i].x, cs[i].y, false, NULL };
+    ex_svg_plot(a, file, title, xlabel, ylabel, n < 10 ? n : 10, s);
 }

@@ -73,6 +73,16 @@ typedef struct ex_series {
 void ex_svg_plot(const ex_args *a, const char *file, const char *title, const char *xlabel,
                  const char *ylabel, int nseries, const ex_series *s);
 
+/* A curve recorded point by point (up to 256 points), plotted with others. */
+typedef struct ex_curve {
+    const char *name;
+    int n;
+    double x[256], y[256];
+} ex_curve;
+void ex_curve_add(ex_curve *c, double x, double y);
+void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel, const char *ylabel,
+                    int n, const ex_curve *cs);
+
 /* The final machine-readable line: "RESULT example=<name> <pairs> seconds=<s>". */
 void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
     float *bx = malloc(BATCH * D * sizeof(float)), by[BATCH];
     scores sc[3];
     lg_linear *models[3];
+    ex_curve rec[3] = { { names[0], 0, { 0 }, { 0 } }, { names[1], 0, { 0 }, { 0 } }, { names[2], 0, { 0 }, { 0 } } };
     FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss,precision,recall,f1");
     for (int kind = 0; kind < 3; kind++) {
         char name[32];
@@ -90,12 +91,15 @@ int main(int argc, char **argv)
             snprintf(msg, sizeof msg, "epoch %d, loss %.4f, precision %.3f recall %.3f F1 %.3f", e + 1,
                      sum / (double)(n / BATCH), sc[kind].precision, sc[kind].recall, sc[kind].f1);
             ex_progress_end(&p, msg);
+            ex_curve_add(&rec[kind], e + 1, sc[kind].recall);
             ex_csv_row(csv, 6, (double[]){ kind, e + 1, sum / (double)(n / BATCH), sc[kind].precision,
                                           sc[kind].recall, sc[kind].f1 });
         }
     }
     if (csv)
         fclose(csv);
+    ex_plot_curves(&a, "recall.svg", "Test recall of the rare class (pos_weight raises it)", "epoch", "recall", 3, rec);
+    printf("curves: %s/recall.svg, training.csv\n", a.out_dir);
     printf("%-12s %9s %7s %6s\n", "loss", "precision", "recall", "F1");
     for (int k = 0; k < 3; k++)
         printf("%-12s %9.3f %7.3f %6.3f\n", names[k], sc[k].precision, sc[k].recall, sc[k].f1);

@@ -65,6 +65,7 @@ int main(int argc, char **argv)
     float *bx = malloc(BATCH * D * sizeof(float)), by[BATCH * C];
     FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,micro_f1,exact_match");
     double f1 = 0, exact = 0;
+    ex_curve curves[2] = { { "micro-F1", 0, { 0 }, { 0 } }, { "exact match", 0, { 0 }, { 0 } } };
     for (int e = 0; e < a.epochs; e++) {
         ex_progress p;
         ex_progress_start(&p, "multilabel", per_epoch / BATCH);
@@ -114,10 +115,14 @@ int main(int argc, char **argv)
                  sum / (double)(per_epoch / BATCH), f1, exact);
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 4, (double[]){ e + 1, sum / (double)(per_epoch / BATCH), f1, exact });
+        ex_curve_add(&curves[0], e + 1, f1);
+        ex_curve_add(&curves[1], e + 1, exact);
         lg_sched_step(sched);
     }
     if (csv)
         fclose(csv);
+    ex_plot_curves(&a, "scores.svg", "Two items per image: test scores", "epoch", "score", 2, curves);
+    printf("curves: %s/scores.svg, training.csv\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0, "micro_f1=%.4f exact_match=%.4f", f1, exact);
     free(tx), free(ty), free(bx);
     ex_mnist_free(&tr);

@@ -26,9 +26,13 @@ static double confidence(lg_ctx *ctx, lg_linear *l, const ex_mnist *te)
     return c;
 }
 
+static ex_curve loss_curves[2], acc_curves[2];
+
 static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te, const char *name,
                         double smoothing, FILE *csv)
 {
+    int id = smoothing > 0;
+    loss_curves[id].name = acc_curves[id].name = name;
     lg_linear *l = lg_linear_new(ctx, name, D, C, NULL);
     lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3,
                                                        .params = (lg_tensor *[]){ l->weight, l->bias }, .nparams = 2 });
@@ -62,6 +66,8 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
         snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1, sum / (double)(n / BATCH), acc);
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 4, (double[]){ smoothing, e + 1, sum / (double)(n / BATCH), acc });
+        ex_curve_add(&loss_curves[id], e + 1, sum / (double)(n / BATCH));
+        ex_curve_add(&acc_curves[id], e + 1, acc);
         lg_sched_step(sched);
     }
     free(idx);
@@ -100,7 +106,10 @@ int main(int argc, char **argv)
     double conf = confidence(ctx, plain, &te), conf_s = confidence(ctx, smooth, &te);
     printf("label smoothing 0.1: test accuracy %.4f -> %.4f, mean confidence %.3f -> %.3f\n", acc, acc_s, conf,
            conf_s);
-    printf("training curves in %s/training.csv\n", a.out_dir);
+    ex_plot_curves(&a, "loss.svg", "Training loss (label smoothing raises its floor)", "epoch", "cross-entropy", 2,
+                   loss_curves);
+    ex_plot_curves(&a, "accuracy.svg", "Test accuracy", "epoch", "accuracy", 2, acc_curves);
+    printf("curves: %s/loss.svg, accuracy.svg, training.csv\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0, "test_accuracy=%.4f smoothed_test_accuracy=%.4f ce_nll_difference=%.3g "
               "confidence=%.3f smoothed_confidence=%.3f", acc, acc_s, fabs(ce - nll), conf, conf_s);
     free(ty);

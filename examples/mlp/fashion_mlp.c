@@ -20,6 +20,8 @@ static lg_tensor *linear_forward(lg_ctx *ctx, lg_tensor *x, void *user)
     return lg_linear_forward(ctx, user, x);
 }
 
+static ex_curve acc_curves[3];
+
 typedef struct job {
     const char *name;
     ex_forward_fn fwd;
@@ -75,6 +77,8 @@ static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mn
         snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1, sum / (double)(n / BATCH), acc);
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 4, (double[]){ id, e + 1, sum / (double)(n / BATCH), acc });
+        acc_curves[id].name = j->name;
+        ex_curve_add(&acc_curves[id], e + 1, acc);
     }
     free(idx);
     free(bx);
@@ -102,6 +106,9 @@ int main(int argc, char **argv)
     double acc_student = run(ctx, &a, &tr, &te, &js, csv, 2, lin_epochs);
     if (csv)
         fclose(csv);
+    ex_plot_curves(&a, "accuracy.svg", "Test accuracy: MLP, linear, linear distilled", "epoch", "accuracy", 3,
+                   acc_curves);
+    printf("curves: %s/accuracy.svg, training.csv\n", a.out_dir);
     printf("test accuracy: mlp %.4f, linear on labels %.4f, linear distilled from the mlp %.4f\n", acc, acc_plain,
            acc_student);
     ex_result(&a, ex_seconds() - t0, "test_accuracy=%.4f linear_accuracy=%.4f student_accuracy=%.4f", acc,

@@ -145,6 +145,8 @@ int main(int argc, char **argv)
     float *buf = malloc((size_t)(TMAX * BATCH * FEAT) * sizeof(float));
     FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,label_error_rate,length_accuracy,sequence_accuracy");
     metrics mt = { 1, 0, 0 };
+    ex_curve curves[3] = { { "label error rate", 0, { 0 }, { 0 } }, { "length accuracy", 0, { 0 }, { 0 } },
+                           { "sequence accuracy", 0, { 0 }, { 0 } } };
     for (int e = 0; e < a.epochs; e++) {
         strips train = make_strips(ctx, &tr, per_epoch); /* fresh strips every epoch */
         ex_progress p;
@@ -172,10 +174,15 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "epoch %d, loss %.4f, label error rate %.4f, length %.4f, sequence %.4f", e + 1,
                  sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc);
         ex_progress_end(&p, msg);
+        ex_curve_add(&curves[0], e + 1, mt.ler);
+        ex_curve_add(&curves[1], e + 1, mt.length_acc);
+        ex_curve_add(&curves[2], e + 1, mt.seq_acc);
         ex_csv_row(csv, 5, (double[]){ e + 1, sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc });
     }
     if (csv)
         fclose(csv);
+    ex_plot_curves(&a, "scores.svg", "Reading strips of items with CTC: test scores", "epoch", "rate", 3, curves);
+    printf("curves: %s/scores.svg, training.csv\n", a.out_dir);
     printf("a few test strips:\n");
     evaluate(ctx, &m, &test, true);
     ex_result(&a, ex_seconds() - t0, "label_error_rate=%.4f length_accuracy=%.4f sequence_accuracy=%.4f", mt.ler,

@@ -135,6 +135,8 @@ static void pca2(const float *z, int64_t n, double dirs[2][E], double mean[E])
     }
 }
 
+static ex_curve loss_curves[2] = { { "triplet", 0, { 0 }, { 0 } }, { "hinge", 0, { 0 }, { 0 } } };
+
 /* Squared distances between the rows of z [n, E] (detached: for mining). */
 static void distances(const float *z, int64_t n, float *d)
 {
@@ -176,11 +178,11 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 float dp, dn_semi = INFINITY, dn_hard = INFINITY;
                 int64_t hn = 0;
                 pos[i] = i;
-                int j;
+                int pj;
                 do /* a random positive of the anchor's class */
-                    j = ci * PER_CLASS + (int)lg_rand_below(ctx, PER_CLASS);
-                while (j == i);
-                pos[i] = j, dp = dist[i * BATCH + j];
+                    pj = ci * PER_CLASS + (int)lg_rand_below(ctx, PER_CLASS);
+                while (pj == i);
+                pos[i] = pj, dp = dist[i * BATCH + pj];
                 neg[i] = -1;
                 for (int j = 0; j < BATCH; j++) {
                     float d = dist[i * BATCH + j];
@@ -220,6 +222,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
         snprintf(msg, sizeof msg, "epoch %d, loss %.4f", e + 1, sum / (double)(per_epoch / BATCH));
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 3, (double[]){ kind, e + 1, sum / (double)(per_epoch / BATCH) });
+        ex_curve_add(&loss_curves[kind], e + 1, sum / (double)(per_epoch / BATCH));
     }
     free(x), free(dist);
     return net;
@@ -266,7 +269,8 @@ int main(int argc, char **argv)
     }
     if (csv)
         fclose(csv);
-    printf("picture: %s/embedding_pca.svg\n", a.out_dir);
+    ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", 2, loss_curves);
+    printf("pictures: %s/embedding_pca.svg, loss.svg\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0, "knn_accuracy=%.4f hinge_knn_accuracy=%.4f raw_knn_accuracy=%.4f", acc[0], acc[1],
               raw);
     free(etr), free(ete);
