@@ -12,8 +12,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-const char *const ex_fashion_classes[10] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot" };
+const char *const ex_fashion_classes[10] = { "T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                             "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                             "Bag",         "Ankle boot" };
 
 static void usage(const char *prog)
 {
@@ -25,7 +26,10 @@ static void usage(const char *prog)
 
 ex_args ex_parse(int argc, char **argv, const char *name, int default_epochs)
 {
-    ex_args a = { .name = name, .seed = 1, .epochs = default_epochs, .threads = 2,
+    ex_args a = { .name = name,
+                  .seed = 1,
+                  .epochs = default_epochs,
+                  .threads = 2,
                   .data_dir = "/usr/share/datasets/fashion-mnist" };
     static char out[512];
     snprintf(out, sizeof out, "results/%s", name);
@@ -113,10 +117,11 @@ static uint8_t *read_idx(const ex_args *a, const char *file, int want_dims, int6
     snprintf(path, sizeof path, "%s/%s", a->data_dir, file);
     gzFile g = gzopen(path, "rb");
     if (!g) {
-        fprintf(stderr,
-                "%s: cannot open %s (%s).\nFashion-MNIST comes from the Debian package "
-                "dataset-fashion-mnist: apt-get install dataset-fashion-mnist, or pass --data DIR.\n",
-                a->name, path, strerror(errno));
+        fprintf(
+            stderr,
+            "%s: cannot open %s (%s).\nFashion-MNIST comes from the Debian package "
+            "dataset-fashion-mnist: apt-get install dataset-fashion-mnist, or pass --data DIR.\n",
+            a->name, path, strerror(errno));
         exit(1);
     }
     uint8_t head[4];
@@ -147,13 +152,17 @@ static uint8_t *read_idx(const ex_args *a, const char *file, int want_dims, int6
 ex_mnist ex_fashion_load(const ex_args *a, bool train)
 {
     int64_t di[3], dl[3];
-    uint8_t *img = read_idx(a, train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz", 3, di);
-    uint8_t *lab = read_idx(a, train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz", 1, dl);
+    uint8_t *img =
+        read_idx(a, train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz", 3, di);
+    uint8_t *lab =
+        read_idx(a, train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz", 1, dl);
     if (di[0] != dl[0] || di[1] != 28 || di[2] != 28) {
         fprintf(stderr, "%s: image and label files do not match\n", a->name);
         exit(1);
     }
-    ex_mnist m = { .n = di[0], .images = malloc((size_t)di[0] * 784 * sizeof(float)), .labels = lab };
+    ex_mnist m = { .n = di[0],
+                   .images = malloc((size_t)di[0] * 784 * sizeof(float)),
+                   .labels = lab };
     for (int64_t i = 0; i < di[0] * 784; i++)
         m.images[i] = (float)img[i] / 255.0f;
     free(img);
@@ -203,7 +212,8 @@ void ex_progress_update(ex_progress *p, int64_t done, double loss)
         int decile = p->total ? (int)(10 * done / p->total) : 10;
         if (decile > p->last_decile && decile < 10) {
             p->last_decile = decile;
-            printf("%s: %3d%%  %.0f/s  eta %.0fs  loss %.4f\n", p->label, decile * 10, rate, eta, loss);
+            printf("%s: %3d%%  %.0f/s  eta %.0fs  loss %.4f\n", p->label, decile * 10, rate, eta,
+                   loss);
         }
     }
 }
@@ -272,31 +282,41 @@ void ex_svg_plot(const ex_args *a, const char *file, const char *title, const ch
         y1 = y0 + 1;
     double py = 0.05 * (y1 - y0);
     y0 -= py, y1 += py;
-#define PX(v) (L + ((v) - x0) / (x1 - x0) * (W - L - R))
-#define PY(v) (H - B - ((v) - y0) / (y1 - y0) * (H - T - B))
-    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif' "
-               "font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
+#define PX(v) (L + ((v)-x0) / (x1 - x0) * (W - L - R))
+#define PY(v) (H - B - ((v)-y0) / (y1 - y0) * (H - T - B))
+    fprintf(f,
+            "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
+            "font-family='sans-serif' "
+            "font-size='12'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
             W, H);
-    fprintf(f, "<text x='%.0f' y='24' font-size='15' text-anchor='middle'>%s</text>\n", (W - R + L) / 2, title);
-    fprintf(f, "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' fill='none' stroke='#444'/>\n", L, T,
-            W - L - R, H - T - B);
+    fprintf(f, "<text x='%.0f' y='24' font-size='15' text-anchor='middle'>%s</text>\n",
+            (W - R + L) / 2, title);
+    fprintf(f, "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' fill='none' stroke='#444'/>\n",
+            L, T, W - L - R, H - T - B);
     for (int t = 0; t <= 4; t++) { /* ticks */
         double xv = x0 + (x1 - x0) * t / 4, yv = y0 + (y1 - y0) * t / 4;
-        fprintf(f, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.3g</text>\n", PX(xv), H - B + 16, xv);
-        fprintf(f, "<text x='%.0f' y='%.1f' text-anchor='end'>%.3g</text>\n", L - 6, PY(yv) + 4, yv);
-        fprintf(f, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' stroke='#ddd'/>\n", PX(xv), T, PX(xv), H - B);
-        fprintf(f, "<line x1='%.0f' y1='%.1f' x2='%.0f' y2='%.1f' stroke='#ddd'/>\n", L, PY(yv), W - R, PY(yv));
+        fprintf(f, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.3g</text>\n", PX(xv), H - B + 16,
+                xv);
+        fprintf(f, "<text x='%.0f' y='%.1f' text-anchor='end'>%.3g</text>\n", L - 6, PY(yv) + 4,
+                yv);
+        fprintf(f, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' stroke='#ddd'/>\n", PX(xv), T,
+                PX(xv), H - B);
+        fprintf(f, "<line x1='%.0f' y1='%.1f' x2='%.0f' y2='%.1f' stroke='#ddd'/>\n", L, PY(yv),
+                W - R, PY(yv));
     }
-    fprintf(f, "<text x='%.0f' y='%.0f' text-anchor='middle'>%s</text>\n", (W - R + L) / 2, H - 12, xlabel);
-    fprintf(f, "<text x='16' y='%.0f' text-anchor='middle' transform='rotate(-90 16 %.0f)'>%s</text>\n",
-            (H - B + T) / 2, (H - B + T) / 2, ylabel);
+    fprintf(f, "<text x='%.0f' y='%.0f' text-anchor='middle'>%s</text>\n", (W - R + L) / 2, H - 12,
+            xlabel);
+    fprintf(
+        f, "<text x='16' y='%.0f' text-anchor='middle' transform='rotate(-90 16 %.0f)'>%s</text>\n",
+        (H - B + T) / 2, (H - B + T) / 2, ylabel);
     for (int k = 0; k < nseries; k++) {
         const char *col = palette[k % 10];
         if (s[k].scatter) {
             for (int64_t i = 0; i < s[k].n; i++)
                 if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
                     fprintf(f, "<circle cx='%.1f' cy='%.1f' r='2' fill='%s' fill-opacity='0.6'/>\n",
-                            PX(s[k].x[i]), PY(s[k].y[i]), s[k].cls ? palette[s[k].cls[i] % 10] : col);
+                            PX(s[k].x[i]), PY(s[k].y[i]),
+                            s[k].cls ? palette[s[k].cls[i] % 10] : col);
         } else {
             fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", col);
             for (int64_t i = 0; i < s[k].n; i++)
@@ -305,16 +325,19 @@ void ex_svg_plot(const ex_args *a, const char *file, const char *title, const ch
             fprintf(f, "'/>\n");
         }
         if (s[k].name && !s[k].cls) {
-            fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='12' fill='%s'/>", W - R + 12, T + 8 + 20.0 * k, col);
-            fprintf(f, "<text x='%.0f' y='%.0f'>%s</text>\n", W - R + 30, T + 18 + 20.0 * k, s[k].name);
+            fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='12' fill='%s'/>", W - R + 12,
+                    T + 8 + 20.0 * k, col);
+            fprintf(f, "<text x='%.0f' y='%.0f'>%s</text>\n", W - R + 30, T + 18 + 20.0 * k,
+                    s[k].name);
         }
     }
     for (int k = 0; k < nseries; k++) /* class legend for coloured scatter */
         if (s[k].cls)
             for (int c = 0; c < 10; c++) {
-                fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='12' fill='%s'/>", W - R + 12, T + 8 + 20.0 * c,
-                        palette[c]);
-                fprintf(f, "<text x='%.0f' y='%.0f'>%s</text>\n", W - R + 30, T + 18 + 20.0 * c, ex_fashion_classes[c]);
+                fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='12' fill='%s'/>", W - R + 12,
+                        T + 8 + 20.0 * c, palette[c]);
+                fprintf(f, "<text x='%.0f' y='%.0f'>%s</text>\n", W - R + 30, T + 18 + 20.0 * c,
+                        ex_fashion_classes[c]);
             }
     fprintf(f, "</svg>\n");
     fclose(f);
@@ -341,8 +364,8 @@ void ex_argmax(lg_tensor *logits, int64_t *out)
     }
 }
 
-double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *images, const uint8_t *labels,
-                   int64_t n, int64_t dim)
+double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *images,
+                   const uint8_t *labels, int64_t n, int64_t dim)
 {
     int64_t correct = 0, pred[1000];
     bool training = lg_ctx_training(ctx);
@@ -369,8 +392,8 @@ void ex_curve_add(ex_curve *c, double x, double y)
         c->x[c->n] = x, c->y[c->n++] = y;
 }
 
-void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel, const char *ylabel,
-                    int n, const ex_curve *cs)
+void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel,
+                    const char *ylabel, int n, const ex_curve *cs)
 {
     ex_series s[10];
     for (int i = 0; i < n && i < 10; i++)

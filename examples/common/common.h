@@ -80,8 +80,8 @@ typedef struct ex_curve {
     double x[256], y[256];
 } ex_curve;
 void ex_curve_add(ex_curve *c, double x, double y);
-void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel, const char *ylabel,
-                    int n, const ex_curve *cs);
+void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel,
+                    const char *ylabel, int n, const ex_curve *cs);
 
 /* The final machine-readable line: "RESULT example=<name> <pairs> seconds=<s>". */
 void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
@@ -99,5 +99,5 @@ void ex_argmax(lg_tensor *logits, int64_t *out);
 /* Trains nothing: runs fn over `n` rows in batches under no-grad and
  * returns the accuracy of arg-max predictions against labels. */
 typedef lg_tensor *(*ex_forward_fn)(lg_ctx *ctx, lg_tensor *x, void *user);
-double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *images, const uint8_t *labels,
-                   int64_t n, int64_t dim);
+double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *images,
+                   const uint8_t *labels, int64_t n, int64_t dim);

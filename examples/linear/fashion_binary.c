@@ -18,7 +18,8 @@ typedef struct scores {
 static scores evaluate(lg_ctx *ctx, lg_linear *l, const ex_mnist *te)
 {
     lg_no_grad_begin(ctx);
-    lg_tensor *z = lg_linear_forward(ctx, l, lg_tensor_from(ctx, LG_F32, te->images, 2, (int64_t[]){ te->n, D }));
+    lg_tensor *z = lg_linear_forward(
+        ctx, l, lg_tensor_from(ctx, LG_F32, te->images, 2, (int64_t[]){ te->n, D }));
     ex_check(ctx, "evaluation");
     const float *zv = lg_tensor_data(z);
     double tp = 0, fp = 0, fn = 0;
@@ -38,7 +39,8 @@ static lg_tensor *loss_of(lg_ctx *ctx, int kind, lg_tensor *z, lg_tensor *y, lg_
 {
     if (kind == 2)
         return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, z), y, NULL);
-    return lg_binary_cross_entropy_with_logits(ctx, z, y, &(lg_bce_logits_opts){ .pos_weight = kind == 1 ? pw : NULL });
+    return lg_binary_cross_entropy_with_logits(
+        ctx, z, y, &(lg_bce_logits_opts){ .pos_weight = kind == 1 ? pw : NULL });
 }
 
 int main(int argc, char **argv)
@@ -52,19 +54,24 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < n; i++)
         npos += tr.labels[i] == POSITIVE;
     double ratio = (double)(n - npos) / (double)npos;
-    printf("class %s: %lld positives of %lld (pos_weight %.2f)\n", ex_fashion_classes[POSITIVE], (long long)npos,
-           (long long)n, ratio);
+    printf("class %s: %lld positives of %lld (pos_weight %.2f)\n", ex_fashion_classes[POSITIVE],
+           (long long)npos, (long long)n, ratio);
     float *bx = malloc(BATCH * D * sizeof(float)), by[BATCH];
     scores sc[3];
     lg_linear *models[3];
-    ex_curve rec[3] = { { names[0], 0, { 0 }, { 0 } }, { names[1], 0, { 0 }, { 0 } }, { names[2], 0, { 0 }, { 0 } } };
+    ex_curve rec[3] = { { names[0], 0, { 0 }, { 0 } },
+                        { names[1], 0, { 0 }, { 0 } },
+                        { names[2], 0, { 0 }, { 0 } } };
     FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss,precision,recall,f1");
     for (int kind = 0; kind < 3; kind++) {
         char name[32];
         snprintf(name, sizeof name, "m%d", kind);
         lg_linear *l = models[kind] = lg_linear_new(ctx, name, D, 1, NULL);
-        lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3,
-                                                           .params = (lg_tensor *[]){ l->weight, l->bias }, .nparams = 2 });
+        lg_optim *opt =
+            lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
+                                                .lr = 1e-3,
+                                                .params = (lg_tensor *[]){ l->weight, l->bias },
+                                                .nparams = 2 });
         ex_check(ctx, "model");
         for (int e = 0; e < a.epochs; e++) {
             ex_shuffle(ctx, idx, tr.n);
@@ -77,7 +84,8 @@ int main(int argc, char **argv)
                     by[k] = tr.labels[idx[s + k]] == POSITIVE;
                 lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
                 lg_tensor *y = lg_tensor_from(ctx, LG_F32, by, 2, (int64_t[]){ BATCH, 1 });
-                lg_tensor *loss = loss_of(ctx, kind, lg_linear_forward(ctx, l, x), y, lg_scalar(ctx, LG_F32, ratio));
+                lg_tensor *loss = loss_of(ctx, kind, lg_linear_forward(ctx, l, x), y,
+                                          lg_scalar(ctx, LG_F32, ratio));
                 if (lg_backward(ctx, loss) != LG_OK)
                     ex_check(ctx, "training");
                 sum += lg_item(ctx, loss);
@@ -88,17 +96,20 @@ int main(int argc, char **argv)
             }
             sc[kind] = evaluate(ctx, l, &te);
             char msg[128];
-            snprintf(msg, sizeof msg, "epoch %d, loss %.4f, precision %.3f recall %.3f F1 %.3f", e + 1,
-                     sum / (double)(n / BATCH), sc[kind].precision, sc[kind].recall, sc[kind].f1);
+            snprintf(msg, sizeof msg, "epoch %d, loss %.4f, precision %.3f recall %.3f F1 %.3f",
+                     e + 1, sum / (double)(n / BATCH), sc[kind].precision, sc[kind].recall,
+                     sc[kind].f1);
             ex_progress_end(&p, msg);
             ex_curve_add(&rec[kind], e + 1, sc[kind].recall);
-            ex_csv_row(csv, 6, (double[]){ kind, e + 1, sum / (double)(n / BATCH), sc[kind].precision,
-                                          sc[kind].recall, sc[kind].f1 });
+            ex_csv_row(csv, 6,
+                       (double[]){ kind, e + 1, sum / (double)(n / BATCH), sc[kind].precision,
+                                   sc[kind].recall, sc[kind].f1 });
         }
     }
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "recall.svg", "Test recall of the rare class (pos_weight raises it)", "epoch", "recall", 3, rec);
+    ex_plot_curves(&a, "recall.svg", "Test recall of the rare class (pos_weight raises it)",
+                   "epoch", "recall", 3, rec);
     printf("curves: %s/recall.svg, training.csv\n", a.out_dir);
     printf("%-12s %9s %7s %6s\n", "loss", "precision", "recall", "F1");
     for (int k = 0; k < 3; k++)
@@ -116,16 +127,18 @@ int main(int argc, char **argv)
         lg_backward(ctx, l1);
         lg_backward(ctx, l2);
         ex_check(ctx, "saturation");
-        printf("logit %-5g target 1: with logits loss %8.3f grad %6.3f | sigmoid+bce loss %8.3f grad %6.3f\n",
-               -zs[i], lg_item(ctx, l1), *(float *)lg_tensor_data(lg_tensor_grad(z)), lg_item(ctx, l2),
-               *(float *)lg_tensor_data(lg_tensor_grad(z2)));
+        printf("logit %-5g target 1: with logits loss %8.3f grad %6.3f | sigmoid+bce loss %8.3f "
+               "grad %6.3f\n",
+               -zs[i], lg_item(ctx, l1), *(float *)lg_tensor_data(lg_tensor_grad(z)),
+               lg_item(ctx, l2), *(float *)lg_tensor_data(lg_tensor_grad(z2)));
         lg_step_end(ctx);
     }
     ex_result(&a, ex_seconds() - t0,
-              "precision=%.4f recall=%.4f f1=%.4f precision_pos_weight=%.4f recall_pos_weight=%.4f f1_pos_weight=%.4f "
+              "precision=%.4f recall=%.4f f1=%.4f precision_pos_weight=%.4f recall_pos_weight=%.4f "
+              "f1_pos_weight=%.4f "
               "recall_sigmoid_bce=%.4f f1_sigmoid_bce=%.4f",
-              sc[0].precision, sc[0].recall, sc[0].f1, sc[1].precision, sc[1].recall, sc[1].f1, sc[2].recall,
-              sc[2].f1);
+              sc[0].precision, sc[0].recall, sc[0].f1, sc[1].precision, sc[1].recall, sc[1].f1,
+              sc[2].recall, sc[2].f1);
     free(idx);
     free(bx);
     ex_mnist_free(&tr);

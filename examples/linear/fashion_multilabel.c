@@ -51,11 +51,13 @@ int main(int argc, char **argv)
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
     lg_mlp *net = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, C }, NULL);
     lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
-    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
+    lg_sched *sched =
+        lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");
     /* a fixed test set of pairs */
     int64_t ntest = a.quick ? 2000 : 10000;
-    float *tx = malloc((size_t)ntest * D * sizeof(float)), *ty = malloc((size_t)ntest * C * sizeof(float));
+    float *tx = malloc((size_t)ntest * D * sizeof(float)),
+          *ty = malloc((size_t)ntest * C * sizeof(float));
     for (int64_t i = 0; i < ntest; i++) {
         int64_t p, q;
         draw(ctx, &te, &p, &q);
@@ -93,7 +95,8 @@ int main(int argc, char **argv)
         lg_no_grad_begin(ctx);
         for (int64_t s = 0; s < ntest; s += 1000) {
             int64_t m = ntest - s < 1000 ? ntest - s : 1000;
-            lg_tensor *z = forward(ctx, net, lg_tensor_from(ctx, LG_F32, tx + s * D, 2, (int64_t[]){ m, D }));
+            lg_tensor *z =
+                forward(ctx, net, lg_tensor_from(ctx, LG_F32, tx + s * D, 2, (int64_t[]){ m, D }));
             ex_check(ctx, "evaluation");
             const float *zv = lg_tensor_data(z);
             for (int64_t i = 0; i < m; i++) {
@@ -121,7 +124,8 @@ int main(int argc, char **argv)
     }
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "scores.svg", "Two items per image: test scores", "epoch", "score", 2, curves);
+    ex_plot_curves(&a, "scores.svg", "Two items per image: test scores", "epoch", "score", 2,
+                   curves);
     printf("curves: %s/scores.svg, training.csv\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0, "micro_f1=%.4f exact_match=%.4f", f1, exact);
     free(tx), free(ty), free(bx);

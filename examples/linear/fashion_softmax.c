@@ -19,7 +19,8 @@ static double confidence(lg_ctx *ctx, lg_linear *l, const ex_mnist *te)
 {
     lg_no_grad_begin(ctx);
     lg_tensor *x = lg_tensor_from(ctx, LG_F32, te->images, 2, (int64_t[]){ te->n, D });
-    lg_tensor *p = lg_max(ctx, lg_softmax(ctx, forward(ctx, x, l), 1), 1, (int[]){ 1 }, false, NULL);
+    lg_tensor *p =
+        lg_max(ctx, lg_softmax(ctx, forward(ctx, x, l), 1), 1, (int[]){ 1 }, false, NULL);
     double c = lg_item(ctx, lg_mean(ctx, p, 0, NULL, false));
     lg_no_grad_end(ctx);
     lg_step_end(ctx);
@@ -28,15 +29,19 @@ static double confidence(lg_ctx *ctx, lg_linear *l, const ex_mnist *te)
 
 static ex_curve loss_curves[2], acc_curves[2];
 
-static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te, const char *name,
-                        double smoothing, FILE *csv)
+static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te,
+                        const char *name, double smoothing, FILE *csv)
 {
     int id = smoothing > 0;
     loss_curves[id].name = acc_curves[id].name = name;
     lg_linear *l = lg_linear_new(ctx, name, D, C, NULL);
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3,
-                                                       .params = (lg_tensor *[]){ l->weight, l->bias }, .nparams = 2 });
-    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a->epochs });
+    lg_optim *opt =
+        lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
+                                            .lr = 1e-3,
+                                            .params = (lg_tensor *[]){ l->weight, l->bias },
+                                            .nparams = 2 });
+    lg_sched *sched =
+        lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a->epochs });
     ex_check(ctx, "model");
     int64_t n = a->quick ? 6000 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx);
     float *bx = malloc(BATCH * D * sizeof(float));
@@ -52,7 +57,8 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
                 by[k] = tr->labels[idx[s + k]];
             lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
             lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH });
-            lg_tensor *loss = lg_cross_entropy(ctx, forward(ctx, x, l), y, &(lg_ce_opts){ .label_smoothing = smoothing });
+            lg_tensor *loss = lg_cross_entropy(ctx, forward(ctx, x, l), y,
+                                               &(lg_ce_opts){ .label_smoothing = smoothing });
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
             sum += lg_item(ctx, loss);
@@ -63,7 +69,8 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
         }
         double acc = ex_accuracy(ctx, forward, l, te->images, te->labels, te->n, D);
         char msg[96];
-        snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1, sum / (double)(n / BATCH), acc);
+        snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1,
+                 sum / (double)(n / BATCH), acc);
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 4, (double[]){ smoothing, e + 1, sum / (double)(n / BATCH), acc });
         ex_curve_add(&loss_curves[id], e + 1, sum / (double)(n / BATCH));
@@ -102,16 +109,19 @@ int main(int argc, char **argv)
     lg_no_grad_end(ctx);
     lg_step_end(ctx);
     ex_check(ctx, "comparison");
-    printf("test loss: cross_entropy %.6f, nll_loss(log_softmax) %.6f (difference %.2g)\n", ce, nll, fabs(ce - nll));
+    printf("test loss: cross_entropy %.6f, nll_loss(log_softmax) %.6f (difference %.2g)\n", ce, nll,
+           fabs(ce - nll));
     double conf = confidence(ctx, plain, &te), conf_s = confidence(ctx, smooth, &te);
-    printf("label smoothing 0.1: test accuracy %.4f -> %.4f, mean confidence %.3f -> %.3f\n", acc, acc_s, conf,
-           conf_s);
-    ex_plot_curves(&a, "loss.svg", "Training loss (label smoothing raises its floor)", "epoch", "cross-entropy", 2,
-                   loss_curves);
+    printf("label smoothing 0.1: test accuracy %.4f -> %.4f, mean confidence %.3f -> %.3f\n", acc,
+           acc_s, conf, conf_s);
+    ex_plot_curves(&a, "loss.svg", "Training loss (label smoothing raises its floor)", "epoch",
+                   "cross-entropy", 2, loss_curves);
     ex_plot_curves(&a, "accuracy.svg", "Test accuracy", "epoch", "accuracy", 2, acc_curves);
     printf("curves: %s/loss.svg, accuracy.svg, training.csv\n", a.out_dir);
-    ex_result(&a, ex_seconds() - t0, "test_accuracy=%.4f smoothed_test_accuracy=%.4f ce_nll_difference=%.3g "
-              "confidence=%.3f smoothed_confidence=%.3f", acc, acc_s, fabs(ce - nll), conf, conf_s);
+    ex_result(&a, ex_seconds() - t0,
+              "test_accuracy=%.4f smoothed_test_accuracy=%.4f ce_nll_difference=%.3g "
+              "confidence=%.3f smoothed_confidence=%.3f",
+              acc, acc_s, fabs(ce - nll), conf, conf_s);
     free(ty);
     ex_mnist_free(&tr);
     ex_mnist_free(&te);

@@ -46,8 +46,10 @@ int main(int argc, char **argv)
         snprintf(nb, sizeof nb, "%s.b", names[k]);
         w[k] = lg_param_new(ctx, nw, LG_F64, 2, (int64_t[]){ 1, 1 });
         b[k] = lg_param_new(ctx, nb, LG_F64, 1, (int64_t[]){ 1 });
-        opt[k] = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0.05,
-                                                    .params = (lg_tensor *[]){ w[k], b[k] }, .nparams = 2 });
+        opt[k] = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
+                                                     .lr = 0.05,
+                                                     .params = (lg_tensor *[]){ w[k], b[k] },
+                                                     .nparams = 2 });
     }
     ex_check(ctx, "setup");
     FILE *csv = ex_csv_open(&a, "losses.csv", "epoch,l1,mse,smooth_l1,huber");
@@ -101,7 +103,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < NLOSS; k++) {
         lg_tensor *res = lg_tensor_from(ctx, LG_F64, r, 1, (int64_t[]){ G });
         lg_requires_grad(ctx, res, true);
-        lg_tensor *l = loss_by(ctx, k, res, lg_zeros(ctx, LG_F64, 1, (int64_t[]){ G }), LG_REDUCTION_NONE);
+        lg_tensor *l =
+            loss_by(ctx, k, res, lg_zeros(ctx, LG_F64, 1, (int64_t[]){ G }), LG_REDUCTION_NONE);
         lg_backward_with(ctx, l, lg_ones(ctx, LG_F64, 1, (int64_t[]){ G }));
         ex_check(ctx, "loss curves");
         for (int i = 0; i < G; i++) {
@@ -115,12 +118,14 @@ int main(int argc, char **argv)
         sv[k] = (ex_series){ names[k], G, r, val[k], false, NULL };
         sg[k] = (ex_series){ names[k], G, r, grad[k], false, NULL };
     }
-    ex_svg_plot(&a, "loss_vs_residual.svg", "Loss against the residual", "residual x - y", "loss", NLOSS, sv);
+    ex_svg_plot(&a, "loss_vs_residual.svg", "Loss against the residual", "residual x - y", "loss",
+                NLOSS, sv);
     ex_svg_plot(&a, "gradient_vs_residual.svg", "Gradient against the residual", "residual x - y",
                 "d loss / d x", NLOSS, sg);
     printf("pictures and losses.csv in %s/\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0,
-              "l1_slope_error=%.4f mse_slope_error=%.4f smooth_l1_slope_error=%.4f huber_slope_error=%.4f",
+              "l1_slope_error=%.4f mse_slope_error=%.4f smooth_l1_slope_error=%.4f "
+              "huber_slope_error=%.4f",
               slope_err[0], slope_err[1], slope_err[2], slope_err[3]);
     lg_ctx_free(ctx);
     return 0;

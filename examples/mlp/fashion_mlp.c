@@ -31,12 +31,14 @@ typedef struct job {
     lg_mlp *teacher; /* distil from it, or NULL: train on labels */
 } job;
 
-static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te, job *j, FILE *csv, int id,
-                  int epochs)
+static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te, job *j,
+                  FILE *csv, int id, int epochs)
 {
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3, .params = j->params,
-                                                       .nparams = j->nparams });
-    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
+    lg_optim *opt = lg_optim_new(
+        ctx, &(lg_optim_opts){
+                 .kind = LG_ADAM, .lr = 1e-3, .params = j->params, .nparams = j->nparams });
+    lg_sched *sched =
+        lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
     ex_check(ctx, "model");
     int64_t n = a->quick ? 6000 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx), by[BATCH];
     float *bx = malloc(BATCH * D * sizeof(float));
@@ -52,16 +54,20 @@ static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mn
                 by[k] = tr->labels[idx[s + k]];
             lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
             lg_tensor *logits = j->fwd(ctx, x, j->model);
-            lg_tensor *loss = lg_cross_entropy(ctx, logits, lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH }), NULL);
+            lg_tensor *loss = lg_cross_entropy(
+                ctx, logits, lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH }), NULL);
             if (j->teacher) { /* (CE + T^2 KL(teacher_T || student_T)) / 2 */
                 lg_no_grad_begin(ctx);
                 lg_ctx_set_training(ctx, false);
-                lg_tensor *t = lg_softmax(ctx, lg_mul_scalar(ctx, lg_mlp_forward(ctx, j->teacher, x), 1 / TEMP), 1);
+                lg_tensor *t = lg_softmax(
+                    ctx, lg_mul_scalar(ctx, lg_mlp_forward(ctx, j->teacher, x), 1 / TEMP), 1);
                 lg_ctx_set_training(ctx, true);
                 lg_no_grad_end(ctx);
                 lg_tensor *ls = lg_log_softmax(ctx, lg_mul_scalar(ctx, logits, 1 / TEMP), 1);
-                lg_tensor *kl = lg_kl_div(ctx, ls, t, &(lg_kl_div_opts){ .reduction = LG_REDUCTION_BATCHMEAN });
-                loss = lg_mul_scalar(ctx, lg_add(ctx, loss, lg_mul_scalar(ctx, kl, TEMP * TEMP)), 0.5);
+                lg_tensor *kl =
+                    lg_kl_div(ctx, ls, t, &(lg_kl_div_opts){ .reduction = LG_REDUCTION_BATCHMEAN });
+                loss =
+                    lg_mul_scalar(ctx, lg_add(ctx, loss, lg_mul_scalar(ctx, kl, TEMP * TEMP)), 0.5);
             }
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
@@ -74,7 +80,8 @@ static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mn
         lg_sched_step(sched);
         acc = ex_accuracy(ctx, j->fwd, j->model, te->images, te->labels, te->n, D);
         char msg[96];
-        snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1, sum / (double)(n / BATCH), acc);
+        snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test accuracy %.4f", e + 1,
+                 sum / (double)(n / BATCH), acc);
         ex_progress_end(&p, msg);
         ex_csv_row(csv, 4, (double[]){ id, e + 1, sum / (double)(n / BATCH), acc });
         acc_curves[id].name = j->name;
@@ -93,26 +100,33 @@ int main(int argc, char **argv)
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
     FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss,test_accuracy");
 
-    lg_mlp *mlp = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ D, 256, C }, &(lg_mlp_opts){ .dropout = 0.2 });
-    lg_tensor *mp[4] = { mlp->layers[0]->weight, mlp->layers[0]->bias, mlp->layers[1]->weight, mlp->layers[1]->bias };
+    lg_mlp *mlp =
+        lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ D, 256, C }, &(lg_mlp_opts){ .dropout = 0.2 });
+    lg_tensor *mp[4] = { mlp->layers[0]->weight, mlp->layers[0]->bias, mlp->layers[1]->weight,
+                         mlp->layers[1]->bias };
     job teacher = { "mlp", mlp_forward, mlp, mp, 4, NULL };
     double acc = run(ctx, &a, &tr, &te, &teacher, csv, 0, a.epochs);
 
-    lg_linear *plain = lg_linear_new(ctx, "plain", D, C, NULL), *student = lg_linear_new(ctx, "student", D, C, NULL);
-    job jp = { "linear", linear_forward, plain, (lg_tensor *[]){ plain->weight, plain->bias }, 2, NULL };
-    job js = { "distilled", linear_forward, student, (lg_tensor *[]){ student->weight, student->bias }, 2, mlp };
+    lg_linear *plain = lg_linear_new(ctx, "plain", D, C, NULL),
+              *student = lg_linear_new(ctx, "student", D, C, NULL);
+    job jp = { "linear", linear_forward, plain, (lg_tensor *[]){ plain->weight, plain->bias }, 2,
+               NULL };
+    job js = { "distilled", linear_forward,
+               student,     (lg_tensor *[]){ student->weight, student->bias },
+               2,           mlp };
     int lin_epochs = a.quick ? 1 : 10;
     double acc_plain = run(ctx, &a, &tr, &te, &jp, csv, 1, lin_epochs);
     double acc_student = run(ctx, &a, &tr, &te, &js, csv, 2, lin_epochs);
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "accuracy.svg", "Test accuracy: MLP, linear, linear distilled", "epoch", "accuracy", 3,
-                   acc_curves);
+    ex_plot_curves(&a, "accuracy.svg", "Test accuracy: MLP, linear, linear distilled", "epoch",
+                   "accuracy", 3, acc_curves);
     printf("curves: %s/accuracy.svg, training.csv\n", a.out_dir);
-    printf("test accuracy: mlp %.4f, linear on labels %.4f, linear distilled from the mlp %.4f\n", acc, acc_plain,
-           acc_student);
-    ex_result(&a, ex_seconds() - t0, "test_accuracy=%.4f linear_accuracy=%.4f student_accuracy=%.4f", acc,
-              acc_plain, acc_student);
+    printf("test accuracy: mlp %.4f, linear on labels %.4f, linear distilled from the mlp %.4f\n",
+           acc, acc_plain, acc_student);
+    ex_result(&a, ex_seconds() - t0,
+              "test_accuracy=%.4f linear_accuracy=%.4f student_accuracy=%.4f", acc, acc_plain,
+              acc_student);
     ex_mnist_free(&tr);
     ex_mnist_free(&te);
     lg_ctx_free(ctx);

@@ -11,7 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAXK = 5, FW = 7, FRAMES = 28 / FW, FEAT = 28 * FW, TMAX = MAXK * FRAMES, C = 11, H = 96, BATCH = 64 };
+enum {
+    MAXK = 5,
+    FW = 7,
+    FRAMES = 28 / FW,
+    FEAT = 28 * FW,
+    TMAX = MAXK * FRAMES,
+    C = 11,
+    H = 96,
+    BATCH = 64
+};
 
 typedef struct strips {
     int64_t n;
@@ -25,8 +34,9 @@ typedef struct strips {
  * FW t .. FW t + FW - 1 of the strip, row by row. */
 static strips make_strips(lg_ctx *ctx, const ex_mnist *m, int64_t n)
 {
-    strips s = { n, calloc((size_t)(TMAX * n * FEAT), sizeof(float)), malloc((size_t)(n * MAXK) * sizeof(int64_t)),
-                 malloc((size_t)n * sizeof(int64_t)), malloc((size_t)n * sizeof(int64_t)) };
+    strips s = { n, calloc((size_t)(TMAX * n * FEAT), sizeof(float)),
+                 malloc((size_t)(n * MAXK) * sizeof(int64_t)), malloc((size_t)n * sizeof(int64_t)),
+                 malloc((size_t)n * sizeof(int64_t)) };
     for (int64_t b = 0; b < n; b++) {
         int64_t k = 1 + (int64_t)lg_rand_below(ctx, MAXK);
         s.len[b] = k, s.frames[b] = k * FRAMES;
@@ -38,7 +48,8 @@ static strips make_strips(lg_ctx *ctx, const ex_mnist *m, int64_t n)
             for (int f = 0; f < FRAMES; f++) {
                 float *frame = s.x + ((j * FRAMES + f) * n + b) * FEAT;
                 for (int r = 0; r < 28; r++)
-                    memcpy(frame + r * FW, m->images + item * 784 + r * 28 + f * FW, FW * sizeof(float));
+                    memcpy(frame + r * FW, m->images + item * 784 + r * 28 + f * FW,
+                           FW * sizeof(float));
             }
         }
     }
@@ -56,10 +67,12 @@ typedef struct model {
 } model;
 
 /* Frames of strips [first, first + n) -> log-probabilities [TMAX, n, C]. */
-static lg_tensor *forward(lg_ctx *ctx, const model *m, const strips *s, int64_t first, int64_t n, float *buf)
+static lg_tensor *forward(lg_ctx *ctx, const model *m, const strips *s, int64_t first, int64_t n,
+                          float *buf)
 {
     for (int64_t t = 0; t < TMAX; t++)
-        memcpy(buf + t * n * FEAT, s->x + (t * s->n + first) * FEAT, (size_t)(n * FEAT) * sizeof(float));
+        memcpy(buf + t * n * FEAT, s->x + (t * s->n + first) * FEAT,
+               (size_t)(n * FEAT) * sizeof(float));
     lg_tensor *x = lg_tensor_from(ctx, LG_F32, buf, 3, (int64_t[]){ TMAX, n, FEAT });
     lg_tensor *lens = lg_tensor_from(ctx, LG_I64, s->frames + first, 1, (int64_t[]){ n });
     lg_rnn_result r;
@@ -77,7 +90,8 @@ static int64_t edit_distance(const int64_t *a, int64_t na, const int64_t *b, int
                 d[i][j] = i + j;
                 continue;
             }
-            int64_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            int64_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), del = d[i - 1][j] + 1,
+                    ins = d[i][j - 1] + 1;
             d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
     return d[na][nb];
@@ -99,7 +113,8 @@ static metrics evaluate(lg_ctx *ctx, const model *m, const strips *s, bool show)
         const float *v = lg_tensor_data(lp);
         for (int64_t b = 0; b < n; b++) {
             int64_t pred[TMAX], np = 0, prev = 0, g = first + b;
-            for (int64_t t = 0; t < s->frames[g]; t++) { /* greedy: arg-max, merge repeats, drop blanks */
+            for (int64_t t = 0; t < s->frames[g];
+                 t++) { /* greedy: arg-max, merge repeats, drop blanks */
                 const float *row = v + (t * n + b) * C;
                 int64_t best = 0;
                 for (int c = 1; c < C; c++)
@@ -126,7 +141,8 @@ static metrics evaluate(lg_ctx *ctx, const model *m, const strips *s, bool show)
     }
     lg_no_grad_end(ctx);
     free(buf);
-    return (metrics){ (double)errors / (double)total, (double)len_ok / (double)s->n, (double)seq_ok / (double)s->n };
+    return (metrics){ (double)errors / (double)total, (double)len_ok / (double)s->n,
+                      (double)seq_ok / (double)s->n };
 }
 
 int main(int argc, char **argv)
@@ -138,14 +154,17 @@ int main(int argc, char **argv)
     model m = { lg_rnn_new(ctx, "gru", LG_GRU, FEAT, H, &(lg_rnn_opts){ .bidirectional = true }),
                 lg_linear_new(ctx, "out", 2 * H, C, NULL) };
     lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 3e-3 });
-    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
+    lg_sched *sched =
+        lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");
     strips test = make_strips(ctx, &te, a.quick ? 500 : 2000);
     int64_t per_epoch = a.quick ? 1600 : 10000;
     float *buf = malloc((size_t)(TMAX * BATCH * FEAT) * sizeof(float));
-    FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,label_error_rate,length_accuracy,sequence_accuracy");
+    FILE *csv = ex_csv_open(&a, "training.csv",
+                            "epoch,train_loss,label_error_rate,length_accuracy,sequence_accuracy");
     metrics mt = { 1, 0, 0 };
-    ex_curve curves[3] = { { "label error rate", 0, { 0 }, { 0 } }, { "length accuracy", 0, { 0 }, { 0 } },
+    ex_curve curves[3] = { { "label error rate", 0, { 0 }, { 0 } },
+                           { "length accuracy", 0, { 0 }, { 0 } },
                            { "sequence accuracy", 0, { 0 }, { 0 } } };
     for (int e = 0; e < a.epochs; e++) {
         strips train = make_strips(ctx, &tr, per_epoch); /* fresh strips every epoch */
@@ -154,10 +173,12 @@ int main(int argc, char **argv)
         double sum = 0;
         for (int64_t first = 0; first + BATCH <= per_epoch; first += BATCH) {
             lg_tensor *lp = forward(ctx, &m, &train, first, BATCH, buf);
-            lg_tensor *loss = lg_ctc_loss(ctx, lp, lg_tensor_from(ctx, LG_I64, train.labels + first * MAXK, 2,
-                                                                  (int64_t[]){ BATCH, MAXK }),
-                                          lg_tensor_from(ctx, LG_I64, train.frames + first, 1, (int64_t[]){ BATCH }),
-                                          lg_tensor_from(ctx, LG_I64, train.len + first, 1, (int64_t[]){ BATCH }), NULL);
+            lg_tensor *loss = lg_ctc_loss(
+                ctx, lp,
+                lg_tensor_from(ctx, LG_I64, train.labels + first * MAXK, 2,
+                               (int64_t[]){ BATCH, MAXK }),
+                lg_tensor_from(ctx, LG_I64, train.frames + first, 1, (int64_t[]){ BATCH }),
+                lg_tensor_from(ctx, LG_I64, train.len + first, 1, (int64_t[]){ BATCH }), NULL);
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
             sum += lg_item(ctx, loss);
@@ -171,21 +192,26 @@ int main(int argc, char **argv)
         free_strips(&train);
         mt = evaluate(ctx, &m, &test, false);
         char msg[128];
-        snprintf(msg, sizeof msg, "epoch %d, loss %.4f, label error rate %.4f, length %.4f, sequence %.4f", e + 1,
+        snprintf(msg, sizeof msg,
+                 "epoch %d, loss %.4f, label error rate %.4f, length %.4f, sequence %.4f", e + 1,
                  sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc);
         ex_progress_end(&p, msg);
         ex_curve_add(&curves[0], e + 1, mt.ler);
         ex_curve_add(&curves[1], e + 1, mt.length_acc);
         ex_curve_add(&curves[2], e + 1, mt.seq_acc);
-        ex_csv_row(csv, 5, (double[]){ e + 1, sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc, mt.seq_acc });
+        ex_csv_row(csv, 5,
+                   (double[]){ e + 1, sum / (double)(per_epoch / BATCH), mt.ler, mt.length_acc,
+                               mt.seq_acc });
     }
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "scores.svg", "Reading strips of items with CTC: test scores", "epoch", "rate", 3, curves);
+    ex_plot_curves(&a, "scores.svg", "Reading strips of items with CTC: test scores", "epoch",
+                   "rate", 3, curves);
     printf("curves: %s/scores.svg, training.csv\n", a.out_dir);
     printf("a few test strips:\n");
     evaluate(ctx, &m, &test, true);
-    ex_result(&a, ex_seconds() - t0, "label_error_rate=%.4f length_accuracy=%.4f sequence_accuracy=%.4f", mt.ler,
+    ex_result(&a, ex_seconds() - t0,
+              "label_error_rate=%.4f length_accuracy=%.4f sequence_accuracy=%.4f", mt.ler,
               mt.length_acc, mt.seq_acc);
     free(buf);
     free_strips(&test);

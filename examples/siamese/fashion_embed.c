@@ -39,7 +39,8 @@ static int64_t pick(lg_ctx *ctx, const by_class *b, int c)
 /* Embeddings on the unit sphere: z / |z|. */
 static lg_tensor *embed(lg_ctx *ctx, lg_mlp *net, const float *rows, int64_t n)
 {
-    lg_tensor *z = lg_mlp_forward(ctx, net, lg_tensor_from(ctx, LG_F32, rows, 2, (int64_t[]){ n, D }));
+    lg_tensor *z =
+        lg_mlp_forward(ctx, net, lg_tensor_from(ctx, LG_F32, rows, 2, (int64_t[]){ n, D }));
     return lg_div(ctx, z, lg_norm(ctx, z, 2, 1, (int[]){ -1 }, true));
 }
 
@@ -59,8 +60,8 @@ static void embed_all(lg_ctx *ctx, lg_mlp *net, const float *x, int64_t n, float
 
 /* 1-NN accuracy of test rows against train rows (dim features), via
  * |a - b|^2 = |a|^2 - 2 a.b + |b|^2 with one matmul per block of tests. */
-static double knn(lg_ctx *ctx, const float *tr, const uint8_t *trl, int64_t ntr, const float *te, const uint8_t *tel,
-                  int64_t nte, int64_t dim)
+static double knn(lg_ctx *ctx, const float *tr, const uint8_t *trl, int64_t ntr, const float *te,
+                  const uint8_t *tel, int64_t nte, int64_t dim)
 {
     float *norm = malloc((size_t)ntr * sizeof(float));
     for (int64_t j = 0; j < ntr; j++) {
@@ -152,16 +153,18 @@ static void distances(const float *z, int64_t n, float *d)
 }
 
 /* kind 0: mined triplets; kind 1: pairs with the hinge over distances. */
-static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc, int kind, FILE *csv,
-                     int epochs)
+static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc,
+                     int kind, FILE *csv, int epochs)
 {
     const char *name = kind ? "hinge" : "triplet";
     lg_mlp *net = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, NULL);
     lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
-    lg_sched *sched = lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
+    lg_sched *sched =
+        lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
     ex_check(ctx, "model");
     int64_t per_epoch = a->quick ? 6000 : 60000;
-    float *x = malloc(BATCH * D * sizeof(float)), *dist = malloc(BATCH * BATCH * sizeof(float)), y[2 * BATCH];
+    float *x = malloc(BATCH * D * sizeof(float)), *dist = malloc(BATCH * BATCH * sizeof(float)),
+          y[2 * BATCH];
     int64_t pos[BATCH], neg[BATCH], pairs[2 * BATCH];
     for (int e = 0; e < epochs; e++) {
         ex_progress p;
@@ -196,18 +199,23 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 if (neg[i] < 0)
                     neg[i] = hn;
             }
-            lg_tensor *zp = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, pos, 1, (int64_t[]){ BATCH }));
-            lg_tensor *zn = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, neg, 1, (int64_t[]){ BATCH }));
+            lg_tensor *zp = lg_index_select(
+                ctx, z, 0, lg_tensor_from(ctx, LG_I64, pos, 1, (int64_t[]){ BATCH }));
+            lg_tensor *zn = lg_index_select(
+                ctx, z, 0, lg_tensor_from(ctx, LG_I64, neg, 1, (int64_t[]){ BATCH }));
             if (kind == 0) {
-                loss = lg_triplet_margin_loss(ctx, z, zp, zn, &(lg_triplet_opts){ .margin = LG_SET(0.5) });
+                loss = lg_triplet_margin_loss(ctx, z, zp, zn,
+                                              &(lg_triplet_opts){ .margin = LG_SET(0.5) });
             } else { /* every anchor in a similar pair (y = 1) and a dissimilar one (y = -1) */
                 for (int i = 0; i < BATCH; i++)
                     pairs[i] = i, pairs[BATCH + i] = i, y[i] = 1, y[BATCH + i] = -1;
-                lg_tensor *anchors = lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, pairs, 1, (int64_t[]){ 2 * BATCH }));
+                lg_tensor *anchors = lg_index_select(
+                    ctx, z, 0, lg_tensor_from(ctx, LG_I64, pairs, 1, (int64_t[]){ 2 * BATCH }));
                 lg_tensor *others = lg_concat(ctx, 2, (lg_tensor *[]){ zp, zn }, 0);
                 lg_tensor *d = lg_pairwise_distance(ctx, anchors, others, 2, 1e-6, false);
-                loss = lg_hinge_embedding_loss(ctx, d, lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
-                                               &(lg_hinge_opts){ .margin = LG_SET(2.0) });
+                loss = lg_hinge_embedding_loss(
+                    ctx, d, lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
+                    &(lg_hinge_opts){ .margin = LG_SET(2.0) });
             }
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
@@ -240,9 +248,11 @@ int main(int argc, char **argv)
     double raw = knn(ctx, tr.images, tr.labels, ntr, te.images, te.labels, nte, D);
     printf("1-NN on raw pixels: %.4f\n", raw);
     double acc[2];
-    float *etr = malloc((size_t)tr.n * E * sizeof(float)), *ete = malloc((size_t)te.n * E * sizeof(float));
+    float *etr = malloc((size_t)tr.n * E * sizeof(float)),
+          *ete = malloc((size_t)te.n * E * sizeof(float));
     for (int kind = 0; kind < 2; kind++) {
-        lg_mlp *net = train(ctx, &a, &tr, &bc, kind, csv, kind == 0 ? a.epochs : (a.epochs + 1) / 2);
+        lg_mlp *net =
+            train(ctx, &a, &tr, &bc, kind, csv, kind == 0 ? a.epochs : (a.epochs + 1) / 2);
         embed_all(ctx, net, tr.images, ntr, etr);
         embed_all(ctx, net, te.images, nte, ete);
         acc[kind] = knn(ctx, etr, tr.labels, ntr, ete, te.labels, nte, E);
@@ -251,7 +261,8 @@ int main(int argc, char **argv)
             double dirs[2][E], mean[E];
             int64_t m = nte < 2000 ? nte : 2000;
             pca2(ete, m, dirs, mean);
-            double *px = malloc((size_t)m * sizeof(double)), *py = malloc((size_t)m * sizeof(double));
+            double *px = malloc((size_t)m * sizeof(double)),
+                   *py = malloc((size_t)m * sizeof(double));
             int *cls = malloc((size_t)m * sizeof(int));
             for (int64_t i = 0; i < m; i++) {
                 px[i] = py[i] = 0;
@@ -262,8 +273,9 @@ int main(int argc, char **argv)
                 cls[i] = te.labels[i];
             }
             ex_series s = { NULL, m, px, py, true, cls };
-            ex_svg_plot(&a, "embedding_pca.svg", "Test embeddings (triplet loss), first two principal components",
-                        "PC 1", "PC 2", 1, &s);
+            ex_svg_plot(&a, "embedding_pca.svg",
+                        "Test embeddings (triplet loss), first two principal components", "PC 1",
+                        "PC 2", 1, &s);
             free(px), free(py), free(cls);
         }
     }
@@ -271,7 +283,8 @@ int main(int argc, char **argv)
         fclose(csv);
     ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", 2, loss_curves);
     printf("pictures: %s/embedding_pca.svg, loss.svg\n", a.out_dir);
-    ex_result(&a, ex_seconds() - t0, "knn_accuracy=%.4f hinge_knn_accuracy=%.4f raw_knn_accuracy=%.4f", acc[0], acc[1],
+    ex_result(&a, ex_seconds() - t0,
+              "knn_accuracy=%.4f hinge_knn_accuracy=%.4f raw_knn_accuracy=%.4f", acc[0], acc[1],
               raw);
     free(etr), free(ete);
     for (int c = 0; c < 10; c++)

@@ -1,0 +1,46 @@
+#!/bin/sh
+# run_all.sh [BUILD_DIR] [EXTRA FLAGS...]: runs every example with its
+# default settings (or with the extra flags, e.g. --quick), then prints a
+# table of each one's metrics beside the reference figures and the wall time.
+# Pictures and CSV logs land in results/<example>/.
+set -eu
+build=${1:-build}
+[ $# -gt 0 ] && shift
+examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_embed fashion_ctc"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+start=$(date +%s)
+for ex in $examples; do
+    echo "=== $ex"
+    "$build/examples/$ex" "$@" | tee -a "$log" | grep -v '^RESULT' | tail -n 4
+done
+total=$(( $(date +%s) - start ))
+echo
+printf '%-20s %-24s %8s   %-34s %6s\n' example metric value "reference" seconds
+grep '^RESULT' "$log" | awk '
+function show(ex, key, ref,    i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) printf "%-20s %-24s %8s   %-34s %6s\n", ex, key, kv[2], ref, secs }
+}
+{
+    split($2, e, "="); ex = e[2]
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "seconds") secs = kv[2] }
+    if (ex == "robust_regression") {
+        show(ex, "l1_slope_error", "< 0.05 (robust)"); show(ex, "smooth_l1_slope_error", "< 0.05 (robust)")
+        show(ex, "huber_slope_error", "< 0.05 (robust)"); show(ex, "mse_slope_error", "pulled away by the outliers")
+    } else if (ex == "fashion_softmax") {
+        show(ex, "test_accuracy", ">= 0.84 (paper: logistic 0.842)"); show(ex, "smoothed_test_accuracy", "with label smoothing 0.1")
+    } else if (ex == "fashion_binary") {
+        show(ex, "recall", "no pos_weight"); show(ex, "recall_pos_weight", "pos_weight raises recall")
+        show(ex, "f1", "no pos_weight"); show(ex, "f1_pos_weight", "")
+    } else if (ex == "fashion_multilabel") {
+        show(ex, "micro_f1", ">= 0.85"); show(ex, "exact_match", "")
+    } else if (ex == "fashion_mlp") {
+        show(ex, "test_accuracy", ">= 0.88 (paper: MLP 0.871)"); show(ex, "student_accuracy", "linear, distilled")
+    } else if (ex == "fashion_embed") {
+        show(ex, "knn_accuracy", ">= 0.87, above raw pixels"); show(ex, "raw_knn_accuracy", "1-NN on pixels (paper ~0.85)")
+    } else if (ex == "fashion_ctc") {
+        show(ex, "label_error_rate", "<= 0.15"); show(ex, "length_accuracy", ">= 0.95"); show(ex, "sequence_accuracy", ">= 0.55")
+    }
+}'
+echo
+echo "all examples: ${total}s; pictures (SVG) and CSV logs in results/<example>/"
