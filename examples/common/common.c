@@ -400,3 +400,14 @@ void ex_plot_curves(const ex_args *a, const char *file, const char *title, const
         s[i] = (ex_series){ cs[i].name, cs[i].n, cs[i].x, cs[i].y, false, NULL };
     ex_svg_plot(a, file, title, xlabel, ylabel, n < 10 ? n : 10, s);
 }
+
+double ex_step(lg_ctx *ctx, lg_tensor *loss, lg_optim *opt)
+{
+    if (lg_backward(ctx, loss) != LG_OK)
+        ex_check(ctx, "training");
+    double v = lg_item(ctx, loss);
+    lg_optim_step(opt);
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+    return v;
+}

@@ -92,6 +92,10 @@ void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
 
 #endif
 
+/* One training step: backward from loss, an optimizer update, gradients
+ * zeroed, the step ended. Returns the loss; exits with the message on error. */
+double ex_step(lg_ctx *ctx, lg_tensor *loss, lg_optim *opt);
+
 /* dst[k] = src row idx[k] (rows of `dim` floats), k < n. */
 void ex_gather(float *dst, const float *src, int64_t dim, const int64_t *idx, int64_t n);
 /* The arg-max class of each row of a [n, c] float tensor (no gradient). */

@@ -86,12 +86,7 @@ int main(int argc, char **argv)
                 lg_tensor *y = lg_tensor_from(ctx, LG_F32, by, 2, (int64_t[]){ BATCH, 1 });
                 lg_tensor *loss = loss_of(ctx, kind, lg_linear_forward(ctx, l, x), y,
                                           lg_scalar(ctx, LG_F32, ratio));
-                if (lg_backward(ctx, loss) != LG_OK)
-                    ex_check(ctx, "training");
-                sum += lg_item(ctx, loss);
-                lg_optim_step(opt);
-                lg_zero_grad(ctx);
-                lg_step_end(ctx);
+                sum += ex_step(ctx, loss, opt);
                 ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
             }
             sc[kind] = evaluate(ctx, l, &te);

@@ -81,12 +81,7 @@ int main(int argc, char **argv)
             lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
             lg_tensor *y = lg_tensor_from(ctx, LG_F32, by, 2, (int64_t[]){ BATCH, C });
             lg_tensor *loss = lg_multilabel_soft_margin_loss(ctx, forward(ctx, net, x), y, NULL);
-            if (lg_backward(ctx, loss) != LG_OK)
-                ex_check(ctx, "training");
-            sum += lg_item(ctx, loss);
-            lg_optim_step(opt);
-            lg_zero_grad(ctx);
-            lg_step_end(ctx);
+            sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
         }
         /* micro-F1 over all (image, class) decisions */

@@ -59,12 +59,7 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
             lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH });
             lg_tensor *loss = lg_cross_entropy(ctx, forward(ctx, x, l), y,
                                                &(lg_ce_opts){ .label_smoothing = smoothing });
-            if (lg_backward(ctx, loss) != LG_OK)
-                ex_check(ctx, "training");
-            sum += lg_item(ctx, loss);
-            lg_optim_step(opt);
-            lg_zero_grad(ctx);
-            lg_step_end(ctx);
+            sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
         }
         double acc = ex_accuracy(ctx, forward, l, te->images, te->labels, te->n, D);

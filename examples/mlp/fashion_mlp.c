@@ -69,12 +69,7 @@ static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mn
                 loss =
                     lg_mul_scalar(ctx, lg_add(ctx, loss, lg_mul_scalar(ctx, kl, TEMP * TEMP)), 0.5);
             }
-            if (lg_backward(ctx, loss) != LG_OK)
-                ex_check(ctx, "training");
-            sum += lg_item(ctx, loss);
-            lg_optim_step(opt);
-            lg_zero_grad(ctx);
-            lg_step_end(ctx);
+            sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
         }
         lg_sched_step(sched);

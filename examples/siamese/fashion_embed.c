@@ -217,12 +217,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                     ctx, d, lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
                     &(lg_hinge_opts){ .margin = LG_SET(2.0) });
             }
-            if (lg_backward(ctx, loss) != LG_OK)
-                ex_check(ctx, "training");
-            sum += lg_item(ctx, loss);
-            lg_optim_step(opt);
-            lg_zero_grad(ctx);
-            lg_step_end(ctx);
+            sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
         }
         lg_sched_step(sched);
