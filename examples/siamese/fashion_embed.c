@@ -166,6 +166,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
     float *x = malloc(BATCH * D * sizeof(float)), *dist = malloc(BATCH * BATCH * sizeof(float)),
           y[2 * BATCH];
     int64_t pos[BATCH], neg[BATCH], pairs[2 * BATCH];
+    static int64_t ta[BATCH * PER_CLASS], tp[BATCH * PER_CLASS], tn[BATCH * PER_CLASS];
     for (int e = 0; e < epochs; e++) {
         ex_progress p;
         ex_progress_start(&p, name, per_epoch / BATCH);
@@ -203,9 +204,35 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 ctx, z, 0, lg_tensor_from(ctx, LG_I64, pos, 1, (int64_t[]){ BATCH }));
             lg_tensor *zn = lg_index_select(
                 ctx, z, 0, lg_tensor_from(ctx, LG_I64, neg, 1, (int64_t[]){ BATCH }));
-            if (kind == 0) {
-                loss = lg_triplet_margin_loss(ctx, z, zp, zn,
-                                              &(lg_triplet_opts){ .margin = LG_SET(0.5) });
+            if (kind == 0) { /* every (anchor, positive) pair with its semi-hard negative */
+                int64_t nt = 0;
+                for (int i = 0; i < BATCH; i++)
+                    for (int pj = (i / PER_CLASS) * PER_CLASS; pj < (i / PER_CLASS + 1) * PER_CLASS; pj++) {
+                        if (pj == i)
+                            continue;
+                        float dp = dist[i * BATCH + pj], best = INFINITY, hard = INFINITY;
+                        int64_t semi = -1, hardest = 0;
+                        for (int j = 0; j < BATCH; j++) {
+                            float d = dist[i * BATCH + j];
+                            if (j / PER_CLASS == i / PER_CLASS)
+                                continue;
+                            if (d > dp && d < best)
+                                best = d, semi = j;
+                            if (d < hard)
+                                hard = d, hardest = j;
+                        }
+                        ta[nt] = i, tp[nt] = pj, tn[nt++] = semi >= 0 ? semi : hardest;
+                    }
+                lg_tensor *l = lg_triplet_margin_loss(
+                    ctx, lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, ta, 1, &nt)),
+                    lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, tp, 1, &nt)),
+                    lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, tn, 1, &nt)),
+                    &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE, .margin = LG_SET(0.5) });
+                ex_check(ctx, "triplets");
+                int64_t active = 0; /* mean over the triplets that still violate the margin */
+                for (int64_t t = 0; t < nt; t++)
+                    active += ((float *)lg_tensor_data(l))[t] > 0;
+                loss = lg_mul_scalar(ctx, lg_sum(ctx, l, 0, NULL, false), 1.0 / (double)(active ? active : 1));
             } else { /* every anchor in a similar pair (y = 1) and a dissimilar one (y = -1) */
                 for (int i = 0; i < BATCH; i++)
                     pairs[i] = i, pairs[BATCH + i] = i, y[i] = 1, y[BATCH + i] = -1;
