@@ -1,0 +1,19 @@
+/* A program that uses an installed lossgrad: one loss, one backward. */
+#include <lossgrad.h>
+#include <stdio.h>
+
+int main(void)
+{
+    lg_ctx *ctx = lg_ctx_new(NULL);
+    lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 1, (int64_t[]){ 3 });
+    lg_tensor *y = lg_ones(ctx, LG_F64, 1, (int64_t[]){ 3 });
+    lg_tensor *loss = lg_mse_loss(ctx, w, y, NULL);
+    if (lg_backward(ctx, loss) != LG_OK) {
+        fprintf(stderr, "%s\n", lg_ctx_errmsg(ctx));
+        return 1;
+    }
+    double g = ((double *)lg_tensor_data(lg_tensor_grad(w)))[0]; /* 2 (0 - 1) / 3 */
+    printf("lossgrad %s: loss %.4f, grad %.4f\n", lg_version(), lg_item(ctx, loss), g);
+    lg_ctx_free(ctx);
+    return (g < -0.666 && g > -0.667) ? 0 : 1;
+}
