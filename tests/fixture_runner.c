@@ -585,10 +585,15 @@ static int read_file(const char *path, tally *t)
             (*n)++;
             snprintf(ft->role, sizeof ft->role, "%s", role);
             parse_tensor(tail, ft, c);
-        } else if (!strcmp(word, "out")) {
-            c->has_out = parse_tensor(rest, &c->out, c);
-        } else if (!strcmp(word, "upstream")) {
-            c->has_upstream = parse_tensor(rest, &c->upstream, c);
+        } else if (!strcmp(word, "out") || !strcmp(word, "upstream")) {
+            bool is_out = !strcmp(word, "out");
+            ftensor *ft = is_out ? &c->out : &c->upstream;
+            if (ft->v) /* a repeated line: a malformed case, not a leak */
+                snprintf(c->problem, sizeof c->problem, "line %d: a second '%s' line", lineno, word);
+            else if (is_out)
+                c->has_out = parse_tensor(rest, ft, c);
+            else
+                c->has_upstream = parse_tensor(rest, ft, c);
         } else if (!strcmp(word, "err")) {
             c->has_err = true;
             snprintf(c->err, sizeof c->err, "%s", rest);
