@@ -56,13 +56,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 9: out = lg_matmul_t(ctx, x, y, next(&r) & 1, next(&r) & 1); break;
         case 10: out = lg_reshape(ctx, x, nd, shape); break;
         case 11: out = lg_transpose(ctx, x, axis, (int)(next(&r) % 5) - 2); break;
-        case 12: out = lg_slice(ctx, x, axis, (int64_t)(next(&r) % 9) - 4, (int64_t)(next(&r) % 9) - 2, next(&r) % 3); break;
+        case 12:
+            out = lg_slice(ctx, x, axis, (int64_t)(next(&r) % 9) - 4, (int64_t)(next(&r) % 9) - 2,
+                           next(&r) % 3);
+            break;
         case 13: out = lg_concat(ctx, 2, (lg_tensor *[]){ x, y }, axis); break;
         case 14: out = lg_gather(ctx, x, axis, y); break;
         case 15: out = lg_index_select(ctx, x, axis, y); break;
         case 16: out = lg_arange(ctx, dt, 0, (double)(next(&r) % 6), 1); break;
-        case 17: out = lg_cross_entropy(ctx, x, y, &(lg_ce_opts){ .label_smoothing = next(&r) / 200.0 }); break;
-        case 18: out = lg_mse_loss(ctx, x, y, &(lg_loss_opts){ (lg_reduction)(next(&r) % 5) }); break;
+        case 17:
+            out = lg_cross_entropy(ctx, x, y, &(lg_ce_opts){ .label_smoothing = next(&r) / 200.0 });
+            break;
+        case 18:
+            out = lg_mse_loss(ctx, x, y, &(lg_loss_opts){ (lg_reduction)(next(&r) % 5) });
+            break;
         case 19: out = lg_norm(ctx, x, (double)(next(&r) % 5) - 1, 1, &axis, false); break;
         case 20: lg_backward(ctx, x); break;
         case 21: /* pool tensors become stale: using one in the next step must be a

@@ -131,7 +131,7 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
     LGT_PRAGMA(omp parallel for schedule(static) if ((n) >= LGT_PAR_MIN && (ctx)->threads > 1) \
                num_threads((ctx)->threads))
 #else
-#define LGT_PARALLEL_FOR(ctx, n)
+#define LGT_PARALLEL_FOR(ctx, n) (void)(ctx);
 #endif
 
 /* BLAS (blas.c is the only file that includes cblas.h).

@@ -1,0 +1,69 @@
+/* two_threads: two threads, each with its own context (the documented
+ * model), train a small network and evaluate every loss at the same time.
+ * Built under ThreadSanitizer in CI (OpenMP off: Debian's libgomp is not
+ * instrumented); it must finish with no report. */
+#include <lossgrad.h>
+
+#include <pthread.h>
+#include <stdio.h>
+
+static void *work(void *arg)
+{
+    lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = (uint64_t)(uintptr_t)arg, .threads = 1 });
+    lg_mlp *m =
+        lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 8, 16, 4 }, &(lg_mlp_opts){ .dropout = 0.1 });
+    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0.01 });
+    int64_t y[16];
+    for (int i = 0; i < 16; i++)
+        y[i] = i % 4;
+    for (int step = 0; step < 60 && ctx && m && opt; step++) {
+        lg_tensor *x = lg_randn(ctx, LG_F32, 2, (int64_t[]){ 16, 8 });
+        lg_tensor *t = lg_tensor_from(ctx, LG_I64, y, 1, (int64_t[]){ 16 });
+        lg_tensor *logits = lg_mlp_forward(ctx, m, x);
+        lg_tensor *p = lg_sigmoid(ctx, logits),
+                  *u = lg_rand(ctx, LG_F32, 2, (int64_t[]){ 16, 4 }, 0, 1);
+        lg_tensor *loss = lg_cross_entropy(ctx, logits, t, &(lg_ce_opts){ .label_smoothing = 0.1 });
+        lg_tensor *extra[] = {
+            lg_nll_loss(ctx, lg_log_softmax(ctx, logits, 1), t, NULL),
+            lg_mse_loss(ctx, p, u, NULL),
+            lg_l1_loss(ctx, p, u, NULL),
+            lg_smooth_l1_loss(ctx, p, u, NULL),
+            lg_huber_loss(ctx, p, u, NULL),
+            lg_kl_div(ctx, lg_log_softmax(ctx, logits, 1), lg_softmax(ctx, u, 1), NULL),
+            lg_binary_cross_entropy(ctx, p, u, NULL),
+            lg_binary_cross_entropy_with_logits(ctx, logits, u, NULL),
+            lg_multilabel_soft_margin_loss(ctx, logits, u, NULL),
+            lg_triplet_margin_loss(ctx, logits, lg_mul_scalar(ctx, logits, 0.5), u, NULL),
+        };
+        for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+            loss = lg_add(ctx, loss, extra[k]);
+        lg_tensor *lp = lg_log_softmax(ctx, lg_randn(ctx, LG_F32, 3, (int64_t[]){ 6, 2, 4 }), 2);
+        int64_t tg[] = { 1, 2, 3, 3 }, il[] = { 6, 5 }, tl[] = { 2, 2 };
+        loss = lg_add(ctx, loss,
+                      lg_ctc_loss(ctx, lp, lg_tensor_from(ctx, LG_I64, tg, 2, (int64_t[]){ 2, 2 }),
+                                  lg_tensor_from(ctx, LG_I64, il, 1, (int64_t[]){ 2 }),
+                                  lg_tensor_from(ctx, LG_I64, tl, 1, (int64_t[]){ 2 }), NULL));
+        if (lg_backward(ctx, loss) != LG_OK) {
+            fprintf(stderr, "two_threads: %s\n", lg_ctx_errmsg(ctx));
+            lg_ctx_free(ctx);
+            return (void *)1;
+        }
+        lg_optim_step(opt);
+        lg_zero_grad(ctx);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+    return NULL;
+}
+
+int main(void)
+{
+    pthread_t a, b;
+    void *ra, *rb;
+    pthread_create(&a, NULL, work, (void *)1);
+    pthread_create(&b, NULL, work, (void *)2);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    printf("two threads, two contexts: %s\n", (ra || rb) ? "FAILED" : "ok");
+    return (ra || rb) ? 1 : 0;
+}
