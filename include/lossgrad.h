@@ -146,6 +146,14 @@ typedef struct lg_mem_stats {
 } lg_mem_stats;
 lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx);
 
+/* Opt-in numerics check (off by default; it scans every result): the
+ * first op whose float result holds a NaN or an Inf while none of its
+ * inputs does is remembered, e.g. "log produced -inf at element 3 from
+ * input [4] (leaf)". NaN and Inf still flow through as in PyTorch; nothing
+ * is an error. The report is NULL until such an op runs. */
+void lg_ctx_check_numerics(lg_ctx *ctx, bool on);
+const char *lg_ctx_numerics_report(const lg_ctx *ctx);
+
 /* No-grad regions nest; ops inside record nothing on the tape. */
 void lg_no_grad_begin(lg_ctx *ctx);
 void lg_no_grad_end(lg_ctx *ctx);

@@ -244,3 +244,25 @@ Test(autograd, xlogy_zero_conventions_follow_pytorch)
     expect_close(lg_tensor_grad(y), (double[]){ NAN, 0, NAN, INFINITY }, 4, 0, "xlogy dy");
     lg_ctx_free(ctx);
 }
+
+Test(autograd, numerics_check_names_the_first_op_that_made_a_nonfinite)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double v[] = { 1, 0, 2, 3 };
+    lg_tensor *x = from_doubles(ctx, LG_F64, v, 1, SHAPE(4));
+    lg_tensor *quiet = lg_log(ctx, x); /* not checked yet */
+    cr_assert_null(lg_ctx_numerics_report(ctx));
+    lg_ctx_check_numerics(ctx, true);
+    lg_tensor *e = lg_exp(ctx, x); /* finite */
+    cr_assert_null(lg_ctx_numerics_report(ctx));
+    lg_tensor *l = lg_log(ctx, x);                 /* -inf at element 1 */
+    lg_tensor *m = lg_mul(ctx, l, lg_neg(ctx, l)); /* carries it on: not the first */
+    const char *r = lg_ctx_numerics_report(ctx);
+    cr_assert_not_null(r);
+    cr_assert_str_eq(r, "log produced -inf at element 1 from input [4] (leaf)");
+    expect_close(m, (double[]){ -0.0, -INFINITY, -log(2.0) * log(2.0), -log(3.0) * log(3.0) }, 4,
+                 1e-15, "values flow through");
+    expect_ok(ctx);
+    (void)quiet, (void)e;
+    lg_ctx_free(ctx);
+}

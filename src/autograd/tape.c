@@ -39,11 +39,59 @@ const char *lg_tensor_op_name(const lg_tensor *t)
     return t->op == LGT_LEAF ? "leaf" : op_names[t->op];
 }
 
+void lg_ctx_check_numerics(lg_ctx *ctx, bool on)
+{
+    if (ctx)
+        ctx->check_numerics = on;
+}
+
+const char *lg_ctx_numerics_report(const lg_ctx *ctx)
+{
+    return (ctx && ctx->numerics[0]) ? ctx->numerics : NULL;
+}
+
+static int64_t first_nonfinite(const lg_tensor *t)
+{
+    if (!lgT_is_float((lg_dtype)t->dtype))
+        return -1;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = lgT_get(t, i);
+        if (v != v || v - v != 0)
+            return i;
+    }
+    return -1;
+}
+
+/* The numerics check: remembers the first op turning finite inputs into a
+ * non-finite result. */
+static void check_numerics(lg_ctx *ctx, int op, const lg_tensor *y, int n, lg_tensor *const *ins)
+{
+    int64_t at = first_nonfinite(y);
+    if (at < 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (first_nonfinite(ins[i]) >= 0)
+            return; /* it came in from an input */
+    char from[160] = "no tensor inputs";
+    if (n > 0) {
+        char shape[96];
+        lgT_shape_str(ins[0], shape, sizeof shape);
+        snprintf(from, sizeof from, "input %s (%s)%s", shape,
+                 ins[0]->name ? ins[0]->name : lg_tensor_op_name(ins[0]),
+                 n > 1 ? " and others" : "");
+    }
+    double v = lgT_get(y, at);
+    snprintf(ctx->numerics, sizeof ctx->numerics, "%s produced %s at element %lld from %s",
+             op_names[op], v != v ? "NaN" : (v > 0 ? "inf" : "-inf"), (long long)at, from);
+}
+
 lg_tensor *lgA_record(lg_ctx *ctx, int op, lg_tensor *y, int n, lg_tensor *const *ins)
 {
     if (!y)
         return NULL;
     y->op = op;
+    if (ctx->check_numerics && !ctx->numerics[0])
+        check_numerics(ctx, op, y, n, ins);
     bool needs = false;
     for (int i = 0; i < n; i++)
         needs |= ins[i]->requires_grad;

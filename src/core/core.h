@@ -74,7 +74,9 @@ struct lg_ctx {
 
     int threads;
     int no_grad;
-    bool eval_mode; /* lg_ctx_set_training(ctx, false) */
+    bool eval_mode;               /* lg_ctx_set_training(ctx, false) */
+    bool check_numerics;          /* lg_ctx_check_numerics */
+    char numerics[LG_ERRMSG_MAX]; /* the first op that made a NaN or Inf, or "" */
 
     uint64_t step_id;     /* step tensors carry the id they were made in */
     lgC_arena arena;      /* data, tape entries, intermediate gradients */
