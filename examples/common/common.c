@@ -111,41 +111,60 @@ double ex_seconds(void)
 /* IDX files through zlib                                               */
 /* ------------------------------------------------------------------ */
 
-static uint8_t *read_idx(const ex_args *a, const char *file, int want_dims, int64_t dims[3])
+int ex_idx_read(const char *path, int want_dims, int64_t dims[3], uint8_t **out, char *err,
+                size_t errn)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", a->data_dir, file);
+    *out = NULL;
     gzFile g = gzopen(path, "rb");
     if (!g) {
-        fprintf(
-            stderr,
-            "%s: cannot open %s (%s).\nFashion-MNIST comes from the Debian package "
-            "dataset-fashion-mnist: apt-get install dataset-fashion-mnist, or pass --data DIR.\n",
-            a->name, path, strerror(errno));
-        exit(1);
+        snprintf(err, errn, "cannot open %s (%s)", path, strerror(errno));
+        return -1;
     }
     uint8_t head[4];
-    if (gzread(g, head, 4) != 4 || head[0] || head[1] || head[2] != 0x08 || head[3] != want_dims) {
-        fprintf(stderr, "%s: %s is not an IDX file of unsigned bytes with %d dims\n", a->name, path,
-                want_dims);
-        exit(1);
-    }
     int64_t total = 1;
-    for (int d = 0; d < want_dims; d++) {
+    bool ok =
+        gzread(g, head, 4) == 4 && !head[0] && !head[1] && head[2] == 0x08 && head[3] == want_dims;
+    if (!ok)
+        snprintf(err, errn, "%s is not an IDX file of unsigned bytes with %d dims", path,
+                 want_dims);
+    for (int d = 0; ok && d < want_dims; d++) {
         uint8_t b[4];
-        if (gzread(g, b, 4) != 4) {
-            fprintf(stderr, "%s: %s is truncated\n", a->name, path);
-            exit(1);
-        }
-        dims[d] = (int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+        ok = gzread(g, b, 4) == 4;
+        dims[d] = ok ? ((int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]) : 0;
         total *= dims[d];
+        if (ok && total > ((int64_t)1 << 28)) { /* 256 MiB: more than any IDX file here */
+            snprintf(err, errn, "%s declares %lld bytes of data, too many", path, (long long)total);
+            ok = false;
+        } else if (!ok) {
+            snprintf(err, errn, "%s is truncated in its header", path);
+        }
     }
-    uint8_t *data = malloc((size_t)total);
-    if (!data || gzread(g, data, (unsigned)total) != (int)total) {
-        fprintf(stderr, "%s: %s is truncated or memory ran out\n", a->name, path);
-        exit(1);
+    uint8_t *data = ok ? malloc((size_t)(total ? total : 1)) : NULL;
+    if (ok && (!data || gzread(g, data, (unsigned)total) != (int)total)) {
+        snprintf(err, errn, "%s is truncated, or memory ran out", path);
+        ok = false;
     }
     gzclose(g);
+    if (!ok) {
+        free(data);
+        return -1;
+    }
+    *out = data;
+    return 0;
+}
+
+static uint8_t *read_idx(const ex_args *a, const char *file, int want_dims, int64_t dims[3])
+{
+    char path[1024], err[1200];
+    uint8_t *data;
+    snprintf(path, sizeof path, "%s/%s", a->data_dir, file);
+    if (ex_idx_read(path, want_dims, dims, &data, err, sizeof err) != 0) {
+        fprintf(stderr,
+                "%s: %s.\nFashion-MNIST comes from the Debian package dataset-fashion-mnist: "
+                "apt-get install dataset-fashion-mnist, or pass --data DIR.\n",
+                a->name, err);
+        exit(1);
+    }
     return data;
 }
 

@@ -30,6 +30,11 @@ void ex_check(lg_ctx *ctx, const char *what);
 const char *ex_path(const ex_args *a, const char *file);
 double ex_seconds(void);
 
+/* Reads a gzipped IDX file of unsigned bytes with want_dims dims into a
+ * malloc'ed buffer (*out); 0, or -1 with a message in err. */
+int ex_idx_read(const char *path, int want_dims, int64_t dims[3], uint8_t **out, char *err,
+                size_t errn);
+
 /* Fashion-MNIST: images as floats in [0, 1], row-major [n, 784]. */
 typedef struct ex_mnist {
     int64_t n;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh SOURCE_DIR: builds lossgrad as a shared library through
-# add_subdirectory in a user's project, runs the program, and checks that
-# the shared library exports nothing but lg_ symbols.
+# add_subdirectory in a user's project, runs the program, checks that the
+# shared library exports nothing but lg_ symbols; then the same project
+# through FetchContent.
 set -eu
 src=$1
 dir=$(mktemp -d)
@@ -17,3 +18,7 @@ if [ -n "$others" ]; then
     echo "non-lg_ symbols exported by $lib:"; echo "$others"; exit 1
 fi
 echo "$lib exports $count symbols, all lg_"
+# FetchContent, static
+cmake -S "$src/tests/consumer_subdir" -B "$dir/fc" -DLOSSGRAD_SOURCE_DIR="$src" -DUSE_FETCHCONTENT=ON > /dev/null
+cmake --build "$dir/fc" -j2 > /dev/null
+"$dir/fc/consumer"
