@@ -2,26 +2,18 @@
  * must return OK or a clean error, and on error leave the parameters and
  * the optimizer step counts exactly as they were. */
 #define _POSIX_C_SOURCE 200809L
+#include "fuzz_file.h"
+
 #include <lossgrad.h>
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void load(const char *path, void *user)
 {
-    char path[] = "/tmp/lg_fuzz_ckpt_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        unlink(path);
-        return 0;
-    }
-    close(fd);
+    bool with_optim = *(const bool *)user;
     lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 1 });
     lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 2, (int64_t[]){ 2, 2 });
     lg_tensor *b = lg_param_new(ctx, "b", LG_F32, 1, (int64_t[]){ 3 });
@@ -32,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     float b0[3];
     memcpy(w0, lg_tensor_data(w), sizeof w0);
     memcpy(b0, lg_tensor_data(b), sizeof b0);
-    lg_status st = lg_checkpoint_load(ctx, path, (size & 1) ? opt : NULL);
+    lg_status st = lg_checkpoint_load(ctx, path, with_optim ? opt : NULL);
     if (st != LG_OK) {
         if (!lg_ctx_errmsg(ctx)[0])
             abort(); /* an error needs a message */
@@ -40,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* a failed load changed the model */
     }
     lg_ctx_free(ctx);
-    unlink(path);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    bool with_optim = size & 1;
+    fuzz_with_file(data, size, load, &with_optim);
     return 0;
 }

@@ -6,7 +6,7 @@
 #include "../tests/fixture_runner.c"
 #undef main
 
-#include <unistd.h>
+#include "fuzz_file.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -17,18 +17,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void read_fixture(const char *path, void *user)
+{
+    (void)user;
+    tally t = { 0, 0 };
+    read_file(path, &t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[] = "/tmp/lg_fuzz_fixture_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    if (write(fd, data, size) == (ssize_t)size) {
-        tally t = { 0, 0 };
-        read_file(path, &t);
-    }
-    close(fd);
-    unlink(path);
+    fuzz_with_file(data, size, read_fixture, NULL);
     return 0;
 }

@@ -151,7 +151,7 @@ static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
     lg_tensor *dst = grad_of(ctx, x);
     if (!dst)
         return ctx->status;
-    lgT_sum_to(ctx, dst, g, true);
+    lgT_sum_to(ctx, dst, g);
     return ctx->status == LG_ERR_OOM ? LG_ERR_OOM : LG_OK;
 }
 

@@ -86,14 +86,6 @@ void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who)
     return lgC_arena_alloc(ctx, &ctx->arena, n, who);
 }
 
-void *lgC_szalloc(lg_ctx *ctx, size_t n, const char *who)
-{
-    void *p = lgC_arena_alloc(ctx, &ctx->arena, n, who);
-    if (p)
-        memset(p, 0, n);
-    return p;
-}
-
 void lgC_arena_reset(lgC_arena *a)
 {
     for (lgC_chunk *c = a->head; c; c = c->next) {

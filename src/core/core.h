@@ -107,15 +107,11 @@ LG_HIDDEN void lgC_pfree(lg_ctx *ctx, void *p);
 /* Arena memory: 64-byte aligned, NOT zeroed. Records LG_ERR_OOM on failure. */
 LG_HIDDEN void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who);
 LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who);  /* step arena */
-LG_HIDDEN void *lgC_szalloc(lg_ctx *ctx, size_t n, const char *who); /* zeroed */
 LG_HIDDEN void lgC_arena_reset(lgC_arena *a);
 /* Makes an empty arena hold at least n bytes in one chunk (false on OOM). */
 LG_HIDDEN bool lgC_arena_reserve(lg_ctx *ctx, lgC_arena *a, size_t n);
 LG_HIDDEN void lgC_arena_free(lg_ctx *ctx, lgC_arena *a);
 LG_HIDDEN lgC_mark lgC_arena_mark(const lgC_arena *a);
 LG_HIDDEN void lgC_arena_release(lgC_arena *a, lgC_mark m);
-
-/* size_t arithmetic that reports overflow instead of wrapping. */
-LG_HIDDEN bool lgC_mul_overflows(size_t a, size_t b, size_t *out);
 
 #endif

@@ -35,14 +35,6 @@ void lgC_raw_free(lg_ctx *ctx, void *p, size_t n)
     ctx->alloc(ctx->alloc_user, p, n, 0);
 }
 
-bool lgC_mul_overflows(size_t a, size_t b, size_t *out)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return true;
-    *out = a * b;
-    return false;
-}
-
 static void vset_error(lg_ctx *ctx, lg_status s, const char *fmt, va_list ap)
 {
     if (!ctx || ctx->status != LG_OK)

@@ -129,7 +129,3 @@ lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
     }
 }
 
-lg_tensor *lgL_const(lg_ctx *ctx, lg_dtype dt, double v)
-{
-    return lg_scalar(ctx, dt, v);
-}

@@ -37,7 +37,5 @@ LG_HIDDEN bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, 
 LG_HIDDEN lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
-/* A 0-d tensor of the given value and dtype. */
-LG_HIDDEN lg_tensor *lgL_const(lg_ctx *ctx, lg_dtype dt, double v);
 
 #endif

@@ -137,7 +137,7 @@ static lg_tensor *picked(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const layout *
 {
     lg_tensor *g = lg_gather(ctx, x, L->class_axis, P->index);
     g = lg_reshape(ctx, g, lg_tensor_ndim(t), lg_tensor_shape(t));
-    return lg_where(ctx, P->ignored, lgL_const(ctx, L->dt, 0), g);
+    return lg_where(ctx, P->ignored, lg_scalar(ctx, L->dt, 0), g);
 }
 
 /* Reduction of per-position losses with the weighted-mean denominator. */
@@ -241,7 +241,7 @@ lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, co
         return reduce_weighted(ctx, l, r, P.denom);
     lg_tensor *terms = w ? lg_mul(ctx, lsm, class_weight(ctx, w, &L, xn)) : lsm;
     lg_tensor *smooth = lg_neg(ctx, lg_sum(ctx, terms, 1, &L.class_axis, false));
-    smooth = lg_where(ctx, P.ignored, lgL_const(ctx, L.dt, 0), smooth);
+    smooth = lg_where(ctx, P.ignored, lg_scalar(ctx, L.dt, 0), smooth);
     /* Each part reduced on its own, as PyTorch: a zero MEAN denominator
      * makes the whole loss NaN, not inf. */
     return lg_add(ctx, lg_mul_scalar(ctx, reduce_weighted(ctx, l, r, P.denom), 1 - eps),

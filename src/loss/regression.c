@@ -41,7 +41,7 @@ static lg_tensor *two_branch(lg_ctx *ctx, lg_tensor *d, lg_tensor *outer, lg_ten
                              double quad_scale)
 {
     lg_dtype dt = lg_tensor_dtype(d);
-    lg_tensor *inner_d = lg_where(ctx, outer, lgL_const(ctx, dt, 0), d);
+    lg_tensor *inner_d = lg_where(ctx, outer, lg_scalar(ctx, dt, 0), d);
     lg_tensor *quad = lg_mul_scalar(ctx, lg_square(ctx, inner_d), quad_scale);
     return lg_where(ctx, outer, linear, quad);
 }
@@ -59,7 +59,7 @@ lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     lg_tensor *d = lg_sub(ctx, input, target);
     lg_dtype dt = lg_tensor_dtype(d);
     lg_tensor *ad = lg_abs(ctx, d);
-    lg_tensor *outer = lg_ge(ctx, ad, lgL_const(ctx, dt, beta)); /* NaN: inner */
+    lg_tensor *outer = lg_ge(ctx, ad, lg_scalar(ctx, dt, beta)); /* NaN: inner */
     lg_tensor *linear = lg_add_scalar(ctx, ad, -0.5 * beta);
     return lgL_reduce(ctx, two_branch(ctx, d, outer, linear, 0.5 / beta), r);
 }
@@ -76,7 +76,7 @@ lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const
     lg_tensor *d = lg_sub(ctx, input, target);
     lg_dtype dt = lg_tensor_dtype(d);
     lg_tensor *ad = lg_abs(ctx, d);
-    lg_tensor *outer = lg_gt(ctx, ad, lgL_const(ctx, dt, delta)); /* NaN: inner */
+    lg_tensor *outer = lg_gt(ctx, ad, lg_scalar(ctx, dt, delta)); /* NaN: inner */
     lg_tensor *linear = lg_mul_scalar(ctx, lg_add_scalar(ctx, ad, -0.5 * delta), delta);
     return lgL_reduce(ctx, two_branch(ctx, d, outer, linear, 0.5), r);
 }

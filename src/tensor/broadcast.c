@@ -108,7 +108,7 @@ void lgT_iter_row(const lgT_iter *it, int64_t r, int64_t off[3])
     }
 }
 
-void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g, bool accumulate)
+void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
 {
     bool mask[LG_MAX_DIMS] = { false };
     int off = g->ndim - dst->ndim;
@@ -124,26 +124,25 @@ void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g, bool accumulate
             const float *x = LGT_F(g);
             LGT_PARALLEL_FOR(ctx, dst->numel)
             for (int64_t i = 0; i < dst->numel; i++)
-                y[i] = accumulate ? y[i] + x[i] : x[i];
+                y[i] += x[i];
         } else {
             double *y = LGT_D(dst);
             const double *x = LGT_D(g);
             LGT_PARALLEL_FOR(ctx, dst->numel)
             for (int64_t i = 0; i < dst->numel; i++)
-                y[i] = accumulate ? y[i] + x[i] : x[i];
+                y[i] += x[i];
         }
         return;
     }
     lgT_reduce p;
     lgT_reduce_init(&p, g->ndim, g->shape, mask);
-    /* Reduce straight into dst when it is float64 and not accumulating;
-     * otherwise through a double buffer in the arena. */
+    /* through a double buffer in the arena, then added into dst */
     double *acc = lgC_salloc(ctx, (size_t)p.outn * sizeof *acc, "backward");
     if (!acc)
         return;
     lgT_reduce_sum(ctx, &p, g, acc);
     for (int64_t o = 0; o < p.outn; o++) {
-        double v = acc[o] + (accumulate ? lgT_get(dst, o) : 0.0);
+        double v = acc[o] + lgT_get(dst, o);
         lgT_set(dst, o, v);
     }
 }

@@ -102,9 +102,8 @@ LG_HIDDEN void lgT_iter_init(lgT_iter *it, int ndim, const int64_t *shape, int n
 /* Offsets of row r's first element in each input. */
 LG_HIDDEN void lgT_iter_row(const lgT_iter *it, int64_t r, int64_t off[3]);
 
-/* Sums g (shape `from`) down to the shape of t by summing broadcast axes,
- * adding (beta = 1) or writing (beta = 0) into dst (t's shape). */
-LG_HIDDEN void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g, bool accumulate);
+/* dst += g summed down to dst's shape over g's broadcast axes. */
+LG_HIDDEN void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g);
 
 /* Reductions ------------------------------------------------------------ */
 
