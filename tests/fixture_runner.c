@@ -63,6 +63,10 @@ static void case_free(fcase *c)
  * and, for in/grad, the role). Returns false with c->problem set. */
 static bool parse_tensor(char *s, ftensor *t, fcase *c)
 {
+    /* Every value is a token of at least one character plus a separator,
+     * so a line of L characters holds at most L/2 + 1 values: a larger
+     * element count is malformed, and checking it bounds the allocation. */
+    const long long max_numel = (long long)strlen(s) / 2 + 1;
     char *save = NULL, *tok = strtok_r(s, " \t", &save);
     if (!tok || (strcmp(tok, "f64") && strcmp(tok, "i64"))) {
         snprintf(c->problem, sizeof c->problem, "line %d: bad dtype '%s'", c->line, tok ? tok : "");
@@ -86,7 +90,17 @@ static bool parse_tensor(char *s, ftensor *t, fcase *c)
             return false;
         }
         t->shape[d] = v;
-        t->numel *= v;
+    }
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] == 0)
+            t->numel = 0;
+    for (int d = 0; d < t->ndim && t->numel; d++) {
+        if (t->numel > max_numel / t->shape[d]) {
+            snprintf(c->problem, sizeof c->problem,
+                     "line %d: the shape holds more values than the line can", c->line);
+            return false;
+        }
+        t->numel *= t->shape[d];
     }
     tok = strtok_r(NULL, " \t", &save);
     if (!tok || strcmp(tok, ":")) {
