@@ -186,11 +186,12 @@ static lg_tensor *make_tensor(eval *e, const ftensor *t)
 /* Options: each loss lists the keys it takes. */
 typedef struct opts {
     lg_reduction reduction;
-    lg_optd beta, delta, margin, p, eps;
+    lg_optd beta, delta, margin, p, eps, alpha, gamma, smooth, temperature;
     double label_smoothing;
     lg_opti ignore_index;
     int64_t blank;
-    bool log_target, swap, zero_infinity;
+    bool log_target, swap, zero_infinity, full, sigmoid, softmax, cross_view_only;
+    lg_optb log_input;
 } opts;
 
 static bool parse_bool(const char *v, bool *out)
@@ -246,6 +247,16 @@ static bool parse_opts(eval *e, const char *allowed, opts *o)
             ok = parse_bool(v, &o->swap);
         } else if (!strcmp(k, "zero_infinity")) {
             ok = parse_bool(v, &o->zero_infinity);
+        } else if (!strcmp(k, "full")) {
+            ok = parse_bool(v, &o->full);
+        } else if (!strcmp(k, "sigmoid")) {
+            ok = parse_bool(v, &o->sigmoid);
+        } else if (!strcmp(k, "softmax")) {
+            ok = parse_bool(v, &o->softmax);
+        } else if (!strcmp(k, "cross_view_only")) {
+            ok = parse_bool(v, &o->cross_view_only);
+        } else if (!strcmp(k, "log_input")) {
+            o->log_input.set = ok = parse_bool(v, &o->log_input.value);
         } else if (!strcmp(k, "ignore_index")) {
             o->ignore_index.set = ok = parse_int(v, &o->ignore_index.value);
         } else if (!strcmp(k, "blank")) {
@@ -264,6 +275,14 @@ static bool parse_opts(eval *e, const char *allowed, opts *o)
                 o->eps = set;
             else if (!strcmp(k, "label_smoothing"))
                 o->label_smoothing = d;
+            else if (!strcmp(k, "alpha"))
+                o->alpha = set;
+            else if (!strcmp(k, "gamma"))
+                o->gamma = set;
+            else if (!strcmp(k, "smooth"))
+                o->smooth = set;
+            else if (!strcmp(k, "temperature"))
+                o->temperature = set;
             else
                 ok = false;
         }
@@ -289,14 +308,37 @@ static const loss_def losses[] = {
     { "kl_div", " input target ", " reduction log_target " },
     { "nll_loss", " input target weight ", " reduction ignore_index " },
     { "binary_cross_entropy", " input target weight ", " reduction " },
-    { "binary_cross_entropy_with_logits", " input target weight pos_weight ", " reduction " },
+    { "binary_cross_entropy_with_logits", " input target weight pos_weight ",
+      " reduction label_smoothing " },
     { "cross_entropy", " input target weight ", " reduction ignore_index label_smoothing " },
     { "multilabel_soft_margin_loss", " input target weight ", " reduction " },
     { "hinge_embedding_loss", " input target ", " reduction margin " },
     { "triplet_margin_loss", " anchor positive negative ", " reduction margin p eps swap " },
     { "ctc_loss", " log_probs targets input_lengths target_lengths ",
       " reduction blank zero_infinity " },
+    { "poisson_nll_loss", " input target ", " reduction log_input full eps " },
+    { "gaussian_nll_loss", " input target var ", " reduction full eps " },
+    { "margin_ranking_loss", " input1 input2 target ", " reduction margin " },
+    { "multi_margin_loss", " input target weight ", " reduction p margin " },
+    { "multilabel_margin_loss", " input target ", " reduction " },
+    { "soft_margin_loss", " input target ", " reduction " },
+    { "cosine_embedding_loss", " input1 input2 target ", " reduction margin " },
+    { "triplet_margin_with_distance_loss", " anchor positive negative ", " reduction margin swap " },
+    { "sigmoid_focal_loss", " input target ", " reduction alpha gamma " },
+    { "dice_loss", " input target weight ", " reduction smooth sigmoid softmax " },
+    { "contrastive_loss", " input1 input2 target ", " reduction margin eps " },
+    { "nt_xent_loss", " input1 input2 ", " reduction temperature cross_view_only " },
 };
+
+/* p of multi_margin_loss: an integer option; anything else is passed on as
+ * an invalid value for the library to reject. */
+static lg_opti int_opt(lg_optd d)
+{
+    lg_opti r = { d.set, 0 };
+    if (d.set)
+        r.value = d.value == floor(d.value) && fabs(d.value) < 1e9 ? (int64_t)d.value : -1;
+    return r;
+}
 
 static lg_tensor *call_loss(eval *e, const loss_def *L, const opts *o)
 {
@@ -321,7 +363,9 @@ static lg_tensor *call_loss(eval *e, const loss_def *L, const opts *o)
         return lg_binary_cross_entropy(ctx, x, y, &(lg_bce_opts){ o->reduction, w });
     if (!strcmp(n, "binary_cross_entropy_with_logits"))
         return lg_binary_cross_entropy_with_logits(
-            ctx, x, y, &(lg_bce_logits_opts){ o->reduction, w, input_tensor(e, "pos_weight") });
+            ctx, x, y,
+            &(lg_bce_logits_opts){ o->reduction, w, input_tensor(e, "pos_weight"),
+                                   o->label_smoothing });
     if (!strcmp(n, "cross_entropy"))
         return lg_cross_entropy(
             ctx, x, y, &(lg_ce_opts){ o->reduction, w, o->ignore_index, o->label_smoothing });
@@ -334,6 +378,49 @@ static lg_tensor *call_loss(eval *e, const loss_def *L, const opts *o)
             ctx, input_tensor(e, "anchor"), input_tensor(e, "positive"),
             input_tensor(e, "negative"),
             &(lg_triplet_opts){ o->reduction, o->margin, o->p, o->eps, o->swap });
+    lg_tensor *x1 = input_tensor(e, "input1"), *x2 = input_tensor(e, "input2");
+    double margin0 = o->margin.set ? o->margin.value : 0; /* losses whose margin defaults to 0 */
+    if (!strcmp(n, "poisson_nll_loss"))
+        return lg_poisson_nll_loss(
+            ctx, x, y, &(lg_poisson_nll_opts){ o->reduction, o->log_input, o->full, o->eps });
+    if (!strcmp(n, "gaussian_nll_loss"))
+        return lg_gaussian_nll_loss(ctx, x, y, input_tensor(e, "var"),
+                                    &(lg_gaussian_nll_opts){ o->reduction, o->full, o->eps });
+    if (!strcmp(n, "margin_ranking_loss"))
+        return lg_margin_ranking_loss(ctx, x1, x2, y, &(lg_margin_opts){ o->reduction, margin0 });
+    if (!strcmp(n, "multi_margin_loss"))
+        return lg_multi_margin_loss(
+            ctx, x, y, &(lg_multi_margin_opts){ o->reduction, int_opt(o->p), o->margin, w });
+    if (!strcmp(n, "multilabel_margin_loss"))
+        return lg_multilabel_margin_loss(ctx, x, y, &plain);
+    if (!strcmp(n, "soft_margin_loss"))
+        return lg_soft_margin_loss(ctx, x, y, &plain);
+    if (!strcmp(n, "cosine_embedding_loss"))
+        return lg_cosine_embedding_loss(ctx, x1, x2, y, &(lg_margin_opts){ o->reduction, margin0 });
+    if (!strcmp(n, "triplet_margin_with_distance_loss"))
+        return lg_triplet_margin_with_distance_loss(
+            ctx, input_tensor(e, "anchor"), input_tensor(e, "positive"),
+            input_tensor(e, "negative"),
+            &(lg_triplet_distance_opts){ .reduction = o->reduction, .margin = o->margin,
+                                         .swap = o->swap });
+    if (!strcmp(n, "sigmoid_focal_loss"))
+        return lg_sigmoid_focal_loss(ctx, x, y,
+                                     &(lg_focal_opts){ o->reduction, o->alpha, o->gamma });
+    if (!strcmp(n, "dice_loss")) {
+        if (o->sigmoid && o->softmax) {
+            snprintf(e->why, sizeof e->why, "dice_loss: sigmoid and softmax both true");
+            return NULL;
+        }
+        lg_dice_activation act =
+            o->sigmoid ? LG_DICE_SIGMOID : (o->softmax ? LG_DICE_SOFTMAX : LG_DICE_PROBS);
+        return lg_dice_loss(ctx, x, y, &(lg_dice_opts){ o->reduction, act, o->smooth, w });
+    }
+    if (!strcmp(n, "contrastive_loss"))
+        return lg_contrastive_loss(ctx, x1, x2, y,
+                                   &(lg_contrastive_opts){ o->reduction, o->margin, o->eps });
+    if (!strcmp(n, "nt_xent_loss"))
+        return lg_nt_xent_loss(
+            ctx, x1, x2, &(lg_nt_xent_opts){ o->reduction, o->temperature, o->cross_view_only });
     return lg_ctc_loss(ctx, input_tensor(e, "log_probs"), input_tensor(e, "targets"),
                        input_tensor(e, "input_lengths"), input_tensor(e, "target_lengths"),
                        &(lg_ctc_opts){ o->reduction, o->blank, o->zero_infinity });

@@ -293,7 +293,7 @@ static lg_tensor *loss_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     case 9:
         return lg_binary_cross_entropy_with_logits(
             ctx, xs[0], lg_sigmoid(ctx, xs[1]),
-            &(lg_bce_logits_opts){ r, NULL, lg_exp(ctx, xs[2]) });
+            &(lg_bce_logits_opts){ r, NULL, lg_exp(ctx, xs[2]), 0 });
     case 10:
         return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]),
                                               &(lg_mlsm_opts){ .reduction = r });

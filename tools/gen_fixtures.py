@@ -30,7 +30,9 @@ torch.set_default_dtype(torch.float64)
 
 ELEMENTWISE = {"l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "kl_div",
                "hinge_embedding_loss", "binary_cross_entropy",
-               "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss"}
+               "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss",
+               "poisson_nll_loss", "gaussian_nll_loss", "soft_margin_loss",
+               "sigmoid_focal_loss", "dice_loss"}
 NOT_DIFFERENTIATED = {"weight", "pos_weight"}
 
 
@@ -51,6 +53,86 @@ class Case:
 # ---------------------------------------------------------------------------
 # Calling PyTorch
 
+def reduce(l, reduction):
+    if reduction == "none":
+        return l
+    return l.sum() if reduction == "sum" else l.mean()
+
+
+# References for the losses PyTorch's core lacks (docs/losses.md gives the
+# formulas). Each validates its arguments as lossgrad does.
+
+def sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss, re-typed (torchvision is not installed)."""
+    if gamma < 0 or alpha > 1:
+        raise ValueError("alpha/gamma value")
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return reduce(loss, reduction)
+
+
+def bce_logits_smoothed(x, y, label_smoothing, reduction="mean", **kw):
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError("label_smoothing value")
+    return F.binary_cross_entropy_with_logits(
+        x, y * (1 - label_smoothing) + 0.5 * label_smoothing, reduction=reduction, **kw)
+
+
+def dice_loss(x, y, weight=None, smooth=1.0, sigmoid=False, softmax=False, reduction="mean"):
+    if x.dim() < 2 or smooth < 0 or (sigmoid and softmax):
+        raise ValueError("dice value")
+    p = torch.sigmoid(x) if sigmoid else (torch.softmax(x, 1) if softmax else x)
+    dims = tuple(range(2, x.dim()))
+    inter, sp, st = p * y, p, y
+    if dims:
+        inter, sp, st = inter.sum(dims), sp.sum(dims), st.sum(dims)
+    miss = 1 - (2 * inter + smooth) / (sp + st + smooth)
+    if weight is not None:
+        if weight.shape != (x.shape[1],) or bool((weight < 0).any()) or float(weight.sum()) <= 0:
+            raise ValueError("weight shape")
+        miss = miss * weight
+        wsum = float(weight.sum())
+    else:
+        wsum = float(x.shape[1])
+    return reduce(miss.sum(1) * (1 / wsum), reduction)
+
+
+def contrastive_loss(x1, x2, y, margin=1.0, eps=1e-6, reduction="mean"):
+    if margin < 0 or eps < 0 or x1.shape != x2.shape or x1.dim() not in (1, 2) or \
+            y.shape != x1.shape[:-1]:
+        raise ValueError("contrastive value/shape")
+    d = F.pairwise_distance(x1, x2, p=2, eps=eps)
+    gap = torch.clamp(margin - d, min=0)
+    return reduce(0.5 * (y * d ** 2 + (1 - y) * gap ** 2), reduction)
+
+
+def nt_xent_loss(x1, x2, temperature=0.1, cross_view_only=False, reduction="mean"):
+    if x1.shape != x2.shape or x1.dim() != 2 or x1.shape[0] < 2 or not temperature > 0:
+        raise ValueError("nt_xent value/shape")
+    n = x1.shape[0]
+    z1, z2 = F.normalize(x1, dim=1), F.normalize(x2, dim=1)
+    if cross_view_only:
+        s = (z1 @ z2.T) * (1 / temperature)
+        idx = torch.arange(n)
+        l = F.cross_entropy(s, idx, reduction="none") + F.cross_entropy(s.T, idx, reduction="none")
+    else:
+        z = torch.cat([z1, z2])
+        s = (z @ z.T) * (1 / temperature)
+        s = s.masked_fill(torch.eye(2 * n, dtype=torch.bool), -math.inf)
+        partner = (torch.arange(2 * n) + n) % (2 * n)
+        l = F.cross_entropy(s, partner, reduction="none").view(2, n).sum(0)
+    return reduce(0.5 * l, reduction)
+
+
+def soft_margin_stable(x, y, reduction="mean"):
+    """The departure: -log_sigmoid(y x), finite where PyTorch's log(1 + exp(-y x)) overflows."""
+    return reduce(-F.logsigmoid(y * x), reduction)
+
+
 def call(loss, ins, opts):
     o = dict(opts)
     if loss == "ctc_loss":
@@ -58,6 +140,36 @@ def call(loss, ins, opts):
                           ins["target_lengths"], **o)
     if loss == "triplet_margin_loss":
         return F.triplet_margin_loss(ins["anchor"], ins["positive"], ins["negative"], **o)
+    if loss == "triplet_margin_with_distance_loss":
+        return F.triplet_margin_with_distance_loss(ins["anchor"], ins["positive"],
+                                                   ins["negative"], **o)
+    if loss in ("margin_ranking_loss", "cosine_embedding_loss"):
+        return getattr(F, loss)(ins["input1"], ins["input2"], ins["target"], **o)
+    if loss == "contrastive_loss":
+        return contrastive_loss(ins["input1"], ins["input2"], ins["target"], **o)
+    if loss == "nt_xent_loss":
+        return nt_xent_loss(ins["input1"], ins["input2"], **o)
+    if loss == "gaussian_nll_loss":
+        var = ins["var"]
+        if var.dim() == 0 and ins["input"].dim() > 1:  # lossgrad's extension: any 0-d var
+            var = var * torch.ones_like(ins["input"])
+        return F.gaussian_nll_loss(ins["input"], ins["target"], var, **o)
+    if loss == "soft_margin_loss":
+        stable = soft_margin_stable(ins["input"], ins["target"], **o)
+        naive = F.soft_margin_loss(ins["input"], ins["target"], **o)
+        fin = torch.isfinite(naive)
+        tol = (1e-12, 1e-15) if naive.dtype == torch.float64 else (1e-5, 1e-7)
+        if not torch.allclose(naive[fin], stable.detach()[fin], rtol=tol[0], atol=tol[1]):
+            raise AssertionError("soft_margin_loss: the stable form disagrees with PyTorch")
+        return stable
+    if loss == "sigmoid_focal_loss":
+        return sigmoid_focal_loss(ins["input"], ins["target"], **o)
+    if loss == "dice_loss":
+        return dice_loss(ins["input"], ins["target"], ins.get("weight"), **o)
+    if loss == "binary_cross_entropy_with_logits" and "label_smoothing" in o:
+        e = o.pop("label_smoothing")
+        kw = {r: ins[r] for r in ("weight", "pos_weight") if r in ins}
+        return bce_logits_smoothed(ins["input"], ins["target"], e, **kw, **o)
     fn = getattr(F, loss)
     kw = {}
     for r in ("weight", "pos_weight"):
@@ -73,6 +185,27 @@ def departure(case):
     if case.loss in ELEMENTWISE and "input" in ins and "target" in ins:
         if ins["input"].shape != ins["target"].shape:
             return "shape"
+    if case.loss in ("margin_ranking_loss",):
+        if not (ins["input1"].shape == ins["input2"].shape == ins["target"].shape):
+            return "shape"
+    if case.loss == "cosine_embedding_loss":
+        x1 = ins["input1"]
+        want = x1.shape[:-1] if x1.dim() == 2 else ()
+        if x1.dim() == 2 and ins["input2"].dim() == 2:
+            want = (max(x1.shape[0], ins["input2"].shape[0]),)
+        if tuple(ins["target"].shape) != tuple(want):
+            return "shape"
+    if case.loss == "multi_margin_loss" and "weight" in ins:
+        x = ins["input"]
+        if x.dim() in (1, 2) and ins["weight"].shape != (x.shape[-1],):
+            return "shape"
+    if case.loss == "gaussian_nll_loss":
+        if bool((ins["var"] < 0).any()):
+            return "value"
+    if case.loss in ("sigmoid_focal_loss", "dice_loss", "contrastive_loss"):
+        t = ins["target"]
+        if t.numel() and bool(((t < 0) | (t > 1) | torch.isnan(t)).any()):
+            return "range"
     if case.loss == "hinge_embedding_loss":
         t = ins["target"]
         if bool(((t != 1) & (t != -1)).any()):
@@ -193,7 +326,7 @@ def finalize(case):
         return {"err": word}
     try:
         out, grads = evaluate(case, torch.float64)
-    except (RuntimeError, ValueError, IndexError) as e:
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
         return {"err": err_word(e)}
     try:
         out32, grads32 = evaluate(case, torch.float32)
@@ -724,6 +857,316 @@ def gen_ctc(G):
                                 ("target_lengths", torch.tensor(tl))], o)
 
 
+def gen_likelihood(G):
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for log_input in (True, False):
+                for full in (False, True):
+                    o = {"reduction": red}
+                    if not log_input:
+                        o["log_input"] = False
+                    if full:
+                        o["full"] = True
+                    if G.rng.random() < 0.3:
+                        o["eps"] = 1e-4
+                    x = G.randn(*shape) if log_input else G.rand(*shape, lo=0.1, hi=3.0)
+                    y = torch.floor(G.rand(*shape, lo=0.0, hi=6.0))
+                    if G.rng.random() < 0.5:
+                        y = y + G.rand(*shape, lo=0.1, hi=0.9)  # fractional counts
+                    G.add("poisson_nll_loss", "rand", [("input", x), ("target", y)], o, G.up(shape, o))
+    x0 = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    y0 = torch.tensor([2.0, 1.0, 0.5, 3.0])
+    for log_input in (True, False):
+        G.add("poisson_nll_loss", "full-closed", [("input", x0), ("target", y0)],
+              {"reduction": "none", "full": True, "log_input": log_input})
+    G.add("poisson_nll_loss", "full-y0", [("input", torch.tensor([0.5, -0.2])),
+                                          ("target", torch.tensor([0.0, 4.0]))],
+          {"reduction": "sum", "full": True})
+    G.add("poisson_nll_loss", "rate-neg", [("input", torch.tensor([-0.5, 0.0, 2.0])),
+                                           ("target", torch.tensor([1.0, 1.0, 0.0]))],
+          {"reduction": "none", "log_input": False})
+    G.add("poisson_nll_loss", "shape", [("input", G.randn(4, 3)), ("target", G.rand(3))])
+    # gaussian
+    D = 3 + G.scale
+    for red in REDUCTIONS:
+        for full in (False, True):
+            for vmode in ("same", "rows", "rows1", "scalar1d", "scalar2d"):
+                x, y = G.randn(4, D), G.randn(4, D)
+                var = {"same": lambda: G.rand(4, D, lo=0.1, hi=2.0),
+                       "rows": lambda: G.rand(4, lo=0.1, hi=2.0),
+                       "rows1": lambda: G.rand(4, 1, lo=0.1, hi=2.0),
+                       "scalar1d": lambda: G.rand(lo=0.1, hi=2.0),
+                       "scalar2d": lambda: G.rand(lo=0.1, hi=2.0)}[vmode]()
+                if vmode == "scalar1d":
+                    x, y = x[0], y[0]
+                o = {"reduction": red}
+                if full:
+                    o["full"] = True
+                if G.rng.random() < 0.3:
+                    o["eps"] = 1e-3
+                G.add("gaussian_nll_loss", vmode, [("input", x), ("target", y), ("var", var)], o,
+                      G.up(x.shape, o))
+    G.add("gaussian_nll_loss", "var0", [("input", torch.tensor([0.0, 0.5])), ("target", torch.tensor([1.0, 0.0])),
+                                        ("var", torch.tensor([0.0, 1e-8]))], {"reduction": "none"})
+    G.add("gaussian_nll_loss", "3d", [("input", G.randn(2, 3, D)), ("target", G.randn(2, 3, D)),
+                                      ("var", G.rand(2, 3, lo=0.5, hi=1.5))], {"reduction": "sum"})
+    G.add("gaussian_nll_loss", "var-neg", [("input", G.randn(2, D)), ("target", G.randn(2, D)),
+                                           ("var", torch.tensor([1.0, -0.5]))])
+    G.add("gaussian_nll_loss", "var-shape", [("input", G.randn(2, D)), ("target", G.randn(2, D)),
+                                             ("var", G.rand(1, D, lo=0.5, hi=1.0))])
+    G.add("gaussian_nll_loss", "var-shape2", [("input", G.randn(2, D)), ("target", G.randn(2, D)),
+                                              ("var", G.rand(3, lo=0.5, hi=1.0))])
+    G.add("gaussian_nll_loss", "target-shape", [("input", G.randn(2, D)), ("target", G.randn(D)),
+                                                ("var", G.rand(2, D, lo=0.5, hi=1.0))])
+
+
+def gen_ranking(G):
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for margin in (None, 0.5, -0.2):
+                o = {"reduction": red}
+                if margin is not None:
+                    o["margin"] = margin
+                y = torch.where(G.rand(*shape) > 0.5, torch.tensor(1.0), torch.tensor(-1.0))
+                if G.rng.random() < 0.3:
+                    y = G.randn(*shape)
+                G.add("margin_ranking_loss", "rand", [("input1", G.randn(*shape)), ("input2", G.randn(*shape)),
+                                                      ("target", y)], o, G.up(shape, o))
+    G.add("margin_ranking_loss", "closed", [("input1", torch.tensor([1.0, 2.0, 0.0])),
+                                            ("input2", torch.tensor([2.0, 2.0, 0.0])),
+                                            ("target", torch.tensor([1.0, -1.0, 0.0]))],
+          {"reduction": "none", "margin": 0.5})
+    G.add("margin_ranking_loss", "kink", [("input1", torch.tensor([1.0, 3.0])), ("input2", torch.tensor([2.0, 2.0])),
+                                          ("target", torch.tensor([-1.0, 1.0]))], {"reduction": "sum", "margin": 1.0})
+    G.add("margin_ranking_loss", "bcast", [("input1", G.randn(4)), ("input2", G.randn(1)), ("target", torch.ones(4))])
+    G.add("margin_ranking_loss", "ndim", [("input1", G.randn(4)), ("input2", G.randn(4)),
+                                          ("target", torch.ones(2, 2))])
+    # soft margin
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            y = torch.where(G.rand(*shape) > 0.5, torch.tensor(1.0), torch.tensor(-1.0))
+            if G.rng.random() < 0.3:
+                y = G.randn(*shape)
+            G.add("soft_margin_loss", "rand", [("input", G.randn(*shape, s=3)), ("target", y)], o := {"reduction": red},
+                  G.up(shape, o), grads=["input"])
+    for red in REDUCTIONS:
+        G.add("soft_margin_loss", "overflow", [("input", torch.tensor([-1e4, 1e4, -800.0, 800.0, -100.0, 30.0])),
+                                               ("target", torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, 1.0]))],
+              {"reduction": red}, grads=["input"])
+    G.add("soft_margin_loss", "target0", [("input", torch.tensor([2.0, -1.0])), ("target", torch.tensor([0.0, 0.0]))],
+          {"reduction": "none"}, grads=["input"])
+    G.add("soft_margin_loss", "shape", [("input", G.randn(2, 3)), ("target", G.randn(3))], grads=["input"])
+    # multi margin
+    C = 4 + G.scale
+    for red in REDUCTIONS:
+        for p in (None, 1, 2):
+            for weighted in (False, True):
+                for layout in ("batched", "unbatched0", "unbatched1"):
+                    o = {"reduction": red}
+                    if p is not None:
+                        o["p"] = p
+                    if G.rng.random() < 0.4:
+                        o["margin"] = G.rng.choice([0.5, 2.0, 0.0])
+                    if layout == "batched":
+                        x, t = G.randn(5, C), G.ints(0, C, 5)
+                    elif layout == "unbatched0":
+                        x, t = G.randn(C), G.ints(0, C)
+                    else:
+                        x, t = G.randn(C), G.ints(0, C, 1)
+                    inputs = [("input", x), ("target", t)]
+                    if weighted:
+                        inputs.append(("weight", G.rand(C, lo=0.2, hi=2.0)))
+                    G.add("multi_margin_loss", layout, inputs, o, G.up(t.shape, o))
+    G.add("multi_margin_loss", "zero-hinge", [("input", torch.tensor([[1.0, 0.0, -5.0]])),
+                                              ("target", torch.tensor([0]))], {"reduction": "sum"})
+    G.add("multi_margin_loss", "p3", [("input", G.randn(2, C)), ("target", torch.tensor([0, 1]))], {"p": 3})
+    G.add("multi_margin_loss", "target-range", [("input", G.randn(2, C)), ("target", torch.tensor([0, C]))])
+    G.add("multi_margin_loss", "target-neg", [("input", G.randn(2, C)), ("target", torch.tensor([-1, 0]))])
+    G.add("multi_margin_loss", "weight-len", [("input", G.randn(2, C)), ("target", torch.tensor([0, 1])),
+                                              ("weight", G.rand(C - 1))])
+    G.add("multi_margin_loss", "weight-2d", [("input", G.randn(2, C)), ("target", torch.tensor([0, 1])),
+                                             ("weight", G.rand(1, C))])
+    G.add("multi_margin_loss", "3d", [("input", G.randn(2, 3, C)), ("target", torch.zeros(2, 3, dtype=torch.long))])
+    G.add("multi_margin_loss", "batch", [("input", G.randn(2, C)), ("target", torch.tensor([0, 1, 1]))])
+    # multilabel margin
+    for red in REDUCTIONS:
+        for layout in ("batched", "unbatched"):
+            n = 4 if layout == "batched" else 1
+            rows = []
+            for _ in range(n):
+                k = G.rng.randint(0, C)
+                labels = G.rng.sample(range(C), k)
+                if k and G.rng.random() < 0.3:
+                    labels.append(labels[0])  # a repeated label counts twice
+                row = (labels + [-1] + [G.rng.randint(-1, C - 1) for _ in range(C)])[:C]
+                rows.append(row)
+            x = G.randn(n, C, s=1.5)
+            t = torch.tensor(rows)
+            if layout == "unbatched":
+                x, t = x[0], t[0]
+            G.add("multilabel_margin_loss", layout, [("input", x), ("target", t)], {"reduction": red},
+                  G.up(t.shape[:-1], {"reduction": red}))
+    G.add("multilabel_margin_loss", "closed", [("input", torch.tensor([[0.1, 0.2, 0.4, 0.8]])),
+                                               ("target", torch.tensor([[3, 0, -1, 1]]))])
+    G.add("multilabel_margin_loss", "all-labelled", [("input", G.randn(2, 3)),
+                                                     ("target", torch.tensor([[0, 1, 2], [-1, 0, 1]]))],
+          {"reduction": "none"})
+    G.add("multilabel_margin_loss", "kink", [("input", torch.tensor([[1.0, 0.0, 2.0]])),
+                                             ("target", torch.tensor([[0, -1, -1]]))], {"reduction": "sum"})
+    G.add("multilabel_margin_loss", "range", [("input", G.randn(2, 3)), ("target", torch.tensor([[1, -1, 3], [0, 1, 2]]))])
+    G.add("multilabel_margin_loss", "range-neg", [("input", G.randn(2, 3)), ("target", torch.tensor([[1, -2, 0], [0, 1, 2]]))])
+    G.add("multilabel_margin_loss", "shape", [("input", G.randn(2, 3)), ("target", torch.tensor([[1, -1]]))])
+
+
+def gen_embedding_pairs(G):
+    D = 3 + G.scale
+    for red in REDUCTIONS:
+        for margin in (None, 0.3, -0.5):
+            for layout in ("batched", "unbatched", "bcast"):
+                o = {"reduction": red}
+                if margin is not None:
+                    o["margin"] = margin
+                if layout == "unbatched":
+                    x1, x2, y = G.randn(D), G.randn(D), torch.tensor(G.rng.choice([1.0, -1.0]))
+                else:
+                    x1 = G.randn(5, D)
+                    x2 = G.randn(5 if layout == "batched" else 1, D)
+                    y = torch.tensor([G.rng.choice([1.0, -1.0, 1.0, -1.0, 0.0, 2.0]) for _ in range(5)])
+                G.add("cosine_embedding_loss", layout, [("input1", x1), ("input2", x2), ("target", y)], o,
+                      G.up(y.shape, o), grads=["input1", "input2"])
+    G.add("cosine_embedding_loss", "zero-vector", [("input1", torch.zeros(2, D)), ("input2", G.randn(2, D)),
+                                                   ("target", torch.tensor([1.0, -1.0]))],
+          {"reduction": "none"}, grads=["input1", "input2"])
+    G.add("cosine_embedding_loss", "target-bcast", [("input1", G.randn(3, D)), ("input2", G.randn(3, D)),
+                                                    ("target", torch.ones(1))], grads=["input1", "input2"])
+    G.add("cosine_embedding_loss", "target-2d", [("input1", G.randn(3, D)), ("input2", G.randn(3, D)),
+                                                 ("target", torch.ones(3, 1))], grads=["input1", "input2"])
+    G.add("cosine_embedding_loss", "target-1d-input-1d", [("input1", G.randn(D)), ("input2", G.randn(D)),
+                                                          ("target", torch.ones(1))], grads=["input1", "input2"])
+    # triplet with the default distance
+    for shape in [(D,), (4, D), (2, 3, D)]:
+        for red in REDUCTIONS:
+            for swap in (False, True):
+                o = {"reduction": red}
+                if swap:
+                    o["swap"] = True
+                if G.rng.random() < 0.4:
+                    o["margin"] = G.rng.choice([0.5, 2.0, 0.0])
+                G.add("triplet_margin_with_distance_loss", "rand",
+                      [("anchor", G.randn(*shape)), ("positive", G.randn(*shape)), ("negative", G.randn(*shape))],
+                      o, G.up(shape[:-1], o))
+    G.add("triplet_margin_with_distance_loss", "bcast", [("anchor", G.randn(3, D)), ("positive", G.randn(1, D)),
+                                                         ("negative", G.randn(D))], {"reduction": "none"})
+    G.add("triplet_margin_with_distance_loss", "swap-closed", [("anchor", torch.tensor([[0.0, 0.0]])),
+                                                               ("positive", torch.tensor([[0.0, 1.0]])),
+                                                               ("negative", torch.tensor([[0.0, 1.5]]))],
+          {"swap": True})
+    G.add("triplet_margin_with_distance_loss", "dmismatch", [("anchor", G.randn(2, D)), ("positive", G.randn(2, D + 1)),
+                                                             ("negative", G.randn(2, D))])
+    # contrastive
+    for red in REDUCTIONS:
+        for layout in ("batched", "unbatched"):
+            for margin in (None, 2.0, 0.5):
+                o = {"reduction": red}
+                if margin is not None:
+                    o["margin"] = margin
+                if G.rng.random() < 0.2:
+                    o["eps"] = 0.0
+                if layout == "batched":
+                    x1, x2 = G.randn(6, D), G.randn(6, D)
+                    y = (G.rand(6) > 0.5).double()
+                    if G.rng.random() < 0.3:
+                        y = G.rand(6)
+                else:
+                    x1, x2, y = G.randn(D) * 0.5, G.randn(D) * 0.5, torch.tensor(float(G.rng.random() < 0.5))
+                G.add("contrastive_loss", layout, [("input1", x1), ("input2", x2), ("target", y)], o, G.up(y.shape, o))
+    G.add("contrastive_loss", "target-range", [("input1", G.randn(2, D)), ("input2", G.randn(2, D)),
+                                               ("target", torch.tensor([1.0, 2.0]))])
+    G.add("contrastive_loss", "shape", [("input1", G.randn(2, D)), ("input2", G.randn(3, D)),
+                                        ("target", torch.tensor([1.0, 0.0]))])
+    G.add("contrastive_loss", "neg-margin", [("input1", G.randn(2, D)), ("input2", G.randn(2, D)),
+                                             ("target", torch.tensor([1.0, 0.0]))], {"margin": -1.0})
+    # NT-Xent / InfoNCE
+    for red in REDUCTIONS:
+        for n in (2, 5):
+            for cv in (False, True):
+                for tau in (None, 0.5, 1.0):
+                    o = {"reduction": red}
+                    if tau is not None:
+                        o["temperature"] = tau
+                    if cv:
+                        o["cross_view_only"] = True
+                    x1 = G.randn(n, D)
+                    x2 = x1 + 0.5 * G.randn(n, D)
+                    G.add("nt_xent_loss", "rand", [("input1", x1), ("input2", x2)], o, G.up((n,), o))
+    G.add("nt_xent_loss", "n1", [("input1", G.randn(1, D)), ("input2", G.randn(1, D))])
+    G.add("nt_xent_loss", "tau0", [("input1", G.randn(3, D)), ("input2", G.randn(3, D))], {"temperature": 0.0})
+    G.add("nt_xent_loss", "shape", [("input1", G.randn(3, D)), ("input2", G.randn(3, D + 1))])
+
+
+def gen_beyond(G):
+    for shape in G.shapes():
+        for red in REDUCTIONS:
+            for alpha in (None, 0.5, -1.0):
+                for gamma in (None, 0.0, 1.0, 3.0):
+                    o = {"reduction": red}
+                    if alpha is not None:
+                        o["alpha"] = alpha
+                    if gamma is not None:
+                        o["gamma"] = gamma
+                    y = (G.rand(*shape) > 0.7).double()
+                    if G.rng.random() < 0.2:
+                        y = G.rand(*shape)
+                    G.add("sigmoid_focal_loss", "rand", [("input", G.randn(*shape, s=3)), ("target", y)], o,
+                          G.up(shape, o))
+    G.add("sigmoid_focal_loss", "extreme", [("input", torch.tensor([30.0, -30.0, 1e4, -5.0])),
+                                            ("target", torch.tensor([1.0, 1.0, 0.0, 0.0]))], {"reduction": "none"})
+    G.add("sigmoid_focal_loss", "target-range", [("input", G.randn(3)), ("target", torch.tensor([0.0, 1.5, 1.0]))],
+          {"reduction": "none"})
+    G.add("sigmoid_focal_loss", "gamma-neg", [("input", G.randn(3)), ("target", torch.tensor([0.0, 1.0, 1.0]))],
+          {"reduction": "none", "gamma": -1.0})
+    # BCE with logits, label smoothing
+    for shape in G.shapes()[1:]:
+        for red in REDUCTIONS:
+            for e in (0.1, 0.3, 1.0):
+                x, y = G.randn(*shape, s=3), (G.rand(*shape) > 0.5).double()
+                inputs = [("input", x), ("target", y)]
+                if G.rng.random() < 0.5:
+                    inputs.append(("pos_weight", G.rand(shape[-1], lo=0.5, hi=3.0)))
+                o = {"reduction": red, "label_smoothing": e}
+                G.add("binary_cross_entropy_with_logits", "smoothing", inputs, o, G.up(shape, o))
+    for e in (1.5, -0.1):
+        G.add("binary_cross_entropy_with_logits", "smoothing-range", [("input", G.randn(3)), ("target", torch.ones(3))],
+              {"label_smoothing": e})
+    # soft Dice
+    C = 3
+    for red in REDUCTIONS:
+        for shape in [(2, C, 4, 3), (3, 1, 5), (4, C)]:
+            for act in (None, "sigmoid", "softmax"):
+                for weighted in (False, True):
+                    o = {"reduction": red}
+                    if act:
+                        o[act] = True
+                    if G.rng.random() < 0.4:
+                        o["smooth"] = G.rng.choice([0.0, 1e-5, 2.0])
+                    x = G.randn(*shape) if act else G.rand(*shape)
+                    if act == "softmax" or (not act and shape[1] > 1 and G.rng.random() < 0.5):
+                        labels = G.ints(0, shape[1], shape[0], *shape[2:])
+                        y = F.one_hot(labels, shape[1]).movedim(-1, 1).double()
+                    else:
+                        y = (G.rand(*shape) > 0.5).double()
+                    inputs = [("input", x), ("target", y)]
+                    if weighted:
+                        inputs.append(("weight", G.rand(shape[1], lo=0.2, hi=2.0)))
+                    G.add("dice_loss", "rand", inputs, o, G.up(shape[:1], o))
+    G.add("dice_loss", "empty-masks", [("input", torch.zeros(1, 1, 3)), ("target", torch.zeros(1, 1, 3))],
+          {"reduction": "none"})
+    G.add("dice_loss", "target-range", [("input", G.rand(2, C, 3)), ("target", torch.full((2, C, 3), 2.0))])
+    G.add("dice_loss", "weight-len", [("input", G.rand(2, C, 3)), ("target", torch.ones(2, C, 3)),
+                                      ("weight", torch.ones(C + 1))])
+    G.add("dice_loss", "1d", [("input", G.rand(4)), ("target", torch.ones(4))])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=20261128)
@@ -731,7 +1174,8 @@ def main():
     ap.add_argument("--out", default="-")
     args = ap.parse_args()
     G = Gen(args.seed, args.scale)
-    for gen in (gen_regression, gen_kl, gen_nll_ce, gen_bce, gen_mlsm_hinge, gen_triplet, gen_ctc):
+    for gen in (gen_regression, gen_kl, gen_nll_ce, gen_bce, gen_mlsm_hinge, gen_triplet, gen_ctc,
+                gen_likelihood, gen_ranking, gen_embedding_pairs, gen_beyond):
         gen(G)
     f = sys.stdout if args.out == "-" else open(args.out, "w")
     f.write("lossgrad-fixture 1\n")

@@ -39,6 +39,10 @@ typedef struct lg_opti {
     bool set;
     int64_t value;
 } lg_opti;
+typedef struct lg_optb {
+    bool set;
+    bool value;
+} lg_optb;
 #define LG_SET(v)                                                                                  \
     {                                                                                              \
         .set = true, .value = (v)                                                                  \
@@ -119,11 +123,13 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
 
 typedef struct lg_bce_logits_opts {
     lg_reduction reduction;
-    lg_tensor *weight;     /* NULL, or broadcastable to input without enlarging it */
-    lg_tensor *pos_weight; /* NULL, or broadcastable to input without enlarging it */
+    lg_tensor *weight;      /* NULL, or broadcastable to input without enlarging it */
+    lg_tensor *pos_weight;  /* NULL, or broadcastable to input without enlarging it */
+    double label_smoothing; /* e in [0, 1], default 0 (an extension: not in PyTorch) */
 } lg_bce_logits_opts;
 /* l = w [(1 - y) x + (1 + (P - 1) y) softplus(-x)], P = pos_weight (1 if
  * NULL), softplus(-x) = -log_sigmoid(x) (stable for any finite x).
+ * label_smoothing e replaces y by y (1 - e) + e / 2 first (Keras's rule).
  * Same shapes; departure: target outside [0, 1] is LG_ERR_VALUE. */
 lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                                const lg_bce_logits_opts *o);
@@ -178,6 +184,162 @@ typedef struct lg_ctc_opts {
  * Rows t >= input_lengths[b] get gradient 0. */
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
                        lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *o);
+
+/* ------------------------------------------------------------------ */
+/* PyTorch's other losses                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct lg_poisson_nll_opts {
+    lg_reduction reduction;
+    lg_optb log_input; /* default true: input is log(rate) */
+    bool full;         /* add the Stirling term */
+    lg_optd eps;       /* default 1e-8, used when log_input is false */
+} lg_poisson_nll_opts;
+/* log_input: exp(x) - y x;  otherwise: x - y log(x + eps).
+ * full adds y log y - y + 0.5 log(2 pi y) where y > 1 (0 elsewhere, as
+ * PyTorch; with full, y = 0 gets a NaN target gradient, as PyTorch).
+ * input, target: same shape and dtype (departure: PyTorch broadcasts). */
+lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                               const lg_poisson_nll_opts *o);
+
+typedef struct lg_gaussian_nll_opts {
+    lg_reduction reduction;
+    bool full;   /* add 0.5 log(2 pi) */
+    lg_optd eps; /* default 1e-6: the variance is clamped to >= eps */
+} lg_gaussian_nll_opts;
+/* l = 0.5 (log v + (x - y)^2 / v), v = max(var, eps) in the value; the
+ * gradient reaches var as if unclamped (PyTorch clamps under no_grad).
+ * input, target: same shape. var: input's shape; input's shape without the
+ * last dim; that with a last dim of 1; or (an extension: PyTorch rejects a
+ * scalar var for inputs of 2+ dims) a 0-d tensor for any input. A negative
+ * var entry is LG_ERR_VALUE. NONE gives input's shape. */
+lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,
+                                const lg_gaussian_nll_opts *o);
+
+typedef struct lg_margin_opts {
+    lg_reduction reduction;
+    double margin; /* default 0 */
+} lg_margin_opts;
+/* l = max(0, -y (x1 - x2) + margin); the gradient passes at 0.
+ * input1, input2, target: the same shape (departure: PyTorch 1.13
+ * broadcasts equal-ndim sizes; later releases reject them too). */
+lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                  lg_tensor *target, const lg_margin_opts *o);
+
+/* l = (1 - cos) where y == 1, max(0, cos - margin) where y == -1, 0 for any
+ * other y; cos = sum x1 x2 / sqrt((sum x1^2 + 1e-12)(sum x2^2 + 1e-12)) over
+ * the last dim. input1, input2: [N, D] (or [D]); their batch sizes may
+ * broadcast (1 against N). target: [N] (0-d for [D]) of input's dtype or
+ * int64; no gradient. */
+lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                    lg_tensor *target, const lg_margin_opts *o);
+
+/* l = log(1 + exp(-y x)), computed as -log_sigmoid(y x): finite for every
+ * finite input. Departure: PyTorch evaluates it naively and returns inf
+ * (gradient NaN) once -y x exceeds ~88 (float32) or ~709 (float64).
+ * Same shapes. */
+lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                               const lg_loss_opts *o);
+
+typedef struct lg_multi_margin_opts {
+    lg_reduction reduction; /* MEAN over N (weights are not in the denominator) */
+    lg_opti p;              /* default 1; 1 or 2 */
+    lg_optd margin;         /* default 1 */
+    lg_tensor *weight;      /* NULL or [C] (departure: PyTorch does not check its length) */
+} lg_multi_margin_opts;
+/* l_i = (1/C) sum_{j != y_i} w[y_i] max(0, margin - x[i, y_i] + x[i, j])^p,
+ * gradient 0 where the hinge is exactly 0. input [N, C] with target int64
+ * [N], or [C] with a 0-d or [1] target; targets in [0, C) (LG_ERR_INDEX). */
+lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                const lg_multi_margin_opts *o);
+
+/* l_i = (1/C) sum_{j in P_i} sum_{k not in P_i} max(0, 1 - (x[i, j] - x[i, k])),
+ * P_i the labels of row i before its first -1 (a repeated label counts each
+ * time); gradient 0 where the hinge is exactly 0. input [N, C] or [C];
+ * target int64 of input's shape, every entry in [-1, C) (LG_ERR_INDEX). */
+lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                     const lg_loss_opts *o);
+
+/* A distance for lg_triplet_margin_with_distance_loss: builds d(x1, x2) on
+ * the tape from lg_ ops (one value per row: [N] for [N, D] inputs), or
+ * returns NULL with the ctx error set. user is the options' user pointer. */
+typedef lg_tensor *(*lg_distance_fn)(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *user);
+
+typedef struct lg_triplet_distance_opts {
+    lg_reduction reduction;
+    lg_distance_fn distance; /* NULL: lg_pairwise_distance(x1, x2, 2, 1e-6, false) */
+    void *user;              /* passed to distance */
+    lg_optd margin;          /* default 1 */
+    bool swap;               /* use min(d(a, n), d(p, n)) as the negative distance */
+} lg_triplet_distance_opts;
+/* l = max(0, d(a, p) - d(a, n) + margin). anchor, positive, negative of
+ * one float dtype; the distances must have one shape. */
+lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor,
+                                                lg_tensor *positive, lg_tensor *negative,
+                                                const lg_triplet_distance_opts *o);
+
+/* ------------------------------------------------------------------ */
+/* Beyond PyTorch's core (each documented in docs/losses.md)           */
+/* ------------------------------------------------------------------ */
+
+typedef struct lg_focal_opts {
+    lg_reduction reduction; /* MEAN as every loss here (torchvision's default is NONE) */
+    lg_optd alpha;          /* default 0.25; negative disables class balancing */
+    lg_optd gamma;          /* default 2; >= 0 */
+} lg_focal_opts;
+/* torchvision.ops.sigmoid_focal_loss: p = sigmoid(x),
+ * ce = binary_cross_entropy_with_logits(x, y) per element,
+ * p_t = p y + (1 - p)(1 - y),  l = ce (1 - p_t)^gamma,
+ * times alpha y + (1 - alpha)(1 - y) when alpha >= 0.
+ * gamma = 0, alpha < 0 is BCE with logits. Same shapes; target in [0, 1]. */
+lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                 const lg_focal_opts *o);
+
+typedef enum lg_dice_activation {
+    LG_DICE_PROBS = 0, /* input holds probabilities already */
+    LG_DICE_SIGMOID,   /* sigmoid of each element (binary or multi-label) */
+    LG_DICE_SOFTMAX    /* softmax over the class dim (multi-class) */
+} lg_dice_activation;
+
+typedef struct lg_dice_opts {
+    lg_reduction reduction;        /* over N */
+    lg_dice_activation activation; /* applied to input first */
+    lg_optd smooth;                /* default 1, added to numerator and denominator; >= 0 */
+    lg_tensor *weight;             /* NULL or [C]: per-class weights, sum > 0 */
+} lg_dice_opts;
+/* Soft Dice: input p and target t of shape [N, C, d1..dk] (k >= 0; C = 1
+ * for a binary mask). Per sample and class, over d1..dk:
+ *   dice = (2 sum p t + smooth) / (sum p + sum t + smooth),
+ *   l_n = sum_c w_c (1 - dice_nc) / sum_c w_c   (w = 1 without weight).
+ * target in [0, 1]; NONE gives [N]. */
+lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *o);
+
+typedef struct lg_contrastive_opts {
+    lg_reduction reduction;
+    lg_optd margin; /* default 1; >= 0 */
+    lg_optd eps;    /* default 1e-6, added to the difference as lg_pairwise_distance */
+} lg_contrastive_opts;
+/* Hadsell, Chopra and LeCun (2006), on d = ||x1 - x2 + eps||_2 per row:
+ *   l = y d^2 / 2 + (1 - y) max(0, margin - d)^2 / 2,
+ * y = 1 for a similar pair, 0 for a dissimilar one (values in [0, 1]).
+ * input1, input2: [N, D] (or [D]); target [N] (0-d) of input's dtype. */
+lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                               lg_tensor *target, const lg_contrastive_opts *o);
+
+typedef struct lg_nt_xent_opts {
+    lg_reduction reduction; /* over the N pairs */
+    lg_optd temperature;    /* default 0.1; > 0 */
+    bool cross_view_only;   /* negatives from the other view only (CLIP's InfoNCE) */
+} lg_nt_xent_opts;
+/* NT-Xent (SimCLR) / InfoNCE over N pairs (z1[i], z2[i]), z = x / max(||x||, 1e-12)
+ * row by row, s(u, v) = u . v / temperature. For each of the 2N embeddings
+ * the positive is its partner; the negatives are the other 2N - 2
+ * embeddings (cross_view_only: the N - 1 other embeddings of the other view):
+ *   l(u) = -s(u, u+) + log sum_{k in {u+} + negatives} exp(s(u, k)),
+ *   l_i = (l(z1[i]) + l(z2[i])) / 2   (both directions).
+ * input1, input2: [N, D], N >= 2. NONE gives [N]. */
+lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                           const lg_nt_xent_opts *o);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,8 @@
  *
  *   bce:  l = (y - 1) max(log(1 - x), -100) - y max(log x, -100)
  *         dx = (x - y) / max(x (1 - x), eps0),  dy = log(1 - x) - log x
- *   with logits:  l = (1 - y) x + (1 + (P - 1) y) (-log_sigmoid(x))
+ *   with logits:  l = (1 - y) x + (1 + (P - 1) y) (-log_sigmoid(x)),
+ *         y smoothed to y (1 - e) + e / 2 first when label_smoothing e > 0
  *   multilabel soft margin:  mean over the last axis of
  *         -w [y log_sigmoid(x) + (1 - y) log_sigmoid(-x)]
  */
@@ -44,19 +45,6 @@
     }
 BCE_KERNELS(float, f32)
 BCE_KERNELS(double, f64)
-
-static bool in_unit_interval(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
-{
-    for (int64_t i = 0; i < t->numel; i++) {
-        double v = lgT_get(t, i);
-        if (!(v >= 0 && v <= 1)) {
-            lgC_error(ctx, LG_ERR_VALUE, "%s: %s[%lld] = %g, expected every element in [0, 1]", who,
-                      arg, (long long)i, v);
-            return false;
-        }
-    }
-    return true;
-}
 
 static lg_tensor *bce_primitive(lg_ctx *ctx, lg_tensor *x, lg_tensor *y)
 {
@@ -98,8 +86,8 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     lg_tensor *w = o ? o->weight : NULL;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
-        !in_unit_interval(ctx, input, who, "input") ||
-        !in_unit_interval(ctx, target, who, "target"))
+        !lgL_in_range(ctx, input, 0, 1, who, "input") ||
+        !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
     lg_tensor *l = bce_primitive(ctx, input, target);
     if (w)
@@ -116,8 +104,14 @@ lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_broadcasts_into(ctx, pw, input, who, "pos_weight") ||
-        !in_unit_interval(ctx, target, who, "target"))
+        !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
+    double e = o ? o->label_smoothing : 0;
+    if (!(e >= 0 && e <= 1))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: label_smoothing = %g, expected a value in [0, 1]",
+                         who, e);
+    if (e > 0)
+        target = lg_add_scalar(ctx, lg_mul_scalar(ctx, target, 1 - e), 0.5 * e);
     /* (1 - y) x + c softplus(-x), c = 1 + (P - 1) y */
     lg_tensor *one_minus_y = lg_add_scalar(ctx, lg_neg(ctx, target), 1);
     lg_tensor *sp = lg_neg(ctx, lg_log_sigmoid(ctx, input));

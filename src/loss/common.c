@@ -14,7 +14,7 @@ void lgL_shape_str(lg_tensor *t, char *buf, size_t n)
         snprintf(buf + k, n - k, "]");
 }
 
-static const char *dtype_name(lg_dtype dt)
+const char *lgL_dtype_name(lg_dtype dt)
 {
     return dt == LG_F32 ? "float32" : (dt == LG_F64 ? "float64" : "int64");
 }
@@ -45,13 +45,38 @@ bool lgL_int(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg)
         return false;
     if (lg_tensor_dtype(t) != LG_I64) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected int64", who, arg,
-                  dtype_name(lg_tensor_dtype(t)));
+                  lgL_dtype_name(lg_tensor_dtype(t)));
         return false;
     }
     return true;
 }
 
-static bool same_shape(lg_tensor *a, lg_tensor *b)
+double lgL_at(lg_tensor *t, int64_t i)
+{
+    const void *d = lg_tensor_data(t);
+    switch (lg_tensor_dtype(t)) {
+    case LG_F32: return ((const float *)d)[i];
+    case LG_F64: return ((const double *)d)[i];
+    default: return (double)((const int64_t *)d)[i];
+    }
+}
+
+bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who,
+                  const char *arg)
+{
+    int64_t n = lg_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = lgL_at(t, i);
+        if (!(v >= lo && v <= hi)) {
+            lgC_error(ctx, LG_ERR_VALUE, "%s: %s[%lld] = %g, expected every element in [%g, %g]",
+                      who, arg, (long long)i, v, lo, hi);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool lgL_same_shape(lg_tensor *a, lg_tensor *b)
 {
     if (lg_tensor_ndim(a) != lg_tensor_ndim(b))
         return false;
@@ -65,10 +90,10 @@ bool lgL_pair(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const char *who)
         return false;
     if (lg_tensor_dtype(input) != lg_tensor_dtype(target)) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: input is %s but target is %s, expected the same dtype",
-                  who, dtype_name(lg_tensor_dtype(input)), dtype_name(lg_tensor_dtype(target)));
+                  who, lgL_dtype_name(lg_tensor_dtype(input)), lgL_dtype_name(lg_tensor_dtype(target)));
         return false;
     }
-    if (!same_shape(input, target)) {
+    if (!lgL_same_shape(input, target)) {
         char a[160], b[160];
         lgL_shape_str(input, a, sizeof a);
         lgL_shape_str(target, b, sizeof b);
@@ -101,7 +126,7 @@ bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, const char
         return false;
     if (lg_tensor_dtype(w) != lg_tensor_dtype(input)) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: %s is %s but input is %s, expected the same dtype", who,
-                  arg, dtype_name(lg_tensor_dtype(w)), dtype_name(lg_tensor_dtype(input)));
+                  arg, lgL_dtype_name(lg_tensor_dtype(w)), lgL_dtype_name(lg_tensor_dtype(input)));
         return false;
     }
     int wn = lg_tensor_ndim(w), xn = lg_tensor_ndim(input);

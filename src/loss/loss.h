@@ -35,6 +35,13 @@ LG_HIDDEN bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, 
                                    const char *arg);
 /* MEAN, SUM or NONE of an elementwise loss l. */
 LG_HIDDEN lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r);
+/* Element i of a contiguous tensor of any dtype, as a double. */
+LG_HIDDEN double lgL_at(lg_tensor *t, int64_t i);
+/* Every element in [lo, hi] (NaN fails): LG_ERR_VALUE naming the first. */
+LG_HIDDEN bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who,
+                            const char *arg);
+LG_HIDDEN bool lgL_same_shape(lg_tensor *a, lg_tensor *b);
+LG_HIDDEN const char *lgL_dtype_name(lg_dtype dt);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

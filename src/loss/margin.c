@@ -88,3 +88,138 @@ lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *pos
     lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
     return lgL_reduce(ctx, l, r);
 }
+
+/* The target of a pair loss: [N] for [N, D] inputs (0-d for [D]), of
+ * input's float dtype (or int64 when ints_ok). */
+static bool pair_target(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, lg_tensor *y, bool ints_ok,
+                        const char *who)
+{
+    if (!lgL_float(ctx, x1, who, "input1") || !lgL_float(ctx, x2, who, "input2"))
+        return false;
+    if (!y) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: target is NULL", who);
+        return false;
+    }
+    if (lg_tensor_check(ctx, y) != LG_OK)
+        return false;
+    lg_dtype dt = lg_tensor_dtype(x1);
+    int n1 = lg_tensor_ndim(x1), n2 = lg_tensor_ndim(x2);
+    const int64_t *s1 = lg_tensor_shape(x1), *s2 = lg_tensor_shape(x2);
+    if (lg_tensor_dtype(x2) != dt ||
+        (lg_tensor_dtype(y) != dt && !(ints_ok && lg_tensor_dtype(y) == LG_I64))) {
+        lgC_error(ctx, LG_ERR_DTYPE, "%s: input1 is %s, input2 %s and target %s, expected %s", who,
+                  lgL_dtype_name(dt), lgL_dtype_name(lg_tensor_dtype(x2)),
+                  lgL_dtype_name(lg_tensor_dtype(y)),
+                  ints_ok ? "one float dtype (int64 allowed for target)" : "one float dtype");
+        return false;
+    }
+    int64_t N = n1 == 2 ? (s1[0] > s2[0] ? s1[0] : s2[0]) : 1;
+    bool ok = n1 == n2 && n1 >= 1 && n1 <= 2 && s1[n1 - 1] == s2[n2 - 1] &&
+              (n1 == 1 || ((s1[0] == N || s1[0] == 1) && (s2[0] == N || s2[0] == 1)));
+    if (!ok) {
+        char a[160], b[160];
+        lgL_shape_str(x1, a, sizeof a);
+        lgL_shape_str(x2, b, sizeof b);
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "%s: input1 %s and input2 %s, expected [N, D] or [D] with equal D (a batch of "
+                  "1 broadcasts)",
+                  who, a, b);
+        return false;
+    }
+    int yn = lg_tensor_ndim(y);
+    if (n1 == 1 ? yn != 0 : (yn != 1 || lg_tensor_shape(y)[0] != N)) {
+        char a[160];
+        lgL_shape_str(y, a, sizeof a);
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: target has shape %s, expected %s", who, a,
+                  n1 == 1 ? "0-d for [D] inputs" : "[N] for [N, D] inputs");
+        return false;
+    }
+    return true;
+}
+
+lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                    lg_tensor *target, const lg_margin_opts *o)
+{
+    static const char who[] = "lg_cosine_embedding_loss";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    double margin = o ? o->margin : 0;
+    if (!ctx || !pair_target(ctx, input1, input2, target, true, who) ||
+        !lgL_reduction(ctx, r, false, who))
+        return NULL;
+    /* PyTorch's order of operations, 1e-12 in each squared norm */
+    const int last[] = { -1 };
+    lg_tensor *dot = lg_sum(ctx, lg_mul(ctx, input1, input2), 1, last, false);
+    lg_tensor *m1 = lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input1, input1), 1, last, false), 1e-12);
+    lg_tensor *m2 = lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input2, input2), 1, last, false), 1e-12);
+    lg_tensor *cos = lg_div(ctx, dot, lg_sqrt(ctx, lg_mul(ctx, m1, m2)));
+    lg_dtype dt = lg_tensor_dtype(input1), yt = lg_tensor_dtype(target);
+    lg_tensor *zero = lg_scalar(ctx, dt, 0);
+    lg_tensor *pos = lg_where(ctx, lg_eq(ctx, target, lg_scalar(ctx, yt, 1)),
+                              lg_add_scalar(ctx, lg_neg(ctx, cos), 1), zero);
+    lg_tensor *neg = lg_where(ctx, lg_eq(ctx, target, lg_scalar(ctx, yt, -1)),
+                              lg_clamp(ctx, lg_add_scalar(ctx, cos, -margin), 0, INFINITY), zero);
+    return lgL_reduce(ctx, lg_add(ctx, pos, neg), r);
+}
+
+static lg_tensor *default_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *user)
+{
+    (void)user;
+    return lg_pairwise_distance(ctx, x1, x2, 2, 1e-6, false);
+}
+
+/* Calls the user's distance and checks what it returned. */
+static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_tensor *x1,
+                           lg_tensor *x2, lg_dtype dt, const char *who)
+{
+    lg_distance_fn fn = o && o->distance ? o->distance : default_distance;
+    lg_tensor *d = fn(ctx, x1, x2, o ? o->user : NULL);
+    if (lg_ctx_status(ctx) != LG_OK)
+        return NULL;
+    if (!d)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: the distance function returned NULL without setting an error", who);
+    if (lg_tensor_check(ctx, d) != LG_OK)
+        return NULL;
+    if (lg_tensor_dtype(d) != dt)
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: the distance function returned %s, expected %s",
+                         who, lgL_dtype_name(lg_tensor_dtype(d)), lgL_dtype_name(dt));
+    return d;
+}
+
+lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor,
+                                                lg_tensor *positive, lg_tensor *negative,
+                                                const lg_triplet_distance_opts *o)
+{
+    static const char who[] = "lg_triplet_margin_with_distance_loss";
+    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
+    if (!ctx || !lgL_float(ctx, anchor, who, "anchor") ||
+        !lgL_float(ctx, positive, who, "positive") || !lgL_float(ctx, negative, who, "negative") ||
+        !lgL_reduction(ctx, r, false, who))
+        return NULL;
+    lg_dtype dt = lg_tensor_dtype(anchor);
+    if (lg_tensor_dtype(positive) != dt || lg_tensor_dtype(negative) != dt)
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: anchor, positive and negative differ in dtype",
+                         who);
+    lg_tensor *d_ap = distance(ctx, o, anchor, positive, dt, who);
+    lg_tensor *d_an = d_ap ? distance(ctx, o, anchor, negative, dt, who) : NULL;
+    if (d_an && o && o->swap) {
+        lg_tensor *d_pn = distance(ctx, o, positive, negative, dt, who);
+        d_an = d_pn && lgL_same_shape(d_an, d_pn) ? lg_minimum(ctx, d_an, d_pn) : NULL;
+    }
+    if (!d_an)
+        return lg_ctx_status(ctx) != LG_OK
+                   ? NULL
+                   : lgC_error(ctx, LG_ERR_SHAPE, "%s: the distances differ in shape", who);
+    if (!lgL_same_shape(d_ap, d_an)) {
+        char a[160], b[160];
+        lgL_shape_str(d_ap, a, sizeof a);
+        lgL_shape_str(d_an, b, sizeof b);
+        return lgC_error(ctx, LG_ERR_SHAPE,
+                         "%s: d(anchor, positive) has shape %s but d(anchor, negative) %s, "
+                         "expected the same",
+                         who, a, b);
+    }
+    lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
+    return lgL_reduce(ctx, l, r);
+}
