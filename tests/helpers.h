@@ -28,4 +28,15 @@ void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_ten
 /* Tolerance for comparing a dtype's result with a double reference. */
 double tol_for(lg_dtype dt);
 
+/* call returns NULL with the status and a message containing substr. */
+#define EXPECT_LOSS_ERR(ctx, call, status, substr)                                                      \
+    do {                                                                                           \
+        lg_ctx_clear_error(ctx);                                                                   \
+        cr_assert_null(call, "%s returned a tensor", #call);                                       \
+        cr_assert_eq(lg_ctx_status(ctx), status, "%s: %s (%s)", #call,                             \
+                     lg_status_name(lg_ctx_status(ctx)), lg_ctx_errmsg(ctx));                      \
+        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: '%s' lacks '%s'", #call,        \
+                  lg_ctx_errmsg(ctx), substr);                                                     \
+    } while (0)
+
 #endif

@@ -94,11 +94,8 @@ def dice_loss(x, y, weight=None, smooth=1.0, sigmoid=False, softmax=False, reduc
     if weight is not None:
         if weight.shape != (x.shape[1],) or bool((weight < 0).any()) or float(weight.sum()) <= 0:
             raise ValueError("weight shape")
-        miss = miss * weight
-        wsum = float(weight.sum())
-    else:
-        wsum = float(x.shape[1])
-    return reduce(miss.sum(1) * (1 / wsum), reduction)
+        return reduce((miss * weight).sum(1) / weight.sum(), reduction)
+    return reduce(miss.sum(1) * (1 / x.shape[1]), reduction)
 
 
 def contrastive_loss(x1, x2, y, margin=1.0, eps=1e-6, reduction="mean"):

@@ -102,8 +102,11 @@ lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const 
     lg_tensor *num = lg_add_scalar(ctx, lg_mul_scalar(ctx, inter, 2), smooth);
     lg_tensor *den = lg_add_scalar(ctx, lg_add(ctx, sp, st), smooth);
     lg_tensor *miss = lg_add_scalar(ctx, lg_neg(ctx, lg_div(ctx, num, den)), 1); /* [N, C] */
-    if (w)
-        miss = lg_mul(ctx, miss, w);
-    lg_tensor *l = lg_mul_scalar(ctx, lg_sum(ctx, miss, 1, (int[]){ 1 }, false), 1 / wsum);
+    lg_tensor *l;
+    if (w) /* the weights' sum on the tape: a weight that requires grad gets its whole gradient */
+        l = lg_div(ctx, lg_sum(ctx, lg_mul(ctx, miss, w), 1, (int[]){ 1 }, false),
+                   lg_sum(ctx, w, 0, NULL, false));
+    else
+        l = lg_mul_scalar(ctx, lg_sum(ctx, miss, 1, (int[]){ 1 }, false), 1 / wsum);
     return lgL_reduce(ctx, l, r);
 }

@@ -20,18 +20,21 @@ lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *inp
     static const char who[] = "lg_margin_ranking_loss";
     lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
     double margin = o ? o->margin : 0;
-    if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_pair(ctx, input2, target, who) ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
+        !lgL_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
         return NULL;
-    if (lg_tensor_dtype(input1) != lg_tensor_dtype(input2) || !lgL_same_shape(input1, input2)) {
-        char a[160], b[160];
+    lg_dtype dt = lg_tensor_dtype(input1);
+    if (lg_tensor_dtype(input2) != dt || lg_tensor_dtype(target) != dt ||
+        !lgL_same_shape(input1, input2) || !lgL_same_shape(input1, target)) {
+        char a[160], b[160], c[160];
         lgL_shape_str(input1, a, sizeof a);
         lgL_shape_str(input2, b, sizeof b);
+        lgL_shape_str(target, c, sizeof c);
         return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: input1 is %s %s but input2 is %s %s, expected the same shape and "
-                         "dtype",
-                         who, lgL_dtype_name(lg_tensor_dtype(input1)), a,
-                         lgL_dtype_name(lg_tensor_dtype(input2)), b);
+                         "%s: input1 is %s %s, input2 %s %s and target %s %s, expected one shape "
+                         "and dtype (no broadcasting)",
+                         who, lgL_dtype_name(dt), a, lgL_dtype_name(lg_tensor_dtype(input2)), b,
+                         lgL_dtype_name(lg_tensor_dtype(target)), c);
     }
     lg_tensor *v = lg_mul(ctx, lg_neg(ctx, target), lg_sub(ctx, input1, input2));
     return lgL_reduce(ctx, lg_clamp(ctx, lg_add_scalar(ctx, v, margin), 0, INFINITY), r);
