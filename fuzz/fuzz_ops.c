@@ -27,6 +27,40 @@ static int64_t dim(reader *r)
     return next(r) % 5; /* 0..4, empty dims included */
 }
 
+/* One of the losses beyond the guide's thirteen, on whatever the pool holds. */
+static lg_tensor *other_loss(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, lg_tensor *z)
+{
+    lg_reduction red = (lg_reduction)(next(r) % 4);
+    double v = (double)next(r) / 64 - 1;
+    switch (next(r) % 13) {
+    case 0:
+        return lg_poisson_nll_loss(ctx, x, y,
+                                   &(lg_poisson_nll_opts){ red, LG_SET(next(r) & 1), next(r) & 1 });
+    case 1: return lg_gaussian_nll_loss(ctx, x, y, z, &(lg_gaussian_nll_opts){ red, true });
+    case 2: return lg_margin_ranking_loss(ctx, x, y, z, &(lg_margin_opts){ red, v });
+    case 3:
+        return lg_multi_margin_loss(ctx, x, y,
+                                    &(lg_multi_margin_opts){ red, LG_SET(next(r) % 4), LG_SET(v), z });
+    case 4: return lg_multilabel_margin_loss(ctx, x, y, &(lg_loss_opts){ red });
+    case 5: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ red });
+    case 6: return lg_cosine_embedding_loss(ctx, x, y, z, &(lg_margin_opts){ red, v });
+    case 7:
+        return lg_triplet_margin_with_distance_loss(
+            ctx, x, y, z, &(lg_triplet_distance_opts){ .reduction = red, .swap = next(r) & 1 });
+    case 8:
+        return lg_sigmoid_focal_loss(ctx, x, y, &(lg_focal_opts){ red, LG_SET(v), LG_SET(v + 1) });
+    case 9:
+        return lg_dice_loss(ctx, x, y,
+                            &(lg_dice_opts){ red, (lg_dice_activation)(next(r) % 4), LG_SET(v), z });
+    case 10: return lg_contrastive_loss(ctx, x, y, z, &(lg_contrastive_opts){ red, LG_SET(v) });
+    case 11:
+        return lg_nt_xent_loss(ctx, x, y, &(lg_nt_xent_opts){ red, LG_SET(v), next(r) & 1 });
+    default:
+        return lg_binary_cross_entropy_with_logits(
+            ctx, x, y, &(lg_bce_logits_opts){ red, z, NULL, v });
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     reader r = { data, size };
@@ -37,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool[0] = param;
     int steps = 0;
     while (r.n && steps++ < 64) {
-        int op = next(&r) % 24, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
+        int op = next(&r) % 25, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
         lg_tensor *x = pool[a], *y = pool[b], *out = NULL;
         int axis = (int)(next(&r) % 7) - 3;
         lg_dtype dt = (lg_dtype)(next(&r) % 3);
@@ -81,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     pool[k] = NULL;
             break;
         case 22: lg_ctx_clear_error(ctx); break;
+        case 23: out = other_loss(ctx, &r, x, y, pool[dst]); break;
         default: out = lg_clamp(ctx, x, -1, next(&r) / 50.0); break;
         }
         if (out && dst != 0)
