@@ -1,9 +1,11 @@
 /* fashion_binary: one class ("Shirt") against the other nine, a 1:9
- * imbalance, with a linear model and three losses:
+ * imbalance, with a linear model and four losses:
  * binary_cross_entropy_with_logits without and with pos_weight (= the
- * negative/positive ratio), and binary_cross_entropy over a sigmoid.
- * pos_weight trades precision for recall; the logits form stays finite
- * where the probability form saturates at its -100 log clamp. */
+ * negative/positive ratio), binary_cross_entropy over a sigmoid, and
+ * sigmoid_focal_loss (gamma 2, alpha = the negatives' share, 0.9).
+ * pos_weight trades precision for recall; focal loss down-weights the easy
+ * negatives instead; the logits form stays finite where the probability
+ * form saturates at its -100 log clamp. */
 #include "../common/common.h"
 
 #include <math.h>
@@ -34,18 +36,23 @@ static scores evaluate(lg_ctx *ctx, lg_linear *l, const ex_mnist *te)
     return s;
 }
 
-/* kind 0: BCE with logits, 1: with pos_weight, 2: BCE over a sigmoid */
+enum { KINDS = 4 };
+
+/* kind 0: BCE with logits, 1: with pos_weight, 2: BCE over a sigmoid, 3: focal */
 static lg_tensor *loss_of(lg_ctx *ctx, int kind, lg_tensor *z, lg_tensor *y, lg_tensor *pw)
 {
     if (kind == 2)
         return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, z), y, NULL);
+    if (kind == 3)
+        return lg_sigmoid_focal_loss(ctx, z, y,
+                                     &(lg_focal_opts){ .alpha = LG_SET(0.9), .gamma = LG_SET(2) });
     return lg_binary_cross_entropy_with_logits(
         ctx, z, y, &(lg_bce_logits_opts){ .pos_weight = kind == 1 ? pw : NULL });
 }
 
 int main(int argc, char **argv)
 {
-    static const char *const names[3] = { "logits", "pos_weight", "sigmoid+bce" };
+    static const char *const names[KINDS] = { "logits", "pos_weight", "sigmoid+bce", "focal" };
     ex_args a = ex_parse(argc, argv, "fashion_binary", 10);
     double t0 = ex_seconds();
     lg_ctx *ctx = ex_ctx(&a);
@@ -57,13 +64,14 @@ int main(int argc, char **argv)
     printf("class %s: %lld positives of %lld (pos_weight %.2f)\n", ex_fashion_classes[POSITIVE],
            (long long)npos, (long long)n, ratio);
     float *bx = malloc(BATCH * D * sizeof(float)), by[BATCH];
-    scores sc[3];
-    lg_linear *models[3];
-    ex_curve rec[3] = { { names[0], 0, { 0 }, { 0 } },
-                        { names[1], 0, { 0 }, { 0 } },
-                        { names[2], 0, { 0 }, { 0 } } };
+    scores sc[KINDS];
+    lg_linear *models[KINDS];
+    ex_curve rec[KINDS] = { { names[0], 0, { 0 }, { 0 } },
+                            { names[1], 0, { 0 }, { 0 } },
+                            { names[2], 0, { 0 }, { 0 } },
+                            { names[3], 0, { 0 }, { 0 } } };
     FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss,precision,recall,f1");
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < KINDS; kind++) {
         char name[32];
         snprintf(name, sizeof name, "m%d", kind);
         lg_linear *l = models[kind] = lg_linear_new(ctx, name, D, 1, NULL);
@@ -104,10 +112,10 @@ int main(int argc, char **argv)
     if (csv)
         fclose(csv);
     ex_plot_curves(&a, "recall.svg", "Test recall of the rare class (pos_weight raises it)",
-                   "epoch", "recall", 3, rec);
+                   "epoch", "recall", KINDS, rec);
     printf("curves: %s/recall.svg, training.csv\n", a.out_dir);
     printf("%-12s %9s %7s %6s\n", "loss", "precision", "recall", "F1");
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < KINDS; k++)
         printf("%-12s %9.3f %7.3f %6.3f\n", names[k], sc[k].precision, sc[k].recall, sc[k].f1);
 
     /* saturation: the same confidently wrong logits through both forms */
@@ -131,9 +139,10 @@ int main(int argc, char **argv)
     ex_result(&a, ex_seconds() - t0,
               "precision=%.4f recall=%.4f f1=%.4f precision_pos_weight=%.4f recall_pos_weight=%.4f "
               "f1_pos_weight=%.4f "
-              "recall_sigmoid_bce=%.4f f1_sigmoid_bce=%.4f",
+              "recall_sigmoid_bce=%.4f f1_sigmoid_bce=%.4f precision_focal=%.4f recall_focal=%.4f "
+              "f1_focal=%.4f",
               sc[0].precision, sc[0].recall, sc[0].f1, sc[1].precision, sc[1].recall, sc[1].f1,
-              sc[2].recall, sc[2].f1);
+              sc[2].recall, sc[2].f1, sc[3].precision, sc[3].recall, sc[3].f1);
     free(idx);
     free(bx);
     ex_mnist_free(&tr);

@@ -1,12 +1,15 @@
 /* fashion_embed: an MLP embedding network (784-256-64, outputs on the unit
  * sphere) trained with triplet_margin_loss (margin 0.5) on triplets mined
- * inside each batch of 12 images per class: for every anchor a random
- * positive and a semi-hard negative (the closest one farther than that
- * positive), and a variant trained on pairs with hinge_embedding_loss over
- * their distance. Each is judged by 1-nearest-neighbour accuracy on the
- * test set against the training-set embeddings, beside 1-NN on raw pixels
- * computed in the same run. Plots a 2-D projection (PCA) of the test
- * embeddings coloured by class. */
+ * inside each batch of 12 images per class: every (anchor, positive) pair
+ * with a semi-hard negative (the closest one farther than that positive).
+ * Three variants train the same network for fewer epochs on other losses:
+ * hinge_embedding_loss over pair distances, contrastive_loss on (anchor,
+ * positive) and (anchor, semi-hard negative) pairs, and nt_xent_loss on 60
+ * same-class pairs per batch (the other 118 images are its negatives). Each
+ * is judged by 1-nearest-neighbour accuracy on the test set against the
+ * training-set embeddings, beside 1-NN on raw pixels computed in the same
+ * run. Plots a 2-D projection (PCA) of the triplet model's test embeddings
+ * coloured by class. */
 #include "../common/common.h"
 
 #include <math.h>
@@ -136,7 +139,12 @@ static void pca2(const float *z, int64_t n, double dirs[2][E], double mean[E])
     }
 }
 
-static ex_curve loss_curves[2] = { { "triplet", 0, { 0 }, { 0 } }, { "hinge", 0, { 0 }, { 0 } } };
+enum { TRIPLET, HINGE, CONTRASTIVE, NTXENT, KINDS };
+static const char *const kind_name[KINDS] = { "triplet", "hinge", "contrastive", "nt_xent" };
+static ex_curve loss_curves[KINDS] = { { "triplet", 0, { 0 }, { 0 } },
+                                       { "hinge", 0, { 0 }, { 0 } },
+                                       { "contrastive", 0, { 0 }, { 0 } },
+                                       { "nt_xent", 0, { 0 }, { 0 } } };
 
 /* Squared distances between the rows of z [n, E] (detached: for mining). */
 static void distances(const float *z, int64_t n, float *d)
@@ -152,11 +160,10 @@ static void distances(const float *z, int64_t n, float *d)
         }
 }
 
-/* kind 0: mined triplets; kind 1: pairs with the hinge over distances. */
 static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc,
                      int kind, FILE *csv, int epochs)
 {
-    const char *name = kind ? "hinge" : "triplet";
+    const char *name = kind_name[kind];
     lg_mlp *net = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, NULL);
     lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
     lg_sched *sched =
@@ -204,7 +211,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 ctx, z, 0, lg_tensor_from(ctx, LG_I64, pos, 1, (int64_t[]){ BATCH }));
             lg_tensor *zn = lg_index_select(
                 ctx, z, 0, lg_tensor_from(ctx, LG_I64, neg, 1, (int64_t[]){ BATCH }));
-            if (kind == 0) { /* every (anchor, positive) pair with its semi-hard negative */
+            if (kind == TRIPLET) { /* every (anchor, positive) pair with its semi-hard negative */
                 int64_t nt = 0;
                 for (int i = 0; i < BATCH; i++)
                     for (int pj = (i / PER_CLASS) * PER_CLASS; pj < (i / PER_CLASS + 1) * PER_CLASS; pj++) {
@@ -233,6 +240,23 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 for (int64_t t = 0; t < nt; t++)
                     active += ((float *)lg_tensor_data(l))[t] > 0;
                 loss = lg_mul_scalar(ctx, lg_sum(ctx, l, 0, NULL, false), 1.0 / (double)(active ? active : 1));
+            } else if (kind == CONTRASTIVE) { /* (anchor, positive) y = 1, (anchor, negative) y = 0 */
+                for (int i = 0; i < BATCH; i++)
+                    y[i] = 1, y[BATCH + i] = 0;
+                loss = lg_contrastive_loss(
+                    ctx, lg_concat(ctx, 2, (lg_tensor *[]){ z, z }, 0),
+                    lg_concat(ctx, 2, (lg_tensor *[]){ zp, zn }, 0),
+                    lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
+                    &(lg_contrastive_opts){ .margin = LG_SET(1.0) });
+            } else if (kind == NTXENT) { /* rows 2k and 2k + 1 share a class: 60 pairs */
+                int64_t half = BATCH / 2;
+                for (int64_t i = 0; i < half; i++)
+                    pairs[i] = 2 * i, pairs[half + i] = 2 * i + 1;
+                lg_tensor *idx = lg_tensor_from(ctx, LG_I64, pairs, 1, (int64_t[]){ BATCH });
+                lg_tensor *zz = lg_index_select(ctx, z, 0, idx);
+                loss = lg_nt_xent_loss(ctx, lg_narrow(ctx, zz, 0, 0, half),
+                                       lg_narrow(ctx, zz, 0, half, half),
+                                       &(lg_nt_xent_opts){ .temperature = LG_SET(0.1) });
             } else { /* every anchor in a similar pair (y = 1) and a dissimilar one (y = -1) */
                 for (int i = 0; i < BATCH; i++)
                     pairs[i] = i, pairs[BATCH + i] = i, y[i] = 1, y[BATCH + i] = -1;
@@ -269,17 +293,17 @@ int main(int argc, char **argv)
     FILE *csv = ex_csv_open(&a, "training.csv", "model,epoch,train_loss");
     double raw = knn(ctx, tr.images, tr.labels, ntr, te.images, te.labels, nte, D);
     printf("1-NN on raw pixels: %.4f\n", raw);
-    double acc[2];
+    double acc[KINDS];
     float *etr = malloc((size_t)tr.n * E * sizeof(float)),
           *ete = malloc((size_t)te.n * E * sizeof(float));
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < KINDS; kind++) { /* the variants get a third of the epochs */
         lg_mlp *net =
-            train(ctx, &a, &tr, &bc, kind, csv, kind == 0 ? a.epochs : (a.epochs + 1) / 2);
+            train(ctx, &a, &tr, &bc, kind, csv, kind == TRIPLET ? a.epochs : (a.epochs + 2) / 3);
         embed_all(ctx, net, tr.images, ntr, etr);
         embed_all(ctx, net, te.images, nte, ete);
         acc[kind] = knn(ctx, etr, tr.labels, ntr, ete, te.labels, nte, E);
-        printf("1-NN on %s embeddings: %.4f\n", kind ? "hinge" : "triplet", acc[kind]);
-        if (kind == 0) { /* the picture: 2-D projection of 2,000 test embeddings */
+        printf("1-NN on %s embeddings: %.4f\n", kind_name[kind], acc[kind]);
+        if (kind == TRIPLET) { /* the picture: 2-D projection of 2,000 test embeddings */
             double dirs[2][E], mean[E];
             int64_t m = nte < 2000 ? nte : 2000;
             pca2(ete, m, dirs, mean);
@@ -303,11 +327,12 @@ int main(int argc, char **argv)
     }
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", 2, loss_curves);
+    ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", KINDS, loss_curves);
     printf("pictures: %s/embedding_pca.svg, loss.svg\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0,
-              "knn_accuracy=%.4f hinge_knn_accuracy=%.4f raw_knn_accuracy=%.4f", acc[0], acc[1],
-              raw);
+              "knn_accuracy=%.4f hinge_knn_accuracy=%.4f contrastive_knn_accuracy=%.4f "
+              "nt_xent_knn_accuracy=%.4f raw_knn_accuracy=%.4f",
+              acc[TRIPLET], acc[HINGE], acc[CONTRASTIVE], acc[NTXENT], raw);
     free(etr), free(ete);
     for (int c = 0; c < 10; c++)
         free(bc.rows[c]);
