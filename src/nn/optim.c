@@ -116,6 +116,46 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
     return LG_OK;
 }
 
+/* One Adam/AdamW update of n elements of type T; the arithmetic is in
+ * double, each state rounded to T when stored (as the generic loops
+ * before), with the dtype fixed per loop so that the loop vectorises. */
+#define ADAM_KERNEL(T, SUF)                                                                        \
+    static void adam_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m,   \
+                           T *restrict v, T *restrict vmax, int64_t n, double step_size,           \
+                           double bc2_sqrt)                                                        \
+    {                                                                                              \
+        const double b1 = o->beta1, b2 = o->beta2, eps = o->eps;                                   \
+        const double shrink = o->kind == LG_ADAMW ? 1 - o->lr * o->weight_decay : 1;               \
+        const double wd = o->kind == LG_ADAMW ? 0 : o->weight_decay;                               \
+        if (!vmax && wd == 0) { /* the common case, without branches */                           \
+            for (int64_t j = 0; j < n; j++) {                                                      \
+                double d = (double)g[j];                                                           \
+                T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                      \
+                T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                  \
+                m[j] = mj, v[j] = vj;                                                              \
+                double denom = sqrt((double)vj) / bc2_sqrt + eps;                                  \
+                p[j] = (T)((double)p[j] * shrink - step_size * ((double)mj / denom));              \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                          \
+            double pj = (double)p[j] * shrink;                                                     \
+            double d = wd != 0 ? (double)g[j] + wd * (double)p[j] : (double)g[j];                 \
+            T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                          \
+            T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                      \
+            m[j] = mj, v[j] = vj;                                                                  \
+            T s = vj;                                                                              \
+            if (vmax) {                                                                            \
+                s = vmax[j] > vj ? vmax[j] : vj;                                                   \
+                vmax[j] = s;                                                                       \
+            }                                                                                      \
+            double denom = sqrt((double)s) / bc2_sqrt + eps;                                       \
+            p[j] = (T)(pj - step_size * ((double)mj / denom));                                     \
+        }                                                                                          \
+    }
+ADAM_KERNEL(float, f32)
+ADAM_KERNEL(double, f64)
+
 static lg_status adam(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
     void *m = lgN_slot(o, i, 0), *v = m ? lgN_slot(o, i, 1) : NULL;
@@ -125,27 +165,10 @@ static lg_status adam(lg_optim *o, int i, void *p, const void *g, int64_t n, boo
     double step = (double)o->steps[i];
     double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
     double step_size = o->lr / bc1, bc2_sqrt = sqrt(bc2);
-    bool decoupled = o->kind == LG_ADAMW;
-    for (int64_t j = 0; j < n; j++) {
-        double d = LD(g, j), pj = LD(p, j);
-        if (decoupled)
-            pj = pj * (1 - o->lr * o->weight_decay);
-        else if (o->weight_decay != 0)
-            d = d + o->weight_decay * pj;
-        double mj = LD(m, j) * o->beta1 + (1 - o->beta1) * d;
-        double vj = LD(v, j) * o->beta2 + (1 - o->beta2) * d * d;
-        ST(m, j, mj);
-        ST(v, j, vj);
-        mj = LD(m, j), vj = LD(v, j);
-        double s = vj;
-        if (vmax) {
-            s = LD(vmax, j) > vj ? LD(vmax, j) : vj;
-            ST(vmax, j, s);
-            s = LD(vmax, j);
-        }
-        double denom = sqrt(s) / bc2_sqrt + o->eps;
-        ST(p, j, pj - step_size * (mj / denom));
-    }
+    if (f32)
+        adam_f32(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
+    else
+        adam_f64(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
     return LG_OK;
 }
 
