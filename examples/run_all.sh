@@ -32,12 +32,15 @@ function show(ex, key, ref,    i, kv) {
     } else if (ex == "fashion_binary") {
         show(ex, "recall", "no pos_weight"); show(ex, "recall_pos_weight", "pos_weight raises recall")
         show(ex, "f1", "no pos_weight"); show(ex, "f1_pos_weight", "")
+        show(ex, "recall_focal", "focal loss, alpha 0.9, gamma 2"); show(ex, "f1_focal", "")
     } else if (ex == "fashion_multilabel") {
         show(ex, "micro_f1", ">= 0.85"); show(ex, "exact_match", "")
     } else if (ex == "fashion_mlp") {
         show(ex, "test_accuracy", ">= 0.88 (paper: MLP 0.871)"); show(ex, "student_accuracy", "linear, distilled")
     } else if (ex == "fashion_embed") {
         show(ex, "knn_accuracy", ">= 0.87, above raw pixels"); show(ex, "raw_knn_accuracy", "1-NN on pixels (paper ~0.85)")
+        show(ex, "hinge_knn_accuracy", "hinge on distances, 5 epochs"); show(ex, "contrastive_knn_accuracy", "contrastive, 5 epochs")
+        show(ex, "nt_xent_knn_accuracy", "NT-Xent, 5 epochs")
     } else if (ex == "fashion_ctc") {
         show(ex, "label_error_rate", "<= 0.15"); show(ex, "length_accuracy", ">= 0.95"); show(ex, "sequence_accuracy", ">= 0.55")
     }

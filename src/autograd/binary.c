@@ -22,15 +22,16 @@
     do {                                                                                           \
         int64_t inner_ = (it)->inner, sa_ = (it)->stride[0][(it)->ndim - 1],                       \
                 sb_ = (it)->stride[1][(it)->ndim - 1];                                             \
-        LGT_PARALLEL_FOR(ctx, (it)->rows *inner_)                                                  \
-        for (int64_t r_ = 0; r_ < (it)->rows; r_++) {                                              \
-            int64_t off_[3];                                                                       \
-            lgT_iter_row((it), r_, off_);                                                          \
-            for (int64_t j_ = 0; j_ < inner_; j_++) {                                              \
-                int64_t o = r_ * inner_ + j_, ia = off_[0] + j_ * sa_, ib = off_[1] + j_ * sb_;    \
-                __VA_ARGS__;                                                                       \
-            }                                                                                      \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, (it)->rows *inner_, for (int64_t r_ = 0; r_ < (it)->rows; r_++) {                 \
+                int64_t off_[3];                                                                   \
+                lgT_iter_row((it), r_, off_);                                                      \
+                for (int64_t j_ = 0; j_ < inner_; j_++) {                                          \
+                    int64_t o = r_ * inner_ + j_, ia = off_[0] + j_ * sa_,                         \
+                            ib = off_[1] + j_ * sb_;                                               \
+                    __VA_ARGS__;                                                                   \
+                }                                                                                  \
+            });                                                                                    \
     } while (0)
 
 #define BINARY_KERNELS(name, T, SUF, FWD, DA, DB)                                                  \
@@ -132,5 +133,4 @@ BINARY(maximum, (a > b || a != a) ? a : b, a > b ? g : (a == b ? g / 2 : 0),
        b > a ? g : (a == b ? g / 2 : 0))
 BINARY(minimum, (a < b || a != a) ? a : b, a < b ? g : (a == b ? g / 2 : 0),
        b < a ? g : (a == b ? g / 2 : 0))
-BINARY(xlogy, (a == 0 && b == b) ? 0 : a * log(b), (a == 0 && b <= 0) ? 0 : g * log(b),
-       g * a / b)
+BINARY(xlogy, (a == 0 && b == b) ? 0 : a *log(b), (a == 0 && b <= 0) ? 0 : g *log(b), g *a / b)

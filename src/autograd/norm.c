@@ -51,9 +51,8 @@ lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *ax
         return NULL;
     lgT_reduce pl;
     lgT_reduce_init(&pl, x->ndim, x->shape, mask);
-    LGT_PARALLEL_FOR(ctx, pl.outn * pl.rcount)
-    for (int64_t o = 0; o < pl.outn; o++)
-        lgT_set(y, o, norm_of(x, &pl, o, p));
+    LGT_FOR(ctx, pl.outn * pl.rcount,
+            for (int64_t o = 0; o < pl.outn; o++) lgT_set(y, o, norm_of(x, &pl, o, p)););
     y->attr.f[0] = p;
     y->attr.naxes = 0;
     for (int d = 0; d < x->ndim; d++)

@@ -115,19 +115,19 @@ lg_status lgA_bw_mean(lg_ctx *ctx, lg_tensor *y)
     static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y, int64_t *idx,             \
                      bool is_max)                                                                  \
     {                                                                                              \
-        LGT_PARALLEL_FOR(ctx, p->outn * p->rcount)                                                 \
-        for (int64_t o = 0; o < p->outn; o++) {                                                    \
-            const T *xo = x + lgT_reduce_base(p, o);                                               \
-            T best = xo[0];                                                                        \
-            int64_t bi = 0;                                                                        \
-            for (int64_t r = 1; r < p->rcount && best == best; r++) {                              \
-                T v = xo[lgT_roff(p, r)];                                                          \
-                if (v != v || (is_max ? v > best : v < best))                                      \
-                    best = v, bi = r;                                                              \
-            }                                                                                      \
-            y[o] = best;                                                                           \
-            idx[o] = bi;                                                                           \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, p->outn * p->rcount, for (int64_t o = 0; o < p->outn; o++) {                      \
+                const T *xo = x + lgT_reduce_base(p, o);                                           \
+                T best = xo[0];                                                                    \
+                int64_t bi = 0;                                                                    \
+                for (int64_t r = 1; r < p->rcount && best == best; r++) {                          \
+                    T v = xo[lgT_roff(p, r)];                                                      \
+                    if (v != v || (is_max ? v > best : v < best))                                  \
+                        best = v, bi = r;                                                          \
+                }                                                                                  \
+                y[o] = best;                                                                       \
+                idx[o] = bi;                                                                       \
+            });                                                                                    \
     }
 EXTREME_KERNEL(float, extreme_f32)
 EXTREME_KERNEL(double, extreme_f64)
@@ -199,24 +199,24 @@ lg_status lgA_bw_min(lg_ctx *ctx, lg_tensor *y)
 #define LSE_KERNEL(T, NAME)                                                                        \
     static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y)                           \
     {                                                                                              \
-        LGT_PARALLEL_FOR(ctx, p->outn * p->rcount)                                                 \
-        for (int64_t o = 0; o < p->outn; o++) {                                                    \
-            const T *xo = x + lgT_reduce_base(p, o);                                               \
-            double m = -INFINITY;                                                                  \
-            for (int64_t r = 0; r < p->rcount; r++) {                                              \
-                double v = xo[lgT_roff(p, r)];                                                     \
-                if (v > m || v != v)                                                               \
-                    m = v;                                                                         \
-                if (m != m)                                                                        \
-                    break;                                                                         \
-            }                                                                                      \
-            if (isinf(m))                                                                          \
-                m = 0;                                                                             \
-            double s = 0;                                                                          \
-            for (int64_t r = 0; r < p->rcount; r++)                                                \
-                s += exp((double)xo[lgT_roff(p, r)] - m);                                          \
-            y[o] = (T)(log(s) + m);                                                                \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, p->outn * p->rcount, for (int64_t o = 0; o < p->outn; o++) {                      \
+                const T *xo = x + lgT_reduce_base(p, o);                                           \
+                double m = -INFINITY;                                                              \
+                for (int64_t r = 0; r < p->rcount; r++) {                                          \
+                    double v = xo[lgT_roff(p, r)];                                                 \
+                    if (v > m || v != v)                                                           \
+                        m = v;                                                                     \
+                    if (m != m)                                                                    \
+                        break;                                                                     \
+                }                                                                                  \
+                if (isinf(m))                                                                      \
+                    m = 0;                                                                         \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < p->rcount; r++)                                            \
+                    s += exp((double)xo[lgT_roff(p, r)] - m);                                      \
+                y[o] = (T)(log(s) + m);                                                            \
+            });                                                                                    \
     }
 LSE_KERNEL(float, lse_f32)
 LSE_KERNEL(double, lse_f64)

@@ -65,16 +65,16 @@ lg_status lgA_bw_reshape(lg_ctx *ctx, lg_tensor *y)
     {                                                                                              \
         int64_t inner = nd ? oshape[nd - 1] : 1, rows = inner ? n / inner : 0;                     \
         int64_t is = nd ? sstride[nd - 1] : 1;                                                     \
-        LGT_PARALLEL_FOR(ctx, n)                                                                   \
-        for (int64_t r = 0; r < rows; r++) {                                                       \
-            int64_t off = 0, q = r;                                                                \
-            for (int d = nd - 2; d >= 0; d--) {                                                    \
-                off += (q % oshape[d]) * sstride[d];                                               \
-                q /= oshape[d];                                                                    \
-            }                                                                                      \
-            for (int64_t j = 0; j < inner; j++)                                                    \
-                dst[r * inner + j] = src[off + j * is];                                            \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t r = 0; r < rows; r++) {                                           \
+                int64_t off = 0, q = r;                                                            \
+                for (int d = nd - 2; d >= 0; d--) {                                                \
+                    off += (q % oshape[d]) * sstride[d];                                           \
+                    q /= oshape[d];                                                                \
+                }                                                                                  \
+                for (int64_t j = 0; j < inner; j++)                                                \
+                    dst[r * inner + j] = src[off + j * is];                                        \
+            });                                                                                    \
     }
 PERMUTE_KERNEL(uint32_t, permute32)
 PERMUTE_KERNEL(uint64_t, permute64)

@@ -13,42 +13,43 @@
     static void fw_##SUF(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y, bool logy)            \
     {                                                                                              \
         int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;                                     \
-        LGT_PARALLEL_FOR(ctx, p->outn *n)                                                          \
-        for (int64_t o = 0; o < p->outn; o++) {                                                    \
-            int64_t b = lgT_reduce_base(p, o);                                                     \
-            const T *xo = x + b;                                                                   \
-            T *yo = y + b;                                                                         \
-            double m = -INFINITY;                                                                  \
-            for (int64_t r = 0; r < n; r++)                                                        \
-                if (xo[r * st] > m || xo[r * st] != xo[r * st])                                    \
-                    m = xo[r * st];                                                                \
-            if (isinf(m))                                                                          \
-                m = 0;                                                                             \
-            double s = 0;                                                                          \
-            for (int64_t r = 0; r < n; r++)                                                        \
-                s += exp((double)xo[r * st] - m);                                                  \
-            double ls = log(s);                                                                    \
-            for (int64_t r = 0; r < n; r++) {                                                      \
-                double v = (double)xo[r * st] - m;                                                 \
-                yo[r * st] = (T)(logy ? v - ls : exp(v) / s);                                      \
-            }                                                                                      \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, p->outn *n, for (int64_t o = 0; o < p->outn; o++) {                               \
+                int64_t b = lgT_reduce_base(p, o);                                                 \
+                const T *xo = x + b;                                                               \
+                T *yo = y + b;                                                                     \
+                double m = -INFINITY;                                                              \
+                for (int64_t r = 0; r < n; r++)                                                    \
+                    if (xo[r * st] > m || xo[r * st] != xo[r * st])                                \
+                        m = xo[r * st];                                                            \
+                if (isinf(m))                                                                      \
+                    m = 0;                                                                         \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < n; r++)                                                    \
+                    s += exp((double)xo[r * st] - m);                                              \
+                double ls = log(s);                                                                \
+                for (int64_t r = 0; r < n; r++) {                                                  \
+                    double v = (double)xo[r * st] - m;                                             \
+                    yo[r * st] = (T)(logy ? v - ls : exp(v) / s);                                  \
+                }                                                                                  \
+            });                                                                                    \
     }                                                                                              \
     static void bw_##SUF(lg_ctx *ctx, const lgT_reduce *p, T *dx, const T *g, const T *y,          \
                          bool logy)                                                                \
     {                                                                                              \
         int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;                                     \
-        LGT_PARALLEL_FOR(ctx, p->outn *n)                                                          \
-        for (int64_t o = 0; o < p->outn; o++) {                                                    \
-            int64_t b = lgT_reduce_base(p, o);                                                     \
-            double s = 0;                                                                          \
-            for (int64_t r = 0; r < n; r++)                                                        \
-                s += logy ? (double)g[b + r * st] : (double)g[b + r * st] * (double)y[b + r * st]; \
-            for (int64_t r = 0; r < n; r++) {                                                      \
-                int64_t i = b + r * st;                                                            \
-                dx[i] = logy ? (T)(g[i] - exp((double)y[i]) * s) : (T)(y[i] * (g[i] - s));         \
-            }                                                                                      \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, p->outn *n, for (int64_t o = 0; o < p->outn; o++) {                               \
+                int64_t b = lgT_reduce_base(p, o);                                                 \
+                double s = 0;                                                                      \
+                for (int64_t r = 0; r < n; r++)                                                    \
+                    s += logy ? (double)g[b + r * st]                                              \
+                              : (double)g[b + r * st] * (double)y[b + r * st];                     \
+                for (int64_t r = 0; r < n; r++) {                                                  \
+                    int64_t i = b + r * st;                                                        \
+                    dx[i] = logy ? (T)(g[i] - exp((double)y[i]) * s) : (T)(y[i] * (g[i] - s));     \
+                }                                                                                  \
+            });                                                                                    \
     }
 SOFTMAX_KERNELS(float, f32)
 SOFTMAX_KERNELS(double, f64)

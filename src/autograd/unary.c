@@ -15,22 +15,22 @@
                                   T a, T b)                                                        \
     {                                                                                              \
         (void)a, (void)b;                                                                          \
-        LGT_PARALLEL_FOR(ctx, n)                                                                   \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            T x = xv[i];                                                                           \
-            yv[i] = (T)(fwd);                                                                      \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
+                T x = xv[i];                                                                       \
+                yv[i] = (T)(fwd);                                                                  \
+            });                                                                                    \
     }                                                                                              \
     static void bw_##name##_##SUF(lg_ctx *ctx, T *restrict dx, const T *restrict gv,               \
                                   const T *restrict xv, const T *restrict yv, int64_t n, T a, T b) \
     {                                                                                              \
         (void)a, (void)b, (void)xv, (void)yv, (void)gv;                                            \
-        LGT_PARALLEL_FOR(ctx, n)                                                                   \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            T x = xv[i], y = yv[i], g = gv[i];                                                     \
-            (void)x, (void)y, (void)g;                                                             \
-            dx[i] = (T)(bwd);                                                                      \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
+                T x = xv[i], y = yv[i], g = gv[i];                                                 \
+                (void)x, (void)y, (void)g;                                                         \
+                dx[i] = (T)(bwd);                                                                  \
+            });                                                                                    \
     }
 
 #define LG_UNARY(name, fwd, bwd)                                                                   \

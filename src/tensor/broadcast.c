@@ -122,15 +122,11 @@ void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
         if (dst->dtype == LG_F32) {
             float *y = LGT_F(dst);
             const float *x = LGT_F(g);
-            LGT_PARALLEL_FOR(ctx, dst->numel)
-            for (int64_t i = 0; i < dst->numel; i++)
-                y[i] += x[i];
+            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
         } else {
             double *y = LGT_D(dst);
             const double *x = LGT_D(g);
-            LGT_PARALLEL_FOR(ctx, dst->numel)
-            for (int64_t i = 0; i < dst->numel; i++)
-                y[i] += x[i];
+            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
         }
         return;
     }

@@ -65,33 +65,33 @@ int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
     {                                                                                              \
         int64_t outn = p->outn, rc = p->rcount;                                                    \
         if (p->inner_run) {                                                                        \
-            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
-            for (int64_t o = 0; o < outn; o++) {                                                   \
-                const T *xo = x + lgT_reduce_base(p, o);                                           \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < rc; r++)                                                   \
-                    s += xo[r];                                                                    \
-                out[o] = s;                                                                        \
-            }                                                                                      \
+            LGT_FOR(                                                                               \
+                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
+                    const T *xo = x + lgT_reduce_base(p, o);                                       \
+                    double s = 0;                                                                  \
+                    for (int64_t r = 0; r < rc; r++)                                               \
+                        s += xo[r];                                                                \
+                    out[o] = s;                                                                    \
+                });                                                                                \
         } else if (p->nr == 1) {                                                                   \
             int64_t st = p->rstride[0];                                                            \
-            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
-            for (int64_t o = 0; o < outn; o++) {                                                   \
-                const T *xo = x + lgT_reduce_base(p, o);                                           \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < rc; r++)                                                   \
-                    s += xo[r * st];                                                               \
-                out[o] = s;                                                                        \
-            }                                                                                      \
+            LGT_FOR(                                                                               \
+                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
+                    const T *xo = x + lgT_reduce_base(p, o);                                       \
+                    double s = 0;                                                                  \
+                    for (int64_t r = 0; r < rc; r++)                                               \
+                        s += xo[r * st];                                                           \
+                    out[o] = s;                                                                    \
+                });                                                                                \
         } else {                                                                                   \
-            LGT_PARALLEL_FOR(ctx, outn *rc)                                                        \
-            for (int64_t o = 0; o < outn; o++) {                                                   \
-                const T *xo = x + lgT_reduce_base(p, o);                                           \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < rc; r++)                                                   \
-                    s += xo[lgT_reduce_off(p, r)];                                                 \
-                out[o] = s;                                                                        \
-            }                                                                                      \
+            LGT_FOR(                                                                               \
+                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
+                    const T *xo = x + lgT_reduce_base(p, o);                                       \
+                    double s = 0;                                                                  \
+                    for (int64_t r = 0; r < rc; r++)                                               \
+                        s += xo[lgT_reduce_off(p, r)];                                             \
+                    out[o] = s;                                                                    \
+                });                                                                                \
         }                                                                                          \
     }
 
@@ -123,13 +123,13 @@ int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[LG_MAX_DIM
     static void NAME(lg_ctx *ctx, const lgT_iter *it, T *dst, const T *src)                        \
     {                                                                                              \
         int64_t inner = it->inner, s = it->stride[0][it->ndim - 1];                                \
-        LGT_PARALLEL_FOR(ctx, it->rows *inner)                                                     \
-        for (int64_t r = 0; r < it->rows; r++) {                                                   \
-            int64_t off[3];                                                                        \
-            lgT_iter_row(it, r, off);                                                              \
-            for (int64_t j = 0; j < inner; j++)                                                    \
-                dst[r * inner + j] = src[off[0] + j * s];                                          \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, it->rows *inner, for (int64_t r = 0; r < it->rows; r++) {                         \
+                int64_t off[3];                                                                    \
+                lgT_iter_row(it, r, off);                                                          \
+                for (int64_t j = 0; j < inner; j++)                                                \
+                    dst[r * inner + j] = src[off[0] + j * s];                                      \
+            });                                                                                    \
     }
 EXPAND_KERNEL(float, expand_f32)
 EXPAND_KERNEL(double, expand_f64)

@@ -43,7 +43,7 @@ struct lg_tensor {
     struct lg_tensor **in; /* inputs; in_inline unless more than 3 */
     struct lg_tensor *in_inline[3];
     struct lg_tensor *saved; /* an auxiliary result (indices, ...) */
-    void *aux; /* op-private data in the step arena (fused losses) */
+    void *aux;               /* op-private data in the step arena (fused losses) */
     lgT_attr attr;
     struct lg_tensor *tape_prev; /* the op recorded before this one */
 };
@@ -122,15 +122,29 @@ LG_HIDDEN int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r);
 /* out[o] = sum of the reduced elements (double accumulation). */
 LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out);
 
-/* Threads: run large loops in parallel, with the ctx's thread count. */
+/* Threads: LGT_FOR(ctx, n, for (...) body) runs the loop in parallel with
+ * the ctx's thread count when n >= LGT_PAR_MIN, and as a plain loop
+ * otherwise. Plain: an OpenMP region whose if clause is false still builds
+ * a thread team (an allocation and a few microseconds), which dominated the
+ * small losses. Partitions are static, so results do not depend on timing. */
 #define LGT_PAR_MIN 32768
 #ifdef _OPENMP
 #define LGT_PRAGMA(x) _Pragma(#x)
-#define LGT_PARALLEL_FOR(ctx, n)                                                                   \
-    LGT_PRAGMA(omp parallel for schedule(static) if ((n) >= LGT_PAR_MIN && (ctx)->threads > 1) \
-               num_threads((ctx)->threads))
+#define LGT_FOR(ctx, n, ...)                                                                       \
+    do {                                                                                           \
+        if ((n) >= LGT_PAR_MIN && (ctx)->threads > 1) {                                            \
+            LGT_PRAGMA(omp parallel for schedule(static) num_threads((ctx)->threads))              \
+            __VA_ARGS__                                                                            \
+        } else {                                                                                   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    } while (0)
 #else
-#define LGT_PARALLEL_FOR(ctx, n) (void)(ctx);
+#define LGT_FOR(ctx, n, ...)                                                                       \
+    do {                                                                                           \
+        (void)(ctx);                                                                               \
+        __VA_ARGS__                                                                                \
+    } while (0)
 #endif
 
 /* BLAS (blas.c is the only file that includes cblas.h).

@@ -1,0 +1,9 @@
+#!/bin/sh
+# bench/run.sh [BUILD_DIR] [compare.py options]: builds the benchmark and runs
+# lossgrad against PyTorch side by side (needs python3-torch).
+set -eu
+build=${1:-build}
+[ $# -gt 0 ] && shift
+cmake -S "$(dirname "$0")/.." -B "$build" -DLG_BUILD_BENCH=ON >/dev/null
+cmake --build "$build" -j2 --target bench_losses >/dev/null
+exec /usr/bin/python3 "$(dirname "$0")/compare.py" --build "$build" "$@"
