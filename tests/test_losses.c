@@ -199,6 +199,130 @@ Test(losses, bce_fused_matches_its_composite_oracle)
 }
 
 /* ------------------------------------------------------------------ */
+/* The fused elementwise losses against their composites                */
+/* ------------------------------------------------------------------ */
+
+/* where(outer, linear, quad_scale * where(outer, 0, d)^2) */
+static lg_tensor *two_branch(lg_ctx *ctx, lg_tensor *d, lg_tensor *outer, lg_tensor *linear,
+                             double quad_scale)
+{
+    lg_tensor *inner_d = lg_where(ctx, outer, lg_scalar(ctx, lg_tensor_dtype(d), 0), d);
+    return lg_where(ctx, outer, linear, lg_mul_scalar(ctx, lg_square(ctx, inner_d), quad_scale));
+}
+
+/* The composites the fused primitive replaced, option values as in the loop below. */
+static lg_tensor *pointwise_composite(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y,
+                                      lg_reduction r)
+{
+    lg_dtype dt = lg_tensor_dtype(x);
+    lg_tensor *d = lg_sub(ctx, x, y), *ad = lg_abs(ctx, d), *l;
+    switch (kind) {
+    case 0: l = ad; break;
+    case 1: l = lg_square(ctx, d); break;
+    case 2: /* smooth_l1, beta 0.5 */
+        l = two_branch(ctx, d, lg_ge(ctx, ad, lg_scalar(ctx, dt, 0.5)),
+                       lg_add_scalar(ctx, ad, -0.25), 1.0);
+        break;
+    case 3: /* smooth_l1, beta 0: L1 */
+        l = two_branch(ctx, d, lg_ge(ctx, ad, lg_scalar(ctx, dt, 0)), ad, INFINITY);
+        break;
+    case 4: /* huber, delta 0.7 */
+        l = two_branch(ctx, d, lg_gt(ctx, ad, lg_scalar(ctx, dt, 0.7)),
+                       lg_mul_scalar(ctx, lg_add_scalar(ctx, ad, -0.35), 0.7), 0.5);
+        break;
+    case 5: { /* hinge, margin 1.5, y = +-1 */
+        lg_tensor *hinge = lg_clamp(ctx, lg_add_scalar(ctx, lg_neg(ctx, x), 1.5), 0, INFINITY);
+        l = lg_where(ctx, lg_eq(ctx, y, lg_scalar(ctx, dt, 1)), x, hinge);
+        break;
+    }
+    default: l = lg_neg(ctx, lg_log_sigmoid(ctx, lg_mul(ctx, y, x))); break;
+    }
+    return r == LG_REDUCTION_NONE ? l
+                                  : (r == LG_REDUCTION_SUM ? lg_sum(ctx, l, 0, NULL, false)
+                                                           : lg_mean(ctx, l, 0, NULL, false));
+}
+
+static lg_tensor *pointwise_fused(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, lg_reduction r)
+{
+    switch (kind) {
+    case 0: return lg_l1_loss(ctx, x, y, &(lg_loss_opts){ r });
+    case 1: return lg_mse_loss(ctx, x, y, &(lg_loss_opts){ r });
+    case 2: return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ r, LG_SET(0.5) });
+    case 3: return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ r, LG_SET(0) });
+    case 4: return lg_huber_loss(ctx, x, y, &(lg_huber_opts){ r, LG_SET(0.7) });
+    case 5: return lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ r, LG_SET(1.5) });
+    default: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ r });
+    }
+}
+
+Test(losses, pointwise_fused_match_their_composite_oracles)
+{
+    lg_ctx *ctx = test_ctx(120);
+    enum { N = 40000 }; /* above the parallel threshold, with a tail */
+    static double xv[N], yv[N], uv[N];
+    /* ties, kinks at +-beta, +-delta and the hinge margin, NaN, +-inf, then random */
+    const double special[][2] = { { 0, 0 },   { 1, 1 },        { 0.5, 0 },       { -0.5, 0 },
+                                  { 0.7, 0 }, { -0.7, 0 },     { 1.5, -1 },      { NAN, 0 },
+                                  { 0, NAN }, { INFINITY, 0 }, { -INFINITY, 1 }, { 3, 1 },
+                                  { -2, -1 }, { 1e4, -1 },     { -1e4, 1 } };
+    int ns = (int)(sizeof special / sizeof special[0]);
+    for (int kind = 0; kind < 7; kind++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int red = 0; red < 3; red++) {
+                lg_tensor *rx = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                lg_tensor *ry = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                lg_tensor *ru = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                for (int i = 0; i < N; i++) {
+                    xv[i] = i < ns ? special[i][0] : 2 * get(rx, i);
+                    yv[i] = i < ns ? special[i][1] : get(ry, i);
+                    uv[i] = get(ru, i);
+                    if (kind >= 5) /* hinge and soft margin: labels +-1 */
+                        yv[i] = (i < ns ? special[i][1] : yv[i]) >= 0 ? 1 : -1;
+                    if (kind == 5 && isnan(xv[i]) == 0 && i >= ns)
+                        xv[i] = fabs(xv[i]);
+                }
+                int n = N;
+                lg_tensor *x1 = from_doubles(ctx, (lg_dtype)dt, xv, 1, SHAPE(n)),
+                          *y1 = from_doubles(ctx, (lg_dtype)dt, yv, 1, SHAPE(n));
+                lg_tensor *x2 = lg_detach(ctx, x1), *y2 = lg_detach(ctx, y1);
+                lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
+                if (kind != 5)
+                    lg_requires_grad(ctx, y1, true), lg_requires_grad(ctx, y2, true);
+                lg_tensor *f = pointwise_fused(ctx, kind, x1, y1, (lg_reduction)red);
+                lg_tensor *c = pointwise_composite(ctx, kind, x2, y2, (lg_reduction)red);
+                cr_assert_not_null(f, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_not_null(c, "%s", lg_ctx_errmsg(ctx));
+                char what[64];
+                snprintf(what, sizeof what, "kind %d dtype %d reduction %d", kind, dt, red);
+                double tol = dt == LG_F32 ? 2e-6 : 1e-14;
+                int64_t m = lg_tensor_numel(c);
+                double *want = malloc((size_t)m * sizeof *want);
+                for (int64_t i = 0; i < m; i++)
+                    want[i] = get(c, i);
+                expect_close(f, want, m, tol, what);
+                lg_tensor *u = red == LG_REDUCTION_NONE
+                                   ? from_doubles(ctx, (lg_dtype)dt, uv, 1, SHAPE(n))
+                                   : lg_scalar(ctx, (lg_dtype)dt, 0.75);
+                cr_assert_eq(lg_backward_with(ctx, f, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_eq(lg_backward_with(ctx, c, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                free(want);
+                lg_tensor *pairs[2][2] = { { x1, x2 }, { y1, y2 } };
+                for (int k = 0; k < (kind == 5 ? 1 : 2); k++) {
+                    lg_tensor *gc = lg_tensor_grad(pairs[k][1]), *gf = lg_tensor_grad(pairs[k][0]);
+                    double *gw = malloc((size_t)n * sizeof *gw);
+                    for (int64_t i = 0; i < n; i++)
+                        gw[i] = gc ? get(gc, i) : 0;
+                    char gwhat[128];
+                    snprintf(gwhat, sizeof gwhat, "%s, gradient of input %d", what, k);
+                    expect_close(gf, gw, n, tol, gwhat);
+                    free(gw);
+                }
+                lg_step_end(ctx);
+            }
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
 /* Identities between losses                                            */
 /* ------------------------------------------------------------------ */
 
@@ -332,7 +456,6 @@ Test(losses, every_loss_passes_gradcheck)
 /* Argument errors                                                      */
 /* ------------------------------------------------------------------ */
 
-
 Test(losses, argument_errors_name_the_function_and_rule)
 {
     lg_ctx *ctx = test_ctx(110);
@@ -342,45 +465,47 @@ Test(losses, argument_errors_name_the_function_and_rule)
     int64_t tv[] = { 0, 3 };
     lg_tensor *t = T_FROM(ctx, LG_I64, tv, 2);
     EXPECT_LOSS_ERR(ctx, lg_mse_loss(ctx, a, b, NULL), LG_ERR_SHAPE,
-               "lg_mse_loss: input has shape [2, 3] but target has shape [3, 2]");
+                    "lg_mse_loss: input has shape [2, 3] but target has shape [3, 2]");
     EXPECT_LOSS_ERR(ctx, lg_l1_loss(ctx, a, d, NULL), LG_ERR_DTYPE,
-               "lg_l1_loss: input is float32 but target is float64");
-    EXPECT_LOSS_ERR(ctx, lg_l1_loss(ctx, a, a, &(lg_loss_opts){ LG_REDUCTION_BATCHMEAN }), LG_ERR_VALUE,
-               "reduction");
+                    "lg_l1_loss: input is float32 but target is float64");
+    EXPECT_LOSS_ERR(ctx, lg_l1_loss(ctx, a, a, &(lg_loss_opts){ LG_REDUCTION_BATCHMEAN }),
+                    LG_ERR_VALUE, "reduction");
     EXPECT_LOSS_ERR(ctx, lg_smooth_l1_loss(ctx, a, a, &(lg_smooth_l1_opts){ .beta = LG_SET(-1) }),
-               LG_ERR_VALUE, "beta = -1");
-    EXPECT_LOSS_ERR(ctx, lg_huber_loss(ctx, a, a, &(lg_huber_opts){ .delta = LG_SET(0) }), LG_ERR_VALUE,
-               "delta = 0");
+                    LG_ERR_VALUE, "beta = -1");
+    EXPECT_LOSS_ERR(ctx, lg_huber_loss(ctx, a, a, &(lg_huber_opts){ .delta = LG_SET(0) }),
+                    LG_ERR_VALUE, "delta = 0");
     EXPECT_LOSS_ERR(ctx, lg_nll_loss(ctx, a, t, NULL), LG_ERR_INDEX,
-               "lg_nll_loss: target[1] = 3 is out of range for 3 classes");
+                    "lg_nll_loss: target[1] = 3 is out of range for 3 classes");
     EXPECT_LOSS_ERR(ctx, lg_cross_entropy(ctx, a, t, &(lg_ce_opts){ .label_smoothing = -0.1 }),
-               LG_ERR_VALUE, "label_smoothing");
+                    LG_ERR_VALUE, "label_smoothing");
     EXPECT_LOSS_ERR(ctx, lg_cross_entropy(ctx, a, lg_zeros(ctx, LG_I64, 1, SHAPE(3)), NULL),
-               LG_ERR_SHAPE, "lg_cross_entropy: input [2, 3]");
+                    LG_ERR_SHAPE, "lg_cross_entropy: input [2, 3]");
     EXPECT_LOSS_ERR(ctx,
-               lg_nll_loss(ctx, a, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                           &(lg_nll_opts){ .weight = lg_ones(ctx, LG_F32, 1, SHAPE(2)) }),
-               LG_ERR_SHAPE, "weight has shape [2], expected [3]");
+                    lg_nll_loss(ctx, a, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
+                                &(lg_nll_opts){ .weight = lg_ones(ctx, LG_F32, 1, SHAPE(2)) }),
+                    LG_ERR_SHAPE, "weight has shape [2], expected [3]");
     EXPECT_LOSS_ERR(ctx, lg_binary_cross_entropy(ctx, a, a, NULL), LG_ERR_VALUE,
-               "expected every element in [0, 1]");
-    EXPECT_LOSS_ERR(ctx, lg_hinge_embedding_loss(ctx, a, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 3)), NULL),
-               LG_ERR_VALUE, "target[0] = 0, expected 1 or -1");
-    EXPECT_LOSS_ERR(ctx, lg_triplet_margin_loss(ctx, a, lg_randn(ctx, LG_F32, 1, SHAPE(3)), a, NULL),
-               LG_ERR_SHAPE, "lg_triplet_margin_loss");
+                    "expected every element in [0, 1]");
+    EXPECT_LOSS_ERR(ctx,
+                    lg_hinge_embedding_loss(ctx, a, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 3)), NULL),
+                    LG_ERR_VALUE, "target[0] = 0, expected 1 or -1");
+    EXPECT_LOSS_ERR(ctx,
+                    lg_triplet_margin_loss(ctx, a, lg_randn(ctx, LG_F32, 1, SHAPE(3)), a, NULL),
+                    LG_ERR_SHAPE, "lg_triplet_margin_loss");
     lg_tensor *lp = lg_randn(ctx, LG_F32, 3, SHAPE(4, 1, 3));
     int64_t il[] = { 4 }, tl[] = { 2 }, bad[] = { 1, 0 }, big[] = { 5 };
     EXPECT_LOSS_ERR(ctx,
-               lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, bad, 1, 2), T_FROM(ctx, LG_I64, il, 1),
-                           T_FROM(ctx, LG_I64, tl, 1), NULL),
-               LG_ERR_INDEX, "other than blank 0");
+                    lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, bad, 1, 2), T_FROM(ctx, LG_I64, il, 1),
+                                T_FROM(ctx, LG_I64, tl, 1), NULL),
+                    LG_ERR_INDEX, "other than blank 0");
     EXPECT_LOSS_ERR(ctx,
-               lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, tv, 1, 2), T_FROM(ctx, LG_I64, big, 1),
-                           T_FROM(ctx, LG_I64, tl, 1), NULL),
-               LG_ERR_VALUE, "input_lengths[0] = 5, expected in [1, 4]");
+                    lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, tv, 1, 2), T_FROM(ctx, LG_I64, big, 1),
+                                T_FROM(ctx, LG_I64, tl, 1), NULL),
+                    LG_ERR_VALUE, "input_lengths[0] = 5, expected in [1, 4]");
     EXPECT_LOSS_ERR(ctx,
-               lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, tv, 1, 2), T_FROM(ctx, LG_I64, il, 1),
-                           T_FROM(ctx, LG_I64, tl, 1), &(lg_ctc_opts){ .blank = 3 }),
-               LG_ERR_VALUE, "blank = 3");
+                    lg_ctc_loss(ctx, lp, T_FROM(ctx, LG_I64, tv, 1, 2), T_FROM(ctx, LG_I64, il, 1),
+                                T_FROM(ctx, LG_I64, tl, 1), &(lg_ctc_opts){ .blank = 3 }),
+                    LG_ERR_VALUE, "blank = 3");
     /* NULL inputs propagate without overwriting the first error */
     lg_ctx_clear_error(ctx);
     cr_assert_null(lg_mse_loss(ctx, lg_softmax(ctx, a, 5), a, NULL));

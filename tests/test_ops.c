@@ -997,6 +997,74 @@ static void bce_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* pointwise_loss: each kind's closed form on a few elements, and gradchecks */
+static void pointwise_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(3);
+    double xv[] = { 0.2, -1.5, 2.0, 0.5 }, yv[] = { 1, -1, 1, -1 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 1, SHAPE(4)),
+              *y = from_doubles(ctx, dt, yv, 1, SHAPE(4));
+    double l1[4], mse[4], sl1[4], hub[4], hinge[4], soft[4];
+    for (int i = 0; i < 4; i++) {
+        double d = xv[i] - yv[i], ad = fabs(d);
+        l1[i] = ad, mse[i] = d * d;
+        sl1[i] = ad >= 1 ? ad - 0.5 : 0.5 * d * d;           /* beta 1 */
+        hub[i] = ad > 0.5 ? 0.5 * (ad - 0.25) : 0.5 * d * d; /* delta 0.5 */
+        hinge[i] = yv[i] == 1 ? xv[i] : fmax(0, 1 - xv[i]);
+        soft[i] = log1p(exp(-yv[i] * xv[i]));
+    }
+    double tol = dt == LG_F32 ? 1e-6 : 1e-14;
+    lg_loss_opts none = { LG_REDUCTION_NONE };
+    expect_close(lg_l1_loss(ctx, x, y, &none), l1, 4, tol, "l1");
+    expect_close(lg_mse_loss(ctx, x, y, &none), mse, 4, tol, "mse");
+    expect_close(
+        lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ .reduction = LG_REDUCTION_NONE }), sl1,
+        4, tol, "smooth_l1");
+    expect_close(lg_huber_loss(ctx, x, y, &(lg_huber_opts){ LG_REDUCTION_NONE, LG_SET(0.5) }), hub,
+                 4, tol, "huber");
+    expect_close(
+        lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ .reduction = LG_REDUCTION_NONE }),
+        hinge, 4, tol, "hinge");
+    expect_close(lg_soft_margin_loss(ctx, x, y, &none), soft, 4, tol, "soft margin");
+    double sum = 0;
+    for (int i = 0; i < 4; i++)
+        sum += mse[i];
+    expect_close(lg_mse_loss(ctx, x, y, &(lg_loss_opts){ LG_REDUCTION_SUM }), &sum, 1, tol,
+                 "mse sum");
+    sum /= 4;
+    expect_close(lg_mse_loss(ctx, x, y, NULL), &sum, 1, tol, "mse mean");
+    (void)r;
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int kind = *(int *)user;
+    lg_tensor *pm1 = lg_sign(ctx, xs[1]); /* labels +-1 for hinge and soft margin */
+    switch (kind) {
+    case 0: return lg_l1_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ LG_REDUCTION_NONE });
+    case 1: return lg_mse_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ LG_REDUCTION_SUM });
+    case 2:
+        return lg_smooth_l1_loss(ctx, xs[0], xs[1], &(lg_smooth_l1_opts){ .beta = LG_SET(0.7) });
+    case 3: return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ .delta = LG_SET(0.7) });
+    case 4:
+        return lg_hinge_embedding_loss(ctx, xs[0], pm1, &(lg_hinge_opts){ .margin = LG_SET(0.3) });
+    default: return lg_soft_margin_loss(ctx, xs[0], xs[1], NULL);
+    }
+}
+
+static void pointwise_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(4);
+    for (int kind = 0; kind < 6; kind++) {
+        lg_tensor *xs[2] = { lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), 2),
+                             lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) };
+        expect_gradcheck(ctx, pointwise_apply, &kind, 2, xs, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 static void ctc_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
@@ -1103,6 +1171,7 @@ static op_row rows[] = {
     { "clone", clone_fwd, clone_grad, NULL },
     { "binary_cross_entropy", bce_fwd, bce_grad, NULL },
     { "ctc_loss", ctc_fwd, ctc_grad, NULL },
+    { "pointwise_loss", pointwise_fwd, pointwise_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

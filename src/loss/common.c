@@ -61,11 +61,43 @@ double lgL_at(lg_tensor *t, int64_t i)
     }
 }
 
+/* Does any element fall outside [lo, hi] (or, with pm1, differ from both
+ * -1 and 1)? A branch-free scan, so that checking a million targets costs
+ * about as much as reading them. */
+#define SCAN(T)                                                                                    \
+    static bool any_bad_##T(const T *v, int64_t n, double lo, double hi, bool pm1)                 \
+    {                                                                                              \
+        int bad = 0;                                                                               \
+        if (pm1)                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                bad |= (v[i] != 1) & (v[i] != -1);                                                 \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                bad |= !((double)v[i] >= lo && (double)v[i] <= hi);                                \
+        return bad != 0;                                                                           \
+    }
+SCAN(float)
+SCAN(double)
+SCAN(int64_t)
+
+bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1)
+{
+    const void *d = lg_tensor_data(t);
+    int64_t n = lg_tensor_numel(t);
+    switch (lg_tensor_dtype(t)) {
+    case LG_F32: return any_bad_float(d, n, lo, hi, pm1);
+    case LG_F64: return any_bad_double(d, n, lo, hi, pm1);
+    default: return any_bad_int64_t(d, n, lo, hi, pm1);
+    }
+}
+
 bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who,
                   const char *arg)
 {
+    if (!lgL_any_bad(t, lo, hi, false))
+        return true;
     int64_t n = lg_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) { /* the first offender, for the message */
         double v = lgL_at(t, i);
         if (!(v >= lo && v <= hi)) {
             lgC_error(ctx, LG_ERR_VALUE, "%s: %s[%lld] = %g, expected every element in [%g, %g]",

@@ -41,7 +41,16 @@ LG_HIDDEN double lgL_at(lg_tensor *t, int64_t i);
 LG_HIDDEN bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who,
                             const char *arg);
 LG_HIDDEN bool lgL_same_shape(lg_tensor *a, lg_tensor *b);
+/* A fast scan: any element outside [lo, hi] (NaN included), or with pm1,
+ * any element other than -1 and 1. */
+LG_HIDDEN bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1);
 LG_HIDDEN const char *lgL_dtype_name(lg_dtype dt);
+/* The fused elementwise losses (pointwise.c): x, y float of one dtype and
+ * shape (y is only read for HINGE: no gradient reaches it), a the loss's
+ * parameter (beta, delta, margin), reduction MEAN, SUM or NONE. */
+enum { LGL_PW_L1, LGL_PW_MSE, LGL_PW_SMOOTH_L1, LGL_PW_HUBER, LGL_PW_HINGE, LGL_PW_SOFT_MARGIN };
+LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, double a,
+                                   lg_reduction r, const char *who);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

@@ -1,4 +1,6 @@
-/* margin.c: hinge_embedding_loss and triplet_margin_loss (composites).
+/* margin.c: hinge_embedding_loss (the fused primitive of pointwise.c),
+ * triplet_margin_loss, cosine_embedding_loss and
+ * triplet_margin_with_distance_loss (composites).
  *
  *   hinge:   l = x where y == 1, max(0, margin - x) where y == -1
  *   triplet: l = max(0, margin + d(a, p) - d(a, n)),  d(u, v) = ||u - v + eps||_p
@@ -33,17 +35,26 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     }
     int64_t n = lg_tensor_numel(target);
     lg_dtype dt = lg_tensor_dtype(target);
-    for (int64_t i = 0; i < n; i++) {
-        void *tv = lg_tensor_data(target);
-        double v = dt == LG_F32 ? ((float *)tv)[i]
-                                : (dt == LG_F64 ? ((double *)tv)[i] : (double)((int64_t *)tv)[i]);
+    bool bad = lgL_any_bad(target, 0, 0, true);
+    for (int64_t i = 0; bad && i < n; i++) { /* the first offender, for the message */
+        double v = lgL_at(target, i);
         if (v != 1 && v != -1)
             return lgC_error(ctx, LG_ERR_VALUE, "%s: target[%lld] = %g, expected 1 or -1", who,
                              (long long)i, v);
     }
-    lg_tensor *pos = lg_eq(ctx, target, lg_scalar(ctx, dt, 1));
-    lg_tensor *hinge = lg_clamp(ctx, lg_add_scalar(ctx, lg_neg(ctx, input), margin), 0, INFINITY);
-    return lgL_reduce(ctx, lg_where(ctx, pos, input, hinge), r);
+    if (dt == LG_I64) { /* int64 labels: the same values in input's dtype */
+        lg_tensor *y = lg_zeros(ctx, lg_tensor_dtype(input), lg_tensor_ndim(target),
+                                lg_tensor_shape(target));
+        if (!y)
+            return NULL;
+        for (int64_t i = 0; i < n; i++)
+            if (lg_tensor_dtype(y) == LG_F32)
+                ((float *)lg_tensor_data(y))[i] = (float)lgL_at(target, i);
+            else
+                ((double *)lg_tensor_data(y))[i] = lgL_at(target, i);
+        target = y;
+    }
+    return lgL_pointwise(ctx, LGL_PW_HINGE, input, target, margin, r, who);
 }
 
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,

@@ -2,7 +2,8 @@
  * multilabel_margin_loss (composites).
  *
  *   margin ranking:   max(0, -y (x1 - x2) + margin)
- *   soft margin:      log(1 + exp(-y x)) = -log_sigmoid(y x)
+ *   soft margin:      log(1 + exp(-y x)) = -log_sigmoid(y x), the fused
+ *                     primitive of pointwise.c
  *   multi margin:     (1/C) sum_{j != y} w[y] max(0, margin - x_y + x_j)^p
  *   multilabel margin:(1/C) sum_{j in P} sum_{k not in P} max(0, 1 - x_j + x_k)
  * The class hinges of the last two keep a term only where it is strictly
@@ -47,7 +48,7 @@ lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
-    return lgL_reduce(ctx, lg_neg(ctx, lg_log_sigmoid(ctx, lg_mul(ctx, target, input))), r);
+    return lgL_pointwise(ctx, LGL_PW_SOFT_MARGIN, input, target, 0, r, who);
 }
 
 /* input [N, C] or [C] against an int64 class-index target [N] or 0-d/[1];

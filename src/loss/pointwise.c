@@ -1,0 +1,255 @@
+/* pointwise.c: the elementwise losses as one fused primitive.
+ *
+ * l1, mse, smooth_l1, huber, hinge_embedding and soft_margin are, as
+ * composites, 3 to 10 ops each: on 64 elements the per-op bookkeeping is
+ * most of the time (smooth_l1: 12.7 us composite, PyTorch 53 us), and on a
+ * million elements every op walks memory again (and the backward walks it
+ * once per op). Fused, the forward reads x and y once, computing the
+ * reduction on the fly, and the backward reads them once more and writes
+ * each gradient once. The composites they replace stay in
+ * tests/test_losses.c as oracles the fused losses must match, value and
+ * gradient, kinks and NaN included.
+ *
+ * Per element, d = x - y:
+ *   l1         |d|                          dl/dd = sign(d), 0 at 0 and NaN
+ *   mse        d^2                          2 d
+ *   smooth_l1  |d| - b/2 if |d| >= b,       sign(d)           (b = beta; NaN: inner)
+ *              d^2 (0.5/b) otherwise        d (1/b) via 2 d (0.5/b)
+ *   huber      a (|d| - a/2) if |d| > a,    a sign(d)         (a = delta)
+ *              d^2 / 2 otherwise            d
+ *   hinge      x if y == 1,                 1
+ *              max(0, m - x) if y == -1     -1 where m - x >= 0 (clamp's rule)
+ *   soft margin -log_sigmoid(t), t = y x    dl/dt = -1 / (1 + e^t); dx = y dl/dt,
+ *                                           dy = x dl/dt
+ * The reduction is part of the primitive: NONE writes l; SUM and MEAN add
+ * blocks of 4096 elements in double and the block sums in order, so the
+ * result does not depend on the thread count.
+ */
+#include "../autograd/autograd.h"
+#include "loss.h"
+
+#include <math.h>
+
+enum { BLOCK = 4096 };
+
+/* One element: value l and derivative dl/dd (or dl/dx for hinge, dl/dt for
+ * soft margin). x, y of type T; a the loss's parameter. */
+#define PW_ELEMENT(T, FABS)                                                                        \
+    static inline __attribute__((always_inline)) T elem_##T(int kind, T x, T y, T a, T *dl)        \
+    {                                                                                              \
+        /* both branches, then selects: no data-dependent jumps, so the loops vectorise */         \
+        T d = (T)(x - y), ad = FABS(d);                                                            \
+        T sg = (T)((d > 0) - (d < 0));                                                             \
+        switch (kind) {                                                                            \
+        case LGL_PW_L1: *dl = sg; return ad;                                                       \
+        case LGL_PW_MSE: *dl = (T)(2 * d); return (T)(d * d);                                      \
+        case LGL_PW_SMOOTH_L1: {                                                                   \
+            T h = (T)(0.5 / (double)a);                                                            \
+            bool outer = ad >= a;                                                                  \
+            *dl = outer ? sg : (T)(2 * d * h);                                                     \
+            return outer ? (T)(ad + (T)(-0.5 * (double)a)) : (T)((T)(d * d) * h);                  \
+        }                                                                                          \
+        case LGL_PW_HUBER: {                                                                       \
+            bool outer = ad > a;                                                                   \
+            *dl = outer ? (T)(a * sg) : d;                                                         \
+            return outer ? (T)((T)(ad + (T)(-0.5 * (double)a)) * a) : (T)((T)(d * d) * (T)0.5);    \
+        }                                                                                          \
+        case LGL_PW_HINGE: {                                                                       \
+            T v = (T)(-x + a);                                                                     \
+            bool pos = y == 1;                                                                     \
+            *dl = pos ? (T)1 : (v >= 0 ? (T)-1 : (T)0);                                            \
+            return pos ? x : (v < 0 ? (T)0 : v);                                                   \
+        }                                                                                          \
+        default: { /* soft margin */                                                               \
+            T t = (T)(y * x);                                                                      \
+            T ls = (T)((t < 0 ? t : 0) - log1p(exp(-fabs((double)t))));                            \
+            *dl = (T)(-(1 / (1 + exp((double)t))));                                                \
+            return (T)-ls;                                                                         \
+        }                                                                                          \
+        }                                                                                          \
+    }
+PW_ELEMENT(float, fabsf)
+PW_ELEMENT(double, fabs)
+
+#define PW_KERNELS(T, K)                                                                           \
+    static void fw_none_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T *l, int64_t n)       \
+    {                                                                                              \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
+                T dl;                                                                              \
+                l[i] = elem_##T(K, x[i], y[i], a, &dl);                                            \
+            });                                                                                    \
+    }                                                                                              \
+    /* Sum of a block: the values of 256 elements at a time into a buffer                          \
+     * (a vector loop), added with four accumulators in a fixed order. */                          \
+    static double fw_block_##T##_##K(const T *x, const T *y, T a, int64_t n)                       \
+    {                                                                                              \
+        double acc[4] = { 0, 0, 0, 0 };                                                            \
+        T buf[256];                                                                                \
+        for (int64_t lo = 0; lo < n; lo += 256) {                                                  \
+            int64_t m = n - lo < 256 ? n - lo : 256;                                               \
+            for (int64_t k = 0; k < m; k++) {                                                      \
+                T dl;                                                                              \
+                buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &dl);                                \
+            }                                                                                      \
+            for (int64_t k = m; k < ((m + 3) & ~(int64_t)3); k++)                                  \
+                buf[k] = 0;                                                                        \
+            for (int64_t k = 0; k < m; k += 4)                                                     \
+                for (int j = 0; j < 4; j++)                                                        \
+                    acc[j] += (double)buf[k + j];                                                  \
+        }                                                                                          \
+        return (acc[0] + acc[1]) + (acc[2] + acc[3]);                                              \
+    }                                                                                              \
+    static double fw_sum_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, int64_t n,            \
+                                   double *part)                                                   \
+    {                                                                                              \
+        int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
+                int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;                      \
+                part[b] = fw_block_##T##_##K(x + lo, y + lo, a, hi - lo);                          \
+            });                                                                                    \
+        double s = 0;                                                                              \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            s += part[b];                                                                          \
+        return s;                                                                                  \
+    }                                                                                              \
+    /* one loop per (which gradients, upstream per element or one scale):                          \
+     * constant flags, so no branch stays in the loop */                                           \
+    static inline __attribute__((always_inline)) void bw_loop_##T##_##K(                           \
+        lg_ctx *ctx, const T *x, const T *y, T a, const T *g, T gs, T *dx, T *dy, int64_t n,       \
+        const bool WX, const bool WY, const bool PG)                                               \
+    {                                                                                              \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
+                T dl, s = PG ? g[i] : gs;                                                          \
+                elem_##T(K, x[i], y[i], a, &dl);                                                   \
+                T v = (T)(dl * s);                                                                 \
+                if (K == LGL_PW_SOFT_MARGIN) {                                                     \
+                    if (WX)                                                                        \
+                        dx[i] = (T)(v * y[i]);                                                     \
+                    if (WY)                                                                        \
+                        dy[i] = (T)(v * x[i]);                                                     \
+                } else {                                                                           \
+                    if (WX)                                                                        \
+                        dx[i] = v;                                                                 \
+                    if (WY)                                                                        \
+                        dy[i] = (T)-v;                                                             \
+                }                                                                                  \
+            });                                                                                    \
+    }                                                                                              \
+    /* g: the upstream per element, or NULL and gs the scale of every element */                   \
+    static void bw_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, const T *g, T gs, T *dx,    \
+                             T *dy, int64_t n)                                                     \
+    {                                                                                              \
+        int m = (dx ? 1 : 0) + (dy ? 2 : 0) + (g ? 4 : 0);                                         \
+        switch (m) {                                                                               \
+        case 1: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 0, 0); break;                 \
+        case 2: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 0, 1, 0); break;                 \
+        case 3: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 1, 0); break;                 \
+        case 5: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 0, 1); break;                 \
+        case 6: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 0, 1, 1); break;                 \
+        case 7: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 1, 1); break;                 \
+        default: break;                                                                            \
+        }                                                                                          \
+    }
+
+PW_KERNELS(float, LGL_PW_L1)
+PW_KERNELS(float, LGL_PW_MSE)
+PW_KERNELS(float, LGL_PW_SMOOTH_L1)
+PW_KERNELS(float, LGL_PW_HUBER)
+PW_KERNELS(float, LGL_PW_HINGE)
+PW_KERNELS(float, LGL_PW_SOFT_MARGIN)
+PW_KERNELS(double, LGL_PW_L1)
+PW_KERNELS(double, LGL_PW_MSE)
+PW_KERNELS(double, LGL_PW_SMOOTH_L1)
+PW_KERNELS(double, LGL_PW_HUBER)
+PW_KERNELS(double, LGL_PW_HINGE)
+PW_KERNELS(double, LGL_PW_SOFT_MARGIN)
+
+/* One function per (type, kind): the kind is a constant in each loop, so
+ * no branch on it survives and the simple kinds vectorise. */
+#define PW_TABLE(T, what)                                                                          \
+    {                                                                                              \
+        what##_##T##_LGL_PW_L1, what##_##T##_LGL_PW_MSE, what##_##T##_LGL_PW_SMOOTH_L1,            \
+            what##_##T##_LGL_PW_HUBER, what##_##T##_LGL_PW_HINGE, what##_##T##_LGL_PW_SOFT_MARGIN  \
+    }
+typedef void (*fw_none_f)(lg_ctx *, const float *, const float *, float, float *, int64_t);
+typedef void (*fw_none_d)(lg_ctx *, const double *, const double *, double, double *, int64_t);
+typedef double (*fw_sum_f)(lg_ctx *, const float *, const float *, float, int64_t, double *);
+typedef double (*fw_sum_d)(lg_ctx *, const double *, const double *, double, int64_t, double *);
+typedef void (*bw_f)(lg_ctx *, const float *, const float *, float, const float *, float, float *,
+                     float *, int64_t);
+typedef void (*bw_d)(lg_ctx *, const double *, const double *, double, const double *, double,
+                     double *, double *, int64_t);
+static const fw_none_f fw_none_float[] = PW_TABLE(float, fw_none);
+static const fw_none_d fw_none_double[] = PW_TABLE(double, fw_none);
+static const fw_sum_f fw_sum_float[] = PW_TABLE(float, fw_sum);
+static const fw_sum_d fw_sum_double[] = PW_TABLE(double, fw_sum);
+static const bw_f bw_float[] = PW_TABLE(float, bw);
+static const bw_d bw_double[] = PW_TABLE(double, bw);
+
+/* attr: i[0] kind, i[1] reduction, f[0] parameter. The target is an input
+ * on the tape except for hinge (whose target only selects a branch). */
+lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, double a,
+                         lg_reduction r, const char *who)
+{
+    bool none = r == LG_REDUCTION_NONE;
+    lg_tensor *l =
+        none ? lgT_new_like(ctx, x, who) : lgT_new(ctx, (lg_dtype)x->dtype, 0, NULL, who);
+    if (!l)
+        return NULL;
+    int64_t n = x->numel;
+    if (none) {
+        if (x->dtype == LG_F32)
+            fw_none_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, LGT_F(l), n);
+        else
+            fw_none_double[kind](ctx, LGT_D(x), LGT_D(y), a, LGT_D(l), n);
+    } else {
+        double *part = lgC_salloc(ctx, (size_t)((n + BLOCK - 1) / BLOCK + 1) * sizeof *part, who);
+        if (!part)
+            return NULL;
+        double s = x->dtype == LG_F32
+                       ? fw_sum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, n, part)
+                       : fw_sum_double[kind](ctx, LGT_D(x), LGT_D(y), a, n, part);
+        if (r == LG_REDUCTION_MEAN)
+            s /= (double)n; /* 0/0: NaN for an empty input, as PyTorch */
+        lgT_set(l, 0, s);
+    }
+    l->attr.i[0] = kind;
+    l->attr.i[1] = r;
+    l->attr.f[0] = a;
+    int nin = kind == LGL_PW_HINGE ? 1 : 2;
+    lg_tensor *out = lgA_record(ctx, LGA_OP_pointwise_loss, l, nin, (lg_tensor *[]){ x, y });
+    if (out)
+        out->saved = y;
+    return out;
+}
+
+lg_status lgA_bw_pointwise_loss(lg_ctx *ctx, lg_tensor *l)
+{
+    lg_tensor *x = l->in[0], *y = l->nin > 1 ? l->in[1] : NULL, *dx = NULL, *dy = NULL;
+    int kind = (int)l->attr.i[0];
+    lg_reduction r = (lg_reduction)l->attr.i[1];
+    if (lgA_needs(l, 0) && !(dx = lgT_new_like(ctx, x, "lg_backward")))
+        return ctx->status;
+    if (y && lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))
+        return ctx->status;
+    lg_tensor *yv = l->saved; /* the target's values (hinge: not on the tape) */
+    int64_t n = x->numel;
+    double gs = r == LG_REDUCTION_NONE ? 0 : lgT_get(l->grad, 0);
+    if (r == LG_REDUCTION_MEAN)
+        gs /= (double)n;
+    bool none = r == LG_REDUCTION_NONE;
+    if (x->dtype == LG_F32)
+        bw_float[kind](ctx, LGT_F(x), LGT_F(yv), (float)l->attr.f[0], none ? LGT_F(l->grad) : NULL,
+                       (float)gs, dx ? LGT_F(dx) : NULL, dy ? LGT_F(dy) : NULL, n);
+    else
+        bw_double[kind](ctx, LGT_D(x), LGT_D(yv), l->attr.f[0], none ? LGT_D(l->grad) : NULL, gs,
+                        dx ? LGT_D(dx) : NULL, dy ? LGT_D(dy) : NULL, n);
+    if (dx && lgA_accum(ctx, x, dx) != LG_OK)
+        return ctx->status;
+    if (dy && lgA_accum(ctx, y, dy) != LG_OK)
+        return ctx->status;
+    return LG_OK;
+}
