@@ -558,7 +558,9 @@ int main(int argc, char **argv)
     }
     for (int c = 0; c < NCASES; c++) {
         const bcase *bc = &cases[c];
-        if ((filter && !strstr(bc->name, filter)) || (memory && strcmp(bc->name, memory)))
+        bool exact = filter && filter[0] == '='; /* --filter =NAME: that case only */
+        if ((filter && (exact ? strcmp(bc->name, filter + 1) != 0 : !strstr(bc->name, filter))) ||
+            (memory && strcmp(bc->name, memory)))
             continue;
         lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 1, .threads = threads });
         if (!ctx)

@@ -1065,6 +1065,59 @@ static void pointwise_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* cross_entropy_rows: -log_softmax at the target, by hand; gradchecks with
+ * weights, smoothing and an ignored row */
+static void ce_rows_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(5);
+    double xv[] = { 1, 2, 3, -1, 0, 4 };
+    int64_t tv[] = { 2, 0 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 2, SHAPE(2, 3));
+    double want[2];
+    for (int i = 0; i < 2; i++) {
+        double s = 0;
+        for (int c = 0; c < 3; c++)
+            s += exp(xv[i * 3 + c]);
+        want[i] = log(s) - xv[i * 3 + tv[i]];
+    }
+    expect_close(lg_cross_entropy(ctx, x, T_FROM(ctx, LG_I64, tv, 2),
+                                  &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE }),
+                 want, 2, dt == LG_F32 ? 1e-6 : 1e-14, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *ce_rows_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int k = *(int *)user;
+    int64_t tv[] = { 2, 0, 3 };
+    lg_tensor *t = T_FROM(ctx, LG_I64, tv, 3);
+    double wv[] = { 0.5, 2.0, 1.25, 0.75 };
+    lg_tensor *w = from_doubles(ctx, LG_F64, wv, 1, SHAPE(4));
+    switch (k) {
+    case 0: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE });
+    case 1: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .weight = w });
+    case 2:
+        return lg_cross_entropy(ctx, xs[0], t,
+                                &(lg_ce_opts){ .reduction = LG_REDUCTION_SUM,
+                                               .weight = w,
+                                               .ignore_index = LG_SET(0),
+                                               .label_smoothing = 0.3 });
+    default: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .label_smoothing = 0.2 });
+    }
+}
+
+static void ce_rows_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(6);
+    for (int k = 0; k < 4; k++) {
+        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)),
+                             lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) };
+        expect_gradcheck(ctx, ce_rows_apply, &k, 1, xs, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 static void ctc_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
@@ -1172,6 +1225,7 @@ static op_row rows[] = {
     { "binary_cross_entropy", bce_fwd, bce_grad, NULL },
     { "ctc_loss", ctc_fwd, ctc_grad, NULL },
     { "pointwise_loss", pointwise_fwd, pointwise_grad, NULL },
+    { "cross_entropy_rows", ce_rows_fwd, ce_rows_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

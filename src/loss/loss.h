@@ -51,6 +51,10 @@ LG_HIDDEN const char *lgL_dtype_name(lg_dtype dt);
 enum { LGL_PW_L1, LGL_PW_MSE, LGL_PW_SMOOTH_L1, LGL_PW_HUBER, LGL_PW_HINGE, LGL_PW_SOFT_MARGIN };
 LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, double a,
                                    lg_reduction r, const char *who);
+/* Fused cross-entropy over rows (ce_rows.c): x [N, C] or [C]; y one class
+ * per row in the step arena, -1 where ignored; denom the MEAN denominator. */
+LG_HIDDEN lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
+                                 double eps, double denom, lg_reduction r, const char *who);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

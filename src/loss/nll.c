@@ -8,7 +8,9 @@
  * (NaN when D = 0); probabilities divide by the number of l_i.
  *
  * Layouts: [N, C] with target [N]; [N, C, d1..dk] with [N, d1..dk]; [C]
- * with a 0-d target (class axis 0). Ignored positions are cut out with
+ * with a 0-d target (class axis 0). Cross-entropy with class indices on
+ * [N, C] and [C] is the fused primitive of ce_rows.c; the composite below
+ * serves the other layouts and is its oracle in the tests. Ignored positions are cut out with
  * `where` before any product, so inf or NaN in an ignored row never
  * reaches the loss or the gradient; an all-ignored MEAN is NaN with a zero
  * gradient, as PyTorch.
@@ -199,6 +201,33 @@ static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_t
     return lgL_reduce(ctx, l, r);
 }
 
+/* [N, C] or [C]: targets checked and mapped (-1 where ignored), D summed,
+ * then the fused rows. */
+static lg_tensor *ce_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_tensor *w, int64_t ignore,
+                          double eps, lg_reduction r, const layout *L, const char *who)
+{
+    const int64_t *tv = lg_tensor_data(t);
+    int64_t *y = lgC_salloc(ctx, (size_t)(L->npos ? L->npos : 1) * sizeof *y, who);
+    if (!y)
+        return NULL;
+    double denom = 0;
+    for (int64_t i = 0; i < L->npos; i++) {
+        if (tv[i] == ignore) {
+            y[i] = -1;
+            continue;
+        }
+        if (tv[i] < 0 || tv[i] >= L->C)
+            return lgC_error(ctx, LG_ERR_INDEX,
+                             "%s: target[%lld] = %lld is out of range for %lld classes "
+                             "(ignore_index is %lld)",
+                             who, (long long)i, (long long)tv[i], (long long)L->C,
+                             (long long)ignore);
+        y[i] = tv[i];
+        denom += weight_at(w, tv[i]);
+    }
+    return lgL_ce_rows(ctx, x, y, w, eps, denom, r, who);
+}
+
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o)
 {
     static const char who[] = "lg_cross_entropy";
@@ -233,7 +262,11 @@ lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, co
     }
     picks P;
     if (!lgL_int(ctx, target, who, "target") || !index_layout(ctx, input, target, who, &L) ||
-        !check_weight(ctx, w, &L, who) || !make_picks(ctx, target, w, ignore, &L, who, &P))
+        !check_weight(ctx, w, &L, who))
+        return NULL;
+    if (xn <= 2) /* rows of classes: the fused primitive of ce_rows.c */
+        return ce_rows(ctx, input, target, w, ignore, eps, r, &L, who);
+    if (!make_picks(ctx, target, w, ignore, &L, who, &P))
         return NULL;
     lg_tensor *lsm = lg_log_softmax(ctx, input, L.class_axis);
     lg_tensor *l = lg_mul(ctx, picked(ctx, lsm, target, &L, &P), P.neg_w);

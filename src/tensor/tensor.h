@@ -147,6 +147,28 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
     } while (0)
 #endif
 
+/* LGT_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
+ * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C
+ * would add one element at a time. The order of the additions is fixed by
+ * the binary, so results do not depend on the thread count. */
+#if defined(_OPENMP) || defined(LG_OPENMP_SIMD)
+#define LGT_SIMD_REDUCE(...) LGT_PRAGMA2(omp simd reduction(__VA_ARGS__))
+#define LGT_PRAGMA2(x) _Pragma(#x)
+#else
+#define LGT_SIMD_REDUCE(...)
+#endif
+
+/* LGT_VECTOR_CLONES before a hot kernel: GCC builds it twice, for AVX2 and
+ * for the baseline, and the loader picks one for the CPU (an ifunc), so the
+ * portable library still runs 8-wide float loops where the CPU can. The
+ * code is ISO C (no FMA contraction), so both clones round alike; only the
+ * order of a vector reduction's additions follows the vector width. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LGT_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LGT_VECTOR_CLONES
+#endif
+
 /* BLAS (blas.c is the only file that includes cblas.h).
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, with leading dims. */
 LG_HIDDEN void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
