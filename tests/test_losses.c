@@ -235,7 +235,22 @@ static lg_tensor *pointwise_composite(lg_ctx *ctx, int kind, lg_tensor *x, lg_te
         l = lg_where(ctx, lg_eq(ctx, y, lg_scalar(ctx, dt, 1)), x, hinge);
         break;
     }
-    default: l = lg_neg(ctx, lg_log_sigmoid(ctx, lg_mul(ctx, y, x))); break;
+    case 6: l = lg_neg(ctx, lg_log_sigmoid(ctx, lg_mul(ctx, y, x))); break;
+    case 7: /* BCE with logits: (1 - y) x - log_sigmoid(x) */
+        l = lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, y), 1), x),
+                   lg_neg(ctx, lg_log_sigmoid(ctx, x)));
+        break;
+    case 8: l = lg_sub(ctx, lg_xlogy(ctx, y, y), lg_mul(ctx, y, x)); break;
+    case 9: l = lg_mul(ctx, lg_exp(ctx, y), lg_sub(ctx, y, x)); break;
+    default: { /* multilabel soft margin over rows of 4 */
+        lg_tensor *x4 = lg_reshape(ctx, x, 2, SHAPE(-1, 4)),
+                  *y4 = lg_reshape(ctx, y, 2, SHAPE(-1, 4));
+        lg_tensor *pos = lg_mul(ctx, y4, lg_log_sigmoid(ctx, x4));
+        lg_tensor *neg = lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, y4), 1),
+                                lg_log_sigmoid(ctx, lg_neg(ctx, x4)));
+        l = lg_mean(ctx, lg_neg(ctx, lg_add(ctx, pos, neg)), 1, (int[]){ -1 }, false);
+        break;
+    }
     }
     return r == LG_REDUCTION_NONE ? l
                                   : (r == LG_REDUCTION_SUM ? lg_sum(ctx, l, 0, NULL, false)
@@ -251,7 +266,16 @@ static lg_tensor *pointwise_fused(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor
     case 3: return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ r, LG_SET(0) });
     case 4: return lg_huber_loss(ctx, x, y, &(lg_huber_opts){ r, LG_SET(0.7) });
     case 5: return lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ r, LG_SET(1.5) });
-    default: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ r });
+    case 6: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ r });
+    case 7:
+        return lg_binary_cross_entropy_with_logits(ctx, x, y,
+                                                   &(lg_bce_logits_opts){ .reduction = r });
+    case 8: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ r, false });
+    case 9: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ r, true });
+    default:
+        return lg_multilabel_soft_margin_loss(ctx, lg_reshape(ctx, x, 2, SHAPE(-1, 4)),
+                                              lg_reshape(ctx, y, 2, SHAPE(-1, 4)),
+                                              &(lg_mlsm_opts){ .reduction = r });
     }
 }
 
@@ -266,7 +290,7 @@ Test(losses, pointwise_fused_match_their_composite_oracles)
                                   { 0, NAN }, { INFINITY, 0 }, { -INFINITY, 1 }, { 3, 1 },
                                   { -2, -1 }, { 1e4, -1 },     { -1e4, 1 } };
     int ns = (int)(sizeof special / sizeof special[0]);
-    for (int kind = 0; kind < 7; kind++)
+    for (int kind = 0; kind < 11; kind++)
         for (int dt = 0; dt < 2; dt++)
             for (int red = 0; red < 3; red++) {
                 lg_tensor *rx = lg_randn(ctx, LG_F64, 1, SHAPE(N));
@@ -276,8 +300,14 @@ Test(losses, pointwise_fused_match_their_composite_oracles)
                     xv[i] = i < ns ? special[i][0] : 2 * get(rx, i);
                     yv[i] = i < ns ? special[i][1] : get(ry, i);
                     uv[i] = get(ru, i);
-                    if (kind >= 5) /* hinge and soft margin: labels +-1 */
+                    if (kind == 5 || kind == 6) /* hinge and soft margin: labels +-1 */
                         yv[i] = (i < ns ? special[i][1] : yv[i]) >= 0 ? 1 : -1;
+                    if (kind == 7 || kind == 10) /* probabilities, with exact 0 and 1 */
+                        yv[i] = i % 7 == 0 ? (i % 2) : 1 / (1 + exp(-yv[i]));
+                    if (kind == 8) /* a distribution's values: >= 0, some exactly 0 */
+                        yv[i] = i % 5 == 0 ? 0 : fabs(yv[i]);
+                    if ((kind == 7 || kind == 8 || kind == 10) && isnan(yv[i]))
+                        yv[i] = 0.5;
                     if (kind == 5 && isnan(xv[i]) == 0 && i >= ns)
                         xv[i] = fabs(xv[i]);
                 }
@@ -300,9 +330,10 @@ Test(losses, pointwise_fused_match_their_composite_oracles)
                 for (int64_t i = 0; i < m; i++)
                     want[i] = get(c, i);
                 expect_close(f, want, m, tol, what);
-                lg_tensor *u = red == LG_REDUCTION_NONE
-                                   ? from_doubles(ctx, (lg_dtype)dt, uv, 1, SHAPE(n))
-                                   : lg_scalar(ctx, (lg_dtype)dt, 0.75);
+                lg_tensor *u =
+                    red == LG_REDUCTION_NONE
+                        ? from_doubles(ctx, (lg_dtype)dt, uv, lg_tensor_ndim(f), lg_tensor_shape(f))
+                        : lg_scalar(ctx, (lg_dtype)dt, 0.75);
                 cr_assert_eq(lg_backward_with(ctx, f, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
                 cr_assert_eq(lg_backward_with(ctx, c, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
                 free(want);
@@ -338,8 +369,8 @@ Test(losses, cross_entropy_rows_fused_matches_its_composite_oracle)
             for (int red = 0; red < 3; red++) {
                 double eps = cfg & 1 ? 0.25 : 0;
                 bool weighted = cfg & 2;
-                lg_tensor *x1 =
-                    lg_detach(ctx, lg_mul_scalar(ctx, lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C)), 3));
+                lg_tensor *x1 = lg_detach(
+                    ctx, lg_mul_scalar(ctx, lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C)), 3));
                 lg_tensor *x2 = lg_detach(ctx, x1);
                 lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
                 lg_tensor *w = weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;

@@ -1049,14 +1049,20 @@ static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     case 3: return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ .delta = LG_SET(0.7) });
     case 4:
         return lg_hinge_embedding_loss(ctx, xs[0], pm1, &(lg_hinge_opts){ .margin = LG_SET(0.3) });
-    default: return lg_soft_margin_loss(ctx, xs[0], xs[1], NULL);
+    case 5: return lg_soft_margin_loss(ctx, xs[0], xs[1], NULL);
+    case 6: return lg_binary_cross_entropy_with_logits(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
+    case 7:
+        return lg_kl_div(ctx, xs[0], lg_softmax(ctx, xs[1], 1),
+                         &(lg_kl_div_opts){ .reduction = LG_REDUCTION_BATCHMEAN });
+    case 8: return lg_kl_div(ctx, xs[0], xs[1], &(lg_kl_div_opts){ .log_target = true });
+    default: return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
     }
 }
 
 static void pointwise_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(4);
-    for (int kind = 0; kind < 6; kind++) {
+    for (int kind = 0; kind < 10; kind++) {
         lg_tensor *xs[2] = { lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), 2),
                              lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) };
         expect_gradcheck(ctx, pointwise_apply, &kind, 2, xs, r->op);

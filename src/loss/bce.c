@@ -14,6 +14,9 @@
  *         y smoothed to y (1 - e) + e / 2 first when label_smoothing e > 0
  *   multilabel soft margin:  mean over the last axis of
  *         -w [y log_sigmoid(x) + (1 - y) log_sigmoid(-x)]
+ * Without weights, BCE with logits and multilabel soft margin are the fused
+ * primitive of pointwise.c (the latter as the class mean of its own element kind); the composites
+ * below serve the weighted forms and are the oracles in the tests.
  */
 #include "../autograd/autograd.h"
 #include "loss.h"
@@ -112,6 +115,8 @@ lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg
                          who, e);
     if (e > 0)
         target = lg_add_scalar(ctx, lg_mul_scalar(ctx, target, 1 - e), 0.5 * e);
+    if (!w && !pw) /* the common case: the fused primitive of pointwise.c */
+        return lgL_pointwise(ctx, LGL_PW_BCE_LOGITS, input, target, 0, r, who);
     /* (1 - y) x + c softplus(-x), c = 1 + (P - 1) y */
     lg_tensor *one_minus_y = lg_add_scalar(ctx, lg_neg(ctx, target), 1);
     lg_tensor *sp = lg_neg(ctx, lg_log_sigmoid(ctx, input));
@@ -135,6 +140,14 @@ lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tens
         return NULL;
     if (lg_tensor_ndim(input) == 0)
         return lgC_error(ctx, LG_ERR_SHAPE, "%s: input is 0-d, expected a class axis", who);
+    if (!w) { /* the class mean of the fused BCE with logits: one pass for MEAN and SUM */
+        int64_t C = lg_tensor_shape(input)[lg_tensor_ndim(input) - 1];
+        if (r == LG_REDUCTION_NONE)
+            return lg_mean(ctx, lgL_pointwise(ctx, LGL_PW_MLSM, input, target, 0, r, who), 1,
+                           (int[]){ -1 }, false);
+        lg_tensor *l = lgL_pointwise(ctx, LGL_PW_MLSM, input, target, 0, r, who);
+        return r == LG_REDUCTION_SUM ? lg_mul_scalar(ctx, l, 1.0 / (double)C) : l;
+    }
     lg_tensor *pos = lg_mul(ctx, target, lg_log_sigmoid(ctx, input));
     lg_tensor *neg = lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, target), 1),
                             lg_log_sigmoid(ctx, lg_neg(ctx, input)));

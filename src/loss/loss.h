@@ -48,7 +48,18 @@ LG_HIDDEN const char *lgL_dtype_name(lg_dtype dt);
 /* The fused elementwise losses (pointwise.c): x, y float of one dtype and
  * shape (y is only read for HINGE: no gradient reaches it), a the loss's
  * parameter (beta, delta, margin), reduction MEAN, SUM or NONE. */
-enum { LGL_PW_L1, LGL_PW_MSE, LGL_PW_SMOOTH_L1, LGL_PW_HUBER, LGL_PW_HINGE, LGL_PW_SOFT_MARGIN };
+enum {
+    LGL_PW_L1,
+    LGL_PW_MSE,
+    LGL_PW_SMOOTH_L1,
+    LGL_PW_HUBER,
+    LGL_PW_HINGE,
+    LGL_PW_SOFT_MARGIN,
+    LGL_PW_BCE_LOGITS, /* without weight and pos_weight */
+    LGL_PW_KL,
+    LGL_PW_KL_LOG, /* log_target */
+    LGL_PW_MLSM    /* one element of multilabel soft margin, before the class mean */
+};
 LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, double a,
                                    lg_reduction r, const char *who);
 /* Fused cross-entropy over rows (ce_rows.c): x [N, C] or [C]; y one class

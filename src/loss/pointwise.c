@@ -26,71 +26,119 @@
  * result does not depend on the thread count.
  */
 #include "../autograd/autograd.h"
+#include "../tensor/vmath.h"
 #include "loss.h"
 
 #include <math.h>
 
 enum { BLOCK = 4096 };
 
-/* One element: value l and derivative dl/dd (or dl/dx for hinge, dl/dt for
- * soft margin). x, y of type T; a the loss's parameter. */
-#define PW_ELEMENT(T, FABS)                                                                        \
-    static inline __attribute__((always_inline)) T elem_##T(int kind, T x, T y, T a, T *dl)        \
+/* One element: the value and its derivatives gx = dl/dx, gy = dl/dy. */
+#define PW_ELEMENT(T, FABS, EXP, LOG, LOG1P)                                                       \
+    static inline __attribute__((always_inline)) T elem_##T(int kind, T x, T y, T a, T *gx, T *gy) \
     {                                                                                              \
         /* both branches, then selects: no data-dependent jumps, so the loops vectorise */         \
         T d = (T)(x - y), ad = FABS(d);                                                            \
         T sg = (T)((d > 0) - (d < 0));                                                             \
+        T l;                                                                                       \
         switch (kind) {                                                                            \
-        case LGL_PW_L1: *dl = sg; return ad;                                                       \
-        case LGL_PW_MSE: *dl = (T)(2 * d); return (T)(d * d);                                      \
+        case LGL_PW_L1: *gx = sg, l = ad; break;                                                   \
+        case LGL_PW_MSE: *gx = (T)(2 * d), l = (T)(d * d); break;                                  \
         case LGL_PW_SMOOTH_L1: {                                                                   \
             T h = (T)(0.5 / (double)a);                                                            \
             bool outer = ad >= a;                                                                  \
-            *dl = outer ? sg : (T)(2 * d * h);                                                     \
-            return outer ? (T)(ad + (T)(-0.5 * (double)a)) : (T)((T)(d * d) * h);                  \
+            *gx = outer ? sg : (T)(2 * d * h);                                                     \
+            l = outer ? (T)(ad + (T)(-0.5 * (double)a)) : (T)((T)(d * d) * h);                     \
+            break;                                                                                 \
         }                                                                                          \
         case LGL_PW_HUBER: {                                                                       \
             bool outer = ad > a;                                                                   \
-            *dl = outer ? (T)(a * sg) : d;                                                         \
-            return outer ? (T)((T)(ad + (T)(-0.5 * (double)a)) * a) : (T)((T)(d * d) * (T)0.5);    \
+            *gx = outer ? (T)(a * sg) : d;                                                         \
+            l = outer ? (T)((T)(ad + (T)(-0.5 * (double)a)) * a) : (T)((T)(d * d) * (T)0.5);       \
+            break;                                                                                 \
         }                                                                                          \
         case LGL_PW_HINGE: {                                                                       \
             T v = (T)(-x + a);                                                                     \
             bool pos = y == 1;                                                                     \
-            *dl = pos ? (T)1 : (v >= 0 ? (T)-1 : (T)0);                                            \
+            *gx = pos ? (T)1 : (v >= 0 ? (T)-1 : (T)0);                                            \
+            *gy = 0;                                                                               \
             return pos ? x : (v < 0 ? (T)0 : v);                                                   \
         }                                                                                          \
-        default: { /* soft margin */                                                               \
+        case LGL_PW_SOFT_MARGIN: { /* -log_sigmoid(t), t = y x */                                  \
             T t = (T)(y * x);                                                                      \
-            T ls = (T)((t < 0 ? t : 0) - log1p(exp(-fabs((double)t))));                            \
-            *dl = (T)(-(1 / (1 + exp((double)t))));                                                \
+            T ls = (T)((t < 0 ? t : 0) - LOG1P(EXP(-FABS(t))));                                    \
+            T dt = (T)(-(1 / (1 + EXP(t))));                                                       \
+            *gx = (T)(dt * y), *gy = (T)(dt * x);                                                  \
             return (T)-ls;                                                                         \
         }                                                                                          \
+        case LGL_PW_BCE_LOGITS: { /* (1 - y) x - log_sigmoid(x) */                                 \
+            T ls = (T)((x < 0 ? x : 0) - LOG1P(EXP(-FABS(x))));                                    \
+            T omy = (T)(-y + 1);                                                                   \
+            *gx = (T)(omy - 1 / (1 + EXP(x)));                                                     \
+            *gy = (T)-x;                                                                           \
+            return (T)((T)(omy * x) + (T)-ls);                                                     \
         }                                                                                          \
+        case LGL_PW_MLSM: { /* -(y log_sigmoid(x) + (1 - y) log_sigmoid(-x)) */                    \
+            T lp1 = LOG1P(EXP(-FABS(x)));                                                          \
+            T lsp = (T)((x < 0 ? x : 0) - lp1), lsn = (T)((x > 0 ? -x : 0) - lp1);                 \
+            T omy = (T)(-y + 1);                                                                   \
+            *gx = (T) - ((T)(y / (1 + EXP(x))) - (T)(omy / (1 + EXP(-x))));                        \
+            *gy = (T) - (lsp - lsn);                                                               \
+            return (T) - ((T)(y * lsp) + (T)(omy * lsn));                                          \
+        }                                                                                          \
+        case LGL_PW_KL: { /* xlogy(y, y) - y x */                                                  \
+            T ly = LOG(y);                                                                         \
+            T xl = (y == 0 && y == y) ? (T)0 : (T)(y * ly);                                        \
+            *gx = -y;                                                                              \
+            *gy = (T)((T)((y == 0 && y <= 0) ? (T)0 : ly) + (T)(y / y) - x);                       \
+            return (T)(xl - (T)(y * x));                                                           \
+        }                                                                                          \
+        default: { /* KL with log target: exp(y) (y - x) */                                        \
+            T ey = EXP(y), dd = (T)(y - x);                                                        \
+            *gx = -ey;                                                                             \
+            *gy = (T)((T)(ey * dd) + ey);                                                          \
+            return (T)(ey * dd);                                                                   \
+        }                                                                                          \
+        }                                                                                          \
+        *gy = (T) - *gx;                                                                           \
+        return l;                                                                                  \
     }
-PW_ELEMENT(float, fabsf)
-PW_ELEMENT(double, fabs)
+static inline double exp_d(double x)
+{
+    return exp(x);
+}
+static inline double log_d(double x)
+{
+    return log(x);
+}
+static inline double log1p_d(double x)
+{
+    return log1p(x);
+}
+PW_ELEMENT(float, fabsf, lgV_expf, lgV_logf, lgV_log1pf)
+PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
 
 #define PW_KERNELS(T, K)                                                                           \
-    static void fw_none_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T *l, int64_t n)       \
+    LGT_VECTOR_CLONES static void fw_none_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a,      \
+                                                    T *l, int64_t n)                               \
     {                                                                                              \
         LGT_FOR(                                                                                   \
             ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T dl;                                                                              \
-                l[i] = elem_##T(K, x[i], y[i], a, &dl);                                            \
+                T gx, gy;                                                                          \
+                l[i] = elem_##T(K, x[i], y[i], a, &gx, &gy);                                       \
             });                                                                                    \
     }                                                                                              \
     /* Sum of a block: the values of 256 elements at a time into a buffer                          \
      * (a vector loop), added with four accumulators in a fixed order. */                          \
-    static double fw_block_##T##_##K(const T *x, const T *y, T a, int64_t n)                       \
+    LGT_VECTOR_CLONES static double fw_block_##T##_##K(const T *x, const T *y, T a, int64_t n)     \
     {                                                                                              \
         double acc[4] = { 0, 0, 0, 0 };                                                            \
         T buf[256];                                                                                \
         for (int64_t lo = 0; lo < n; lo += 256) {                                                  \
             int64_t m = n - lo < 256 ? n - lo : 256;                                               \
             for (int64_t k = 0; k < m; k++) {                                                      \
-                T dl;                                                                              \
-                buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &dl);                                \
+                T gx, gy;                                                                          \
+                buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &gx, &gy);                           \
             }                                                                                      \
             for (int64_t k = m; k < ((m + 3) & ~(int64_t)3); k++)                                  \
                 buf[k] = 0;                                                                        \
@@ -122,25 +170,17 @@ PW_ELEMENT(double, fabs)
     {                                                                                              \
         LGT_FOR(                                                                                   \
             ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T dl, s = PG ? g[i] : gs;                                                          \
-                elem_##T(K, x[i], y[i], a, &dl);                                                   \
-                T v = (T)(dl * s);                                                                 \
-                if (K == LGL_PW_SOFT_MARGIN) {                                                     \
-                    if (WX)                                                                        \
-                        dx[i] = (T)(v * y[i]);                                                     \
-                    if (WY)                                                                        \
-                        dy[i] = (T)(v * x[i]);                                                     \
-                } else {                                                                           \
-                    if (WX)                                                                        \
-                        dx[i] = v;                                                                 \
-                    if (WY)                                                                        \
-                        dy[i] = (T)-v;                                                             \
-                }                                                                                  \
+                T gx, gy, s = PG ? g[i] : gs;                                                      \
+                elem_##T(K, x[i], y[i], a, &gx, &gy);                                              \
+                if (WX)                                                                            \
+                    dx[i] = (T)(gx * s);                                                           \
+                if (WY)                                                                            \
+                    dy[i] = (T)(gy * s);                                                           \
             });                                                                                    \
     }                                                                                              \
     /* g: the upstream per element, or NULL and gs the scale of every element */                   \
-    static void bw_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, const T *g, T gs, T *dx,    \
-                             T *dy, int64_t n)                                                     \
+    LGT_VECTOR_CLONES static void bw_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a,           \
+                                               const T *g, T gs, T *dx, T *dy, int64_t n)          \
     {                                                                                              \
         int m = (dx ? 1 : 0) + (dy ? 2 : 0) + (g ? 4 : 0);                                         \
         switch (m) {                                                                               \
@@ -160,19 +200,29 @@ PW_KERNELS(float, LGL_PW_SMOOTH_L1)
 PW_KERNELS(float, LGL_PW_HUBER)
 PW_KERNELS(float, LGL_PW_HINGE)
 PW_KERNELS(float, LGL_PW_SOFT_MARGIN)
+PW_KERNELS(float, LGL_PW_BCE_LOGITS)
+PW_KERNELS(float, LGL_PW_KL)
+PW_KERNELS(float, LGL_PW_KL_LOG)
+PW_KERNELS(float, LGL_PW_MLSM)
 PW_KERNELS(double, LGL_PW_L1)
 PW_KERNELS(double, LGL_PW_MSE)
 PW_KERNELS(double, LGL_PW_SMOOTH_L1)
 PW_KERNELS(double, LGL_PW_HUBER)
 PW_KERNELS(double, LGL_PW_HINGE)
 PW_KERNELS(double, LGL_PW_SOFT_MARGIN)
+PW_KERNELS(double, LGL_PW_BCE_LOGITS)
+PW_KERNELS(double, LGL_PW_KL)
+PW_KERNELS(double, LGL_PW_KL_LOG)
+PW_KERNELS(double, LGL_PW_MLSM)
 
 /* One function per (type, kind): the kind is a constant in each loop, so
  * no branch on it survives and the simple kinds vectorise. */
 #define PW_TABLE(T, what)                                                                          \
     {                                                                                              \
         what##_##T##_LGL_PW_L1, what##_##T##_LGL_PW_MSE, what##_##T##_LGL_PW_SMOOTH_L1,            \
-            what##_##T##_LGL_PW_HUBER, what##_##T##_LGL_PW_HINGE, what##_##T##_LGL_PW_SOFT_MARGIN  \
+            what##_##T##_LGL_PW_HUBER, what##_##T##_LGL_PW_HINGE, what##_##T##_LGL_PW_SOFT_MARGIN, \
+            what##_##T##_LGL_PW_BCE_LOGITS, what##_##T##_LGL_PW_KL, what##_##T##_LGL_PW_KL_LOG,    \
+            what##_##T##_LGL_PW_MLSM                                                               \
     }
 typedef void (*fw_none_f)(lg_ctx *, const float *, const float *, float, float *, int64_t);
 typedef void (*fw_none_d)(lg_ctx *, const double *, const double *, double, double *, int64_t);
