@@ -93,8 +93,14 @@ static lg_status sum_mean_backward(lg_ctx *ctx, lg_tensor *y, double scale_by_co
     lgT_expand(ctx, dx, y->grad, knd, kshape);
     if (scale_by_count && p.rcount > 0) {
         double s = 1.0 / (double)p.rcount;
-        for (int64_t i = 0; i < dx->numel; i++)
-            lgT_set(dx, i, lgT_get(dx, i) * s);
+        int64_t n = dx->numel;
+        if (dx->dtype == LG_F32) {
+            float *d = LGT_F(dx);
+            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) d[i] = (float)((double)d[i] * s););
+        } else {
+            double *d = LGT_D(dx);
+            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) d[i] = d[i] * s;);
+        }
     }
     return lgA_accum(ctx, x, dx);
 }

@@ -19,35 +19,45 @@
  * below serve the weighted forms and are the oracles in the tests.
  */
 #include "../autograd/autograd.h"
+#include "../tensor/vmath.h"
 #include "loss.h"
 
-#include <tgmath.h>
+#include <math.h>
 
 #define EPS0 ((double)1e-12f)
 
-#define BCE_KERNELS(T, SUF)                                                                        \
-    static void fw_##SUF(T *l, const T *x, const T *y, int64_t n)                                  \
+#define BCE_KERNELS(T, SUF, LOG)                                                                   \
+    LGT_VECTOR_CLONES static void fw_##SUF(lg_ctx *ctx, T *l, const T *x, const T *y, int64_t n)   \
     {                                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            T lx = log(x[i]), l1x = log(1 - x[i]);                                                 \
-            lx = lx < -100 ? (T)-100 : lx;                                                         \
-            l1x = l1x < -100 ? (T)-100 : l1x;                                                      \
-            l[i] = (y[i] - 1) * l1x - y[i] * lx;                                                   \
-        }                                                                                          \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
+                T lx = LOG(x[i]), l1x = LOG((T)(1 - x[i]));                                        \
+                lx = lx < -100 ? (T)-100 : lx;                                                     \
+                l1x = l1x < -100 ? (T)-100 : l1x;                                                  \
+                l[i] = (T)((T)((y[i] - 1) * l1x) - (T)(y[i] * lx));                                \
+            });                                                                                    \
     }                                                                                              \
-    static void bw_##SUF(T *dx, T *dy, const T *g, const T *x, const T *y, int64_t n)              \
+    LGT_VECTOR_CLONES static void bw_##SUF(lg_ctx *ctx, T *dx, T *dy, const T *g, const T *x,      \
+                                           const T *y, int64_t n)                                  \
     {                                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            if (dx) {                                                                              \
-                T den = x[i] * (1 - x[i]);                                                         \
-                dx[i] = g[i] * (x[i] - y[i]) / (den > (T)EPS0 ? den : (T)EPS0);                    \
-            }                                                                                      \
-            if (dy)                                                                                \
-                dy[i] = g[i] * (log(1 - x[i]) - log(x[i]));                                        \
-        }                                                                                          \
+        if (dx)                                                                                    \
+            LGT_FOR(                                                                               \
+                ctx, n, for (int64_t i = 0; i < n; i++) {                                          \
+                    T den = (T)(x[i] * (T)(1 - x[i]));                                             \
+                    dx[i] = (T)((T)(g[i] * (T)(x[i] - y[i])) / (den > (T)EPS0 ? den : (T)EPS0));   \
+                });                                                                                \
+        if (dy)                                                                                    \
+            LGT_FOR(                                                                               \
+                ctx, n, for (int64_t i = 0; i < n; i++) {                                          \
+                    dy[i] = (T)(g[i] * (T)(LOG((T)(1 - x[i])) - LOG(x[i])));                       \
+                });                                                                                \
     }
-BCE_KERNELS(float, f32)
-BCE_KERNELS(double, f64)
+static inline double log_d(double x)
+{
+    return log(x);
+}
+BCE_KERNELS(float, f32, lgV_logf)
+BCE_KERNELS(double, f64, log_d)
 
 static lg_tensor *bce_primitive(lg_ctx *ctx, lg_tensor *x, lg_tensor *y)
 {
@@ -55,9 +65,9 @@ static lg_tensor *bce_primitive(lg_ctx *ctx, lg_tensor *x, lg_tensor *y)
     if (!l)
         return NULL;
     if (x->dtype == LG_F32)
-        fw_f32(LGT_F(l), LGT_F(x), LGT_F(y), x->numel);
+        fw_f32(ctx, LGT_F(l), LGT_F(x), LGT_F(y), x->numel);
     else
-        fw_f64(LGT_D(l), LGT_D(x), LGT_D(y), x->numel);
+        fw_f64(ctx, LGT_D(l), LGT_D(x), LGT_D(y), x->numel);
     return lgA_record(ctx, LGA_OP_binary_cross_entropy, l, 2, (lg_tensor *[]){ x, y });
 }
 
@@ -69,11 +79,11 @@ lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *l)
     if (lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))
         return ctx->status;
     if (x->dtype == LG_F32)
-        bw_f32(dx ? LGT_F(dx) : NULL, dy ? LGT_F(dy) : NULL, LGT_F(l->grad), LGT_F(x), LGT_F(y),
-               x->numel);
+        bw_f32(ctx, dx ? LGT_F(dx) : NULL, dy ? LGT_F(dy) : NULL, LGT_F(l->grad), LGT_F(x),
+               LGT_F(y), x->numel);
     else
-        bw_f64(dx ? LGT_D(dx) : NULL, dy ? LGT_D(dy) : NULL, LGT_D(l->grad), LGT_D(x), LGT_D(y),
-               x->numel);
+        bw_f64(ctx, dx ? LGT_D(dx) : NULL, dy ? LGT_D(dy) : NULL, LGT_D(l->grad), LGT_D(x),
+               LGT_D(y), x->numel);
     if (dx && lgA_accum(ctx, x, dx) != LG_OK)
         return ctx->status;
     if (dy && lgA_accum(ctx, y, dy) != LG_OK)

@@ -64,7 +64,7 @@ double lgL_at(lg_tensor *t, int64_t i)
 /* Does any element fall outside [lo, hi] (or, with pm1, differ from both
  * -1 and 1)? A branch-free scan, so that checking a million targets costs
  * about as much as reading them. */
-#define SCAN(T)                                                                                    \
+#define SCAN(T, C)                                                                                 \
     static bool any_bad_##T(const T *v, int64_t n, double lo, double hi, bool pm1)                 \
     {                                                                                              \
         int bad = 0;                                                                               \
@@ -73,12 +73,12 @@ double lgL_at(lg_tensor *t, int64_t i)
                 bad |= (v[i] != 1) & (v[i] != -1);                                                 \
         else                                                                                       \
             for (int64_t i = 0; i < n; i++)                                                        \
-                bad |= !((double)v[i] >= lo && (double)v[i] <= hi);                                \
+                bad |= !((C)v[i] >= (C)lo && (C)v[i] <= (C)hi);                                    \
         return bad != 0;                                                                           \
     }
-SCAN(float)
-SCAN(double)
-SCAN(int64_t)
+SCAN(float, float) /* lo and hi are exact in float for every caller: 0, 1, infinity */
+SCAN(double, double)
+SCAN(int64_t, double)
 
 bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1)
 {
@@ -91,8 +91,7 @@ bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1)
     }
 }
 
-bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who,
-                  const char *arg)
+bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who, const char *arg)
 {
     if (!lgL_any_bad(t, lo, hi, false))
         return true;
@@ -122,7 +121,8 @@ bool lgL_pair(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const char *who)
         return false;
     if (lg_tensor_dtype(input) != lg_tensor_dtype(target)) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: input is %s but target is %s, expected the same dtype",
-                  who, lgL_dtype_name(lg_tensor_dtype(input)), lgL_dtype_name(lg_tensor_dtype(target)));
+                  who, lgL_dtype_name(lg_tensor_dtype(input)),
+                  lgL_dtype_name(lg_tensor_dtype(target)));
         return false;
     }
     if (!lgL_same_shape(input, target)) {
@@ -185,4 +185,3 @@ lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
     default: return lg_mean(ctx, l, 0, NULL, false);
     }
 }
-
