@@ -80,14 +80,11 @@ static double forward_sample(const lg_tensor *lp, const ctc_data *d, int64_t b)
 }
 
 /* Writes d nll_b / d lp[t, b, :] * g into dlp for every t < T_b. */
-static lg_status backward_sample(lg_ctx *ctx, const lg_tensor *lp, const ctc_data *d, int64_t b,
-                                 double nll, double g, lg_tensor *dlp)
+static void backward_sample(const lg_tensor *lp, const ctc_data *d, int64_t b, double nll, double g,
+                            double *beta, lg_tensor *dlp)
 {
     int64_t Tb = d->in_len[b], L = d->tgt_len[b], S = 2 * L + 1, C = d->C;
     const double *a = d->alpha + b * d->T * d->smax;
-    double *beta = lgC_salloc(ctx, (size_t)(2 * d->smax + C) * sizeof(double), "lg_backward");
-    if (!beta)
-        return LG_ERR_OOM;
     double *next = beta + d->smax, *A = next + d->smax;
     for (int64_t t = Tb - 1; t >= 0; t--) {
         for (int64_t s = 0; s < S; s++) {
@@ -110,13 +107,16 @@ static lg_status backward_sample(lg_ctx *ctx, const lg_tensor *lp, const ctc_dat
             int64_t c = ext(d, b, s);
             A[c] = lse(A[c], a[t * d->smax + s] + beta[s]);
         }
+        int64_t row = (t * d->N + b) * C;
         for (int64_t c = 0; c < C; c++) {
             double v = -g * exp(A[c] + nll - lp_at(lp, d, t, b, c));
-            lgT_set(dlp, (t * d->N + b) * C + c, v);
+            if (dlp->dtype == LG_F32)
+                LGT_F(dlp)[row + c] = (float)v;
+            else
+                LGT_D(dlp)[row + c] = v;
         }
         memcpy(next, beta, (size_t)S * sizeof(double));
     }
-    return LG_OK;
 }
 
 static lg_tensor *ctc_primitive(lg_ctx *ctx, lg_tensor *lp, ctc_data *d)
@@ -130,12 +130,14 @@ static lg_tensor *ctc_primitive(lg_ctx *ctx, lg_tensor *lp, ctc_data *d)
         return NULL;
     *saved = *d;
     saved->alpha = alpha;
-    for (int64_t b = 0; b < d->N; b++) {
-        double v = forward_sample(lp, saved, b);
-        if (d->zero_infinity && isinf(v))
-            v = 0;
-        lgT_set(nll, b, v);
-    }
+    /* samples are independent: in parallel when the batch's work is large */
+    LGT_FOR(
+        ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
+            double v = forward_sample(lp, saved, b);
+            if (d->zero_infinity && isinf(v))
+                v = 0;
+            lgT_set(nll, b, v);
+        });
     nll->aux = saved;
     return lgA_record(ctx, LGA_OP_ctc_loss, nll, 1, &lp);
 }
@@ -147,16 +149,20 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
     lg_tensor *dlp = lgT_zeros_like(ctx, lp, "lg_backward");
     if (!dlp)
         return ctx->status;
-    for (int64_t b = 0; b < d->N; b++) {
-        /* recompute the unzeroed nll from alpha (cheap) */
-        int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1;
-        const double *last = d->alpha + (b * d->T + Tb - 1) * d->smax;
-        double v = -(S >= 2 ? lse(last[S - 1], last[S - 2]) : last[S - 1]);
-        if (d->zero_infinity && isinf(v))
-            continue; /* zeroed sample: zero gradient */
-        if (backward_sample(ctx, lp, d, b, v, lgT_get(nll->grad, b), dlp) != LG_OK)
-            return ctx->status;
-    }
+    size_t per = (size_t)(2 * d->smax + d->C); /* beta, next and A of one sample */
+    double *scratch =
+        lgC_salloc(ctx, (size_t)(d->N ? d->N : 1) * per * sizeof(double), "lg_backward");
+    if (!scratch)
+        return ctx->status;
+    LGT_FOR(
+        ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
+            /* recompute the unzeroed nll from alpha (cheap) */
+            int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1;
+            const double *last = d->alpha + (b * d->T + Tb - 1) * d->smax;
+            double v = -(S >= 2 ? lse(last[S - 1], last[S - 2]) : last[S - 1]);
+            if (!(d->zero_infinity && isinf(v))) /* a zeroed sample keeps a zero gradient */
+                backward_sample(lp, d, b, v, lgT_get(nll->grad, b), scratch + (size_t)b * per, dlp);
+        });
     return lgA_accum(ctx, lp, dlp);
 }
 
