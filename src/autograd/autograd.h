@@ -37,6 +37,10 @@ static inline bool lgA_needs(const lg_tensor *y, int i)
  * g must be a fresh step temporary of the backward: when x has no
  * gradient yet and g already has x's shape, g itself becomes it (no copy). */
 LG_HIDDEN lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g);
+/* x's gradient itself, made (zero) if x has none yet, for backwards that
+ * add into part of it in place (a slice) instead of building a zero tensor
+ * of x's shape for lgA_accum. NULL with the ctx error set. */
+LG_HIDDEN lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x);
 /* The same for a g that is shared (another tensor's gradient or a view of
  * it): always copied. */
 LG_HIDDEN lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);

@@ -82,12 +82,13 @@ lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t 
 
 lg_status lgA_bw_slice(lg_ctx *ctx, lg_tensor *y)
 {
-    lg_tensor *x = y->in[0];
-    lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
+    /* added into x's gradient in place: the slices of one tensor (the gates
+     * of a recurrent cell, the steps of a sequence) share one buffer */
+    lg_tensor *dx = lgA_grad_buffer(ctx, y->in[0]);
     if (!dx)
         return ctx->status;
     slice_move(dx, y->grad, y->attr.axes[0], y->attr.i[0], y->attr.i[1], ADD);
-    return lgA_accum(ctx, x, dx);
+    return LG_OK;
 }
 
 lg_tensor *lg_narrow(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t length)

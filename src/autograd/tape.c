@@ -155,6 +155,18 @@ static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
     return ctx->status == LG_ERR_OOM ? LG_ERR_OOM : LG_OK;
 }
 
+lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x)
+{
+    if (x->consumed) {
+        lgC_errorf(ctx, LG_ERR_STATE,
+                   "lg_backward: the graph through a %s op was already used by an earlier "
+                   "backward (one backward per recorded graph; recompute it)",
+                   op_names[x->op]);
+        return NULL;
+    }
+    return grad_of(ctx, x);
+}
+
 lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
 {
     return accum(ctx, x, g, true);
