@@ -119,13 +119,22 @@ PW_ELEMENT(float, fabsf, lgV_expf, lgV_logf, lgV_log1pf)
 PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
 
 #define PW_KERNELS(T, K)                                                                           \
-    LGT_VECTOR_CLONES static void fw_none_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a,      \
-                                                    T *l, int64_t n)                               \
+    /* Threads take whole blocks, and each block is a call to a vector clone:                      \
+     * the loop OpenMP outlines stays a plain loop of calls. */                                    \
+    LGT_VECTOR_CLONES static void fw_rows_##T##_##K(const T *x, const T *y, T a, T *l, int64_t n)  \
     {                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T gx, gy;                                                                              \
+            l[i] = elem_##T(K, x[i], y[i], a, &gx, &gy);                                           \
+        }                                                                                          \
+    }                                                                                              \
+    static void fw_none_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T *l, int64_t n)       \
+    {                                                                                              \
+        int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
         LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T gx, gy;                                                                          \
-                l[i] = elem_##T(K, x[i], y[i], a, &gx, &gy);                                       \
+            ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
+                int64_t lo = b * BLOCK, m = lo + BLOCK < n ? BLOCK : n - lo;                       \
+                fw_rows_##T##_##K(x + lo, y + lo, a, l + lo, m);                                   \
             });                                                                                    \
     }                                                                                              \
     /* Sum of a block: the values of 256 elements at a time into a buffer                          \
@@ -165,33 +174,44 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
     /* one loop per (which gradients, upstream per element or one scale):                          \
      * constant flags, so no branch stays in the loop */                                           \
     static inline __attribute__((always_inline)) void bw_loop_##T##_##K(                           \
-        lg_ctx *ctx, const T *x, const T *y, T a, const T *g, T gs, T *dx, T *dy, int64_t n,       \
-        const bool WX, const bool WY, const bool PG)                                               \
+        const T *x, const T *y, T a, const T *g, T gs, T *dx, T *dy, int64_t n, const bool WX,     \
+        const bool WY, const bool PG)                                                              \
     {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T gx, gy, s = PG ? g[i] : gs;                                                      \
-                elem_##T(K, x[i], y[i], a, &gx, &gy);                                              \
-                if (WX)                                                                            \
-                    dx[i] = (T)(gx * s);                                                           \
-                if (WY)                                                                            \
-                    dy[i] = (T)(gy * s);                                                           \
-            });                                                                                    \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T gx, gy, s = PG ? g[i] : gs;                                                          \
+            elem_##T(K, x[i], y[i], a, &gx, &gy);                                                  \
+            if (WX)                                                                                \
+                dx[i] = (T)(gx * s);                                                               \
+            if (WY)                                                                                \
+                dy[i] = (T)(gy * s);                                                               \
+        }                                                                                          \
     }                                                                                              \
-    /* g: the upstream per element, or NULL and gs the scale of every element */                   \
-    LGT_VECTOR_CLONES static void bw_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a,           \
-                                               const T *g, T gs, T *dx, T *dy, int64_t n)          \
+    /* one block; m: which of dx (1), dy (2) and a per-element upstream (4) */                     \
+    LGT_VECTOR_CLONES static void bw_block_##T##_##K(const T *x, const T *y, T a, const T *g,      \
+                                                     T gs, T *dx, T *dy, int64_t n, int m)         \
     {                                                                                              \
-        int m = (dx ? 1 : 0) + (dy ? 2 : 0) + (g ? 4 : 0);                                         \
         switch (m) {                                                                               \
-        case 1: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 0, 0); break;                 \
-        case 2: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 0, 1, 0); break;                 \
-        case 3: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 1, 0); break;                 \
-        case 5: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 0, 1); break;                 \
-        case 6: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 0, 1, 1); break;                 \
-        case 7: bw_loop_##T##_##K(ctx, x, y, a, g, gs, dx, dy, n, 1, 1, 1); break;                 \
+        case 1: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 1, 0, 0); break;                      \
+        case 2: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 0, 1, 0); break;                      \
+        case 3: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 1, 1, 0); break;                      \
+        case 5: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 1, 0, 1); break;                      \
+        case 6: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 0, 1, 1); break;                      \
+        case 7: bw_loop_##T##_##K(x, y, a, g, gs, dx, dy, n, 1, 1, 1); break;                      \
         default: break;                                                                            \
         }                                                                                          \
+    }                                                                                              \
+    /* g: the upstream per element, or NULL and gs the scale of every element */                   \
+    static void bw_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, const T *g, T gs, T *dx,    \
+                             T *dy, int64_t n)                                                     \
+    {                                                                                              \
+        int m = (dx ? 1 : 0) + (dy ? 2 : 0) + (g ? 4 : 0);                                         \
+        int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
+                int64_t lo = b * BLOCK, k = lo + BLOCK < n ? BLOCK : n - lo;                       \
+                bw_block_##T##_##K(x + lo, y + lo, a, g ? g + lo : NULL, gs, dx ? dx + lo : NULL,  \
+                                   dy ? dy + lo : NULL, k, m);                                     \
+            });                                                                                    \
     }
 
 PW_KERNELS(float, LGL_PW_L1)
