@@ -423,6 +423,61 @@ Test(losses, cross_entropy_rows_fused_matches_its_composite_oracle)
     lg_ctx_free(ctx);
 }
 
+/* The fused nll over rows against gather/where/mul, weights, an ignored
+ * row holding inf and NaN, every reduction. */
+Test(losses, nll_rows_fused_matches_its_composite_oracle)
+{
+    lg_ctx *ctx = test_ctx(122);
+    enum { N = 5, C = 4 };
+    int64_t tv[N] = { 1, -100, 3, 0, 3 }, safe[N] = { 1, 0, 3, 0, 3 };
+    double keep[N] = { 1, 0, 1, 1, 1 };
+    for (int dt = 0; dt < 2; dt++)
+        for (int weighted = 0; weighted < 2; weighted++)
+            for (int red = 0; red < 3; red++) {
+                double xv[N * C];
+                lg_tensor *r = lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C));
+                for (int i = 0; i < N * C; i++)
+                    xv[i] = get(r, i);
+                xv[4] = INFINITY, xv[5] = NAN; /* the ignored row */
+                lg_tensor *x1 = from_doubles(ctx, (lg_dtype)dt, xv, 2, SHAPE(N, C));
+                lg_tensor *x2 = lg_detach(ctx, x1);
+                lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
+                lg_tensor *w = weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
+                lg_tensor *f = lg_nll_loss(ctx, x1, T_FROM(ctx, LG_I64, tv, N),
+                                           &(lg_nll_opts){ (lg_reduction)red, w, LG_SET(-100) });
+                double nw[N], denom = 0;
+                for (int i = 0; i < N; i++) {
+                    nw[i] = -keep[i] * (w ? get(w, safe[i]) : 1);
+                    denom -= nw[i];
+                }
+                lg_tensor *g = lg_reshape(
+                    ctx, lg_gather(ctx, x2, 1, T_FROM(ctx, LG_I64, safe, N, 1)), 1, SHAPE(N));
+                g = lg_where(ctx, from_doubles(ctx, (lg_dtype)dt, keep, 1, SHAPE(N)), g,
+                             lg_scalar(ctx, (lg_dtype)dt, 0));
+                lg_tensor *l = lg_mul(ctx, g, from_doubles(ctx, (lg_dtype)dt, nw, 1, SHAPE(N)));
+                lg_tensor *c = red == LG_REDUCTION_NONE ? l : lg_sum(ctx, l, 0, NULL, false);
+                if (red == LG_REDUCTION_MEAN)
+                    c = lg_mul_scalar(ctx, c, 1 / denom);
+                char what[48];
+                snprintf(what, sizeof what, "dtype %d weighted %d reduction %d", dt, weighted, red);
+                double tol = dt == LG_F32 ? 1e-6 : 1e-14, want[N];
+                int64_t m = lg_tensor_numel(c);
+                for (int64_t i = 0; i < m; i++)
+                    want[i] = get(c, i);
+                expect_close(f, want, m, tol, what);
+                lg_tensor *u = red == LG_REDUCTION_NONE ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
+                                                        : lg_scalar(ctx, (lg_dtype)dt, 1.25);
+                cr_assert_eq(lg_backward_with(ctx, f, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_eq(lg_backward_with(ctx, c, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                double gw[N * C];
+                for (int i = 0; i < N * C; i++)
+                    gw[i] = get(lg_tensor_grad(x2), i);
+                expect_close(lg_tensor_grad(x1), gw, N * C, tol, what);
+                lg_step_end(ctx);
+            }
+    lg_ctx_free(ctx);
+}
+
 /* ------------------------------------------------------------------ */
 /* Identities between losses                                            */
 /* ------------------------------------------------------------------ */

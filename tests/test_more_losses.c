@@ -41,7 +41,6 @@ static lg_tensor *apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     lg_tensor *pm1 = lg_tanh(ctx, y); /* targets in (-1, 1) */
     lg_tensor *unit = lg_sigmoid(ctx, y);
     int64_t seg[] = { 3, 2, 2 };
-    lg_tensor *row0 = lg_reshape(ctx, lg_narrow(ctx, z, 0, 0, 1), 1, SHAPE(4));
     switch (a->which) {
     case 0:
         return lg_poisson_nll_loss(ctx, x, lg_add_scalar(ctx, lg_exp(ctx, y), 0.5),
@@ -61,7 +60,11 @@ static lg_tensor *apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     case 6:
         return lg_multi_margin_loss(
             ctx, x, T_FROM(ctx, LG_I64, cls, 3),
-            &(lg_multi_margin_opts){ .reduction = r, .p = LG_SET(2), .weight = lg_exp(ctx, row0) });
+            &(lg_multi_margin_opts){
+                .reduction = r,
+                .p = LG_SET(2),
+                .weight =
+                    from_doubles(ctx, LG_F64, (double[]){ 0.5, 2, 1.25, 0.75 }, 1, SHAPE(4)) });
     case 7:
         return lg_multi_margin_loss(
             ctx, x, T_FROM(ctx, LG_I64, cls, 3),
@@ -91,13 +94,15 @@ static lg_tensor *apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
         return lg_binary_cross_entropy_with_logits(
             ctx, x, unit, &(lg_bce_logits_opts){ r, NULL, lg_exp(ctx, z), 0.2 });
     case 15:
-        return lg_dice_loss(ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
-                            &(lg_dice_opts){ .reduction = r,
-                                             .activation = LG_DICE_SIGMOID,
-                                             .weight = lg_exp(ctx, lg_narrow(ctx, col0(ctx, z), 0, 0, 2)) });
+        return lg_dice_loss(
+            ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
+            &(lg_dice_opts){ .reduction = r,
+                             .activation = LG_DICE_SIGMOID,
+                             .weight = lg_exp(ctx, lg_narrow(ctx, col0(ctx, z), 0, 0, 2)) });
     case 16:
         return lg_dice_loss(ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
-                            &(lg_dice_opts){ .reduction = r, .activation = LG_DICE_SOFTMAX,
+                            &(lg_dice_opts){ .reduction = r,
+                                             .activation = LG_DICE_SOFTMAX,
                                              .smooth = LG_SET(0.1) });
     case 17: return lg_dice_loss(ctx, lg_sigmoid(ctx, x), unit, &(lg_dice_opts){ .reduction = r });
     case 18:
@@ -159,8 +164,7 @@ Test(more_losses, focal_with_gamma_0_and_no_alpha_is_bce_with_logits)
     lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(5, 3)), 3);
     lg_tensor *y = lg_rand(ctx, LG_F64, 2, SHAPE(5, 3), 0, 1);
     lg_tensor *f = lg_sigmoid_focal_loss(
-        ctx, x, y,
-        &(lg_focal_opts){ LG_REDUCTION_NONE, .alpha = LG_SET(-1), .gamma = LG_SET(0) });
+        ctx, x, y, &(lg_focal_opts){ LG_REDUCTION_NONE, .alpha = LG_SET(-1), .gamma = LG_SET(0) });
     lg_tensor *b = lg_binary_cross_entropy_with_logits(
         ctx, x, y, &(lg_bce_logits_opts){ .reduction = LG_REDUCTION_NONE });
     double want[15];
@@ -220,10 +224,130 @@ Test(more_losses, closed_forms)
                  (double[]){ want }, 1, 1e-14, "nt-xent");
     /* cross-view only: one negative per direction */
     want = -1 / tau + log(exp(1 / tau) + 1);
-    expect_close(lg_nt_xent_loss(ctx, Z1, Z2,
-                                 &(lg_nt_xent_opts){ .temperature = LG_SET(tau),
-                                                     .cross_view_only = true }),
-                 (double[]){ want }, 1, 1e-14, "infonce");
+    expect_close(
+        lg_nt_xent_loss(ctx, Z1, Z2,
+                        &(lg_nt_xent_opts){ .temperature = LG_SET(tau), .cross_view_only = true }),
+        (double[]){ want }, 1, 1e-14, "infonce");
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* The fused class hinges against the composites they replaced         */
+/* ------------------------------------------------------------------ */
+
+static lg_tensor *multi_margin_composite(lg_ctx *ctx, lg_tensor *x, const int64_t *tv, int64_t N,
+                                         int64_t C, int p, double margin, lg_tensor *w,
+                                         lg_reduction r)
+{
+    lg_dtype dt = lg_tensor_dtype(x);
+    lg_tensor *t = T_FROM(ctx, LG_I64, tv, N, 1);
+    lg_tensor *z = lg_add_scalar(ctx, lg_sub(ctx, x, lg_gather(ctx, x, 1, t)), margin);
+    lg_tensor *other = lg_reshape(
+        ctx, lg_add_scalar(ctx, lg_neg(ctx, lg_one_hot(ctx, t, C, dt)), 1), 2, SHAPE(N, C));
+    lg_tensor *keep = lg_mul(ctx, other, lg_gt(ctx, z, lg_scalar(ctx, dt, 0)));
+    lg_tensor *h = lg_where(ctx, keep, p == 2 ? lg_square(ctx, z) : z, lg_scalar(ctx, dt, 0));
+    lg_tensor *l = lg_mul_scalar(ctx, lg_sum(ctx, h, 1, (int[]){ 1 }, false), 1.0 / (double)C);
+    if (w)
+        l = lg_mul(ctx, l, lg_index_select(ctx, w, 0, T_FROM(ctx, LG_I64, tv, N)));
+    return r == LG_REDUCTION_NONE ? l
+                                  : (r == LG_REDUCTION_SUM ? lg_sum(ctx, l, 0, NULL, false)
+                                                           : lg_mean(ctx, l, 0, NULL, false));
+}
+
+static lg_tensor *multilabel_margin_composite(lg_ctx *ctx, lg_tensor *x, const int64_t *y,
+                                              int64_t N, int64_t C, lg_reduction r)
+{
+    lg_dtype dt = lg_tensor_dtype(x);
+    double *pairs = calloc((size_t)(N * C * C), sizeof *pairs);
+    int64_t *idx = calloc((size_t)(N * C), sizeof *idx);
+    for (int64_t i = 0; i < N; i++) {
+        const int64_t *row = y + i * C;
+        int64_t len = 0;
+        while (len < C && row[len] != -1)
+            len++;
+        for (int64_t k = 0; k < C; k++) {
+            bool labelled = false;
+            for (int64_t j = 0; j < len; j++)
+                labelled = labelled || row[j] == k;
+            for (int64_t j = 0; j < len && !labelled; j++)
+                pairs[(i * C + j) * C + k] = 1;
+        }
+        for (int64_t j = 0; j < len; j++)
+            idx[i * C + j] = row[j];
+    }
+    lg_tensor *xj =
+        lg_reshape(ctx, lg_gather(ctx, x, 1, T_FROM(ctx, LG_I64, idx, N, C)), 3, SHAPE(N, C, 1));
+    lg_tensor *xk = lg_reshape(ctx, x, 3, SHAPE(N, 1, C));
+    lg_tensor *z = lg_add(ctx, lg_add_scalar(ctx, lg_neg(ctx, xj), 1), xk);
+    lg_tensor *keep = lg_mul(ctx, from_doubles(ctx, dt, pairs, 3, SHAPE(N, C, C)),
+                             lg_gt(ctx, z, lg_scalar(ctx, dt, 0)));
+    lg_tensor *h = lg_where(ctx, keep, z, lg_scalar(ctx, dt, 0));
+    lg_tensor *l = lg_mul_scalar(ctx, lg_sum(ctx, h, 2, (int[]){ 1, 2 }, false), 1.0 / (double)C);
+    free(pairs), free(idx);
+    return r == LG_REDUCTION_NONE ? l
+                                  : (r == LG_REDUCTION_SUM ? lg_sum(ctx, l, 0, NULL, false)
+                                                           : lg_mean(ctx, l, 0, NULL, false));
+}
+
+Test(more_losses, fused_class_hinges_match_their_composite_oracles)
+{
+    lg_ctx *ctx = test_ctx(218);
+    enum { N = 6, C = 5 };
+    int64_t tv[N] = { 0, 4, 2, 2, 1, 3 };
+    int64_t lists[N * C] = { 1, 3, -1, 0, 0, 4, 4,  -1, 2, 2, -1, 0, 0,  0,  0,
+                             0, 1, 2,  3, 4, 2, -1, 0,  0, 0, 3,  0, -1, -1, 4 };
+    for (int dt = 0; dt < 2; dt++)
+        for (int cfg = 0; cfg < 5; cfg++)
+            for (int red = 0; red < 3; red++) {
+                lg_tensor *x1 = lg_detach(
+                    ctx, lg_mul_scalar(ctx, lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C)), 1.5));
+                /* a tie (hinge exactly 0) and a NaN, as the loops see them */
+                double *xv = malloc(N * C * sizeof *xv);
+                for (int i = 0; i < N * C; i++)
+                    xv[i] = get(x1, i);
+                xv[1] = xv[0] - 1; /* multi margin row 0, margin 1: z = 0 */
+                /* row 5: a NaN, which the loops skip. Not with p = 2: the composite
+                 * squares z before its mask and so sends NaN into the gradient,
+                 * where PyTorch's kernel and the fused one give 0 */
+                if (cfg != 1)
+                    xv[27] = NAN;
+                x1 = from_doubles(ctx, (lg_dtype)dt, xv, 2, SHAPE(N, C));
+                free(xv);
+                lg_tensor *x2 = lg_detach(ctx, x1);
+                lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
+                lg_tensor *w = cfg == 2 ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
+                lg_tensor *f, *c;
+                if (cfg < 4) {
+                    int p = cfg == 1 ? 2 : 1;
+                    double margin = cfg == 3 ? 0.3 : 1;
+                    f = lg_multi_margin_loss(
+                        ctx, x1, T_FROM(ctx, LG_I64, tv, N),
+                        &(lg_multi_margin_opts){ (lg_reduction)red, LG_SET(p), LG_SET(margin), w });
+                    c = multi_margin_composite(ctx, x2, tv, N, C, p, margin, w, (lg_reduction)red);
+                } else {
+                    f = lg_multilabel_margin_loss(ctx, x1, T_FROM(ctx, LG_I64, lists, N, C),
+                                                  &(lg_loss_opts){ (lg_reduction)red });
+                    c = multilabel_margin_composite(ctx, x2, lists, N, C, (lg_reduction)red);
+                }
+                cr_assert_not_null(f, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_not_null(c, "%s", lg_ctx_errmsg(ctx));
+                char what[64];
+                snprintf(what, sizeof what, "dtype %d config %d reduction %d", dt, cfg, red);
+                double tol = dt == LG_F32 ? 2e-6 : 1e-14, want[N];
+                int64_t m = lg_tensor_numel(c);
+                for (int64_t i = 0; i < m; i++)
+                    want[i] = get(c, i);
+                expect_close(f, want, m, tol, what);
+                lg_tensor *u = red == LG_REDUCTION_NONE ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
+                                                        : lg_scalar(ctx, (lg_dtype)dt, 0.8);
+                cr_assert_eq(lg_backward_with(ctx, f, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_eq(lg_backward_with(ctx, c, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                double gw[N * C];
+                for (int i = 0; i < N * C; i++)
+                    gw[i] = get(lg_tensor_grad(x2), i);
+                expect_close(lg_tensor_grad(x1), gw, N * C, tol, what);
+                lg_step_end(ctx);
+            }
     lg_ctx_free(ctx);
 }
 
@@ -253,7 +377,8 @@ static lg_tensor *wrong_shape(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *u
 Test(more_losses, distance_callback_builds_on_the_tape_and_its_errors_surface)
 {
     lg_ctx *ctx = test_ctx(216);
-    lg_tensor *a = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), *p = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)),
+    lg_tensor *a = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)),
+              *p = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)),
               *n = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4));
     int calls = 0;
     lg_tensor *l = lg_triplet_margin_with_distance_loss(
@@ -272,18 +397,19 @@ Test(more_losses, distance_callback_builds_on_the_tape_and_its_errors_surface)
         cr_assert(fabs(get(l, i) - want) < 1e-12, "row %d: %g vs %g", i, get(l, i), want);
     }
     EXPECT_LOSS_ERR(ctx,
-               lg_triplet_margin_with_distance_loss(
-                   ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = fails }),
-               LG_ERR_AXIS, "lg_softmax");
+                    lg_triplet_margin_with_distance_loss(
+                        ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = fails }),
+                    LG_ERR_AXIS, "lg_softmax");
     EXPECT_LOSS_ERR(ctx,
-               lg_triplet_margin_with_distance_loss(
-                   ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = returns_null }),
-               LG_ERR_VALUE, "returned NULL without setting an error");
+                    lg_triplet_margin_with_distance_loss(
+                        ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = returns_null }),
+                    LG_ERR_VALUE, "returned NULL without setting an error");
     int k = 0;
-    EXPECT_LOSS_ERR(ctx,
-               lg_triplet_margin_with_distance_loss(
-                   ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = wrong_shape, .user = &k }),
-               LG_ERR_SHAPE, "expected the same");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_triplet_margin_with_distance_loss(
+            ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = wrong_shape, .user = &k }),
+        LG_ERR_SHAPE, "expected the same");
     lg_ctx_free(ctx);
 }
 
@@ -299,44 +425,47 @@ Test(more_losses, argument_errors_name_the_function_and_rule)
     int64_t t2[] = { 0, 3 }, lab[] = { 0, -2, 1, 1, -1, 0 };
     lg_tensor *t = T_FROM(ctx, LG_I64, t2, 2);
     EXPECT_LOSS_ERR(ctx, lg_poisson_nll_loss(ctx, x, x4, NULL), LG_ERR_SHAPE,
-               "lg_poisson_nll_loss: input has shape [2, 3] but target has shape [4]");
-    EXPECT_LOSS_ERR(ctx, lg_gaussian_nll_loss(ctx, x, x, lg_ones(ctx, LG_F32, 2, SHAPE(1, 3)), NULL),
-               LG_ERR_SHAPE, "lg_gaussian_nll_loss: var has shape [1, 3] for input [2, 3]");
+                    "lg_poisson_nll_loss: input has shape [2, 3] but target has shape [4]");
+    EXPECT_LOSS_ERR(ctx,
+                    lg_gaussian_nll_loss(ctx, x, x, lg_ones(ctx, LG_F32, 2, SHAPE(1, 3)), NULL),
+                    LG_ERR_SHAPE, "lg_gaussian_nll_loss: var has shape [1, 3] for input [2, 3]");
     EXPECT_LOSS_ERR(ctx, lg_gaussian_nll_loss(ctx, x, x, lg_neg(ctx, u), NULL), LG_ERR_VALUE,
-               "var[0] = ");
-    EXPECT_LOSS_ERR(ctx, lg_margin_ranking_loss(ctx, x4, lg_ones(ctx, LG_F32, 1, SHAPE(1)), x4, NULL),
-               LG_ERR_SHAPE, "lg_margin_ranking_loss: input1 is float32 [4], input2 float32 [1]");
+                    "var[0] = ");
+    EXPECT_LOSS_ERR(
+        ctx, lg_margin_ranking_loss(ctx, x4, lg_ones(ctx, LG_F32, 1, SHAPE(1)), x4, NULL),
+        LG_ERR_SHAPE, "lg_margin_ranking_loss: input1 is float32 [4], input2 float32 [1]");
     EXPECT_LOSS_ERR(ctx, lg_multi_margin_loss(ctx, x, t, NULL), LG_ERR_INDEX,
-               "lg_multi_margin_loss: target[1] = 3, expected a class in [0, 3)");
+                    "lg_multi_margin_loss: target[1] = 3, expected a class in [0, 3)");
     EXPECT_LOSS_ERR(ctx,
-               lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                                    &(lg_multi_margin_opts){ .p = LG_SET(3) }),
-               LG_ERR_VALUE, "p = 3, expected 1 or 2");
+                    lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
+                                         &(lg_multi_margin_opts){ .p = LG_SET(3) }),
+                    LG_ERR_VALUE, "p = 3, expected 1 or 2");
     EXPECT_LOSS_ERR(ctx,
-               lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                                    &(lg_multi_margin_opts){ .weight = x4 }),
-               LG_ERR_SHAPE, "weight is float32 [4], expected [3]");
+                    lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
+                                         &(lg_multi_margin_opts){ .weight = x4 }),
+                    LG_ERR_SHAPE, "weight is float32 [4], expected [3]");
     EXPECT_LOSS_ERR(ctx, lg_multilabel_margin_loss(ctx, x, T_FROM(ctx, LG_I64, lab, 2, 3), NULL),
-               LG_ERR_INDEX, "target[1] = -2, expected a class in [0, 3) or -1");
-    EXPECT_LOSS_ERR(ctx, lg_cosine_embedding_loss(ctx, x, x, lg_ones(ctx, LG_F32, 1, SHAPE(1)), NULL),
-               LG_ERR_SHAPE, "target has shape [1], expected [N] for [N, D] inputs");
+                    LG_ERR_INDEX, "target[1] = -2, expected a class in [0, 3) or -1");
     EXPECT_LOSS_ERR(ctx,
-               lg_sigmoid_focal_loss(ctx, x, u, &(lg_focal_opts){ .gamma = LG_SET(-1) }),
-               LG_ERR_VALUE, "gamma = -1");
+                    lg_cosine_embedding_loss(ctx, x, x, lg_ones(ctx, LG_F32, 1, SHAPE(1)), NULL),
+                    LG_ERR_SHAPE, "target has shape [1], expected [N] for [N, D] inputs");
+    EXPECT_LOSS_ERR(ctx, lg_sigmoid_focal_loss(ctx, x, u, &(lg_focal_opts){ .gamma = LG_SET(-1) }),
+                    LG_ERR_VALUE, "gamma = -1");
     EXPECT_LOSS_ERR(ctx, lg_sigmoid_focal_loss(ctx, x, x, NULL), LG_ERR_VALUE,
-               "expected every element in [0, 1]");
+                    "expected every element in [0, 1]");
     EXPECT_LOSS_ERR(ctx,
-               lg_binary_cross_entropy_with_logits(ctx, x, u,
-                                                   &(lg_bce_logits_opts){ .label_smoothing = 2 }),
-               LG_ERR_VALUE, "label_smoothing = 2");
+                    lg_binary_cross_entropy_with_logits(
+                        ctx, x, u, &(lg_bce_logits_opts){ .label_smoothing = 2 }),
+                    LG_ERR_VALUE, "label_smoothing = 2");
     EXPECT_LOSS_ERR(ctx, lg_dice_loss(ctx, x4, x4, NULL), LG_ERR_SHAPE, "expected [N, C, d1..dk]");
-    EXPECT_LOSS_ERR(ctx,
-               lg_dice_loss(ctx, u, u, &(lg_dice_opts){ .weight = lg_zeros(ctx, LG_F32, 1, SHAPE(3)) }),
-               LG_ERR_VALUE, "the weights sum to 0");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_dice_loss(ctx, u, u, &(lg_dice_opts){ .weight = lg_zeros(ctx, LG_F32, 1, SHAPE(3)) }),
+        LG_ERR_VALUE, "the weights sum to 0");
     EXPECT_LOSS_ERR(ctx, lg_contrastive_loss(ctx, x, x, lg_full(ctx, LG_F32, 1, SHAPE(2), 2), NULL),
-               LG_ERR_VALUE, "target[0] = 2");
+                    LG_ERR_VALUE, "target[0] = 2");
     EXPECT_LOSS_ERR(ctx, lg_nt_xent_loss(ctx, x4, x4, NULL), LG_ERR_SHAPE, "N >= 2");
     EXPECT_LOSS_ERR(ctx, lg_nt_xent_loss(ctx, x, x, &(lg_nt_xent_opts){ .temperature = LG_SET(0) }),
-               LG_ERR_VALUE, "temperature = 0");
+                    LG_ERR_VALUE, "temperature = 0");
     lg_ctx_free(ctx);
 }

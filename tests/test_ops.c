@@ -1124,6 +1124,55 @@ static void ce_rows_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* nll_rows, multi_margin_rows, multilabel_margin_rows: closed forms on one
+ * row, and gradchecks (their composite oracles are in test_losses.c and
+ * test_more_losses.c) */
+static void rows_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(7);
+    double xv[] = { 0.1, 0.2, 0.4, 0.8 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 2, SHAPE(1, 4));
+    int64_t t[] = { 3 }, lists[] = { 3, 0, -1, 1 };
+    double tol = dt == LG_F32 ? 1e-6 : 1e-14;
+    expect_close(lg_nll_loss(ctx, x, T_FROM(ctx, LG_I64, t, 1), NULL), (double[]){ -0.8 }, 1, tol,
+                 "nll");
+    /* (1/4) sum_{j != 3} max(0, 1 - 0.8 + x_j) = (0.3 + 0.4 + 0.6) / 4 */
+    expect_close(lg_multi_margin_loss(ctx, x, T_FROM(ctx, LG_I64, t, 1), NULL),
+                 (double[]){ 1.3 / 4 }, 1, tol, "multi margin");
+    /* LOSSES.md: x = [0.1, 0.2, 0.4, 0.8], y = [3, 0, -1, 1] gives 0.85 */
+    expect_close(lg_multilabel_margin_loss(ctx, x, T_FROM(ctx, LG_I64, lists, 1, 4), NULL),
+                 (double[]){ 0.85 }, 1, tol, "multilabel margin");
+    (void)r;
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *rows_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int k = *(int *)user;
+    int64_t t[] = { 2, 0, 3 }, lists[] = { 1, 3, -1, 0, 0, -1, 2, 2, 2, 1, 0, -1 };
+    double wv[] = { 0.5, 2.0, 1.25, 0.75 };
+    lg_tensor *w = from_doubles(ctx, LG_F64, wv, 1, SHAPE(4));
+    switch (k) {
+    case 0:
+        return lg_nll_loss(ctx, xs[0], T_FROM(ctx, LG_I64, t, 3), &(lg_nll_opts){ .weight = w });
+    case 1:
+        return lg_multi_margin_loss(ctx, xs[0], T_FROM(ctx, LG_I64, t, 3),
+                                    &(lg_multi_margin_opts){ .p = LG_SET(2), .weight = w });
+    default:
+        return lg_multilabel_margin_loss(ctx, xs[0], T_FROM(ctx, LG_I64, lists, 3, 4),
+                                         &(lg_loss_opts){ LG_REDUCTION_NONE });
+    }
+}
+
+static void rows_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(8);
+    int k = strcmp(r->op, "nll_rows") == 0 ? 0 : (strcmp(r->op, "multi_margin_rows") == 0 ? 1 : 2);
+    lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), 2);
+    expect_gradcheck(ctx, rows_apply, &k, 1, &x, r->op);
+    lg_ctx_free(ctx);
+}
+
 static void ctc_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
@@ -1232,6 +1281,9 @@ static op_row rows[] = {
     { "ctc_loss", ctc_fwd, ctc_grad, NULL },
     { "pointwise_loss", pointwise_fwd, pointwise_grad, NULL },
     { "cross_entropy_rows", ce_rows_fwd, ce_rows_grad, NULL },
+    { "nll_rows", rows_fwd, rows_grad, NULL },
+    { "multi_margin_rows", rows_fwd, rows_grad, NULL },
+    { "multilabel_margin_rows", rows_fwd, rows_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

@@ -245,7 +245,8 @@ typedef struct lg_multi_margin_opts {
     lg_reduction reduction; /* MEAN over N (weights are not in the denominator) */
     lg_opti p;              /* default 1; 1 or 2 */
     lg_optd margin;         /* default 1 */
-    lg_tensor *weight;      /* NULL or [C] (departure: PyTorch does not check its length) */
+    lg_tensor *weight;      /* NULL or [C], never differentiated (departure: PyTorch does
+                               not check its length) */
 } lg_multi_margin_opts;
 /* l_i = (1/C) sum_{j != y_i} w[y_i] max(0, margin - x[i, y_i] + x[i, j])^p,
  * gradient 0 where the hinge is exactly 0. input [N, C] with target int64

@@ -199,3 +199,61 @@ lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *l)
     }
     return lgA_accum(ctx, x, dx);
 }
+
+/* nll_loss over rows ([N, C] or [C]): l_i = -w[y_i] x[i, y_i], 0 where
+ * ignored. The composite (gather, where, mul, sum) stays as the oracle and
+ * serves K-dimensional inputs. The backward writes the dense gradient once:
+ * zeros, and -w[y_i] times the row's upstream at each target. */
+typedef struct nll_saved {
+    const int64_t *y;
+    double denom;
+    lg_tensor *w;
+    lg_reduction r;
+} nll_saved;
+
+lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w, double denom,
+                        lg_reduction r, const char *who)
+{
+    int64_t C = x->shape[x->ndim - 1], N = x->ndim == 2 ? x->shape[0] : 1;
+    bool none = r == LG_REDUCTION_NONE;
+    lg_tensor *l = none ? lgT_new(ctx, (lg_dtype)x->dtype, x->ndim - 1, x->shape, who)
+                        : lgT_new(ctx, (lg_dtype)x->dtype, 0, NULL, who);
+    nll_saved *sv = l ? lgC_salloc(ctx, sizeof *sv, who) : NULL;
+    if (!sv)
+        return NULL;
+    double sum = 0;
+    for (int64_t i = 0; i < N; i++) {
+        double v = 0;
+        if (y[i] >= 0) /* an ignored row contributes 0, even over inf or NaN */
+            v = -(w ? lgT_get(w, y[i]) : 1.0) * lgT_get(x, i * C + y[i]);
+        if (none)
+            lgT_set(l, i, v);
+        else
+            sum += (double)(x->dtype == LG_F32 ? (double)(float)v : v);
+    }
+    if (!none)
+        lgT_set(l, 0, r == LG_REDUCTION_MEAN ? sum / denom : sum);
+    *sv = (nll_saved){ y, denom, w, r };
+    l->aux = sv;
+    return lgA_record(ctx, LGA_OP_nll_rows, l, 1, (lg_tensor *[]){ x });
+}
+
+lg_status lgA_bw_nll_rows(lg_ctx *ctx, lg_tensor *l)
+{
+    lg_tensor *x = l->in[0];
+    const nll_saved *sv = l->aux;
+    int64_t C = x->shape[x->ndim - 1], N = x->ndim == 2 ? x->shape[0] : 1;
+    lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
+    if (!dx)
+        return ctx->status;
+    double g0 = sv->r == LG_REDUCTION_NONE ? 0 : lgT_get(l->grad, 0);
+    if (sv->r == LG_REDUCTION_MEAN)
+        g0 /= sv->denom;
+    for (int64_t i = 0; i < N; i++) {
+        if (sv->y[i] < 0)
+            continue;
+        double s = sv->r == LG_REDUCTION_NONE ? lgT_get(l->grad, i) : g0;
+        lgT_set(dx, i * C + sv->y[i], -(sv->w ? lgT_get(sv->w, sv->y[i]) : 1.0) * s);
+    }
+    return lgA_accum(ctx, x, dx);
+}

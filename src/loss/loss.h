@@ -66,6 +66,9 @@ LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tenso
  * per row in the step arena, -1 where ignored; denom the MEAN denominator. */
 LG_HIDDEN lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
                                  double eps, double denom, lg_reduction r, const char *who);
+/* Fused nll_loss over rows (ce_rows.c), the same conventions. */
+LG_HIDDEN lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
+                                  double denom, lg_reduction r, const char *who);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

@@ -162,6 +162,35 @@ static bool common_checks(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_reduction 
     return lg_tensor_check(ctx, t) == LG_OK && lgL_reduction(ctx, r, false, who);
 }
 
+/* [N, C] or [C]: targets checked and mapped (-1 where ignored), D summed,
+ * then the fused rows (cross-entropy when logits, else nll). */
+static lg_tensor *fused_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_tensor *w, int64_t ignore,
+                             double eps, lg_reduction r, const layout *L, const char *who,
+                             bool logits)
+{
+    const int64_t *tv = lg_tensor_data(t);
+    int64_t *y = lgC_salloc(ctx, (size_t)(L->npos ? L->npos : 1) * sizeof *y, who);
+    if (!y)
+        return NULL;
+    double denom = 0;
+    for (int64_t i = 0; i < L->npos; i++) {
+        if (tv[i] == ignore) {
+            y[i] = -1;
+            continue;
+        }
+        if (tv[i] < 0 || tv[i] >= L->C)
+            return lgC_error(ctx, LG_ERR_INDEX,
+                             "%s: target[%lld] = %lld is out of range for %lld classes "
+                             "(ignore_index is %lld)",
+                             who, (long long)i, (long long)tv[i], (long long)L->C,
+                             (long long)ignore);
+        y[i] = tv[i];
+        denom += weight_at(w, tv[i]);
+    }
+    return logits ? lgL_ce_rows(ctx, x, y, w, eps, denom, r, who)
+                  : lgL_nll_rows(ctx, x, y, w, denom, r, who);
+}
+
 lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *o)
 {
     static const char who[] = "lg_nll_loss";
@@ -171,8 +200,11 @@ lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const l
     layout L;
     picks P;
     if (!common_checks(ctx, input, target, r, who) || !lgL_int(ctx, target, who, "target") ||
-        !index_layout(ctx, input, target, who, &L) || !check_weight(ctx, w, &L, who) ||
-        !make_picks(ctx, target, w, ignore, &L, who, &P))
+        !index_layout(ctx, input, target, who, &L) || !check_weight(ctx, w, &L, who))
+        return NULL;
+    if (lg_tensor_ndim(input) <= 2) /* rows of classes: the fused primitive of ce_rows.c */
+        return fused_rows(ctx, input, target, w, ignore, 0, r, &L, who, false);
+    if (!make_picks(ctx, target, w, ignore, &L, who, &P))
         return NULL;
     lg_tensor *l = lg_mul(ctx, picked(ctx, input, target, &L, &P), P.neg_w);
     return reduce_weighted(ctx, l, r, P.denom);
@@ -199,33 +231,6 @@ static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_t
         terms = lg_mul(ctx, terms, class_weight(ctx, w, L, nd));
     lg_tensor *l = lg_neg(ctx, lg_sum(ctx, terms, 1, &L->class_axis, false));
     return lgL_reduce(ctx, l, r);
-}
-
-/* [N, C] or [C]: targets checked and mapped (-1 where ignored), D summed,
- * then the fused rows. */
-static lg_tensor *ce_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_tensor *w, int64_t ignore,
-                          double eps, lg_reduction r, const layout *L, const char *who)
-{
-    const int64_t *tv = lg_tensor_data(t);
-    int64_t *y = lgC_salloc(ctx, (size_t)(L->npos ? L->npos : 1) * sizeof *y, who);
-    if (!y)
-        return NULL;
-    double denom = 0;
-    for (int64_t i = 0; i < L->npos; i++) {
-        if (tv[i] == ignore) {
-            y[i] = -1;
-            continue;
-        }
-        if (tv[i] < 0 || tv[i] >= L->C)
-            return lgC_error(ctx, LG_ERR_INDEX,
-                             "%s: target[%lld] = %lld is out of range for %lld classes "
-                             "(ignore_index is %lld)",
-                             who, (long long)i, (long long)tv[i], (long long)L->C,
-                             (long long)ignore);
-        y[i] = tv[i];
-        denom += weight_at(w, tv[i]);
-    }
-    return lgL_ce_rows(ctx, x, y, w, eps, denom, r, who);
 }
 
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o)
@@ -265,7 +270,7 @@ lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, co
         !check_weight(ctx, w, &L, who))
         return NULL;
     if (xn <= 2) /* rows of classes: the fused primitive of ce_rows.c */
-        return ce_rows(ctx, input, target, w, ignore, eps, r, &L, who);
+        return fused_rows(ctx, input, target, w, ignore, eps, r, &L, who, true);
     if (!make_picks(ctx, target, w, ignore, &L, who, &P))
         return NULL;
     lg_tensor *lsm = lg_log_softmax(ctx, input, L.class_axis);
