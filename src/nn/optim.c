@@ -95,24 +95,44 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
 #define ST(buf, j, v)                                                                              \
     (f32 ? (void)(((float *)(buf))[j] = (float)(v)) : (void)(((double *)(buf))[j] = (v)))
 
+/* SGD over n elements of type T: the arithmetic of the generic version
+ * (double, each state rounded to T when stored), a plain loop per case. */
+#define SGD_KERNEL(T, SUF)                                                                         \
+    static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, T *restrict buf,  \
+                          int64_t n, bool fresh)                                                   \
+    {                                                                                              \
+        const double lr = o->lr, wd = o->weight_decay, mom = o->momentum,                          \
+                     damp = 1 - o->dampening;                                                      \
+        if (!buf && wd == 0) {                                                                     \
+            for (int64_t j = 0; j < n; j++)                                                        \
+                p[j] = (T)((double)p[j] - lr * (double)g[j]);                                      \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                          \
+            double d = (double)g[j], pj = (double)p[j];                                            \
+            if (wd != 0)                                                                           \
+                d = d + wd * pj;                                                                   \
+            if (buf) {                                                                             \
+                T b = (T)(fresh ? d : (double)buf[j] * mom + damp * d);                            \
+                buf[j] = b;                                                                        \
+                d = o->nesterov ? d + mom * (double)b : (double)b;                                 \
+            }                                                                                      \
+            p[j] = (T)(pj - lr * d);                                                               \
+        }                                                                                          \
+    }
+SGD_KERNEL(float, f32)
+SGD_KERNEL(double, f64)
+
 static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
     void *buf = NULL;
     bool fresh = o->steps[i] == 1; /* PyTorch: no momentum buffer before the first update */
     if (o->momentum != 0 && !(buf = lgN_slot(o, i, 0)))
         return LG_ERR_OOM;
-    for (int64_t j = 0; j < n; j++) {
-        double d = LD(g, j), pj = LD(p, j);
-        if (o->weight_decay != 0)
-            d = d + o->weight_decay * pj;
-        if (buf) {
-            double b = fresh ? d : LD(buf, j) * o->momentum + (1 - o->dampening) * d;
-            ST(buf, j, b);
-            b = LD(buf, j);
-            d = o->nesterov ? d + o->momentum * b : b;
-        }
-        ST(p, j, pj - o->lr * d);
-    }
+    if (f32)
+        sgd_f32(o, p, g, buf, n, fresh);
+    else
+        sgd_f64(o, p, g, buf, n, fresh);
     return LG_OK;
 }
 
