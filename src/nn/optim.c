@@ -7,6 +7,7 @@
  * update, so steady-state steps allocate nothing.
  */
 #include "optim.h"
+#include "../tensor/tensor.h" /* LGT_VECTOR_CLONES */
 
 #include <math.h>
 #include <string.h>
@@ -98,11 +99,10 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
 /* SGD over n elements of type T: the arithmetic of the generic version
  * (double, each state rounded to T when stored), a plain loop per case. */
 #define SGD_KERNEL(T, SUF)                                                                         \
-    static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, T *restrict buf,  \
-                          int64_t n, bool fresh)                                                   \
+    LGT_VECTOR_CLONES static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, \
+                                            T *restrict buf, int64_t n, bool fresh)                \
     {                                                                                              \
-        const double lr = o->lr, wd = o->weight_decay, mom = o->momentum,                          \
-                     damp = 1 - o->dampening;                                                      \
+        const double lr = o->lr, wd = o->weight_decay, mom = o->momentum, damp = 1 - o->dampening; \
         if (!buf && wd == 0) {                                                                     \
             for (int64_t j = 0; j < n; j++)                                                        \
                 p[j] = (T)((double)p[j] - lr * (double)g[j]);                                      \
@@ -140,14 +140,14 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
  * double, each state rounded to T when stored (as the generic loops
  * before), with the dtype fixed per loop so that the loop vectorises. */
 #define ADAM_KERNEL(T, SUF)                                                                        \
-    static void adam_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m,   \
-                           T *restrict v, T *restrict vmax, int64_t n, double step_size,           \
-                           double bc2_sqrt)                                                        \
+    LGT_VECTOR_CLONES static void adam_##SUF(                                                      \
+        const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m, T *restrict v,       \
+        T *restrict vmax, int64_t n, double step_size, double bc2_sqrt)                            \
     {                                                                                              \
         const double b1 = o->beta1, b2 = o->beta2, eps = o->eps;                                   \
         const double shrink = o->kind == LG_ADAMW ? 1 - o->lr * o->weight_decay : 1;               \
         const double wd = o->kind == LG_ADAMW ? 0 : o->weight_decay;                               \
-        if (!vmax && wd == 0) { /* the common case, without branches */                           \
+        if (!vmax && wd == 0) { /* the common case, without branches */                            \
             for (int64_t j = 0; j < n; j++) {                                                      \
                 double d = (double)g[j];                                                           \
                 T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                      \
@@ -160,7 +160,7 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
         }                                                                                          \
         for (int64_t j = 0; j < n; j++) {                                                          \
             double pj = (double)p[j] * shrink;                                                     \
-            double d = wd != 0 ? (double)g[j] + wd * (double)p[j] : (double)g[j];                 \
+            double d = wd != 0 ? (double)g[j] + wd * (double)p[j] : (double)g[j];                  \
             T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                          \
             T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                      \
             m[j] = mj, v[j] = vj;                                                                  \
