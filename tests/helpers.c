@@ -99,3 +99,34 @@ double tol_for(lg_dtype dt)
 {
     return dt == LG_F32 ? 2e-6 : 1e-13;
 }
+
+static void expect_same_tensor(lg_tensor *got, lg_tensor *want, int64_t n, double tol,
+                               const char *what)
+{
+    double *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+    cr_assert_not_null(w);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = want ? get(want, i) : 0;
+    if (got)
+        expect_close(got, w, n, tol, what);
+    else
+        for (int64_t i = 0; i < n; i++)
+            cr_assert(w[i] == 0, "%s[%lld]: no gradient, expected %g", what, (long long)i, w[i]);
+    free(w);
+}
+
+void expect_same_loss(lg_ctx *ctx, lg_tensor *fused, lg_tensor *composite, lg_tensor *u,
+                      lg_tensor *const (*leaves)[2], int nleaves, double tol, const char *what)
+{
+    cr_assert_not_null(fused, "%s: fused: %s", what, lg_ctx_errmsg(ctx));
+    cr_assert_not_null(composite, "%s: composite: %s", what, lg_ctx_errmsg(ctx));
+    expect_same_tensor(fused, composite, lg_tensor_numel(composite), tol, what);
+    cr_assert_eq(lg_backward_with(ctx, fused, u), LG_OK, "%s: %s", what, lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_backward_with(ctx, composite, u), LG_OK, "%s: %s", what, lg_ctx_errmsg(ctx));
+    for (int k = 0; k < nleaves; k++) {
+        char gwhat[160];
+        snprintf(gwhat, sizeof gwhat, "%s, gradient of input %d", what, k);
+        expect_same_tensor(lg_tensor_grad(leaves[k][0]), lg_tensor_grad(leaves[k][1]),
+                           lg_tensor_numel(leaves[k][1]), tol, gwhat);
+    }
+}

@@ -21,6 +21,13 @@ double get(lg_tensor *t, int64_t i);
 /* Asserts every element of t is within tol (relative, with an absolute floor
  * of tol) of want[i]; NaN equals NaN and infinities must match exactly. */
 void expect_close(lg_tensor *t, const double *want, int64_t n, double tol, const char *what);
+/* A fused loss against its composite oracle: the values of fused and
+ * composite agree within tol, and after a backward of each with upstream u
+ * so do the gradients of leaves[k][0] (reached from fused) and
+ * leaves[k][1] (from composite), k < nleaves; a missing gradient counts as
+ * zeros. */
+void expect_same_loss(lg_ctx *ctx, lg_tensor *fused, lg_tensor *composite, lg_tensor *u,
+                      lg_tensor *const (*leaves)[2], int nleaves, double tol, const char *what);
 void expect_ok(lg_ctx *ctx);
 /* Runs lg_gradcheck and asserts it passes, printing the report if not. */
 void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *xs,
@@ -29,7 +36,7 @@ void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_ten
 double tol_for(lg_dtype dt);
 
 /* call returns NULL with the status and a message containing substr. */
-#define EXPECT_LOSS_ERR(ctx, call, status, substr)                                                      \
+#define EXPECT_LOSS_ERR(ctx, call, status, substr)                                                 \
     do {                                                                                           \
         lg_ctx_clear_error(ctx);                                                                   \
         cr_assert_null(call, "%s returned a tensor", #call);                                       \
