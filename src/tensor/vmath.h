@@ -37,6 +37,7 @@ static inline float lgV_expf(float x)
 {
     const float hi = 88.7228394f, lo = -103.972084f;
     float xc = x > hi ? hi : (x < lo ? lo : x);
+    xc = xc == xc ? xc : 0.0f; /* NaN: any finite stand-in, the result is x below */
     /* n = round(x / ln 2); r = x - n ln 2 (ln 2 in two parts) */
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float n = (xc * 1.44269504088896341f + magic) - magic;
