@@ -7,25 +7,14 @@
  */
 #include <lossgrad.h>
 
+#include "timing.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 typedef lg_tensor *(*case_fn)(lg_ctx *ctx, lg_tensor *x, lg_tensor *w);
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static lg_tensor *c_sigmoid(lg_ctx *c, lg_tensor *x, lg_tensor *w)
 {
@@ -72,11 +61,11 @@ static double run(int threads, int c, int reps)
     for (int r = 0; r < reps + 2; r++) {
         lg_tensor *x = lg_rand(ctx, LG_F32, 2, cases[c].xs, -1, 1);
         lg_requires_grad(ctx, x, true);
-        double t0 = now();
+        double t0 = bench_now();
         lg_tensor *y = cases[c].fn(ctx, x, w);
         lg_tensor *u = lg_ones(ctx, LG_F32, lg_tensor_ndim(y), lg_tensor_shape(y));
         lg_status st = lg_backward_with(ctx, y, u);
-        double t1 = now();
+        double t1 = bench_now();
         if (st != LG_OK) {
             fprintf(stderr, "bench_core: %s\n", lg_ctx_errmsg(ctx));
             exit(1);
@@ -86,7 +75,7 @@ static double run(int threads, int c, int reps)
         lg_zero_grad(ctx);
         lg_step_end(ctx);
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp);
+    qsort(t, (size_t)reps, sizeof *t, bench_cmp);
     double med = t[reps / 2];
     free(t);
     lg_ctx_free(ctx);

@@ -21,6 +21,8 @@
  */
 #include <lossgrad.h>
 
+#include "timing.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,24 +243,42 @@ static lg_tensor *mlp_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     (void)s, (void)i;
     lg_tensor *x = f[0], *w1 = f[1], *w2 = f[2], *g2 = f[3];
-    lg_tensor *h = lg_matmul_t(c, x, w1, false, true);        /* [128,256] */
-    lg_tensor *o = lg_matmul_t(c, h, w2, false, true);        /* [128,10] */
-    lg_tensor *dh = lg_matmul_t(c, g2, w2, false, false);     /* [128,256] */
-    lg_tensor *dw2 = lg_matmul_t(c, g2, h, true, false);      /* [10,256] */
-    lg_tensor *dw1 = lg_matmul_t(c, dh, x, true, false);      /* [256,784] */
-    lg_tensor *dx = lg_matmul_t(c, dh, w1, false, false);     /* [128,784] */
+    lg_tensor *h = lg_matmul_t(c, x, w1, false, true);    /* [128,256] */
+    lg_tensor *o = lg_matmul_t(c, h, w2, false, true);    /* [128,10] */
+    lg_tensor *dh = lg_matmul_t(c, g2, w2, false, false); /* [128,256] */
+    lg_tensor *dw2 = lg_matmul_t(c, g2, h, true, false);  /* [10,256] */
+    lg_tensor *dw1 = lg_matmul_t(c, dh, x, true, false);  /* [256,784] */
+    lg_tensor *dx = lg_matmul_t(c, dh, w1, false, false); /* [128,784] */
     (void)o, (void)dw2, (void)dw1, (void)dx;
     return NULL;
 }
 
 enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS };
 
-#define F1(n, f, g) { 1, { n }, f, g }
-#define F2(a, b, f, g) { 2, { a, b }, f, g }
-#define F3(a, b, c, f, g) { 3, { a, b, c }, f, g }
-#define I1(n, lo, hi) { 1, { n }, lo, hi, false }
-#define I2(a, b, lo, hi) { 2, { a, b }, lo, hi, false }
-#define IC(n, v) { 1, { n }, v, v, true }
+#define F1(n, f, g)                                                                                \
+    {                                                                                              \
+        1, { n }, f, g                                                                             \
+    }
+#define F2(a, b, f, g)                                                                             \
+    {                                                                                              \
+        2, { a, b }, f, g                                                                          \
+    }
+#define F3(a, b, c, f, g)                                                                          \
+    {                                                                                              \
+        3, { a, b, c }, f, g                                                                       \
+    }
+#define I1(n, lo, hi)                                                                              \
+    {                                                                                              \
+        1, { n }, lo, hi, false                                                                    \
+    }
+#define I2(a, b, lo, hi)                                                                           \
+    {                                                                                              \
+        2, { a, b }, lo, hi, false                                                                 \
+    }
+#define IC(n, v)                                                                                   \
+    {                                                                                              \
+        1, { n }, v, v, true                                                                       \
+    }
 
 static const bcase cases[] = {
     /* the guide's losses, small */
@@ -269,65 +289,221 @@ static const bcase cases[] = {
     { "kl_div/8x10", kl, 2, 0, { F2(8, 10, LOGSM, 1), F2(8, 10, SOFTMAX, 0) }, { { 0 } }, 0 },
     { "nll_loss/8x10", nll, 1, 1, { F2(8, 10, LOGSM, 1) }, { I1(8, 0, 10) }, 0 },
     { "cross_entropy/8x10", ce, 1, 1, { F2(8, 10, RANDN, 1) }, { I1(8, 0, 10) }, 0 },
-    { "binary_cross_entropy/8x10", bce, 2, 0, { F2(8, 10, UNIT, 1), F2(8, 10, BINARY, 0) }, { { 0 } }, 0 },
-    { "bce_with_logits/8x10", bce_logits, 2, 0, { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) }, { { 0 } }, 0 },
-    { "multilabel_soft_margin/8x10", mlsm, 2, 0, { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) }, { { 0 } }, 0 },
+    { "binary_cross_entropy/8x10",
+      bce,
+      2,
+      0,
+      { F2(8, 10, UNIT, 1), F2(8, 10, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "bce_with_logits/8x10",
+      bce_logits,
+      2,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "multilabel_soft_margin/8x10",
+      mlsm,
+      2,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) },
+      { { 0 } },
+      0 },
     { "hinge_embedding/64", hinge, 2, 0, { F1(64, POS, 1), F1(64, PM1, 0) }, { { 0 } }, 0 },
-    { "triplet_margin/8x10", triplet, 3, 0, { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1) }, { { 0 } }, 0 },
-    { "ctc_loss/T10N2C5S3", ctc, 1, 3, { F3(10, 2, 5, LOGSM, 1) }, { I2(2, 3, 1, 5), IC(2, 10), IC(2, 3) }, 0 },
+    { "triplet_margin/8x10",
+      triplet,
+      3,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1) },
+      { { 0 } },
+      0 },
+    { "ctc_loss/T10N2C5S3",
+      ctc,
+      1,
+      3,
+      { F3(10, 2, 5, LOGSM, 1) },
+      { I2(2, 3, 1, 5), IC(2, 10), IC(2, 3) },
+      0 },
     /* the other losses, small */
     { "poisson_nll/64", poisson, 2, 0, { F1(64, RANDN, 1), F1(64, POS, 0) }, { { 0 } }, 0 },
-    { "gaussian_nll/8x8", gaussian, 3, 0, { F2(8, 8, RANDN, 1), F2(8, 8, RANDN, 0), F2(8, 8, POS, 1) }, { { 0 } }, 0 },
-    { "margin_ranking/64", ranking, 3, 0, { F1(64, RANDN, 1), F1(64, RANDN, 1), F1(64, PM1, 0) }, { { 0 } }, 0 },
+    { "gaussian_nll/8x8",
+      gaussian,
+      3,
+      0,
+      { F2(8, 8, RANDN, 1), F2(8, 8, RANDN, 0), F2(8, 8, POS, 1) },
+      { { 0 } },
+      0 },
+    { "margin_ranking/64",
+      ranking,
+      3,
+      0,
+      { F1(64, RANDN, 1), F1(64, RANDN, 1), F1(64, PM1, 0) },
+      { { 0 } },
+      0 },
     { "multi_margin/8x10", multi_margin, 1, 1, { F2(8, 10, RANDN, 1) }, { I1(8, 0, 10) }, 0 },
-    { "multilabel_margin/8x10", multilabel_margin, 1, 1, { F2(8, 10, RANDN, 1) }, { I2(8, 10, -1, 10) }, 0 },
+    { "multilabel_margin/8x10",
+      multilabel_margin,
+      1,
+      1,
+      { F2(8, 10, RANDN, 1) },
+      { I2(8, 10, -1, 10) },
+      0 },
     { "soft_margin/64", soft_margin, 2, 0, { F1(64, RANDN, 1), F1(64, PM1, 0) }, { { 0 } }, 0 },
-    { "cosine_embedding/8x10", cosine, 3, 0, { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F1(8, PM1, 0) }, { { 0 } }, 0 },
-    { "triplet_with_distance/8x10", triplet_distance, 3, 0, { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1) }, { { 0 } }, 0 },
-    { "sigmoid_focal/8x10", focal, 2, 0, { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) }, { { 0 } }, 0 },
-    { "dice/2x4x4x4", dice, 2, 0, { { 4, { 2, 4, 4, 4 }, RANDN, 1 }, { 4, { 2, 4, 4, 4 }, BINARY, 0 } }, { { 0 } }, 0 },
-    { "contrastive/8x10", contrastive, 3, 0, { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F1(8, BINARY, 0) }, { { 0 } }, 0 },
+    { "cosine_embedding/8x10",
+      cosine,
+      3,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F1(8, PM1, 0) },
+      { { 0 } },
+      0 },
+    { "triplet_with_distance/8x10",
+      triplet_distance,
+      3,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1) },
+      { { 0 } },
+      0 },
+    { "sigmoid_focal/8x10",
+      focal,
+      2,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "dice/2x4x4x4",
+      dice,
+      2,
+      0,
+      { { 4, { 2, 4, 4, 4 }, RANDN, 1 }, { 4, { 2, 4, 4, 4 }, BINARY, 0 } },
+      { { 0 } },
+      0 },
+    { "contrastive/8x10",
+      contrastive,
+      3,
+      0,
+      { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1), F1(8, BINARY, 0) },
+      { { 0 } },
+      0 },
     { "nt_xent/8x10", nt_xent, 2, 0, { F2(8, 10, RANDN, 1), F2(8, 10, RANDN, 1) }, { { 0 } }, 0 },
     /* large */
     { "l1_loss/1M", l1, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
     { "mse_loss/1M", mse, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
-    { "smooth_l1_loss/1M", smooth_l1, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
-    { "huber_loss/1M", huber, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
-    { "hinge_embedding/1M", hinge, 2, 0, { F1(1048576, POS, 1), F1(1048576, PM1, 0) }, { { 0 } }, 0 },
+    { "smooth_l1_loss/1M",
+      smooth_l1,
+      2,
+      0,
+      { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "huber_loss/1M",
+      huber,
+      2,
+      0,
+      { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "hinge_embedding/1M",
+      hinge,
+      2,
+      0,
+      { F1(1048576, POS, 1), F1(1048576, PM1, 0) },
+      { { 0 } },
+      0 },
     { "cross_entropy/4096x1000", ce, 1, 1, { F2(4096, 1000, RANDN, 1) }, { I1(4096, 0, 1000) }, 0 },
     { "nll_loss/4096x1000", nll, 1, 1, { F2(4096, 1000, LOGSM, 1) }, { I1(4096, 0, 1000) }, 0 },
-    { "kl_div/4096x1000", kl, 2, 0, { F2(4096, 1000, LOGSM, 1), F2(4096, 1000, SOFTMAX, 0) }, { { 0 } }, 0 },
-    { "binary_cross_entropy/4096x1000", bce, 2, 0, { F2(4096, 1000, UNIT, 1), F2(4096, 1000, BINARY, 0) }, { { 0 } }, 0 },
-    { "bce_with_logits/4096x1000", bce_logits, 2, 0, { F2(4096, 1000, RANDN, 1), F2(4096, 1000, BINARY, 0) }, { { 0 } }, 0 },
-    { "multilabel_soft_margin/4096x1000", mlsm, 2, 0, { F2(4096, 1000, RANDN, 1), F2(4096, 1000, BINARY, 0) }, { { 0 } }, 0 },
-    { "triplet_margin/4096x128", triplet, 3, 0, { F2(4096, 128, RANDN, 1), F2(4096, 128, RANDN, 1), F2(4096, 128, RANDN, 1) }, { { 0 } }, 0 },
-    { "ctc_loss/T50N64C20S10", ctc, 1, 3, { F3(50, 64, 20, LOGSM, 1) }, { I2(64, 10, 1, 20), IC(64, 50), IC(64, 10) }, 0 },
-    { "ctc_loss/T200N32C40S40", ctc, 1, 3, { F3(200, 32, 40, LOGSM, 1) }, { I2(32, 40, 1, 40), IC(32, 200), IC(32, 40) }, 0 },
+    { "kl_div/4096x1000",
+      kl,
+      2,
+      0,
+      { F2(4096, 1000, LOGSM, 1), F2(4096, 1000, SOFTMAX, 0) },
+      { { 0 } },
+      0 },
+    { "binary_cross_entropy/4096x1000",
+      bce,
+      2,
+      0,
+      { F2(4096, 1000, UNIT, 1), F2(4096, 1000, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "bce_with_logits/4096x1000",
+      bce_logits,
+      2,
+      0,
+      { F2(4096, 1000, RANDN, 1), F2(4096, 1000, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "multilabel_soft_margin/4096x1000",
+      mlsm,
+      2,
+      0,
+      { F2(4096, 1000, RANDN, 1), F2(4096, 1000, BINARY, 0) },
+      { { 0 } },
+      0 },
+    { "triplet_margin/4096x128",
+      triplet,
+      3,
+      0,
+      { F2(4096, 128, RANDN, 1), F2(4096, 128, RANDN, 1), F2(4096, 128, RANDN, 1) },
+      { { 0 } },
+      0 },
+    { "ctc_loss/T50N64C20S10",
+      ctc,
+      1,
+      3,
+      { F3(50, 64, 20, LOGSM, 1) },
+      { I2(64, 10, 1, 20), IC(64, 50), IC(64, 10) },
+      0 },
+    { "ctc_loss/T200N32C40S40",
+      ctc,
+      1,
+      3,
+      { F3(200, 32, 40, LOGSM, 1) },
+      { I2(32, 40, 1, 40), IC(32, 200), IC(32, 40) },
+      0 },
     /* training steps */
-    { "train/softmax_784x10_b128", train_softmax, 1, 1, { F2(128, 784, RANDN, 0) }, { I1(128, 0, 10) }, T_SOFTMAX },
-    { "train/mlp_784_256_10_b128", train_mlp, 1, 1, { F2(128, 784, RANDN, 0) }, { I1(128, 0, 10) }, T_MLP },
-    { "train/mlp_matmuls_only", mlp_matmuls, 4, 0, { F2(128, 784, RANDN, 0), F2(256, 784, RANDN, 0), F2(10, 256, RANDN, 0), F2(128, 10, RANDN, 0) }, { { 0 } }, T_MATMULS },
-    { "train/siamese_784_256_64_b128", train_siamese, 3, 0, { F2(128, 784, RANDN, 0), F2(128, 784, RANDN, 0), F2(128, 784, RANDN, 0) }, { { 0 } }, T_SIAMESE },
-    { "train/gru_28_128_T28_b64_ctc", train_gru_ctc, 1, 3, { F3(28, 64, 28, RANDN, 0) }, { I2(64, 5, 1, 11), IC(64, 28), IC(64, 5) }, T_GRU },
+    { "train/softmax_784x10_b128",
+      train_softmax,
+      1,
+      1,
+      { F2(128, 784, RANDN, 0) },
+      { I1(128, 0, 10) },
+      T_SOFTMAX },
+    { "train/mlp_784_256_10_b128",
+      train_mlp,
+      1,
+      1,
+      { F2(128, 784, RANDN, 0) },
+      { I1(128, 0, 10) },
+      T_MLP },
+    { "train/mlp_matmuls_only",
+      mlp_matmuls,
+      4,
+      0,
+      { F2(128, 784, RANDN, 0), F2(256, 784, RANDN, 0), F2(10, 256, RANDN, 0),
+        F2(128, 10, RANDN, 0) },
+      { { 0 } },
+      T_MATMULS },
+    { "train/siamese_784_256_64_b128",
+      train_siamese,
+      3,
+      0,
+      { F2(128, 784, RANDN, 0), F2(128, 784, RANDN, 0), F2(128, 784, RANDN, 0) },
+      { { 0 } },
+      T_SIAMESE },
+    { "train/gru_28_128_T28_b64_ctc",
+      train_gru_ctc,
+      1,
+      3,
+      { F3(28, 64, 28, RANDN, 0) },
+      { I2(64, 5, 1, 11), IC(64, 28), IC(64, 5) },
+      T_GRU },
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
 /* ------------------------------------------------------------------ */
 /* Harness                                                              */
 /* ------------------------------------------------------------------ */
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void die(lg_ctx *ctx, const char *what)
 {
@@ -384,7 +560,8 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         int64_t n = is.nd == 1 ? is.shape[0] : is.shape[0] * is.shape[1];
         int64_t *v = malloc((size_t)n * sizeof *v);
         for (int64_t j = 0; j < n; j++)
-            v[j] = is.constant ? is.lo : is.lo + (int64_t)lg_rand_below(ctx, (uint64_t)(is.hi - is.lo));
+            v[j] = is.constant ? is.lo
+                               : is.lo + (int64_t)lg_rand_below(ctx, (uint64_t)(is.hi - is.lo));
         if (c->fn == multilabel_margin) /* label lists: a few labels, then -1 */
             for (int64_t r = 0; r < is.shape[0]; r++)
                 for (int64_t j = 0; j < is.shape[1]; j++)
@@ -410,8 +587,8 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         else
             for (int k = 0; k < s->mlp->nlayers; k++)
                 ps[np++] = s->mlp->layers[k]->weight, ps[np++] = s->mlp->layers[k]->bias;
-        s->opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.01, .params = ps,
-                                                     .nparams = np });
+        s->opt = lg_optim_new(
+            ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.01, .params = ps, .nparams = np });
     } else if (c->train == T_SIAMESE || c->train == T_GRU) {
         lg_tensor *ps[8];
         int np = 0;
@@ -423,8 +600,8 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
             if (!input && np < 8)
                 ps[np++] = p;
         }
-        s->opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3, .params = ps,
-                                                     .nparams = np });
+        s->opt = lg_optim_new(
+            ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3, .params = ps, .nparams = np });
     }
     if (lg_ctx_status(ctx) != LG_OK)
         die(ctx, c->name);
@@ -474,24 +651,24 @@ static double measure(lg_ctx *ctx, const bcase *c, state *s, int64_t *iters)
         iterate(ctx, c, s);
     int64_t k = 1;
     for (;;) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int64_t j = 0; j < k; j++)
             iterate(ctx, c, s);
-        if (now() - t0 >= 5e-3 || k >= (1 << 20))
+        if (bench_now() - t0 >= 5e-3 || k >= (1 << 20))
             break;
         k *= 2;
     }
     double per[256], total = 0;
     int nb = 0;
     while (nb < 256 && (nb < 7 || total < 0.25)) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int64_t j = 0; j < k; j++)
             iterate(ctx, c, s);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         total += dt;
         per[nb++] = dt / (double)k;
     }
-    qsort(per, (size_t)nb, sizeof *per, cmp);
+    qsort(per, (size_t)nb, sizeof *per, bench_cmp);
     *iters = k * nb;
     return per[nb / 2];
 }
@@ -508,9 +685,9 @@ static double copy_gbs(void)
         a[j] = (float)j, b[j] = 0;
     double best = INFINITY;
     for (int r = 0; r < 10; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         memcpy(b, a, n * sizeof *a);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         best = dt < best ? dt : best;
         a[r] = b[n - 1 - (size_t)r]; /* keep the copies observable */
     }
@@ -542,7 +719,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--no-copy")) /* for profiling one case */
             copy = false;
         else {
-            fprintf(stderr, "usage: bench_losses [--threads T] [--filter S] [--list] [--memory CASE] [--no-copy]\n");
+            fprintf(stderr, "usage: bench_losses [--threads T] [--filter S] [--list] [--memory "
+                            "CASE] [--no-copy]\n");
             return 2;
         }
     }

@@ -2,8 +2,10 @@
  *
  * Losses are composites of public ops; these helpers check arguments
  * before anything is computed, resolve options, and apply the reduction.
- * Fused loss primitives (bce_kernel.c, ctc_kernel.c) also use the
- * autograd internals, as DESIGN.md allows for registered primitives.
+ * The fused loss primitives (bce.c, ctc.c, pointwise.c, ce_rows.c and the
+ * class hinges of ranking.c) also use the autograd internals, as DESIGN.md
+ * allows for registered primitives; each keeps its composite as a test
+ * oracle.
  */
 #ifndef LG_LOSS_H
 #define LG_LOSS_H
