@@ -1328,3 +1328,50 @@ Test(ops, every_registered_op_has_a_test_row)
     }
     cr_assert_null(lg_op_name(lg_op_count()));
 }
+
+/* ------------------------------------------------------------------ */
+/* The vector float32 exp, log and log1p (src/tensor/vmath.h)          */
+/* ------------------------------------------------------------------ */
+
+#include "../src/tensor/vmath.h"
+
+static double ulps(float got, double want)
+{
+    float w = (float)want;
+    double ulp = (double)nextafterf(fabsf(w), INFINITY) - (double)fabsf(w);
+    return fabs((double)got - want) / ulp;
+}
+
+/* Every 251st bit pattern (17 million floats, both signs, denormals,
+ * infinities and NaN) against libm in double: within 3 ulp of the exact
+ * value where the result is a normal float, and IEEE's special values. */
+Test(ops, vector_exp_log_log1p_match_libm)
+{
+    double worst[3] = { 0, 0, 0 };
+    for (uint64_t k = 0; k <= 0xffffffffu; k += 251) {
+        float x = lgV_bits_to_float((uint32_t)k);
+        float e = lgV_expf(x), l = lgV_logf(x), p = lgV_log1pf(x);
+        if (isnan(x)) {
+            cr_assert(isnan(e) && isnan(l) && isnan(p), "NaN input %08x", (unsigned)k);
+            continue;
+        }
+        double te = exp((double)x), tl = log((double)x), tp = log1p((double)x);
+        if ((float)te == 0 || isinf((float)te) || fabs(te) < 1.2e-38)
+            cr_assert(e == (float)te || (te < 1.2e-38 && e < 1.2e-38f),
+                      "exp(%.9g) = %.9g, expected %.9g", x, e, te);
+        else
+            worst[0] = fmax(worst[0], ulps(e, te));
+        if (x <= 0 || isinf(x))
+            cr_assert((isnan(tl) && isnan(l)) || l == (float)tl, "log(%.9g) = %.9g, expected %.9g",
+                      x, l, tl);
+        else
+            worst[1] = fmax(worst[1], ulps(l, tl));
+        if (x <= -1 || isinf(x))
+            cr_assert((isnan(tp) && isnan(p)) || p == (float)tp,
+                      "log1p(%.9g) = %.9g, expected %.9g", x, p, tp);
+        else if ((float)tp != 0 && fabs(tp) >= 1.2e-38)
+            worst[2] = fmax(worst[2], ulps(p, tp));
+    }
+    cr_assert(worst[0] <= 3 && worst[1] <= 3 && worst[2] <= 3,
+              "worst ulp errors: exp %.2f, log %.2f, log1p %.2f", worst[0], worst[1], worst[2]);
+}
