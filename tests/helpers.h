@@ -21,6 +21,8 @@ double get(lg_tensor *t, int64_t i);
 /* Asserts every element of t is within tol (relative, with an absolute floor
  * of tol) of want[i]; NaN equals NaN and infinities must match exactly. */
 void expect_close(lg_tensor *t, const double *want, int64_t n, double tol, const char *what);
+/* t's values against another tensor's (same element count), as expect_close. */
+void expect_close_to(lg_tensor *t, lg_tensor *want, double tol, const char *what);
 /* A fused loss against its composite oracle: the values of fused and
  * composite agree within tol, and after a backward of each with upstream u
  * so do the gradients of leaves[k][0] (reached from fused) and
