@@ -15,9 +15,10 @@
  * with respect to logits under a log_softmax; FIXTURES.md records the
  * departure). A primitive because the recursion as a composite records
  * O(T S') small ops per sample; its composite oracle lives in tests/.
- * Arithmetic is in double for both dtypes.
+ * Arithmetic is in the input's dtype (ctc_kernel.h), as PyTorch's kernel.
  */
 #include "../autograd/autograd.h"
+#include "../tensor/vmath.h"
 #include "loss.h"
 
 #include <math.h>
@@ -26,114 +27,58 @@
 typedef struct ctc_data {
     int64_t T, N, C, blank, smax; /* smax: the largest S' */
     const int64_t *in_len, *tgt_len, *tgt_off, *labels;
+    int64_t *ext;  /* [N][smax + 2]: l'_s of each sample */
+    uint8_t *skip; /* [N][smax + 2]: s - 2 -> s allowed (l'_s != blank, != l'_{s-2}); 0 after S' */
     bool zero_infinity;
-    double *alpha; /* [N][T][smax] */
+    void *alpha; /* [N][T][smax + 2] in log_probs' dtype */
 } ctc_data;
 
-static double lse(double a, double b)
-{
-    if (isnan(a) || isnan(b))
-        return NAN;
-    if (a < b) {
-        double t = a;
-        a = b, b = t;
-    }
-    return a == -INFINITY ? -INFINITY : a + log1p(exp(b - a));
-}
+#define R float
+#define EXP lgV_expf
+#define LOG lgV_logf
+#define FN(name) name##_f
+#include "ctc_kernel.h"
+#undef R
+#undef EXP
+#undef LOG
+#undef FN
 
-static double lp_at(const lg_tensor *lp, const ctc_data *d, int64_t t, int64_t b, int64_t c)
-{
-    int64_t i = (t * d->N + b) * d->C + c;
-    return lp->dtype == LG_F32 ? (double)LGT_F(lp)[i] : LGT_D(lp)[i];
-}
+#define R double
+#define EXP exp
+#define LOG log
+#define FN(name) name##_d
+#include "ctc_kernel.h"
+#undef R
+#undef EXP
+#undef LOG
+#undef FN
 
-static int64_t ext(const ctc_data *d, int64_t b, int64_t s)
+/* Sample b's nll from its alpha (before zero_infinity); em: W values. */
+static double ctc_sample(const lg_tensor *lp, const ctc_data *d, int64_t b, void *em)
 {
-    return (s & 1) ? d->labels[d->tgt_off[b] + (s - 1) / 2] : d->blank;
-}
-
-static double forward_sample(const lg_tensor *lp, const ctc_data *d, int64_t b)
-{
-    int64_t Tb = d->in_len[b], L = d->tgt_len[b], S = 2 * L + 1;
-    double *a = d->alpha + b * d->T * d->smax;
-    for (int64_t s = 0; s < S; s++)
-        a[s] = -INFINITY;
-    a[0] = lp_at(lp, d, 0, b, d->blank);
-    if (L > 0)
-        a[1] = lp_at(lp, d, 0, b, ext(d, b, 1));
-    for (int64_t t = 1; t < Tb; t++) {
-        const double *prev = a + (t - 1) * d->smax;
-        double *cur = a + t * d->smax;
-        for (int64_t s = 0; s < S; s++) {
-            int64_t c = ext(d, b, s);
-            double v = prev[s];
-            if (s >= 1)
-                v = lse(v, prev[s - 1]);
-            if (s >= 2 && c != d->blank && c != ext(d, b, s - 2))
-                v = lse(v, prev[s - 2]);
-            cur[s] = v + lp_at(lp, d, t, b, c);
-        }
-    }
-    const double *last = a + (Tb - 1) * d->smax;
-    double ll = S >= 2 ? lse(last[S - 1], last[S - 2]) : last[S - 1];
-    return -ll;
-}
-
-/* Writes d nll_b / d lp[t, b, :] * g into dlp for every t < T_b. */
-static void backward_sample(const lg_tensor *lp, const ctc_data *d, int64_t b, double nll, double g,
-                            double *beta, lg_tensor *dlp)
-{
-    int64_t Tb = d->in_len[b], L = d->tgt_len[b], S = 2 * L + 1, C = d->C;
-    const double *a = d->alpha + b * d->T * d->smax;
-    double *next = beta + d->smax, *A = next + d->smax;
-    for (int64_t t = Tb - 1; t >= 0; t--) {
-        for (int64_t s = 0; s < S; s++) {
-            int64_t c = ext(d, b, s);
-            double v;
-            if (t == Tb - 1) {
-                v = (s == S - 1 || s == S - 2) ? 0.0 : -INFINITY;
-            } else {
-                v = next[s];
-                if (s + 1 < S)
-                    v = lse(v, next[s + 1]);
-                if (s + 2 < S && c != d->blank && c != ext(d, b, s + 2))
-                    v = lse(v, next[s + 2]);
-            }
-            beta[s] = v + lp_at(lp, d, t, b, c);
-        }
-        for (int64_t c = 0; c < C; c++)
-            A[c] = -INFINITY;
-        for (int64_t s = 0; s < S; s++) {
-            int64_t c = ext(d, b, s);
-            A[c] = lse(A[c], a[t * d->smax + s] + beta[s]);
-        }
-        int64_t row = (t * d->N + b) * C;
-        for (int64_t c = 0; c < C; c++) {
-            double v = -g * exp(A[c] + nll - lp_at(lp, d, t, b, c));
-            if (dlp->dtype == LG_F32)
-                LGT_F(dlp)[row + c] = (float)v;
-            else
-                LGT_D(dlp)[row + c] = v;
-        }
-        memcpy(next, beta, (size_t)S * sizeof(double));
-    }
+    size_t at = (size_t)(b * d->T * (d->smax + 2));
+    if (lp->dtype == LG_F32)
+        return ctc_forward_f(LGT_F(lp), d, b, (float *)d->alpha + at, em);
+    return ctc_forward_d(LGT_D(lp), d, b, (double *)d->alpha + at, em);
 }
 
 static lg_tensor *ctc_primitive(lg_ctx *ctx, lg_tensor *lp, ctc_data *d)
 {
     static const char who[] = "lg_ctc_loss";
+    size_t esize = lp->dtype == LG_F32 ? sizeof(float) : sizeof(double);
     lg_tensor *nll = lgT_new(ctx, (lg_dtype)lp->dtype, 1, &d->N, who);
     ctc_data *saved = nll ? lgC_salloc(ctx, sizeof *saved, who) : NULL;
-    double *alpha =
-        saved ? lgC_salloc(ctx, (size_t)(d->N * d->T * d->smax) * sizeof(double), who) : NULL;
-    if (!alpha)
+    int64_t W = d->smax + 2;
+    void *alpha = saved ? lgC_salloc(ctx, (size_t)(d->N * d->T * W) * esize, who) : NULL;
+    char *em = alpha ? lgC_salloc(ctx, (size_t)(d->N * W) * esize, who) : NULL;
+    if (!em)
         return NULL;
     *saved = *d;
     saved->alpha = alpha;
     /* samples are independent: in parallel when the batch's work is large */
     LGT_FOR(
         ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
-            double v = forward_sample(lp, saved, b);
+            double v = ctc_sample(lp, saved, b, em + (size_t)(b * W) * esize);
             if (d->zero_infinity && isinf(v))
                 v = 0;
             lgT_set(nll, b, v);
@@ -149,19 +94,30 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
     lg_tensor *dlp = lgT_zeros_like(ctx, lp, "lg_backward");
     if (!dlp)
         return ctx->status;
-    size_t per = (size_t)(2 * d->smax + d->C); /* beta, next and A of one sample */
-    double *scratch =
-        lgC_salloc(ctx, (size_t)(d->N ? d->N : 1) * per * sizeof(double), "lg_backward");
+    bool f32 = lp->dtype == LG_F32;
+    int64_t W = d->smax + 2, per = 4 * W; /* beta, next, occupancies and emissions of one sample */
+    void *scratch = lgC_salloc(ctx, (size_t)((d->N ? d->N : 1) * per) * (f32 ? sizeof(float) : sizeof(double)),
+                               "lg_backward");
     if (!scratch)
         return ctx->status;
     LGT_FOR(
         ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
-            /* recompute the unzeroed nll from alpha (cheap) */
-            int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1;
-            const double *last = d->alpha + (b * d->T + Tb - 1) * d->smax;
-            double v = -(S >= 2 ? lse(last[S - 1], last[S - 2]) : last[S - 1]);
-            if (!(d->zero_infinity && isinf(v))) /* a zeroed sample keeps a zero gradient */
-                backward_sample(lp, d, b, v, lgT_get(nll->grad, b), scratch + (size_t)b * per, dlp);
+            /* the unzeroed nll, again from alpha's last row (cheap) */
+            int64_t S = 2 * d->tgt_len[b] + 1, at = b * d->T * W;
+            double g = lgT_get(nll->grad, b);
+            if (f32) {
+                const float *a = (const float *)d->alpha + at, *last = a + (d->in_len[b] - 1) * W + 2;
+                float v = -lse3_f(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
+                if (!(d->zero_infinity && isinf(v))) /* a zeroed sample keeps a zero gradient */
+                    ctc_backward_f(LGT_F(lp), d, b, a, v, (float)g, (float *)scratch + b * per,
+                                   LGT_F(dlp));
+            } else {
+                const double *a = (const double *)d->alpha + at, *last = a + (d->in_len[b] - 1) * W + 2;
+                double v = -lse3_d(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
+                if (!(d->zero_infinity && isinf(v)))
+                    ctc_backward_d(LGT_D(lp), d, b, a, v, g, (double *)scratch + b * per,
+                                   LGT_D(dlp));
+            }
         });
     return lgA_accum(ctx, lp, dlp);
 }
@@ -246,6 +202,13 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     d->tgt_off = off;
     d->labels = LGT_I(targets);
     d->smax = 2 * maxl + 1;
+    int64_t W = d->smax + 2;
+    d->ext = lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->ext, who);
+    d->skip = d->ext ? lgC_salloc(ctx, (size_t)(d->N * W), who) : NULL;
+    if (!d->skip)
+        return false;
+    memset(d->ext, 0, (size_t)(d->N * W) * sizeof *d->ext);
+    memset(d->skip, 0, (size_t)(d->N * W));
     for (int64_t b = 0; b < d->N; b++)
         for (int64_t j = 0; j < d->tgt_len[b]; j++) {
             int64_t v = d->labels[off[b] + j];
@@ -258,6 +221,13 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
                 return false;
             }
         }
+    for (int64_t b = 0; b < d->N; b++) { /* the extended labels */
+        int64_t *e = d->ext + b * W, S = 2 * d->tgt_len[b] + 1;
+        for (int64_t s = 0; s < S; s++) {
+            e[s] = (s & 1) ? d->labels[off[b] + (s - 1) / 2] : d->blank;
+            d->skip[b * W + s] = s >= 2 && e[s] != d->blank && e[s] != e[s - 2];
+        }
+    }
     return true;
 }
 

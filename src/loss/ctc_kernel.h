@@ -1,0 +1,101 @@
+/* ctc_kernel.h: the CTC recursions for one floating type, included twice
+ * by ctc.c: R = float with the branch-free exp and log of vmath.h (PyTorch's
+ * CPU kernel also works in the input's float32), R = double with libm.
+ * Expects R, EXP, LOG and FN(name) (a name with the type's suffix).
+ *
+ * A sample's rows hold its S' = 2L + 1 states after two -inf pads (alpha:
+ * pads before, so s - 1 and s - 2 need no test; beta: pads after), and the
+ * loops over states have no branches, so they vectorise. */
+
+/* log(exp(x0) + exp(x1) + exp(x2)) = m + log(1 + exp(lo - m) + exp(mid - m))
+ * with m the largest: two exps. -inf when all are -inf; NaN when one is
+ * (the comparisons put a NaN in m or in a term). */
+static inline R FN(lse3)(R x0, R x1, R x2)
+{
+    R hi = x0 > x1 ? x0 : x1, lo = x0 > x1 ? x1 : x0;
+    R m = x2 > hi ? x2 : hi, mid = x2 > hi ? hi : x2;
+    R r = LOG(1 + EXP(lo - m) + EXP(mid - m)) + m;
+    return m == -INFINITY ? m + lo + mid : r;
+}
+
+/* One frame of the recursions, over states 0..S-1 (restrict, no gathers:
+ * so that the loops vectorise); em holds the frame's emissions lp[l'_s]. */
+static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const uint8_t *skip,
+                                  const R *em, int64_t S)
+{
+    for (int64_t s = 0; s < S; s++)
+        cur[s] = FN(lse3)(prev[s], prev[s - 1], skip[s] ? prev[s - 2] : -INFINITY) + em[s];
+}
+
+static inline void FN(beta_step)(R *restrict cur, const R *restrict next, const uint8_t *skip,
+                                 const R *em, int64_t S)
+{
+    for (int64_t s = 0; s < S; s++)
+        cur[s] = FN(lse3)(next[s], next[s + 1], skip[s + 2] ? next[s + 2] : -INFINITY) + em[s];
+}
+
+static inline void FN(emissions)(R *em, const R *lpt, const int64_t *lab, int64_t S)
+{
+    for (int64_t s = 0; s < S; s++)
+        em[s] = lpt[lab[s]];
+}
+
+/* alpha of sample b into a ([T][W], W = smax + 2); returns its nll.
+ * em: scratch of W values. */
+LGT_VECTOR_CLONES
+static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
+{
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, W = d->smax + 2, C = d->C, N = d->N;
+    const int64_t *lab = d->ext + b * W;
+    const uint8_t *skip = d->skip + b * W;
+    for (int64_t s = 0; s < W; s++)
+        a[s] = -INFINITY;
+    a[2] = lp[b * C + d->blank];
+    if (S > 1)
+        a[3] = lp[b * C + lab[1]];
+    for (int64_t t = 1; t < Tb; t++) {
+        R *cur = a + t * W + 2;
+        cur[-2] = cur[-1] = -INFINITY;
+        FN(emissions)(em, lp + (t * N + b) * C, lab, S);
+        FN(alpha_step)(cur, cur - W, skip, em, S);
+    }
+    const R *last = a + (Tb - 1) * W + 2;
+    return -FN(lse3)(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
+}
+
+/* Writes g * d nll_b / d lp[t, b, :] into dlp (zeros) for every t < T_b.
+ * scratch holds 4 W values. */
+LGT_VECTOR_CLONES
+static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R nll, R g,
+                             R *scratch, R *dlp)
+{
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, W = d->smax + 2, C = d->C, N = d->N;
+    const int64_t *lab = d->ext + b * W;
+    const uint8_t *skip = d->skip + b * W;
+    R *beta = scratch, *next = scratch + W, *e = scratch + 2 * W, *em = scratch + 3 * W;
+    for (int64_t t = Tb - 1; t >= 0; t--) {
+        const R *lpt = lp + (t * N + b) * C, *at = a + t * W + 2;
+        R *row = dlp + (t * N + b) * C;
+        if (!isfinite(nll)) { /* infeasible (not zeroed) or NaN: NaN, as PyTorch */
+            for (int64_t c = 0; c < C; c++)
+                row[c] = NAN;
+            continue;
+        }
+        FN(emissions)(em, lpt, lab, S);
+        if (t == Tb - 1)
+            for (int64_t s = 0; s < S; s++)
+                beta[s] = (s >= S - 2 ? 0 : -INFINITY) + em[s];
+        else
+            FN(beta_step)(beta, next, skip, em, S);
+        beta[S] = beta[S + 1] = -INFINITY;
+        /* occupancy of state s: exp(alpha + beta - lp + nll), added per class */
+        for (int64_t s = 0; s < S; s++)
+            e[s] = EXP(at[s] + beta[s] - em[s] + nll);
+        for (int64_t s = 0; s < S; s++)
+            row[lab[s]] -= g * e[s];
+        for (int64_t c = 0; c < C; c++) /* exp(-inf + nll - lp) with lp -inf or NaN: NaN, as PyTorch */
+            row[c] = lpt[c] > -INFINITY ? row[c] : NAN;
+        R *swap = beta;
+        beta = next, next = swap;
+    }
+}
