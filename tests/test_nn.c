@@ -238,6 +238,72 @@ Test(nn, rnn_gru_lstm_match_pytorch)
     free_nfile(&nf);
 }
 
+/* lg_gru_gates against the cell built from primitives (its oracle): in
+ * float64 to rounding, in float32 (vector sigmoid and tanh against libm's)
+ * within the fixtures' float32 tolerance; saturated gates included. */
+static lg_tensor *gru_composite(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b,
+                                lg_tensor *h, int64_t H)
+{
+    lg_tensor *hb = b ? lg_add(ctx, gh, b) : gh;
+#define GATE(t, k) lg_narrow(ctx, t, 1, (k) * H, H)
+    lg_tensor *r = lg_sigmoid(ctx, lg_add(ctx, GATE(gi, 0), GATE(hb, 0)));
+    lg_tensor *z = lg_sigmoid(ctx, lg_add(ctx, GATE(gi, 1), GATE(hb, 1)));
+    lg_tensor *n = lg_tanh(ctx, lg_add(ctx, GATE(gi, 2), lg_mul(ctx, r, GATE(hb, 2))));
+#undef GATE
+    return lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, z), 1), n), lg_mul(ctx, z, h));
+}
+
+Test(nn, gru_gates_match_composite)
+{
+    const lg_dtype dts[] = { LG_F64, LG_F32 };
+    for (int d = 0; d < 2; d++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            lg_ctx *ctx = test_ctx(40 + (uint64_t)(2 * d + with_bias));
+            int64_t N = 5, H = 4;
+            /* two sets of leaves of the same values */
+            const int64_t *shapes[4] = { SHAPE(N, 3 * H), SHAPE(N, 3 * H), SHAPE(3 * H), SHAPE(N, H) };
+            const int nds[4] = { 2, 2, 1, 2 };
+            const double scale[4] = { 3, 3, 1, 1 };
+            lg_tensor *ref[4], *mine[4];
+            for (int k = 0; k < 4; k++) {
+                lg_tensor *v = lg_randn(ctx, LG_F64, nds[k], shapes[k]);
+                double *p = lg_tensor_data(v);
+                for (int64_t i = 0; i < lg_tensor_numel(v); i++)
+                    p[i] *= scale[k];
+                ref[k] = from_doubles(ctx, dts[d], p, nds[k], shapes[k]);
+                mine[k] = from_doubles(ctx, dts[d], p, nds[k], shapes[k]);
+                lg_requires_grad(ctx, mine[k], true);
+                lg_requires_grad(ctx, ref[k], true);
+            }
+            /* gi, gh, h, then b_hh */
+            lg_tensor *const leaves[4][2] = { { mine[0], ref[0] },
+                                              { mine[1], ref[1] },
+                                              { mine[3], ref[3] },
+                                              { mine[2], ref[2] } };
+            lg_tensor *fused = lg_gru_gates(ctx, mine[0], mine[1], with_bias ? mine[2] : NULL, mine[3]);
+            lg_tensor *comp = gru_composite(ctx, ref[0], ref[1], with_bias ? ref[2] : NULL, ref[3], H);
+            lg_tensor *u = lg_randn(ctx, dts[d], 2, SHAPE(N, H));
+            expect_same_loss(ctx, fused, comp, u, leaves, with_bias ? 4 : 3,
+                             dts[d] == LG_F64 ? 1e-13 : 1e-5,
+                             with_bias ? "gru gates" : "gru gates without b_hh");
+            lg_ctx_free(ctx);
+        }
+}
+
+Test(nn, gru_gates_argument_errors)
+{
+    lg_ctx *ctx = test_ctx(44);
+    lg_tensor *gi = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 6)), *h = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 2));
+    EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 5)), NULL, h),
+                    LG_ERR_SHAPE, "lg_gru_gates: gh is float32 [2, 5]");
+    EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, lg_zeros(ctx, LG_F32, 1, SHAPE(2)), h),
+                    LG_ERR_SHAPE, "b_hh");
+    EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, NULL, lg_zeros(ctx, LG_F64, 2, SHAPE(2, 2))),
+                    LG_ERR_DTYPE, "gi is float32");
+    EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, NULL, NULL), LG_ERR_NULL, "h");
+    lg_ctx_free(ctx);
+}
+
 Test(nn, padded_steps_get_no_gradient)
 {
     lg_ctx *ctx = test_ctx(2);

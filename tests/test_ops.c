@@ -1219,6 +1219,44 @@ static void ctc_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* gru_cell: one sample, H = 1, against the equations in double; a
+ * gradcheck through all four inputs (its composite oracle and PyTorch's
+ * GRU are in test_nn.c) */
+static void gru_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(9);
+    double gi[] = { 0.3, -0.7, 0.2 }, gh[] = { -0.1, 0.4, 0.9 }, b[] = { 0.05, -0.2, 0.3 },
+           h[] = { -0.6 };
+    double rr = 1 / (1 + exp(-(0.3 - 0.1 + 0.05))), z = 1 / (1 + exp(-(-0.7 + 0.4 - 0.2)));
+    double n = tanh(0.2 + rr * (0.9 + 0.3));
+    lg_tensor *y = lg_gru_gates(ctx, from_doubles(ctx, dt, gi, 2, SHAPE(1, 3)),
+                                from_doubles(ctx, dt, gh, 2, SHAPE(1, 3)),
+                                from_doubles(ctx, dt, b, 1, SHAPE(3)),
+                                from_doubles(ctx, dt, h, 2, SHAPE(1, 1)));
+    expect_close(y, (double[]){ (1 - z) * n + z * -0.6 }, 1, tol_for(dt), r->op);
+    /* without b_hh */
+    rr = 1 / (1 + exp(-(0.3 - 0.1))), z = 1 / (1 + exp(-(-0.7 + 0.4))), n = tanh(0.2 + rr * 0.9);
+    y = lg_gru_gates(ctx, from_doubles(ctx, dt, gi, 2, SHAPE(1, 3)),
+                     from_doubles(ctx, dt, gh, 2, SHAPE(1, 3)), NULL,
+                     from_doubles(ctx, dt, h, 2, SHAPE(1, 1)));
+    expect_close(y, (double[]){ (1 - z) * n + z * -0.6 }, 1, tol_for(dt), r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *gru_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_gru_gates(ctx, xs[0], xs[1], user ? xs[2] : NULL, xs[3]);
+}
+
+static void gru_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(10);
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)),
+                        lg_randn(ctx, LG_F64, 1, SHAPE(6)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)) };
+    expect_gradcheck(ctx, gru_apply, ctx, 4, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
 /* ------------------------------------------------------------------ */
 /* The table                                                            */
 /* ------------------------------------------------------------------ */
@@ -1284,6 +1322,7 @@ static op_row rows[] = {
     { "nll_rows", rows_fwd, rows_grad, NULL },
     { "multi_margin_rows", rows_fwd, rows_grad, NULL },
     { "multilabel_margin_rows", rows_fwd, rows_grad, NULL },
+    { "gru_cell", gru_fwd, gru_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -1344,18 +1383,22 @@ static double ulps(float got, double want)
 
 /* Every 251st bit pattern (17 million floats, both signs, denormals,
  * infinities and NaN) against libm in double: within 3 ulp of the exact
- * value where the result is a normal float, and IEEE's special values. */
+ * value where the result is a normal float, and IEEE's special values.
+ * Also sigmoid and tanh (the GRU cell's), built on exp. */
 Test(ops, vector_exp_log_log1p_match_libm)
 {
-    double worst[3] = { 0, 0, 0 };
+    double worst[5] = { 0, 0, 0, 0, 0 };
     for (uint64_t k = 0; k <= 0xffffffffu; k += 251) {
         float x = lgV_bits_to_float((uint32_t)k);
         float e = lgV_expf(x), l = lgV_logf(x), p = lgV_log1pf(x);
+        float sg = lgV_sigmoidf(x), th = lgV_tanhf(x);
         if (isnan(x)) {
-            cr_assert(isnan(e) && isnan(l) && isnan(p), "NaN input %08x", (unsigned)k);
+            cr_assert(isnan(e) && isnan(l) && isnan(p) && isnan(sg) && isnan(th),
+                      "NaN input %08x", (unsigned)k);
             continue;
         }
         double te = exp((double)x), tl = log((double)x), tp = log1p((double)x);
+        double ts = 1 / (1 + exp(-(double)x)), tt = tanh((double)x);
         if ((float)te == 0 || isinf((float)te) || fabs(te) < 1.2e-38)
             cr_assert(e == (float)te || (te < 1.2e-38 && e < 1.2e-38f),
                       "exp(%.9g) = %.9g, expected %.9g", x, e, te);
@@ -1371,7 +1414,17 @@ Test(ops, vector_exp_log_log1p_match_libm)
                       "log1p(%.9g) = %.9g, expected %.9g", x, p, tp);
         else if ((float)tp != 0 && fabs(tp) >= 1.2e-38)
             worst[2] = fmax(worst[2], ulps(p, tp));
+        if (fabs(ts) < 1.2e-38)
+            cr_assert(sg < 1.2e-38f, "sigmoid(%.9g) = %.9g, expected %.9g", x, sg, ts);
+        else
+            worst[3] = fmax(worst[3], ulps(sg, ts));
+        if (fabs(tt) < 1.2e-38)
+            cr_assert(th == (float)tt || fabsf(th) < 1.2e-38f, "tanh(%.9g) = %.9g, expected %.9g",
+                      x, th, tt);
+        else
+            worst[4] = fmax(worst[4], ulps(th, tt));
     }
-    cr_assert(worst[0] <= 3 && worst[1] <= 3 && worst[2] <= 3,
-              "worst ulp errors: exp %.2f, log %.2f, log1p %.2f", worst[0], worst[1], worst[2]);
+    cr_assert(worst[0] <= 3 && worst[1] <= 3 && worst[2] <= 3 && worst[3] <= 3 && worst[4] <= 3,
+              "worst ulp errors: exp %.2f, log %.2f, log1p %.2f, sigmoid %.2f, tanh %.2f",
+              worst[0], worst[1], worst[2], worst[3], worst[4]);
 }

@@ -141,9 +141,18 @@ typedef struct lg_rnn_result {
  * has T steps) or int64 [N] in [1, T]; steps t >= lengths[b] neither change
  * sample b's state nor receive gradient, and the reverse direction starts
  * at each sample's last valid step (PyTorch's packed sequences). h0, c0:
- * NULL (zeros) or [L D, N, H]. Built from primitives on the tape. */
+ * NULL (zeros) or [L D, N, H]. Built from primitives on the tape (the GRU
+ * cell from lg_gru_gates). */
 lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
                          lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out);
+
+/* The GRU cell's gates as one differentiable primitive (what
+ * lg_rnn_forward uses per step): gi = x W_ih^T + b_ih and gh = h W_hh^T,
+ * both [N, 3H] in PyTorch's r, z, n blocks; b_hh [3H] or NULL; h [N, H].
+ * Returns h' = (1 - z) n + z h with r = s(gi_r + gh_r + b_r),
+ * z = s(gi_z + gh_z + b_z), n = tanh(gi_n + r (gh_n + b_n)); gradients
+ * flow to all four. */
+lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_hh, lg_tensor *h);
 
 /* ------------------------------------------------------------------ */
 /* Optimizers: PyTorch 1.13's update rules, over every parameter of the */

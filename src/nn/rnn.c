@@ -1,6 +1,7 @@
 /* rnn.c: multi-layer, optionally bidirectional RNN (tanh/relu), GRU and
  * LSTM with PyTorch's gate equations and weight layout, built from
- * primitives on the tape (matmuls, slices, sigmoid, tanh, where).
+ * primitives on the tape (matmuls, slices, sigmoid, tanh, where; the GRU
+ * cell is one fused primitive, gru_cell.c).
  *
  *   RNN:  h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
  *   GRU:  r = s(x_r + h_r), z = s(x_z + h_z), n = tanh(x_n + r * h_n),
@@ -92,22 +93,16 @@ static lg_tensor *gate(lg_ctx *ctx, lg_tensor *g, int k, int64_t H)
     return lg_narrow(ctx, g, 1, k * H, H);
 }
 
-/* One cell step: returns h' (and *c for LSTM). xt, hh: [N, G H]. */
-static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *hh, lg_tensor *h,
-                       lg_tensor **c)
+/* One cell step: returns h' (and *c for LSTM). xt, hh: [N, G H]; hh holds
+ * b_hh already, except for the GRU, whose cell adds it. */
+static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *hh, lg_tensor *b_hh,
+                       lg_tensor *h, lg_tensor **c)
 {
     int64_t H = r->hidden;
     switch (r->kind) {
     case LG_RNN_TANH: return lg_tanh(ctx, lg_add(ctx, xt, hh));
     case LG_RNN_RELU: return lg_relu(ctx, lg_add(ctx, xt, hh));
-    case LG_GRU: {
-        lg_tensor *rg = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 0, H), gate(ctx, hh, 0, H)));
-        lg_tensor *z = lg_sigmoid(ctx, lg_add(ctx, gate(ctx, xt, 1, H), gate(ctx, hh, 1, H)));
-        lg_tensor *n =
-            lg_tanh(ctx, lg_add(ctx, gate(ctx, xt, 2, H), lg_mul(ctx, rg, gate(ctx, hh, 2, H))));
-        return lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, z), 1), n),
-                      lg_mul(ctx, z, h));
-    }
+    case LG_GRU: return lg_gru_gates(ctx, xt, hh, b_hh, h); /* gru_cell.c */
     default: {
         lg_tensor *g = lg_add(ctx, xt, hh);
         lg_tensor *i = lg_sigmoid(ctx, gate(ctx, g, 0, H));
@@ -220,10 +215,10 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
                 lg_tensor *xt =
                     lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
                 lg_tensor *hh = lg_matmul_t(ctx, h, r->w_hh[k], false, true);
-                if (r->b_hh[k])
+                if (r->b_hh[k] && r->kind != LG_GRU)
                     hh = lg_add(ctx, hh, r->b_hh[k]);
                 lg_tensor *c_new = c;
-                lg_tensor *h_new = cell(ctx, r, xt, hh, h, &c_new);
+                lg_tensor *h_new = cell(ctx, r, xt, hh, r->b_hh[k], h, &c_new);
                 if (masks) {
                     h = lg_where(ctx, masks[t], h_new, h);
                     if (c)
