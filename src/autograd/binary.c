@@ -34,7 +34,7 @@
             });                                                                                    \
     } while (0)
 
-#define BINARY_KERNELS(name, T, SUF, FWD, DA, DB)                                                  \
+#define BINARY_FW_KERNELS(name, T, SUF, FWD, DA, DB)                                                  \
     static void fw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *yv, const T *av,             \
                                   const T *bv)                                                     \
     {                                                                                              \
@@ -42,7 +42,8 @@
             T a = av[ia], b = bv[ib];                                                              \
             yv[o] = (T)(FWD);                                                                      \
         });                                                                                        \
-    }                                                                                              \
+    }
+#define BINARY_BW_KERNELS(name, T, SUF, FWD, DA, DB)                                               \
     static void bw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *da, T *db, const T *gv,      \
                                   const T *yv, const T *av, const T *bv)                           \
     {                                                                                              \
@@ -57,20 +58,9 @@
     }
 
 #define BINARY(name, FWD, DA, DB)                                                                  \
-    BINARY_KERNELS(name, float, f32, FWD, DA, DB)                                                  \
-    BINARY_KERNELS(name, double, f64, FWD, DA, DB)                                                 \
-    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                                  \
-    {                                                                                              \
-        lgT_iter it;                                                                               \
-        lg_tensor *y = binary_setup(ctx, a, b, "lg_" #name, &it);                                  \
-        if (!y)                                                                                    \
-            return NULL;                                                                           \
-        if (y->dtype == LG_F32)                                                                    \
-            fw_##name##_f32(ctx, &it, LGT_F(y), LGT_F(a), LGT_F(b));                               \
-        else                                                                                       \
-            fw_##name##_f64(ctx, &it, LGT_D(y), LGT_D(a), LGT_D(b));                               \
-        return lgA_record(ctx, LGA_OP_##name, y, 2, (lg_tensor *[]){ a, b });                      \
-    }                                                                                              \
+    BINARY_FORWARD(name, FWD, DA, DB)                                                              \
+    BINARY_BW_KERNELS(name, float, f32, FWD, DA, DB)                                               \
+    BINARY_BW_KERNELS(name, double, f64, FWD, DA, DB)                                              \
     lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                             \
     {                                                                                              \
         lgT_iter it;                                                                               \
@@ -85,6 +75,22 @@
             bw_##name##_f64(ctx, &it, da ? LGT_D(da) : NULL, db ? LGT_D(db) : NULL,                \
                             LGT_D(y->grad), LGT_D(y), LGT_D(a), LGT_D(b));                         \
         return binary_finish(ctx, y, da, db);                                                      \
+    }
+
+#define BINARY_FORWARD(name, FWD, DA, DB)                                                          \
+    BINARY_FW_KERNELS(name, float, f32, FWD, DA, DB)                                                  \
+    BINARY_FW_KERNELS(name, double, f64, FWD, DA, DB)                                                 \
+    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                                  \
+    {                                                                                              \
+        lgT_iter it;                                                                               \
+        lg_tensor *y = binary_setup(ctx, a, b, "lg_" #name, &it);                                  \
+        if (!y)                                                                                    \
+            return NULL;                                                                           \
+        if (y->dtype == LG_F32)                                                                    \
+            fw_##name##_f32(ctx, &it, LGT_F(y), LGT_F(a), LGT_F(b));                               \
+        else                                                                                       \
+            fw_##name##_f64(ctx, &it, LGT_D(y), LGT_D(a), LGT_D(b));                               \
+        return lgA_record(ctx, LGA_OP_##name, y, 2, (lg_tensor *[]){ a, b });                      \
     }
 
 static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
@@ -124,7 +130,17 @@ static lg_status binary_finish(lg_ctx *ctx, lg_tensor *y, lg_tensor *da, lg_tens
     return LG_OK;
 }
 
-BINARY(add, a + b, g, g)
+/* add's gradient is g itself: summed straight into each input's gradient
+ * (over the broadcast axes for a bias), without a copy per input. */
+BINARY_FORWARD(add, a + b, g, g)
+lg_status lgA_bw_add(lg_ctx *ctx, lg_tensor *y)
+{
+    for (int k = 0; k < 2; k++)
+        if (lgA_needs(y, k) && lgA_accum_shared(ctx, y->in[k], y->grad) != LG_OK)
+            return ctx->status;
+    return LG_OK;
+}
+
 BINARY(sub, a - b, g, -g)
 BINARY(mul, a *b, g *b, g *a)
 BINARY(div, a / b, g / b, -g *y / b)

@@ -123,33 +123,41 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
     lg_dtype dt = (lg_dtype)a->dtype;
     size_t es = lgT_dtype_size(dt);
     int64_t sa = p.m * p.k, sb = p.shared_b ? 0 : p.k * p.n, sg = p.m * p.n;
+    /* A gradient that exists already (a parameter's, or a tensor used
+     * twice, like a recurrent state) takes the product directly (beta 1);
+     * otherwise a fresh tensor is written (beta 0) and adopted. */
     if (lgA_needs(y, 0)) {
-        lg_tensor *da = lgT_zeros_like(ctx, a, "lg_backward");
+        bool direct = a->grad || a->persistent;
+        lg_tensor *da = direct                     ? lgA_grad_buffer(ctx, a)
+                        : p.k > 0 && p.batch > 0 ? lgT_new_like(ctx, a, "lg_backward")
+                                                   : lgT_zeros_like(ctx, a, "lg_backward");
         if (!da)
             return ctx->status;
+        double beta = direct ? 1.0 : 0.0;
         for (int64_t i = 0; i < p.batch && p.k > 0; i++) {
             char *dai = (char *)da->data + (size_t)(i * sa) * es;
             if (!p.ta) /* dA[M,K] = G[M,N] op(B)^T */
                 lgT_gemm(ctx, dt, false, !p.tb, p.m, p.k, p.n, 1.0, at(g, i * sg), p.n,
-                         at(b, i * sb), p.ldb, 0.0, dai, p.k);
+                         at(b, i * sb), p.ldb, beta, dai, p.k);
             else /* dA[K,M] = op(B)[K,N] G^T */
                 lgT_gemm(ctx, dt, p.tb, true, p.k, p.m, p.n, 1.0, at(b, i * sb), p.ldb,
-                         at(g, i * sg), p.n, 0.0, dai, p.m);
+                         at(g, i * sg), p.n, beta, dai, p.m);
         }
-        if (lgA_accum(ctx, a, da) != LG_OK)
+        if (!direct && lgA_accum(ctx, a, da) != LG_OK)
             return ctx->status;
     }
     if (lgA_needs(y, 1)) {
-        lg_tensor *db = lgT_zeros_like(ctx, b, "lg_backward");
+        bool direct = b->grad || b->persistent;
+        lg_tensor *db = direct ? lgA_grad_buffer(ctx, b) : lgT_zeros_like(ctx, b, "lg_backward");
         if (!db)
             return ctx->status;
         if (p.shared_b && !p.ta && !p.tb) { /* dB[K,N] = A^T G over all rows */
             lgT_gemm(ctx, dt, true, false, p.k, p.n, p.batch * p.m, 1.0, a->data, p.lda, g->data,
-                     p.n, 0.0, db->data, p.n);
+                     p.n, direct ? 1.0 : 0.0, db->data, p.n);
         } else {
             for (int64_t i = 0; i < p.batch; i++) {
                 char *dbi = (char *)db->data + (size_t)(i * sb) * es;
-                double beta = p.shared_b ? 1.0 : 0.0;
+                double beta = direct || p.shared_b ? 1.0 : 0.0;
                 if (!p.tb) /* dB[K,N] = op(A)^T G */
                     lgT_gemm(ctx, dt, !p.ta, false, p.k, p.n, p.m, 1.0, at(a, i * sa), p.lda,
                              at(g, i * sg), p.n, beta, dbi, p.n);
@@ -158,7 +166,7 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
                              at(a, i * sa), p.lda, beta, dbi, p.k);
             }
         }
-        if (lgA_accum(ctx, b, db) != LG_OK)
+        if (!direct && lgA_accum(ctx, b, db) != LG_OK)
             return ctx->status;
     }
     return LG_OK;

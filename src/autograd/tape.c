@@ -144,8 +144,16 @@ static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
                           "lg_backward: the graph through a %s op was already used by an earlier "
                           "backward (one backward per recorded graph; recompute it)",
                           op_names[x->op]);
-    if (fresh && !x->grad && !x->persistent && lgT_same_shape(x, g)) {
-        x->grad = g; /* adopt the temporary: no zero fill, no copy */
+    if (!x->grad && !x->persistent && lgT_same_shape(x, g)) {
+        if (fresh) {
+            x->grad = g; /* adopt the temporary: no zero fill, no copy */
+            return LG_OK;
+        }
+        lg_tensor *c = lgT_new_like(ctx, x, "lg_backward"); /* a copy, not zeros + g */
+        if (!c)
+            return ctx->status;
+        memcpy(c->data, g->data, (size_t)g->numel * lgT_dtype_size((lg_dtype)g->dtype));
+        x->grad = c;
         return LG_OK;
     }
     lg_tensor *dst = grad_of(ctx, x);

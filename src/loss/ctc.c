@@ -26,11 +26,12 @@
 
 typedef struct ctc_data {
     int64_t T, N, C, blank, smax; /* smax: the largest S' */
+    int64_t width; /* of a row of states: smax rounded up to 8, and 2 pads */
     const int64_t *in_len, *tgt_len, *tgt_off, *labels;
-    int64_t *ext;  /* [N][smax + 2]: l'_s of each sample */
-    uint8_t *skip; /* [N][smax + 2]: s - 2 -> s allowed (l'_s != blank, != l'_{s-2}); 0 after S' */
+    int64_t *ext;  /* [N][width]: l'_s of each sample (0 after S') */
+    uint8_t *skip; /* [N][width]: s - 2 -> s allowed (l'_s != blank, != l'_{s-2}); 0 after S' */
     bool zero_infinity;
-    void *alpha; /* [N][T][smax + 2] in log_probs' dtype */
+    void *alpha; /* [N][T][width] in log_probs' dtype */
 } ctc_data;
 
 #define R float
@@ -56,7 +57,7 @@ typedef struct ctc_data {
 /* Sample b's nll from its alpha (before zero_infinity); em: W values. */
 static double ctc_sample(const lg_tensor *lp, const ctc_data *d, int64_t b, void *em)
 {
-    size_t at = (size_t)(b * d->T * (d->smax + 2));
+    size_t at = (size_t)(b * d->T * d->width);
     if (lp->dtype == LG_F32)
         return ctc_forward_f(LGT_F(lp), d, b, (float *)d->alpha + at, em);
     return ctc_forward_d(LGT_D(lp), d, b, (double *)d->alpha + at, em);
@@ -68,7 +69,7 @@ static lg_tensor *ctc_primitive(lg_ctx *ctx, lg_tensor *lp, ctc_data *d)
     size_t esize = lp->dtype == LG_F32 ? sizeof(float) : sizeof(double);
     lg_tensor *nll = lgT_new(ctx, (lg_dtype)lp->dtype, 1, &d->N, who);
     ctc_data *saved = nll ? lgC_salloc(ctx, sizeof *saved, who) : NULL;
-    int64_t W = d->smax + 2;
+    int64_t W = d->width;
     void *alpha = saved ? lgC_salloc(ctx, (size_t)(d->N * d->T * W) * esize, who) : NULL;
     char *em = alpha ? lgC_salloc(ctx, (size_t)(d->N * W) * esize, who) : NULL;
     if (!em)
@@ -95,7 +96,7 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
     if (!dlp)
         return ctx->status;
     bool f32 = lp->dtype == LG_F32;
-    int64_t W = d->smax + 2, per = 4 * W; /* beta, next, occupancies and emissions of one sample */
+    int64_t W = d->width, per = 4 * W; /* beta, next, occupancies and emissions of one sample */
     void *scratch = lgC_salloc(ctx, (size_t)((d->N ? d->N : 1) * per) * (f32 ? sizeof(float) : sizeof(double)),
                                "lg_backward");
     if (!scratch)
@@ -202,7 +203,8 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     d->tgt_off = off;
     d->labels = LGT_I(targets);
     d->smax = 2 * maxl + 1;
-    int64_t W = d->smax + 2;
+    d->width = ((d->smax + 7) & ~(int64_t)7) + 2;
+    int64_t W = d->width;
     d->ext = lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->ext, who);
     d->skip = d->ext ? lgC_salloc(ctx, (size_t)(d->N * W), who) : NULL;
     if (!d->skip)

@@ -5,7 +5,19 @@
  *
  * A sample's rows hold its S' = 2L + 1 states after two -inf pads (alpha:
  * pads before, so s - 1 and s - 2 need no test; beta: pads after), and the
- * loops over states have no branches, so they vectorise. */
+ * loops over states have no branches, so they vectorise. They run over
+ * S' rounded up to 8 states (rows are W = width long): a scalar remainder
+ * loop cost more than the vector part for short targets. The states past
+ * S' hold values no real state reads (beta's two pads are reset to -inf).
+ * exp's argument is clamped at -87 and its result flushed to 0 below:
+ * a denormal result costs a microcode assist per lane, and next to the 1
+ * of the sum it cannot count. */
+
+/* exp(x), 0 below -87 (where float32 results turn denormal); NaN stays. */
+static inline R FN(exp_term)(R x)
+{
+    return x < -87 ? 0 : EXP(x < -87 ? -87 : x);
+}
 
 /* log(exp(x0) + exp(x1) + exp(x2)) = m + log(1 + exp(lo - m) + exp(mid - m))
  * with m the largest: two exps. -inf when all are -inf; NaN when one is
@@ -14,7 +26,7 @@ static inline R FN(lse3)(R x0, R x1, R x2)
 {
     R hi = x0 > x1 ? x0 : x1, lo = x0 > x1 ? x1 : x0;
     R m = x2 > hi ? x2 : hi, mid = x2 > hi ? hi : x2;
-    R r = LOG(1 + EXP(lo - m) + EXP(mid - m)) + m;
+    R r = LOG(1 + FN(exp_term)(lo - m) + FN(exp_term)(mid - m)) + m;
     return m == -INFINITY ? m + lo + mid : r;
 }
 
@@ -23,6 +35,7 @@ static inline R FN(lse3)(R x0, R x1, R x2)
 static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const uint8_t *skip,
                                   const R *em, int64_t S)
 {
+    LGT_SIMD
     for (int64_t s = 0; s < S; s++)
         cur[s] = FN(lse3)(prev[s], prev[s - 1], skip[s] ? prev[s - 2] : -INFINITY) + em[s];
 }
@@ -30,6 +43,7 @@ static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const
 static inline void FN(beta_step)(R *restrict cur, const R *restrict next, const uint8_t *skip,
                                  const R *em, int64_t S)
 {
+    LGT_SIMD
     for (int64_t s = 0; s < S; s++)
         cur[s] = FN(lse3)(next[s], next[s + 1], skip[s + 2] ? next[s + 2] : -INFINITY) + em[s];
 }
@@ -40,12 +54,18 @@ static inline void FN(emissions)(R *em, const R *lpt, const int64_t *lab, int64_
         em[s] = lpt[lab[s]];
 }
 
-/* alpha of sample b into a ([T][W], W = smax + 2); returns its nll.
- * em: scratch of W values. */
+/* S' rounded up to the vector loops' 8 states */
+static inline int64_t FN(lanes)(int64_t S)
+{
+    return (S + 7) & ~(int64_t)7;
+}
+
+/* alpha of sample b into a ([T][W]); returns its nll. em: scratch of W values. */
 LGT_VECTOR_CLONES
 static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
 {
-    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, W = d->smax + 2, C = d->C, N = d->N;
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
+            C = d->C, N = d->N;
     const int64_t *lab = d->ext + b * W;
     const uint8_t *skip = d->skip + b * W;
     for (int64_t s = 0; s < W; s++)
@@ -56,8 +76,8 @@ static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
     for (int64_t t = 1; t < Tb; t++) {
         R *cur = a + t * W + 2;
         cur[-2] = cur[-1] = -INFINITY;
-        FN(emissions)(em, lp + (t * N + b) * C, lab, S);
-        FN(alpha_step)(cur, cur - W, skip, em, S);
+        FN(emissions)(em, lp + (t * N + b) * C, lab, V);
+        FN(alpha_step)(cur, cur - W, skip, em, V);
     }
     const R *last = a + (Tb - 1) * W + 2;
     return -FN(lse3)(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
@@ -69,10 +89,13 @@ LGT_VECTOR_CLONES
 static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R nll, R g,
                              R *scratch, R *dlp)
 {
-    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, W = d->smax + 2, C = d->C, N = d->N;
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
+            C = d->C, N = d->N;
     const int64_t *lab = d->ext + b * W;
     const uint8_t *skip = d->skip + b * W;
     R *beta = scratch, *next = scratch + W, *e = scratch + 2 * W, *em = scratch + 3 * W;
+    for (int64_t s = 0; s < 2 * W; s++)
+        scratch[s] = -INFINITY;
     for (int64_t t = Tb - 1; t >= 0; t--) {
         const R *lpt = lp + (t * N + b) * C, *at = a + t * W + 2;
         R *row = dlp + (t * N + b) * C;
@@ -81,16 +104,16 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
                 row[c] = NAN;
             continue;
         }
-        FN(emissions)(em, lpt, lab, S);
+        FN(emissions)(em, lpt, lab, V);
         if (t == Tb - 1)
             for (int64_t s = 0; s < S; s++)
                 beta[s] = (s >= S - 2 ? 0 : -INFINITY) + em[s];
         else
-            FN(beta_step)(beta, next, skip, em, S);
+            FN(beta_step)(beta, next, skip, em, V);
         beta[S] = beta[S + 1] = -INFINITY;
         /* occupancy of state s: exp(alpha + beta - lp + nll), added per class */
-        for (int64_t s = 0; s < S; s++)
-            e[s] = EXP(at[s] + beta[s] - em[s] + nll);
+        for (int64_t s = 0; s < V; s++)
+            e[s] = FN(exp_term)(at[s] + beta[s] - em[s] + nll);
         for (int64_t s = 0; s < S; s++)
             row[lab[s]] -= g * e[s];
         for (int64_t c = 0; c < C; c++) /* exp(-inf + nll - lp) with lp -inf or NaN: NaN, as PyTorch */

@@ -31,12 +31,14 @@ static inline double sigmoid_d(double x)
 
 #define GRU_KERNELS(T, SIG, TANH)                                                                  \
     /* s: [N][4H] saved r, z, n, gh_n + b_n */                                                     \
-    LGT_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *gi, const T *gh,      \
-                                             const T *b, const T *h, T *y, T *s)                   \
+    LGT_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,          \
+                                             const T *restrict gh, const T *restrict b,            \
+                                             const T *restrict h, T *restrict y, T *restrict s)    \
     {                                                                                              \
         for (int64_t i = 0; i < N; i++) {                                                          \
-            const T *xi = gi + i * 3 * H, *hi = gh + i * 3 * H, *hp = h + i * H;                   \
-            T *yi = y + i * H, *si = s + i * 4 * H;                                                \
+            const T *restrict xi = gi + i * 3 * H, *restrict hi = gh + i * 3 * H,                  \
+                              *restrict hp = h + i * H;                                            \
+            T *restrict yi = y + i * H, *restrict si = s + i * 4 * H;                              \
             for (int64_t j = 0; j < H; j++) {                                                      \
                 T r = SIG(xi[j] + (hi[j] + b[j]));                                                 \
                 T z = SIG(xi[H + j] + (hi[H + j] + b[H + j]));                                     \
@@ -48,14 +50,17 @@ static inline double sigmoid_d(double x)
         }                                                                                          \
     }                                                                                              \
     /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) */                                 \
-    LGT_VECTOR_CLONES static void gru_bw_##T(int64_t N, int64_t H, const T *g, const T *h,        \
-                                             const T *s, T *dgi, T *dgh, T *dh, T *db)             \
+    LGT_VECTOR_CLONES static void gru_bw_##T(int64_t N, int64_t H, const T *restrict g,           \
+                                             const T *restrict h, const T *restrict s,             \
+                                             T *restrict dgi, T *restrict dgh, T *restrict dh,     \
+                                             T *restrict db)                                       \
     {                                                                                              \
         for (int64_t k = 0; k < 3 * H; k++)                                                        \
             db[k] = 0;                                                                             \
         for (int64_t i = 0; i < N; i++) {                                                          \
-            const T *gy = g + i * H, *hp = h + i * H, *si = s + i * 4 * H;                         \
-            T *xi = dgi + i * 3 * H, *hi = dgh + i * 3 * H;                                        \
+            const T *restrict gy = g + i * H, *restrict hp = h + i * H,                            \
+                              *restrict si = s + i * 4 * H;                                        \
+            T *restrict xi = dgi + i * 3 * H, *restrict hi = dgh + i * 3 * H;                      \
             for (int64_t j = 0; j < H; j++) {                                                      \
                 T r = si[j], z = si[H + j], n = si[2 * H + j], hn = si[3 * H + j];                 \
                 T dn = gy[j] * (1 - z) * (1 - n * n);                                              \

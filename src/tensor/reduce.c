@@ -36,6 +36,13 @@ void lgT_reduce_init(lgT_reduce *p, int ndim, const int64_t *shape, const bool m
             p->inner_run = false;
         expect *= p->rshape[r];
     }
+    p->outer_run = true;
+    expect = 1;
+    for (int k = p->nk - 1; k >= 0; k--) {
+        if (p->kshape[k] != 1 && p->kstride[k] != expect)
+            p->outer_run = false;
+        expect *= p->kshape[k];
+    }
 }
 
 int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o)
@@ -61,7 +68,7 @@ int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
 }
 
 #define SUM_KERNEL(T, NAME)                                                                        \
-    static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)                    \
+    LGT_VECTOR_CLONES static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)                    \
     {                                                                                              \
         int64_t outn = p->outn, rc = p->rcount;                                                    \
         if (p->inner_run) {                                                                        \
@@ -72,6 +79,22 @@ int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
                     for (int64_t r = 0; r < rc; r++)                                               \
                         s += xo[r];                                                                \
                     out[o] = s;                                                                    \
+                });                                                                                \
+        } else if (p->outer_run) {                                                                 \
+            /* rows of outn: summed row by row (same order per output as a                         \
+             * column walk, but streaming and vectorised); threads take column                     \
+             * blocks */                                                                           \
+            int64_t nb = (outn + 1023) / 1024;                                                     \
+            LGT_FOR(                                                                               \
+                ctx, outn *rc, for (int64_t b = 0; b < nb; b++) {                                  \
+                    int64_t o0 = b * 1024, o1 = o0 + 1024 < outn ? o0 + 1024 : outn;               \
+                    for (int64_t o = o0; o < o1; o++)                                              \
+                        out[o] = 0;                                                                \
+                    for (int64_t r = 0; r < rc; r++) {                                             \
+                        const T *xr = x + r * outn;                                                \
+                        for (int64_t o = o0; o < o1; o++)                                          \
+                            out[o] += xr[o];                                                       \
+                    }                                                                              \
                 });                                                                                \
         } else if (p->nr == 1) {                                                                   \
             int64_t st = p->rstride[0];                                                            \

@@ -114,6 +114,7 @@ typedef struct lgT_reduce {
     int64_t kshape[LG_MAX_DIMS], kstride[LG_MAX_DIMS];
     int64_t rshape[LG_MAX_DIMS], rstride[LG_MAX_DIMS];
     bool inner_run; /* reduced elements of an output are one contiguous run */
+    bool outer_run; /* the kept dims are one contiguous trailing run: input = [rcount][outn] */
 } lgT_reduce;
 LG_HIDDEN void lgT_reduce_init(lgT_reduce *p, int ndim, const int64_t *shape,
                                const bool mask[LG_MAX_DIMS]);
@@ -150,12 +151,15 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
 /* LGT_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
  * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C
  * would add one element at a time. The order of the additions is fixed by
- * the binary, so results do not depend on the thread count. */
+ * the binary, so results do not depend on the thread count. LGT_SIMD: the
+ * loop's iterations are independent (vectorised without alias checks). */
 #if defined(_OPENMP) || defined(LG_OPENMP_SIMD)
 #define LGT_SIMD_REDUCE(...) LGT_PRAGMA2(omp simd reduction(__VA_ARGS__))
+#define LGT_SIMD LGT_PRAGMA2(omp simd)
 #define LGT_PRAGMA2(x) _Pragma(#x)
 #else
 #define LGT_SIMD_REDUCE(...)
+#define LGT_SIMD
 #endif
 
 /* LGT_VECTOR_CLONES before a hot kernel: GCC builds it twice, for AVX2 and
