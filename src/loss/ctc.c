@@ -29,7 +29,8 @@ typedef struct ctc_data {
     int64_t width; /* of a row of states: smax rounded up to 8, and 2 pads */
     const int64_t *in_len, *tgt_len, *tgt_off, *labels;
     int64_t *ext;  /* [N][width]: l'_s of each sample (0 after S') */
-    uint8_t *skip; /* [N][width]: s - 2 -> s allowed (l'_s != blank, != l'_{s-2}); 0 after S' */
+    float *pen;    /* [N][width]: 0 where s - 2 -> s is allowed (l'_s != blank, != l'_{s-2}),
+                    * -inf elsewhere and after S' */
     bool zero_infinity;
     void *alpha; /* [N][T][width] in log_probs' dtype */
 } ctc_data;
@@ -206,11 +207,12 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     d->width = ((d->smax + 7) & ~(int64_t)7) + 2;
     int64_t W = d->width;
     d->ext = lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->ext, who);
-    d->skip = d->ext ? lgC_salloc(ctx, (size_t)(d->N * W), who) : NULL;
-    if (!d->skip)
+    d->pen = d->ext ? lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->pen, who) : NULL;
+    if (!d->pen)
         return false;
     memset(d->ext, 0, (size_t)(d->N * W) * sizeof *d->ext);
-    memset(d->skip, 0, (size_t)(d->N * W));
+    for (int64_t i = 0; i < d->N * W; i++)
+        d->pen[i] = -INFINITY;
     for (int64_t b = 0; b < d->N; b++)
         for (int64_t j = 0; j < d->tgt_len[b]; j++) {
             int64_t v = d->labels[off[b] + j];
@@ -227,7 +229,7 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
         int64_t *e = d->ext + b * W, S = 2 * d->tgt_len[b] + 1;
         for (int64_t s = 0; s < S; s++) {
             e[s] = (s & 1) ? d->labels[off[b] + (s - 1) / 2] : d->blank;
-            d->skip[b * W + s] = s >= 2 && e[s] != d->blank && e[s] != e[s - 2];
+            d->pen[b * W + s] = s >= 2 && e[s] != d->blank && e[s] != e[s - 2] ? 0 : -INFINITY;
         }
     }
     return true;

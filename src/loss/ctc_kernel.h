@@ -30,22 +30,23 @@ static inline R FN(lse3)(R x0, R x1, R x2)
     return m == -INFINITY ? m + lo + mid : r;
 }
 
-/* One frame of the recursions, over states 0..S-1 (restrict, no gathers:
- * so that the loops vectorise); em holds the frame's emissions lp[l'_s]. */
-static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const uint8_t *skip,
+/* One frame of the recursions, over states 0..S-1 (restrict, no gathers,
+ * no branches: so that the loops vectorise); em holds the frame's
+ * emissions lp[l'_s], pen[s] is 0 where s - 2 -> s is allowed, else -inf. */
+static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const float *pen,
                                   const R *em, int64_t S)
 {
     LGT_SIMD
     for (int64_t s = 0; s < S; s++)
-        cur[s] = FN(lse3)(prev[s], prev[s - 1], skip[s] ? prev[s - 2] : -INFINITY) + em[s];
+        cur[s] = FN(lse3)(prev[s], prev[s - 1], prev[s - 2] + (R)pen[s]) + em[s];
 }
 
-static inline void FN(beta_step)(R *restrict cur, const R *restrict next, const uint8_t *skip,
+static inline void FN(beta_step)(R *restrict cur, const R *restrict next, const float *pen,
                                  const R *em, int64_t S)
 {
     LGT_SIMD
     for (int64_t s = 0; s < S; s++)
-        cur[s] = FN(lse3)(next[s], next[s + 1], skip[s + 2] ? next[s + 2] : -INFINITY) + em[s];
+        cur[s] = FN(lse3)(next[s], next[s + 1], next[s + 2] + (R)pen[s + 2]) + em[s];
 }
 
 static inline void FN(emissions)(R *em, const R *lpt, const int64_t *lab, int64_t S)
@@ -67,7 +68,7 @@ static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
     int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
             C = d->C, N = d->N;
     const int64_t *lab = d->ext + b * W;
-    const uint8_t *skip = d->skip + b * W;
+    const float *pen = d->pen + b * W;
     for (int64_t s = 0; s < W; s++)
         a[s] = -INFINITY;
     a[2] = lp[b * C + d->blank];
@@ -77,7 +78,7 @@ static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
         R *cur = a + t * W + 2;
         cur[-2] = cur[-1] = -INFINITY;
         FN(emissions)(em, lp + (t * N + b) * C, lab, V);
-        FN(alpha_step)(cur, cur - W, skip, em, V);
+        FN(alpha_step)(cur, cur - W, pen, em, V);
     }
     const R *last = a + (Tb - 1) * W + 2;
     return -FN(lse3)(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
@@ -92,7 +93,7 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
     int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
             C = d->C, N = d->N;
     const int64_t *lab = d->ext + b * W;
-    const uint8_t *skip = d->skip + b * W;
+    const float *pen = d->pen + b * W;
     R *beta = scratch, *next = scratch + W, *e = scratch + 2 * W, *em = scratch + 3 * W;
     for (int64_t s = 0; s < 2 * W; s++)
         scratch[s] = -INFINITY;
@@ -109,7 +110,7 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
             for (int64_t s = 0; s < S; s++)
                 beta[s] = (s >= S - 2 ? 0 : -INFINITY) + em[s];
         else
-            FN(beta_step)(beta, next, skip, em, V);
+            FN(beta_step)(beta, next, pen, em, V);
         beta[S] = beta[S + 1] = -INFINITY;
         /* occupancy of state s: exp(alpha + beta - lp + nll), added per class */
         for (int64_t s = 0; s < V; s++)
