@@ -115,7 +115,11 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
         /* occupancy of state s: exp(alpha + beta - lp + nll), added per class */
         for (int64_t s = 0; s < V; s++)
             e[s] = FN(exp_term)(at[s] + beta[s] - em[s] + nll);
-        for (int64_t s = 0; s < S; s++)
+        R blank = 0; /* the even states are all blank: one sum, not a chain of stores */
+        for (int64_t s = 0; s < S; s += 2)
+            blank += e[s];
+        row[d->blank] -= g * blank;
+        for (int64_t s = 1; s < S; s += 2)
             row[lab[s]] -= g * e[s];
         for (int64_t c = 0; c < C; c++) /* exp(-inf + nll - lp) with lp -inf or NaN: NaN, as PyTorch */
             row[c] = lpt[c] > -INFINITY ? row[c] : NAN;
