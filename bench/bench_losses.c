@@ -253,6 +253,21 @@ static lg_tensor *mlp_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return NULL;
 }
 
+/* a lower bound of the GRU step's BLAS time: its recurrent matrix products
+ * alone, per time step h W_hh^T, dG W_hh and dG^T h (28 x 3) */
+static lg_tensor *gru_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s, (void)i;
+    lg_tensor *h = f[0], *w = f[1], *dg = f[2];
+    for (int t = 0; t < 28; t++) {
+        lg_tensor *gh = lg_matmul_t(c, h, w, false, true);   /* [64,384] */
+        lg_tensor *dh = lg_matmul_t(c, dg, w, false, false); /* [64,128] */
+        lg_tensor *dw = lg_matmul_t(c, dg, h, true, false);  /* [384,128] */
+        (void)gh, (void)dh, (void)dw;
+    }
+    return NULL;
+}
+
 enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS };
 
 #define F1(n, f, g)                                                                                \
@@ -498,6 +513,13 @@ static const bcase cases[] = {
       { F3(28, 64, 28, RANDN, 0) },
       { I2(64, 5, 1, 11), IC(64, 28), IC(64, 5) },
       T_GRU },
+    { "train/gru_matmuls_only",
+      gru_matmuls,
+      3,
+      0,
+      { F2(64, 128, RANDN, 0), F2(384, 128, RANDN, 0), F2(64, 384, RANDN, 0) },
+      { { 0 } },
+      T_MATMULS },
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 

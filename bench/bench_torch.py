@@ -161,6 +161,8 @@ CASES = [
      [((128, 784), "randn", 0), ((128, 784), "randn", 0), ((128, 784), "randn", 0)], []),
     ("train/gru_28_128_T28_b64_ctc", "gru", [((28, 64, 28), "randn", 0)],
      [((64, 5), 1, 11), ((64,), 28, 28, True), ((64,), 5, 5, True)]),
+    ("train/gru_matmuls_only", "gru_matmuls",
+     [((64, 128), "randn", 0), ((384, 128), "randn", 0), ((64, 384), "randn", 0)], []),
 ]
 
 
@@ -186,6 +188,14 @@ class Model:
             self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
 
     def step(self, f, i):
+        if self.kind == "gru_matmuls":
+            with torch.no_grad():
+                h, w, dg = f
+                for _ in range(28):
+                    gh = h @ w.T  # noqa: F841
+                    dh = dg @ w  # noqa: F841
+                    dw = dg.T @ h  # noqa: F841
+            return
         if self.kind == "matmuls":
             with torch.no_grad():
                 x, w1, w2, g2 = f

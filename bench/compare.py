@@ -40,6 +40,13 @@ BYTES = {
     "multilabel_soft_margin/4096x1000": 3 * F4 * 4096000,
 }
 
+# matrix products alone: the BLAS limits of two training steps, reported
+# beside them, not ratio targets
+ONLY_PRODUCTS = {
+    "train/mlp_matmuls_only": "the BLAS limit of the MLP step (not a ratio target)",
+    "train/gru_matmuls_only": "the GRU step's recurrent products alone (not a ratio target)",
+}
+
 
 def run(cmd, env):
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
@@ -113,8 +120,8 @@ def main():
                 continue
             ratio = pt / lg
             note = ""
-            if name == "train/mlp_matmuls_only":
-                note = "the BLAS limit of the MLP step (not a ratio target)"
+            if name in ONLY_PRODUCTS:
+                note = ONLY_PRODUCTS[name]
             else:
                 ratios.append(ratio)
             if name in BYTES:
@@ -126,16 +133,20 @@ def main():
     for name in names:
         if kind(name) == "large" and ("lossgrad", 2, name) in med:
             print(f"  {name:36} {med[('lossgrad', 1, name)] / med[('lossgrad', 2, name)]:5.2f}x")
-    mm = [med.get(("lossgrad", t, "train/mlp_matmuls_only")) for t in (1, 2)]
-    for t in (1, 2):
-        step = med.get(("lossgrad", t, "train/mlp_784_256_10_b128"))
-        if step and mm[t - 1]:
-            print(f"MLP step / its matrix products alone, {t} thread(s): {step / mm[t - 1]:.2f}")
+    for step_name, only, what in (("train/mlp_784_256_10_b128", "train/mlp_matmuls_only", "MLP"),
+                                  ("train/gru_28_128_T28_b64_ctc", "train/gru_matmuls_only",
+                                   "GRU + CTC")):
+        for t in (1, 2):
+            step, mm = med.get(("lossgrad", t, step_name)), med.get(("lossgrad", t, only))
+            pt = med.get(("pytorch", t, step_name))
+            if step and mm and pt:
+                print(f"{what} step / its matrix products alone, {t} thread(s): {step / mm:.2f}"
+                      f" (PyTorch's step / lossgrad's products: {pt / mm:.2f})")
     print()
     print("peak memory of the training steps (RSS growth over 5 steps after setup; "
           "lossgrad's arena high-water mark):")
     for name in names:
-        if kind(name) != "train" or name == "train/mlp_matmuls_only":
+        if kind(name) != "train" or name in ONLY_PRODUCTS:
             continue
         _, lm = run([c_exe, "--memory", name], dict(base, OPENBLAS_NUM_THREADS="1"))
         _, pm = run(py + ["--memory", name], dict(base, OPENBLAS_NUM_THREADS="1",
