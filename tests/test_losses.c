@@ -441,6 +441,63 @@ Test(losses, nll_rows_fused_matches_its_composite_oracle)
 /* Identities between losses                                            */
 /* ------------------------------------------------------------------ */
 
+/* The fused triplet loss (p = 2, no swap, one shape) against pairwise
+ * distances, sub, add and clamp: margins that leave some rows inactive and
+ * one exactly at the bound (a = p = n: d_ap = d_an, l = margin = 0), a zero
+ * distance (eps 0), a 3-d batch, every reduction. */
+Test(losses, triplet_rows_fused_matches_its_composite_oracle)
+{
+    lg_ctx *ctx = test_ctx(123);
+    const double margins[] = { 1.0, 0.0, 0.5 }, epss[] = { 1e-6, 0.0, 1e-3 };
+    for (int dt = 0; dt < 2; dt++)
+        for (int cfg = 0; cfg < 3; cfg++)
+            for (int red = 0; red < 3; red++) {
+                const int64_t *shape = cfg == 2 ? SHAPE(2, 3, 5) : SHAPE(6, 5);
+                int nd = cfg == 2 ? 3 : 2, rows = 6;
+                lg_tensor *in[3][2];
+                for (int k = 0; k < 3; k++) {
+                    double v[30];
+                    lg_tensor *r = lg_randn(ctx, (lg_dtype)dt, nd, shape);
+                    for (int i = 0; i < 30; i++)
+                        v[i] = get(r, i);
+                    if (cfg == 1 && k > 0) /* row 0: a = p = n; row 1: a = p */
+                        for (int j = 0; j < 5; j++) {
+                            v[j] = get(in[0][0], j);
+                            if (k == 1)
+                                v[5 + j] = get(in[0][0], 5 + j);
+                        }
+                    in[k][0] = from_doubles(ctx, (lg_dtype)dt, v, nd, shape);
+                    in[k][1] = lg_detach(ctx, in[k][0]);
+                    lg_requires_grad(ctx, in[k][0], true), lg_requires_grad(ctx, in[k][1], true);
+                }
+                double margin = margins[cfg], eps = epss[cfg];
+                lg_tensor *f = lg_triplet_margin_loss(
+                    ctx, in[0][0], in[1][0], in[2][0],
+                    &(lg_triplet_opts){ (lg_reduction)red, LG_SET(margin), LG_SET(2), LG_SET(eps),
+                                        false });
+                lg_tensor *d_ap = lg_pairwise_distance(ctx, in[0][1], in[1][1], 2, eps, false);
+                lg_tensor *d_an = lg_pairwise_distance(ctx, in[0][1], in[2][1], 2, eps, false);
+                lg_tensor *c = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin),
+                                        0, INFINITY);
+                if (red != LG_REDUCTION_NONE)
+                    c = lg_sum(ctx, c, 0, NULL, false);
+                if (red == LG_REDUCTION_MEAN)
+                    c = lg_mul_scalar(ctx, c, 1.0 / rows);
+                char what[48];
+                snprintf(what, sizeof what, "dtype %d config %d reduction %d", dt, cfg, red);
+                lg_tensor *u = red == LG_REDUCTION_NONE
+                                   ? lg_randn(ctx, (lg_dtype)dt, nd - 1, shape)
+                                   : lg_scalar(ctx, (lg_dtype)dt, 1.25);
+                expect_same_loss(ctx, f, c, u,
+                                 (lg_tensor *const[][2]){ { in[0][0], in[0][1] },
+                                                          { in[1][0], in[1][1] },
+                                                          { in[2][0], in[2][1] } },
+                                 3, dt == LG_F32 ? 1e-6 : 1e-14, what);
+                lg_step_end(ctx);
+            }
+    lg_ctx_free(ctx);
+}
+
 Test(losses, huber_is_delta_times_smooth_l1)
 {
     lg_ctx *ctx = test_ctx(106);

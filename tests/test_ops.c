@@ -1219,6 +1219,42 @@ static void ctc_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* triplet_rows: a 3-4-5 closed form; a gradcheck (its composite oracle is
+ * in test_losses.c) */
+static void triplet_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(11);
+    double a[] = { 0, 0 }, p[] = { 3, 4 }, n[] = { 0, 6 }, n2[] = { 0, 1 };
+    lg_triplet_opts o = { .reduction = LG_REDUCTION_NONE, .eps = LG_SET(0) };
+    /* max(0, 1 + 5 - 6) = 0 and max(0, 1 + 5 - 1) = 5 */
+    lg_tensor *l = lg_triplet_margin_loss(ctx, from_doubles(ctx, dt, a, 1, SHAPE(2)),
+                                          from_doubles(ctx, dt, p, 1, SHAPE(2)),
+                                          from_doubles(ctx, dt, n, 1, SHAPE(2)), &o);
+    expect_close(l, (double[]){ 0 }, 1, tol_for(dt), r->op);
+    l = lg_triplet_margin_loss(ctx, from_doubles(ctx, dt, a, 1, SHAPE(2)),
+                               from_doubles(ctx, dt, p, 1, SHAPE(2)),
+                               from_doubles(ctx, dt, n2, 1, SHAPE(2)), &o);
+    expect_close(l, (double[]){ 5 }, 1, tol_for(dt), r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *triplet_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)user;
+    return lg_triplet_margin_loss(ctx, xs[0], xs[1], xs[2],
+                                  &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE,
+                                                      .margin = LG_SET(2) });
+}
+
+static void triplet_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(12);
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)), lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)) };
+    expect_gradcheck(ctx, triplet_apply, NULL, 3, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
 /* gru_cell: one sample, H = 1, against the equations in double; a
  * gradcheck through all four inputs (its composite oracle and PyTorch's
  * GRU are in test_nn.c) */
@@ -1322,6 +1358,7 @@ static op_row rows[] = {
     { "nll_rows", rows_fwd, rows_grad, NULL },
     { "multi_margin_rows", rows_fwd, rows_grad, NULL },
     { "multilabel_margin_rows", rows_fwd, rows_grad, NULL },
+    { "triplet_rows", triplet_fwd, triplet_grad, NULL },
     { "gru_cell", gru_fwd, gru_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

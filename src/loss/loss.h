@@ -2,8 +2,8 @@
  *
  * Losses are composites of public ops; these helpers check arguments
  * before anything is computed, resolve options, and apply the reduction.
- * The fused loss primitives (bce.c, ctc.c, pointwise.c, ce_rows.c and the
- * class hinges of ranking.c) also use the autograd internals, as DESIGN.md
+ * The fused loss primitives (bce.c, ctc.c, pointwise.c, ce_rows.c,
+ * triplet_rows.c and the class hinges of ranking.c) also use the autograd internals, as DESIGN.md
  * allows for registered primitives; each keeps its composite as a test
  * oracle.
  */
@@ -71,6 +71,11 @@ LG_HIDDEN lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg
 /* Fused nll_loss over rows (ce_rows.c), the same conventions. */
 LG_HIDDEN lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
                                   double denom, lg_reduction r, const char *who);
+/* Fused triplet margin loss over rows (triplet_rows.c): p = 2, no swap;
+ * a, p, n of one shape [..., D] (checked by the caller); one loss per row,
+ * before the reduction. */
+LG_HIDDEN lg_tensor *lgL_triplet_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
+                                      double margin, double eps, const char *who);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

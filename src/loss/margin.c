@@ -1,5 +1,6 @@
 /* margin.c: hinge_embedding_loss (the fused primitive of pointwise.c),
- * triplet_margin_loss, cosine_embedding_loss and
+ * triplet_margin_loss (fused for p = 2 without swap or broadcasting:
+ * triplet_rows.c), cosine_embedding_loss and
  * triplet_margin_with_distance_loss (composites).
  *
  *   hinge:   l = x where y == 1, max(0, margin - x) where y == -1
@@ -92,6 +93,10 @@ lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *pos
     }
     if (isnan(p) || isnan(eps))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p and eps must be numbers", who);
+    if (p == 2 && !(o && o->swap) && lgL_same_shape(anchor, positive) &&
+        lgL_same_shape(anchor, negative)) /* the common case, fused (triplet_rows.c) */
+        return lgL_reduce(ctx, lgL_triplet_rows(ctx, anchor, positive, negative, margin, eps, who),
+                          r);
     lg_tensor *d_ap = lg_pairwise_distance(ctx, anchor, positive, p, eps, false);
     lg_tensor *d_an = lg_pairwise_distance(ctx, anchor, negative, p, eps, false);
     if (o && o->swap)
