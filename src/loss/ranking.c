@@ -174,34 +174,48 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
  * Gradient: each kept term adds c dz to x_j (x_k) and takes it from x_y (x_j),
  * c the row's upstream times w[y] / C (1 / C), dz = p z^(p - 1). */
 
+/* Element i of a float tensor, inline (the rows loop over every class). */
+static inline double xget(const lg_tensor *t, int64_t i)
+{
+    return t->dtype == LG_F32 ? (double)LGT_F(t)[i] : LGT_D(t)[i];
+}
+
+static inline void xset(lg_tensor *t, int64_t i, double v)
+{
+    if (t->dtype == LG_F32)
+        LGT_F(t)[i] = (float)v;
+    else
+        LGT_D(t)[i] = v;
+}
+
 static double row_weight(const hinge_rows *h, int64_t i)
 {
-    return h->w ? lgT_get(h->w, h->y[i]) : 1.0;
+    return h->w ? xget(h->w, h->y[i]) : 1.0;
 }
 
 /* multi margin: the row's value, or with dx the gradient scaled by c */
 static double mm_row(const hinge_rows *h, const lg_tensor *x, int64_t i, lg_tensor *dx, double c)
 {
     int64_t C = h->C, y = h->y[i];
-    double xy = lgT_get(x, i * C + y), s = 0, back = 0;
+    double xy = xget(x, i * C + y), s = 0, back = 0;
     for (int64_t j = 0; j < C; j++) {
         if (j == y)
             continue;
-        double xj = lgT_get(x, i * C + j);
+        double xj = xget(x, i * C + j);
         double z = x->dtype == LG_F32 ? (double)(float)((float)(xj - xy) + (float)h->margin)
                                       : (xj - xy) + h->margin;
         if (!(z > 0))
             continue;
         if (dx) {
             double dz = h->p == 2 ? 2 * z : 1;
-            lgT_set(dx, i * C + j, lgT_get(dx, i * C + j) + c * dz);
+            xset(dx, i * C + j, xget(dx, i * C + j) + c * dz);
             back += c * dz;
         } else {
             s += h->p == 2 ? z * z : z;
         }
     }
     if (dx)
-        lgT_set(dx, i * C + y, lgT_get(dx, i * C + y) - back);
+        xset(dx, i * C + y, xget(dx, i * C + y) - back);
     return s;
 }
 
@@ -220,18 +234,18 @@ static double mlm_row(const hinge_rows *h, const lg_tensor *x, int64_t i, lg_ten
     double s = 0;
     for (int64_t jj = 0; jj < len; jj++) {
         int64_t j = row[jj];
-        double xj = lgT_get(x, i * C + j);
+        double xj = xget(x, i * C + j);
         for (int64_t k = 0; k < C; k++) {
             if (labelled[k])
                 continue;
-            double xk = lgT_get(x, i * C + k);
+            double xk = xget(x, i * C + k);
             double z =
                 x->dtype == LG_F32 ? (double)(float)((float)(-xj + 1) + (float)xk) : (-xj + 1) + xk;
             if (!(z > 0))
                 continue;
             if (dx) {
-                lgT_set(dx, i * C + k, lgT_get(dx, i * C + k) + c);
-                lgT_set(dx, i * C + j, lgT_get(dx, i * C + j) - c);
+                xset(dx, i * C + k, xget(dx, i * C + k) + c);
+                xset(dx, i * C + j, xget(dx, i * C + j) - c);
             } else {
                 s += z;
             }
@@ -266,12 +280,12 @@ static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_r
         if (x->dtype == LG_F32)
             v = (double)(float)v;
         if (none)
-            lgT_set(l, i, v);
+            xset(l, i, v);
         else
             sum += v;
     }
     if (!none)
-        lgT_set(l, 0, h->r == LG_REDUCTION_MEAN ? sum / (double)h->N : sum);
+        xset(l, 0, h->r == LG_REDUCTION_MEAN ? sum / (double)h->N : sum);
     l->aux = h;
     return lgA_record(ctx, op, l, 1, (lg_tensor *[]){ x });
 }
@@ -284,11 +298,11 @@ static lg_status hinge_rows_bw(lg_ctx *ctx, lg_tensor *l, bool multilabel)
     bool *labelled = lgC_salloc(ctx, (size_t)(h->C ? h->C : 1) * sizeof *labelled, "lg_backward");
     if (!dx || !labelled)
         return ctx->status;
-    double g0 = h->r == LG_REDUCTION_NONE ? 0 : lgT_get(l->grad, 0);
+    double g0 = h->r == LG_REDUCTION_NONE ? 0 : xget(l->grad, 0);
     if (h->r == LG_REDUCTION_MEAN)
         g0 /= (double)h->N;
     for (int64_t i = 0; i < h->N; i++) {
-        double s = h->r == LG_REDUCTION_NONE ? lgT_get(l->grad, i) : g0;
+        double s = h->r == LG_REDUCTION_NONE ? xget(l->grad, i) : g0;
         if (multilabel)
             mlm_row(h, x, i, dx, s * (1.0 / (double)h->C), labelled);
         else
