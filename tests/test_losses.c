@@ -290,47 +290,54 @@ Test(losses, pointwise_fused_match_their_composite_oracles)
                                   { 0, NAN }, { INFINITY, 0 }, { -INFINITY, 1 }, { 3, 1 },
                                   { -2, -1 }, { 1e4, -1 },     { -1e4, 1 } };
     int ns = (int)(sizeof special / sizeof special[0]);
+    /* tg: the target wants a gradient too; without, a reduced loss takes
+     * its gradient in the forward (an upstream of 1 for SUM: adopted; 0.75
+     * for MEAN: scaled) */
     for (int kind = 0; kind < 11; kind++)
         for (int dt = 0; dt < 2; dt++)
-            for (int red = 0; red < 3; red++) {
-                lg_tensor *rx = lg_randn(ctx, LG_F64, 1, SHAPE(N));
-                lg_tensor *ry = lg_randn(ctx, LG_F64, 1, SHAPE(N));
-                lg_tensor *ru = lg_randn(ctx, LG_F64, 1, SHAPE(N));
-                for (int i = 0; i < N; i++) {
-                    xv[i] = i < ns ? special[i][0] : 2 * get(rx, i);
-                    yv[i] = i < ns ? special[i][1] : get(ry, i);
-                    uv[i] = get(ru, i);
-                    if (kind == 5 || kind == 6) /* hinge and soft margin: labels +-1 */
-                        yv[i] = (i < ns ? special[i][1] : yv[i]) >= 0 ? 1 : -1;
-                    if (kind == 7 || kind == 10) /* probabilities, with exact 0 and 1 */
-                        yv[i] = i % 7 == 0 ? (i % 2) : 1 / (1 + exp(-yv[i]));
-                    if (kind == 8) /* a distribution's values: >= 0, some exactly 0 */
-                        yv[i] = i % 5 == 0 ? 0 : fabs(yv[i]);
-                    if ((kind == 7 || kind == 8 || kind == 10) && isnan(yv[i]))
-                        yv[i] = 0.5;
-                    if (kind == 5 && isnan(xv[i]) == 0 && i >= ns)
-                        xv[i] = fabs(xv[i]);
+            for (int red = 0; red < 3; red++)
+                for (int tg = 0; tg < 2; tg++) {
+                    lg_tensor *rx = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                    lg_tensor *ry = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                    lg_tensor *ru = lg_randn(ctx, LG_F64, 1, SHAPE(N));
+                    for (int i = 0; i < N; i++) {
+                        xv[i] = i < ns ? special[i][0] : 2 * get(rx, i);
+                        yv[i] = i < ns ? special[i][1] : get(ry, i);
+                        uv[i] = get(ru, i);
+                        if (kind == 5 || kind == 6) /* hinge and soft margin: labels +-1 */
+                            yv[i] = (i < ns ? special[i][1] : yv[i]) >= 0 ? 1 : -1;
+                        if (kind == 7 || kind == 10) /* probabilities, with exact 0 and 1 */
+                            yv[i] = i % 7 == 0 ? (i % 2) : 1 / (1 + exp(-yv[i]));
+                        if (kind == 8) /* a distribution's values: >= 0, some exactly 0 */
+                            yv[i] = i % 5 == 0 ? 0 : fabs(yv[i]);
+                        if ((kind == 7 || kind == 8 || kind == 10) && isnan(yv[i]))
+                            yv[i] = 0.5;
+                        if (kind == 5 && isnan(xv[i]) == 0 && i >= ns)
+                            xv[i] = fabs(xv[i]);
+                    }
+                    int n = N;
+                    lg_tensor *x1 = from_doubles(ctx, (lg_dtype)dt, xv, 1, SHAPE(n)),
+                              *y1 = from_doubles(ctx, (lg_dtype)dt, yv, 1, SHAPE(n));
+                    lg_tensor *x2 = lg_detach(ctx, x1), *y2 = lg_detach(ctx, y1);
+                    lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
+                    if (kind != 5 && tg)
+                        lg_requires_grad(ctx, y1, true), lg_requires_grad(ctx, y2, true);
+                    lg_tensor *f = pointwise_fused(ctx, kind, x1, y1, (lg_reduction)red);
+                    lg_tensor *c = pointwise_composite(ctx, kind, x2, y2, (lg_reduction)red);
+                    char what[64];
+                    snprintf(what, sizeof what, "kind %d dtype %d reduction %d target grad %d",
+                             kind, dt, red, tg);
+                    lg_tensor *u = red == LG_REDUCTION_NONE
+                                       ? from_doubles(ctx, (lg_dtype)dt, uv, lg_tensor_ndim(f),
+                                                      lg_tensor_shape(f))
+                                       : lg_scalar(ctx, (lg_dtype)dt,
+                                                   !tg && red == LG_REDUCTION_SUM ? 1 : 0.75);
+                    /* hinge's target selects a branch and gets no gradient */
+                    expect_same_loss(ctx, f, c, u,
+                                     (lg_tensor *const[][2]){ { x1, x2 }, { y1, y2 } },
+                                     kind == 5 || !tg ? 1 : 2, dt == LG_F32 ? 2e-6 : 1e-14, what);
+                    lg_step_end(ctx);
                 }
-                int n = N;
-                lg_tensor *x1 = from_doubles(ctx, (lg_dtype)dt, xv, 1, SHAPE(n)),
-                          *y1 = from_doubles(ctx, (lg_dtype)dt, yv, 1, SHAPE(n));
-                lg_tensor *x2 = lg_detach(ctx, x1), *y2 = lg_detach(ctx, y1);
-                lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
-                if (kind != 5)
-                    lg_requires_grad(ctx, y1, true), lg_requires_grad(ctx, y2, true);
-                lg_tensor *f = pointwise_fused(ctx, kind, x1, y1, (lg_reduction)red);
-                lg_tensor *c = pointwise_composite(ctx, kind, x2, y2, (lg_reduction)red);
-                char what[64];
-                snprintf(what, sizeof what, "kind %d dtype %d reduction %d", kind, dt, red);
-                lg_tensor *u =
-                    red == LG_REDUCTION_NONE
-                        ? from_doubles(ctx, (lg_dtype)dt, uv, lg_tensor_ndim(f), lg_tensor_shape(f))
-                        : lg_scalar(ctx, (lg_dtype)dt, 0.75);
-                /* hinge's target selects a branch and gets no gradient */
-                expect_same_loss(ctx, f, c, u, (lg_tensor *const[][2]){ { x1, x2 }, { y1, y2 } },
-                                 kind == 5 ? 1 : 2, dt == LG_F32 ? 2e-6 : 1e-14, what);
-                lg_step_end(ctx);
-            }
     lg_ctx_free(ctx);
 }
 
@@ -471,23 +478,22 @@ Test(losses, triplet_rows_fused_matches_its_composite_oracle)
                     lg_requires_grad(ctx, in[k][0], true), lg_requires_grad(ctx, in[k][1], true);
                 }
                 double margin = margins[cfg], eps = epss[cfg];
-                lg_tensor *f = lg_triplet_margin_loss(
-                    ctx, in[0][0], in[1][0], in[2][0],
-                    &(lg_triplet_opts){ (lg_reduction)red, LG_SET(margin), LG_SET(2), LG_SET(eps),
-                                        false });
+                lg_tensor *f =
+                    lg_triplet_margin_loss(ctx, in[0][0], in[1][0], in[2][0],
+                                           &(lg_triplet_opts){ (lg_reduction)red, LG_SET(margin),
+                                                               LG_SET(2), LG_SET(eps), false });
                 lg_tensor *d_ap = lg_pairwise_distance(ctx, in[0][1], in[1][1], 2, eps, false);
                 lg_tensor *d_an = lg_pairwise_distance(ctx, in[0][1], in[2][1], 2, eps, false);
-                lg_tensor *c = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin),
-                                        0, INFINITY);
+                lg_tensor *c =
+                    lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
                 if (red != LG_REDUCTION_NONE)
                     c = lg_sum(ctx, c, 0, NULL, false);
                 if (red == LG_REDUCTION_MEAN)
                     c = lg_mul_scalar(ctx, c, 1.0 / rows);
                 char what[48];
                 snprintf(what, sizeof what, "dtype %d config %d reduction %d", dt, cfg, red);
-                lg_tensor *u = red == LG_REDUCTION_NONE
-                                   ? lg_randn(ctx, (lg_dtype)dt, nd - 1, shape)
-                                   : lg_scalar(ctx, (lg_dtype)dt, 1.25);
+                lg_tensor *u = red == LG_REDUCTION_NONE ? lg_randn(ctx, (lg_dtype)dt, nd - 1, shape)
+                                                        : lg_scalar(ctx, (lg_dtype)dt, 1.25);
                 expect_same_loss(ctx, f, c, u,
                                  (lg_tensor *const[][2]){ { in[0][0], in[0][1] },
                                                           { in[1][0], in[1][1] },

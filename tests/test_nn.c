@@ -245,7 +245,7 @@ static lg_tensor *gru_composite(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_te
                                 lg_tensor *h, int64_t H)
 {
     lg_tensor *hb = b ? lg_add(ctx, gh, b) : gh;
-#define GATE(t, k) lg_narrow(ctx, t, 1, (k) * H, H)
+#define GATE(t, k) lg_narrow(ctx, t, 1, (k)*H, H)
     lg_tensor *r = lg_sigmoid(ctx, lg_add(ctx, GATE(gi, 0), GATE(hb, 0)));
     lg_tensor *z = lg_sigmoid(ctx, lg_add(ctx, GATE(gi, 1), GATE(hb, 1)));
     lg_tensor *n = lg_tanh(ctx, lg_add(ctx, GATE(gi, 2), lg_mul(ctx, r, GATE(hb, 2))));
@@ -261,7 +261,8 @@ Test(nn, gru_gates_match_composite)
             lg_ctx *ctx = test_ctx(40 + (uint64_t)(2 * d + with_bias));
             int64_t N = 5, H = 4;
             /* two sets of leaves of the same values */
-            const int64_t *shapes[4] = { SHAPE(N, 3 * H), SHAPE(N, 3 * H), SHAPE(3 * H), SHAPE(N, H) };
+            const int64_t *shapes[4] = { SHAPE(N, 3 * H), SHAPE(N, 3 * H), SHAPE(3 * H),
+                                         SHAPE(N, H) };
             const int nds[4] = { 2, 2, 1, 2 };
             const double scale[4] = { 3, 3, 1, 1 };
             lg_tensor *ref[4], *mine[4];
@@ -276,12 +277,13 @@ Test(nn, gru_gates_match_composite)
                 lg_requires_grad(ctx, ref[k], true);
             }
             /* gi, gh, h, then b_hh */
-            lg_tensor *const leaves[4][2] = { { mine[0], ref[0] },
-                                              { mine[1], ref[1] },
-                                              { mine[3], ref[3] },
-                                              { mine[2], ref[2] } };
-            lg_tensor *fused = lg_gru_gates(ctx, mine[0], mine[1], with_bias ? mine[2] : NULL, mine[3]);
-            lg_tensor *comp = gru_composite(ctx, ref[0], ref[1], with_bias ? ref[2] : NULL, ref[3], H);
+            lg_tensor *const leaves[4][2] = {
+                { mine[0], ref[0] }, { mine[1], ref[1] }, { mine[3], ref[3] }, { mine[2], ref[2] }
+            };
+            lg_tensor *fused =
+                lg_gru_gates(ctx, mine[0], mine[1], with_bias ? mine[2] : NULL, mine[3]);
+            lg_tensor *comp =
+                gru_composite(ctx, ref[0], ref[1], with_bias ? ref[2] : NULL, ref[3], H);
             lg_tensor *u = lg_randn(ctx, dts[d], 2, SHAPE(N, H));
             expect_same_loss(ctx, fused, comp, u, leaves, with_bias ? 4 : 3,
                              dts[d] == LG_F64 ? 1e-13 : 1e-5,
@@ -293,7 +295,8 @@ Test(nn, gru_gates_match_composite)
 Test(nn, gru_gates_argument_errors)
 {
     lg_ctx *ctx = test_ctx(44);
-    lg_tensor *gi = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 6)), *h = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 2));
+    lg_tensor *gi = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 6)),
+              *h = lg_zeros(ctx, LG_F32, 2, SHAPE(2, 2));
     EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 5)), NULL, h),
                     LG_ERR_SHAPE, "lg_gru_gates: gh is float32 [2, 5]");
     EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, lg_zeros(ctx, LG_F32, 1, SHAPE(2)), h),
@@ -589,24 +592,29 @@ Test(nn, argument_errors)
     cr_assert_null(lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0 }));
     cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_optim_new") != NULL, "%s", lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
-    cr_assert_null(lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .nesterov = true }));
+    cr_assert_null(
+        lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .nesterov = true }));
     cr_assert(strstr(lg_ctx_errmsg(ctx), "nesterov") != NULL, "%s", lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
     lg_rnn *r = lg_rnn_new(ctx, "gru", LG_GRU, 3, 2, NULL);
     lg_rnn_result out;
-    cr_assert_eq(lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 5)), NULL, NULL, NULL, &out), LG_ERR_SHAPE);
+    cr_assert_eq(
+        lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 5)), NULL, NULL, NULL, &out),
+        LG_ERR_SHAPE);
     cr_assert(strstr(lg_ctx_errmsg(ctx), "x must be [T, N, 3]") != NULL, "%s", lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
     int64_t lens[] = { 5, 1 };
-    cr_assert_eq(lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 3)), T_FROM(ctx, LG_I64, lens, 2), NULL,
-                                NULL, &out),
+    cr_assert_eq(lg_rnn_forward(ctx, r, lg_randn(ctx, LG_F32, 3, SHAPE(4, 2, 3)),
+                                T_FROM(ctx, LG_I64, lens, 2), NULL, NULL, &out),
                  LG_ERR_VALUE);
-    cr_assert(strstr(lg_ctx_errmsg(ctx), "lengths[0] = 5, expected in [1, 4]") != NULL, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lengths[0] = 5, expected in [1, 4]") != NULL, "%s",
+              lg_ctx_errmsg(ctx));
     cr_assert_null(out.output, "no partial result on error");
     lg_ctx_clear_error(ctx);
     lg_tensor *w = lg_param_find(ctx, "gru.weight_ih_l0");
     cr_assert_not_null(w);
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .params = &w, .nparams = 1 });
+    lg_optim *opt = lg_optim_new(
+        ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .params = &w, .nparams = 1 });
     cr_assert_not_null(opt);
     cr_assert_eq(lg_optim_step(opt), LG_OK, "no gradient yet: nothing to do");
     cr_assert_eq(lg_optim_steps(opt), 0);

@@ -1241,15 +1241,16 @@ static void triplet_fwd(const op_row *r, lg_dtype dt)
 static lg_tensor *triplet_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 {
     (void)user;
-    return lg_triplet_margin_loss(ctx, xs[0], xs[1], xs[2],
-                                  &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE,
-                                                      .margin = LG_SET(2) });
+    return lg_triplet_margin_loss(
+        ctx, xs[0], xs[1], xs[2],
+        &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE, .margin = LG_SET(2) });
 }
 
 static void triplet_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(12);
-    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)), lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)),
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)),
                         lg_randn(ctx, LG_F64, 2, SHAPE(4, 3)) };
     expect_gradcheck(ctx, triplet_apply, NULL, 3, xs, r->op);
     lg_ctx_free(ctx);
@@ -1265,10 +1266,9 @@ static void gru_fwd(const op_row *r, lg_dtype dt)
            h[] = { -0.6 };
     double rr = 1 / (1 + exp(-(0.3 - 0.1 + 0.05))), z = 1 / (1 + exp(-(-0.7 + 0.4 - 0.2)));
     double n = tanh(0.2 + rr * (0.9 + 0.3));
-    lg_tensor *y = lg_gru_gates(ctx, from_doubles(ctx, dt, gi, 2, SHAPE(1, 3)),
-                                from_doubles(ctx, dt, gh, 2, SHAPE(1, 3)),
-                                from_doubles(ctx, dt, b, 1, SHAPE(3)),
-                                from_doubles(ctx, dt, h, 2, SHAPE(1, 1)));
+    lg_tensor *y = lg_gru_gates(
+        ctx, from_doubles(ctx, dt, gi, 2, SHAPE(1, 3)), from_doubles(ctx, dt, gh, 2, SHAPE(1, 3)),
+        from_doubles(ctx, dt, b, 1, SHAPE(3)), from_doubles(ctx, dt, h, 2, SHAPE(1, 1)));
     expect_close(y, (double[]){ (1 - z) * n + z * -0.6 }, 1, tol_for(dt), r->op);
     /* without b_hh */
     rr = 1 / (1 + exp(-(0.3 - 0.1))), z = 1 / (1 + exp(-(-0.7 + 0.4))), n = tanh(0.2 + rr * 0.9);
@@ -1287,8 +1287,9 @@ static lg_tensor *gru_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 static void gru_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(10);
-    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)),
-                        lg_randn(ctx, LG_F64, 1, SHAPE(6)), lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)) };
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(3, 6)), lg_randn(ctx, LG_F64, 1, SHAPE(6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)) };
     expect_gradcheck(ctx, gru_apply, ctx, 4, xs, r->op);
     lg_ctx_free(ctx);
 }
@@ -1430,8 +1431,8 @@ Test(ops, vector_exp_log_log1p_match_libm)
         float e = lgV_expf(x), l = lgV_logf(x), p = lgV_log1pf(x);
         float sg = lgV_sigmoidf(x), th = lgV_tanhf(x);
         if (isnan(x)) {
-            cr_assert(isnan(e) && isnan(l) && isnan(p) && isnan(sg) && isnan(th),
-                      "NaN input %08x", (unsigned)k);
+            cr_assert(isnan(e) && isnan(l) && isnan(p) && isnan(sg) && isnan(th), "NaN input %08x",
+                      (unsigned)k);
             continue;
         }
         double te = exp((double)x), tl = log((double)x), tp = log1p((double)x);
@@ -1462,6 +1463,6 @@ Test(ops, vector_exp_log_log1p_match_libm)
             worst[4] = fmax(worst[4], ulps(th, tt));
     }
     cr_assert(worst[0] <= 3 && worst[1] <= 3 && worst[2] <= 3 && worst[3] <= 3 && worst[4] <= 3,
-              "worst ulp errors: exp %.2f, log %.2f, log1p %.2f, sigmoid %.2f, tanh %.2f",
-              worst[0], worst[1], worst[2], worst[3], worst[4]);
+              "worst ulp errors: exp %.2f, log %.2f, log1p %.2f, sigmoid %.2f, tanh %.2f", worst[0],
+              worst[1], worst[2], worst[3], worst[4]);
 }

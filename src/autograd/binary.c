@@ -34,7 +34,7 @@
             });                                                                                    \
     } while (0)
 
-#define BINARY_FW_KERNELS(name, T, SUF, FWD, DA, DB)                                                  \
+#define BINARY_FW_KERNELS(name, T, SUF, FWD, DA, DB)                                               \
     static void fw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *yv, const T *av,             \
                                   const T *bv)                                                     \
     {                                                                                              \
@@ -78,8 +78,8 @@
     }
 
 #define BINARY_FORWARD(name, FWD, DA, DB)                                                          \
-    BINARY_FW_KERNELS(name, float, f32, FWD, DA, DB)                                                  \
-    BINARY_FW_KERNELS(name, double, f64, FWD, DA, DB)                                                 \
+    BINARY_FW_KERNELS(name, float, f32, FWD, DA, DB)                                               \
+    BINARY_FW_KERNELS(name, double, f64, FWD, DA, DB)                                              \
     lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                                  \
     {                                                                                              \
         lgT_iter it;                                                                               \

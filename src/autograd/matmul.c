@@ -128,9 +128,9 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
      * otherwise a fresh tensor is written (beta 0) and adopted. */
     if (lgA_needs(y, 0)) {
         bool direct = a->grad || a->persistent;
-        lg_tensor *da = direct                     ? lgA_grad_buffer(ctx, a)
+        lg_tensor *da = direct                   ? lgA_grad_buffer(ctx, a)
                         : p.k > 0 && p.batch > 0 ? lgT_new_like(ctx, a, "lg_backward")
-                                                   : lgT_zeros_like(ctx, a, "lg_backward");
+                                                 : lgT_zeros_like(ctx, a, "lg_backward");
         if (!da)
             return ctx->status;
         double beta = direct ? 1.0 : 0.0;

@@ -26,11 +26,11 @@
 
 typedef struct ctc_data {
     int64_t T, N, C, blank, smax; /* smax: the largest S' */
-    int64_t width; /* of a row of states: smax rounded up to 8, and 2 pads */
+    int64_t width;                /* of a row of states: smax rounded up to 8, and 2 pads */
     const int64_t *in_len, *tgt_len, *tgt_off, *labels;
-    int64_t *ext;  /* [N][width]: l'_s of each sample (0 after S') */
-    float *pen;    /* [N][width]: 0 where s - 2 -> s is allowed (l'_s != blank, != l'_{s-2}),
-                    * -inf elsewhere and after S' */
+    int64_t *ext; /* [N][width]: l'_s of each sample (0 after S') */
+    float *pen;   /* [N][width]: 0 where s - 2 -> s is allowed (l'_s != blank, != l'_{s-2}),
+                   * -inf elsewhere and after S' */
     bool zero_infinity;
     void *alpha; /* [N][T][width] in log_probs' dtype */
 } ctc_data;
@@ -98,8 +98,9 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
         return ctx->status;
     bool f32 = lp->dtype == LG_F32;
     int64_t W = d->width, per = 4 * W; /* beta, next, occupancies and emissions of one sample */
-    void *scratch = lgC_salloc(ctx, (size_t)((d->N ? d->N : 1) * per) * (f32 ? sizeof(float) : sizeof(double)),
-                               "lg_backward");
+    void *scratch =
+        lgC_salloc(ctx, (size_t)((d->N ? d->N : 1) * per) * (f32 ? sizeof(float) : sizeof(double)),
+                   "lg_backward");
     if (!scratch)
         return ctx->status;
     LGT_FOR(
@@ -108,13 +109,15 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
             int64_t S = 2 * d->tgt_len[b] + 1, at = b * d->T * W;
             double g = lgT_get(nll->grad, b);
             if (f32) {
-                const float *a = (const float *)d->alpha + at, *last = a + (d->in_len[b] - 1) * W + 2;
+                const float *a = (const float *)d->alpha + at,
+                            *last = a + (d->in_len[b] - 1) * W + 2;
                 float v = -lse3_f(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
                 if (!(d->zero_infinity && isinf(v))) /* a zeroed sample keeps a zero gradient */
                     ctc_backward_f(LGT_F(lp), d, b, a, v, (float)g, (float *)scratch + b * per,
                                    LGT_F(dlp));
             } else {
-                const double *a = (const double *)d->alpha + at, *last = a + (d->in_len[b] - 1) * W + 2;
+                const double *a = (const double *)d->alpha + at,
+                             *last = a + (d->in_len[b] - 1) * W + 2;
                 double v = -lse3_d(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
                 if (!(d->zero_infinity && isinf(v)))
                     ctc_backward_d(LGT_D(lp), d, b, a, v, g, (double *)scratch + b * per,

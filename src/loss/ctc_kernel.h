@@ -65,8 +65,8 @@ static inline int64_t FN(lanes)(int64_t S)
 LGT_VECTOR_CLONES
 static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
 {
-    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
-            C = d->C, N = d->N;
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width, C = d->C,
+            N = d->N;
     const int64_t *lab = d->ext + b * W;
     const float *pen = d->pen + b * W;
     for (int64_t s = 0; s < W; s++)
@@ -90,8 +90,8 @@ LGT_VECTOR_CLONES
 static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R nll, R g,
                              R *scratch, R *dlp)
 {
-    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width,
-            C = d->C, N = d->N;
+    int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width, C = d->C,
+            N = d->N;
     const int64_t *lab = d->ext + b * W;
     const float *pen = d->pen + b * W;
     R *beta = scratch, *next = scratch + W, *e = scratch + 2 * W, *em = scratch + 3 * W;
@@ -121,7 +121,8 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
         row[d->blank] -= g * blank;
         for (int64_t s = 1; s < S; s += 2)
             row[lab[s]] -= g * e[s];
-        for (int64_t c = 0; c < C; c++) /* exp(-inf + nll - lp) with lp -inf or NaN: NaN, as PyTorch */
+        for (int64_t c = 0; c < C;
+             c++) /* exp(-inf + nll - lp) with lp -inf or NaN: NaN, as PyTorch */
             row[c] = lpt[c] > -INFINITY ? row[c] : NAN;
         R *swap = beta;
         beta = next, next = swap;

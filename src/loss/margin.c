@@ -44,8 +44,8 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
                              (long long)i, v);
     }
     if (dt == LG_I64) { /* int64 labels: the same values in input's dtype */
-        lg_tensor *y = lg_zeros(ctx, lg_tensor_dtype(input), lg_tensor_ndim(target),
-                                lg_tensor_shape(target));
+        lg_tensor *y =
+            lg_zeros(ctx, lg_tensor_dtype(input), lg_tensor_ndim(target), lg_tensor_shape(target));
         if (!y)
             return NULL;
         for (int64_t i = 0; i < n; i++)
@@ -165,8 +165,10 @@ lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     /* PyTorch's order of operations, 1e-12 in each squared norm */
     const int last[] = { -1 };
     lg_tensor *dot = lg_sum(ctx, lg_mul(ctx, input1, input2), 1, last, false);
-    lg_tensor *m1 = lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input1, input1), 1, last, false), 1e-12);
-    lg_tensor *m2 = lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input2, input2), 1, last, false), 1e-12);
+    lg_tensor *m1 =
+        lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input1, input1), 1, last, false), 1e-12);
+    lg_tensor *m2 =
+        lg_add_scalar(ctx, lg_sum(ctx, lg_mul(ctx, input2, input2), 1, last, false), 1e-12);
     lg_tensor *cos = lg_div(ctx, dot, lg_sqrt(ctx, lg_mul(ctx, m1, m2)));
     lg_dtype dt = lg_tensor_dtype(input1), yt = lg_tensor_dtype(target);
     lg_tensor *zero = lg_scalar(ctx, dt, 0);
@@ -202,8 +204,8 @@ static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_te
     return d;
 }
 
-lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor,
-                                                lg_tensor *positive, lg_tensor *negative,
+lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
+                                                lg_tensor *negative,
                                                 const lg_triplet_distance_opts *o)
 {
     static const char who[] = "lg_triplet_margin_with_distance_loss";

@@ -23,7 +23,11 @@
  *                                           dy = x dl/dt
  * The reduction is part of the primitive: NONE writes l; SUM and MEAN add
  * blocks of 4096 elements in double and the block sums in order, so the
- * result does not depend on the thread count.
+ * result does not depend on the thread count. With SUM or MEAN while
+ * training (x wants a gradient and the target does not), the forward also
+ * writes dl/dx times the reduction's scale: the backward, for an upstream
+ * of 1, is then that tensor itself (otherwise one scaling pass), and x and
+ * y are read once in all (the bound of a memory-bound loss).
  */
 #include "../autograd/autograd.h"
 #include "../tensor/vmath.h"
@@ -171,6 +175,42 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
             s += part[b];                                                                          \
         return s;                                                                                  \
     }                                                                                              \
+    /* With the gradient: the values' sum as fw_block, and gx scale into                           \
+     * gx (the backward's work done while x and y are in registers). */                            \
+    LGT_VECTOR_CLONES static double fw_gblock_##T##_##K(const T *x, const T *y, T a, T scale,      \
+                                                        T *gxo, int64_t n)                         \
+    {                                                                                              \
+        double acc[4] = { 0, 0, 0, 0 };                                                            \
+        T buf[256];                                                                                \
+        for (int64_t lo = 0; lo < n; lo += 256) {                                                  \
+            int64_t m = n - lo < 256 ? n - lo : 256;                                               \
+            for (int64_t k = 0; k < m; k++) {                                                      \
+                T gx, gy;                                                                          \
+                buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &gx, &gy);                           \
+                gxo[lo + k] = (T)(gx * scale);                                                     \
+            }                                                                                      \
+            for (int64_t k = m; k < ((m + 3) & ~(int64_t)3); k++)                                  \
+                buf[k] = 0;                                                                        \
+            for (int64_t k = 0; k < m; k += 4)                                                     \
+                for (int j = 0; j < 4; j++)                                                        \
+                    acc[j] += (double)buf[k + j];                                                  \
+        }                                                                                          \
+        return (acc[0] + acc[1]) + (acc[2] + acc[3]);                                              \
+    }                                                                                              \
+    static double fw_gsum_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T scale, T *gx,      \
+                                    int64_t n, double *part)                                       \
+    {                                                                                              \
+        int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
+        LGT_FOR(                                                                                   \
+            ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
+                int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;                      \
+                part[b] = fw_gblock_##T##_##K(x + lo, y + lo, a, scale, gx + lo, hi - lo);         \
+            });                                                                                    \
+        double s = 0;                                                                              \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            s += part[b];                                                                          \
+        return s;                                                                                  \
+    }                                                                                              \
     /* one loop per (which gradients, upstream per element or one scale):                          \
      * constant flags, so no branch stays in the loop */                                           \
     static inline __attribute__((always_inline)) void bw_loop_##T##_##K(                           \
@@ -256,6 +296,12 @@ static const fw_none_f fw_none_float[] = PW_TABLE(float, fw_none);
 static const fw_none_d fw_none_double[] = PW_TABLE(double, fw_none);
 static const fw_sum_f fw_sum_float[] = PW_TABLE(float, fw_sum);
 static const fw_sum_d fw_sum_double[] = PW_TABLE(double, fw_sum);
+typedef double (*fw_gsum_f)(lg_ctx *, const float *, const float *, float, float, float *, int64_t,
+                            double *);
+typedef double (*fw_gsum_d)(lg_ctx *, const double *, const double *, double, double, double *,
+                            int64_t, double *);
+static const fw_gsum_f fw_gsum_float[] = PW_TABLE(float, fw_gsum);
+static const fw_gsum_d fw_gsum_double[] = PW_TABLE(double, fw_gsum);
 static const bw_f bw_float[] = PW_TABLE(float, bw);
 static const bw_d bw_double[] = PW_TABLE(double, bw);
 
@@ -279,12 +325,27 @@ lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, doub
         double *part = lgC_salloc(ctx, (size_t)((n + BLOCK - 1) / BLOCK + 1) * sizeof *part, who);
         if (!part)
             return NULL;
-        double s = x->dtype == LG_F32
-                       ? fw_sum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, n, part)
-                       : fw_sum_double[kind](ctx, LGT_D(x), LGT_D(y), a, n, part);
+        /* Training (x wants a gradient, the target does not): the gradient
+         * for an upstream of 1 is made here, while x and y are loaded. */
+        double scale = r == LG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
+        bool eager =
+            ctx->no_grad == 0 && x->requires_grad && (kind == LGL_PW_HINGE || !y->requires_grad);
+        lg_tensor *gx = eager ? lgT_new_like(ctx, x, who) : NULL;
+        if (eager && !gx)
+            return NULL;
+        double s;
+        if (gx)
+            s = x->dtype == LG_F32
+                    ? fw_gsum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, (float)scale,
+                                          LGT_F(gx), n, part)
+                    : fw_gsum_double[kind](ctx, LGT_D(x), LGT_D(y), a, scale, LGT_D(gx), n, part);
+        else
+            s = x->dtype == LG_F32 ? fw_sum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, n, part)
+                                   : fw_sum_double[kind](ctx, LGT_D(x), LGT_D(y), a, n, part);
         if (r == LG_REDUCTION_MEAN)
             s /= (double)n; /* 0/0: NaN for an empty input, as PyTorch */
         lgT_set(l, 0, s);
+        l->aux = gx;
     }
     l->attr.i[0] = kind;
     l->attr.i[1] = r;
@@ -301,6 +362,21 @@ lg_status lgA_bw_pointwise_loss(lg_ctx *ctx, lg_tensor *l)
     lg_tensor *x = l->in[0], *y = l->nin > 1 ? l->in[1] : NULL, *dx = NULL, *dy = NULL;
     int kind = (int)l->attr.i[0];
     lg_reduction r = (lg_reduction)l->attr.i[1];
+    lg_tensor *gx = l->aux; /* made by the forward: dl/dx times the reduction's scale */
+    if (gx && !(y && lgA_needs(l, 1))) {
+        double g = lgT_get(l->grad, 0);
+        if (g != 1) { /* scaled in place: the forward's tensor is used once */
+            int64_t n = gx->numel;
+            if (gx->dtype == LG_F32) {
+                float *v = LGT_F(gx), gf = (float)g;
+                LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * gf;);
+            } else {
+                double *v = LGT_D(gx);
+                LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * g;);
+            }
+        }
+        return lgA_needs(l, 0) ? lgA_accum(ctx, x, gx) : LG_OK;
+    }
     if (lgA_needs(l, 0) && !(dx = lgT_new_like(ctx, x, "lg_backward")))
         return ctx->status;
     if (y && lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))

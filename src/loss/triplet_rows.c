@@ -44,7 +44,7 @@ typedef struct triplet_saved {
                 l[i] = pre < 0 ? 0 : pre;                                                          \
             });                                                                                    \
     }                                                                                              \
-    LGT_VECTOR_CLONES static void triplet_bw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n, \
+    LGT_VECTOR_CLONES static void triplet_bw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
                                                  const T *g, const double *dist, T *da, T *dp,     \
                                                  T *dn, int64_t rows, int64_t D, T margin, T eps)  \
     {                                                                                              \
@@ -80,8 +80,8 @@ lg_tensor *lgL_triplet_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *
         return NULL;
     *s = (triplet_saved){ margin, eps, dist };
     if (a->dtype == LG_F32)
-        triplet_fw_float(ctx, LGT_F(a), LGT_F(p), LGT_F(n), LGT_F(l), dist, rows, D,
-                         (float)margin, (float)eps);
+        triplet_fw_float(ctx, LGT_F(a), LGT_F(p), LGT_F(n), LGT_F(l), dist, rows, D, (float)margin,
+                         (float)eps);
     else
         triplet_fw_double(ctx, LGT_D(a), LGT_D(p), LGT_D(n), LGT_D(l), dist, rows, D, margin, eps);
     l->aux = s;

@@ -31,7 +31,7 @@ static inline double sigmoid_d(double x)
 
 #define GRU_KERNELS(T, SIG, TANH)                                                                  \
     /* s: [N][4H] saved r, z, n, gh_n + b_n */                                                     \
-    LGT_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,          \
+    LGT_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,           \
                                              const T *restrict gh, const T *restrict b,            \
                                              const T *restrict h, T *restrict y, T *restrict s)    \
     {                                                                                              \
@@ -50,10 +50,9 @@ static inline double sigmoid_d(double x)
         }                                                                                          \
     }                                                                                              \
     /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) */                                 \
-    LGT_VECTOR_CLONES static void gru_bw_##T(int64_t N, int64_t H, const T *restrict g,           \
-                                             const T *restrict h, const T *restrict s,             \
-                                             T *restrict dgi, T *restrict dgh, T *restrict dh,     \
-                                             T *restrict db)                                       \
+    LGT_VECTOR_CLONES static void gru_bw_##T(                                                      \
+        int64_t N, int64_t H, const T *restrict g, const T *restrict h, const T *restrict s,       \
+        T *restrict dgi, T *restrict dgh, T *restrict dh, T *restrict db)                          \
     {                                                                                              \
         for (int64_t k = 0; k < 3 * H; k++)                                                        \
             db[k] = 0;                                                                             \
@@ -94,9 +93,10 @@ lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_
         const lg_tensor *t = args[k];
         if (!t)
             continue;
-        bool ok = h->ndim == 2 && t->dtype == h->dtype &&
-                  (k == 3 ? t->ndim == 1 && t->shape[0] == 3 * H
-                          : t->ndim == 2 && t->shape[0] == N && t->shape[1] == (k == 2 ? H : 3 * H));
+        bool ok =
+            h->ndim == 2 && t->dtype == h->dtype &&
+            (k == 3 ? t->ndim == 1 && t->shape[0] == 3 * H
+                    : t->ndim == 2 && t->shape[0] == N && t->shape[1] == (k == 2 ? H : 3 * H));
         if (!ok) {
             char sh[160], hs[160];
             lgT_shape_str(t, sh, sizeof sh);
@@ -104,8 +104,8 @@ lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_
             return lgC_error(ctx, t->dtype == h->dtype ? LG_ERR_SHAPE : LG_ERR_DTYPE,
                              "%s: %s is %s %s; with h %s %s, expected gi and gh [N, 3H], h [N, H] "
                              "and b_hh [3H] of one dtype",
-                             who, names[k], lgT_dtype_name(t->dtype), sh,
-                             lgT_dtype_name(h->dtype), hs);
+                             who, names[k], lgT_dtype_name(t->dtype), sh, lgT_dtype_name(h->dtype),
+                             hs);
         }
     }
     lg_tensor *y = lgT_new(ctx, (lg_dtype)h->dtype, 2, h->shape, who);
@@ -133,8 +133,7 @@ lg_status lgA_bw_gru_cell(lg_ctx *ctx, lg_tensor *y)
     bool bias = y->nin == 4;
     int64_t N = h->shape[0], H = h->shape[1], G = 3 * H;
     lg_tensor *dgi = lgT_new_like(ctx, gi, who), *dgh = lgT_new_like(ctx, gh, who),
-              *dh = lgT_new_like(ctx, h, who),
-              *db = lgT_new(ctx, (lg_dtype)h->dtype, 1, &G, who);
+              *dh = lgT_new_like(ctx, h, who), *db = lgT_new(ctx, (lg_dtype)h->dtype, 1, &G, who);
     if (!dgi || !dgh || !dh || !db)
         return ctx->status;
     if (h->dtype == LG_F32)

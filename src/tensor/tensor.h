@@ -167,7 +167,7 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
  * portable library still runs 8-wide float loops where the CPU can. The
  * code is ISO C (no FMA contraction), so both clones round alike; only the
  * order of a vector reduction's additions follows the vector width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&      \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
     !defined(__SANITIZE_THREAD__)
 /* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
  * runtime is up and crash in their instrumentation) */
