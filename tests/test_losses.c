@@ -389,8 +389,11 @@ Test(losses, cross_entropy_rows_fused_matches_its_composite_oracle)
                     c = lg_mul_scalar(ctx, c, 1 / denom);
                 char what[64];
                 snprintf(what, sizeof what, "dtype %d config %d reduction %d", dt, cfg, red);
-                lg_tensor *u = red == LG_REDUCTION_NONE ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
-                                                        : lg_scalar(ctx, (lg_dtype)dt, 1.5);
+                /* SUM with an upstream of 1: the gradient the forward made, as it is */
+                lg_tensor *u =
+                    red == LG_REDUCTION_NONE
+                        ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
+                        : lg_scalar(ctx, (lg_dtype)dt, red == LG_REDUCTION_SUM ? 1 : 1.5);
                 expect_same_loss(ctx, f, c, u, (lg_tensor *const[][2]){ { x1, x2 } }, 1,
                                  dt == LG_F32 ? 1e-5 : 1e-13, what);
                 lg_step_end(ctx);

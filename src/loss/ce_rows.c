@@ -34,6 +34,7 @@ typedef struct ce_saved {
     double eps, denom, wsum;
     lg_tensor *w; /* NULL or [C] */
     lg_reduction r;
+    lg_tensor *gx; /* made by the forward (see lgL_ce_rows), or NULL */
 } ce_saved;
 
 #define CE_KERNELS(T, EXP, LOG)                                                                    \
@@ -123,10 +124,18 @@ lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w
     ce_saved *sv = lgC_salloc(ctx, sizeof *sv, who);
     double *inv_s = lgC_salloc(ctx, (size_t)(N ? N : 1) * sizeof *inv_s, who);
     double *ab = lgC_salloc(ctx, (size_t)(N ? 2 * N : 1) * sizeof *ab, who);
+    /* Training with SUM or MEAN: each row's gradient for an upstream of 1 is
+     * made from e while the row is in cache (in place), and the backward
+     * adopts it (or scales it once). */
+    bool eager = !none && ctx->no_grad == 0 && x->requires_grad;
+    lg_tensor *gx = eager ? lgT_new_like(ctx, x, who) : NULL;
     void *e =
-        lgC_salloc(ctx, (size_t)(N * C > 0 ? N * C : 1) * lgT_dtype_size((lg_dtype)x->dtype), who);
+        eager ? (gx ? gx->data : NULL)
+              : lgC_salloc(
+                    ctx, (size_t)(N * C > 0 ? N * C : 1) * lgT_dtype_size((lg_dtype)x->dtype), who);
     if (!l || !sv || !inv_s || !ab || !e)
         return NULL;
+    double scale = r == LG_REDUCTION_MEAN ? 1 / denom : 1;
     bool smooth = eps > 0;
     double wsum = (double)C;
     if (w) {
@@ -138,15 +147,21 @@ lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w
         const float *xv = LGT_F(x), *wv = w ? LGT_F(w) : NULL;
         LGT_FOR(
             ctx, N * C, for (int64_t i = 0; i < N; i++) {
-                row_fw_float(xv + i * C, (float *)e + i * C, C, y[i], wv, smooth, &inv_s[i],
-                             &ab[2 * i], &ab[2 * i + 1]);
+                float *ei = (float *)e + i * C;
+                row_fw_float(xv + i * C, ei, C, y[i], wv, smooth, &inv_s[i], &ab[2 * i],
+                             &ab[2 * i + 1]);
+                if (eager)
+                    row_bw_float(ei, C, y[i], wv, inv_s[i], scale, eps, wsum, ei);
             });
     } else {
         const double *xv = LGT_D(x), *wv = w ? LGT_D(w) : NULL;
         LGT_FOR(
             ctx, N * C, for (int64_t i = 0; i < N; i++) {
-                row_fw_double(xv + i * C, (double *)e + i * C, C, y[i], wv, smooth, &inv_s[i],
-                              &ab[2 * i], &ab[2 * i + 1]);
+                double *ei = (double *)e + i * C;
+                row_fw_double(xv + i * C, ei, C, y[i], wv, smooth, &inv_s[i], &ab[2 * i],
+                              &ab[2 * i + 1]);
+                if (eager)
+                    row_bw_double(ei, C, y[i], wv, inv_s[i], scale, eps, wsum, ei);
             });
     }
     if (none) {
@@ -161,7 +176,7 @@ lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w
             sa /= denom, sb /= denom; /* 0/0 is NaN */
         lgT_set(l, 0, smooth ? (1 - eps) * sa + eps / (double)C * sb : sa);
     }
-    *sv = (ce_saved){ y, e, inv_s, eps, denom, wsum, w, r };
+    *sv = (ce_saved){ y, e, inv_s, eps, denom, wsum, w, r, gx };
     l->aux = sv;
     return lgA_record(ctx, LGA_OP_cross_entropy_rows, l, 1, (lg_tensor *[]){ x });
 }
@@ -171,6 +186,8 @@ lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *l)
     lg_tensor *x = l->in[0];
     const ce_saved *sv = l->aux;
     int64_t C = x->shape[x->ndim - 1], N = x->ndim == 2 ? x->shape[0] : 1;
+    if (sv->gx)
+        return lgL_adopt_scaled(ctx, x, sv->gx, lgT_get(l->grad, 0));
     lg_tensor *dx = lgT_new_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;

@@ -1,5 +1,7 @@
 /* common.c: argument checks, options and reductions shared by the losses.
- * Uses only the public API (plus the ctx error recorder). */
+ * Uses the public API (plus the ctx error recorder); lgL_adopt_scaled, for
+ * the fused primitives, the autograd internals. */
+#include "../autograd/autograd.h"
 #include "loss.h"
 
 #include <string.h>
@@ -184,4 +186,19 @@ lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
     case LG_REDUCTION_SUM: return lg_sum(ctx, l, 0, NULL, false);
     default: return lg_mean(ctx, l, 0, NULL, false);
     }
+}
+
+lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g)
+{
+    if (g != 1) { /* in place: the forward's tensor is used once */
+        int64_t n = gx->numel;
+        if (gx->dtype == LG_F32) {
+            float *v = LGT_F(gx), gf = (float)g;
+            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * gf;);
+        } else {
+            double *v = LGT_D(gx);
+            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * g;);
+        }
+    }
+    return lgA_accum(ctx, x, gx);
 }

@@ -76,6 +76,9 @@ LG_HIDDEN lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, l
  * before the reduction. */
 LG_HIDDEN lg_tensor *lgL_triplet_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
                                       double margin, double eps, const char *who);
+/* The backward of a fused loss whose forward made x's gradient gx for an
+ * upstream of 1: gx times g (in place, once) into x's gradient. */
+LG_HIDDEN lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g);
 /* "[2, 3]" */
 LG_HIDDEN void lgL_shape_str(lg_tensor *t, char *buf, size_t n);
 

@@ -363,20 +363,8 @@ lg_status lgA_bw_pointwise_loss(lg_ctx *ctx, lg_tensor *l)
     int kind = (int)l->attr.i[0];
     lg_reduction r = (lg_reduction)l->attr.i[1];
     lg_tensor *gx = l->aux; /* made by the forward: dl/dx times the reduction's scale */
-    if (gx && !(y && lgA_needs(l, 1))) {
-        double g = lgT_get(l->grad, 0);
-        if (g != 1) { /* scaled in place: the forward's tensor is used once */
-            int64_t n = gx->numel;
-            if (gx->dtype == LG_F32) {
-                float *v = LGT_F(gx), gf = (float)g;
-                LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * gf;);
-            } else {
-                double *v = LGT_D(gx);
-                LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * g;);
-            }
-        }
-        return lgA_needs(l, 0) ? lgA_accum(ctx, x, gx) : LG_OK;
-    }
+    if (gx && !(y && lgA_needs(l, 1)))
+        return lgL_adopt_scaled(ctx, x, gx, lgT_get(l->grad, 0));
     if (lgA_needs(l, 0) && !(dx = lgT_new_like(ctx, x, "lg_backward")))
         return ctx->status;
     if (y && lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))
