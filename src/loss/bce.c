@@ -14,9 +14,11 @@
  *         y smoothed to y (1 - e) + e / 2 first when label_smoothing e > 0
  *   multilabel soft margin:  mean over the last axis of
  *         -w [y log_sigmoid(x) + (1 - y) log_sigmoid(-x)]
- * Without weights, BCE with logits and multilabel soft margin are the fused
- * primitive of pointwise.c (the latter as the class mean of its own element kind); the composites
- * below serve the weighted forms and are the oracles in the tests.
+ * Without weights, BCE, BCE with logits and multilabel soft margin are the
+ * fused primitive of pointwise.c (the last as the class mean of its own
+ * element kind), which adds the reduction and, while training, makes the
+ * gradient in the forward; the primitive below serves weighted BCE, the
+ * composites the weighted logit forms, and both are oracles in the tests.
  */
 #include "../autograd/autograd.h"
 #include "../tensor/vmath.h"
@@ -102,10 +104,9 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
         !lgL_in_range(ctx, input, 0, 1, who, "input") ||
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
-    lg_tensor *l = bce_primitive(ctx, input, target);
-    if (w)
-        l = lg_mul(ctx, l, w);
-    return lgL_reduce(ctx, l, r);
+    if (!w) /* the common case: the fused primitive of pointwise.c, with its reduction */
+        return lgL_pointwise(ctx, LGL_PW_BCE, input, target, 0, r, who);
+    return lgL_reduce(ctx, lg_mul(ctx, bce_primitive(ctx, input, target), w), r);
 }
 
 lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

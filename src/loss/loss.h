@@ -60,7 +60,8 @@ enum {
     LGL_PW_BCE_LOGITS, /* without weight and pos_weight */
     LGL_PW_KL,
     LGL_PW_KL_LOG, /* log_target */
-    LGL_PW_MLSM    /* one element of multilabel soft margin, before the class mean */
+    LGL_PW_MLSM,   /* one element of multilabel soft margin, before the class mean */
+    LGL_PW_BCE     /* binary cross-entropy on probabilities, without weight (bce.c's rules) */
 };
 LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, double a,
                                    lg_reduction r, const char *who);

@@ -21,6 +21,7 @@
  *              max(0, m - x) if y == -1     -1 where m - x >= 0 (clamp's rule)
  *   soft margin -log_sigmoid(t), t = y x    dl/dt = -1 / (1 + e^t); dx = y dl/dt,
  *                                           dy = x dl/dt
+ *   bce, BCE with logits, multilabel soft margin, KL: as bce.c and kl_div.c
  * The reduction is part of the primitive: NONE writes l; SUM and MEAN add
  * blocks of 4096 elements in double and the block sums in order, so the
  * result does not depend on the thread count. With SUM or MEAN while
@@ -96,6 +97,15 @@ enum { BLOCK = 4096 };
             *gx = -y;                                                                              \
             *gy = (T)((T)((y == 0 && y <= 0) ? (T)0 : ly) + (T)(y / y) - x);                       \
             return (T)(xl - (T)(y * x));                                                           \
+        }                                                                                          \
+        case LGL_PW_BCE: { /* logs clamped at -100, gradient over max(x (1 - x), eps0): bce.c */   \
+            T lx = LOG(x), l1x = LOG((T)(1 - x));                                                  \
+            T den = (T)(x * (T)(1 - x)), eps0 = (T)1e-12f;                                         \
+            *gx = (T)((T)(x - y) / (den > eps0 ? den : eps0));                                     \
+            *gy = (T)(l1x - lx);                                                                   \
+            lx = lx < -100 ? (T)-100 : lx;                                                         \
+            l1x = l1x < -100 ? (T)-100 : l1x;                                                      \
+            return (T)((T)((y - 1) * l1x) - (T)(y * lx));                                          \
         }                                                                                          \
         default: { /* KL with log target: exp(y) (y - x) */                                        \
             T ey = EXP(y), dd = (T)(y - x);                                                        \
@@ -264,6 +274,7 @@ PW_KERNELS(float, LGL_PW_BCE_LOGITS)
 PW_KERNELS(float, LGL_PW_KL)
 PW_KERNELS(float, LGL_PW_KL_LOG)
 PW_KERNELS(float, LGL_PW_MLSM)
+PW_KERNELS(float, LGL_PW_BCE)
 PW_KERNELS(double, LGL_PW_L1)
 PW_KERNELS(double, LGL_PW_MSE)
 PW_KERNELS(double, LGL_PW_SMOOTH_L1)
@@ -274,6 +285,7 @@ PW_KERNELS(double, LGL_PW_BCE_LOGITS)
 PW_KERNELS(double, LGL_PW_KL)
 PW_KERNELS(double, LGL_PW_KL_LOG)
 PW_KERNELS(double, LGL_PW_MLSM)
+PW_KERNELS(double, LGL_PW_BCE)
 
 /* One function per (type, kind): the kind is a constant in each loop, so
  * no branch on it survives and the simple kinds vectorise. */
@@ -282,7 +294,7 @@ PW_KERNELS(double, LGL_PW_MLSM)
         what##_##T##_LGL_PW_L1, what##_##T##_LGL_PW_MSE, what##_##T##_LGL_PW_SMOOTH_L1,            \
             what##_##T##_LGL_PW_HUBER, what##_##T##_LGL_PW_HINGE, what##_##T##_LGL_PW_SOFT_MARGIN, \
             what##_##T##_LGL_PW_BCE_LOGITS, what##_##T##_LGL_PW_KL, what##_##T##_LGL_PW_KL_LOG,    \
-            what##_##T##_LGL_PW_MLSM                                                               \
+            what##_##T##_LGL_PW_MLSM, what##_##T##_LGL_PW_BCE                                      \
     }
 typedef void (*fw_none_f)(lg_ctx *, const float *, const float *, float, float *, int64_t);
 typedef void (*fw_none_d)(lg_ctx *, const double *, const double *, double, double *, int64_t);
