@@ -152,8 +152,11 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
             });                                                                                    \
     }                                                                                              \
     /* Sum of a block: the values of 256 elements at a time into a buffer                          \
-     * (a vector loop), added with four accumulators in a fixed order. */                          \
-    LGT_VECTOR_CLONES static double fw_block_##T##_##K(const T *x, const T *y, T a, int64_t n)     \
+     * (a vector loop), added with four accumulators in a fixed order; with                        \
+     * WG also gx scale into gxo (the backward's work, done while x and y                          \
+     * are in registers). */                                                                       \
+    static inline __attribute__((always_inline)) double fw_block_loop_##T##_##K(                   \
+        const T *x, const T *y, T a, T scale, T *gxo, int64_t n, const bool WG)                    \
     {                                                                                              \
         double acc[4] = { 0, 0, 0, 0 };                                                            \
         T buf[256];                                                                                \
@@ -162,6 +165,8 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
             for (int64_t k = 0; k < m; k++) {                                                      \
                 T gx, gy;                                                                          \
                 buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &gx, &gy);                           \
+                if (WG)                                                                            \
+                    gxo[lo + k] = (T)(gx * scale);                                                 \
             }                                                                                      \
             for (int64_t k = m; k < ((m + 3) & ~(int64_t)3); k++)                                  \
                 buf[k] = 0;                                                                        \
@@ -171,50 +176,22 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
         }                                                                                          \
         return (acc[0] + acc[1]) + (acc[2] + acc[3]);                                              \
     }                                                                                              \
-    static double fw_sum_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, int64_t n,            \
-                                   double *part)                                                   \
+    LGT_VECTOR_CLONES static double fw_block_##T##_##K(const T *x, const T *y, T a, T scale,       \
+                                                       T *gxo, int64_t n)                          \
+    {                                                                                              \
+        return gxo ? fw_block_loop_##T##_##K(x, y, a, scale, gxo, n, true)                         \
+                   : fw_block_loop_##T##_##K(x, y, a, scale, gxo, n, false);                       \
+    }                                                                                              \
+    /* gx: NULL, or where dl/dx times scale goes */                                                \
+    static double fw_sum_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T scale, T *gx,       \
+                                   int64_t n, double *part)                                        \
     {                                                                                              \
         int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
         LGT_FOR(                                                                                   \
             ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
                 int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;                      \
-                part[b] = fw_block_##T##_##K(x + lo, y + lo, a, hi - lo);                          \
-            });                                                                                    \
-        double s = 0;                                                                              \
-        for (int64_t b = 0; b < nb; b++)                                                           \
-            s += part[b];                                                                          \
-        return s;                                                                                  \
-    }                                                                                              \
-    /* With the gradient: the values' sum as fw_block, and gx scale into                           \
-     * gx (the backward's work done while x and y are in registers). */                            \
-    LGT_VECTOR_CLONES static double fw_gblock_##T##_##K(const T *x, const T *y, T a, T scale,      \
-                                                        T *gxo, int64_t n)                         \
-    {                                                                                              \
-        double acc[4] = { 0, 0, 0, 0 };                                                            \
-        T buf[256];                                                                                \
-        for (int64_t lo = 0; lo < n; lo += 256) {                                                  \
-            int64_t m = n - lo < 256 ? n - lo : 256;                                               \
-            for (int64_t k = 0; k < m; k++) {                                                      \
-                T gx, gy;                                                                          \
-                buf[k] = elem_##T(K, x[lo + k], y[lo + k], a, &gx, &gy);                           \
-                gxo[lo + k] = (T)(gx * scale);                                                     \
-            }                                                                                      \
-            for (int64_t k = m; k < ((m + 3) & ~(int64_t)3); k++)                                  \
-                buf[k] = 0;                                                                        \
-            for (int64_t k = 0; k < m; k += 4)                                                     \
-                for (int j = 0; j < 4; j++)                                                        \
-                    acc[j] += (double)buf[k + j];                                                  \
-        }                                                                                          \
-        return (acc[0] + acc[1]) + (acc[2] + acc[3]);                                              \
-    }                                                                                              \
-    static double fw_gsum_##T##_##K(lg_ctx *ctx, const T *x, const T *y, T a, T scale, T *gx,      \
-                                    int64_t n, double *part)                                       \
-    {                                                                                              \
-        int64_t nb = (n + BLOCK - 1) / BLOCK;                                                      \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t b = 0; b < nb; b++) {                                             \
-                int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;                      \
-                part[b] = fw_gblock_##T##_##K(x + lo, y + lo, a, scale, gx + lo, hi - lo);         \
+                part[b] =                                                                          \
+                    fw_block_##T##_##K(x + lo, y + lo, a, scale, gx ? gx + lo : NULL, hi - lo);    \
             });                                                                                    \
         double s = 0;                                                                              \
         for (int64_t b = 0; b < nb; b++)                                                           \
@@ -298,8 +275,10 @@ PW_KERNELS(double, LGL_PW_BCE)
     }
 typedef void (*fw_none_f)(lg_ctx *, const float *, const float *, float, float *, int64_t);
 typedef void (*fw_none_d)(lg_ctx *, const double *, const double *, double, double *, int64_t);
-typedef double (*fw_sum_f)(lg_ctx *, const float *, const float *, float, int64_t, double *);
-typedef double (*fw_sum_d)(lg_ctx *, const double *, const double *, double, int64_t, double *);
+typedef double (*fw_sum_f)(lg_ctx *, const float *, const float *, float, float, float *, int64_t,
+                           double *);
+typedef double (*fw_sum_d)(lg_ctx *, const double *, const double *, double, double, double *,
+                           int64_t, double *);
 typedef void (*bw_f)(lg_ctx *, const float *, const float *, float, const float *, float, float *,
                      float *, int64_t);
 typedef void (*bw_d)(lg_ctx *, const double *, const double *, double, const double *, double,
@@ -308,12 +287,6 @@ static const fw_none_f fw_none_float[] = PW_TABLE(float, fw_none);
 static const fw_none_d fw_none_double[] = PW_TABLE(double, fw_none);
 static const fw_sum_f fw_sum_float[] = PW_TABLE(float, fw_sum);
 static const fw_sum_d fw_sum_double[] = PW_TABLE(double, fw_sum);
-typedef double (*fw_gsum_f)(lg_ctx *, const float *, const float *, float, float, float *, int64_t,
-                            double *);
-typedef double (*fw_gsum_d)(lg_ctx *, const double *, const double *, double, double, double *,
-                            int64_t, double *);
-static const fw_gsum_f fw_gsum_float[] = PW_TABLE(float, fw_gsum);
-static const fw_gsum_d fw_gsum_double[] = PW_TABLE(double, fw_gsum);
 static const bw_f bw_float[] = PW_TABLE(float, bw);
 static const bw_d bw_double[] = PW_TABLE(double, bw);
 
@@ -345,15 +318,11 @@ lg_tensor *lgL_pointwise(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, doub
         lg_tensor *gx = eager ? lgT_new_like(ctx, x, who) : NULL;
         if (eager && !gx)
             return NULL;
-        double s;
-        if (gx)
-            s = x->dtype == LG_F32
-                    ? fw_gsum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, (float)scale,
-                                          LGT_F(gx), n, part)
-                    : fw_gsum_double[kind](ctx, LGT_D(x), LGT_D(y), a, scale, LGT_D(gx), n, part);
-        else
-            s = x->dtype == LG_F32 ? fw_sum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, n, part)
-                                   : fw_sum_double[kind](ctx, LGT_D(x), LGT_D(y), a, n, part);
+        double s = x->dtype == LG_F32
+                       ? fw_sum_float[kind](ctx, LGT_F(x), LGT_F(y), (float)a, (float)scale,
+                                            gx ? LGT_F(gx) : NULL, n, part)
+                       : fw_sum_double[kind](ctx, LGT_D(x), LGT_D(y), a, scale,
+                                             gx ? LGT_D(gx) : NULL, n, part);
         if (r == LG_REDUCTION_MEAN)
             s /= (double)n; /* 0/0: NaN for an empty input, as PyTorch */
         lgT_set(l, 0, s);
