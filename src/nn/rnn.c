@@ -1,7 +1,7 @@
 /* rnn.c: multi-layer, optionally bidirectional RNN (tanh/relu), GRU and
  * LSTM with PyTorch's gate equations and weight layout, built from
  * primitives on the tape (matmuls, slices, sigmoid, tanh, where; the GRU
- * cell is one fused primitive, gru_cell.c).
+ * cell is one fused primitive, autograd/gru_cell.c).
  *
  *   RNN:  h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
  *   GRU:  r = s(x_r + h_r), z = s(x_z + h_z), n = tanh(x_n + r * h_n),
@@ -102,7 +102,7 @@ static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *h
     switch (r->kind) {
     case LG_RNN_TANH: return lg_tanh(ctx, lg_add(ctx, xt, hh));
     case LG_RNN_RELU: return lg_relu(ctx, lg_add(ctx, xt, hh));
-    case LG_GRU: return lg_gru_gates(ctx, xt, hh, b_hh, h); /* gru_cell.c */
+    case LG_GRU: return lg_gru_gates(ctx, xt, hh, b_hh, h); /* autograd/gru_cell.c */
     default: {
         lg_tensor *g = lg_add(ctx, xt, hh);
         lg_tensor *i = lg_sigmoid(ctx, gate(ctx, g, 0, H));

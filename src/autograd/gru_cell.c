@@ -15,11 +15,12 @@
  * the forward keeps r, z, n and gh_n + b_n for the backward, which makes
  * every gradient in one pass. Float32 uses the vector sigmoid and tanh of
  * tensor/vmath.h, float64 libm as the composite; tests/test_nn.c checks it
- * against that composite and rnn.txt against PyTorch's GRU.
+ * against that composite and rnn.txt against PyTorch's GRU. An autograd
+ * primitive (nn's rnn.c calls it through the public API, as DESIGN.md asks
+ * of nn).
  */
-#include "../autograd/autograd.h"
 #include "../tensor/vmath.h"
-#include "nn.h"
+#include "autograd.h"
 
 #include <math.h>
 #include <string.h>
