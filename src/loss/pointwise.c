@@ -10,6 +10,9 @@
  * tests/test_losses.c as oracles the fused losses must match, value and
  * gradient, kinks and NaN included.
  *
+ * The logistic kinds take both their value and their gradient from one
+ * exp(-|x|): 1 / (1 + e^x) is e / (1 + e) for x >= 0 and 1 / (1 + e) below.
+ *
  * Per element, d = x - y:
  *   l1         |d|                          dl/dd = sign(d), 0 at 0 and NaN
  *   mse        d^2                          2 d
@@ -70,24 +73,27 @@ enum { BLOCK = 4096 };
             return pos ? x : (v < 0 ? (T)0 : v);                                                   \
         }                                                                                          \
         case LGL_PW_SOFT_MARGIN: { /* -log_sigmoid(t), t = y x */                                  \
-            T t = (T)(y * x);                                                                      \
-            T ls = (T)((t < 0 ? t : 0) - LOG1P(EXP(-FABS(t))));                                    \
-            T dt = (T)(-(1 / (1 + EXP(t))));                                                       \
+            T t = (T)(y * x), e = EXP(-FABS(t)), r = (T)(1 / (1 + e));                             \
+            T ls = (T)((t < 0 ? t : 0) - LOG1P(e));                                                \
+            T dt = -(t >= 0 ? (T)(e * r) : r); /* -1 / (1 + e^t) from the same exp */              \
             *gx = (T)(dt * y), *gy = (T)(dt * x);                                                  \
             return (T)-ls;                                                                         \
         }                                                                                          \
         case LGL_PW_BCE_LOGITS: { /* (1 - y) x - log_sigmoid(x) */                                 \
-            T ls = (T)((x < 0 ? x : 0) - LOG1P(EXP(-FABS(x))));                                    \
+            T e = EXP(-FABS(x)), r = (T)(1 / (1 + e));                                             \
+            T ls = (T)((x < 0 ? x : 0) - LOG1P(e));                                                \
             T omy = (T)(-y + 1);                                                                   \
-            *gx = (T)(omy - 1 / (1 + EXP(x)));                                                     \
+            *gx = (T)(omy - (x >= 0 ? (T)(e * r) : r)); /* 1 / (1 + e^x) */                        \
             *gy = (T)-x;                                                                           \
             return (T)((T)(omy * x) + (T)-ls);                                                     \
         }                                                                                          \
         case LGL_PW_MLSM: { /* -(y log_sigmoid(x) + (1 - y) log_sigmoid(-x)) */                    \
-            T lp1 = LOG1P(EXP(-FABS(x)));                                                          \
+            T e = EXP(-FABS(x)), r = (T)(1 / (1 + e)), er = (T)(e * r);                            \
+            T lp1 = LOG1P(e);                                                                      \
             T lsp = (T)((x < 0 ? x : 0) - lp1), lsn = (T)((x > 0 ? -x : 0) - lp1);                 \
             T omy = (T)(-y + 1);                                                                   \
-            *gx = (T) - ((T)(y / (1 + EXP(x))) - (T)(omy / (1 + EXP(-x))));                        \
+            T sn = x >= 0 ? er : r, sp = x >= 0 ? r : er; /* 1 / (1 + e^x), 1 / (1 + e^-x) */      \
+            *gx = (T) - ((T)(y * sn) - (T)(omy * sp));                                             \
             *gy = (T) - (lsp - lsn);                                                               \
             return (T) - ((T)(y * lsp) + (T)(omy * lsn));                                          \
         }                                                                                          \
