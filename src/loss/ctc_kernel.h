@@ -13,7 +13,8 @@
  * a denormal result costs a microcode assist per lane, and next to the 1
  * of the sum it cannot count. */
 
-/* exp(x), 0 below -87 (where float32 results turn denormal); NaN stays. */
+/* exp(x), 0 below -87 (where float32 results turn denormal; in double too,
+ * where such a term is below the sum's rounding); NaN stays. */
 static inline R FN(exp_term)(R x)
 {
     return x < -87 ? 0 : EXP(x < -87 ? -87 : x);
