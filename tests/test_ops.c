@@ -975,17 +975,28 @@ static void bce_fwd(const op_row *r, lg_dtype dt)
     double want[6];
     for (int i = 0; i < 6; i++) /* clamped logs: log 0 counts as -100 */
         want[i] = -(yv[i] * fmax(log(xv[i]), -100) + (1 - yv[i]) * fmax(log(1 - xv[i]), -100));
+    double tol = dt == LG_F32 ? 1e-6 : 1e-14;
+    /* unweighted: the pointwise kind; weighted: this primitive, times w */
     expect_close(
         lg_binary_cross_entropy(ctx, x, y, &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE }), want,
-        6, dt == LG_F32 ? 1e-6 : 1e-14, r->op);
+        6, tol, r->op);
+    double wv[6] = { 1.5, 1.5, 1.5, 1.5, 1.5, 1.5 };
+    for (int i = 0; i < 6; i++)
+        want[i] *= 1.5;
+    expect_close(
+        lg_binary_cross_entropy(
+            ctx, x, y, &(lg_bce_opts){ LG_REDUCTION_NONE, from_doubles(ctx, dt, wv, 1, SHAPE(6)) }),
+        want, 6, tol, r->op);
     lg_ctx_free(ctx);
 }
 
 static lg_tensor *bce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
 {
-    (void)user;
-    return lg_binary_cross_entropy(ctx, xs[0], xs[1],
-                                   &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE });
+    (void)user; /* a weight: the primitive (unweighted BCE is the pointwise kind) */
+    double wv[4] = { 0.5, 1, 1.5, 2 };
+    return lg_binary_cross_entropy(
+        ctx, xs[0], xs[1],
+        &(lg_bce_opts){ LG_REDUCTION_NONE, from_doubles(ctx, LG_F64, wv, 1, SHAPE(4)) });
 }
 
 static void bce_grad(const op_row *r)
@@ -1055,14 +1066,16 @@ static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
         return lg_kl_div(ctx, xs[0], lg_softmax(ctx, xs[1], 1),
                          &(lg_kl_div_opts){ .reduction = LG_REDUCTION_BATCHMEAN });
     case 8: return lg_kl_div(ctx, xs[0], xs[1], &(lg_kl_div_opts){ .log_target = true });
-    default: return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
+    case 9: return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
+    default:
+        return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, xs[0]), lg_sigmoid(ctx, xs[1]), NULL);
     }
 }
 
 static void pointwise_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(4);
-    for (int kind = 0; kind < 10; kind++) {
+    for (int kind = 0; kind < 11; kind++) {
         lg_tensor *xs[2] = { lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), 2),
                              lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) };
         expect_gradcheck(ctx, pointwise_apply, &kind, 2, xs, r->op);

@@ -105,24 +105,14 @@ lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
         return ctx->status;
     LGT_FOR(
         ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
-            /* the unzeroed nll, again from alpha's last row (cheap) */
-            int64_t S = 2 * d->tgt_len[b] + 1, at = b * d->T * W;
+            const size_t at = (size_t)(b * d->T * W);
             double g = lgT_get(nll->grad, b);
-            if (f32) {
-                const float *a = (const float *)d->alpha + at,
-                            *last = a + (d->in_len[b] - 1) * W + 2;
-                float v = -lse3_f(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
-                if (!(d->zero_infinity && isinf(v))) /* a zeroed sample keeps a zero gradient */
-                    ctc_backward_f(LGT_F(lp), d, b, a, v, (float)g, (float *)scratch + b * per,
-                                   LGT_F(dlp));
-            } else {
-                const double *a = (const double *)d->alpha + at,
-                             *last = a + (d->in_len[b] - 1) * W + 2;
-                double v = -lse3_d(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
-                if (!(d->zero_infinity && isinf(v)))
-                    ctc_backward_d(LGT_D(lp), d, b, a, v, g, (double *)scratch + b * per,
-                                   LGT_D(dlp));
-            }
+            if (f32)
+                ctc_backward_f(LGT_F(lp), d, b, (const float *)d->alpha + at, (float)g,
+                               (float *)scratch + b * per, LGT_F(dlp));
+            else
+                ctc_backward_d(LGT_D(lp), d, b, (const double *)d->alpha + at, g,
+                               (double *)scratch + b * per, LGT_D(dlp));
         });
     return lgA_accum(ctx, lp, dlp);
 }

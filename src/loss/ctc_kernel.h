@@ -62,6 +62,14 @@ static inline int64_t FN(lanes)(int64_t S)
     return (S + 7) & ~(int64_t)7;
 }
 
+/* Sample b's nll from its alpha a: the last valid row's two final states. */
+static inline R FN(ctc_nll)(const ctc_data *d, int64_t b, const R *a)
+{
+    int64_t S = 2 * d->tgt_len[b] + 1;
+    const R *last = a + (d->in_len[b] - 1) * d->width + 2;
+    return -FN(lse3)(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
+}
+
 /* alpha of sample b into a ([T][W]); returns its nll. em: scratch of W values. */
 LGT_VECTOR_CLONES
 static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
@@ -81,16 +89,18 @@ static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
         FN(emissions)(em, lp + (t * N + b) * C, lab, V);
         FN(alpha_step)(cur, cur - W, pen, em, V);
     }
-    const R *last = a + (Tb - 1) * W + 2;
-    return -FN(lse3)(last[S - 1], S > 1 ? last[S - 2] : -INFINITY, -INFINITY);
+    return FN(ctc_nll)(d, b, a);
 }
 
 /* Writes g * d nll_b / d lp[t, b, :] into dlp (zeros) for every t < T_b.
  * scratch holds 4 W values. */
 LGT_VECTOR_CLONES
-static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R nll, R g,
-                             R *scratch, R *dlp)
+static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R g, R *scratch,
+                             R *dlp)
 {
+    R nll = FN(ctc_nll)(d, b, a); /* before zero_infinity */
+    if (d->zero_infinity && isinf(nll))
+        return; /* a zeroed sample keeps a zero gradient */
     int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width, C = d->C,
             N = d->N;
     const int64_t *lab = d->ext + b * W;
