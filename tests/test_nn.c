@@ -3,6 +3,7 @@
  * identical weights), plus layers and initialisers. */
 #include "helpers.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -304,6 +305,139 @@ Test(nn, gru_gates_argument_errors)
     EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, NULL, lg_zeros(ctx, LG_F64, 2, SHAPE(2, 2))),
                     LG_ERR_DTYPE, "gi is float32");
     EXPECT_LOSS_ERR(ctx, lg_gru_gates(ctx, gi, gi, NULL, NULL), LG_ERR_NULL, "h");
+    lg_ctx_free(ctx);
+}
+
+/* lg_gru_sequence against the recurrence built step by step from
+ * lg_matmul_t, lg_gru_gates and lg_where (its oracle, the path rnn.c took
+ * before): states and all four gradients, forward and reverse, with and
+ * without lengths, b_hh and h0; float64 to rounding, float32 within the
+ * fixtures' tolerance. The padded steps of xw hold NaN: the fused backward
+ * must not let them reach any gradient. */
+static lg_tensor *gru_sequence_composite(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w, lg_tensor *b,
+                                         lg_tensor *h0, const int64_t *len, bool reverse)
+{
+    const int64_t *s = lg_tensor_shape(xw);
+    int64_t T = s[0], N = s[1], H = s[2] / 3;
+    lg_dtype dt = lg_tensor_dtype(xw);
+    lg_tensor *h = h0 ? h0 : lg_zeros(ctx, dt, 2, SHAPE(N, H));
+    lg_tensor *steps[8];
+    cr_assert_leq(T, 8);
+    for (int64_t k = 0; k < T; k++) {
+        int64_t t = reverse ? T - 1 - k : k;
+        lg_tensor *xt = lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, SHAPE(N, 3 * H));
+        lg_tensor *hn = lg_gru_gates(ctx, xt, lg_matmul_t(ctx, h, w, false, true), b, h);
+        if (len) {
+            double mv[8];
+            cr_assert_leq(N, 8);
+            for (int64_t i = 0; i < N; i++)
+                mv[i] = t < len[i];
+            lg_tensor *m = from_doubles(ctx, dt, mv, 2, SHAPE(N, 1));
+            hn = lg_where(ctx, m, hn, h);
+        }
+        steps[t] = h = hn;
+    }
+    return lg_stack(ctx, (int)T, steps, 0);
+}
+
+Test(nn, gru_sequence_matches_composite)
+{
+    const lg_dtype dts[] = { LG_F64, LG_F32 };
+    const int64_t T = 4, N = 3, H = 5, len[] = { 4, 1, 3 };
+    for (int v = 0; v < 16; v++) {
+        lg_dtype dt = dts[v & 1];
+        bool reverse = v & 2, lengths = v & 4, extras = v & 8; /* extras: b_hh and h0 */
+        lg_ctx *ctx = test_ctx(60 + (uint64_t)v);
+        const int64_t *shapes[4] = { SHAPE(T, N, 3 * H), SHAPE(3 * H, H), SHAPE(3 * H),
+                                     SHAPE(N, H) };
+        const int nds[4] = { 3, 2, 1, 2 };
+        const double scale[4] = { 2, 0.6, 1, 1 };
+        lg_tensor *ref[4], *mine[4];
+        for (int k = 0; k < 4; k++) {
+            lg_tensor *t = lg_randn(ctx, LG_F64, nds[k], shapes[k]);
+            double *p = lg_tensor_data(t);
+            for (int64_t i = 0; i < lg_tensor_numel(t); i++)
+                p[i] *= scale[k];
+            ref[k] = from_doubles(ctx, dt, p, nds[k], shapes[k]);
+            /* the padded steps of the fused input hold NaN (the composite's
+             * where() would pass NaN into its own gradients, so it keeps
+             * the values) */
+            for (int64_t st = 0; k == 0 && lengths && st < T; st++)
+                for (int64_t i = 0; i < N; i++)
+                    for (int64_t j = 0; st >= len[i] && j < 3 * H; j++)
+                        p[(st * N + i) * 3 * H + j] = NAN;
+            mine[k] = from_doubles(ctx, dt, p, nds[k], shapes[k]);
+            lg_requires_grad(ctx, ref[k], true);
+            lg_requires_grad(ctx, mine[k], true);
+        }
+        lg_tensor *lt = NULL;
+        if (lengths) {
+            lt = lg_zeros(ctx, LG_I64, 1, SHAPE(N));
+            memcpy(lg_tensor_data(lt), len, sizeof len);
+        }
+        lg_tensor *const leaves[4][2] = {
+            { mine[0], ref[0] }, { mine[1], ref[1] }, { mine[2], ref[2] }, { mine[3], ref[3] }
+        };
+        lg_tensor *fused = lg_gru_sequence(ctx, mine[0], mine[1], extras ? mine[2] : NULL,
+                                           extras ? mine[3] : NULL, lt, reverse);
+        lg_tensor *comp =
+            gru_sequence_composite(ctx, ref[0], ref[1], extras ? ref[2] : NULL,
+                                   extras ? ref[3] : NULL, lengths ? len : NULL, reverse);
+        lg_tensor *u = lg_randn(ctx, dt, 3, SHAPE(T, N, H));
+        char what[96];
+        snprintf(what, sizeof what, "gru sequence (%s%s%s%s)", dt == LG_F32 ? "float32" : "float64",
+                 reverse ? ", reverse" : "", lengths ? ", lengths" : "",
+                 extras ? ", b_hh and h0" : "");
+        /* the padded entries of xw get no gradient: the composite's are
+         * zero there too (where() sends them nothing) */
+        expect_same_loss(ctx, fused, comp, u, leaves, extras ? 4 : 2, dt == LG_F64 ? 1e-12 : 1e-5,
+                         what);
+        lg_ctx_free(ctx);
+    }
+}
+
+/* A gradcheck through xw, w_hh, b_hh and h0 with lengths, reverse. */
+static lg_tensor *gru_sequence_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_gru_sequence(ctx, xs[0], xs[1], xs[2], xs[3], user, true);
+}
+
+Test(nn, gru_sequence_gradcheck)
+{
+    lg_ctx *ctx = test_ctx(77);
+    lg_tensor *len = lg_zeros(ctx, LG_I64, 1, SHAPE(2));
+    ((int64_t *)lg_tensor_data(len))[0] = 3;
+    ((int64_t *)lg_tensor_data(len))[1] = 2;
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(6, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(2, 2)) };
+    expect_gradcheck(ctx, gru_sequence_apply, len, 4, xs, "gru_sequence");
+    lg_ctx_free(ctx);
+}
+
+Test(nn, gru_sequence_argument_errors)
+{
+    lg_ctx *ctx = test_ctx(45);
+    lg_tensor *xw = lg_zeros(ctx, LG_F32, 3, SHAPE(4, 2, 6)),
+              *w = lg_zeros(ctx, LG_F32, 2, SHAPE(6, 2)), *len = lg_zeros(ctx, LG_I64, 1, SHAPE(2));
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_gru_sequence(ctx, lg_zeros(ctx, LG_F32, 3, SHAPE(4, 2, 5)), w, NULL, NULL, NULL, false),
+        LG_ERR_SHAPE, "lg_gru_sequence: xw is [4, 2, 5], expected [T, N, 3H]");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_gru_sequence(ctx, xw, lg_zeros(ctx, LG_F32, 2, SHAPE(2, 6)), NULL, NULL, NULL, false),
+        LG_ERR_SHAPE, "w_hh is float32 [2, 6], expected float32 [6, 2]");
+    EXPECT_LOSS_ERR(
+        ctx, lg_gru_sequence(ctx, xw, w, lg_zeros(ctx, LG_F64, 1, SHAPE(6)), NULL, NULL, false),
+        LG_ERR_DTYPE, "b_hh is float64");
+    EXPECT_LOSS_ERR(
+        ctx, lg_gru_sequence(ctx, xw, w, NULL, lg_zeros(ctx, LG_F32, 2, SHAPE(3, 2)), NULL, false),
+        LG_ERR_SHAPE, "h0 is float32 [3, 2], expected float32 [2, 2]");
+    EXPECT_LOSS_ERR(ctx, lg_gru_sequence(ctx, xw, w, NULL, NULL, len, false), LG_ERR_VALUE,
+                    "lengths[0] = 0, expected in [1, 4]");
+    EXPECT_LOSS_ERR(ctx, lg_gru_sequence(ctx, xw, NULL, NULL, NULL, NULL, false), LG_ERR_NULL,
+                    "w_hh");
     lg_ctx_free(ctx);
 }
 

@@ -1307,6 +1307,66 @@ static void gru_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* gru_sequence: two steps of one sample, H = 1, against the cell's
+ * equations in double (forward, and reverse with the second sample
+ * stopping after one step); a gradcheck with lengths (the composite oracle
+ * is in test_nn.c) */
+static double gru_step_d(const double *x, double w[3], const double b[3], double h)
+{
+    double r = 1 / (1 + exp(-(x[0] + w[0] * h + b[0])));
+    double z = 1 / (1 + exp(-(x[1] + w[1] * h + b[1])));
+    double n = tanh(x[2] + r * (w[2] * h + b[2]));
+    return (1 - z) * n + z * h;
+}
+
+static void gru_seq_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(11);
+    double xw[] = {
+        0.3, -0.7, 0.2, 1.1, 0.4, -0.5, -0.2, 0.6, 0.9, 0.1, -0.3, 0.8
+    }; /* [2][2][3] */
+    double w[] = { 0.5, -1.2, 0.7 }, b[] = { 0.05, -0.2, 0.3 }, h0[] = { -0.6, 0.25 };
+    lg_tensor *len = lg_zeros(ctx, LG_I64, 1, SHAPE(2));
+    ((int64_t *)lg_tensor_data(len))[0] = 2;
+    ((int64_t *)lg_tensor_data(len))[1] = 1;
+    for (int rev = 0; rev < 2; rev++) {
+        lg_tensor *y = lg_gru_sequence(
+            ctx, from_doubles(ctx, dt, xw, 3, SHAPE(2, 2, 3)),
+            from_doubles(ctx, dt, w, 2, SHAPE(3, 1)), from_doubles(ctx, dt, b, 1, SHAPE(3)),
+            from_doubles(ctx, dt, h0, 2, SHAPE(2, 1)), rev ? len : NULL, rev);
+        double want[4]; /* [t][sample] */
+        for (int i = 0; i < 2; i++) {
+            double h = h0[i];
+            for (int k = 0; k < 2; k++) {
+                int t = rev ? 1 - k : k;
+                if (!rev || t < (i == 0 ? 2 : 1))
+                    h = gru_step_d(xw + (t * 2 + i) * 3, w, b, h);
+                want[t * 2 + i] = h;
+            }
+        }
+        expect_close(y, want, 4, tol_for(dt), r->op);
+    }
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *gru_seq_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_gru_sequence(ctx, xs[0], xs[1], xs[2], xs[3], user, false);
+}
+
+static void gru_seq_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(13);
+    lg_tensor *len = lg_zeros(ctx, LG_I64, 1, SHAPE(3));
+    int64_t *lv = lg_tensor_data(len);
+    lv[0] = 3, lv[1] = 1, lv[2] = 2;
+    lg_tensor *xs[] = { lg_randn(ctx, LG_F64, 3, SHAPE(3, 3, 6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(6, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(6)),
+                        lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)) };
+    expect_gradcheck(ctx, gru_seq_apply, len, 4, xs, r->op);
+    lg_ctx_free(ctx);
+}
+
 /* ------------------------------------------------------------------ */
 /* The table                                                            */
 /* ------------------------------------------------------------------ */
@@ -1374,6 +1434,7 @@ static op_row rows[] = {
     { "multilabel_margin_rows", rows_fwd, rows_grad, NULL },
     { "triplet_rows", triplet_fwd, triplet_grad, NULL },
     { "gru_cell", gru_fwd, gru_grad, NULL },
+    { "gru_sequence", gru_seq_fwd, gru_seq_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

@@ -141,18 +141,31 @@ typedef struct lg_rnn_result {
  * has T steps) or int64 [N] in [1, T]; steps t >= lengths[b] neither change
  * sample b's state nor receive gradient, and the reverse direction starts
  * at each sample's last valid step (PyTorch's packed sequences). h0, c0:
- * NULL (zeros) or [L D, N, H]. Built from primitives on the tape (the GRU
- * cell from lg_gru_gates). */
+ * NULL (zeros) or [L D, N, H]. Built from primitives on the tape (each GRU
+ * layer and direction is one lg_gru_sequence). */
 lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
                          lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out);
 
-/* The GRU cell's gates as one differentiable primitive (what
- * lg_rnn_forward uses per step): gi = x W_ih^T + b_ih and gh = h W_hh^T,
+/* The GRU cell's gates as one differentiable primitive (one step of
+ * lg_gru_sequence): gi = x W_ih^T + b_ih and gh = h W_hh^T,
  * both [N, 3H] in PyTorch's r, z, n blocks; b_hh [3H] or NULL; h [N, H].
  * Returns h' = (1 - z) n + z h with r = s(gi_r + gh_r + b_r),
  * z = s(gi_z + gh_z + b_z), n = tanh(gi_n + r (gh_n + b_n)); gradients
  * flow to all four. */
 lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_hh, lg_tensor *h);
+
+/* A GRU layer's recurrence over a whole sequence as one differentiable
+ * primitive (what lg_rnn_forward uses for each GRU layer and direction):
+ * xw [T, N, 3H] = x W_ih^T + b_ih for every step, w_hh [3H, H], b_hh [3H]
+ * or NULL, h0 [N, H] or NULL (zeros), lengths int64 [N] in [1, T] or NULL
+ * (all T). Runs t = 0 .. T-1, or T-1 .. 0 if reverse, with
+ * h <- lg_gru_gates(xw[t], h W_hh^T, b_hh, h), leaving a sample's h
+ * unchanged at steps t >= lengths[b]. Returns [T, N, H]: h after step t
+ * (so the final state is row T-1, or row 0 if reverse; past a sample's
+ * length, its carried state, not zeros). Gradients flow to xw, w_hh, b_hh
+ * and h0, none through the skipped steps; lengths is read at the call. */
+lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tensor *b_hh,
+                           lg_tensor *h0, lg_tensor *lengths, bool reverse);
 
 /* ------------------------------------------------------------------ */
 /* Optimizers: PyTorch 1.13's update rules, over every parameter of the */

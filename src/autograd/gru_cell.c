@@ -50,12 +50,12 @@ static inline double sigmoid_d(double x)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) */                                 \
+    /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) or NULL */                         \
     LGT_VECTOR_CLONES static void gru_bw_##T(                                                      \
         int64_t N, int64_t H, const T *restrict g, const T *restrict h, const T *restrict s,       \
         T *restrict dgi, T *restrict dgh, T *restrict dh, T *restrict db)                          \
     {                                                                                              \
-        for (int64_t k = 0; k < 3 * H; k++)                                                        \
+        for (int64_t k = 0; db && k < 3 * H; k++)                                                  \
             db[k] = 0;                                                                             \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *restrict gy = g + i * H, *restrict hp = h + i * H,                            \
@@ -72,7 +72,7 @@ static inline double sigmoid_d(double x)
                 hi[2 * H + j] = dn * r;                                                            \
                 dh[i * H + j] = gy[j] * z;                                                         \
             }                                                                                      \
-            for (int64_t k = 0; k < 3 * H; k++)                                                    \
+            for (int64_t k = 0; db && k < 3 * H; k++)                                              \
                 db[k] += hi[k];                                                                    \
         }                                                                                          \
     }
@@ -147,5 +147,226 @@ lg_status lgA_bw_gru_cell(lg_ctx *ctx, lg_tensor *y)
     for (int k = 0; k < (bias ? 4 : 3); k++)
         if (lgA_needs(y, k) && lgA_accum(ctx, y->in[k], grads[k]) != LG_OK)
             return ctx->status;
+    return LG_OK;
+}
+
+/* lg_gru_sequence: the recurrence over a whole sequence as one primitive.
+ *
+ * Step by step (s the run step, t = s forward, T - 1 - s reverse):
+ *   gh = h_s W_hh^T, h_{s+1} = cell(xw[t], gh, b_hh, h_s), out[t] = h_{s+1}
+ * with h_0 = h0, and where t >= lengths[b], h_{s+1} = h_s for that row.
+ * As steps on the tape (a slice of xw, a product, the cell, a stack at the
+ * end) the GRU training step moved every step's tensors several times: the
+ * slices, the stacked output, the zero-filled slice gradients, the sum of
+ * h's two gradients. Here the forward keeps the states h_0..h_T in run
+ * order and each step's gates; the backward runs the steps in reverse,
+ * carrying dL/dh_s:
+ *   g = dL/dout[t] + carry;  cell backward -> d xw[t], dgh_s, g z
+ *   carry = g z + dgh_s W_hh  (g itself where the row is past its length)
+ * and after the loop makes dW_hh = sum_s dgh_s^T h_s as one product
+ * ([3H, T N] by [T N, H]), db_hh as the column sums of dgh, dh0 = carry. */
+typedef struct gru_seq {
+    void *gates;     /* [T][N][4H]: each run step's r, z, n, gh_n + b_n */
+    void *states;    /* [T + 1][N][H]: h_0 .. h_T in run order */
+    int64_t *length; /* a copy of lengths, or NULL */
+    bool reverse;
+} gru_seq;
+
+#define GRU_SEQ_KERNELS(T)                                                                         \
+    static void gru_seq_fw_##T(lg_ctx *ctx, const gru_seq *q, int64_t TT, int64_t N, int64_t H,    \
+                               const T *xw, const T *w, const T *b, T *gh, T *out)                 \
+    {                                                                                              \
+        T *st = q->states;                                                                         \
+        for (int64_t s = 0; s < TT; s++) {                                                         \
+            int64_t t = q->reverse ? TT - 1 - s : s;                                               \
+            T *hp = st + s * N * H, *hn = hp + N * H;                                              \
+            lgT_gemm(ctx, LGT_DT_##T, false, true, N, 3 * H, H, 1, hp, H, w, H, 0, gh, 3 * H);     \
+            gru_fw_##T(N, H, xw + t * N * 3 * H, gh, b, hp, hn, (T *)q->gates + s * N * 4 * H);    \
+            for (int64_t i = 0; q->length && i < N; i++)                                           \
+                if (t >= q->length[i])                                                             \
+                    memcpy(hn + i * H, hp + i * H, (size_t)H * sizeof(T));                         \
+            memcpy(out + t * N * H, hn, (size_t)(N * H) * sizeof(T));                              \
+        }                                                                                          \
+    }                                                                                              \
+    /* dxw [T][N][3H] (every element written), dgh [T][N][3H] in run order,                        \
+     * tmp and out [N][H]; out gets dL/dh0 */                                                      \
+    static void gru_seq_bw_##T(lg_ctx *ctx, const gru_seq *q, int64_t TT, int64_t N, int64_t H,    \
+                               const T *w, const T *g, T *dxw, T *dgh, T *tmp, T *out)             \
+    {                                                                                              \
+        const T *st = q->states;                                                                   \
+        T *carry = tmp, *next = out;                                                               \
+        memset(carry, 0, (size_t)(N * H) * sizeof(T));                                             \
+        for (int64_t s = TT - 1; s >= 0; s--) {                                                    \
+            int64_t t = q->reverse ? TT - 1 - s : s;                                               \
+            const T *gt = g + t * N * H;                                                           \
+            for (int64_t k = 0; k < N * H; k++)                                                    \
+                carry[k] += gt[k];                                                                 \
+            T *dxt = dxw + t * N * 3 * H, *dgs = dgh + s * N * 3 * H;                              \
+            gru_bw_##T(N, H, carry, st + s * N * H, (const T *)q->gates + s * N * 4 * H, dxt, dgs, \
+                       next, NULL);                                                                \
+            for (int64_t i = 0; q->length && i < N; i++)                                           \
+                if (t >= q->length[i]) { /* h passes this step unchanged */                        \
+                    memset(dxt + i * 3 * H, 0, (size_t)(3 * H) * sizeof(T));                       \
+                    memset(dgs + i * 3 * H, 0, (size_t)(3 * H) * sizeof(T));                       \
+                    memcpy(next + i * H, carry + i * H, (size_t)H * sizeof(T));                    \
+                }                                                                                  \
+            lgT_gemm(ctx, LGT_DT_##T, false, false, N, H, 3 * H, 1, dgs, 3 * H, w, H, 1, next, H); \
+            T *swap = carry;                                                                       \
+            carry = next, next = swap;                                                             \
+        }                                                                                          \
+        if (carry != out)                                                                          \
+            memcpy(out, carry, (size_t)(N * H) * sizeof(T));                                       \
+    }                                                                                              \
+    /* db [G] = column sums of dgh [rows][G], in double (acc [G] scratch) */                       \
+    static void gru_seq_db_##T(const T *dgh, int64_t rows, int64_t G, double *acc, T *db)          \
+    {                                                                                              \
+        memset(acc, 0, (size_t)G * sizeof *acc);                                                   \
+        for (int64_t r = 0; r < rows; r++)                                                         \
+            for (int64_t k = 0; k < G; k++)                                                        \
+                acc[k] += (double)dgh[r * G + k];                                                  \
+        for (int64_t k = 0; k < G; k++)                                                            \
+            db[k] = (T)acc[k];                                                                     \
+    }
+
+#define LGT_DT_float LG_F32
+#define LGT_DT_double LG_F64
+GRU_SEQ_KERNELS(float)
+GRU_SEQ_KERNELS(double)
+
+static bool seq_arg_ok(lg_ctx *ctx, const lg_tensor *t, const char *name, int ndim,
+                       const int64_t *shape, lg_dtype dt, const char *who)
+{
+    bool ok = t->dtype == dt && t->ndim == ndim;
+    for (int k = 0; ok && k < ndim; k++)
+        ok = t->shape[k] == shape[k];
+    if (ok)
+        return true;
+    char sh[160], want[160] = "[";
+    lgT_shape_str(t, sh, sizeof sh);
+    for (int k = 0; k < ndim; k++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "",
+                 (long long)shape[k]);
+    lgC_error(ctx, t->dtype == dt ? LG_ERR_SHAPE : LG_ERR_DTYPE,
+              "%s: %s is %s %s, expected %s %s] (xw [T, N, 3H] and w_hh [3H, H] set T, N and H)",
+              who, name, lgT_dtype_name(t->dtype), sh, lgT_dtype_name(dt), want);
+    return false;
+}
+
+/* in: xw, w_hh, then h0 and b_hh where given (aux says which) */
+lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tensor *b_hh,
+                           lg_tensor *h0, lg_tensor *lengths, bool reverse)
+{
+    static const char who[] = "lg_gru_sequence";
+    if (!ctx || !lgT_ok_float(ctx, xw, who, "xw") || !lgT_ok_float(ctx, w_hh, who, "w_hh") ||
+        (b_hh && !lgT_ok_float(ctx, b_hh, who, "b_hh")) ||
+        (h0 && !lgT_ok_float(ctx, h0, who, "h0")) ||
+        (lengths && !lgT_ok(ctx, lengths, who, "lengths")))
+        return NULL;
+    lg_dtype dt = (lg_dtype)xw->dtype;
+    if (xw->ndim != 3 || xw->shape[2] % 3 || xw->shape[0] < 1 || xw->shape[1] < 1 ||
+        xw->shape[2] < 3) {
+        char sh[160];
+        lgT_shape_str(xw, sh, sizeof sh);
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: xw is %s, expected [T, N, 3H] with T, N, H >= 1",
+                         who, sh);
+    }
+    int64_t T = xw->shape[0], N = xw->shape[1], H = xw->shape[2] / 3;
+    if (!seq_arg_ok(ctx, w_hh, "w_hh", 2, (int64_t[]){ 3 * H, H }, dt, who) ||
+        (b_hh && !seq_arg_ok(ctx, b_hh, "b_hh", 1, (int64_t[]){ 3 * H }, dt, who)) ||
+        (h0 && !seq_arg_ok(ctx, h0, "h0", 2, (int64_t[]){ N, H }, dt, who)) ||
+        (lengths && !seq_arg_ok(ctx, lengths, "lengths", 1, (int64_t[]){ N }, LG_I64, who)))
+        return NULL;
+    for (int64_t i = 0; lengths && i < N; i++)
+        if (LGT_I(lengths)[i] < 1 || LGT_I(lengths)[i] > T)
+            return lgC_error(ctx, LG_ERR_VALUE, "%s: lengths[%lld] = %lld, expected in [1, %lld]",
+                             who, (long long)i, (long long)LGT_I(lengths)[i], (long long)T);
+    size_t es = lgT_dtype_size(dt);
+    lg_tensor *y = lgT_new(ctx, dt, 3, (int64_t[]){ T, N, H }, who);
+    gru_seq *q = y ? lgC_salloc(ctx, sizeof *q, who) : NULL;
+    void *gh = q ? lgC_salloc(ctx, (size_t)(N * 3 * H) * es, who) : NULL;
+    void *zero = gh && !b_hh ? lgC_salloc(ctx, (size_t)(3 * H) * es, who) : NULL;
+    if (!gh || (!b_hh && !zero))
+        return NULL;
+    *q = (gru_seq){ .gates = lgC_salloc(ctx, (size_t)(T * N * 4 * H) * es, who),
+                    .states = lgC_salloc(ctx, (size_t)((T + 1) * N * H) * es, who),
+                    .length = lengths ? lgC_salloc(ctx, (size_t)N * sizeof(int64_t), who) : NULL,
+                    .reverse = reverse };
+    if (!q->gates || !q->states || (lengths && !q->length))
+        return NULL;
+    if (lengths)
+        memcpy(q->length, lengths->data, (size_t)N * sizeof(int64_t));
+    if (zero)
+        memset(zero, 0, (size_t)(3 * H) * es);
+    if (h0)
+        memcpy(q->states, h0->data, (size_t)(N * H) * es);
+    else
+        memset(q->states, 0, (size_t)(N * H) * es);
+    if (dt == LG_F32)
+        gru_seq_fw_float(ctx, q, T, N, H, LGT_F(xw), LGT_F(w_hh), b_hh ? LGT_F(b_hh) : zero, gh,
+                         LGT_F(y));
+    else
+        gru_seq_fw_double(ctx, q, T, N, H, LGT_D(xw), LGT_D(w_hh), b_hh ? LGT_D(b_hh) : zero, gh,
+                          LGT_D(y));
+    y->aux = q;
+    y->attr.flag[0] = h0 != NULL, y->attr.flag[1] = b_hh != NULL;
+    lg_tensor *ins[4] = { xw, w_hh };
+    int nin = 2;
+    if (h0)
+        ins[nin++] = h0;
+    if (b_hh)
+        ins[nin++] = b_hh;
+    return lgA_record(ctx, LGA_OP_gru_sequence, y, nin, ins);
+}
+
+lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
+{
+    static const char who[] = "lg_backward";
+    const gru_seq *q = y->aux;
+    lg_tensor *xw = y->in[0], *w = y->in[1];
+    bool has_h0 = y->attr.flag[0], has_b = y->attr.flag[1];
+    int ih0 = has_h0 ? 2 : -1, ib = has_b ? 2 + has_h0 : -1;
+    int64_t T = xw->shape[0], N = xw->shape[1], H = w->shape[1];
+    lg_dtype dt = (lg_dtype)xw->dtype;
+    size_t es = lgT_dtype_size(dt);
+    lg_tensor *dxw = lgT_new_like(ctx, xw, who);
+    lg_tensor *dh0 = lgT_new(ctx, dt, 2, (int64_t[]){ N, H }, who);
+    void *dgh = lgC_salloc(ctx, (size_t)(T * N * 3 * H) * es, who);
+    void *carry = lgC_salloc(ctx, (size_t)(N * H) * es, who);
+    if (!dxw || !dh0 || !dgh || !carry)
+        return ctx->status;
+    if (dt == LG_F32)
+        gru_seq_bw_float(ctx, q, T, N, H, LGT_F(w), LGT_F(y->grad), LGT_F(dxw), dgh, carry,
+                         LGT_F(dh0));
+    else
+        gru_seq_bw_double(ctx, q, T, N, H, LGT_D(w), LGT_D(y->grad), LGT_D(dxw), dgh, carry,
+                          LGT_D(dh0));
+    if (lgA_needs(y, 0) && lgA_accum(ctx, xw, dxw) != LG_OK)
+        return ctx->status;
+    if (lgA_needs(y, 1)) {
+        /* dW_hh [3H, H] = dgh^T [3H, T N] h_0..h_{T-1} [T N, H] */
+        lg_tensor *dw = lgT_new_like(ctx, w, who);
+        if (!dw)
+            return ctx->status;
+        lgT_gemm(ctx, dt, true, false, 3 * H, H, T * N, 1, dgh, 3 * H, q->states, H, 0, dw->data,
+                 H);
+        if (lgA_accum(ctx, w, dw) != LG_OK)
+            return ctx->status;
+    }
+    if (has_h0 && lgA_needs(y, ih0) && lgA_accum(ctx, y->in[ih0], dh0) != LG_OK)
+        return ctx->status;
+    if (has_b && lgA_needs(y, ib)) {
+        lg_tensor *db = lgT_new(ctx, dt, 1, (int64_t[]){ 3 * H }, who);
+        if (!db)
+            return ctx->status;
+        double *acc = lgC_salloc(ctx, (size_t)(3 * H) * sizeof *acc, who);
+        if (!acc)
+            return ctx->status;
+        if (dt == LG_F32)
+            gru_seq_db_float(dgh, T * N, 3 * H, acc, LGT_F(db));
+        else
+            gru_seq_db_double(dgh, T * N, 3 * H, acc, LGT_D(db));
+        if (lgA_accum(ctx, y->in[ib], db) != LG_OK)
+            return ctx->status;
+    }
     return LG_OK;
 }

@@ -1,7 +1,8 @@
 /* rnn.c: multi-layer, optionally bidirectional RNN (tanh/relu), GRU and
  * LSTM with PyTorch's gate equations and weight layout, built from
- * primitives on the tape (matmuls, slices, sigmoid, tanh, where; the GRU
- * cell is one fused primitive, autograd/gru_cell.c).
+ * primitives on the tape (matmuls, slices, sigmoid, tanh, where; a GRU
+ * layer's whole recurrence is one primitive, lg_gru_sequence in
+ * autograd/gru_cell.c).
  *
  *   RNN:  h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
  *   GRU:  r = s(x_r + h_r), z = s(x_z + h_z), n = tanh(x_n + r * h_n),
@@ -93,16 +94,14 @@ static lg_tensor *gate(lg_ctx *ctx, lg_tensor *g, int k, int64_t H)
     return lg_narrow(ctx, g, 1, k * H, H);
 }
 
-/* One cell step: returns h' (and *c for LSTM). xt, hh: [N, G H]; hh holds
- * b_hh already, except for the GRU, whose cell adds it. */
-static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *hh, lg_tensor *b_hh,
-                       lg_tensor *h, lg_tensor **c)
+/* One cell step of an RNN or LSTM: returns h' (and *c for LSTM). xt, hh:
+ * [N, G H], hh holding b_hh already. (The GRU runs as lg_gru_sequence.) */
+static lg_tensor *cell(lg_ctx *ctx, const lg_rnn *r, lg_tensor *xt, lg_tensor *hh, lg_tensor **c)
 {
     int64_t H = r->hidden;
     switch (r->kind) {
     case LG_RNN_TANH: return lg_tanh(ctx, lg_add(ctx, xt, hh));
     case LG_RNN_RELU: return lg_relu(ctx, lg_add(ctx, xt, hh));
-    case LG_GRU: return lg_gru_gates(ctx, xt, hh, b_hh, h); /* autograd/gru_cell.c */
     default: {
         lg_tensor *g = lg_add(ctx, xt, hh);
         lg_tensor *i = lg_sigmoid(ctx, gate(ctx, g, 0, H));
@@ -164,7 +163,7 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
     if (!check_state(ctx, h0, "h0", LD, N, H, r->dt) ||
         !check_state(ctx, c0, "c0", LD, N, H, r->dt))
         return ctx->status;
-    lg_tensor **masks = NULL;
+    lg_tensor **masks = NULL, *mask = NULL;
     if (lengths) {
         if (lg_tensor_check(ctx, lengths) != LG_OK)
             return ctx->status;
@@ -179,7 +178,7 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
                                   "%s: lengths[%lld] = %lld, expected in [1, %lld]", who,
                                   (long long)b, (long long)lv[b], (long long)T);
         /* masks[t]: [N, 1], 1 where step t is valid */
-        lg_tensor *m = lg_zeros(ctx, r->dt, 3, (int64_t[]){ T, N, 1 });
+        lg_tensor *m = mask = lg_zeros(ctx, r->dt, 3, (int64_t[]){ T, N, 1 });
         if (!m)
             return ctx->status;
         for (int64_t t = 0; t < T; t++)
@@ -208,6 +207,16 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
             if (r->b_ih[k])
                 xw = lg_add(ctx, xw, r->b_ih[k]);
             xw = lg_reshape(ctx, xw, 3, (int64_t[]){ T, N, r->gates * H });
+            if (r->kind == LG_GRU) { /* the whole recurrence: autograd/gru_cell.c */
+                lg_tensor *hs =
+                    lg_gru_sequence(ctx, xw, r->w_hh[k], r->b_hh[k],
+                                    h0 ? initial(ctx, h0, k, N, H, r->dt) : NULL, lengths, d == 1);
+                hn[k] = lg_reshape(ctx, lg_narrow(ctx, hs, 0, d == 0 ? T - 1 : 0, 1), 2,
+                                   (int64_t[]){ N, H });
+                cn[k] = NULL;
+                dir_out[d] = mask ? lg_where(ctx, mask, hs, zero) : hs;
+                continue;
+            }
             lg_tensor *h = initial(ctx, h0, k, N, H, r->dt);
             lg_tensor *c = r->kind == LG_LSTM ? initial(ctx, c0, k, N, H, r->dt) : NULL;
             for (int64_t s = 0; s < T; s++) {
@@ -215,10 +224,10 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
                 lg_tensor *xt =
                     lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
                 lg_tensor *hh = lg_matmul_t(ctx, h, r->w_hh[k], false, true);
-                if (r->b_hh[k] && r->kind != LG_GRU)
+                if (r->b_hh[k])
                     hh = lg_add(ctx, hh, r->b_hh[k]);
                 lg_tensor *c_new = c;
-                lg_tensor *h_new = cell(ctx, r, xt, hh, r->b_hh[k], h, &c_new);
+                lg_tensor *h_new = cell(ctx, r, xt, hh, &c_new);
                 if (masks) {
                     h = lg_where(ctx, masks[t], h_new, h);
                     if (c)
