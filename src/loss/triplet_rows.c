@@ -55,7 +55,9 @@ typedef struct triplet_saved {
                 T pre = (T)(dap - dan) + margin, gc = pre >= 0 ? g[i] : 0;                         \
                 double ku = dap == 0 ? 0 : (double)gc / (double)dap,                               \
                        kv = dan == 0 ? 0 : (double)-gc / (double)dan;                              \
-                for (int64_t j = 0; j < D; j++) {                                                  \
+                LGT_SIMD /* the gradients are fresh tensors: no aliasing */                        \
+                    for (int64_t j = 0; j < D; j++)                                                \
+                {                                                                                  \
                     T u = (T)(ai[j] - pi[j]) + eps, v = (T)(ai[j] - ni[j]) + eps;                  \
                     T du = (T)(ku * (double)u), dv = (T)(kv * (double)v);                          \
                     da[i * D + j] = dv + du;                                                       \
