@@ -44,13 +44,14 @@ static inline float lgV_expf(float x)
     float n = (xc * 1.44269504088896341f + magic) - magic;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    /* the polynomial by Estrin's scheme: the chain of dependent operations
+     * is what bounds a vector loop of exps, and this halves it */
+    float r2 = r * r, r4 = r2 * r2;
+    float pa = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    float pb = 8.3334519073e-3f * r + 4.1665795894e-2f;
+    float pc = 1.6666665459e-1f * r + 5.0000001201e-1f;
+    float p = pa * r4 + (pb * r2 + pc);
+    p = p * r2 + r + 1.0f;
     /* 2^n in two factors, so that n down to -150 (denormal results) and up
      * to 128 stay representable */
     int32_t ni = (int32_t)n;
@@ -74,15 +75,13 @@ static inline float lgV_logf(float x)
     int small = m < 0.707106781186547524f;
     e = small ? e - 1 : e;
     m = small ? m + m - 1.0f : m - 1.0f;
-    float z = m * m;
-    float p = 7.0376836292e-2f;
-    p = p * m - 1.1514610310e-1f;
-    p = p * m + 1.1676998740e-1f;
-    p = p * m - 1.2420140846e-1f;
-    p = p * m + 1.4249322787e-1f;
-    p = p * m - 1.6668057665e-1f;
-    p = p * m + 2.0000714765e-1f;
-    p = p * m - 2.4999993993e-1f;
+    float z = m * m, z2 = z * z;
+    /* Estrin's scheme, as in exp */
+    float pa = 7.0376836292e-2f * m - 1.1514610310e-1f;
+    float pb = 1.1676998740e-1f * m - 1.2420140846e-1f;
+    float pc = 1.4249322787e-1f * m - 1.6668057665e-1f;
+    float pd = 2.0000714765e-1f * m - 2.4999993993e-1f;
+    float p = (pa * z + pb) * z2 + (pc * z + pd);
     p = p * m + 3.3333331174e-1f;
     p = p * m * z;
     float fe = (float)e - (sub ? 23.0f : 0.0f);
