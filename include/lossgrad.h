@@ -346,6 +346,11 @@ lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, doubl
  * Backward uses transpose flags and never copies a transpose. */
 lg_tensor *lg_matmul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);
 lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bool trans_b);
+/* op(a) op(b) + bias, bias [N] added to every row (PyTorch's addmm and
+ * linear): one op, so a linear layer neither walks its output twice nor
+ * copies its gradient for the sum. bias NULL: lg_matmul_t. */
+lg_tensor *lg_matmul_bias(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor *bias, bool trans_a,
+                          bool trans_b);
 
 /* Shape ops. reshape shares storage (one -1 size is inferred). */
 lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);

@@ -662,7 +662,20 @@ static void matmul_fwd(const op_row *r, lg_dtype dt)
         double want[64];
         matmul_ref(c, a, b, want);
         expect_close(y, want, lg_tensor_numel(y), dt == LG_F32 ? 1e-5 : 1e-13, r->op);
+        /* with a bias over the columns (N = 5 in every case) */
+        double bv[5] = { 0.5, -1, 2, 0, 3.25 };
+        y = lg_matmul_bias(ctx, a, b, from_doubles(ctx, dt, bv, 1, SHAPE(5)), mcases[c].ta,
+                           mcases[c].tb);
+        for (int64_t i = 0; i < lg_tensor_numel(y); i++)
+            want[i] += bv[i % 5];
+        expect_close(y, want, lg_tensor_numel(y), dt == LG_F32 ? 1e-5 : 1e-13, r->op);
     }
+    lg_tensor *a = lg_randn(ctx, dt, 2, SHAPE(3, 0)), *b = lg_randn(ctx, dt, 2, SHAPE(0, 2));
+    expect_close(lg_matmul_bias(ctx, a, b, from_doubles(ctx, dt, (double[]){ 1, -2 }, 1, SHAPE(2)),
+                                false, false),
+                 (double[]){ 1, -2, 1, -2, 1, -2 }, 6, 0, "matmul, K = 0, with a bias");
+    EXPECT_LOSS_ERR(ctx, lg_matmul_bias(ctx, a, b, lg_zeros(ctx, dt, 1, SHAPE(3)), false, false),
+                    LG_ERR_SHAPE, "lg_matmul: bias is");
     lg_ctx_free(ctx);
 }
 
@@ -672,13 +685,21 @@ static lg_tensor *matmul_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     return lg_matmul_t(ctx, xs[0], xs[1], mcases[c].ta, mcases[c].tb);
 }
 
+static lg_tensor *matmul_bias_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int c = *(const int *)user;
+    return lg_matmul_bias(ctx, xs[0], xs[1], xs[2], mcases[c].ta, mcases[c].tb);
+}
+
 static void matmul_grad(const op_row *r)
 {
     lg_ctx *ctx = test_ctx(52);
     for (int c = 0; c < (int)(sizeof mcases / sizeof mcases[0]); c++) {
-        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, mcases[c].na, mcases[c].a),
-                             lg_randn(ctx, LG_F64, mcases[c].nb, mcases[c].b) };
+        lg_tensor *xs[3] = { lg_randn(ctx, LG_F64, mcases[c].na, mcases[c].a),
+                             lg_randn(ctx, LG_F64, mcases[c].nb, mcases[c].b),
+                             lg_randn(ctx, LG_F64, 1, SHAPE(5)) };
         expect_gradcheck(ctx, matmul_apply, &c, 2, xs, r->op);
+        expect_gradcheck(ctx, matmul_bias_apply, &c, 3, xs, "matmul with a bias");
     }
     lg_ctx_free(ctx);
 }

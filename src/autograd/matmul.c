@@ -1,8 +1,13 @@
 /* matmul.c: (batched) matrix product through BLAS, with transpose flags.
  *
- *   C = op(A) op(B),  op(A): [..., M, K],  op(B): [..., K, N]  ->  C: [..., M, N]
+ *   C = op(A) op(B) [+ bias],  op(A): [..., M, K],  op(B): [..., K, N],
+ *   bias: [N] added to every row  ->  C: [..., M, N]
  *   dA = G op(B)^T  (stored as op(B) G^T when A is transposed)
  *   dB = op(A)^T G  (stored as G^T op(A) when B is transposed)
+ *   dbias = G summed over its rows
+ * The bias rides in the product (C starts as the bias rows, gemm adds with
+ * beta 1) so a linear layer is one op: no separate sum to walk forward, no
+ * copy of G for it backward.
  * Backward passes transpose flags to gemm and never copies a transpose.
  * B may be 2-D and shared by every batch of A; otherwise the batch shapes
  * must be equal. Flags are kept in y->attr.flag[0..1].
@@ -77,35 +82,58 @@ static const char *at(const lg_tensor *t, int64_t elem)
     return (const char *)t->data + elem * (int64_t)lgT_dtype_size((lg_dtype)t->dtype);
 }
 
-lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bool trans_b)
+lg_tensor *lg_matmul_bias(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor *bias, bool trans_a,
+                          bool trans_b)
 {
     static const char who[] = "lg_matmul";
     if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
-        !lgT_same_dtype(ctx, a, b, who))
+        !lgT_same_dtype(ctx, a, b, who) || (bias && !lgT_ok_float(ctx, bias, who, "bias")))
         return NULL;
     mm p;
     int ond;
     int64_t oshape[LG_MAX_DIMS];
     if (!plan(ctx, a, b, trans_a, trans_b, &p, &ond, oshape))
         return NULL;
+    if (bias && (bias->dtype != a->dtype || bias->ndim != 1 || bias->shape[0] != p.n)) {
+        char sh[160];
+        lgT_shape_str(bias, sh, sizeof sh);
+        return lgC_error(ctx, bias->dtype != a->dtype ? LG_ERR_DTYPE : LG_ERR_SHAPE,
+                         "%s: bias is %s %s, expected %s [%lld] (one value per column of the "
+                         "product)",
+                         who, lgT_dtype_name((lg_dtype)bias->dtype), sh,
+                         lgT_dtype_name((lg_dtype)a->dtype), (long long)p.n);
+    }
     lg_tensor *y = lgT_new(ctx, (lg_dtype)a->dtype, ond, oshape, who);
     if (!y)
         return NULL;
     lg_dtype dt = (lg_dtype)a->dtype;
+    size_t es = lgT_dtype_size(dt), row = (size_t)p.n * es;
+    double beta = 0.0;
+    if (bias) { /* every row starts as the bias; the products add to it */
+        for (int64_t i = 0; i < p.batch * p.m; i++)
+            memcpy((char *)y->data + (size_t)i * row, bias->data, row);
+        beta = 1.0;
+    }
     if (p.k == 0) {
-        lgT_fill(y, 0.0);
+        if (!bias)
+            lgT_fill(y, 0.0);
     } else if (p.shared_b && !p.ta) { /* one gemm over [batch*M, K] */
         lgT_gemm(ctx, dt, false, p.tb, p.batch * p.m, p.n, p.k, 1.0, a->data, p.lda, b->data, p.ldb,
-                 0.0, y->data, p.n);
+                 beta, y->data, p.n);
     } else {
         for (int64_t i = 0; i < p.batch; i++)
             lgT_gemm(ctx, dt, p.ta, p.tb, p.m, p.n, p.k, 1.0, at(a, i * p.m * p.k), p.lda,
-                     at(b, p.shared_b ? 0 : i * p.k * p.n), p.ldb, 0.0,
-                     (char *)y->data + (size_t)(i * p.m * p.n) * lgT_dtype_size(dt), p.n);
+                     at(b, p.shared_b ? 0 : i * p.k * p.n), p.ldb, beta,
+                     (char *)y->data + (size_t)(i * p.m * p.n) * es, p.n);
     }
     y->attr.flag[0] = trans_a;
     y->attr.flag[1] = trans_b;
-    return lgA_record(ctx, LGA_OP_matmul, y, 2, (lg_tensor *[]){ a, b });
+    return lgA_record(ctx, LGA_OP_matmul, y, bias ? 3 : 2, (lg_tensor *[]){ a, b, bias });
+}
+
+lg_tensor *lg_matmul_t(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool trans_a, bool trans_b)
+{
+    return lg_matmul_bias(ctx, a, b, NULL, trans_a, trans_b);
 }
 
 lg_tensor *lg_matmul(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)
@@ -169,5 +197,8 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
         if (!direct && lgA_accum(ctx, b, db) != LG_OK)
             return ctx->status;
     }
+    /* the bias: G's column sums (G is y's own gradient: never adopted) */
+    if (y->nin == 3 && lgA_needs(y, 2) && lgA_accum_shared(ctx, y->in[2], g) != LG_OK)
+        return ctx->status;
     return LG_OK;
 }

@@ -103,14 +103,12 @@ lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "lg_linear_forward: x's last dim is %lld, expected %lld",
                          (long long)lg_tensor_dim(x, -1), (long long)l->in_features);
-    lg_tensor *y;
     if (x && lg_tensor_ndim(x) == 1) { /* [in] -> [out] */
         lg_tensor *row = lg_reshape(ctx, x, 2, (int64_t[]){ 1, l->in_features });
-        y = lg_reshape(ctx, lg_matmul_t(ctx, row, l->weight, false, true), 1, &l->out_features);
-    } else {
-        y = lg_matmul_t(ctx, x, l->weight, false, true);
+        return lg_reshape(ctx, lg_matmul_bias(ctx, row, l->weight, l->bias, false, true), 1,
+                          &l->out_features);
     }
-    return l->bias ? lg_add(ctx, y, l->bias) : y;
+    return lg_matmul_bias(ctx, x, l->weight, l->bias, false, true);
 }
 
 lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)

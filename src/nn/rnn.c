@@ -203,9 +203,7 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
         for (int d = 0; d < r->dirs; d++) {
             int k = l * r->dirs + d;
             lg_tensor *flat = lg_reshape(ctx, input, 2, (int64_t[]){ T * N, in });
-            lg_tensor *xw = lg_matmul_t(ctx, flat, r->w_ih[k], false, true);
-            if (r->b_ih[k])
-                xw = lg_add(ctx, xw, r->b_ih[k]);
+            lg_tensor *xw = lg_matmul_bias(ctx, flat, r->w_ih[k], r->b_ih[k], false, true);
             xw = lg_reshape(ctx, xw, 3, (int64_t[]){ T, N, r->gates * H });
             if (r->kind == LG_GRU) { /* the whole recurrence: autograd/gru_cell.c */
                 lg_tensor *hs =
@@ -223,9 +221,7 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
                 int64_t t = d == 0 ? s : T - 1 - s;
                 lg_tensor *xt =
                     lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, r->gates * H });
-                lg_tensor *hh = lg_matmul_t(ctx, h, r->w_hh[k], false, true);
-                if (r->b_hh[k])
-                    hh = lg_add(ctx, hh, r->b_hh[k]);
+                lg_tensor *hh = lg_matmul_bias(ctx, h, r->w_hh[k], r->b_hh[k], false, true);
                 lg_tensor *c_new = c;
                 lg_tensor *h_new = cell(ctx, r, xt, hh, &c_new);
                 if (masks) {
