@@ -64,10 +64,12 @@ double lgL_at(lg_tensor *t, int64_t i)
 }
 
 /* Does any element fall outside [lo, hi] (or, with pm1, differ from both
- * -1 and 1)? A branch-free scan, so that checking a million targets costs
- * about as much as reading them. */
+ * -1 and 1)? A branch-free scan (vector clones), over pieces split among the
+ * ctx's threads, so that checking a million targets costs about as much as
+ * reading them, and does not hold the other threads back. */
 #define SCAN(T, C)                                                                                 \
-    static bool any_bad_##T(const T *v, int64_t n, double lo, double hi, bool pm1)                 \
+    LGT_VECTOR_CLONES static int any_bad_##T(const T *v, int64_t n, double lo, double hi,          \
+                                             bool pm1)                                             \
     {                                                                                              \
         int bad = 0;                                                                               \
         if (pm1)                                                                                   \
@@ -76,26 +78,46 @@ double lgL_at(lg_tensor *t, int64_t i)
         else                                                                                       \
             for (int64_t i = 0; i < n; i++)                                                        \
                 bad |= !((C)v[i] >= (C)lo && (C)v[i] <= (C)hi);                                    \
-        return bad != 0;                                                                           \
+        return bad;                                                                                \
     }
 SCAN(float, float) /* lo and hi are exact in float for every caller: 0, 1, infinity */
 SCAN(double, double)
 SCAN(int64_t, double)
 
-bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1)
+static int any_bad_piece(lg_dtype dt, const char *d, int64_t n, double lo, double hi, bool pm1)
 {
-    const void *d = lg_tensor_data(t);
-    int64_t n = lg_tensor_numel(t);
-    switch (lg_tensor_dtype(t)) {
-    case LG_F32: return any_bad_float(d, n, lo, hi, pm1);
-    case LG_F64: return any_bad_double(d, n, lo, hi, pm1);
-    default: return any_bad_int64_t(d, n, lo, hi, pm1);
+    switch (dt) {
+    case LG_F32: return any_bad_float((const float *)d, n, lo, hi, pm1);
+    case LG_F64: return any_bad_double((const double *)d, n, lo, hi, pm1);
+    default: return any_bad_int64_t((const int64_t *)d, n, lo, hi, pm1);
     }
+}
+
+bool lgL_any_bad(lg_ctx *ctx, lg_tensor *t, double lo, double hi, bool pm1)
+{
+    enum { PIECE = 1 << 16, GROUP = 256 }; /* groups of pieces: the flags stay on the stack */
+    const char *d = lg_tensor_data(t);
+    lg_dtype dt = lg_tensor_dtype(t);
+    int64_t n = lg_tensor_numel(t), pieces = (n + PIECE - 1) / PIECE;
+    size_t es = lgT_dtype_size(dt);
+    for (int64_t g = 0; g < pieces; g += GROUP) {
+        int bad[GROUP];
+        int64_t k = pieces - g < GROUP ? pieces - g : GROUP;
+        LGT_FOR(
+            ctx, k > 1 ? n : 0, for (int64_t b = 0; b < k; b++) {
+                int64_t at = (g + b) * PIECE, m = n - at < PIECE ? n - at : PIECE;
+                bad[b] = any_bad_piece(dt, d + (size_t)at * es, m, lo, hi, pm1);
+            });
+        for (int64_t b = 0; b < k; b++)
+            if (bad[b])
+                return true;
+    }
+    return false;
 }
 
 bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *who, const char *arg)
 {
-    if (!lgL_any_bad(t, lo, hi, false))
+    if (!lgL_any_bad(ctx, t, lo, hi, false))
         return true;
     int64_t n = lg_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) { /* the first offender, for the message */

@@ -45,7 +45,7 @@ LG_HIDDEN bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, con
 LG_HIDDEN bool lgL_same_shape(lg_tensor *a, lg_tensor *b);
 /* A fast scan: any element outside [lo, hi] (NaN included), or with pm1,
  * any element other than -1 and 1. */
-LG_HIDDEN bool lgL_any_bad(lg_tensor *t, double lo, double hi, bool pm1);
+LG_HIDDEN bool lgL_any_bad(lg_ctx *ctx, lg_tensor *t, double lo, double hi, bool pm1);
 LG_HIDDEN const char *lgL_dtype_name(lg_dtype dt);
 /* The fused elementwise losses (pointwise.c): x, y float of one dtype and
  * shape (y is only read for HINGE: no gradient reaches it), a the loss's

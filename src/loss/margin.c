@@ -36,7 +36,7 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     }
     int64_t n = lg_tensor_numel(target);
     lg_dtype dt = lg_tensor_dtype(target);
-    bool bad = lgL_any_bad(target, 0, 0, true);
+    bool bad = lgL_any_bad(ctx, target, 0, 0, true);
     for (int64_t i = 0; bad && i < n; i++) { /* the first offender, for the message */
         double v = lgL_at(target, i);
         if (v != 1 && v != -1)
