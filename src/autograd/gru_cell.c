@@ -172,6 +172,11 @@ typedef struct gru_seq {
     bool reverse;
 } gru_seq;
 
+/* The cells of a step are split over the ctx's threads in blocks of ROWS
+ * samples once N H ROW_COST reaches LGT_FOR's threshold (a cell costs
+ * about as much as several elementwise ops: two sigmoids and a tanh). */
+enum { ROWS = 8, ROW_COST = 8 };
+
 #define GRU_SEQ_KERNELS(T)                                                                         \
     static void gru_seq_fw_##T(lg_ctx *ctx, const gru_seq *q, int64_t TT, int64_t N, int64_t H,    \
                                const T *xw, const T *w, const T *b, T *gh, T *out)                 \
@@ -181,7 +186,14 @@ typedef struct gru_seq {
             int64_t t = q->reverse ? TT - 1 - s : s;                                               \
             T *hp = st + s * N * H, *hn = hp + N * H;                                              \
             lgT_gemm(ctx, LGT_DT_##T, false, true, N, 3 * H, H, 1, hp, H, w, H, 0, gh, 3 * H);     \
-            gru_fw_##T(N, H, xw + t * N * 3 * H, gh, b, hp, hn, (T *)q->gates + s * N * 4 * H);    \
+            const T *xt = xw + t * N * 3 * H;                                                      \
+            T *gs = (T *)q->gates + s * N * 4 * H;                                                 \
+            LGT_FOR(                                                                               \
+                ctx, N *H *ROW_COST, for (int64_t r0 = 0; r0 < N; r0 += ROWS) {                    \
+                    int64_t m = N - r0 < ROWS ? N - r0 : ROWS;                                     \
+                    gru_fw_##T(m, H, xt + r0 * 3 * H, gh + r0 * 3 * H, b, hp + r0 * H,             \
+                               hn + r0 * H, gs + r0 * 4 * H);                                      \
+                });                                                                                \
             for (int64_t i = 0; q->length && i < N; i++)                                           \
                 if (t >= q->length[i])                                                             \
                     memcpy(hn + i * H, hp + i * H, (size_t)H * sizeof(T));                         \
@@ -202,8 +214,13 @@ typedef struct gru_seq {
             for (int64_t k = 0; k < N * H; k++)                                                    \
                 carry[k] += gt[k];                                                                 \
             T *dxt = dxw + t * N * 3 * H, *dgs = dgh + s * N * 3 * H;                              \
-            gru_bw_##T(N, H, carry, st + s * N * H, (const T *)q->gates + s * N * 4 * H, dxt, dgs, \
-                       next, NULL);                                                                \
+            const T *hs = st + s * N * H, *gs = (const T *)q->gates + s * N * 4 * H;               \
+            LGT_FOR(                                                                               \
+                ctx, N *H *ROW_COST, for (int64_t r0 = 0; r0 < N; r0 += ROWS) {                    \
+                    int64_t m = N - r0 < ROWS ? N - r0 : ROWS;                                     \
+                    gru_bw_##T(m, H, carry + r0 * H, hs + r0 * H, gs + r0 * 4 * H,                 \
+                               dxt + r0 * 3 * H, dgs + r0 * 3 * H, next + r0 * H, NULL);           \
+                });                                                                                \
             for (int64_t i = 0; q->length && i < N; i++)                                           \
                 if (t >= q->length[i]) { /* h passes this step unchanged */                        \
                     memset(dxt + i * 3 * H, 0, (size_t)(3 * H) * sizeof(T));                       \
