@@ -144,7 +144,8 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
         const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m, T *restrict v,       \
         T *restrict vmax, int64_t n, double step_size, double bc2_sqrt)                            \
     {                                                                                              \
-        const double b1 = o->beta1, b2 = o->beta2, eps = o->eps;                                   \
+        /* m / (sqrt(v) / c + eps) as m c / (sqrt(v) + eps c): one division, not two */            \
+        const double b1 = o->beta1, b2 = o->beta2, eps_c = o->eps * bc2_sqrt;                      \
         const double shrink = o->kind == LG_ADAMW ? 1 - o->lr * o->weight_decay : 1;               \
         const double wd = o->kind == LG_ADAMW ? 0 : o->weight_decay;                               \
         if (!vmax && wd == 0) { /* the common case, without branches */                            \
@@ -153,8 +154,8 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
                 T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                      \
                 T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                  \
                 m[j] = mj, v[j] = vj;                                                              \
-                double denom = sqrt((double)vj) / bc2_sqrt + eps;                                  \
-                p[j] = (T)((double)p[j] * shrink - step_size * ((double)mj / denom));              \
+                double ratio = (double)mj * bc2_sqrt / (sqrt((double)vj) + eps_c);                 \
+                p[j] = (T)((double)p[j] * shrink - step_size * ratio);                             \
             }                                                                                      \
             return;                                                                                \
         }                                                                                          \
@@ -169,8 +170,8 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
                 s = vmax[j] > vj ? vmax[j] : vj;                                                   \
                 vmax[j] = s;                                                                       \
             }                                                                                      \
-            double denom = sqrt((double)s) / bc2_sqrt + eps;                                       \
-            p[j] = (T)(pj - step_size * ((double)mj / denom));                                     \
+            double ratio = (double)mj * bc2_sqrt / (sqrt((double)s) + eps_c);                      \
+            p[j] = (T)(pj - step_size * ratio);                                                    \
         }                                                                                          \
     }
 ADAM_KERNEL(float, f32)
