@@ -347,57 +347,63 @@ Test(losses, pointwise_fused_match_their_composite_oracles)
 Test(losses, cross_entropy_rows_fused_matches_its_composite_oracle)
 {
     lg_ctx *ctx = test_ctx(121);
-    enum { N = 40, C = 1000 }; /* above the parallel threshold */
+    enum { N = 40 };
     static int64_t tv[N];
-    for (int i = 0; i < N; i++)
-        tv[i] = (i * 37) % C;
-    tv[3] = -100, tv[17] = -100;
-    for (int dt = 0; dt < 2; dt++)
-        for (int cfg = 0; cfg < 4; cfg++)
-            for (int red = 0; red < 3; red++) {
-                double eps = cfg & 1 ? 0.25 : 0;
-                bool weighted = cfg & 2;
-                lg_tensor *x1 = lg_detach(
-                    ctx, lg_mul_scalar(ctx, lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C)), 3));
-                lg_tensor *x2 = lg_detach(ctx, x1);
-                lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
-                lg_tensor *w = weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
-                lg_tensor *t = T_FROM(ctx, LG_I64, tv, N);
-                lg_tensor *f = lg_cross_entropy(
-                    ctx, x1, t, &(lg_ce_opts){ (lg_reduction)red, w, LG_SET(-100), eps });
-                /* the composite, with the ignored rows' targets made safe */
-                static int64_t safe[N];
-                double keep[N], wy[N], denom = 0;
-                for (int i = 0; i < N; i++) {
-                    safe[i] = tv[i] < 0 ? 0 : tv[i];
-                    keep[i] = tv[i] >= 0;
-                    wy[i] = keep[i] * (w ? get(w, safe[i]) : 1);
-                    denom += wy[i];
+    /* C = 1000: above the parallel threshold; C = 10: the narrow rows' kernels */
+    for (int64_t C = 1000; C > 0; C = C == 1000 ? 10 : 0)
+        for (int dt = 0; dt < 2; dt++)
+            for (int cfg = 0; cfg < 4; cfg++)
+                for (int red = 0; red < 3; red++) {
+                    double eps = cfg & 1 ? 0.25 : 0;
+                    bool weighted = cfg & 2;
+                    for (int i = 0; i < N; i++)
+                        tv[i] = (i * 37) % C;
+                    tv[3] = -100, tv[17] = -100;
+                    lg_tensor *x1 = lg_detach(
+                        ctx, lg_mul_scalar(ctx, lg_randn(ctx, (lg_dtype)dt, 2, SHAPE(N, C)), 3));
+                    lg_tensor *x2 = lg_detach(ctx, x1);
+                    lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
+                    lg_tensor *w =
+                        weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
+                    lg_tensor *t = T_FROM(ctx, LG_I64, tv, N);
+                    lg_tensor *f = lg_cross_entropy(
+                        ctx, x1, t, &(lg_ce_opts){ (lg_reduction)red, w, LG_SET(-100), eps });
+                    /* the composite, with the ignored rows' targets made safe */
+                    static int64_t safe[N];
+                    double keep[N], wy[N], denom = 0;
+                    for (int i = 0; i < N; i++) {
+                        safe[i] = tv[i] < 0 ? 0 : tv[i];
+                        keep[i] = tv[i] >= 0;
+                        wy[i] = keep[i] * (w ? get(w, safe[i]) : 1);
+                        denom += wy[i];
+                    }
+                    lg_tensor *lsm = lg_log_softmax(ctx, x2, 1);
+                    lg_tensor *at = lg_reshape(
+                        ctx, lg_gather(ctx, lsm, 1, T_FROM(ctx, LG_I64, safe, N, 1)), 1, SHAPE(N));
+                    lg_tensor *a = lg_neg(
+                        ctx, lg_mul(ctx, at, from_doubles(ctx, (lg_dtype)dt, wy, 1, SHAPE(N))));
+                    lg_tensor *terms =
+                        w ? lg_mul(ctx, lsm, lg_reshape(ctx, w, 2, SHAPE(1, C))) : lsm;
+                    lg_tensor *b =
+                        lg_mul(ctx, lg_neg(ctx, lg_sum(ctx, terms, 1, (int[]){ 1 }, false)),
+                               from_doubles(ctx, (lg_dtype)dt, keep, 1, SHAPE(N)));
+                    lg_tensor *l =
+                        lg_add(ctx, lg_mul_scalar(ctx, a, 1 - eps), lg_mul_scalar(ctx, b, eps / C));
+                    lg_tensor *c = red == LG_REDUCTION_NONE ? l : lg_sum(ctx, l, 0, NULL, false);
+                    if (red == LG_REDUCTION_MEAN)
+                        c = lg_mul_scalar(ctx, c, 1 / denom);
+                    char what[64];
+                    snprintf(what, sizeof what, "C %lld dtype %d config %d reduction %d",
+                             (long long)C, dt, cfg, red);
+                    /* SUM with an upstream of 1: the gradient the forward made, as it is */
+                    lg_tensor *u =
+                        red == LG_REDUCTION_NONE
+                            ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
+                            : lg_scalar(ctx, (lg_dtype)dt, red == LG_REDUCTION_SUM ? 1 : 1.5);
+                    expect_same_loss(ctx, f, c, u, (lg_tensor *const[][2]){ { x1, x2 } }, 1,
+                                     dt == LG_F32 ? 1e-5 : 1e-13, what);
+                    lg_step_end(ctx);
                 }
-                lg_tensor *lsm = lg_log_softmax(ctx, x2, 1);
-                lg_tensor *at = lg_reshape(
-                    ctx, lg_gather(ctx, lsm, 1, T_FROM(ctx, LG_I64, safe, N, 1)), 1, SHAPE(N));
-                lg_tensor *a =
-                    lg_neg(ctx, lg_mul(ctx, at, from_doubles(ctx, (lg_dtype)dt, wy, 1, SHAPE(N))));
-                lg_tensor *terms = w ? lg_mul(ctx, lsm, lg_reshape(ctx, w, 2, SHAPE(1, C))) : lsm;
-                lg_tensor *b = lg_mul(ctx, lg_neg(ctx, lg_sum(ctx, terms, 1, (int[]){ 1 }, false)),
-                                      from_doubles(ctx, (lg_dtype)dt, keep, 1, SHAPE(N)));
-                lg_tensor *l =
-                    lg_add(ctx, lg_mul_scalar(ctx, a, 1 - eps), lg_mul_scalar(ctx, b, eps / C));
-                lg_tensor *c = red == LG_REDUCTION_NONE ? l : lg_sum(ctx, l, 0, NULL, false);
-                if (red == LG_REDUCTION_MEAN)
-                    c = lg_mul_scalar(ctx, c, 1 / denom);
-                char what[64];
-                snprintf(what, sizeof what, "dtype %d config %d reduction %d", dt, cfg, red);
-                /* SUM with an upstream of 1: the gradient the forward made, as it is */
-                lg_tensor *u =
-                    red == LG_REDUCTION_NONE
-                        ? lg_randn(ctx, (lg_dtype)dt, 1, SHAPE(N))
-                        : lg_scalar(ctx, (lg_dtype)dt, red == LG_REDUCTION_SUM ? 1 : 1.5);
-                expect_same_loss(ctx, f, c, u, (lg_tensor *const[][2]){ { x1, x2 } }, 1,
-                                 dt == LG_F32 ? 1e-5 : 1e-13, what);
-                lg_step_end(ctx);
-            }
     lg_ctx_free(ctx);
 }
 

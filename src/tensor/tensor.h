@@ -175,8 +175,12 @@ LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor 
 /* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
  * runtime is up and crash in their instrumentation) */
 #define LGT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* for loops of fewer than 16 iterations, which a 16-lane clone would run
+ * in its scalar remainder */
+#define LGT_VECTOR_CLONES_NARROW __attribute__((target_clones("avx2", "default")))
 #else
 #define LGT_VECTOR_CLONES
+#define LGT_VECTOR_CLONES_NARROW
 #endif
 
 /* BLAS (blas.c is the only file that includes cblas.h).
