@@ -233,16 +233,6 @@ enum { ROWS = 8, ROW_COST = 8 };
         }                                                                                          \
         if (carry != out)                                                                          \
             memcpy(out, carry, (size_t)(N * H) * sizeof(T));                                       \
-    }                                                                                              \
-    /* db [G] = column sums of dgh [rows][G], in double (acc [G] scratch) */                       \
-    static void gru_seq_db_##T(const T *dgh, int64_t rows, int64_t G, double *acc, T *db)          \
-    {                                                                                              \
-        memset(acc, 0, (size_t)G * sizeof *acc);                                                   \
-        for (int64_t r = 0; r < rows; r++)                                                         \
-            for (int64_t k = 0; k < G; k++)                                                        \
-                acc[k] += (double)dgh[r * G + k];                                                  \
-        for (int64_t k = 0; k < G; k++)                                                            \
-            db[k] = (T)acc[k];                                                                     \
     }
 
 #define LGT_DT_float LG_F32
@@ -347,15 +337,15 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     size_t es = lgT_dtype_size(dt);
     lg_tensor *dxw = lgT_new_like(ctx, xw, who);
     lg_tensor *dh0 = lgT_new(ctx, dt, 2, (int64_t[]){ N, H }, who);
-    void *dgh = lgC_salloc(ctx, (size_t)(T * N * 3 * H) * es, who);
+    lg_tensor *dgh = lgT_new(ctx, dt, 2, (int64_t[]){ T * N, 3 * H }, who); /* run order */
     void *carry = lgC_salloc(ctx, (size_t)(N * H) * es, who);
     if (!dxw || !dh0 || !dgh || !carry)
         return ctx->status;
     if (dt == LG_F32)
-        gru_seq_bw_float(ctx, q, T, N, H, LGT_F(w), LGT_F(y->grad), LGT_F(dxw), dgh, carry,
+        gru_seq_bw_float(ctx, q, T, N, H, LGT_F(w), LGT_F(y->grad), LGT_F(dxw), LGT_F(dgh), carry,
                          LGT_F(dh0));
     else
-        gru_seq_bw_double(ctx, q, T, N, H, LGT_D(w), LGT_D(y->grad), LGT_D(dxw), dgh, carry,
+        gru_seq_bw_double(ctx, q, T, N, H, LGT_D(w), LGT_D(y->grad), LGT_D(dxw), LGT_D(dgh), carry,
                           LGT_D(dh0));
     if (lgA_needs(y, 0) && lgA_accum(ctx, xw, dxw) != LG_OK)
         return ctx->status;
@@ -364,26 +354,15 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
         lg_tensor *dw = lgT_new_like(ctx, w, who);
         if (!dw)
             return ctx->status;
-        lgT_gemm(ctx, dt, true, false, 3 * H, H, T * N, 1, dgh, 3 * H, q->states, H, 0, dw->data,
-                 H);
+        lgT_gemm(ctx, dt, true, false, 3 * H, H, T * N, 1, dgh->data, 3 * H, q->states, H, 0,
+                 dw->data, H);
         if (lgA_accum(ctx, w, dw) != LG_OK)
             return ctx->status;
     }
     if (has_h0 && lgA_needs(y, ih0) && lgA_accum(ctx, y->in[ih0], dh0) != LG_OK)
         return ctx->status;
-    if (has_b && lgA_needs(y, ib)) {
-        lg_tensor *db = lgT_new(ctx, dt, 1, (int64_t[]){ 3 * H }, who);
-        if (!db)
-            return ctx->status;
-        double *acc = lgC_salloc(ctx, (size_t)(3 * H) * sizeof *acc, who);
-        if (!acc)
-            return ctx->status;
-        if (dt == LG_F32)
-            gru_seq_db_float(dgh, T * N, 3 * H, acc, LGT_F(db));
-        else
-            gru_seq_db_double(dgh, T * N, 3 * H, acc, LGT_D(db));
-        if (lgA_accum(ctx, y->in[ib], db) != LG_OK)
-            return ctx->status;
-    }
+    /* db_hh: dgh summed over its rows (the broadcast undone by accum) */
+    if (has_b && lgA_needs(y, ib) && lgA_accum(ctx, y->in[ib], dgh) != LG_OK)
+        return ctx->status;
     return LG_OK;
 }
