@@ -184,11 +184,13 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
         for (int64_t t = 0; t < T; t++)
             for (int64_t b = 0; b < N; b++)
                 lgN_set(m, t * N + b, t < lv[b] ? 1.0 : 0.0);
-        masks = lgC_salloc(ctx, (size_t)T * sizeof *masks, who);
-        if (!masks)
-            return ctx->status;
-        for (int64_t t = 0; t < T; t++)
-            masks[t] = lg_reshape(ctx, lg_narrow(ctx, m, 0, t, 1), 2, (int64_t[]){ N, 1 });
+        if (r->kind != LG_GRU) { /* per-step masks for the step-by-step kinds */
+            masks = lgC_salloc(ctx, (size_t)T * sizeof *masks, who);
+            if (!masks)
+                return ctx->status;
+            for (int64_t t = 0; t < T; t++)
+                masks[t] = lg_reshape(ctx, lg_narrow(ctx, m, 0, t, 1), 2, (int64_t[]){ N, 1 });
+        }
     }
     lg_tensor **steps = lgC_salloc(ctx, (size_t)T * sizeof *steps, who);
     lg_tensor **hn = lgC_salloc(ctx, (size_t)LD * sizeof *hn, who);
