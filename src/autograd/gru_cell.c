@@ -350,13 +350,15 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     if (lgA_needs(y, 0) && lgA_accum(ctx, xw, dxw) != LG_OK)
         return ctx->status;
     if (lgA_needs(y, 1)) {
-        /* dW_hh [3H, H] = dgh^T [3H, T N] h_0..h_{T-1} [T N, H] */
-        lg_tensor *dw = lgT_new_like(ctx, w, who);
+        /* dW_hh [3H, H] = dgh^T [3H, T N] h_0..h_{T-1} [T N, H]; as matmul's
+         * backward, straight into a gradient that exists (a parameter's) */
+        bool direct = w->grad || w->persistent;
+        lg_tensor *dw = direct ? lgA_grad_buffer(ctx, w) : lgT_new_like(ctx, w, who);
         if (!dw)
             return ctx->status;
-        lgT_gemm(ctx, dt, true, false, 3 * H, H, T * N, 1, dgh->data, 3 * H, q->states, H, 0,
-                 dw->data, H);
-        if (lgA_accum(ctx, w, dw) != LG_OK)
+        lgT_gemm(ctx, dt, true, false, 3 * H, H, T * N, 1, dgh->data, 3 * H, q->states, H,
+                 direct ? 1 : 0, dw->data, H);
+        if (!direct && lgA_accum(ctx, w, dw) != LG_OK)
             return ctx->status;
     }
     if (has_h0 && lgA_needs(y, ih0) && lgA_accum(ctx, y->in[ih0], dh0) != LG_OK)
