@@ -56,6 +56,38 @@
  * call may return NULL. Unless said otherwise a returned tensor lives until
  * the step ends. Binary ops broadcast NumPy/PyTorch style and need both
  * operands of the same float dtype (no implicit promotion).
+ *
+ * Options: one rule for every options struct (lg_ctx_params, the loss
+ * options, lg_linear_opts, lg_rnn_opts, lg_optim_opts, lg_sched_opts,
+ * lg_gradcheck_opts, ...), in C and in C++:
+ *
+ *   - NULL means PyTorch's defaults (lossgrad's own where PyTorch has none).
+ *   - lg_<struct>_default() returns the defaults; a field written after it
+ *     means exactly the value written, 0 included:
+ *
+ *         lg_ce_opts o = lg_ce_opts_default();
+ *         o.ignore_index = 0;                      // class 0 is ignored
+ *         lg_tensor *loss = lg_cross_entropy(ctx, logits, labels, &o);
+ *
+ *         lg_optim_opts a = lg_optim_opts_default(LG_ADAM);
+ *         a.beta2 = 0.98;                          // beta1, eps: PyTorch's
+ *
+ *   - A struct that is all zero (= {0} in C, {} in C++, memset, a static)
+ *     means the defaults too.
+ *   - In C, a struct may also be written by hand, e.g.
+ *     &(lg_ce_opts){ .ignore_index = -1, .label_smoothing = 0.1 }: it then
+ *     means what it holds, and a field it does not write holds 0. For the
+ *     fields marked "(non-zero default)" 0 cannot tell "not written" from
+ *     "0 meant", so there such a field left at 0 is an LG_ERR_VALUE error
+ *     naming it (write it, or start from the _default() function). Every
+ *     other field's default is 0 (or false, NULL, the first enum value).
+ *
+ * So no option ever silently takes a value other than the one written.
+ * The first member, defaults_tag, is how the library tells a struct from
+ * its _default() function; it is written by that function only (a value
+ * no lossgrad call writes there, e.g. from an uninitialised struct, is an
+ * LG_ERR_VALUE error too). C++ has no designated initialisers before
+ * C++20: start from the _default() function, or from {} for all defaults.
  */
 #ifndef LOSSGRAD_H
 #define LOSSGRAD_H
@@ -79,6 +111,10 @@ extern "C" {
 #define LG_VERSION_MINOR 1
 #define LG_VERSION_PATCH 0
 #define LG_MAX_DIMS 8
+/* The value lg_*_default() functions put in an options struct's
+ * defaults_tag (the low byte holds a kind, for lg_optim_opts and
+ * lg_sched_opts). */
+#define LG_OPTS_TAG 0x6c670100u
 
 /* ------------------------------------------------------------------ */
 /* Status, dtypes, context                                             */
@@ -108,15 +144,27 @@ typedef struct lg_tensor lg_tensor;
  * NULL on failure. Every byte the library holds comes through it. */
 typedef void *(*lg_alloc_fn)(void *user, void *ptr, size_t old_size, size_t new_size);
 
+/* The most kernel threads a ctx takes (lg_ctx_params.threads, lg_ctx_set_threads). */
+#define LG_MAX_THREADS 256
+
 typedef struct lg_ctx_params {
-    uint64_t seed;      /* RNG seed; 0 means seed 0 (runs are reproducible) */
-    int threads;        /* kernel and OpenBLAS threads; 0 means 1 */
+    uint32_t defaults_tag; /* written by the _default() function only (see Options) */
+    uint64_t seed;      /* RNG seed (0 is seed 0: runs are reproducible) */
+    int threads;        /* kernel and OpenBLAS threads, 1..LG_MAX_THREADS; 0 is the
+                         * default, one thread */
     lg_alloc_fn alloc;  /* NULL: the C library's malloc/realloc/free */
     void *alloc_user;   /* passed to alloc */
-    size_t arena_chunk; /* step arena growth in bytes; 0 means 1 MiB */
+    size_t arena_chunk; /* step arena growth in bytes; 0 is the default, 1 MiB */
+    size_t step_limit;  /* 0: none; else as lg_ctx_set_step_limit */
 } lg_ctx_params;
+lg_ctx_params lg_ctx_params_default(void);
 
-/* A new context, or NULL if its own allocation failed. params may be NULL. */
+/* A new context, or NULL if its own allocation failed. params may be NULL.
+ * Invalid params (threads outside 0..LG_MAX_THREADS, a struct that breaks
+ * the Options rule) still give a ctx, holding that error (LG_ERR_VALUE,
+ * "lg_ctx_new: ...") for lg_ctx_status / lg_ctx_errmsg; every call on it
+ * then fails with LG_ERR_STATE until it is freed, so a program that checks
+ * its first step sees the reason. */
 lg_ctx *lg_ctx_new(const lg_ctx_params *params);
 /* Frees the ctx and every tensor, parameter and gradient it owns. NULL is a no-op. */
 void lg_ctx_free(lg_ctx *ctx);
@@ -127,13 +175,35 @@ const char *lg_ctx_errmsg(const lg_ctx *ctx);
 void lg_ctx_clear_error(lg_ctx *ctx);
 const char *lg_status_name(lg_status s);
 
-/* Kernel threads (also OpenBLAS's). Returns LG_ERR_VALUE for n < 1. */
+/* Kernel threads (also OpenBLAS's): n in 1..LG_MAX_THREADS, else LG_ERR_VALUE. */
 lg_status lg_ctx_set_threads(lg_ctx *ctx, int n);
 int lg_ctx_threads(const lg_ctx *ctx);
 
 /* Ends the step: frees every step tensor, the tape and intermediate
- * gradients at once; the arena keeps its capacity for the next step. */
+ * gradients at once (and closes any open scope); the arena keeps its
+ * capacity for the next step. A step tensor used afterwards is an
+ * LG_ERR_STALE error: always within the next 151 step ends, and after
+ * that unless its header's memory was given to a tensor of a later step
+ * at the same address (handles are pointers, and memory is reused). */
 void lg_step_end(lg_ctx *ctx);
+
+/* An opt-in guard against a forgotten lg_step_end: once the step's memory
+ * (data and tensor headers) would pass bytes, the allocation fails with
+ * LG_ERR_STATE naming the limit. 0 (the default) means no limit. */
+lg_status lg_ctx_set_step_limit(lg_ctx *ctx, size_t bytes);
+
+/* Scopes inside a step, for work in bounded memory (inference over many
+ * batches, evaluation between training steps): every step tensor made
+ * after lg_scope_begin is freed by the matching lg_scope_end, except the n
+ * tensors in keep (n <= 64), which stay valid with the same handles as
+ * detached leaves (no gradient flows back through them), their data moved
+ * down into the freed space. Tensors made before the scope are untouched;
+ * a gradient made inside the scope for one of them (a backward in the
+ * scope) is dropped unless kept. Scopes nest (64 deep); lg_step_end closes
+ * them all. The headers of freed tensors (about 300 bytes each) are kept
+ * until the step ends, so that using one is always LG_ERR_STALE. */
+lg_status lg_scope_begin(lg_ctx *ctx);
+lg_status lg_scope_end(lg_ctx *ctx, int n, lg_tensor *const *keep);
 
 /* Memory accounting: step memory in use now (data arena plus this step's
  * tensor headers), its high-water mark since the ctx was made, the step
@@ -154,9 +224,10 @@ lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx);
 void lg_ctx_check_numerics(lg_ctx *ctx, bool on);
 const char *lg_ctx_numerics_report(const lg_ctx *ctx);
 
-/* No-grad regions nest; ops inside record nothing on the tape. */
-void lg_no_grad_begin(lg_ctx *ctx);
-void lg_no_grad_end(lg_ctx *ctx);
+/* No-grad regions nest; ops inside record nothing on the tape. An end
+ * without an open begin is LG_ERR_STATE. */
+lg_status lg_no_grad_begin(lg_ctx *ctx);
+lg_status lg_no_grad_end(lg_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* RNG: xoshiro256** seeded through splitmix64; normals by Box-Muller   */
@@ -193,7 +264,8 @@ lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, dou
 lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 
 /* Persistent tensors: parameters live until lg_ctx_free, require grad and
- * start at zero. name may be NULL (it is copied). */
+ * start at zero. name may be NULL (it is copied); a name another parameter
+ * has is LG_ERR_VALUE (checkpoints save by name). */
 lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape);
 int lg_param_count(const lg_ctx *ctx);
 lg_tensor *lg_param_at(lg_ctx *ctx, int i);     /* NULL if i is out of range */
@@ -215,7 +287,11 @@ lg_tensor *lg_tensor_grad(lg_tensor *t);
 double lg_item(lg_ctx *ctx, lg_tensor *t);
 /* Checks that t is usable in ctx now: LG_ERR_STALE (recorded) if not. */
 lg_status lg_tensor_check(lg_ctx *ctx, const lg_tensor *t);
-/* Marks a step leaf tensor as requiring grad (for inputs you differentiate). */
+/* Switches a leaf's gradient on or off: a step leaf tensor (for inputs you
+ * differentiate), or a parameter (off freezes it, as PyTorch's
+ * requires_grad_(False): backward gives it no gradient and optimizers skip
+ * it, keeping its gradient so far and its state). An op's result is
+ * LG_ERR_STATE. */
 lg_status lg_requires_grad(lg_ctx *ctx, lg_tensor *t, bool on);
 /* Name of the op that made t ("leaf" for leaves). */
 const char *lg_tensor_op_name(const lg_tensor *t);
@@ -243,12 +319,17 @@ lg_tensor *lg_detach(lg_ctx *ctx, lg_tensor *x);
  * fn builds the output from n inputs (copies of `inputs`, made requiring
  * grad). A random upstream gradient u gives the scalar sum(u * fn(x)); each
  * input element is perturbed by +-eps. The user's inputs are not changed.
- * Every input must be float64. Prints nothing. */
+ * Every input must be float64, and so must fn's result, a tensor of this
+ * ctx made in the step (fn must not call lg_step_end: LG_ERR_STATE).
+ * Prints nothing. */
 typedef lg_tensor *(*lg_gradcheck_fn)(lg_ctx *ctx, lg_tensor *const *inputs, void *user);
 typedef struct lg_gradcheck_opts {
-    double eps;        /* 0 means 1e-6 */
-    double atol, rtol; /* pass if |a-n| <= atol + rtol*|n|; 0 means 1e-6 and 1e-5 */
+    uint32_t defaults_tag; /* written by the _default() function only (see Options) */
+    double eps;        /* (non-zero default) 1e-6; finite, > 0 */
+    double atol, rtol; /* pass if |a-n| <= atol + rtol*|n|; (non-zero defaults) 1e-6 and
+                        * 1e-5, lossgrad's own (stricter than torch's 1e-5, 1e-3); >= 0 */
 } lg_gradcheck_opts;
+lg_gradcheck_opts lg_gradcheck_opts_default(void);
 typedef struct lg_gradcheck_report {
     bool ok;
     double max_abs_err, max_rel_err;

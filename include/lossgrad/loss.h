@@ -3,9 +3,17 @@
  *
  * Each loss mirrors PyTorch's functional API (torch.nn.functional.<name>):
  * same formula, same options, same gradients, both float types. Options
- * come in a per-loss struct; a NULL pointer or a zero-initialised struct
- * means PyTorch's defaults. Options whose default is not zero are written
- * with LG_SET, e.g. &(lg_smooth_l1_opts){ .beta = LG_SET(0.5) }.
+ * come in a per-loss struct that follows the library's one rule (see
+ * "Options" in lossgrad.h): NULL or lg_<loss>_opts_default() means
+ * PyTorch's defaults, a field written after it means what is written:
+ *
+ *     lg_smooth_l1_opts o = lg_smooth_l1_opts_default();
+ *     o.beta = 0.5;
+ *     lg_tensor *loss = lg_smooth_l1_loss(ctx, x, y, &o);
+ *
+ * Fields marked "(non-zero default)" must be written in a struct made by
+ * hand, e.g. &(lg_smooth_l1_opts){ .beta = 0.5 }; left at 0 there, they
+ * are an LG_ERR_VALUE error naming the field.
  *
  * Where lossgrad departs from PyTorch on purpose (an error where PyTorch
  * silently broadcasts or computes garbage; CTC's true derivative), the
@@ -30,27 +38,11 @@ typedef enum lg_reduction {
     LG_REDUCTION_BATCHMEAN
 } lg_reduction;
 
-/* An option with a non-zero default: unset (zero) means the default. */
-typedef struct lg_optd {
-    bool set;
-    double value;
-} lg_optd;
-typedef struct lg_opti {
-    bool set;
-    int64_t value;
-} lg_opti;
-typedef struct lg_optb {
-    bool set;
-    bool value;
-} lg_optb;
-#define LG_SET(v)                                                                                  \
-    {                                                                                              \
-        .set = true, .value = (v)                                                                  \
-    }
-
 typedef struct lg_loss_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
 } lg_loss_opts;
+lg_loss_opts lg_loss_opts_default(void);
 
 /* |x - y| elementwise; gradient sign(x - y), 0 at ties and at NaN.
  * input, target: same shape (no broadcasting: LG_ERR_SHAPE), same float dtype.
@@ -61,9 +53,11 @@ lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg
 lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *o);
 
 typedef struct lg_smooth_l1_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optd beta; /* default 1; >= 0 (LG_ERR_VALUE otherwise); 0 is L1 */
+    double beta; /* (non-zero default) 1; >= 0 (LG_ERR_VALUE otherwise); 0 is L1 */
 } lg_smooth_l1_opts;
+lg_smooth_l1_opts lg_smooth_l1_opts_default(void);
 /* d = x - y:  0.5 d^2 / beta if |d| < beta, else |d| - 0.5 beta.
  * Gradient d / beta inside, sign(d) outside. Departure: with beta = 0 the
  * gradient at d = 0 is 0, as L1 (PyTorch 1.13's CPU kernel gives -1). */
@@ -71,26 +65,32 @@ lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                              const lg_smooth_l1_opts *o);
 
 typedef struct lg_huber_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optd delta; /* default 1; > 0 */
+    double delta; /* (non-zero default) 1; > 0 */
 } lg_huber_opts;
+lg_huber_opts lg_huber_opts_default(void);
 /* d = x - y:  0.5 d^2 if |d| <= delta, else delta (|d| - 0.5 delta).
  * Equal to delta * smooth_l1(beta = delta). */
 lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_huber_opts *o);
 
 typedef struct lg_kl_div_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN divides by numel (not KL); BATCHMEAN by input.shape[0] */
     bool log_target;
 } lg_kl_div_opts;
+lg_kl_div_opts lg_kl_div_opts_default(void);
 /* Pointwise, input x = log q:  xlogy(y, y) - y x  (0 where y == 0, NaN for
  * y < 0); log_target: exp(y) (y - x). Shapes as lg_l1_loss. */
 lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *o);
 
 typedef struct lg_nll_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN divides by the sum of weights of non-ignored targets */
     lg_tensor *weight;      /* NULL, or [C] of input's dtype; never differentiated */
-    lg_opti ignore_index;   /* default -100; targets equal to it contribute 0 */
+    int64_t ignore_index;   /* (non-zero default) -100; targets equal to it contribute 0 */
 } lg_nll_opts;
+lg_nll_opts lg_nll_opts_default(void);
 /* l_i = -w[y_i] x[i, y_i]  (x is used as given: no log_softmax).
  * input [N, C] with target [N], [N, C, d1..dk] with [N, d1..dk], or [C]
  * with a 0-d target; target int64 in [0, C) or ignore_index (LG_ERR_INDEX).
@@ -98,11 +98,14 @@ typedef struct lg_nll_opts {
 lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *o);
 
 typedef struct lg_ce_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     lg_tensor *weight;      /* NULL or [C] */
-    lg_opti ignore_index;   /* default -100; class-index targets only (else must be negative) */
+    int64_t ignore_index;   /* (non-zero default) -100; class-index targets only (else must
+                             * be negative) */
     double label_smoothing; /* eps in [0, 1]; default 0. Departure: negative is LG_ERR_VALUE */
 } lg_ce_opts;
+lg_ce_opts lg_ce_opts_default(void);
 /* lsm = log_softmax(x, class axis). Class-index target (int64, layouts of
  * lg_nll_loss): l_i = (1-eps) w[y_i] (-lsm[i,y_i]) + (eps/C) sum_c w[c] (-lsm[i,c]),
  * MEAN over the sum of w[y_i] of non-ignored targets. Probability target
@@ -111,9 +114,11 @@ typedef struct lg_ce_opts {
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o);
 
 typedef struct lg_bce_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     lg_tensor *weight; /* NULL, or broadcastable to input without enlarging it */
 } lg_bce_opts;
+lg_bce_opts lg_bce_opts_default(void);
 /* l = w [(y - 1) max(log(1 - x), -100) - y max(log x, -100)].
  * input in [0, 1] and (departure) target in [0, 1], else LG_ERR_VALUE;
  * same shapes. Gradient, as PyTorch: w (x - y) / max(x (1 - x), 1e-12);
@@ -122,11 +127,13 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
                                    const lg_bce_opts *o);
 
 typedef struct lg_bce_logits_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     lg_tensor *weight;      /* NULL, or broadcastable to input without enlarging it */
     lg_tensor *pos_weight;  /* NULL, or broadcastable to input without enlarging it */
     double label_smoothing; /* e in [0, 1], default 0 (an extension: not in PyTorch) */
 } lg_bce_logits_opts;
+lg_bce_logits_opts lg_bce_logits_opts_default(void);
 /* l = w [(1 - y) x + (1 + (P - 1) y) softplus(-x)], P = pos_weight (1 if
  * NULL), softplus(-x) = -log_sigmoid(x) (stable for any finite x).
  * label_smoothing e replaces y by y (1 - e) + e / 2 first (Keras's rule).
@@ -135,9 +142,11 @@ lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg
                                                const lg_bce_logits_opts *o);
 
 typedef struct lg_mlsm_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     lg_tensor *weight; /* NULL, or broadcastable to input (typically [C]) */
 } lg_mlsm_opts;
+lg_mlsm_opts lg_mlsm_opts_default(void);
 /* l = mean over the last axis of -w [y log_sigmoid(x) + (1 - y) log_sigmoid(-x)].
  * input [N, C] (or any shape; the last axis is the class axis), same-shape
  * target. NONE gives input's shape without its last axis. */
@@ -145,9 +154,11 @@ lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tens
                                           const lg_mlsm_opts *o);
 
 typedef struct lg_hinge_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optd margin; /* default 1 */
+    double margin; /* (non-zero default) 1 */
 } lg_hinge_opts;
+lg_hinge_opts lg_hinge_opts_default(void);
 /* l = x if y == 1, max(0, margin - x) if y == -1 (x is a distance; the
  * gradient at x == margin is -1). Same shapes; target of input's dtype or int64.
  * Departure: a target other than 1 or -1 is LG_ERR_VALUE. */
@@ -155,12 +166,14 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
                                    const lg_hinge_opts *o);
 
 typedef struct lg_triplet_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optd margin; /* default 1 */
-    lg_optd p;      /* norm degree, default 2; 0 counts non-zeros; INFINITY is max */
-    lg_optd eps;    /* default 1e-6, added to the difference */
+    double margin; /* (non-zero default) 1 */
+    double p;      /* (non-zero default) 2, the norm degree; 0 counts non-zeros; INFINITY is max */
+    double eps;    /* (non-zero default) 1e-6, added to the difference */
     bool swap;      /* use min(d(a, n), d(p, n)) as the negative distance */
 } lg_triplet_opts;
+lg_triplet_opts lg_triplet_opts_default(void);
 /* d(u, v) = ||u - v + eps||_p over the last axis;
  * l = max(0, margin + d(a, p) - d(a, n)). anchor, positive, negative: the
  * same ndim, the same last size, batch dims broadcasting; [N, D] -> [N],
@@ -169,10 +182,12 @@ lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *pos
                                   lg_tensor *negative, const lg_triplet_opts *o);
 
 typedef struct lg_ctc_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN: mean over the batch of nll_b / max(L_b, 1) */
     int64_t blank;          /* default 0; in [0, C) */
     bool zero_infinity;     /* infeasible samples give 0 (and 0 gradient) */
 } lg_ctc_opts;
+lg_ctc_opts lg_ctc_opts_default(void);
 /* Connectionist temporal classification: nll_b = -log sum over alignments
  * of prod_t exp(log_probs[t, b, path_t]), by the alpha-beta recursion in
  * log space. log_probs [T, N, C] (or [T, C] unbatched); targets int64,
@@ -190,11 +205,13 @@ lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
 /* ------------------------------------------------------------------ */
 
 typedef struct lg_poisson_nll_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optb log_input; /* default true: input is log(rate) */
-    bool full;         /* add the Stirling term */
-    lg_optd eps;       /* default 1e-8, used when log_input is false */
+    bool log_input; /* (non-zero default) true: input is log(rate) */
+    bool full;      /* add the Stirling term */
+    double eps;     /* (non-zero default) 1e-8, used when log_input is false */
 } lg_poisson_nll_opts;
+lg_poisson_nll_opts lg_poisson_nll_opts_default(void);
 /* log_input: exp(x) - y x;  otherwise: x - y log(x + eps).
  * full adds y log y - y + 0.5 log(2 pi y) where y > 1 (0 elsewhere, as
  * PyTorch; with full, y = 0 gets a NaN target gradient, as PyTorch).
@@ -203,10 +220,12 @@ lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                const lg_poisson_nll_opts *o);
 
 typedef struct lg_gaussian_nll_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    bool full;   /* add 0.5 log(2 pi) */
-    lg_optd eps; /* default 1e-6: the variance is clamped to >= eps */
+    bool full;  /* add 0.5 log(2 pi) */
+    double eps; /* (non-zero default) 1e-6: the variance is clamped to >= eps */
 } lg_gaussian_nll_opts;
+lg_gaussian_nll_opts lg_gaussian_nll_opts_default(void);
 /* l = 0.5 (log v + (x - y)^2 / v), v = max(var, eps) in the value; the
  * gradient reaches var as if unclamped (PyTorch clamps under no_grad).
  * input, target: same shape. var: input's shape; input's shape without the
@@ -217,9 +236,11 @@ lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
                                 const lg_gaussian_nll_opts *o);
 
 typedef struct lg_margin_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     double margin; /* default 0 */
 } lg_margin_opts;
+lg_margin_opts lg_margin_opts_default(void);
 /* l = max(0, -y (x1 - x2) + margin); the gradient passes at 0.
  * input1, input2, target: the same shape (departure: PyTorch 1.13
  * broadcasts equal-ndim sizes; later releases reject them too). */
@@ -242,12 +263,14 @@ lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                const lg_loss_opts *o);
 
 typedef struct lg_multi_margin_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN over N (weights are not in the denominator) */
-    lg_opti p;              /* default 1; 1 or 2 */
-    lg_optd margin;         /* default 1 */
+    int64_t p;              /* (non-zero default) 1; 1 or 2 */
+    double margin;          /* (non-zero default) 1 */
     lg_tensor *weight;      /* NULL or [C], never differentiated (departure: PyTorch does
                                not check its length) */
 } lg_multi_margin_opts;
+lg_multi_margin_opts lg_multi_margin_opts_default(void);
 /* l_i = (1/C) sum_{j != y_i} w[y_i] max(0, margin - x[i, y_i] + x[i, j])^p,
  * gradient 0 where the hinge is exactly 0. input [N, C] with target int64
  * [N], or [C] with a 0-d or [1] target; targets in [0, C) (LG_ERR_INDEX). */
@@ -267,12 +290,14 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
 typedef lg_tensor *(*lg_distance_fn)(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *user);
 
 typedef struct lg_triplet_distance_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
     lg_distance_fn distance; /* NULL: lg_pairwise_distance(x1, x2, 2, 1e-6, false) */
     void *user;              /* passed to distance */
-    lg_optd margin;          /* default 1 */
+    double margin;           /* (non-zero default) 1 */
     bool swap;               /* use min(d(a, n), d(p, n)) as the negative distance */
 } lg_triplet_distance_opts;
+lg_triplet_distance_opts lg_triplet_distance_opts_default(void);
 /* l = max(0, d(a, p) - d(a, n) + margin). anchor, positive, negative of
  * one float dtype; the distances must have one shape. */
 lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor,
@@ -284,10 +309,12 @@ lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor,
 /* ------------------------------------------------------------------ */
 
 typedef struct lg_focal_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN as every loss here (torchvision's default is NONE) */
-    lg_optd alpha;          /* default 0.25; negative disables class balancing */
-    lg_optd gamma;          /* default 2; >= 0 */
+    double alpha;           /* (non-zero default) 0.25; negative disables class balancing */
+    double gamma;           /* (non-zero default) 2; >= 0 */
 } lg_focal_opts;
+lg_focal_opts lg_focal_opts_default(void);
 /* torchvision.ops.sigmoid_focal_loss: p = sigmoid(x),
  * ce = binary_cross_entropy_with_logits(x, y) per element,
  * p_t = p y + (1 - p)(1 - y),  l = ce (1 - p_t)^gamma,
@@ -303,11 +330,14 @@ typedef enum lg_dice_activation {
 } lg_dice_activation;
 
 typedef struct lg_dice_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;        /* over N */
     lg_dice_activation activation; /* applied to input first */
-    lg_optd smooth;                /* default 1, added to numerator and denominator; >= 0 */
+    double smooth;                 /* (non-zero default) 1, added to numerator and denominator;
+                                    * >= 0 */
     lg_tensor *weight;             /* NULL or [C]: per-class weights, sum > 0 */
 } lg_dice_opts;
+lg_dice_opts lg_dice_opts_default(void);
 /* Soft Dice: input p and target t of shape [N, C, d1..dk] (k >= 0; C = 1
  * for a binary mask). Per sample and class, over d1..dk:
  *   dice = (2 sum p t + smooth) / (sum p + sum t + smooth),
@@ -316,10 +346,12 @@ typedef struct lg_dice_opts {
 lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *o);
 
 typedef struct lg_contrastive_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;
-    lg_optd margin; /* default 1; >= 0 */
-    lg_optd eps;    /* default 1e-6, added to the difference as lg_pairwise_distance */
+    double margin; /* (non-zero default) 1; >= 0 */
+    double eps;    /* (non-zero default) 1e-6, added to the difference as lg_pairwise_distance */
 } lg_contrastive_opts;
+lg_contrastive_opts lg_contrastive_opts_default(void);
 /* Hadsell, Chopra and LeCun (2006), on d = ||x1 - x2 + eps||_2 per row:
  *   l = y d^2 / 2 + (1 - y) max(0, margin - d)^2 / 2,
  * y = 1 for a similar pair, 0 for a dissimilar one (values in [0, 1]).
@@ -328,10 +360,12 @@ lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2
                                lg_tensor *target, const lg_contrastive_opts *o);
 
 typedef struct lg_nt_xent_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* over the N pairs */
-    lg_optd temperature;    /* default 0.1; > 0 */
+    double temperature;     /* (non-zero default) 0.1; > 0 */
     bool cross_view_only;   /* negatives from the other view only (CLIP's InfoNCE) */
 } lg_nt_xent_opts;
+lg_nt_xent_opts lg_nt_xent_opts_default(void);
 /* NT-Xent (SimCLR) / InfoNCE over N pairs (z1[i], z2[i]), z = x / max(||x||, 1e-12)
  * row by row, s(u, v) = u . v / temperature. For each of the 2N embeddings
  * the positive is its partner; the negatives are the other 2N - 2

@@ -65,9 +65,11 @@ typedef struct lg_linear {
 } lg_linear;
 
 typedef struct lg_linear_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_dtype dtype; /* LG_F32 (the zero value) or LG_F64 */
-    bool no_bias;
+    bool no_bias;   /* PyTorch's bias=False */
 } lg_linear_opts;
+lg_linear_opts lg_linear_opts_default(void);
 
 /* Parameters "<name>.weight" and "<name>.bias", initialised as PyTorch's
  * nn.Linear: weight kaiming_uniform(a = sqrt 5), i.e. U(+-1/sqrt(in)), bias
@@ -99,10 +101,12 @@ typedef struct lg_mlp {
     double dropout;
 } lg_mlp;
 typedef struct lg_mlp_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_dtype dtype;
     lg_activation activation; /* between layers, not after the last */
     double dropout;           /* after each hidden activation; 0: none */
 } lg_mlp_opts;
+lg_mlp_opts lg_mlp_opts_default(void);
 /* sizes[0] -> sizes[1] -> ... -> sizes[n-1]: n-1 linear layers "<name>.<k>". */
 lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
                    const lg_mlp_opts *o);
@@ -115,11 +119,13 @@ lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x);
 typedef enum lg_rnn_kind { LG_RNN_TANH = 0, LG_RNN_RELU, LG_GRU, LG_LSTM } lg_rnn_kind;
 
 typedef struct lg_rnn_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_dtype dtype;
-    int num_layers; /* 0 means 1 */
+    int num_layers; /* (non-zero default) 1; >= 1 */
     bool bidirectional;
-    bool no_bias;
+    bool no_bias; /* PyTorch's bias=False */
 } lg_rnn_opts;
+lg_rnn_opts lg_rnn_opts_default(void);
 
 typedef struct lg_rnn lg_rnn;
 
@@ -175,25 +181,36 @@ lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tenso
 
 typedef enum lg_optim_kind { LG_SGD = 0, LG_ADAM, LG_ADAMW, LG_RMSPROP } lg_optim_kind;
 
+/* One struct for the four kinds; lg_optim_opts_default(kind) fills in
+ * PyTorch 1.13's defaults for that kind (the comments give them). A field
+ * that the kind does not have must stay 0 (LG_ERR_VALUE otherwise), and a
+ * struct from lg_optim_opts_default(k) must keep kind k. By hand, every
+ * field of the kind whose default is not zero must be written. */
 typedef struct lg_optim_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_optim_kind kind;
-    double lr;            /* required, > 0 */
-    lg_optd weight_decay; /* SGD, Adam, RMSprop: L2 added to the gradient (default 0);
-                           * AdamW: decoupled, p *= 1 - lr wd (default 0.01) */
-    /* SGD */
-    double momentum, dampening;
+    double lr; /* SGD: required (no default: lg_optim_opts_default leaves NaN, which
+                * lg_optim_new rejects until it is set); Adam, AdamW 1e-3; RMSprop 1e-2.
+                * >= 0 (0 is allowed, as PyTorch: warm-up schedules start there) */
+    double weight_decay; /* SGD, Adam, RMSprop: L2 added to the gradient, default 0;
+                          * AdamW: decoupled, p *= 1 - lr wd, default 0.01 */
+    /* SGD (and RMSprop's momentum) */
+    double momentum, dampening; /* default 0, 0; dampening: SGD only */
     bool nesterov;
     /* Adam, AdamW */
-    lg_optd beta1, beta2; /* default 0.9, 0.999 */
-    lg_optd eps;          /* default 1e-8 */
+    double beta1, beta2; /* default 0.9, 0.999; in [0, 1) */
+    double eps;          /* Adam, AdamW, RMSprop: default 1e-8 */
     bool amsgrad;
     /* RMSprop */
-    lg_optd alpha; /* default 0.99; eps is shared (RMSprop default 1e-8) */
+    double alpha; /* default 0.99 */
     bool centered;
     /* Which parameters: NULL/0 means every parameter of the ctx now. */
     lg_tensor *const *params;
     int nparams;
 } lg_optim_opts;
+/* PyTorch's defaults for kind (an unknown kind gives a struct that
+ * lg_optim_new rejects). */
+lg_optim_opts lg_optim_opts_default(lg_optim_kind kind);
 
 typedef struct lg_optim lg_optim;
 
@@ -202,7 +219,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o);
 /* One update from the current gradients. */
 lg_status lg_optim_step(lg_optim *opt);
 double lg_optim_lr(const lg_optim *opt);
-void lg_optim_set_lr(lg_optim *opt, double lr);
+/* lr >= 0 and finite, else LG_ERR_VALUE (the rate is unchanged). */
+lg_status lg_optim_set_lr(lg_optim *opt, double lr);
 int64_t lg_optim_steps(const lg_optim *opt); /* updates taken so far */
 
 /* Scales every parameter gradient by max_norm / (total + 1e-6) when the
@@ -224,15 +242,20 @@ typedef enum lg_sched_kind {
     LG_SCHED_LINEAR       /* linear warmup: factor start_factor -> end_factor over total_iters */
 } lg_sched_kind;
 
+/* lg_sched_opts_default(kind) gives PyTorch's defaults for kind; the
+ * fields a kind does not use must stay 0 (LG_ERR_VALUE otherwise). By hand,
+ * every field of the kind whose default is not zero must be written. */
 typedef struct lg_sched_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_sched_kind kind;
-    int64_t step_size;                /* STEP */
-    double gamma;                     /* STEP, EXPONENTIAL */
-    int64_t t_max;                    /* COSINE */
-    double eta_min;                   /* COSINE */
-    lg_optd start_factor, end_factor; /* LINEAR: default 1/3 and 1 */
-    int64_t total_iters;              /* LINEAR: default 5 (0 means 5) */
+    int64_t step_size; /* STEP: required, >= 1 */
+    double gamma;      /* STEP: default 0.1; EXPONENTIAL: required (NaN until set); finite */
+    int64_t t_max;     /* COSINE: required, >= 1 */
+    double eta_min;    /* COSINE: default 0 */
+    double start_factor, end_factor; /* LINEAR: default 1/3 and 1; 0 < start <= 1, 0 <= end <= 1 */
+    int64_t total_iters;             /* LINEAR: default 5; >= 1 */
 } lg_sched_opts;
+lg_sched_opts lg_sched_opts_default(lg_sched_kind kind);
 
 typedef struct lg_sched lg_sched;
 /* Sets the optimizer's lr to the schedule's value for step 0. */

@@ -21,19 +21,51 @@ static double weighted_sum(const lg_tensor *out, const lg_tensor *u)
 }
 
 /* Evaluates L at the current copies; NAN (with the ctx error set) on failure. */
+/* fn's result, checked: NULL with the error recorded if fn failed, ended
+ * the step (*ended: then nothing of the step may be touched again), or
+ * returned a tensor that is not a float64 tensor of this ctx's step. */
+static lg_tensor *call(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *const *xs,
+                       bool *ended)
+{
+    static const char who[] = "lg_gradcheck";
+    uint64_t step = ctx->step_id;
+    lg_tensor *out = fn(ctx, xs, user);
+    if (ctx->step_id != step) {
+        *ended = true;
+        return lgC_error(ctx, LG_ERR_STATE,
+                         "%s: fn called lg_step_end, which freed the inputs being checked (fn "
+                         "must build its result within the step)",
+                         who);
+    }
+    if (!out)
+        return ctx->status != LG_OK ? NULL
+                                    : lgC_error(ctx, LG_ERR_STATE, "%s: fn returned NULL", who);
+    if (!lgT_ok(ctx, out, who, "fn's result")) /* another ctx's tensor, or a stale one */
+        return NULL;
+    if (out->dtype != LG_F64)
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: fn returned a %s tensor, expected float64", who,
+                         lgT_dtype_name((lg_dtype)out->dtype));
+    return out;
+}
+
+/* Evaluates L at the current copies; NAN (with the ctx error set) on failure. */
 static double eval(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *const *xs,
-                   const lg_tensor *u)
+                   const lg_tensor *u, bool *ended)
 {
     lgC_mark m = lgC_arena_mark(&ctx->arena);
-    lgC_mark h = lgC_arena_mark(&ctx->headers[ctx->step_id & 1]);
-    lg_no_grad_begin(ctx);
-    lg_tensor *out = fn(ctx, xs, user);
-    lg_no_grad_end(ctx);
+    lgC_mark h = lgC_arena_mark(lgC_header_pool(ctx));
+    ctx->no_grad++;
+    lg_tensor *out = call(ctx, fn, user, xs, ended);
+    ctx->no_grad--;
+    if (*ended)
+        return NAN;
     double s = NAN;
-    if (out && lgT_same_shape(out, u) && out->dtype == LG_F64)
+    if (out && lgT_same_shape(out, u))
         s = weighted_sum(out, u);
+    else if (out)
+        lgC_error(ctx, LG_ERR_SHAPE, "lg_gradcheck: fn's result changed shape between calls");
     lgC_arena_release(&ctx->arena, m);
-    lgC_arena_release(&ctx->headers[ctx->step_id & 1], h);
+    lgC_arena_release(lgC_header_pool(ctx), h);
     return s;
 }
 
@@ -58,12 +90,29 @@ static void compare(lg_gradcheck_report *r, const lg_gradcheck_opts *o, int inpu
     r->checked++;
 }
 
-lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *inputs,
-                       const lg_gradcheck_opts *opts, lg_gradcheck_report *report)
+static const lg_gradcheck_opts gradcheck_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                      .eps = 1e-6,
+                                                      .atol = 1e-6,
+                                                      .rtol = 1e-5 };
+static const lgC_optfield gradcheck_fields[] = {
+    LGC_FIELD(lg_gradcheck_opts, eps, "1e-6"),
+    LGC_FIELD(lg_gradcheck_opts, atol, "1e-6"),
+    LGC_FIELD(lg_gradcheck_opts, rtol, "1e-5"),
+};
+static const lgC_opts_desc gradcheck_desc =
+    LGC_DESC(lg_gradcheck_opts, gradcheck_defaults, gradcheck_fields);
+
+lg_gradcheck_opts lg_gradcheck_opts_default(void)
+{
+    return gradcheck_defaults;
+}
+
+/* The arguments: inputs float64 tensors of this step, options in range. */
+static lg_status check_args(lg_ctx *ctx, lg_gradcheck_fn fn, int n, lg_tensor *const *inputs,
+                            const lg_gradcheck_opts *opts, lg_gradcheck_report *report,
+                            lg_gradcheck_opts *o)
 {
     static const char who[] = "lg_gradcheck";
-    if (!ctx)
-        return LG_ERR_NULL;
     if (!fn || !report || !inputs)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who,
                           !fn ? "fn" : (!report ? "report" : "inputs"));
@@ -78,17 +127,67 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
             return lgC_errorf(ctx, LG_ERR_DTYPE, "%s: inputs[%d] has dtype %s, expected float64",
                               who, i, lgT_dtype_name((lg_dtype)inputs[i]->dtype));
     }
-    lg_gradcheck_opts o = opts ? *opts : (lg_gradcheck_opts){ 0 };
-    if (o.eps <= 0)
-        o.eps = 1e-6;
-    if (o.atol <= 0)
-        o.atol = 1e-6;
-    if (o.rtol <= 0)
-        o.rtol = 1e-5;
+    if (!lgC_opts(ctx, who, &gradcheck_desc, opts, o))
+        return ctx->status;
+    if (!(isfinite(o->eps) && o->eps > 0))
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: eps = %g, expected finite and > 0", who, o->eps);
+    if (!(isfinite(o->atol) && o->atol >= 0) || !(isfinite(o->rtol) && o->rtol >= 0))
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: atol = %g, rtol = %g, expected finite and >= 0",
+                          who, o->atol, o->rtol);
+    return LG_OK;
+}
+
+/* The analytic gradient (backward of fn(xs) with upstream u), then central
+ * differences element by element. */
+static lg_status run(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor **xs,
+                     const lg_gradcheck_opts *o, lg_gradcheck_report *report, bool *ended)
+{
+    static const char who[] = "lg_gradcheck";
+    lg_tensor *out = call(ctx, fn, user, xs, ended);
+    if (!out)
+        return ctx->status;
+    lg_tensor *u = lg_randn(ctx, LG_F64, out->ndim, out->shape);
+    if (!u)
+        return ctx->status;
+    if (out->requires_grad && lg_backward_with(ctx, out, u) != LG_OK)
+        return ctx->status;
+    for (int i = 0; i < n; i++) {
+        lg_tensor *x = xs[i];
+        const double *ga = x->grad ? LGT_D(x->grad) : NULL; /* no grad: analytic zero */
+        for (int64_t j = 0; j < x->numel; j++) {
+            double v = LGT_D(x)[j];
+            LGT_D(x)[j] = v + o->eps;
+            double fp = eval(ctx, fn, user, xs, u, ended);
+            if (*ended)
+                return ctx->status;
+            LGT_D(x)[j] = v - o->eps;
+            double fm = eval(ctx, fn, user, xs, u, ended);
+            if (*ended)
+                return ctx->status;
+            LGT_D(x)[j] = v;
+            if (ctx->status != LG_OK)
+                return ctx->status;
+            compare(report, o, i, j, ga ? ga[j] : 0.0, (fp - fm) / (2 * o->eps));
+        }
+    }
+    (void)who;
+    return LG_OK;
+}
+
+lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *inputs,
+                       const lg_gradcheck_opts *opts, lg_gradcheck_report *report)
+{
+    static const char who[] = "lg_gradcheck";
+    if (!ctx)
+        return LG_ERR_NULL;
+    lg_gradcheck_opts o;
+    lg_status st = check_args(ctx, fn, n, inputs, opts, report, &o);
+    if (st != LG_OK)
+        return st;
     *report = (lg_gradcheck_report){ .ok = true, .worst_input = -1, .worst_index = -1 };
 
     lgC_mark m = lgC_arena_mark(&ctx->arena);
-    lgC_mark h = lgC_arena_mark(&ctx->headers[ctx->step_id & 1]);
+    lgC_mark h = lgC_arena_mark(lgC_header_pool(ctx));
     lg_tensor *saved_tail = ctx->tape_tail;
     uint64_t saved_rng[4];
     memcpy(saved_rng, ctx->rng, sizeof saved_rng);
@@ -98,7 +197,6 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
     ctx->no_grad = 0;
     ctx->tape_tail = NULL;
 
-    lg_status st = LG_OK;
     lg_tensor *xs[64];
     for (int i = 0; i < n && st == LG_OK; i++) {
         xs[i] = lgT_new_like(ctx, inputs[i], who);
@@ -109,40 +207,16 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
         memcpy(xs[i]->data, inputs[i]->data, (size_t)xs[i]->numel * sizeof(double));
         xs[i]->requires_grad = true;
     }
-    lg_tensor *out = st == LG_OK ? fn(ctx, xs, user) : NULL;
-    lg_tensor *u = NULL;
-    if (st == LG_OK && !out)
-        st = ctx->status != LG_OK ? ctx->status
-                                  : lgC_errorf(ctx, LG_ERR_STATE, "%s: fn returned NULL", who);
-    if (st == LG_OK && out->dtype != LG_F64)
-        st = lgC_errorf(ctx, LG_ERR_DTYPE, "%s: fn returned a %s tensor, expected float64", who,
-                        lgT_dtype_name((lg_dtype)out->dtype));
-    if (st == LG_OK) {
-        u = lg_randn(ctx, LG_F64, out->ndim, out->shape);
-        st = u ? LG_OK : ctx->status;
-    }
-    if (st == LG_OK && out->requires_grad)
-        st = lg_backward_with(ctx, out, u);
-    for (int i = 0; i < n && st == LG_OK; i++) {
-        lg_tensor *x = xs[i];
-        const double *ga = x->grad ? LGT_D(x->grad) : NULL; /* no grad: analytic zero */
-        for (int64_t j = 0; j < x->numel && st == LG_OK; j++) {
-            double v = LGT_D(x)[j];
-            LGT_D(x)[j] = v + o.eps;
-            double fp = eval(ctx, fn, user, xs, u);
-            LGT_D(x)[j] = v - o.eps;
-            double fm = eval(ctx, fn, user, xs, u);
-            LGT_D(x)[j] = v;
-            if (ctx->status != LG_OK)
-                st = ctx->status;
-            else
-                compare(report, &o, i, j, ga ? ga[j] : 0.0, (fp - fm) / (2 * o.eps));
-        }
-    }
+    bool ended = false;
+    if (st == LG_OK)
+        st = run(ctx, fn, user, n, xs, &o, report, &ended);
 
-    lgC_arena_release(&ctx->arena, m);
-    lgC_arena_release(&ctx->headers[ctx->step_id & 1], h);
-    ctx->tape_tail = saved_tail;
+    /* If fn ended the step, its marks and tape are gone with it. */
+    if (!ended) {
+        lgC_arena_release(&ctx->arena, m);
+        lgC_arena_release(lgC_header_pool(ctx), h);
+        ctx->tape_tail = saved_tail;
+    }
     memcpy(ctx->rng, saved_rng, sizeof saved_rng);
     ctx->has_spare = saved_spare;
     ctx->spare_normal = saved_normal;

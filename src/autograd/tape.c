@@ -214,6 +214,7 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
     /* Ops that received a gradient are run and consumed; the others (not
      * on this output's graph) stay on the tape for a later backward. */
     lg_status st = LG_OK;
+    ctx->backwards++;
     lg_tensor **keep = &ctx->tape_tail, *next;
     for (lg_tensor *y = ctx->tape_tail; y; y = next) {
         next = y->tape_prev;

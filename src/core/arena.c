@@ -50,13 +50,27 @@ static void free_chunk(lg_ctx *ctx, lgC_chunk *c)
     lgC_raw_free(ctx, c->raw, c->raw_size);
 }
 
+/* The step memory in use: data and this step's headers. */
+static size_t step_used(const lg_ctx *ctx)
+{
+    return ctx->arena.used + ctx->headers[ctx->step_id % LGC_HEADER_POOLS].used;
+}
+
 void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
 {
-    n = (n + ALIGN - 1) / ALIGN * ALIGN;
+    size_t align = a->align ? a->align : ALIGN;
+    if (n > SIZE_MAX - align)
+        return lgC_error(ctx, LG_ERR_OOM, "%s: out of memory (%zu bytes requested)", who, n);
+    n = (n + align - 1) / align * align;
     if (n == 0)
-        n = ALIGN;
+        n = align;
+    if (ctx->step_limit && (n > ctx->step_limit || step_used(ctx) > ctx->step_limit - n))
+        return lgC_error(ctx, LG_ERR_STATE,
+                         "%s: the step would use %zu bytes, over the limit of %zu set by "
+                         "lg_ctx_set_step_limit (is an lg_step_end missing?)",
+                         who, step_used(ctx) + n, ctx->step_limit);
     lgC_chunk *c = a->cur;
-    while (c && c->size - c->used < n)
+    while (c && c->size - (c->used ? c->used : a->skip) < n)
         c = c->next; /* chunks past cur are empty */
     if (!c) {
         c = new_chunk(ctx, a, n);
@@ -72,6 +86,10 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
         }
     }
     a->cur = c;
+    if (c->used == 0 && a->skip) { /* a chunk's first allocation this use */
+        c->used = a->skip;
+        a->used += a->skip;
+    }
     void *p = payload(c) + c->used;
     c->used += n;
     a->used += n;
@@ -90,7 +108,8 @@ void lgC_arena_reset(lgC_arena *a)
 {
     for (lgC_chunk *c = a->head; c; c = c->next) {
         c->used = 0;
-        POISON(payload(c), c->size);
+        if (!a->readable)
+            POISON(payload(c), c->size);
     }
     a->cur = a->head;
     a->used = 0;
@@ -130,7 +149,7 @@ void lgC_arena_release(lgC_arena *a, lgC_mark m)
     lgC_chunk *start = m.cur ? m.cur : a->head;
     for (lgC_chunk *c = start; c; c = c->next) {
         size_t keep = (c == m.cur) ? m.cur_used : 0;
-        if (c->used > keep)
+        if (c->used > keep && !a->readable)
             POISON(payload(c) + keep, c->used - keep);
         c->used = keep;
         if (c == a->cur)
@@ -138,4 +157,97 @@ void lgC_arena_release(lgC_arena *a, lgC_mark m)
     }
     a->cur = m.cur ? m.cur : a->head;
     a->used = m.used;
+}
+
+void lgC_arena_reset_skip(lgC_arena *a, size_t skip)
+{
+    lgC_arena_reset(a);
+    a->skip = skip;
+}
+
+bool lgC_arena_after(const lgC_arena *a, lgC_mark m, const void *p)
+{
+    for (lgC_chunk *c = m.cur ? m.cur : a->head; c; c = c->next) {
+        const unsigned char *b = payload(c) + (c == m.cur ? m.cur_used : 0);
+        if ((const unsigned char *)p >= b && (const unsigned char *)p < payload(c) + c->used)
+            return true;
+        if (c == a->cur)
+            break;
+    }
+    return false;
+}
+
+/* p's place in the arena counted from m's chunk (chunks in order), or SIZE_MAX. */
+static size_t position(const lgC_arena *a, lgC_mark m, const void *p)
+{
+    size_t base = 0;
+    for (lgC_chunk *c = m.cur ? m.cur : a->head; c; c = c->next) {
+        const unsigned char *b = payload(c);
+        if ((const unsigned char *)p >= b && (const unsigned char *)p < b + c->size)
+            return base + (size_t)((const unsigned char *)p - b);
+        base += c->size;
+        if (c == a->cur)
+            break;
+    }
+    return SIZE_MAX;
+}
+
+void lgC_arena_release_keep(lgC_arena *a, lgC_mark m, int n, void **ptrs, const size_t *sizes)
+{
+    /* Order the kept blocks as they lie in the arena (an insertion sort:
+     * scopes keep a few results). */
+    int order[LGC_MAX_KEEP];
+    size_t rank[LGC_MAX_KEEP];
+    lg_assert(n <= LGC_MAX_KEEP);
+    for (int i = 0; i < n; i++) {
+        rank[i] = position(a, m, ptrs[i]);
+        int j = i;
+        while (j > 0 && rank[order[j - 1]] > rank[i]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    /* Copy each one down to where a fresh allocation after m puts it:
+     * never above its old place (the kept blocks are a subsequence of what
+     * was allocated), so moving in order overwrites nothing still to move. */
+    lgC_chunk *old_cur = a->cur;
+    size_t align = a->align ? a->align : ALIGN;
+    lgC_arena_release(a, m);
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        size_t sz = sizes[i] ? (sizes[i] + align - 1) / align * align : align;
+        lgC_chunk *c = a->cur ? a->cur : a->head;
+        while (c && c->size - c->used < sz)
+            c = c->next;
+        lg_assert(c != NULL);
+        unsigned char *dst = payload(c) + c->used;
+        UNPOISON(dst, sz);
+        UNPOISON(ptrs[i], sizes[i]);
+        memmove(dst, ptrs[i], sizes[i]);
+        c->used += sz;
+        a->used += sz;
+        if (a->used > a->high_water)
+            a->high_water = a->used;
+        a->cur = c;
+        ptrs[i] = dst;
+    }
+    /* What the moves left behind is released again. */
+    for (lgC_chunk *c = a->cur; c; c = c->next) {
+        POISON(payload(c) + c->used, c->size - c->used);
+        if (c == old_cur)
+            break;
+    }
+}
+
+void lgC_arena_walk(lgC_arena *a, lgC_mark m, size_t block, void (*fn)(void *p, void *user),
+                    void *user)
+{
+    for (lgC_chunk *c = m.cur ? m.cur : a->head; c; c = c->next) {
+        size_t off = c == m.cur && m.cur_used ? m.cur_used : (c->used ? a->skip : 0);
+        for (; off + block <= c->used; off += block)
+            fn(payload(c) + off, user);
+        if (c == a->cur)
+            break;
+    }
 }

@@ -11,6 +11,7 @@
 #include "lossgrad.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #if defined(__GNUC__)
 #define LG_HIDDEN __attribute__((visibility("hidden")))
@@ -29,6 +30,10 @@
 #endif
 
 #define LG_ERRMSG_MAX 256
+#define LGC_HEADER_POOLS 4
+#define LGC_HEADER_BYTES 304 /* sizeof(struct lg_tensor), checked in tensor.c */
+#define LGC_MAX_SCOPES 64
+#define LGC_MAX_KEEP 64 /* tensors one lg_scope_end keeps */
 
 /* One chunk of the step arena. */
 typedef struct lgC_chunk {
@@ -42,6 +47,10 @@ typedef struct lgC_chunk {
 typedef struct lgC_arena {
     lgC_chunk *head, *cur; /* chunks stay in order across resets */
     size_t chunk_size;
+    size_t align;  /* allocation granularity; 0 means 64 */
+    size_t skip;   /* each chunk's allocations start this far in (lgC_arena_reset_skip) */
+    bool readable; /* released memory stays readable (header pools: a stale
+                    * handle must read a dead header, not trip ASan) */
     size_t used, high_water, capacity;
 } lgC_arena;
 
@@ -74,13 +83,30 @@ struct lg_ctx {
 
     int threads;
     int no_grad;
+    size_t step_limit; /* lg_ctx_set_step_limit; 0: none */
+    bool failed;       /* made from invalid lg_ctx_params: every call fails */
+    char failmsg[LG_ERRMSG_MAX];
+    const char *api; /* the public call under way that made inner calls, or NULL */
     bool eval_mode;               /* lg_ctx_set_training(ctx, false) */
     bool check_numerics;          /* lg_ctx_check_numerics */
     char numerics[LG_ERRMSG_MAX]; /* the first op that made a NaN or Inf, or "" */
 
-    uint64_t step_id;     /* step tensors carry the id they were made in */
-    lgC_arena arena;      /* data, tape entries, intermediate gradients */
-    lgC_arena headers[2]; /* tensor headers, alternating by step parity */
+    uint64_t step_id; /* step tensors carry the id they were made in */
+    lgC_arena arena;  /* data, tape entries, intermediate gradients */
+    /* Tensor headers: step s uses pool s % LGC_HEADER_POOLS, each use
+     * starting a little further into it (lgC_header_pool), and header
+     * memory is never freed before the ctx: a stale handle reads a dead
+     * header, never freed memory or (for LGC_HEADER_POOLS x the rotation
+     * count step ends) a header of a later step at its own address. */
+    lgC_arena headers[LGC_HEADER_POOLS];
+    lgC_mark hdr_start; /* where this step's headers begin in its pool */
+    uint64_t backwards; /* backward passes so far (scopes check it) */
+    int nscopes;
+    struct lgC_scope {
+        lgC_mark data, hdr;
+        struct lg_tensor *tape_tail;
+        uint64_t backwards;
+    } scopes[LGC_MAX_SCOPES];
     lgC_block *blocks;    /* persistent allocations */
     size_t persistent_bytes;
 
@@ -90,10 +116,15 @@ struct lg_ctx {
     struct lg_tensor *tape_tail; /* last recorded op; linked backwards */
 };
 
+/* A ctx made from invalid params: records LG_ERR_STATE naming who and returns true. */
+LG_HIDDEN bool lgC_failed(lg_ctx *ctx, const char *who);
+
 /* Errors: record the first one; later ones are dropped. Return NULL/status
  * so callers can write `return lgC_fail(...)`. */
 LG_HIDDEN void *lgC_error(lg_ctx *ctx, lg_status s, const char *fmt, ...) LG_PRINTF(3, 4);
 LG_HIDDEN lg_status lgC_errorf(lg_ctx *ctx, lg_status s, const char *fmt, ...) LG_PRINTF(3, 4);
+/* The same, returning false (for checks that return bool). */
+LG_HIDDEN bool lgC_fail(lg_ctx *ctx, lg_status s, const char *fmt, ...) LG_PRINTF(3, 4);
 
 /* Raw allocator calls through the hook (counted). */
 LG_HIDDEN void *lgC_raw_alloc(lg_ctx *ctx, size_t n);
@@ -113,5 +144,78 @@ LG_HIDDEN bool lgC_arena_reserve(lg_ctx *ctx, lgC_arena *a, size_t n);
 LG_HIDDEN void lgC_arena_free(lg_ctx *ctx, lgC_arena *a);
 LG_HIDDEN lgC_mark lgC_arena_mark(const lgC_arena *a);
 LG_HIDDEN void lgC_arena_release(lgC_arena *a, lgC_mark m);
+/* Resets a and makes each chunk's allocations start skip bytes in. */
+LG_HIDDEN void lgC_arena_reset_skip(lgC_arena *a, size_t skip);
+/* Releases a back to m, keeping n blocks allocated after m (ptrs[i], sizes[i]
+ * bytes; distinct): they are moved down to start at m, in arena order, and
+ * ptrs[] is updated. Allocates nothing. */
+LG_HIDDEN void lgC_arena_release_keep(lgC_arena *a, lgC_mark m, int n, void **ptrs,
+                                      const size_t *sizes);
+/* Calls fn on every block allocated after m, for an arena of equal-sized
+ * blocks (the header pools; block: their size rounded to the alignment). */
+LG_HIDDEN void lgC_arena_walk(lgC_arena *a, lgC_mark m, size_t block,
+                              void (*fn)(void *p, void *user), void *user);
+/* Is p inside memory allocated from a after m? */
+LG_HIDDEN bool lgC_arena_after(const lgC_arena *a, lgC_mark m, const void *p);
+/* The header pool of the current step. */
+static inline lgC_arena *lgC_header_pool(lg_ctx *ctx)
+{
+    return &ctx->headers[ctx->step_id % LGC_HEADER_POOLS];
+}
+/* A public call that is made of other public calls: errors recorded while
+ * it runs name it first ("lg_linear_forward: lg_matmul_bias: ..."). Returns
+ * the caller to restore with lgC_api_leave (nested calls keep the outer one). */
+static inline const char *lgC_api_enter(lg_ctx *ctx, const char *who)
+{
+    const char *prev = ctx->api;
+    if (!prev)
+        ctx->api = who;
+    return prev;
+}
+static inline void lgC_api_leave(lg_ctx *ctx, const char *prev)
+{
+    ctx->api = prev;
+}
+
+/* Options structs (opts.c). A descriptor names a public options struct,
+ * its defaults, and the fields whose default is not zero (a struct written
+ * by hand may not leave those at 0). */
+#define LGC_OPTS_KIND_MASK 0xffu
+typedef struct lgC_optfield {
+    const char *name;
+    size_t offset, size;
+    const char *dflt; /* the default, as the message shows it */
+} lgC_optfield;
+#define LGC_FIELD(T, f, dflt) { #f, offsetof(T, f), sizeof(((T *)0)->f), dflt }
+typedef struct lgC_opts_desc {
+    const char *type, *defaults_fn; /* "lg_ce_opts", "lg_ce_opts_default()" */
+    size_t size;
+    const void *defaults;
+    const lgC_optfield *fields;
+    int nfields;
+} lgC_opts_desc;
+/* A descriptor from the struct type, its static const defaults and its
+ * table of fields with non-zero defaults (DESC0: none). */
+#define LGC_DESC(T, defaults, fields)                                                              \
+    { #T, #T "_default()", sizeof(T), &(defaults), (fields), (int)(sizeof(fields) / sizeof(fields)[0]) }
+#define LGC_DESC0(T, defaults) { #T, #T "_default()", sizeof(T), &(defaults), NULL, 0 }
+typedef enum lgC_opts_kind {
+    LGC_OPTS_BAD,     /* error recorded */
+    LGC_OPTS_DEFAULT, /* NULL or all zero */
+    LGC_OPTS_TAGGED,  /* made by its lg_*_default function: take as written */
+    LGC_OPTS_HAND     /* written by hand: fields with non-zero defaults must be set */
+} lgC_opts_kind;
+/* Resolves user (may be NULL) into out (d->size bytes): false and
+ * LG_ERR_VALUE naming who and the field when it cannot tell. */
+LG_HIDDEN bool lgC_opts(lg_ctx *ctx, const char *who, const lgC_opts_desc *d, const void *user,
+                        void *out);
+/* The pieces, for structs whose defaults depend on a kind (optimizers,
+ * schedules): the class of user (kind: the tag's kind for TAGGED), and
+ * the hand-written check over a given field list. */
+LG_HIDDEN lgC_opts_kind lgC_opts_classify(lg_ctx *ctx, const char *who, const lgC_opts_desc *d,
+                                          const void *user, uint32_t *kind);
+LG_HIDDEN bool lgC_opts_check_hand(lg_ctx *ctx, const char *who, const lgC_opts_desc *d,
+                                   const void *user, const lgC_optfield *fields, int nfields);
+LG_HIDDEN bool lgC_opts_zero_field(const void *user, const lgC_optfield *f);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "core.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,27 @@ void lgC_raw_free(lg_ctx *ctx, void *p, size_t n)
     ctx->alloc(ctx->alloc_user, p, n, 0);
 }
 
+/* Records the first error. While a composite public call runs (ctx->api),
+ * a message from an inner call is prefixed with it, so that the message
+ * always starts with the function the user called. */
 static void vset_error(lg_ctx *ctx, lg_status s, const char *fmt, va_list ap)
 {
     if (!ctx || ctx->status != LG_OK)
         return;
     ctx->status = s;
-    vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+    char msg[LG_ERRMSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = ctx->api ? strlen(ctx->api) : 0, k = 0;
+    if (n && n < 64 && !(strncmp(msg, ctx->api, n) == 0 && msg[n] == ':')) {
+        memcpy(ctx->errmsg, ctx->api, n);
+        memcpy(ctx->errmsg + n, ": ", 2);
+        k = n + 2;
+    }
+    size_t m = strlen(msg);
+    if (m > sizeof ctx->errmsg - 1 - k)
+        m = sizeof ctx->errmsg - 1 - k;
+    memcpy(ctx->errmsg + k, msg, m);
+    ctx->errmsg[k + m] = '\0';
 }
 
 void *lgC_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
@@ -59,6 +75,15 @@ lg_status lgC_errorf(lg_ctx *ctx, lg_status s, const char *fmt, ...)
     vset_error(ctx, s, fmt, ap);
     va_end(ap);
     return s;
+}
+
+bool lgC_fail(lg_ctx *ctx, lg_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset_error(ctx, s, fmt, ap);
+    va_end(ap);
+    return false;
 }
 
 void *lgC_palloc(lg_ctx *ctx, size_t n, const char *who)
@@ -94,9 +119,40 @@ void lgC_pfree(lg_ctx *ctx, void *p)
     lgC_raw_free(ctx, b, sizeof(lgC_block) + b->size);
 }
 
+static const lg_ctx_params ctx_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc ctx_desc = LGC_DESC0(lg_ctx_params, ctx_defaults);
+
+lg_ctx_params lg_ctx_params_default(void)
+{
+    return ctx_defaults;
+}
+
+/* Invalid params leave a ctx that holds the error and refuses every call
+ * (lgC_failed), so that the message is not lost with a NULL. */
+static void fail(lg_ctx *ctx)
+{
+    ctx->failed = true;
+    memcpy(ctx->failmsg, ctx->errmsg, sizeof ctx->failmsg);
+}
+
+bool lgC_failed(lg_ctx *ctx, const char *who)
+{
+    if (!ctx->failed)
+        return false;
+    lgC_error(ctx, LG_ERR_STATE, "%s: this ctx was made from invalid lg_ctx_params (%s)", who,
+              ctx->failmsg);
+    return true;
+}
+
 lg_ctx *lg_ctx_new(const lg_ctx_params *params)
 {
-    lg_ctx_params p = params ? *params : (lg_ctx_params){ 0 };
+    /* A struct whose tag no lossgrad call writes (uninitialised memory)
+     * cannot be trusted for its allocator either. */
+    uint32_t tag = 0;
+    if (params)
+        memcpy(&tag, params, sizeof tag);
+    bool trusted = tag == 0 || tag == LG_OPTS_TAG;
+    lg_ctx_params p = params && trusted ? *params : ctx_defaults;
     lg_alloc_fn alloc = p.alloc ? p.alloc : default_alloc;
     lg_ctx *ctx = alloc(p.alloc_user, NULL, 0, sizeof *ctx);
     if (!ctx)
@@ -105,12 +161,29 @@ lg_ctx *lg_ctx_new(const lg_ctx_params *params)
     ctx->alloc = alloc;
     ctx->alloc_user = p.alloc_user;
     ctx->alloc_calls = 1;
-    ctx->threads = p.threads > 0 ? p.threads : 1;
-    size_t chunk = p.arena_chunk ? p.arena_chunk : (size_t)1 << 20;
-    ctx->arena.chunk_size = chunk;
-    ctx->headers[0].chunk_size = ctx->headers[1].chunk_size = 64 * 1024;
+    ctx->threads = 1;
+    ctx->arena.chunk_size = p.arena_chunk ? p.arena_chunk : (size_t)1 << 20;
+    for (int i = 0; i < LGC_HEADER_POOLS; i++) {
+        ctx->headers[i].chunk_size = 64 * 1024;
+        ctx->headers[i].align = 8;
+        ctx->headers[i].readable = true;
+    }
     ctx->step_id = 1;
     lg_seed(ctx, p.seed);
+    static const char who[] = "lg_ctx_new";
+    if (!trusted) {
+        lg_ctx_params ignored;
+        lgC_opts(ctx, who, &ctx_desc, params, &ignored);
+        fail(ctx);
+    } else if (p.threads < 0 || p.threads > LG_MAX_THREADS) {
+        lgC_error(ctx, LG_ERR_VALUE,
+                  "%s: params->threads = %d, expected 1..%d (or 0, the default: one thread)", who,
+                  p.threads, LG_MAX_THREADS);
+        fail(ctx);
+    } else {
+        ctx->threads = p.threads ? p.threads : 1;
+        ctx->step_limit = p.step_limit;
+    }
     return ctx;
 }
 
@@ -119,8 +192,8 @@ void lg_ctx_free(lg_ctx *ctx)
     if (!ctx)
         return;
     lgC_arena_free(ctx, &ctx->arena);
-    lgC_arena_free(ctx, &ctx->headers[0]);
-    lgC_arena_free(ctx, &ctx->headers[1]);
+    for (int i = 0; i < LGC_HEADER_POOLS; i++)
+        lgC_arena_free(ctx, &ctx->headers[i]);
     while (ctx->blocks)
         lgC_pfree(ctx, ctx->blocks + 1);
     ctx->alloc(ctx->alloc_user, ctx, sizeof *ctx, 0);
@@ -162,8 +235,11 @@ lg_status lg_ctx_set_threads(lg_ctx *ctx, int n)
 {
     if (!ctx)
         return LG_ERR_NULL;
-    if (n < 1)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "lg_ctx_set_threads: n = %d, expected >= 1", n);
+    if (lgC_failed(ctx, "lg_ctx_set_threads"))
+        return LG_ERR_STATE;
+    if (n < 1 || n > LG_MAX_THREADS)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "lg_ctx_set_threads: n = %d, expected 1..%d", n,
+                          LG_MAX_THREADS);
     ctx->threads = n;
     return LG_OK;
 }
@@ -173,22 +249,38 @@ int lg_ctx_threads(const lg_ctx *ctx)
     return ctx ? ctx->threads : 0;
 }
 
+/* The rotation of a header pool's start: how many 8-byte steps into its
+ * first chunk step s's headers begin. Headers are 8-byte aligned and about
+ * 300 bytes, so a handle from an earlier use of the pool points into the
+ * middle of a new header (caught by its self check) unless the rotation
+ * has come round. */
+static size_t header_skip(uint64_t step)
+{
+    size_t turns = LGC_HEADER_BYTES / 8;
+    return (size_t)((step / LGC_HEADER_POOLS) % turns) * 8;
+}
+
 void lg_step_end(lg_ctx *ctx)
 {
     if (!ctx)
         return;
-    lgC_arena *done = &ctx->headers[ctx->step_id & 1];
     ctx->step_id++;
     ctx->tape_tail = NULL;
+    ctx->nscopes = 0;
     lgC_arena_reset(&ctx->arena);
-    /* Headers of the step just ended stay readable (and stale) until the
-     * step after next, so a stale handle is reported, not misread. The
-     * next step's pool is sized like the last one's, so a repeated step
-     * allocates nothing (on failure it grows on demand later). */
-    lgC_arena *next = &ctx->headers[ctx->step_id & 1];
-    lgC_arena_reset(next);
-    if (done->used > next->capacity)
-        lgC_arena_reserve(ctx, next, done->used);
+    /* The pool of the step starting now last held the headers of step
+     * step_id - LGC_HEADER_POOLS; the others keep theirs, dead (stale) but
+     * readable. A pool only grows, so a repeated step allocates nothing. */
+    lgC_arena_reset_skip(lgC_header_pool(ctx), header_skip(ctx->step_id));
+    ctx->hdr_start = lgC_arena_mark(lgC_header_pool(ctx));
+}
+
+lg_status lg_ctx_set_step_limit(lg_ctx *ctx, size_t bytes)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    ctx->step_limit = bytes;
+    return LG_OK;
 }
 
 lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx)
@@ -198,27 +290,39 @@ lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx)
         return s;
     /* Live step memory is the data arena plus the current header pool;
      * the other pool only holds the previous step's stale headers. */
-    const lgC_arena *h0 = &ctx->headers[0], *h1 = &ctx->headers[1];
-    s.arena_used = ctx->arena.used + ctx->headers[ctx->step_id & 1].used;
-    s.arena_high_water =
-        ctx->arena.high_water + (h0->high_water > h1->high_water ? h0->high_water : h1->high_water);
-    s.arena_capacity = ctx->arena.capacity + h0->capacity + h1->capacity;
+    size_t hw = 0, cap = 0;
+    for (int i = 0; i < LGC_HEADER_POOLS; i++) {
+        hw = ctx->headers[i].high_water > hw ? ctx->headers[i].high_water : hw;
+        cap += ctx->headers[i].capacity;
+    }
+    s.arena_used = ctx->arena.used + ctx->headers[ctx->step_id % LGC_HEADER_POOLS].used;
+    s.arena_high_water = ctx->arena.high_water + hw;
+    s.arena_capacity = ctx->arena.capacity + cap;
     s.persistent_bytes = ctx->persistent_bytes;
     s.alloc_calls = ctx->alloc_calls;
     s.free_calls = ctx->free_calls;
     return s;
 }
 
-void lg_no_grad_begin(lg_ctx *ctx)
+lg_status lg_no_grad_begin(lg_ctx *ctx)
 {
-    if (ctx)
-        ctx->no_grad++;
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (ctx->no_grad == INT_MAX)
+        return lgC_errorf(ctx, LG_ERR_STATE, "lg_no_grad_begin: nested %d deep", INT_MAX);
+    ctx->no_grad++;
+    return LG_OK;
 }
 
-void lg_no_grad_end(lg_ctx *ctx)
+lg_status lg_no_grad_end(lg_ctx *ctx)
 {
-    if (ctx && ctx->no_grad > 0)
-        ctx->no_grad--;
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (ctx->no_grad == 0)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "lg_no_grad_end: no lg_no_grad_begin is open (calls must pair)");
+    ctx->no_grad--;
+    return LG_OK;
 }
 
 const char *lg_version(void)

@@ -93,12 +93,24 @@ lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *l)
     return LG_OK;
 }
 
+static const lg_bce_opts bce_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc bce_desc = LGC_DESC0(lg_bce_opts, bce_defaults);
+
+lg_bce_opts lg_bce_opts_default(void)
+{
+    return bce_defaults;
+}
+
 lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                   const lg_bce_opts *o)
+                                   const lg_bce_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    lg_tensor *w = o ? o->weight : NULL;
+    lg_bce_opts ov;
+    if (!lgC_opts(ctx, who, &bce_desc, opts, &ov))
+        return NULL;
+    const lg_bce_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    lg_tensor *w = o->weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_in_range(ctx, input, 0, 1, who, "input") ||
@@ -109,18 +121,30 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     return lgL_reduce(ctx, lg_mul(ctx, bce_primitive(ctx, input, target), w), r);
 }
 
+static const lg_bce_logits_opts bce_logits_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc bce_logits_desc = LGC_DESC0(lg_bce_logits_opts, bce_logits_defaults);
+
+lg_bce_logits_opts lg_bce_logits_opts_default(void)
+{
+    return bce_logits_defaults;
+}
+
 lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                               const lg_bce_logits_opts *o)
+                                               const lg_bce_logits_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy_with_logits";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    lg_tensor *w = o ? o->weight : NULL, *pw = o ? o->pos_weight : NULL;
+    lg_bce_logits_opts ov;
+    if (!lgC_opts(ctx, who, &bce_logits_desc, opts, &ov))
+        return NULL;
+    const lg_bce_logits_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    lg_tensor *w = o->weight, *pw = o->pos_weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_broadcasts_into(ctx, pw, input, who, "pos_weight") ||
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
-    double e = o ? o->label_smoothing : 0;
+    double e = o->label_smoothing;
     if (!(e >= 0 && e <= 1))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: label_smoothing = %g, expected a value in [0, 1]",
                          who, e);
@@ -140,12 +164,24 @@ lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg
     return lgL_reduce(ctx, l, r);
 }
 
+static const lg_mlsm_opts mlsm_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc mlsm_desc = LGC_DESC0(lg_mlsm_opts, mlsm_defaults);
+
+lg_mlsm_opts lg_mlsm_opts_default(void)
+{
+    return mlsm_defaults;
+}
+
 lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                          const lg_mlsm_opts *o)
+                                          const lg_mlsm_opts *opts)
 {
     static const char who[] = "lg_multilabel_soft_margin_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    lg_tensor *w = o ? o->weight : NULL;
+    lg_mlsm_opts ov;
+    if (!lgC_opts(ctx, who, &mlsm_desc, opts, &ov))
+        return NULL;
+    const lg_mlsm_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    lg_tensor *w = o->weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight"))
         return NULL;

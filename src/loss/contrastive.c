@@ -13,13 +13,29 @@
 
 #include <math.h>
 
+static const lg_contrastive_opts contrastive_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .eps = 1e-6 };
+static const lgC_optfield contrastive_fields[] = {
+    LGC_FIELD(lg_contrastive_opts, margin, "1"),
+    LGC_FIELD(lg_contrastive_opts, eps, "1e-6"),
+};
+static const lgC_opts_desc contrastive_desc = LGC_DESC(lg_contrastive_opts, contrastive_defaults, contrastive_fields);
+
+lg_contrastive_opts lg_contrastive_opts_default(void)
+{
+    return contrastive_defaults;
+}
+
 lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                               lg_tensor *target, const lg_contrastive_opts *o)
+                               lg_tensor *target, const lg_contrastive_opts *opts)
 {
     static const char who[] = "lg_contrastive_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
-    double eps = lgL_optd(o ? &o->eps : NULL, 1e-6);
+    lg_contrastive_opts ov;
+    if (!lgC_opts(ctx, who, &contrastive_desc, opts, &ov))
+        return NULL;
+    const lg_contrastive_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
+    double eps = o->eps;
     if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
         !lgL_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -65,12 +81,27 @@ static lg_tensor *diag_nll(lg_ctx *ctx, lg_tensor *s, int axis, lg_tensor *diag_
     return lg_neg(ctx, lg_reshape(ctx, lg_gather(ctx, lsm, 1, diag_index), 1, &n));
 }
 
+static const lg_nt_xent_opts nt_xent_defaults = { .defaults_tag = LG_OPTS_TAG, .temperature = 0.1 };
+static const lgC_optfield nt_xent_fields[] = {
+    LGC_FIELD(lg_nt_xent_opts, temperature, "0.1"),
+};
+static const lgC_opts_desc nt_xent_desc = LGC_DESC(lg_nt_xent_opts, nt_xent_defaults, nt_xent_fields);
+
+lg_nt_xent_opts lg_nt_xent_opts_default(void)
+{
+    return nt_xent_defaults;
+}
+
 lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                           const lg_nt_xent_opts *o)
+                           const lg_nt_xent_opts *opts)
 {
     static const char who[] = "lg_nt_xent_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double tau = lgL_optd(o ? &o->temperature : NULL, 0.1);
+    lg_nt_xent_opts ov;
+    if (!lgC_opts(ctx, who, &nt_xent_desc, opts, &ov))
+        return NULL;
+    const lg_nt_xent_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double tau = o->temperature;
     if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -92,7 +123,7 @@ lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
     int64_t N = lg_tensor_shape(input1)[0];
     lg_tensor *z1 = unit_rows(ctx, input1), *z2 = unit_rows(ctx, input2);
     lg_tensor *l;
-    if (o && o->cross_view_only) {
+    if (o->cross_view_only) {
         lg_tensor *s = lg_mul_scalar(ctx, lg_matmul_t(ctx, z1, z2, false, true), 1 / tau);
         lg_tensor *diag = lg_reshape(ctx, lg_arange(ctx, LG_I64, 0, (double)N, 1), 2,
                                      (int64_t[]){ N, 1 });

@@ -122,7 +122,7 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
                       const lg_ctc_opts *o, ctc_data *d, bool *unbatched)
 {
     static const char who[] = "lg_ctc_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_reduction r = o->reduction;
     if (!lgL_float(ctx, lp, who, "log_probs") || !lgL_int(ctx, targets, who, "targets") ||
         !lgL_int(ctx, il, who, "input_lengths") || !lgL_int(ctx, tl, who, "target_lengths") ||
         !lgL_reduction(ctx, r, false, who))
@@ -137,8 +137,8 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     d->T = lp->shape[0];
     d->N = *unbatched ? 1 : lp->shape[1];
     d->C = lp->shape[nd - 1];
-    d->blank = o ? o->blank : 0;
-    d->zero_infinity = o && o->zero_infinity;
+    d->blank = o->blank;
+    d->zero_infinity = o->zero_infinity;
     if (d->T < 1 || d->C < 1) {
         lgC_error(ctx, LG_ERR_SHAPE, "%s: log_probs needs T >= 1 and C >= 1", who);
         return false;
@@ -228,16 +228,25 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     return true;
 }
 
+static const lg_ctc_opts ctc_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc ctc_desc = LGC_DESC0(lg_ctc_opts, ctc_defaults);
+
+lg_ctc_opts lg_ctc_opts_default(void)
+{
+    return ctc_defaults;
+}
+
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
-                       lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *o)
+                       lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *opts)
 {
     ctc_data d;
     bool unbatched;
-    if (!ctx ||
-        !ctc_setup(ctx, log_probs, targets, input_lengths, target_lengths, o, &d, &unbatched))
+    lg_ctc_opts o;
+    if (!ctx || !lgC_opts(ctx, "lg_ctc_loss", &ctc_desc, opts, &o) ||
+        !ctc_setup(ctx, log_probs, targets, input_lengths, target_lengths, &o, &d, &unbatched))
         return NULL;
     lg_tensor *nll = ctc_primitive(ctx, log_probs, &d);
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_reduction r = o.reduction;
     if (r == LG_REDUCTION_MEAN) {
         lg_tensor *inv = lgT_new(ctx, (lg_dtype)log_probs->dtype, 1, &d.N, "lg_ctc_loss");
         if (!inv)

@@ -12,13 +12,29 @@
 
 #include <math.h>
 
+static const lg_focal_opts focal_defaults = { .defaults_tag = LG_OPTS_TAG, .alpha = 0.25, .gamma = 2.0 };
+static const lgC_optfield focal_fields[] = {
+    LGC_FIELD(lg_focal_opts, alpha, "0.25"),
+    LGC_FIELD(lg_focal_opts, gamma, "2"),
+};
+static const lgC_opts_desc focal_desc = LGC_DESC(lg_focal_opts, focal_defaults, focal_fields);
+
+lg_focal_opts lg_focal_opts_default(void)
+{
+    return focal_defaults;
+}
+
 lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                 const lg_focal_opts *o)
+                                 const lg_focal_opts *opts)
 {
     static const char who[] = "lg_sigmoid_focal_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double alpha = lgL_optd(o ? &o->alpha : NULL, 0.25);
-    double gamma = lgL_optd(o ? &o->gamma : NULL, 2.0);
+    lg_focal_opts ov;
+    if (!lgC_opts(ctx, who, &focal_desc, opts, &ov))
+        return NULL;
+    const lg_focal_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double alpha = o->alpha;
+    double gamma = o->gamma;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     if (!(gamma >= 0) || isinf(gamma) || isnan(alpha) || alpha > 1)
@@ -42,13 +58,28 @@ lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     return lgL_reduce(ctx, l, r);
 }
 
-lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *o)
+static const lg_dice_opts dice_defaults = { .defaults_tag = LG_OPTS_TAG, .smooth = 1.0 };
+static const lgC_optfield dice_fields[] = {
+    LGC_FIELD(lg_dice_opts, smooth, "1"),
+};
+static const lgC_opts_desc dice_desc = LGC_DESC(lg_dice_opts, dice_defaults, dice_fields);
+
+lg_dice_opts lg_dice_opts_default(void)
+{
+    return dice_defaults;
+}
+
+lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *opts)
 {
     static const char who[] = "lg_dice_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double smooth = lgL_optd(o ? &o->smooth : NULL, 1.0);
-    lg_dice_activation act = o ? o->activation : LG_DICE_PROBS;
-    lg_tensor *w = o ? o->weight : NULL;
+    lg_dice_opts ov;
+    if (!lgC_opts(ctx, who, &dice_desc, opts, &ov))
+        return NULL;
+    const lg_dice_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double smooth = o->smooth;
+    lg_dice_activation act = o->activation;
+    lg_tensor *w = o->weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     int n = lg_tensor_ndim(input);

@@ -11,13 +11,25 @@
 
 #include <stdint.h>
 
-lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *o)
+static const lg_kl_div_opts kl_div_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc kl_div_desc = LGC_DESC0(lg_kl_div_opts, kl_div_defaults);
+
+lg_kl_div_opts lg_kl_div_opts_default(void)
+{
+    return kl_div_defaults;
+}
+
+lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *opts)
 {
     static const char who[] = "lg_kl_div";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_kl_div_opts ov;
+    if (!lgC_opts(ctx, who, &kl_div_desc, opts, &ov))
+        return NULL;
+    const lg_kl_div_opts *o = &ov;
+    lg_reduction r = o->reduction;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, true, who))
         return NULL;
-    int kind = o && o->log_target ? LGL_PW_KL_LOG : LGL_PW_KL;
+    int kind = o->log_target ? LGL_PW_KL_LOG : LGL_PW_KL;
     if (r != LG_REDUCTION_BATCHMEAN)
         return lgL_pointwise(ctx, kind, input, target, 0, r, who);
     lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);

@@ -17,13 +17,29 @@
 #define TWO_PI 6.283185307179586476925286766559
 #define LOG_2PI 1.8378770664093454835606594728112 /* log(2 pi) */
 
+static const lg_poisson_nll_opts poisson_nll_defaults = { .defaults_tag = LG_OPTS_TAG, .log_input = true, .eps = 1e-8 };
+static const lgC_optfield poisson_nll_fields[] = {
+    LGC_FIELD(lg_poisson_nll_opts, log_input, "true"),
+    LGC_FIELD(lg_poisson_nll_opts, eps, "1e-8"),
+};
+static const lgC_opts_desc poisson_nll_desc = LGC_DESC(lg_poisson_nll_opts, poisson_nll_defaults, poisson_nll_fields);
+
+lg_poisson_nll_opts lg_poisson_nll_opts_default(void)
+{
+    return poisson_nll_defaults;
+}
+
 lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_poisson_nll_opts *o)
+                               const lg_poisson_nll_opts *opts)
 {
     static const char who[] = "lg_poisson_nll_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    bool log_input = o && o->log_input.set ? o->log_input.value : true;
-    double eps = lgL_optd(o ? &o->eps : NULL, 1e-8);
+    lg_poisson_nll_opts ov;
+    if (!lgC_opts(ctx, who, &poisson_nll_desc, opts, &ov))
+        return NULL;
+    const lg_poisson_nll_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    bool log_input = o->log_input;
+    double eps = o->eps;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     if (isnan(eps))
@@ -34,7 +50,7 @@ lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
         l = lg_sub(ctx, lg_exp(ctx, input), lg_mul(ctx, target, input));
     else
         l = lg_sub(ctx, input, lg_mul(ctx, target, lg_log(ctx, lg_add_scalar(ctx, input, eps))));
-    if (o && o->full) {
+    if (o->full) {
         lg_tensor *y = target;
         lg_tensor *stirling =
             lg_add(ctx, lg_sub(ctx, lg_mul(ctx, y, lg_log(ctx, y)), y),
@@ -68,12 +84,27 @@ static bool var_fits(lg_tensor *var, lg_tensor *input)
     return false;
 }
 
+static const lg_gaussian_nll_opts gaussian_nll_defaults = { .defaults_tag = LG_OPTS_TAG, .eps = 1e-6 };
+static const lgC_optfield gaussian_nll_fields[] = {
+    LGC_FIELD(lg_gaussian_nll_opts, eps, "1e-6"),
+};
+static const lgC_opts_desc gaussian_nll_desc = LGC_DESC(lg_gaussian_nll_opts, gaussian_nll_defaults, gaussian_nll_fields);
+
+lg_gaussian_nll_opts lg_gaussian_nll_opts_default(void)
+{
+    return gaussian_nll_defaults;
+}
+
 lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,
-                                const lg_gaussian_nll_opts *o)
+                                const lg_gaussian_nll_opts *opts)
 {
     static const char who[] = "lg_gaussian_nll_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double eps = lgL_optd(o ? &o->eps : NULL, 1e-6);
+    lg_gaussian_nll_opts ov;
+    if (!lgC_opts(ctx, who, &gaussian_nll_desc, opts, &ov))
+        return NULL;
+    const lg_gaussian_nll_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double eps = o->eps;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_float(ctx, var, who, "var"))
         return NULL;
@@ -108,7 +139,7 @@ lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
     lg_tensor *v = lg_where(ctx, lg_lt(ctx, var, lg_scalar(ctx, dt, eps)), lifted, var);
     lg_tensor *d2 = lg_square(ctx, lg_sub(ctx, input, target));
     lg_tensor *l = lg_mul_scalar(ctx, lg_add(ctx, lg_log(ctx, v), lg_div(ctx, d2, v)), 0.5);
-    if (o && o->full)
+    if (o->full)
         l = lg_add_scalar(ctx, l, 0.5 * LOG_2PI);
     return lgL_reduce(ctx, l, r);
 }

@@ -12,15 +12,12 @@
 
 #include "../core/core.h"
 
-/* The option's value, or its default when unset (or when o is NULL). */
-static inline double lgL_optd(const lg_optd *o, double dflt)
-{
-    return (o && o->set) ? o->value : dflt;
-}
-static inline int64_t lgL_opti(const lg_opti *o, int64_t dflt)
-{
-    return (o && o->set) ? o->value : dflt;
-}
+/* The shared options structs (lg_loss_opts, lg_margin_opts), resolved by
+ * the library's options rule (core/opts.c) into out. */
+LG_HIDDEN bool lgL_opts_loss(lg_ctx *ctx, const char *who, const lg_loss_opts *user,
+                             lg_loss_opts *out);
+LG_HIDDEN bool lgL_opts_margin(lg_ctx *ctx, const char *who, const lg_margin_opts *user,
+                               lg_margin_opts *out);
 
 /* A float tensor that is usable (not NULL, not stale): records the error. */
 LG_HIDDEN bool lgL_float(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg);

@@ -14,12 +14,27 @@
 #include <math.h>
 #include <string.h>
 
+static const lg_hinge_opts hinge_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0 };
+static const lgC_optfield hinge_fields[] = {
+    LGC_FIELD(lg_hinge_opts, margin, "1"),
+};
+static const lgC_opts_desc hinge_desc = LGC_DESC(lg_hinge_opts, hinge_defaults, hinge_fields);
+
+lg_hinge_opts lg_hinge_opts_default(void)
+{
+    return hinge_defaults;
+}
+
 lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                   const lg_hinge_opts *o)
+                                   const lg_hinge_opts *opts)
 {
     static const char who[] = "lg_hinge_embedding_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
+    lg_hinge_opts ov;
+    if (!lgC_opts(ctx, who, &hinge_desc, opts, &ov))
+        return NULL;
+    const lg_hinge_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
     if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_reduction(ctx, r, false, who))
         return NULL;
     /* The target only selects a branch: int64 labels are accepted as well. */
@@ -58,14 +73,31 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     return lgL_pointwise(ctx, LGL_PW_HINGE, input, target, margin, r, who);
 }
 
+static const lg_triplet_opts triplet_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6 };
+static const lgC_optfield triplet_fields[] = {
+    LGC_FIELD(lg_triplet_opts, margin, "1"),
+    LGC_FIELD(lg_triplet_opts, p, "2"),
+    LGC_FIELD(lg_triplet_opts, eps, "1e-6"),
+};
+static const lgC_opts_desc triplet_desc = LGC_DESC(lg_triplet_opts, triplet_defaults, triplet_fields);
+
+lg_triplet_opts lg_triplet_opts_default(void)
+{
+    return triplet_defaults;
+}
+
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
-                                  lg_tensor *negative, const lg_triplet_opts *o)
+                                  lg_tensor *negative, const lg_triplet_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
-    double p = lgL_optd(o ? &o->p : NULL, 2.0);
-    double eps = lgL_optd(o ? &o->eps : NULL, 1e-6);
+    lg_triplet_opts ov;
+    if (!lgC_opts(ctx, who, &triplet_desc, opts, &ov))
+        return NULL;
+    const lg_triplet_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
+    double p = o->p;
+    double eps = o->eps;
     if (!ctx || !lgL_float(ctx, anchor, who, "anchor") ||
         !lgL_float(ctx, positive, who, "positive") || !lgL_float(ctx, negative, who, "negative") ||
         !lgL_reduction(ctx, r, false, who))
@@ -93,13 +125,13 @@ lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *pos
     }
     if (isnan(p) || isnan(eps))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p and eps must be numbers", who);
-    if (p == 2 && !(o && o->swap) && lgL_same_shape(anchor, positive) &&
+    if (p == 2 && !(o->swap) && lgL_same_shape(anchor, positive) &&
         lgL_same_shape(anchor, negative)) /* the common case, fused (triplet_rows.c) */
         return lgL_reduce(ctx, lgL_triplet_rows(ctx, anchor, positive, negative, margin, eps, who),
                           r);
     lg_tensor *d_ap = lg_pairwise_distance(ctx, anchor, positive, p, eps, false);
     lg_tensor *d_an = lg_pairwise_distance(ctx, anchor, negative, p, eps, false);
-    if (o && o->swap)
+    if (o->swap)
         d_an = lg_minimum(ctx, d_an, lg_pairwise_distance(ctx, positive, negative, p, eps, false));
     lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
     return lgL_reduce(ctx, l, r);
@@ -154,11 +186,15 @@ static bool pair_target(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, lg_tensor *y,
 }
 
 lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                    lg_tensor *target, const lg_margin_opts *o)
+                                    lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_cosine_embedding_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = o ? o->margin : 0;
+    lg_margin_opts ov;
+    if (!lgL_opts_margin(ctx, who, opts, &ov))
+        return NULL;
+    const lg_margin_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
     if (!ctx || !pair_target(ctx, input1, input2, target, true, who) ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -189,8 +225,8 @@ static lg_tensor *default_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, vo
 static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_tensor *x1,
                            lg_tensor *x2, lg_dtype dt, const char *who)
 {
-    lg_distance_fn fn = o && o->distance ? o->distance : default_distance;
-    lg_tensor *d = fn(ctx, x1, x2, o ? o->user : NULL);
+    lg_distance_fn fn = o->distance ? o->distance : default_distance;
+    lg_tensor *d = fn(ctx, x1, x2, o->user);
     if (lg_ctx_status(ctx) != LG_OK)
         return NULL;
     if (!d)
@@ -204,13 +240,28 @@ static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_te
     return d;
 }
 
+static const lg_triplet_distance_opts triplet_distance_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0 };
+static const lgC_optfield triplet_distance_fields[] = {
+    LGC_FIELD(lg_triplet_distance_opts, margin, "1"),
+};
+static const lgC_opts_desc triplet_distance_desc = LGC_DESC(lg_triplet_distance_opts, triplet_distance_defaults, triplet_distance_fields);
+
+lg_triplet_distance_opts lg_triplet_distance_opts_default(void)
+{
+    return triplet_distance_defaults;
+}
+
 lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
                                                 lg_tensor *negative,
-                                                const lg_triplet_distance_opts *o)
+                                                const lg_triplet_distance_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_with_distance_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
+    lg_triplet_distance_opts ov;
+    if (!lgC_opts(ctx, who, &triplet_distance_desc, opts, &ov))
+        return NULL;
+    const lg_triplet_distance_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
     if (!ctx || !lgL_float(ctx, anchor, who, "anchor") ||
         !lgL_float(ctx, positive, who, "positive") || !lgL_float(ctx, negative, who, "negative") ||
         !lgL_reduction(ctx, r, false, who))
@@ -221,7 +272,7 @@ lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, 
                          who);
     lg_tensor *d_ap = distance(ctx, o, anchor, positive, dt, who);
     lg_tensor *d_an = d_ap ? distance(ctx, o, anchor, negative, dt, who) : NULL;
-    if (d_an && o && o->swap) {
+    if (d_an && o->swap) {
         lg_tensor *d_pn = distance(ctx, o, positive, negative, dt, who);
         d_an = d_pn && lgL_same_shape(d_an, d_pn) ? lg_minimum(ctx, d_an, d_pn) : NULL;
     }

@@ -191,12 +191,27 @@ static lg_tensor *fused_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_tensor 
                   : lgL_nll_rows(ctx, x, y, w, denom, r, who);
 }
 
-lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *o)
+static const lg_nll_opts nll_defaults = { .defaults_tag = LG_OPTS_TAG, .ignore_index = -100 };
+static const lgC_optfield nll_fields[] = {
+    LGC_FIELD(lg_nll_opts, ignore_index, "-100"),
+};
+static const lgC_opts_desc nll_desc = LGC_DESC(lg_nll_opts, nll_defaults, nll_fields);
+
+lg_nll_opts lg_nll_opts_default(void)
+{
+    return nll_defaults;
+}
+
+lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *opts)
 {
     static const char who[] = "lg_nll_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    lg_tensor *w = o ? o->weight : NULL;
-    int64_t ignore = lgL_opti(o ? &o->ignore_index : NULL, -100);
+    lg_nll_opts ov;
+    if (!lgC_opts(ctx, who, &nll_desc, opts, &ov))
+        return NULL;
+    const lg_nll_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    lg_tensor *w = o->weight;
+    int64_t ignore = o->ignore_index;
     layout L;
     picks P;
     if (!common_checks(ctx, input, target, r, who) || !lgL_int(ctx, target, who, "target") ||
@@ -233,13 +248,28 @@ static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_t
     return lgL_reduce(ctx, l, r);
 }
 
-lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o)
+static const lg_ce_opts ce_defaults = { .defaults_tag = LG_OPTS_TAG, .ignore_index = -100 };
+static const lgC_optfield ce_fields[] = {
+    LGC_FIELD(lg_ce_opts, ignore_index, "-100"),
+};
+static const lgC_opts_desc ce_desc = LGC_DESC(lg_ce_opts, ce_defaults, ce_fields);
+
+lg_ce_opts lg_ce_opts_default(void)
+{
+    return ce_defaults;
+}
+
+lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *opts)
 {
     static const char who[] = "lg_cross_entropy";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    lg_tensor *w = o ? o->weight : NULL;
-    int64_t ignore = lgL_opti(o ? &o->ignore_index : NULL, -100);
-    double eps = o ? o->label_smoothing : 0.0;
+    lg_ce_opts ov;
+    if (!lgC_opts(ctx, who, &ce_desc, opts, &ov))
+        return NULL;
+    const lg_ce_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    lg_tensor *w = o->weight;
+    int64_t ignore = o->ignore_index;
+    double eps = o->label_smoothing;
     if (!common_checks(ctx, input, target, r, who))
         return NULL;
     if (!(eps >= 0 && eps <= 1))

@@ -29,11 +29,15 @@ static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_r
                                 const int64_t *oshape, const char *who);
 
 lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                  lg_tensor *target, const lg_margin_opts *o)
+                                  lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_margin_ranking_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double margin = o ? o->margin : 0;
+    lg_margin_opts ov;
+    if (!lgL_opts_margin(ctx, who, opts, &ov))
+        return NULL;
+    const lg_margin_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double margin = o->margin;
     if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
         !lgL_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -55,10 +59,14 @@ lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *inp
 }
 
 lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_loss_opts *o)
+                               const lg_loss_opts *opts)
 {
     static const char who[] = "lg_soft_margin_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_loss_opts ov;
+    if (!lgL_opts_loss(ctx, who, opts, &ov))
+        return NULL;
+    const lg_loss_opts *o = &ov;
+    lg_reduction r = o->reduction;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     return lgL_pointwise(ctx, LGL_PW_SOFT_MARGIN, input, target, 0, r, who);
@@ -98,14 +106,30 @@ static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char
     return lg_reshape(ctx, x, 2, (int64_t[]){ N, *C });
 }
 
+static const lg_multi_margin_opts multi_margin_defaults = { .defaults_tag = LG_OPTS_TAG, .p = 1, .margin = 1.0 };
+static const lgC_optfield multi_margin_fields[] = {
+    LGC_FIELD(lg_multi_margin_opts, p, "1"),
+    LGC_FIELD(lg_multi_margin_opts, margin, "1"),
+};
+static const lgC_opts_desc multi_margin_desc = LGC_DESC(lg_multi_margin_opts, multi_margin_defaults, multi_margin_fields);
+
+lg_multi_margin_opts lg_multi_margin_opts_default(void)
+{
+    return multi_margin_defaults;
+}
+
 lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                const lg_multi_margin_opts *o)
+                                const lg_multi_margin_opts *opts)
 {
     static const char who[] = "lg_multi_margin_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    int64_t p = lgL_opti(o ? &o->p : NULL, 1);
-    double margin = lgL_optd(o ? &o->margin : NULL, 1.0);
-    lg_tensor *w = o ? o->weight : NULL;
+    lg_multi_margin_opts ov;
+    if (!lgC_opts(ctx, who, &multi_margin_desc, opts, &ov))
+        return NULL;
+    const lg_multi_margin_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    int64_t p = o->p;
+    double margin = o->margin;
+    lg_tensor *w = o->weight;
     if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -134,10 +158,14 @@ lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
 }
 
 lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                     const lg_loss_opts *o)
+                                     const lg_loss_opts *opts)
 {
     static const char who[] = "lg_multilabel_margin_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_loss_opts ov;
+    if (!lgL_opts_loss(ctx, who, opts, &ov))
+        return NULL;
+    const lg_loss_opts *o = &ov;
+    lg_reduction r = o->reduction;
     if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;

@@ -15,30 +15,53 @@ static bool check(lg_ctx *ctx, lg_tensor *x, lg_tensor *y, lg_reduction r, const
     return ctx && lgL_pair(ctx, x, y, who) && lgL_reduction(ctx, r, false, who);
 }
 
-lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *o)
+lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
     static const char who[] = "lg_l1_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_loss_opts ov;
+    if (!lgL_opts_loss(ctx, who, opts, &ov))
+        return NULL;
+    const lg_loss_opts *o = &ov;
+    lg_reduction r = o->reduction;
     return check(ctx, input, target, r, who)
                ? lgL_pointwise(ctx, LGL_PW_L1, input, target, 0, r, who)
                : NULL;
 }
 
-lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *o)
+lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
     static const char who[] = "lg_mse_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
+    lg_loss_opts ov;
+    if (!lgL_opts_loss(ctx, who, opts, &ov))
+        return NULL;
+    const lg_loss_opts *o = &ov;
+    lg_reduction r = o->reduction;
     return check(ctx, input, target, r, who)
                ? lgL_pointwise(ctx, LGL_PW_MSE, input, target, 0, r, who)
                : NULL;
 }
 
+static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TAG, .beta = 1.0 };
+static const lgC_optfield smooth_l1_fields[] = {
+    LGC_FIELD(lg_smooth_l1_opts, beta, "1"),
+};
+static const lgC_opts_desc smooth_l1_desc = LGC_DESC(lg_smooth_l1_opts, smooth_l1_defaults, smooth_l1_fields);
+
+lg_smooth_l1_opts lg_smooth_l1_opts_default(void)
+{
+    return smooth_l1_defaults;
+}
+
 lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                             const lg_smooth_l1_opts *o)
+                             const lg_smooth_l1_opts *opts)
 {
     static const char who[] = "lg_smooth_l1_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double beta = lgL_optd(o ? &o->beta : NULL, 1.0);
+    lg_smooth_l1_opts ov;
+    if (!lgC_opts(ctx, who, &smooth_l1_desc, opts, &ov))
+        return NULL;
+    const lg_smooth_l1_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double beta = o->beta;
     if (!check(ctx, input, target, r, who))
         return NULL;
     if (!(beta >= 0))
@@ -46,11 +69,26 @@ lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     return lgL_pointwise(ctx, LGL_PW_SMOOTH_L1, input, target, beta, r, who);
 }
 
-lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_huber_opts *o)
+static const lg_huber_opts huber_defaults = { .defaults_tag = LG_OPTS_TAG, .delta = 1.0 };
+static const lgC_optfield huber_fields[] = {
+    LGC_FIELD(lg_huber_opts, delta, "1"),
+};
+static const lgC_opts_desc huber_desc = LGC_DESC(lg_huber_opts, huber_defaults, huber_fields);
+
+lg_huber_opts lg_huber_opts_default(void)
+{
+    return huber_defaults;
+}
+
+lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_huber_opts *opts)
 {
     static const char who[] = "lg_huber_loss";
-    lg_reduction r = o ? o->reduction : LG_REDUCTION_MEAN;
-    double delta = lgL_optd(o ? &o->delta : NULL, 1.0);
+    lg_huber_opts ov;
+    if (!lgC_opts(ctx, who, &huber_desc, opts, &ov))
+        return NULL;
+    const lg_huber_opts *o = &ov;
+    lg_reduction r = o->reduction;
+    double delta = o->delta;
     if (!check(ctx, input, target, r, who))
         return NULL;
     if (!(delta > 0))

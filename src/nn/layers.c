@@ -62,12 +62,23 @@ static bool float_dtype(lg_ctx *ctx, lg_dtype dt, const char *who)
     return false;
 }
 
-lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
-                         const lg_linear_opts *o)
+static const lg_linear_opts linear_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc linear_desc = LGC_DESC0(lg_linear_opts, linear_defaults);
+
+lg_linear_opts lg_linear_opts_default(void)
+{
+    return linear_defaults;
+}
+
+static lg_linear *linear_new_body(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
+                         const lg_linear_opts *opts)
 {
     static const char who[] = "lg_linear_new";
-    lg_dtype dt = o ? o->dtype : LG_F32;
-    if (!ctx || !float_dtype(ctx, dt, who))
+    lg_linear_opts o;
+    if (!ctx || !lgC_opts(ctx, who, &linear_desc, opts, &o))
+        return NULL;
+    lg_dtype dt = o.dtype;
+    if (!float_dtype(ctx, dt, who))
         return NULL;
     if (in_features < 1 || out_features < 1)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: sizes %lld -> %lld, expected >= 1 each", who,
@@ -83,7 +94,7 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
                                   (int64_t[]){ out_features, in_features }, bound);
     if (!l->weight)
         return NULL;
-    if (!(o && o->no_bias)) {
+    if (!o.no_bias) {
         l->bias = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "bias"), dt, 1,
                                     &out_features, bound);
         if (!l->bias)
@@ -92,7 +103,18 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
     return l;
 }
 
-lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
+lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
+                         const lg_linear_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_linear_new");
+    lg_linear *res = linear_new_body(ctx, name, in_features, out_features, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *linear_forward_body(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
 {
     if (!ctx)
         return NULL;
@@ -111,7 +133,17 @@ lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
     return lg_matmul_bias(ctx, x, l->weight, l->bias, false, true);
 }
 
-lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)
+lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_linear_forward");
+    lg_tensor *res = linear_forward_body(ctx, l, x);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)
 {
     static const char who[] = "lg_embedding_new";
     if (!ctx || !float_dtype(ctx, dt, who))
@@ -132,7 +164,17 @@ lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64
     return e;
 }
 
-lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices)
+lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_embedding_new");
+    lg_embedding *res = embedding_new_body(ctx, name, num, dim, dt);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *embedding_forward_body(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices)
 {
     if (!ctx)
         return NULL;
@@ -153,7 +195,17 @@ lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *i
     return lg_reshape(ctx, rows, nd + 1, shape);
 }
 
-lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p)
+lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_embedding_forward");
+    lg_tensor *res = embedding_forward_body(ctx, e, indices);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *dropout_body(lg_ctx *ctx, lg_tensor *x, double p)
 {
     static const char who[] = "lg_dropout";
     if (!ctx)
@@ -175,30 +227,53 @@ lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p)
     return lg_mul(ctx, x, mask);
 }
 
-lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes, const lg_mlp_opts *o)
+lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_dropout");
+    lg_tensor *res = dropout_body(ctx, x, p);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static const lg_mlp_opts mlp_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc mlp_desc = LGC_DESC0(lg_mlp_opts, mlp_defaults);
+
+lg_mlp_opts lg_mlp_opts_default(void)
+{
+    return mlp_defaults;
+}
+
+static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
+                   const lg_mlp_opts *opts)
 {
     static const char who[] = "lg_mlp_new";
-    if (!ctx)
+    lg_mlp_opts o;
+    if (!ctx || !lgC_opts(ctx, who, &mlp_desc, opts, &o))
         return NULL;
     if (n < 2 || !sizes)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: n = %d sizes, expected at least 2", who, n);
-    if (o && !(o->dropout >= 0 && o->dropout <= 1))
+    if (!(o.dropout >= 0 && o.dropout <= 1))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1]", who,
-                         o->dropout);
+                         o.dropout);
+    if ((unsigned)o.activation > LG_ACT_SIGMOID)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: activation %d is not an lg_activation", who,
+                         (int)o.activation);
     lg_mlp *m = lgC_palloc(ctx, sizeof *m, who);
     lg_linear **layers = m ? lgC_palloc(ctx, (size_t)(n - 1) * sizeof *layers, who) : NULL;
     if (!layers)
         return NULL;
     m->nlayers = n - 1;
     m->layers = layers;
-    m->activation = o ? o->activation : LG_ACT_RELU;
-    m->dropout = o ? o->dropout : 0;
+    m->activation = o.activation;
+    m->dropout = o.dropout;
     for (int k = 0; k < n - 1; k++) {
         char buf[256], idx[16];
         snprintf(idx, sizeof idx, "%d", k);
         const char *lname = lgN_name(ctx, buf, sizeof buf, name, idx);
         layers[k] = lname ? lg_linear_new(ctx, lname, sizes[k], sizes[k + 1],
-                                          &(lg_linear_opts){ .dtype = o ? o->dtype : LG_F32 })
+                                          &(lg_linear_opts){ .dtype = o.dtype })
                           : NULL;
         if (!layers[k])
             return NULL;
@@ -206,7 +281,18 @@ lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes, c
     return m;
 }
 
-lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
+lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
+                   const lg_mlp_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_mlp_new");
+    lg_mlp *res = mlp_new_body(ctx, name, n, sizes, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *mlp_forward_body(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
 {
     if (!ctx)
         return NULL;
@@ -225,4 +311,14 @@ lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
             x = lg_dropout(ctx, x, m->dropout);
     }
     return x;
+}
+
+lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_mlp_forward");
+    lg_tensor *res = mlp_forward_body(ctx, m, x);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

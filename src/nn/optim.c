@@ -36,53 +36,186 @@ void *lgN_slot(lg_optim *o, int i, int s)
     return o->slot[s][i];
 }
 
-lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
+static const char *const kind_names[] = { "LG_SGD", "LG_ADAM", "LG_ADAMW", "LG_RMSPROP" };
+
+lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
+{
+    lg_optim_opts o = { .defaults_tag = LG_OPTS_TAG | ((uint32_t)kind & LGC_OPTS_KIND_MASK),
+                        .kind = kind };
+    switch (kind) {
+    case LG_SGD: o.lr = NAN; break; /* required: PyTorch has no default */
+    case LG_ADAMW: o.weight_decay = 0.01; /* fall through */
+    case LG_ADAM: o.lr = 1e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8; break;
+    case LG_RMSPROP: o.lr = 1e-2, o.alpha = 0.99, o.eps = 1e-8; break;
+    }
+    return o;
+}
+
+/* The fields of lg_optim_opts that hold hyper-parameters: which kinds have
+ * each (bit k for kind k), and which kinds give it a non-zero default. */
+typedef struct field {
+    lgC_optfield f;
+    unsigned kinds, nonzero;
+} field;
+#define K(k) (1u << (k))
+#define ALL (K(LG_SGD) | K(LG_ADAM) | K(LG_ADAMW) | K(LG_RMSPROP))
+#define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
+static const field fields[] = {
+    { LGC_FIELD(lg_optim_opts, lr, "none for SGD (required), 1e-3 for Adam and AdamW, 1e-2 for RMSprop"),
+      ALL, ALL },
+    { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL, K(LG_ADAMW) },
+    { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },
+    { LGC_FIELD(lg_optim_opts, dampening, "0"), K(LG_SGD), 0 },
+    { LGC_FIELD(lg_optim_opts, nesterov, "false"), K(LG_SGD), 0 },
+    { LGC_FIELD(lg_optim_opts, beta1, "0.9"), ADAMS, ADAMS },
+    { LGC_FIELD(lg_optim_opts, beta2, "0.999"), ADAMS, ADAMS },
+    { LGC_FIELD(lg_optim_opts, eps, "1e-8"), ADAMS | K(LG_RMSPROP), ADAMS | K(LG_RMSPROP) },
+    { LGC_FIELD(lg_optim_opts, amsgrad, "false"), ADAMS, 0 },
+    { LGC_FIELD(lg_optim_opts, alpha, "0.99"), K(LG_RMSPROP), K(LG_RMSPROP) },
+    { LGC_FIELD(lg_optim_opts, centered, "false"), K(LG_RMSPROP), 0 },
+};
+#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
+#undef K
+#undef ALL
+#undef ADAMS
+static const lg_optim_opts optim_zero = { 0 };
+static const lgC_opts_desc optim_desc = { "lg_optim_opts", "lg_optim_opts_default(kind)",
+                                          sizeof(lg_optim_opts), &optim_zero, NULL, 0 };
+
+/* Resolves the user's struct by the options rule, per kind: out holds the
+ * values to use, or false with the error recorded. */
+static bool resolve(lg_ctx *ctx, const lg_optim_opts *user, lg_optim_opts *out)
 {
     static const char who[] = "lg_optim_new";
-    if (!ctx)
+    if (!user)
+        return lgC_fail(ctx, LG_ERR_NULL,
+                         "%s: o is NULL (the kind is required: start from "
+                         "lg_optim_opts_default(kind))",
+                         who);
+    uint32_t tag_kind = 0;
+    lgC_opts_kind c = lgC_opts_classify(ctx, who, &optim_desc, user, &tag_kind);
+    if (c == LGC_OPTS_BAD)
+        return false;
+    if ((unsigned)user->kind > LG_RMSPROP)
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not an optimizer", who,
+                         (int)user->kind);
+    unsigned bit = 1u << user->kind;
+    if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
+        return lgC_fail(ctx, LG_ERR_VALUE,
+                         "%s: the struct was made by lg_optim_opts_default(%s) but kind is %s; "
+                         "defaults differ by kind: start from lg_optim_opts_default(%s)",
+                         who, tag_kind <= LG_RMSPROP ? kind_names[tag_kind] : "?",
+                         kind_names[user->kind], kind_names[user->kind]);
+    for (int i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        bool zero = lgC_opts_zero_field(user, &f->f);
+        if (!(f->kinds & bit) && !zero)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
+                             who, f->f.name, kind_names[user->kind]);
+        if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
+            !lgC_opts_check_hand(ctx, who, &optim_desc, user, &f->f, 1))
+            return false;
+    }
+    *out = *user;
+    return true;
+}
+
+/* PyTorch 1.13's checks, and finiteness (PyTorch lets a NaN lr through). */
+static bool validate(lg_ctx *ctx, const lg_optim_opts *o)
+{
+    static const char who[] = "lg_optim_new";
+    const char *bad = NULL, *rule = NULL;
+    double v = 0;
+    if (!(isfinite(o->lr) && o->lr >= 0))
+        bad = "lr", v = o->lr, rule = "finite and >= 0";
+    else if (!(isfinite(o->weight_decay) && o->weight_decay >= 0))
+        bad = "weight_decay", v = o->weight_decay, rule = "finite and >= 0";
+    else if (!(isfinite(o->momentum) && o->momentum >= 0))
+        bad = "momentum", v = o->momentum, rule = "finite and >= 0";
+    else if (!isfinite(o->dampening))
+        bad = "dampening", v = o->dampening, rule = "finite";
+    else if (!(o->beta1 >= 0 && o->beta1 < 1))
+        bad = "beta1", v = o->beta1, rule = "in [0, 1)";
+    else if (!(o->beta2 >= 0 && o->beta2 < 1))
+        bad = "beta2", v = o->beta2, rule = "in [0, 1)";
+    else if (!(isfinite(o->eps) && o->eps >= 0))
+        bad = "eps", v = o->eps, rule = "finite and >= 0";
+    else if (!(isfinite(o->alpha) && o->alpha >= 0))
+        bad = "alpha", v = o->alpha, rule = "finite and >= 0";
+    if (bad) {
+        if (o->kind == LG_SGD && bad[0] == 'l' && isnan(v))
+            lgC_error(ctx, LG_ERR_VALUE,
+                      "%s: lr is required for LG_SGD (PyTorch has no default): set o.lr", who);
+        else
+            lgC_error(ctx, LG_ERR_VALUE, "%s: %s = %g, expected %s", who, bad, v, rule);
+        return false;
+    }
+    if (o->kind == LG_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
+        lgC_error(ctx, LG_ERR_VALUE,
+                  "%s: nesterov momentum requires a momentum > 0 and zero dampening", who);
+        return false;
+    }
+    return true;
+}
+
+/* The parameters: the explicit list (each a parameter of ctx, none twice)
+ * or every parameter of the ctx now; at least one, as PyTorch. */
+static bool gather_params(lg_ctx *ctx, const lg_optim_opts *o, lg_tensor **params, int n)
+{
+    static const char who[] = "lg_optim_new";
+    for (int i = 0; i < n; i++) {
+        params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
+        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK || !params[i]->persistent) {
+            if (lg_ctx_status(ctx) == LG_OK)
+                lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter (lg_param_new)",
+                          who, i);
+            return false;
+        }
+        for (int j = 0; j < i; j++)
+            if (params[j] == params[i]) {
+                lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is params[%d] again", who, i, j);
+                return false;
+            }
+    }
+    return true;
+}
+
+lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
+{
+    static const char who[] = "lg_optim_new";
+    lg_optim_opts ov = { 0 };
+    if (!ctx || !resolve(ctx, opts, &ov) || !validate(ctx, &ov))
         return NULL;
-    if (!o)
-        return lgC_error(ctx, LG_ERR_NULL, "%s: o is NULL (the learning rate is required)", who);
-    if ((unsigned)o->kind > LG_RMSPROP)
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: kind %d is not an optimizer", who, (int)o->kind);
-    double wd = o->weight_decay.set ? o->weight_decay.value : (o->kind == LG_ADAMW ? 0.01 : 0.0);
-    double b1 = o->beta1.set ? o->beta1.value : 0.9, b2 = o->beta2.set ? o->beta2.value : 0.999;
-    double eps = o->eps.set ? o->eps.value : 1e-8, alpha = o->alpha.set ? o->alpha.value : 0.99;
-    if (!(o->lr > 0) || !(wd >= 0) || !(o->momentum >= 0) || !(eps >= 0) || !(b1 >= 0 && b1 < 1) ||
-        !(b2 >= 0 && b2 < 1) || !(alpha >= 0))
-        return lgC_error(ctx, LG_ERR_VALUE,
-                         "%s: invalid hyper-parameter (need lr > 0, weight_decay, momentum, eps, "
-                         "alpha >= 0 and betas in [0, 1)): lr = %g",
-                         who, o->lr);
-    if (o->kind == LG_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0))
-        return lgC_error(ctx, LG_ERR_VALUE,
-                         "%s: nesterov momentum requires a momentum and zero dampening", who);
-    int n = o->params ? o->nparams : lg_param_count(ctx);
-    if (n < 0 || (o->params == NULL && o->nparams != 0))
+    const lg_optim_opts *o = &ov;
+    if (o->params == NULL && o->nparams != 0)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: nparams = %d without params", who, o->nparams);
+    int n = o->params ? o->nparams : lg_param_count(ctx);
+    if (n < 0)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: nparams = %d, expected >= 1", who, n);
+    if (n == 0)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         o->params ? "%s: nparams = 0: an optimizer needs at least one parameter"
+                                   : "%s: the ctx has no parameters yet (make the model before "
+                                     "its optimizer): an optimizer needs at least one parameter",
+                         who);
     lg_optim *opt = lgC_palloc(ctx, sizeof *opt, who);
-    size_t nn = (size_t)(n ? n : 1);
-    lg_tensor **params = opt ? lgC_palloc(ctx, nn * sizeof *params, who) : NULL;
-    int64_t *steps = params ? lgC_palloc(ctx, nn * sizeof *steps, who) : NULL;
+    lg_tensor **params = opt ? lgC_palloc(ctx, (size_t)n * sizeof *params, who) : NULL;
+    int64_t *steps = params ? lgC_palloc(ctx, (size_t)n * sizeof *steps, who) : NULL;
     if (!steps)
         return NULL;
     for (int s = 0; s < LGN_SLOTS; s++)
-        if (!(opt->slot[s] = lgC_palloc(ctx, nn * sizeof(void *), who)))
+        if (!(opt->slot[s] = lgC_palloc(ctx, (size_t)n * sizeof(void *), who)))
             return NULL;
-    for (int i = 0; i < n; i++) {
-        params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
-        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK ||
-            !lg_tensor_requires_grad(params[i]))
-            return lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter", who, i);
-    }
+    if (!gather_params(ctx, o, params, n))
+        return NULL;
     opt->ctx = ctx;
     opt->kind = o->kind;
     opt->lr = o->lr;
-    opt->weight_decay = wd;
+    opt->weight_decay = o->weight_decay;
     opt->momentum = o->momentum;
     opt->dampening = o->dampening;
     opt->nesterov = o->nesterov;
-    opt->beta1 = b1, opt->beta2 = b2, opt->eps = eps, opt->alpha = alpha;
+    opt->beta1 = o->beta1, opt->beta2 = o->beta2, opt->eps = o->eps, opt->alpha = o->alpha;
     opt->amsgrad = o->amsgrad;
     opt->centered = o->centered;
     opt->n = n;
@@ -123,17 +256,15 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o)
 SGD_KERNEL(float, f32)
 SGD_KERNEL(double, f64)
 
-static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+/* The updates: their state buffers were allocated by ensure_slots. */
+static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
-    void *buf = NULL;
+    void *buf = o->momentum != 0 ? o->slot[0][i] : NULL;
     bool fresh = o->steps[i] == 1; /* PyTorch: no momentum buffer before the first update */
-    if (o->momentum != 0 && !(buf = lgN_slot(o, i, 0)))
-        return LG_ERR_OOM;
     if (f32)
         sgd_f32(o, p, g, buf, n, fresh);
     else
         sgd_f64(o, p, g, buf, n, fresh);
-    return LG_OK;
 }
 
 /* One Adam/AdamW update of n elements of type T; the arithmetic is in
@@ -177,12 +308,10 @@ static lg_status sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool
 ADAM_KERNEL(float, f32)
 ADAM_KERNEL(double, f64)
 
-static lg_status adam(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+static void adam(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
-    void *m = lgN_slot(o, i, 0), *v = m ? lgN_slot(o, i, 1) : NULL;
-    void *vmax = (v && o->amsgrad) ? lgN_slot(o, i, 2) : NULL;
-    if (!v || (o->amsgrad && !vmax))
-        return LG_ERR_OOM;
+    void *m = o->slot[0][i], *v = o->slot[1][i];
+    void *vmax = o->amsgrad ? o->slot[2][i] : NULL;
     double step = (double)o->steps[i];
     double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
     double step_size = o->lr / bc1, bc2_sqrt = sqrt(bc2);
@@ -190,16 +319,13 @@ static lg_status adam(lg_optim *o, int i, void *p, const void *g, int64_t n, boo
         adam_f32(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
     else
         adam_f64(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
-    return LG_OK;
 }
 
-static lg_status rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+static void rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
-    void *sq = lgN_slot(o, i, 0);
-    void *buf = (sq && o->momentum > 0) ? lgN_slot(o, i, 1) : NULL;
-    void *ga = (sq && o->centered) ? lgN_slot(o, i, 2) : NULL;
-    if (!sq || (o->momentum > 0 && !buf) || (o->centered && !ga))
-        return LG_ERR_OOM;
+    void *sq = o->slot[0][i];
+    void *buf = o->momentum > 0 ? o->slot[1][i] : NULL;
+    void *ga = o->centered ? o->slot[2][i] : NULL;
     for (int64_t j = 0; j < n; j++) {
         double d = LD(g, j), pj = LD(p, j);
         if (o->weight_decay != 0)
@@ -224,30 +350,52 @@ static lg_status rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, 
             ST(p, j, pj - o->lr * (d / avg));
         }
     }
-    return LG_OK;
+}
+
+/* Parameter i takes part in a step: it requires grad and has a gradient. */
+static bool updates(const lg_optim *o, int i)
+{
+    return o->params[i]->requires_grad && lg_tensor_grad(o->params[i]);
+}
+
+/* Every state buffer parameter i's update will use, allocated ahead. */
+static bool ensure_slots(lg_optim *o, int i)
+{
+    bool need[LGN_SLOTS] = { false };
+    switch (o->kind) {
+    case LG_SGD: need[0] = o->momentum != 0; break;
+    case LG_RMSPROP: need[0] = true, need[1] = o->momentum > 0, need[2] = o->centered; break;
+    default: need[0] = need[1] = true, need[2] = o->amsgrad; break;
+    }
+    for (int s = 0; s < LGN_SLOTS; s++)
+        if (need[s] && !lgN_slot(o, i, s))
+            return false;
+    return true;
 }
 
 lg_status lg_optim_step(lg_optim *o)
 {
     if (!o)
         return LG_ERR_NULL;
+    /* All or nothing: the state every update needs is allocated first, so
+     * that an allocation failure leaves parameters and counts unchanged. */
+    for (int i = 0; i < o->n; i++)
+        if (updates(o, i) && !ensure_slots(o, i))
+            return o->ctx->status;
     for (int i = 0; i < o->n; i++) {
+        if (!updates(o, i))
+            continue; /* frozen, or no gradient yet: skipped, as PyTorch */
         lg_tensor *p = o->params[i], *g = lg_tensor_grad(p);
-        if (!g)
-            continue; /* no gradient yet: skipped, as PyTorch */
         bool f32 = lg_tensor_dtype(p) == LG_F32;
         o->steps[i]++;
-        lg_status st;
         void *pd = lg_tensor_data(p);
         const void *gd = lg_tensor_data(g);
         int64_t n = lg_tensor_numel(p);
         switch (o->kind) {
-        case LG_SGD: st = sgd(o, i, pd, gd, n, f32); break;
-        case LG_RMSPROP: st = rmsprop(o, i, pd, gd, n, f32); break;
-        default: st = adam(o, i, pd, gd, n, f32); break;
+        case LG_SGD: sgd(o, i, pd, gd, n, f32); break;
+        case LG_RMSPROP: rmsprop(o, i, pd, gd, n, f32); break;
+        default: adam(o, i, pd, gd, n, f32); break;
         }
-        if (st != LG_OK)
-            return o->ctx->status;
     }
     return LG_OK;
 }
@@ -257,10 +405,15 @@ double lg_optim_lr(const lg_optim *o)
     return o ? o->lr : NAN;
 }
 
-void lg_optim_set_lr(lg_optim *o, double lr)
+lg_status lg_optim_set_lr(lg_optim *o, double lr)
 {
-    if (o)
-        o->lr = lr;
+    if (!o)
+        return LG_ERR_NULL;
+    if (!(isfinite(lr) && lr >= 0))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "lg_optim_set_lr: lr = %g, expected finite and >= 0",
+                          lr);
+    o->lr = lr;
+    return LG_OK;
 }
 
 int64_t lg_optim_steps(const lg_optim *o)

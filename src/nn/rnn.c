@@ -30,14 +30,27 @@ struct lg_rnn {
 
 static const char *const kind_name[] = { "RNN (tanh)", "RNN (relu)", "GRU", "LSTM" };
 
-lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
-                   int64_t hidden_size, const lg_rnn_opts *o)
+static const lg_rnn_opts rnn_defaults = { .defaults_tag = LG_OPTS_TAG, .num_layers = 1 };
+static const lgC_optfield rnn_fields[] = {
+    LGC_FIELD(lg_rnn_opts, num_layers, "1"),
+};
+static const lgC_opts_desc rnn_desc = LGC_DESC(lg_rnn_opts, rnn_defaults, rnn_fields);
+
+lg_rnn_opts lg_rnn_opts_default(void)
+{
+    return rnn_defaults;
+}
+
+static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
+                   int64_t hidden_size, const lg_rnn_opts *opts)
 {
     static const char who[] = "lg_rnn_new";
-    if (!ctx)
+    lg_rnn_opts ov;
+    if (!ctx || !lgC_opts(ctx, who, &rnn_desc, opts, &ov))
         return NULL;
-    lg_dtype dt = o ? o->dtype : LG_F32;
-    int L = (o && o->num_layers) ? o->num_layers : 1, D = (o && o->bidirectional) ? 2 : 1;
+    const lg_rnn_opts *o = &ov;
+    lg_dtype dt = o->dtype;
+    int L = o->num_layers, D = o->bidirectional ? 2 : 1;
     if ((unsigned)kind > LG_LSTM || (dt != LG_F32 && dt != LG_F64) || L < 1 || L > 64 ||
         input_size < 1 || hidden_size < 1)
         return lgC_error(ctx, LG_ERR_VALUE,
@@ -74,7 +87,7 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
             if (!nm || !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2,
                                                         (int64_t[]){ GH, hidden_size }, bound)))
                 return NULL;
-            if (o && o->no_bias)
+            if (o->no_bias)
                 continue;
             snprintf(leaf, sizeof leaf, "bias_ih_l%d%s", l, sfx);
             nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
@@ -86,6 +99,17 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
                 return NULL;
         }
     return r;
+}
+
+lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
+                   int64_t hidden_size, const lg_rnn_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_rnn_new");
+    lg_rnn *res = rnn_new_body(ctx, name, kind, input_size, hidden_size, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* Gate k of a [N, G H] tensor. */
@@ -140,7 +164,7 @@ static bool check_state(lg_ctx *ctx, lg_tensor *s, const char *arg, int64_t LD, 
     return true;
 }
 
-lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
+static lg_status rnn_forward_body(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
                          lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out)
 {
     static const char who[] = "lg_rnn_forward";
@@ -254,4 +278,15 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
         return ctx->status != LG_OK ? ctx->status : LG_ERR_OOM;
     }
     return LG_OK;
+}
+
+lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
+                         lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_rnn_forward");
+    lg_status  res = rnn_forward_body(ctx, r, x, lengths, h0, c0, out);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

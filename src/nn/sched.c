@@ -14,6 +14,15 @@ struct lg_sched {
     int64_t epoch, total;
 };
 
+/* (e - 1 - t_max) % (2 t_max) == 0, PyTorch's test for the end of a
+ * period, without overflow: past INT64_MAX / 2, 2 t_max does not fit, but
+ * then |e - 1 - t_max| < 2 t_max for every e, so only 0 passes. */
+static bool restart(int64_t e, int64_t t_max)
+{
+    int64_t d = (e - 1) - t_max;
+    return t_max > INT64_MAX / 2 ? d == 0 : d % (2 * t_max) == 0;
+}
+
 static double next_lr(lg_sched *s)
 {
     double lr = s->opt->lr;
@@ -25,7 +34,7 @@ static double next_lr(lg_sched *s)
         double T = (double)s->o.t_max, eta = s->o.eta_min;
         if (e == 0)
             return lr;
-        if ((e - 1 - s->o.t_max) % (2 * s->o.t_max) == 0)
+        if (restart(e, s->o.t_max))
             return lr + (s->base_lr - eta) * (1 - cos(M_PI_LG / T)) / 2;
         return (1 + cos(M_PI_LG * (double)e / T)) / (1 + cos(M_PI_LG * (double)(e - 1) / T)) *
                    (lr - eta) +
@@ -41,36 +50,133 @@ static double next_lr(lg_sched *s)
     }
 }
 
-lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *o)
+static const char *const kind_names[] = { "LG_SCHED_STEP", "LG_SCHED_EXPONENTIAL",
+                                          "LG_SCHED_COSINE", "LG_SCHED_LINEAR" };
+
+lg_sched_opts lg_sched_opts_default(lg_sched_kind kind)
+{
+    lg_sched_opts o = { .defaults_tag = LG_OPTS_TAG | ((uint32_t)kind & LGC_OPTS_KIND_MASK),
+                        .kind = kind };
+    switch (kind) {
+    case LG_SCHED_STEP: o.gamma = 0.1; break; /* step_size required */
+    case LG_SCHED_EXPONENTIAL: o.gamma = NAN; break; /* required */
+    case LG_SCHED_COSINE: break;                      /* t_max required */
+    case LG_SCHED_LINEAR: o.start_factor = 1.0 / 3.0, o.end_factor = 1.0, o.total_iters = 5; break;
+    }
+    return o;
+}
+
+/* The fields: which kinds have each (bit k for kind k) and which give it
+ * a default that is not zero (a struct by hand must write those). */
+typedef struct field {
+    lgC_optfield f;
+    unsigned kinds, nonzero;
+} field;
+#define K(k) (1u << (k))
+static const field fields[] = {
+    { LGC_FIELD(lg_sched_opts, step_size, "none (required)"), K(LG_SCHED_STEP), 0 },
+    { LGC_FIELD(lg_sched_opts, gamma, "0.1 for STEP, none (required) for EXPONENTIAL"),
+      K(LG_SCHED_STEP) | K(LG_SCHED_EXPONENTIAL), K(LG_SCHED_STEP) | K(LG_SCHED_EXPONENTIAL) },
+    { LGC_FIELD(lg_sched_opts, t_max, "none (required)"), K(LG_SCHED_COSINE), 0 },
+    { LGC_FIELD(lg_sched_opts, eta_min, "0"), K(LG_SCHED_COSINE), 0 },
+    { LGC_FIELD(lg_sched_opts, start_factor, "1/3"), K(LG_SCHED_LINEAR), K(LG_SCHED_LINEAR) },
+    { LGC_FIELD(lg_sched_opts, end_factor, "1"), K(LG_SCHED_LINEAR), K(LG_SCHED_LINEAR) },
+    { LGC_FIELD(lg_sched_opts, total_iters, "5"), K(LG_SCHED_LINEAR), K(LG_SCHED_LINEAR) },
+};
+#undef K
+#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
+static const lg_sched_opts sched_zero = { 0 };
+static const lgC_opts_desc sched_desc = { "lg_sched_opts", "lg_sched_opts_default(kind)",
+                                          sizeof(lg_sched_opts), &sched_zero, NULL, 0 };
+
+/* The options rule, per kind (as lg_optim_new's). */
+static bool resolve(lg_ctx *ctx, const lg_sched_opts *user, lg_sched_opts *out)
+{
+    static const char who[] = "lg_sched_new";
+    uint32_t tag_kind = 0;
+    lgC_opts_kind c = lgC_opts_classify(ctx, who, &sched_desc, user, &tag_kind);
+    if (c == LGC_OPTS_BAD)
+        return false;
+    if ((unsigned)user->kind > LG_SCHED_LINEAR)
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not a schedule", who,
+                         (int)user->kind);
+    if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
+        return lgC_fail(ctx, LG_ERR_VALUE,
+                         "%s: the struct was made by lg_sched_opts_default(%s) but kind is %s; "
+                         "start from lg_sched_opts_default(%s)",
+                         who, tag_kind <= LG_SCHED_LINEAR ? kind_names[tag_kind] : "?",
+                         kind_names[user->kind], kind_names[user->kind]);
+    unsigned bit = 1u << user->kind;
+    for (int i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        bool zero = lgC_opts_zero_field(user, &f->f);
+        if (!(f->kinds & bit) && !zero)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
+                             who, f->f.name, kind_names[user->kind]);
+        if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
+            !lgC_opts_check_hand(ctx, who, &sched_desc, user, &f->f, 1))
+            return false;
+    }
+    *out = *user;
+    return true;
+}
+
+static bool validate(lg_ctx *ctx, const lg_sched_opts *o)
+{
+    static const char who[] = "lg_sched_new";
+    switch (o->kind) {
+    case LG_SCHED_STEP:
+        if (o->step_size < 1)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: step_size = %lld, expected >= 1 (required)",
+                             who, (long long)o->step_size);
+        /* fall through */
+    case LG_SCHED_EXPONENTIAL:
+        if (!(isfinite(o->gamma) && o->gamma >= 0))
+            return lgC_fail(ctx, LG_ERR_VALUE,
+                             isnan(o->gamma) && o->kind == LG_SCHED_EXPONENTIAL
+                                 ? "%s: gamma = %g: it is required for LG_SCHED_EXPONENTIAL"
+                                 : "%s: gamma = %g, expected finite and >= 0",
+                             who, o->gamma);
+        return true;
+    case LG_SCHED_COSINE:
+        if (o->t_max < 1)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: t_max = %lld, expected >= 1 (required)",
+                             who, (long long)o->t_max);
+        if (!(isfinite(o->eta_min) && o->eta_min >= 0))
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: eta_min = %g, expected finite and >= 0",
+                             who, o->eta_min);
+        return true;
+    default:
+        if (!(o->start_factor > 0 && o->start_factor <= 1))
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: start_factor = %g, expected in (0, 1]", who,
+                             o->start_factor);
+        if (!(o->end_factor >= 0 && o->end_factor <= 1))
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: end_factor = %g, expected in [0, 1]", who,
+                             o->end_factor);
+        if (o->total_iters < 1)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: total_iters = %lld, expected >= 1", who,
+                             (long long)o->total_iters);
+        return true;
+    }
+}
+
+lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
 {
     static const char who[] = "lg_sched_new";
     if (!ctx)
         return NULL;
-    if (!opt || !o)
+    if (!opt || !opts)
         return lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !opt ? "opt" : "o");
-    double start = o->start_factor.set ? o->start_factor.value : 1.0 / 3.0;
-    double end = o->end_factor.set ? o->end_factor.value : 1.0;
-    int64_t total = o->total_iters ? o->total_iters : 5;
-    bool ok = true;
-    switch (o->kind) {
-    case LG_SCHED_STEP: ok = o->step_size >= 1; break;
-    case LG_SCHED_EXPONENTIAL: break;
-    case LG_SCHED_COSINE: ok = o->t_max >= 1; break;
-    case LG_SCHED_LINEAR: ok = start > 0 && start <= 1 && end >= 0 && end <= 1 && total >= 1; break;
-    default: ok = false;
-    }
-    if (!ok)
-        return lgC_error(ctx, LG_ERR_VALUE,
-                         "%s: invalid schedule (kind %d needs step_size >= 1, t_max >= 1, or "
-                         "0 < start_factor <= 1, 0 <= end_factor <= 1, total_iters >= 1)",
-                         who, (int)o->kind);
+    lg_sched_opts o = { 0 };
+    if (!resolve(ctx, opts, &o) || !validate(ctx, &o))
+        return NULL;
     lg_sched *s = lgC_palloc(ctx, sizeof *s, who);
     if (!s)
         return NULL;
     s->opt = opt;
-    s->o = *o;
+    s->o = o;
     s->base_lr = opt->lr;
-    s->start = start, s->end = end, s->total = total;
+    s->start = o.start_factor, s->end = o.end_factor, s->total = o.total_iters;
     s->epoch = 0;
     opt->lr = next_lr(s); /* the rate for step 0 */
     return s;

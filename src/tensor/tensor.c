@@ -7,6 +7,7 @@
  */
 #include "tensor.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -30,15 +31,27 @@ bool lgT_is_float(lg_dtype dt)
     return dt == LG_F32 || dt == LG_F64;
 }
 
+_Static_assert(sizeof(struct lg_tensor) == LGC_HEADER_BYTES,
+               "LGC_HEADER_BYTES (core.h) must be sizeof(struct lg_tensor)");
+
+/* A header that is what it says: magic and self intact. A stale handle
+ * points at a dead header of an earlier step, or (the pools rotate) into
+ * the middle of a newer one, where self cannot match. Header memory is
+ * never freed before the ctx, so reading this much is always safe. */
+static bool intact(const lg_tensor *t)
+{
+    return t->magic == LGT_MAGIC && t->self == t;
+}
+
 static bool usable(const lg_ctx *ctx, const lg_tensor *t)
 {
-    return t->magic == LGT_MAGIC && t->ctx == ctx && (t->persistent || t->step == ctx->step_id);
+    return intact(t) && t->ctx == ctx && (t->persistent || t->step == ctx->step_id);
 }
 
 /* For calls that take no ctx: the handle's own owner decides. */
 static bool live(const lg_tensor *t)
 {
-    return t && t->magic == LGT_MAGIC && (t->persistent || t->step == t->ctx->step_id);
+    return t && intact(t) && (t->persistent || t->step == t->ctx->step_id);
 }
 
 bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
@@ -48,7 +61,7 @@ bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
         return false;
     }
     if (!usable(ctx, t)) {
-        if (t->magic == LGT_MAGIC && t->ctx != ctx)
+        if (intact(t) && t->ctx != ctx)
             lgC_error(ctx, LG_ERR_STATE, "%s: %s belongs to another lg_ctx", who, arg);
         else
             lgC_error(ctx, LG_ERR_STALE,
@@ -109,11 +122,14 @@ bool lgT_shape_ok(lg_ctx *ctx, int ndim, const int64_t *shape, const char *who, 
 static lg_tensor *new_header(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape,
                              int64_t numel, const char *who)
 {
-    lg_tensor *t = lgC_arena_alloc(ctx, &ctx->headers[ctx->step_id & 1], sizeof *t, who);
+    if (lgC_failed(ctx, who))
+        return NULL;
+    lg_tensor *t = lgC_arena_alloc(ctx, lgC_header_pool(ctx), sizeof *t, who);
     if (!t)
         return NULL;
     memset(t, 0, sizeof *t);
     t->magic = LGT_MAGIC;
+    t->self = t;
     t->dtype = (uint8_t)dt;
     t->ndim = (uint8_t)ndim;
     t->step = ctx->step_id;
@@ -383,10 +399,21 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     if (!lgT_is_float(dt))
         return lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype %s, expected float32 or float64", who,
                          lgT_dtype_name(dt));
-    if (!lgT_shape_ok(ctx, ndim, shape, who, &numel))
+    if (!lgT_shape_ok(ctx, ndim, shape, who, &numel) || lgC_failed(ctx, who))
         return NULL;
+    if (name)
+        for (int i = 0; i < ctx->nparams; i++)
+            if (ctx->params[i]->name && strcmp(ctx->params[i]->name, name) == 0)
+                return lgC_error(ctx, LG_ERR_VALUE,
+                                 "%s: name \"%s\" is taken by parameter %d (names must be "
+                                 "unique: checkpoints save by name)",
+                                 who, name, i);
+    if (ctx->nparams == INT_MAX)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: the ctx holds %d parameters already", who,
+                         INT_MAX);
     if (ctx->nparams == ctx->params_cap) {
-        int cap = ctx->params_cap ? 2 * ctx->params_cap : 16;
+        int cap = ctx->params_cap > INT_MAX / 2 ? INT_MAX
+                                                 : (ctx->params_cap ? 2 * ctx->params_cap : 16);
         lg_tensor **p = lgC_palloc(ctx, (size_t)cap * sizeof *p, who);
         if (!p)
             return NULL;
@@ -407,6 +434,7 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
         return NULL;
     }
     t->magic = LGT_MAGIC;
+    t->self = t;
     t->dtype = (uint8_t)dt;
     t->ndim = (uint8_t)ndim;
     t->persistent = true;
@@ -520,10 +548,13 @@ lg_status lg_requires_grad(lg_ctx *ctx, lg_tensor *t, bool on)
         return LG_ERR_NULL;
     if (!lgT_ok_float(ctx, t, "lg_requires_grad", "t"))
         return ctx->status;
-    if (t->op != LGT_LEAF || t->persistent)
+    if (t->op != LGT_LEAF)
         return lgC_errorf(ctx, LG_ERR_STATE,
-                          "lg_requires_grad: t is %s, expected a step leaf tensor",
-                          t->persistent ? "a parameter" : "the result of an op");
+                          "lg_requires_grad: t is the result of an op, expected a leaf (a step "
+                          "leaf tensor or a parameter)");
+    /* A parameter switched off is frozen (PyTorch's requires_grad_(False)):
+     * backward gives it no gradient and optimizers skip it; its gradient so
+     * far is kept, as PyTorch. */
     t->requires_grad = on;
     return LG_OK;
 }

@@ -12,6 +12,7 @@
 #include "../core/core.h"
 
 #define LGT_MAGIC 0x6c677431u /* "lgt1" */
+#define LGT_DEAD 0x64656164u  /* "dead": a header released by lg_scope_end */
 #define LGT_LEAF (-1)
 
 /* Attributes an op records for its backward. */
@@ -24,7 +25,9 @@ typedef struct lgT_attr {
 } lgT_attr;
 
 struct lg_tensor {
-    uint32_t magic;
+    uint32_t magic;           /* LGT_MAGIC while usable, LGT_DEAD once released */
+    struct lg_tensor *self;   /* its own address: a handle into the middle of another
+                               * header (a stale one, after the pool rotated) fails */
     uint8_t dtype;
     uint8_t ndim;
     bool persistent;    /* a parameter: lives until lg_ctx_free */
