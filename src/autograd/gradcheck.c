@@ -90,10 +90,9 @@ static void compare(lg_gradcheck_report *r, const lg_gradcheck_opts *o, int inpu
     r->checked++;
 }
 
-static const lg_gradcheck_opts gradcheck_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                      .eps = 1e-6,
-                                                      .atol = 1e-6,
-                                                      .rtol = 1e-5 };
+static const lg_gradcheck_opts gradcheck_defaults = {
+    .defaults_tag = LG_OPTS_TAG, .eps = 1e-6, .atol = 1e-6, .rtol = 1e-5
+};
 static const lgC_optfield gradcheck_fields[] = {
     LGC_FIELD(lg_gradcheck_opts, eps, "1e-6"),
     LGC_FIELD(lg_gradcheck_opts, atol, "1e-6"),

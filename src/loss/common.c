@@ -233,7 +233,6 @@ lg_loss_opts lg_loss_opts_default(void)
     return loss_defaults;
 }
 
-
 static const lg_margin_opts margin_defaults = { .defaults_tag = LG_OPTS_TAG };
 static const lgC_opts_desc margin_desc = LGC_DESC0(lg_margin_opts, margin_defaults);
 
@@ -241,7 +240,6 @@ lg_margin_opts lg_margin_opts_default(void)
 {
     return margin_defaults;
 }
-
 
 bool lgL_opts_loss(lg_ctx *ctx, const char *who, const lg_loss_opts *user, lg_loss_opts *out)
 {

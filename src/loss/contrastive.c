@@ -13,20 +13,23 @@
 
 #include <math.h>
 
-static const lg_contrastive_opts contrastive_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .eps = 1e-6 };
+static const lg_contrastive_opts contrastive_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                          .margin = 1.0,
+                                                          .eps = 1e-6 };
 static const lgC_optfield contrastive_fields[] = {
     LGC_FIELD(lg_contrastive_opts, margin, "1"),
     LGC_FIELD(lg_contrastive_opts, eps, "1e-6"),
 };
-static const lgC_opts_desc contrastive_desc = LGC_DESC(lg_contrastive_opts, contrastive_defaults, contrastive_fields);
+static const lgC_opts_desc contrastive_desc =
+    LGC_DESC(lg_contrastive_opts, contrastive_defaults, contrastive_fields);
 
 lg_contrastive_opts lg_contrastive_opts_default(void)
 {
     return contrastive_defaults;
 }
 
-lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                               lg_tensor *target, const lg_contrastive_opts *opts)
+lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2, lg_tensor *target,
+                               const lg_contrastive_opts *opts)
 {
     static const char who[] = "lg_contrastive_loss";
     lg_contrastive_opts ov;
@@ -55,8 +58,8 @@ lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2
                          who, a, b, c);
     }
     if (!(margin >= 0) || !(eps >= 0))
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: margin = %g and eps = %g, expected both >= 0",
-                         who, margin, eps);
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: margin = %g and eps = %g, expected both >= 0", who,
+                         margin, eps);
     if (!lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
     lg_tensor *d = lg_pairwise_distance(ctx, input1, input2, 2, eps, false);
@@ -85,7 +88,8 @@ static const lg_nt_xent_opts nt_xent_defaults = { .defaults_tag = LG_OPTS_TAG, .
 static const lgC_optfield nt_xent_fields[] = {
     LGC_FIELD(lg_nt_xent_opts, temperature, "0.1"),
 };
-static const lgC_opts_desc nt_xent_desc = LGC_DESC(lg_nt_xent_opts, nt_xent_defaults, nt_xent_fields);
+static const lgC_opts_desc nt_xent_desc =
+    LGC_DESC(lg_nt_xent_opts, nt_xent_defaults, nt_xent_fields);
 
 lg_nt_xent_opts lg_nt_xent_opts_default(void)
 {
@@ -125,8 +129,8 @@ lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
     lg_tensor *l;
     if (o->cross_view_only) {
         lg_tensor *s = lg_mul_scalar(ctx, lg_matmul_t(ctx, z1, z2, false, true), 1 / tau);
-        lg_tensor *diag = lg_reshape(ctx, lg_arange(ctx, LG_I64, 0, (double)N, 1), 2,
-                                     (int64_t[]){ N, 1 });
+        lg_tensor *diag =
+            lg_reshape(ctx, lg_arange(ctx, LG_I64, 0, (double)N, 1), 2, (int64_t[]){ N, 1 });
         l = lg_add(ctx, diag_nll(ctx, s, 1, diag), diag_nll(ctx, s, 0, diag));
     } else {
         lg_tensor *z = lg_concat(ctx, 2, (lg_tensor *[]){ z1, z2 }, 0);
@@ -144,8 +148,8 @@ lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
             ((int64_t *)lg_tensor_data(partner))[i] = (i + N) % (2 * N);
         }
         lg_tensor *lsm = lg_log_softmax(ctx, lg_add(ctx, s, self), 1);
-        lg_tensor *both = lg_reshape(ctx, lg_neg(ctx, lg_gather(ctx, lsm, 1, partner)), 2,
-                                     (int64_t[]){ 2, N });
+        lg_tensor *both =
+            lg_reshape(ctx, lg_neg(ctx, lg_gather(ctx, lsm, 1, partner)), 2, (int64_t[]){ 2, N });
         l = lg_sum(ctx, both, 1, (int[]){ 0 }, false);
     }
     return lgL_reduce(ctx, lg_mul_scalar(ctx, l, 0.5), r);

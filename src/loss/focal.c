@@ -12,7 +12,9 @@
 
 #include <math.h>
 
-static const lg_focal_opts focal_defaults = { .defaults_tag = LG_OPTS_TAG, .alpha = 0.25, .gamma = 2.0 };
+static const lg_focal_opts focal_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                              .alpha = 0.25,
+                                              .gamma = 2.0 };
 static const lgC_optfield focal_fields[] = {
     LGC_FIELD(lg_focal_opts, alpha, "0.25"),
     LGC_FIELD(lg_focal_opts, gamma, "2"),
@@ -53,7 +55,8 @@ lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     lg_tensor *l =
         lg_mul(ctx, ce, lg_pow_scalar(ctx, lg_add_scalar(ctx, lg_neg(ctx, p_t), 1), gamma));
     if (alpha >= 0)
-        l = lg_mul(ctx, lg_add(ctx, lg_mul_scalar(ctx, y, alpha), lg_mul_scalar(ctx, not_y, 1 - alpha)),
+        l = lg_mul(ctx,
+                   lg_add(ctx, lg_mul_scalar(ctx, y, alpha), lg_mul_scalar(ctx, not_y, 1 - alpha)),
                    l);
     return lgL_reduce(ctx, l, r);
 }
@@ -94,8 +97,8 @@ lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const 
         return lgC_error(ctx, LG_ERR_VALUE, "%s: smooth = %g, expected a finite value >= 0", who,
                          smooth);
     if (act != LG_DICE_PROBS && act != LG_DICE_SIGMOID && act != LG_DICE_SOFTMAX)
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: activation %d is not one of PROBS, SIGMOID, SOFTMAX",
-                         who, (int)act);
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: activation %d is not one of PROBS, SIGMOID, SOFTMAX", who, (int)act);
     if (!lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
     double wsum = (double)C;
@@ -106,8 +109,9 @@ lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const 
             lg_tensor_shape(w)[0] != C) {
             char a[160];
             lgL_shape_str(w, a, sizeof a);
-            return lgC_error(ctx, LG_ERR_SHAPE, "%s: weight is %s %s, expected [%lld] of input's dtype",
-                             who, lgL_dtype_name(lg_tensor_dtype(w)), a, (long long)C);
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: weight is %s %s, expected [%lld] of input's dtype", who,
+                             lgL_dtype_name(lg_tensor_dtype(w)), a, (long long)C);
         }
         if (!lgL_in_range(ctx, w, 0, INFINITY, who, "weight"))
             return NULL;

@@ -17,12 +17,15 @@
 #define TWO_PI 6.283185307179586476925286766559
 #define LOG_2PI 1.8378770664093454835606594728112 /* log(2 pi) */
 
-static const lg_poisson_nll_opts poisson_nll_defaults = { .defaults_tag = LG_OPTS_TAG, .log_input = true, .eps = 1e-8 };
+static const lg_poisson_nll_opts poisson_nll_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                          .log_input = true,
+                                                          .eps = 1e-8 };
 static const lgC_optfield poisson_nll_fields[] = {
     LGC_FIELD(lg_poisson_nll_opts, log_input, "true"),
     LGC_FIELD(lg_poisson_nll_opts, eps, "1e-8"),
 };
-static const lgC_opts_desc poisson_nll_desc = LGC_DESC(lg_poisson_nll_opts, poisson_nll_defaults, poisson_nll_fields);
+static const lgC_opts_desc poisson_nll_desc =
+    LGC_DESC(lg_poisson_nll_opts, poisson_nll_defaults, poisson_nll_fields);
 
 lg_poisson_nll_opts lg_poisson_nll_opts_default(void)
 {
@@ -84,11 +87,13 @@ static bool var_fits(lg_tensor *var, lg_tensor *input)
     return false;
 }
 
-static const lg_gaussian_nll_opts gaussian_nll_defaults = { .defaults_tag = LG_OPTS_TAG, .eps = 1e-6 };
+static const lg_gaussian_nll_opts gaussian_nll_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                            .eps = 1e-6 };
 static const lgC_optfield gaussian_nll_fields[] = {
     LGC_FIELD(lg_gaussian_nll_opts, eps, "1e-6"),
 };
-static const lgC_opts_desc gaussian_nll_desc = LGC_DESC(lg_gaussian_nll_opts, gaussian_nll_defaults, gaussian_nll_fields);
+static const lgC_opts_desc gaussian_nll_desc =
+    LGC_DESC(lg_gaussian_nll_opts, gaussian_nll_defaults, gaussian_nll_fields);
 
 lg_gaussian_nll_opts lg_gaussian_nll_opts_default(void)
 {
@@ -110,8 +115,9 @@ lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input);
     if (lg_tensor_dtype(var) != dt)
-        return lgC_error(ctx, LG_ERR_DTYPE, "%s: var is %s but input is %s, expected the same dtype",
-                         who, lgL_dtype_name(lg_tensor_dtype(var)), lgL_dtype_name(dt));
+        return lgC_error(ctx, LG_ERR_DTYPE,
+                         "%s: var is %s but input is %s, expected the same dtype", who,
+                         lgL_dtype_name(lg_tensor_dtype(var)), lgL_dtype_name(dt));
     if (!var_fits(var, input)) {
         char a[160], b[160];
         lgL_shape_str(var, a, sizeof a);

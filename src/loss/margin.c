@@ -73,13 +73,16 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     return lgL_pointwise(ctx, LGL_PW_HINGE, input, target, margin, r, who);
 }
 
-static const lg_triplet_opts triplet_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6 };
+static const lg_triplet_opts triplet_defaults = {
+    .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6
+};
 static const lgC_optfield triplet_fields[] = {
     LGC_FIELD(lg_triplet_opts, margin, "1"),
     LGC_FIELD(lg_triplet_opts, p, "2"),
     LGC_FIELD(lg_triplet_opts, eps, "1e-6"),
 };
-static const lgC_opts_desc triplet_desc = LGC_DESC(lg_triplet_opts, triplet_defaults, triplet_fields);
+static const lgC_opts_desc triplet_desc =
+    LGC_DESC(lg_triplet_opts, triplet_defaults, triplet_fields);
 
 lg_triplet_opts lg_triplet_opts_default(void)
 {
@@ -240,11 +243,13 @@ static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_te
     return d;
 }
 
-static const lg_triplet_distance_opts triplet_distance_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0 };
+static const lg_triplet_distance_opts triplet_distance_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                                    .margin = 1.0 };
 static const lgC_optfield triplet_distance_fields[] = {
     LGC_FIELD(lg_triplet_distance_opts, margin, "1"),
 };
-static const lgC_opts_desc triplet_distance_desc = LGC_DESC(lg_triplet_distance_opts, triplet_distance_defaults, triplet_distance_fields);
+static const lgC_opts_desc triplet_distance_desc =
+    LGC_DESC(lg_triplet_distance_opts, triplet_distance_defaults, triplet_distance_fields);
 
 lg_triplet_distance_opts lg_triplet_distance_opts_default(void)
 {

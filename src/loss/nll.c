@@ -259,7 +259,8 @@ lg_ce_opts lg_ce_opts_default(void)
     return ce_defaults;
 }
 
-lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *opts)
+lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                            const lg_ce_opts *opts)
 {
     static const char who[] = "lg_cross_entropy";
     lg_ce_opts ov;

@@ -106,12 +106,15 @@ static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char
     return lg_reshape(ctx, x, 2, (int64_t[]){ N, *C });
 }
 
-static const lg_multi_margin_opts multi_margin_defaults = { .defaults_tag = LG_OPTS_TAG, .p = 1, .margin = 1.0 };
+static const lg_multi_margin_opts multi_margin_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                            .p = 1,
+                                                            .margin = 1.0 };
 static const lgC_optfield multi_margin_fields[] = {
     LGC_FIELD(lg_multi_margin_opts, p, "1"),
     LGC_FIELD(lg_multi_margin_opts, margin, "1"),
 };
-static const lgC_opts_desc multi_margin_desc = LGC_DESC(lg_multi_margin_opts, multi_margin_defaults, multi_margin_fields);
+static const lgC_opts_desc multi_margin_desc =
+    LGC_DESC(lg_multi_margin_opts, multi_margin_defaults, multi_margin_fields);
 
 lg_multi_margin_opts lg_multi_margin_opts_default(void)
 {

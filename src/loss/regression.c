@@ -45,7 +45,8 @@ static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TA
 static const lgC_optfield smooth_l1_fields[] = {
     LGC_FIELD(lg_smooth_l1_opts, beta, "1"),
 };
-static const lgC_opts_desc smooth_l1_desc = LGC_DESC(lg_smooth_l1_opts, smooth_l1_defaults, smooth_l1_fields);
+static const lgC_opts_desc smooth_l1_desc =
+    LGC_DESC(lg_smooth_l1_opts, smooth_l1_defaults, smooth_l1_fields);
 
 lg_smooth_l1_opts lg_smooth_l1_opts_default(void)
 {
@@ -80,7 +81,8 @@ lg_huber_opts lg_huber_opts_default(void)
     return huber_defaults;
 }
 
-lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_huber_opts *opts)
+lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                         const lg_huber_opts *opts)
 {
     static const char who[] = "lg_huber_loss";
     lg_huber_opts ov;

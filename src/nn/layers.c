@@ -70,8 +70,8 @@ lg_linear_opts lg_linear_opts_default(void)
     return linear_defaults;
 }
 
-static lg_linear *linear_new_body(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
-                         const lg_linear_opts *opts)
+static lg_linear *linear_new_body(lg_ctx *ctx, const char *name, int64_t in_features,
+                                  int64_t out_features, const lg_linear_opts *opts)
 {
     static const char who[] = "lg_linear_new";
     lg_linear_opts o;
@@ -120,8 +120,17 @@ static lg_tensor *linear_forward_body(lg_ctx *ctx, const lg_linear *l, lg_tensor
         return NULL;
     if (!l)
         return lgC_error(ctx, LG_ERR_NULL, "lg_linear_forward: l is NULL");
-    if (x && lg_tensor_check(ctx, x) == LG_OK &&
-        (lg_tensor_ndim(x) < 1 || lg_tensor_shape(x)[lg_tensor_ndim(x) - 1] != l->in_features))
+    if (!x)
+        return lgC_error(ctx, LG_ERR_NULL, "lg_linear_forward: x is NULL");
+    if (lg_tensor_check(ctx, x) != LG_OK)
+        return NULL;
+    if (lg_tensor_dtype(x) != lg_tensor_dtype(l->weight))
+        return lgC_error(ctx, LG_ERR_DTYPE,
+                         "lg_linear_forward: x has dtype %s, but the layer's parameters are %s "
+                         "(lg_linear_opts.dtype; lg_cast converts x)",
+                         lgN_dtype_name(lg_tensor_dtype(x)),
+                         lgN_dtype_name(lg_tensor_dtype(l->weight)));
+    if (lg_tensor_ndim(x) < 1 || lg_tensor_shape(x)[lg_tensor_ndim(x) - 1] != l->in_features)
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "lg_linear_forward: x's last dim is %lld, expected %lld",
                          (long long)lg_tensor_dim(x, -1), (long long)l->in_features);
@@ -143,7 +152,8 @@ lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
     return res;
 }
 
-static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t num, int64_t dim, lg_dtype dt)
+static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t num, int64_t dim,
+                                        lg_dtype dt)
 {
     static const char who[] = "lg_embedding_new";
     if (!ctx || !float_dtype(ctx, dt, who))
@@ -187,7 +197,19 @@ static lg_tensor *embedding_forward_body(lg_ctx *ctx, const lg_embedding *e, lg_
         return NULL;
     if (nd >= LG_MAX_DIMS)
         return lgC_error(ctx, LG_ERR_SHAPE, "lg_embedding_forward: indices has too many dims");
+    if (lg_tensor_dtype(indices) != LG_I64)
+        return lgC_error(ctx, LG_ERR_DTYPE,
+                         "lg_embedding_forward: indices has dtype %s, expected int64",
+                         lgN_dtype_name(lg_tensor_dtype(indices)));
     int64_t n = lg_tensor_numel(indices), shape[LG_MAX_DIMS];
+    const int64_t *id = lg_tensor_data(indices);
+    for (int64_t i = 0; i < n; i++)
+        if (id[i] < 0 || id[i] >= e->num)
+            return lgC_error(ctx, LG_ERR_INDEX,
+                             "lg_embedding_forward: indices[%lld] = %lld is out of range for %lld "
+                             "embeddings (expected 0..%lld)",
+                             (long long)i, (long long)id[i], (long long)e->num,
+                             (long long)e->num - 1);
     memcpy(shape, lg_tensor_shape(indices), (size_t)nd * sizeof *shape);
     shape[nd] = e->dim;
     lg_tensor *flat = lg_reshape(ctx, indices, 1, &n);
@@ -246,7 +268,7 @@ lg_mlp_opts lg_mlp_opts_default(void)
 }
 
 static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
-                   const lg_mlp_opts *opts)
+                            const lg_mlp_opts *opts)
 {
     static const char who[] = "lg_mlp_new";
     lg_mlp_opts o;
@@ -255,8 +277,7 @@ static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t 
     if (n < 2 || !sizes)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: n = %d sizes, expected at least 2", who, n);
     if (!(o.dropout >= 0 && o.dropout <= 1))
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1]", who,
-                         o.dropout);
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1]", who, o.dropout);
     if ((unsigned)o.activation > LG_ACT_SIGMOID)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: activation %d is not an lg_activation", who,
                          (int)o.activation);

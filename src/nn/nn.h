@@ -9,6 +9,10 @@
  * LG_ERR_VALUE) when it does not fit. */
 LG_HIDDEN const char *lgN_name(lg_ctx *ctx, char *buf, size_t n, const char *prefix,
                                const char *leaf);
+static inline const char *lgN_dtype_name(lg_dtype dt)
+{
+    return dt == LG_F32 ? "float32" : (dt == LG_F64 ? "float64" : "int64");
+}
 /* A new parameter filled U(-bound, bound). */
 LG_HIDDEN lg_tensor *lgN_param_uniform(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
                                        const int64_t *shape, double bound);

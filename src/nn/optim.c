@@ -43,7 +43,7 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
     lg_optim_opts o = { .defaults_tag = LG_OPTS_TAG | ((uint32_t)kind & LGC_OPTS_KIND_MASK),
                         .kind = kind };
     switch (kind) {
-    case LG_SGD: o.lr = NAN; break; /* required: PyTorch has no default */
+    case LG_SGD: o.lr = NAN; break;       /* required: PyTorch has no default */
     case LG_ADAMW: o.weight_decay = 0.01; /* fall through */
     case LG_ADAM: o.lr = 1e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8; break;
     case LG_RMSPROP: o.lr = 1e-2, o.alpha = 0.99, o.eps = 1e-8; break;
@@ -61,7 +61,8 @@ typedef struct field {
 #define ALL (K(LG_SGD) | K(LG_ADAM) | K(LG_ADAMW) | K(LG_RMSPROP))
 #define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
 static const field fields[] = {
-    { LGC_FIELD(lg_optim_opts, lr, "none for SGD (required), 1e-3 for Adam and AdamW, 1e-2 for RMSprop"),
+    { LGC_FIELD(lg_optim_opts, lr,
+                "none for SGD (required), 1e-3 for Adam and AdamW, 1e-2 for RMSprop"),
       ALL, ALL },
     { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL, K(LG_ADAMW) },
     { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },
@@ -79,8 +80,9 @@ static const field fields[] = {
 #undef ALL
 #undef ADAMS
 static const lg_optim_opts optim_zero = { 0 };
-static const lgC_opts_desc optim_desc = { "lg_optim_opts", "lg_optim_opts_default(kind)",
-                                          sizeof(lg_optim_opts), &optim_zero, NULL, 0 };
+static const lgC_opts_desc optim_desc = {
+    "lg_optim_opts", "lg_optim_opts_default(kind)", sizeof(lg_optim_opts), &optim_zero, NULL, 0
+};
 
 /* Resolves the user's struct by the options rule, per kind: out holds the
  * values to use, or false with the error recorded. */
@@ -89,29 +91,28 @@ static bool resolve(lg_ctx *ctx, const lg_optim_opts *user, lg_optim_opts *out)
     static const char who[] = "lg_optim_new";
     if (!user)
         return lgC_fail(ctx, LG_ERR_NULL,
-                         "%s: o is NULL (the kind is required: start from "
-                         "lg_optim_opts_default(kind))",
-                         who);
+                        "%s: o is NULL (the kind is required: start from "
+                        "lg_optim_opts_default(kind))",
+                        who);
     uint32_t tag_kind = 0;
     lgC_opts_kind c = lgC_opts_classify(ctx, who, &optim_desc, user, &tag_kind);
     if (c == LGC_OPTS_BAD)
         return false;
     if ((unsigned)user->kind > LG_RMSPROP)
-        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not an optimizer", who,
-                         (int)user->kind);
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not an optimizer", who, (int)user->kind);
     unsigned bit = 1u << user->kind;
     if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
         return lgC_fail(ctx, LG_ERR_VALUE,
-                         "%s: the struct was made by lg_optim_opts_default(%s) but kind is %s; "
-                         "defaults differ by kind: start from lg_optim_opts_default(%s)",
-                         who, tag_kind <= LG_RMSPROP ? kind_names[tag_kind] : "?",
-                         kind_names[user->kind], kind_names[user->kind]);
+                        "%s: the struct was made by lg_optim_opts_default(%s) but kind is %s; "
+                        "defaults differ by kind: start from lg_optim_opts_default(%s)",
+                        who, tag_kind <= LG_RMSPROP ? kind_names[tag_kind] : "?",
+                        kind_names[user->kind], kind_names[user->kind]);
     for (int i = 0; i < NFIELDS; i++) {
         const field *f = &fields[i];
         bool zero = lgC_opts_zero_field(user, &f->f);
         if (!(f->kinds & bit) && !zero)
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
-                             who, f->f.name, kind_names[user->kind]);
+                            who, f->f.name, kind_names[user->kind]);
         if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
             !lgC_opts_check_hand(ctx, who, &optim_desc, user, &f->f, 1))
             return false;
@@ -410,8 +411,8 @@ lg_status lg_optim_set_lr(lg_optim *o, double lr)
     if (!o)
         return LG_ERR_NULL;
     if (!(isfinite(lr) && lr >= 0))
-        return lgC_errorf(o->ctx, LG_ERR_VALUE, "lg_optim_set_lr: lr = %g, expected finite and >= 0",
-                          lr);
+        return lgC_errorf(o->ctx, LG_ERR_VALUE,
+                          "lg_optim_set_lr: lr = %g, expected finite and >= 0", lr);
     o->lr = lr;
     return LG_OK;
 }

@@ -42,7 +42,7 @@ lg_rnn_opts lg_rnn_opts_default(void)
 }
 
 static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
-                   int64_t hidden_size, const lg_rnn_opts *opts)
+                            int64_t hidden_size, const lg_rnn_opts *opts)
 {
     static const char who[] = "lg_rnn_new";
     lg_rnn_opts ov;
@@ -165,7 +165,7 @@ static bool check_state(lg_ctx *ctx, lg_tensor *s, const char *arg, int64_t LD, 
 }
 
 static lg_status rnn_forward_body(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
-                         lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out)
+                                  lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out)
 {
     static const char who[] = "lg_rnn_forward";
     if (!ctx)
@@ -286,7 +286,7 @@ lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *
     if (!ctx)
         return LG_ERR_NULL;
     const char *outer = lgC_api_enter(ctx, "lg_rnn_forward");
-    lg_status  res = rnn_forward_body(ctx, r, x, lengths, h0, c0, out);
+    lg_status res = rnn_forward_body(ctx, r, x, lengths, h0, c0, out);
     lgC_api_leave(ctx, outer);
     return res;
 }

@@ -58,9 +58,9 @@ lg_sched_opts lg_sched_opts_default(lg_sched_kind kind)
     lg_sched_opts o = { .defaults_tag = LG_OPTS_TAG | ((uint32_t)kind & LGC_OPTS_KIND_MASK),
                         .kind = kind };
     switch (kind) {
-    case LG_SCHED_STEP: o.gamma = 0.1; break; /* step_size required */
+    case LG_SCHED_STEP: o.gamma = 0.1; break;        /* step_size required */
     case LG_SCHED_EXPONENTIAL: o.gamma = NAN; break; /* required */
-    case LG_SCHED_COSINE: break;                      /* t_max required */
+    case LG_SCHED_COSINE: break;                     /* t_max required */
     case LG_SCHED_LINEAR: o.start_factor = 1.0 / 3.0, o.end_factor = 1.0, o.total_iters = 5; break;
     }
     return o;
@@ -86,8 +86,9 @@ static const field fields[] = {
 #undef K
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 static const lg_sched_opts sched_zero = { 0 };
-static const lgC_opts_desc sched_desc = { "lg_sched_opts", "lg_sched_opts_default(kind)",
-                                          sizeof(lg_sched_opts), &sched_zero, NULL, 0 };
+static const lgC_opts_desc sched_desc = {
+    "lg_sched_opts", "lg_sched_opts_default(kind)", sizeof(lg_sched_opts), &sched_zero, NULL, 0
+};
 
 /* The options rule, per kind (as lg_optim_new's). */
 static bool resolve(lg_ctx *ctx, const lg_sched_opts *user, lg_sched_opts *out)
@@ -98,21 +99,20 @@ static bool resolve(lg_ctx *ctx, const lg_sched_opts *user, lg_sched_opts *out)
     if (c == LGC_OPTS_BAD)
         return false;
     if ((unsigned)user->kind > LG_SCHED_LINEAR)
-        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not a schedule", who,
-                         (int)user->kind);
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not a schedule", who, (int)user->kind);
     if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
         return lgC_fail(ctx, LG_ERR_VALUE,
-                         "%s: the struct was made by lg_sched_opts_default(%s) but kind is %s; "
-                         "start from lg_sched_opts_default(%s)",
-                         who, tag_kind <= LG_SCHED_LINEAR ? kind_names[tag_kind] : "?",
-                         kind_names[user->kind], kind_names[user->kind]);
+                        "%s: the struct was made by lg_sched_opts_default(%s) but kind is %s; "
+                        "start from lg_sched_opts_default(%s)",
+                        who, tag_kind <= LG_SCHED_LINEAR ? kind_names[tag_kind] : "?",
+                        kind_names[user->kind], kind_names[user->kind]);
     unsigned bit = 1u << user->kind;
     for (int i = 0; i < NFIELDS; i++) {
         const field *f = &fields[i];
         bool zero = lgC_opts_zero_field(user, &f->f);
         if (!(f->kinds & bit) && !zero)
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
-                             who, f->f.name, kind_names[user->kind]);
+                            who, f->f.name, kind_names[user->kind]);
         if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
             !lgC_opts_check_hand(ctx, who, &sched_desc, user, &f->f, 1))
             return false;
@@ -128,34 +128,34 @@ static bool validate(lg_ctx *ctx, const lg_sched_opts *o)
     case LG_SCHED_STEP:
         if (o->step_size < 1)
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: step_size = %lld, expected >= 1 (required)",
-                             who, (long long)o->step_size);
+                            who, (long long)o->step_size);
         /* fall through */
     case LG_SCHED_EXPONENTIAL:
         if (!(isfinite(o->gamma) && o->gamma >= 0))
             return lgC_fail(ctx, LG_ERR_VALUE,
-                             isnan(o->gamma) && o->kind == LG_SCHED_EXPONENTIAL
-                                 ? "%s: gamma = %g: it is required for LG_SCHED_EXPONENTIAL"
-                                 : "%s: gamma = %g, expected finite and >= 0",
-                             who, o->gamma);
+                            isnan(o->gamma) && o->kind == LG_SCHED_EXPONENTIAL
+                                ? "%s: gamma = %g: it is required for LG_SCHED_EXPONENTIAL"
+                                : "%s: gamma = %g, expected finite and >= 0",
+                            who, o->gamma);
         return true;
     case LG_SCHED_COSINE:
         if (o->t_max < 1)
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: t_max = %lld, expected >= 1 (required)",
-                             who, (long long)o->t_max);
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: t_max = %lld, expected >= 1 (required)", who,
+                            (long long)o->t_max);
         if (!(isfinite(o->eta_min) && o->eta_min >= 0))
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: eta_min = %g, expected finite and >= 0",
-                             who, o->eta_min);
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: eta_min = %g, expected finite and >= 0", who,
+                            o->eta_min);
         return true;
     default:
         if (!(o->start_factor > 0 && o->start_factor <= 1))
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: start_factor = %g, expected in (0, 1]", who,
-                             o->start_factor);
+                            o->start_factor);
         if (!(o->end_factor >= 0 && o->end_factor <= 1))
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: end_factor = %g, expected in [0, 1]", who,
-                             o->end_factor);
+                            o->end_factor);
         if (o->total_iters < 1)
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: total_iters = %lld, expected >= 1", who,
-                             (long long)o->total_iters);
+                            (long long)o->total_iters);
         return true;
     }
 }

@@ -412,8 +412,8 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
         return lgC_error(ctx, LG_ERR_VALUE, "%s: the ctx holds %d parameters already", who,
                          INT_MAX);
     if (ctx->nparams == ctx->params_cap) {
-        int cap = ctx->params_cap > INT_MAX / 2 ? INT_MAX
-                                                 : (ctx->params_cap ? 2 * ctx->params_cap : 16);
+        int cap =
+            ctx->params_cap > INT_MAX / 2 ? INT_MAX : (ctx->params_cap ? 2 * ctx->params_cap : 16);
         lg_tensor **p = lgC_palloc(ctx, (size_t)cap * sizeof *p, who);
         if (!p)
             return NULL;
