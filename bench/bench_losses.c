@@ -192,12 +192,15 @@ static lg_tensor *triplet_distance(lg_ctx *c, state *s, lg_tensor **f, lg_tensor
 static lg_tensor *focal(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     (void)s, (void)i;
-    return lg_sigmoid_focal_loss(c, f[0], f[1], &(lg_focal_opts){ LG_REDUCTION_MEAN });
+    return lg_sigmoid_focal_loss(
+        c, f[0], f[1],
+        &(lg_focal_opts){ .reduction = LG_REDUCTION_MEAN, .alpha = 0.25, .gamma = 2 });
 }
 static lg_tensor *dice(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     (void)s, (void)i;
-    return lg_dice_loss(c, f[0], f[1], &(lg_dice_opts){ .activation = LG_DICE_SOFTMAX });
+    return lg_dice_loss(c, f[0], f[1],
+                        &(lg_dice_opts){ .activation = LG_DICE_SOFTMAX, .smooth = 1 });
 }
 static lg_tensor *contrastive(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
@@ -609,8 +612,11 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         else
             for (int k = 0; k < s->mlp->nlayers; k++)
                 ps[np++] = s->mlp->layers[k]->weight, ps[np++] = s->mlp->layers[k]->bias;
-        s->opt = lg_optim_new(
-            ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.01, .params = ps, .nparams = np });
+        lg_optim_opts oo = lg_optim_opts_default(LG_SGD);
+        oo.lr = 0.01;
+        oo.params = ps;
+        oo.nparams = np;
+        s->opt = lg_optim_new(ctx, &oo);
     } else if (c->train == T_SIAMESE || c->train == T_GRU) {
         lg_tensor *ps[8];
         int np = 0;
@@ -622,8 +628,10 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
             if (!input && np < 8)
                 ps[np++] = p;
         }
-        s->opt = lg_optim_new(
-            ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3, .params = ps, .nparams = np });
+        lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+        oo.params = ps;
+        oo.nparams = np;
+        s->opt = lg_optim_new(ctx, &oo);
     }
     if (lg_ctx_status(ctx) != LG_OK)
         die(ctx, c->name);

@@ -33,31 +33,74 @@ static lg_tensor *other_loss(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y,
     lg_reduction red = (lg_reduction)(next(r) % 4);
     double v = (double)next(r) / 64 - 1;
     switch (next(r) % 13) {
-    case 0:
-        return lg_poisson_nll_loss(ctx, x, y,
-                                   &(lg_poisson_nll_opts){ red, LG_SET(next(r) & 1), next(r) & 1 });
-    case 1: return lg_gaussian_nll_loss(ctx, x, y, z, &(lg_gaussian_nll_opts){ red, true });
-    case 2: return lg_margin_ranking_loss(ctx, x, y, z, &(lg_margin_opts){ red, v });
-    case 3:
-        return lg_multi_margin_loss(ctx, x, y,
-                                    &(lg_multi_margin_opts){ red, LG_SET(next(r) % 4), LG_SET(v), z });
-    case 4: return lg_multilabel_margin_loss(ctx, x, y, &(lg_loss_opts){ red });
-    case 5: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ red });
-    case 6: return lg_cosine_embedding_loss(ctx, x, y, z, &(lg_margin_opts){ red, v });
-    case 7:
-        return lg_triplet_margin_with_distance_loss(
-            ctx, x, y, z, &(lg_triplet_distance_opts){ .reduction = red, .swap = next(r) & 1 });
-    case 8:
-        return lg_sigmoid_focal_loss(ctx, x, y, &(lg_focal_opts){ red, LG_SET(v), LG_SET(v + 1) });
-    case 9:
-        return lg_dice_loss(ctx, x, y,
-                            &(lg_dice_opts){ red, (lg_dice_activation)(next(r) % 4), LG_SET(v), z });
-    case 10: return lg_contrastive_loss(ctx, x, y, z, &(lg_contrastive_opts){ red, LG_SET(v) });
-    case 11:
-        return lg_nt_xent_loss(ctx, x, y, &(lg_nt_xent_opts){ red, LG_SET(v), next(r) & 1 });
+    case 0: {
+        lg_poisson_nll_opts o = lg_poisson_nll_opts_default();
+        o.reduction = red;
+        o.log_input = next(r) & 1;
+        o.full = next(r) & 1;
+        return lg_poisson_nll_loss(ctx, x, y, &o);
+    }
+    case 1: {
+        lg_gaussian_nll_opts o = lg_gaussian_nll_opts_default();
+        o.reduction = red;
+        o.full = true;
+        return lg_gaussian_nll_loss(ctx, x, y, z, &o);
+    }
+    case 2:
+        return lg_margin_ranking_loss(ctx, x, y, z,
+                                      &(lg_margin_opts){ .reduction = red, .margin = v });
+    case 3: {
+        lg_multi_margin_opts o = lg_multi_margin_opts_default();
+        o.reduction = red;
+        o.p = next(r) % 4;
+        o.margin = v;
+        o.weight = z;
+        return lg_multi_margin_loss(ctx, x, y, &o);
+    }
+    case 4: return lg_multilabel_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = red });
+    case 5: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = red });
+    case 6:
+        return lg_cosine_embedding_loss(ctx, x, y, z,
+                                        &(lg_margin_opts){ .reduction = red, .margin = v });
+    case 7: {
+        lg_triplet_distance_opts o = lg_triplet_distance_opts_default();
+        o.reduction = red;
+        o.swap = next(r) & 1;
+        return lg_triplet_margin_with_distance_loss(ctx, x, y, z, &o);
+    }
+    case 8: {
+        lg_focal_opts o = lg_focal_opts_default();
+        o.reduction = red;
+        o.alpha = v;
+        o.gamma = v + 1;
+        return lg_sigmoid_focal_loss(ctx, x, y, &o);
+    }
+    case 9: {
+        lg_dice_opts o = lg_dice_opts_default();
+        o.reduction = red;
+        o.activation = (lg_dice_activation)(next(r) % 4);
+        o.smooth = v;
+        o.weight = z;
+        return lg_dice_loss(ctx, x, y, &o);
+    }
+    case 10: {
+        lg_contrastive_opts o = lg_contrastive_opts_default();
+        o.reduction = red;
+        o.margin = v;
+        return lg_contrastive_loss(ctx, x, y, z, &o);
+    }
+    case 11: {
+        lg_nt_xent_opts o = lg_nt_xent_opts_default();
+        o.reduction = red;
+        o.temperature = v;
+        o.cross_view_only = next(r) & 1;
+        return lg_nt_xent_loss(ctx, x, y, &o);
+    }
     default:
         return lg_binary_cross_entropy_with_logits(
-            ctx, x, y, &(lg_bce_logits_opts){ red, z, NULL, v });
+            ctx, x, y,
+            &(lg_bce_logits_opts){
+                .reduction = red, .weight = z, .pos_weight = NULL, .label_smoothing = v });
     }
 }
 
@@ -99,10 +142,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 15: out = lg_index_select(ctx, x, axis, y); break;
         case 16: out = lg_arange(ctx, dt, 0, (double)(next(&r) % 6), 1); break;
         case 17:
-            out = lg_cross_entropy(ctx, x, y, &(lg_ce_opts){ .label_smoothing = next(&r) / 200.0 });
+            out = lg_cross_entropy(
+                ctx, x, y,
+                &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = next(&r) / 200.0 });
             break;
         case 18:
-            out = lg_mse_loss(ctx, x, y, &(lg_loss_opts){ (lg_reduction)(next(&r) % 5) });
+            out = lg_mse_loss(ctx, x, y,
+                              &(lg_loss_opts){ .reduction = (lg_reduction)(next(&r) % 5) });
             break;
         case 19: out = lg_norm(ctx, x, (double)(next(&r) % 5) - 1, 1, &axis, false); break;
         case 20: lg_backward(ctx, x); break;

@@ -183,16 +183,28 @@ static lg_tensor *make_tensor(eval *e, const ftensor *t)
     return x;
 }
 
-/* Options: each loss lists the keys it takes. */
+/* Options: each loss lists the keys it takes. An option the case does not
+ * give keeps the loss's default (its lg_*_opts_default()). */
+typedef struct fopt {
+    bool set;
+    double value;
+} fopt;
 typedef struct opts {
     lg_reduction reduction;
-    lg_optd beta, delta, margin, p, eps, alpha, gamma, smooth, temperature;
+    fopt beta, delta, margin, p, eps, alpha, gamma, smooth, temperature, log_input;
+    bool ignore_set;
+    int64_t ignore_index;
     double label_smoothing;
-    lg_opti ignore_index;
     int64_t blank;
     bool log_target, swap, zero_infinity, full, sigmoid, softmax, cross_view_only;
-    lg_optb log_input;
 } opts;
+
+/* The case's value where it gives one. */
+static void setd(double *field, fopt o)
+{
+    if (o.set)
+        *field = o.value;
+}
 
 static bool parse_bool(const char *v, bool *out)
 {
@@ -256,13 +268,15 @@ static bool parse_opts(eval *e, const char *allowed, opts *o)
         } else if (!strcmp(k, "cross_view_only")) {
             ok = parse_bool(v, &o->cross_view_only);
         } else if (!strcmp(k, "log_input")) {
-            o->log_input.set = ok = parse_bool(v, &o->log_input.value);
+            bool bv = false;
+            o->log_input.set = ok = parse_bool(v, &bv);
+            o->log_input.value = bv;
         } else if (!strcmp(k, "ignore_index")) {
-            o->ignore_index.set = ok = parse_int(v, &o->ignore_index.value);
+            o->ignore_set = ok = parse_int(v, &o->ignore_index);
         } else if (!strcmp(k, "blank")) {
             ok = parse_int(v, &o->blank);
         } else if ((ok = parse_num(v, &d))) {
-            lg_optd set = { true, d };
+            fopt set = { true, d };
             if (!strcmp(k, "beta"))
                 o->beta = set;
             else if (!strcmp(k, "delta"))
@@ -323,7 +337,8 @@ static const loss_def losses[] = {
     { "multilabel_margin_loss", " input target ", " reduction " },
     { "soft_margin_loss", " input target ", " reduction " },
     { "cosine_embedding_loss", " input1 input2 target ", " reduction margin " },
-    { "triplet_margin_with_distance_loss", " anchor positive negative ", " reduction margin swap " },
+    { "triplet_margin_with_distance_loss", " anchor positive negative ",
+      " reduction margin swap " },
     { "sigmoid_focal_loss", " input target ", " reduction alpha gamma " },
     { "dice_loss", " input target weight ", " reduction smooth sigmoid softmax " },
     { "contrastive_loss", " input1 input2 target ", " reduction margin eps " },
@@ -332,12 +347,11 @@ static const loss_def losses[] = {
 
 /* p of multi_margin_loss: an integer option; anything else is passed on as
  * an invalid value for the library to reject. */
-static lg_opti int_opt(lg_optd d)
+static int64_t int_opt(fopt d, int64_t dflt)
 {
-    lg_opti r = { d.set, 0 };
-    if (d.set)
-        r.value = d.value == floor(d.value) && fabs(d.value) < 1e9 ? (int64_t)d.value : -1;
-    return r;
+    if (!d.set)
+        return dflt;
+    return d.value == floor(d.value) && fabs(d.value) < 1e9 ? (int64_t)d.value : -1;
 }
 
 static lg_tensor *call_loss(eval *e, const loss_def *L, const opts *o)
@@ -346,84 +360,168 @@ static lg_tensor *call_loss(eval *e, const loss_def *L, const opts *o)
     lg_tensor *x = input_tensor(e, "input"), *y = input_tensor(e, "target");
     lg_tensor *w = input_tensor(e, "weight");
     const char *n = L->name;
-    lg_loss_opts plain = { o->reduction };
+    lg_loss_opts plain = lg_loss_opts_default();
+    plain.reduction = o->reduction;
     if (!strcmp(n, "l1_loss"))
         return lg_l1_loss(ctx, x, y, &plain);
     if (!strcmp(n, "mse_loss"))
         return lg_mse_loss(ctx, x, y, &plain);
-    if (!strcmp(n, "smooth_l1_loss"))
-        return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ o->reduction, o->beta });
-    if (!strcmp(n, "huber_loss"))
-        return lg_huber_loss(ctx, x, y, &(lg_huber_opts){ o->reduction, o->delta });
-    if (!strcmp(n, "kl_div"))
-        return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ o->reduction, o->log_target });
-    if (!strcmp(n, "nll_loss"))
-        return lg_nll_loss(ctx, x, y, &(lg_nll_opts){ o->reduction, w, o->ignore_index });
-    if (!strcmp(n, "binary_cross_entropy"))
-        return lg_binary_cross_entropy(ctx, x, y, &(lg_bce_opts){ o->reduction, w });
-    if (!strcmp(n, "binary_cross_entropy_with_logits"))
-        return lg_binary_cross_entropy_with_logits(
-            ctx, x, y,
-            &(lg_bce_logits_opts){ o->reduction, w, input_tensor(e, "pos_weight"),
-                                   o->label_smoothing });
-    if (!strcmp(n, "cross_entropy"))
-        return lg_cross_entropy(
-            ctx, x, y, &(lg_ce_opts){ o->reduction, w, o->ignore_index, o->label_smoothing });
-    if (!strcmp(n, "multilabel_soft_margin_loss"))
-        return lg_multilabel_soft_margin_loss(ctx, x, y, &(lg_mlsm_opts){ o->reduction, w });
-    if (!strcmp(n, "hinge_embedding_loss"))
-        return lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ o->reduction, o->margin });
-    if (!strcmp(n, "triplet_margin_loss"))
-        return lg_triplet_margin_loss(
-            ctx, input_tensor(e, "anchor"), input_tensor(e, "positive"),
-            input_tensor(e, "negative"),
-            &(lg_triplet_opts){ o->reduction, o->margin, o->p, o->eps, o->swap });
+    if (!strcmp(n, "smooth_l1_loss")) {
+        lg_smooth_l1_opts so = lg_smooth_l1_opts_default();
+        so.reduction = o->reduction;
+        setd(&so.beta, o->beta);
+        return lg_smooth_l1_loss(ctx, x, y, &so);
+    }
+    if (!strcmp(n, "huber_loss")) {
+        lg_huber_opts ho = lg_huber_opts_default();
+        ho.reduction = o->reduction;
+        setd(&ho.delta, o->delta);
+        return lg_huber_loss(ctx, x, y, &ho);
+    }
+    if (!strcmp(n, "kl_div")) {
+        lg_kl_div_opts ko = lg_kl_div_opts_default();
+        ko.reduction = o->reduction;
+        ko.log_target = o->log_target;
+        return lg_kl_div(ctx, x, y, &ko);
+    }
+    if (!strcmp(n, "nll_loss")) {
+        lg_nll_opts no = lg_nll_opts_default();
+        no.reduction = o->reduction;
+        no.weight = w;
+        if (o->ignore_set)
+            no.ignore_index = o->ignore_index;
+        return lg_nll_loss(ctx, x, y, &no);
+    }
+    if (!strcmp(n, "binary_cross_entropy")) {
+        lg_bce_opts bo = lg_bce_opts_default();
+        bo.reduction = o->reduction;
+        bo.weight = w;
+        return lg_binary_cross_entropy(ctx, x, y, &bo);
+    }
+    if (!strcmp(n, "binary_cross_entropy_with_logits")) {
+        lg_bce_logits_opts bo = lg_bce_logits_opts_default();
+        bo.reduction = o->reduction;
+        bo.weight = w;
+        bo.pos_weight = input_tensor(e, "pos_weight");
+        bo.label_smoothing = o->label_smoothing;
+        return lg_binary_cross_entropy_with_logits(ctx, x, y, &bo);
+    }
+    if (!strcmp(n, "cross_entropy")) {
+        lg_ce_opts co = lg_ce_opts_default();
+        co.reduction = o->reduction;
+        co.weight = w;
+        if (o->ignore_set)
+            co.ignore_index = o->ignore_index;
+        co.label_smoothing = o->label_smoothing;
+        return lg_cross_entropy(ctx, x, y, &co);
+    }
+    if (!strcmp(n, "multilabel_soft_margin_loss")) {
+        lg_mlsm_opts mo = lg_mlsm_opts_default();
+        mo.reduction = o->reduction;
+        mo.weight = w;
+        return lg_multilabel_soft_margin_loss(ctx, x, y, &mo);
+    }
+    if (!strcmp(n, "hinge_embedding_loss")) {
+        lg_hinge_opts ho = lg_hinge_opts_default();
+        ho.reduction = o->reduction;
+        setd(&ho.margin, o->margin);
+        return lg_hinge_embedding_loss(ctx, x, y, &ho);
+    }
+    if (!strcmp(n, "triplet_margin_loss")) {
+        lg_triplet_opts to = lg_triplet_opts_default();
+        to.reduction = o->reduction;
+        setd(&to.margin, o->margin);
+        setd(&to.p, o->p);
+        setd(&to.eps, o->eps);
+        to.swap = o->swap;
+        return lg_triplet_margin_loss(ctx, input_tensor(e, "anchor"), input_tensor(e, "positive"),
+                                      input_tensor(e, "negative"), &to);
+    }
     lg_tensor *x1 = input_tensor(e, "input1"), *x2 = input_tensor(e, "input2");
-    double margin0 = o->margin.set ? o->margin.value : 0; /* losses whose margin defaults to 0 */
-    if (!strcmp(n, "poisson_nll_loss"))
-        return lg_poisson_nll_loss(
-            ctx, x, y, &(lg_poisson_nll_opts){ o->reduction, o->log_input, o->full, o->eps });
-    if (!strcmp(n, "gaussian_nll_loss"))
-        return lg_gaussian_nll_loss(ctx, x, y, input_tensor(e, "var"),
-                                    &(lg_gaussian_nll_opts){ o->reduction, o->full, o->eps });
+    lg_margin_opts mo = lg_margin_opts_default(); /* margin_ranking, cosine_embedding */
+    mo.reduction = o->reduction;
+    setd(&mo.margin, o->margin);
+    if (!strcmp(n, "poisson_nll_loss")) {
+        lg_poisson_nll_opts po = lg_poisson_nll_opts_default();
+        po.reduction = o->reduction;
+        if (o->log_input.set)
+            po.log_input = o->log_input.value != 0;
+        po.full = o->full;
+        setd(&po.eps, o->eps);
+        return lg_poisson_nll_loss(ctx, x, y, &po);
+    }
+    if (!strcmp(n, "gaussian_nll_loss")) {
+        lg_gaussian_nll_opts go = lg_gaussian_nll_opts_default();
+        go.reduction = o->reduction;
+        go.full = o->full;
+        setd(&go.eps, o->eps);
+        return lg_gaussian_nll_loss(ctx, x, y, input_tensor(e, "var"), &go);
+    }
     if (!strcmp(n, "margin_ranking_loss"))
-        return lg_margin_ranking_loss(ctx, x1, x2, y, &(lg_margin_opts){ o->reduction, margin0 });
-    if (!strcmp(n, "multi_margin_loss"))
-        return lg_multi_margin_loss(
-            ctx, x, y, &(lg_multi_margin_opts){ o->reduction, int_opt(o->p), o->margin, w });
+        return lg_margin_ranking_loss(ctx, x1, x2, y, &mo);
+    if (!strcmp(n, "multi_margin_loss")) {
+        lg_multi_margin_opts mmo = lg_multi_margin_opts_default();
+        mmo.reduction = o->reduction;
+        mmo.p = int_opt(o->p, mmo.p);
+        setd(&mmo.margin, o->margin);
+        mmo.weight = w;
+        return lg_multi_margin_loss(ctx, x, y, &mmo);
+    }
     if (!strcmp(n, "multilabel_margin_loss"))
         return lg_multilabel_margin_loss(ctx, x, y, &plain);
     if (!strcmp(n, "soft_margin_loss"))
         return lg_soft_margin_loss(ctx, x, y, &plain);
     if (!strcmp(n, "cosine_embedding_loss"))
-        return lg_cosine_embedding_loss(ctx, x1, x2, y, &(lg_margin_opts){ o->reduction, margin0 });
-    if (!strcmp(n, "triplet_margin_with_distance_loss"))
-        return lg_triplet_margin_with_distance_loss(
-            ctx, input_tensor(e, "anchor"), input_tensor(e, "positive"),
-            input_tensor(e, "negative"),
-            &(lg_triplet_distance_opts){ .reduction = o->reduction, .margin = o->margin,
-                                         .swap = o->swap });
-    if (!strcmp(n, "sigmoid_focal_loss"))
-        return lg_sigmoid_focal_loss(ctx, x, y,
-                                     &(lg_focal_opts){ o->reduction, o->alpha, o->gamma });
+        return lg_cosine_embedding_loss(ctx, x1, x2, y, &mo);
+    if (!strcmp(n, "triplet_margin_with_distance_loss")) {
+        lg_triplet_distance_opts to = lg_triplet_distance_opts_default();
+        to.reduction = o->reduction;
+        setd(&to.margin, o->margin);
+        to.swap = o->swap;
+        return lg_triplet_margin_with_distance_loss(ctx, input_tensor(e, "anchor"),
+                                                    input_tensor(e, "positive"),
+                                                    input_tensor(e, "negative"), &to);
+    }
+    if (!strcmp(n, "sigmoid_focal_loss")) {
+        lg_focal_opts fo = lg_focal_opts_default();
+        fo.reduction = o->reduction;
+        setd(&fo.alpha, o->alpha);
+        setd(&fo.gamma, o->gamma);
+        return lg_sigmoid_focal_loss(ctx, x, y, &fo);
+    }
     if (!strcmp(n, "dice_loss")) {
         if (o->sigmoid && o->softmax) {
             snprintf(e->why, sizeof e->why, "dice_loss: sigmoid and softmax both true");
             return NULL;
         }
-        lg_dice_activation act =
+        lg_dice_opts dopt = lg_dice_opts_default();
+        dopt.reduction = o->reduction;
+        dopt.activation =
             o->sigmoid ? LG_DICE_SIGMOID : (o->softmax ? LG_DICE_SOFTMAX : LG_DICE_PROBS);
-        return lg_dice_loss(ctx, x, y, &(lg_dice_opts){ o->reduction, act, o->smooth, w });
+        setd(&dopt.smooth, o->smooth);
+        dopt.weight = w;
+        return lg_dice_loss(ctx, x, y, &dopt);
     }
-    if (!strcmp(n, "contrastive_loss"))
-        return lg_contrastive_loss(ctx, x1, x2, y,
-                                   &(lg_contrastive_opts){ o->reduction, o->margin, o->eps });
-    if (!strcmp(n, "nt_xent_loss"))
-        return lg_nt_xent_loss(
-            ctx, x1, x2, &(lg_nt_xent_opts){ o->reduction, o->temperature, o->cross_view_only });
+    if (!strcmp(n, "contrastive_loss")) {
+        lg_contrastive_opts co = lg_contrastive_opts_default();
+        co.reduction = o->reduction;
+        setd(&co.margin, o->margin);
+        setd(&co.eps, o->eps);
+        return lg_contrastive_loss(ctx, x1, x2, y, &co);
+    }
+    if (!strcmp(n, "nt_xent_loss")) {
+        lg_nt_xent_opts no = lg_nt_xent_opts_default();
+        no.reduction = o->reduction;
+        setd(&no.temperature, o->temperature);
+        no.cross_view_only = o->cross_view_only;
+        return lg_nt_xent_loss(ctx, x1, x2, &no);
+    }
+    lg_ctc_opts co = lg_ctc_opts_default();
+    co.reduction = o->reduction;
+    co.blank = o->blank;
+    co.zero_infinity = o->zero_infinity;
     return lg_ctc_loss(ctx, input_tensor(e, "log_probs"), input_tensor(e, "targets"),
-                       input_tensor(e, "input_lengths"), input_tensor(e, "target_lengths"),
-                       &(lg_ctc_opts){ o->reduction, o->blank, o->zero_infinity });
+                       input_tensor(e, "input_lengths"), input_tensor(e, "target_lengths"), &co);
 }
 
 /* Compares a computed tensor with the fixture's float64 values. */
@@ -690,7 +788,8 @@ static int read_file(const char *path, tally *t)
             bool is_out = !strcmp(word, "out");
             ftensor *ft = is_out ? &c->out : &c->upstream;
             if (ft->v) /* a repeated line: a malformed case, not a leak */
-                snprintf(c->problem, sizeof c->problem, "line %d: a second '%s' line", lineno, word);
+                snprintf(c->problem, sizeof c->problem, "line %d: a second '%s' line", lineno,
+                         word);
             else if (is_out)
                 c->has_out = parse_tensor(rest, ft, c);
             else

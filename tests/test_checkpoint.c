@@ -117,7 +117,9 @@ static void train(lg_ctx *ctx, lg_mlp *m, lg_optim *opt, int from, int steps, do
 Test(checkpoint, resumed_run_is_bit_identical, .init = make_dir, .fini = remove_dir)
 {
     double straight[40], resumed[40];
-    lg_optim_opts oo = { .kind = LG_ADAM, .lr = 0.01, .amsgrad = true };
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM);
+    oo.lr = 0.01;
+    oo.amsgrad = true;
     lg_ctx *ctx = test_ctx(11);
     lg_mlp *m = model(ctx);
     lg_optim *opt = lg_optim_new(ctx, &oo);

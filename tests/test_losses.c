@@ -260,18 +260,26 @@ static lg_tensor *pointwise_composite(lg_ctx *ctx, int kind, lg_tensor *x, lg_te
 static lg_tensor *pointwise_fused(lg_ctx *ctx, int kind, lg_tensor *x, lg_tensor *y, lg_reduction r)
 {
     switch (kind) {
-    case 0: return lg_l1_loss(ctx, x, y, &(lg_loss_opts){ r });
-    case 1: return lg_mse_loss(ctx, x, y, &(lg_loss_opts){ r });
-    case 2: return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ r, LG_SET(0.5) });
-    case 3: return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ r, LG_SET(0) });
-    case 4: return lg_huber_loss(ctx, x, y, &(lg_huber_opts){ r, LG_SET(0.7) });
-    case 5: return lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ r, LG_SET(1.5) });
-    case 6: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ r });
+    case 0: return lg_l1_loss(ctx, x, y, &(lg_loss_opts){ .reduction = r });
+    case 1: return lg_mse_loss(ctx, x, y, &(lg_loss_opts){ .reduction = r });
+    case 2:
+        return lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ .reduction = r, .beta = 0.5 });
+    case 3: {
+        lg_smooth_l1_opts o = lg_smooth_l1_opts_default(); /* beta 0: L1 */
+        o.reduction = r;
+        o.beta = 0;
+        return lg_smooth_l1_loss(ctx, x, y, &o);
+    }
+    case 4: return lg_huber_loss(ctx, x, y, &(lg_huber_opts){ .reduction = r, .delta = 0.7 });
+    case 5:
+        return lg_hinge_embedding_loss(ctx, x, y,
+                                       &(lg_hinge_opts){ .reduction = r, .margin = 1.5 });
+    case 6: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = r });
     case 7:
         return lg_binary_cross_entropy_with_logits(ctx, x, y,
                                                    &(lg_bce_logits_opts){ .reduction = r });
-    case 8: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ r, false });
-    case 9: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ r, true });
+    case 8: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ .reduction = r, .log_target = false });
+    case 9: return lg_kl_div(ctx, x, y, &(lg_kl_div_opts){ .reduction = r, .log_target = true });
     default:
         return lg_multilabel_soft_margin_loss(ctx, lg_reshape(ctx, x, 2, SHAPE(-1, 4)),
                                               lg_reshape(ctx, y, 2, SHAPE(-1, 4)),
@@ -366,8 +374,11 @@ Test(losses, cross_entropy_rows_fused_matches_its_composite_oracle)
                     lg_tensor *w =
                         weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
                     lg_tensor *t = T_FROM(ctx, LG_I64, tv, N);
-                    lg_tensor *f = lg_cross_entropy(
-                        ctx, x1, t, &(lg_ce_opts){ (lg_reduction)red, w, LG_SET(-100), eps });
+                    lg_tensor *f = lg_cross_entropy(ctx, x1, t,
+                                                    &(lg_ce_opts){ .reduction = (lg_reduction)red,
+                                                                   .weight = w,
+                                                                   .ignore_index = -100,
+                                                                   .label_smoothing = eps });
                     /* the composite, with the ignored rows' targets made safe */
                     static int64_t safe[N];
                     double keep[N], wy[N], denom = 0;
@@ -428,7 +439,9 @@ Test(losses, nll_rows_fused_matches_its_composite_oracle)
                 lg_requires_grad(ctx, x1, true), lg_requires_grad(ctx, x2, true);
                 lg_tensor *w = weighted ? lg_rand(ctx, (lg_dtype)dt, 1, SHAPE(C), 0.2, 2) : NULL;
                 lg_tensor *f = lg_nll_loss(ctx, x1, T_FROM(ctx, LG_I64, tv, N),
-                                           &(lg_nll_opts){ (lg_reduction)red, w, LG_SET(-100) });
+                                           &(lg_nll_opts){ .reduction = (lg_reduction)red,
+                                                           .weight = w,
+                                                           .ignore_index = -100 });
                 double nw[N], denom = 0;
                 for (int i = 0; i < N; i++) {
                     nw[i] = -keep[i] * (w ? get(w, safe[i]) : 1);
@@ -487,10 +500,11 @@ Test(losses, triplet_rows_fused_matches_its_composite_oracle)
                     lg_requires_grad(ctx, in[k][0], true), lg_requires_grad(ctx, in[k][1], true);
                 }
                 double margin = margins[cfg], eps = epss[cfg];
-                lg_tensor *f =
-                    lg_triplet_margin_loss(ctx, in[0][0], in[1][0], in[2][0],
-                                           &(lg_triplet_opts){ (lg_reduction)red, LG_SET(margin),
-                                                               LG_SET(2), LG_SET(eps), false });
+                lg_triplet_opts to = lg_triplet_opts_default(); /* margin, eps may be 0 */
+                to.reduction = (lg_reduction)red;
+                to.margin = margin;
+                to.eps = eps;
+                lg_tensor *f = lg_triplet_margin_loss(ctx, in[0][0], in[1][0], in[2][0], &to);
                 lg_tensor *d_ap = lg_pairwise_distance(ctx, in[0][1], in[1][1], 2, eps, false);
                 lg_tensor *d_an = lg_pairwise_distance(ctx, in[0][1], in[2][1], 2, eps, false);
                 lg_tensor *c =
@@ -520,10 +534,10 @@ Test(losses, huber_is_delta_times_smooth_l1)
         double delta = 0.7;
         lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(4, 6)), 2);
         lg_tensor *y = lg_randn(ctx, LG_F64, 2, SHAPE(4, 6));
-        lg_tensor *h =
-            lg_huber_loss(ctx, x, y, &(lg_huber_opts){ (lg_reduction)red, LG_SET(delta) });
-        lg_tensor *s =
-            lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ (lg_reduction)red, LG_SET(delta) });
+        lg_tensor *h = lg_huber_loss(
+            ctx, x, y, &(lg_huber_opts){ .reduction = (lg_reduction)red, .delta = delta });
+        lg_tensor *s = lg_smooth_l1_loss(
+            ctx, x, y, &(lg_smooth_l1_opts){ .reduction = (lg_reduction)red, .beta = delta });
         int64_t n = lg_tensor_numel(h);
         double want[24];
         for (int64_t i = 0; i < n; i++)
@@ -542,9 +556,11 @@ Test(losses, cross_entropy_is_nll_of_log_softmax)
         lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(5, 4));
         lg_tensor *tt = T_FROM(ctx, LG_I64, t, 5);
         lg_tensor *ce = lg_cross_entropy(
-            ctx, x, tt, &(lg_ce_opts){ .reduction = (lg_reduction)red, .weight = w });
-        lg_tensor *nll = lg_nll_loss(ctx, lg_log_softmax(ctx, x, 1), tt,
-                                     &(lg_nll_opts){ .reduction = (lg_reduction)red, .weight = w });
+            ctx, x, tt,
+            &(lg_ce_opts){ .reduction = (lg_reduction)red, .weight = w, .ignore_index = -100 });
+        lg_tensor *nll = lg_nll_loss(
+            ctx, lg_log_softmax(ctx, x, 1), tt,
+            &(lg_nll_opts){ .reduction = (lg_reduction)red, .weight = w, .ignore_index = -100 });
         expect_close_to(ce, nll, 1e-14, "ce = nll(log_softmax)");
     }
     lg_ctx_free(ctx);
@@ -555,8 +571,8 @@ Test(losses, multilabel_soft_margin_is_mean_bce_with_logits)
     lg_ctx *ctx = test_ctx(108);
     lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 5)), 3);
     lg_tensor *y = lg_rand(ctx, LG_F64, 2, SHAPE(3, 5), 0, 1);
-    lg_tensor *m =
-        lg_multilabel_soft_margin_loss(ctx, x, y, &(lg_mlsm_opts){ LG_REDUCTION_NONE, NULL });
+    lg_tensor *m = lg_multilabel_soft_margin_loss(
+        ctx, x, y, &(lg_mlsm_opts){ .reduction = LG_REDUCTION_NONE, .weight = NULL });
     lg_tensor *b = lg_mean(ctx,
                            lg_binary_cross_entropy_with_logits(
                                ctx, x, y, &(lg_bce_logits_opts){ .reduction = LG_REDUCTION_NONE }),
@@ -581,40 +597,49 @@ static lg_tensor *loss_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     int64_t cls[] = { 2, 0, 3 };
     lg_tensor *t = T_FROM(ctx, LG_I64, cls, 3);
     switch (a->which) {
-    case 0: return lg_l1_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ r });
-    case 1: return lg_mse_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ r });
-    case 2: return lg_smooth_l1_loss(ctx, xs[0], xs[1], &(lg_smooth_l1_opts){ r, LG_SET(0.8) });
-    case 3: return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ r, LG_SET(0.6) });
+    case 0: return lg_l1_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ .reduction = r });
+    case 1: return lg_mse_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ .reduction = r });
+    case 2:
+        return lg_smooth_l1_loss(ctx, xs[0], xs[1],
+                                 &(lg_smooth_l1_opts){ .reduction = r, .beta = 0.8 });
+    case 3:
+        return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ .reduction = r, .delta = 0.6 });
     case 4:
         return lg_kl_div(ctx, lg_log_softmax(ctx, xs[0], 1), lg_softmax(ctx, xs[1], 1),
                          &(lg_kl_div_opts){ .reduction = r });
-    case 5: return lg_nll_loss(ctx, xs[0], t, &(lg_nll_opts){ .reduction = r });
+    case 5:
+        return lg_nll_loss(ctx, xs[0], t, &(lg_nll_opts){ .reduction = r, .ignore_index = -100 });
     case 6:
-        return lg_cross_entropy(ctx, xs[0], t,
-                                &(lg_ce_opts){ .reduction = r, .label_smoothing = 0.2 });
+        return lg_cross_entropy(
+            ctx, xs[0], t,
+            &(lg_ce_opts){ .reduction = r, .ignore_index = -100, .label_smoothing = 0.2 });
     case 7:
         return lg_cross_entropy(ctx, xs[0], lg_softmax(ctx, xs[1], 1),
-                                &(lg_ce_opts){ .reduction = r });
+                                &(lg_ce_opts){ .reduction = r, .ignore_index = -100 });
     case 8:
         return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, xs[0]), lg_sigmoid(ctx, xs[1]),
                                        &(lg_bce_opts){ .reduction = r });
     case 9:
         return lg_binary_cross_entropy_with_logits(
             ctx, xs[0], lg_sigmoid(ctx, xs[1]),
-            &(lg_bce_logits_opts){ r, NULL, lg_exp(ctx, xs[2]), 0 });
+            &(lg_bce_logits_opts){ .reduction = r,
+                                   .weight = NULL,
+                                   .pos_weight = lg_exp(ctx, xs[2]),
+                                   .label_smoothing = 0 });
     case 10:
         return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]),
                                               &(lg_mlsm_opts){ .reduction = r });
     case 11:
-        return lg_triplet_margin_loss(ctx, xs[0], xs[1], xs[2],
-                                      &(lg_triplet_opts){ .reduction = r, .swap = true });
+        return lg_triplet_margin_loss(
+            ctx, xs[0], xs[1], xs[2],
+            &(lg_triplet_opts){ .reduction = r, .margin = 1, .p = 2, .eps = 1e-6, .swap = true });
     default: {
         double sgn[12];
         for (int i = 0; i < 12; i++)
             sgn[i] = (i % 3) ? 1 : -1;
         return lg_hinge_embedding_loss(ctx, lg_abs(ctx, xs[0]),
                                        from_doubles(ctx, LG_F64, sgn, 2, SHAPE(3, 4)),
-                                       &(lg_hinge_opts){ r, LG_SET(1.5) });
+                                       &(lg_hinge_opts){ .reduction = r, .margin = 1.5 });
     }
     }
 }
@@ -652,21 +677,26 @@ Test(losses, argument_errors_name_the_function_and_rule)
                     "lg_mse_loss: input has shape [2, 3] but target has shape [3, 2]");
     EXPECT_LOSS_ERR(ctx, lg_l1_loss(ctx, a, d, NULL), LG_ERR_DTYPE,
                     "lg_l1_loss: input is float32 but target is float64");
-    EXPECT_LOSS_ERR(ctx, lg_l1_loss(ctx, a, a, &(lg_loss_opts){ LG_REDUCTION_BATCHMEAN }),
+    EXPECT_LOSS_ERR(ctx,
+                    lg_l1_loss(ctx, a, a, &(lg_loss_opts){ .reduction = LG_REDUCTION_BATCHMEAN }),
                     LG_ERR_VALUE, "reduction");
-    EXPECT_LOSS_ERR(ctx, lg_smooth_l1_loss(ctx, a, a, &(lg_smooth_l1_opts){ .beta = LG_SET(-1) }),
+    EXPECT_LOSS_ERR(ctx, lg_smooth_l1_loss(ctx, a, a, &(lg_smooth_l1_opts){ .beta = -1 }),
                     LG_ERR_VALUE, "beta = -1");
-    EXPECT_LOSS_ERR(ctx, lg_huber_loss(ctx, a, a, &(lg_huber_opts){ .delta = LG_SET(0) }),
-                    LG_ERR_VALUE, "delta = 0");
+    lg_huber_opts h0 = lg_huber_opts_default();
+    h0.delta = 0;
+    EXPECT_LOSS_ERR(ctx, lg_huber_loss(ctx, a, a, &h0), LG_ERR_VALUE, "delta = 0");
     EXPECT_LOSS_ERR(ctx, lg_nll_loss(ctx, a, t, NULL), LG_ERR_INDEX,
                     "lg_nll_loss: target[1] = 3 is out of range for 3 classes");
-    EXPECT_LOSS_ERR(ctx, lg_cross_entropy(ctx, a, t, &(lg_ce_opts){ .label_smoothing = -0.1 }),
-                    LG_ERR_VALUE, "label_smoothing");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_cross_entropy(ctx, a, t, &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = -0.1 }),
+        LG_ERR_VALUE, "label_smoothing");
     EXPECT_LOSS_ERR(ctx, lg_cross_entropy(ctx, a, lg_zeros(ctx, LG_I64, 1, SHAPE(3)), NULL),
                     LG_ERR_SHAPE, "lg_cross_entropy: input [2, 3]");
     EXPECT_LOSS_ERR(ctx,
                     lg_nll_loss(ctx, a, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                                &(lg_nll_opts){ .weight = lg_ones(ctx, LG_F32, 1, SHAPE(2)) }),
+                                &(lg_nll_opts){ .weight = lg_ones(ctx, LG_F32, 1, SHAPE(2)),
+                                                .ignore_index = -100 }),
                     LG_ERR_SHAPE, "weight has shape [2], expected [3]");
     EXPECT_LOSS_ERR(ctx, lg_binary_cross_entropy(ctx, a, a, NULL), LG_ERR_VALUE,
                     "expected every element in [0, 1]");
@@ -745,7 +775,7 @@ static lg_tensor *regression(lg_ctx *ctx, lg_tensor *const *p, int step)
     case 0: return lg_l1_loss(ctx, pred, y, NULL);
     case 1: return lg_mse_loss(ctx, pred, y, NULL);
     case 2: return lg_smooth_l1_loss(ctx, pred, y, NULL);
-    default: return lg_huber_loss(ctx, pred, y, &(lg_huber_opts){ .delta = LG_SET(0.5) });
+    default: return lg_huber_loss(ctx, pred, y, &(lg_huber_opts){ .delta = 0.5 });
     }
 }
 
@@ -788,7 +818,9 @@ static lg_tensor *classify(lg_ctx *ctx, lg_tensor *const *p, int step)
     lg_tensor *logits = lg_add(ctx, lg_matmul(ctx, x, p[0]), p[1]);
     switch (class_kind) {
     case 0: return lg_cross_entropy(ctx, logits, y, NULL);
-    case 1: return lg_cross_entropy(ctx, logits, y, &(lg_ce_opts){ .label_smoothing = 0.1 });
+    case 1:
+        return lg_cross_entropy(ctx, logits, y,
+                                &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = 0.1 });
     case 2: return lg_nll_loss(ctx, lg_log_softmax(ctx, logits, 1), y, NULL);
     case 3: /* KL of the predicted distribution to a smoothed one-hot */
         return lg_kl_div(
@@ -833,7 +865,8 @@ static lg_tensor *embed_triplet(lg_ctx *ctx, lg_tensor *const *p, int step)
     lg_tensor *a = lg_index_select(ctx, e, 0, T_FROM(ctx, LG_I64, ai, 16));
     lg_tensor *po = lg_index_select(ctx, e, 0, T_FROM(ctx, LG_I64, pi, 16));
     lg_tensor *ne = lg_index_select(ctx, e, 0, T_FROM(ctx, LG_I64, ni, 16));
-    return lg_triplet_margin_loss(ctx, a, po, ne, &(lg_triplet_opts){ .margin = LG_SET(2) });
+    return lg_triplet_margin_loss(ctx, a, po, ne,
+                                  &(lg_triplet_opts){ .margin = 2, .p = 2, .eps = 1e-6 });
 }
 
 /* Hinge embedding on pair distances: same-class pairs pulled in, others pushed past the margin. */
@@ -851,7 +884,7 @@ static lg_tensor *embed_hinge(lg_ctx *ctx, lg_tensor *const *p, int step)
         ctx, lg_index_select(ctx, e, 0, T_FROM(ctx, LG_I64, ai, 24)),
         lg_index_select(ctx, e, 0, T_FROM(ctx, LG_I64, bi, 24)), 2, 1e-6, false);
     return lg_hinge_embedding_loss(ctx, d, from_doubles(ctx, LG_F64, t, 1, SHAPE(24)),
-                                   &(lg_hinge_opts){ .margin = LG_SET(3) });
+                                   &(lg_hinge_opts){ .margin = 3 });
 }
 
 Test(losses, metric_losses_train)

@@ -43,77 +43,93 @@ static lg_tensor *apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     int64_t seg[] = { 3, 2, 2 };
     switch (a->which) {
     case 0:
-        return lg_poisson_nll_loss(ctx, x, lg_add_scalar(ctx, lg_exp(ctx, y), 0.5),
-                                   &(lg_poisson_nll_opts){ .reduction = r, .full = true });
-    case 1:
         return lg_poisson_nll_loss(
-            ctx, lg_exp(ctx, x), lg_exp(ctx, y),
-            &(lg_poisson_nll_opts){ .reduction = r, .log_input = LG_SET(false), .full = true });
+            ctx, x, lg_add_scalar(ctx, lg_exp(ctx, y), 0.5),
+            &(lg_poisson_nll_opts){ .reduction = r, .log_input = true, .full = true, .eps = 1e-8 });
+    case 1: {
+        lg_poisson_nll_opts o = lg_poisson_nll_opts_default(); /* the rate itself */
+        o.reduction = r;
+        o.log_input = false;
+        o.full = true;
+        return lg_poisson_nll_loss(ctx, lg_exp(ctx, x), lg_exp(ctx, y), &o);
+    }
     case 2:
-        return lg_gaussian_nll_loss(ctx, x, y, lg_exp(ctx, z),
-                                    &(lg_gaussian_nll_opts){ .reduction = r, .full = true });
+        return lg_gaussian_nll_loss(
+            ctx, x, y, lg_exp(ctx, z),
+            &(lg_gaussian_nll_opts){ .reduction = r, .full = true, .eps = 1e-6 });
     case 3:
         return lg_gaussian_nll_loss(ctx, x, y, lg_exp(ctx, col0(ctx, z)),
-                                    &(lg_gaussian_nll_opts){ .reduction = r });
-    case 4: return lg_margin_ranking_loss(ctx, x, z, pm1, &(lg_margin_opts){ r, 0.3 });
-    case 5: return lg_soft_margin_loss(ctx, x, pm1, &(lg_loss_opts){ r });
+                                    &(lg_gaussian_nll_opts){ .reduction = r, .eps = 1e-6 });
+    case 4:
+        return lg_margin_ranking_loss(ctx, x, z, pm1,
+                                      &(lg_margin_opts){ .reduction = r, .margin = 0.3 });
+    case 5: return lg_soft_margin_loss(ctx, x, pm1, &(lg_loss_opts){ .reduction = r });
     case 6:
         return lg_multi_margin_loss(
             ctx, x, T_FROM(ctx, LG_I64, cls, 3),
             &(lg_multi_margin_opts){
                 .reduction = r,
-                .p = LG_SET(2),
+                .p = 2,
+                .margin = 1,
                 .weight =
                     from_doubles(ctx, LG_F64, (double[]){ 0.5, 2, 1.25, 0.75 }, 1, SHAPE(4)) });
     case 7:
         return lg_multi_margin_loss(
             ctx, x, T_FROM(ctx, LG_I64, cls, 3),
-            &(lg_multi_margin_opts){ .reduction = r, .margin = LG_SET(0.7) });
+            &(lg_multi_margin_opts){ .reduction = r, .p = 1, .margin = 0.7 });
     case 8:
         return lg_multilabel_margin_loss(ctx, x, T_FROM(ctx, LG_I64, labels, 3, 4),
-                                         &(lg_loss_opts){ r });
+                                         &(lg_loss_opts){ .reduction = r });
     case 9: {
         double t[] = { 1, -1, 0 };
         return lg_cosine_embedding_loss(ctx, x, y, from_doubles(ctx, LG_F64, t, 1, SHAPE(3)),
-                                        &(lg_margin_opts){ r, -0.9 });
+                                        &(lg_margin_opts){ .reduction = r, .margin = -0.9 });
     }
     case 10:
         return lg_triplet_margin_with_distance_loss(
-            ctx, x, y, z, &(lg_triplet_distance_opts){ .reduction = r, .swap = true });
+            ctx, x, y, z, &(lg_triplet_distance_opts){ .reduction = r, .margin = 1, .swap = true });
     case 11:
         return lg_triplet_margin_with_distance_loss(
             ctx, x, y, z,
             &(lg_triplet_distance_opts){
-                .reduction = r, .distance = squared_l2, .user = &calls, .margin = LG_SET(8) });
-    case 12: return lg_sigmoid_focal_loss(ctx, x, unit, &(lg_focal_opts){ .reduction = r });
+                .reduction = r, .distance = squared_l2, .user = &calls, .margin = 8 });
+    case 12:
+        return lg_sigmoid_focal_loss(ctx, x, unit,
+                                     &(lg_focal_opts){ .reduction = r, .alpha = 0.25, .gamma = 2 });
     case 13:
-        return lg_sigmoid_focal_loss(
-            ctx, x, unit,
-            &(lg_focal_opts){ .reduction = r, .alpha = LG_SET(-1), .gamma = LG_SET(0.5) });
+        return lg_sigmoid_focal_loss(ctx, x, unit,
+                                     &(lg_focal_opts){ .reduction = r, .alpha = -1, .gamma = 0.5 });
     case 14:
         return lg_binary_cross_entropy_with_logits(
-            ctx, x, unit, &(lg_bce_logits_opts){ r, NULL, lg_exp(ctx, z), 0.2 });
+            ctx, x, unit,
+            &(lg_bce_logits_opts){ .reduction = r,
+                                   .weight = NULL,
+                                   .pos_weight = lg_exp(ctx, z),
+                                   .label_smoothing = 0.2 });
     case 15:
         return lg_dice_loss(
             ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
             &(lg_dice_opts){ .reduction = r,
                              .activation = LG_DICE_SIGMOID,
+                             .smooth = 1,
                              .weight = lg_exp(ctx, lg_narrow(ctx, col0(ctx, z), 0, 0, 2)) });
     case 16:
-        return lg_dice_loss(ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
-                            &(lg_dice_opts){ .reduction = r,
-                                             .activation = LG_DICE_SOFTMAX,
-                                             .smooth = LG_SET(0.1) });
-    case 17: return lg_dice_loss(ctx, lg_sigmoid(ctx, x), unit, &(lg_dice_opts){ .reduction = r });
+        return lg_dice_loss(
+            ctx, lg_reshape(ctx, x, 3, seg), lg_reshape(ctx, unit, 3, seg),
+            &(lg_dice_opts){ .reduction = r, .activation = LG_DICE_SOFTMAX, .smooth = 0.1 });
+    case 17:
+        return lg_dice_loss(ctx, lg_sigmoid(ctx, x), unit,
+                            &(lg_dice_opts){ .reduction = r, .smooth = 1 });
     case 18:
-        return lg_contrastive_loss(ctx, x, y, lg_sigmoid(ctx, col0(ctx, z)),
-                                   &(lg_contrastive_opts){ .reduction = r, .margin = LG_SET(3) });
-    case 19: return lg_nt_xent_loss(ctx, x, y, &(lg_nt_xent_opts){ .reduction = r });
+        return lg_contrastive_loss(
+            ctx, x, y, lg_sigmoid(ctx, col0(ctx, z)),
+            &(lg_contrastive_opts){ .reduction = r, .margin = 3, .eps = 1e-6 });
+    case 19:
+        return lg_nt_xent_loss(ctx, x, y, &(lg_nt_xent_opts){ .reduction = r, .temperature = 0.1 });
     default:
-        return lg_nt_xent_loss(ctx, x, y,
-                               &(lg_nt_xent_opts){ .reduction = r,
-                                                   .temperature = LG_SET(0.5),
-                                                   .cross_view_only = true });
+        return lg_nt_xent_loss(
+            ctx, x, y,
+            &(lg_nt_xent_opts){ .reduction = r, .temperature = 0.5, .cross_view_only = true });
     }
 }
 
@@ -147,7 +163,8 @@ Test(more_losses, soft_margin_stays_finite_where_pytorch_overflows)
         lg_tensor *x = from_doubles(ctx, dt, xv, 1, SHAPE(4));
         lg_tensor *y = from_doubles(ctx, dt, yv, 1, SHAPE(4));
         lg_requires_grad(ctx, x, true);
-        lg_tensor *l = lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ LG_REDUCTION_NONE });
+        lg_tensor *l =
+            lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = LG_REDUCTION_NONE });
         cr_assert_not_null(l, "%s", lg_ctx_errmsg(ctx));
         cr_assert_eq(lg_backward_with(ctx, l, lg_ones(ctx, dt, 1, SHAPE(4))), LG_OK);
         /* log(1 + exp(1e4)) = 1e4 (+ exp(-1e4)); log(1 + exp(-1e4)) = 0 */
@@ -163,8 +180,11 @@ Test(more_losses, focal_with_gamma_0_and_no_alpha_is_bce_with_logits)
     lg_ctx *ctx = test_ctx(213);
     lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(5, 3)), 3);
     lg_tensor *y = lg_rand(ctx, LG_F64, 2, SHAPE(5, 3), 0, 1);
-    lg_tensor *f = lg_sigmoid_focal_loss(
-        ctx, x, y, &(lg_focal_opts){ LG_REDUCTION_NONE, .alpha = LG_SET(-1), .gamma = LG_SET(0) });
+    lg_focal_opts fo = lg_focal_opts_default(); /* gamma 0, no alpha: plain BCE */
+    fo.reduction = LG_REDUCTION_NONE;
+    fo.alpha = -1;
+    fo.gamma = 0;
+    lg_tensor *f = lg_sigmoid_focal_loss(ctx, x, y, &fo);
     lg_tensor *b = lg_binary_cross_entropy_with_logits(
         ctx, x, y, &(lg_bce_logits_opts){ .reduction = LG_REDUCTION_NONE });
     expect_close_to(f, b, 1e-15, "focal(gamma 0, alpha off) vs BCE");
@@ -180,7 +200,7 @@ Test(more_losses, bce_label_smoothing_is_bce_on_smoothed_targets)
         sv[i] = yv[i] * 0.8 + 0.1;
     lg_tensor *a = lg_binary_cross_entropy_with_logits(
         ctx, x, from_doubles(ctx, LG_F64, yv, 2, SHAPE(4, 3)),
-        &(lg_bce_logits_opts){ LG_REDUCTION_NONE, .label_smoothing = 0.2 });
+        &(lg_bce_logits_opts){ .reduction = LG_REDUCTION_NONE, .label_smoothing = 0.2 });
     lg_tensor *b = lg_binary_cross_entropy_with_logits(
         ctx, x, from_doubles(ctx, LG_F64, sv, 2, SHAPE(4, 3)),
         &(lg_bce_logits_opts){ .reduction = LG_REDUCTION_NONE });
@@ -203,7 +223,10 @@ Test(more_losses, closed_forms)
     double a[] = { 0, 0 }, b[] = { 3, 0 };
     lg_tensor *A = from_doubles(ctx, LG_F64, a, 1, SHAPE(2));
     lg_tensor *B = from_doubles(ctx, LG_F64, b, 1, SHAPE(2));
-    lg_contrastive_opts co = { LG_REDUCTION_NONE, LG_SET(5), LG_SET(0) };
+    lg_contrastive_opts co = lg_contrastive_opts_default();
+    co.reduction = LG_REDUCTION_NONE;
+    co.margin = 5;
+    co.eps = 0;
     expect_close(lg_contrastive_loss(ctx, A, B, lg_scalar(ctx, LG_F64, 1), &co), (double[]){ 4.5 },
                  1, 1e-15, "contrastive similar");
     expect_close(lg_contrastive_loss(ctx, A, B, lg_scalar(ctx, LG_F64, 0), &co), (double[]){ 2 }, 1,
@@ -214,14 +237,13 @@ Test(more_losses, closed_forms)
     lg_tensor *Z1 = from_doubles(ctx, LG_F64, e1, 2, SHAPE(2, 4));
     lg_tensor *Z2 = from_doubles(ctx, LG_F64, e2, 2, SHAPE(2, 4));
     double tau = 0.5, want = -1 / tau + log(exp(1 / tau) + 2);
-    expect_close(lg_nt_xent_loss(ctx, Z1, Z2, &(lg_nt_xent_opts){ .temperature = LG_SET(tau) }),
+    expect_close(lg_nt_xent_loss(ctx, Z1, Z2, &(lg_nt_xent_opts){ .temperature = tau }),
                  (double[]){ want }, 1, 1e-14, "nt-xent");
     /* cross-view only: one negative per direction */
     want = -1 / tau + log(exp(1 / tau) + 1);
-    expect_close(
-        lg_nt_xent_loss(ctx, Z1, Z2,
-                        &(lg_nt_xent_opts){ .temperature = LG_SET(tau), .cross_view_only = true }),
-        (double[]){ want }, 1, 1e-14, "infonce");
+    expect_close(lg_nt_xent_loss(ctx, Z1, Z2,
+                                 &(lg_nt_xent_opts){ .temperature = tau, .cross_view_only = true }),
+                 (double[]){ want }, 1, 1e-14, "infonce");
     lg_ctx_free(ctx);
 }
 
@@ -316,11 +338,15 @@ Test(more_losses, fused_class_hinges_match_their_composite_oracles)
                     double margin = cfg == 3 ? 0.3 : 1;
                     f = lg_multi_margin_loss(
                         ctx, x1, T_FROM(ctx, LG_I64, tv, N),
-                        &(lg_multi_margin_opts){ (lg_reduction)red, LG_SET(p), LG_SET(margin), w });
+                        &(lg_multi_margin_opts){ .reduction = (lg_reduction)red,
+                                                 .p = p,
+                                                 .margin = margin,
+                                                 .weight = w });
                     c = multi_margin_composite(ctx, x2, tv, N, C, p, margin, w, (lg_reduction)red);
                 } else {
-                    f = lg_multilabel_margin_loss(ctx, x1, T_FROM(ctx, LG_I64, lists, N, C),
-                                                  &(lg_loss_opts){ (lg_reduction)red });
+                    f = lg_multilabel_margin_loss(
+                        ctx, x1, T_FROM(ctx, LG_I64, lists, N, C),
+                        &(lg_loss_opts){ .reduction = (lg_reduction)red });
                     c = multilabel_margin_composite(ctx, x2, lists, N, C, (lg_reduction)red);
                 }
                 char what[64];
@@ -366,7 +392,11 @@ Test(more_losses, distance_callback_builds_on_the_tape_and_its_errors_surface)
     int calls = 0;
     lg_tensor *l = lg_triplet_margin_with_distance_loss(
         ctx, a, p, n,
-        &(lg_triplet_distance_opts){ LG_REDUCTION_NONE, squared_l2, &calls, LG_SET(2), true });
+        &(lg_triplet_distance_opts){ .reduction = LG_REDUCTION_NONE,
+                                     .distance = squared_l2,
+                                     .user = &calls,
+                                     .margin = 2,
+                                     .swap = true });
     cr_assert_not_null(l, "%s", lg_ctx_errmsg(ctx));
     cr_assert_eq(calls, 3, "swap calls the distance three times, got %d", calls);
     for (int i = 0; i < 3; i++) {
@@ -379,19 +409,22 @@ Test(more_losses, distance_callback_builds_on_the_tape_and_its_errors_surface)
         double want = fmax(0, dap - fmin(dan, dpn) + 2);
         cr_assert(fabs(get(l, i) - want) < 1e-12, "row %d: %g vs %g", i, get(l, i), want);
     }
-    EXPECT_LOSS_ERR(ctx,
-                    lg_triplet_margin_with_distance_loss(
-                        ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = fails }),
-                    LG_ERR_AXIS, "lg_softmax");
-    EXPECT_LOSS_ERR(ctx,
-                    lg_triplet_margin_with_distance_loss(
-                        ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = returns_null }),
-                    LG_ERR_VALUE, "returned NULL without setting an error");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_triplet_margin_with_distance_loss(
+            ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = fails, .margin = 1 }),
+        LG_ERR_AXIS, "lg_softmax");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_triplet_margin_with_distance_loss(
+            ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = returns_null, .margin = 1 }),
+        LG_ERR_VALUE, "returned NULL without setting an error");
     int k = 0;
     EXPECT_LOSS_ERR(
         ctx,
         lg_triplet_margin_with_distance_loss(
-            ctx, a, p, n, &(lg_triplet_distance_opts){ .distance = wrong_shape, .user = &k }),
+            ctx, a, p, n,
+            &(lg_triplet_distance_opts){ .distance = wrong_shape, .user = &k, .margin = 1 }),
         LG_ERR_SHAPE, "expected the same");
     lg_ctx_free(ctx);
 }
@@ -421,19 +454,21 @@ Test(more_losses, argument_errors_name_the_function_and_rule)
                     "lg_multi_margin_loss: target[1] = 3, expected a class in [0, 3)");
     EXPECT_LOSS_ERR(ctx,
                     lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                                         &(lg_multi_margin_opts){ .p = LG_SET(3) }),
+                                         &(lg_multi_margin_opts){ .p = 3, .margin = 1 }),
                     LG_ERR_VALUE, "p = 3, expected 1 or 2");
-    EXPECT_LOSS_ERR(ctx,
-                    lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
-                                         &(lg_multi_margin_opts){ .weight = x4 }),
-                    LG_ERR_SHAPE, "weight is float32 [4], expected [3]");
+    EXPECT_LOSS_ERR(
+        ctx,
+        lg_multi_margin_loss(ctx, x, lg_zeros(ctx, LG_I64, 1, SHAPE(2)),
+                             &(lg_multi_margin_opts){ .p = 1, .margin = 1, .weight = x4 }),
+        LG_ERR_SHAPE, "weight is float32 [4], expected [3]");
     EXPECT_LOSS_ERR(ctx, lg_multilabel_margin_loss(ctx, x, T_FROM(ctx, LG_I64, lab, 2, 3), NULL),
                     LG_ERR_INDEX, "target[1] = -2, expected a class in [0, 3) or -1");
     EXPECT_LOSS_ERR(ctx,
                     lg_cosine_embedding_loss(ctx, x, x, lg_ones(ctx, LG_F32, 1, SHAPE(1)), NULL),
                     LG_ERR_SHAPE, "target has shape [1], expected [N] for [N, D] inputs");
-    EXPECT_LOSS_ERR(ctx, lg_sigmoid_focal_loss(ctx, x, u, &(lg_focal_opts){ .gamma = LG_SET(-1) }),
-                    LG_ERR_VALUE, "gamma = -1");
+    EXPECT_LOSS_ERR(
+        ctx, lg_sigmoid_focal_loss(ctx, x, u, &(lg_focal_opts){ .alpha = 0.25, .gamma = -1 }),
+        LG_ERR_VALUE, "gamma = -1");
     EXPECT_LOSS_ERR(ctx, lg_sigmoid_focal_loss(ctx, x, x, NULL), LG_ERR_VALUE,
                     "expected every element in [0, 1]");
     EXPECT_LOSS_ERR(ctx,
@@ -443,12 +478,14 @@ Test(more_losses, argument_errors_name_the_function_and_rule)
     EXPECT_LOSS_ERR(ctx, lg_dice_loss(ctx, x4, x4, NULL), LG_ERR_SHAPE, "expected [N, C, d1..dk]");
     EXPECT_LOSS_ERR(
         ctx,
-        lg_dice_loss(ctx, u, u, &(lg_dice_opts){ .weight = lg_zeros(ctx, LG_F32, 1, SHAPE(3)) }),
+        lg_dice_loss(ctx, u, u,
+                     &(lg_dice_opts){ .smooth = 1, .weight = lg_zeros(ctx, LG_F32, 1, SHAPE(3)) }),
         LG_ERR_VALUE, "the weights sum to 0");
     EXPECT_LOSS_ERR(ctx, lg_contrastive_loss(ctx, x, x, lg_full(ctx, LG_F32, 1, SHAPE(2), 2), NULL),
                     LG_ERR_VALUE, "target[0] = 2");
     EXPECT_LOSS_ERR(ctx, lg_nt_xent_loss(ctx, x4, x4, NULL), LG_ERR_SHAPE, "N >= 2");
-    EXPECT_LOSS_ERR(ctx, lg_nt_xent_loss(ctx, x, x, &(lg_nt_xent_opts){ .temperature = LG_SET(0) }),
-                    LG_ERR_VALUE, "temperature = 0");
+    lg_nt_xent_opts t0 = lg_nt_xent_opts_default();
+    t0.temperature = 0;
+    EXPECT_LOSS_ERR(ctx, lg_nt_xent_loss(ctx, x, x, &t0), LG_ERR_VALUE, "temperature = 0");
     lg_ctx_free(ctx);
 }

@@ -444,8 +444,9 @@ Test(nn, gru_sequence_argument_errors)
 Test(nn, padded_steps_get_no_gradient)
 {
     lg_ctx *ctx = test_ctx(2);
-    lg_rnn *net = lg_rnn_new(ctx, "gru", LG_GRU, 3, 4,
-                             &(lg_rnn_opts){ .dtype = LG_F64, .bidirectional = true });
+    lg_rnn *net =
+        lg_rnn_new(ctx, "gru", LG_GRU, 3, 4,
+                   &(lg_rnn_opts){ .dtype = LG_F64, .num_layers = 1, .bidirectional = true });
     lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(5, 2, 3));
     lg_requires_grad(ctx, x, true);
     int64_t lens[] = { 5, 3 };
@@ -478,23 +479,18 @@ static void run_optim_case(const ncase *c, lg_dtype dt)
               *b = lg_param_new(ctx, "b", dt, 1, SHAPE(2));
     lg_copy_into(ctx, W, make(ctx, find(c, "W0"), LG_F64));
     lg_copy_into(ctx, b, make(ctx, find(c, "b0"), LG_F64));
-    lg_optim_opts o = { .kind = kind,
-                        .lr = keyd(c, "lr", 0),
-                        .momentum = keyd(c, "momentum", 0),
-                        .dampening = keyd(c, "dampening", 0),
-                        .nesterov = keyd(c, "nesterov", 0) != 0,
-                        .amsgrad = keyd(c, "amsgrad", 0) != 0,
-                        .centered = keyd(c, "centered", 0) != 0 };
-    if (key(c, "weight_decay"))
-        o.weight_decay = (lg_optd)LG_SET(keyd(c, "weight_decay", 0));
-    if (key(c, "beta1"))
-        o.beta1 = (lg_optd)LG_SET(keyd(c, "beta1", 0));
-    if (key(c, "beta2"))
-        o.beta2 = (lg_optd)LG_SET(keyd(c, "beta2", 0));
-    if (key(c, "eps"))
-        o.eps = (lg_optd)LG_SET(keyd(c, "eps", 0));
-    if (key(c, "alpha"))
-        o.alpha = (lg_optd)LG_SET(keyd(c, "alpha", 0));
+    /* PyTorch's defaults for the kind, and what the case sets */
+    lg_optim_opts o = lg_optim_opts_default(kind);
+    static const char *const keys[] = { "lr",    "weight_decay", "momentum", "dampening",
+                                        "beta1", "beta2",        "eps",      "alpha" };
+    double *fields[] = { &o.lr,    &o.weight_decay, &o.momentum, &o.dampening,
+                         &o.beta1, &o.beta2,        &o.eps,      &o.alpha };
+    for (int f = 0; f < 8; f++)
+        if (key(c, keys[f]))
+            *fields[f] = keyd(c, keys[f], 0);
+    o.nesterov = keyd(c, "nesterov", 0) != 0;
+    o.amsgrad = keyd(c, "amsgrad", 0) != 0;
+    o.centered = keyd(c, "centered", 0) != 0;
     lg_optim *opt = lg_optim_new(ctx, &o);
     cr_assert_not_null(opt, "%s: %s", c->id, lg_ctx_errmsg(ctx));
     lg_step_end(ctx);
@@ -545,19 +541,25 @@ Test(nn, schedules_match_pytorch)
         lg_param_new(ctx, "p", LG_F64, 1, SHAPE(1));
         lg_optim *opt =
             lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = keyd(c, "lr", 0) });
-        lg_sched_opts so = { .kind = !strcmp(k, "step")          ? LG_SCHED_STEP
-                                     : !strcmp(k, "exponential") ? LG_SCHED_EXPONENTIAL
-                                     : !strcmp(k, "cosine")      ? LG_SCHED_COSINE
-                                                                 : LG_SCHED_LINEAR,
-                             .step_size = (int64_t)keyd(c, "step_size", 0),
-                             .gamma = keyd(c, "gamma", 0),
-                             .t_max = (int64_t)keyd(c, "t_max", 0),
-                             .eta_min = keyd(c, "eta_min", 0),
-                             .total_iters = (int64_t)keyd(c, "total_iters", 0) };
+        lg_sched_kind kind = !strcmp(k, "step")          ? LG_SCHED_STEP
+                             : !strcmp(k, "exponential") ? LG_SCHED_EXPONENTIAL
+                             : !strcmp(k, "cosine")      ? LG_SCHED_COSINE
+                                                         : LG_SCHED_LINEAR;
+        lg_sched_opts so = lg_sched_opts_default(kind); /* and what the case sets */
+        if (key(c, "step_size"))
+            so.step_size = (int64_t)keyd(c, "step_size", 0);
+        if (key(c, "gamma"))
+            so.gamma = keyd(c, "gamma", 0);
+        if (key(c, "t_max"))
+            so.t_max = (int64_t)keyd(c, "t_max", 0);
+        if (key(c, "eta_min"))
+            so.eta_min = keyd(c, "eta_min", 0);
+        if (key(c, "total_iters"))
+            so.total_iters = (int64_t)keyd(c, "total_iters", 0);
         if (key(c, "start_factor"))
-            so.start_factor = (lg_optd)LG_SET(keyd(c, "start_factor", 0));
+            so.start_factor = keyd(c, "start_factor", 0);
         if (key(c, "end_factor"))
-            so.end_factor = (lg_optd)LG_SET(keyd(c, "end_factor", 0));
+            so.end_factor = keyd(c, "end_factor", 0);
         lg_sched *s = lg_sched_new(ctx, opt, &so);
         cr_assert_not_null(s, "%s: %s", c->id, lg_ctx_errmsg(ctx));
         const ntensor *lrs = find(c, "lrs");
@@ -704,7 +706,8 @@ Test(nn, same_seed_same_model)
     double first[12];
     for (int run = 0; run < 2; run++) {
         lg_ctx *ctx = test_ctx(77);
-        lg_rnn *r = lg_rnn_new(ctx, "lstm", LG_LSTM, 2, 3, &(lg_rnn_opts){ .dtype = LG_F64 });
+        lg_rnn *r = lg_rnn_new(ctx, "lstm", LG_LSTM, 2, 3,
+                               &(lg_rnn_opts){ .dtype = LG_F64, .num_layers = 1 });
         cr_assert_not_null(r);
         lg_tensor *w = lg_param_find(ctx, "lstm.weight_hh_l0");
         for (int i = 0; i < 12; i++) {
@@ -723,8 +726,11 @@ Test(nn, argument_errors)
     cr_assert_null(lg_linear_new(ctx, "fc", 0, 3, NULL));
     cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
     lg_ctx_clear_error(ctx);
-    cr_assert_null(lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0 }));
-    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_optim_new") != NULL, "%s", lg_ctx_errmsg(ctx));
+    lg_optim_opts bad = lg_optim_opts_default(LG_ADAM);
+    bad.lr = -1;
+    cr_assert_null(lg_optim_new(ctx, &bad));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_optim_new: lr = -1") != NULL, "%s",
+              lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
     cr_assert_null(
         lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.1, .nesterov = true }));

@@ -1005,8 +1005,9 @@ static void bce_fwd(const op_row *r, lg_dtype dt)
     for (int i = 0; i < 6; i++)
         want[i] *= 1.5;
     expect_close(
-        lg_binary_cross_entropy(
-            ctx, x, y, &(lg_bce_opts){ LG_REDUCTION_NONE, from_doubles(ctx, dt, wv, 1, SHAPE(6)) }),
+        lg_binary_cross_entropy(ctx, x, y,
+                                &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE,
+                                                .weight = from_doubles(ctx, dt, wv, 1, SHAPE(6)) }),
         want, 6, tol, r->op);
     lg_ctx_free(ctx);
 }
@@ -1017,7 +1018,8 @@ static lg_tensor *bce_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     double wv[4] = { 0.5, 1, 1.5, 2 };
     return lg_binary_cross_entropy(
         ctx, xs[0], xs[1],
-        &(lg_bce_opts){ LG_REDUCTION_NONE, from_doubles(ctx, LG_F64, wv, 1, SHAPE(4)) });
+        &(lg_bce_opts){ .reduction = LG_REDUCTION_NONE,
+                        .weight = from_doubles(ctx, LG_F64, wv, 1, SHAPE(4)) });
 }
 
 static void bce_grad(const op_row *r)
@@ -1046,23 +1048,24 @@ static void pointwise_fwd(const op_row *r, lg_dtype dt)
         soft[i] = log1p(exp(-yv[i] * xv[i]));
     }
     double tol = dt == LG_F32 ? 1e-6 : 1e-14;
-    lg_loss_opts none = { LG_REDUCTION_NONE };
+    lg_loss_opts none = { .reduction = LG_REDUCTION_NONE };
     expect_close(lg_l1_loss(ctx, x, y, &none), l1, 4, tol, "l1");
     expect_close(lg_mse_loss(ctx, x, y, &none), mse, 4, tol, "mse");
+    expect_close(lg_smooth_l1_loss(
+                     ctx, x, y, &(lg_smooth_l1_opts){ .reduction = LG_REDUCTION_NONE, .beta = 1 }),
+                 sl1, 4, tol, "smooth_l1");
     expect_close(
-        lg_smooth_l1_loss(ctx, x, y, &(lg_smooth_l1_opts){ .reduction = LG_REDUCTION_NONE }), sl1,
-        4, tol, "smooth_l1");
-    expect_close(lg_huber_loss(ctx, x, y, &(lg_huber_opts){ LG_REDUCTION_NONE, LG_SET(0.5) }), hub,
-                 4, tol, "huber");
-    expect_close(
-        lg_hinge_embedding_loss(ctx, x, y, &(lg_hinge_opts){ .reduction = LG_REDUCTION_NONE }),
-        hinge, 4, tol, "hinge");
+        lg_huber_loss(ctx, x, y, &(lg_huber_opts){ .reduction = LG_REDUCTION_NONE, .delta = 0.5 }),
+        hub, 4, tol, "huber");
+    expect_close(lg_hinge_embedding_loss(
+                     ctx, x, y, &(lg_hinge_opts){ .reduction = LG_REDUCTION_NONE, .margin = 1 }),
+                 hinge, 4, tol, "hinge");
     expect_close(lg_soft_margin_loss(ctx, x, y, &none), soft, 4, tol, "soft margin");
     double sum = 0;
     for (int i = 0; i < 4; i++)
         sum += mse[i];
-    expect_close(lg_mse_loss(ctx, x, y, &(lg_loss_opts){ LG_REDUCTION_SUM }), &sum, 1, tol,
-                 "mse sum");
+    expect_close(lg_mse_loss(ctx, x, y, &(lg_loss_opts){ .reduction = LG_REDUCTION_SUM }), &sum, 1,
+                 tol, "mse sum");
     sum /= 4;
     expect_close(lg_mse_loss(ctx, x, y, NULL), &sum, 1, tol, "mse mean");
     (void)r;
@@ -1074,13 +1077,11 @@ static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     int kind = *(int *)user;
     lg_tensor *pm1 = lg_sign(ctx, xs[1]); /* labels +-1 for hinge and soft margin */
     switch (kind) {
-    case 0: return lg_l1_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ LG_REDUCTION_NONE });
-    case 1: return lg_mse_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ LG_REDUCTION_SUM });
-    case 2:
-        return lg_smooth_l1_loss(ctx, xs[0], xs[1], &(lg_smooth_l1_opts){ .beta = LG_SET(0.7) });
-    case 3: return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ .delta = LG_SET(0.7) });
-    case 4:
-        return lg_hinge_embedding_loss(ctx, xs[0], pm1, &(lg_hinge_opts){ .margin = LG_SET(0.3) });
+    case 0: return lg_l1_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ .reduction = LG_REDUCTION_NONE });
+    case 1: return lg_mse_loss(ctx, xs[0], xs[1], &(lg_loss_opts){ .reduction = LG_REDUCTION_SUM });
+    case 2: return lg_smooth_l1_loss(ctx, xs[0], xs[1], &(lg_smooth_l1_opts){ .beta = 0.7 });
+    case 3: return lg_huber_loss(ctx, xs[0], xs[1], &(lg_huber_opts){ .delta = 0.7 });
+    case 4: return lg_hinge_embedding_loss(ctx, xs[0], pm1, &(lg_hinge_opts){ .margin = 0.3 });
     case 5: return lg_soft_margin_loss(ctx, xs[0], xs[1], NULL);
     case 6: return lg_binary_cross_entropy_with_logits(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
     case 7:
@@ -1120,9 +1121,10 @@ static void ce_rows_fwd(const op_row *r, lg_dtype dt)
             s += exp(xv[i * 3 + c]);
         want[i] = log(s) - xv[i * 3 + tv[i]];
     }
-    expect_close(lg_cross_entropy(ctx, x, T_FROM(ctx, LG_I64, tv, 2),
-                                  &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE }),
-                 want, 2, dt == LG_F32 ? 1e-6 : 1e-14, r->op);
+    expect_close(
+        lg_cross_entropy(ctx, x, T_FROM(ctx, LG_I64, tv, 2),
+                         &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE, .ignore_index = -100 }),
+        want, 2, dt == LG_F32 ? 1e-6 : 1e-14, r->op);
     lg_ctx_free(ctx);
 }
 
@@ -1134,15 +1136,22 @@ static lg_tensor *ce_rows_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     double wv[] = { 0.5, 2.0, 1.25, 0.75 };
     lg_tensor *w = from_doubles(ctx, LG_F64, wv, 1, SHAPE(4));
     switch (k) {
-    case 0: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE });
-    case 1: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .weight = w });
-    case 2:
+    case 0:
+        return lg_cross_entropy(
+            ctx, xs[0], t, &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE, .ignore_index = -100 });
+    case 1:
+        return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .weight = w, .ignore_index = -100 });
+    case 2: {
+        lg_ce_opts o = lg_ce_opts_default(); /* class 0 ignored */
+        o.reduction = LG_REDUCTION_SUM;
+        o.weight = w;
+        o.ignore_index = 0;
+        o.label_smoothing = 0.3;
+        return lg_cross_entropy(ctx, xs[0], t, &o);
+    }
+    default:
         return lg_cross_entropy(ctx, xs[0], t,
-                                &(lg_ce_opts){ .reduction = LG_REDUCTION_SUM,
-                                               .weight = w,
-                                               .ignore_index = LG_SET(0),
-                                               .label_smoothing = 0.3 });
-    default: return lg_cross_entropy(ctx, xs[0], t, &(lg_ce_opts){ .label_smoothing = 0.2 });
+                                &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = 0.2 });
     }
 }
 
@@ -1188,13 +1197,14 @@ static lg_tensor *rows_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     lg_tensor *w = from_doubles(ctx, LG_F64, wv, 1, SHAPE(4));
     switch (k) {
     case 0:
-        return lg_nll_loss(ctx, xs[0], T_FROM(ctx, LG_I64, t, 3), &(lg_nll_opts){ .weight = w });
+        return lg_nll_loss(ctx, xs[0], T_FROM(ctx, LG_I64, t, 3),
+                           &(lg_nll_opts){ .weight = w, .ignore_index = -100 });
     case 1:
         return lg_multi_margin_loss(ctx, xs[0], T_FROM(ctx, LG_I64, t, 3),
-                                    &(lg_multi_margin_opts){ .p = LG_SET(2), .weight = w });
+                                    &(lg_multi_margin_opts){ .p = 2, .margin = 1, .weight = w });
     default:
         return lg_multilabel_margin_loss(ctx, xs[0], T_FROM(ctx, LG_I64, lists, 3, 4),
-                                         &(lg_loss_opts){ LG_REDUCTION_NONE });
+                                         &(lg_loss_opts){ .reduction = LG_REDUCTION_NONE });
     }
 }
 
@@ -1259,7 +1269,9 @@ static void triplet_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(11);
     double a[] = { 0, 0 }, p[] = { 3, 4 }, n[] = { 0, 6 }, n2[] = { 0, 1 };
-    lg_triplet_opts o = { .reduction = LG_REDUCTION_NONE, .eps = LG_SET(0) };
+    lg_triplet_opts o = lg_triplet_opts_default();
+    o.reduction = LG_REDUCTION_NONE;
+    o.eps = 0;
     /* max(0, 1 + 5 - 6) = 0 and max(0, 1 + 5 - 1) = 5 */
     lg_tensor *l = lg_triplet_margin_loss(ctx, from_doubles(ctx, dt, a, 1, SHAPE(2)),
                                           from_doubles(ctx, dt, p, 1, SHAPE(2)),
@@ -1277,7 +1289,7 @@ static lg_tensor *triplet_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
     (void)user;
     return lg_triplet_margin_loss(
         ctx, xs[0], xs[1], xs[2],
-        &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE, .margin = LG_SET(2) });
+        &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE, .margin = 2, .p = 2, .eps = 1e-6 });
 }
 
 static void triplet_grad(const op_row *r)

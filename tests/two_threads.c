@@ -12,7 +12,9 @@ static void *work(void *arg)
     lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = (uint64_t)(uintptr_t)arg, .threads = 1 });
     lg_mlp *m =
         lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 8, 16, 4 }, &(lg_mlp_opts){ .dropout = 0.1 });
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 0.01 });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM);
+    oo.lr = 0.01;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     int64_t y[16];
     for (int i = 0; i < 16; i++)
         y[i] = i % 4;
@@ -22,7 +24,8 @@ static void *work(void *arg)
         lg_tensor *logits = lg_mlp_forward(ctx, m, x);
         lg_tensor *p = lg_sigmoid(ctx, logits),
                   *u = lg_rand(ctx, LG_F32, 2, (int64_t[]){ 16, 4 }, 0, 1);
-        lg_tensor *loss = lg_cross_entropy(ctx, logits, t, &(lg_ce_opts){ .label_smoothing = 0.1 });
+        lg_tensor *loss = lg_cross_entropy(
+            ctx, logits, t, &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = 0.1 });
         lg_tensor *extra[] = {
             lg_nll_loss(ctx, lg_log_softmax(ctx, logits, 1), t, NULL),
             lg_mse_loss(ctx, p, u, NULL),

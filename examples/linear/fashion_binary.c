@@ -44,8 +44,7 @@ static lg_tensor *loss_of(lg_ctx *ctx, int kind, lg_tensor *z, lg_tensor *y, lg_
     if (kind == 2)
         return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, z), y, NULL);
     if (kind == 3)
-        return lg_sigmoid_focal_loss(ctx, z, y,
-                                     &(lg_focal_opts){ .alpha = LG_SET(0.9), .gamma = LG_SET(2) });
+        return lg_sigmoid_focal_loss(ctx, z, y, &(lg_focal_opts){ .alpha = 0.9, .gamma = 2 });
     return lg_binary_cross_entropy_with_logits(
         ctx, z, y, &(lg_bce_logits_opts){ .pos_weight = kind == 1 ? pw : NULL });
 }
@@ -75,11 +74,10 @@ int main(int argc, char **argv)
         char name[32];
         snprintf(name, sizeof name, "m%d", kind);
         lg_linear *l = models[kind] = lg_linear_new(ctx, name, D, 1, NULL);
-        lg_optim *opt =
-            lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
-                                                .lr = 1e-3,
-                                                .params = (lg_tensor *[]){ l->weight, l->bias },
-                                                .nparams = 2 });
+        lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+        oo.params = (lg_tensor *[]){ l->weight, l->bias };
+        oo.nparams = 2;
+        lg_optim *opt = lg_optim_new(ctx, &oo);
         ex_check(ctx, "model");
         for (int e = 0; e < a.epochs; e++) {
             ex_shuffle(ctx, idx, tr.n);

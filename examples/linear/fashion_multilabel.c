@@ -50,7 +50,8 @@ int main(int argc, char **argv)
     lg_ctx *ctx = ex_ctx(&a);
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
     lg_mlp *net = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, C }, NULL);
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");

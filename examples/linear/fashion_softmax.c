@@ -35,11 +35,10 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
     int id = smoothing > 0;
     loss_curves[id].name = acc_curves[id].name = name;
     lg_linear *l = lg_linear_new(ctx, name, D, C, NULL);
-    lg_optim *opt =
-        lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
-                                            .lr = 1e-3,
-                                            .params = (lg_tensor *[]){ l->weight, l->bias },
-                                            .nparams = 2 });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+    oo.params = (lg_tensor *[]){ l->weight, l->bias };
+    oo.nparams = 2;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a->epochs });
     ex_check(ctx, "model");
@@ -57,8 +56,9 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
                 by[k] = tr->labels[idx[s + k]];
             lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
             lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH });
-            lg_tensor *loss = lg_cross_entropy(ctx, forward(ctx, x, l), y,
-                                               &(lg_ce_opts){ .label_smoothing = smoothing });
+            lg_tensor *loss = lg_cross_entropy(
+                ctx, forward(ctx, x, l), y,
+                &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = smoothing });
             sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
         }

@@ -16,10 +16,11 @@ static const char *const names[NLOSS] = { "l1", "mse", "smooth_l1", "huber(2)" }
 static lg_tensor *loss_by(lg_ctx *ctx, int k, lg_tensor *pred, lg_tensor *y, lg_reduction r)
 {
     switch (k) {
-    case 0: return lg_l1_loss(ctx, pred, y, &(lg_loss_opts){ r });
-    case 1: return lg_mse_loss(ctx, pred, y, &(lg_loss_opts){ r });
-    case 2: return lg_smooth_l1_loss(ctx, pred, y, &(lg_smooth_l1_opts){ r, LG_SET(1.0) });
-    default: return lg_huber_loss(ctx, pred, y, &(lg_huber_opts){ r, LG_SET(2.0) });
+    case 0: return lg_l1_loss(ctx, pred, y, &(lg_loss_opts){ .reduction = r });
+    case 1: return lg_mse_loss(ctx, pred, y, &(lg_loss_opts){ .reduction = r });
+    case 2:
+        return lg_smooth_l1_loss(ctx, pred, y, &(lg_smooth_l1_opts){ .reduction = r, .beta = 1.0 });
+    default: return lg_huber_loss(ctx, pred, y, &(lg_huber_opts){ .reduction = r, .delta = 2.0 });
     }
 }
 
@@ -46,10 +47,11 @@ int main(int argc, char **argv)
         snprintf(nb, sizeof nb, "%s.b", names[k]);
         w[k] = lg_param_new(ctx, nw, LG_F64, 2, (int64_t[]){ 1, 1 });
         b[k] = lg_param_new(ctx, nb, LG_F64, 1, (int64_t[]){ 1 });
-        opt[k] = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM,
-                                                     .lr = 0.05,
-                                                     .params = (lg_tensor *[]){ w[k], b[k] },
-                                                     .nparams = 2 });
+        lg_optim_opts oo = lg_optim_opts_default(LG_ADAM);
+        oo.lr = 0.05;
+        oo.params = (lg_tensor *[]){ w[k], b[k] };
+        oo.nparams = 2;
+        opt[k] = lg_optim_new(ctx, &oo);
     }
     ex_check(ctx, "setup");
     FILE *csv = ex_csv_open(&a, "losses.csv", "epoch,l1,mse,smooth_l1,huber");

@@ -34,9 +34,10 @@ typedef struct job {
 static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mnist *te, job *j,
                   FILE *csv, int id, int epochs)
 {
-    lg_optim *opt = lg_optim_new(
-        ctx, &(lg_optim_opts){
-                 .kind = LG_ADAM, .lr = 1e-3, .params = j->params, .nparams = j->nparams });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+    oo.params = j->params;
+    oo.nparams = j->nparams;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
     ex_check(ctx, "model");

@@ -151,9 +151,12 @@ int main(int argc, char **argv)
     double t0 = ex_seconds();
     lg_ctx *ctx = ex_ctx(&a);
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);
-    model m = { lg_rnn_new(ctx, "gru", LG_GRU, FEAT, H, &(lg_rnn_opts){ .bidirectional = true }),
+    model m = { lg_rnn_new(ctx, "gru", LG_GRU, FEAT, H,
+                           &(lg_rnn_opts){ .num_layers = 1, .bidirectional = true }),
                 lg_linear_new(ctx, "out", 2 * H, C, NULL) };
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 3e-3 });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM);
+    oo.lr = 3e-3;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");

@@ -166,7 +166,8 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
 {
     const char *name = kind_name[kind];
     lg_mlp *net = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, NULL);
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3 });
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+    lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = epochs });
     ex_check(ctx, "model");
@@ -215,7 +216,8 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
             if (kind == TRIPLET) { /* every (anchor, positive) pair with its semi-hard negative */
                 int64_t nt = 0;
                 for (int i = 0; i < BATCH; i++)
-                    for (int pj = (i / PER_CLASS) * PER_CLASS; pj < (i / PER_CLASS + 1) * PER_CLASS; pj++) {
+                    for (int pj = (i / PER_CLASS) * PER_CLASS; pj < (i / PER_CLASS + 1) * PER_CLASS;
+                         pj++) {
                         if (pj == i)
                             continue;
                         float dp = dist[i * BATCH + pj], best = INFINITY, hard = INFINITY;
@@ -235,20 +237,23 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                     ctx, lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, ta, 1, &nt)),
                     lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, tp, 1, &nt)),
                     lg_index_select(ctx, z, 0, lg_tensor_from(ctx, LG_I64, tn, 1, &nt)),
-                    &(lg_triplet_opts){ .reduction = LG_REDUCTION_NONE, .margin = LG_SET(0.3) });
+                    &(lg_triplet_opts){
+                        .reduction = LG_REDUCTION_NONE, .margin = 0.3, .p = 2, .eps = 1e-6 });
                 ex_check(ctx, "triplets");
                 int64_t active = 0; /* mean over the triplets that still violate the margin */
                 for (int64_t t = 0; t < nt; t++)
                     active += ((float *)lg_tensor_data(l))[t] > 0;
-                loss = lg_mul_scalar(ctx, lg_sum(ctx, l, 0, NULL, false), 1.0 / (double)(active ? active : 1));
-            } else if (kind == CONTRASTIVE) { /* (anchor, positive) y = 1, (anchor, negative) y = 0 */
+                loss = lg_mul_scalar(ctx, lg_sum(ctx, l, 0, NULL, false),
+                                     1.0 / (double)(active ? active : 1));
+            } else if (kind ==
+                       CONTRASTIVE) { /* (anchor, positive) y = 1, (anchor, negative) y = 0 */
                 for (int i = 0; i < BATCH; i++)
                     y[i] = 1, y[BATCH + i] = 0;
-                loss = lg_contrastive_loss(
-                    ctx, lg_concat(ctx, 2, (lg_tensor *[]){ z, z }, 0),
-                    lg_concat(ctx, 2, (lg_tensor *[]){ zp, zn }, 0),
-                    lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
-                    &(lg_contrastive_opts){ .margin = LG_SET(1.0) });
+                loss =
+                    lg_contrastive_loss(ctx, lg_concat(ctx, 2, (lg_tensor *[]){ z, z }, 0),
+                                        lg_concat(ctx, 2, (lg_tensor *[]){ zp, zn }, 0),
+                                        lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
+                                        &(lg_contrastive_opts){ .margin = 1.0, .eps = 1e-6 });
             } else if (kind == NTXENT) { /* rows 2k and 2k + 1 share a class: 60 pairs */
                 int64_t half = BATCH / 2;
                 for (int64_t i = 0; i < half; i++)
@@ -257,7 +262,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 lg_tensor *zz = lg_index_select(ctx, z, 0, idx);
                 loss = lg_nt_xent_loss(ctx, lg_narrow(ctx, zz, 0, 0, half),
                                        lg_narrow(ctx, zz, 0, half, half),
-                                       &(lg_nt_xent_opts){ .temperature = LG_SET(0.1) });
+                                       &(lg_nt_xent_opts){ .temperature = 0.1 });
             } else { /* every anchor in a similar pair (y = 1) and a dissimilar one (y = -1) */
                 for (int i = 0; i < BATCH; i++)
                     pairs[i] = i, pairs[BATCH + i] = i, y[i] = 1, y[BATCH + i] = -1;
@@ -267,7 +272,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
                 lg_tensor *d = lg_pairwise_distance(ctx, anchors, others, 2, 1e-6, false);
                 loss = lg_hinge_embedding_loss(
                     ctx, d, lg_tensor_from(ctx, LG_F32, y, 1, (int64_t[]){ 2 * BATCH }),
-                    &(lg_hinge_opts){ .margin = LG_SET(2.0) });
+                    &(lg_hinge_opts){ .margin = 2.0 });
             }
             sum += ex_step(ctx, loss, opt);
             ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));

@@ -126,6 +126,7 @@ static lg_tensor *grad_of(lg_ctx *ctx, lg_tensor *x)
             return NULL;
         }
         *g = *x;
+        g->self = g;
         g->requires_grad = false;
         g->name = NULL;
         g->data = data;

@@ -86,10 +86,8 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
         }
     }
     a->cur = c;
-    if (c->used == 0 && a->skip) { /* a chunk's first allocation this use */
+    if (c->used == 0) /* a chunk's first allocation this use (not counted as used) */
         c->used = a->skip;
-        a->used += a->skip;
-    }
     void *p = payload(c) + c->used;
     c->used += n;
     a->used += n;
@@ -115,15 +113,26 @@ void lgC_arena_reset(lgC_arena *a)
     a->used = 0;
 }
 
-bool lgC_arena_reserve(lg_ctx *ctx, lgC_arena *a, size_t n)
+bool lgC_arena_grow(lg_ctx *ctx, lgC_arena *a, size_t n)
 {
-    if (a->capacity >= n && (!a->head || !a->head->next))
+    /* What the chunks can hold for sure: each loses at most its skip and
+     * one allocation's worth at its end. */
+    size_t room = 0, align = a->align ? a->align : ALIGN;
+    for (lgC_chunk *c = a->head; c; c = c->next)
+        if (c->size > a->skip + 2 * LGC_HEADER_BYTES)
+            room += c->size - a->skip - 2 * LGC_HEADER_BYTES;
+    if (room >= n)
         return true;
-    lgC_arena_free(ctx, a);
-    lgC_chunk *c = new_chunk(ctx, a, n);
+    size_t want = n + LGC_HEADER_BYTES * 2 + align; /* the rotation's skip fits in this */
+    lgC_chunk *c = new_chunk(ctx, a, want);
     if (!c)
         return false;
-    a->head = a->cur = c;
+    lgC_chunk **tail = &a->head;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = c;
+    if (!a->cur)
+        a->cur = a->head;
     return true;
 }
 

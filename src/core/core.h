@@ -139,8 +139,9 @@ LG_HIDDEN void lgC_pfree(lg_ctx *ctx, void *p);
 LG_HIDDEN void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who);
 LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who);  /* step arena */
 LG_HIDDEN void lgC_arena_reset(lgC_arena *a);
-/* Makes an empty arena hold at least n bytes in one chunk (false on OOM). */
-LG_HIDDEN bool lgC_arena_reserve(lg_ctx *ctx, lgC_arena *a, size_t n);
+/* Appends a chunk, if need be, so that a header pool holds n bytes of
+ * headers whatever its rotation; frees nothing (false on OOM). */
+LG_HIDDEN bool lgC_arena_grow(lg_ctx *ctx, lgC_arena *a, size_t n);
 LG_HIDDEN void lgC_arena_free(lg_ctx *ctx, lgC_arena *a);
 LG_HIDDEN lgC_mark lgC_arena_mark(const lgC_arena *a);
 LG_HIDDEN void lgC_arena_release(lgC_arena *a, lgC_mark m);

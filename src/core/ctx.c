@@ -264,13 +264,18 @@ void lg_step_end(lg_ctx *ctx)
 {
     if (!ctx)
         return;
+    size_t last = lgC_header_pool(ctx)->used;
     ctx->step_id++;
     ctx->tape_tail = NULL;
     ctx->nscopes = 0;
     lgC_arena_reset(&ctx->arena);
+    /* Every pool can hold a step like the last one, so that a repeated
+     * step allocates nothing (on failure they grow on demand later). */
+    for (int i = 0; i < LGC_HEADER_POOLS; i++)
+        lgC_arena_grow(ctx, &ctx->headers[i], last);
     /* The pool of the step starting now last held the headers of step
      * step_id - LGC_HEADER_POOLS; the others keep theirs, dead (stale) but
-     * readable. A pool only grows, so a repeated step allocates nothing. */
+     * readable. */
     lgC_arena_reset_skip(lgC_header_pool(ctx), header_skip(ctx->step_id));
     ctx->hdr_start = lgC_arena_mark(lgC_header_pool(ctx));
 }
