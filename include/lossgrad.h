@@ -145,7 +145,7 @@ typedef struct lg_tensor lg_tensor;
 typedef void *(*lg_alloc_fn)(void *user, void *ptr, size_t old_size, size_t new_size);
 
 /* The most kernel threads a ctx takes (lg_ctx_params.threads, lg_ctx_set_threads). */
-#define LG_MAX_THREADS 256
+#define LG_MAX_THREADS 1024
 
 typedef struct lg_ctx_params {
     uint32_t defaults_tag; /* written by the _default() function only (see Options) */
