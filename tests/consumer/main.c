@@ -1,6 +1,7 @@
 /* A program that uses an installed lossgrad: one loss, one backward. */
 #include <lossgrad.h>
 #include <stdio.h>
+#include <string.h>
 
 int main(void)
 {
@@ -13,7 +14,11 @@ int main(void)
         return 1;
     }
     double g = ((double *)lg_tensor_data(lg_tensor_grad(w)))[0]; /* 2 (0 - 1) / 3 */
-    printf("lossgrad %s: loss %.4f, grad %.4f\n", lg_version(), lg_item(ctx, loss), g);
+    /* which OpenBLAS the loader chose: without a RUNPATH, the system's
+     * libopenblas.so.0 alternative, whatever build lossgrad was linked to */
+    const char *blas = lg_blas_config();
+    printf("lossgrad %s: loss %.4f, grad %.4f (OpenBLAS %s OpenMP)\n", lg_version(),
+           lg_item(ctx, loss), g, blas && strstr(blas, "USE_OPENMP") ? "with" : "without");
     lg_ctx_free(ctx);
     return (g < -0.666 && g > -0.667) ? 0 : 1;
 }
