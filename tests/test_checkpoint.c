@@ -653,8 +653,14 @@ Test(checkpoint, F12_nul_in_tensor_name, .init = make_dir, .fini = remove_dir)
         snprintf(t, sizeof t, "\"%s\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]}",
                  names[i]);
         expect_load_fails(write_ckpt("z", t, RNG_OK, "0 0", "", doubles4, 32).s, false,
-                          LG_ERR_VALUE, "\\u0000 escape");
+                          LG_ERR_VALUE, "\\u0000 (or malformed \\u) escape");
     }
+    /* a raw control byte is not JSON either (cJSON takes it) */
+    expect_load_fails(
+        write_ckpt("z", "\"w\x01\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]}",
+                   RNG_OK, "0 0", "", doubles4, 32)
+            .s,
+        false, LG_ERR_VALUE, "control byte 0x01");
     /* an escaped backslash before "u0000" is just text: no parameter of that name */
     expect_load_fails(
         write_ckpt("z",
@@ -1074,4 +1080,31 @@ Test(checkpoint, metadata_numbers_ignore_the_locale, .init = make_dir, .fini = r
     cr_assert_eq(lg_optim_lr(v.opt), 0.5);
     lg_ctx_free(v.ctx);
     setlocale(LC_NUMERIC, "C");
+}
+
+Test(checkpoint, messages_name_the_call_the_argument_and_the_rule, .init = make_dir,
+     .fini = remove_dir)
+{
+    lg_ctx *ctx = test_ctx(1), *other = test_ctx(2);
+    lg_param_new(ctx, "w", LG_F64, 2, SHAPE(2, 2));
+    lg_param_new(other, "w", LG_F64, 2, SHAPE(2, 2));
+    lg_optim *foreign = make_optim(other, LG_SGD, 0.1, false);
+    cr_assert_eq(lg_checkpoint_save(ctx, at("x").s, foreign), LG_ERR_VALUE);
+    cr_assert_str_eq(lg_ctx_errmsg(ctx), "lg_checkpoint_save: opt was made with another ctx");
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_load(ctx, at("x").s, foreign), LG_ERR_VALUE);
+    cr_assert_str_eq(lg_ctx_errmsg(ctx), "lg_checkpoint_load: opt was made with another ctx");
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_load(ctx, NULL, NULL), LG_ERR_NULL);
+    cr_assert_str_eq(lg_ctx_errmsg(ctx), "lg_checkpoint_load: path is NULL");
+    lg_ctx_clear_error(ctx);
+    /* a long path is shortened in the middle: the rule still fits */
+    char deep[400];
+    snprintf(deep, sizeof deep, "%s/%0250d/x.safetensors", dir, 0);
+    cr_assert_eq(lg_checkpoint_load(ctx, deep, NULL), LG_ERR_IO);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "...") && strstr(lg_ctx_errmsg(ctx), "x.safetensors': ") &&
+                  strstr(lg_ctx_errmsg(ctx), "No such file or directory"),
+              "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+    lg_ctx_free(other);
 }
