@@ -638,7 +638,7 @@ Test(checkpoint, F12_duplicate_tensor_name, .init = make_dir, .fini = remove_dir
     const char *dtype2 = "\"w\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[2,2],"
                          "\"data_offsets\":[0,32]}";
     expect_load_fails(write_ckpt("d", dtype2, RNG_OK, "0 0", "", data, 32).s, false, LG_ERR_VALUE,
-                      "has the key 'dtype' twice");
+                      "tensor 'w' has the key 'dtype' twice");
     expect_load_fails(write_ckpt("d", W_ONLY, RNG_OK, "0 0", ",\"rng\":\"x\"", data, 32).s, false,
                       LG_ERR_VALUE, "__metadata__ has the key 'rng' twice");
 }

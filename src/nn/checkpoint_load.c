@@ -403,8 +403,10 @@ static lg_status parse_entry(loader *L, const cJSON *t, entry *e)
         !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return fail(L, LG_ERR_VALUE,
                     "tensor '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", e->name);
+    char what[80];
+    snprintf(what, sizeof what, "tensor '%.60s'", e->name);
     lg_status st;
-    if ((st = check_unique(L, t, "a tensor entry")) != LG_OK ||
+    if ((st = check_unique(L, t, what)) != LG_OK ||
         (st = parse_dtype(L, e, dt->valuestring)) != LG_OK ||
         (st = parse_shape(L, e, shape)) != LG_OK)
         return st;
