@@ -31,8 +31,11 @@ static size_t param_bytes(lg_tensor *p)
 
 void *lgN_slot(lg_optim *o, int i, int s)
 {
-    if (!o->slot[s][i])
+    if (!o->slot[s][i]) {
         o->slot[s][i] = lgC_palloc(o->ctx, param_bytes(o->params[i]), "lg_optim_step");
+        if (s == 0)
+            o->fresh[i] = true;
+    }
     return o->slot[s][i];
 }
 
@@ -202,7 +205,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     lg_optim *opt = lgC_palloc(ctx, sizeof *opt, who);
     lg_tensor **params = opt ? lgC_palloc(ctx, (size_t)n * sizeof *params, who) : NULL;
     int64_t *steps = params ? lgC_palloc(ctx, (size_t)n * sizeof *steps, who) : NULL;
-    if (!steps)
+    bool *fresh = steps ? lgC_palloc(ctx, (size_t)n * sizeof *fresh, who) : NULL;
+    if (!fresh)
         return NULL;
     for (int s = 0; s < LGN_SLOTS; s++)
         if (!(opt->slot[s] = lgC_palloc(ctx, (size_t)n * sizeof(void *), who)))
@@ -222,6 +226,7 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     opt->n = n;
     opt->params = params;
     opt->steps = steps;
+    opt->fresh = fresh;
     return opt;
 }
 
@@ -261,11 +266,13 @@ SGD_KERNEL(double, f64)
 static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
     void *buf = o->momentum != 0 ? o->slot[0][i] : NULL;
-    bool fresh = o->steps[i] == 1; /* PyTorch: no momentum buffer before the first update */
+    bool fresh = o->fresh[i]; /* PyTorch: a buffer made in this step starts as the update */
     if (f32)
         sgd_f32(o, p, g, buf, n, fresh);
     else
         sgd_f64(o, p, g, buf, n, fresh);
+    if (buf)
+        o->fresh[i] = false;
 }
 
 /* One Adam/AdamW update of n elements of type T; the arithmetic is in

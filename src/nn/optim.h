@@ -16,6 +16,7 @@ struct lg_optim {
     /* Per parameter: update count and up to three state buffers of the
      * parameter's dtype and size (NULL until first needed). */
     int64_t *steps;
+    bool *fresh; /* SGD: the momentum buffer holds nothing yet (PyTorch's None) */
     void **slot[LGN_SLOTS];
 };
 
