@@ -271,14 +271,29 @@ double lg_sched_step(lg_sched *s);
  * optimizer's state as "__optim__.<param>.<slot>" tensors and its step
  * count and lr in the metadata) to path, atomically: a temporary file in
  * the same folder is written, fsync'ed and renamed over path, so a crash
- * never leaves a half-written checkpoint. Data is little-endian. */
+ * never leaves a half-written checkpoint, and the temporary files of
+ * earlier crashed saves of path are removed. A new file gets mode
+ * 0666 & ~umask (as fopen would), a replaced one keeps its mode; a
+ * symbolic link is written through to its target (a link to nothing is
+ * LG_ERR_IO); a FIFO, device or directory at path is LG_ERR_IO and left
+ * untouched. Data is little-endian; numbers in the metadata are written in
+ * the C locale. docs/checkpoints.md has the details. */
 lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt);
-/* Reads path and, only if everything checks out (header size and JSON,
- * dtypes, shapes against the model, offsets inside the file, no overlap,
- * no overflow, every parameter present), writes the values into the ctx's
- * parameters (and the optimizer's state). On any error nothing is changed
- * and the message says what is wrong (LG_ERR_IO, LG_ERR_VALUE,
- * LG_ERR_SHAPE, LG_ERR_DTYPE). */
+/* Reads path and, only if everything checks out, writes the values into the
+ * ctx's parameters (and the optimizer's state: the file's state replaces
+ * opt's, as PyTorch's load_state_dict, and state the file lacks restarts
+ * from zero). Checked: a regular file (a FIFO or device is refused without
+ * blocking), its size exactly 8 + header + the tensors the header names
+ * (no trailing bytes, no gaps), the header JSON (no repeated keys, no NUL or
+ * control characters in names, only spaces after it), dtypes, shapes
+ * against the model, offsets, every parameter present, and every metadata
+ * value (the RNG state: 64 hex digits, not all zero; the spare normal
+ * finite; lr finite and >= 0; step counts in [0, 2^53], one per optimized
+ * parameter; the optimizer kind opt's). On any error nothing is changed and
+ * the message says what is wrong ("lg_checkpoint_load: path '...': ...";
+ * LG_ERR_IO, LG_ERR_VALUE, LG_ERR_SHAPE, LG_ERR_DTYPE, LG_ERR_OOM). Memory:
+ * only the tensors that are written are read, into scratch memory freed
+ * before return. */
 lg_status lg_checkpoint_load(lg_ctx *ctx, const char *path, lg_optim *opt);
 
 #ifdef __cplusplus
