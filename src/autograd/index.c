@@ -50,6 +50,8 @@ static void outer_inner(const lg_tensor *x, int ax, int64_t *outer, int64_t *inn
 /* select: y <- x rows by idx; otherwise x rows += y rows (backward). */
 static void select_move(lg_tensor *x, lg_tensor *y, int ax, const lg_tensor *idx, bool take)
 {
+    if (y->numel == 0) /* nothing moves; the outer blocks may still number 2^60 */
+        return;
     int64_t outer, inner, n = x->shape[ax], m = idx->numel;
     outer_inner(x, ax, &outer, &inner);
     size_t es = lgT_dtype_size((lg_dtype)x->dtype);

@@ -24,6 +24,8 @@ enum { TAKE, PUT, ADD }; /* part <- x[..];  x[..] <- part;  x[..] += part */
 static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t start, int64_t step,
                        int mode)
 {
+    if (part->numel == 0) /* nothing moves; the outer blocks may still number 2^60 */
+        return;
     int64_t outer, inner, n = x->shape[axis], count = part->shape[axis];
     blocks(x, axis, &outer, &inner);
     size_t es = lgT_dtype_size((lg_dtype)x->dtype);

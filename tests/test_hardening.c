@@ -1,0 +1,102 @@
+/* test_hardening.c: issue 13, "Every mistake loud". One test per item,
+ * named after it: extreme sizes and indices are errors (or the right
+ * answer), never overflow, out-of-bounds reads or hangs; NaN and inf go
+ * where PyTorch 1.13 sends them. The PyTorch numbers below were printed by
+ * the call in the comment beside them (Debian's python3-torch 1.13.1,
+ * float64 unless marked); the other truths are closed forms (Python's
+ * slice rules, an empty sum). */
+#include "helpers.h"
+
+#include <string.h>
+
+#define EXPECT_ERR(ctx, call, status, substr)                                                      \
+    do {                                                                                           \
+        lg_ctx_clear_error(ctx);                                                                   \
+        (void)(call);                                                                              \
+        cr_assert_eq(lg_ctx_status(ctx), status, "%s: status %s, expected %s (%s)", #call,         \
+                     lg_status_name(lg_ctx_status(ctx)), lg_status_name(status),                   \
+                     lg_ctx_errmsg(ctx));                                                          \
+        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: message '%s' lacks '%s'",       \
+                  #call, lg_ctx_errmsg(ctx), substr);                                              \
+        lg_ctx_clear_error(ctx);                                                                   \
+    } while (0)
+
+/* The shape bound holds for empty tensors too: the dims other than 0
+ * multiply to at most INT64_MAX / 8, so every product of an empty tensor's
+ * dims fits (slice's [0, 2^62, 4] blocks, a sum's kept dims, strides and
+ * broadcast rows multiplied past INT64_MAX). Covers lg_gru_gates too: its
+ * 3 H and 4 H came from such an h. */
+Test(hardening, audit_empty_tensor_dims_bounded)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t q = (int64_t)1 << 62;
+    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 3, SHAPE(0, q, 4)), LG_ERR_SHAPE,
+               "lg_zeros: shape has too many elements");
+    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F32, 2, SHAPE(0, INT64_MAX)), LG_ERR_SHAPE,
+               "too many elements");
+    EXPECT_ERR(ctx, lg_tensor_from(ctx, LG_F32, NULL, 3, SHAPE(q, 0, q)), LG_ERR_SHAPE,
+               "lg_tensor_from: shape has too many elements");
+    EXPECT_ERR(ctx, lg_param_new(ctx, "p", LG_F64, 2, SHAPE(INT64_MAX, 0)), LG_ERR_SHAPE,
+               "lg_param_new: shape has too many elements");
+    lg_tensor *e = lg_zeros(ctx, LG_F32, 1, SHAPE(0));
+    EXPECT_ERR(ctx, lg_reshape(ctx, e, 3, SHAPE(q, 0, q)), LG_ERR_SHAPE,
+               "lg_reshape: shape has too many elements");
+    EXPECT_ERR(ctx, lg_one_hot(ctx, lg_zeros(ctx, LG_I64, 1, SHAPE(0)), INT64_MAX, LG_F32),
+               LG_ERR_SHAPE, "lg_one_hot: shape has too many elements");
+    EXPECT_ERR(ctx, lg_zeros(ctx, LG_F64, 2, SHAPE(0, (int64_t)1 << 61)), LG_ERR_SHAPE,
+               "too many elements");
+    /* at the bound an empty tensor is fine */
+    lg_tensor *b = lg_zeros(ctx, LG_F32, 3, SHAPE(0, (int64_t)1 << 57, 4));
+    cr_assert_not_null(b, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+}
+
+/* Op i of the test below on x [2^56, 4, 0] and z [2^56, 0, 4]. */
+static lg_tensor *empty_op(lg_ctx *ctx, int i, lg_tensor *x, lg_tensor *z)
+{
+    int64_t big = lg_tensor_dim(x, 0);
+    switch (i) {
+    case 0: return lg_slice(ctx, x, 1, 0, 2, 1);
+    case 1: return lg_narrow(ctx, z, 2, 1, 2);
+    case 2: return lg_concat(ctx, 2, (lg_tensor *[]){ x, x }, 2);
+    case 3: return lg_stack(ctx, 2, (lg_tensor *[]){ x, x }, 3);
+    case 4:
+        return lg_index_select(ctx, x, 1,
+                               lg_tensor_from(ctx, LG_I64, (int64_t[]){ 3 }, 1, SHAPE(1)));
+    case 5: return lg_softmax(ctx, x, 2);
+    case 6: return lg_log_softmax(ctx, z, 1);
+    case 7: return lg_matmul(ctx, z, lg_zeros(ctx, LG_F64, 2, SHAPE(4, 3)));
+    case 8: return lg_matmul(ctx, z, lg_zeros(ctx, LG_F64, 3, SHAPE(big, 4, 0)));
+    default:
+        return lg_matmul_bias(ctx, x, lg_zeros(ctx, LG_F64, 2, SHAPE(0, 0)),
+                              lg_zeros(ctx, LG_F64, 1, SHAPE(0)), false, false);
+    }
+}
+
+/* Empty tensors whose other dims multiply to 2^58 (under the bound): every
+ * op returns at once, backward too (their loops over 2^56 outer blocks of
+ * nothing hung: slice, concat, index_select, softmax, a batched matmul). */
+Test(hardening, audit_empty_tensors_with_large_dims_return_at_once, .timeout = 30)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t big = (int64_t)1 << 56;
+    const int64_t want[10][4] = { { big, 2, 0 }, { big, 0, 2 }, { big, 4, 0 }, { big, 4, 0, 2 },
+                                  { big, 1, 0 }, { big, 4, 0 }, { big, 0, 4 }, { big, 0, 3 },
+                                  { big, 0, 0 }, { big, 4, 0 } };
+    for (int i = 0; i < 10; i++) {
+        lg_tensor *x = lg_zeros(ctx, LG_F64, 3, SHAPE(big, 4, 0));
+        lg_tensor *z = lg_zeros(ctx, LG_F64, 3, SHAPE(big, 0, 4));
+        lg_requires_grad(ctx, x, true);
+        lg_requires_grad(ctx, z, true);
+        lg_tensor *y = empty_op(ctx, i, x, z);
+        cr_assert_not_null(y, "op %d: %s", i, lg_ctx_errmsg(ctx));
+        for (int d = 0; d < lg_tensor_ndim(y); d++)
+            cr_assert_eq(lg_tensor_dim(y, d), want[i][d], "op %d: dim %d is %lld", i, d,
+                         (long long)lg_tensor_dim(y, d));
+        lg_tensor *s = lg_sum(ctx, y, 0, NULL, false);
+        cr_assert_eq(lg_backward(ctx, s), LG_OK, "op %d backward: %s", i, lg_ctx_errmsg(ctx));
+        cr_assert_eq(get(s, 0), 0.0);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
