@@ -21,6 +21,70 @@
         lg_ctx_clear_error(ctx);                                                                   \
     } while (0)
 
+static const lg_dtype dtypes[2] = { LG_F32, LG_F64 };
+
+/* x = [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14]] requiring grad */
+static lg_tensor *two_rows(lg_ctx *ctx, lg_dtype dt)
+{
+    double v[10] = { 0, 1, 2, 3, 4, 10, 11, 12, 13, 14 };
+    lg_tensor *x = from_doubles(ctx, dt, v, 2, SHAPE(2, 5));
+    lg_requires_grad(ctx, x, true);
+    return x;
+}
+
+/* F1: x[:, 0:3:INT64_MAX] is one column (Python: list(range(5))[0:3:2**63-1]
+ * == [0]); stop - start + step - 1 overflowed and gave none. */
+Test(hardening, F1_slice_step_int64_max)
+{
+    lg_ctx *ctx = test_ctx(1);
+    for (int k = 0; k < 2; k++) {
+        lg_tensor *x = two_rows(ctx, dtypes[k]);
+        lg_tensor *y = lg_slice(ctx, x, 1, 0, 3, INT64_MAX);
+        expect_ok(ctx);
+        cr_assert_eq(lg_tensor_dim(y, 1), 1, "x[:, 0:3:INT64_MAX] has %lld columns, expected 1",
+                     (long long)lg_tensor_dim(y, 1));
+        expect_close(y, (double[]){ 0, 10 }, 2, 0, "x[:, 0:3:INT64_MAX]");
+        cr_assert_eq(lg_backward(ctx, lg_sum(ctx, y, 0, NULL, false)), LG_OK, "%s",
+                     lg_ctx_errmsg(ctx));
+        expect_close(lg_tensor_grad(x), (double[]){ 1, 0, 0, 0, 0, 1, 0, 0, 0, 0 }, 10, 0,
+                     "its gradient");
+        lg_step_end(ctx);
+    }
+    /* the other extremes, against Python's slices of range(5) */
+    struct {
+        int64_t start, stop, step;
+        int64_t n, first;
+    } cases[] = {
+        { 1, -1, INT64_MAX, 1, 1 },                /* [1:-1:2**63-1] == [1] */
+        { INT64_MIN, INT64_MAX, 1, 5, 0 },         /* [-2**63:2**63-1] == [0..4] */
+        { INT64_MAX, INT64_MIN, 1, 0, 0 },         /* [2**63-1:-2**63] == [] */
+        { INT64_MIN, INT64_MAX, INT64_MAX, 1, 0 }, /* == [0] */
+        { -3, INT64_MAX, INT64_MAX - 1, 1, 2 },    /* [-3:2**63-1:2**63-2] == [2] */
+        { 4, INT64_MAX, 2, 1, 4 },                 /* [4::2] == [4] */
+        { INT64_MIN, -4, INT64_MAX, 1, 0 },        /* [-2**63:-4:2**63-1] == [0] */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        lg_tensor *x = two_rows(ctx, LG_F64);
+        lg_tensor *y = lg_slice(ctx, x, -1, cases[c].start, cases[c].stop, cases[c].step);
+        expect_ok(ctx);
+        cr_assert_eq(lg_tensor_dim(y, 1), cases[c].n, "case %zu: %lld columns, expected %lld", c,
+                     (long long)lg_tensor_dim(y, 1), (long long)cases[c].n);
+        if (cases[c].n)
+            cr_assert_eq(get(y, 0), (double)cases[c].first, "case %zu: first %g", c, get(y, 0));
+        lg_step_end(ctx);
+    }
+    /* narrow: extreme start and length are index errors, not overflow */
+    lg_tensor *x = two_rows(ctx, LG_F64);
+    EXPECT_ERR(ctx, lg_narrow(ctx, x, 1, INT64_MIN, 2), LG_ERR_INDEX, "lg_narrow: start");
+    EXPECT_ERR(ctx, lg_narrow(ctx, x, 1, 2, INT64_MAX), LG_ERR_INDEX, "lg_narrow: start");
+    EXPECT_ERR(ctx, lg_narrow(ctx, x, 1, INT64_MAX, 1), LG_ERR_INDEX, "lg_narrow: start");
+    EXPECT_ERR(ctx, lg_narrow(ctx, x, 1, -1, INT64_MIN), LG_ERR_INDEX, "lg_narrow: start");
+    EXPECT_ERR(ctx, lg_slice(ctx, x, 1, 0, 3, INT64_MIN), LG_ERR_VALUE, "lg_slice: step");
+    lg_tensor *n = lg_narrow(ctx, x, 1, -2, 2); /* x[:, 3:5] */
+    expect_close(n, (double[]){ 3, 4, 13, 14 }, 4, 0, "lg_narrow(x, 1, -2, 2)");
+    lg_ctx_free(ctx);
+}
+
 /* The shape bound holds for empty tensors too: the dims other than 0
  * multiply to at most INT64_MAX / 8, so every product of an empty tensor's
  * dims fits (slice's [0, 2^62, 4] blocks, a sum's kept dims, strides and
@@ -98,5 +162,22 @@ Test(hardening, audit_empty_tensors_with_large_dims_return_at_once, .timeout = 3
         cr_assert_eq(get(s, 0), 0.0);
         lg_step_end(ctx);
     }
+    lg_ctx_free(ctx);
+}
+
+/* lg_concat's sizes along the axis are added with an overflow check: nine
+ * empty [0, 2^60 - 1] parts pass INT64_MAX. */
+Test(hardening, audit_concat_axis_sizes_overflow)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *p[9];
+    for (int i = 0; i < 9; i++)
+        p[i] = lg_zeros(ctx, LG_F32, 2, SHAPE(0, INT64_MAX / 8));
+    EXPECT_ERR(ctx, lg_concat(ctx, 9, p, 1), LG_ERR_SHAPE,
+               "lg_concat: the sizes along axis 1 add up past INT64_MAX (at xs[8])");
+    EXPECT_ERR(ctx, lg_concat(ctx, 2, p, 1), LG_ERR_SHAPE, "lg_concat: shape has too many");
+    lg_tensor *y = lg_concat(ctx, 9, p, 0); /* along the empty axis: fine */
+    cr_assert(y && lg_tensor_dim(y, 0) == 0 && lg_tensor_dim(y, 1) == INT64_MAX / 8, "%s",
+              lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }
