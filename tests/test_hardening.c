@@ -181,3 +181,18 @@ Test(hardening, audit_concat_axis_sizes_overflow)
               lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }
+
+/* lg_one_hot's inferred num_classes is the largest label + 1: a label of
+ * INT64_MAX has none (it overflowed, and the wrapped count named a bogus
+ * num_classes of size 0). */
+Test(hardening, audit_one_hot_label_int64_max)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *labels = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 2, INT64_MAX }, 1, SHAPE(2));
+    EXPECT_ERR(ctx, lg_one_hot(ctx, labels, -1, LG_F32), LG_ERR_INDEX,
+               "lg_one_hot: labels[1] = 9223372036854775807 leaves no num_classes");
+    lg_tensor *ok = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 2, 0 }, 1, SHAPE(2));
+    lg_tensor *y = lg_one_hot(ctx, ok, -1, LG_F32);
+    expect_close(y, (double[]){ 0, 0, 1, 1, 0, 0 }, 6, 0, "one_hot([2, 0])");
+    lg_ctx_free(ctx);
+}
