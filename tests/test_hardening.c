@@ -85,6 +85,40 @@ Test(hardening, F1_slice_step_int64_max)
     lg_ctx_free(ctx);
 }
 
+/* F2: four target lengths of 2^62 (the last 2^62 + 3) sum to 3 modulo 2^64:
+ * the count of the concatenated targets. They are each longer than the
+ * labels there are, and say so; so is a length past a padded row. */
+Test(hardening, F2_ctc_target_lengths_sum_overflow)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t T = 2, N = 4, C = 3;
+    lg_tensor *lp = lg_log_softmax(ctx, lg_randn(ctx, LG_F64, 3, SHAPE(T, N, C)), 2);
+    lg_tensor *tg = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1, 2, 1 }, 1, SHAPE(3));
+    lg_tensor *il = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 2, 2, 2, 2 }, 1, SHAPE(4));
+    int64_t q = (int64_t)1 << 62;
+    lg_tensor *tl = lg_tensor_from(ctx, LG_I64, (int64_t[]){ q, q, q, q + 3 }, 1, SHAPE(4));
+    EXPECT_ERR(ctx, lg_ctc_loss(ctx, lp, tg, il, tl, NULL), LG_ERR_SHAPE,
+               "lg_ctc_loss: target_lengths[0] = 4611686018427387904");
+    /* lengths that fit one by one but not together */
+    lg_tensor *tl2 = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1, 1, 1, 1 }, 1, SHAPE(4));
+    EXPECT_ERR(ctx, lg_ctc_loss(ctx, lp, tg, il, tl2, NULL), LG_ERR_SHAPE, "target_lengths[3] = 1");
+    /* padded rows of 2: a length of INT64_MAX (2 L + 1 would overflow) */
+    lg_tensor *pad =
+        lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1, 2, 1, 2, 1, 2, 1, 2 }, 2, SHAPE(4, 2));
+    lg_tensor *tl3 = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 2, INT64_MAX, 2, 2 }, 1, SHAPE(4));
+    EXPECT_ERR(ctx, lg_ctc_loss(ctx, lp, pad, il, tl3, NULL), LG_ERR_SHAPE,
+               "target_lengths[1] = 9223372036854775807");
+    /* and lengths that fit still work: the two layouts agree */
+    lg_tensor *tl4 = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1, 0, 2, 0 }, 1, SHAPE(4));
+    lg_tensor *a = lg_ctc_loss(ctx, lp, tg, il, tl4, NULL);
+    lg_tensor *pad2 =
+        lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1, 0, 0, 0, 2, 1, 0, 0 }, 2, SHAPE(4, 2));
+    lg_tensor *b = lg_ctc_loss(ctx, lp, pad2, il, tl4, NULL);
+    expect_ok(ctx);
+    cr_assert(fabs(lg_item(ctx, a) - lg_item(ctx, b)) < 1e-14 && isfinite(lg_item(ctx, a)));
+    lg_ctx_free(ctx);
+}
+
 /* The shape bound holds for empty tensors too: the dims other than 0
  * multiply to at most INT64_MAX / 8, so every product of an empty tensor's
  * dims fits (slice's [0, 2^62, 4] blocks, a sum's kept dims, strides and
