@@ -119,6 +119,59 @@ Test(hardening, F2_ctc_target_lengths_sum_overflow)
     lg_ctx_free(ctx);
 }
 
+/* F10: a gates x hidden product past the tensor bound is an error naming
+ * lg_rnn_new, made before any parameter (2^62 hidden units made an LSTM
+ * whose 4 x 2^62 rows wrapped to 0). */
+Test(hardening, F10_rnn_hidden_size_overflow)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t q = (int64_t)1 << 62;
+    for (int kind = LG_RNN_TANH; kind <= LG_LSTM; kind++) {
+        lg_rnn *r = lg_rnn_new(ctx, "rnn", (lg_rnn_kind)kind, 3, q, NULL);
+        cr_assert_null(r, "kind %d: an RNN of hidden size 2^62", kind);
+        cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE, "%s", lg_ctx_errmsg(ctx));
+        cr_assert(strstr(lg_ctx_errmsg(ctx),
+                         "lg_rnn_new: hidden_size = 4611686018427387904 is too large"),
+                  "%s", lg_ctx_errmsg(ctx));
+        lg_ctx_clear_error(ctx);
+    }
+    /* 2^30 fits gates x hidden but not hidden x hidden; 2^61 inputs */
+    EXPECT_ERR(ctx, lg_rnn_new(ctx, "gru", LG_GRU, 3, (int64_t)1 << 30, NULL), LG_ERR_VALUE,
+               "lg_rnn_new: hidden_size = 1073741824 is too large");
+    EXPECT_ERR(ctx, lg_rnn_new(ctx, "lstm", LG_LSTM, (int64_t)1 << 61, 4, NULL), LG_ERR_VALUE,
+               "lg_rnn_new: input_size = 2305843009213693952 is too large");
+    EXPECT_ERR(ctx,
+               lg_rnn_new(ctx, "bi", LG_GRU, 3, (int64_t)1 << 29,
+                          &(lg_rnn_opts){ .num_layers = 2, .bidirectional = true }),
+               LG_ERR_VALUE, "lg_rnn_new: hidden_size = 536870912");
+    cr_assert_eq(lg_param_count(ctx), 0, "a failed lg_rnn_new left %d parameters",
+                 lg_param_count(ctx));
+    /* a normal one still builds */
+    cr_assert_not_null(lg_rnn_new(ctx, "ok", LG_LSTM, 3, 4, NULL), "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_param_count(ctx), 4);
+    lg_ctx_free(ctx);
+}
+
+/* F10 (layers.c): the weight sizes of lg_linear_new and lg_embedding_new
+ * are checked by the call itself, and lg_mlp_new checks every layer's
+ * before making the first, so a bad size leaves no parameter behind. */
+Test(hardening, F10_layer_size_products)
+{
+    lg_ctx *ctx = test_ctx(1);
+    int64_t h = (int64_t)1 << 31;
+    EXPECT_ERR(ctx, lg_linear_new(ctx, "fc", h, h, NULL), LG_ERR_VALUE,
+               "lg_linear_new: sizes 2147483648 -> 2147483648 are too large");
+    EXPECT_ERR(ctx, lg_embedding_new(ctx, "emb", h, h, LG_F32), LG_ERR_VALUE,
+               "lg_embedding_new: num = 2147483648, dim = 2147483648");
+    EXPECT_ERR(ctx, lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ h, h, 4 }, NULL), LG_ERR_VALUE,
+               "lg_mlp_new: sizes[0] = 2147483648 and sizes[1] = 2147483648");
+    EXPECT_ERR(ctx, lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 4, 8, 0 }, NULL), LG_ERR_VALUE,
+               "lg_mlp_new: sizes[1] = 8 and sizes[2] = 0");
+    cr_assert_eq(lg_param_count(ctx), 0, "failed constructors left %d parameters",
+                 lg_param_count(ctx));
+    lg_ctx_free(ctx);
+}
+
 /* The shape bound holds for empty tensors too: the dims other than 0
  * multiply to at most INT64_MAX / 8, so every product of an empty tensor's
  * dims fits (slice's [0, 2^62, 4] blocks, a sum's kept dims, strides and
