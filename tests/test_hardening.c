@@ -172,6 +172,139 @@ Test(hardening, F10_layer_size_products)
     lg_ctx_free(ctx);
 }
 
+/* F15: a +inf logit makes its row NaN, loss and gradients (input and
+ * probability target), as PyTorch; -inf and the other row stay finite. */
+Test(hardening, F15_cross_entropy_inf_logit_nan_row)
+{
+    /* torch.nn.functional.cross_entropy(x, p, reduction='none') with
+     * x = [[1, inf, 0], [0.5, -1, 2]] (and -inf, nan in place of inf),
+     * p = [[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]]; .sum().backward() */
+    static const double nan = NAN, inf = INFINITY;
+    static const double row1_loss = 2.1913112966571573;
+    static const double row1_gx[3] = { 0.07529039214003669, -0.5608874267293126,
+                                       0.4855970345892759 };
+    static const double row1_gp[3] = { 1.7413112966571571, 3.241311296657157, 0.24131129665715703 };
+    struct {
+        double bad;
+        double loss0, gx0[3], gp0[3];
+    } rows[] = {
+        { inf, nan, { nan, nan, nan }, { nan, nan, nan } },
+        { nan, nan, { nan, nan, nan }, { nan, nan, nan } },
+        { -inf,
+          inf,
+          { 0.5310585786300048, -0.3, -0.2310585786300049 },
+          { 0.31326168751822286, inf, 1.3132616875182228 } },
+    };
+    lg_ctx *ctx = test_ctx(1);
+    for (int k = 0; k < 2; k++)
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            lg_dtype dt = dtypes[k];
+            lg_tensor *x =
+                from_doubles(ctx, dt, (double[]){ 1, rows[r].bad, 0, 0.5, -1, 2 }, 2, SHAPE(2, 3));
+            lg_tensor *p =
+                from_doubles(ctx, dt, (double[]){ 0.2, 0.3, 0.5, 0.1, 0.6, 0.3 }, 2, SHAPE(2, 3));
+            lg_requires_grad(ctx, x, true);
+            lg_requires_grad(ctx, p, true);
+            lg_tensor *l =
+                lg_cross_entropy(ctx, x, p, &(lg_ce_opts){ .reduction = LG_REDUCTION_NONE });
+            expect_close(l, (double[]){ rows[r].loss0, row1_loss }, 2, tol_for(dt), "loss");
+            cr_assert_eq(lg_backward_with(ctx, l, lg_ones(ctx, dt, 1, SHAPE(2))), LG_OK);
+            double gx[6], gp[6];
+            memcpy(gx, rows[r].gx0, sizeof rows[r].gx0);
+            memcpy(gx + 3, row1_gx, sizeof row1_gx);
+            memcpy(gp, rows[r].gp0, sizeof rows[r].gp0);
+            memcpy(gp + 3, row1_gp, sizeof row1_gp);
+            expect_close(lg_tensor_grad(x), gx, 6, tol_for(dt), "d loss / d input");
+            expect_close(lg_tensor_grad(p), gp, 6, tol_for(dt), "d loss / d target");
+            lg_step_end(ctx);
+        }
+    /* MEAN: F.cross_entropy(x, p) with the +inf row -> nan; the other row's
+     * gradient halved: [0.037645196070018344, -0.2804437133646563, 0.24279851729463794] */
+    lg_tensor *x = from_doubles(ctx, LG_F64, (double[]){ 1, inf, 0, 0.5, -1, 2 }, 2, SHAPE(2, 3));
+    lg_tensor *p =
+        from_doubles(ctx, LG_F64, (double[]){ 0.2, 0.3, 0.5, 0.1, 0.6, 0.3 }, 2, SHAPE(2, 3));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *l = lg_cross_entropy(ctx, x, p, NULL);
+    cr_assert(isnan(lg_item(ctx, l)));
+    cr_assert_eq(lg_backward(ctx, l), LG_OK);
+    expect_close(
+        lg_tensor_grad(x),
+        (double[]){ nan, nan, nan, 0.037645196070018344, -0.2804437133646563, 0.24279851729463794 },
+        6, 1e-13, "MEAN gradient");
+    lg_ctx_free(ctx);
+}
+
+/* F15 at its root: log_softmax and softmax of a row holding +inf are NaN
+ * throughout, gradient too (torch.log_softmax / torch.softmax of
+ * [1, inf, 0] and of [inf, -inf, 0]: [nan, nan, nan]); a -inf alone is
+ * fine: torch.softmax([1, -inf, 0]) = [0.7310585786300049, 0, 0.26894142136999516],
+ * its gradient for g = [0.3, -1, 0.5]: [-0.039322386648296404, -0, 0.03932238664829637]. */
+Test(hardening, F15_softmax_posinf_row_nan)
+{
+    lg_ctx *ctx = test_ctx(1);
+    static const double nan3[3] = { NAN, NAN, NAN };
+    for (int k = 0; k < 2; k++)
+        for (int logy = 0; logy < 2; logy++)
+            for (int r = 0; r < 2; r++) {
+                lg_dtype dt = dtypes[k];
+                double row[2][3] = { { 1, INFINITY, 0 }, { INFINITY, -INFINITY, 0 } };
+                lg_tensor *x = from_doubles(ctx, dt, row[r], 1, SHAPE(3));
+                lg_requires_grad(ctx, x, true);
+                lg_tensor *y = logy ? lg_log_softmax(ctx, x, 0) : lg_softmax(ctx, x, 0);
+                expect_close(y, nan3, 3, 0, logy ? "log_softmax" : "softmax");
+                cr_assert_eq(
+                    lg_backward_with(
+                        ctx, y, from_doubles(ctx, dt, (double[]){ 0.3, -1, 0.5 }, 1, SHAPE(3))),
+                    LG_OK);
+                expect_close(lg_tensor_grad(x), nan3, 3, 0, "its gradient");
+                lg_step_end(ctx);
+            }
+    lg_tensor *x = from_doubles(ctx, LG_F64, (double[]){ 1, -INFINITY, 0 }, 1, SHAPE(3));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *y = lg_softmax(ctx, x, 0);
+    expect_close(y, (double[]){ 0.7310585786300049, 0, 0.26894142136999516 }, 3, 1e-15,
+                 "softmax with -inf");
+    lg_backward_with(ctx, y, from_doubles(ctx, LG_F64, (double[]){ 0.3, -1, 0.5 }, 1, SHAPE(3)));
+    expect_close(lg_tensor_grad(x), (double[]){ -0.039322386648296404, 0, 0.03932238664829637 }, 3,
+                 1e-15, "its gradient");
+    lg_ctx_free(ctx);
+}
+
+/* F15: a NaN bound makes every element NaN with gradient 0, as torch.clamp
+ * given both bounds: torch.clamp(x, nan, 1.0), (0.0, nan), (nan, nan),
+ * (-inf, nan), (nan, inf) of x = [-2, 0, 0.5, 1, 3, nan, inf, -inf] are all
+ * nan and x.grad all 0, float32 and float64. Ordinary bounds as before:
+ * torch.clamp(x, 0.0, 1.0) = [0, 0, 0.5, 1, 1, nan, 1, 0], grad
+ * [0, 1, 1, 1, 0, 0, 0, 0]. */
+Test(hardening, F15_clamp_nan_bound)
+{
+    lg_ctx *ctx = test_ctx(1);
+    const double xs[8] = { -2, 0, 0.5, 1, 3, NAN, INFINITY, -INFINITY };
+    const double bounds[5][2] = {
+        { NAN, 1 }, { 0, NAN }, { NAN, NAN }, { -INFINITY, NAN }, { NAN, INFINITY }
+    };
+    const double nan8[8] = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN }, zero8[8] = { 0 };
+    for (int k = 0; k < 2; k++) {
+        for (int b = 0; b < 5; b++) {
+            lg_tensor *x = from_doubles(ctx, dtypes[k], xs, 1, SHAPE(8));
+            lg_requires_grad(ctx, x, true);
+            lg_tensor *y = lg_clamp(ctx, x, bounds[b][0], bounds[b][1]);
+            expect_close(y, nan8, 8, 0, "clamp with a NaN bound");
+            cr_assert_eq(lg_backward_with(ctx, y, lg_ones(ctx, dtypes[k], 1, SHAPE(8))), LG_OK);
+            expect_close(lg_tensor_grad(x), zero8, 8, 0, "its gradient");
+            lg_step_end(ctx);
+        }
+        lg_tensor *x = from_doubles(ctx, dtypes[k], xs, 1, SHAPE(8));
+        lg_requires_grad(ctx, x, true);
+        lg_tensor *y = lg_clamp(ctx, x, 0, 1);
+        expect_close(y, (double[]){ 0, 0, 0.5, 1, 1, NAN, 1, 0 }, 8, 0, "clamp(x, 0, 1)");
+        lg_backward_with(ctx, y, lg_ones(ctx, dtypes[k], 1, SHAPE(8)));
+        expect_close(lg_tensor_grad(x), (double[]){ 0, 1, 1, 1, 0, 0, 0, 0 }, 8, 0, "its gradient");
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 /* The shape bound holds for empty tensors too: the dims other than 0
  * multiply to at most INT64_MAX / 8, so every product of an empty tensor's
  * dims fits (slice's [0, 2^62, 4] blocks, a sum's kept dims, strides and

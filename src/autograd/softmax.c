@@ -3,6 +3,8 @@
  *   softmax:     y = exp(x - m) / s,        dx = y (g - sum(g y))
  *   log_softmax: y = x - m - log s,         dx = g - exp(y) sum(g)
  * with m = max(x), s = sum(exp(x - m)) along the axis; sums in double.
+ * A row holding +inf or NaN, or only -inf, is NaN throughout (and so is
+ * its gradient), as PyTorch.
  * x: float, any shape (0-d is one element); y: x's shape.
  */
 #include "autograd.h"
@@ -22,8 +24,10 @@
                 for (int64_t r = 0; r < n; r++)                                                    \
                     if (xo[r * st] > m || xo[r * st] != xo[r * st])                                \
                         m = xo[r * st];                                                            \
+                /* a +inf makes the whole row NaN, as PyTorch's x - max; an all -inf               \
+                 * row gives NaN through -inf - log 0 */                                           \
                 if (isinf(m))                                                                      \
-                    m = 0;                                                                         \
+                    m = m > 0 ? NAN : 0;                                                           \
                 double s = 0;                                                                      \
                 for (int64_t r = 0; r < n; r++)                                                    \
                     s += exp((double)xo[r * st] - m);                                              \
