@@ -22,6 +22,8 @@
     } while (0)
 
 static const lg_dtype dtypes[2] = { LG_F32, LG_F64 };
+static const lg_reduction reductions[3] = { LG_REDUCTION_MEAN, LG_REDUCTION_SUM,
+                                            LG_REDUCTION_NONE };
 
 /* x = [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14]] requiring grad */
 static lg_tensor *two_rows(lg_ctx *ctx, lg_dtype dt)
@@ -302,6 +304,149 @@ Test(hardening, F15_clamp_nan_bound)
         expect_close(lg_tensor_grad(x), (double[]){ 0, 1, 1, 1, 0, 0, 0, 0 }, 8, 0, "its gradient");
         lg_step_end(ctx);
     }
+    lg_ctx_free(ctx);
+}
+
+/* multi_margin_loss of a 0-d input is one class: F.multi_margin_loss(
+ * torch.tensor(0.5), torch.tensor(0), reduction=r) is 0 with gradient 0 for
+ * every r (and x = -3), p=2 and margin 2, and weight [3]; a [1] target gives a [1] loss
+ * under 'none'; targets 1, -1 and 5 raise "target out of range". */
+Test(hardening, pytorch_multi_margin_0d)
+{
+    lg_ctx *ctx = test_ctx(1);
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 3; r++) /* MEAN, SUM, NONE */
+            for (int v = 0; v < 3; v++) {
+                lg_dtype dt = dtypes[k];
+                lg_tensor *x = from_doubles(ctx, dt, (double[]){ v == 1 ? -3.0 : 0.5 }, 0, NULL);
+                lg_requires_grad(ctx, x, true);
+                lg_tensor *w = from_doubles(ctx, dt, (double[]){ 3 }, 1, SHAPE(1));
+                /* (p = 2 and margin 2, also 0, are in tests/fixtures/losses.txt) */
+                lg_multi_margin_opts o = { .reduction = reductions[r],
+                                           .weight = v == 2 ? w : NULL };
+                lg_tensor *t = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 0 }, 0, NULL);
+                lg_tensor *l = lg_multi_margin_loss(ctx, x, t, &o);
+                cr_assert_not_null(l, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_eq(lg_tensor_ndim(l), 0);
+                expect_close(l, (double[]){ 0 }, 1, 0, "0-d multi margin");
+                cr_assert_eq(lg_backward(ctx, l), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                expect_close(lg_tensor_grad(x), (double[]){ 0 }, 1, 0, "its gradient");
+                lg_tensor *t1 = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 0 }, 1, SHAPE(1));
+                lg_tensor *l1 = lg_multi_margin_loss(ctx, x, t1, &o);
+                cr_assert_eq(lg_tensor_ndim(l1), reductions[r] == LG_REDUCTION_NONE ? 1 : 0, "%s",
+                             lg_ctx_errmsg(ctx));
+                expect_close(l1, (double[]){ 0 }, 1, 0, "0-d input, [1] target");
+                lg_step_end(ctx);
+            }
+    lg_tensor *x = from_doubles(ctx, LG_F64, (double[]){ 0.5 }, 0, NULL);
+    for (int64_t bad = -1; bad <= 5; bad += 6) {
+        lg_tensor *t = lg_tensor_from(ctx, LG_I64, &bad, 0, NULL);
+        EXPECT_ERR(ctx, lg_multi_margin_loss(ctx, x, t, NULL), LG_ERR_INDEX,
+                   "expected a class in [0, 1)");
+    }
+    lg_tensor *one = lg_tensor_from(ctx, LG_I64, (int64_t[]){ 1 }, 0, NULL);
+    EXPECT_ERR(ctx, lg_multi_margin_loss(ctx, x, one, NULL), LG_ERR_INDEX, "target[0] = 1");
+    lg_ctx_free(ctx);
+}
+
+/* multilabel_margin_loss of a 0-d input and 0-d target: one class, 0 with
+ * gradient 0 for targets 0 and -1 (F.multilabel_margin_loss(torch.tensor(0.5),
+ * torch.tensor(t), reduction=r)), every r; targets 1, 5, -2 raise
+ * "argument #2 'target' is out of range"; a [1] target with a 0-d input, or
+ * a 0-d target with a [1] input, is accepted too (0-d loss). */
+Test(hardening, pytorch_multilabel_margin_0d)
+{
+    lg_ctx *ctx = test_ctx(1);
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 3; r++) /* MEAN, SUM, NONE */
+            for (int64_t tv = -1; tv <= 0; tv++) {
+                lg_dtype dt = dtypes[k];
+                lg_tensor *x = from_doubles(ctx, dt, (double[]){ -3 }, 0, NULL);
+                lg_requires_grad(ctx, x, true);
+                lg_tensor *t = lg_tensor_from(ctx, LG_I64, &tv, 0, NULL);
+                lg_tensor *l = lg_multilabel_margin_loss(
+                    ctx, x, t, &(lg_loss_opts){ .reduction = reductions[r] });
+                cr_assert_not_null(l, "%s", lg_ctx_errmsg(ctx));
+                cr_assert_eq(lg_tensor_ndim(l), 0);
+                expect_close(l, (double[]){ 0 }, 1, 0, "0-d multilabel margin");
+                cr_assert_eq(lg_backward(ctx, l), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                expect_close(lg_tensor_grad(x), (double[]){ 0 }, 1, 0, "its gradient");
+                lg_step_end(ctx);
+            }
+    lg_tensor *x = from_doubles(ctx, LG_F64, (double[]){ 0.5 }, 0, NULL);
+    int64_t bad[3] = { 1, 5, -2 };
+    for (int i = 0; i < 3; i++)
+        EXPECT_ERR(
+            ctx,
+            lg_multilabel_margin_loss(ctx, x, lg_tensor_from(ctx, LG_I64, &bad[i], 0, NULL), NULL),
+            LG_ERR_INDEX, "expected a class in [0, 1) or -1");
+    lg_tensor *l = lg_multilabel_margin_loss(
+        ctx, x, lg_tensor_from(ctx, LG_I64, (int64_t[]){ 0 }, 1, SHAPE(1)), NULL);
+    cr_assert(l && lg_tensor_ndim(l) == 0 && lg_item(ctx, l) == 0, "%s", lg_ctx_errmsg(ctx));
+    lg_tensor *x1 = from_doubles(ctx, LG_F64, (double[]){ 0.5 }, 1, SHAPE(1));
+    l = lg_multilabel_margin_loss(ctx, x1, lg_tensor_from(ctx, LG_I64, (int64_t[]){ 0 }, 0, NULL),
+                                  NULL);
+    cr_assert(l && lg_tensor_ndim(l) == 0 && lg_item(ctx, l) == 0, "%s", lg_ctx_errmsg(ctx));
+    /* other shapes still have to match */
+    EXPECT_ERR(ctx,
+               lg_multilabel_margin_loss(
+                   ctx, from_doubles(ctx, LG_F64, (double[]){ 1, 2, 3 }, 1, SHAPE(3)),
+                   lg_tensor_from(ctx, LG_I64, (int64_t[]){ 0 }, 0, NULL), NULL),
+               LG_ERR_SHAPE, "expected one shape");
+    lg_ctx_free(ctx);
+}
+
+/* cross_entropy over zero classes. Probability targets: each row is -0,
+ * SUM -0, MEAN NaN (PyTorch divides by numel / C = 0 / 0):
+ * F.cross_entropy(torch.zeros(2, 0), torch.zeros(2, 0), reduction=r) gives
+ * [-0, -0], -0 and nan, with label_smoothing 0.2 and weight [] too, and
+ * likewise (2, 0, 3) -> [[-0]*3]*2, -0, nan and (0,) -> -0, -0, nan. Class
+ * indices, all ignored: 'none' [0, 0], SUM 0, MEAN nan; with smoothing 0.2
+ * every reduction is nan (eps / C = inf times an empty sum). */
+Test(hardening, pytorch_cross_entropy_zero_classes)
+{
+    lg_ctx *ctx = test_ctx(1);
+    const double nan = NAN;
+    const int64_t shapes[3][3] = { { 2, 0 }, { 2, 0, 3 }, { 0 } };
+    const int nds[3] = { 2, 3, 1 };
+    const int64_t nrows[3] = { 2, 6, 1 };
+    for (int k = 0; k < 2; k++)
+        for (int s = 0; s < 3; s++)
+            for (int e = 0; e < 2; e++)
+                for (int r = 0; r < 3; r++) { /* MEAN, SUM, NONE */
+                    lg_dtype dt = dtypes[k];
+                    lg_tensor *x = lg_zeros(ctx, dt, nds[s], shapes[s]);
+                    lg_tensor *p = lg_zeros(ctx, dt, nds[s], shapes[s]);
+                    lg_requires_grad(ctx, x, true);
+                    lg_tensor *l = lg_cross_entropy(
+                        ctx, x, p,
+                        &(lg_ce_opts){ .reduction = reductions[r],
+                                       .weight =
+                                           s == 0 && e ? lg_zeros(ctx, dt, 1, SHAPE(0)) : NULL,
+                                       .label_smoothing = e ? 0.2 : 0 });
+                    cr_assert_not_null(l, "%s", lg_ctx_errmsg(ctx));
+                    if (reductions[r] == LG_REDUCTION_NONE) {
+                        double zeros[6] = { 0 };
+                        expect_close(l, zeros, nrows[s], 0, "per-row loss");
+                    } else {
+                        expect_close(l, (double[]){ reductions[r] == LG_REDUCTION_MEAN ? nan : 0 },
+                                     1, 0, reductions[r] == LG_REDUCTION_MEAN ? "MEAN" : "SUM");
+                        cr_assert_eq(lg_backward(ctx, l), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                    }
+                    lg_step_end(ctx);
+                }
+    for (int e = 0; e < 2; e++)
+        for (int r = 0; r < 3; r++) { /* MEAN, SUM, NONE */
+            lg_tensor *x = lg_zeros(ctx, LG_F64, 2, SHAPE(2, 0));
+            lg_tensor *t = lg_tensor_from(ctx, LG_I64, (int64_t[]){ -100, -100 }, 1, SHAPE(2));
+            lg_tensor *l = lg_cross_entropy(
+                ctx, x, t,
+                &(lg_ce_opts){ .reduction = reductions[r], .label_smoothing = e ? 0.2 : 0 });
+            double v = e || reductions[r] == LG_REDUCTION_MEAN ? nan : 0;
+            expect_close(l, (double[]){ v, v }, reductions[r] == LG_REDUCTION_NONE ? 2 : 1, 0,
+                         "ignored rows of zero classes");
+            lg_step_end(ctx);
+        }
     lg_ctx_free(ctx);
 }
 
