@@ -588,6 +588,10 @@ static bool run_case(const fcase *c, lg_dtype dt, char *why, size_t whyn)
             goto done;
         }
         e.in[i] = make_tensor(&e, &c->in[i]);
+        if (!e.in[i] && c->has_err && lg_ctx_status(e.ctx) == LG_ERR_SHAPE) {
+            ok = true; /* the library rejects the input's shape itself ([0, 2^62, 4]) */
+            goto done;
+        }
         if (!e.in[i]) {
             snprintf(e.why, sizeof e.why, "cannot make input '%s': %s", c->in[i].role,
                      lg_ctx_errmsg(e.ctx));

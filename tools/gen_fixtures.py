@@ -179,6 +179,9 @@ def departure(case):
     """The err word lossgrad gives where PyTorch accepts the call, else None."""
     ins = dict(case.inputs)
     o = case.opts
+    for t in ins.values():  # an empty tensor's other dims obey a nonempty one's bound
+        if t.numel() == 0 and math.prod(d for d in t.shape if d) > (2 ** 63 - 1) // 8:
+            return "shape"
     if case.loss in ELEMENTWISE and "input" in ins and "target" in ins:
         if ins["input"].shape != ins["target"].shape:
             return "shape"
@@ -1164,6 +1167,76 @@ def gen_beyond(G):
     G.add("dice_loss", "1d", [("input", G.rand(4)), ("target", torch.ones(4))])
 
 
+def gen_hardening(G):
+    """Issue 13's cases (appended last, so the earlier cases keep their ids
+    and random draws): non-finite logits in cross-entropy, a 0-d input to
+    the class hinges (one class), zero classes."""
+    inf, nan = math.inf, math.nan
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+    rows = {"posinf": [1.0, inf, 0.0], "neginf": [1.0, -inf, 0.0], "nan": [1.0, nan, 0.0],
+            "all-neginf": [-inf, -inf, -inf], "two-posinf": [inf, inf, 0.0]}
+    for tag, row in rows.items():
+        x = torch.tensor([row, [0.5, -1.0, 2.0]])
+        for red in REDUCTIONS:
+            for eps in (0.0, 0.1):
+                o = {"reduction": red}
+                if eps:
+                    o["label_smoothing"] = eps
+                G.add("cross_entropy", "prob-" + tag, [("input", x), ("target", p)], o)
+                G.add("cross_entropy", "index-" + tag, [("input", x), ("target", torch.tensor([0, 2]))], o)
+                # K-dimensional: the composite, not the fused rows
+                G.add("cross_entropy", "kdim-" + tag, [("input", x.T.reshape(1, 3, 2)),
+                                                       ("target", torch.tensor([[1, 2]]))], o)
+        G.add("cross_entropy", "prob-weighted-" + tag, [("input", x), ("target", p),
+                                                         ("weight", torch.tensor([1.0, 2.0, 0.5]))])
+        G.add("cross_entropy", "prob-unbatched-" + tag, [("input", x[0]), ("target", p[0])],
+              {"reduction": "sum"})
+    # one class: a 0-d input (PyTorch treats it as [1]); the loss is 0
+    for dt_x in (0.5, -3.0):
+        for red in REDUCTIONS:
+            for o in ({}, {"p": 2, "margin": 2.0}):
+                G.add("multi_margin_loss", "0d", [("input", torch.tensor(dt_x)), ("target", torch.tensor(0))],
+                      dict(o, reduction=red))
+            G.add("multi_margin_loss", "0d-weighted", [("input", torch.tensor(dt_x)), ("target", torch.tensor(0)),
+                                                       ("weight", torch.tensor([3.0]))], {"reduction": red})
+            G.add("multi_margin_loss", "0d-target1", [("input", torch.tensor(dt_x)),
+                                                      ("target", torch.tensor([0]))], {"reduction": red})
+            for t in (0, -1):
+                G.add("multilabel_margin_loss", "0d", [("input", torch.tensor(dt_x)), ("target", torch.tensor(t))],
+                      {"reduction": red})
+    for t in (1, -1, 5):
+        G.add("multi_margin_loss", "0d-range", [("input", torch.tensor(0.5)), ("target", torch.tensor(t))])
+    for t in (1, 5, -2):
+        G.add("multilabel_margin_loss", "0d-range", [("input", torch.tensor(0.5)), ("target", torch.tensor(t))])
+    G.add("multi_margin_loss", "0d-p3", [("input", torch.tensor(0.5)), ("target", torch.tensor(0))], {"p": 3})
+    # zero classes: probability targets are -0 per row, their MEAN 0/0 = NaN;
+    # smoothing over zero classes (eps / C) makes even ignored rows NaN
+    for red in REDUCTIONS:
+        for eps in (0.0, 0.2):
+            o = {"reduction": red}
+            if eps:
+                o["label_smoothing"] = eps
+            for shape in ((2, 0), (0,), (2, 0, 3), (0, 0)):
+                G.add("cross_entropy", "prob-zero-classes", [("input", torch.zeros(shape)),
+                                                             ("target", torch.zeros(shape))], o)
+            G.add("cross_entropy", "prob-zero-classes-weighted", [("input", torch.zeros(2, 0)),
+                                                                  ("target", torch.zeros(2, 0)),
+                                                                  ("weight", torch.zeros(0))], o)
+            G.add("cross_entropy", "index-zero-classes-ignored", [("input", torch.zeros(2, 0)),
+                                                                  ("target", torch.tensor([-100, -100]))], o)
+            G.add("cross_entropy", "index-zero-classes-unbatched", [("input", torch.zeros(0)),
+                                                                    ("target", torch.tensor(-100))], o)
+            G.add("cross_entropy", "index-zero-classes-kdim", [("input", torch.zeros(2, 0, 3)),
+                                                               ("target", torch.full((2, 3), -100))], o)
+    G.add("cross_entropy", "index-zero-classes-range", [("input", torch.zeros(2, 0)),
+                                                        ("target", torch.tensor([0, -100]))])
+    # an empty tensor whose other dims multiply past 2^60 - 1: PyTorch accepts it
+    G.add("mse_loss", "empty-huge-dims", [("input", torch.zeros(0, 2 ** 62, 4)),
+                                          ("target", torch.zeros(0, 2 ** 62, 4))])
+    G.add("cross_entropy", "empty-huge-dims", [("input", torch.zeros(0, 2 ** 62)),
+                                               ("target", torch.zeros(0, dtype=torch.long))])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=20261128)
@@ -1172,7 +1245,7 @@ def main():
     args = ap.parse_args()
     G = Gen(args.seed, args.scale)
     for gen in (gen_regression, gen_kl, gen_nll_ce, gen_bce, gen_mlsm_hinge, gen_triplet, gen_ctc,
-                gen_likelihood, gen_ranking, gen_embedding_pairs, gen_beyond):
+                gen_likelihood, gen_ranking, gen_embedding_pairs, gen_beyond, gen_hardening):
         gen(G)
     f = sys.stdout if args.out == "-" else open(args.out, "w")
     f.write("lossgrad-fixture 1\n")

@@ -50,6 +50,8 @@ static void outer_inner(const lg_tensor *x, int ax, int64_t *outer, int64_t *inn
 /* select: y <- x rows by idx; otherwise x rows += y rows (backward). */
 static void select_move(lg_tensor *x, lg_tensor *y, int ax, const lg_tensor *idx, bool take)
 {
+    if (y->numel == 0) /* nothing moves; the outer blocks may still number 2^60 */
+        return;
     int64_t outer, inner, n = x->shape[ax], m = idx->numel;
     outer_inner(x, ax, &outer, &inner);
     size_t es = lgT_dtype_size((lg_dtype)x->dtype);
@@ -188,9 +190,16 @@ lg_tensor *lg_one_hot(lg_ctx *ctx, lg_tensor *labels, int64_t num_classes, lg_dt
                          labels->ndim, LG_MAX_DIMS - 1);
     if (num_classes == -1) { /* as PyTorch: one more than the largest label */
         num_classes = 0;
-        for (int64_t i = 0; i < labels->numel; i++)
-            if (LGT_I(labels)[i] + 1 > num_classes)
-                num_classes = LGT_I(labels)[i] + 1;
+        for (int64_t i = 0; i < labels->numel; i++) {
+            int64_t v = LGT_I(labels)[i];
+            if (v == INT64_MAX) /* v + 1 would overflow */
+                return lgC_error(ctx, LG_ERR_INDEX,
+                                 "%s: labels[%lld] = %lld leaves no num_classes to infer (it "
+                                 "would be INT64_MAX + 1)",
+                                 who, (long long)i, (long long)v);
+            if (v >= num_classes)
+                num_classes = v + 1;
+        }
     }
     if (num_classes < 0)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: num_classes = %lld, expected >= 0 or -1", who,

@@ -109,12 +109,14 @@ lg_tensor *lg_matmul_bias(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor *bi
     lg_dtype dt = (lg_dtype)a->dtype;
     size_t es = lgT_dtype_size(dt), row = (size_t)p.n * es;
     double beta = 0.0;
-    if (bias) { /* every row starts as the bias; the products add to it */
+    if (bias && y->numel > 0) { /* every row starts as the bias; the products add to it */
         for (int64_t i = 0; i < p.batch * p.m; i++)
             memcpy((char *)y->data + (size_t)i * row, bias->data, row);
         beta = 1.0;
     }
-    if (p.k == 0) {
+    if (y->numel == 0) {
+        /* an empty product: nothing to write (its batch may still count 2^60) */
+    } else if (p.k == 0) {
         if (!bias)
             lgT_fill(y, 0.0);
     } else if (p.shared_b && !p.ta) { /* one gemm over [batch*M, K] */
@@ -151,18 +153,21 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
     lg_dtype dt = (lg_dtype)a->dtype;
     size_t es = lgT_dtype_size(dt);
     int64_t sa = p.m * p.k, sb = p.shared_b ? 0 : p.k * p.n, sg = p.m * p.n;
+    /* an empty G or K = 0: every gradient is 0 (or empty), with no loop over
+     * a batch that may count 2^60 */
+    bool work = y->numel > 0 && p.k > 0;
     /* A gradient that exists already (a parameter's, or a tensor used
      * twice, like a recurrent state) takes the product directly (beta 1);
      * otherwise a fresh tensor is written (beta 0) and adopted. */
     if (lgA_needs(y, 0)) {
         bool direct = a->grad || a->persistent;
-        lg_tensor *da = direct                   ? lgA_grad_buffer(ctx, a)
-                        : p.k > 0 && p.batch > 0 ? lgT_new_like(ctx, a, "lg_backward")
-                                                 : lgT_zeros_like(ctx, a, "lg_backward");
+        lg_tensor *da = direct ? lgA_grad_buffer(ctx, a)
+                        : work ? lgT_new_like(ctx, a, "lg_backward")
+                               : lgT_zeros_like(ctx, a, "lg_backward");
         if (!da)
             return ctx->status;
         double beta = direct ? 1.0 : 0.0;
-        for (int64_t i = 0; i < p.batch && p.k > 0; i++) {
+        for (int64_t i = 0; work && i < p.batch; i++) {
             char *dai = (char *)da->data + (size_t)(i * sa) * es;
             if (!p.ta) /* dA[M,K] = G[M,N] op(B)^T */
                 lgT_gemm(ctx, dt, false, !p.tb, p.m, p.k, p.n, 1.0, at(g, i * sg), p.n,
@@ -179,7 +184,9 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
         lg_tensor *db = direct ? lgA_grad_buffer(ctx, b) : lgT_zeros_like(ctx, b, "lg_backward");
         if (!db)
             return ctx->status;
-        if (p.shared_b && !p.ta && !p.tb) { /* dB[K,N] = A^T G over all rows */
+        if (!work) {
+            /* zeros already, or the existing gradient unchanged */
+        } else if (p.shared_b && !p.ta && !p.tb) { /* dB[K,N] = A^T G over all rows */
             lgT_gemm(ctx, dt, true, false, p.k, p.n, p.batch * p.m, 1.0, a->data, p.lda, g->data,
                      p.n, direct ? 1.0 : 0.0, db->data, p.n);
         } else {

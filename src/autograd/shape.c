@@ -48,6 +48,9 @@ lg_tensor *lg_reshape(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape)
         return lgC_error(ctx, LG_ERR_SHAPE, "%s: x %s has %lld elements, the new shape %lld", who,
                          a, (long long)x->numel, (long long)known);
     }
+    int64_t numel; /* an empty x's new shape obeys the tensors' bound too */
+    if (!lgT_shape_ok(ctx, ndim, s, who, &numel))
+        return NULL;
     lg_tensor *y = lgT_view(ctx, x, ndim, s, who);
     return lgA_record(ctx, LGA_OP_reshape, y, 1, &x);
 }

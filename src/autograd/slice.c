@@ -24,6 +24,8 @@ enum { TAKE, PUT, ADD }; /* part <- x[..];  x[..] <- part;  x[..] += part */
 static void slice_move(lg_tensor *x, const lg_tensor *part, int axis, int64_t start, int64_t step,
                        int mode)
 {
+    if (part->numel == 0) /* nothing moves; the outer blocks may still number 2^60 */
+        return;
     int64_t outer, inner, n = x->shape[axis], count = part->shape[axis];
     blocks(x, axis, &outer, &inner);
     size_t es = lgT_dtype_size((lg_dtype)x->dtype);
@@ -66,7 +68,9 @@ lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t 
         start = n;
     if (stop > n)
         stop = n;
-    int64_t count = stop > start ? (stop - start + step - 1) / step : 0;
+    /* ceil((stop - start) / step) without forming stop - start + step - 1,
+     * which overflows for a step near INT64_MAX */
+    int64_t count = stop > start ? (stop - start - 1) / step + 1 : 0;
     int64_t shape[LG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[ax] = count;
@@ -142,7 +146,10 @@ lg_tensor *lg_concat(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis)
                              who, i, lgT_dtype_name((lg_dtype)xs[i]->dtype), b,
                              lgT_dtype_name((lg_dtype)x0->dtype), a, ax);
         }
-        shape[ax] += xs[i]->shape[ax];
+        if (__builtin_add_overflow(shape[ax], xs[i]->shape[ax], &shape[ax]))
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: the sizes along axis %d add up past INT64_MAX (at xs[%d])", who,
+                             ax, i);
     }
     lg_tensor *y = lgT_new(ctx, (lg_dtype)x0->dtype, x0->ndim, shape, who);
     if (!y)

@@ -3,6 +3,8 @@
  *   softmax:     y = exp(x - m) / s,        dx = y (g - sum(g y))
  *   log_softmax: y = x - m - log s,         dx = g - exp(y) sum(g)
  * with m = max(x), s = sum(exp(x - m)) along the axis; sums in double.
+ * A row holding +inf or NaN, or only -inf, is NaN throughout (and so is
+ * its gradient), as PyTorch.
  * x: float, any shape (0-d is one element); y: x's shape.
  */
 #include "autograd.h"
@@ -22,8 +24,10 @@
                 for (int64_t r = 0; r < n; r++)                                                    \
                     if (xo[r * st] > m || xo[r * st] != xo[r * st])                                \
                         m = xo[r * st];                                                            \
+                /* a +inf makes the whole row NaN, as PyTorch's x - max; an all -inf               \
+                 * row gives NaN through -inf - log 0 */                                           \
                 if (isinf(m))                                                                      \
-                    m = 0;                                                                         \
+                    m = m > 0 ? NAN : 0;                                                           \
                 double s = 0;                                                                      \
                 for (int64_t r = 0; r < n; r++)                                                    \
                     s += exp((double)xo[r * st] - m);                                              \
@@ -73,9 +77,10 @@ static lg_tensor *softmax(lg_ctx *ctx, int op, lg_tensor *x, int axis)
         return NULL;
     lgT_reduce p;
     plan(x, ax, &p);
-    if (x->dtype == LG_F32)
+    /* an empty x has no rows to walk, though their count may reach 2^60 */
+    if (x->numel > 0 && x->dtype == LG_F32)
         fw_f32(ctx, &p, LGT_F(x), LGT_F(y), op == LGA_OP_log_softmax);
-    else
+    else if (x->numel > 0)
         fw_f64(ctx, &p, LGT_D(x), LGT_D(y), op == LGA_OP_log_softmax);
     y->attr.axes[0] = ax;
     return lgA_record(ctx, op, y, 1, &x);
@@ -89,9 +94,9 @@ static lg_status softmax_backward(lg_ctx *ctx, lg_tensor *y, bool logy)
         return ctx->status;
     lgT_reduce p;
     plan(x, y->attr.axes[0], &p);
-    if (x->dtype == LG_F32)
+    if (x->numel > 0 && x->dtype == LG_F32)
         bw_f32(ctx, &p, LGT_F(dx), LGT_F(y->grad), LGT_F(y), logy);
-    else
+    else if (x->numel > 0)
         bw_f64(ctx, &p, LGT_D(dx), LGT_D(y->grad), LGT_D(y), logy);
     return lgA_accum(ctx, x, dx);
 }

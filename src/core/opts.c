@@ -56,11 +56,9 @@ bool lgC_opts_check_hand(lg_ctx *ctx, const char *who, const lgC_opts_desc *d, c
         if (!lgC_opts_zero_field(user, &fields[i]))
             continue;
         lgC_error(ctx, LG_ERR_VALUE,
-                  "%s: %s.%s is 0 in a struct not made by %s; its default is %s, so 0 could be "
-                  "the value meant or a field never written: start from %s and set %s, or "
-                  "write %s in the initialiser",
-                  who, d->type, fields[i].name, d->defaults_fn, fields[i].dflt, d->defaults_fn,
-                  fields[i].name, fields[i].name);
+                  "%s: %s.%s is 0 in a struct not made by %s, where 0 could be a value or a "
+                  "field not written (its default is %s): start from %s and set it, or write it",
+                  who, d->type, fields[i].name, d->defaults_fn, fields[i].dflt, d->defaults_fn);
         return false;
     }
     return true;

@@ -160,6 +160,8 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
         }
     d->in_len = LGT_I(il);
     d->tgt_len = LGT_I(tl);
+    bool padded = targets->ndim == 2; /* 1-D: concatenated (unbatched too) */
+    int64_t width = padded ? targets->shape[1] : targets->numel;
     int64_t total = 0, maxl = 0;
     for (int64_t b = 0; b < d->N; b++) {
         if (d->in_len[b] < 1 || d->in_len[b] > d->T) {
@@ -172,14 +174,25 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
                       (long long)b, (long long)d->tgt_len[b]);
             return false;
         }
+        /* each length within what targets holds (a row, or the labels the
+         * samples before left): then the sum, 2 L + 1 and the offsets
+         * below cannot overflow, and no label is read past the end */
+        int64_t room = padded ? width : targets->numel - total;
+        if (d->tgt_len[b] > room) {
+            char s[160];
+            lgT_shape_str(targets, s, sizeof s);
+            lgC_error(ctx, LG_ERR_SHAPE,
+                      "%s: target_lengths[%lld] = %lld, but targets %s has %s %lld labels %s", who,
+                      (long long)b, (long long)d->tgt_len[b], s, padded ? "rows of" : "only",
+                      (long long)room, padded ? "(padded)" : "left for it (concatenated)");
+            return false;
+        }
         total += d->tgt_len[b];
         maxl = d->tgt_len[b] > maxl ? d->tgt_len[b] : maxl;
     }
     int64_t *off = lgC_salloc(ctx, (size_t)d->N * sizeof *off, who);
     if (!off)
         return false;
-    bool padded = targets->ndim == 2; /* 1-D: concatenated (unbatched too) */
-    int64_t width = targets->ndim == 2 ? targets->shape[1] : targets->numel;
     if (targets->ndim > 2 || (padded && targets->ndim == 2 && targets->shape[0] != d->N) ||
         (padded && width < maxl) || (!padded && targets->numel != total)) {
         char s[160];
@@ -198,7 +211,15 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     d->labels = LGT_I(targets);
     d->smax = 2 * maxl + 1;
     d->width = ((d->smax + 7) & ~(int64_t)7) + 2;
-    int64_t W = d->width;
+    int64_t W = d->width, states, bytes; /* alpha: N T W values of up to 8 bytes */
+    if (__builtin_mul_overflow(d->N, W, &states) || __builtin_mul_overflow(states, d->T, &states) ||
+        __builtin_mul_overflow(states, (int64_t)sizeof(double), &bytes)) {
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "%s: T = %lld steps of N = %lld samples with 2 * %lld + 1 states each are too "
+                  "many to hold (overflow)",
+                  who, (long long)d->T, (long long)d->N, (long long)maxl);
+        return false;
+    }
     d->ext = lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->ext, who);
     d->pen = d->ext ? lgC_salloc(ctx, (size_t)(d->N * W) * sizeof *d->pen, who) : NULL;
     if (!d->pen)

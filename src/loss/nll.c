@@ -5,7 +5,8 @@
  *         l_i = (1-eps) w[y_i] (-lsm[i, y_i]) + (eps/C) sum_c w[c] (-lsm[i, c])
  *   ce, probabilities: q = (1-eps) p + eps/C,  l_i = -sum_c w[c] q[i, c] lsm[i, c]
  * MEAN: class indices divide by D = sum of w[y_i] over non-ignored targets
- * (NaN when D = 0); probabilities divide by the number of l_i.
+ * (NaN when D = 0); probabilities divide by the number of l_i, as PyTorch's
+ * numel / C (NaN for zero classes, where that is 0 / 0).
  *
  * Layouts: [N, C] with target [N]; [N, C, d1..dk] with [N, d1..dk]; [C]
  * with a 0-d target (class axis 0). Cross-entropy with class indices on
@@ -245,6 +246,8 @@ static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_t
     if (w)
         terms = lg_mul(ctx, terms, class_weight(ctx, w, L, nd));
     lg_tensor *l = lg_neg(ctx, lg_sum(ctx, terms, 1, &L->class_axis, false));
+    if (r == LG_REDUCTION_MEAN && L->C == 0) /* PyTorch's MEAN divides by numel / C = 0 / 0 */
+        return lg_mul_scalar(ctx, lgL_reduce(ctx, l, LG_REDUCTION_SUM), NAN);
     return lgL_reduce(ctx, l, r);
 }
 

@@ -72,19 +72,19 @@ lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     return lgL_pointwise(ctx, LGL_PW_SOFT_MARGIN, input, target, 0, r, who);
 }
 
-/* input [N, C] or [C] against an int64 class-index target [N] or 0-d/[1];
- * gives C and the input as [N, C]. */
+/* input [N, C], [C] or 0-d (one class, as PyTorch) against an int64
+ * class-index target [N] or 0-d/[1]; gives C and the input as [N, C]. */
 static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, int64_t *C)
 {
     int xn = lg_tensor_ndim(x), tn = lg_tensor_ndim(t);
     const int64_t *xs = lg_tensor_shape(x), *ts = lg_tensor_shape(t);
-    if (xn < 1 || xn > 2 || xs[xn - 1] == 0) {
+    if (xn > 2 || (xn > 0 && xs[xn - 1] == 0)) {
         char a[160];
         lgL_shape_str(x, a, sizeof a);
-        return lgC_error(ctx, LG_ERR_SHAPE, "%s: input has shape %s, expected [N, C] or [C], C > 0",
-                         who, a);
+        return lgC_error(ctx, LG_ERR_SHAPE,
+                         "%s: input has shape %s, expected [N, C], [C] or 0-d, C > 0", who, a);
     }
-    *C = xs[xn - 1];
+    *C = xn ? xs[xn - 1] : 1;
     int64_t N = xn == 2 ? xs[0] : 1;
     bool ok = xn == 2 ? (tn == 1 && ts[0] == N) : (tn == 0 || (tn == 1 && ts[0] == 1));
     if (!ok) {
@@ -172,16 +172,21 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
     if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
-    int xn = lg_tensor_ndim(input);
-    if (xn < 1 || xn > 2 || !lgL_same_shape(input, target) || lg_tensor_shape(input)[xn - 1] == 0) {
+    /* one shape, [N, C] or [C]; unbatched (0-d is one class), a target of
+     * C elements in at most 1 dim, as PyTorch ([1] and 0-d go together) */
+    int xn = lg_tensor_ndim(input), tn = lg_tensor_ndim(target);
+    int64_t C = xn ? lg_tensor_shape(input)[xn - 1] : 1,
+            N = xn == 2 ? lg_tensor_shape(input)[0] : 1;
+    bool fits = xn == 2 ? lgL_same_shape(input, target) : tn <= 1 && lg_tensor_numel(target) == C;
+    if (xn > 2 || !fits || C == 0) {
         char a[160], b[160];
         lgL_shape_str(input, a, sizeof a);
         lgL_shape_str(target, b, sizeof b);
         return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: input %s and target %s, expected one shape, [N, C] or [C] with C > 0",
+                         "%s: input %s and target %s, expected one shape, [N, C] or [C] with C > 0 "
+                         "(or 0-d, one class)",
                          who, a, b);
     }
-    int64_t C = lg_tensor_shape(input)[xn - 1], N = xn == 2 ? lg_tensor_shape(input)[0] : 1;
     const int64_t *y = lg_tensor_data(target);
     for (int64_t i = 0; i < N * C; i++) /* every entry, even after a row's first -1 */
         if (y[i] < -1 || y[i] >= C)
@@ -189,7 +194,7 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
                              "%s: target[%lld] = %lld, expected a class in [0, %lld) or -1", who,
                              (long long)i, (long long)y[i], (long long)C);
     hinge_rows h = { N, C, 1, 1, y, NULL, r };
-    return hinge_rows_fw(ctx, LGA_OP_multilabel_margin_rows, input, &h, xn - 1, &N, who);
+    return hinge_rows_fw(ctx, LGA_OP_multilabel_margin_rows, input, &h, xn == 2, &N, who);
 }
 
 /* ------------------------------------------------------------------ */

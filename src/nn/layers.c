@@ -83,6 +83,12 @@ static lg_linear *linear_new_body(lg_ctx *ctx, const char *name, int64_t in_feat
     if (in_features < 1 || out_features < 1)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: sizes %lld -> %lld, expected >= 1 each", who,
                          (long long)in_features, (long long)out_features);
+    int64_t n;
+    if (!lgN_size_mul(out_features, in_features, &n))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: sizes %lld -> %lld are too large: the weight's elements pass %lld",
+                         who, (long long)in_features, (long long)out_features,
+                         (long long)(INT64_MAX / 8));
     lg_linear *l = lgC_palloc(ctx, sizeof *l, who);
     if (!l)
         return NULL;
@@ -158,9 +164,14 @@ static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t n
     static const char who[] = "lg_embedding_new";
     if (!ctx || !float_dtype(ctx, dt, who))
         return NULL;
+    int64_t n;
     if (num < 1 || dim < 1)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: num = %lld, dim = %lld, expected >= 1 each", who,
                          (long long)num, (long long)dim);
+    if (!lgN_size_mul(num, dim, &n))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: num = %lld, dim = %lld: the weight passes %lld elements", who,
+                         (long long)num, (long long)dim, (long long)(INT64_MAX / 8));
     lg_embedding *e = lgC_palloc(ctx, sizeof *e, who);
     if (!e)
         return NULL;
@@ -281,6 +292,15 @@ static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t 
     if ((unsigned)o.activation > LG_ACT_SIGMOID)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: activation %d is not an lg_activation", who,
                          (int)o.activation);
+    for (int k = 0; k < n - 1; k++) { /* every layer's sizes before the first is made */
+        int64_t w;
+        if (sizes[k] < 1 || sizes[k + 1] < 1 || !lgN_size_mul(sizes[k], sizes[k + 1], &w))
+            return lgC_error(ctx, LG_ERR_VALUE,
+                             "%s: sizes[%d] = %lld and sizes[%d] = %lld, expected >= 1 each and a "
+                             "weight of at most %lld elements",
+                             who, k, (long long)sizes[k], k + 1, (long long)sizes[k + 1],
+                             (long long)(INT64_MAX / 8));
+    }
     lg_mlp *m = lgC_palloc(ctx, sizeof *m, who);
     lg_linear **layers = m ? lgC_palloc(ctx, (size_t)(n - 1) * sizeof *layers, who) : NULL;
     if (!layers)

@@ -16,6 +16,14 @@ static inline const char *lgN_dtype_name(lg_dtype dt)
 /* A new parameter filled U(-bound, bound). */
 LG_HIDDEN lg_tensor *lgN_param_uniform(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
                                        const int64_t *shape, double bound);
+/* *out = a b, false when that overflows or passes a tensor's element bound
+ * (INT64_MAX / 8, as every shape): for size checks before any parameter
+ * is made, so that a failing constructor leaves the parameter store as it
+ * was and its message names the user's call. */
+static inline bool lgN_size_mul(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out) && *out <= INT64_MAX / 8;
+}
 /* Element i of a float tensor as double, and the store. */
 static inline double lgN_get(lg_tensor *t, int64_t i)
 {

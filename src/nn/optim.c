@@ -65,7 +65,7 @@ typedef struct field {
 #define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
 static const field fields[] = {
     { LGC_FIELD(lg_optim_opts, lr,
-                "none for SGD (required), 1e-3 for Adam and AdamW, 1e-2 for RMSprop"),
+                "1e-3 (Adam, AdamW), 1e-2 (RMSprop), none (SGD)"),
       ALL, ALL },
     { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL, K(LG_ADAMW) },
     { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },

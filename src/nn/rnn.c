@@ -16,6 +16,7 @@
  */
 #include "nn.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,21 @@ static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int
                          "%s: need a kind, a float dtype, 1..64 layers and sizes >= 1 (got input "
                          "%lld, hidden %lld, %d layers)",
                          who, (long long)input_size, (long long)hidden_size, L);
+    int G = kind == LG_GRU ? 3 : (kind == LG_LSTM ? 4 : 1);
+    int64_t GH, DH, n_hh, n_ih; /* gates x hidden; a later layer's input; weight sizes */
+    if (!lgN_size_mul(G, hidden_size, &GH) || !lgN_size_mul(D, hidden_size, &DH) ||
+        !lgN_size_mul(GH, hidden_size, &n_hh) || (L > 1 && !lgN_size_mul(GH, DH, &n_ih)))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: hidden_size = %lld is too large: weights of %d x hidden_size x "
+                         "%shidden_size elements pass %lld",
+                         who, (long long)hidden_size, G, L > 1 && D > 1 ? "2 x " : "",
+                         (long long)(INT64_MAX / 8));
+    if (!lgN_size_mul(GH, input_size, &n_ih))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: input_size = %lld is too large for hidden_size = %lld: weight_ih_l0 "
+                         "of %lld x %lld elements passes %lld",
+                         who, (long long)input_size, (long long)hidden_size, (long long)GH,
+                         (long long)input_size, (long long)(INT64_MAX / 8));
     lg_rnn *r = lgC_palloc(ctx, sizeof *r, who);
     size_t n = (size_t)(L * D) * sizeof(lg_tensor *);
     if (!r || !(r->w_ih = lgC_palloc(ctx, n, who)) || !(r->w_hh = lgC_palloc(ctx, n, who)) ||
@@ -67,9 +83,8 @@ static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int
     r->hidden = hidden_size;
     r->layers = L;
     r->dirs = D;
-    r->gates = kind == LG_GRU ? 3 : (kind == LG_LSTM ? 4 : 1);
+    r->gates = G;
     r->dt = dt;
-    int64_t GH = r->gates * hidden_size;
     double bound = 1.0 / sqrt((double)hidden_size);
     for (int l = 0; l < L; l++)
         for (int d = 0; d < D; d++) {
@@ -181,9 +196,10 @@ static lg_status rnn_forward_body(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg
                           "%s: x must be [T, N, %lld] of the network's dtype (a %s)", who,
                           (long long)r->input_size, kind_name[r->kind]);
     int64_t T = xs[0], N = xs[1], H = r->hidden, LD = r->layers * r->dirs;
-    if (T < 1 || N < 1)
-        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: x has T = %lld, N = %lld, expected >= 1", who,
-                          (long long)T, (long long)N);
+    if (T < 1 || N < 1 || T > INT_MAX) /* the steps are stacked as an int count */
+        return lgC_errorf(ctx, LG_ERR_SHAPE,
+                          "%s: x has T = %lld, N = %lld, expected >= 1 (T <= %d)", who,
+                          (long long)T, (long long)N, INT_MAX);
     if (!check_state(ctx, h0, "h0", LD, N, H, r->dt) ||
         !check_state(ctx, c0, "c0", LD, N, H, r->dt))
         return ctx->status;

@@ -102,20 +102,32 @@ bool lgT_shape_ok(lg_ctx *ctx, int ndim, const int64_t *shape, const char *who, 
         lgC_error(ctx, LG_ERR_NULL, "%s: shape is NULL", who);
         return false;
     }
-    int64_t n = 1;
+    /* The dims other than 0 must multiply to at most INT64_MAX / 8 even
+     * when a 0 makes the tensor empty: then every product of a tensor's
+     * dims (the outer and inner blocks of an axis, strides, rows) and its
+     * size in bytes fit in int64_t, and no kernel has to check its own. */
+    int64_t nz = 1;
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             lgC_error(ctx, LG_ERR_SHAPE, "%s: shape[%d] = %lld, expected >= 0", who, i,
                       (long long)shape[i]);
             return false;
         }
-        if (shape[i] > 0 && n > (INT64_MAX / 8) / shape[i]) {
-            lgC_error(ctx, LG_ERR_SHAPE, "%s: shape has too many elements (overflow)", who);
+        if (shape[i] == 0) {
+            empty = true;
+            continue;
+        }
+        if (nz > (INT64_MAX / 8) / shape[i]) {
+            lgC_error(ctx, LG_ERR_SHAPE,
+                      "%s: shape has too many elements (overflow): its nonzero dims multiply "
+                      "past %lld",
+                      who, (long long)(INT64_MAX / 8));
             return false;
         }
-        n *= shape[i];
+        nz *= shape[i];
     }
-    *numel = n;
+    *numel = empty ? 0 : nz;
     return true;
 }
 
