@@ -247,8 +247,10 @@ uint64_t lg_rand_below(lg_ctx *ctx, uint64_t n);
 /* ------------------------------------------------------------------ */
 
 /* Each returns a new step tensor of the given shape. LG_ERR_SHAPE for
- * ndim outside 0..8 or a negative size; LG_ERR_DTYPE where a dtype makes
- * no sense (rand/randn need a float dtype). */
+ * ndim outside 0..8, a negative size, or sizes other than 0 whose product
+ * passes 2^60 - 1 (an empty tensor included: PyTorch accepts [0, 2^62, 4],
+ * lossgrad does not); LG_ERR_DTYPE where a dtype makes no sense (rand/randn
+ * need a float dtype). */
 lg_tensor *lg_zeros(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 lg_tensor *lg_ones(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 lg_tensor *lg_full(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value);
@@ -381,7 +383,8 @@ lg_tensor *lg_pow_scalar(lg_ctx *ctx, lg_tensor *x, double p); /* x^p */
 lg_tensor *lg_mul_scalar(lg_ctx *ctx, lg_tensor *x, double s); /* s x */
 lg_tensor *lg_add_scalar(lg_ctx *ctx, lg_tensor *x, double s); /* x + s */
 /* min(max(x, lo), hi); either bound may be -INFINITY/INFINITY (absent).
- * Gradient passes where lo <= x <= hi, bounds included (as PyTorch). */
+ * Gradient passes where lo <= x <= hi, bounds included (as PyTorch). A NaN
+ * bound gives NaN everywhere, with gradient 0 (as torch.clamp). */
 lg_tensor *lg_clamp(lg_ctx *ctx, lg_tensor *x, double lo, double hi);
 
 /* Comparisons (broadcasting) give a mask of a's dtype holding 0 or 1; no
@@ -449,7 +452,8 @@ lg_tensor *lg_index_select(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index
 /* out[i][j][k] = x[i][index[i][j][k]][k] (axis 1), as torch.gather: index is
  * int64 with x's ndim, and no larger than x on the other axes. */
 lg_tensor *lg_gather(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index);
-/* int64 labels -> [..., num_classes] of dtype dt (no gradient). */
+/* int64 labels -> [..., num_classes] of dtype dt (no gradient); a label
+ * outside [0, num_classes) is LG_ERR_INDEX. */
 lg_tensor *lg_one_hot(lg_ctx *ctx, lg_tensor *labels, int64_t num_classes, lg_dtype dt);
 /* Cast between float dtypes (gradient is cast back); int64 -> float too
  * (no gradient). Returns a copy even for the same dtype. */

@@ -110,7 +110,8 @@ lg_ce_opts lg_ce_opts_default(void);
  * lg_nll_loss): l_i = (1-eps) w[y_i] (-lsm[i,y_i]) + (eps/C) sum_c w[c] (-lsm[i,c]),
  * MEAN over the sum of w[y_i] of non-ignored targets. Probability target
  * (float, input's shape): q = (1-eps) p + eps/C, l_i = -sum_c w[c] q[i,c] lsm[i,c],
- * MEAN over N d1..dk. */
+ * MEAN over N d1..dk (NaN with zero classes, as PyTorch). A row holding a
+ * +inf or NaN logit gives NaN, value and gradients (as PyTorch). */
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o);
 
 typedef struct lg_bce_opts {
@@ -195,8 +196,9 @@ lg_ctc_opts lg_ctc_opts_default(void);
  * input_lengths, target_lengths int64 [N] (0-d or [1] unbatched).
  * Departures: the gradient is the true derivative -occupancy (PyTorch adds
  * exp(log_probs), assuming a log_softmax upstream); target values outside
- * [0, C) or equal to blank, negative lengths, input_lengths > T are errors.
- * Rows t >= input_lengths[b] get gradient 0. */
+ * [0, C) or equal to blank, negative lengths, input_lengths > T, and
+ * target lengths longer than targets holds are errors. Rows
+ * t >= input_lengths[b] get gradient 0. */
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
                        lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *o);
 
@@ -273,13 +275,15 @@ typedef struct lg_multi_margin_opts {
 lg_multi_margin_opts lg_multi_margin_opts_default(void);
 /* l_i = (1/C) sum_{j != y_i} w[y_i] max(0, margin - x[i, y_i] + x[i, j])^p,
  * gradient 0 where the hinge is exactly 0. input [N, C] with target int64
- * [N], or [C] with a 0-d or [1] target; targets in [0, C) (LG_ERR_INDEX). */
+ * [N], or [C] with a 0-d or [1] target, or a 0-d input (one class: loss 0,
+ * as PyTorch); targets in [0, C) (LG_ERR_INDEX). */
 lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                 const lg_multi_margin_opts *o);
 
 /* l_i = (1/C) sum_{j in P_i} sum_{k not in P_i} max(0, 1 - (x[i, j] - x[i, k])),
  * P_i the labels of row i before its first -1 (a repeated label counts each
- * time); gradient 0 where the hinge is exactly 0. input [N, C] or [C];
+ * time); gradient 0 where the hinge is exactly 0. input [N, C] or [C], or a
+ * 0-d input (one class: loss 0, as PyTorch) with a 0-d or [1] target;
  * target int64 of input's shape, every entry in [-1, C) (LG_ERR_INDEX). */
 lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                      const lg_loss_opts *o);

@@ -73,7 +73,9 @@ lg_linear_opts lg_linear_opts_default(void);
 
 /* Parameters "<name>.weight" and "<name>.bias", initialised as PyTorch's
  * nn.Linear: weight kaiming_uniform(a = sqrt 5), i.e. U(+-1/sqrt(in)), bias
- * U(+-1/sqrt(in)). NULL on error (LG_ERR_VALUE for sizes < 1). */
+ * U(+-1/sqrt(in)). NULL on error (LG_ERR_VALUE for sizes < 1 or a weight
+ * past 2^60 - 1 elements; lg_embedding_new, lg_mlp_new and lg_rnn_new
+ * likewise, each checking every size before it makes a parameter). */
 lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int64_t out_features,
                          const lg_linear_opts *o);
 /* y = x W^T + b.  x:[..., in] -> [..., out]. */
@@ -147,8 +149,8 @@ typedef struct lg_rnn_result {
  * has T steps) or int64 [N] in [1, T]; steps t >= lengths[b] neither change
  * sample b's state nor receive gradient, and the reverse direction starts
  * at each sample's last valid step (PyTorch's packed sequences). h0, c0:
- * NULL (zeros) or [L D, N, H]. Built from primitives on the tape (each GRU
- * layer and direction is one lg_gru_sequence). */
+ * NULL (zeros) or [L D, N, H]; T <= INT_MAX. Built from primitives on the
+ * tape (each GRU layer and direction is one lg_gru_sequence). */
 lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
                          lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out);
 
