@@ -175,6 +175,15 @@ Test(traps, errors_name_the_call_the_user_made)
     lg_ctx_set_step_limit(ctx, 1);
     cr_assert_neq(lg_rnn_forward(ctx, r, x, NULL, NULL, NULL, &out), LG_OK);
     cr_assert(strncmp(lg_ctx_errmsg(ctx), "lg_rnn_forward: ", 16) == 0, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    /* losses made of other ops: an inner failure is named by the loss */
+    lg_ctx_set_step_limit(ctx, 0);
+    lg_tensor *z1 = lg_randn(ctx, LG_F32, 2, SHAPE(64, 32)),
+              *z2 = lg_randn(ctx, LG_F32, 2, SHAPE(64, 32));
+    lg_ctx_set_step_limit(ctx, lg_ctx_mem_stats(ctx).arena_used + 4096);
+    cr_assert_null(lg_nt_xent_loss(ctx, z1, z2, NULL));
+    cr_assert(strncmp(lg_ctx_errmsg(ctx), "lg_nt_xent_loss: lg_", 20) == 0, "%s",
+              lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }
 

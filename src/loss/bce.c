@@ -101,8 +101,8 @@ lg_bce_opts lg_bce_opts_default(void)
     return bce_defaults;
 }
 
-lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                   const lg_bce_opts *opts)
+static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                            const lg_bce_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy";
     lg_bce_opts ov;
@@ -121,6 +121,17 @@ lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     return lgL_reduce(ctx, lg_mul(ctx, bce_primitive(ctx, input, target), w), r);
 }
 
+lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                   const lg_bce_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_binary_cross_entropy");
+    lg_tensor *res = binary_cross_entropy_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 static const lg_bce_logits_opts bce_logits_defaults = { .defaults_tag = LG_OPTS_TAG };
 static const lgC_opts_desc bce_logits_desc = LGC_DESC0(lg_bce_logits_opts, bce_logits_defaults);
 
@@ -129,8 +140,9 @@ lg_bce_logits_opts lg_bce_logits_opts_default(void)
     return bce_logits_defaults;
 }
 
-lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                               const lg_bce_logits_opts *opts)
+static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *input,
+                                                        lg_tensor *target,
+                                                        const lg_bce_logits_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy_with_logits";
     lg_bce_logits_opts ov;
@@ -164,6 +176,17 @@ lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg
     return lgL_reduce(ctx, l, r);
 }
 
+lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                               const lg_bce_logits_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_binary_cross_entropy_with_logits");
+    lg_tensor *res = binary_cross_entropy_with_logits_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 static const lg_mlsm_opts mlsm_defaults = { .defaults_tag = LG_OPTS_TAG };
 static const lgC_opts_desc mlsm_desc = LGC_DESC0(lg_mlsm_opts, mlsm_defaults);
 
@@ -172,8 +195,8 @@ lg_mlsm_opts lg_mlsm_opts_default(void)
     return mlsm_defaults;
 }
 
-lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                          const lg_mlsm_opts *opts)
+static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                                   const lg_mlsm_opts *opts)
 {
     static const char who[] = "lg_multilabel_soft_margin_loss";
     lg_mlsm_opts ov;
@@ -203,4 +226,15 @@ lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tens
         e = lg_mul(ctx, e, w);
     lg_tensor *l = lg_mean(ctx, e, 1, (int[]){ -1 }, false);
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                          const lg_mlsm_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_multilabel_soft_margin_loss");
+    lg_tensor *res = multilabel_soft_margin_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

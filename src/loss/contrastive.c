@@ -28,8 +28,8 @@ lg_contrastive_opts lg_contrastive_opts_default(void)
     return contrastive_defaults;
 }
 
-lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2, lg_tensor *target,
-                               const lg_contrastive_opts *opts)
+static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                        lg_tensor *target, const lg_contrastive_opts *opts)
 {
     static const char who[] = "lg_contrastive_loss";
     lg_contrastive_opts ov;
@@ -69,6 +69,17 @@ lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2
     return lgL_reduce(ctx, lg_mul_scalar(ctx, lg_add(ctx, pull, push), 0.5), r);
 }
 
+lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2, lg_tensor *target,
+                               const lg_contrastive_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_contrastive_loss");
+    lg_tensor *res = contrastive_loss_body(ctx, input1, input2, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 /* Rows scaled to unit length, as torch.nn.functional.normalize. */
 static lg_tensor *unit_rows(lg_ctx *ctx, lg_tensor *x)
 {
@@ -96,8 +107,8 @@ lg_nt_xent_opts lg_nt_xent_opts_default(void)
     return nt_xent_defaults;
 }
 
-lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                           const lg_nt_xent_opts *opts)
+static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                    const lg_nt_xent_opts *opts)
 {
     static const char who[] = "lg_nt_xent_loss";
     lg_nt_xent_opts ov;
@@ -153,4 +164,15 @@ lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
         l = lg_sum(ctx, both, 1, (int[]){ 0 }, false);
     }
     return lgL_reduce(ctx, lg_mul_scalar(ctx, l, 0.5), r);
+}
+
+lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                           const lg_nt_xent_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_nt_xent_loss");
+    lg_tensor *res = nt_xent_loss_body(ctx, input1, input2, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

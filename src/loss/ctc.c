@@ -257,8 +257,9 @@ lg_ctc_opts lg_ctc_opts_default(void)
     return ctc_defaults;
 }
 
-lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
-                       lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *opts)
+static lg_tensor *ctc_loss_body(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
+                                lg_tensor *input_lengths, lg_tensor *target_lengths,
+                                const lg_ctc_opts *opts)
 {
     ctc_data d;
     bool unbatched;
@@ -279,4 +280,15 @@ lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
     if (unbatched)
         nll = lg_reshape(ctx, nll, 0, NULL);
     return lgL_reduce(ctx, nll, r);
+}
+
+lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
+                       lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_ctc_loss");
+    lg_tensor *res = ctc_loss_body(ctx, log_probs, targets, input_lengths, target_lengths, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

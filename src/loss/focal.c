@@ -26,8 +26,8 @@ lg_focal_opts lg_focal_opts_default(void)
     return focal_defaults;
 }
 
-lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                 const lg_focal_opts *opts)
+static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                          const lg_focal_opts *opts)
 {
     static const char who[] = "lg_sigmoid_focal_loss";
     lg_focal_opts ov;
@@ -61,6 +61,17 @@ lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     return lgL_reduce(ctx, l, r);
 }
 
+lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                 const lg_focal_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_sigmoid_focal_loss");
+    lg_tensor *res = sigmoid_focal_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 static const lg_dice_opts dice_defaults = { .defaults_tag = LG_OPTS_TAG, .smooth = 1.0 };
 static const lgC_optfield dice_fields[] = {
     LGC_FIELD(lg_dice_opts, smooth, "1"),
@@ -72,7 +83,8 @@ lg_dice_opts lg_dice_opts_default(void)
     return dice_defaults;
 }
 
-lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *opts)
+static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                 const lg_dice_opts *opts)
 {
     static const char who[] = "lg_dice_loss";
     lg_dice_opts ov;
@@ -144,4 +156,14 @@ lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const 
     else
         l = lg_mul_scalar(ctx, lg_sum(ctx, miss, 1, (int[]){ 1 }, false), 1 / wsum);
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_dice_loss");
+    lg_tensor *res = dice_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

@@ -19,7 +19,8 @@ lg_kl_div_opts lg_kl_div_opts_default(void)
     return kl_div_defaults;
 }
 
-lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *opts)
+static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                              const lg_kl_div_opts *opts)
 {
     static const char who[] = "lg_kl_div";
     lg_kl_div_opts ov;
@@ -35,4 +36,14 @@ lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_
     lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);
     int64_t n = lg_tensor_ndim(input) > 0 ? lg_tensor_shape(input)[0] : 1;
     return lg_mul_scalar(ctx, s, 1.0 / (double)n);
+}
+
+lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_kl_div");
+    lg_tensor *res = kl_div_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

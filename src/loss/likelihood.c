@@ -32,8 +32,8 @@ lg_poisson_nll_opts lg_poisson_nll_opts_default(void)
     return poisson_nll_defaults;
 }
 
-lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_poisson_nll_opts *opts)
+static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                        const lg_poisson_nll_opts *opts)
 {
     static const char who[] = "lg_poisson_nll_loss";
     lg_poisson_nll_opts ov;
@@ -62,6 +62,17 @@ lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
         l = lg_add(ctx, l, lg_where(ctx, small, lg_scalar(ctx, dt, 0), stirling));
     }
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                               const lg_poisson_nll_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_poisson_nll_loss");
+    lg_tensor *res = poisson_nll_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* var's shape against input's (PyTorch's three layouts, plus any 0-d var). */
@@ -100,8 +111,8 @@ lg_gaussian_nll_opts lg_gaussian_nll_opts_default(void)
     return gaussian_nll_defaults;
 }
 
-lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,
-                                const lg_gaussian_nll_opts *opts)
+static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                         lg_tensor *var, const lg_gaussian_nll_opts *opts)
 {
     static const char who[] = "lg_gaussian_nll_loss";
     lg_gaussian_nll_opts ov;
@@ -148,4 +159,15 @@ lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
     if (o->full)
         l = lg_add_scalar(ctx, l, 0.5 * LOG_2PI);
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,
+                                const lg_gaussian_nll_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_gaussian_nll_loss");
+    lg_tensor *res = gaussian_nll_loss_body(ctx, input, target, var, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

@@ -25,8 +25,8 @@ lg_hinge_opts lg_hinge_opts_default(void)
     return hinge_defaults;
 }
 
-lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                   const lg_hinge_opts *opts)
+static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                            const lg_hinge_opts *opts)
 {
     static const char who[] = "lg_hinge_embedding_loss";
     lg_hinge_opts ov;
@@ -73,6 +73,17 @@ lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *tar
     return lgL_pointwise(ctx, LGL_PW_HINGE, input, target, margin, r, who);
 }
 
+lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                   const lg_hinge_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_hinge_embedding_loss");
+    lg_tensor *res = hinge_embedding_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 static const lg_triplet_opts triplet_defaults = {
     .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6
 };
@@ -89,8 +100,8 @@ lg_triplet_opts lg_triplet_opts_default(void)
     return triplet_defaults;
 }
 
-lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
-                                  lg_tensor *negative, const lg_triplet_opts *opts)
+static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
+                                           lg_tensor *negative, const lg_triplet_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_loss";
     lg_triplet_opts ov;
@@ -138,6 +149,17 @@ lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *pos
         d_an = lg_minimum(ctx, d_an, lg_pairwise_distance(ctx, positive, negative, p, eps, false));
     lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
+                                  lg_tensor *negative, const lg_triplet_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_triplet_margin_loss");
+    lg_tensor *res = triplet_margin_loss_body(ctx, anchor, positive, negative, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* The target of a pair loss: [N] for [N, D] inputs (0-d for [D]), of
@@ -188,8 +210,8 @@ static bool pair_target(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, lg_tensor *y,
     return true;
 }
 
-lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                    lg_tensor *target, const lg_margin_opts *opts)
+static lg_tensor *cosine_embedding_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                             lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_cosine_embedding_loss";
     lg_margin_opts ov;
@@ -216,6 +238,17 @@ lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     lg_tensor *neg = lg_where(ctx, lg_eq(ctx, target, lg_scalar(ctx, yt, -1)),
                               lg_clamp(ctx, lg_add_scalar(ctx, cos, -margin), 0, INFINITY), zero);
     return lgL_reduce(ctx, lg_add(ctx, pos, neg), r);
+}
+
+lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                    lg_tensor *target, const lg_margin_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_cosine_embedding_loss");
+    lg_tensor *res = cosine_embedding_loss_body(ctx, input1, input2, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 static lg_tensor *default_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *user)
@@ -256,9 +289,9 @@ lg_triplet_distance_opts lg_triplet_distance_opts_default(void)
     return triplet_distance_defaults;
 }
 
-lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
-                                                lg_tensor *negative,
-                                                const lg_triplet_distance_opts *opts)
+static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor *anchor,
+                                                         lg_tensor *positive, lg_tensor *negative,
+                                                         const lg_triplet_distance_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_with_distance_loss";
     lg_triplet_distance_opts ov;
@@ -296,4 +329,16 @@ lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, 
     }
     lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
     return lgL_reduce(ctx, l, r);
+}
+
+lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
+                                                lg_tensor *negative,
+                                                const lg_triplet_distance_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_triplet_margin_with_distance_loss");
+    lg_tensor *res = triplet_margin_with_distance_loss_body(ctx, anchor, positive, negative, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

@@ -203,7 +203,8 @@ lg_nll_opts lg_nll_opts_default(void)
     return nll_defaults;
 }
 
-lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *opts)
+static lg_tensor *nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                const lg_nll_opts *opts)
 {
     static const char who[] = "lg_nll_loss";
     lg_nll_opts ov;
@@ -224,6 +225,16 @@ lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const l
         return NULL;
     lg_tensor *l = lg_mul(ctx, picked(ctx, input, target, &L, &P), P.neg_w);
     return reduce_weighted(ctx, l, r, P.denom);
+}
+
+lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_nll_loss");
+    lg_tensor *res = nll_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* Reshapes weight [C] to broadcast along the class axis of an ndim tensor. */
@@ -262,8 +273,8 @@ lg_ce_opts lg_ce_opts_default(void)
     return ce_defaults;
 }
 
-lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                            const lg_ce_opts *opts)
+static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                     const lg_ce_opts *opts)
 {
     static const char who[] = "lg_cross_entropy";
     lg_ce_opts ov;
@@ -318,4 +329,15 @@ lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
      * makes the whole loss NaN, not inf. */
     return lg_add(ctx, lg_mul_scalar(ctx, reduce_weighted(ctx, l, r, P.denom), 1 - eps),
                   lg_mul_scalar(ctx, reduce_weighted(ctx, smooth, r, P.denom), eps / (double)L.C));
+}
+
+lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                            const lg_ce_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_cross_entropy");
+    lg_tensor *res = cross_entropy_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }

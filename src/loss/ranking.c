@@ -28,8 +28,8 @@ typedef struct hinge_rows {
 static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_rows *h0, int ond,
                                 const int64_t *oshape, const char *who);
 
-lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                  lg_tensor *target, const lg_margin_opts *opts)
+static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                           lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_margin_ranking_loss";
     lg_margin_opts ov;
@@ -58,8 +58,19 @@ lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *inp
     return lgL_reduce(ctx, lg_clamp(ctx, lg_add_scalar(ctx, v, margin), 0, INFINITY), r);
 }
 
-lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_loss_opts *opts)
+lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
+                                  lg_tensor *target, const lg_margin_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_margin_ranking_loss");
+    lg_tensor *res = margin_ranking_loss_body(ctx, input1, input2, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                        const lg_loss_opts *opts)
 {
     static const char who[] = "lg_soft_margin_loss";
     lg_loss_opts ov;
@@ -70,6 +81,17 @@ lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     return lgL_pointwise(ctx, LGL_PW_SOFT_MARGIN, input, target, 0, r, who);
+}
+
+lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                               const lg_loss_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_soft_margin_loss");
+    lg_tensor *res = soft_margin_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* input [N, C], [C] or 0-d (one class, as PyTorch) against an int64
@@ -121,8 +143,8 @@ lg_multi_margin_opts lg_multi_margin_opts_default(void)
     return multi_margin_defaults;
 }
 
-lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                const lg_multi_margin_opts *opts)
+static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                         const lg_multi_margin_opts *opts)
 {
     static const char who[] = "lg_multi_margin_loss";
     lg_multi_margin_opts ov;
@@ -160,8 +182,19 @@ lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
                          lg_tensor_shape(target), who);
 }
 
-lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                     const lg_loss_opts *opts)
+lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                const lg_multi_margin_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_multi_margin_loss");
+    lg_tensor *res = multi_margin_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                              const lg_loss_opts *opts)
 {
     static const char who[] = "lg_multilabel_margin_loss";
     lg_loss_opts ov;
@@ -195,6 +228,17 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
                              (long long)i, (long long)y[i], (long long)C);
     hinge_rows h = { N, C, 1, 1, y, NULL, r };
     return hinge_rows_fw(ctx, LGA_OP_multilabel_margin_rows, input, &h, xn == 2, &N, who);
+}
+
+lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                     const lg_loss_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_multilabel_margin_loss");
+    lg_tensor *res = multilabel_margin_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 /* ------------------------------------------------------------------ */

@@ -15,7 +15,8 @@ static bool check(lg_ctx *ctx, lg_tensor *x, lg_tensor *y, lg_reduction r, const
     return ctx && lgL_pair(ctx, x, y, who) && lgL_reduction(ctx, r, false, who);
 }
 
-lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
+static lg_tensor *l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                               const lg_loss_opts *opts)
 {
     static const char who[] = "lg_l1_loss";
     lg_loss_opts ov;
@@ -28,7 +29,18 @@ lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg
                : NULL;
 }
 
-lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
+lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_l1_loss");
+    lg_tensor *res = l1_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+static lg_tensor *mse_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                const lg_loss_opts *opts)
 {
     static const char who[] = "lg_mse_loss";
     lg_loss_opts ov;
@@ -39,6 +51,16 @@ lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const l
     return check(ctx, input, target, r, who)
                ? lgL_pointwise(ctx, LGL_PW_MSE, input, target, 0, r, who)
                : NULL;
+}
+
+lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_mse_loss");
+    lg_tensor *res = mse_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
 
 static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TAG, .beta = 1.0 };
@@ -53,8 +75,8 @@ lg_smooth_l1_opts lg_smooth_l1_opts_default(void)
     return smooth_l1_defaults;
 }
 
-lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                             const lg_smooth_l1_opts *opts)
+static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                      const lg_smooth_l1_opts *opts)
 {
     static const char who[] = "lg_smooth_l1_loss";
     lg_smooth_l1_opts ov;
@@ -70,6 +92,17 @@ lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     return lgL_pointwise(ctx, LGL_PW_SMOOTH_L1, input, target, beta, r, who);
 }
 
+lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                             const lg_smooth_l1_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_smooth_l1_loss");
+    lg_tensor *res = smooth_l1_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 static const lg_huber_opts huber_defaults = { .defaults_tag = LG_OPTS_TAG, .delta = 1.0 };
 static const lgC_optfield huber_fields[] = {
     LGC_FIELD(lg_huber_opts, delta, "1"),
@@ -81,8 +114,8 @@ lg_huber_opts lg_huber_opts_default(void)
     return huber_defaults;
 }
 
-lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                         const lg_huber_opts *opts)
+static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                  const lg_huber_opts *opts)
 {
     static const char who[] = "lg_huber_loss";
     lg_huber_opts ov;
@@ -96,4 +129,15 @@ lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     if (!(delta > 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: delta = %g, expected > 0", who, delta);
     return lgL_pointwise(ctx, LGL_PW_HUBER, input, target, delta, r, who);
+}
+
+lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                         const lg_huber_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_huber_loss");
+    lg_tensor *res = huber_loss_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
 }
