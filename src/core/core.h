@@ -86,7 +86,7 @@ struct lg_ctx {
     size_t step_limit; /* lg_ctx_set_step_limit; 0: none */
     bool failed;       /* made from invalid lg_ctx_params: every call fails */
     char failmsg[LG_ERRMSG_MAX];
-    const char *api; /* the public call under way that made inner calls, or NULL */
+    const char *api;              /* the public call under way that made inner calls, or NULL */
     bool eval_mode;               /* lg_ctx_set_training(ctx, false) */
     bool check_numerics;          /* lg_ctx_check_numerics */
     char numerics[LG_ERRMSG_MAX]; /* the first op that made a NaN or Inf, or "" */
@@ -107,7 +107,7 @@ struct lg_ctx {
         struct lg_tensor *tape_tail;
         uint64_t backwards;
     } scopes[LGC_MAX_SCOPES];
-    lgC_block *blocks;    /* persistent allocations */
+    lgC_block *blocks; /* persistent allocations */
     size_t persistent_bytes;
 
     struct lg_tensor **params;
@@ -137,7 +137,7 @@ LG_HIDDEN void lgC_pfree(lg_ctx *ctx, void *p);
 
 /* Arena memory: 64-byte aligned, NOT zeroed. Records LG_ERR_OOM on failure. */
 LG_HIDDEN void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who);
-LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who);  /* step arena */
+LG_HIDDEN void *lgC_salloc(lg_ctx *ctx, size_t n, const char *who); /* step arena */
 LG_HIDDEN void lgC_arena_reset(lgC_arena *a);
 /* Appends a chunk, if need be, so that a header pool holds n bytes of
  * headers whatever its rotation; frees nothing (false on OOM). */
@@ -187,7 +187,10 @@ typedef struct lgC_optfield {
     size_t offset, size;
     const char *dflt; /* the default, as the message shows it */
 } lgC_optfield;
-#define LGC_FIELD(T, f, dflt) { #f, offsetof(T, f), sizeof(((T *)0)->f), dflt }
+#define LGC_FIELD(T, f, dflt)                                                                      \
+    {                                                                                              \
+#f, offsetof(T, f), sizeof(((T *)0)->f), dflt                                              \
+    }
 typedef struct lgC_opts_desc {
     const char *type, *defaults_fn; /* "lg_ce_opts", "lg_ce_opts_default()" */
     size_t size;
@@ -198,8 +201,14 @@ typedef struct lgC_opts_desc {
 /* A descriptor from the struct type, its static const defaults and its
  * table of fields with non-zero defaults (DESC0: none). */
 #define LGC_DESC(T, defaults, fields)                                                              \
-    { #T, #T "_default()", sizeof(T), &(defaults), (fields), (int)(sizeof(fields) / sizeof(fields)[0]) }
-#define LGC_DESC0(T, defaults) { #T, #T "_default()", sizeof(T), &(defaults), NULL, 0 }
+    {                                                                                              \
+#T, #T "_default()", sizeof(T), &(defaults), (fields),                                     \
+            (int)(sizeof(fields) / sizeof(fields)[0])                                              \
+    }
+#define LGC_DESC0(T, defaults)                                                                     \
+    {                                                                                              \
+#T, #T "_default()", sizeof(T), &(defaults), NULL, 0                                       \
+    }
 typedef enum lgC_opts_kind {
     LGC_OPTS_BAD,     /* error recorded */
     LGC_OPTS_DEFAULT, /* NULL or all zero */
@@ -218,5 +227,26 @@ LG_HIDDEN lgC_opts_kind lgC_opts_classify(lg_ctx *ctx, const char *who, const lg
 LG_HIDDEN bool lgC_opts_check_hand(lg_ctx *ctx, const char *who, const lgC_opts_desc *d,
                                    const void *user, const lgC_optfield *fields, int nfields);
 LG_HIDDEN bool lgC_opts_zero_field(const void *user, const lgC_optfield *f);
+/* Options whose defaults depend on a kind field (lg_optim_opts,
+ * lg_sched_opts): each field lists the kinds that have it (bit k for kind
+ * k) and those that give it a non-zero default. */
+typedef struct lgC_kfield {
+    lgC_optfield f;
+    unsigned kinds, nonzero;
+} lgC_kfield;
+typedef struct lgC_kdesc {
+    lgC_opts_desc d;
+    const char *what; /* "an optimizer", "a schedule" */
+    const char *const *kind_names;
+    unsigned nkinds;
+    const lgC_kfield *fields;
+    int nfields;
+} lgC_kdesc;
+/* The options rule for such a struct whose kind field holds kind: a tag of
+ * another kind's defaults, a field the kind has not set, or (by hand) a
+ * non-zero-default field left at 0 is LG_ERR_VALUE; true if user may be
+ * taken as written. */
+LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k, const void *user,
+                               unsigned kind);
 
 #endif

@@ -78,3 +78,33 @@ bool lgC_opts(lg_ctx *ctx, const char *who, const lgC_opts_desc *d, const void *
     default: return false;
     }
 }
+
+bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k, const void *user,
+                     unsigned kind)
+{
+    uint32_t tag_kind = 0;
+    lgC_opts_kind c = lgC_opts_classify(ctx, who, &k->d, user, &tag_kind);
+    if (c == LGC_OPTS_BAD)
+        return false;
+    if (kind >= k->nkinds)
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %u is not %s", who, kind, k->what);
+    const char *name = k->kind_names[kind];
+    if (c == LGC_OPTS_TAGGED && tag_kind != kind)
+        return lgC_fail(ctx, LG_ERR_VALUE,
+                        "%s: the struct was made by %.*s(%s) but kind is %s; defaults differ by "
+                        "kind: start from %.*s(%s)",
+                        who, (int)strcspn(k->d.defaults_fn, "("), k->d.defaults_fn,
+                        tag_kind < k->nkinds ? k->kind_names[tag_kind] : "?", name,
+                        (int)strcspn(k->d.defaults_fn, "("), k->d.defaults_fn, name);
+    for (int i = 0; i < k->nfields; i++) {
+        const lgC_kfield *f = &k->fields[i];
+        bool zero = lgC_opts_zero_field(user, &f->f);
+        if (!(f->kinds >> kind & 1) && !zero)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
+                            who, f->f.name, name);
+        if (c != LGC_OPTS_TAGGED && (f->nonzero >> kind & 1) && zero &&
+            !lgC_opts_check_hand(ctx, who, &k->d, user, &f->f, 1))
+            return false;
+    }
+    return true;
+}

@@ -56,17 +56,11 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 
 /* The fields of lg_optim_opts that hold hyper-parameters: which kinds have
  * each (bit k for kind k), and which kinds give it a non-zero default. */
-typedef struct field {
-    lgC_optfield f;
-    unsigned kinds, nonzero;
-} field;
 #define K(k) (1u << (k))
 #define ALL (K(LG_SGD) | K(LG_ADAM) | K(LG_ADAMW) | K(LG_RMSPROP))
 #define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
-static const field fields[] = {
-    { LGC_FIELD(lg_optim_opts, lr,
-                "1e-3 (Adam, AdamW), 1e-2 (RMSprop), none (SGD)"),
-      ALL, ALL },
+static const lgC_kfield fields[] = {
+    { LGC_FIELD(lg_optim_opts, lr, "1e-3 (Adam, AdamW), 1e-2 (RMSprop), none (SGD)"), ALL, ALL },
     { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL, K(LG_ADAMW) },
     { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },
     { LGC_FIELD(lg_optim_opts, dampening, "0"), K(LG_SGD), 0 },
@@ -78,13 +72,17 @@ static const field fields[] = {
     { LGC_FIELD(lg_optim_opts, alpha, "0.99"), K(LG_RMSPROP), K(LG_RMSPROP) },
     { LGC_FIELD(lg_optim_opts, centered, "false"), K(LG_RMSPROP), 0 },
 };
-#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 #undef K
 #undef ALL
 #undef ADAMS
 static const lg_optim_opts optim_zero = { 0 };
-static const lgC_opts_desc optim_desc = {
-    "lg_optim_opts", "lg_optim_opts_default(kind)", sizeof(lg_optim_opts), &optim_zero, NULL, 0
+static const lgC_kdesc optim_desc = {
+    { "lg_optim_opts", "lg_optim_opts_default(kind)", sizeof(lg_optim_opts), &optim_zero, NULL, 0 },
+    "an optimizer",
+    kind_names,
+    4,
+    fields,
+    (int)(sizeof fields / sizeof fields[0]),
 };
 
 /* Resolves the user's struct by the options rule, per kind: out holds the
@@ -97,29 +95,8 @@ static bool resolve(lg_ctx *ctx, const lg_optim_opts *user, lg_optim_opts *out)
                         "%s: o is NULL (the kind is required: start from "
                         "lg_optim_opts_default(kind))",
                         who);
-    uint32_t tag_kind = 0;
-    lgC_opts_kind c = lgC_opts_classify(ctx, who, &optim_desc, user, &tag_kind);
-    if (c == LGC_OPTS_BAD)
+    if (!lgC_opts_kinded(ctx, who, &optim_desc, user, (unsigned)user->kind))
         return false;
-    if ((unsigned)user->kind > LG_RMSPROP)
-        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not an optimizer", who, (int)user->kind);
-    unsigned bit = 1u << user->kind;
-    if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
-        return lgC_fail(ctx, LG_ERR_VALUE,
-                        "%s: the struct was made by lg_optim_opts_default(%s) but kind is %s; "
-                        "defaults differ by kind: start from lg_optim_opts_default(%s)",
-                        who, tag_kind <= LG_RMSPROP ? kind_names[tag_kind] : "?",
-                        kind_names[user->kind], kind_names[user->kind]);
-    for (int i = 0; i < NFIELDS; i++) {
-        const field *f = &fields[i];
-        bool zero = lgC_opts_zero_field(user, &f->f);
-        if (!(f->kinds & bit) && !zero)
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
-                            who, f->f.name, kind_names[user->kind]);
-        if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
-            !lgC_opts_check_hand(ctx, who, &optim_desc, user, &f->f, 1))
-            return false;
-    }
     *out = *user;
     return true;
 }

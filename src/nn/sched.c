@@ -68,12 +68,8 @@ lg_sched_opts lg_sched_opts_default(lg_sched_kind kind)
 
 /* The fields: which kinds have each (bit k for kind k) and which give it
  * a default that is not zero (a struct by hand must write those). */
-typedef struct field {
-    lgC_optfield f;
-    unsigned kinds, nonzero;
-} field;
 #define K(k) (1u << (k))
-static const field fields[] = {
+static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_sched_opts, step_size, "none (required)"), K(LG_SCHED_STEP), 0 },
     { LGC_FIELD(lg_sched_opts, gamma, "0.1 for STEP, none (required) for EXPONENTIAL"),
       K(LG_SCHED_STEP) | K(LG_SCHED_EXPONENTIAL), K(LG_SCHED_STEP) | K(LG_SCHED_EXPONENTIAL) },
@@ -84,42 +80,15 @@ static const field fields[] = {
     { LGC_FIELD(lg_sched_opts, total_iters, "5"), K(LG_SCHED_LINEAR), K(LG_SCHED_LINEAR) },
 };
 #undef K
-#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 static const lg_sched_opts sched_zero = { 0 };
-static const lgC_opts_desc sched_desc = {
-    "lg_sched_opts", "lg_sched_opts_default(kind)", sizeof(lg_sched_opts), &sched_zero, NULL, 0
+static const lgC_kdesc sched_desc = {
+    { "lg_sched_opts", "lg_sched_opts_default(kind)", sizeof(lg_sched_opts), &sched_zero, NULL, 0 },
+    "a schedule",
+    kind_names,
+    4,
+    fields,
+    (int)(sizeof fields / sizeof fields[0]),
 };
-
-/* The options rule, per kind (as lg_optim_new's). */
-static bool resolve(lg_ctx *ctx, const lg_sched_opts *user, lg_sched_opts *out)
-{
-    static const char who[] = "lg_sched_new";
-    uint32_t tag_kind = 0;
-    lgC_opts_kind c = lgC_opts_classify(ctx, who, &sched_desc, user, &tag_kind);
-    if (c == LGC_OPTS_BAD)
-        return false;
-    if ((unsigned)user->kind > LG_SCHED_LINEAR)
-        return lgC_fail(ctx, LG_ERR_VALUE, "%s: kind %d is not a schedule", who, (int)user->kind);
-    if (c == LGC_OPTS_TAGGED && tag_kind != (uint32_t)user->kind)
-        return lgC_fail(ctx, LG_ERR_VALUE,
-                        "%s: the struct was made by lg_sched_opts_default(%s) but kind is %s; "
-                        "start from lg_sched_opts_default(%s)",
-                        who, tag_kind <= LG_SCHED_LINEAR ? kind_names[tag_kind] : "?",
-                        kind_names[user->kind], kind_names[user->kind]);
-    unsigned bit = 1u << user->kind;
-    for (int i = 0; i < NFIELDS; i++) {
-        const field *f = &fields[i];
-        bool zero = lgC_opts_zero_field(user, &f->f);
-        if (!(f->kinds & bit) && !zero)
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s is not an option of %s (it must stay 0)",
-                            who, f->f.name, kind_names[user->kind]);
-        if (c != LGC_OPTS_TAGGED && (f->nonzero & bit) && zero &&
-            !lgC_opts_check_hand(ctx, who, &sched_desc, user, &f->f, 1))
-            return false;
-    }
-    *out = *user;
-    return true;
-}
 
 static bool validate(lg_ctx *ctx, const lg_sched_opts *o)
 {
@@ -168,7 +137,10 @@ lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
     if (!opt || !opts)
         return lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !opt ? "opt" : "o");
     lg_sched_opts o = { 0 };
-    if (!resolve(ctx, opts, &o) || !validate(ctx, &o))
+    if (!lgC_opts_kinded(ctx, who, &sched_desc, opts, (unsigned)opts->kind))
+        return NULL;
+    o = *opts;
+    if (!validate(ctx, &o))
         return NULL;
     lg_sched *s = lgC_palloc(ctx, sizeof *s, who);
     if (!s)
