@@ -61,7 +61,9 @@
  * options, lg_linear_opts, lg_rnn_opts, lg_optim_opts, lg_sched_opts,
  * lg_gradcheck_opts, ...), in C and in C++:
  *
- *   - NULL means PyTorch's defaults (lossgrad's own where PyTorch has none).
+ *   - NULL means PyTorch's defaults (lossgrad's own where PyTorch has none);
+ *     lg_optim_new and lg_sched_new, whose defaults depend on a kind, need a
+ *     struct (NULL is LG_ERR_NULL).
  *   - lg_<struct>_default() returns the defaults; a field written after it
  *     means exactly the value written, 0 included:
  *
@@ -162,9 +164,9 @@ lg_ctx_params lg_ctx_params_default(void);
 /* A new context, or NULL if its own allocation failed. params may be NULL.
  * Invalid params (threads outside 0..LG_MAX_THREADS, a struct that breaks
  * the Options rule) still give a ctx, holding that error (LG_ERR_VALUE,
- * "lg_ctx_new: ...") for lg_ctx_status / lg_ctx_errmsg; every call on it
- * then fails with LG_ERR_STATE until it is freed, so a program that checks
- * its first step sees the reason. */
+ * "lg_ctx_new: ...") for lg_ctx_status / lg_ctx_errmsg, which
+ * lg_ctx_clear_error does not clear; every call on it then fails until it
+ * is freed, so a program that checks its first step sees the reason. */
 lg_ctx *lg_ctx_new(const lg_ctx_params *params);
 /* Frees the ctx and every tensor, parameter and gradient it owns. NULL is a no-op. */
 void lg_ctx_free(lg_ctx *ctx);
@@ -194,16 +196,18 @@ lg_status lg_ctx_set_step_limit(lg_ctx *ctx, size_t bytes);
 
 /* Scopes inside a step, for work in bounded memory (inference over many
  * batches, evaluation between training steps): every step tensor made
- * after lg_scope_begin is freed by the matching lg_scope_end, except the n
- * tensors in keep (n <= 64), which stay valid with the same handles as
+ * after lg_scope_begin is freed by the matching lg_scope_end, data and
+ * header, except the n tensors in keep (n <= 64), which stay usable as
  * detached leaves (no gradient flows back through them), their data moved
- * down into the freed space. Tensors made before the scope are untouched;
- * a gradient made inside the scope for one of them (a backward in the
- * scope) is dropped unless kept. Scopes nest (64 deep); lg_step_end closes
- * them all. The headers of freed tensors (about 300 bytes each) are kept
- * until the step ends, so that using one is always LG_ERR_STALE. */
+ * down into the freed space. A kept tensor made inside the scope gets a new
+ * handle, written into keep[i] (the old one is then stale, as every freed
+ * tensor's: LG_ERR_STALE, for at least the next 36 scopes opened at the
+ * same place and until the step ends otherwise). Tensors made before the
+ * scope are untouched; a gradient made inside the scope for one of them (a
+ * backward in the scope) is dropped unless kept. Scopes nest (64 deep);
+ * lg_step_end closes them all. */
 lg_status lg_scope_begin(lg_ctx *ctx);
-lg_status lg_scope_end(lg_ctx *ctx, int n, lg_tensor *const *keep);
+lg_status lg_scope_end(lg_ctx *ctx, int n, lg_tensor **keep);
 
 /* Memory accounting: step memory in use now (data arena plus this step's
  * tensor headers), its high-water mark since the ctx was made, the step

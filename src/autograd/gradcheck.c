@@ -29,8 +29,18 @@ static lg_tensor *call(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *c
 {
     static const char who[] = "lg_gradcheck";
     uint64_t step = ctx->step_id;
+    int scopes = ctx->nscopes;
     lg_status before = ctx->status;
     lg_tensor *out = fn(ctx, xs, user);
+    if (ctx->nscopes < scopes && ctx->step_id == step) {
+        *ended = true; /* a scope of the caller's closed: what gradcheck made is gone */
+        return lgC_error(ctx, LG_ERR_STATE, "%s: fn closed a scope it did not open", who);
+    }
+    if (ctx->nscopes > scopes) {
+        ctx->nscopes = scopes; /* their marks lie in memory gradcheck gives back */
+        return lgC_error(ctx, LG_ERR_STATE, "%s: fn left a scope open (lg_scope_begin without "
+                         "its lg_scope_end)", who);
+    }
     if (ctx->step_id != step) {
         *ended = true;
         if (before == LG_OK) /* what fn ran into after ending the step follows from it */
@@ -67,6 +77,7 @@ static double eval(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *const
         s = weighted_sum(out, u);
     else if (out)
         lgC_error(ctx, LG_ERR_SHAPE, "lg_gradcheck: fn's result changed shape between calls");
+    lgC_retire(lgC_header_pool(ctx), h); /* a handle fn kept is stale, not another tensor */
     lgC_arena_release(&ctx->arena, m);
     lgC_arena_release(lgC_header_pool(ctx), h);
     return s;
@@ -182,6 +193,8 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
     static const char who[] = "lg_gradcheck";
     if (!ctx)
         return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
     lg_gradcheck_opts o;
     lg_status st = check_args(ctx, fn, n, inputs, opts, report, &o);
     if (st != LG_OK)
@@ -190,6 +203,13 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
 
     lgC_mark m = lgC_arena_mark(&ctx->arena);
     lgC_mark h = lgC_arena_mark(lgC_header_pool(ctx));
+    /* gradcheck's headers start a turning gap after h (as a scope's), so a
+     * handle fn kept never lines up with a header made after it returns */
+    size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
+    if (!lgC_arena_alloc(ctx, lgC_header_pool(ctx), gap, who)) {
+        report->ok = false;
+        return ctx->status;
+    }
     lg_tensor *saved_tail = ctx->tape_tail;
     uint64_t saved_rng[4];
     memcpy(saved_rng, ctx->rng, sizeof saved_rng);
@@ -210,11 +230,14 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
         xs[i]->requires_grad = true;
     }
     bool ended = false;
+    ctx->fence_on = true, ctx->fence = h;
     if (st == LG_OK)
         st = run(ctx, fn, user, n, xs, &o, report, &ended);
+    ctx->fence_on = false;
 
     /* If fn ended the step, its marks and tape are gone with it. */
     if (!ended) {
+        lgC_retire(lgC_header_pool(ctx), h);
         lgC_arena_release(&ctx->arena, m);
         lgC_arena_release(lgC_header_pool(ctx), h);
         ctx->tape_tail = saved_tail;

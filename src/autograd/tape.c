@@ -34,7 +34,7 @@ const char *lg_op_name(int i)
 
 const char *lg_tensor_op_name(const lg_tensor *t)
 {
-    if (!t)
+    if (!lgT_live(t)) /* NULL, or a stale handle: nothing to read */
         return NULL;
     return t->op == LGT_LEAF ? "leaf" : op_names[t->op];
 }
@@ -138,8 +138,17 @@ static lg_tensor *grad_of(lg_ctx *ctx, lg_tensor *x)
     return x->grad;
 }
 
+/* Under gradcheck's fence only the tensors made inside it take gradients:
+ * the caller's tensors and parameters that fn uses are left as they were. */
+static bool fenced(lg_ctx *ctx, const lg_tensor *x)
+{
+    return ctx->fence_on && (x->persistent || !lgC_arena_after(lgC_header_pool(ctx), ctx->fence, x));
+}
+
 static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
 {
+    if (fenced(ctx, x))
+        return LG_OK;
     if (x->consumed)
         return lgC_errorf(ctx, LG_ERR_STATE,
                           "lg_backward: the graph through a %s op was already used by an earlier "
@@ -166,6 +175,8 @@ static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)
 
 lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x)
 {
+    if (fenced(ctx, x)) /* somewhere to write a gradient that is dropped */
+        return lgT_zeros_like(ctx, x, "lg_backward");
     if (x->consumed) {
         lgC_errorf(ctx, LG_ERR_STATE,
                    "lg_backward: the graph through a %s op was already used by an earlier "
@@ -191,6 +202,8 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
     static const char who[] = "lg_backward";
     if (!ctx)
         return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
     if (!lgT_ok_float(ctx, out, who, "out") || !lgT_ok_float(ctx, upstream, who, "upstream"))
         return ctx->status;
     if (!lgT_same_shape(out, upstream) || out->dtype != upstream->dtype) {

@@ -64,7 +64,9 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
     n = (n + align - 1) / align * align;
     if (n == 0)
         n = align;
-    if (ctx->step_limit && (n > ctx->step_limit || step_used(ctx) > ctx->step_limit - n))
+    bool step_memory = a == &ctx->arena || (a >= ctx->headers && a < ctx->headers + LGC_HEADER_POOLS);
+    if (step_memory && ctx->step_limit &&
+        (n > ctx->step_limit || step_used(ctx) > ctx->step_limit - n))
         return lgC_error(ctx, LG_ERR_STATE,
                          "%s: the step would use %zu bytes, over the limit of %zu set by "
                          "lg_ctx_set_step_limit (is an lg_step_end missing?)",
@@ -93,6 +95,8 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
     a->used += n;
     if (a->used > a->high_water)
         a->high_water = a->used;
+    if (a->used > a->peak)
+        a->peak = a->used;
     UNPOISON(p, n);
     return p;
 }
@@ -111,6 +115,7 @@ void lgC_arena_reset(lgC_arena *a)
     }
     a->cur = a->head;
     a->used = 0;
+    a->peak = 0;
 }
 
 bool lgC_arena_grow(lg_ctx *ctx, lgC_arena *a, size_t n)
@@ -186,6 +191,22 @@ bool lgC_arena_after(const lgC_arena *a, lgC_mark m, const void *p)
     return false;
 }
 
+bool lgC_arena_spans(const lgC_arena *a, lgC_mark m, lgC_span *out, int max, int *n)
+{
+    *n = 0;
+    for (lgC_chunk *c = m.cur ? m.cur : a->head; c; c = c->next) {
+        size_t from = c == m.cur ? m.cur_used : 0;
+        if (c->used > from) {
+            if (*n == max)
+                return false;
+            out[(*n)++] = (lgC_span){ payload(c) + from, payload(c) + c->used };
+        }
+        if (c == a->cur)
+            break;
+    }
+    return true;
+}
+
 /* p's place in the arena counted from m's chunk (chunks in order), or SIZE_MAX. */
 static size_t position(const lgC_arena *a, lgC_mark m, const void *p)
 {
@@ -249,14 +270,33 @@ void lgC_arena_release_keep(lgC_arena *a, lgC_mark m, int n, void **ptrs, const 
     }
 }
 
-void lgC_arena_walk(lgC_arena *a, lgC_mark m, size_t block, void (*fn)(void *p, void *user),
+void lgC_arena_scan(lgC_arena *a, lgC_mark m, size_t (*fn)(void *p, size_t room, void *user),
                     void *user)
 {
+    size_t align = a->align ? a->align : ALIGN;
     for (lgC_chunk *c = m.cur ? m.cur : a->head; c; c = c->next) {
-        size_t off = c == m.cur && m.cur_used ? m.cur_used : (c->used ? a->skip : 0);
-        for (; off + block <= c->used; off += block)
-            fn(payload(c) + off, user);
+        size_t off = c == m.cur ? m.cur_used : 0;
+        while (off < c->used) {
+            size_t step = fn(payload(c) + off, c->used - off, user);
+            off += step > align ? step : align;
+        }
         if (c == a->cur)
             break;
     }
+}
+
+static size_t retire_one(void *p, size_t room, void *user)
+{
+    (void)user;
+    if (room < LGC_HEADER_BYTES || !lgC_hdr_intact(p))
+        return 8;
+    lgC_hdr *h = p;
+    h->magic = LGC_HDR_DEAD;
+    h->self = NULL;
+    return LGC_HEADER_BYTES;
+}
+
+void lgC_retire(lgC_arena *a, lgC_mark m)
+{
+    lgC_arena_scan(a, m, retire_one, NULL);
 }

@@ -29,7 +29,7 @@
 #define lg_assert(c) ((c) ? (void)0 : __builtin_trap())
 #endif
 
-#define LG_ERRMSG_MAX 256
+#define LG_ERRMSG_MAX 512
 #define LGC_HEADER_POOLS 4
 #define LGC_HEADER_BYTES 304 /* sizeof(struct lg_tensor), checked in tensor.c */
 #define LGC_MAX_SCOPES 64
@@ -52,6 +52,7 @@ typedef struct lgC_arena {
     bool readable; /* released memory stays readable (header pools: a stale
                     * handle must read a dead header, not trip ASan) */
     size_t used, high_water, capacity;
+    size_t peak; /* the most used since the last reset */
 } lgC_arena;
 
 /* A position in the arena, to release back to (gradcheck uses it). */
@@ -101,6 +102,9 @@ struct lg_ctx {
     lgC_arena headers[LGC_HEADER_POOLS];
     lgC_mark hdr_start; /* where this step's headers begin in its pool */
     uint64_t backwards; /* backward passes so far (scopes check it) */
+    unsigned scope_turn; /* rotates the gap each scope leaves before its headers */
+    bool fence_on;       /* gradcheck's backward: gradients only for tensors after fence */
+    lgC_mark fence;
     int nscopes;
     struct lgC_scope {
         lgC_mark data, hdr;
@@ -152,10 +156,44 @@ LG_HIDDEN void lgC_arena_reset_skip(lgC_arena *a, size_t skip);
  * ptrs[] is updated. Allocates nothing. */
 LG_HIDDEN void lgC_arena_release_keep(lgC_arena *a, lgC_mark m, int n, void **ptrs,
                                       const size_t *sizes);
-/* Calls fn on every block allocated after m, for an arena of equal-sized
- * blocks (the header pools; block: their size rounded to the alignment). */
-LG_HIDDEN void lgC_arena_walk(lgC_arena *a, lgC_mark m, size_t block,
-                              void (*fn)(void *p, void *user), void *user);
+/* Every tensor header in a header pool starts with these fields
+ * (tensor.h's struct lg_tensor does): a header is intact while its magic
+ * is LGC_HDR_LIVE and self is its own address. */
+#define LGC_HDR_LIVE 0x6c677431u /* "lgt1" */
+#define LGC_HDR_DEAD 0x64656164u /* "dead" */
+typedef struct lgC_hdr {
+    uint32_t magic;
+    void *self;
+} lgC_hdr;
+static inline bool lgC_hdr_intact(const void *p)
+{
+    const lgC_hdr *h = (const lgC_hdr *)p;
+    return h->magic == LGC_HDR_LIVE && h->self == p;
+}
+/* Marks dead every intact header of pool a allocated after m, so that a
+ * stale handle to one never reads as a tensor, whatever is written over
+ * the rest of it later. */
+LG_HIDDEN void lgC_retire(lgC_arena *a, lgC_mark m);
+
+/* Calls fn at every aligned place allocated after m (in a header pool,
+ * where headers need not lie at a fixed stride: skips and gaps rotate
+ * them); fn returns how far to move on (at least the alignment), room is
+ * what is allocated from p on in its chunk. */
+LG_HIDDEN void lgC_arena_scan(lgC_arena *a, lgC_mark m,
+                              size_t (*fn)(void *p, size_t room, void *user), void *user);
+/* The memory allocated from a after m, as address ranges (one per chunk,
+ * at most max; false if there are more). */
+typedef struct lgC_span {
+    const unsigned char *lo, *hi;
+} lgC_span;
+LG_HIDDEN bool lgC_arena_spans(const lgC_arena *a, lgC_mark m, lgC_span *out, int max, int *n);
+static inline bool lgC_spans_have(const lgC_span *s, int n, const void *p)
+{
+    for (int i = 0; i < n; i++)
+        if ((const unsigned char *)p >= s[i].lo && (const unsigned char *)p < s[i].hi)
+            return true;
+    return false;
+}
 /* Is p inside memory allocated from a after m? */
 LG_HIDDEN bool lgC_arena_after(const lgC_arena *a, lgC_mark m, const void *p);
 /* The header pool of the current step. */

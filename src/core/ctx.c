@@ -215,6 +215,11 @@ void lg_ctx_clear_error(lg_ctx *ctx)
 {
     if (!ctx)
         return;
+    if (ctx->failed) { /* made from invalid params: that error stays */
+        ctx->status = LG_ERR_VALUE;
+        memcpy(ctx->errmsg, ctx->failmsg, sizeof ctx->errmsg);
+        return;
+    }
     ctx->status = LG_OK;
     ctx->errmsg[0] = '\0';
 }
@@ -264,7 +269,7 @@ void lg_step_end(lg_ctx *ctx)
 {
     if (!ctx)
         return;
-    size_t last = lgC_header_pool(ctx)->used;
+    size_t last = lgC_header_pool(ctx)->peak;
     ctx->step_id++;
     ctx->tape_tail = NULL;
     ctx->nscopes = 0;
@@ -276,7 +281,9 @@ void lg_step_end(lg_ctx *ctx)
     /* The pool of the step starting now last held the headers of step
      * step_id - LGC_HEADER_POOLS; the others keep theirs, dead (stale) but
      * readable. */
-    lgC_arena_reset_skip(lgC_header_pool(ctx), header_skip(ctx->step_id));
+    lgC_arena *pool = lgC_header_pool(ctx);
+    lgC_retire(pool, (lgC_mark){ 0 });
+    lgC_arena_reset_skip(pool, header_skip(ctx->step_id));
     ctx->hdr_start = lgC_arena_mark(lgC_header_pool(ctx));
 }
 

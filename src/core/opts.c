@@ -69,7 +69,13 @@ bool lgC_opts(lg_ctx *ctx, const char *who, const lgC_opts_desc *d, const void *
     uint32_t kind = 0;
     switch (lgC_opts_classify(ctx, who, d, user, &kind)) {
     case LGC_OPTS_DEFAULT: memcpy(out, d->defaults, d->size); return true;
-    case LGC_OPTS_TAGGED: memcpy(out, user, d->size); return true;
+    case LGC_OPTS_TAGGED:
+        if (kind != 0) /* another struct's kind byte: not what this struct's default writes */
+            return lgC_fail(ctx, LG_ERR_VALUE,
+                            "%s: the %s struct's defaults_tag is %#x, which %s does not write",
+                            who, d->type, (unsigned)(LG_OPTS_TAG | kind), d->defaults_fn);
+        memcpy(out, user, d->size);
+        return true;
     case LGC_OPTS_HAND:
         if (!lgC_opts_check_hand(ctx, who, d, user, d->fields, d->nfields))
             return false;

@@ -229,6 +229,8 @@ lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
 {
     if (!ctx)
         return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return LG_ERR_STATE;
     if (!path)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
     if (opt && opt->ctx != ctx)

@@ -5,6 +5,7 @@
  * forward passes are composites of public ops.
  */
 #include "nn.h"
+#include "../tensor/tensor.h" /* lgT_params_drop */
 
 #include <math.h>
 #include <stdio.h>
@@ -15,8 +16,10 @@ const char *lgN_name(lg_ctx *ctx, char *buf, size_t n, const char *prefix, const
     int r = (prefix && *prefix) ? snprintf(buf, n, "%s.%s", prefix, leaf)
                                 : snprintf(buf, n, "%s", leaf);
     if (r < 0 || (size_t)r >= n)
-        return lgC_error(ctx, LG_ERR_VALUE, "parameter name '%s.%s' is longer than %zu bytes",
-                         prefix ? prefix : "", leaf, n - 1);
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "parameter name '%.100s%s.%s' is longer than %zu bytes",
+                         prefix ? prefix : "", prefix && strlen(prefix) > 100 ? "..." : "", leaf,
+                         n - 1);
     return buf;
 }
 
@@ -114,8 +117,11 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
 {
     if (!ctx)
         return NULL;
+    int before = lg_param_count(ctx);
     const char *outer = lgC_api_enter(ctx, "lg_linear_new");
     lg_linear *res = linear_new_body(ctx, name, in_features, out_features, opts);
+    if (!res) /* a layer is made whole or not at all */
+        lgT_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }
@@ -189,8 +195,11 @@ lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64
 {
     if (!ctx)
         return NULL;
+    int before = lg_param_count(ctx);
     const char *outer = lgC_api_enter(ctx, "lg_embedding_new");
     lg_embedding *res = embedding_new_body(ctx, name, num, dim, dt);
+    if (!res) /* a layer is made whole or not at all */
+        lgT_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }
@@ -327,8 +336,11 @@ lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
 {
     if (!ctx)
         return NULL;
+    int before = lg_param_count(ctx);
     const char *outer = lgC_api_enter(ctx, "lg_mlp_new");
     lg_mlp *res = mlp_new_body(ctx, name, n, sizes, opts);
+    if (!res) /* a layer is made whole or not at all */
+        lgT_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }

@@ -165,7 +165,7 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
 {
     static const char who[] = "lg_optim_new";
     lg_optim_opts ov = { 0 };
-    if (!ctx || !resolve(ctx, opts, &ov) || !validate(ctx, &ov))
+    if (!ctx || lgC_failed(ctx, who) || !resolve(ctx, opts, &ov) || !validate(ctx, &ov))
         return NULL;
     const lg_optim_opts *o = &ov;
     if (o->params == NULL && o->nparams != 0)
@@ -411,7 +411,7 @@ int64_t lg_optim_steps(const lg_optim *o)
 
 double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
 {
-    if (!ctx)
+    if (!ctx || lgC_failed(ctx, "lg_clip_grad_norm"))
         return NAN;
     if (!(max_norm >= 0) || !(norm_type > 0)) {
         lgC_error(ctx, LG_ERR_VALUE,
@@ -456,6 +456,8 @@ lg_status lg_clip_grad_value(lg_ctx *ctx, double value)
 {
     if (!ctx)
         return LG_ERR_NULL;
+    if (lgC_failed(ctx, "lg_clip_grad_value"))
+        return LG_ERR_STATE;
     if (!(value >= 0))
         return lgC_errorf(ctx, LG_ERR_VALUE, "lg_clip_grad_value: value = %g, expected >= 0",
                           value);

@@ -15,6 +15,7 @@
  * sample's padding first and so starts from its last valid step.
  */
 #include "nn.h"
+#include "../tensor/tensor.h" /* lgT_params_drop */
 
 #include <limits.h>
 #include <math.h>
@@ -121,8 +122,11 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
 {
     if (!ctx)
         return NULL;
+    int before = lg_param_count(ctx);
     const char *outer = lgC_api_enter(ctx, "lg_rnn_new");
     lg_rnn *res = rnn_new_body(ctx, name, kind, input_size, hidden_size, opts);
+    if (!res) /* a layer is made whole or not at all */
+        lgT_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }

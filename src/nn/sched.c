@@ -134,8 +134,12 @@ lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
     static const char who[] = "lg_sched_new";
     if (!ctx)
         return NULL;
+    if (lgC_failed(ctx, who))
+        return NULL;
     if (!opt || !opts)
         return lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !opt ? "opt" : "o");
+    if (opt->ctx != ctx)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: opt was made with another ctx", who);
     lg_sched_opts o = { 0 };
     if (!lgC_opts_kinded(ctx, who, &sched_desc, opts, (unsigned)opts->kind))
         return NULL;
@@ -158,7 +162,20 @@ double lg_sched_step(lg_sched *s)
 {
     if (!s)
         return NAN;
+    lg_ctx *ctx = s->opt->ctx;
+    if (s->epoch == INT64_MAX) {
+        lgC_error(ctx, LG_ERR_STATE, "lg_sched_step: the schedule has taken INT64_MAX steps");
+        return NAN;
+    }
     s->epoch++;
-    s->opt->lr = next_lr(s);
-    return s->opt->lr;
+    double lr = next_lr(s);
+    if (!(isfinite(lr) && lr >= 0)) { /* as lg_optim_set_lr: the rate stays */
+        s->epoch--;
+        lgC_error(ctx, LG_ERR_VALUE,
+                  "lg_sched_step: the rate would become %g (from %g), expected finite and >= 0",
+                  lr, s->opt->lr);
+        return NAN;
+    }
+    s->opt->lr = lr;
+    return lr;
 }

@@ -8,6 +8,7 @@
 #include "tensor.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <math.h>
 #include <string.h>
 
@@ -33,6 +34,9 @@ bool lgT_is_float(lg_dtype dt)
 
 _Static_assert(sizeof(struct lg_tensor) == LGC_HEADER_BYTES,
                "LGC_HEADER_BYTES (core.h) must be sizeof(struct lg_tensor)");
+_Static_assert(offsetof(struct lg_tensor, magic) == offsetof(lgC_hdr, magic) &&
+                   offsetof(struct lg_tensor, self) == offsetof(lgC_hdr, self),
+               "a tensor header starts with lgC_hdr's fields");
 
 /* A header that is what it says: magic and self intact. A stale handle
  * points at a dead header of an earlier step, or (the pools rotate) into
@@ -40,7 +44,7 @@ _Static_assert(sizeof(struct lg_tensor) == LGC_HEADER_BYTES,
  * never freed before the ctx, so reading this much is always safe. */
 static bool intact(const lg_tensor *t)
 {
-    return t->magic == LGT_MAGIC && t->self == t;
+    return lgC_hdr_intact(t);
 }
 
 static bool usable(const lg_ctx *ctx, const lg_tensor *t)
@@ -49,7 +53,7 @@ static bool usable(const lg_ctx *ctx, const lg_tensor *t)
 }
 
 /* For calls that take no ctx: the handle's own owner decides. */
-static bool live(const lg_tensor *t)
+bool lgT_live(const lg_tensor *t)
 {
     return t && intact(t) && (t->persistent || t->step == t->ctx->step_id);
 }
@@ -65,7 +69,9 @@ bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg)
             lgC_error(ctx, LG_ERR_STATE, "%s: %s belongs to another lg_ctx", who, arg);
         else
             lgC_error(ctx, LG_ERR_STALE,
-                      "%s: %s is a stale tensor (its step ended with lg_step_end)", who, arg);
+                      "%s: %s is a stale tensor (its step ended with lg_step_end, or the scope "
+                      "or gradcheck that made it finished)",
+                      who, arg);
         return false;
     }
     return true;
@@ -298,11 +304,19 @@ bool lgT_axes_mask(lg_ctx *ctx, int naxes, const int *axes, int ndim, const char
 
 /* Public: creation -------------------------------------------------------- */
 
+/* v converts to int64_t without overflow (NaN does not; a fraction is cut, as PyTorch). */
+static bool fits_int64(double v)
+{
+    return v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+}
+
 static lg_tensor *filled(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, double value,
                          const char *who)
 {
     if (!ctx)
         return NULL;
+    if (dt == LG_I64 && !fits_int64(value))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: value = %g does not fit an int64", who, value);
     lg_tensor *t = lgT_new(ctx, dt, ndim, shape, who);
     if (t)
         lgT_fill(t, value);
@@ -341,6 +355,9 @@ lg_tensor *lg_arange(lg_ctx *ctx, lg_dtype dt, double start, double stop, double
         n = 0;
     if (n > 1e15)
         return lgC_error(ctx, LG_ERR_VALUE, "lg_arange: %.0f elements is too many", n);
+    if (dt == LG_I64 && n > 0 && !(fits_int64(start) && fits_int64(start + (n - 1) * step)))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_arange: values from %g on do not fit an int64",
+                         start);
     lg_tensor *t = lgT_new(ctx, dt, 1, (int64_t[]){ (int64_t)n }, "lg_arange");
     if (t)
         for (int64_t i = 0; i < t->numel; i++)
@@ -417,9 +434,9 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
         for (int i = 0; i < ctx->nparams; i++)
             if (ctx->params[i]->name && strcmp(ctx->params[i]->name, name) == 0)
                 return lgC_error(ctx, LG_ERR_VALUE,
-                                 "%s: name \"%s\" is taken by parameter %d (names must be "
-                                 "unique: checkpoints save by name)",
-                                 who, name, i);
+                                 "%s: name \"%.120s%s\" is taken by parameter %d (names must "
+                                 "be unique: checkpoints save by name)",
+                                 who, name, strlen(name) > 120 ? "..." : "", i);
     if (ctx->nparams == INT_MAX)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: the ctx holds %d parameters already", who,
                          INT_MAX);
@@ -465,6 +482,20 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     return t;
 }
 
+void lgT_params_drop(lg_ctx *ctx, int n)
+{
+    while (ctx->nparams > n) {
+        lg_tensor *p = ctx->params[--ctx->nparams];
+        if (p->grad) {
+            lgC_pfree(ctx, p->grad->data);
+            lgC_pfree(ctx, p->grad);
+        }
+        lgC_pfree(ctx, p->data);
+        lgC_pfree(ctx, (void *)p->name);
+        lgC_pfree(ctx, p);
+    }
+}
+
 int lg_param_count(const lg_ctx *ctx)
 {
     return ctx ? ctx->nparams : 0;
@@ -479,7 +510,7 @@ lg_tensor *lg_param_at(lg_ctx *ctx, int i)
 
 const char *lg_tensor_name(const lg_tensor *t)
 {
-    return live(t) ? t->name : NULL;
+    return lgT_live(t) ? t->name : NULL;
 }
 
 void lg_zero_grad(lg_ctx *ctx)
@@ -495,44 +526,44 @@ void lg_zero_grad(lg_ctx *ctx)
 
 int lg_tensor_ndim(const lg_tensor *t)
 {
-    return live(t) ? t->ndim : 0;
+    return lgT_live(t) ? t->ndim : 0;
 }
 
 const int64_t *lg_tensor_shape(const lg_tensor *t)
 {
-    return live(t) ? t->shape : NULL;
+    return lgT_live(t) ? t->shape : NULL;
 }
 
 int64_t lg_tensor_dim(const lg_tensor *t, int axis)
 {
-    if (!live(t) || axis < -(int)t->ndim || axis >= (int)t->ndim)
+    if (!lgT_live(t) || axis < -(int)t->ndim || axis >= (int)t->ndim)
         return -1;
     return t->shape[axis < 0 ? axis + t->ndim : axis];
 }
 
 int64_t lg_tensor_numel(const lg_tensor *t)
 {
-    return live(t) ? t->numel : 0;
+    return lgT_live(t) ? t->numel : 0;
 }
 
 lg_dtype lg_tensor_dtype(const lg_tensor *t)
 {
-    return live(t) ? (lg_dtype)t->dtype : LG_F32;
+    return lgT_live(t) ? (lg_dtype)t->dtype : LG_F32;
 }
 
 void *lg_tensor_data(lg_tensor *t)
 {
-    return live(t) ? t->data : NULL;
+    return lgT_live(t) ? t->data : NULL;
 }
 
 bool lg_tensor_requires_grad(const lg_tensor *t)
 {
-    return live(t) && t->requires_grad;
+    return lgT_live(t) && t->requires_grad;
 }
 
 lg_tensor *lg_tensor_grad(lg_tensor *t)
 {
-    return live(t) ? t->grad : NULL;
+    return lgT_live(t) ? t->grad : NULL;
 }
 
 double lg_item(lg_ctx *ctx, lg_tensor *t)

@@ -11,8 +11,8 @@
 
 #include "../core/core.h"
 
-#define LGT_MAGIC 0x6c677431u /* "lgt1" */
-#define LGT_DEAD 0x64656164u  /* "dead": a header released by lg_scope_end */
+#define LGT_MAGIC LGC_HDR_LIVE
+#define LGT_DEAD LGC_HDR_DEAD /* a header released by lg_step_end, a scope or gradcheck */
 #define LGT_LEAF (-1)
 
 /* Attributes an op records for its backward. */
@@ -59,6 +59,11 @@ LG_HIDDEN size_t lgT_dtype_size(lg_dtype dt);
 LG_HIDDEN const char *lgT_dtype_name(lg_dtype dt);
 LG_HIDDEN bool lgT_is_float(lg_dtype dt);
 
+/* Frees the parameters made after the first n (a layer that failed half
+ * way leaves none behind; nn's constructors call it). */
+LG_HIDDEN void lgT_params_drop(lg_ctx *ctx, int n);
+/* t is a usable tensor of its own ctx (for calls that take no ctx). */
+LG_HIDDEN bool lgT_live(const lg_tensor *t);
 /* Argument checks: record an error naming `who` and `arg` and return false. */
 LG_HIDDEN bool lgT_ok(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg);
 LG_HIDDEN bool lgT_ok_float(lg_ctx *ctx, const lg_tensor *t, const char *who, const char *arg);
