@@ -38,8 +38,10 @@ static lg_tensor *call(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *c
     }
     if (ctx->nscopes > scopes) {
         ctx->nscopes = scopes; /* their marks lie in memory gradcheck gives back */
-        return lgC_error(ctx, LG_ERR_STATE, "%s: fn left a scope open (lg_scope_begin without "
-                         "its lg_scope_end)", who);
+        return lgC_error(ctx, LG_ERR_STATE,
+                         "%s: fn left a scope open (lg_scope_begin without "
+                         "its lg_scope_end)",
+                         who);
     }
     if (ctx->step_id != step) {
         *ended = true;

@@ -142,7 +142,8 @@ static lg_tensor *grad_of(lg_ctx *ctx, lg_tensor *x)
  * the caller's tensors and parameters that fn uses are left as they were. */
 static bool fenced(lg_ctx *ctx, const lg_tensor *x)
 {
-    return ctx->fence_on && (x->persistent || !lgC_arena_after(lgC_header_pool(ctx), ctx->fence, x));
+    return ctx->fence_on &&
+           (x->persistent || !lgC_arena_after(lgC_header_pool(ctx), ctx->fence, x));
 }
 
 static lg_status accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g, bool fresh)

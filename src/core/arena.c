@@ -40,7 +40,8 @@ static lgC_chunk *new_chunk(lg_ctx *ctx, lgC_arena *a, size_t n)
     lgC_chunk *c = (lgC_chunk *)(raw + ((size_t)(-(uintptr_t)raw) & (ALIGN - 1)));
     *c = (lgC_chunk){ .size = size, .raw = raw, .raw_size = raw_size };
     a->capacity += size;
-    POISON(payload(c), c->size);
+    if (!a->readable)
+        POISON(payload(c), c->size);
     return c;
 }
 
@@ -64,7 +65,8 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
     n = (n + align - 1) / align * align;
     if (n == 0)
         n = align;
-    bool step_memory = a == &ctx->arena || (a >= ctx->headers && a < ctx->headers + LGC_HEADER_POOLS);
+    bool step_memory =
+        a == &ctx->arena || (a >= ctx->headers && a < ctx->headers + LGC_HEADER_POOLS);
     if (step_memory && ctx->step_limit &&
         (n > ctx->step_limit || step_used(ctx) > ctx->step_limit - n))
         return lgC_error(ctx, LG_ERR_STATE,

@@ -72,8 +72,8 @@ bool lgC_opts(lg_ctx *ctx, const char *who, const lgC_opts_desc *d, const void *
     case LGC_OPTS_TAGGED:
         if (kind != 0) /* another struct's kind byte: not what this struct's default writes */
             return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: the %s struct's defaults_tag is %#x, which %s does not write",
-                            who, d->type, (unsigned)(LG_OPTS_TAG | kind), d->defaults_fn);
+                            "%s: the %s struct's defaults_tag is %#x, which %s does not write", who,
+                            d->type, (unsigned)(LG_OPTS_TAG | kind), d->defaults_fn);
         memcpy(out, user, d->size);
         return true;
     case LGC_OPTS_HAND:

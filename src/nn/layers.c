@@ -4,8 +4,8 @@
  * parameters sit in the ctx's parameter store under "<name>.<leaf>". The
  * forward passes are composites of public ops.
  */
-#include "nn.h"
 #include "../tensor/tensor.h" /* lgT_params_drop */
+#include "nn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,8 +16,7 @@ const char *lgN_name(lg_ctx *ctx, char *buf, size_t n, const char *prefix, const
     int r = (prefix && *prefix) ? snprintf(buf, n, "%s.%s", prefix, leaf)
                                 : snprintf(buf, n, "%s", leaf);
     if (r < 0 || (size_t)r >= n)
-        return lgC_error(ctx, LG_ERR_VALUE,
-                         "parameter name '%.100s%s.%s' is longer than %zu bytes",
+        return lgC_error(ctx, LG_ERR_VALUE, "parameter name '%.100s%s.%s' is longer than %zu bytes",
                          prefix ? prefix : "", prefix && strlen(prefix) > 100 ? "..." : "", leaf,
                          n - 1);
     return buf;

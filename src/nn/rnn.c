@@ -14,8 +14,8 @@
  * there are 0 and receive no gradient; the reverse direction meets each
  * sample's padding first and so starts from its last valid step.
  */
-#include "nn.h"
 #include "../tensor/tensor.h" /* lgT_params_drop */
+#include "nn.h"
 
 #include <limits.h>
 #include <math.h>

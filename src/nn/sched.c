@@ -172,8 +172,8 @@ double lg_sched_step(lg_sched *s)
     if (!(isfinite(lr) && lr >= 0)) { /* as lg_optim_set_lr: the rate stays */
         s->epoch--;
         lgC_error(ctx, LG_ERR_VALUE,
-                  "lg_sched_step: the rate would become %g (from %g), expected finite and >= 0",
-                  lr, s->opt->lr);
+                  "lg_sched_step: the rate would become %g (from %g), expected finite and >= 0", lr,
+                  s->opt->lr);
         return NAN;
     }
     s->opt->lr = lr;

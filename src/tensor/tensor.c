@@ -8,8 +8,8 @@
 #include "tensor.h"
 
 #include <limits.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 size_t lgT_dtype_size(lg_dtype dt)
