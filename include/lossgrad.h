@@ -204,7 +204,8 @@ lg_status lg_ctx_set_step_limit(lg_ctx *ctx, size_t bytes);
  * tensor's: LG_ERR_STALE, for at least the next 36 scopes opened at the
  * same place and until the step ends otherwise). Tensors made before the
  * scope are untouched; a gradient made inside the scope for one of them (a
- * backward in the scope) is dropped unless kept. Scopes nest (64 deep);
+ * backward in the scope) is dropped unless kept (one that existed before
+ * keeps what the backward added to it). Scopes nest (64 deep);
  * lg_step_end closes them all. */
 lg_status lg_scope_begin(lg_ctx *ctx);
 lg_status lg_scope_end(lg_ctx *ctx, int n, lg_tensor **keep);
