@@ -208,10 +208,12 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
     /* gradcheck's headers start a turning gap after h (as a scope's), so a
      * handle fn kept never lines up with a header made after it returns */
     size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
-    if (!lgC_arena_alloc(ctx, lgC_header_pool(ctx), gap, who)) {
+    void *g = lgC_arena_alloc(ctx, lgC_header_pool(ctx), gap, who);
+    if (!g) {
         report->ok = false;
         return ctx->status;
     }
+    memset(g, 0, gap); /* scanned for headers: never left undefined */
     lg_tensor *saved_tail = ctx->tape_tail;
     uint64_t saved_rng[4];
     memcpy(saved_rng, ctx->rng, sizeof saved_rng);

@@ -34,8 +34,10 @@ lg_status lg_scope_begin(lg_ctx *ctx)
                             .tape_tail = ctx->tape_tail,
                             .backwards = ctx->backwards };
     size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
-    if (!lgC_arena_alloc(ctx, pool, gap, who))
+    void *g = lgC_arena_alloc(ctx, pool, gap, who);
+    if (!g)
         return ctx->status;
+    memset(g, 0, gap); /* scanned for headers: never left undefined */
     ctx->scopes[ctx->nscopes++] = sc;
     return LG_OK;
 }

@@ -90,8 +90,10 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
         }
     }
     a->cur = c;
-    if (c->used == 0) /* a chunk's first allocation this use (not counted as used) */
+    if (c->used == 0 && a->skip) { /* a chunk's first allocation this use (not counted) */
+        memset(payload(c), 0, a->skip); /* scanned for headers: never left undefined */
         c->used = a->skip;
+    }
     void *p = payload(c) + c->used;
     c->used += n;
     a->used += n;
