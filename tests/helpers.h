@@ -37,6 +37,20 @@ void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_ten
 /* Tolerance for comparing a dtype's result with a double reference. */
 double tol_for(lg_dtype dt);
 
+/* call records the status and a message containing substr (the error is
+ * cleared before and after). */
+#define EXPECT_ERR(ctx, call, status, substr)                                                      \
+    do {                                                                                           \
+        lg_ctx_clear_error(ctx);                                                                   \
+        (void)(call);                                                                              \
+        cr_assert_eq(lg_ctx_status(ctx), status, "%s: status %s, expected %s (%s)", #call,         \
+                     lg_status_name(lg_ctx_status(ctx)), lg_status_name(status),                   \
+                     lg_ctx_errmsg(ctx));                                                          \
+        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: message '%s' lacks '%s'",       \
+                  #call, lg_ctx_errmsg(ctx), substr);                                              \
+        lg_ctx_clear_error(ctx);                                                                   \
+    } while (0)
+
 /* call returns NULL with the status and a message containing substr. */
 #define EXPECT_LOSS_ERR(ctx, call, status, substr)                                                 \
     do {                                                                                           \

@@ -9,18 +9,6 @@
 
 #include <string.h>
 
-#define EXPECT_ERR(ctx, call, status, substr)                                                      \
-    do {                                                                                           \
-        lg_ctx_clear_error(ctx);                                                                   \
-        (void)(call);                                                                              \
-        cr_assert_eq(lg_ctx_status(ctx), status, "%s: status %s, expected %s (%s)", #call,         \
-                     lg_status_name(lg_ctx_status(ctx)), lg_status_name(status),                   \
-                     lg_ctx_errmsg(ctx));                                                          \
-        cr_assert(strstr(lg_ctx_errmsg(ctx), substr) != NULL, "%s: message '%s' lacks '%s'",       \
-                  #call, lg_ctx_errmsg(ctx), substr);                                              \
-        lg_ctx_clear_error(ctx);                                                                   \
-    } while (0)
-
 static const lg_dtype dtypes[2] = { LG_F32, LG_F64 };
 static const lg_reduction reductions[3] = { LG_REDUCTION_MEAN, LG_REDUCTION_SUM,
                                             LG_REDUCTION_NONE };
