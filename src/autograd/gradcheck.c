@@ -157,7 +157,6 @@ static lg_status check_args(lg_ctx *ctx, lg_gradcheck_fn fn, int n, lg_tensor *c
 static lg_status run(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor **xs,
                      const lg_gradcheck_opts *o, lg_gradcheck_report *report, bool *ended)
 {
-    static const char who[] = "lg_gradcheck";
     lg_tensor *out = call(ctx, fn, user, xs, ended);
     if (!out)
         return ctx->status;
@@ -185,7 +184,6 @@ static lg_status run(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tens
             compare(report, o, i, j, ga ? ga[j] : 0.0, (fp - fm) / (2 * o->eps));
         }
     }
-    (void)who;
     return LG_OK;
 }
 
@@ -207,13 +205,10 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
     lgC_mark h = lgC_arena_mark(lgC_header_pool(ctx));
     /* gradcheck's headers start a turning gap after h (as a scope's), so a
      * handle fn kept never lines up with a header made after it returns */
-    size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
-    void *g = lgC_arena_alloc(ctx, lgC_header_pool(ctx), gap, who);
-    if (!g) {
+    if (!lgC_header_gap(ctx, who)) {
         report->ok = false;
         return ctx->status;
     }
-    memset(g, 0, gap); /* scanned for headers: never left undefined */
     lg_tensor *saved_tail = ctx->tape_tail;
     uint64_t saved_rng[4];
     memcpy(saved_rng, ctx->rng, sizeof saved_rng);

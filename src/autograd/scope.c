@@ -33,11 +33,8 @@ lg_status lg_scope_begin(lg_ctx *ctx)
                             .hdr = lgC_arena_mark(pool),
                             .tape_tail = ctx->tape_tail,
                             .backwards = ctx->backwards };
-    size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
-    void *g = lgC_arena_alloc(ctx, pool, gap, who);
-    if (!g)
+    if (!lgC_header_gap(ctx, who))
         return ctx->status;
-    memset(g, 0, gap); /* scanned for headers: never left undefined */
     ctx->scopes[ctx->nscopes++] = sc;
     return LG_OK;
 }

@@ -90,7 +90,7 @@ void *lgC_arena_alloc(lg_ctx *ctx, lgC_arena *a, size_t n, const char *who)
         }
     }
     a->cur = c;
-    if (c->used == 0 && a->skip) { /* a chunk's first allocation this use (not counted) */
+    if (c->used == 0 && a->skip) {      /* a chunk's first allocation this use (not counted) */
         memset(payload(c), 0, a->skip); /* scanned for headers: never left undefined */
         c->used = a->skip;
     }
@@ -303,4 +303,13 @@ static size_t retire_one(void *p, size_t room, void *user)
 void lgC_retire(lgC_arena *a, lgC_mark m)
 {
     lgC_arena_scan(a, m, retire_one, NULL);
+}
+
+bool lgC_header_gap(lg_ctx *ctx, const char *who)
+{
+    size_t gap = 8 * (1 + ctx->scope_turn++ % (LGC_HEADER_BYTES / 8 - 1));
+    void *g = lgC_arena_alloc(ctx, lgC_header_pool(ctx), gap, who);
+    if (g)
+        memset(g, 0, gap); /* scanned for headers: never left undefined */
+    return g != NULL;
 }

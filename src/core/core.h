@@ -100,8 +100,8 @@ struct lg_ctx {
      * header, never freed memory or (for LGC_HEADER_POOLS x the rotation
      * count step ends) a header of a later step at its own address. */
     lgC_arena headers[LGC_HEADER_POOLS];
-    lgC_mark hdr_start; /* where this step's headers begin in its pool */
-    uint64_t backwards; /* backward passes so far (scopes check it) */
+    lgC_mark hdr_start;  /* where this step's headers begin in its pool */
+    uint64_t backwards;  /* backward passes so far (scopes check it) */
     unsigned scope_turn; /* rotates the gap each scope leaves before its headers */
     bool fence_on;       /* gradcheck's backward: gradients only for tensors after fence */
     lgC_mark fence;
@@ -170,6 +170,11 @@ static inline bool lgC_hdr_intact(const void *p)
     const lgC_hdr *h = (const lgC_hdr *)p;
     return h->magic == LGC_HDR_LIVE && h->self == p;
 }
+/* Allocates, zeroed, the gap a scope or gradcheck leaves before its own
+ * headers in the current header pool: 8 to LGC_HEADER_BYTES - 8 bytes,
+ * turning with every call, so that headers made after its memory is given
+ * back never line up with its own. false (error recorded) on failure. */
+LG_HIDDEN bool lgC_header_gap(lg_ctx *ctx, const char *who);
 /* Marks dead every intact header of pool a allocated after m, so that a
  * stale handle to one never reads as a tensor, whatever is written over
  * the rest of it later. */
