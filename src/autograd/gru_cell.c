@@ -32,7 +32,7 @@ static inline double sigmoid_d(double x)
 
 #define GRU_KERNELS(T, SIG, TANH)                                                                  \
     /* s: [N][4H] saved r, z, n, gh_n + b_n */                                                     \
-    LGT_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,           \
+    LGC_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,           \
                                              const T *restrict gh, const T *restrict b,            \
                                              const T *restrict h, T *restrict y, T *restrict s)    \
     {                                                                                              \
@@ -51,7 +51,7 @@ static inline double sigmoid_d(double x)
         }                                                                                          \
     }                                                                                              \
     /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) or NULL */                         \
-    LGT_VECTOR_CLONES static void gru_bw_##T(                                                      \
+    LGC_VECTOR_CLONES static void gru_bw_##T(                                                      \
         int64_t N, int64_t H, const T *restrict g, const T *restrict h, const T *restrict s,       \
         T *restrict dgi, T *restrict dgh, T *restrict dh, T *restrict db)                          \
     {                                                                                              \

@@ -292,4 +292,69 @@ typedef struct lgC_kdesc {
 LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k, const void *user,
                                unsigned kind);
 
+/* Threads. lgC_parallel(ctx, work, n, fn, arg) calls fn(arg, lo, hi) over
+ * [0, n) in one contiguous range per thread when work >= LGC_PAR_MIN and
+ * the ctx has more than one thread, and as fn(arg, 0, n) otherwise (an
+ * OpenMP region whose if clause is false still builds a thread team: a few
+ * microseconds, which dominated the small losses). The split is static, so
+ * a kernel whose result depends only on fixed blocks of its range (as
+ * every reduction here) gives the same bits at any thread count. */
+#define LGC_PAR_MIN 32768
+typedef void (*lgC_range_fn)(void *arg, int64_t lo, int64_t hi);
+LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg);
+
+/* LGC_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
+ * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C
+ * would add one element at a time. The order of the additions is fixed by
+ * the binary, so results do not depend on the thread count. LGC_SIMD: the
+ * loop's iterations are independent (vectorised without alias checks). */
+#define LGC_PRAGMA(x) _Pragma(#x)
+#if defined(_OPENMP) || defined(LG_OPENMP_SIMD)
+#define LGC_SIMD_REDUCE(...) LGC_PRAGMA(omp simd reduction(__VA_ARGS__))
+#define LGC_SIMD LGC_PRAGMA(omp simd)
+#else
+#define LGC_SIMD_REDUCE(...)
+#define LGC_SIMD
+#endif
+
+/* LGC_VECTOR_CLONES before a hot kernel: GCC builds it three times, for
+ * AVX-512, AVX2 and the baseline, and the loader picks one for the CPU (an
+ * ifunc), so the portable library still runs 16- or 8-wide float loops
+ * where the CPU can (docs/performance.md has the measurements). The code
+ * is ISO C (no FMA contraction), so the clones round alike; only the order
+ * of a vector reduction's additions follows the vector width. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
+/* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
+ * runtime is up and crash in their instrumentation) */
+#define LGC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* for loops of fewer than 16 iterations, which a 16-lane clone would run
+ * in its scalar remainder */
+#define LGC_VECTOR_CLONES_NARROW __attribute__((target_clones("avx2", "default")))
+#else
+#define LGC_VECTOR_CLONES
+#define LGC_VECTOR_CLONES_NARROW
+#endif
+
+/* Transitional: LGT_FOR(ctx, n, loop) wraps a loop in an OpenMP region;
+ * being replaced by lgC_parallel (a loop body must not be a macro
+ * argument). */
+#ifdef _OPENMP
+#define LGT_FOR(ctx, n, ...)                                                                       \
+    do {                                                                                           \
+        if ((n) >= LGC_PAR_MIN && (ctx)->threads > 1) {                                            \
+            LGC_PRAGMA(omp parallel for schedule(static) num_threads((ctx)->threads))              \
+            __VA_ARGS__                                                                            \
+        } else {                                                                                   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    } while (0)
+#else
+#define LGT_FOR(ctx, n, ...)                                                                       \
+    do {                                                                                           \
+        (void)(ctx);                                                                               \
+        __VA_ARGS__                                                                                \
+    } while (0)
+#endif
+
 #endif

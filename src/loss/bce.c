@@ -29,7 +29,7 @@
 #define EPS0 ((double)1e-12f)
 
 #define BCE_KERNELS(T, SUF, LOG)                                                                   \
-    LGT_VECTOR_CLONES static void fw_##SUF(lg_ctx *ctx, T *l, const T *x, const T *y, int64_t n)   \
+    LGC_VECTOR_CLONES static void fw_##SUF(lg_ctx *ctx, T *l, const T *x, const T *y, int64_t n)   \
     {                                                                                              \
         LGT_FOR(                                                                                   \
             ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
@@ -39,7 +39,7 @@
                 l[i] = (T)((T)((y[i] - 1) * l1x) - (T)(y[i] * lx));                                \
             });                                                                                    \
     }                                                                                              \
-    LGT_VECTOR_CLONES static void bw_##SUF(lg_ctx *ctx, T *dx, T *dy, const T *g, const T *x,      \
+    LGC_VECTOR_CLONES static void bw_##SUF(lg_ctx *ctx, T *dx, T *dy, const T *g, const T *x,      \
                                            const T *y, int64_t n)                                  \
     {                                                                                              \
         if (dx)                                                                                    \

@@ -43,13 +43,13 @@ typedef struct ce_saved {
                                        bool smooth, double *inv_s, double *a, double *b)           \
     {                                                                                              \
         T m = -INFINITY;                                                                           \
-        LGT_SIMD_REDUCE(max : m)                                                                   \
+        LGC_SIMD_REDUCE(max : m)                                                                   \
         for (int64_t c = 0; c < C; c++)                                                            \
             m = x[c] > m ? x[c] : m;                                                               \
         if (C >= 1 && m == -INFINITY)                                                              \
             m = 0; /* an all -inf row: lsm = -inf - log 0 = NaN below, as log_softmax */           \
         T s = 0;                                                                                   \
-        LGT_SIMD_REDUCE(+ : s)                                                                     \
+        LGC_SIMD_REDUCE(+ : s)                                                                     \
         for (int64_t c = 0; c < C; c++) {                                                          \
             e[c] = EXP((T)(x[c] - m));                                                             \
             s += e[c];                                                                             \
@@ -65,7 +65,7 @@ typedef struct ce_saved {
         *b = 0;                                                                                    \
         if (smooth) {                                                                              \
             double acc = 0;                                                                        \
-            LGT_SIMD_REDUCE(+ : acc)                                                               \
+            LGC_SIMD_REDUCE(+ : acc)                                                               \
             for (int64_t c = 0; c < C; c++)                                                        \
                 acc += (double)((w ? w[c] : (T)1) * (T)(x[c] - l));                                \
             *b = -acc;                                                                             \
@@ -110,12 +110,12 @@ static inline double log_d(double x)
 {
     return log(x);
 }
-CE_KERNELS(float, lgV_expf, lgV_logf, , LGT_VECTOR_CLONES)
-CE_KERNELS(double, exp_d, log_d, , LGT_VECTOR_CLONES)
+CE_KERNELS(float, lgV_expf, lgV_logf, , LGC_VECTOR_CLONES)
+CE_KERNELS(double, exp_d, log_d, , LGC_VECTOR_CLONES)
 /* Rows of fewer than 16 classes (a 10-class softmax) never reach the
  * AVX-512 clone's 16-lane loop and ran its scalar remainder: 1.5x the
  * AVX2 clone's time. They get clones without AVX-512. */
-CE_KERNELS(float, lgV_expf, lgV_logf, _narrow, LGT_VECTOR_CLONES_NARROW)
+CE_KERNELS(float, lgV_expf, lgV_logf, _narrow, LGC_VECTOR_CLONES_NARROW)
 
 lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w, double eps,
                        double denom, lg_reduction r, const char *who)

@@ -68,7 +68,7 @@ double lgL_at(lg_tensor *t, int64_t i)
  * ctx's threads, so that checking a million targets costs about as much as
  * reading them, and does not hold the other threads back. */
 #define SCAN(T, C)                                                                                 \
-    LGT_VECTOR_CLONES static int any_bad_##T(const T *v, int64_t n, double lo, double hi,          \
+    LGC_VECTOR_CLONES static int any_bad_##T(const T *v, int64_t n, double lo, double hi,          \
                                              bool pm1)                                             \
     {                                                                                              \
         int bad = 0;                                                                               \

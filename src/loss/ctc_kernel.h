@@ -37,7 +37,7 @@ static inline R FN(lse3)(R x0, R x1, R x2)
 static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const float *pen,
                                   const R *em, int64_t S)
 {
-    LGT_SIMD
+    LGC_SIMD
     for (int64_t s = 0; s < S; s++)
         cur[s] = FN(lse3)(prev[s], prev[s - 1], prev[s - 2] + (R)pen[s]) + em[s];
 }
@@ -45,7 +45,7 @@ static inline void FN(alpha_step)(R *restrict cur, const R *restrict prev, const
 static inline void FN(beta_step)(R *restrict cur, const R *restrict next, const float *pen,
                                  const R *em, int64_t S)
 {
-    LGT_SIMD
+    LGC_SIMD
     for (int64_t s = 0; s < S; s++)
         cur[s] = FN(lse3)(next[s], next[s + 1], next[s + 2] + (R)pen[s + 2]) + em[s];
 }
@@ -71,7 +71,7 @@ static inline R FN(ctc_nll)(const ctc_data *d, int64_t b, const R *a)
 }
 
 /* alpha of sample b into a ([T][W]); returns its nll. em: scratch of W values. */
-LGT_VECTOR_CLONES
+LGC_VECTOR_CLONES
 static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
 {
     int64_t Tb = d->in_len[b], S = 2 * d->tgt_len[b] + 1, V = FN(lanes)(S), W = d->width, C = d->C,
@@ -94,7 +94,7 @@ static R FN(ctc_forward)(const R *lp, const ctc_data *d, int64_t b, R *a, R *em)
 
 /* Writes g * d nll_b / d lp[t, b, :] into dlp (zeros) for every t < T_b.
  * scratch holds 4 W values. */
-LGT_VECTOR_CLONES
+LGC_VECTOR_CLONES
 static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R *a, R g, R *scratch,
                              R *dlp)
 {

@@ -141,7 +141,7 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
 #define PW_KERNELS(T, K)                                                                           \
     /* Threads take whole blocks, and each block is a call to a vector clone:                      \
      * the loop OpenMP outlines stays a plain loop of calls. */                                    \
-    LGT_VECTOR_CLONES static void fw_rows_##T##_##K(const T *x, const T *y, T a, T *l, int64_t n)  \
+    LGC_VECTOR_CLONES static void fw_rows_##T##_##K(const T *x, const T *y, T a, T *l, int64_t n)  \
     {                                                                                              \
         for (int64_t i = 0; i < n; i++) {                                                          \
             T gx, gy;                                                                              \
@@ -182,7 +182,7 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
         }                                                                                          \
         return (acc[0] + acc[1]) + (acc[2] + acc[3]);                                              \
     }                                                                                              \
-    LGT_VECTOR_CLONES static double fw_block_##T##_##K(const T *x, const T *y, T a, T scale,       \
+    LGC_VECTOR_CLONES static double fw_block_##T##_##K(const T *x, const T *y, T a, T scale,       \
                                                        T *gxo, int64_t n)                          \
     {                                                                                              \
         return gxo ? fw_block_loop_##T##_##K(x, y, a, scale, gxo, n, true)                         \
@@ -220,7 +220,7 @@ PW_ELEMENT(double, fabs, exp_d, log_d, log1p_d)
         }                                                                                          \
     }                                                                                              \
     /* one block; m: which of dx (1), dy (2) and a per-element upstream (4) */                     \
-    LGT_VECTOR_CLONES static void bw_block_##T##_##K(const T *x, const T *y, T a, const T *g,      \
+    LGC_VECTOR_CLONES static void bw_block_##T##_##K(const T *x, const T *y, T a, const T *g,      \
                                                      T gs, T *dx, T *dy, int64_t n, int m)         \
     {                                                                                              \
         switch (m) {                                                                               \

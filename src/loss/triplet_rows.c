@@ -25,7 +25,7 @@ typedef struct triplet_saved {
 } triplet_saved;
 
 #define TRIPLET_KERNELS(T)                                                                         \
-    LGT_VECTOR_CLONES static void triplet_fw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
+    LGC_VECTOR_CLONES static void triplet_fw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
                                                  T *l, double *dist, int64_t rows, int64_t D,      \
                                                  T margin, T eps)                                  \
     {                                                                                              \
@@ -33,7 +33,7 @@ typedef struct triplet_saved {
             ctx, rows *D, for (int64_t i = 0; i < rows; i++) {                                     \
                 const T *ai = a + i * D, *pi = p + i * D, *ni = n + i * D;                         \
                 double su = 0, sv = 0;                                                             \
-                LGT_SIMD_REDUCE(+ : su, sv)                                                        \
+                LGC_SIMD_REDUCE(+ : su, sv)                                                        \
                 for (int64_t j = 0; j < D; j++) {                                                  \
                     T u = (T)(ai[j] - pi[j]) + eps, v = (T)(ai[j] - ni[j]) + eps;                  \
                     su += (double)u * (double)u;                                                   \
@@ -44,7 +44,7 @@ typedef struct triplet_saved {
                 l[i] = pre < 0 ? 0 : pre;                                                          \
             });                                                                                    \
     }                                                                                              \
-    LGT_VECTOR_CLONES static void triplet_bw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
+    LGC_VECTOR_CLONES static void triplet_bw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
                                                  const T *g, const double *dist, T *da, T *dp,     \
                                                  T *dn, int64_t rows, int64_t D, T margin, T eps)  \
     {                                                                                              \
@@ -55,7 +55,7 @@ typedef struct triplet_saved {
                 T pre = (T)(dap - dan) + margin, gc = pre >= 0 ? g[i] : 0;                         \
                 double ku = dap == 0 ? 0 : (double)gc / (double)dap,                               \
                        kv = dan == 0 ? 0 : (double)-gc / (double)dan;                              \
-                LGT_SIMD /* the gradients are fresh tensors: no aliasing */                        \
+                LGC_SIMD /* the gradients are fresh tensors: no aliasing */                        \
                     for (int64_t j = 0; j < D; j++)                                                \
                 {                                                                                  \
                     T u = (T)(ai[j] - pi[j]) + eps, v = (T)(ai[j] - ni[j]) + eps;                  \

@@ -7,7 +7,7 @@
  * update, so steady-state steps allocate nothing.
  */
 #include "optim.h"
-#include "../tensor/tensor.h" /* LGT_VECTOR_CLONES */
+#include "../tensor/tensor.h" /* LGC_VECTOR_CLONES */
 
 #include <math.h>
 #include <string.h>
@@ -215,7 +215,7 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
 /* SGD over n elements of type T: the arithmetic of the generic version
  * (double, each state rounded to T when stored), a plain loop per case. */
 #define SGD_KERNEL(T, SUF)                                                                         \
-    LGT_VECTOR_CLONES static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, \
+    LGC_VECTOR_CLONES static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, \
                                             T *restrict buf, int64_t n, bool fresh)                \
     {                                                                                              \
         const double lr = o->lr, wd = o->weight_decay, mom = o->momentum, damp = 1 - o->dampening; \
@@ -256,7 +256,7 @@ static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
  * double, each state rounded to T when stored (as the generic loops
  * before), with the dtype fixed per loop so that the loop vectorises. */
 #define ADAM_KERNEL(T, SUF)                                                                        \
-    LGT_VECTOR_CLONES static void adam_##SUF(                                                      \
+    LGC_VECTOR_CLONES static void adam_##SUF(                                                      \
         const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m, T *restrict v,       \
         T *restrict vmax, int64_t n, double step_size, double bc2_sqrt)                            \
     {                                                                                              \

@@ -68,7 +68,7 @@ int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
 }
 
 #define SUM_KERNEL(T, NAME)                                                                        \
-    LGT_VECTOR_CLONES static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)  \
+    LGC_VECTOR_CLONES static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)  \
     {                                                                                              \
         int64_t outn = p->outn, rc = p->rcount;                                                    \
         if (p->inner_run) {                                                                        \

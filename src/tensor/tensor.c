@@ -188,7 +188,7 @@ static void zero_data(lg_ctx *ctx, lg_tensor *t)
     unsigned char *p = t->data;
     int64_t pieces = (int64_t)((n + PIECE - 1) / PIECE);
     LGT_FOR(
-        ctx, n >= PAR_BYTES ? LGT_PAR_MIN : 0, for (int64_t b = 0; b < pieces; b++) {
+        ctx, n >= PAR_BYTES ? LGC_PAR_MIN : 0, for (int64_t b = 0; b < pieces; b++) {
             size_t lo = (size_t)b * PIECE;
             memset(p + lo, 0, n - lo < PIECE ? n - lo : PIECE);
         });

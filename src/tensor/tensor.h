@@ -131,73 +131,11 @@ LG_HIDDEN int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r);
 /* out[o] = sum of the reduced elements (double accumulation). */
 LG_HIDDEN void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out);
 
-/* Threads: LGT_FOR(ctx, n, for (...) body) runs the loop in parallel with
- * the ctx's thread count when n >= LGT_PAR_MIN, and as a plain loop
- * otherwise. Plain: an OpenMP region whose if clause is false still builds
- * a thread team (an allocation and a few microseconds), which dominated the
- * small losses. Partitions are static, so results do not depend on timing. */
-#define LGT_PAR_MIN 32768
-#ifdef _OPENMP
-#define LGT_PRAGMA(x) _Pragma(#x)
-#define LGT_FOR(ctx, n, ...)                                                                       \
-    do {                                                                                           \
-        if ((n) >= LGT_PAR_MIN && (ctx)->threads > 1) {                                            \
-            LGT_PRAGMA(omp parallel for schedule(static) num_threads((ctx)->threads))              \
-            __VA_ARGS__                                                                            \
-        } else {                                                                                   \
-            __VA_ARGS__                                                                            \
-        }                                                                                          \
-    } while (0)
-#else
-#define LGT_FOR(ctx, n, ...)                                                                       \
-    do {                                                                                           \
-        (void)(ctx);                                                                               \
-        __VA_ARGS__                                                                                \
-    } while (0)
-#endif
-
-/* LGT_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
- * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C
- * would add one element at a time. The order of the additions is fixed by
- * the binary, so results do not depend on the thread count. LGT_SIMD: the
- * loop's iterations are independent (vectorised without alias checks). */
-#if defined(_OPENMP) || defined(LG_OPENMP_SIMD)
-#define LGT_SIMD_REDUCE(...) LGT_PRAGMA2(omp simd reduction(__VA_ARGS__))
-#define LGT_SIMD LGT_PRAGMA2(omp simd)
-#define LGT_PRAGMA2(x) _Pragma(#x)
-#else
-#define LGT_SIMD_REDUCE(...)
-#define LGT_SIMD
-#endif
-
-/* LGT_VECTOR_CLONES before a hot kernel: GCC builds it three times, for
- * AVX-512, AVX2 and the baseline, and the loader picks one for the CPU (an
- * ifunc), so the portable library still runs 16- or 8-wide float loops
- * where the CPU can (the AVX-512 clone takes the vector exp/log loops from
- * about 2 to 1 ns per element here: they are latency-bound, and one chain
- * covers twice the lanes). The code is ISO C (no FMA contraction), so the
- * clones round alike; only the order of a vector reduction's additions
- * follows the vector width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
-    !defined(__SANITIZE_THREAD__)
-/* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
- * runtime is up and crash in their instrumentation) */
-#define LGT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-/* for loops of fewer than 16 iterations, which a 16-lane clone would run
- * in its scalar remainder */
-#define LGT_VECTOR_CLONES_NARROW __attribute__((target_clones("avx2", "default")))
-#else
-#define LGT_VECTOR_CLONES
-#define LGT_VECTOR_CLONES_NARROW
-#endif
-
 /* BLAS (blas.c is the only file that includes cblas.h).
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, with leading dims. */
 LG_HIDDEN void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
                         double beta, void *c, int64_t ldc);
-
-#endif
 
 /* Reduction helpers shared by the reducing ops. */
 /* Offset of the r-th reduced element from an output's base. */
@@ -216,3 +154,5 @@ LG_HIDDEN int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[
  * (a keepdim-shaped reduction result), same dtype. */
 LG_HIDDEN void lgT_expand(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, int src_ndim,
                           const int64_t *src_shape);
+
+#endif
