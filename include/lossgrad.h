@@ -229,6 +229,14 @@ lg_mem_stats lg_ctx_mem_stats(const lg_ctx *ctx);
 void lg_ctx_check_numerics(lg_ctx *ctx, bool on);
 const char *lg_ctx_numerics_report(const lg_ctx *ctx);
 
+/* Fused losses on (the default) or off. A loss with a fused kernel (one
+ * pass forward, one backward) also has its composite form, a chain of
+ * public primitives, which is the oracle the kernel is tested against;
+ * off, every loss runs as its composite (same values to rounding, slower,
+ * and every intermediate on the tape). A loss without a fused kernel is a
+ * composite either way. */
+void lg_ctx_set_fused(lg_ctx *ctx, bool on);
+
 /* No-grad regions nest; ops inside record nothing on the tape. An end
  * without an open begin is LG_ERR_STATE. */
 lg_status lg_no_grad_begin(lg_ctx *ctx);

@@ -90,6 +90,7 @@ struct lg_ctx {
     const char *api;              /* the public call under way that made inner calls, or NULL */
     bool eval_mode;               /* lg_ctx_set_training(ctx, false) */
     bool check_numerics;          /* lg_ctx_check_numerics */
+    bool composite;               /* lg_ctx_set_fused(ctx, false) */
     char numerics[LG_ERRMSG_MAX]; /* the first op that made a NaN or Inf, or "" */
 
     uint64_t step_id; /* step tensors carry the id they were made in */

@@ -341,3 +341,9 @@ const char *lg_version(void)
 {
     return "0.1.0";
 }
+
+void lg_ctx_set_fused(lg_ctx *ctx, bool on)
+{
+    if (ctx)
+        ctx->composite = !on;
+}
