@@ -13,7 +13,9 @@
 
 enum {
 #define LG_OP(name) LGA_OP_##name,
+#define LG_FUSED_OP(name) LGA_OP_##name,
 #include "ops.def"
+#undef LG_FUSED_OP
 #undef LG_OP
     LGA_NOPS
 };
@@ -21,8 +23,12 @@ enum {
 typedef lg_status (*lgA_backward_fn)(lg_ctx *ctx, lg_tensor *y);
 
 #define LG_OP(name) LG_HIDDEN lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y);
+#define LG_FUSED_OP(name)
 #include "ops.def"
+#undef LG_FUSED_OP
 #undef LG_OP
+/* The backward of every fused primitive (the fused-loss driver's). */
+LG_HIDDEN lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *y);
 
 /* Marks y as the result of op on inputs ins[0..n). If grad mode is on and
  * any input requires grad, y requires grad and is appended to the tape.

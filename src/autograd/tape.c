@@ -12,13 +12,17 @@
 
 static const char *const op_names[] = {
 #define LG_OP(name) #name,
+#define LG_FUSED_OP(name) #name,
 #include "ops.def"
+#undef LG_FUSED_OP
 #undef LG_OP
 };
 
 static const lgA_backward_fn backward_fns[] = {
 #define LG_OP(name) lgA_bw_##name,
+#define LG_FUSED_OP(name) lgA_bw_fused,
 #include "ops.def"
+#undef LG_FUSED_OP
 #undef LG_OP
 };
 

@@ -22,11 +22,45 @@
  */
 #include "../autograd/autograd.h"
 #include "../tensor/vmath.h"
+#include "fused.h"
 #include "loss.h"
 
 #include <math.h>
 
 #define EPS0 ((double)1e-12f)
+
+/* The composites of the fused kinds, their oracles. BCE's is the plain
+ * formula with the logs clamped at -100: its gradient is the derivative
+ * of that, which is PyTorch's except within 1e-12 of x (1 - x) = 0 (see
+ * above). */
+lg_tensor *lgL_composite_bce(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *y = f->in[1];
+    lg_tensor *lx = lg_clamp(ctx, lg_log(ctx, x), -100, INFINITY);
+    lg_tensor *l1x =
+        lg_clamp(ctx, lg_log(ctx, lg_add_scalar(ctx, lg_neg(ctx, x), 1)), -100, INFINITY);
+    lg_tensor *l = lg_sub(ctx, lg_mul(ctx, lg_add_scalar(ctx, y, -1), l1x), lg_mul(ctx, y, lx));
+    return lgL_composite_reduce(ctx, f, l);
+}
+
+/* (1 - y) x - log_sigmoid(x) */
+lg_tensor *lgL_composite_bce_logits(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *y = f->in[1];
+    lg_tensor *l = lg_add(ctx, lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, y), 1), x),
+                          lg_neg(ctx, lg_log_sigmoid(ctx, x)));
+    return lgL_composite_reduce(ctx, f, l);
+}
+
+/* -(y log_sigmoid(x) + (1 - y) log_sigmoid(-x)), per element */
+lg_tensor *lgL_composite_mlsm(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *y = f->in[1];
+    lg_tensor *pos = lg_mul(ctx, y, lg_log_sigmoid(ctx, x));
+    lg_tensor *neg =
+        lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, y), 1), lg_log_sigmoid(ctx, lg_neg(ctx, x)));
+    return lgL_composite_reduce(ctx, f, lg_neg(ctx, lg_add(ctx, pos, neg)));
+}
 
 #define BCE_KERNELS(T, SUF, LOG)                                                                   \
     LGC_VECTOR_CLONES static void fw_##SUF(lg_ctx *ctx, T *l, const T *x, const T *y, int64_t n)   \
@@ -117,7 +151,7 @@ static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_te
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
     if (!w) /* the common case: the fused primitive of pointwise.c, with its reduction */
-        return lgL_pointwise(ctx, LGL_PW_BCE, input, target, 0, r, who);
+        return lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, r, who);
     return lgL_reduce(ctx, lg_mul(ctx, bce_primitive(ctx, input, target), w), r);
 }
 
@@ -163,7 +197,7 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
     if (e > 0)
         target = lg_add_scalar(ctx, lg_mul_scalar(ctx, target, 1 - e), 0.5 * e);
     if (!w && !pw) /* the common case: the fused primitive of pointwise.c */
-        return lgL_pointwise(ctx, LGL_PW_BCE_LOGITS, input, target, 0, r, who);
+        return lgL_pointwise(ctx, LGL_PW_bce_logits, input, target, 0, r, who);
     /* (1 - y) x + c softplus(-x), c = 1 + (P - 1) y */
     lg_tensor *one_minus_y = lg_add_scalar(ctx, lg_neg(ctx, target), 1);
     lg_tensor *sp = lg_neg(ctx, lg_log_sigmoid(ctx, input));
@@ -213,9 +247,9 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
     if (!w) { /* the class mean of the fused BCE with logits: one pass for MEAN and SUM */
         int64_t C = lg_tensor_shape(input)[lg_tensor_ndim(input) - 1];
         if (r == LG_REDUCTION_NONE)
-            return lg_mean(ctx, lgL_pointwise(ctx, LGL_PW_MLSM, input, target, 0, r, who), 1,
+            return lg_mean(ctx, lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, r, who), 1,
                            (int[]){ -1 }, false);
-        lg_tensor *l = lgL_pointwise(ctx, LGL_PW_MLSM, input, target, 0, r, who);
+        lg_tensor *l = lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, r, who);
         return r == LG_REDUCTION_SUM ? lg_mul_scalar(ctx, l, 1.0 / (double)C) : l;
     }
     lg_tensor *pos = lg_mul(ctx, target, lg_log_sigmoid(ctx, input));

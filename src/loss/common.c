@@ -1,113 +1,114 @@
-/* common.c: argument checks, options and reductions shared by the losses.
- * Uses the public API (plus the ctx error recorder); lgL_adopt_scaled, for
- * the fused primitives, the autograd internals. */
-#include "../autograd/autograd.h"
+/* common.c: argument checks, options and reductions shared by the losses,
+ * on the tensor and autograd helpers (loss.h). */
+#include "fused.h"
 #include "loss.h"
 
 #include <string.h>
 
-void lgL_shape_str(lg_tensor *t, char *buf, size_t n)
-{
-    size_t k = (size_t)snprintf(buf, n, "[");
-    const int64_t *s = lg_tensor_shape(t);
-    for (int i = 0; i < lg_tensor_ndim(t) && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s[i]);
-    if (k < n)
-        snprintf(buf + k, n - k, "]");
-}
-
-const char *lgL_dtype_name(lg_dtype dt)
-{
-    return dt == LG_F32 ? "float32" : (dt == LG_F64 ? "float64" : "int64");
-}
-
-bool lgL_float(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg)
-{
-    if (!t) {
-        lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
-        return false;
-    }
-    if (lg_tensor_check(ctx, t) != LG_OK) /* records a stale-tensor error */
-        return false;
-    if (lg_tensor_dtype(t) == LG_I64) {
-        lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype int64, expected float32 or float64", who,
-                  arg);
-        return false;
-    }
-    return true;
-}
-
 bool lgL_int(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg)
 {
-    if (!t) {
-        lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
-        return false;
-    }
-    if (lg_tensor_check(ctx, t) != LG_OK)
+    if (!lgT_ok(ctx, t, who, arg))
         return false;
     if (lg_tensor_dtype(t) != LG_I64) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: %s has dtype %s, expected int64", who, arg,
-                  lgL_dtype_name(lg_tensor_dtype(t)));
+                  lgT_dtype_name(lg_tensor_dtype(t)));
         return false;
     }
     return true;
-}
-
-double lgL_at(lg_tensor *t, int64_t i)
-{
-    const void *d = lg_tensor_data(t);
-    switch (lg_tensor_dtype(t)) {
-    case LG_F32: return ((const float *)d)[i];
-    case LG_F64: return ((const double *)d)[i];
-    default: return (double)((const int64_t *)d)[i];
-    }
 }
 
 /* Does any element fall outside [lo, hi] (or, with pm1, differ from both
  * -1 and 1)? A branch-free scan (vector clones), over pieces split among the
  * ctx's threads, so that checking a million targets costs about as much as
  * reading them, and does not hold the other threads back. */
-#define SCAN(T, C)                                                                                 \
-    LGC_VECTOR_CLONES static int any_bad_##T(const T *v, int64_t n, double lo, double hi,          \
-                                             bool pm1)                                             \
-    {                                                                                              \
-        int bad = 0;                                                                               \
-        if (pm1)                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                bad |= (v[i] != 1) & (v[i] != -1);                                                 \
-        else                                                                                       \
-            for (int64_t i = 0; i < n; i++)                                                        \
-                bad |= !((C)v[i] >= (C)lo && (C)v[i] <= (C)hi);                                    \
-        return bad;                                                                                \
-    }
-SCAN(float, float) /* lo and hi are exact in float for every caller: 0, 1, infinity */
-SCAN(double, double)
-SCAN(int64_t, double)
+/* lo and hi are exact in float for every caller: 0, 1, infinity */
+LGC_VECTOR_CLONES static int any_bad_float(const float *v, int64_t n, double lo, double hi,
+                                           bool pm1)
+{
+    int bad = 0;
+    float l = (float)lo, h = (float)hi;
+    if (pm1)
+        for (int64_t i = 0; i < n; i++)
+            bad |= (v[i] != 1) & (v[i] != -1);
+    else
+        for (int64_t i = 0; i < n; i++)
+            bad |= !(v[i] >= l && v[i] <= h);
+    return bad;
+}
+
+LGC_VECTOR_CLONES static int any_bad_double(const double *v, int64_t n, double lo, double hi,
+                                            bool pm1)
+{
+    int bad = 0;
+    if (pm1)
+        for (int64_t i = 0; i < n; i++)
+            bad |= (v[i] != 1) & (v[i] != -1);
+    else
+        for (int64_t i = 0; i < n; i++)
+            bad |= !(v[i] >= lo && v[i] <= hi);
+    return bad;
+}
+
+LGC_VECTOR_CLONES static int any_bad_int64(const int64_t *v, int64_t n, double lo, double hi,
+                                           bool pm1)
+{
+    int bad = 0;
+    if (pm1)
+        for (int64_t i = 0; i < n; i++)
+            bad |= (v[i] != 1) & (v[i] != -1);
+    else
+        for (int64_t i = 0; i < n; i++)
+            bad |= !((double)v[i] >= lo && (double)v[i] <= hi);
+    return bad;
+}
 
 static int any_bad_piece(lg_dtype dt, const char *d, int64_t n, double lo, double hi, bool pm1)
 {
     switch (dt) {
     case LG_F32: return any_bad_float((const float *)d, n, lo, hi, pm1);
     case LG_F64: return any_bad_double((const double *)d, n, lo, hi, pm1);
-    default: return any_bad_int64_t((const int64_t *)d, n, lo, hi, pm1);
+    default: return any_bad_int64((const int64_t *)d, n, lo, hi, pm1);
+    }
+}
+
+typedef struct scan_job {
+    lg_dtype dt;
+    const char *d;
+    size_t es;
+    int64_t n, first, piece; /* pieces first + [lo, hi) */
+    double lo, hi;
+    bool pm1;
+    int *bad;
+} scan_job;
+
+static void scan_pieces(void *arg, int64_t lo, int64_t hi)
+{
+    const scan_job *j = arg;
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t at = (j->first + b) * j->piece, m = j->n - at < j->piece ? j->n - at : j->piece;
+        j->bad[b] = any_bad_piece(j->dt, j->d + (size_t)at * j->es, m, j->lo, j->hi, j->pm1);
     }
 }
 
 bool lgL_any_bad(lg_ctx *ctx, lg_tensor *t, double lo, double hi, bool pm1)
 {
     enum { PIECE = 1 << 16, GROUP = 256 }; /* groups of pieces: the flags stay on the stack */
-    const char *d = lg_tensor_data(t);
-    lg_dtype dt = lg_tensor_dtype(t);
-    int64_t n = lg_tensor_numel(t), pieces = (n + PIECE - 1) / PIECE;
-    size_t es = lgT_dtype_size(dt);
+    int64_t n = t->numel, pieces = (n + PIECE - 1) / PIECE;
+    int bad[GROUP];
+    scan_job j = { (lg_dtype)t->dtype,
+                   t->data,
+                   lgT_dtype_size((lg_dtype)t->dtype),
+                   n,
+                   0,
+                   PIECE,
+                   lo,
+                   hi,
+                   pm1,
+                   bad };
     for (int64_t g = 0; g < pieces; g += GROUP) {
-        int bad[GROUP];
         int64_t k = pieces - g < GROUP ? pieces - g : GROUP;
-        LGT_FOR(
-            ctx, k > 1 ? n : 0, for (int64_t b = 0; b < k; b++) {
-                int64_t at = (g + b) * PIECE, m = n - at < PIECE ? n - at : PIECE;
-                bad[b] = any_bad_piece(dt, d + (size_t)at * es, m, lo, hi, pm1);
-            });
+        j.first = g;
+        lgC_parallel(ctx, k > 1 ? n : 0, k, scan_pieces, &j);
         for (int64_t b = 0; b < k; b++)
             if (bad[b])
                 return true;
@@ -121,7 +122,7 @@ bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *w
         return true;
     int64_t n = lg_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) { /* the first offender, for the message */
-        double v = lgL_at(t, i);
+        double v = lgT_get(t, i);
         if (!(v >= lo && v <= hi)) {
             lgC_error(ctx, LG_ERR_VALUE, "%s: %s[%lld] = %g, expected every element in [%g, %g]",
                       who, arg, (long long)i, v, lo, hi);
@@ -131,28 +132,20 @@ bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, const char *w
     return true;
 }
 
-bool lgL_same_shape(lg_tensor *a, lg_tensor *b)
-{
-    if (lg_tensor_ndim(a) != lg_tensor_ndim(b))
-        return false;
-    return memcmp(lg_tensor_shape(a), lg_tensor_shape(b),
-                  (size_t)lg_tensor_ndim(a) * sizeof(int64_t)) == 0;
-}
-
 bool lgL_pair(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const char *who)
 {
-    if (!lgL_float(ctx, input, who, "input") || !lgL_float(ctx, target, who, "target"))
+    if (!lgT_ok_float(ctx, input, who, "input") || !lgT_ok_float(ctx, target, who, "target"))
         return false;
     if (lg_tensor_dtype(input) != lg_tensor_dtype(target)) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: input is %s but target is %s, expected the same dtype",
-                  who, lgL_dtype_name(lg_tensor_dtype(input)),
-                  lgL_dtype_name(lg_tensor_dtype(target)));
+                  who, lgT_dtype_name(lg_tensor_dtype(input)),
+                  lgT_dtype_name(lg_tensor_dtype(target)));
         return false;
     }
-    if (!lgL_same_shape(input, target)) {
+    if (!lgT_same_shape(input, target)) {
         char a[160], b[160];
-        lgL_shape_str(input, a, sizeof a);
-        lgL_shape_str(target, b, sizeof b);
+        lgT_shape_str(input, a, sizeof a);
+        lgT_shape_str(target, b, sizeof b);
         lgC_error(ctx, LG_ERR_SHAPE,
                   "%s: input has shape %s but target has shape %s, expected the same shape "
                   "(losses do not broadcast input against target)",
@@ -178,11 +171,11 @@ bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, const char
 {
     if (!w)
         return true;
-    if (!lgL_float(ctx, w, who, arg))
+    if (!lgT_ok_float(ctx, w, who, arg))
         return false;
     if (lg_tensor_dtype(w) != lg_tensor_dtype(input)) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: %s is %s but input is %s, expected the same dtype", who,
-                  arg, lgL_dtype_name(lg_tensor_dtype(w)), lgL_dtype_name(lg_tensor_dtype(input)));
+                  arg, lgT_dtype_name(lg_tensor_dtype(w)), lgT_dtype_name(lg_tensor_dtype(input)));
         return false;
     }
     int wn = lg_tensor_ndim(w), xn = lg_tensor_ndim(input);
@@ -193,8 +186,8 @@ bool lgL_broadcasts_into(lg_ctx *ctx, lg_tensor *w, lg_tensor *input, const char
     }
     if (!ok) {
         char a[160], b[160];
-        lgL_shape_str(w, a, sizeof a);
-        lgL_shape_str(input, b, sizeof b);
+        lgT_shape_str(w, a, sizeof a);
+        lgT_shape_str(input, b, sizeof b);
         lgC_error(ctx, LG_ERR_SHAPE, "%s: %s of shape %s does not broadcast to input's shape %s",
                   who, arg, a, b);
     }
@@ -210,17 +203,37 @@ lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
     }
 }
 
+lg_tensor *lgL_composite_reduce(lg_ctx *ctx, const lgL_fused *f, lg_tensor *l)
+{
+    return lgL_reduce(ctx, l, f->r);
+}
+
+typedef struct scale_job {
+    void *v;
+    double g;
+} scale_job;
+
+static void scale_f(void *arg, int64_t lo, int64_t hi)
+{
+    const scale_job *j = arg;
+    float *v = j->v, gf = (float)j->g;
+    for (int64_t i = lo; i < hi; i++)
+        v[i] = v[i] * gf;
+}
+
+static void scale_d(void *arg, int64_t lo, int64_t hi)
+{
+    const scale_job *j = arg;
+    double *v = j->v;
+    for (int64_t i = lo; i < hi; i++)
+        v[i] = v[i] * j->g;
+}
+
 lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g)
 {
     if (g != 1) { /* in place: the forward's tensor is used once */
-        int64_t n = gx->numel;
-        if (gx->dtype == LG_F32) {
-            float *v = LGT_F(gx), gf = (float)g;
-            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * gf;);
-        } else {
-            double *v = LGT_D(gx);
-            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) v[i] = v[i] * g;);
-        }
+        scale_job j = { gx->data, g };
+        lgC_parallel(ctx, gx->numel, gx->numel, gx->dtype == LG_F32 ? scale_f : scale_d, &j);
     }
     return lgA_accum(ctx, x, gx);
 }

@@ -39,19 +39,19 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
     lg_reduction r = o->reduction;
     double margin = o->margin;
     double eps = o->eps;
-    if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
-        !lgL_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
+    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
+        !lgT_ok_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
         return NULL;
     int n = lg_tensor_ndim(input1);
     lg_dtype dt = lg_tensor_dtype(input1);
     if (lg_tensor_dtype(input2) != dt || lg_tensor_dtype(target) != dt)
         return lgC_error(ctx, LG_ERR_DTYPE, "%s: input1, input2 and target differ in dtype", who);
-    if (!lgL_same_shape(input1, input2) || n < 1 || n > 2 || lg_tensor_ndim(target) != n - 1 ||
+    if (!lgT_same_shape(input1, input2) || n < 1 || n > 2 || lg_tensor_ndim(target) != n - 1 ||
         (n == 2 && lg_tensor_shape(target)[0] != lg_tensor_shape(input1)[0])) {
         char a[160], b[160], c[160];
-        lgL_shape_str(input1, a, sizeof a);
-        lgL_shape_str(input2, b, sizeof b);
-        lgL_shape_str(target, c, sizeof c);
+        lgT_shape_str(input1, a, sizeof a);
+        lgT_shape_str(input2, b, sizeof b);
+        lgT_shape_str(target, c, sizeof c);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: input1 %s, input2 %s, target %s, expected [N, D], [N, D], [N] (or "
                          "[D], [D], 0-d)",
@@ -117,17 +117,17 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     const lg_nt_xent_opts *o = &ov;
     lg_reduction r = o->reduction;
     double tau = o->temperature;
-    if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
+    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input1);
     if (lg_tensor_dtype(input2) != dt)
         return lgC_error(ctx, LG_ERR_DTYPE, "%s: input1 and input2 differ in dtype", who);
-    if (!lgL_same_shape(input1, input2) || lg_tensor_ndim(input1) != 2 ||
+    if (!lgT_same_shape(input1, input2) || lg_tensor_ndim(input1) != 2 ||
         lg_tensor_shape(input1)[0] < 2 || lg_tensor_shape(input1)[1] < 1) {
         char a[160], b[160];
-        lgL_shape_str(input1, a, sizeof a);
-        lgL_shape_str(input2, b, sizeof b);
+        lgT_shape_str(input1, a, sizeof a);
+        lgT_shape_str(input2, b, sizeof b);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: input1 %s and input2 %s, expected one shape [N, D] with N >= 2", who,
                          a, b);

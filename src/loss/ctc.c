@@ -123,7 +123,7 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
 {
     static const char who[] = "lg_ctc_loss";
     lg_reduction r = o->reduction;
-    if (!lgL_float(ctx, lp, who, "log_probs") || !lgL_int(ctx, targets, who, "targets") ||
+    if (!lgT_ok_float(ctx, lp, who, "log_probs") || !lgL_int(ctx, targets, who, "targets") ||
         !lgL_int(ctx, il, who, "input_lengths") || !lgL_int(ctx, tl, who, "target_lengths") ||
         !lgL_reduction(ctx, r, false, who))
         return false;

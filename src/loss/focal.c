@@ -100,7 +100,7 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     int n = lg_tensor_ndim(input);
     if (n < 2) {
         char a[160];
-        lgL_shape_str(input, a, sizeof a);
+        lgT_shape_str(input, a, sizeof a);
         return lgC_error(ctx, LG_ERR_SHAPE, "%s: input has shape %s, expected [N, C, d1..dk]", who,
                          a);
     }
@@ -115,21 +115,21 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
         return NULL;
     double wsum = (double)C;
     if (w) {
-        if (!lgL_float(ctx, w, who, "weight"))
+        if (!lgT_ok_float(ctx, w, who, "weight"))
             return NULL;
         if (lg_tensor_dtype(w) != lg_tensor_dtype(input) || lg_tensor_ndim(w) != 1 ||
             lg_tensor_shape(w)[0] != C) {
             char a[160];
-            lgL_shape_str(w, a, sizeof a);
+            lgT_shape_str(w, a, sizeof a);
             return lgC_error(ctx, LG_ERR_SHAPE,
                              "%s: weight is %s %s, expected [%lld] of input's dtype", who,
-                             lgL_dtype_name(lg_tensor_dtype(w)), a, (long long)C);
+                             lgT_dtype_name(lg_tensor_dtype(w)), a, (long long)C);
         }
         if (!lgL_in_range(ctx, w, 0, INFINITY, who, "weight"))
             return NULL;
         wsum = 0;
         for (int64_t c = 0; c < C; c++)
-            wsum += lgL_at(w, c);
+            wsum += lgT_get(w, c);
         if (!(wsum > 0))
             return lgC_error(ctx, LG_ERR_VALUE, "%s: the weights sum to 0, expected a positive sum",
                              who);

@@ -4,12 +4,26 @@
  *   log_target true:   l = exp(y) (y - x)
  * Gradients follow from xlogy's conventions: dx = -y, dy = log y + 1 - x
  * (NaN at y = 0), as PyTorch. MEAN divides by numel; BATCHMEAN by
- * input.shape[0] (plain sum for a 0-d input). Both are the fused primitive
- * of pointwise.c; the composites are the oracles in the tests.
+ * input.shape[0] (plain sum for a 0-d input). Both are kinds of pointwise.def,
+ * fused; the composites below are their oracles.
  */
+#include "fused.h"
 #include "loss.h"
 
 #include <stdint.h>
+
+/* The composites, the fused kernels' oracles. */
+lg_tensor *lgL_composite_kl(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *y = f->in[1];
+    return lgL_composite_reduce(ctx, f, lg_sub(ctx, lg_xlogy(ctx, y, y), lg_mul(ctx, y, x)));
+}
+
+lg_tensor *lgL_composite_kl_log(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *y = f->in[1];
+    return lgL_composite_reduce(ctx, f, lg_mul(ctx, lg_exp(ctx, y), lg_sub(ctx, y, x)));
+}
 
 static const lg_kl_div_opts kl_div_defaults = { .defaults_tag = LG_OPTS_TAG };
 static const lgC_opts_desc kl_div_desc = LGC_DESC0(lg_kl_div_opts, kl_div_defaults);
@@ -30,7 +44,7 @@ static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     lg_reduction r = o->reduction;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, true, who))
         return NULL;
-    int kind = o->log_target ? LGL_PW_KL_LOG : LGL_PW_KL;
+    lgL_pw_kind kind = o->log_target ? LGL_PW_kl_log : LGL_PW_kl;
     if (r != LG_REDUCTION_BATCHMEAN)
         return lgL_pointwise(ctx, kind, input, target, 0, r, who);
     lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);

@@ -80,7 +80,7 @@ static bool var_fits(lg_tensor *var, lg_tensor *input)
 {
     int vn = lg_tensor_ndim(var), xn = lg_tensor_ndim(input);
     const int64_t *vs = lg_tensor_shape(var), *xs = lg_tensor_shape(input);
-    if (vn == 0 || lgL_same_shape(var, input))
+    if (vn == 0 || lgT_same_shape(var, input))
         return true;
     if (xn == 0)
         return false;
@@ -122,17 +122,17 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     lg_reduction r = o->reduction;
     double eps = o->eps;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
-        !lgL_float(ctx, var, who, "var"))
+        !lgT_ok_float(ctx, var, who, "var"))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input);
     if (lg_tensor_dtype(var) != dt)
         return lgC_error(ctx, LG_ERR_DTYPE,
                          "%s: var is %s but input is %s, expected the same dtype", who,
-                         lgL_dtype_name(lg_tensor_dtype(var)), lgL_dtype_name(dt));
+                         lgT_dtype_name(lg_tensor_dtype(var)), lgT_dtype_name(dt));
     if (!var_fits(var, input)) {
         char a[160], b[160];
-        lgL_shape_str(var, a, sizeof a);
-        lgL_shape_str(input, b, sizeof b);
+        lgT_shape_str(var, a, sizeof a);
+        lgT_shape_str(input, b, sizeof b);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: var has shape %s for input %s, expected input's shape, input's "
                          "shape without its last dim, that with a last dim of 1, or a 0-d var",
@@ -141,9 +141,9 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     if (!(eps >= 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: eps = %g, expected >= 0", who, eps);
     for (int64_t i = 0; i < lg_tensor_numel(var); i++)
-        if (lgL_at(var, i) < 0)
+        if (lgT_get(var, i) < 0)
             return lgC_error(ctx, LG_ERR_VALUE, "%s: var[%lld] = %g, expected >= 0", who,
-                             (long long)i, lgL_at(var, i));
+                             (long long)i, lgT_get(var, i));
     if (lg_tensor_ndim(var) == lg_tensor_ndim(input) - 1) { /* one variance per row */
         int64_t shape[LG_MAX_DIMS];
         int n = lg_tensor_ndim(var);

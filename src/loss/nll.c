@@ -33,8 +33,8 @@ static bool index_layout(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *wh
     int xn = lg_tensor_ndim(x), tn = lg_tensor_ndim(t);
     const int64_t *xs = lg_tensor_shape(x), *ts = lg_tensor_shape(t);
     char a[160], b[160];
-    lgL_shape_str(x, a, sizeof a);
-    lgL_shape_str(t, b, sizeof b);
+    lgT_shape_str(x, a, sizeof a);
+    lgT_shape_str(t, b, sizeof b);
     if (xn == 0) {
         lgC_error(ctx, LG_ERR_SHAPE, "%s: input is 0-d, expected [C], [N, C] or [N, C, d1, ...]",
                   who);
@@ -61,7 +61,7 @@ static bool check_weight(lg_ctx *ctx, lg_tensor *w, const layout *L, const char 
 {
     if (!w)
         return true;
-    if (!lgL_float(ctx, w, who, "weight"))
+    if (!lgT_ok_float(ctx, w, who, "weight"))
         return false;
     if (lg_tensor_dtype(w) != L->dt) {
         lgC_error(ctx, LG_ERR_DTYPE, "%s: weight's dtype differs from input's", who);
@@ -69,20 +69,12 @@ static bool check_weight(lg_ctx *ctx, lg_tensor *w, const layout *L, const char 
     }
     if (lg_tensor_ndim(w) != 1 || lg_tensor_shape(w)[0] != L->C) {
         char a[160];
-        lgL_shape_str(w, a, sizeof a);
+        lgT_shape_str(w, a, sizeof a);
         lgC_error(ctx, LG_ERR_SHAPE, "%s: weight has shape %s, expected [%lld] (one per class)",
                   who, a, (long long)L->C);
         return false;
     }
     return true;
-}
-
-static double weight_at(lg_tensor *w, int64_t c)
-{
-    if (!w)
-        return 1.0;
-    return lg_tensor_dtype(w) == LG_F32 ? ((float *)lg_tensor_data(w))[c]
-                                        : ((double *)lg_tensor_data(w))[c];
 }
 
 /* The pieces of an index-target loss: per-position -w[y] (0 where
@@ -120,7 +112,7 @@ static bool make_picks(lg_ctx *ctx, lg_tensor *t, lg_tensor *w, int64_t ignore, 
     double denom = 0;
     for (int64_t i = 0; i < L->npos; i++) {
         bool ign = tv[i] == ignore;
-        double wv = ign ? 0.0 : weight_at(w, tv[i]);
+        double wv = ign ? 0.0 : (w ? lgT_get(w, tv[i]) : 1.0);
         denom += wv;
         iv[i] = ign ? 0 : tv[i]; /* the class axis has size 1: same flat order */
         if (L->dt == LG_F32) {
@@ -154,7 +146,7 @@ static lg_tensor *reduce_weighted(lg_ctx *ctx, lg_tensor *l, lg_reduction r, dou
 
 static bool common_checks(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_reduction r, const char *who)
 {
-    if (!ctx || !lgL_float(ctx, x, who, "input"))
+    if (!ctx || !lgT_ok_float(ctx, x, who, "input"))
         return false;
     if (!t) {
         lgC_error(ctx, LG_ERR_NULL, "%s: target is NULL", who);
@@ -186,7 +178,7 @@ static lg_tensor *fused_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, lg_tensor 
                              who, (long long)i, (long long)tv[i], (long long)L->C,
                              (long long)ignore);
         y[i] = tv[i];
-        denom += weight_at(w, tv[i]);
+        denom += (w ? lgT_get(w, tv[i]) : 1.0);
     }
     return logits ? lgL_ce_rows(ctx, x, y, w, eps, denom, r, who)
                   : lgL_nll_rows(ctx, x, y, w, denom, r, who);

@@ -4,11 +4,53 @@
  *   mse:       d^2
  *   smooth_l1: 0.5 d^2 / beta  if |d| < beta,  |d| - 0.5 beta  otherwise
  *   huber:     0.5 d^2         if |d| <= delta, delta (|d| - 0.5 delta) otherwise
- * All four are the fused primitive of pointwise.c (a NaN residual takes the
- * quadratic branch: NaN gradient, as PyTorch); their composites are the
- * oracles in tests/test_losses.c.
+ * All four are kinds of pointwise.def, fused (a NaN residual takes the
+ * quadratic branch: NaN gradient, as PyTorch); their composites below are
+ * the oracles (lg_ctx_set_fused(ctx, false) runs them).
  */
+#include "fused.h"
 #include "loss.h"
+
+/* The composites, the fused kernels' oracles (d = x - y). */
+lg_tensor *lgL_composite_l1(lg_ctx *ctx, const lgL_fused *f)
+{
+    return lgL_composite_reduce(ctx, f, lg_abs(ctx, lg_sub(ctx, f->in[0], f->in[1])));
+}
+
+lg_tensor *lgL_composite_mse(lg_ctx *ctx, const lgL_fused *f)
+{
+    return lgL_composite_reduce(ctx, f, lg_square(ctx, lg_sub(ctx, f->in[0], f->in[1])));
+}
+
+/* where(outer, linear, quad_scale * where(outer, 0, d)^2): the inner
+ * branch sees 0 where it is not taken, so its gradient stays finite. */
+static lg_tensor *two_branch(lg_ctx *ctx, lg_tensor *d, lg_tensor *outer, lg_tensor *linear,
+                             double quad_scale)
+{
+    lg_tensor *inner_d = lg_where(ctx, outer, lg_scalar(ctx, lg_tensor_dtype(d), 0), d);
+    return lg_where(ctx, outer, linear, lg_mul_scalar(ctx, lg_square(ctx, inner_d), quad_scale));
+}
+
+/* beta 0 is l1 (the quadratic branch is empty) */
+lg_tensor *lgL_composite_smooth_l1(lg_ctx *ctx, const lgL_fused *f)
+{
+    double beta = f->a[0];
+    lg_tensor *d = lg_sub(ctx, f->in[0], f->in[1]), *ad = lg_abs(ctx, d);
+    if (beta == 0)
+        return lgL_composite_reduce(ctx, f, ad);
+    lg_tensor *outer = lg_ge(ctx, ad, lg_scalar(ctx, lg_tensor_dtype(ad), beta));
+    return lgL_composite_reduce(
+        ctx, f, two_branch(ctx, d, outer, lg_add_scalar(ctx, ad, -0.5 * beta), 0.5 / beta));
+}
+
+lg_tensor *lgL_composite_huber(lg_ctx *ctx, const lgL_fused *f)
+{
+    double delta = f->a[0];
+    lg_tensor *d = lg_sub(ctx, f->in[0], f->in[1]), *ad = lg_abs(ctx, d);
+    lg_tensor *outer = lg_gt(ctx, ad, lg_scalar(ctx, lg_tensor_dtype(ad), delta));
+    lg_tensor *linear = lg_mul_scalar(ctx, lg_add_scalar(ctx, ad, -0.5 * delta), delta);
+    return lgL_composite_reduce(ctx, f, two_branch(ctx, d, outer, linear, 0.5));
+}
 
 static bool check(lg_ctx *ctx, lg_tensor *x, lg_tensor *y, lg_reduction r, const char *who)
 {
@@ -25,7 +67,7 @@ static lg_tensor *l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     const lg_loss_opts *o = &ov;
     lg_reduction r = o->reduction;
     return check(ctx, input, target, r, who)
-               ? lgL_pointwise(ctx, LGL_PW_L1, input, target, 0, r, who)
+               ? lgL_pointwise(ctx, LGL_PW_l1, input, target, 0, r, who)
                : NULL;
 }
 
@@ -49,7 +91,7 @@ static lg_tensor *mse_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
     const lg_loss_opts *o = &ov;
     lg_reduction r = o->reduction;
     return check(ctx, input, target, r, who)
-               ? lgL_pointwise(ctx, LGL_PW_MSE, input, target, 0, r, who)
+               ? lgL_pointwise(ctx, LGL_PW_mse, input, target, 0, r, who)
                : NULL;
 }
 
@@ -89,7 +131,7 @@ static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *
         return NULL;
     if (!(beta >= 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: beta = %g, expected >= 0", who, beta);
-    return lgL_pointwise(ctx, LGL_PW_SMOOTH_L1, input, target, beta, r, who);
+    return lgL_pointwise(ctx, LGL_PW_smooth_l1, input, target, beta, r, who);
 }
 
 lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -128,7 +170,7 @@ static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
         return NULL;
     if (!(delta > 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: delta = %g, expected > 0", who, delta);
-    return lgL_pointwise(ctx, LGL_PW_HUBER, input, target, delta, r, who);
+    return lgL_pointwise(ctx, LGL_PW_huber, input, target, delta, r, who);
 }
 
 lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

@@ -1,16 +1,14 @@
-/* ranking.c: margin_ranking_loss, soft_margin_loss, multi_margin_loss and
- * multilabel_margin_loss (composites).
+/* multi_margin.c: multi_margin_loss and multilabel_margin_loss, the two
+ * class hinges, each a fused primitive over rows (below) with its
+ * composite.
  *
- *   margin ranking:   max(0, -y (x1 - x2) + margin)
- *   soft margin:      log(1 + exp(-y x)) = -log_sigmoid(y x), the fused
- *                     primitive of pointwise.c
  *   multi margin:     (1/C) sum_{j != y} w[y] max(0, margin - x_y + x_j)^p
  *   multilabel margin:(1/C) sum_{j in P} sum_{k not in P} max(0, 1 - x_j + x_k)
- * The class hinges of the last two keep a term only where it is strictly
- * positive (a `where` on z > 0): the gradient is 0 at z = 0, and a NaN
- * term is dropped, as PyTorch's loops do.
+ * The class hinges keep a term only where it is strictly positive (a
+ * `where` on z > 0): the gradient is 0 at z = 0, and a NaN term is
+ * dropped, as PyTorch's loops do.
  */
-#include "../autograd/autograd.h"
+#include "fused.h"
 #include "loss.h"
 
 #include <math.h>
@@ -28,72 +26,6 @@ typedef struct hinge_rows {
 static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_rows *h0, int ond,
                                 const int64_t *oshape, const char *who);
 
-static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                           lg_tensor *target, const lg_margin_opts *opts)
-{
-    static const char who[] = "lg_margin_ranking_loss";
-    lg_margin_opts ov;
-    if (!lgL_opts_margin(ctx, who, opts, &ov))
-        return NULL;
-    const lg_margin_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
-    if (!ctx || !lgL_float(ctx, input1, who, "input1") || !lgL_float(ctx, input2, who, "input2") ||
-        !lgL_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
-        return NULL;
-    lg_dtype dt = lg_tensor_dtype(input1);
-    if (lg_tensor_dtype(input2) != dt || lg_tensor_dtype(target) != dt ||
-        !lgL_same_shape(input1, input2) || !lgL_same_shape(input1, target)) {
-        char a[160], b[160], c[160];
-        lgL_shape_str(input1, a, sizeof a);
-        lgL_shape_str(input2, b, sizeof b);
-        lgL_shape_str(target, c, sizeof c);
-        return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: input1 is %s %s, input2 %s %s and target %s %s, expected one shape "
-                         "and dtype (no broadcasting)",
-                         who, lgL_dtype_name(dt), a, lgL_dtype_name(lg_tensor_dtype(input2)), b,
-                         lgL_dtype_name(lg_tensor_dtype(target)), c);
-    }
-    lg_tensor *v = lg_mul(ctx, lg_neg(ctx, target), lg_sub(ctx, input1, input2));
-    return lgL_reduce(ctx, lg_clamp(ctx, lg_add_scalar(ctx, v, margin), 0, INFINITY), r);
-}
-
-lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
-                                  lg_tensor *target, const lg_margin_opts *opts)
-{
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_margin_ranking_loss");
-    lg_tensor *res = margin_ranking_loss_body(ctx, input1, input2, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
-}
-
-static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                        const lg_loss_opts *opts)
-{
-    static const char who[] = "lg_soft_margin_loss";
-    lg_loss_opts ov;
-    if (!lgL_opts_loss(ctx, who, opts, &ov))
-        return NULL;
-    const lg_loss_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
-        return NULL;
-    return lgL_pointwise(ctx, LGL_PW_SOFT_MARGIN, input, target, 0, r, who);
-}
-
-lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_loss_opts *opts)
-{
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_soft_margin_loss");
-    lg_tensor *res = soft_margin_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
-}
-
 /* input [N, C], [C] or 0-d (one class, as PyTorch) against an int64
  * class-index target [N] or 0-d/[1]; gives C and the input as [N, C]. */
 static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, int64_t *C)
@@ -102,7 +34,7 @@ static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char
     const int64_t *xs = lg_tensor_shape(x), *ts = lg_tensor_shape(t);
     if (xn > 2 || (xn > 0 && xs[xn - 1] == 0)) {
         char a[160];
-        lgL_shape_str(x, a, sizeof a);
+        lgT_shape_str(x, a, sizeof a);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: input has shape %s, expected [N, C], [C] or 0-d, C > 0", who, a);
     }
@@ -111,8 +43,8 @@ static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char
     bool ok = xn == 2 ? (tn == 1 && ts[0] == N) : (tn == 0 || (tn == 1 && ts[0] == 1));
     if (!ok) {
         char a[160], b[160];
-        lgL_shape_str(x, a, sizeof a);
-        lgL_shape_str(t, b, sizeof b);
+        lgT_shape_str(x, a, sizeof a);
+        lgT_shape_str(t, b, sizeof b);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: target has shape %s for input %s, expected [N] for [N, C] (0-d or "
                          "[1] for [C])",
@@ -155,7 +87,7 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     int64_t p = o->p;
     double margin = o->margin;
     lg_tensor *w = o->weight;
-    if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
+    if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
     if (p != 1 && p != 2)
@@ -166,14 +98,14 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input);
     if (w) {
-        if (!lgL_float(ctx, w, who, "weight"))
+        if (!lgT_ok_float(ctx, w, who, "weight"))
             return NULL;
         if (lg_tensor_dtype(w) != dt || lg_tensor_ndim(w) != 1 || lg_tensor_shape(w)[0] != C) {
             char a[160];
-            lgL_shape_str(w, a, sizeof a);
+            lgT_shape_str(w, a, sizeof a);
             return lgC_error(ctx, LG_ERR_SHAPE, "%s: weight is %s %s, expected [%lld] of %s", who,
-                             lgL_dtype_name(lg_tensor_dtype(w)), a, (long long)C,
-                             lgL_dtype_name(dt));
+                             lgT_dtype_name(lg_tensor_dtype(w)), a, (long long)C,
+                             lgT_dtype_name(dt));
         }
     }
     int64_t N = lg_tensor_shape(x)[0];
@@ -202,7 +134,7 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
         return NULL;
     const lg_loss_opts *o = &ov;
     lg_reduction r = o->reduction;
-    if (!ctx || !lgL_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
+    if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
     /* one shape, [N, C] or [C]; unbatched (0-d is one class), a target of
@@ -210,11 +142,11 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
     int xn = lg_tensor_ndim(input), tn = lg_tensor_ndim(target);
     int64_t C = xn ? lg_tensor_shape(input)[xn - 1] : 1,
             N = xn == 2 ? lg_tensor_shape(input)[0] : 1;
-    bool fits = xn == 2 ? lgL_same_shape(input, target) : tn <= 1 && lg_tensor_numel(target) == C;
+    bool fits = xn == 2 ? lgT_same_shape(input, target) : tn <= 1 && lg_tensor_numel(target) == C;
     if (xn > 2 || !fits || C == 0) {
         char a[160], b[160];
-        lgL_shape_str(input, a, sizeof a);
-        lgL_shape_str(target, b, sizeof b);
+        lgT_shape_str(input, a, sizeof a);
+        lgT_shape_str(target, b, sizeof b);
         return lgC_error(ctx, LG_ERR_SHAPE,
                          "%s: input %s and target %s, expected one shape, [N, C] or [C] with C > 0 "
                          "(or 0-d, one class)",
