@@ -130,8 +130,45 @@ def soft_margin_stable(x, y, reduction="mean"):
     return reduce(-F.logsigmoid(y * x), reduction)
 
 
+# Losses beyond PyTorch's core that need nothing but their reference and
+# their cases: one @beyond entry each, and every case follows from it.
+BEYOND = {}
+
+
+def beyond(name, make, options=(), errors=()):
+    """Registers the decorated reference of loss `name`, called with the
+    inputs by role name, then the options (reduction included).
+    make(G, shape) -> (inputs, none_shape): one random case's [(role, tensor)]
+    and the unreduced output's shape; every shape of G.shapes() and every
+    reduction is tried, and with each (key, values) of options each value.
+    errors: [(tag, make_inputs(G), opts)], calls the reference rejects: it
+    raises ValueError("... invalid ...") (err value), ("... between 0 and 1")
+    (err range), or anything else (err shape), as lossgrad must."""
+    def register(fn):
+        BEYOND[name] = (fn, make, list(options), list(errors))
+        return fn
+    return register
+
+
+def gen_beyond_registered(G):
+    for name, (_, make, options, errors) in BEYOND.items():
+        for shape in G.shapes():
+            for red in REDUCTIONS:
+                for key, vals in [(None, [None])] + options:
+                    for v in vals:
+                        o = {"reduction": red}
+                        if key is not None:
+                            o[key] = v
+                        inputs, none_shape = make(G, shape)
+                        G.add(name, "rand", inputs, o, G.up(none_shape, o))
+        for tag, make_inputs, o in errors:
+            G.add(name, tag, make_inputs(G), o)
+
+
 def call(loss, ins, opts):
     o = dict(opts)
+    if loss in BEYOND:
+        return BEYOND[loss][0](**ins, **o)
     if loss == "ctc_loss":
         return F.ctc_loss(ins["log_probs"], ins["targets"], ins["input_lengths"],
                           ins["target_lengths"], **o)
@@ -1245,7 +1282,8 @@ def main():
     args = ap.parse_args()
     G = Gen(args.seed, args.scale)
     for gen in (gen_regression, gen_kl, gen_nll_ce, gen_bce, gen_mlsm_hinge, gen_triplet, gen_ctc,
-                gen_likelihood, gen_ranking, gen_embedding_pairs, gen_beyond, gen_hardening):
+                gen_likelihood, gen_ranking, gen_embedding_pairs, gen_beyond, gen_hardening,
+                gen_beyond_registered):
         gen(G)
     f = sys.stdout if args.out == "-" else open(args.out, "w")
     f.write("lossgrad-fixture 1\n")
