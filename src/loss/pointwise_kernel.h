@@ -12,21 +12,21 @@
 
 /* -log_sigmoid(t) = log1p(e^-|t|) - min(t, 0) and 1 / (1 + e^t), from one
  * exp(-|t|) as the composite's stable forms. */
-static inline T FN(nlsig)(T t)
+static inline __attribute__((always_inline)) T FN(nlsig)(T t)
 {
     T e = EXP(-FABS(t));
     return (T) - ((T)((t < 0 ? t : 0) - LOG1P(e)));
 }
-static inline T FN(sneg)(T t)
+static inline __attribute__((always_inline)) T FN(sneg)(T t)
 {
     T e = EXP(-FABS(t)), r = (T)(1 / (1 + e));
     return t >= 0 ? (T)(e * r) : r;
 }
-static inline T FN(clamp100)(T v)
+static inline __attribute__((always_inline)) T FN(clamp100)(T v)
 {
     return v < -100 ? (T)-100 : v;
 }
-static inline T FN(maxeps)(T v)
+static inline __attribute__((always_inline)) T FN(maxeps)(T v)
 {
     return v > (T)1e-12f ? v : (T)1e-12f;
 }
