@@ -39,8 +39,9 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
     lg_reduction r = o->reduction;
     double margin = o->margin;
     double eps = o->eps;
-    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
-        !lgT_ok_float(ctx, target, who, "target") || !lgL_reduction(ctx, r, false, who))
+    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
+        !lgT_ok_float(ctx, input2, who, "input2") || !lgT_ok_float(ctx, target, who, "target") ||
+        !lgL_reduction(ctx, r, false, who))
         return NULL;
     int n = lg_tensor_ndim(input1);
     lg_dtype dt = lg_tensor_dtype(input1);
@@ -72,12 +73,9 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
 lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2, lg_tensor *target,
                                const lg_contrastive_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_contrastive_loss");
-    lg_tensor *res = contrastive_loss_body(ctx, input1, input2, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_contrastive_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? contrastive_loss_body(ctx, input1, input2, target, opts) : NULL);
 }
 
 /* Rows scaled to unit length, as torch.nn.functional.normalize. */
@@ -117,8 +115,8 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     const lg_nt_xent_opts *o = &ov;
     lg_reduction r = o->reduction;
     double tau = o->temperature;
-    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
+        !lgT_ok_float(ctx, input2, who, "input2") || !lgL_reduction(ctx, r, false, who))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input1);
     if (lg_tensor_dtype(input2) != dt)
@@ -169,10 +167,6 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
 lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
                            const lg_nt_xent_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_nt_xent_loss");
-    lg_tensor *res = nt_xent_loss_body(ctx, input1, input2, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_nt_xent_loss");
+    return lgL_leave(ctx, outer, ctx ? nt_xent_loss_body(ctx, input1, input2, opts) : NULL);
 }

@@ -64,12 +64,8 @@ static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tens
 lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                  const lg_focal_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_sigmoid_focal_loss");
-    lg_tensor *res = sigmoid_focal_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_sigmoid_focal_loss");
+    return lgL_leave(ctx, outer, ctx ? sigmoid_focal_loss_body(ctx, input, target, opts) : NULL);
 }
 
 static const lg_dice_opts dice_defaults = { .defaults_tag = LG_OPTS_TAG, .smooth = 1.0 };
@@ -160,10 +156,6 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
 
 lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_dice_loss");
-    lg_tensor *res = dice_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_dice_loss");
+    return lgL_leave(ctx, outer, ctx ? dice_loss_body(ctx, input, target, opts) : NULL);
 }

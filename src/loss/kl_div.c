@@ -54,10 +54,6 @@ static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
 
 lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_kl_div");
-    lg_tensor *res = kl_div_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_kl_div");
+    return lgL_leave(ctx, outer, ctx ? kl_div_body(ctx, input, target, opts) : NULL);
 }

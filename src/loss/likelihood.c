@@ -67,12 +67,8 @@ static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
 lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                const lg_poisson_nll_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_poisson_nll_loss");
-    lg_tensor *res = poisson_nll_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_poisson_nll_loss");
+    return lgL_leave(ctx, outer, ctx ? poisson_nll_loss_body(ctx, input, target, opts) : NULL);
 }
 
 /* var's shape against input's (PyTorch's three layouts, plus any 0-d var). */
@@ -164,10 +160,7 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
 lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,
                                 const lg_gaussian_nll_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_gaussian_nll_loss");
-    lg_tensor *res = gaussian_nll_loss_body(ctx, input, target, var, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_gaussian_nll_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? gaussian_nll_loss_body(ctx, input, target, var, opts) : NULL);
 }

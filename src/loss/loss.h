@@ -18,6 +18,21 @@ LG_HIDDEN bool lgL_opts_loss(lg_ctx *ctx, const char *who, const lg_loss_opts *u
 LG_HIDDEN bool lgL_opts_margin(lg_ctx *ctx, const char *who, const lg_margin_opts *user,
                                lg_margin_opts *out);
 
+/* A public loss's entry and exit: errors recorded by the public calls it
+ * is made of name it first (core.h's lgC_api_enter); a NULL ctx passes.
+ *   const char *outer = lgL_enter(ctx, "lg_x_loss");
+ *   return lgL_leave(ctx, outer, ctx ? x_loss_body(ctx, ...) : NULL); */
+static inline const char *lgL_enter(lg_ctx *ctx, const char *who)
+{
+    return ctx ? lgC_api_enter(ctx, who) : NULL;
+}
+static inline lg_tensor *lgL_leave(lg_ctx *ctx, const char *outer, lg_tensor *result)
+{
+    if (ctx)
+        lgC_api_leave(ctx, outer);
+    return result;
+}
+
 /* An int64 tensor that is usable (not NULL, not stale): records the error.
  * (Float inputs: lgT_ok_float.) */
 LG_HIDDEN bool lgL_int(lg_ctx *ctx, lg_tensor *t, const char *who, const char *arg);

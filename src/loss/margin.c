@@ -92,12 +92,8 @@ static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_te
 lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                    const lg_hinge_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_hinge_embedding_loss");
-    lg_tensor *res = hinge_embedding_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_hinge_embedding_loss");
+    return lgL_leave(ctx, outer, ctx ? hinge_embedding_loss_body(ctx, input, target, opts) : NULL);
 }
 
 /* The target of a pair loss: [N] for [N, D] inputs (0-d for [D]), of
@@ -181,12 +177,9 @@ static lg_tensor *cosine_embedding_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_
 lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
                                     lg_tensor *target, const lg_margin_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_cosine_embedding_loss");
-    lg_tensor *res = cosine_embedding_loss_body(ctx, input1, input2, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_cosine_embedding_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? cosine_embedding_loss_body(ctx, input1, input2, target, opts) : NULL);
 }
 
 static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
@@ -223,12 +216,9 @@ static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_te
 lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
                                   lg_tensor *target, const lg_margin_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_margin_ranking_loss");
-    lg_tensor *res = margin_ranking_loss_body(ctx, input1, input2, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_margin_ranking_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? margin_ranking_loss_body(ctx, input1, input2, target, opts) : NULL);
 }
 
 static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -248,10 +238,6 @@ static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
 lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                const lg_loss_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_soft_margin_loss");
-    lg_tensor *res = soft_margin_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_soft_margin_loss");
+    return lgL_leave(ctx, outer, ctx ? soft_margin_loss_body(ctx, input, target, opts) : NULL);
 }

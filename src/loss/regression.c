@@ -73,12 +73,8 @@ static lg_tensor *l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
 
 lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_l1_loss");
-    lg_tensor *res = l1_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_l1_loss");
+    return lgL_leave(ctx, outer, ctx ? l1_loss_body(ctx, input, target, opts) : NULL);
 }
 
 static lg_tensor *mse_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -97,12 +93,8 @@ static lg_tensor *mse_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
 
 lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_mse_loss");
-    lg_tensor *res = mse_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_mse_loss");
+    return lgL_leave(ctx, outer, ctx ? mse_loss_body(ctx, input, target, opts) : NULL);
 }
 
 static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TAG, .beta = 1.0 };
@@ -137,12 +129,8 @@ static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *
 lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                              const lg_smooth_l1_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_smooth_l1_loss");
-    lg_tensor *res = smooth_l1_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_smooth_l1_loss");
+    return lgL_leave(ctx, outer, ctx ? smooth_l1_loss_body(ctx, input, target, opts) : NULL);
 }
 
 static const lg_huber_opts huber_defaults = { .defaults_tag = LG_OPTS_TAG, .delta = 1.0 };
@@ -176,10 +164,6 @@ static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
 lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                          const lg_huber_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_huber_loss");
-    lg_tensor *res = huber_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_huber_loss");
+    return lgL_leave(ctx, outer, ctx ? huber_loss_body(ctx, input, target, opts) : NULL);
 }
