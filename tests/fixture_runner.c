@@ -61,76 +61,10 @@ static lg_tensor *make_tensor(eval *e, const ftensor *t)
     return x;
 }
 
-
 /* Options: the loss's option rows say which keys it takes and which field
- * each writes. The struct starts as the loss's lg_*_opts_default(), so an
- * option the case does not give keeps PyTorch's default; the last of a
- * repeated key wins. */
-static bool parse_bool(const char *v, bool *out)
-{
-    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"))
-        return *out = true, true;
-    if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0"))
-        return *out = false, true;
-    return false;
-}
-
-static bool parse_num(const char *v, double *out)
-{
-    char *end;
-    *out = strtod(v, &end);
-    return *v && !*end;
-}
-
-static bool parse_int(const char *v, int64_t *out)
-{
-    char *end;
-    *out = strtoll(v, &end, 10);
-    return *v && !*end;
-}
-
-static bool parse_reduction(const char *v, lg_reduction *out)
-{
-    static const struct {
-        const char *name;
-        lg_reduction r;
-    } names[] = { { "mean", LG_REDUCTION_MEAN },
-                  { "sum", LG_REDUCTION_SUM },
-                  { "none", LG_REDUCTION_NONE },
-                  { "batchmean", LG_REDUCTION_BATCHMEAN } };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(v, names[i].name))
-            return *out = names[i].r, true;
-    return false;
-}
-
-/* An option written as a number into an integer field (p of
- * multi_margin_loss): anything but a whole number is passed on as an
- * invalid value for the library to reject. */
-static int64_t whole(double d)
-{
-    return d == floor(d) && fabs(d) < 1e9 ? (int64_t)d : -1;
-}
-
-/* Writes one option of the case; false if its value does not parse. */
-static bool set_opt(void *o, const lt_opt *r, const char *v)
-{
-    double d;
-    int64_t i;
-    bool b;
-    lg_reduction red;
-    switch (r->kind) {
-    case LT_REDUCTION: return parse_reduction(v, &red) && (lt_set_reduction(o, r, red), true);
-    case LT_BOOL: return parse_bool(v, &b) && (lt_set_bool(o, r, b), true);
-    case LT_FLAG: return parse_bool(v, &b); /* applied by apply_flags */
-    case LT_INT: return parse_int(v, &i) && (lt_set_int(o, r, i), true);
-    case LT_WHOLE: return parse_num(v, &d) && (lt_set_int(o, r, whole(d)), true);
-    case LT_DOUBLE: return parse_num(v, &d) && (lt_set_double(o, r, d), true);
-    case LT_TENSOR: break;
-    }
-    return false;
-}
-
+ * each writes (lt_set_text). The struct starts as the loss's
+ * lg_*_opts_default(), so an option the case does not give keeps PyTorch's
+ * default; the last of a repeated key wins. */
 static bool parse_opts(eval *e, const lt_loss *L, lt_any_opts *o)
 {
     L->defaults(o);
@@ -141,7 +75,7 @@ static bool parse_opts(eval *e, const lt_loss *L, lt_any_opts *o)
             snprintf(e->why, sizeof e->why, "unknown option '%s' for %s", k, e->c->loss);
             return false;
         }
-        if (!set_opt(o, r, v)) {
+        if (!lt_set_text(o, r, v)) {
             snprintf(e->why, sizeof e->why, "bad value '%s' for option '%s'", v, k);
             return false;
         }
@@ -156,40 +90,16 @@ static bool takes_role(const lt_loss *L, const char *role)
     return lt_role_index(L, role) >= 0 || (r && r->kind == LT_TENSOR);
 }
 
-/* The value the case gives a flag option (already parsed), false if none. */
-static bool flag_value(const fcase *c, const char *key)
-{
-    bool on = false;
-    for (int i = 0; i < c->nopt; i++)
-        if (!strcmp(c->opt_key[i], key))
-            parse_bool(c->opt_val[i], &on);
-    return on;
-}
-
-/* Sets the enum fields chosen by flags; two true flags of one field fail. */
-static bool apply_flags(eval *e, const lt_loss *L, lt_any_opts *o)
-{
-    const lt_opt *r, *q;
-    for (int i = 0; (r = lt_opt_at(L, i)); i++) {
-        if (r->kind != LT_FLAG || !flag_value(e->c, r->key))
-            continue;
-        for (int j = 0; j < i && (q = lt_opt_at(L, j)); j++)
-            if (q->kind == LT_FLAG && q->offset == r->offset && flag_value(e->c, q->key)) {
-                snprintf(e->why, sizeof e->why, "%s: %s and %s both true", L->name, q->key,
-                         r->key);
-                return false;
-            }
-        r->set_flag(o);
-    }
-    return true;
-}
-
 static lg_tensor *call_loss(eval *e, const lt_loss *L, lt_any_opts *o)
 {
     const lt_opt *r;
     lg_tensor *in[LT_MAX_IN] = { 0 };
-    if (!apply_flags(e, L, o))
+    const lt_opt *clash[2];
+    if (!lt_apply_flags(L, o, e->c->nopt, e->c->opt_key, e->c->opt_val, clash)) {
+        snprintf(e->why, sizeof e->why, "%s: %s and %s both true", L->name, clash[0]->key,
+                 clash[1]->key);
         return NULL;
+    }
     for (int i = 0; (r = lt_opt_at(L, i)); i++)
         if (r->kind == LT_TENSOR)
             lt_set_tensor(o, r, input_tensor(e, r->key));

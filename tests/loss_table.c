@@ -4,6 +4,8 @@
  * struct; a field of another type does not compile. */
 #include "loss_table.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The arguments of a call with n tensors. */
@@ -138,4 +140,94 @@ void lt_set_reduction(void *opts, const lt_opt *o, lg_reduction v)
 void lt_set_tensor(void *opts, const lt_opt *o, lg_tensor *v)
 {
     memcpy((char *)opts + o->offset, &v, sizeof v);
+}
+
+bool lt_parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"))
+        return *out = true, true;
+    if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0"))
+        return *out = false, true;
+    return false;
+}
+
+static bool parse_num(const char *v, double *out)
+{
+    char *end;
+    *out = strtod(v, &end);
+    return *v && !*end;
+}
+
+static bool parse_int(const char *v, int64_t *out)
+{
+    char *end;
+    *out = strtoll(v, &end, 10);
+    return *v && !*end;
+}
+
+static bool parse_reduction(const char *v, lg_reduction *out)
+{
+    static const struct {
+        const char *name;
+        lg_reduction r;
+    } names[] = { { "mean", LG_REDUCTION_MEAN },
+                  { "sum", LG_REDUCTION_SUM },
+                  { "none", LG_REDUCTION_NONE },
+                  { "batchmean", LG_REDUCTION_BATCHMEAN } };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i].name))
+            return *out = names[i].r, true;
+    return false;
+}
+
+/* A number written into an integer field (p of multi_margin_loss):
+ * anything but a whole number is passed on as an invalid value for the
+ * library to reject. */
+static int64_t whole(double d)
+{
+    return d == floor(d) && fabs(d) < 1e9 ? (int64_t)d : -1;
+}
+
+bool lt_set_text(void *opts, const lt_opt *r, const char *v)
+{
+    double d;
+    int64_t i;
+    bool b;
+    lg_reduction red;
+    switch (r->kind) {
+    case LT_REDUCTION: return parse_reduction(v, &red) && (lt_set_reduction(opts, r, red), true);
+    case LT_BOOL: return lt_parse_bool(v, &b) && (lt_set_bool(opts, r, b), true);
+    case LT_FLAG: return lt_parse_bool(v, &b);
+    case LT_INT: return parse_int(v, &i) && (lt_set_int(opts, r, i), true);
+    case LT_WHOLE: return parse_num(v, &d) && (lt_set_int(opts, r, whole(d)), true);
+    case LT_DOUBLE: return parse_num(v, &d) && (lt_set_double(opts, r, d), true);
+    case LT_TENSOR: break;
+    }
+    return false;
+}
+
+static bool flag_given(const char *key, int n, const char (*keys)[32], const char (*vals)[64])
+{
+    bool on = false;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(keys[i], key))
+            lt_parse_bool(vals[i], &on);
+    return on;
+}
+
+bool lt_apply_flags(const lt_loss *L, void *opts, int n, const char (*keys)[32],
+                    const char (*vals)[64], const lt_opt *clash[2])
+{
+    const lt_opt *r, *q;
+    for (int i = 0; (r = lt_opt_at(L, i)); i++) {
+        if (r->kind != LT_FLAG || !flag_given(r->key, n, keys, vals))
+            continue;
+        for (int j = 0; j < i && (q = lt_opt_at(L, j)); j++)
+            if (q->kind == LT_FLAG && q->offset == r->offset && flag_given(q->key, n, keys, vals)) {
+                clash[0] = q, clash[1] = r;
+                return false;
+            }
+        r->set_flag(opts);
+    }
+    return true;
 }

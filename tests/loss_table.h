@@ -69,4 +69,18 @@ void lt_set_bool(void *opts, const lt_opt *o, bool v);   /* LT_BOOL */
 void lt_set_reduction(void *opts, const lt_opt *o, lg_reduction v);
 void lt_set_tensor(void *opts, const lt_opt *o, lg_tensor *v);
 
+
+/* A value as the fixture format writes it: true|True|1, false|False|0. */
+bool lt_parse_bool(const char *v, bool *out);
+/* Parses the text v as row r's kind (reduction none|mean|sum|batchmean,
+ * bools as lt_parse_bool, LT_INT as a base-10 integer, LT_DOUBLE and
+ * LT_WHOLE as numbers) and writes it; false if it does not parse, or for
+ * LT_TENSOR. LT_FLAG is only parsed: lt_apply_flags sets flags. */
+bool lt_set_text(void *opts, const lt_opt *r, const char *v);
+/* Sets the enum fields chosen by L's flags given true among the n options
+ * keys[i] = vals[i] (the last of a key wins). Two true flags of one field:
+ * false, with them in clash[0], clash[1] (in row order). */
+bool lt_apply_flags(const lt_loss *L, void *opts, int n, const char (*keys)[32],
+                    const char (*vals)[64], const lt_opt *clash[2]);
+
 #endif
