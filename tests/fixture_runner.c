@@ -280,7 +280,6 @@ static int read_file(const char *path, tally *t)
     return fixture_read(path, &(fixture_reader){ on_case, on_problem, t });
 }
 
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -26,11 +26,17 @@
     {                                                                                              \
         return fn(c, LT_ARGS(nin, in), (const opts_type *)o);                                      \
     }                                                                                              \
-    static void defaults_##name(void *o) { *(opts_type *)o = defaults_fn(); }
+    static void defaults_##name(void *o)                                                           \
+    {                                                                                              \
+        *(opts_type *)o = defaults_fn();                                                           \
+    }
 #include "../src/loss/losses.def"
 
 #define LG_LOSS_FLAG(name, key, field, value)                                                      \
-    static void flag_##name##_##key(void *o) { ((lt_opts_##name *)o)->field = value; }
+    static void flag_##name##_##key(void *o)                                                       \
+    {                                                                                              \
+        ((lt_opts_##name *)o)->field = value;                                                      \
+    }
 #include "../src/loss/losses.def"
 
 static const struct {

@@ -18,7 +18,7 @@ typedef lg_tensor *(*lt_call_fn)(lg_ctx *ctx, lg_tensor *const *in, const void *
 /* How an option is written: by the field's type, or by its row kind. */
 typedef enum lt_kind {
     LT_DOUBLE,
-    LT_INT,       /* int64_t */
+    LT_INT, /* int64_t */
     LT_BOOL,
     LT_REDUCTION, /* lg_reduction */
     LT_TENSOR,    /* lg_tensor *: an optional tensor (weight), given as an input */
@@ -29,8 +29,8 @@ typedef enum lt_kind {
 typedef struct lt_opt {
     const char *loss, *key;
     lt_kind kind;
-    size_t offset;              /* of the field in the loss's options struct */
-    void (*set_flag)(void *o);  /* LT_FLAG: writes the row's value into the field */
+    size_t offset;             /* of the field in the loss's options struct */
+    void (*set_flag)(void *o); /* LT_FLAG: writes the row's value into the field */
 } lt_opt;
 
 typedef struct lt_loss {
@@ -68,7 +68,6 @@ void lt_set_int(void *opts, const lt_opt *o, int64_t v); /* LT_INT, LT_WHOLE */
 void lt_set_bool(void *opts, const lt_opt *o, bool v);   /* LT_BOOL */
 void lt_set_reduction(void *opts, const lt_opt *o, lg_reduction v);
 void lt_set_tensor(void *opts, const lt_opt *o, lg_tensor *v);
-
 
 /* A value as the fixture format writes it: true|True|1, false|False|0. */
 bool lt_parse_bool(const char *v, bool *out);
