@@ -84,9 +84,15 @@ static void problem(problems *p, const char *fmt, ...)
     va_end(ap);
 }
 
-static void expect_none(const problems *p, const char *what)
+/* Frees p and fails if it holds a problem (freed first: a failing
+ * assertion leaves the test at once). */
+static void expect_none(problems *p, const char *what)
 {
-    cr_assert_eq(p->count, 0, "%s: %d problem(s):\n%s", what, p->count, p->text);
+    static char text[sizeof p->text];
+    int count = p->count;
+    memcpy(text, p->text, sizeof text);
+    free(p);
+    cr_assert_eq(count, 0, "%s: %d problem(s):\n%s", what, count, text);
 }
 
 static int loss_index(const char *name)
@@ -282,7 +288,6 @@ Test(registry, public_losses)
     for (int i = 0; i < npub; i++)
         free(pub[i]);
     expect_none(p, "registry vs public header");
-    free(p);
 }
 
 Test(registry, rows)
@@ -318,7 +323,6 @@ Test(registry, rows)
         if (!lt_find_opt(lt_at(k), "reduction"))
             problem(p, "%s: no reduction option", lt_at(k)->name);
     expect_none(p, "registry rows");
-    free(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -352,9 +356,8 @@ Test(registry, fixtures)
         if (n->out[k] == 0)
             problem(p, "%s: no fixture case with an out line in tests/fixtures (%d err cases)",
                     lt_at(k)->name, n->err[k]);
-    expect_none(p, "fixtures");
     free(n);
-    free(p);
+    expect_none(p, "fixtures");
 }
 
 /* ------------------------------------------------------------------ */
@@ -539,9 +542,9 @@ Test(registry, gradcheck, .timeout = 120)
                 cr_log_info("%s: input %s is never well posed for gradcheck in the fixtures",
                             L->name, s->role[r]);
     }
-    expect_none(st->p, "gradcheck");
-    free(st->p);
+    problems *p = st->p;
     free(st);
+    expect_none(p, "gradcheck");
 }
 
 /* ------------------------------------------------------------------ */
@@ -708,9 +711,9 @@ Test(registry, fused_oracle, .timeout = 120)
     for (int k = 0; k < lt_count(); k++)
         if (!st->checked[k])
             problem(st->p, "%s: no fixture case to compare fused and composite on", lt_at(k)->name);
-    expect_none(st->p, "fused vs composite");
-    free(st->p);
+    problems *p = st->p;
     free(st);
+    expect_none(p, "fused vs composite");
 }
 
 /* ------------------------------------------------------------------ */
@@ -810,5 +813,4 @@ Test(registry, bench)
     free(c_src);
     free(py_src);
     expect_none(p, "bench cases");
-    free(p);
 }
