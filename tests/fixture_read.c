@@ -255,9 +255,8 @@ int fixture_read(const char *path, const fixture_reader *r)
         snprintf(c->problem, sizeof c->problem, "the file ends inside the case");
         hand_on(r, c);
     }
-    if (!header && rc == 0) {
+    if (!header && rc == 0)
         report(r, "%s: no 'lossgrad-fixture 1' header", path);
-    }
     fclose(f);
     free(line);
     free(c);
