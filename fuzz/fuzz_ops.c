@@ -1,13 +1,15 @@
 /* fuzz_ops: bytes drive a random sequence of public calls (creation with
  * odd shapes and dtypes, every family of op with random axes and options,
- * losses, backward, step ends) on a small pool of tensors that may hold
+ * every loss of src/loss/losses.def with random options, backward, step
+ * ends) on a small pool of tensors that may hold
  * NULL, int64 or stale tensors. Only clean errors are allowed: no crash,
  * no sanitizer report, no leak. */
-#include <lossgrad.h>
+#include "../tests/loss_table.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct reader {
     const uint8_t *p;
@@ -27,81 +29,44 @@ static int64_t dim(reader *r)
     return next(r) % 5; /* 0..4, empty dims included */
 }
 
-/* One of the losses beyond the guide's thirteen, on whatever the pool holds. */
-static lg_tensor *other_loss(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, lg_tensor *z)
+/* A random option value of the row's kind: in and out of its domain. */
+static void fuzz_opt(reader *r, void *o, const lt_opt *row, lg_tensor **pool)
 {
-    lg_reduction red = (lg_reduction)(next(r) % 4);
-    double v = (double)next(r) / 64 - 1;
-    switch (next(r) % 13) {
-    case 0: {
-        lg_poisson_nll_opts o = lg_poisson_nll_opts_default();
-        o.reduction = red;
-        o.log_input = next(r) & 1;
-        o.full = next(r) & 1;
-        return lg_poisson_nll_loss(ctx, x, y, &o);
+    static const double specials[] = { 0, -1, 1e-12, 1e300, NAN, INFINITY };
+    double v = next(r) & 1 ? specials[next(r) % 6] : (double)next(r) / 64 - 1;
+    switch (row->kind) {
+    case LT_DOUBLE: lt_set_double(o, row, v); break;
+    case LT_INT:
+    case LT_WHOLE: lt_set_int(o, row, (int64_t)next(r) - 128); break;
+    case LT_BOOL: lt_set_bool(o, row, next(r) & 1); break;
+    case LT_REDUCTION: lt_set_reduction(o, row, (lg_reduction)(next(r) % 5)); break;
+    case LT_TENSOR: lt_set_tensor(o, row, next(r) & 1 ? pool[next(r) % 8] : NULL); break;
+    case LT_FLAG: row->set_flag(o); break;
     }
-    case 1: {
-        lg_gaussian_nll_opts o = lg_gaussian_nll_opts_default();
-        o.reduction = red;
-        o.full = true;
-        return lg_gaussian_nll_loss(ctx, x, y, z, &o);
-    }
-    case 2:
-        return lg_margin_ranking_loss(ctx, x, y, z,
-                                      &(lg_margin_opts){ .reduction = red, .margin = v });
-    case 3: {
-        lg_multi_margin_opts o = lg_multi_margin_opts_default();
-        o.reduction = red;
-        o.p = next(r) % 4;
-        o.margin = v;
-        o.weight = z;
-        return lg_multi_margin_loss(ctx, x, y, &o);
-    }
-    case 4: return lg_multilabel_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = red });
-    case 5: return lg_soft_margin_loss(ctx, x, y, &(lg_loss_opts){ .reduction = red });
-    case 6:
-        return lg_cosine_embedding_loss(ctx, x, y, z,
-                                        &(lg_margin_opts){ .reduction = red, .margin = v });
-    case 7: {
-        lg_triplet_distance_opts o = lg_triplet_distance_opts_default();
-        o.reduction = red;
-        o.swap = next(r) & 1;
-        return lg_triplet_margin_with_distance_loss(ctx, x, y, z, &o);
-    }
-    case 8: {
-        lg_focal_opts o = lg_focal_opts_default();
-        o.reduction = red;
-        o.alpha = v;
-        o.gamma = v + 1;
-        return lg_sigmoid_focal_loss(ctx, x, y, &o);
-    }
-    case 9: {
-        lg_dice_opts o = lg_dice_opts_default();
-        o.reduction = red;
-        o.activation = (lg_dice_activation)(next(r) % 4);
-        o.smooth = v;
-        o.weight = z;
-        return lg_dice_loss(ctx, x, y, &o);
-    }
-    case 10: {
-        lg_contrastive_opts o = lg_contrastive_opts_default();
-        o.reduction = red;
-        o.margin = v;
-        return lg_contrastive_loss(ctx, x, y, z, &o);
-    }
-    case 11: {
-        lg_nt_xent_opts o = lg_nt_xent_opts_default();
-        o.reduction = red;
-        o.temperature = v;
-        o.cross_view_only = next(r) & 1;
-        return lg_nt_xent_loss(ctx, x, y, &o);
-    }
-    default:
-        return lg_binary_cross_entropy_with_logits(
-            ctx, x, y,
-            &(lg_bce_logits_opts){
-                .reduction = red, .weight = z, .pos_weight = NULL, .label_smoothing = v });
-    }
+}
+
+/* Any loss of the registry (src/loss/losses.def) on pool tensors, with
+ * options from its _default(), all zero (the by-hand rule) or NULL, and
+ * random values for some of its option rows. */
+static lg_tensor *registry_loss(lg_ctx *ctx, reader *r, lg_tensor **pool)
+{
+    const lt_loss *L = lt_at(next(r) % lt_count());
+    lg_tensor *in[LT_MAX_IN] = { 0 };
+    lt_any_opts o;
+    const lt_opt *row;
+    for (int i = 0; i < L->nin && i < LT_MAX_IN; i++)
+        in[i] = pool[next(r) % 8];
+    int how = next(r) % 8;
+    if (how == 0)
+        return L->call(ctx, in, NULL);
+    if (how == 1)
+        memset(&o, 0, sizeof o);
+    else
+        L->defaults(&o);
+    for (int i = 0; (row = lt_opt_at(L, i)); i++)
+        if (next(r) & 1)
+            fuzz_opt(r, &o, row, pool);
+    return L->call(ctx, in, &o);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,14 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 15: out = lg_index_select(ctx, x, axis, y); break;
         case 16: out = lg_arange(ctx, dt, 0, (double)(next(&r) % 6), 1); break;
         case 17:
-            out = lg_cross_entropy(
-                ctx, x, y,
-                &(lg_ce_opts){ .ignore_index = -100, .label_smoothing = next(&r) / 200.0 });
-            break;
         case 18:
-            out = lg_mse_loss(ctx, x, y,
-                              &(lg_loss_opts){ .reduction = (lg_reduction)(next(&r) % 5) });
-            break;
+        case 23: out = registry_loss(ctx, &r, pool); break;
         case 19: out = lg_norm(ctx, x, (double)(next(&r) % 5) - 1, 1, &axis, false); break;
         case 20: lg_backward(ctx, x); break;
         case 21: /* pool tensors become stale: using one in the next step must be a
@@ -161,7 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     pool[k] = NULL;
             break;
         case 22: lg_ctx_clear_error(ctx); break;
-        case 23: out = other_loss(ctx, &r, x, y, pool[dst]); break;
         default: out = lg_clamp(ctx, x, -1, next(&r) / 50.0); break;
         }
         if (out && dst != 0)
