@@ -1072,12 +1072,11 @@ static void pointwise_fwd(const op_row *r, lg_dtype dt)
     lg_ctx_free(ctx);
 }
 
-/* The kinds of src/loss/pointwise.def by name: each needs a row in
+/* The kinds of src/loss/losses.def by name: each needs a row in
  * pointwise_apply (the coverage check in pointwise_grad). */
 static const char *const pointwise_kinds[] = {
 #define LGL_POINTWISE(kind, loss, l, dx, dy) #kind,
-#include "../src/loss/pointwise.def"
-#undef LGL_POINTWISE
+#include "../src/loss/losses.def"
 };
 
 static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
@@ -1118,7 +1117,7 @@ static void pointwise_grad(const op_row *r)
                              lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) };
         void *kind = (void *)pointwise_kinds[k];
         cr_expect(pointwise_apply(ctx, xs, kind) != NULL,
-                  "pointwise kind %s (src/loss/pointwise.def) has no gradcheck row in "
+                  "pointwise kind %s (src/loss/losses.def) has no gradcheck row in "
                   "pointwise_apply",
                   pointwise_kinds[k]);
         expect_gradcheck(ctx, pointwise_apply, kind, 2, xs, r->op);

@@ -4,7 +4,7 @@
  *   log_target true:   l = exp(y) (y - x)
  * Gradients follow from xlogy's conventions: dx = -y, dy = log y + 1 - x
  * (NaN at y = 0), as PyTorch. MEAN divides by numel; BATCHMEAN by
- * input.shape[0] (plain sum for a 0-d input). Both are kinds of pointwise.def,
+ * input.shape[0] (plain sum for a 0-d input). Both are kinds of losses.def (LGL_POINTWISE rows),
  * fused; the composites below are their oracles.
  */
 #include "fused.h"

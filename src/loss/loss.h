@@ -54,19 +54,17 @@ LG_HIDDEN bool lgL_in_range(lg_ctx *ctx, lg_tensor *t, double lo, double hi, con
  * any element other than -1 and 1. */
 LG_HIDDEN bool lgL_any_bad(lg_ctx *ctx, lg_tensor *t, double lo, double hi, bool pm1);
 
-/* The elementwise kinds of pointwise.def, each a fused primitive
+/* The elementwise kinds of losses.def, each a fused primitive
  * (pointwise.c) with its composite in its loss's family file. */
 typedef enum lgL_pw_kind {
 #define LGL_POINTWISE(kind, loss, l, dx, dy) LGL_PW_##kind,
-#include "pointwise.def"
-#undef LGL_POINTWISE
+#include "losses.def"
     LGL_PW_COUNT
 } lgL_pw_kind;
 struct lgL_fused;
 #define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
     LG_HIDDEN lg_tensor *lgL_composite_##kind(lg_ctx *ctx, const struct lgL_fused *f);
-#include "pointwise.def"
-#undef LGL_POINTWISE
+#include "losses.def"
 /* x, y float of one dtype and shape (y is only read for hinge: no
  * gradient reaches it), a the loss's parameter (beta, delta, margin),
  * reduction MEAN, SUM or NONE. */

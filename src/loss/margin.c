@@ -1,5 +1,5 @@
 /* margin.c: the margin losses on +-1 targets: hinge_embedding_loss,
- * soft_margin_loss (kinds of pointwise.def, fused), margin_ranking_loss
+ * soft_margin_loss (kinds of losses.def (LGL_POINTWISE rows), fused), margin_ranking_loss
  * and cosine_embedding_loss (composites).
  *
  *   hinge:           l = x where y == 1, max(0, margin - x) where y == -1

@@ -1,4 +1,4 @@
-/* pointwise.c: the elementwise losses of pointwise.def as fused
+/* pointwise.c: the elementwise losses of losses.def as fused
  * primitives on the fused-loss driver.
  *
  * As composites these losses are 3 to 10 ops each, and each op walks the
@@ -68,8 +68,7 @@ static const lgL_fused_desc descs[] = {
                         false,                                                                     \
                         lgL_composite_##kind,                                                      \
                         NULL },
-#include "pointwise.def"
-#undef LGL_POINTWISE
+#include "losses.def"
 };
 
 lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor *y, double a,

@@ -3,7 +3,7 @@
  * and logs, so the loops vectorise; T = double with libm). Expects T, EXP,
  * LOG, LOG1P, FABS and FN(name) (a name with the type's suffix).
  *
- * Every kind of pointwise.def gets three entry points, one line each
+ * Every kind of losses.def gets three entry points, one line each
  * below: the forward and backward the fused-loss driver calls, each a
  * call to one generic loop with the kind a constant, so no branch on the
  * kind survives in a loop. Elements are selected, not branched on, so the
@@ -43,8 +43,7 @@ static inline __attribute__((always_inline)) T FN(pw_elem)(int k, T x, T y, T a,
     switch (k) {
 #define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
     case LGL_PW_##kind: *gx = (dx), *gy = (dy); return (l);
-#include "pointwise.def"
-#undef LGL_POINTWISE
+#include "losses.def"
     }
     *gx = *gy = 0;
     return 0;
@@ -153,5 +152,4 @@ static inline __attribute__((always_inline)) void FN(pw_backward)(int k, const l
     {                                                                                              \
         FN(pw_backward)(LGL_PW_##kind, f, lo, hi, up, s, d);                                       \
     }
-#include "pointwise.def"
-#undef LGL_POINTWISE
+#include "losses.def"

@@ -4,7 +4,7 @@
  *   mse:       d^2
  *   smooth_l1: 0.5 d^2 / beta  if |d| < beta,  |d| - 0.5 beta  otherwise
  *   huber:     0.5 d^2         if |d| <= delta, delta (|d| - 0.5 delta) otherwise
- * All four are kinds of pointwise.def, fused (a NaN residual takes the
+ * All four are kinds of losses.def (LGL_POINTWISE rows), fused (a NaN residual takes the
  * quadratic branch: NaN gradient, as PyTorch); their composites below are
  * the oracles (lg_ctx_set_fused(ctx, false) runs them).
  */
