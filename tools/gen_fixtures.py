@@ -135,23 +135,24 @@ def soft_margin_stable(x, y, reduction="mean"):
 BEYOND = {}
 
 
-def beyond(name, make, options=(), errors=()):
+def beyond(name, make, options=(), fixed=()):
     """Registers the decorated reference of loss `name`, called with the
     inputs by role name, then the options (reduction included).
     make(G, shape) -> (inputs, none_shape): one random case's [(role, tensor)]
     and the unreduced output's shape; every shape of G.shapes() and every
     reduction is tried, and with each (key, values) of options each value.
-    errors: [(tag, make_inputs(G), opts)], calls the reference rejects: it
-    raises ValueError("... invalid ...") (err value), ("... between 0 and 1")
-    (err range), or anything else (err shape), as lossgrad must."""
+    fixed: [(tag, make_inputs(G), opts)], cases of given inputs (ties, NaN,
+    infinities) and calls the reference rejects: it raises ValueError("...
+    invalid ...") (err value), ("... between 0 and 1") (err range), or
+    anything else (err shape), as lossgrad must."""
     def register(fn):
-        BEYOND[name] = (fn, make, list(options), list(errors))
+        BEYOND[name] = (fn, make, list(options), list(fixed))
         return fn
     return register
 
 
 def gen_beyond_registered(G):
-    for name, (_, make, options, errors) in BEYOND.items():
+    for name, (_, make, options, fixed) in BEYOND.items():
         for shape in G.shapes():
             for red in REDUCTIONS:
                 for key, vals in [(None, [None])] + options:
@@ -161,7 +162,7 @@ def gen_beyond_registered(G):
                             o[key] = v
                         inputs, none_shape = make(G, shape)
                         G.add(name, "rand", inputs, o, G.up(none_shape, o))
-        for tag, make_inputs, o in errors:
+        for tag, make_inputs, o in fixed:
             G.add(name, tag, make_inputs(G), o)
 
 
