@@ -10,13 +10,15 @@ on even rounds, the new one first on odd rounds. Pairing the two runs of a
 case closely in time lets the load of a shared machine cancel in their
 ratio. Around each pair the CPU time other processes took is read from
 /proc/stat; when they kept more than --busy cores (0.5) busy, the pair is
-run again, up to --retries (1) times, and the quietest attempt is kept.
+run again, up to --retries (1) times, and the quietest attempt is kept
+(unless the last 4 pairs were all busy: no retries under a steady load).
 Both binaries get the environment bench/compare.py gives lossgrad:
 OPENBLAS_NUM_THREADS and OMP_NUM_THREADS = the thread count, and
 OPENBLAS_CORETYPE = the kernel the new binary's OpenBLAS picks (unless
 already set); the STREAM copy is skipped (--no-copy) where a binary accepts
 it. A case takes about 0.3 s a run, so a round over threads 1,2 is about a
-minute on 2 cores and the default run (7 rounds) 8 to 12 minutes.
+minute on a quiet 2-core machine and the default run (7 rounds, recheck 6)
+8 to 12 minutes; on a loaded one the runs take two to three times longer.
 
 Per case and thread count:
 
@@ -187,6 +189,7 @@ def main():
 
     times = {}  # (side, threads, case) -> [seconds per round]
     loads = {}  # (threads, case) -> [cores other processes kept busy, per round]
+    recent = []  # the foreign load of the last pairs
     f = a.filter or ""
     keep = (lambda n: n == f[1:]) if f.startswith("=") else (lambda n: f in n)
 
@@ -196,7 +199,10 @@ def main():
         busy; the quietest attempt is kept."""
         order = ["old", "new"] if r % 2 == 0 else ["new", "old"]
         best = None
-        for _ in range(1 + a.retries):
+        # under a steady load retrying only costs time: retry only when one of
+        # the last 4 pairs was quiet
+        tries = 1 + (a.retries if not recent or min(recent) <= a.busy else 0)
+        for _ in range(tries):
             b0, c0, w0 = busy_seconds(), children_cpu(), time.monotonic()
             got = {side: run([exes[side], "--threads", str(t)] + extra[side]
                              + ["--filter", "=" + name], env)[1].get(name) for side in order}
@@ -207,6 +213,7 @@ def main():
             if foreign <= a.busy:
                 break
         foreign, got = best
+        recent[:] = (recent + [foreign])[-4:]
         if got["old"] is None or got["new"] is None:
             sys.exit(f"ab.py: {name}: a binary printed no CASE line")
         for side in order:
