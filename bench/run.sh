@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench/run.sh [BUILD_DIR] [compare.py options]: builds the benchmark and runs
 # lossgrad against PyTorch side by side (needs python3-torch).
+# Before/after a change: bench/ab.py --old OLD/bench/bench_losses --new
+# build/bench/bench_losses alternates two lossgrad builds instead.
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
