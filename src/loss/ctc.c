@@ -83,7 +83,7 @@ static bool ctc_prepare(lg_ctx *ctx, lgL_fused *f)
     return d->scratch != NULL;
 }
 
-/* A constant of dtype dt and the given shape from v (n values). */
+/* A constant of dtype dt and the given shape, its values from v. */
 static lg_tensor *constant(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape,
                            const double *v)
 {
