@@ -1,4 +1,5 @@
-/* ctc.c: connectionist temporal classification, a fused primitive.
+/* ctc.c: connectionist temporal classification, a fused primitive on the
+ * fused-loss driver (fused.h), with its composite oracle.
  *
  * Per sample b (T_b = input_lengths[b], labels l_1..l_L), the extended
  * label l' = blank, l_1, blank, ..., l_L, blank (S' = 2L + 1 states) and,
@@ -13,12 +14,27 @@
  * The gradient is the true derivative d nll_b / d lp[t, b, c] = -gamma_t(c)
  * for t < T_b and 0 after (PyTorch returns exp(lp) - gamma, the gradient
  * with respect to logits under a log_softmax; FIXTURES.md records the
- * departure). A primitive because the recursion as a composite records
- * O(T S') small ops per sample; its composite oracle lives in tests/.
- * Arithmetic is in the input's dtype (ctc_kernel.h), as PyTorch's kernel.
+ * departure), NaN (PyTorch's rule) at every t < T_b where lp is -inf or
+ * NaN, and everywhere before T_b for a sample whose nll is not finite
+ * (unless zero_infinity zeroed it: then 0).
+ *
+ * On the driver, rows are samples: NONE gives each nll (after
+ * zero_infinity), SUM their sum, MEAN each over its target length (at
+ * least 1) and the sum over N. The forward keeps each sample's alpha for
+ * the backward, which runs the beta recursion. A primitive because the
+ * recursion as a composite records O(T) ops of O(N S') elements and walks
+ * them all again backward. Arithmetic is in the input's dtype
+ * (ctc_kernel.h), as PyTorch's kernel.
+ *
+ * The composite (ctc_composite, lg_ctx_set_fused(ctx, false)) runs the
+ * alpha recursion over the batch with lg_logsumexp, lg_slice, lg_concat
+ * and lg_where, one step per time step. One departure: a NaN in lp on a
+ * class the target does not use gives the kernel a NaN gradient there and
+ * the composite 0 (no primitive passes a gradient to a NaN input that does
+ * not reach its value).
  */
-#include "../autograd/autograd.h"
 #include "../tensor/vmath.h"
+#include "fused.h"
 #include "loss.h"
 
 #include <math.h>
@@ -32,7 +48,8 @@ typedef struct ctc_data {
     float *pen;   /* [N][width]: 0 where s - 2 -> s is allowed (l'_s != blank, != l'_{s-2}),
                    * -inf elsewhere and after S' */
     bool zero_infinity;
-    void *alpha; /* [N][T][width] in log_probs' dtype */
+    void *alpha;   /* [N][T][width] in log_probs' dtype (prepare) */
+    void *scratch; /* [N][4 width] in log_probs' dtype (prepare) */
 } ctc_data;
 
 #define R float
@@ -55,67 +72,173 @@ typedef struct ctc_data {
 #undef LOG
 #undef FN
 
-/* Sample b's nll from its alpha (before zero_infinity); em: W values. */
-static double ctc_sample(const lg_tensor *lp, const ctc_data *d, int64_t b, void *em)
+/* The saved state's arrays, once the driver runs the kernels. */
+static bool ctc_prepare(lg_ctx *ctx, lgL_fused *f)
 {
-    size_t at = (size_t)(b * d->T * d->width);
-    if (lp->dtype == LG_F32)
-        return ctc_forward_f(LGT_F(lp), d, b, (float *)d->alpha + at, em);
-    return ctc_forward_d(LGT_D(lp), d, b, (double *)d->alpha + at, em);
+    ctc_data *d = f->saved;
+    size_t esize = f->in[0]->dtype == LG_F32 ? sizeof(float) : sizeof(double);
+    size_t n = (size_t)(d->N ? d->N : 1) * (size_t)d->width;
+    d->alpha = lgC_salloc(ctx, n * (size_t)d->T * esize, "lg_ctc_loss");
+    d->scratch = d->alpha ? lgC_salloc(ctx, 4 * n * esize, "lg_ctc_loss") : NULL;
+    return d->scratch != NULL;
 }
 
-static lg_tensor *ctc_primitive(lg_ctx *ctx, lg_tensor *lp, ctc_data *d)
+/* A constant of dtype dt and the given shape, its values from v. */
+static lg_tensor *constant(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape,
+                           const double *v)
 {
-    static const char who[] = "lg_ctc_loss";
-    size_t esize = lp->dtype == LG_F32 ? sizeof(float) : sizeof(double);
-    lg_tensor *nll = lgT_new(ctx, (lg_dtype)lp->dtype, 1, &d->N, who);
-    ctc_data *saved = nll ? lgC_salloc(ctx, sizeof *saved, who) : NULL;
-    int64_t W = d->width;
-    void *alpha = saved ? lgC_salloc(ctx, (size_t)(d->N * d->T * W) * esize, who) : NULL;
-    char *em = alpha ? lgC_salloc(ctx, (size_t)(d->N * W) * esize, who) : NULL;
-    if (!em)
+    lg_tensor *t = lgT_new(ctx, dt, ndim, shape, "lg_ctc_loss");
+    for (int64_t i = 0; t && i < t->numel; i++)
+        lgT_set(t, i, v[i]);
+    return t;
+}
+
+/* logsumexp over axis 0, with a zero gradient (not lg_logsumexp's NaN,
+ * exp(-inf - -inf)) where every term is -inf: those columns are summed
+ * from zeros and replaced by -inf, so no NaN reaches the gradient. */
+static lg_tensor *lse_live(lg_ctx *ctx, lg_tensor *x, lg_tensor *ninf, lg_tensor *zero)
+{
+    lg_tensor *m = lg_max(ctx, lg_detach(ctx, x), 1, (int[]){ 0 }, false, NULL);
+    lg_tensor *live = lg_gt(ctx, m, ninf);
+    lg_tensor *l = lg_logsumexp(ctx, lg_where(ctx, live, x, zero), 1, (int[]){ 0 }, false);
+    return lg_where(ctx, live, l, ninf);
+}
+
+/* A zero-valued [N] whose gradient with respect to x [T, N, C] is NaN
+ * where mask is 1 and 0 elsewhere, for PyTorch's NaN rules (above), which
+ * are not derivatives: sqrt(0 sigmoid(x)) is 0 for every x but NaN, and
+ * its backward is 0 / 0. */
+static lg_tensor *nan_gradient(lg_ctx *ctx, lg_tensor *x, lg_tensor *mask, lg_tensor *zero)
+{
+    lg_tensor *z = lg_mul_scalar(ctx, lg_sigmoid(ctx, lg_where(ctx, mask, x, zero)), 0);
+    return lg_sum(ctx, lg_sqrt(ctx, z), 2, (int[]){ 0, 2 }, false);
+}
+
+/* The emissions lp[t, b, l'_s] for every state: [T, N, S'max], -inf past
+ * each sample's S'. */
+static lg_tensor *emissions(lg_ctx *ctx, lg_tensor *x, const ctc_data *d, lg_tensor *spen)
+{
+    int64_t T = d->T, N = d->N, C = d->C, S = d->smax, NS = N * S;
+    int64_t *sel = lgC_salloc(ctx, (size_t)NS * sizeof *sel, "lg_ctc_loss");
+    if (!sel)
         return NULL;
-    *saved = *d;
-    saved->alpha = alpha;
-    /* samples are independent: in parallel when the batch's work is large */
-    LGT_FOR(
-        ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
-            double v = ctc_sample(lp, saved, b, em + (size_t)(b * W) * esize);
-            if (d->zero_infinity && isinf(v))
-                v = 0;
-            lgT_set(nll, b, v);
-        });
-    nll->aux = saved;
-    return lgA_record(ctx, LGA_OP_ctc_loss, nll, 1, &lp);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t s = 0; s < S; s++)
+            sel[b * S + s] = b * C + d->ext[b * d->width + s];
+    lg_tensor *E = lg_index_select(ctx, lg_reshape(ctx, x, 2, (int64_t[]){ T, N * C }), 1,
+                                   lg_tensor_from(ctx, LG_I64, sel, 1, &NS));
+    return lg_add(ctx, lg_reshape(ctx, E, 3, (int64_t[]){ T, N, S }), spen);
 }
 
-lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *nll)
+/* nll [N] by the alpha recursion over the batch, as the header. */
+static lg_tensor *ctc_alpha_nll(lg_ctx *ctx, lg_tensor *x, const ctc_data *d)
 {
-    lg_tensor *lp = nll->in[0];
-    const ctc_data *d = nll->aux;
-    lg_tensor *dlp = lgT_zeros_like(ctx, lp, "lg_backward");
-    if (!dlp)
-        return ctx->status;
-    bool f32 = lp->dtype == LG_F32;
-    int64_t W = d->width, per = 4 * W; /* beta, next, occupancies and emissions of one sample */
-    void *scratch =
-        lgC_salloc(ctx, (size_t)((d->N ? d->N : 1) * per) * (f32 ? sizeof(float) : sizeof(double)),
-                   "lg_backward");
-    if (!scratch)
-        return ctx->status;
-    LGT_FOR(
-        ctx, d->N * d->T * d->smax, for (int64_t b = 0; b < d->N; b++) {
-            const size_t at = (size_t)(b * d->T * W);
-            double g = lgT_get(nll->grad, b);
-            if (f32)
-                ctc_backward_f(LGT_F(lp), d, b, (const float *)d->alpha + at, (float)g,
-                               (float *)scratch + b * per, LGT_F(dlp));
-            else
-                ctc_backward_d(LGT_D(lp), d, b, (const double *)d->alpha + at, g,
-                               (double *)scratch + b * per, LGT_D(dlp));
-        });
-    return lgA_accum(ctx, lp, dlp);
+    lg_dtype dt = (lg_dtype)x->dtype;
+    int64_t N = d->N, S = d->smax, W = d->width, NS = N * S, tmax = 0;
+    double *v = lgC_salloc(ctx, (size_t)(3 * NS + 2 * N) * sizeof *v, "lg_ctc_loss");
+    int64_t *last = lgC_salloc(ctx, (size_t)(2 * N) * sizeof *last, "lg_ctc_loss");
+    if (!v || !last)
+        return NULL;
+    double *spen = v, *init = v + NS, *skip = v + 2 * NS, *fpen = v + 3 * NS;
+    for (int64_t b = 0; b < N; b++) {
+        int64_t Sb = 2 * d->tgt_len[b] + 1;
+        for (int64_t s = 0; s < S; s++) {
+            spen[b * S + s] = s < Sb ? 0 : -INFINITY;
+            init[b * S + s] = s < 2 ? 0 : -INFINITY;
+            skip[b * S + s] = d->pen[b * W + s];
+        }
+        last[b] = Sb - 1, last[N + b] = Sb > 1 ? Sb - 2 : 0;
+        fpen[b] = 0, fpen[N + b] = Sb > 1 ? 0 : -INFINITY;
+        tmax = d->in_len[b] > tmax ? d->in_len[b] : tmax;
+    }
+    int64_t nsd[2] = { N, S }, n1[2] = { N, 1 };
+    lg_tensor *ninf = lg_scalar(ctx, dt, -INFINITY), *zero = lg_scalar(ctx, dt, 0);
+    lg_tensor *ninf2 = lg_full(ctx, dt, 2, (int64_t[]){ N, 2 }, -INFINITY);
+    lg_tensor *E = emissions(ctx, x, d, constant(ctx, dt, 2, nsd, spen));
+    lg_tensor *skipm = constant(ctx, dt, 2, nsd, skip);
+    lg_tensor *alpha = lg_add(ctx, lg_reshape(ctx, lg_narrow(ctx, E, 0, 0, 1), 2, nsd),
+                              constant(ctx, dt, 2, nsd, init));
+    double *live = lgC_salloc(ctx, (size_t)(N ? N : 1) * sizeof *live, "lg_ctc_loss");
+    if (!live)
+        return NULL;
+    for (int64_t t = 1; t < tmax; t++) {
+        /* alpha_{t-1} at s - 1 and s - 2 (the skip's penalty added), -inf before 0 */
+        lg_tensor *s1 = S > 1 ? lg_concat(ctx, 2,
+                                          (lg_tensor *[]){ lg_narrow(ctx, ninf2, 1, 0, 1),
+                                                           lg_slice(ctx, alpha, 1, 0, S - 1, 1) },
+                                          1)
+                              : lg_narrow(ctx, ninf2, 1, 0, 1);
+        lg_tensor *s2 =
+            S > 2 ? lg_concat(ctx, 2,
+                              (lg_tensor *[]){ ninf2, lg_slice(ctx, alpha, 1, 0, S - 2, 1) }, 1)
+                  : lg_narrow(ctx, ninf2, 1, 0, S);
+        lg_tensor *terms =
+            lg_stack(ctx, 3, (lg_tensor *[]){ alpha, s1, lg_add(ctx, s2, skipm) }, 0);
+        lg_tensor *next = lg_add(ctx, lse_live(ctx, terms, ninf, zero),
+                                 lg_reshape(ctx, lg_narrow(ctx, E, 0, t, 1), 2, nsd));
+        for (int64_t b = 0; b < N; b++) /* samples past their T_b keep their last alpha */
+            live[b] = t < d->in_len[b];
+        alpha = lg_where(ctx, constant(ctx, dt, 2, n1, live), next, alpha);
+    }
+    /* -(alpha(S'-1) (+) alpha(S'-2)), the second -inf when S' = 1 */
+    lg_tensor *ends[2];
+    for (int k = 0; k < 2; k++)
+        ends[k] = lg_add(
+            ctx,
+            lg_reshape(ctx,
+                       lg_gather(ctx, alpha, 1, lg_tensor_from(ctx, LG_I64, last + k * N, 2, n1)),
+                       1, &N),
+            constant(ctx, dt, 1, &N, fpen + k * N));
+    return lg_neg(ctx, lse_live(ctx, lg_stack(ctx, 2, ends, 0), ninf, zero));
 }
+
+/* The composite oracle: the recursion, PyTorch's NaN rules, zero_infinity
+ * and the reduction, from public primitives (values read only to build
+ * masks). */
+static lg_tensor *ctc_composite(lg_ctx *ctx, const lgL_fused *f)
+{
+    const ctc_data *d = f->saved;
+    lg_tensor *lp = f->in[0];
+    lg_dtype dt = (lg_dtype)lp->dtype;
+    int64_t T = d->T, N = d->N, C = d->C;
+    lg_tensor *x = lg_reshape(ctx, lp, 3, (int64_t[]){ T, N, C });
+    lg_tensor *nll = N ? ctc_alpha_nll(ctx, x, d)
+                       : lg_mul_scalar(ctx, lg_sum(ctx, x, 2, (int[]){ 0, 2 }, false), 0);
+    if (!nll)
+        return NULL;
+    double *m = lgC_salloc(ctx, (size_t)(T * N * C + 2 * N + 1) * sizeof *m, "lg_ctc_loss");
+    if (!m)
+        return NULL;
+    double *keep = m + T * N * C, *inv = keep + N;
+    for (int64_t b = 0; b < N; b++) {
+        double v = lgT_get(nll, b);
+        bool zeroed = d->zero_infinity && isinf(v), bad = !isfinite(v) && !zeroed;
+        keep[b] = !zeroed;
+        inv[b] = 1.0 / (double)(d->tgt_len[b] > 1 ? d->tgt_len[b] : 1);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < C; c++) {
+                double e = lgT_get(x, (t * N + b) * C + c);
+                m[(t * N + b) * C + c] =
+                    t < d->in_len[b] && !zeroed && ((bad && e == e) || e == -INFINITY);
+            }
+    }
+    lg_tensor *zero = lg_scalar(ctx, dt, 0);
+    lg_tensor *l = lg_add(ctx, nll, nan_gradient(ctx, x, constant(ctx, dt, 3, x->shape, m), zero));
+    l = lg_where(ctx, constant(ctx, dt, 1, &N, keep), l, zero);
+    if (f->r == LG_REDUCTION_MEAN)
+        l = lg_mul(ctx, l, constant(ctx, dt, 1, &N, inv));
+    if (f->none_ndim == 0)
+        l = lg_reshape(ctx, l, 0, NULL);
+    return lgL_composite_reduce(ctx, f, l);
+}
+
+static const lgL_fused_desc ctc_fused = {
+    .op = LGA_OP_ctc_loss,
+    .k = { { ctc_fw_f, ctc_bw_f }, { ctc_fw_d, ctc_bw_d } },
+    .sparse_grads = true, /* nothing after T_b; occupancies are added per class */
+    .composite = ctc_composite,
+    .prepare = ctc_prepare,
+};
 
 /* Argument checks; fills d (its arrays in the step arena). */
 static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor *il, lg_tensor *tl,
@@ -261,25 +384,23 @@ static lg_tensor *ctc_loss_body(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *ta
                                 lg_tensor *input_lengths, lg_tensor *target_lengths,
                                 const lg_ctc_opts *opts)
 {
-    ctc_data d;
+    static const char who[] = "lg_ctc_loss";
     bool unbatched;
     lg_ctc_opts o;
-    if (!ctx || !lgC_opts(ctx, "lg_ctc_loss", &ctc_desc, opts, &o) ||
-        !ctc_setup(ctx, log_probs, targets, input_lengths, target_lengths, &o, &d, &unbatched))
+    ctc_data *d = ctx ? lgC_salloc(ctx, sizeof *d, who) : NULL;
+    if (d)
+        *d = (ctc_data){ 0 };
+    if (!d || !lgC_opts(ctx, who, &ctc_desc, opts, &o) ||
+        !ctc_setup(ctx, log_probs, targets, input_lengths, target_lengths, &o, d, &unbatched))
         return NULL;
-    lg_tensor *nll = ctc_primitive(ctx, log_probs, &d);
-    lg_reduction r = o.reduction;
-    if (r == LG_REDUCTION_MEAN) {
-        lg_tensor *inv = lgT_new(ctx, (lg_dtype)log_probs->dtype, 1, &d.N, "lg_ctc_loss");
-        if (!inv)
-            return NULL;
-        for (int64_t b = 0; b < d.N; b++)
-            lgT_set(inv, b, 1.0 / (double)(d.tgt_len[b] > 1 ? d.tgt_len[b] : 1));
-        nll = lg_mul(ctx, nll, inv);
-    }
-    if (unbatched)
-        nll = lg_reshape(ctx, nll, 0, NULL);
-    return lgL_reduce(ctx, nll, r);
+    lgL_fused f = lgL_fused_init(&ctc_fused, 1, &log_probs, o.reduction);
+    f.rows = d->N;
+    f.width = d->T * d->smax;
+    f.block = 1; /* each sample's value a block: the sum's order is fixed */
+    f.none_ndim = unbatched ? 0 : 1;
+    f.none_shape[0] = d->N;
+    f.saved = d;
+    return lgL_fused_run(ctx, &f, who);
 }
 
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,

@@ -139,3 +139,56 @@ static void FN(ctc_backward)(const R *lp, const ctc_data *d, int64_t b, const R 
         beta = next, next = swap;
     }
 }
+
+/* The driver's kernels (fused.h), over samples [lo, hi). Sample b's alpha
+ * rows start at alpha + b T W, its scratch (4 W values: the forward's
+ * emissions, the backward's beta, next, occupancies and emissions) at
+ * scratch + 4 b W. */
+static inline R FN(ctc_inv_len)(const ctc_data *d, int64_t b)
+{
+    return (R)(1.0 / (double)(d->tgt_len[b] > 1 ? d->tgt_len[b] : 1));
+}
+
+/* Each nll (0 for an infinite one under zero_infinity): NONE writes them,
+ * SUM and MEAN return their sum, MEAN with each over its target length. */
+static double FN(ctc_fw)(const lgL_fused *f, int64_t lo, int64_t hi, void *l, void *gx,
+                         double gscale)
+{
+    (void)gx, (void)gscale; /* no eager gradient */
+    const ctc_data *d = f->saved;
+    const R *lp = f->in[0]->data;
+    R *out = l, *alpha = d->alpha, *scratch = d->scratch;
+    int64_t W = d->width;
+    bool mean = f->r == LG_REDUCTION_MEAN;
+    double s = 0;
+    for (int64_t b = lo; b < hi; b++) {
+        R v = FN(ctc_forward)(lp, d, b, alpha + b * d->T * W, scratch + 4 * b * W);
+        if (d->zero_infinity && isinf(v))
+            v = 0;
+        if (out)
+            out[b] = v;
+        else
+            s += mean ? (double)(R)(v * FN(ctc_inv_len)(d, b)) : (double)v;
+    }
+    return s;
+}
+
+/* The upstream of each sample (MEAN: over its target length too) times
+ * d nll_b / d lp into the (zeroed) gradient d[0]. */
+static void FN(ctc_bw)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv, double scale,
+                       void *const *dd)
+{
+    const ctc_data *d = f->saved;
+    const R *lp = f->in[0]->data, *up = upv, *alpha = d->alpha;
+    R *scratch = d->scratch, *dlp = dd[0];
+    int64_t W = d->width;
+    bool mean = f->r == LG_REDUCTION_MEAN;
+    if (!dlp)
+        return;
+    for (int64_t b = lo; b < hi; b++) {
+        R g = up ? up[b] : (R)scale;
+        if (mean)
+            g = (R)(g * FN(ctc_inv_len)(d, b));
+        FN(ctc_backward)(lp, d, b, alpha + b * d->T * W, g, scratch + 4 * b * W, dlp);
+    }
+}

@@ -1,12 +1,13 @@
-/* bce.c: binary_cross_entropy (a fused primitive), binary_cross_entropy_with_logits
- * and multilabel_soft_margin_loss (composites).
+/* binary_cross_entropy.c: binary_cross_entropy, binary_cross_entropy_with_logits
+ * and multilabel_soft_margin_loss, and the composites of their pointwise
+ * kinds (pointwise.def: bce, bce_logits, mlsm).
  *
- * binary_cross_entropy is a primitive because PyTorch's gradient is not
+ * binary_cross_entropy is a fused kind because PyTorch's gradient is not
  * the derivative of its forward: the forward clamps each log at -100 and
  * the gradient divides by max(x (1 - x), 1e-12) (1e-12 as a float32
  * constant), which keeps it finite at x = 0 and 1 (a stability device no
- * composite reproduces). Its composite oracle in the tests is the
- * unclamped formula on inputs away from 0 and 1.
+ * composite reproduces). Its composite (below) is the clamped formula,
+ * whose gradient is PyTorch's wherever x (1 - x) >= 1e-12.
  *
  *   bce:  l = (y - 1) max(log(1 - x), -100) - y max(log x, -100)
  *         dx = (x - y) / max(x (1 - x), eps0),  dy = log(1 - x) - log x
@@ -17,17 +18,14 @@
  * Without weights, BCE, BCE with logits and multilabel soft margin are the
  * fused primitive of pointwise.c (the last as the class mean of its own
  * element kind), which adds the reduction and, while training, makes the
- * gradient in the forward; the primitive below serves weighted BCE, the
- * composites the weighted logit forms, and both are oracles in the tests.
+ * gradient in the forward. Weighted BCE is the same kind unreduced, times
+ * the weight, then the reduction; the weighted logit forms are composites.
  */
 #include "../autograd/autograd.h"
-#include "../tensor/vmath.h"
 #include "fused.h"
 #include "loss.h"
 
 #include <math.h>
-
-#define EPS0 ((double)1e-12f)
 
 /* The composites of the fused kinds, their oracles. BCE's is the plain
  * formula with the logs clamped at -100: its gradient is the derivative
@@ -62,71 +60,6 @@ lg_tensor *lgL_composite_mlsm(lg_ctx *ctx, const lgL_fused *f)
     return lgL_composite_reduce(ctx, f, lg_neg(ctx, lg_add(ctx, pos, neg)));
 }
 
-#define BCE_KERNELS(T, SUF, LOG)                                                                   \
-    LGC_VECTOR_CLONES static void fw_##SUF(lg_ctx *ctx, T *l, const T *x, const T *y, int64_t n)   \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T lx = LOG(x[i]), l1x = LOG((T)(1 - x[i]));                                        \
-                lx = lx < -100 ? (T)-100 : lx;                                                     \
-                l1x = l1x < -100 ? (T)-100 : l1x;                                                  \
-                l[i] = (T)((T)((y[i] - 1) * l1x) - (T)(y[i] * lx));                                \
-            });                                                                                    \
-    }                                                                                              \
-    LGC_VECTOR_CLONES static void bw_##SUF(lg_ctx *ctx, T *dx, T *dy, const T *g, const T *x,      \
-                                           const T *y, int64_t n)                                  \
-    {                                                                                              \
-        if (dx)                                                                                    \
-            LGT_FOR(                                                                               \
-                ctx, n, for (int64_t i = 0; i < n; i++) {                                          \
-                    T den = (T)(x[i] * (T)(1 - x[i]));                                             \
-                    dx[i] = (T)((T)(g[i] * (T)(x[i] - y[i])) / (den > (T)EPS0 ? den : (T)EPS0));   \
-                });                                                                                \
-        if (dy)                                                                                    \
-            LGT_FOR(                                                                               \
-                ctx, n, for (int64_t i = 0; i < n; i++) {                                          \
-                    dy[i] = (T)(g[i] * (T)(LOG((T)(1 - x[i])) - LOG(x[i])));                       \
-                });                                                                                \
-    }
-static inline double log_d(double x)
-{
-    return log(x);
-}
-BCE_KERNELS(float, f32, lgV_logf)
-BCE_KERNELS(double, f64, log_d)
-
-static lg_tensor *bce_primitive(lg_ctx *ctx, lg_tensor *x, lg_tensor *y)
-{
-    lg_tensor *l = lgT_new_like(ctx, x, "lg_binary_cross_entropy");
-    if (!l)
-        return NULL;
-    if (x->dtype == LG_F32)
-        fw_f32(ctx, LGT_F(l), LGT_F(x), LGT_F(y), x->numel);
-    else
-        fw_f64(ctx, LGT_D(l), LGT_D(x), LGT_D(y), x->numel);
-    return lgA_record(ctx, LGA_OP_binary_cross_entropy, l, 2, (lg_tensor *[]){ x, y });
-}
-
-lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *l)
-{
-    lg_tensor *x = l->in[0], *y = l->in[1], *dx = NULL, *dy = NULL;
-    if (lgA_needs(l, 0) && !(dx = lgT_new_like(ctx, x, "lg_backward")))
-        return ctx->status;
-    if (lgA_needs(l, 1) && !(dy = lgT_new_like(ctx, y, "lg_backward")))
-        return ctx->status;
-    if (x->dtype == LG_F32)
-        bw_f32(ctx, dx ? LGT_F(dx) : NULL, dy ? LGT_F(dy) : NULL, LGT_F(l->grad), LGT_F(x),
-               LGT_F(y), x->numel);
-    else
-        bw_f64(ctx, dx ? LGT_D(dx) : NULL, dy ? LGT_D(dy) : NULL, LGT_D(l->grad), LGT_D(x),
-               LGT_D(y), x->numel);
-    if (dx && lgA_accum(ctx, x, dx) != LG_OK)
-        return ctx->status;
-    if (dy && lgA_accum(ctx, y, dy) != LG_OK)
-        return ctx->status;
-    return LG_OK;
-}
-
 static const lg_bce_opts bce_defaults = { .defaults_tag = LG_OPTS_TAG };
 static const lgC_opts_desc bce_desc = LGC_DESC0(lg_bce_opts, bce_defaults);
 
@@ -152,7 +85,9 @@ static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_te
         return NULL;
     if (!w) /* the common case: the fused primitive of pointwise.c, with its reduction */
         return lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, r, who);
-    return lgL_reduce(ctx, lg_mul(ctx, bce_primitive(ctx, input, target), w), r);
+    /* weighted: the same kind per element, times w, then the reduction */
+    lg_tensor *l = lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, LG_REDUCTION_NONE, who);
+    return lgL_reduce(ctx, lg_mul(ctx, l, w), r);
 }
 
 lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
