@@ -46,7 +46,7 @@ static lg_tensor *compare(lg_ctx *ctx, int kind, lg_tensor *a, lg_tensor *b)
             lgT_set(y, r * it.inner + j, cmp(kind, va, vb) ? 1.0 : 0.0);
         }
     }
-    y->attr.i[0] = kind;
+    y->attr.compare.kind = kind;
     return lgA_record(ctx, LGA_OP_compare, y, 0, NULL);
 }
 

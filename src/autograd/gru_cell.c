@@ -315,7 +315,7 @@ lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tenso
         gru_seq_fw_double(ctx, q, T, N, H, LGT_D(xw), LGT_D(w_hh), b_hh ? LGT_D(b_hh) : zero, gh,
                           LGT_D(y));
     y->aux = q;
-    y->attr.flag[0] = h0 != NULL, y->attr.flag[1] = b_hh != NULL;
+    y->attr.gru.has_h0 = h0 != NULL, y->attr.gru.has_b_hh = b_hh != NULL;
     lg_tensor *ins[4] = { xw, w_hh };
     int nin = 2;
     if (h0)
@@ -330,7 +330,7 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     static const char who[] = "lg_backward";
     const gru_seq *q = y->aux;
     lg_tensor *xw = y->in[0], *w = y->in[1];
-    bool has_h0 = y->attr.flag[0], has_b = y->attr.flag[1];
+    bool has_h0 = y->attr.gru.has_h0, has_b = y->attr.gru.has_b_hh;
     int ih0 = has_h0 ? 2 : -1, ib = has_b ? 2 + has_h0 : -1;
     int64_t T = xw->shape[0], N = xw->shape[1], H = w->shape[1];
     lg_dtype dt = (lg_dtype)xw->dtype;

@@ -120,7 +120,7 @@ lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm)
     if (!y)
         return NULL;
     permute_copy(ctx, y, x, p);
-    memcpy(y->attr.axes, p, sizeof p);
+    memcpy(y->attr.permute.perm, p, sizeof p);
     return lgA_record(ctx, LGA_OP_permute, y, 1, &x);
 }
 
@@ -129,7 +129,7 @@ lg_status lgA_bw_permute(lg_ctx *ctx, lg_tensor *y)
     lg_tensor *x = y->in[0];
     int inv[LG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++)
-        inv[y->attr.axes[d]] = d;
+        inv[y->attr.permute.perm[d]] = d;
     lg_tensor *dx = lgT_new_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;

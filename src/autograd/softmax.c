@@ -82,7 +82,7 @@ static lg_tensor *softmax(lg_ctx *ctx, int op, lg_tensor *x, int axis)
         fw_f32(ctx, &p, LGT_F(x), LGT_F(y), op == LGA_OP_log_softmax);
     else if (x->numel > 0)
         fw_f64(ctx, &p, LGT_D(x), LGT_D(y), op == LGA_OP_log_softmax);
-    y->attr.axes[0] = ax;
+    y->attr.axis.axis = ax;
     return lgA_record(ctx, op, y, 1, &x);
 }
 
@@ -93,7 +93,7 @@ static lg_status softmax_backward(lg_ctx *ctx, lg_tensor *y, bool logy)
     if (!dx)
         return ctx->status;
     lgT_reduce p;
-    plan(x, y->attr.axes[0], &p);
+    plan(x, y->attr.axis.axis, &p);
     if (x->numel > 0 && x->dtype == LG_F32)
         bw_f32(ctx, &p, LGT_F(dx), LGT_F(y->grad), LGT_F(y), logy);
     else if (x->numel > 0)
