@@ -121,6 +121,21 @@ struct lg_ctx {
     struct lg_tensor *tape_tail; /* last recorded op; linked backwards */
 };
 
+/* The parameter store (ctx->params, filled by lg_param_new in
+ * tensor/tensor.c). Is t one of the ctx's parameters? */
+static inline bool lgC_is_param(const lg_ctx *ctx, const struct lg_tensor *t)
+{
+    for (int i = 0; i < ctx->nparams; i++)
+        if (ctx->params[i] == t)
+            return true;
+    return false;
+}
+/* Frees the parameters made after the first n, their data, names and
+ * gradients (a layer that failed half way leaves none behind; nn's
+ * constructors call it). Defined beside lg_param_new in tensor/tensor.c,
+ * which lays a parameter out. */
+LG_HIDDEN void lgC_params_drop(lg_ctx *ctx, int n);
+
 /* A ctx made from invalid params: records LG_ERR_STATE naming who and returns true. */
 LG_HIDDEN bool lgC_failed(lg_ctx *ctx, const char *who);
 

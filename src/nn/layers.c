@@ -4,7 +4,6 @@
  * parameters sit in the ctx's parameter store under "<name>.<leaf>". The
  * forward passes are composites of public ops.
  */
-#include "../tensor/tensor.h" /* lgT_params_drop */
 #include "nn.h"
 
 #include <math.h>
@@ -120,7 +119,7 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
     const char *outer = lgC_api_enter(ctx, "lg_linear_new");
     lg_linear *res = linear_new_body(ctx, name, in_features, out_features, opts);
     if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
+        lgC_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }
@@ -198,7 +197,7 @@ lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64
     const char *outer = lgC_api_enter(ctx, "lg_embedding_new");
     lg_embedding *res = embedding_new_body(ctx, name, num, dim, dt);
     if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
+        lgC_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }
@@ -339,7 +338,7 @@ lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
     const char *outer = lgC_api_enter(ctx, "lg_mlp_new");
     lg_mlp *res = mlp_new_body(ctx, name, n, sizes, opts);
     if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
+        lgC_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }

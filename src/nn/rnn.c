@@ -14,7 +14,6 @@
  * there are 0 and receive no gradient; the reverse direction meets each
  * sample's padding first and so starts from its last valid step.
  */
-#include "../tensor/tensor.h" /* lgT_params_drop */
 #include "nn.h"
 
 #include <limits.h>
@@ -126,7 +125,7 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
     const char *outer = lgC_api_enter(ctx, "lg_rnn_new");
     lg_rnn *res = rnn_new_body(ctx, name, kind, input_size, hidden_size, opts);
     if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
+        lgC_params_drop(ctx, before);
     lgC_api_leave(ctx, outer);
     return res;
 }

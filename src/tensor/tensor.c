@@ -482,7 +482,7 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     return t;
 }
 
-void lgT_params_drop(lg_ctx *ctx, int n)
+void lgC_params_drop(lg_ctx *ctx, int n)
 {
     while (ctx->nparams > n) {
         lg_tensor *p = ctx->params[--ctx->nparams];

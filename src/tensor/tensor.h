@@ -95,9 +95,6 @@ LG_HIDDEN size_t lgT_dtype_size(lg_dtype dt);
 LG_HIDDEN const char *lgT_dtype_name(lg_dtype dt);
 LG_HIDDEN bool lgT_is_float(lg_dtype dt);
 
-/* Frees the parameters made after the first n (a layer that failed half
- * way leaves none behind; nn's constructors call it). */
-LG_HIDDEN void lgT_params_drop(lg_ctx *ctx, int n);
 /* t is a usable tensor of its own ctx (for calls that take no ctx). */
 LG_HIDDEN bool lgT_live(const lg_tensor *t);
 /* Argument checks: record an error naming `who` and `arg` and return false. */
