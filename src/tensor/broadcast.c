@@ -108,6 +108,30 @@ void lgT_iter_row(const lgT_iter *it, int64_t r, int64_t off[3])
     }
 }
 
+/* y[i] += x[i] over [lo, hi), for lgC_parallel. */
+struct add_args {
+    void *y;
+    const void *x;
+};
+
+static void add_range_f32(void *arg, int64_t lo, int64_t hi)
+{
+    const struct add_args *a = arg;
+    float *y = a->y;
+    const float *x = a->x;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] += x[i];
+}
+
+static void add_range_f64(void *arg, int64_t lo, int64_t hi)
+{
+    const struct add_args *a = arg;
+    double *y = a->y;
+    const double *x = a->x;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] += x[i];
+}
+
 void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
 {
     bool mask[LG_MAX_DIMS] = { false };
@@ -119,15 +143,9 @@ void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
         any |= mask[d];
     }
     if (!any) { /* same numel and layout */
-        if (dst->dtype == LG_F32) {
-            float *y = LGT_F(dst);
-            const float *x = LGT_F(g);
-            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
-        } else {
-            double *y = LGT_D(dst);
-            const double *x = LGT_D(g);
-            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
-        }
+        struct add_args a = { .y = dst->data, .x = g->data };
+        lgC_parallel(ctx, dst->numel, dst->numel,
+                     dst->dtype == LG_F32 ? add_range_f32 : add_range_f64, &a);
         return;
     }
     lgT_reduce p;
