@@ -246,10 +246,9 @@ typedef struct lgC_optfield {
     size_t offset, size;
     const char *dflt; /* the default, as the message shows it */
 } lgC_optfield;
-#define LGC_FIELD(T, f, dflt)                                                                      \
-    {                                                                                              \
-#f, offsetof(T, f), sizeof(((T *)0)->f), dflt                                              \
-    }
+/* clang-format off */
+#define LGC_FIELD(T, f, dflt) { #f, offsetof(T, f), sizeof(((T *)0)->f), dflt }
+/* clang-format on */
 typedef struct lgC_opts_desc {
     const char *type, *defaults_fn; /* "lg_ce_opts", "lg_ce_opts_default()" */
     size_t size;
@@ -259,15 +258,11 @@ typedef struct lgC_opts_desc {
 } lgC_opts_desc;
 /* A descriptor from the struct type, its static const defaults and its
  * table of fields with non-zero defaults (DESC0: none). */
-#define LGC_DESC(T, defaults, fields)                                                              \
-    {                                                                                              \
-#T, #T "_default()", sizeof(T), &(defaults), (fields),                                     \
-            (int)(sizeof(fields) / sizeof(fields)[0])                                              \
-    }
-#define LGC_DESC0(T, defaults)                                                                     \
-    {                                                                                              \
-#T, #T "_default()", sizeof(T), &(defaults), NULL, 0                                       \
-    }
+#define LGC_NELEM(a) ((int)(sizeof(a) / sizeof(a)[0]))
+/* clang-format off */
+#define LGC_DESC(T, dflt, fl) { #T, #T "_default()", sizeof(T), &(dflt), (fl), LGC_NELEM(fl) }
+#define LGC_DESC0(T, dflt) { #T, #T "_default()", sizeof(T), &(dflt), NULL, 0 }
+/* clang-format on */
 typedef enum lgC_opts_kind {
     LGC_OPTS_BAD,     /* error recorded */
     LGC_OPTS_DEFAULT, /* NULL or all zero */
