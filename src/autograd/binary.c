@@ -21,21 +21,14 @@
 /* What one kernel call works on; the pointers have the call's dtype. */
 struct binary_args {
     int op;
+    bool backward;
     const lgT_iter *it; /* over y's shape; the work is split by its rows */
     const void *a, *b, *g, *y;
     void *out, *da, *db; /* out: the forward's y */
 };
 
-#define T float
-#define FN(name) name##_f32
-#include "binary_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "binary_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../autograd/binary_kernel.h"
+#include "../core/instantiate.h"
 
 static const char *const binary_who[] = {
 #define LG_BINARY(name, fwd, da, db) [LGA_OP_##name] = "lg_" #name,
@@ -43,12 +36,9 @@ static const char *const binary_who[] = {
 #undef LG_BINARY
 };
 
-static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
-                               lgT_iter *it)
+lg_tensor *lgA_broadcast_new(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, const char *who,
+                             lgT_iter *it)
 {
-    if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
-        !lgT_same_dtype(ctx, a, b, who))
-        return NULL;
     int nd;
     int64_t shape[LG_MAX_DIMS];
     const lg_tensor *ins[2] = { a, b };
@@ -58,6 +48,15 @@ static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const ch
     if (y)
         lgT_iter_init(it, nd, shape, 2, ins);
     return y;
+}
+
+static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
+                               lgT_iter *it)
+{
+    if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
+        !lgT_same_dtype(ctx, a, b, who))
+        return NULL;
+    return lgA_broadcast_new(ctx, a, b, who, it);
 }
 
 static bool binary_grads(lg_ctx *ctx, lg_tensor *y, lgT_iter *it, lg_tensor **da, lg_tensor **db)
@@ -88,7 +87,7 @@ static lg_tensor *binary(lg_ctx *ctx, int op, lg_tensor *a, lg_tensor *b)
         return NULL;
     struct binary_args args = { .op = op, .it = &it, .a = a->data, .b = b->data, .out = y->data };
     lgC_parallel(ctx, it.rows * it.inner, it.rows,
-                 y->dtype == LG_F32 ? binary_fw_range_f32 : binary_fw_range_f64, &args);
+                 y->dtype == LG_F32 ? binary_range_f32 : binary_range_f64, &args);
     return lgA_record(ctx, op, y, 2, (lg_tensor *[]){ a, b });
 }
 
@@ -111,6 +110,7 @@ static lg_status binary_backward(lg_ctx *ctx, int op, lg_tensor *y)
     if (!binary_grads(ctx, y, &it, &da, &db))
         return ctx->status;
     struct binary_args args = { .op = op,
+                                .backward = true,
                                 .it = &it,
                                 .a = y->in[0]->data,
                                 .b = y->in[1]->data,
@@ -119,7 +119,7 @@ static lg_status binary_backward(lg_ctx *ctx, int op, lg_tensor *y)
                                 .da = da ? da->data : NULL,
                                 .db = db ? db->data : NULL };
     lgC_parallel(ctx, it.rows * it.inner, it.rows,
-                 y->dtype == LG_F32 ? binary_bw_range_f32 : binary_bw_range_f64, &args);
+                 y->dtype == LG_F32 ? binary_range_f32 : binary_range_f64, &args);
     return binary_finish(ctx, y, da, db);
 }
 

@@ -83,26 +83,23 @@ FN(binary_bw_loop)(int op, const struct binary_args *p, int64_t lo, int64_t hi)
     }
 }
 
-/* lgC_parallel range functions: one loop per op, chosen once per range. */
-static void FN(binary_fw_range)(void *arg, int64_t lo, int64_t hi)
+/* The forward or backward loop of a constant op. */
+static inline __attribute__((always_inline)) void
+FN(binary_loop)(int op, const struct binary_args *p, int64_t lo, int64_t hi)
 {
-    const struct binary_args *p = arg;
-    switch (p->op) {
-        /* clang-format off */
-#define LG_BINARY(name, fwd, da, db) case LGA_OP_##name: FN(binary_fw_loop)(LGA_OP_##name, p, lo, hi); break;
-#include "binary.def"
-#undef LG_BINARY
-    /* clang-format on */
-    default: break;
-    }
+    if (p->backward)
+        FN(binary_bw_loop)(op, p, lo, hi);
+    else
+        FN(binary_fw_loop)(op, p, lo, hi);
 }
 
-static void FN(binary_bw_range)(void *arg, int64_t lo, int64_t hi)
+/* The lgC_parallel range function: one loop per op, chosen once per range. */
+static void FN(binary_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct binary_args *p = arg;
     switch (p->op) {
         /* clang-format off */
-#define LG_BINARY(name, fwd, da, db) case LGA_OP_##name: FN(binary_bw_loop)(LGA_OP_##name, p, lo, hi); break;
+#define LG_BINARY(name, fwd, da, db) case LGA_OP_##name: FN(binary_loop)(LGA_OP_##name, p, lo, hi); break;
 #include "binary.def"
 #undef LG_BINARY
     /* clang-format on */

@@ -42,16 +42,8 @@ struct l2_args {
     int64_t R;
 };
 
-#define T float
-#define FN(name) name##_f32
-#include "norm_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "norm_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../autograd/norm_kernel.h"
+#include "../core/instantiate.h"
 
 /* The general case, one output element per index: y[o] = norm_of(...). */
 struct norm_args {

@@ -19,20 +19,12 @@ struct reduce_args {
     const void *x;
     void *y;
     int64_t *idx;
-    bool is_max;
+    bool is_max, lse;
     double scale;
 };
 
-#define T float
-#define FN(name) name##_f32
-#include "reduce_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "reduce_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../autograd/reduce_kernel.h"
+#include "../core/instantiate.h"
 
 typedef struct rsetup {
     bool mask[LG_MAX_DIMS];
@@ -145,7 +137,7 @@ static lg_tensor *extreme(lg_ctx *ctx, int op, lg_tensor *x, int naxes, const in
         .p = &s.p, .x = x->data, .y = y->data, .idx = LGT_I(idx), .is_max = op == LGA_OP_max
     };
     lgC_parallel(ctx, s.p.outn * s.p.rcount, s.p.outn,
-                 x->dtype == LG_F32 ? extreme_range_f32 : extreme_range_f64, &a);
+                 x->dtype == LG_F32 ? rows_range_f32 : rows_range_f64, &a);
     y->saved = idx;
     if (indices)
         *indices = idx;
@@ -198,9 +190,9 @@ lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
         setup(ctx, x, naxes, axes, keepdim, "lg_logsumexp", x ? (lg_dtype)x->dtype : LG_F32, &s);
     if (!y)
         return NULL;
-    struct reduce_args a = { .p = &s.p, .x = x->data, .y = y->data };
+    struct reduce_args a = { .p = &s.p, .x = x->data, .y = y->data, .lse = true };
     lgC_parallel(ctx, s.p.outn * s.p.rcount, s.p.outn,
-                 x->dtype == LG_F32 ? lse_range_f32 : lse_range_f64, &a);
+                 x->dtype == LG_F32 ? rows_range_f32 : rows_range_f64, &a);
     return lgA_record(ctx, LGA_OP_logsumexp, y, 1, &x);
 }
 

@@ -20,16 +20,8 @@ struct softmax_args {
     bool logy;
 };
 
-#define T float
-#define FN(name) name##_f32
-#include "softmax_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "softmax_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../autograd/softmax_kernel.h"
+#include "../core/instantiate.h"
 
 static void plan(const lg_tensor *x, int axis, lgT_reduce *p)
 {

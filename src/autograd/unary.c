@@ -13,21 +13,14 @@
 /* What one kernel call works on; the pointers have the call's dtype. */
 struct unary_args {
     int op;
+    bool backward;
     void *y, *dx;
     const void *x, *g;
     double a, b;
 };
 
-#define T float
-#define FN(name) name##_f32
-#include "unary_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "unary_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../autograd/unary_kernel.h"
+#include "../core/instantiate.h"
 
 static const char *const unary_who[] = {
 #define LG_UNARY(name, fwd, bwd) [LGA_OP_##name] = "lg_" #name,
@@ -44,8 +37,8 @@ static lg_tensor *unary(lg_ctx *ctx, int op, lg_tensor *x, double a, double b)
     if (!y)
         return NULL;
     struct unary_args args = { .op = op, .y = y->data, .x = x->data, .a = a, .b = b };
-    lgC_parallel(ctx, x->numel, x->numel,
-                 x->dtype == LG_F32 ? unary_fw_range_f32 : unary_fw_range_f64, &args);
+    lgC_parallel(ctx, x->numel, x->numel, x->dtype == LG_F32 ? unary_range_f32 : unary_range_f64,
+                 &args);
     y->attr.unary.a = a;
     y->attr.unary.b = b;
     return lgA_record(ctx, op, y, 1, &x);
@@ -58,14 +51,15 @@ static lg_status unary_backward(lg_ctx *ctx, int op, lg_tensor *y)
     if (!dx)
         return ctx->status;
     struct unary_args args = { .op = op,
+                               .backward = true,
                                .y = y->data,
                                .dx = dx->data,
                                .x = x->data,
                                .g = y->grad->data,
                                .a = y->attr.unary.a,
                                .b = y->attr.unary.b };
-    lgC_parallel(ctx, x->numel, x->numel,
-                 x->dtype == LG_F32 ? unary_bw_range_f32 : unary_bw_range_f64, &args);
+    lgC_parallel(ctx, x->numel, x->numel, x->dtype == LG_F32 ? unary_range_f32 : unary_range_f64,
+                 &args);
     return lgA_accum(ctx, x, dx);
 }
 

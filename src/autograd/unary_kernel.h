@@ -55,26 +55,23 @@ FN(unary_bw_loop)(int op, const struct unary_args *p, int64_t lo, int64_t hi)
         dx[i] = FN(unary_bw)(op, gv[i], xv[i], yv[i], a, b);
 }
 
-/* lgC_parallel range functions: one loop per op, chosen once per range. */
-static void FN(unary_fw_range)(void *arg, int64_t lo, int64_t hi)
+/* The forward or backward loop of a constant op. */
+static inline __attribute__((always_inline)) void FN(unary_loop)(int op, const struct unary_args *p,
+                                                                 int64_t lo, int64_t hi)
 {
-    const struct unary_args *p = arg;
-    switch (p->op) {
-        /* clang-format off */
-#define LG_UNARY(name, fwd, bwd) case LGA_OP_##name: FN(unary_fw_loop)(LGA_OP_##name, p, lo, hi); break;
-#include "unary.def"
-#undef LG_UNARY
-    /* clang-format on */
-    default: break;
-    }
+    if (p->backward)
+        FN(unary_bw_loop)(op, p, lo, hi);
+    else
+        FN(unary_fw_loop)(op, p, lo, hi);
 }
 
-static void FN(unary_bw_range)(void *arg, int64_t lo, int64_t hi)
+/* The lgC_parallel range function: one loop per op, chosen once per range. */
+static void FN(unary_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct unary_args *p = arg;
     switch (p->op) {
         /* clang-format off */
-#define LG_UNARY(name, fwd, bwd) case LGA_OP_##name: FN(unary_bw_loop)(LGA_OP_##name, p, lo, hi); break;
+#define LG_UNARY(name, fwd, bwd) case LGA_OP_##name: FN(unary_loop)(LGA_OP_##name, p, lo, hi); break;
 #include "unary.def"
 #undef LG_UNARY
     /* clang-format on */

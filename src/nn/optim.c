@@ -220,16 +220,8 @@ static inline void st(void *buf, int64_t j, double v, bool f32)
         ((double *)buf)[j] = v;
 }
 
-#define T float
-#define FN(name) name##_f32
-#include "optim_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "optim_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../nn/optim_kernel.h"
+#include "../core/instantiate.h"
 
 /* The updates: their state buffers were allocated by ensure_slots. */
 static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)

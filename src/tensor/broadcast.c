@@ -112,24 +112,18 @@ void lgT_iter_row(const lgT_iter *it, int64_t r, int64_t off[3])
 struct add_args {
     void *y;
     const void *x;
+    bool f32;
 };
 
-static void add_range_f32(void *arg, int64_t lo, int64_t hi)
+static void add_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct add_args *a = arg;
-    float *y = a->y;
-    const float *x = a->x;
-    for (int64_t i = lo; i < hi; i++)
-        y[i] += x[i];
-}
-
-static void add_range_f64(void *arg, int64_t lo, int64_t hi)
-{
-    const struct add_args *a = arg;
-    double *y = a->y;
-    const double *x = a->x;
-    for (int64_t i = lo; i < hi; i++)
-        y[i] += x[i];
+    if (a->f32)
+        for (int64_t i = lo; i < hi; i++)
+            ((float *)a->y)[i] += ((const float *)a->x)[i];
+    else
+        for (int64_t i = lo; i < hi; i++)
+            ((double *)a->y)[i] += ((const double *)a->x)[i];
 }
 
 void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
@@ -143,9 +137,8 @@ void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
         any |= mask[d];
     }
     if (!any) { /* same numel and layout */
-        struct add_args a = { .y = dst->data, .x = g->data };
-        lgC_parallel(ctx, dst->numel, dst->numel,
-                     dst->dtype == LG_F32 ? add_range_f32 : add_range_f64, &a);
+        struct add_args a = { .y = dst->data, .x = g->data, .f32 = dst->dtype == LG_F32 };
+        lgC_parallel(ctx, dst->numel, dst->numel, add_range, &a);
         return;
     }
     lgT_reduce p;

@@ -45,26 +45,26 @@ void lgT_reduce_init(lgT_reduce *p, int ndim, const int64_t *shape, const bool m
     }
 }
 
-int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o)
+/* The offset of flat index i over dims shape[0..n) with these strides. */
+static int64_t unravel(int n, const int64_t *shape, const int64_t *stride, int64_t i)
 {
     int64_t off = 0;
-    for (int k = p->nk - 1; k >= 0; k--) {
-        int64_t q = o / p->kshape[k];
-        off += (o - q * p->kshape[k]) * p->kstride[k];
-        o = q;
+    for (int k = n - 1; k >= 0; k--) {
+        int64_t q = i / shape[k];
+        off += (i - q * shape[k]) * stride[k];
+        i = q;
     }
     return off;
 }
 
+int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o)
+{
+    return unravel(p->nk, p->kshape, p->kstride, o);
+}
+
 int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
 {
-    int64_t off = 0;
-    for (int k = p->nr - 1; k >= 0; k--) {
-        int64_t q = r / p->rshape[k];
-        off += (r - q * p->rshape[k]) * p->rstride[k];
-        r = q;
-    }
-    return off;
+    return unravel(p->nr, p->rshape, p->rstride, r);
 }
 
 /* What one kernel call works on; x, src and dst have the call's dtype. */
@@ -80,16 +80,8 @@ struct expand_args {
 };
 enum { SUM_BLOCK = 1024 }; /* outputs per column block (outer_run sums) */
 
-#define T float
-#define FN(name) name##_f32
-#include "reduce_kernel.h"
-#undef T
-#undef FN
-#define T double
-#define FN(name) name##_f64
-#include "reduce_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../tensor/reduce_kernel.h"
+#include "../core/instantiate.h"
 
 void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out)
 {
