@@ -306,8 +306,8 @@ LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k,
 /* Threads. lgC_parallel(ctx, work, n, fn, arg) calls fn(arg, lo, hi) over
  * [0, n) in one contiguous range per thread when work >= LGC_PAR_MIN and
  * the ctx has more than one thread, and as fn(arg, 0, n) otherwise (an
- * OpenMP region whose if clause is false still builds a thread team: a few
- * microseconds, which dominated the small losses). The split is static, so
+ * OpenMP region whose if clause is false still builds a thread team, a
+ * cost that dominated the small losses). The split is static, so
  * a kernel whose result depends only on fixed blocks of its range (as
  * every reduction here) gives the same bits at any thread count. */
 #define LGC_PAR_MIN 32768
