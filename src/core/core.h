@@ -334,7 +334,7 @@ LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn f
  * where the CPU can (docs/performance.md has the measurements). The code
  * is ISO C (no FMA contraction), so the clones round alike; only the order
  * of a vector reduction's additions follows the vector width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
     !defined(__SANITIZE_THREAD__)
 /* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
  * runtime is up and crash in their instrumentation) */

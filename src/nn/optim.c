@@ -145,7 +145,8 @@ static bool gather_params(lg_ctx *ctx, const lg_optim_opts *o, lg_tensor **param
     static const char who[] = "lg_optim_new";
     for (int i = 0; i < n; i++) {
         params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
-        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK || !lgC_is_param(ctx, params[i])) {
+        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK ||
+            !lgC_is_param(ctx, params[i])) {
             if (lg_ctx_status(ctx) == LG_OK)
                 lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter (lg_param_new)",
                           who, i);

@@ -57,9 +57,9 @@ typedef union lgT_attr {
 } lgT_attr;
 
 struct lg_tensor {
-    uint32_t magic;           /* LGT_MAGIC while usable, LGT_DEAD once released */
-    struct lg_tensor *self;   /* its own address: a handle into the middle of another
-                               * header (a stale one, after the pool rotated) fails */
+    uint32_t magic;         /* LGT_MAGIC while usable, LGT_DEAD once released */
+    struct lg_tensor *self; /* its own address: a handle into the middle of another
+                             * header (a stale one, after the pool rotated) fails */
     uint8_t dtype;
     uint8_t ndim;
     bool persistent;    /* a parameter: lives until lg_ctx_free */
