@@ -51,4 +51,10 @@ LG_HIDDEN lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x);
  * it): always copied. */
 LG_HIDDEN lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);
 
+/* A new result of a and b's broadcast shape and a's dtype, and *it over
+ * it with a, b as inputs (binary.c; compare.c uses it too). NULL with the
+ * error recorded (LG_ERR_SHAPE) if the shapes do not broadcast. */
+LG_HIDDEN lg_tensor *lgA_broadcast_new(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b,
+                                       const char *who, lgT_iter *it);
+
 #endif

@@ -11,94 +11,34 @@
  *
  * a, b: same float dtype, broadcastable shapes -> y: the broadcast shape.
  * Backward computes each input's gradient at y's shape; lgA_accum sums it
- * back over broadcast axes.
+ * back over broadcast axes. binary.def holds the rows, binary_kernel.h the
+ * loops (once per element type).
  */
 #include "autograd.h"
 
 #include <tgmath.h>
 
-/* Runs BODY for every output element o, with ia, ib the input offsets. */
-#define BCAST_LOOP(ctx, it, ...)                                                                   \
-    do {                                                                                           \
-        int64_t inner_ = (it)->inner, sa_ = (it)->stride[0][(it)->ndim - 1],                       \
-                sb_ = (it)->stride[1][(it)->ndim - 1];                                             \
-        LGT_FOR(                                                                                   \
-            ctx, (it)->rows *inner_, for (int64_t r_ = 0; r_ < (it)->rows; r_++) {                 \
-                int64_t off_[3];                                                                   \
-                lgT_iter_row((it), r_, off_);                                                      \
-                for (int64_t j_ = 0; j_ < inner_; j_++) {                                          \
-                    int64_t o = r_ * inner_ + j_, ia = off_[0] + j_ * sa_,                         \
-                            ib = off_[1] + j_ * sb_;                                               \
-                    __VA_ARGS__;                                                                   \
-                }                                                                                  \
-            });                                                                                    \
-    } while (0)
+/* What one kernel call works on; the pointers have the call's dtype. */
+struct binary_args {
+    int op;
+    bool backward;
+    const lgT_iter *it; /* over y's shape; the work is split by its rows */
+    const void *a, *b, *g, *y;
+    void *out, *da, *db; /* out: the forward's y */
+};
 
-#define BINARY_FW_KERNELS(name, T, SUF, FWD, DA, DB)                                               \
-    static void fw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *yv, const T *av,             \
-                                  const T *bv)                                                     \
-    {                                                                                              \
-        BCAST_LOOP(ctx, it, {                                                                      \
-            T a = av[ia], b = bv[ib];                                                              \
-            yv[o] = (T)(FWD);                                                                      \
-        });                                                                                        \
-    }
-#define BINARY_BW_KERNELS(name, T, SUF, FWD, DA, DB)                                               \
-    static void bw_##name##_##SUF(lg_ctx *ctx, const lgT_iter *it, T *da, T *db, const T *gv,      \
-                                  const T *yv, const T *av, const T *bv)                           \
-    {                                                                                              \
-        BCAST_LOOP(ctx, it, {                                                                      \
-            T a = av[ia], b = bv[ib], g = gv[o], y = yv[o];                                        \
-            (void)a, (void)b, (void)y;                                                             \
-            if (da)                                                                                \
-                da[o] = (T)(DA);                                                                   \
-            if (db)                                                                                \
-                db[o] = (T)(DB);                                                                   \
-        });                                                                                        \
-    }
+#define LGC_TEMPLATE "../autograd/binary_kernel.h"
+#include "../core/instantiate.h"
 
-#define BINARY(name, FWD, DA, DB)                                                                  \
-    BINARY_FORWARD(name, FWD, DA, DB)                                                              \
-    BINARY_BW_KERNELS(name, float, f32, FWD, DA, DB)                                               \
-    BINARY_BW_KERNELS(name, double, f64, FWD, DA, DB)                                              \
-    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                             \
-    {                                                                                              \
-        lgT_iter it;                                                                               \
-        lg_tensor *da = NULL, *db = NULL;                                                          \
-        if (!binary_grads(ctx, y, &it, &da, &db))                                                  \
-            return ctx->status;                                                                    \
-        lg_tensor *a = y->in[0], *b = y->in[1];                                                    \
-        if (y->dtype == LG_F32)                                                                    \
-            bw_##name##_f32(ctx, &it, da ? LGT_F(da) : NULL, db ? LGT_F(db) : NULL,                \
-                            LGT_F(y->grad), LGT_F(y), LGT_F(a), LGT_F(b));                         \
-        else                                                                                       \
-            bw_##name##_f64(ctx, &it, da ? LGT_D(da) : NULL, db ? LGT_D(db) : NULL,                \
-                            LGT_D(y->grad), LGT_D(y), LGT_D(a), LGT_D(b));                         \
-        return binary_finish(ctx, y, da, db);                                                      \
-    }
+static const char *const binary_who[] = {
+#define LG_BINARY(name, fwd, da, db) [LGA_OP_##name] = "lg_" #name,
+#include "binary.def"
+#undef LG_BINARY
+};
 
-#define BINARY_FORWARD(name, FWD, DA, DB)                                                          \
-    BINARY_FW_KERNELS(name, float, f32, FWD, DA, DB)                                               \
-    BINARY_FW_KERNELS(name, double, f64, FWD, DA, DB)                                              \
-    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b)                                  \
-    {                                                                                              \
-        lgT_iter it;                                                                               \
-        lg_tensor *y = binary_setup(ctx, a, b, "lg_" #name, &it);                                  \
-        if (!y)                                                                                    \
-            return NULL;                                                                           \
-        if (y->dtype == LG_F32)                                                                    \
-            fw_##name##_f32(ctx, &it, LGT_F(y), LGT_F(a), LGT_F(b));                               \
-        else                                                                                       \
-            fw_##name##_f64(ctx, &it, LGT_D(y), LGT_D(a), LGT_D(b));                               \
-        return lgA_record(ctx, LGA_OP_##name, y, 2, (lg_tensor *[]){ a, b });                      \
-    }
-
-static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
-                               lgT_iter *it)
+lg_tensor *lgA_broadcast_new(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b, const char *who,
+                             lgT_iter *it)
 {
-    if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
-        !lgT_same_dtype(ctx, a, b, who))
-        return NULL;
     int nd;
     int64_t shape[LG_MAX_DIMS];
     const lg_tensor *ins[2] = { a, b };
@@ -108,6 +48,15 @@ static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const ch
     if (y)
         lgT_iter_init(it, nd, shape, 2, ins);
     return y;
+}
+
+static lg_tensor *binary_setup(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, const char *who,
+                               lgT_iter *it)
+{
+    if (!ctx || !lgT_ok_float(ctx, a, who, "a") || !lgT_ok_float(ctx, b, who, "b") ||
+        !lgT_same_dtype(ctx, a, b, who))
+        return NULL;
+    return lgA_broadcast_new(ctx, a, b, who, it);
 }
 
 static bool binary_grads(lg_ctx *ctx, lg_tensor *y, lgT_iter *it, lg_tensor **da, lg_tensor **db)
@@ -130,10 +79,21 @@ static lg_status binary_finish(lg_ctx *ctx, lg_tensor *y, lg_tensor *da, lg_tens
     return LG_OK;
 }
 
+static lg_tensor *binary(lg_ctx *ctx, int op, lg_tensor *a, lg_tensor *b)
+{
+    lgT_iter it;
+    lg_tensor *y = binary_setup(ctx, a, b, binary_who[op], &it);
+    if (!y)
+        return NULL;
+    struct binary_args args = { .op = op, .it = &it, .a = a->data, .b = b->data, .out = y->data };
+    lgC_parallel(ctx, it.rows * it.inner, it.rows,
+                 y->dtype == LG_F32 ? binary_range_f32 : binary_range_f64, &args);
+    return lgA_record(ctx, op, y, 2, (lg_tensor *[]){ a, b });
+}
+
 /* add's gradient is g itself: summed straight into each input's gradient
  * (over the broadcast axes for a bias), without a copy per input. */
-BINARY_FORWARD(add, a + b, g, g)
-lg_status lgA_bw_add(lg_ctx *ctx, lg_tensor *y)
+static lg_status add_backward(lg_ctx *ctx, lg_tensor *y)
 {
     for (int k = 0; k < 2; k++)
         if (lgA_needs(y, k) && lgA_accum_shared(ctx, y->in[k], y->grad) != LG_OK)
@@ -141,12 +101,34 @@ lg_status lgA_bw_add(lg_ctx *ctx, lg_tensor *y)
     return LG_OK;
 }
 
-BINARY(sub, a - b, g, -g)
-BINARY(mul, a *b, g *b, g *a)
-BINARY(div, a / b, g / b, -g *y / b)
-BINARY(pow, pow(a, b), b == 0 ? 0 : g * b * pow(a, b - 1), (a == 0 && b >= 0) ? 0 : g *y *log(a))
-BINARY(maximum, (a > b || a != a) ? a : b, a > b ? g : (a == b ? g / 2 : 0),
-       b > a ? g : (a == b ? g / 2 : 0))
-BINARY(minimum, (a < b || a != a) ? a : b, a < b ? g : (a == b ? g / 2 : 0),
-       b < a ? g : (a == b ? g / 2 : 0))
-BINARY(xlogy, (a == 0 && b == b) ? 0 : a *log(b), (a == 0 && b <= 0) ? 0 : g *log(b), g *a / b)
+static lg_status binary_backward(lg_ctx *ctx, int op, lg_tensor *y)
+{
+    if (op == LGA_OP_add)
+        return add_backward(ctx, y);
+    lgT_iter it;
+    lg_tensor *da = NULL, *db = NULL;
+    if (!binary_grads(ctx, y, &it, &da, &db))
+        return ctx->status;
+    struct binary_args args = { .op = op,
+                                .backward = true,
+                                .it = &it,
+                                .a = y->in[0]->data,
+                                .b = y->in[1]->data,
+                                .g = y->grad->data,
+                                .y = y->data,
+                                .da = da ? da->data : NULL,
+                                .db = db ? db->data : NULL };
+    lgC_parallel(ctx, it.rows * it.inner, it.rows,
+                 y->dtype == LG_F32 ? binary_range_f32 : binary_range_f64, &args);
+    return binary_finish(ctx, y, da, db);
+}
+
+/* One line per row of binary.def: lg_<name> and lgA_bw_<name>. */
+/* clang-format off */
+#define LG_BINARY(name, fwd, da, db) lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, LGA_OP_##name, a, b); }
+#include "binary.def"
+#undef LG_BINARY
+#define LG_BINARY(name, fwd, da, db) lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y) { return binary_backward(ctx, LGA_OP_##name, y); }
+#include "binary.def"
+#undef LG_BINARY
+/* clang-format on */

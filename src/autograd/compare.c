@@ -27,16 +27,10 @@ static lg_tensor *compare(lg_ctx *ctx, int kind, lg_tensor *a, lg_tensor *b)
     if (!ctx || !lgT_ok(ctx, a, who, "a") || !lgT_ok(ctx, b, who, "b") ||
         !lgT_same_dtype(ctx, a, b, who))
         return NULL;
-    int nd;
-    int64_t shape[LG_MAX_DIMS];
-    const lg_tensor *ins[2] = { a, b };
-    if (!lgT_broadcast_shape(ctx, 2, ins, who, &nd, shape))
-        return NULL;
-    lg_tensor *y = lgT_new(ctx, (lg_dtype)a->dtype, nd, shape, who);
+    lgT_iter it;
+    lg_tensor *y = lgA_broadcast_new(ctx, a, b, who, &it);
     if (!y)
         return NULL;
-    lgT_iter it;
-    lgT_iter_init(&it, nd, shape, 2, ins);
     int64_t sa = it.stride[0][it.ndim - 1], sb = it.stride[1][it.ndim - 1];
     for (int64_t r = 0; r < it.rows; r++) {
         int64_t off[3];
@@ -46,7 +40,7 @@ static lg_tensor *compare(lg_ctx *ctx, int kind, lg_tensor *a, lg_tensor *b)
             lgT_set(y, r * it.inner + j, cmp(kind, va, vb) ? 1.0 : 0.0);
         }
     }
-    y->attr.i[0] = kind;
+    y->attr.compare.kind = kind;
     return lgA_record(ctx, LGA_OP_compare, y, 0, NULL);
 }
 

@@ -30,55 +30,54 @@ static inline double sigmoid_d(double x)
     return 1 / (1 + exp(-x));
 }
 
-#define GRU_KERNELS(T, SIG, TANH)                                                                  \
-    /* s: [N][4H] saved r, z, n, gh_n + b_n */                                                     \
-    LGC_VECTOR_CLONES static void gru_fw_##T(int64_t N, int64_t H, const T *restrict gi,           \
-                                             const T *restrict gh, const T *restrict b,            \
-                                             const T *restrict h, T *restrict y, T *restrict s)    \
-    {                                                                                              \
-        for (int64_t i = 0; i < N; i++) {                                                          \
-            const T *restrict xi = gi + i * 3 * H, *restrict hi = gh + i * 3 * H,                  \
-                              *restrict hp = h + i * H;                                            \
-            T *restrict yi = y + i * H, *restrict si = s + i * 4 * H;                              \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T r = SIG(xi[j] + (hi[j] + b[j]));                                                 \
-                T z = SIG(xi[H + j] + (hi[H + j] + b[H + j]));                                     \
-                T hn = hi[2 * H + j] + b[2 * H + j];                                               \
-                T n = TANH(xi[2 * H + j] + r * hn);                                                \
-                yi[j] = (1 - z) * n + z * hp[j];                                                   \
-                si[j] = r, si[H + j] = z, si[2 * H + j] = n, si[3 * H + j] = hn;                   \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    /* dgi, dgh: [N][3H]; dh: [N][H]; db: [3H] (set, not added) or NULL */                         \
-    LGC_VECTOR_CLONES static void gru_bw_##T(                                                      \
-        int64_t N, int64_t H, const T *restrict g, const T *restrict h, const T *restrict s,       \
-        T *restrict dgi, T *restrict dgh, T *restrict dh, T *restrict db)                          \
-    {                                                                                              \
-        for (int64_t k = 0; db && k < 3 * H; k++)                                                  \
-            db[k] = 0;                                                                             \
-        for (int64_t i = 0; i < N; i++) {                                                          \
-            const T *restrict gy = g + i * H, *restrict hp = h + i * H,                            \
-                              *restrict si = s + i * 4 * H;                                        \
-            T *restrict xi = dgi + i * 3 * H, *restrict hi = dgh + i * 3 * H;                      \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T r = si[j], z = si[H + j], n = si[2 * H + j], hn = si[3 * H + j];                 \
-                T dn = gy[j] * (1 - z) * (1 - n * n);                                              \
-                T dr = dn * hn * r * (1 - r);                                                      \
-                T dz = (gy[j] * hp[j] - gy[j] * n) * z * (1 - z);                                  \
-                xi[j] = hi[j] = dr;                                                                \
-                xi[H + j] = hi[H + j] = dz;                                                        \
-                xi[2 * H + j] = dn;                                                                \
-                hi[2 * H + j] = dn * r;                                                            \
-                dh[i * H + j] = gy[j] * z;                                                         \
-            }                                                                                      \
-            for (int64_t k = 0; db && k < 3 * H; k++)                                              \
-                db[k] += hi[k];                                                                    \
-        }                                                                                          \
-    }
+/* The sequence's saved state (see lg_gru_sequence below). */
+typedef struct gru_seq {
+    void *gates;     /* [T][N][4H]: each run step's r, z, n, gh_n + b_n */
+    void *states;    /* [T + 1][N][H]: h_0 .. h_T in run order */
+    int64_t *length; /* a copy of lengths, or NULL */
+    bool reverse;
+} gru_seq;
 
-GRU_KERNELS(float, lgV_sigmoidf, lgV_tanhf)
-GRU_KERNELS(double, sigmoid_d, tanh)
+/* The cells of a step are split over the ctx's threads in blocks of ROWS
+ * samples once N H ROW_COST reaches LGC_PAR_MIN (a cell costs
+ * about as much as several elementwise ops: two sigmoids and a tanh). */
+enum { ROWS = 8, ROW_COST = 8 };
+
+/* One step's cells, for the range functions of gru_kernel.h; the pointers
+ * have the call's dtype. */
+struct gru_fw_step {
+    int64_t N, H;
+    const void *xt, *gh, *b, *hp;
+    void *hn, *gs;
+};
+struct gru_bw_step {
+    int64_t N, H;
+    const void *carry, *hs, *gs;
+    void *dxt, *dgs, *next;
+};
+
+#define T float
+#define FN(name) name##_f32
+#define SIG lgV_sigmoidf
+#define TANH lgV_tanhf
+#define DT LG_F32
+#include "gru_kernel.h"
+#undef T
+#undef FN
+#undef SIG
+#undef TANH
+#undef DT
+#define T double
+#define FN(name) name##_f64
+#define SIG sigmoid_d
+#define TANH tanh
+#define DT LG_F64
+#include "gru_kernel.h"
+#undef T
+#undef FN
+#undef SIG
+#undef TANH
+#undef DT
 
 /* in: gi, gh, h[, b_hh] */
 lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_hh, lg_tensor *h)
@@ -118,11 +117,11 @@ lg_tensor *lg_gru_gates(lg_ctx *ctx, lg_tensor *gi, lg_tensor *gh, lg_tensor *b_
     if (zero)
         memset(zero, 0, (size_t)(3 * H) * es);
     if (h->dtype == LG_F32)
-        gru_fw_float(N, H, LGT_F(gi), LGT_F(gh), b_hh ? LGT_F(b_hh) : zero, LGT_F(h), LGT_F(y),
-                     saved);
+        gru_fw_f32(N, H, LGT_F(gi), LGT_F(gh), b_hh ? LGT_F(b_hh) : zero, LGT_F(h), LGT_F(y),
+                   saved);
     else
-        gru_fw_double(N, H, LGT_D(gi), LGT_D(gh), b_hh ? LGT_D(b_hh) : zero, LGT_D(h), LGT_D(y),
-                      saved);
+        gru_fw_f64(N, H, LGT_D(gi), LGT_D(gh), b_hh ? LGT_D(b_hh) : zero, LGT_D(h), LGT_D(y),
+                   saved);
     y->aux = saved;
     return lgA_record(ctx, LGA_OP_gru_cell, y, b_hh ? 4 : 3, (lg_tensor *[]){ gi, gh, h, b_hh });
 }
@@ -138,11 +137,11 @@ lg_status lgA_bw_gru_cell(lg_ctx *ctx, lg_tensor *y)
     if (!dgi || !dgh || !dh || !db)
         return ctx->status;
     if (h->dtype == LG_F32)
-        gru_bw_float(N, H, LGT_F(y->grad), LGT_F(h), y->aux, LGT_F(dgi), LGT_F(dgh), LGT_F(dh),
-                     LGT_F(db));
+        gru_bw_f32(N, H, LGT_F(y->grad), LGT_F(h), y->aux, LGT_F(dgi), LGT_F(dgh), LGT_F(dh),
+                   LGT_F(db));
     else
-        gru_bw_double(N, H, LGT_D(y->grad), LGT_D(h), y->aux, LGT_D(dgi), LGT_D(dgh), LGT_D(dh),
-                      LGT_D(db));
+        gru_bw_f64(N, H, LGT_D(y->grad), LGT_D(h), y->aux, LGT_D(dgi), LGT_D(dgh), LGT_D(dh),
+                   LGT_D(db));
     lg_tensor *grads[4] = { dgi, dgh, dh, db };
     for (int k = 0; k < (bias ? 4 : 3); k++)
         if (lgA_needs(y, k) && lgA_accum(ctx, y->in[k], grads[k]) != LG_OK)
@@ -165,81 +164,6 @@ lg_status lgA_bw_gru_cell(lg_ctx *ctx, lg_tensor *y)
  *   carry = g z + dgh_s W_hh  (g itself where the row is past its length)
  * and after the loop makes dW_hh = sum_s dgh_s^T h_s as one product
  * ([3H, T N] by [T N, H]), db_hh as the column sums of dgh, dh0 = carry. */
-typedef struct gru_seq {
-    void *gates;     /* [T][N][4H]: each run step's r, z, n, gh_n + b_n */
-    void *states;    /* [T + 1][N][H]: h_0 .. h_T in run order */
-    int64_t *length; /* a copy of lengths, or NULL */
-    bool reverse;
-} gru_seq;
-
-/* The cells of a step are split over the ctx's threads in blocks of ROWS
- * samples once N H ROW_COST reaches LGT_FOR's threshold (a cell costs
- * about as much as several elementwise ops: two sigmoids and a tanh). */
-enum { ROWS = 8, ROW_COST = 8 };
-
-#define GRU_SEQ_KERNELS(T)                                                                         \
-    static void gru_seq_fw_##T(lg_ctx *ctx, const gru_seq *q, int64_t TT, int64_t N, int64_t H,    \
-                               const T *xw, const T *w, const T *b, T *gh, T *out)                 \
-    {                                                                                              \
-        T *st = q->states;                                                                         \
-        for (int64_t s = 0; s < TT; s++) {                                                         \
-            int64_t t = q->reverse ? TT - 1 - s : s;                                               \
-            T *hp = st + s * N * H, *hn = hp + N * H;                                              \
-            lgT_gemm(ctx, LGT_DT_##T, false, true, N, 3 * H, H, 1, hp, H, w, H, 0, gh, 3 * H);     \
-            const T *xt = xw + t * N * 3 * H;                                                      \
-            T *gs = (T *)q->gates + s * N * 4 * H;                                                 \
-            LGT_FOR(                                                                               \
-                ctx, N *H *ROW_COST, for (int64_t r0 = 0; r0 < N; r0 += ROWS) {                    \
-                    int64_t m = N - r0 < ROWS ? N - r0 : ROWS;                                     \
-                    gru_fw_##T(m, H, xt + r0 * 3 * H, gh + r0 * 3 * H, b, hp + r0 * H,             \
-                               hn + r0 * H, gs + r0 * 4 * H);                                      \
-                });                                                                                \
-            for (int64_t i = 0; q->length && i < N; i++)                                           \
-                if (t >= q->length[i])                                                             \
-                    memcpy(hn + i * H, hp + i * H, (size_t)H * sizeof(T));                         \
-            memcpy(out + t * N * H, hn, (size_t)(N * H) * sizeof(T));                              \
-        }                                                                                          \
-    }                                                                                              \
-    /* dxw [T][N][3H] (every element written), dgh [T][N][3H] in run order,                        \
-     * tmp and out [N][H]; out gets dL/dh0 */                                                      \
-    static void gru_seq_bw_##T(lg_ctx *ctx, const gru_seq *q, int64_t TT, int64_t N, int64_t H,    \
-                               const T *w, const T *g, T *dxw, T *dgh, T *tmp, T *out)             \
-    {                                                                                              \
-        const T *st = q->states;                                                                   \
-        T *carry = tmp, *next = out;                                                               \
-        memset(carry, 0, (size_t)(N * H) * sizeof(T));                                             \
-        for (int64_t s = TT - 1; s >= 0; s--) {                                                    \
-            int64_t t = q->reverse ? TT - 1 - s : s;                                               \
-            const T *gt = g + t * N * H;                                                           \
-            for (int64_t k = 0; k < N * H; k++)                                                    \
-                carry[k] += gt[k];                                                                 \
-            T *dxt = dxw + t * N * 3 * H, *dgs = dgh + s * N * 3 * H;                              \
-            const T *hs = st + s * N * H, *gs = (const T *)q->gates + s * N * 4 * H;               \
-            LGT_FOR(                                                                               \
-                ctx, N *H *ROW_COST, for (int64_t r0 = 0; r0 < N; r0 += ROWS) {                    \
-                    int64_t m = N - r0 < ROWS ? N - r0 : ROWS;                                     \
-                    gru_bw_##T(m, H, carry + r0 * H, hs + r0 * H, gs + r0 * 4 * H,                 \
-                               dxt + r0 * 3 * H, dgs + r0 * 3 * H, next + r0 * H, NULL);           \
-                });                                                                                \
-            for (int64_t i = 0; q->length && i < N; i++)                                           \
-                if (t >= q->length[i]) { /* h passes this step unchanged */                        \
-                    memset(dxt + i * 3 * H, 0, (size_t)(3 * H) * sizeof(T));                       \
-                    memset(dgs + i * 3 * H, 0, (size_t)(3 * H) * sizeof(T));                       \
-                    memcpy(next + i * H, carry + i * H, (size_t)H * sizeof(T));                    \
-                }                                                                                  \
-            lgT_gemm(ctx, LGT_DT_##T, false, false, N, H, 3 * H, 1, dgs, 3 * H, w, H, 1, next, H); \
-            T *swap = carry;                                                                       \
-            carry = next, next = swap;                                                             \
-        }                                                                                          \
-        if (carry != out)                                                                          \
-            memcpy(out, carry, (size_t)(N * H) * sizeof(T));                                       \
-    }
-
-#define LGT_DT_float LG_F32
-#define LGT_DT_double LG_F64
-GRU_SEQ_KERNELS(float)
-GRU_SEQ_KERNELS(double)
-
 static bool seq_arg_ok(lg_ctx *ctx, const lg_tensor *t, const char *name, int ndim,
                        const int64_t *shape, lg_dtype dt, const char *who)
 {
@@ -309,13 +233,13 @@ lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tenso
     else
         memset(q->states, 0, (size_t)(N * H) * es);
     if (dt == LG_F32)
-        gru_seq_fw_float(ctx, q, T, N, H, LGT_F(xw), LGT_F(w_hh), b_hh ? LGT_F(b_hh) : zero, gh,
-                         LGT_F(y));
+        gru_seq_fw_f32(ctx, q, T, N, H, LGT_F(xw), LGT_F(w_hh), b_hh ? LGT_F(b_hh) : zero, gh,
+                       LGT_F(y));
     else
-        gru_seq_fw_double(ctx, q, T, N, H, LGT_D(xw), LGT_D(w_hh), b_hh ? LGT_D(b_hh) : zero, gh,
-                          LGT_D(y));
+        gru_seq_fw_f64(ctx, q, T, N, H, LGT_D(xw), LGT_D(w_hh), b_hh ? LGT_D(b_hh) : zero, gh,
+                       LGT_D(y));
     y->aux = q;
-    y->attr.flag[0] = h0 != NULL, y->attr.flag[1] = b_hh != NULL;
+    y->attr.gru.has_h0 = h0 != NULL, y->attr.gru.has_b_hh = b_hh != NULL;
     lg_tensor *ins[4] = { xw, w_hh };
     int nin = 2;
     if (h0)
@@ -330,7 +254,7 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     static const char who[] = "lg_backward";
     const gru_seq *q = y->aux;
     lg_tensor *xw = y->in[0], *w = y->in[1];
-    bool has_h0 = y->attr.flag[0], has_b = y->attr.flag[1];
+    bool has_h0 = y->attr.gru.has_h0, has_b = y->attr.gru.has_b_hh;
     int ih0 = has_h0 ? 2 : -1, ib = has_b ? 2 + has_h0 : -1;
     int64_t T = xw->shape[0], N = xw->shape[1], H = w->shape[1];
     lg_dtype dt = (lg_dtype)xw->dtype;
@@ -342,11 +266,11 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     if (!dxw || !dh0 || !dgh || !carry)
         return ctx->status;
     if (dt == LG_F32)
-        gru_seq_bw_float(ctx, q, T, N, H, LGT_F(w), LGT_F(y->grad), LGT_F(dxw), LGT_F(dgh), carry,
-                         LGT_F(dh0));
+        gru_seq_bw_f32(ctx, q, T, N, H, LGT_F(w), LGT_F(y->grad), LGT_F(dxw), LGT_F(dgh), carry,
+                       LGT_F(dh0));
     else
-        gru_seq_bw_double(ctx, q, T, N, H, LGT_D(w), LGT_D(y->grad), LGT_D(dxw), LGT_D(dgh), carry,
-                          LGT_D(dh0));
+        gru_seq_bw_f64(ctx, q, T, N, H, LGT_D(w), LGT_D(y->grad), LGT_D(dxw), LGT_D(dgh), carry,
+                       LGT_D(dh0));
     if (lgA_needs(y, 0) && lgA_accum(ctx, xw, dxw) != LG_OK)
         return ctx->status;
     if (lgA_needs(y, 1)) {

@@ -89,7 +89,7 @@ lg_tensor *lg_index_select(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index
     if (!y)
         return NULL;
     select_move(x, y, ax, index, true);
-    y->attr.axes[0] = ax;
+    y->attr.axis.axis = ax;
     y->saved = index;
     return lgA_record(ctx, LGA_OP_index_select, y, 1, &x);
 }
@@ -100,7 +100,7 @@ lg_status lgA_bw_index_select(lg_ctx *ctx, lg_tensor *y)
     lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;
-    select_move(dx, y->grad, y->attr.axes[0], y->saved, false);
+    select_move(dx, y->grad, y->attr.axis.axis, y->saved, false);
     return lgA_accum(ctx, x, dx);
 }
 
@@ -156,7 +156,7 @@ lg_tensor *lg_gather(lg_ctx *ctx, lg_tensor *x, int axis, lg_tensor *index)
     const int64_t *iv = LGT_I(index);
     for (int64_t i = 0; i < y->numel; i++)
         lgT_set(y, i, lgT_get(x, gather_off(x, index, ax, i) + iv[i] * st));
-    y->attr.axes[0] = ax;
+    y->attr.axis.axis = ax;
     y->saved = index;
     return lgA_record(ctx, LGA_OP_gather, y, 1, &x);
 }
@@ -167,7 +167,7 @@ lg_status lgA_bw_gather(lg_ctx *ctx, lg_tensor *y)
     lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;
-    int ax = y->attr.axes[0];
+    int ax = y->attr.axis.axis;
     int64_t st = axis_stride(x, ax);
     const int64_t *iv = LGT_I(index);
     for (int64_t i = 0; i < y->numel; i++) {

@@ -10,7 +10,7 @@
  * copy of G for it backward.
  * Backward passes transpose flags to gemm and never copies a transpose.
  * B may be 2-D and shared by every batch of A; otherwise the batch shapes
- * must be equal. Flags are kept in y->attr.flag[0..1].
+ * must be equal. Flags are kept in y->attr.matmul.
  */
 #include "autograd.h"
 
@@ -128,8 +128,8 @@ lg_tensor *lg_matmul_bias(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor *bi
                      at(b, p.shared_b ? 0 : i * p.k * p.n), p.ldb, beta,
                      (char *)y->data + (size_t)(i * p.m * p.n) * es, p.n);
     }
-    y->attr.flag[0] = trans_a;
-    y->attr.flag[1] = trans_b;
+    y->attr.matmul.trans_a = trans_a;
+    y->attr.matmul.trans_b = trans_b;
     return lgA_record(ctx, LGA_OP_matmul, y, bias ? 3 : 2, (lg_tensor *[]){ a, b, bias });
 }
 
@@ -149,7 +149,7 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
     mm p;
     int ond;
     int64_t oshape[LG_MAX_DIMS];
-    plan(ctx, a, b, y->attr.flag[0], y->attr.flag[1], &p, &ond, oshape);
+    plan(ctx, a, b, y->attr.matmul.trans_a, y->attr.matmul.trans_b, &p, &ond, oshape);
     lg_dtype dt = (lg_dtype)a->dtype;
     size_t es = lgT_dtype_size(dt);
     int64_t sa = p.m * p.k, sb = p.shared_b ? 0 : p.k * p.n, sg = p.m * p.n;

@@ -35,31 +35,30 @@ static double norm_of(const lg_tensor *x, const lgT_reduce *p, int64_t o, double
     return pw == 2 ? sqrt(s) : pow(s, 1.0 / pw);
 }
 
-/* The common case, p = 2 over the last axis (rows of R contiguous values):
- * typed loops, the same arithmetic as norm_of (a double sum of squares). */
-#define L2_ROWS(T)                                                                                 \
-    static void l2_fw_##T(lg_ctx *ctx, const T *x, T *y, int64_t rows, int64_t R)                  \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, rows *R, for (int64_t o = 0; o < rows; o++) {                                     \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < R; r++)                                                    \
-                    s += (double)x[o * R + r] * (double)x[o * R + r];                              \
-                y[o] = (T)sqrt(s);                                                                 \
-            });                                                                                    \
-    }                                                                                              \
-    static void l2_bw_##T(lg_ctx *ctx, const T *x, const T *y, const T *g, T *dx, int64_t rows,    \
-                          int64_t R)                                                               \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, rows *R, for (int64_t o = 0; o < rows; o++) {                                     \
-                double n = (double)y[o], k = n == 0 ? 0 : (double)g[o] / n;                        \
-                for (int64_t r = 0; r < R; r++)                                                    \
-                    dx[o * R + r] = (T)(n == 0 ? 0 : k * (double)x[o * R + r]);                    \
-            });                                                                                    \
-    }
-L2_ROWS(float)
-L2_ROWS(double)
+/* The common case, p = 2 over the last axis: typed loops (norm_kernel.h). */
+struct l2_args {
+    const void *x, *g;
+    void *y, *dx; /* y: read by the backward */
+    int64_t R;
+};
+
+#define LGC_TEMPLATE "../autograd/norm_kernel.h"
+#include "../core/instantiate.h"
+
+/* The general case, one output element per index: y[o] = norm_of(...). */
+struct norm_args {
+    const lg_tensor *x;
+    lg_tensor *y;
+    const lgT_reduce *p;
+    double pw;
+};
+
+static void norm_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct norm_args *a = arg;
+    for (int64_t o = lo; o < hi; o++)
+        lgT_set(a->y, o, norm_of(a->x, a->p, o, a->pw));
+}
 
 static bool last_axis_only(const lg_tensor *x, const bool *mask)
 {
@@ -85,21 +84,18 @@ lg_tensor *lg_norm(lg_ctx *ctx, lg_tensor *x, double p, int naxes, const int *ax
         return NULL;
     int64_t R = x->ndim ? x->shape[x->ndim - 1] : 1;
     if (p == 2 && last_axis_only(x, mask) && R > 0) {
-        if (x->dtype == LG_F32)
-            l2_fw_float(ctx, LGT_F(x), LGT_F(y), y->numel, R);
-        else
-            l2_fw_double(ctx, LGT_D(x), LGT_D(y), y->numel, R);
+        struct l2_args a = { .x = x->data, .y = y->data, .R = R };
+        lgC_parallel(ctx, y->numel * R, y->numel,
+                     x->dtype == LG_F32 ? l2_fw_range_f32 : l2_fw_range_f64, &a);
     } else {
         lgT_reduce pl;
         lgT_reduce_init(&pl, x->ndim, x->shape, mask);
-        LGT_FOR(ctx, pl.outn * pl.rcount,
-                for (int64_t o = 0; o < pl.outn; o++) lgT_set(y, o, norm_of(x, &pl, o, p)););
+        struct norm_args a = { .x = x, .y = y, .p = &pl, .pw = p };
+        lgC_parallel(ctx, pl.outn * pl.rcount, pl.outn, norm_range, &a);
     }
-    y->attr.f[0] = p;
-    y->attr.naxes = 0;
-    for (int d = 0; d < x->ndim; d++)
-        if (mask[d])
-            y->attr.axes[y->attr.naxes++] = d;
+    y->attr.norm.p = p;
+    for (int d = 0; d < LG_MAX_DIMS; d++)
+        y->attr.norm.mask[d] = d < x->ndim && mask[d];
     return lgA_record(ctx, LGA_OP_norm, y, 1, &x);
 }
 
@@ -111,19 +107,18 @@ static double sgn(double v)
 lg_status lgA_bw_norm(lg_ctx *ctx, lg_tensor *y)
 {
     lg_tensor *x = y->in[0];
-    double pw = y->attr.f[0];
-    bool mask[LG_MAX_DIMS] = { false };
-    for (int i = 0; i < y->attr.naxes; i++)
-        mask[y->attr.axes[i]] = true;
+    double pw = y->attr.norm.p;
+    const bool *mask = y->attr.norm.mask;
     int64_t R = x->ndim ? x->shape[x->ndim - 1] : 1;
     if (pw == 2 && last_axis_only(x, mask) && R > 0) {
         lg_tensor *d2 = lgT_new_like(ctx, x, "lg_backward");
         if (!d2)
             return ctx->status;
-        if (x->dtype == LG_F32)
-            l2_bw_float(ctx, LGT_F(x), LGT_F(y), LGT_F(y->grad), LGT_F(d2), y->numel, R);
-        else
-            l2_bw_double(ctx, LGT_D(x), LGT_D(y), LGT_D(y->grad), LGT_D(d2), y->numel, R);
+        struct l2_args a = {
+            .x = x->data, .g = y->grad->data, .y = y->data, .dx = d2->data, .R = R
+        };
+        lgC_parallel(ctx, y->numel * R, y->numel,
+                     x->dtype == LG_F32 ? l2_bw_range_f32 : l2_bw_range_f64, &a);
         return lgA_accum(ctx, x, d2);
     }
     lgT_reduce p;

@@ -13,6 +13,19 @@
 #include <math.h>
 #include <string.h>
 
+/* What one kernel call works on; x and y have the call's dtype. */
+struct reduce_args {
+    const lgT_reduce *p;
+    const void *x;
+    void *y;
+    int64_t *idx;
+    bool is_max, lse;
+    double scale;
+};
+
+#define LGC_TEMPLATE "../autograd/reduce_kernel.h"
+#include "../core/instantiate.h"
+
 typedef struct rsetup {
     bool mask[LG_MAX_DIMS];
     lgT_reduce p;
@@ -31,11 +44,9 @@ static lg_tensor *setup(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
     lg_tensor *y = lgT_new(ctx, dt, ond, oshape, who);
     if (!y)
         return NULL;
-    y->attr.naxes = 0;
-    for (int d = 0; d < x->ndim; d++)
-        if (s->mask[d])
-            y->attr.axes[y->attr.naxes++] = d;
-    y->attr.flag[0] = keepdim;
+    for (int d = 0; d < LG_MAX_DIMS; d++)
+        y->attr.reduce.mask[d] = d < x->ndim && s->mask[d];
+    y->attr.reduce.keepdim = keepdim;
     return y;
 }
 
@@ -43,11 +54,7 @@ static lg_tensor *setup(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
 static int backward_plan(const lg_tensor *y, const lg_tensor *x, lgT_reduce *p,
                          int64_t kshape[LG_MAX_DIMS])
 {
-    bool mask[LG_MAX_DIMS] = { false };
-    for (int i = 0; i < y->attr.naxes; i++)
-        mask[y->attr.axes[i]] = true;
-    if (x->ndim == 0)
-        mask[0] = false;
+    const bool *mask = y->attr.reduce.mask;
     if (p)
         lgT_reduce_init(p, x->ndim, x->shape, mask);
     return lgT_reduced_shape(x->ndim, x->shape, mask, true, kshape);
@@ -92,15 +99,9 @@ static lg_status sum_mean_backward(lg_ctx *ctx, lg_tensor *y, double scale_by_co
         return ctx->status;
     lgT_expand(ctx, dx, y->grad, knd, kshape);
     if (scale_by_count && p.rcount > 0) {
-        double s = 1.0 / (double)p.rcount;
-        int64_t n = dx->numel;
-        if (dx->dtype == LG_F32) {
-            float *d = LGT_F(dx);
-            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) d[i] = (float)((double)d[i] * s););
-        } else {
-            double *d = LGT_D(dx);
-            LGT_FOR(ctx, n, for (int64_t i = 0; i < n; i++) d[i] = d[i] * s;);
-        }
+        struct reduce_args a = { .y = dx->data, .scale = 1.0 / (double)p.rcount };
+        lgC_parallel(ctx, dx->numel, dx->numel,
+                     dx->dtype == LG_F32 ? scale_range_f32 : scale_range_f64, &a);
     }
     return lgA_accum(ctx, x, dx);
 }
@@ -117,27 +118,6 @@ lg_status lgA_bw_mean(lg_ctx *ctx, lg_tensor *y)
 
 /* max / min ------------------------------------------------------------ */
 
-#define EXTREME_KERNEL(T, NAME)                                                                    \
-    static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y, int64_t *idx,             \
-                     bool is_max)                                                                  \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, p->outn * p->rcount, for (int64_t o = 0; o < p->outn; o++) {                      \
-                const T *xo = x + lgT_reduce_base(p, o);                                           \
-                T best = xo[0];                                                                    \
-                int64_t bi = 0;                                                                    \
-                for (int64_t r = 1; r < p->rcount && best == best; r++) {                          \
-                    T v = xo[lgT_roff(p, r)];                                                      \
-                    if (v != v || (is_max ? v > best : v < best))                                  \
-                        best = v, bi = r;                                                          \
-                }                                                                                  \
-                y[o] = best;                                                                       \
-                idx[o] = bi;                                                                       \
-            });                                                                                    \
-    }
-EXTREME_KERNEL(float, extreme_f32)
-EXTREME_KERNEL(double, extreme_f64)
-
 static lg_tensor *extreme(lg_ctx *ctx, int op, lg_tensor *x, int naxes, const int *axes,
                           bool keepdim, lg_tensor **indices)
 {
@@ -153,10 +133,11 @@ static lg_tensor *extreme(lg_ctx *ctx, int op, lg_tensor *x, int naxes, const in
     lg_tensor *idx = lgT_new(ctx, LG_I64, y->ndim, y->shape, who);
     if (!idx)
         return NULL;
-    if (x->dtype == LG_F32)
-        extreme_f32(ctx, &s.p, LGT_F(x), LGT_F(y), LGT_I(idx), op == LGA_OP_max);
-    else
-        extreme_f64(ctx, &s.p, LGT_D(x), LGT_D(y), LGT_I(idx), op == LGA_OP_max);
+    struct reduce_args a = {
+        .p = &s.p, .x = x->data, .y = y->data, .idx = LGT_I(idx), .is_max = op == LGA_OP_max
+    };
+    lgC_parallel(ctx, s.p.outn * s.p.rcount, s.p.outn,
+                 x->dtype == LG_F32 ? rows_range_f32 : rows_range_f64, &a);
     y->saved = idx;
     if (indices)
         *indices = idx;
@@ -202,31 +183,6 @@ lg_status lgA_bw_min(lg_ctx *ctx, lg_tensor *y)
 
 /* logsumexp ------------------------------------------------------------ */
 
-#define LSE_KERNEL(T, NAME)                                                                        \
-    static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y)                           \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, p->outn * p->rcount, for (int64_t o = 0; o < p->outn; o++) {                      \
-                const T *xo = x + lgT_reduce_base(p, o);                                           \
-                double m = -INFINITY;                                                              \
-                for (int64_t r = 0; r < p->rcount; r++) {                                          \
-                    double v = xo[lgT_roff(p, r)];                                                 \
-                    if (v > m || v != v)                                                           \
-                        m = v;                                                                     \
-                    if (m != m)                                                                    \
-                        break;                                                                     \
-                }                                                                                  \
-                if (isinf(m))                                                                      \
-                    m = 0;                                                                         \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < p->rcount; r++)                                            \
-                    s += exp((double)xo[lgT_roff(p, r)] - m);                                      \
-                y[o] = (T)(log(s) + m);                                                            \
-            });                                                                                    \
-    }
-LSE_KERNEL(float, lse_f32)
-LSE_KERNEL(double, lse_f64)
-
 lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool keepdim)
 {
     rsetup s;
@@ -234,10 +190,9 @@ lg_tensor *lg_logsumexp(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, b
         setup(ctx, x, naxes, axes, keepdim, "lg_logsumexp", x ? (lg_dtype)x->dtype : LG_F32, &s);
     if (!y)
         return NULL;
-    if (x->dtype == LG_F32)
-        lse_f32(ctx, &s.p, LGT_F(x), LGT_F(y));
-    else
-        lse_f64(ctx, &s.p, LGT_D(x), LGT_D(y));
+    struct reduce_args a = { .p = &s.p, .x = x->data, .y = y->data, .lse = true };
+    lgC_parallel(ctx, s.p.outn * s.p.rcount, s.p.outn,
+                 x->dtype == LG_F32 ? rows_range_f32 : rows_range_f64, &a);
     return lgA_record(ctx, LGA_OP_logsumexp, y, 1, &x);
 }
 

@@ -62,25 +62,50 @@ lg_status lgA_bw_reshape(lg_ctx *ctx, lg_tensor *y)
     return g ? lgA_accum_shared(ctx, x, g) : ctx->status;
 }
 
-#define PERMUTE_KERNEL(T, NAME)                                                                    \
-    static void NAME(lg_ctx *ctx, T *dst, const T *src, int nd, const int64_t *oshape,             \
-                     const int64_t *sstride, int64_t n)                                            \
-    {                                                                                              \
-        int64_t inner = nd ? oshape[nd - 1] : 1, rows = inner ? n / inner : 0;                     \
-        int64_t is = nd ? sstride[nd - 1] : 1;                                                     \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t r = 0; r < rows; r++) {                                           \
-                int64_t off = 0, q = r;                                                            \
-                for (int d = nd - 2; d >= 0; d--) {                                                \
-                    off += (q % oshape[d]) * sstride[d];                                           \
-                    q /= oshape[d];                                                                \
-                }                                                                                  \
-                for (int64_t j = 0; j < inner; j++)                                                \
-                    dst[r * inner + j] = src[off + j * is];                                        \
-            });                                                                                    \
+/* dst = src read at strides sstride, over output rows [lo, hi) (rows of
+ * oshape's last axis), for elements of a constant size (4 or 8 bytes). */
+struct permute_args {
+    void *dst;
+    const void *src;
+    int nd;
+    const int64_t *oshape, *sstride;
+    int64_t inner, is;
+};
+
+static inline __attribute__((always_inline)) void permute_rows(const struct permute_args *a,
+                                                               int64_t lo, int64_t hi, size_t esz)
+{
+    int nd = a->nd;
+    int64_t inner = a->inner, is = a->is;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t off = 0, q = r;
+        for (int d = nd - 2; d >= 0; d--) {
+            off += (q % a->oshape[d]) * a->sstride[d];
+            q /= a->oshape[d];
+        }
+        if (esz == 4) {
+            uint32_t *dst = a->dst;
+            const uint32_t *src = a->src;
+            for (int64_t j = 0; j < inner; j++)
+                dst[r * inner + j] = src[off + j * is];
+        } else {
+            uint64_t *dst = a->dst;
+            const uint64_t *src = a->src;
+            for (int64_t j = 0; j < inner; j++)
+                dst[r * inner + j] = src[off + j * is];
+        }
     }
-PERMUTE_KERNEL(uint32_t, permute32)
-PERMUTE_KERNEL(uint64_t, permute64)
+}
+
+static void permute32_range(void *arg, int64_t lo, int64_t hi)
+{
+    permute_rows(arg, lo, hi, 4);
+}
+
+static void permute64_range(void *arg, int64_t lo, int64_t hi)
+{
+    permute_rows(arg, lo, hi, 8);
+}
 
 /* dst = src permuted: dst.shape[d] = src.shape[perm[d]]. */
 static void permute_copy(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, const int *perm)
@@ -92,10 +117,17 @@ static void permute_copy(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, cons
     }
     for (int d = 0; d < src->ndim; d++)
         sstride[d] = st[perm[d]];
-    if (lgT_dtype_size((lg_dtype)src->dtype) == 4)
-        permute32(ctx, dst->data, src->data, dst->ndim, dst->shape, sstride, dst->numel);
-    else
-        permute64(ctx, dst->data, src->data, dst->ndim, dst->shape, sstride, dst->numel);
+    int nd = dst->ndim;
+    int64_t inner = nd ? dst->shape[nd - 1] : 1, rows = inner ? dst->numel / inner : 0;
+    struct permute_args a = { .dst = dst->data,
+                              .src = src->data,
+                              .nd = nd,
+                              .oshape = dst->shape,
+                              .sstride = sstride,
+                              .inner = inner,
+                              .is = nd ? sstride[nd - 1] : 1 };
+    lgC_parallel(ctx, dst->numel, rows,
+                 lgT_dtype_size((lg_dtype)src->dtype) == 4 ? permute32_range : permute64_range, &a);
 }
 
 lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm)
@@ -120,7 +152,7 @@ lg_tensor *lg_permute(lg_ctx *ctx, lg_tensor *x, const int *perm)
     if (!y)
         return NULL;
     permute_copy(ctx, y, x, p);
-    memcpy(y->attr.axes, p, sizeof p);
+    memcpy(y->attr.permute.perm, p, sizeof p);
     return lgA_record(ctx, LGA_OP_permute, y, 1, &x);
 }
 
@@ -129,7 +161,7 @@ lg_status lgA_bw_permute(lg_ctx *ctx, lg_tensor *y)
     lg_tensor *x = y->in[0];
     int inv[LG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++)
-        inv[y->attr.axes[d]] = d;
+        inv[y->attr.permute.perm[d]] = d;
     lg_tensor *dx = lgT_new_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;

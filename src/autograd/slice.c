@@ -78,9 +78,9 @@ lg_tensor *lg_slice(lg_ctx *ctx, lg_tensor *x, int axis, int64_t start, int64_t 
     if (!y)
         return NULL;
     slice_move(x, y, ax, start, step, TAKE);
-    y->attr.axes[0] = ax;
-    y->attr.i[0] = start;
-    y->attr.i[1] = step;
+    y->attr.slice.axis = ax;
+    y->attr.slice.start = start;
+    y->attr.slice.step = step;
     return lgA_record(ctx, LGA_OP_slice, y, 1, &x);
 }
 
@@ -91,7 +91,7 @@ lg_status lgA_bw_slice(lg_ctx *ctx, lg_tensor *y)
     lg_tensor *dx = lgA_grad_buffer(ctx, y->in[0]);
     if (!dx)
         return ctx->status;
-    slice_move(dx, y->grad, y->attr.axes[0], y->attr.i[0], y->attr.i[1], ADD);
+    slice_move(dx, y->grad, y->attr.slice.axis, y->attr.slice.start, y->attr.slice.step, ADD);
     return LG_OK;
 }
 
@@ -159,13 +159,13 @@ lg_tensor *lg_concat(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis)
         slice_move(y, xs[i], ax, off, 1, PUT);
         off += xs[i]->shape[ax];
     }
-    y->attr.axes[0] = ax;
+    y->attr.axis.axis = ax;
     return lgA_record(ctx, LGA_OP_concat, y, n, xs);
 }
 
 lg_status lgA_bw_concat(lg_ctx *ctx, lg_tensor *y)
 {
-    int ax = y->attr.axes[0];
+    int ax = y->attr.axis.axis;
     int64_t off = 0;
     for (int i = 0; i < y->nin; i++) {
         lg_tensor *x = y->in[i];

@@ -11,52 +11,17 @@
 
 #include <math.h>
 
-#define SOFTMAX_KERNELS(T, SUF)                                                                    \
-    static void fw_##SUF(lg_ctx *ctx, const lgT_reduce *p, const T *x, T *y, bool logy)            \
-    {                                                                                              \
-        int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;                                     \
-        LGT_FOR(                                                                                   \
-            ctx, p->outn *n, for (int64_t o = 0; o < p->outn; o++) {                               \
-                int64_t b = lgT_reduce_base(p, o);                                                 \
-                const T *xo = x + b;                                                               \
-                T *yo = y + b;                                                                     \
-                double m = -INFINITY;                                                              \
-                for (int64_t r = 0; r < n; r++)                                                    \
-                    if (xo[r * st] > m || xo[r * st] != xo[r * st])                                \
-                        m = xo[r * st];                                                            \
-                /* a +inf makes the whole row NaN, as PyTorch's x - max; an all -inf               \
-                 * row gives NaN through -inf - log 0 */                                           \
-                if (isinf(m))                                                                      \
-                    m = m > 0 ? NAN : 0;                                                           \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < n; r++)                                                    \
-                    s += exp((double)xo[r * st] - m);                                              \
-                double ls = log(s);                                                                \
-                for (int64_t r = 0; r < n; r++) {                                                  \
-                    double v = (double)xo[r * st] - m;                                             \
-                    yo[r * st] = (T)(logy ? v - ls : exp(v) / s);                                  \
-                }                                                                                  \
-            });                                                                                    \
-    }                                                                                              \
-    static void bw_##SUF(lg_ctx *ctx, const lgT_reduce *p, T *dx, const T *g, const T *y,          \
-                         bool logy)                                                                \
-    {                                                                                              \
-        int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;                                     \
-        LGT_FOR(                                                                                   \
-            ctx, p->outn *n, for (int64_t o = 0; o < p->outn; o++) {                               \
-                int64_t b = lgT_reduce_base(p, o);                                                 \
-                double s = 0;                                                                      \
-                for (int64_t r = 0; r < n; r++)                                                    \
-                    s += logy ? (double)g[b + r * st]                                              \
-                              : (double)g[b + r * st] * (double)y[b + r * st];                     \
-                for (int64_t r = 0; r < n; r++) {                                                  \
-                    int64_t i = b + r * st;                                                        \
-                    dx[i] = logy ? (T)(g[i] - exp((double)y[i]) * s) : (T)(y[i] * (g[i] - s));     \
-                }                                                                                  \
-            });                                                                                    \
-    }
-SOFTMAX_KERNELS(float, f32)
-SOFTMAX_KERNELS(double, f64)
+/* What one kernel call works on: forward x -> y; backward y (in x) and
+ * g -> dx (in y). The pointers have the call's dtype. */
+struct softmax_args {
+    const lgT_reduce *p;
+    const void *x, *g;
+    void *y;
+    bool logy;
+};
+
+#define LGC_TEMPLATE "../autograd/softmax_kernel.h"
+#include "../core/instantiate.h"
 
 static void plan(const lg_tensor *x, int axis, lgT_reduce *p)
 {
@@ -78,11 +43,13 @@ static lg_tensor *softmax(lg_ctx *ctx, int op, lg_tensor *x, int axis)
     lgT_reduce p;
     plan(x, ax, &p);
     /* an empty x has no rows to walk, though their count may reach 2^60 */
-    if (x->numel > 0 && x->dtype == LG_F32)
-        fw_f32(ctx, &p, LGT_F(x), LGT_F(y), op == LGA_OP_log_softmax);
-    else if (x->numel > 0)
-        fw_f64(ctx, &p, LGT_D(x), LGT_D(y), op == LGA_OP_log_softmax);
-    y->attr.axes[0] = ax;
+    struct softmax_args a = {
+        .p = &p, .x = x->data, .y = y->data, .logy = op == LGA_OP_log_softmax
+    };
+    if (x->numel > 0)
+        lgC_parallel(ctx, p.outn * p.rcount, p.outn,
+                     x->dtype == LG_F32 ? softmax_fw_range_f32 : softmax_fw_range_f64, &a);
+    y->attr.axis.axis = ax;
     return lgA_record(ctx, op, y, 1, &x);
 }
 
@@ -93,11 +60,13 @@ static lg_status softmax_backward(lg_ctx *ctx, lg_tensor *y, bool logy)
     if (!dx)
         return ctx->status;
     lgT_reduce p;
-    plan(x, y->attr.axes[0], &p);
-    if (x->numel > 0 && x->dtype == LG_F32)
-        bw_f32(ctx, &p, LGT_F(dx), LGT_F(y->grad), LGT_F(y), logy);
-    else if (x->numel > 0)
-        bw_f64(ctx, &p, LGT_D(dx), LGT_D(y->grad), LGT_D(y), logy);
+    plan(x, y->attr.axis.axis, &p);
+    struct softmax_args a = {
+        .p = &p, .x = y->data, .g = y->grad->data, .y = dx->data, .logy = logy
+    };
+    if (x->numel > 0)
+        lgC_parallel(ctx, p.outn * p.rcount, p.outn,
+                     x->dtype == LG_F32 ? softmax_bw_range_f32 : softmax_bw_range_f64, &a);
     return lgA_accum(ctx, x, dx);
 }
 

@@ -2,78 +2,45 @@
  *
  *   y = f(x; a, b),  dx = f'(g, x, y; a, b)   (any shape, same dtype)
  *
- * Each row of unary.def expands to a forward and a backward kernel for
- * float and double; <tgmath.h> picks expf or exp by the element type.
- * Scalar attributes a, b are stored in y->attr.f[0..1].
+ * unary_kernel.h holds the loops, once per element type; each row of
+ * unary.def is a case of its element functions. Scalar attributes a, b
+ * are stored in y->attr.unary.
  */
 #include "autograd.h"
 
 #include <tgmath.h>
 
-#define KERNELS(name, T, SUF, fwd, bwd)                                                            \
-    static void fw_##name##_##SUF(lg_ctx *ctx, T *restrict yv, const T *restrict xv, int64_t n,    \
-                                  T a, T b)                                                        \
-    {                                                                                              \
-        (void)a, (void)b;                                                                          \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T x = xv[i];                                                                       \
-                yv[i] = (T)(fwd);                                                                  \
-            });                                                                                    \
-    }                                                                                              \
-    static void bw_##name##_##SUF(lg_ctx *ctx, T *restrict dx, const T *restrict gv,               \
-                                  const T *restrict xv, const T *restrict yv, int64_t n, T a, T b) \
-    {                                                                                              \
-        (void)a, (void)b, (void)xv, (void)yv, (void)gv;                                            \
-        LGT_FOR(                                                                                   \
-            ctx, n, for (int64_t i = 0; i < n; i++) {                                              \
-                T x = xv[i], y = yv[i], g = gv[i];                                                 \
-                (void)x, (void)y, (void)g;                                                         \
-                dx[i] = (T)(bwd);                                                                  \
-            });                                                                                    \
-    }
+/* What one kernel call works on; the pointers have the call's dtype. */
+struct unary_args {
+    int op;
+    bool backward;
+    void *y, *dx;
+    const void *x, *g;
+    double a, b;
+};
 
-#define LG_UNARY(name, fwd, bwd)                                                                   \
-    KERNELS(name, float, f32, fwd, bwd)                                                            \
-    KERNELS(name, double, f64, fwd, bwd)
-#include "unary.def"
-#undef LG_UNARY
+#define LGC_TEMPLATE "../autograd/unary_kernel.h"
+#include "../core/instantiate.h"
 
-typedef void (*fw_f32)(lg_ctx *, float *, const float *, int64_t, float, float);
-typedef void (*fw_f64)(lg_ctx *, double *, const double *, int64_t, double, double);
-typedef void (*bw_f32)(lg_ctx *, float *, const float *, const float *, const float *, int64_t,
-                       float, float);
-typedef void (*bw_f64)(lg_ctx *, double *, const double *, const double *, const double *, int64_t,
-                       double, double);
-
-static const struct {
-    fw_f32 f32;
-    fw_f64 f64;
-    bw_f32 b32;
-    bw_f64 b64;
-    const char *who;
-} table[] = {
-#define LG_UNARY(name, fwd, bwd)                                                                   \
-    [LGA_OP_##name] = { fw_##name##_f32, fw_##name##_f64, bw_##name##_f32, bw_##name##_f64,        \
-                        "lg_" #name },
+static const char *const unary_who[] = {
+#define LG_UNARY(name, fwd, bwd) [LGA_OP_##name] = "lg_" #name,
 #include "unary.def"
 #undef LG_UNARY
 };
 
 static lg_tensor *unary(lg_ctx *ctx, int op, lg_tensor *x, double a, double b)
 {
-    const char *who = table[op].who;
+    const char *who = unary_who[op];
     if (!ctx || !lgT_ok_float(ctx, x, who, "x"))
         return NULL;
     lg_tensor *y = lgT_new_like(ctx, x, who);
     if (!y)
         return NULL;
-    if (x->dtype == LG_F32)
-        table[op].f32(ctx, LGT_F(y), LGT_F(x), x->numel, (float)a, (float)b);
-    else
-        table[op].f64(ctx, LGT_D(y), LGT_D(x), x->numel, a, b);
-    y->attr.f[0] = a;
-    y->attr.f[1] = b;
+    struct unary_args args = { .op = op, .y = y->data, .x = x->data, .a = a, .b = b };
+    lgC_parallel(ctx, x->numel, x->numel, x->dtype == LG_F32 ? unary_range_f32 : unary_range_f64,
+                 &args);
+    y->attr.unary.a = a;
+    y->attr.unary.b = b;
     return lgA_record(ctx, op, y, 1, &x);
 }
 
@@ -83,42 +50,31 @@ static lg_status unary_backward(lg_ctx *ctx, int op, lg_tensor *y)
     lg_tensor *dx = lgT_new_like(ctx, x, "lg_backward");
     if (!dx)
         return ctx->status;
-    double a = y->attr.f[0], b = y->attr.f[1];
-    if (x->dtype == LG_F32)
-        table[op].b32(ctx, LGT_F(dx), LGT_F(y->grad), LGT_F(x), LGT_F(y), x->numel, (float)a,
-                      (float)b);
-    else
-        table[op].b64(ctx, LGT_D(dx), LGT_D(y->grad), LGT_D(x), LGT_D(y), x->numel, a, b);
+    struct unary_args args = { .op = op,
+                               .backward = true,
+                               .y = y->data,
+                               .dx = dx->data,
+                               .x = x->data,
+                               .g = y->grad->data,
+                               .a = y->attr.unary.a,
+                               .b = y->attr.unary.b };
+    lgC_parallel(ctx, x->numel, x->numel, x->dtype == LG_F32 ? unary_range_f32 : unary_range_f64,
+                 &args);
     return lgA_accum(ctx, x, dx);
 }
 
-#define LG_UNARY(name, fwd, bwd)                                                                   \
-    lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y)                                             \
-    {                                                                                              \
-        return unary_backward(ctx, LGA_OP_##name, y);                                              \
-    }
+/* One line per row: lgA_bw_<name>, and lg_<name> for the rows without
+ * attributes (LG_UNARY_ATTR rows have theirs below). */
+/* clang-format off */
+#define LG_UNARY(name, fwd, bwd) lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y) { return unary_backward(ctx, LGA_OP_##name, y); }
 #include "unary.def"
 #undef LG_UNARY
-
-/* Public constructors: those without attributes come from the table. */
-#define NO_ATTR(name)                                                                              \
-    lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *x)                                                \
-    {                                                                                              \
-        return unary(ctx, LGA_OP_##name, x, 0, 0);                                                 \
-    }
-NO_ATTR(neg)
-NO_ATTR(exp)
-NO_ATTR(log)
-NO_ATTR(log1p)
-NO_ATTR(expm1)
-NO_ATTR(abs)
-NO_ATTR(sign)
-NO_ATTR(sqrt)
-NO_ATTR(square)
-NO_ATTR(relu)
-NO_ATTR(sigmoid)
-NO_ATTR(log_sigmoid)
-NO_ATTR(tanh)
+#define LG_UNARY(name, fwd, bwd) lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *x) { return unary(ctx, LGA_OP_##name, x, 0, 0); }
+#define LG_UNARY_ATTR(name, fwd, bwd)
+#include "unary.def"
+#undef LG_UNARY
+#undef LG_UNARY_ATTR
+/* clang-format on */
 
 lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x, double beta, double threshold)
 {

@@ -121,6 +121,21 @@ struct lg_ctx {
     struct lg_tensor *tape_tail; /* last recorded op; linked backwards */
 };
 
+/* The parameter store (ctx->params, filled by lg_param_new in
+ * tensor/tensor.c). Is t one of the ctx's parameters? */
+static inline bool lgC_is_param(const lg_ctx *ctx, const struct lg_tensor *t)
+{
+    for (int i = 0; i < ctx->nparams; i++)
+        if (ctx->params[i] == t)
+            return true;
+    return false;
+}
+/* Frees the parameters made after the first n, their data, names and
+ * gradients (a layer that failed half way leaves none behind; nn's
+ * constructors call it). Defined beside lg_param_new in tensor/tensor.c,
+ * which lays a parameter out. */
+LG_HIDDEN void lgC_params_drop(lg_ctx *ctx, int n);
+
 /* A ctx made from invalid params: records LG_ERR_STATE naming who and returns true. */
 LG_HIDDEN bool lgC_failed(lg_ctx *ctx, const char *who);
 
@@ -231,10 +246,9 @@ typedef struct lgC_optfield {
     size_t offset, size;
     const char *dflt; /* the default, as the message shows it */
 } lgC_optfield;
-#define LGC_FIELD(T, f, dflt)                                                                      \
-    {                                                                                              \
-#f, offsetof(T, f), sizeof(((T *)0)->f), dflt                                              \
-    }
+/* clang-format off */
+#define LGC_FIELD(T, f, dflt) { #f, offsetof(T, f), sizeof(((T *)0)->f), dflt }
+/* clang-format on */
 typedef struct lgC_opts_desc {
     const char *type, *defaults_fn; /* "lg_ce_opts", "lg_ce_opts_default()" */
     size_t size;
@@ -244,15 +258,11 @@ typedef struct lgC_opts_desc {
 } lgC_opts_desc;
 /* A descriptor from the struct type, its static const defaults and its
  * table of fields with non-zero defaults (DESC0: none). */
-#define LGC_DESC(T, defaults, fields)                                                              \
-    {                                                                                              \
-#T, #T "_default()", sizeof(T), &(defaults), (fields),                                     \
-            (int)(sizeof(fields) / sizeof(fields)[0])                                              \
-    }
-#define LGC_DESC0(T, defaults)                                                                     \
-    {                                                                                              \
-#T, #T "_default()", sizeof(T), &(defaults), NULL, 0                                       \
-    }
+#define LGC_NELEM(a) ((int)(sizeof(a) / sizeof(a)[0]))
+/* clang-format off */
+#define LGC_DESC(T, dflt, fl) { #T, #T "_default()", sizeof(T), &(dflt), (fl), LGC_NELEM(fl) }
+#define LGC_DESC0(T, dflt) { #T, #T "_default()", sizeof(T), &(dflt), NULL, 0 }
+/* clang-format on */
 typedef enum lgC_opts_kind {
     LGC_OPTS_BAD,     /* error recorded */
     LGC_OPTS_DEFAULT, /* NULL or all zero */
@@ -296,8 +306,8 @@ LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k,
 /* Threads. lgC_parallel(ctx, work, n, fn, arg) calls fn(arg, lo, hi) over
  * [0, n) in one contiguous range per thread when work >= LGC_PAR_MIN and
  * the ctx has more than one thread, and as fn(arg, 0, n) otherwise (an
- * OpenMP region whose if clause is false still builds a thread team: a few
- * microseconds, which dominated the small losses). The split is static, so
+ * OpenMP region whose if clause is false still builds a thread team, a
+ * cost that dominated the small losses). The split is static, so
  * a kernel whose result depends only on fixed blocks of its range (as
  * every reduction here) gives the same bits at any thread count. */
 #define LGC_PAR_MIN 32768
@@ -324,7 +334,7 @@ LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn f
  * where the CPU can (docs/performance.md has the measurements). The code
  * is ISO C (no FMA contraction), so the clones round alike; only the order
  * of a vector reduction's additions follows the vector width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
     !defined(__SANITIZE_THREAD__)
 /* (not under ThreadSanitizer: the clones' ifunc resolvers run before its
  * runtime is up and crash in their instrumentation) */

@@ -4,7 +4,6 @@
  * parameters sit in the ctx's parameter store under "<name>.<leaf>". The
  * forward passes are composites of public ops.
  */
-#include "../tensor/tensor.h" /* lgT_params_drop */
 #include "nn.h"
 
 #include <math.h>
@@ -116,13 +115,8 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
 {
     if (!ctx)
         return NULL;
-    int before = lg_param_count(ctx);
-    const char *outer = lgC_api_enter(ctx, "lg_linear_new");
-    lg_linear *res = linear_new_body(ctx, name, in_features, out_features, opts);
-    if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
-    lgC_api_leave(ctx, outer);
-    return res;
+    lgN_build b = lgN_build_begin(ctx, "lg_linear_new");
+    return lgN_build_end(ctx, b, linear_new_body(ctx, name, in_features, out_features, opts));
 }
 
 static lg_tensor *linear_forward_body(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
@@ -158,9 +152,7 @@ lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x)
     if (!ctx)
         return NULL;
     const char *outer = lgC_api_enter(ctx, "lg_linear_forward");
-    lg_tensor *res = linear_forward_body(ctx, l, x);
-    lgC_api_leave(ctx, outer);
-    return res;
+    return lgN_api_done(ctx, outer, linear_forward_body(ctx, l, x));
 }
 
 static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t num, int64_t dim,
@@ -194,13 +186,8 @@ lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64
 {
     if (!ctx)
         return NULL;
-    int before = lg_param_count(ctx);
-    const char *outer = lgC_api_enter(ctx, "lg_embedding_new");
-    lg_embedding *res = embedding_new_body(ctx, name, num, dim, dt);
-    if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
-    lgC_api_leave(ctx, outer);
-    return res;
+    lgN_build b = lgN_build_begin(ctx, "lg_embedding_new");
+    return lgN_build_end(ctx, b, embedding_new_body(ctx, name, num, dim, dt));
 }
 
 static lg_tensor *embedding_forward_body(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices)
@@ -241,9 +228,7 @@ lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *i
     if (!ctx)
         return NULL;
     const char *outer = lgC_api_enter(ctx, "lg_embedding_forward");
-    lg_tensor *res = embedding_forward_body(ctx, e, indices);
-    lgC_api_leave(ctx, outer);
-    return res;
+    return lgN_api_done(ctx, outer, embedding_forward_body(ctx, e, indices));
 }
 
 static lg_tensor *dropout_body(lg_ctx *ctx, lg_tensor *x, double p)
@@ -273,9 +258,7 @@ lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p)
     if (!ctx)
         return NULL;
     const char *outer = lgC_api_enter(ctx, "lg_dropout");
-    lg_tensor *res = dropout_body(ctx, x, p);
-    lgC_api_leave(ctx, outer);
-    return res;
+    return lgN_api_done(ctx, outer, dropout_body(ctx, x, p));
 }
 
 static const lg_mlp_opts mlp_defaults = { .defaults_tag = LG_OPTS_TAG };
@@ -335,13 +318,8 @@ lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
 {
     if (!ctx)
         return NULL;
-    int before = lg_param_count(ctx);
-    const char *outer = lgC_api_enter(ctx, "lg_mlp_new");
-    lg_mlp *res = mlp_new_body(ctx, name, n, sizes, opts);
-    if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
-    lgC_api_leave(ctx, outer);
-    return res;
+    lgN_build b = lgN_build_begin(ctx, "lg_mlp_new");
+    return lgN_build_end(ctx, b, mlp_new_body(ctx, name, n, sizes, opts));
 }
 
 static lg_tensor *mlp_forward_body(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
@@ -370,7 +348,5 @@ lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
     if (!ctx)
         return NULL;
     const char *outer = lgC_api_enter(ctx, "lg_mlp_forward");
-    lg_tensor *res = mlp_forward_body(ctx, m, x);
-    lgC_api_leave(ctx, outer);
-    return res;
+    return lgN_api_done(ctx, outer, mlp_forward_body(ctx, m, x));
 }

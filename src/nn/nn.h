@@ -5,6 +5,31 @@
 
 #include "../core/core.h"
 
+/* A layer is made whole or not at all: a constructor runs its body between
+ * lgN_build_begin and lgN_build_end, which drops the parameters the body
+ * made if it failed (returned NULL). Errors recorded meanwhile name who. */
+typedef struct lgN_build {
+    int params;
+    const char *outer;
+} lgN_build;
+static inline lgN_build lgN_build_begin(lg_ctx *ctx, const char *who)
+{
+    return (lgN_build){ lg_param_count(ctx), lgC_api_enter(ctx, who) };
+}
+static inline void *lgN_build_end(lg_ctx *ctx, lgN_build b, void *made)
+{
+    if (!made)
+        lgC_params_drop(ctx, b.params);
+    lgC_api_leave(ctx, b.outer);
+    return made;
+}
+/* The end of a public call made of others (lgC_api_enter): returns res. */
+static inline void *lgN_api_done(lg_ctx *ctx, const char *outer, void *res)
+{
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
 /* "<prefix>.<leaf>" into buf; prefix may be NULL or "". NULL (and
  * LG_ERR_VALUE) when it does not fit. */
 LG_HIDDEN const char *lgN_name(lg_ctx *ctx, char *buf, size_t n, const char *prefix,

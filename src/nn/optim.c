@@ -7,7 +7,6 @@
  * update, so steady-state steps allocate nothing.
  */
 #include "optim.h"
-#include "../tensor/tensor.h" /* LGC_VECTOR_CLONES */
 
 #include <math.h>
 #include <string.h>
@@ -146,7 +145,8 @@ static bool gather_params(lg_ctx *ctx, const lg_optim_opts *o, lg_tensor **param
     static const char who[] = "lg_optim_new";
     for (int i = 0; i < n; i++) {
         params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
-        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK || !params[i]->persistent) {
+        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK ||
+            !lgC_is_param(ctx, params[i])) {
             if (lg_ctx_status(ctx) == LG_OK)
                 lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter (lg_param_new)",
                           who, i);
@@ -207,37 +207,22 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     return opt;
 }
 
-/* x[j] as double / store, for a buffer of the parameter's dtype. */
-#define LD(buf, j) (f32 ? (double)((float *)(buf))[j] : ((double *)(buf))[j])
-#define ST(buf, j, v)                                                                              \
-    (f32 ? (void)(((float *)(buf))[j] = (float)(v)) : (void)(((double *)(buf))[j] = (v)))
+/* buf[j] as double / store v there, for a buffer of the parameter's dtype. */
+static inline double ld(const void *buf, int64_t j, bool f32)
+{
+    return f32 ? (double)((const float *)buf)[j] : ((const double *)buf)[j];
+}
 
-/* SGD over n elements of type T: the arithmetic of the generic version
- * (double, each state rounded to T when stored), a plain loop per case. */
-#define SGD_KERNEL(T, SUF)                                                                         \
-    LGC_VECTOR_CLONES static void sgd_##SUF(const lg_optim *o, T *restrict p, const T *restrict g, \
-                                            T *restrict buf, int64_t n, bool fresh)                \
-    {                                                                                              \
-        const double lr = o->lr, wd = o->weight_decay, mom = o->momentum, damp = 1 - o->dampening; \
-        if (!buf && wd == 0) {                                                                     \
-            for (int64_t j = 0; j < n; j++)                                                        \
-                p[j] = (T)((double)p[j] - lr * (double)g[j]);                                      \
-            return;                                                                                \
-        }                                                                                          \
-        for (int64_t j = 0; j < n; j++) {                                                          \
-            double d = (double)g[j], pj = (double)p[j];                                            \
-            if (wd != 0)                                                                           \
-                d = d + wd * pj;                                                                   \
-            if (buf) {                                                                             \
-                T b = (T)(fresh ? d : (double)buf[j] * mom + damp * d);                            \
-                buf[j] = b;                                                                        \
-                d = o->nesterov ? d + mom * (double)b : (double)b;                                 \
-            }                                                                                      \
-            p[j] = (T)(pj - lr * d);                                                               \
-        }                                                                                          \
-    }
-SGD_KERNEL(float, f32)
-SGD_KERNEL(double, f64)
+static inline void st(void *buf, int64_t j, double v, bool f32)
+{
+    if (f32)
+        ((float *)buf)[j] = (float)v;
+    else
+        ((double *)buf)[j] = v;
+}
+
+#define LGC_TEMPLATE "../nn/optim_kernel.h"
+#include "../core/instantiate.h"
 
 /* The updates: their state buffers were allocated by ensure_slots. */
 static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
@@ -251,47 +236,6 @@ static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
     if (buf)
         o->fresh[i] = false;
 }
-
-/* One Adam/AdamW update of n elements of type T; the arithmetic is in
- * double, each state rounded to T when stored (as the generic loops
- * before), with the dtype fixed per loop so that the loop vectorises. */
-#define ADAM_KERNEL(T, SUF)                                                                        \
-    LGC_VECTOR_CLONES static void adam_##SUF(                                                      \
-        const lg_optim *o, T *restrict p, const T *restrict g, T *restrict m, T *restrict v,       \
-        T *restrict vmax, int64_t n, double step_size, double bc2_sqrt)                            \
-    {                                                                                              \
-        /* m / (sqrt(v) / c + eps) as m c / (sqrt(v) + eps c): one division, not two */            \
-        const double b1 = o->beta1, b2 = o->beta2, eps_c = o->eps * bc2_sqrt;                      \
-        const double shrink = o->kind == LG_ADAMW ? 1 - o->lr * o->weight_decay : 1;               \
-        const double wd = o->kind == LG_ADAMW ? 0 : o->weight_decay;                               \
-        if (!vmax && wd == 0) { /* the common case, without branches */                            \
-            for (int64_t j = 0; j < n; j++) {                                                      \
-                double d = (double)g[j];                                                           \
-                T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                      \
-                T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                  \
-                m[j] = mj, v[j] = vj;                                                              \
-                double ratio = (double)mj * bc2_sqrt / (sqrt((double)vj) + eps_c);                 \
-                p[j] = (T)((double)p[j] * shrink - step_size * ratio);                             \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        for (int64_t j = 0; j < n; j++) {                                                          \
-            double pj = (double)p[j] * shrink;                                                     \
-            double d = wd != 0 ? (double)g[j] + wd * (double)p[j] : (double)g[j];                  \
-            T mj = (T)((double)m[j] * b1 + (1 - b1) * d);                                          \
-            T vj = (T)((double)v[j] * b2 + (1 - b2) * d * d);                                      \
-            m[j] = mj, v[j] = vj;                                                                  \
-            T s = vj;                                                                              \
-            if (vmax) {                                                                            \
-                s = vmax[j] > vj ? vmax[j] : vj;                                                   \
-                vmax[j] = s;                                                                       \
-            }                                                                                      \
-            double ratio = (double)mj * bc2_sqrt / (sqrt((double)s) + eps_c);                      \
-            p[j] = (T)(pj - step_size * ratio);                                                    \
-        }                                                                                          \
-    }
-ADAM_KERNEL(float, f32)
-ADAM_KERNEL(double, f64)
 
 static void adam(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
@@ -312,27 +256,27 @@ static void rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool 
     void *buf = o->momentum > 0 ? o->slot[1][i] : NULL;
     void *ga = o->centered ? o->slot[2][i] : NULL;
     for (int64_t j = 0; j < n; j++) {
-        double d = LD(g, j), pj = LD(p, j);
+        double d = ld(g, j, f32), pj = ld(p, j, f32);
         if (o->weight_decay != 0)
             d = d + o->weight_decay * pj;
-        double s = LD(sq, j) * o->alpha + (1 - o->alpha) * d * d;
-        ST(sq, j, s);
-        s = LD(sq, j);
+        double s = ld(sq, j, f32) * o->alpha + (1 - o->alpha) * d * d;
+        st(sq, j, s, f32);
+        s = ld(sq, j, f32);
         double avg;
         if (ga) {
-            double a = LD(ga, j) * o->alpha + (1 - o->alpha) * d;
-            ST(ga, j, a);
-            a = LD(ga, j);
+            double a = ld(ga, j, f32) * o->alpha + (1 - o->alpha) * d;
+            st(ga, j, a, f32);
+            a = ld(ga, j, f32);
             avg = sqrt(s - a * a) + o->eps;
         } else {
             avg = sqrt(s) + o->eps;
         }
         if (buf) {
-            double b = LD(buf, j) * o->momentum + d / avg;
-            ST(buf, j, b);
-            ST(p, j, pj - o->lr * LD(buf, j));
+            double b = ld(buf, j, f32) * o->momentum + d / avg;
+            st(buf, j, b, f32);
+            st(p, j, pj - o->lr * ld(buf, j, f32), f32);
         } else {
-            ST(p, j, pj - o->lr * (d / avg));
+            st(p, j, pj - o->lr * (d / avg), f32);
         }
     }
 }
@@ -340,7 +284,7 @@ static void rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool 
 /* Parameter i takes part in a step: it requires grad and has a gradient. */
 static bool updates(const lg_optim *o, int i)
 {
-    return o->params[i]->requires_grad && lg_tensor_grad(o->params[i]);
+    return lg_tensor_requires_grad(o->params[i]) && lg_tensor_grad(o->params[i]);
 }
 
 /* Every state buffer parameter i's update will use, allocated ahead. */

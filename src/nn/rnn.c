@@ -14,7 +14,6 @@
  * there are 0 and receive no gradient; the reverse direction meets each
  * sample's padding first and so starts from its last valid step.
  */
-#include "../tensor/tensor.h" /* lgT_params_drop */
 #include "nn.h"
 
 #include <limits.h>
@@ -122,13 +121,8 @@ lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t inpu
 {
     if (!ctx)
         return NULL;
-    int before = lg_param_count(ctx);
-    const char *outer = lgC_api_enter(ctx, "lg_rnn_new");
-    lg_rnn *res = rnn_new_body(ctx, name, kind, input_size, hidden_size, opts);
-    if (!res) /* a layer is made whole or not at all */
-        lgT_params_drop(ctx, before);
-    lgC_api_leave(ctx, outer);
-    return res;
+    lgN_build b = lgN_build_begin(ctx, "lg_rnn_new");
+    return lgN_build_end(ctx, b, rnn_new_body(ctx, name, kind, input_size, hidden_size, opts));
 }
 
 /* Gate k of a [N, G H] tensor. */

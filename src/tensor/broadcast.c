@@ -108,6 +108,24 @@ void lgT_iter_row(const lgT_iter *it, int64_t r, int64_t off[3])
     }
 }
 
+/* y[i] += x[i] over [lo, hi), for lgC_parallel. */
+struct add_args {
+    void *y;
+    const void *x;
+    bool f32;
+};
+
+static void add_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct add_args *a = arg;
+    if (a->f32)
+        for (int64_t i = lo; i < hi; i++)
+            ((float *)a->y)[i] += ((const float *)a->x)[i];
+    else
+        for (int64_t i = lo; i < hi; i++)
+            ((double *)a->y)[i] += ((const double *)a->x)[i];
+}
+
 void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
 {
     bool mask[LG_MAX_DIMS] = { false };
@@ -119,15 +137,8 @@ void lgT_sum_to(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *g)
         any |= mask[d];
     }
     if (!any) { /* same numel and layout */
-        if (dst->dtype == LG_F32) {
-            float *y = LGT_F(dst);
-            const float *x = LGT_F(g);
-            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
-        } else {
-            double *y = LGT_D(dst);
-            const double *x = LGT_D(g);
-            LGT_FOR(ctx, dst->numel, for (int64_t i = 0; i < dst->numel; i++) y[i] += x[i];);
-        }
+        struct add_args a = { .y = dst->data, .x = g->data, .f32 = dst->dtype == LG_F32 };
+        lgC_parallel(ctx, dst->numel, dst->numel, add_range, &a);
         return;
     }
     lgT_reduce p;

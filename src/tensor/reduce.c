@@ -45,88 +45,50 @@ void lgT_reduce_init(lgT_reduce *p, int ndim, const int64_t *shape, const bool m
     }
 }
 
-int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o)
+/* The offset of flat index i over dims shape[0..n) with these strides. */
+static int64_t unravel(int n, const int64_t *shape, const int64_t *stride, int64_t i)
 {
     int64_t off = 0;
-    for (int k = p->nk - 1; k >= 0; k--) {
-        int64_t q = o / p->kshape[k];
-        off += (o - q * p->kshape[k]) * p->kstride[k];
-        o = q;
+    for (int k = n - 1; k >= 0; k--) {
+        int64_t q = i / shape[k];
+        off += (i - q * shape[k]) * stride[k];
+        i = q;
     }
     return off;
+}
+
+int64_t lgT_reduce_base(const lgT_reduce *p, int64_t o)
+{
+    return unravel(p->nk, p->kshape, p->kstride, o);
 }
 
 int64_t lgT_reduce_off(const lgT_reduce *p, int64_t r)
 {
-    int64_t off = 0;
-    for (int k = p->nr - 1; k >= 0; k--) {
-        int64_t q = r / p->rshape[k];
-        off += (r - q * p->rshape[k]) * p->rstride[k];
-        r = q;
-    }
-    return off;
+    return unravel(p->nr, p->rshape, p->rstride, r);
 }
 
-#define SUM_KERNEL(T, NAME)                                                                        \
-    LGC_VECTOR_CLONES static void NAME(lg_ctx *ctx, const lgT_reduce *p, const T *x, double *out)  \
-    {                                                                                              \
-        int64_t outn = p->outn, rc = p->rcount;                                                    \
-        if (p->inner_run) {                                                                        \
-            LGT_FOR(                                                                               \
-                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
-                    const T *xo = x + lgT_reduce_base(p, o);                                       \
-                    double s = 0;                                                                  \
-                    for (int64_t r = 0; r < rc; r++)                                               \
-                        s += xo[r];                                                                \
-                    out[o] = s;                                                                    \
-                });                                                                                \
-        } else if (p->outer_run) {                                                                 \
-            /* rows of outn: summed row by row (same order per output as a                         \
-             * column walk, but streaming and vectorised); threads take column                     \
-             * blocks */                                                                           \
-            int64_t nb = (outn + 1023) / 1024;                                                     \
-            LGT_FOR(                                                                               \
-                ctx, outn *rc, for (int64_t b = 0; b < nb; b++) {                                  \
-                    int64_t o0 = b * 1024, o1 = o0 + 1024 < outn ? o0 + 1024 : outn;               \
-                    for (int64_t o = o0; o < o1; o++)                                              \
-                        out[o] = 0;                                                                \
-                    for (int64_t r = 0; r < rc; r++) {                                             \
-                        const T *xr = x + r * outn;                                                \
-                        for (int64_t o = o0; o < o1; o++)                                          \
-                            out[o] += xr[o];                                                       \
-                    }                                                                              \
-                });                                                                                \
-        } else if (p->nr == 1) {                                                                   \
-            int64_t st = p->rstride[0];                                                            \
-            LGT_FOR(                                                                               \
-                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
-                    const T *xo = x + lgT_reduce_base(p, o);                                       \
-                    double s = 0;                                                                  \
-                    for (int64_t r = 0; r < rc; r++)                                               \
-                        s += xo[r * st];                                                           \
-                    out[o] = s;                                                                    \
-                });                                                                                \
-        } else {                                                                                   \
-            LGT_FOR(                                                                               \
-                ctx, outn *rc, for (int64_t o = 0; o < outn; o++) {                                \
-                    const T *xo = x + lgT_reduce_base(p, o);                                       \
-                    double s = 0;                                                                  \
-                    for (int64_t r = 0; r < rc; r++)                                               \
-                        s += xo[lgT_reduce_off(p, r)];                                             \
-                    out[o] = s;                                                                    \
-                });                                                                                \
-        }                                                                                          \
-    }
+/* What one kernel call works on; x, src and dst have the call's dtype. */
+struct sum_args {
+    const lgT_reduce *p;
+    const void *x;
+    double *out;
+};
+struct expand_args {
+    const lgT_iter *it;
+    void *dst;
+    const void *src;
+};
+enum { SUM_BLOCK = 1024 }; /* outputs per column block (outer_run sums) */
 
-SUM_KERNEL(float, sum_f32)
-SUM_KERNEL(double, sum_f64)
+#define LGC_TEMPLATE "../tensor/reduce_kernel.h"
+#include "../core/instantiate.h"
 
 void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out)
 {
-    if (x->dtype == LG_F32)
-        sum_f32(ctx, p, LGT_F(x), out);
-    else
-        sum_f64(ctx, p, LGT_D(x), out);
+    struct sum_args a = { .p = p, .x = x->data, .out = out };
+    int64_t n = p->inner_run || !p->outer_run ? p->outn : (p->outn + SUM_BLOCK - 1) / SUM_BLOCK;
+    lgC_parallel(ctx, p->outn * p->rcount, n, x->dtype == LG_F32 ? sum_range_f32 : sum_range_f64,
+                 &a);
 }
 
 int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[LG_MAX_DIMS], bool keepdim,
@@ -142,21 +104,6 @@ int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[LG_MAX_DIM
     return n;
 }
 
-#define EXPAND_KERNEL(T, NAME)                                                                     \
-    static void NAME(lg_ctx *ctx, const lgT_iter *it, T *dst, const T *src)                        \
-    {                                                                                              \
-        int64_t inner = it->inner, s = it->stride[0][it->ndim - 1];                                \
-        LGT_FOR(                                                                                   \
-            ctx, it->rows *inner, for (int64_t r = 0; r < it->rows; r++) {                         \
-                int64_t off[3];                                                                    \
-                lgT_iter_row(it, r, off);                                                          \
-                for (int64_t j = 0; j < inner; j++)                                                \
-                    dst[r * inner + j] = src[off[0] + j * s];                                      \
-            });                                                                                    \
-    }
-EXPAND_KERNEL(float, expand_f32)
-EXPAND_KERNEL(double, expand_f64)
-
 void lgT_expand(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, int src_ndim,
                 const int64_t *src_shape)
 {
@@ -167,8 +114,7 @@ void lgT_expand(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src, int src_ndim,
     const lg_tensor *ins[1] = { &shaped };
     lgT_iter it;
     lgT_iter_init(&it, dst->ndim, dst->shape, 1, ins);
-    if (dst->dtype == LG_F32)
-        expand_f32(ctx, &it, LGT_F(dst), LGT_F(src));
-    else
-        expand_f64(ctx, &it, LGT_D(dst), LGT_D(src));
+    struct expand_args a = { .it = &it, .dst = dst->data, .src = src->data };
+    lgC_parallel(ctx, it.rows * it.inner, it.rows,
+                 dst->dtype == LG_F32 ? expand_range_f32 : expand_range_f64, &a);
 }

@@ -15,19 +15,51 @@
 #define LGT_DEAD LGC_HDR_DEAD /* a header released by lg_step_end, a scope or gradcheck */
 #define LGT_LEAF (-1)
 
-/* Attributes an op records for its backward. */
-typedef struct lgT_attr {
-    double f[4];
-    int64_t i[4];
-    int axes[LG_MAX_DIMS];
-    int naxes;
-    bool flag[2];
+/* Attributes an op records for its backward: one member per op (or
+ * family), written by its constructor and read by its backward only. */
+typedef union lgT_attr {
+    struct {
+        double a, b; /* unary.def's scalars: softplus beta, threshold; pow_scalar
+                      * p; affine scale, shift; clamp lo, hi */
+    } unary;
+    struct {
+        int kind; /* compare.c's comparison */
+    } compare;
+    struct {
+        bool mask[LG_MAX_DIMS]; /* the reduced axes of x */
+        bool keepdim;
+    } reduce; /* sum, mean, max, min, logsumexp */
+    struct {
+        double p;
+        bool mask[LG_MAX_DIMS]; /* the reduced axes of x */
+    } norm;
+    struct {
+        int axis; /* normalised into [0, ndim) */
+    } axis;       /* softmax, log_softmax, concat, index_select, gather */
+    struct {
+        int axis;
+        int64_t start, step;
+    } slice;
+    struct {
+        int perm[LG_MAX_DIMS]; /* y's axis d is x's axis perm[d] */
+    } permute;
+    struct {
+        bool trans_a, trans_b;
+    } matmul;
+    struct {
+        bool has_h0, has_b_hh;
+    } gru; /* gru_cell, gru_sequence */
+    /* Transitional: src/loss's positional slots, until it has typed ones. */
+    struct {
+        double f[4];
+        int64_t i[4];
+    };
 } lgT_attr;
 
 struct lg_tensor {
-    uint32_t magic;           /* LGT_MAGIC while usable, LGT_DEAD once released */
-    struct lg_tensor *self;   /* its own address: a handle into the middle of another
-                               * header (a stale one, after the pool rotated) fails */
+    uint32_t magic;         /* LGT_MAGIC while usable, LGT_DEAD once released */
+    struct lg_tensor *self; /* its own address: a handle into the middle of another
+                             * header (a stale one, after the pool rotated) fails */
     uint8_t dtype;
     uint8_t ndim;
     bool persistent;    /* a parameter: lives until lg_ctx_free */
@@ -49,6 +81,10 @@ struct lg_tensor {
     void *aux;               /* op-private data in the step arena (fused losses) */
     lgT_attr attr;
     struct lg_tensor *tape_prev; /* the op recorded before this one */
+    /* Keeps the header at LGC_HEADER_BYTES: the header pools' rotation
+     * (core.h) turns LGC_HEADER_BYTES / 8 times, and the stale-handle
+     * guarantee is tested over that many step ends. */
+    unsigned char reserved_[40];
 };
 
 #define LGT_F(t) ((float *)(t)->data)
@@ -59,9 +95,6 @@ LG_HIDDEN size_t lgT_dtype_size(lg_dtype dt);
 LG_HIDDEN const char *lgT_dtype_name(lg_dtype dt);
 LG_HIDDEN bool lgT_is_float(lg_dtype dt);
 
-/* Frees the parameters made after the first n (a layer that failed half
- * way leaves none behind; nn's constructors call it). */
-LG_HIDDEN void lgT_params_drop(lg_ctx *ctx, int n);
 /* t is a usable tensor of its own ctx (for calls that take no ctx). */
 LG_HIDDEN bool lgT_live(const lg_tensor *t);
 /* Argument checks: record an error naming `who` and `arg` and return false. */

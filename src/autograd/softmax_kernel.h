@@ -1,0 +1,57 @@
+/* softmax_kernel.h: softmax and log_softmax rows for one element type,
+ * included twice by softmax.c (T float with FN suffix f32, T double with
+ * f64). Expects T, FN(name) and struct softmax_args. lgC_parallel range
+ * functions over output rows o (p->outn of them, each p->rcount values
+ * st apart from lgT_reduce_base(p, o)); a row's sums are its own, so the
+ * split does not change the bits. */
+
+static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct softmax_args *a = arg;
+    const lgT_reduce *p = a->p;
+    const T *x = a->x;
+    T *y = a->y;
+    bool logy = a->logy;
+    int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;
+    for (int64_t o = lo; o < hi; o++) {
+        int64_t b = lgT_reduce_base(p, o);
+        const T *xo = x + b;
+        T *yo = y + b;
+        double m = -INFINITY;
+        for (int64_t r = 0; r < n; r++)
+            if (xo[r * st] > m || xo[r * st] != xo[r * st])
+                m = xo[r * st];
+        /* a +inf makes the whole row NaN, as PyTorch's x - max; an all -inf
+         * row gives NaN through -inf - log 0 */
+        if (isinf(m))
+            m = m > 0 ? NAN : 0;
+        double s = 0;
+        for (int64_t r = 0; r < n; r++)
+            s += exp((double)xo[r * st] - m);
+        double ls = log(s);
+        for (int64_t r = 0; r < n; r++) {
+            double v = (double)xo[r * st] - m;
+            yo[r * st] = (T)(logy ? v - ls : exp(v) / s);
+        }
+    }
+}
+
+static void FN(softmax_bw_range)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct softmax_args *a = arg;
+    const lgT_reduce *p = a->p;
+    const T *g = a->g, *y = a->x;
+    T *dx = a->y;
+    bool logy = a->logy;
+    int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;
+    for (int64_t o = lo; o < hi; o++) {
+        int64_t b = lgT_reduce_base(p, o);
+        double s = 0;
+        for (int64_t r = 0; r < n; r++)
+            s += logy ? (double)g[b + r * st] : (double)g[b + r * st] * (double)y[b + r * st];
+        for (int64_t r = 0; r < n; r++) {
+            int64_t i = b + r * st;
+            dx[i] = logy ? (T)(g[i] - exp((double)y[i]) * s) : (T)(y[i] * (g[i] - s));
+        }
+    }
+}
