@@ -71,6 +71,7 @@ struct lgL_fused {
     int none_ndim;
     int64_t none_shape[LG_MAX_DIMS];
     double a[4];     /* the loss's scalar parameters (margin, beta, eps, ...) */
+    int variant;     /* the loss's own selector (a pointwise kind) */
     const void *idx; /* the loss's integer side data (class targets, lengths) */
     void *saved;     /* the loss's typed state for the backward (step arena) */
     lg_tensor *gx;   /* the eager gradient of input 0 (driver), or NULL */

@@ -62,8 +62,9 @@ typedef enum lgL_pw_kind {
     LGL_PW_COUNT
 } lgL_pw_kind;
 struct lgL_fused;
-#define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
-    LG_HIDDEN lg_tensor *lgL_composite_##kind(lg_ctx *ctx, const struct lgL_fused *f);
+/* clang-format off */
+#define LGL_POINTWISE(kind, loss, l, dx, dy) LG_HIDDEN lg_tensor *lgL_composite_##kind(lg_ctx *ctx, const struct lgL_fused *f);
+/* clang-format on */
 #include "losses.def"
 /* x, y float of one dtype and shape (y is only read for hinge: no
  * gradient reaches it), a the loss's parameter (beta, delta, margin),

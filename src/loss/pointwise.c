@@ -58,17 +58,15 @@ static inline double log1p_d(double x)
 #undef FABS
 #undef FN
 
-/* One driver description per kind. The target is on the tape unless its
- * derivative is 0 (hinge). */
+/* One driver description per kind (its composite differs). The target is
+ * on the tape unless its derivative is 0 (hinge). */
 static const lgL_fused_desc descs[] = {
-#define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
-    [LGL_PW_##kind] = { LGA_OP_pointwise_loss,                                                     \
-                        { { fw_##kind##_f, bw_##kind##_f }, { fw_##kind##_d, bw_##kind##_d } },    \
-                        true,                                                                      \
-                        false,                                                                     \
-                        lgL_composite_##kind,                                                      \
-                        NULL },
+/* clang-format off */
+#define LGL_POINTWISE(kind, name, l, dx, dy) [LGL_PW_##kind] = { LGA_OP_pointwise_loss, KERNELS, true, false, lgL_composite_##kind, NULL },
+/* clang-format on */
+#define KERNELS { { pw_fw_f, pw_bw_f }, { pw_fw_d, pw_bw_d } }
 #include "losses.def"
+#undef KERNELS
 };
 
 lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor *y, double a,
@@ -79,6 +77,7 @@ lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor 
     f.rows = x->numel;
     f.block = BLOCK;
     f.a[0] = a;
+    f.variant = kind;
     lgL_fused_none_shape(&f, x, x->ndim);
     return lgL_fused_run(ctx, &f, who);
 }

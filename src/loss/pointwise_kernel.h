@@ -3,10 +3,9 @@
  * and logs, so the loops vectorise; T = double with libm). Expects T, EXP,
  * LOG, LOG1P, FABS and FN(name) (a name with the type's suffix).
  *
- * Every kind of losses.def gets three entry points, one line each
- * below: the forward and backward the fused-loss driver calls, each a
- * call to one generic loop with the kind a constant, so no branch on the
- * kind survives in a loop. Elements are selected, not branched on, so the
+ * The driver calls one forward and one backward per type; each switches
+ * on the kind once per range into one generic loop with the kind a
+ * constant, so no branch on the kind survives in a loop. Elements are selected, not branched on, so the
  * simple kinds vectorise.
  */
 
@@ -41,8 +40,9 @@ static inline __attribute__((always_inline)) T FN(pw_elem)(int k, T x, T y, T a,
     T d = (T)(x - y), ad = FABS(d), sg = (T)((d > 0) - (d < 0));
     (void)ad, (void)sg, (void)a;
     switch (k) {
-#define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
-    case LGL_PW_##kind: *gx = (dx), *gy = (dy); return (l);
+/* clang-format off */
+#define LGL_POINTWISE(kind, loss, l, dx, dy) case LGL_PW_##kind: *gx = (dx), *gy = (dy); return (l);
+/* clang-format on */
 #include "losses.def"
     }
     *gx = *gy = 0;
@@ -140,16 +140,27 @@ static inline __attribute__((always_inline)) void FN(pw_backward)(int k, const l
     }
 }
 
-/* The entry points of each kind: one-line wrappers (vector clones). */
-#define LGL_POINTWISE(kind, loss, l, dx, dy)                                                       \
-    LGC_VECTOR_CLONES static double FN(fw_##kind)(const lgL_fused *f, int64_t lo, int64_t hi,      \
-                                                  void *l_, void *gx, double s)                    \
-    {                                                                                              \
-        return FN(pw_forward)(LGL_PW_##kind, f, lo, hi, l_, gx, s);                                \
-    }                                                                                              \
-    LGC_VECTOR_CLONES static void FN(bw_##kind)(const lgL_fused *f, int64_t lo, int64_t hi,        \
-                                                const void *up, double s, void *const *d)          \
-    {                                                                                              \
-        FN(pw_backward)(LGL_PW_##kind, f, lo, hi, up, s, d);                                       \
-    }
+/* The driver's entry points: the kind is picked once per range, and each
+ * case is its own loop with the kind a constant (vector clones). */
+LGC_VECTOR_CLONES static double FN(pw_fw)(const lgL_fused *f, int64_t lo, int64_t hi, void *l,
+                                          void *gx, double s)
+{
+    switch (f->variant) {
+/* clang-format off */
+#define LGL_POINTWISE(kind, name, l_, dx, dy) case LGL_PW_##kind: return FN(pw_forward)(LGL_PW_##kind, f, lo, hi, l, gx, s);
+/* clang-format on */
 #include "losses.def"
+    }
+    return 0;
+}
+
+LGC_VECTOR_CLONES static void FN(pw_bw)(const lgL_fused *f, int64_t lo, int64_t hi, const void *up,
+                                        double s, void *const *d)
+{
+    switch (f->variant) {
+/* clang-format off */
+#define LGL_POINTWISE(kind, name, l, dx, dy) case LGL_PW_##kind: FN(pw_backward)(LGL_PW_##kind, f, lo, hi, up, s, d); break;
+/* clang-format on */
+#include "losses.def"
+    }
+}
