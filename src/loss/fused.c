@@ -141,7 +141,6 @@ LG_HIDDEN lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_nll_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_triplet_rows(lg_ctx *ctx, lg_tensor *y);
 
 static lgA_backward_fn legacy_backward(int op)
 {
@@ -150,7 +149,6 @@ static lgA_backward_fn legacy_backward(int op)
     case LGA_OP_ctc_loss: return lgA_bw_ctc_loss;
     case LGA_OP_cross_entropy_rows: return lgA_bw_cross_entropy_rows;
     case LGA_OP_nll_rows: return lgA_bw_nll_rows;
-    case LGA_OP_triplet_rows: return lgA_bw_triplet_rows;
     default: return NULL;
     }
 }
