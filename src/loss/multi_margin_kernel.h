@@ -26,7 +26,7 @@ static double FN(mm_row)(const T *x, int64_t C, int64_t y, int64_t p, double mar
 }
 
 /* its gradient times c into the row dx: + c dz at j, - sum at y */
-static void FN(mm_row_grad)(const T *x, T *dx, int64_t C, int64_t y, int64_t p, double margin,
+static void FN(mm_row_grad)(T *dx, const T *x, int64_t C, int64_t y, int64_t p, double margin,
                             double c)
 {
     T xy = x[y];
@@ -64,7 +64,7 @@ static double FN(mlm_row)(const T *x, int64_t C, const int64_t *row, int64_t len
 }
 
 /* its gradient times c into the row dx: + c at k, - c at j, per term */
-static void FN(mlm_row_grad)(const T *x, T *dx, int64_t C, const int64_t *row, int64_t len,
+static void FN(mlm_row_grad)(T *dx, const T *x, int64_t C, const int64_t *row, int64_t len,
                              const bool *lab, double c)
 {
     for (int64_t jj = 0; jj < len; jj++) {
@@ -122,10 +122,8 @@ static void FN(mm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const vo
     int64_t C = h->C;
     for (int64_t i = lo; i < hi && dx; i++) {
         int64_t y = h->y[i];
-        double g = up ? (double)up[i] : scale;
-        FN(mm_row_grad)
-        (x + i * C, dx + i * C, C, y, h->p, h->margin,
-         g * (1.0 / (double)C) * FN(class_weight)(f, y));
+        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C) * FN(class_weight)(f, y);
+        FN(mm_row_grad)(dx + i * C, x + i * C, C, y, h->p, h->margin, c);
     }
 }
 
@@ -157,8 +155,7 @@ static void FN(mlm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const v
     T *dx = d[0];
     int64_t C = h->C;
     for (int64_t i = lo; i < hi && dx; i++) {
-        double g = up ? (double)up[i] : scale;
-        FN(mlm_row_grad)
-        (x + i * C, dx + i * C, C, h->y + i * C, h->len[i], h->lab + i * C, g * (1.0 / (double)C));
+        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C);
+        FN(mlm_row_grad)(dx + i * C, x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C, c);
     }
 }
