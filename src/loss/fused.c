@@ -139,18 +139,12 @@ static void bw_rows(void *arg, int64_t lo, int64_t hi)
  * backward until they move (then this goes). */
 LG_HIDDEN lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_nll_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_multi_margin_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_multilabel_margin_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_triplet_rows(lg_ctx *ctx, lg_tensor *y);
 
 static lgA_backward_fn legacy_backward(int op)
 {
     switch (op) {
     case LGA_OP_cross_entropy_rows: return lgA_bw_cross_entropy_rows;
     case LGA_OP_nll_rows: return lgA_bw_nll_rows;
-    case LGA_OP_multi_margin_rows: return lgA_bw_multi_margin_rows;
-    case LGA_OP_multilabel_margin_rows: return lgA_bw_multilabel_margin_rows;
-    case LGA_OP_triplet_rows: return lgA_bw_triplet_rows;
     default: return NULL;
     }
 }

@@ -82,11 +82,6 @@ LG_HIDDEN lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg
 /* Fused nll_loss over rows (ce_rows.c), the same conventions. */
 LG_HIDDEN lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
                                   double denom, lg_reduction r, const char *who);
-/* Fused triplet margin loss over rows (triplet_rows.c): p = 2, no swap;
- * a, p, n of one shape [..., D] (checked by the caller); one loss per row,
- * before the reduction. */
-LG_HIDDEN lg_tensor *lgL_triplet_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
-                                      double margin, double eps, const char *who);
 /* The backward of a fused loss whose forward made x's gradient gx for an
  * upstream of 1: gx times g (in place, once) into x's gradient. */
 LG_HIDDEN lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g);

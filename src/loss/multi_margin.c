@@ -1,63 +1,225 @@
 /* multi_margin.c: multi_margin_loss and multilabel_margin_loss, the two
- * class hinges, each a fused primitive over rows (below) with its
- * composite.
+ * class hinges, each a fused primitive over rows on the fused-loss driver
+ * (kernels in multi_margin_kernel.h) with its composite below, the oracle
+ * that lg_ctx_set_fused(ctx, false) runs.
  *
- *   multi margin:     (1/C) sum_{j != y} w[y] max(0, margin - x_y + x_j)^p
- *   multilabel margin:(1/C) sum_{j in P} sum_{k not in P} max(0, 1 - x_j + x_k)
+ *   multi margin:      l_i = (w[y] / C) sum_{j != y, z_j > 0} z_j^p,  z_j = margin - x_y + x_j
+ *   multilabel margin: l_i = (1 / C) sum_{j in P} sum_{k not in P, z > 0} z,  z = 1 - x_j + x_k
  * The class hinges keep a term only where it is strictly positive (a
- * `where` on z > 0): the gradient is 0 at z = 0, and a NaN term is
- * dropped, as PyTorch's loops do.
+ * `where` on z > 0 in the composites): the gradient is 0 at z = 0, and a
+ * NaN term is dropped, as PyTorch's loops do. Gradient: each kept term
+ * adds c dz to x_j (x_k) and takes it from x_y (x_j), c the row's upstream
+ * times w[y] / C (1 / C), dz = p z^(p - 1).
+ *
+ * Fused because each row's terms are one loop over the classes, where the
+ * composites are 9 to 12 ops (an N x C x C tensor for multilabel margin);
+ * docs/performance.md has the measurements.
  */
 #include "fused.h"
 #include "loss.h"
 
-#include <math.h>
 #include <string.h>
 
-/* the fused class hinges below, and what their backward needs */
-typedef struct hinge_rows {
-    int64_t N, C, p;
+/* What the kernels read. The public functions fill one on the stack (y the
+ * caller's targets, what the composite reads); the driver's prepare moves
+ * it to the step arena with the targets copied (the backward must not see
+ * later changes) and multilabel's label lists resolved. */
+typedef struct hinge_saved {
+    int64_t C, p;
     double margin;
-    const int64_t *y; /* multi margin: targets; multilabel: the [N, C] label lists */
-    lg_tensor *w;
-    lg_reduction r;
-} hinge_rows;
+    const int64_t *y;   /* multi margin: [N] targets; multilabel: the [N, C] label lists */
+    const int64_t *len; /* multilabel: each row's labels before its first -1 */
+    const bool *lab;    /* multilabel: [N, C], whether class k is one of row i's labels */
+} hinge_saved;
 
-static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_rows *h0, int ond,
-                                const int64_t *oshape, const char *who);
+#define T float
+#define FN(name) name##_f
+#include "multi_margin_kernel.h"
+#undef T
+#undef FN
+
+#define T double
+#define FN(name) name##_d
+#include "multi_margin_kernel.h"
+#undef T
+#undef FN
+
+enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
+
+/* Row i of multilabel's lists: its length (labels before the first -1),
+ * and lab[k] whether class k is among them. */
+static int64_t label_row(const int64_t *row, int64_t C, bool *lab)
+{
+    int64_t len = 0;
+    while (len < C && row[len] != -1)
+        len++;
+    for (int64_t k = 0; k < C; k++)
+        lab[k] = false;
+    for (int64_t j = 0; j < len; j++)
+        lab[row[j]] = true;
+    return len;
+}
+
+static bool hinge_prepare(lg_ctx *ctx, lgL_fused *f, bool multilabel, const char *who)
+{
+    const hinge_saved *h0 = f->saved;
+    int64_t N = f->rows, ny = multilabel ? N * h0->C : N;
+    hinge_saved *h = lgC_salloc(ctx, sizeof *h, who);
+    int64_t *y = h ? lgC_salloc(ctx, (size_t)(ny ? ny : 1) * sizeof *y, who) : NULL;
+    if (!y)
+        return false;
+    *h = *h0;
+    memcpy(y, h0->y, (size_t)ny * sizeof *y);
+    h->y = y;
+    if (multilabel) {
+        int64_t *len = lgC_salloc(ctx, (size_t)(N ? N : 1) * sizeof *len, who);
+        bool *lab = len ? lgC_salloc(ctx, (size_t)(ny ? ny : 1) * sizeof *lab, who) : NULL;
+        if (!lab)
+            return false;
+        for (int64_t i = 0; i < N; i++)
+            len[i] = label_row(y + i * h->C, h->C, lab + i * h->C);
+        h->len = len, h->lab = lab;
+    }
+    f->saved = h;
+    return true;
+}
+
+static bool mm_prepare(lg_ctx *ctx, lgL_fused *f)
+{
+    return hinge_prepare(ctx, f, false, "lg_multi_margin_loss");
+}
+
+static bool mlm_prepare(lg_ctx *ctx, lgL_fused *f)
+{
+    return hinge_prepare(ctx, f, true, "lg_multilabel_margin_loss");
+}
+
+/* The composites, the oracles. x as [N, C]; the loss per row back in the
+ * unreduced shape, then reduced. The mask comes before the square (p = 2),
+ * so a dropped NaN term sends no NaN into the gradient. */
+static lg_tensor *mm_composite(lg_ctx *ctx, const lgL_fused *f)
+{
+    const hinge_saved *h = f->saved;
+    lg_tensor *w = f->in[1];
+    lg_dtype dt = (lg_dtype)f->in[0]->dtype;
+    int64_t N = f->rows, C = h->C;
+    lg_tensor *x = lg_reshape(ctx, f->in[0], 2, (int64_t[]){ N, C });
+    lg_tensor *t = lg_tensor_from(ctx, LG_I64, h->y, 2, (int64_t[]){ N, 1 });
+    lg_tensor *z = lg_add_scalar(ctx, lg_sub(ctx, x, lg_gather(ctx, x, 1, t)), h->margin);
+    lg_tensor *other = lg_reshape(
+        ctx, lg_add_scalar(ctx, lg_neg(ctx, lg_one_hot(ctx, t, C, dt)), 1), 2, (int64_t[]){ N, C });
+    lg_tensor *keep = lg_mul(ctx, other, lg_gt(ctx, z, lg_scalar(ctx, dt, 0)));
+    lg_tensor *hz = lg_where(ctx, keep, z, lg_scalar(ctx, dt, 0));
+    if (h->p == 2)
+        hz = lg_square(ctx, hz);
+    lg_tensor *l = lg_mul_scalar(ctx, lg_sum(ctx, hz, 1, (int[]){ 1 }, false), 1.0 / (double)C);
+    if (w)
+        l = lg_mul(ctx, l, lg_index_select(ctx, w, 0, lg_reshape(ctx, t, 1, &N)));
+    return lgL_composite_reduce(ctx, f, lg_reshape(ctx, l, f->none_ndim, f->none_shape));
+}
+
+/* pairs[i, jj, k] = 1 where label jj of row i (before its -1) meets a
+ * class k that is not one of the row's labels; z[i, jj, k] = 1 - x_j + x_k
+ * with j = row[jj] gathered (0 past the -1, masked out). */
+static lg_tensor *mlm_composite(lg_ctx *ctx, const lgL_fused *f)
+{
+    static const char who[] = "lg_multilabel_margin_loss";
+    const hinge_saved *h = f->saved;
+    lg_dtype dt = (lg_dtype)f->in[0]->dtype;
+    int64_t N = f->rows, C = h->C;
+    lg_tensor *pairs = lg_zeros(ctx, dt, 3, (int64_t[]){ N, C, C });
+    lg_tensor *idx = lg_zeros(ctx, LG_I64, 2, (int64_t[]){ N, C });
+    bool *lab = lgC_salloc(ctx, (size_t)C * sizeof *lab, who);
+    if (!pairs || !idx || !lab)
+        return NULL;
+    for (int64_t i = 0; i < N; i++) {
+        const int64_t *row = h->y + i * C;
+        int64_t len = label_row(row, C, lab);
+        for (int64_t jj = 0; jj < len; jj++) {
+            ((int64_t *)idx->data)[i * C + jj] = row[jj];
+            for (int64_t k = 0; k < C; k++)
+                if (!lab[k])
+                    lgT_set(pairs, (i * C + jj) * C + k, 1);
+        }
+    }
+    lg_tensor *x = lg_reshape(ctx, f->in[0], 2, (int64_t[]){ N, C });
+    lg_tensor *xj = lg_reshape(ctx, lg_gather(ctx, x, 1, idx), 3, (int64_t[]){ N, C, 1 });
+    lg_tensor *xk = lg_reshape(ctx, x, 3, (int64_t[]){ N, 1, C });
+    lg_tensor *z = lg_add(ctx, lg_add_scalar(ctx, lg_neg(ctx, xj), 1), xk);
+    lg_tensor *keep = lg_mul(ctx, pairs, lg_gt(ctx, z, lg_scalar(ctx, dt, 0)));
+    lg_tensor *hz = lg_where(ctx, keep, z, lg_scalar(ctx, dt, 0));
+    lg_tensor *l = lg_mul_scalar(ctx, lg_sum(ctx, hz, 2, (int[]){ 1, 2 }, false), 1.0 / (double)C);
+    return lgL_composite_reduce(ctx, f, lg_reshape(ctx, l, f->none_ndim, f->none_shape));
+}
+
+/* Input 0 is on the tape; the weight (input 1, or NULL) is only read. */
+static const lgL_fused_desc multi_margin_rows = {
+    .op = LGA_OP_multi_margin_rows,
+    .k = { { mm_forward_f, mm_backward_f }, { mm_forward_d, mm_backward_d } },
+    .sparse_grads = true,
+    .composite = mm_composite,
+    .prepare = mm_prepare,
+};
+
+static const lgL_fused_desc multilabel_margin_rows = {
+    .op = LGA_OP_multilabel_margin_rows,
+    .k = { { mlm_forward_f, mlm_backward_f }, { mlm_forward_d, mlm_backward_d } },
+    .sparse_grads = true,
+    .composite = mlm_composite,
+    .prepare = mlm_prepare,
+};
+
+/* N rows of C classes on the driver; NONE's shape is the unreduced loss's. */
+static lg_tensor *hinge_rows(lg_ctx *ctx, const lgL_fused_desc *desc, lg_tensor *x, lg_tensor *w,
+                             hinge_saved *h, int64_t N, lg_reduction r, const lg_tensor *shape_of,
+                             int none_ndim, const char *who)
+{
+    lgL_fused f = lgL_fused_init(desc, 2, (lg_tensor *[]){ x, w }, r);
+    f.ntape = 1;
+    f.rows = N;
+    f.width = h->C;
+    f.block = BLOCK / h->C > 0 ? BLOCK / h->C : 1;
+    f.saved = h;
+    lgL_fused_none_shape(&f, shape_of, none_ndim);
+    return lgL_fused_run(ctx, &f, who);
+}
 
 /* input [N, C], [C] or 0-d (one class, as PyTorch) against an int64
- * class-index target [N] or 0-d/[1]; gives C and the input as [N, C]. */
-static lg_tensor *class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, int64_t *C)
+ * class-index target [N] or 0-d/[1]; gives N and C. */
+static bool class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, int64_t *N,
+                       int64_t *C)
 {
     int xn = lg_tensor_ndim(x), tn = lg_tensor_ndim(t);
     const int64_t *xs = lg_tensor_shape(x), *ts = lg_tensor_shape(t);
     if (xn > 2 || (xn > 0 && xs[xn - 1] == 0)) {
         char a[160];
         lgT_shape_str(x, a, sizeof a);
-        return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: input has shape %s, expected [N, C], [C] or 0-d, C > 0", who, a);
+        lgC_error(ctx, LG_ERR_SHAPE, "%s: input has shape %s, expected [N, C], [C] or 0-d, C > 0",
+                  who, a);
+        return false;
     }
     *C = xn ? xs[xn - 1] : 1;
-    int64_t N = xn == 2 ? xs[0] : 1;
-    bool ok = xn == 2 ? (tn == 1 && ts[0] == N) : (tn == 0 || (tn == 1 && ts[0] == 1));
+    *N = xn == 2 ? xs[0] : 1;
+    bool ok = xn == 2 ? (tn == 1 && ts[0] == *N) : (tn == 0 || (tn == 1 && ts[0] == 1));
     if (!ok) {
         char a[160], b[160];
         lgT_shape_str(x, a, sizeof a);
         lgT_shape_str(t, b, sizeof b);
-        return lgC_error(ctx, LG_ERR_SHAPE,
-                         "%s: target has shape %s for input %s, expected [N] for [N, C] (0-d or "
-                         "[1] for [C])",
-                         who, b, a);
+        lgC_error(ctx, LG_ERR_SHAPE,
+                  "%s: target has shape %s for input %s, expected [N] for [N, C] (0-d or [1] for "
+                  "[C])",
+                  who, b, a);
+        return false;
     }
-    for (int64_t i = 0; i < N; i++) {
+    for (int64_t i = 0; i < *N; i++) {
         int64_t y = ((const int64_t *)lg_tensor_data(t))[i];
-        if (y < 0 || y >= *C)
-            return lgC_error(ctx, LG_ERR_INDEX,
-                             "%s: target[%lld] = %lld, expected a class in [0, %lld)", who,
-                             (long long)i, (long long)y, (long long)*C);
+        if (y < 0 || y >= *C) {
+            lgC_error(ctx, LG_ERR_INDEX, "%s: target[%lld] = %lld, expected a class in [0, %lld)",
+                      who, (long long)i, (long long)y, (long long)*C);
+            return false;
+        }
     }
-    return lg_reshape(ctx, x, 2, (int64_t[]){ N, *C });
+    return true;
 }
 
 static const lg_multi_margin_opts multi_margin_defaults = { .defaults_tag = LG_OPTS_TAG,
@@ -92,9 +254,8 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
         return NULL;
     if (p != 1 && p != 2)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p = %lld, expected 1 or 2", who, (long long)p);
-    int64_t C = 0;
-    lg_tensor *x = class_rows(ctx, input, target, who, &C);
-    if (!x)
+    int64_t N = 0, C = 0;
+    if (!class_rows(ctx, input, target, who, &N, &C))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input);
     if (w) {
@@ -108,10 +269,9 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
                              lgT_dtype_name(dt));
         }
     }
-    int64_t N = lg_tensor_shape(x)[0];
-    hinge_rows h = { N, C, p, margin, lg_tensor_data(target), w, r };
-    return hinge_rows_fw(ctx, LGA_OP_multi_margin_rows, input, &h, lg_tensor_ndim(target),
-                         lg_tensor_shape(target), who);
+    hinge_saved h = { .C = C, .p = p, .margin = margin, .y = lg_tensor_data(target) };
+    return hinge_rows(ctx, &multi_margin_rows, input, w, &h, N, r, target, lg_tensor_ndim(target),
+                      who);
 }
 
 lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -158,8 +318,8 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
             return lgC_error(ctx, LG_ERR_INDEX,
                              "%s: target[%lld] = %lld, expected a class in [0, %lld) or -1", who,
                              (long long)i, (long long)y[i], (long long)C);
-    hinge_rows h = { N, C, 1, 1, y, NULL, r };
-    return hinge_rows_fw(ctx, LGA_OP_multilabel_margin_rows, input, &h, xn == 2, &N, who);
+    hinge_saved h = { .C = C, .p = 1, .margin = 1, .y = y };
+    return hinge_rows(ctx, &multilabel_margin_rows, input, NULL, &h, N, r, input, xn == 2, who);
 }
 
 lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -171,164 +331,4 @@ lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
     lg_tensor *res = multilabel_margin_loss_body(ctx, input, target, opts);
     lgC_api_leave(ctx, outer);
     return res;
-}
-
-/* ------------------------------------------------------------------ */
-/* The two class-hinge losses as fused primitives over rows             */
-/* ------------------------------------------------------------------ */
-
-/* Each row's hinge terms are a loop over classes; the composites above
- * (gather, one_hot, compare, where, sum: 9 ops, or an N x L x C tensor for
- * multilabel margin) cost 10 to 22 us on 8 x 10 where PyTorch takes 35 to
- * 49 us. The composites stay as the oracles in tests/test_more_losses.c.
- *   multi margin:      l_i = (w[y] / C) sum_{j != y, z_j > 0} z_j^p,  z_j = margin - x_y + x_j
- *   multilabel margin: l_i = (1 / C) sum_{j in P} sum_{k not in P, z > 0} z,  z = 1 - x_j + x_k
- * Gradient: each kept term adds c dz to x_j (x_k) and takes it from x_y (x_j),
- * c the row's upstream times w[y] / C (1 / C), dz = p z^(p - 1). */
-
-/* Element i of a float tensor, inline (the rows loop over every class). */
-static inline double xget(const lg_tensor *t, int64_t i)
-{
-    return t->dtype == LG_F32 ? (double)LGT_F(t)[i] : LGT_D(t)[i];
-}
-
-static inline void xset(lg_tensor *t, int64_t i, double v)
-{
-    if (t->dtype == LG_F32)
-        LGT_F(t)[i] = (float)v;
-    else
-        LGT_D(t)[i] = v;
-}
-
-static double row_weight(const hinge_rows *h, int64_t i)
-{
-    return h->w ? xget(h->w, h->y[i]) : 1.0;
-}
-
-/* multi margin: the row's value, or with dx the gradient scaled by c */
-static double mm_row(const hinge_rows *h, const lg_tensor *x, int64_t i, lg_tensor *dx, double c)
-{
-    int64_t C = h->C, y = h->y[i];
-    double xy = xget(x, i * C + y), s = 0, back = 0;
-    for (int64_t j = 0; j < C; j++) {
-        if (j == y)
-            continue;
-        double xj = xget(x, i * C + j);
-        double z = x->dtype == LG_F32 ? (double)(float)((float)(xj - xy) + (float)h->margin)
-                                      : (xj - xy) + h->margin;
-        if (!(z > 0))
-            continue;
-        if (dx) {
-            double dz = h->p == 2 ? 2 * z : 1;
-            xset(dx, i * C + j, xget(dx, i * C + j) + c * dz);
-            back += c * dz;
-        } else {
-            s += h->p == 2 ? z * z : z;
-        }
-    }
-    if (dx)
-        xset(dx, i * C + y, xget(dx, i * C + y) - back);
-    return s;
-}
-
-/* multilabel margin, likewise */
-static double mlm_row(const hinge_rows *h, const lg_tensor *x, int64_t i, lg_tensor *dx, double c,
-                      bool *labelled)
-{
-    int64_t C = h->C, len = 0;
-    const int64_t *row = h->y + i * C;
-    while (len < C && row[len] != -1)
-        len++;
-    for (int64_t k = 0; k < C; k++)
-        labelled[k] = false;
-    for (int64_t j = 0; j < len; j++)
-        labelled[row[j]] = true;
-    double s = 0;
-    for (int64_t jj = 0; jj < len; jj++) {
-        int64_t j = row[jj];
-        double xj = xget(x, i * C + j);
-        for (int64_t k = 0; k < C; k++) {
-            if (labelled[k])
-                continue;
-            double xk = xget(x, i * C + k);
-            double z =
-                x->dtype == LG_F32 ? (double)(float)((float)(-xj + 1) + (float)xk) : (-xj + 1) + xk;
-            if (!(z > 0))
-                continue;
-            if (dx) {
-                xset(dx, i * C + k, xget(dx, i * C + k) + c);
-                xset(dx, i * C + j, xget(dx, i * C + j) - c);
-            } else {
-                s += z;
-            }
-        }
-    }
-    return s;
-}
-
-/* ond, oshape: the shape of the unreduced loss */
-static lg_tensor *hinge_rows_fw(lg_ctx *ctx, int op, lg_tensor *x, const hinge_rows *h0, int ond,
-                                const int64_t *oshape, const char *who)
-{
-    bool none = h0->r == LG_REDUCTION_NONE;
-    lg_tensor *l = none ? lgT_new(ctx, (lg_dtype)x->dtype, ond, oshape, who)
-                        : lgT_new(ctx, (lg_dtype)x->dtype, 0, NULL, who);
-    hinge_rows *h = l ? lgC_salloc(ctx, sizeof *h, who) : NULL;
-    bool *labelled =
-        h ? lgC_salloc(ctx, (size_t)(h0->C ? h0->C : 1) * sizeof *labelled, who) : NULL;
-    /* the targets are copied: the backward must not see later changes */
-    int64_t ny = op == LGA_OP_multi_margin_rows ? h0->N : h0->N * h0->C;
-    int64_t *y = labelled ? lgC_salloc(ctx, (size_t)(ny ? ny : 1) * sizeof *y, who) : NULL;
-    if (!y)
-        return NULL;
-    *h = *h0;
-    memcpy(y, h0->y, (size_t)ny * sizeof *y);
-    h->y = y;
-    double sum = 0;
-    for (int64_t i = 0; i < h->N; i++) {
-        double v = op == LGA_OP_multi_margin_rows
-                       ? mm_row(h, x, i, NULL, 0) * (1.0 / (double)h->C) * row_weight(h, i)
-                       : mlm_row(h, x, i, NULL, 0, labelled) * (1.0 / (double)h->C);
-        if (x->dtype == LG_F32)
-            v = (double)(float)v;
-        if (none)
-            xset(l, i, v);
-        else
-            sum += v;
-    }
-    if (!none)
-        xset(l, 0, h->r == LG_REDUCTION_MEAN ? sum / (double)h->N : sum);
-    l->aux = h;
-    return lgA_record(ctx, op, l, 1, (lg_tensor *[]){ x });
-}
-
-static lg_status hinge_rows_bw(lg_ctx *ctx, lg_tensor *l, bool multilabel)
-{
-    lg_tensor *x = l->in[0];
-    const hinge_rows *h = l->aux;
-    lg_tensor *dx = lgT_zeros_like(ctx, x, "lg_backward");
-    bool *labelled = lgC_salloc(ctx, (size_t)(h->C ? h->C : 1) * sizeof *labelled, "lg_backward");
-    if (!dx || !labelled)
-        return ctx->status;
-    double g0 = h->r == LG_REDUCTION_NONE ? 0 : xget(l->grad, 0);
-    if (h->r == LG_REDUCTION_MEAN)
-        g0 /= (double)h->N;
-    for (int64_t i = 0; i < h->N; i++) {
-        double s = h->r == LG_REDUCTION_NONE ? xget(l->grad, i) : g0;
-        if (multilabel)
-            mlm_row(h, x, i, dx, s * (1.0 / (double)h->C), labelled);
-        else
-            mm_row(h, x, i, dx, s * (1.0 / (double)h->C) * row_weight(h, i));
-    }
-    return lgA_accum(ctx, x, dx);
-}
-
-lg_status lgA_bw_multi_margin_rows(lg_ctx *ctx, lg_tensor *l)
-{
-    return hinge_rows_bw(ctx, l, false);
-}
-
-lg_status lgA_bw_multilabel_margin_rows(lg_ctx *ctx, lg_tensor *l)
-{
-    return hinge_rows_bw(ctx, l, true);
 }

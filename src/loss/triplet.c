@@ -1,16 +1,107 @@
-/* triplet.c: triplet_margin_loss (fused for p = 2 without swap or
- * broadcasting, below) and triplet_margin_with_distance_loss (composite).
+/* triplet.c: triplet_margin_loss and triplet_margin_with_distance_loss.
  *
  *   triplet: l = max(0, margin + d(a, p) - d(a, n)),  d(u, v) = ||u - v + eps||_p
  *            (swap: d(a, n) <- min(d(a, n), d(p, n)))
  * The hinge uses clamp, whose gradient passes at the bound, as PyTorch's
  * clamp_min.
+ *
+ * triplet_margin_loss's common case, p = 2 without swap, anchor, positive
+ * and negative of one shape [..., D], is one fused primitive over rows on
+ * the fused-loss driver (kernels in triplet_kernel.h): one pass reads the
+ * three inputs forward, one reads them again and writes the gradients,
+ * where the composite (two pairwise distances, sub, add, clamp) walks the
+ * rows once per op each way. The composite (triplet_composite) serves
+ * p != 2, swap and broadcast batch dims, and is the fused rows' oracle
+ * (lg_ctx_set_fused(ctx, false) runs it). docs/performance.md has the
+ * measurements.
  */
 #include "fused.h"
 #include "loss.h"
 
 #include <math.h>
-#include <string.h>
+
+/* What the fused rows' kernels read. The public function fills one on the
+ * stack (what the composite reads); the driver's prepare moves it to the
+ * step arena with room for the distances. */
+typedef struct triplet_saved {
+    double margin, eps;
+    int64_t D; /* the feature size */
+    double *d; /* [rows][2]: d_ap, d_an, rounded to the input's type */
+} triplet_saved;
+
+#define T float
+#define FN(name) name##_f
+#include "triplet_kernel.h"
+#undef T
+#undef FN
+
+#define T double
+#define FN(name) name##_d
+#include "triplet_kernel.h"
+#undef T
+#undef FN
+
+enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
+
+/* The loss as a composite of public ops, for any p and swap. */
+static lg_tensor *triplet_composite_of(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
+                                       double margin, double pnorm, double eps, bool swap,
+                                       lg_reduction r)
+{
+    lg_tensor *d_ap = lg_pairwise_distance(ctx, a, p, pnorm, eps, false);
+    lg_tensor *d_an = lg_pairwise_distance(ctx, a, n, pnorm, eps, false);
+    if (swap)
+        d_an = lg_minimum(ctx, d_an, lg_pairwise_distance(ctx, p, n, pnorm, eps, false));
+    lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
+    return lgL_reduce(ctx, l, r);
+}
+
+/* The fused rows' oracle. */
+static lg_tensor *triplet_composite(lg_ctx *ctx, const lgL_fused *f)
+{
+    const triplet_saved *s = f->saved;
+    return triplet_composite_of(ctx, f->in[0], f->in[1], f->in[2], s->margin, 2, s->eps, false,
+                                f->r);
+}
+
+static bool triplet_prepare(lg_ctx *ctx, lgL_fused *f)
+{
+    static const char who[] = "lg_triplet_margin_loss";
+    triplet_saved *s = lgC_salloc(ctx, sizeof *s, who);
+    double *d = s ? lgC_salloc(ctx, (size_t)(2 * (f->rows ? f->rows : 1)) * sizeof *d, who) : NULL;
+    if (!d)
+        return false;
+    *s = *(const triplet_saved *)f->saved;
+    s->d = d;
+    f->saved = s;
+    return true;
+}
+
+/* All three inputs on the tape; the gradients are dense. */
+static const lgL_fused_desc triplet_rows = {
+    .op = LGA_OP_triplet_rows,
+    .k = { { triplet_forward_f, triplet_backward_f }, { triplet_forward_d, triplet_backward_d } },
+    .composite = triplet_composite,
+    .prepare = triplet_prepare,
+};
+
+/* a, p, n of one shape [..., D] (checked by the caller): one row per
+ * position of the batch dims (D may be 0: distances 0). */
+static lg_tensor *fused_triplet(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
+                                double margin, double eps, lg_reduction r, const char *who)
+{
+    int64_t D = a->shape[a->ndim - 1], rows = 1;
+    for (int k = 0; k < a->ndim - 1; k++)
+        rows *= a->shape[k];
+    triplet_saved s = { .margin = margin, .eps = eps, .D = D };
+    lgL_fused f = lgL_fused_init(&triplet_rows, 3, (lg_tensor *[]){ a, p, n }, r);
+    f.rows = rows;
+    f.width = D;
+    f.block = D > 0 && BLOCK / D > 0 ? BLOCK / D : 1;
+    f.saved = &s;
+    lgL_fused_none_shape(&f, a, a->ndim - 1);
+    return lgL_fused_run(ctx, &f, who);
+}
 
 static const lg_triplet_opts triplet_defaults = {
     .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6
@@ -68,15 +159,9 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
     if (isnan(p) || isnan(eps))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p and eps must be numbers", who);
     if (p == 2 && !(o->swap) && lgT_same_shape(anchor, positive) &&
-        lgT_same_shape(anchor, negative)) /* the common case, fused (triplet_rows.c) */
-        return lgL_reduce(ctx, lgL_triplet_rows(ctx, anchor, positive, negative, margin, eps, who),
-                          r);
-    lg_tensor *d_ap = lg_pairwise_distance(ctx, anchor, positive, p, eps, false);
-    lg_tensor *d_an = lg_pairwise_distance(ctx, anchor, negative, p, eps, false);
-    if (o->swap)
-        d_an = lg_minimum(ctx, d_an, lg_pairwise_distance(ctx, positive, negative, p, eps, false));
-    lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
-    return lgL_reduce(ctx, l, r);
+        lgT_same_shape(anchor, negative)) /* the common case, fused */
+        return fused_triplet(ctx, anchor, positive, negative, margin, eps, r, who);
+    return triplet_composite_of(ctx, anchor, positive, negative, margin, p, eps, o->swap, r);
 }
 
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
@@ -180,116 +265,4 @@ lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, 
     lg_tensor *res = triplet_margin_with_distance_loss_body(ctx, anchor, positive, negative, opts);
     lgC_api_leave(ctx, outer);
     return res;
-}
-
-/* ------------------------------------------------------------------ */
-/* triplet_rows.c: triplet_margin_loss's common case as one fused primitive:
- * p = 2, no swap, anchor, positive and negative of one shape [..., D].
- *
- * Per row, with u = a - p + eps and v = a - n + eps (eps added in the
- * input's dtype, as the composite), d_ap = |u|, d_an = |v| (sums of
- * squares in double):
- *   l = max(0, margin + d_ap - d_an)           (one value per row)
- * and where margin + d_ap - d_an >= 0 (clamp passes its gradient at the
- * bound), with k_u = g / d_ap and k_v = -g / d_an (0 for a zero distance,
- * as the norm's gradient):
- *   da = k_u u + k_v v,   dp = -k_u u,   dn = -k_v v.
- * The composite (two pairwise distances, sub, add, clamp, each a pass over
- * the rows and a backward) serves p != 2, swap and broadcast batch dims,
- * and is the oracle in tests/test_losses.c. One pass reads the three inputs
- * forward; one reads them again and writes the three gradients.
- */
-
-typedef struct triplet_saved {
-    double margin, eps;
-    double *d; /* [rows][2]: d_ap, d_an */
-} triplet_saved;
-
-#define TRIPLET_KERNELS(T)                                                                         \
-    LGC_VECTOR_CLONES static void triplet_fw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
-                                                 T *l, double *dist, int64_t rows, int64_t D,      \
-                                                 T margin, T eps)                                  \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, rows *D, for (int64_t i = 0; i < rows; i++) {                                     \
-                const T *ai = a + i * D, *pi = p + i * D, *ni = n + i * D;                         \
-                double su = 0, sv = 0;                                                             \
-                LGC_SIMD_REDUCE(+ : su, sv)                                                        \
-                for (int64_t j = 0; j < D; j++) {                                                  \
-                    T u = (T)(ai[j] - pi[j]) + eps, v = (T)(ai[j] - ni[j]) + eps;                  \
-                    su += (double)u * (double)u;                                                   \
-                    sv += (double)v * (double)v;                                                   \
-                }                                                                                  \
-                T dap = (T)sqrt(su), dan = (T)sqrt(sv), pre = (T)(dap - dan) + margin;             \
-                dist[2 * i] = dap, dist[2 * i + 1] = dan;                                          \
-                l[i] = pre < 0 ? 0 : pre;                                                          \
-            });                                                                                    \
-    }                                                                                              \
-    LGC_VECTOR_CLONES static void triplet_bw_##T(lg_ctx *ctx, const T *a, const T *p, const T *n,  \
-                                                 const T *g, const double *dist, T *da, T *dp,     \
-                                                 T *dn, int64_t rows, int64_t D, T margin, T eps)  \
-    {                                                                                              \
-        LGT_FOR(                                                                                   \
-            ctx, rows *D, for (int64_t i = 0; i < rows; i++) {                                     \
-                const T *ai = a + i * D, *pi = p + i * D, *ni = n + i * D;                         \
-                T dap = (T)dist[2 * i], dan = (T)dist[2 * i + 1];                                  \
-                T pre = (T)(dap - dan) + margin, gc = pre >= 0 ? g[i] : 0;                         \
-                double ku = dap == 0 ? 0 : (double)gc / (double)dap,                               \
-                       kv = dan == 0 ? 0 : (double)-gc / (double)dan;                              \
-                LGC_SIMD /* the gradients are fresh tensors: no aliasing */                        \
-                    for (int64_t j = 0; j < D; j++)                                                \
-                {                                                                                  \
-                    T u = (T)(ai[j] - pi[j]) + eps, v = (T)(ai[j] - ni[j]) + eps;                  \
-                    T du = (T)(ku * (double)u), dv = (T)(kv * (double)v);                          \
-                    da[i * D + j] = dv + du;                                                       \
-                    dp[i * D + j] = -du;                                                           \
-                    dn[i * D + j] = -dv;                                                           \
-                }                                                                                  \
-            });                                                                                    \
-    }
-
-TRIPLET_KERNELS(float)
-TRIPLET_KERNELS(double)
-
-lg_tensor *lgL_triplet_rows(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n, double margin,
-                            double eps, const char *who)
-{
-    int64_t D = a->shape[a->ndim - 1];
-    lg_tensor *l = lgT_new(ctx, (lg_dtype)a->dtype, a->ndim - 1, a->shape, who);
-    int64_t rows = l ? l->numel : 0; /* D may be 0: distances 0 */
-    triplet_saved *s = l ? lgC_salloc(ctx, sizeof *s, who) : NULL;
-    double *dist = s ? lgC_salloc(ctx, (size_t)(2 * (rows ? rows : 1)) * sizeof *dist, who) : NULL;
-    if (!dist)
-        return NULL;
-    *s = (triplet_saved){ margin, eps, dist };
-    if (a->dtype == LG_F32)
-        triplet_fw_float(ctx, LGT_F(a), LGT_F(p), LGT_F(n), LGT_F(l), dist, rows, D, (float)margin,
-                         (float)eps);
-    else
-        triplet_fw_double(ctx, LGT_D(a), LGT_D(p), LGT_D(n), LGT_D(l), dist, rows, D, margin, eps);
-    l->aux = s;
-    return lgA_record(ctx, LGA_OP_triplet_rows, l, 3, (lg_tensor *[]){ a, p, n });
-}
-
-lg_status lgA_bw_triplet_rows(lg_ctx *ctx, lg_tensor *l)
-{
-    static const char who[] = "lg_backward";
-    lg_tensor *a = l->in[0], *p = l->in[1], *n = l->in[2];
-    const triplet_saved *s = l->aux;
-    int64_t D = a->shape[a->ndim - 1], rows = l->numel;
-    lg_tensor *da = lgT_new_like(ctx, a, who), *dp = lgT_new_like(ctx, p, who),
-              *dn = lgT_new_like(ctx, n, who);
-    if (!da || !dp || !dn)
-        return ctx->status;
-    if (a->dtype == LG_F32)
-        triplet_bw_float(ctx, LGT_F(a), LGT_F(p), LGT_F(n), LGT_F(l->grad), s->d, LGT_F(da),
-                         LGT_F(dp), LGT_F(dn), rows, D, (float)s->margin, (float)s->eps);
-    else
-        triplet_bw_double(ctx, LGT_D(a), LGT_D(p), LGT_D(n), LGT_D(l->grad), s->d, LGT_D(da),
-                          LGT_D(dp), LGT_D(dn), rows, D, s->margin, s->eps);
-    lg_tensor *grads[3] = { da, dp, dn };
-    for (int k = 0; k < 3; k++)
-        if (lgA_needs(l, k) && lgA_accum(ctx, l->in[k], grads[k]) != LG_OK)
-            return ctx->status;
-    return LG_OK;
 }

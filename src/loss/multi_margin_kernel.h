@@ -1,0 +1,161 @@
+/* multi_margin_kernel.h: the class-hinge row kernels for one float type,
+ * included twice by multi_margin.c (T = float, T = double). Expects T,
+ * FN(name) (a name with the type's suffix) and hinge_saved.
+ *
+ * x is [rows, C]. Each hinge term z is rounded to T as the composite
+ * rounds it, then summed in double; a row's value is rounded to T once.
+ * A term counts only where z > 0 (NaN dropped). The gradients start at
+ * zero (sparse_grads): each kept term adds c dz to one element and takes
+ * it from another, every sum rounded to T as it is stored.
+ */
+
+/* multi margin, one row: sum_{j != y, z_j > 0} z_j^p, z_j = margin - x_y + x_j */
+static double FN(mm_row)(const T *x, int64_t C, int64_t y, int64_t p, double margin)
+{
+    T xy = x[y];
+    double s = 0;
+    for (int64_t j = 0; j < C; j++) {
+        if (j == y)
+            continue;
+        double z = (double)(T)((T)(x[j] - xy) + (T)margin);
+        if (!(z > 0))
+            continue;
+        s += p == 2 ? z * z : z;
+    }
+    return s;
+}
+
+/* its gradient times c into the row dx: + c dz at j, - sum at y */
+static void FN(mm_row_grad)(T *dx, const T *x, int64_t C, int64_t y, int64_t p, double margin,
+                            double c)
+{
+    T xy = x[y];
+    double back = 0;
+    for (int64_t j = 0; j < C; j++) {
+        if (j == y)
+            continue;
+        double z = (double)(T)((T)(x[j] - xy) + (T)margin);
+        if (!(z > 0))
+            continue;
+        double dz = p == 2 ? 2 * z : 1;
+        dx[j] = (T)((double)dx[j] + c * dz);
+        back += c * dz;
+    }
+    dx[y] = (T)((double)dx[y] - back);
+}
+
+/* multilabel margin, one row: sum_{jj < len} sum_{k not labelled, z > 0} z,
+ * z = 1 - x_j + x_k, j = row[jj] (a repeated label counts again) */
+static double FN(mlm_row)(const T *x, int64_t C, const int64_t *row, int64_t len, const bool *lab)
+{
+    double s = 0;
+    for (int64_t jj = 0; jj < len; jj++) {
+        T xj = x[row[jj]];
+        for (int64_t k = 0; k < C; k++) {
+            if (lab[k])
+                continue;
+            double z = (double)(T)((T)(-xj + 1) + x[k]);
+            if (!(z > 0))
+                continue;
+            s += z;
+        }
+    }
+    return s;
+}
+
+/* its gradient times c into the row dx: + c at k, - c at j, per term */
+static void FN(mlm_row_grad)(T *dx, const T *x, int64_t C, const int64_t *row, int64_t len,
+                             const bool *lab, double c)
+{
+    for (int64_t jj = 0; jj < len; jj++) {
+        int64_t j = row[jj];
+        T xj = x[j];
+        for (int64_t k = 0; k < C; k++) {
+            if (lab[k])
+                continue;
+            double z = (double)(T)((T)(-xj + 1) + x[k]);
+            if (!(z > 0))
+                continue;
+            dx[k] = (T)((double)dx[k] + c);
+            dx[j] = (T)((double)dx[j] - c);
+        }
+    }
+}
+
+/* The weight of row i's class (1 without weight). */
+static inline double FN(class_weight)(const lgL_fused *f, int64_t y)
+{
+    const T *w = f->in[1] ? (const T *)f->in[1]->data : NULL;
+    return w ? (double)w[y] : 1.0;
+}
+
+/* The driver's entry points: rows [lo, hi) (fused.h). Row i's value is
+ * (w[y_i] / C) times its hinge sum; its upstream c is the same factor
+ * times the row's upstream. */
+static double FN(mm_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gx,
+                             double gscale)
+{
+    (void)gx, (void)gscale; /* not eager */
+    const hinge_saved *h = f->saved;
+    const T *x = f->in[0]->data;
+    T *l = lv;
+    int64_t C = h->C;
+    double sum = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t y = h->y[i];
+        double v = (double)(T)(FN(mm_row)(x + i * C, C, y, h->p, h->margin) * (1.0 / (double)C) *
+                               FN(class_weight)(f, y));
+        if (l)
+            l[i] = (T)v;
+        else
+            sum += v;
+    }
+    return sum;
+}
+
+static void FN(mm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
+                            double scale, void *const *d)
+{
+    const hinge_saved *h = f->saved;
+    const T *x = f->in[0]->data, *up = upv;
+    T *dx = d[0];
+    int64_t C = h->C;
+    for (int64_t i = lo; i < hi && dx; i++) {
+        int64_t y = h->y[i];
+        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C) * FN(class_weight)(f, y);
+        FN(mm_row_grad)(dx + i * C, x + i * C, C, y, h->p, h->margin, c);
+    }
+}
+
+static double FN(mlm_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gx,
+                              double gscale)
+{
+    (void)gx, (void)gscale; /* not eager */
+    const hinge_saved *h = f->saved;
+    const T *x = f->in[0]->data;
+    T *l = lv;
+    int64_t C = h->C;
+    double sum = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        double v = (double)(T)(FN(mlm_row)(x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C) *
+                               (1.0 / (double)C));
+        if (l)
+            l[i] = (T)v;
+        else
+            sum += v;
+    }
+    return sum;
+}
+
+static void FN(mlm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
+                             double scale, void *const *d)
+{
+    const hinge_saved *h = f->saved;
+    const T *x = f->in[0]->data, *up = upv;
+    T *dx = d[0];
+    int64_t C = h->C;
+    for (int64_t i = lo; i < hi && dx; i++) {
+        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C);
+        FN(mlm_row_grad)(dx + i * C, x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C, c);
+    }
+}
