@@ -1593,3 +1593,29 @@ Test(ops, vector_exp_log_log1p_match_libm)
               "worst ulp errors: exp %.2f, log %.2f, log1p %.2f, sigmoid %.2f, tanh %.2f", worst[0],
               worst[1], worst[2], worst[3], worst[4]);
 }
+
+/* PyTorch's rule at a NaN: the masks a < b and a > b both fail, so each
+ * input gets the whole upstream (torch.maximum(x, y).sum().backward()
+ * gives x.grad = [1, 0.5, 0], y.grad = [1, 0.5, 1] for x = [nan, 1, 2],
+ * y = [0, 1, 3]). */
+Test(ops, maximum_minimum_gradient_at_nan_and_ties)
+{
+    lg_ctx *ctx = test_ctx(11);
+    for (int dt = 0; dt < 2; dt++)
+        for (int mx = 0; mx < 2; mx++) {
+            bool f32 = dt == LG_F32;
+            float xf[] = { NAN, 1, 2 }, yf[] = { 0, 1, 3 };
+            double xd[] = { NAN, 1, 2 }, yd[] = { 0, 1, 3 };
+            lg_tensor *x = lg_tensor_from(ctx, (lg_dtype)dt, f32 ? (void *)xf : xd, 1, SHAPE(3));
+            lg_tensor *y = lg_tensor_from(ctx, (lg_dtype)dt, f32 ? (void *)yf : yd, 1, SHAPE(3));
+            lg_requires_grad(ctx, x, true);
+            lg_requires_grad(ctx, y, true);
+            lg_tensor *m = mx ? lg_maximum(ctx, x, y) : lg_minimum(ctx, x, y);
+            cr_assert_eq(lg_backward(ctx, lg_sum(ctx, m, 0, NULL, false)), LG_OK);
+            double dx_max[] = { 1, 0.5, 0 }, dy_max[] = { 1, 0.5, 1 };
+            expect_close(lg_tensor_grad(x), mx ? dx_max : dy_max, 3, 0, "dx");
+            expect_close(lg_tensor_grad(y), mx ? dy_max : dx_max, 3, 0, "dy");
+            lg_step_end(ctx);
+        }
+    lg_ctx_free(ctx);
+}

@@ -5,7 +5,7 @@
  *   mul: y = a b        da = g b          db = g a
  *   div: y = a / b      da = g / b        db = -g y / b
  *   pow: y = a^b        da = g b a^(b-1)  db = g y log(a)   (0 where b == 0 / a == 0, b >= 0)
- *   maximum, minimum:   the gradient goes to the larger (smaller) input, halved at ties.
+ *   maximum, minimum:   the gradient goes to the larger (smaller) input, halved at ties, whole to both at a NaN.
  *   xlogy: y = a log b (0 where a == 0 and b is not NaN)
  *                       da = g log b (0 where a == 0, b <= 0)   db = g a / b   (as PyTorch)
  *

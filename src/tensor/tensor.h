@@ -49,11 +49,6 @@ typedef union lgT_attr {
     struct {
         bool has_h0, has_b_hh;
     } gru; /* gru_cell, gru_sequence */
-    /* Transitional: src/loss's positional slots, until it has typed ones. */
-    struct {
-        double f[4];
-        int64_t i[4];
-    };
 } lgT_attr;
 
 struct lg_tensor {
@@ -84,7 +79,7 @@ struct lg_tensor {
     /* Keeps the header at LGC_HEADER_BYTES: the header pools' rotation
      * (core.h) turns LGC_HEADER_BYTES / 8 times, and the stale-handle
      * guarantee is tested over that many step ends. */
-    unsigned char reserved_[40];
+    unsigned char reserved_[72];
 };
 
 #define LGT_F(t) ((float *)(t)->data)
