@@ -94,6 +94,11 @@ static lg_tensor *mse(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     (void)s, (void)i;
     return lg_mse_loss(c, f[0], f[1], MEAN);
 }
+static lg_tensor *quantile(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s, (void)i;
+    return lg_quantile_loss(c, f[0], f[1], MEAN);
+}
 static lg_tensor *smooth_l1(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     (void)s, (void)i;
@@ -303,6 +308,7 @@ static const bcase cases[] = {
     { "l1_loss/64", l1, 2, 0, { F1(64, RANDN, 1), F1(64, RANDN, 0) }, { { 0 } }, 0 },
     { "mse_loss/64", mse, 2, 0, { F1(64, RANDN, 1), F1(64, RANDN, 0) }, { { 0 } }, 0 },
     { "smooth_l1_loss/64", smooth_l1, 2, 0, { F1(64, RANDN, 1), F1(64, RANDN, 0) }, { { 0 } }, 0 },
+    { "quantile_loss/64", quantile, 2, 0, { F1(64, RANDN, 1), F1(64, RANDN, 0) }, { { 0 } }, 0 },
     { "huber_loss/64", huber, 2, 0, { F1(64, RANDN, 1), F1(64, RANDN, 0) }, { { 0 } }, 0 },
     { "kl_div/8x10", kl, 2, 0, { F2(8, 10, LOGSM, 1), F2(8, 10, SOFTMAX, 0) }, { { 0 } }, 0 },
     { "nll_loss/8x10", nll, 1, 1, { F2(8, 10, LOGSM, 1) }, { I1(8, 0, 10) }, 0 },
@@ -407,6 +413,8 @@ static const bcase cases[] = {
     /* large */
     { "l1_loss/1M", l1, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
     { "mse_loss/1M", mse, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } }, 0 },
+    { "quantile_loss/1M", quantile, 2, 0, { F1(1048576, RANDN, 1), F1(1048576, RANDN, 0) }, { { 0 } },
+      0 },
     { "smooth_l1_loss/1M",
       smooth_l1,
       2,

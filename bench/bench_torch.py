@@ -91,12 +91,18 @@ def labels_lists(n, c):
     return t
 
 
+def quantile(x, y, q=0.5):
+    e = y - x
+    return torch.maximum(q * e, (q - 1) * e).mean()
+
+
 # name, function of (f, i, model), float inputs [(shape, fill, grad)], int inputs
 L = lambda fn: (lambda f, i, m: fn(*f, *i))  # noqa: E731
 CASES = [
     ("l1_loss/64", L(F.l1_loss), [((64,), "randn", 1), ((64,), "randn", 0)], []),
     ("mse_loss/64", L(F.mse_loss), [((64,), "randn", 1), ((64,), "randn", 0)], []),
     ("smooth_l1_loss/64", L(F.smooth_l1_loss), [((64,), "randn", 1), ((64,), "randn", 0)], []),
+    ("quantile_loss/64", L(quantile), [((64,), "randn", 1), ((64,), "randn", 0)], []),
     ("huber_loss/64", L(F.huber_loss), [((64,), "randn", 1), ((64,), "randn", 0)], []),
     ("kl_div/8x10", lambda f, i, m: F.kl_div(f[0], f[1], reduction="batchmean"),
      [((8, 10), "logsm", 1), ((8, 10), "softmax", 0)], []),
@@ -135,6 +141,7 @@ CASES = [
     ("mse_loss/1M", L(F.mse_loss), [((1048576,), "randn", 1), ((1048576,), "randn", 0)], []),
     ("smooth_l1_loss/1M", L(F.smooth_l1_loss), [((1048576,), "randn", 1), ((1048576,), "randn", 0)], []),
     ("huber_loss/1M", L(F.huber_loss), [((1048576,), "randn", 1), ((1048576,), "randn", 0)], []),
+    ("quantile_loss/1M", L(quantile), [((1048576,), "randn", 1), ((1048576,), "randn", 0)], []),
     ("hinge_embedding/1M", L(F.hinge_embedding_loss), [((1048576,), "pos", 1), ((1048576,), "pm1", 0)], []),
     ("cross_entropy/4096x1000", L(F.cross_entropy), [((4096, 1000), "randn", 1)], [((4096,), 0, 1000)]),
     ("nll_loss/4096x1000", L(F.nll_loss), [((4096, 1000), "logsm", 1)], [((4096,), 0, 1000)]),

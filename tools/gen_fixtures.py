@@ -151,6 +151,30 @@ def beyond(name, make, options=(), fixed=()):
     return register
 
 
+def _pair(G, shape):
+    return [("input", G.randn(*shape, s=2)), ("target", G.randn(*shape, s=2))], shape
+
+
+@beyond("quantile_loss", _pair, options=[("quantile", [0.0, 0.1, 0.5, 0.9, 1.0])], fixed=[
+    ("ties-inf-nan", lambda G: [("input", torch.tensor([0.0, 1.5, 2.0, math.nan, math.inf, -math.inf])),
+                                ("target", torch.tensor([0.0, 1.5, -1.0, 0.0, 0.0, 1.0]))],
+     {"reduction": "none", "quantile": 0.3}),
+    ("zero-times-inf", lambda G: [("input", torch.tensor([math.inf, -math.inf, 1.0])),
+                                  ("target", torch.tensor([0.0, 0.0, 1.0]))],
+     {"reduction": "none", "quantile": 0.0}),
+    ("quantile-range", lambda G: [("input", G.randn(3)), ("target", G.randn(3))], {"quantile": 1.5}),
+    ("quantile-nan", lambda G: [("input", G.randn(3)), ("target", G.randn(3))], {"quantile": math.nan}),
+    ("shape", lambda G: [("input", G.randn(3)), ("target", G.randn(4))], {})])
+def quantile_loss(input, target, quantile=0.5, reduction="mean"):
+    """The pinball loss, e = target - input: max(q e, (q - 1) e)."""
+    if not 0 <= quantile <= 1:
+        raise ValueError("quantile invalid")
+    if input.shape != target.shape:
+        raise ValueError("shape")
+    e = target - input
+    return reduce(torch.maximum(quantile * e, (quantile - 1) * e), reduction)
+
+
 def gen_beyond_registered(G):
     for name, (_, make, options, fixed) in BEYOND.items():
         for shape in G.shapes():

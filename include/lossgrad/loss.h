@@ -74,6 +74,20 @@ lg_huber_opts lg_huber_opts_default(void);
  * Equal to delta * smooth_l1(beta = delta). */
 lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_huber_opts *o);
 
+typedef struct lg_quantile_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_reduction reduction;
+    double quantile; /* (non-zero default) 0.5; in [0, 1] */
+} lg_quantile_opts;
+lg_quantile_opts lg_quantile_opts_default(void);
+/* The quantile (pinball) loss, e = y - x:  max(q e, (q - 1) e), q = quantile
+ * (0.5: half the L1 loss); its minimiser is the q-quantile of y. Not in
+ * PyTorch: the reference is torch.maximum(q * e, (q - 1) * e), whose tie
+ * rule gives the gradient at e = 0, the mean of the two slopes (for x:
+ * 0.5 - q). Shapes as lg_l1_loss. */
+lg_tensor *lg_quantile_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                            const lg_quantile_opts *o);
+
 typedef struct lg_kl_div_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction; /* MEAN divides by numel (not KL); BATCHMEAN by input.shape[0] */

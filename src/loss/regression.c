@@ -1,10 +1,11 @@
-/* regression.c: l1_loss, mse_loss, smooth_l1_loss, huber_loss.
+/* regression.c: l1_loss, mse_loss, smooth_l1_loss, huber_loss, quantile_loss.
  *
  *   l1:        |d|                                     d = x - y
  *   mse:       d^2
  *   smooth_l1: 0.5 d^2 / beta  if |d| < beta,  |d| - 0.5 beta  otherwise
  *   huber:     0.5 d^2         if |d| <= delta, delta (|d| - 0.5 delta) otherwise
- * All four are kinds of losses.def (LGL_POINTWISE rows), fused (a NaN residual takes the
+ *   quantile:  max(q e, (q - 1) e),  e = y - x  (not in PyTorch: the pinball loss)
+ * All five are kinds of losses.def (LGL_POINTWISE rows), fused (a NaN residual takes the
  * quadratic branch: NaN gradient, as PyTorch); their composites below are
  * the oracles (lg_ctx_set_fused(ctx, false) runs them).
  */
@@ -166,4 +167,46 @@ lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
 {
     const char *outer = lgL_enter(ctx, "lg_huber_loss");
     return lgL_leave(ctx, outer, ctx ? huber_loss_body(ctx, input, target, opts) : NULL);
+}
+
+/* max(q e, (q - 1) e), e = y - x, as torch.maximum (its tie rule included) */
+lg_tensor *lgL_composite_quantile(lg_ctx *ctx, const lgL_fused *f)
+{
+    double q = f->a[0];
+    lg_tensor *e = lg_sub(ctx, f->in[1], f->in[0]);
+    return lgL_composite_reduce(
+        ctx, f, lg_maximum(ctx, lg_mul_scalar(ctx, e, q), lg_mul_scalar(ctx, e, q - 1)));
+}
+
+static const lg_quantile_opts quantile_defaults = { .defaults_tag = LG_OPTS_TAG, .quantile = 0.5 };
+static const lgC_optfield quantile_fields[] = {
+    LGC_FIELD(lg_quantile_opts, quantile, "0.5"),
+};
+static const lgC_opts_desc quantile_desc =
+    LGC_DESC(lg_quantile_opts, quantile_defaults, quantile_fields);
+
+lg_quantile_opts lg_quantile_opts_default(void)
+{
+    return quantile_defaults;
+}
+
+static lg_tensor *quantile_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                     const lg_quantile_opts *opts)
+{
+    static const char who[] = "lg_quantile_loss";
+    lg_quantile_opts o;
+    if (!lgC_opts(ctx, who, &quantile_desc, opts, &o) ||
+        !check(ctx, input, target, o.reduction, who))
+        return NULL;
+    if (!(o.quantile >= 0 && o.quantile <= 1))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: quantile = %g, expected in [0, 1]", who,
+                         o.quantile);
+    return lgL_pointwise(ctx, LGL_PW_quantile, input, target, o.quantile, o.reduction, who);
+}
+
+lg_tensor *lg_quantile_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                            const lg_quantile_opts *opts)
+{
+    const char *outer = lgL_enter(ctx, "lg_quantile_loss");
+    return lgL_leave(ctx, outer, ctx ? quantile_loss_body(ctx, input, target, opts) : NULL);
 }
