@@ -139,8 +139,6 @@ static void bw_rows(void *arg, int64_t lo, int64_t hi)
  * backward until they move (then this goes). */
 LG_HIDDEN lg_status lgA_bw_binary_cross_entropy(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_ctc_loss(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_nll_rows(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_multi_margin_rows(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_multilabel_margin_rows(lg_ctx *ctx, lg_tensor *y);
 LG_HIDDEN lg_status lgA_bw_triplet_rows(lg_ctx *ctx, lg_tensor *y);
@@ -150,8 +148,6 @@ static lgA_backward_fn legacy_backward(int op)
     switch (op) {
     case LGA_OP_binary_cross_entropy: return lgA_bw_binary_cross_entropy;
     case LGA_OP_ctc_loss: return lgA_bw_ctc_loss;
-    case LGA_OP_cross_entropy_rows: return lgA_bw_cross_entropy_rows;
-    case LGA_OP_nll_rows: return lgA_bw_nll_rows;
     case LGA_OP_multi_margin_rows: return lgA_bw_multi_margin_rows;
     case LGA_OP_multilabel_margin_rows: return lgA_bw_multilabel_margin_rows;
     case LGA_OP_triplet_rows: return lgA_bw_triplet_rows;
