@@ -120,8 +120,15 @@ bool lgL_class_picks(lg_ctx *ctx, lg_tensor *t, const int64_t *y, lg_tensor *w,
 lg_tensor *lgL_class_picked(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const lgL_classes *L,
                             const lgL_picks *P)
 {
-    lg_tensor *g = lg_gather(ctx, x, L->class_axis, P->index);
-    g = lg_reshape(ctx, g, lg_tensor_ndim(t), lg_tensor_shape(t));
+    lg_tensor *g;
+    /* No classes, every target ignored: on [N, 0] and [0] an empty sum (0,
+     * on x's tape); a K-dimensional input stays the gather's error, as
+     * PyTorch's. */
+    if (L->C == 0 && lg_tensor_ndim(x) <= 2)
+        g = lg_sum(ctx, x, 1, &L->class_axis, false);
+    else
+        g = lg_reshape(ctx, lg_gather(ctx, x, L->class_axis, P->index), lg_tensor_ndim(t),
+                       lg_tensor_shape(t));
     return lg_where(ctx, P->ignored, lg_scalar(ctx, L->dt, 0), g);
 }
 

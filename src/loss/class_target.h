@@ -42,8 +42,8 @@ typedef struct lgL_picks {
 LG_HIDDEN bool lgL_class_picks(lg_ctx *ctx, lg_tensor *t, const int64_t *y, lg_tensor *w,
                                const lgL_classes *L, lgL_picks *P);
 /* x[i, y_i] at each target position (t's shape), 0 where ignored. */
-LG_HIDDEN lg_tensor *lgL_class_picked(lg_ctx *ctx, lg_tensor *x, lg_tensor *t,
-                                      const lgL_classes *L, const lgL_picks *P);
+LG_HIDDEN lg_tensor *lgL_class_picked(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const lgL_classes *L,
+                                      const lgL_picks *P);
 /* NONE, SUM, or MEAN = SUM / denom of per-position losses l. */
 LG_HIDDEN lg_tensor *lgL_class_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r, double denom);
 /* The layout of x (class axis 1, or 0 for [C]), for a composite. */

@@ -4,9 +4,10 @@
  *       l_i = (1-eps) w[y_i] (-lsm[i, y_i]) + (eps/C) sum_c w[c] (-lsm[i, c])
  *   probabilities: q = (1-eps) p + eps/C,  l_i = -sum_c w[c] q[i, c] lsm[i, c]
  * MEAN: class indices divide each part by D = sum of w[y_i] over
- * non-ignored targets (NaN when D = 0, an all-ignored MEAN included, with
- * a zero gradient, as PyTorch); probabilities divide by the number of l_i,
- * as PyTorch's numel / C (NaN for zero classes, where that is 0 / 0).
+ * non-ignored targets (NaN when D = 0 makes a part 0 / 0: an all-ignored
+ * MEAN is NaN with a zero gradient, as PyTorch); probabilities divide by
+ * the number of l_i, as PyTorch's numel / C (NaN for zero classes, where
+ * that is 0 / 0).
  * Targets, layouts and their checks: class_target.h.
  *
  * Class indices on [N, C] and [C] are a fused row primitive on the
@@ -24,6 +25,11 @@
  * Per row, p = softmax(x_i), W = sum_c w_c, v = -w[y_i]:
  *   dl_i/dx_c = (1 - eps) v (1[c = y_i] - p_c) + (eps / C)(p_c W - w_c),
  * scaled by the row's upstream (0 where ignored).
+ *
+ * Departure: with smoothing, MEAN and kept targets whose weights cancel
+ * (D = 0 from negative weights) the loss is NaN in both, but the upstream
+ * scale 1 / D = inf meets the terms in a different order, so the fused
+ * gradient has inf where the composite's is NaN.
  */
 #include "../tensor/vmath.h"
 #include "class_target.h"
@@ -35,9 +41,10 @@
 /* The kernels' state (step arena, f->saved). */
 typedef struct ce_saved {
     int64_t C;
-    double wsum;   /* W: sum of the weights (C without) */
-    double *inv_s; /* per row: 1 / sum of its e, softmax = e inv_s */
-    void *e;       /* exp(x - row max), N x C of x's dtype; the eager gradient holds it instead */
+    double wsum;    /* W: sum of the weights (C without) */
+    double *inv_s;  /* per row: 1 / sum of its e, softmax = e inv_s */
+    void *e;        /* exp(x - row max), N x C of x's dtype; the eager gradient holds it instead */
+    double *part_b; /* per block: the sum of its rows' b (the smoothing part) */
 } ce_saved;
 
 static inline double exp_d(double x)
@@ -114,11 +121,27 @@ static bool ce_prepare(lg_ctx *ctx, lgL_fused *f)
             sv->wsum += lgT_get(w, c);
     }
     sv->inv_s = lgC_salloc(ctx, (size_t)(N ? N : 1) * sizeof *sv->inv_s, who);
-    sv->e = f->gx ? NULL
-                  : lgC_salloc(ctx, (size_t)(N * C > 0 ? N * C : 1) * lgT_dtype_size(x->dtype),
-                               who);
+    sv->e = f->gx
+                ? NULL
+                : lgC_salloc(ctx, (size_t)(N * C > 0 ? N * C : 1) * lgT_dtype_size(x->dtype), who);
+    int64_t nb = N > 0 ? (N + f->block - 1) / f->block : 1;
+    sv->part_b = lgC_salloc(ctx, (size_t)nb * sizeof *sv->part_b, who);
     f->saved = sv;
-    return sv->inv_s && (f->gx || sv->e);
+    return sv->inv_s && (f->gx || sv->e) && sv->part_b;
+}
+
+/* SUM or MEAN: (1 - eps) A + (eps / C) B, each part reduced on its own as
+ * PyTorch's (so MEAN over D = 0 is NaN, not inf, where A is 0 / 0). */
+static double ce_total(const lgL_fused *f, double sa)
+{
+    const ce_saved *sv = f->saved;
+    double eps = f->a[0], sb = 0;
+    int64_t nb = f->rows > 0 ? (f->rows + f->block - 1) / f->block : 0;
+    for (int64_t b = 0; b < nb; b++)
+        sb += sv->part_b[b];
+    if (f->r == LG_REDUCTION_MEAN)
+        sa /= f->denom, sb /= f->denom; /* 0/0 is NaN */
+    return eps > 0 ? (1 - eps) * sa + eps / (double)sv->C * sb : sa;
 }
 
 /* Reshapes weight [C] to broadcast along the class axis of an ndim tensor. */
@@ -149,9 +172,9 @@ static lg_tensor *ce_composite(lg_ctx *ctx, const lgL_fused *f)
     smooth = lg_where(ctx, P.ignored, lg_scalar(ctx, L.dt, 0), smooth);
     /* Each part reduced on its own, as PyTorch: a zero MEAN denominator
      * makes the whole loss NaN, not inf. */
-    return lg_add(ctx, lg_mul_scalar(ctx, lgL_class_reduce(ctx, l, f->r, f->denom), 1 - eps),
-                  lg_mul_scalar(ctx, lgL_class_reduce(ctx, smooth, f->r, f->denom),
-                                eps / (double)L.C));
+    return lg_add(
+        ctx, lg_mul_scalar(ctx, lgL_class_reduce(ctx, l, f->r, f->denom), 1 - eps),
+        lg_mul_scalar(ctx, lgL_class_reduce(ctx, smooth, f->r, f->denom), eps / (double)L.C));
 }
 
 static const lgL_fused_desc ce_fused = {
@@ -160,6 +183,7 @@ static const lgL_fused_desc ce_fused = {
     .eager = true,
     .composite = ce_composite,
     .prepare = ce_prepare,
+    .total = ce_total,
 };
 
 enum { BLOCK_ELEMS = 4096 }; /* about this many logits per block of the deterministic sum */
@@ -232,6 +256,7 @@ static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
         lgL_fused_init(&ce_fused, 3, (lg_tensor *[]){ input, target, o.weight }, o.reduction);
     f.ntape = 1; /* the target and the weight get no gradient */
     f.idx = lgL_class_targets(ctx, target, o.weight, o.ignore_index, &L, who, &f.denom);
+    f.denom_set = true; /* D: negative weights make it negative */
     if (!f.idx)
         return NULL;
     f.rows = L.npos;

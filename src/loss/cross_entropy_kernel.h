@@ -8,8 +8,11 @@
  * (NULL: 1), p = softmax(x) = e / s with e = exp(x - max x):
  *   ce_row_forward: e, 1 / s, a = -w[y] lsm[y], b = -sum_c w_c lsm_c
  *   ce_row_grad:    dx_c = ka (1[c = y] - p_c) + kb (p_c W - w_c)
- * A row loss on softmax is a choice of per-row value and of ka, kb
- * (ce_row_loss, ce_row_ka): cross-entropy's are below.
+ * ce_forward and ce_backward run them over the driver's rows: each row's
+ * loss from a and b (and p_y = e[y] inv_s), its gradient through ka and
+ * kb (ce_row_ka). Another row loss on softmax changes only those: Poly-1's
+ * + e1 (1 - p_y) has the gradient e1 p_y (p - onehot), so it adds
+ * -e1 p_y scale to ka.
  */
 
 /* e = exp(x - max), *inv_s = 1 / sum e, and a, b (b only when smooth;
@@ -77,14 +80,8 @@ CLONES static void FN(ce_row_grad)(T *dx, const T *e, int64_t C, int64_t y, cons
     dx[y] = (T)(dx[y] + ka);
 }
 
-/* Cross-entropy's row value, l = (1 - eps) a + (eps / C) b, and its
- * one-hot coefficient for an upstream `scale`, (1 - eps) (-w[y]) scale;
- * kb = scale eps / C (ce_forward, ce_backward). */
-static inline double FN(ce_row_loss)(const lgL_fused *f, int64_t C, double a, double b)
-{
-    double eps = f->a[0];
-    return eps > 0 ? (1 - eps) * a + eps / (double)C * b : a;
-}
+/* The one-hot coefficient for an upstream `scale`: ka = (1 - eps) (-w[y])
+ * scale (and kb = scale eps / C). */
 static inline T FN(ce_row_ka)(const lgL_fused *f, const T *w, int64_t y, double scale)
 {
     if (y < 0)
@@ -95,7 +92,9 @@ static inline T FN(ce_row_ka)(const lgL_fused *f, const T *w, int64_t y, double 
 
 /* The driver's forward over rows [lo, hi): each row's exponentials into
  * its gradient when eager (then the gradient in place, while the row is
- * in cache), else into the saved state for the backward. */
+ * in cache), else into the saved state for the backward. NONE: each row's
+ * l = (1 - eps) a + (eps / C) b. Else returns the sum of a, the block's
+ * sum of b in the saved state (ce_total combines them). */
 static double FN(ce_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gxv,
                              double gscale)
 {
@@ -107,23 +106,22 @@ static double FN(ce_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *l
     bool smooth = eps > 0;
     T *l = lv, *e = gxv ? gxv : sv->e;
     T kb = (T)(gscale * eps / (double)C), W = (T)sv->wsum;
-    double sum = 0;
+    double sa = 0, sb = 0;
     for (int64_t i = lo; i < hi; i++) {
         T *ei = e + i * C;
         double a, b;
         FN(ce_row_forward)(x + i * C, ei, C, y[i], w, smooth, &sv->inv_s[i], &a, &b);
-        double li = FN(ce_row_loss)(f, C, a, b);
-        if (l)
-            l[i] = (T)li;
-        else
-            sum += li;
-        if (gxv)
-            FN(ce_row_grad)(ei, ei, C, y[i], w, sv->inv_s[i], FN(ce_row_ka)(f, w, y[i], gscale),
-                            kb, W, smooth);
+        if (l) /* each part rounded as the composite's */
+            l[i] = (T)(smooth ? (1 - eps) * a + eps / (double)C * b : a);
+        sa += a, sb += b;
+        if (gxv) {
+            T ka = FN(ce_row_ka)(f, w, y[i], gscale);
+            FN(ce_row_grad)(ei, ei, C, y[i], w, sv->inv_s[i], ka, kb, W, smooth);
+        }
     }
-    /* MEAN with D = 0 is NaN, as PyTorch's (each part over D: 0 / 0),
-     * even where the smoothing part alone is not 0. */
-    return f->r == LG_REDUCTION_MEAN && f->denom == 0 ? NAN : sum;
+    if (!l)
+        sv->part_b[lo / f->block] = sb; /* the smoothing part's block sum: ce_total */
+    return sa;
 }
 
 static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
@@ -139,7 +137,7 @@ static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const vo
         return;
     for (int64_t i = lo; i < hi; i++) {
         double s = up ? (double)up[i] : scale;
-        FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i],
-                        FN(ce_row_ka)(f, w, y[i], s), (T)(s * eps / (double)C), W, eps > 0);
+        T ka = FN(ce_row_ka)(f, w, y[i], s), kb = (T)(s * eps / (double)C);
+        FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i], ka, kb, W, eps > 0);
     }
 }

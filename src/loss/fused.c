@@ -79,7 +79,7 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
 {
     if (ctx->composite && f->desc->composite)
         return f->desc->composite(ctx, f);
-    if (f->denom < 0) /* unset: the number of rows */
+    if (f->denom < 0 && !f->denom_set) /* unset: the number of rows */
         f->denom = (double)f->rows;
     lg_tensor *l = make_output(ctx, f, who);
     if (!l)
@@ -109,7 +109,9 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
         double s = 0;
         for (int64_t b = 0; b < nb; b++)
             s += j.part[b];
-        if (f->r == LG_REDUCTION_MEAN)
+        if (f->desc->total)
+            s = f->desc->total(f, s);
+        else if (f->r == LG_REDUCTION_MEAN)
             s /= f->denom; /* 0/0: NaN for an empty input, as PyTorch */
         lgT_set(l, 0, s);
     }

@@ -73,8 +73,9 @@ static void nll_backward(const lgL_fused *f, int64_t lo, int64_t hi, const void 
     for (int64_t i = lo; i < hi; i++) {
         if (y[i] < 0)
             continue;
-        double s = !up ? scale : dt == LG_F32 ? (double)((const float *)up)[i]
-                                              : ((const double *)up)[i];
+        double s = !up            ? scale
+                   : dt == LG_F32 ? (double)((const float *)up)[i]
+                                  : ((const double *)up)[i];
         store(d[0], dt, i * C + y[i], -(w ? lgT_get(w, y[i]) : 1.0) * s);
     }
 }
@@ -113,6 +114,7 @@ static lg_tensor *nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
         lgL_fused_init(&nll_fused, 3, (lg_tensor *[]){ input, target, o.weight }, o.reduction);
     f.ntape = 1; /* the target and the weight get no gradient */
     f.idx = lgL_class_targets(ctx, target, o.weight, o.ignore_index, &L, who, &f.denom);
+    f.denom_set = true; /* D: negative weights make it negative */
     if (!f.idx)
         return NULL;
     f.rows = L.npos;
