@@ -24,9 +24,6 @@ bool lgL_class_layout(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, 
 {
     int xn = lg_tensor_ndim(x), tn = lg_tensor_ndim(t);
     const int64_t *xs = lg_tensor_shape(x), *ts = lg_tensor_shape(t);
-    char a[160], b[160];
-    lgT_shape_str(x, a, sizeof a);
-    lgT_shape_str(t, b, sizeof b);
     if (xn == 0) {
         lgC_error(ctx, LG_ERR_SHAPE, "%s: input is 0-d, expected [C], [N, C] or [N, C, d1, ...]",
                   who);
@@ -38,6 +35,9 @@ bool lgL_class_layout(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who, 
         if (d != L->class_axis)
             ok = xs[d] == ts[k++];
     if (!ok) {
+        char a[160], b[160]; /* only here: formatting shapes costs more than the loss */
+        lgT_shape_str(x, a, sizeof a);
+        lgT_shape_str(t, b, sizeof b);
         lgC_error(ctx, LG_ERR_SHAPE,
                   "%s: input %s needs a target of shape %s without the class axis %d, got %s", who,
                   a, a, L->class_axis, b);
