@@ -79,7 +79,7 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
 {
     if (ctx->composite && f->desc->composite)
         return f->desc->composite(ctx, f);
-    if (f->denom < 0) /* unset: the number of rows */
+    if (f->denom < 0 && !f->denom_set) /* unset: the number of rows */
         f->denom = (double)f->rows;
     lg_tensor *l = make_output(ctx, f, who);
     if (!l)
@@ -109,7 +109,9 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
         double s = 0;
         for (int64_t b = 0; b < nb; b++)
             s += j.part[b];
-        if (f->r == LG_REDUCTION_MEAN)
+        if (f->desc->total)
+            s = f->desc->total(f, s);
+        else if (f->r == LG_REDUCTION_MEAN)
             s /= f->denom; /* 0/0: NaN for an empty input, as PyTorch */
         lgT_set(l, 0, s);
     }
@@ -135,25 +137,8 @@ static void bw_rows(void *arg, int64_t lo, int64_t hi)
     j->bw(j->f, lo, hi, j->up, j->scale, j->d);
 }
 
-/* Transitional: the fused losses not yet on the driver keep their own
- * backward until they move (then this goes). */
-LG_HIDDEN lg_status lgA_bw_cross_entropy_rows(lg_ctx *ctx, lg_tensor *y);
-LG_HIDDEN lg_status lgA_bw_nll_rows(lg_ctx *ctx, lg_tensor *y);
-
-static lgA_backward_fn legacy_backward(int op)
-{
-    switch (op) {
-    case LGA_OP_cross_entropy_rows: return lgA_bw_cross_entropy_rows;
-    case LGA_OP_nll_rows: return lgA_bw_nll_rows;
-    default: return NULL;
-    }
-}
-
 lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *l)
 {
-    lgA_backward_fn old = legacy_backward(l->op);
-    if (old)
-        return old(ctx, l);
     const lgL_fused *f = l->aux;
     bool none = f->r == LG_REDUCTION_NONE;
     double g = none ? 0 : lgT_get(l->grad, 0);

@@ -59,6 +59,11 @@ typedef struct lgL_fused_desc {
     /* Optional: after the driver made the output (and the eager gradient, f->gx),
      * before forward; allocates the loss's saved state. false: error recorded. */
     bool (*prepare)(lg_ctx *ctx, lgL_fused *f);
+    /* Optional: the loss under SUM or MEAN from the sum of the forward's
+     * block sums (MEAN's division not applied), for a loss that keeps more
+     * than one sum per row (its others in f->saved). NULL: sum, / denom
+     * under MEAN. */
+    double (*total)(const lgL_fused *f, double sum);
 } lgL_fused_desc;
 
 struct lgL_fused {
@@ -68,6 +73,8 @@ struct lgL_fused {
     int64_t rows, width, block;
     lg_reduction r;
     double denom; /* MEAN's denominator (the driver's default: rows) */
+    /* denom as it is even when negative or NaN (a weighted mean's sum of weights) */
+    bool denom_set;
     int none_ndim;
     int64_t none_shape[LG_MAX_DIMS];
     double a[4];     /* the loss's scalar parameters (margin, beta, eps, ...) */

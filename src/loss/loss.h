@@ -75,13 +75,6 @@ LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, 
  * the call asks (f->r). */
 LG_HIDDEN lg_tensor *lgL_composite_reduce(lg_ctx *ctx, const struct lgL_fused *f, lg_tensor *l);
 
-/* Fused cross-entropy over rows (ce_rows.c): x [N, C] or [C]; y one class
- * per row in the step arena, -1 where ignored; denom the MEAN denominator. */
-LG_HIDDEN lg_tensor *lgL_ce_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
-                                 double eps, double denom, lg_reduction r, const char *who);
-/* Fused nll_loss over rows (ce_rows.c), the same conventions. */
-LG_HIDDEN lg_tensor *lgL_nll_rows(lg_ctx *ctx, lg_tensor *x, const int64_t *y, lg_tensor *w,
-                                  double denom, lg_reduction r, const char *who);
 /* The backward of a fused loss whose forward made x's gradient gx for an
  * upstream of 1: gx times g (in place, once) into x's gradient. */
 LG_HIDDEN lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g);
