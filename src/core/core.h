@@ -347,25 +347,4 @@ LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn f
 #define LGC_VECTOR_CLONES_NARROW
 #endif
 
-/* Transitional: LGT_FOR(ctx, n, loop) wraps a loop in an OpenMP region;
- * being replaced by lgC_parallel (a loop body must not be a macro
- * argument). */
-#ifdef _OPENMP
-#define LGT_FOR(ctx, n, ...)                                                                       \
-    do {                                                                                           \
-        if ((n) >= LGC_PAR_MIN && (ctx)->threads > 1) {                                            \
-            LGC_PRAGMA(omp parallel for schedule(static) num_threads((ctx)->threads))              \
-            __VA_ARGS__                                                                            \
-        } else {                                                                                   \
-            __VA_ARGS__                                                                            \
-        }                                                                                          \
-    } while (0)
-#else
-#define LGT_FOR(ctx, n, ...)                                                                       \
-    do {                                                                                           \
-        (void)(ctx);                                                                               \
-        __VA_ARGS__                                                                                \
-    } while (0)
-#endif
-
 #endif
