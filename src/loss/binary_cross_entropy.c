@@ -72,12 +72,11 @@ static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_te
                                             const lg_bce_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy";
-    lg_bce_opts ov;
-    if (!lgC_opts(ctx, who, &bce_desc, opts, &ov))
+    lg_bce_opts o;
+    if (!lgC_opts(ctx, who, &bce_desc, opts, &o))
         return NULL;
-    const lg_bce_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    lg_tensor *w = o->weight;
+    lg_reduction r = o.reduction;
+    lg_tensor *w = o.weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_in_range(ctx, input, 0, 1, who, "input") ||
@@ -114,18 +113,17 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
                                                         const lg_bce_logits_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy_with_logits";
-    lg_bce_logits_opts ov;
-    if (!lgC_opts(ctx, who, &bce_logits_desc, opts, &ov))
+    lg_bce_logits_opts o;
+    if (!lgC_opts(ctx, who, &bce_logits_desc, opts, &o))
         return NULL;
-    const lg_bce_logits_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    lg_tensor *w = o->weight, *pw = o->pos_weight;
+    lg_reduction r = o.reduction;
+    lg_tensor *w = o.weight, *pw = o.pos_weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_broadcasts_into(ctx, pw, input, who, "pos_weight") ||
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
-    double e = o->label_smoothing;
+    double e = o.label_smoothing;
     if (!(e >= 0 && e <= 1))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: label_smoothing = %g, expected a value in [0, 1]",
                          who, e);
@@ -168,12 +166,11 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
                                                    const lg_mlsm_opts *opts)
 {
     static const char who[] = "lg_multilabel_soft_margin_loss";
-    lg_mlsm_opts ov;
-    if (!lgC_opts(ctx, who, &mlsm_desc, opts, &ov))
+    lg_mlsm_opts o;
+    if (!lgC_opts(ctx, who, &mlsm_desc, opts, &o))
         return NULL;
-    const lg_mlsm_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    lg_tensor *w = o->weight;
+    lg_reduction r = o.reduction;
+    lg_tensor *w = o.weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight"))
         return NULL;

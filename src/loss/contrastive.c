@@ -32,13 +32,12 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
                                         lg_tensor *target, const lg_contrastive_opts *opts)
 {
     static const char who[] = "lg_contrastive_loss";
-    lg_contrastive_opts ov;
-    if (!lgC_opts(ctx, who, &contrastive_desc, opts, &ov))
+    lg_contrastive_opts o;
+    if (!lgC_opts(ctx, who, &contrastive_desc, opts, &o))
         return NULL;
-    const lg_contrastive_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
-    double eps = o->eps;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
+    double eps = o.eps;
     if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
         !lgT_ok_float(ctx, input2, who, "input2") || !lgT_ok_float(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
@@ -109,12 +108,11 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
                                     const lg_nt_xent_opts *opts)
 {
     static const char who[] = "lg_nt_xent_loss";
-    lg_nt_xent_opts ov;
-    if (!lgC_opts(ctx, who, &nt_xent_desc, opts, &ov))
+    lg_nt_xent_opts o;
+    if (!lgC_opts(ctx, who, &nt_xent_desc, opts, &o))
         return NULL;
-    const lg_nt_xent_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double tau = o->temperature;
+    lg_reduction r = o.reduction;
+    double tau = o.temperature;
     if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
         !lgT_ok_float(ctx, input2, who, "input2") || !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -136,7 +134,7 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     int64_t N = lg_tensor_shape(input1)[0];
     lg_tensor *z1 = unit_rows(ctx, input1), *z2 = unit_rows(ctx, input2);
     lg_tensor *l;
-    if (o->cross_view_only) {
+    if (o.cross_view_only) {
         lg_tensor *s = lg_mul_scalar(ctx, lg_matmul_t(ctx, z1, z2, false, true), 1 / tau);
         lg_tensor *diag =
             lg_reshape(ctx, lg_arange(ctx, LG_I64, 0, (double)N, 1), 2, (int64_t[]){ N, 1 });

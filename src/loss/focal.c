@@ -30,13 +30,12 @@ static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tens
                                           const lg_focal_opts *opts)
 {
     static const char who[] = "lg_sigmoid_focal_loss";
-    lg_focal_opts ov;
-    if (!lgC_opts(ctx, who, &focal_desc, opts, &ov))
+    lg_focal_opts o;
+    if (!lgC_opts(ctx, who, &focal_desc, opts, &o))
         return NULL;
-    const lg_focal_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double alpha = o->alpha;
-    double gamma = o->gamma;
+    lg_reduction r = o.reduction;
+    double alpha = o.alpha;
+    double gamma = o.gamma;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     if (!(gamma >= 0) || isinf(gamma) || isnan(alpha) || alpha > 1)
@@ -83,14 +82,13 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
                                  const lg_dice_opts *opts)
 {
     static const char who[] = "lg_dice_loss";
-    lg_dice_opts ov;
-    if (!lgC_opts(ctx, who, &dice_desc, opts, &ov))
+    lg_dice_opts o;
+    if (!lgC_opts(ctx, who, &dice_desc, opts, &o))
         return NULL;
-    const lg_dice_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double smooth = o->smooth;
-    lg_dice_activation act = o->activation;
-    lg_tensor *w = o->weight;
+    lg_reduction r = o.reduction;
+    double smooth = o.smooth;
+    lg_dice_activation act = o.activation;
+    lg_tensor *w = o.weight;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     int n = lg_tensor_ndim(input);

@@ -37,14 +37,13 @@ static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                               const lg_kl_div_opts *opts)
 {
     static const char who[] = "lg_kl_div";
-    lg_kl_div_opts ov;
-    if (!lgC_opts(ctx, who, &kl_div_desc, opts, &ov))
+    lg_kl_div_opts o;
+    if (!lgC_opts(ctx, who, &kl_div_desc, opts, &o))
         return NULL;
-    const lg_kl_div_opts *o = &ov;
-    lg_reduction r = o->reduction;
+    lg_reduction r = o.reduction;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, true, who))
         return NULL;
-    lgL_pw_kind kind = o->log_target ? LGL_PW_kl_log : LGL_PW_kl;
+    lgL_pw_kind kind = o.log_target ? LGL_PW_kl_log : LGL_PW_kl;
     if (r != LG_REDUCTION_BATCHMEAN)
         return lgL_pointwise(ctx, kind, input, target, 0, r, who);
     lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);

@@ -36,13 +36,12 @@ static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
                                         const lg_poisson_nll_opts *opts)
 {
     static const char who[] = "lg_poisson_nll_loss";
-    lg_poisson_nll_opts ov;
-    if (!lgC_opts(ctx, who, &poisson_nll_desc, opts, &ov))
+    lg_poisson_nll_opts o;
+    if (!lgC_opts(ctx, who, &poisson_nll_desc, opts, &o))
         return NULL;
-    const lg_poisson_nll_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    bool log_input = o->log_input;
-    double eps = o->eps;
+    lg_reduction r = o.reduction;
+    bool log_input = o.log_input;
+    double eps = o.eps;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     if (isnan(eps))
@@ -53,7 +52,7 @@ static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
         l = lg_sub(ctx, lg_exp(ctx, input), lg_mul(ctx, target, input));
     else
         l = lg_sub(ctx, input, lg_mul(ctx, target, lg_log(ctx, lg_add_scalar(ctx, input, eps))));
-    if (o->full) {
+    if (o.full) {
         lg_tensor *y = target;
         lg_tensor *stirling =
             lg_add(ctx, lg_sub(ctx, lg_mul(ctx, y, lg_log(ctx, y)), y),
@@ -111,12 +110,11 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
                                          lg_tensor *var, const lg_gaussian_nll_opts *opts)
 {
     static const char who[] = "lg_gaussian_nll_loss";
-    lg_gaussian_nll_opts ov;
-    if (!lgC_opts(ctx, who, &gaussian_nll_desc, opts, &ov))
+    lg_gaussian_nll_opts o;
+    if (!lgC_opts(ctx, who, &gaussian_nll_desc, opts, &o))
         return NULL;
-    const lg_gaussian_nll_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double eps = o->eps;
+    lg_reduction r = o.reduction;
+    double eps = o.eps;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
         !lgT_ok_float(ctx, var, who, "var"))
         return NULL;
@@ -152,7 +150,7 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     lg_tensor *v = lg_where(ctx, lg_lt(ctx, var, lg_scalar(ctx, dt, eps)), lifted, var);
     lg_tensor *d2 = lg_square(ctx, lg_sub(ctx, input, target));
     lg_tensor *l = lg_mul_scalar(ctx, lg_add(ctx, lg_log(ctx, v), lg_div(ctx, d2, v)), 0.5);
-    if (o->full)
+    if (o.full)
         l = lg_add_scalar(ctx, l, 0.5 * LOG_2PI);
     return lgL_reduce(ctx, l, r);
 }

@@ -45,12 +45,11 @@ static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_te
                                             const lg_hinge_opts *opts)
 {
     static const char who[] = "lg_hinge_embedding_loss";
-    lg_hinge_opts ov;
-    if (!lgC_opts(ctx, who, &hinge_desc, opts, &ov))
+    lg_hinge_opts o;
+    if (!lgC_opts(ctx, who, &hinge_desc, opts, &o))
         return NULL;
-    const lg_hinge_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
     if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_reduction(ctx, r, false, who))
         return NULL;
     /* The target only selects a branch: int64 labels are accepted as well. */
@@ -148,12 +147,11 @@ static lg_tensor *cosine_embedding_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_
                                              lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_cosine_embedding_loss";
-    lg_margin_opts ov;
-    if (!lgL_opts_margin(ctx, who, opts, &ov))
+    lg_margin_opts o;
+    if (!lgL_opts_margin(ctx, who, opts, &o))
         return NULL;
-    const lg_margin_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
     if (!ctx || !pair_target(ctx, input1, input2, target, true, who) ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -186,12 +184,11 @@ static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_te
                                            lg_tensor *target, const lg_margin_opts *opts)
 {
     static const char who[] = "lg_margin_ranking_loss";
-    lg_margin_opts ov;
-    if (!lgL_opts_margin(ctx, who, opts, &ov))
+    lg_margin_opts o;
+    if (!lgL_opts_margin(ctx, who, opts, &o))
         return NULL;
-    const lg_margin_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
     if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
         !lgT_ok_float(ctx, input2, who, "input2") || !lgT_ok_float(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
@@ -225,11 +222,10 @@ static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
                                         const lg_loss_opts *opts)
 {
     static const char who[] = "lg_soft_margin_loss";
-    lg_loss_opts ov;
-    if (!lgL_opts_loss(ctx, who, opts, &ov))
+    lg_loss_opts o;
+    if (!lgL_opts_loss(ctx, who, opts, &o))
         return NULL;
-    const lg_loss_opts *o = &ov;
-    lg_reduction r = o->reduction;
+    lg_reduction r = o.reduction;
     if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
         return NULL;
     return lgL_pointwise(ctx, LGL_PW_soft_margin, input, target, 0, r, who);

@@ -32,17 +32,8 @@ typedef struct hinge_saved {
     const bool *lab;    /* multilabel: [N, C], whether class k is one of row i's labels */
 } hinge_saved;
 
-#define T float
-#define FN(name) name##_f
-#include "multi_margin_kernel.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_d
-#include "multi_margin_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../loss/multi_margin_kernel.h"
+#include "../core/instantiate.h"
 
 enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
@@ -155,7 +146,7 @@ static lg_tensor *mlm_composite(lg_ctx *ctx, const lgL_fused *f)
 /* Input 0 is on the tape; the weight (input 1, or NULL) is only read. */
 static const lgL_fused_desc multi_margin_rows = {
     .op = LGA_OP_multi_margin_rows,
-    .k = { { mm_forward_f, mm_backward_f }, { mm_forward_d, mm_backward_d } },
+    .k = { { mm_forward_f32, mm_backward_f32 }, { mm_forward_f64, mm_backward_f64 } },
     .sparse_grads = true,
     .composite = mm_composite,
     .prepare = mm_prepare,
@@ -163,7 +154,7 @@ static const lgL_fused_desc multi_margin_rows = {
 
 static const lgL_fused_desc multilabel_margin_rows = {
     .op = LGA_OP_multilabel_margin_rows,
-    .k = { { mlm_forward_f, mlm_backward_f }, { mlm_forward_d, mlm_backward_d } },
+    .k = { { mlm_forward_f32, mlm_backward_f32 }, { mlm_forward_f64, mlm_backward_f64 } },
     .sparse_grads = true,
     .composite = mlm_composite,
     .prepare = mlm_prepare,
@@ -241,14 +232,13 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
                                          const lg_multi_margin_opts *opts)
 {
     static const char who[] = "lg_multi_margin_loss";
-    lg_multi_margin_opts ov;
-    if (!lgC_opts(ctx, who, &multi_margin_desc, opts, &ov))
+    lg_multi_margin_opts o;
+    if (!lgC_opts(ctx, who, &multi_margin_desc, opts, &o))
         return NULL;
-    const lg_multi_margin_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    int64_t p = o->p;
-    double margin = o->margin;
-    lg_tensor *w = o->weight;
+    lg_reduction r = o.reduction;
+    int64_t p = o.p;
+    double margin = o.margin;
+    lg_tensor *w = o.weight;
     if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;
@@ -289,11 +279,10 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
                                               const lg_loss_opts *opts)
 {
     static const char who[] = "lg_multilabel_margin_loss";
-    lg_loss_opts ov;
-    if (!lgL_opts_loss(ctx, who, opts, &ov))
+    lg_loss_opts o;
+    if (!lgL_opts_loss(ctx, who, opts, &o))
         return NULL;
-    const lg_loss_opts *o = &ov;
-    lg_reduction r = o->reduction;
+    lg_reduction r = o.reduction;
     if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
         !lgL_reduction(ctx, r, false, who))
         return NULL;

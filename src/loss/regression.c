@@ -58,44 +58,28 @@ static bool check(lg_ctx *ctx, lg_tensor *x, lg_tensor *y, lg_reduction r, const
     return ctx && lgL_pair(ctx, x, y, who) && lgL_reduction(ctx, r, false, who);
 }
 
-static lg_tensor *l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                               const lg_loss_opts *opts)
+/* l1 and mse: only the reduction to resolve */
+static lg_tensor *plain_body(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *input, lg_tensor *target,
+                             const lg_loss_opts *opts, const char *who)
 {
-    static const char who[] = "lg_l1_loss";
-    lg_loss_opts ov;
-    if (!lgL_opts_loss(ctx, who, opts, &ov))
+    lg_loss_opts o;
+    if (!lgL_opts_loss(ctx, who, opts, &o) || !check(ctx, input, target, o.reduction, who))
         return NULL;
-    const lg_loss_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    return check(ctx, input, target, r, who)
-               ? lgL_pointwise(ctx, LGL_PW_l1, input, target, 0, r, who)
-               : NULL;
+    return lgL_pointwise(ctx, kind, input, target, 0, o.reduction, who);
 }
 
 lg_tensor *lg_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
     const char *outer = lgL_enter(ctx, "lg_l1_loss");
-    return lgL_leave(ctx, outer, ctx ? l1_loss_body(ctx, input, target, opts) : NULL);
-}
-
-static lg_tensor *mse_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
-                                const lg_loss_opts *opts)
-{
-    static const char who[] = "lg_mse_loss";
-    lg_loss_opts ov;
-    if (!lgL_opts_loss(ctx, who, opts, &ov))
-        return NULL;
-    const lg_loss_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    return check(ctx, input, target, r, who)
-               ? lgL_pointwise(ctx, LGL_PW_mse, input, target, 0, r, who)
-               : NULL;
+    return lgL_leave(ctx, outer,
+                     ctx ? plain_body(ctx, LGL_PW_l1, input, target, opts, "lg_l1_loss") : NULL);
 }
 
 lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_loss_opts *opts)
 {
     const char *outer = lgL_enter(ctx, "lg_mse_loss");
-    return lgL_leave(ctx, outer, ctx ? mse_loss_body(ctx, input, target, opts) : NULL);
+    return lgL_leave(ctx, outer,
+                     ctx ? plain_body(ctx, LGL_PW_mse, input, target, opts, "lg_mse_loss") : NULL);
 }
 
 static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TAG, .beta = 1.0 };
@@ -114,12 +98,11 @@ static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *
                                       const lg_smooth_l1_opts *opts)
 {
     static const char who[] = "lg_smooth_l1_loss";
-    lg_smooth_l1_opts ov;
-    if (!lgC_opts(ctx, who, &smooth_l1_desc, opts, &ov))
+    lg_smooth_l1_opts o;
+    if (!lgC_opts(ctx, who, &smooth_l1_desc, opts, &o))
         return NULL;
-    const lg_smooth_l1_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double beta = o->beta;
+    lg_reduction r = o.reduction;
+    double beta = o.beta;
     if (!check(ctx, input, target, r, who))
         return NULL;
     if (!(beta >= 0))
@@ -149,12 +132,11 @@ static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
                                   const lg_huber_opts *opts)
 {
     static const char who[] = "lg_huber_loss";
-    lg_huber_opts ov;
-    if (!lgC_opts(ctx, who, &huber_desc, opts, &ov))
+    lg_huber_opts o;
+    if (!lgC_opts(ctx, who, &huber_desc, opts, &o))
         return NULL;
-    const lg_huber_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double delta = o->delta;
+    lg_reduction r = o.reduction;
+    double delta = o.delta;
     if (!check(ctx, input, target, r, who))
         return NULL;
     if (!(delta > 0))

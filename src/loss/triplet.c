@@ -29,17 +29,8 @@ typedef struct triplet_saved {
     double *d; /* [rows][2]: d_ap, d_an, rounded to the input's type */
 } triplet_saved;
 
-#define T float
-#define FN(name) name##_f
-#include "triplet_kernel.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_d
-#include "triplet_kernel.h"
-#undef T
-#undef FN
+#define LGC_TEMPLATE "../loss/triplet_kernel.h"
+#include "../core/instantiate.h"
 
 enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
@@ -80,7 +71,8 @@ static bool triplet_prepare(lg_ctx *ctx, lgL_fused *f)
 /* All three inputs on the tape; the gradients are dense. */
 static const lgL_fused_desc triplet_rows = {
     .op = LGA_OP_triplet_rows,
-    .k = { { triplet_forward_f, triplet_backward_f }, { triplet_forward_d, triplet_backward_d } },
+    .k = { { triplet_forward_f32, triplet_backward_f32 },
+           { triplet_forward_f64, triplet_backward_f64 } },
     .composite = triplet_composite,
     .prepare = triplet_prepare,
 };
@@ -123,14 +115,13 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
                                            lg_tensor *negative, const lg_triplet_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_loss";
-    lg_triplet_opts ov;
-    if (!lgC_opts(ctx, who, &triplet_desc, opts, &ov))
+    lg_triplet_opts o;
+    if (!lgC_opts(ctx, who, &triplet_desc, opts, &o))
         return NULL;
-    const lg_triplet_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
-    double p = o->p;
-    double eps = o->eps;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
+    double p = o.p;
+    double eps = o.eps;
     if (!ctx || !lgT_ok_float(ctx, anchor, who, "anchor") ||
         !lgT_ok_float(ctx, positive, who, "positive") ||
         !lgT_ok_float(ctx, negative, who, "negative") || !lgL_reduction(ctx, r, false, who))
@@ -158,10 +149,10 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
     }
     if (isnan(p) || isnan(eps))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p and eps must be numbers", who);
-    if (p == 2 && !(o->swap) && lgT_same_shape(anchor, positive) &&
+    if (p == 2 && !(o.swap) && lgT_same_shape(anchor, positive) &&
         lgT_same_shape(anchor, negative)) /* the common case, fused */
         return fused_triplet(ctx, anchor, positive, negative, margin, eps, r, who);
-    return triplet_composite_of(ctx, anchor, positive, negative, margin, p, eps, o->swap, r);
+    return triplet_composite_of(ctx, anchor, positive, negative, margin, p, eps, o.swap, r);
 }
 
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
@@ -218,12 +209,11 @@ static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor 
                                                          const lg_triplet_distance_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_with_distance_loss";
-    lg_triplet_distance_opts ov;
-    if (!lgC_opts(ctx, who, &triplet_distance_desc, opts, &ov))
+    lg_triplet_distance_opts o;
+    if (!lgC_opts(ctx, who, &triplet_distance_desc, opts, &o))
         return NULL;
-    const lg_triplet_distance_opts *o = &ov;
-    lg_reduction r = o->reduction;
-    double margin = o->margin;
+    lg_reduction r = o.reduction;
+    double margin = o.margin;
     if (!ctx || !lgT_ok_float(ctx, anchor, who, "anchor") ||
         !lgT_ok_float(ctx, positive, who, "positive") ||
         !lgT_ok_float(ctx, negative, who, "negative") || !lgL_reduction(ctx, r, false, who))
@@ -232,10 +222,10 @@ static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor 
     if (lg_tensor_dtype(positive) != dt || lg_tensor_dtype(negative) != dt)
         return lgC_error(ctx, LG_ERR_DTYPE, "%s: anchor, positive and negative differ in dtype",
                          who);
-    lg_tensor *d_ap = distance(ctx, o, anchor, positive, dt, who);
-    lg_tensor *d_an = d_ap ? distance(ctx, o, anchor, negative, dt, who) : NULL;
-    if (d_an && o->swap) {
-        lg_tensor *d_pn = distance(ctx, o, positive, negative, dt, who);
+    lg_tensor *d_ap = distance(ctx, &o, anchor, positive, dt, who);
+    lg_tensor *d_an = d_ap ? distance(ctx, &o, anchor, negative, dt, who) : NULL;
+    if (d_an && o.swap) {
+        lg_tensor *d_pn = distance(ctx, &o, positive, negative, dt, who);
         d_an = d_pn && lgT_same_shape(d_an, d_pn) ? lg_minimum(ctx, d_an, d_pn) : NULL;
     }
     if (!d_an)
