@@ -75,18 +75,17 @@ static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_te
     lg_bce_opts o;
     if (!lgC_opts(ctx, who, &bce_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     lg_tensor *w = o.weight;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_in_range(ctx, input, 0, 1, who, "input") ||
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
         return NULL;
     if (!w) /* the common case: the fused primitive of pointwise.c, with its reduction */
-        return lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, r, who);
+        return lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, o.reduction, who);
     /* weighted: the same kind per element, times w, then the reduction */
     lg_tensor *l = lgL_pointwise(ctx, LGL_PW_bce, input, target, 0, LG_REDUCTION_NONE, who);
-    return lgL_reduce(ctx, lg_mul(ctx, l, w), r);
+    return lgL_reduce(ctx, lg_mul(ctx, l, w), o.reduction);
 }
 
 lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -116,9 +115,8 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
     lg_bce_logits_opts o;
     if (!lgC_opts(ctx, who, &bce_logits_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     lg_tensor *w = o.weight, *pw = o.pos_weight;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight") ||
         !lgL_broadcasts_into(ctx, pw, input, who, "pos_weight") ||
         !lgL_in_range(ctx, target, 0, 1, who, "target"))
@@ -130,7 +128,7 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
     if (e > 0)
         target = lg_add_scalar(ctx, lg_mul_scalar(ctx, target, 1 - e), 0.5 * e);
     if (!w && !pw) /* the common case: the fused primitive of pointwise.c */
-        return lgL_pointwise(ctx, LGL_PW_bce_logits, input, target, 0, r, who);
+        return lgL_pointwise(ctx, LGL_PW_bce_logits, input, target, 0, o.reduction, who);
     /* (1 - y) x + c softplus(-x), c = 1 + (P - 1) y */
     lg_tensor *one_minus_y = lg_add_scalar(ctx, lg_neg(ctx, target), 1);
     lg_tensor *sp = lg_neg(ctx, lg_log_sigmoid(ctx, input));
@@ -140,7 +138,7 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
     lg_tensor *l = lg_add(ctx, lg_mul(ctx, one_minus_y, input), sp);
     if (w)
         l = lg_mul(ctx, l, w);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -169,20 +167,19 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
     lg_mlsm_opts o;
     if (!lgC_opts(ctx, who, &mlsm_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     lg_tensor *w = o.weight;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
         !lgL_broadcasts_into(ctx, w, input, who, "weight"))
         return NULL;
     if (lg_tensor_ndim(input) == 0)
         return lgC_error(ctx, LG_ERR_SHAPE, "%s: input is 0-d, expected a class axis", who);
     if (!w) { /* the class mean of the fused BCE with logits: one pass for MEAN and SUM */
         int64_t C = lg_tensor_shape(input)[lg_tensor_ndim(input) - 1];
-        if (r == LG_REDUCTION_NONE)
-            return lg_mean(ctx, lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, r, who), 1,
-                           (int[]){ -1 }, false);
-        lg_tensor *l = lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, r, who);
-        return r == LG_REDUCTION_SUM ? lg_mul_scalar(ctx, l, 1.0 / (double)C) : l;
+        if (o.reduction == LG_REDUCTION_NONE)
+            return lg_mean(ctx, lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, o.reduction, who),
+                           1, (int[]){ -1 }, false);
+        lg_tensor *l = lgL_pointwise(ctx, LGL_PW_mlsm, input, target, 0, o.reduction, who);
+        return o.reduction == LG_REDUCTION_SUM ? lg_mul_scalar(ctx, l, 1.0 / (double)C) : l;
     }
     lg_tensor *pos = lg_mul(ctx, target, lg_log_sigmoid(ctx, input));
     lg_tensor *neg = lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, target), 1),
@@ -191,7 +188,7 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
     if (w)
         e = lg_mul(ctx, e, w);
     lg_tensor *l = lg_mean(ctx, e, 1, (int[]){ -1 }, false);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

@@ -35,12 +35,10 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
     lg_contrastive_opts o;
     if (!lgC_opts(ctx, who, &contrastive_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
     double eps = o.eps;
-    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
-        !lgT_ok_float(ctx, input2, who, "input2") || !lgT_ok_float(ctx, target, who, "target") ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
+        !lgT_ok_float(ctx, target, who, "target") || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     int n = lg_tensor_ndim(input1);
     lg_dtype dt = lg_tensor_dtype(input1);
@@ -66,7 +64,7 @@ static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tenso
     lg_tensor *pull = lg_mul(ctx, target, lg_square(ctx, d));
     lg_tensor *gap = lg_clamp(ctx, lg_add_scalar(ctx, lg_neg(ctx, d), margin), 0, INFINITY);
     lg_tensor *push = lg_mul(ctx, lg_add_scalar(ctx, lg_neg(ctx, target), 1), lg_square(ctx, gap));
-    return lgL_reduce(ctx, lg_mul_scalar(ctx, lg_add(ctx, pull, push), 0.5), r);
+    return lgL_reduce(ctx, lg_mul_scalar(ctx, lg_add(ctx, pull, push), 0.5), o.reduction);
 }
 
 lg_tensor *lg_contrastive_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2, lg_tensor *target,
@@ -111,10 +109,9 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
     lg_nt_xent_opts o;
     if (!lgC_opts(ctx, who, &nt_xent_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double tau = o.temperature;
-    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
-        !lgT_ok_float(ctx, input2, who, "input2") || !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input1);
     if (lg_tensor_dtype(input2) != dt)
@@ -159,7 +156,7 @@ static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *i
             lg_reshape(ctx, lg_neg(ctx, lg_gather(ctx, lsm, 1, partner)), 2, (int64_t[]){ 2, N });
         l = lg_sum(ctx, both, 1, (int[]){ 0 }, false);
     }
-    return lgL_reduce(ctx, lg_mul_scalar(ctx, l, 0.5), r);
+    return lgL_reduce(ctx, lg_mul_scalar(ctx, l, 0.5), o.reduction);
 }
 
 lg_tensor *lg_nt_xent_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,

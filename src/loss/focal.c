@@ -33,10 +33,9 @@ static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tens
     lg_focal_opts o;
     if (!lgC_opts(ctx, who, &focal_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double alpha = o.alpha;
     double gamma = o.gamma;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     if (!(gamma >= 0) || isinf(gamma) || isnan(alpha) || alpha > 1)
         return lgC_error(ctx, LG_ERR_VALUE,
@@ -57,7 +56,7 @@ static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tens
         l = lg_mul(ctx,
                    lg_add(ctx, lg_mul_scalar(ctx, y, alpha), lg_mul_scalar(ctx, not_y, 1 - alpha)),
                    l);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -85,11 +84,10 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     lg_dice_opts o;
     if (!lgC_opts(ctx, who, &dice_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double smooth = o.smooth;
     lg_dice_activation act = o.activation;
     lg_tensor *w = o.weight;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     int n = lg_tensor_ndim(input);
     if (n < 2) {
@@ -149,7 +147,7 @@ static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
                    lg_sum(ctx, w, 0, NULL, false));
     else
         l = lg_mul_scalar(ctx, lg_sum(ctx, miss, 1, (int[]){ 1 }, false), 1 / wsum);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_dice_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_dice_opts *opts)

@@ -40,12 +40,11 @@ static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     lg_kl_div_opts o;
     if (!lgC_opts(ctx, who, &kl_div_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, true, who))
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, true, who))
         return NULL;
     lgL_pw_kind kind = o.log_target ? LGL_PW_kl_log : LGL_PW_kl;
-    if (r != LG_REDUCTION_BATCHMEAN)
-        return lgL_pointwise(ctx, kind, input, target, 0, r, who);
+    if (o.reduction != LG_REDUCTION_BATCHMEAN)
+        return lgL_pointwise(ctx, kind, input, target, 0, o.reduction, who);
     lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);
     int64_t n = lg_tensor_ndim(input) > 0 ? lg_tensor_shape(input)[0] : 1;
     return lg_mul_scalar(ctx, s, 1.0 / (double)n);

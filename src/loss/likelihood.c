@@ -39,10 +39,9 @@ static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
     lg_poisson_nll_opts o;
     if (!lgC_opts(ctx, who, &poisson_nll_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     bool log_input = o.log_input;
     double eps = o.eps;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     if (isnan(eps))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: eps is NaN, expected a number", who);
@@ -60,7 +59,7 @@ static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
         lg_tensor *small = lg_le(ctx, y, lg_scalar(ctx, dt, 1)); /* NaN keeps the term */
         l = lg_add(ctx, l, lg_where(ctx, small, lg_scalar(ctx, dt, 0), stirling));
     }
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_poisson_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -113,9 +112,8 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     lg_gaussian_nll_opts o;
     if (!lgC_opts(ctx, who, &gaussian_nll_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double eps = o.eps;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who) ||
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
         !lgT_ok_float(ctx, var, who, "var"))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input);
@@ -152,7 +150,7 @@ static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     lg_tensor *l = lg_mul_scalar(ctx, lg_add(ctx, lg_log(ctx, v), lg_div(ctx, d2, v)), 0.5);
     if (o.full)
         l = lg_add_scalar(ctx, l, 0.5 * LOG_2PI);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_gaussian_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, lg_tensor *var,

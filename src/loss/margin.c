@@ -48,9 +48,8 @@ static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_te
     lg_hinge_opts o;
     if (!lgC_opts(ctx, who, &hinge_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
-    if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input, who, "input") || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     /* The target only selects a branch: int64 labels are accepted as well. */
     if (target && lg_tensor_check(ctx, target) == LG_OK && lg_tensor_dtype(target) == LG_I64) {
@@ -85,7 +84,7 @@ static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_te
                 ((double *)lg_tensor_data(y))[i] = lgT_get(target, i);
         target = y;
     }
-    return lgL_pointwise(ctx, LGL_PW_hinge, input, target, margin, r, who);
+    return lgL_pointwise(ctx, LGL_PW_hinge, input, target, margin, o.reduction, who);
 }
 
 lg_tensor *lg_hinge_embedding_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -150,10 +149,9 @@ static lg_tensor *cosine_embedding_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_
     lg_margin_opts o;
     if (!lgL_opts_margin(ctx, who, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
-    if (!ctx || !pair_target(ctx, input1, input2, target, true, who) ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!pair_target(ctx, input1, input2, target, true, who) ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     /* PyTorch's order of operations, 1e-12 in each squared norm */
     const int last[] = { -1 };
@@ -169,7 +167,7 @@ static lg_tensor *cosine_embedding_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_
                               lg_add_scalar(ctx, lg_neg(ctx, cos), 1), zero);
     lg_tensor *neg = lg_where(ctx, lg_eq(ctx, target, lg_scalar(ctx, yt, -1)),
                               lg_clamp(ctx, lg_add_scalar(ctx, cos, -margin), 0, INFINITY), zero);
-    return lgL_reduce(ctx, lg_add(ctx, pos, neg), r);
+    return lgL_reduce(ctx, lg_add(ctx, pos, neg), o.reduction);
 }
 
 lg_tensor *lg_cosine_embedding_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
@@ -187,11 +185,9 @@ static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_te
     lg_margin_opts o;
     if (!lgL_opts_margin(ctx, who, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
-    if (!ctx || !lgT_ok_float(ctx, input1, who, "input1") ||
-        !lgT_ok_float(ctx, input2, who, "input2") || !lgT_ok_float(ctx, target, who, "target") ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||
+        !lgT_ok_float(ctx, target, who, "target") || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(input1);
     if (lg_tensor_dtype(input2) != dt || lg_tensor_dtype(target) != dt ||
@@ -207,7 +203,7 @@ static lg_tensor *margin_ranking_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_te
                          lgT_dtype_name(lg_tensor_dtype(target)), c);
     }
     lg_tensor *v = lg_mul(ctx, lg_neg(ctx, target), lg_sub(ctx, input1, input2));
-    return lgL_reduce(ctx, lg_clamp(ctx, lg_add_scalar(ctx, v, margin), 0, INFINITY), r);
+    return lgL_reduce(ctx, lg_clamp(ctx, lg_add_scalar(ctx, v, margin), 0, INFINITY), o.reduction);
 }
 
 lg_tensor *lg_margin_ranking_loss(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
@@ -225,10 +221,9 @@ static lg_tensor *soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor
     lg_loss_opts o;
     if (!lgL_opts_loss(ctx, who, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
-    if (!ctx || !lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, r, false, who))
+    if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
-    return lgL_pointwise(ctx, LGL_PW_soft_margin, input, target, 0, r, who);
+    return lgL_pointwise(ctx, LGL_PW_soft_margin, input, target, 0, o.reduction, who);
 }
 
 lg_tensor *lg_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

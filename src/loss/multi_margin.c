@@ -235,12 +235,11 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
     lg_multi_margin_opts o;
     if (!lgC_opts(ctx, who, &multi_margin_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     int64_t p = o.p;
     double margin = o.margin;
     lg_tensor *w = o.weight;
-    if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     if (p != 1 && p != 2)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p = %lld, expected 1 or 2", who, (long long)p);
@@ -260,8 +259,8 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
         }
     }
     hinge_saved h = { .C = C, .p = p, .margin = margin, .y = lg_tensor_data(target) };
-    return hinge_rows(ctx, &multi_margin_rows, input, w, &h, N, r, target, lg_tensor_ndim(target),
-                      who);
+    return hinge_rows(ctx, &multi_margin_rows, input, w, &h, N, o.reduction, target,
+                      lg_tensor_ndim(target), who);
 }
 
 lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -282,9 +281,8 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
     lg_loss_opts o;
     if (!lgL_opts_loss(ctx, who, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
-    if (!ctx || !lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
-        !lgL_reduction(ctx, r, false, who))
+    if (!lgT_ok_float(ctx, input, who, "input") || !lgL_int(ctx, target, who, "target") ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     /* one shape, [N, C] or [C]; unbatched (0-d is one class), a target of
      * C elements in at most 1 dim, as PyTorch ([1] and 0-d go together) */
@@ -308,7 +306,8 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
                              "%s: target[%lld] = %lld, expected a class in [0, %lld) or -1", who,
                              (long long)i, (long long)y[i], (long long)C);
     hinge_saved h = { .C = C, .p = 1, .margin = 1, .y = y };
-    return hinge_rows(ctx, &multilabel_margin_rows, input, NULL, &h, N, r, input, xn == 2, who);
+    return hinge_rows(ctx, &multilabel_margin_rows, input, NULL, &h, N, o.reduction, input, xn == 2,
+                      who);
 }
 
 lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

@@ -64,7 +64,9 @@ static const lgL_fused_desc descs[] = {
 /* clang-format off */
 #define LGL_POINTWISE(kind, name, l, dx, dy) [LGL_PW_##kind] = { LGA_OP_pointwise_loss, KERNELS, true, false, lgL_composite_##kind, NULL },
 /* clang-format on */
+/* clang-format off */
 #define KERNELS { { pw_fw_f, pw_bw_f }, { pw_fw_d, pw_bw_d } }
+/* clang-format on */
 #include "losses.def"
 #undef KERNELS
 };

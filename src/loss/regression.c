@@ -101,13 +101,12 @@ static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *
     lg_smooth_l1_opts o;
     if (!lgC_opts(ctx, who, &smooth_l1_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double beta = o.beta;
-    if (!check(ctx, input, target, r, who))
+    if (!check(ctx, input, target, o.reduction, who))
         return NULL;
     if (!(beta >= 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: beta = %g, expected >= 0", who, beta);
-    return lgL_pointwise(ctx, LGL_PW_smooth_l1, input, target, beta, r, who);
+    return lgL_pointwise(ctx, LGL_PW_smooth_l1, input, target, beta, o.reduction, who);
 }
 
 lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -135,13 +134,12 @@ static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
     lg_huber_opts o;
     if (!lgC_opts(ctx, who, &huber_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double delta = o.delta;
-    if (!check(ctx, input, target, r, who))
+    if (!check(ctx, input, target, o.reduction, who))
         return NULL;
     if (!(delta > 0))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: delta = %g, expected > 0", who, delta);
-    return lgL_pointwise(ctx, LGL_PW_huber, input, target, delta, r, who);
+    return lgL_pointwise(ctx, LGL_PW_huber, input, target, delta, o.reduction, who);
 }
 
 lg_tensor *lg_huber_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,

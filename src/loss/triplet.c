@@ -118,13 +118,13 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
     lg_triplet_opts o;
     if (!lgC_opts(ctx, who, &triplet_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
     double p = o.p;
     double eps = o.eps;
-    if (!ctx || !lgT_ok_float(ctx, anchor, who, "anchor") ||
+    if (!lgT_ok_float(ctx, anchor, who, "anchor") ||
         !lgT_ok_float(ctx, positive, who, "positive") ||
-        !lgT_ok_float(ctx, negative, who, "negative") || !lgL_reduction(ctx, r, false, who))
+        !lgT_ok_float(ctx, negative, who, "negative") ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     int na = lg_tensor_ndim(anchor), np = lg_tensor_ndim(positive), nn = lg_tensor_ndim(negative);
     if (na != np || na != nn || na == 0)
@@ -151,8 +151,9 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
         return lgC_error(ctx, LG_ERR_VALUE, "%s: p and eps must be numbers", who);
     if (p == 2 && !(o.swap) && lgT_same_shape(anchor, positive) &&
         lgT_same_shape(anchor, negative)) /* the common case, fused */
-        return fused_triplet(ctx, anchor, positive, negative, margin, eps, r, who);
-    return triplet_composite_of(ctx, anchor, positive, negative, margin, p, eps, o.swap, r);
+        return fused_triplet(ctx, anchor, positive, negative, margin, eps, o.reduction, who);
+    return triplet_composite_of(ctx, anchor, positive, negative, margin, p, eps, o.swap,
+                                o.reduction);
 }
 
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
@@ -212,11 +213,11 @@ static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor 
     lg_triplet_distance_opts o;
     if (!lgC_opts(ctx, who, &triplet_distance_desc, opts, &o))
         return NULL;
-    lg_reduction r = o.reduction;
     double margin = o.margin;
-    if (!ctx || !lgT_ok_float(ctx, anchor, who, "anchor") ||
+    if (!lgT_ok_float(ctx, anchor, who, "anchor") ||
         !lgT_ok_float(ctx, positive, who, "positive") ||
-        !lgT_ok_float(ctx, negative, who, "negative") || !lgL_reduction(ctx, r, false, who))
+        !lgT_ok_float(ctx, negative, who, "negative") ||
+        !lgL_reduction(ctx, o.reduction, false, who))
         return NULL;
     lg_dtype dt = lg_tensor_dtype(anchor);
     if (lg_tensor_dtype(positive) != dt || lg_tensor_dtype(negative) != dt)
@@ -242,7 +243,7 @@ static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor 
                          who, a, b);
     }
     lg_tensor *l = lg_clamp(ctx, lg_add_scalar(ctx, lg_sub(ctx, d_ap, d_an), margin), 0, INFINITY);
-    return lgL_reduce(ctx, l, r);
+    return lgL_reduce(ctx, l, o.reduction);
 }
 
 lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
