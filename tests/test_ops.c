@@ -1104,6 +1104,9 @@ static lg_tensor *pointwise_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
         return lg_kl_div(ctx, xs[0], xs[1], &(lg_kl_div_opts){ .log_target = true });
     if (!strcmp(kind, "mlsm"))
         return lg_multilabel_soft_margin_loss(ctx, xs[0], lg_sigmoid(ctx, xs[1]), NULL);
+    if (!strcmp(kind, "quantile"))
+        return lg_quantile_loss(ctx, xs[0], xs[1],
+                                &(lg_quantile_opts){ .reduction = LG_REDUCTION_SUM, .quantile = 0.3 });
     if (!strcmp(kind, "bce"))
         return lg_binary_cross_entropy(ctx, lg_sigmoid(ctx, xs[0]), lg_sigmoid(ctx, xs[1]), NULL);
     return NULL; /* no row for this kind */
