@@ -17,46 +17,8 @@
 
 enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
-static inline double exp_d(double x)
-{
-    return exp(x);
-}
-static inline double log_d(double x)
-{
-    return log(x);
-}
-static inline double log1p_d(double x)
-{
-    return log1p(x);
-}
-
-#define T float
-#define EXP lgV_expf
-#define LOG lgV_logf
-#define LOG1P lgV_log1pf
-#define FABS fabsf
-#define FN(name) name##_f
-#include "pointwise_kernel.h"
-#undef T
-#undef EXP
-#undef LOG
-#undef LOG1P
-#undef FABS
-#undef FN
-
-#define T double
-#define EXP exp_d
-#define LOG log_d
-#define LOG1P log1p_d
-#define FABS fabs
-#define FN(name) name##_d
-#include "pointwise_kernel.h"
-#undef T
-#undef EXP
-#undef LOG
-#undef LOG1P
-#undef FABS
-#undef FN
+#define LGC_TEMPLATE "../loss/pointwise_kernel.h"
+#include "../core/instantiate.h"
 
 /* One driver description per kind (its composite differs). The target is
  * on the tape unless its derivative is 0 (hinge). */
@@ -65,7 +27,7 @@ static const lgL_fused_desc descs[] = {
 #define LGL_POINTWISE(kind, name, l, dx, dy) [LGL_PW_##kind] = { LGA_OP_pointwise_loss, KERNELS, true, false, lgL_composite_##kind, NULL },
 /* clang-format on */
 /* clang-format off */
-#define KERNELS { { pw_fw_f, pw_bw_f }, { pw_fw_d, pw_bw_d } }
+#define KERNELS { { pw_fw_f32, pw_bw_f32 }, { pw_fw_f64, pw_bw_f64 } }
 /* clang-format on */
 #include "losses.def"
 #undef KERNELS

@@ -1,13 +1,35 @@
 /* pointwise_kernel.h: the elementwise loss kernels for one float type,
- * included twice by pointwise.c (T = float with vmath.h's branch-free exp
- * and logs, so the loops vectorise; T = double with libm). Expects T, EXP,
- * LOG, LOG1P, FABS and FN(name) (a name with the type's suffix).
+ * instantiated by pointwise.c through core/instantiate.h (T and FN): float
+ * with vmath.h's branch-free exp and logs, so the loops vectorise; double
+ * with libm.
  *
  * The driver calls one forward and one backward per type; each switches
  * on the kind once per range into one generic loop with the kind a
  * constant, so no branch on the kind survives in a loop. Elements are selected, not branched on, so the
  * simple kinds vectorise.
  */
+
+/* The type's math: sizeof(T) is a constant, so one branch is left. */
+static inline __attribute__((always_inline)) T FN(exp_t)(T x)
+{
+    return sizeof(T) == sizeof(float) ? (T)lgV_expf((float)x) : (T)exp((double)x);
+}
+static inline __attribute__((always_inline)) T FN(log_t)(T x)
+{
+    return sizeof(T) == sizeof(float) ? (T)lgV_logf((float)x) : (T)log((double)x);
+}
+static inline __attribute__((always_inline)) T FN(log1p_t)(T x)
+{
+    return sizeof(T) == sizeof(float) ? (T)lgV_log1pf((float)x) : (T)log1p((double)x);
+}
+static inline __attribute__((always_inline)) T FN(fabs_t)(T x)
+{
+    return sizeof(T) == sizeof(float) ? (T)fabsf((float)x) : (T)fabs((double)x);
+}
+#define EXP FN(exp_t)
+#define LOG FN(log_t)
+#define LOG1P FN(log1p_t)
+#define FABS FN(fabs_t)
 
 /* -log_sigmoid(t) = log1p(e^-|t|) - min(t, 0) and 1 / (1 + e^t), from one
  * exp(-|t|) as the composite's stable forms. */
@@ -164,3 +186,8 @@ LGC_VECTOR_CLONES static void FN(pw_bw)(const lgL_fused *f, int64_t lo, int64_t 
 #include "losses.def"
     }
 }
+
+#undef EXP
+#undef LOG
+#undef LOG1P
+#undef FABS
