@@ -39,10 +39,29 @@ static const lgL_kernels *kernels_of(const lgL_fused *f)
 typedef struct fw_job {
     const lgL_fused *f;
     lgL_forward_fn fw;
+    lgL_row_fn row;
     void *l, *gx; /* NONE's values; the eager gradient */
     double gscale;
     double *part;
 } fw_job;
+
+/* A loss with a row kernel: each row's value stored (NONE) or summed in
+ * order, in double. */
+static double rows_forward(const fw_job *j, int64_t lo, int64_t hi)
+{
+    double s = 0;
+    bool f32 = j->f->in[0]->dtype == LG_F32;
+    for (int64_t i = lo; i < hi; i++) {
+        double v = j->row(j->f, i);
+        if (!j->l)
+            s += v;
+        else if (f32)
+            ((float *)j->l)[i] = (float)v;
+        else
+            ((double *)j->l)[i] = v;
+    }
+    return s;
+}
 
 static void fw_blocks(void *arg, int64_t lo, int64_t hi)
 {
@@ -50,7 +69,7 @@ static void fw_blocks(void *arg, int64_t lo, int64_t hi)
     const lgL_fused *f = j->f;
     for (int64_t b = lo; b < hi; b++) {
         int64_t r0 = b * f->block, r1 = r0 + f->block < f->rows ? r0 + f->block : f->rows;
-        double s = j->fw(f, r0, r1, j->l, j->gx, j->gscale);
+        double s = j->fw ? j->fw(f, r0, r1, j->l, j->gx, j->gscale) : rows_forward(j, r0, r1);
         if (j->part)
             j->part[b] = s;
     }
@@ -96,6 +115,7 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
     int64_t nb = f->rows > 0 ? (f->rows + f->block - 1) / f->block : 0;
     fw_job j = { .f = f,
                  .fw = kernels_of(f)->forward,
+                 .row = kernels_of(f)->row,
                  .l = none ? l->data : NULL,
                  .gx = f->gx ? f->gx->data : NULL,
                  .gscale = scale };
@@ -126,6 +146,7 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
 typedef struct bw_job {
     const lgL_fused *f;
     lgL_backward_fn bw;
+    lgL_row_grad_fn row_grad;
     const void *up;
     double scale;
     void *const *d;
@@ -134,7 +155,17 @@ typedef struct bw_job {
 static void bw_rows(void *arg, int64_t lo, int64_t hi)
 {
     const bw_job *j = arg;
-    j->bw(j->f, lo, hi, j->up, j->scale, j->d);
+    if (j->bw) {
+        j->bw(j->f, lo, hi, j->up, j->scale, j->d);
+        return;
+    }
+    bool f32 = j->f->in[0]->dtype == LG_F32;
+    for (int64_t i = lo; i < hi; i++) {
+        double g = !j->up ? j->scale
+                   : f32  ? (double)((const float *)j->up)[i]
+                          : ((const double *)j->up)[i];
+        j->row_grad(j->f, i, g, j->d);
+    }
 }
 
 lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *l)
@@ -160,6 +191,7 @@ lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *l)
     }
     bw_job j = { .f = f,
                  .bw = kernels_of(f)->backward,
+                 .row_grad = kernels_of(f)->row_grad,
                  .up = none ? l->grad->data : NULL,
                  .scale = f->r == LG_REDUCTION_MEAN ? g / f->denom : g,
                  .d = dd };

@@ -44,9 +44,18 @@ typedef double (*lgL_forward_fn)(const lgL_fused *f, int64_t lo, int64_t hi, voi
 typedef void (*lgL_backward_fn)(const lgL_fused *f, int64_t lo, int64_t hi, const void *up,
                                 double scale, void *const *d);
 
+/* Or, for a loss whose rows are short loops with nothing to vectorise
+ * across them, one row at a time (the driver loops, stores or sums):
+ * row: row i's value (rounded to the input's type);
+ * row_grad: row i's gradients for an upstream g into d[k] (as backward). */
+typedef double (*lgL_row_fn)(const lgL_fused *f, int64_t i);
+typedef void (*lgL_row_grad_fn)(const lgL_fused *f, int64_t i, double g, void *const *d);
+
 typedef struct lgL_kernels {
-    lgL_forward_fn forward;
-    lgL_backward_fn backward;
+    lgL_forward_fn forward;   /* NULL: row */
+    lgL_backward_fn backward; /* NULL: row_grad */
+    lgL_row_fn row;
+    lgL_row_grad_fn row_grad;
 } lgL_kernels;
 
 typedef struct lgL_fused_desc {

@@ -146,7 +146,8 @@ static lg_tensor *mlm_composite(lg_ctx *ctx, const lgL_fused *f)
 /* Input 0 is on the tape; the weight (input 1, or NULL) is only read. */
 static const lgL_fused_desc multi_margin_rows = {
     .op = LGA_OP_multi_margin_rows,
-    .k = { { mm_forward_f32, mm_backward_f32 }, { mm_forward_f64, mm_backward_f64 } },
+    .k = { { .row = mm_value_f32, .row_grad = mm_grad_f32 },
+           { .row = mm_value_f64, .row_grad = mm_grad_f64 } },
     .sparse_grads = true,
     .composite = mm_composite,
     .prepare = mm_prepare,
@@ -154,7 +155,8 @@ static const lgL_fused_desc multi_margin_rows = {
 
 static const lgL_fused_desc multilabel_margin_rows = {
     .op = LGA_OP_multilabel_margin_rows,
-    .k = { { mlm_forward_f32, mlm_backward_f32 }, { mlm_forward_f64, mlm_backward_f64 } },
+    .k = { { .row = mlm_value_f32, .row_grad = mlm_grad_f32 },
+           { .row = mlm_value_f64, .row_grad = mlm_grad_f64 } },
     .sparse_grads = true,
     .composite = mlm_composite,
     .prepare = mlm_prepare,

@@ -89,73 +89,46 @@ static inline double FN(class_weight)(const lgL_fused *f, int64_t y)
     return w ? (double)w[y] : 1.0;
 }
 
-/* The driver's entry points: rows [lo, hi) (fused.h). Row i's value is
- * (w[y_i] / C) times its hinge sum; its upstream c is the same factor
- * times the row's upstream. */
-static double FN(mm_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gx,
-                             double gscale)
+/* The driver's row kernels (fused.h). Row i's value is (w[y_i] / C)
+ * times its hinge sum; its gradient's factor c the same times the row's
+ * upstream g. */
+static double FN(mm_value)(const lgL_fused *f, int64_t i)
 {
-    (void)gx, (void)gscale; /* not eager */
     const hinge_saved *h = f->saved;
     const T *x = f->in[0]->data;
-    T *l = lv;
-    int64_t C = h->C;
-    double sum = 0;
-    for (int64_t i = lo; i < hi; i++) {
-        int64_t y = h->y[i];
-        double v = (double)(T)(FN(mm_row)(x + i * C, C, y, h->p, h->margin) * (1.0 / (double)C) *
-                               FN(class_weight)(f, y));
-        if (l)
-            l[i] = (T)v;
-        else
-            sum += v;
-    }
-    return sum;
+    int64_t C = h->C, y = h->y[i];
+    return (double)(T)(FN(mm_row)(x + i * C, C, y, h->p, h->margin) * (1.0 / (double)C) *
+                       FN(class_weight)(f, y));
 }
 
-static void FN(mm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
-                            double scale, void *const *d)
+static void FN(mm_grad)(const lgL_fused *f, int64_t i, double g, void *const *d)
 {
-    const hinge_saved *h = f->saved;
-    const T *x = f->in[0]->data, *up = upv;
-    T *dx = d[0];
-    int64_t C = h->C;
-    for (int64_t i = lo; i < hi && dx; i++) {
-        int64_t y = h->y[i];
-        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C) * FN(class_weight)(f, y);
-        FN(mm_row_grad)(dx + i * C, x + i * C, C, y, h->p, h->margin, c);
-    }
-}
-
-static double FN(mlm_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gx,
-                              double gscale)
-{
-    (void)gx, (void)gscale; /* not eager */
     const hinge_saved *h = f->saved;
     const T *x = f->in[0]->data;
-    T *l = lv;
-    int64_t C = h->C;
-    double sum = 0;
-    for (int64_t i = lo; i < hi; i++) {
-        double v = (double)(T)(FN(mlm_row)(x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C) *
-                               (1.0 / (double)C));
-        if (l)
-            l[i] = (T)v;
-        else
-            sum += v;
-    }
-    return sum;
+    T *dx = d[0];
+    int64_t C = h->C, y = h->y[i];
+    if (dx)
+        FN(mm_row_grad)
+        (dx + i * C, x + i * C, C, y, h->p, h->margin,
+         g * (1.0 / (double)C) * FN(class_weight)(f, y));
 }
 
-static void FN(mlm_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
-                             double scale, void *const *d)
+static double FN(mlm_value)(const lgL_fused *f, int64_t i)
 {
     const hinge_saved *h = f->saved;
-    const T *x = f->in[0]->data, *up = upv;
+    const T *x = f->in[0]->data;
+    int64_t C = h->C;
+    return (double)(T)(FN(mlm_row)(x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C) *
+                       (1.0 / (double)C));
+}
+
+static void FN(mlm_grad)(const lgL_fused *f, int64_t i, double g, void *const *d)
+{
+    const hinge_saved *h = f->saved;
+    const T *x = f->in[0]->data;
     T *dx = d[0];
     int64_t C = h->C;
-    for (int64_t i = lo; i < hi && dx; i++) {
-        double g = up ? (double)up[i] : scale, c = g * (1.0 / (double)C);
-        FN(mlm_row_grad)(dx + i * C, x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C, c);
-    }
+    if (dx)
+        FN(mlm_row_grad)
+        (dx + i * C, x + i * C, C, h->y + i * C, h->len[i], h->lab + i * C, g * (1.0 / (double)C));
 }
