@@ -124,6 +124,11 @@ static lg_tensor *ce(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     (void)s;
     return lg_cross_entropy(c, f[0], i[0], NULL);
 }
+static lg_tensor *poly1(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s;
+    return lg_poly1_loss(c, f[0], i[0], NULL);
+}
 static lg_tensor *bce(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     (void)s, (void)i;
@@ -313,6 +318,7 @@ static const bcase cases[] = {
     { "kl_div/8x10", kl, 2, 0, { F2(8, 10, LOGSM, 1), F2(8, 10, SOFTMAX, 0) }, { { 0 } }, 0 },
     { "nll_loss/8x10", nll, 1, 1, { F2(8, 10, LOGSM, 1) }, { I1(8, 0, 10) }, 0 },
     { "cross_entropy/8x10", ce, 1, 1, { F2(8, 10, RANDN, 1) }, { I1(8, 0, 10) }, 0 },
+    { "poly1_loss/8x10", poly1, 1, 1, { F2(8, 10, RANDN, 1) }, { I1(8, 0, 10) }, 0 },
     { "binary_cross_entropy/8x10",
       bce,
       2,
@@ -437,6 +443,7 @@ static const bcase cases[] = {
       { { 0 } },
       0 },
     { "cross_entropy/4096x1000", ce, 1, 1, { F2(4096, 1000, RANDN, 1) }, { I1(4096, 0, 1000) }, 0 },
+    { "poly1_loss/4096x1000", poly1, 1, 1, { F2(4096, 1000, RANDN, 1) }, { I1(4096, 0, 1000) }, 0 },
     { "nll_loss/4096x1000", nll, 1, 1, { F2(4096, 1000, LOGSM, 1) }, { I1(4096, 0, 1000) }, 0 },
     { "kl_div/4096x1000",
       kl,

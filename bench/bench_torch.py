@@ -96,6 +96,11 @@ def quantile(x, y, q=0.5):
     return torch.maximum(q * e, (q - 1) * e).mean()
 
 
+def poly1(x, y, epsilon=1.0):
+    pt = torch.softmax(x, 1).gather(1, y.unsqueeze(1)).squeeze(1)
+    return (F.cross_entropy(x, y, reduction="none") + epsilon * (1 - pt)).mean()
+
+
 # name, function of (f, i, model), float inputs [(shape, fill, grad)], int inputs
 L = lambda fn: (lambda f, i, m: fn(*f, *i))  # noqa: E731
 CASES = [
@@ -108,6 +113,7 @@ CASES = [
      [((8, 10), "logsm", 1), ((8, 10), "softmax", 0)], []),
     ("nll_loss/8x10", L(F.nll_loss), [((8, 10), "logsm", 1)], [((8,), 0, 10)]),
     ("cross_entropy/8x10", L(F.cross_entropy), [((8, 10), "randn", 1)], [((8,), 0, 10)]),
+    ("poly1_loss/8x10", L(poly1), [((8, 10), "randn", 1)], [((8,), 0, 10)]),
     ("binary_cross_entropy/8x10", L(F.binary_cross_entropy),
      [((8, 10), "unit", 1), ((8, 10), "binary", 0)], []),
     ("bce_with_logits/8x10", L(F.binary_cross_entropy_with_logits),
@@ -144,6 +150,7 @@ CASES = [
     ("quantile_loss/1M", L(quantile), [((1048576,), "randn", 1), ((1048576,), "randn", 0)], []),
     ("hinge_embedding/1M", L(F.hinge_embedding_loss), [((1048576,), "pos", 1), ((1048576,), "pm1", 0)], []),
     ("cross_entropy/4096x1000", L(F.cross_entropy), [((4096, 1000), "randn", 1)], [((4096,), 0, 1000)]),
+    ("poly1_loss/4096x1000", L(poly1), [((4096, 1000), "randn", 1)], [((4096,), 0, 1000)]),
     ("nll_loss/4096x1000", L(F.nll_loss), [((4096, 1000), "logsm", 1)], [((4096,), 0, 1000)]),
     ("kl_div/4096x1000", lambda f, i, m: F.kl_div(f[0], f[1], reduction="batchmean"),
      [((4096, 1000), "logsm", 1), ((4096, 1000), "softmax", 0)], []),

@@ -1190,6 +1190,54 @@ static void ce_rows_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* poly1_rows: CE + eps (1 - p_y) in closed form, and gradchecks with
+ * weights, smoothing and epsilon of either sign (its composite oracle is
+ * registry::fused_oracle's) */
+static void poly1_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(5);
+    double xv[] = { 1, 2, 3, -1, 0, 4 };
+    int64_t tv[] = { 2, 0 };
+    lg_tensor *x = from_doubles(ctx, dt, xv, 2, SHAPE(2, 3));
+    double want[2];
+    for (int i = 0; i < 2; i++) {
+        double s = 0;
+        for (int c = 0; c < 3; c++)
+            s += exp(xv[i * 3 + c]);
+        want[i] = log(s) - xv[i * 3 + tv[i]] + 2.5 * (1 - exp(xv[i * 3 + tv[i]]) / s);
+    }
+    lg_poly1_opts o = lg_poly1_opts_default();
+    o.reduction = LG_REDUCTION_NONE;
+    o.epsilon = 2.5;
+    expect_close(lg_poly1_loss(ctx, x, T_FROM(ctx, LG_I64, tv, 2), &o), want, 2,
+                 dt == LG_F32 ? 1e-6 : 1e-14, r->op);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *poly1_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    int k = *(int *)user;
+    int64_t tv[] = { 2, 0, 3 };
+    double wv[] = { 0.5, 2.0, 1.25, 0.75 };
+    lg_poly1_opts o = lg_poly1_opts_default();
+    o.reduction = k == 0 ? LG_REDUCTION_NONE : k == 1 ? LG_REDUCTION_MEAN : LG_REDUCTION_SUM;
+    o.epsilon = k == 2 ? -1.0 : 2.0;
+    o.weight = k >= 1 ? from_doubles(ctx, LG_F64, wv, 1, SHAPE(4)) : NULL;
+    o.label_smoothing = k == 2 ? 0.3 : 0;
+    return lg_poly1_loss(ctx, xs[0], T_FROM(ctx, LG_I64, tv, 3), &o);
+}
+
+static void poly1_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(6);
+    for (int k = 0; k < 3; k++) {
+        lg_tensor *x = lg_mul_scalar(ctx, lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), 2);
+        expect_gradcheck(ctx, poly1_apply, &k, 1, &x, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 /* nll_rows, multi_margin_rows, multilabel_margin_rows: closed forms on one
  * row, and gradchecks (their composite oracles are in test_losses.c and
  * test_more_losses.c) */
@@ -1489,6 +1537,7 @@ static op_row rows[] = {
     { "multi_margin_rows", rows_fwd, rows_grad, NULL },
     { "multilabel_margin_rows", rows_fwd, rows_grad, NULL },
     { "triplet_rows", triplet_fwd, triplet_grad, NULL },
+    { "poly1_rows", poly1_fwd, poly1_grad, NULL },
     { "gru_cell", gru_fwd, gru_grad, NULL },
     { "gru_sequence", gru_seq_fwd, gru_seq_grad, NULL },
 };

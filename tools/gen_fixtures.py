@@ -175,6 +175,62 @@ def quantile_loss(input, target, quantile=0.5, reduction="mean"):
     return reduce(torch.maximum(quantile * e, (quantile - 1) * e), reduction)
 
 
+def _logits_classes(G, shape):
+    """(N, C) logits with targets [N] from a shape of two or more dims, (C,)
+    with a 0-d target from one of fewer; a weight [C] in some cases."""
+    if len(shape) >= 2:
+        N, C = shape[0], math.prod(shape[1:])
+        inputs, none_shape = [("input", G.randn(N, C, s=2)), ("target", G.ints(0, C, N))], (N,)
+    else:
+        C = shape[0] if shape else 3
+        inputs, none_shape = [("input", G.randn(C, s=2)), ("target", G.ints(0, C))], ()
+    if G.rng.random() < 0.4:
+        inputs.append(("weight", G.rand(C, lo=0.2, hi=2.0)))
+    return inputs, none_shape
+
+
+@beyond("poly1_loss", _logits_classes, options=[("epsilon", [1.0, 0.0, -1.0, 2.5]),
+                                                ("label_smoothing", [0.1, 0.3])], fixed=[
+    ("neginf-large", lambda G: [("input", torch.tensor([[0.0, -math.inf, 1.0], [1e4, -1e4, 0.0],
+                                                        [-1e4, 1e4, 3.0], [-math.inf, 0.0, 2.0]])),
+                                ("target", torch.tensor([0, 1, 1, 0]))],
+     {"reduction": "none", "epsilon": 2.0}),
+    ("neginf-smooth-weighted", lambda G: [("input", torch.tensor([[0.0, -math.inf, 1.0], [1e4, -1e4, 0.0]])),
+                                          ("target", torch.tensor([2, 0])),
+                                          ("weight", torch.tensor([0.5, 2.0, 1.5]))],
+     {"reduction": "sum", "epsilon": -1.0, "label_smoothing": 0.2}),
+    ("weighted-mean", lambda G: [("input", G.randn(4, 3, s=2)), ("target", torch.tensor([0, 2, 2, 1])),
+                                 ("weight", torch.tensor([0.0, 3.0, 0.5]))],
+     {"reduction": "mean", "epsilon": 1.0, "label_smoothing": 0.1}),
+    ("empty", lambda G: [("input", torch.zeros(0, 3)), ("target", torch.zeros(0, dtype=torch.long))],
+     {"reduction": "mean"}),
+    ("target-too-big", lambda G: [("input", G.randn(3, 4)), ("target", torch.tensor([0, 4, 1]))], {}),
+    ("target-neg", lambda G: [("input", G.randn(3, 4)), ("target", torch.tensor([0, -100, 1]))], {}),
+    ("unbatched-range", lambda G: [("input", G.randn(4)), ("target", torch.tensor(-1))], {}),
+    ("epsilon-inf", lambda G: [("input", G.randn(2, 3)), ("target", torch.tensor([0, 2]))],
+     {"epsilon": math.inf}),
+    ("smoothing-range", lambda G: [("input", G.randn(2, 3)), ("target", torch.tensor([0, 2]))],
+     {"label_smoothing": 1.5}),
+    ("target-shape", lambda G: [("input", G.randn(3, 4)), ("target", torch.tensor([0, 1]))], {}),
+    ("target-2d", lambda G: [("input", G.randn(3, 4)), ("target", torch.tensor([[0], [1], [2]]))], {}),
+    ("kdim", lambda G: [("input", G.randn(2, 3, 2)), ("target", torch.tensor([[0, 1], [2, 0]]))], {})])
+def poly1_loss(input, target, weight=None, epsilon=1.0, label_smoothing=0.0, reduction="mean"):
+    """Poly-1 (Leng et al., 2022): CE + epsilon (1 - p_target); weight and
+    smoothing in the CE term only, MEAN over the rows. No ignore_index."""
+    if not math.isfinite(epsilon) or not 0 <= label_smoothing <= 1:
+        raise ValueError("epsilon or label_smoothing invalid")
+    if input.dim() not in (1, 2) or tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError("shape")
+    C = input.shape[-1]
+    if target.numel() and bool(((target < 0) | (target >= C)).any()):
+        raise IndexError("target out of range")
+    ce = F.cross_entropy(input, target, weight=weight, label_smoothing=label_smoothing,
+                         reduction="none")
+    axis = input.dim() - 1
+    pt = torch.softmax(input, axis).gather(axis, target.unsqueeze(axis)).squeeze(axis)
+    return reduce(ce + epsilon * (1 - pt), reduction)
+
+
 def gen_beyond_registered(G):
     for name, (_, make, options, fixed) in BEYOND.items():
         for shape in G.shapes():

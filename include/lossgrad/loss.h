@@ -128,6 +128,24 @@ lg_ce_opts lg_ce_opts_default(void);
  * +inf or NaN logit gives NaN, value and gradients (as PyTorch). */
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_ce_opts *o);
 
+typedef struct lg_poly1_opts {
+    uint32_t defaults_tag;  /* written by the _default() function only (lossgrad.h: Options) */
+    lg_reduction reduction;
+    double epsilon;         /* (non-zero default) 1; any finite value */
+    lg_tensor *weight;      /* NULL or [C]; the CE term only */
+    double label_smoothing; /* in [0, 1]; default 0; the CE term only */
+} lg_poly1_opts;
+lg_poly1_opts lg_poly1_opts_default(void);
+/* Poly-1 (Leng et al., 2022): l_i = CE_i + epsilon (1 - softmax(x_i)[y_i]),
+ * CE_i lg_cross_entropy's per row (weight, label_smoothing), p unsmoothed.
+ * Not in PyTorch: the reference is F.cross_entropy(reduction="none") +
+ * epsilon * (1 - softmax gathered at the target). input [N, C] with int64
+ * target [N], or [C] with a 0-d target; MEAN over the rows (not over the
+ * sum of weights). No ignore_index: a target outside [0, C) is
+ * LG_ERR_INDEX; a non-finite epsilon or label_smoothing outside [0, 1]
+ * LG_ERR_VALUE; other layouts LG_ERR_SHAPE. */
+lg_tensor *lg_poly1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_poly1_opts *o);
+
 typedef struct lg_bce_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_reduction reduction;

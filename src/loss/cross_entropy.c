@@ -1,4 +1,5 @@
-/* cross_entropy.c: cross_entropy, with class-index or probability targets.
+/* cross_entropy.c: cross_entropy, with class-index or probability targets,
+ * and poly1_loss (Poly-1: cross-entropy + epsilon (1 - p_target)).
  *
  *   class indices: with lsm = log_softmax(x, class axis)
  *       l_i = (1-eps) w[y_i] (-lsm[i, y_i]) + (eps/C) sum_c w[c] (-lsm[i, c])
@@ -25,6 +26,12 @@
  * Per row, p = softmax(x_i), W = sum_c w_c, v = -w[y_i]:
  *   dl_i/dx_c = (1 - eps) v (1[c = y_i] - p_c) + (eps / C)(p_c W - w_c),
  * scaled by the row's upstream (0 where ignored).
+ *
+ * Poly-1 (Leng et al., 2022), class indices on [N, C] or [C], no ignored
+ * targets: l_i = CE_i + e1 (1 - p[i, y_i]), CE_i as above (weight and
+ * smoothing in it only, p unsmoothed), MEAN over the N rows (not over D).
+ * Fused on the same row kernels, one sum per row, with -e1 p_y folded
+ * into ka: dl_i/dx_c = CE's - e1 p_y (1[c = y_i] - p_c).
  *
  * Departure: with smoothing, MEAN and kept targets whose weights cancel
  * (D = 0 from negative weights) the loss is NaN in both, but the upstream
@@ -103,17 +110,31 @@ static void ce_backward_f32(const lgL_fused *f, int64_t lo, int64_t hi, const vo
     (sv->C < NARROW ? ce_backward_fn : ce_backward_f)(f, lo, hi, up, scale, d);
 }
 
-/* The state: W, 1 / s per row, and e's buffer unless the eager gradient
- * holds it. */
-static bool ce_prepare(lg_ctx *ctx, lgL_fused *f)
+static double poly1_forward_f32(const lgL_fused *f, int64_t lo, int64_t hi, void *l, void *gx,
+                                double gscale)
 {
-    static const char who[] = "lg_cross_entropy";
+    const ce_saved *sv = f->saved;
+    return (sv->C < NARROW ? poly1_forward_fn : poly1_forward_f)(f, lo, hi, l, gx, gscale);
+}
+
+static void poly1_backward_f32(const lgL_fused *f, int64_t lo, int64_t hi, const void *up,
+                               double scale, void *const *d)
+{
+    const ce_saved *sv = f->saved;
+    (sv->C < NARROW ? poly1_backward_fn : poly1_backward_f)(f, lo, hi, up, scale, d);
+}
+
+/* The state: W, 1 / s per row, and e's buffer unless the eager gradient
+ * holds it (part_b: cross_entropy's smoothing sums only). */
+static bool saved_prepare(lg_ctx *ctx, lgL_fused *f, const char *who)
+{
     lg_tensor *x = f->in[0], *w = f->in[2];
     int64_t C = x->shape[x->ndim - 1], N = f->rows;
     ce_saved *sv = lgC_salloc(ctx, sizeof *sv, who);
     if (!sv)
         return false;
     sv->C = C;
+    sv->part_b = NULL;
     sv->wsum = (double)C;
     if (w) {
         sv->wsum = 0;
@@ -124,10 +145,24 @@ static bool ce_prepare(lg_ctx *ctx, lgL_fused *f)
     sv->e = f->gx
                 ? NULL
                 : lgC_salloc(ctx, (size_t)(N * C > 0 ? N * C : 1) * lgT_dtype_size(x->dtype), who);
-    int64_t nb = N > 0 ? (N + f->block - 1) / f->block : 1;
-    sv->part_b = lgC_salloc(ctx, (size_t)nb * sizeof *sv->part_b, who);
     f->saved = sv;
-    return sv->inv_s && (f->gx || sv->e) && sv->part_b;
+    return sv->inv_s && (f->gx || sv->e);
+}
+
+static bool ce_prepare(lg_ctx *ctx, lgL_fused *f)
+{
+    static const char who[] = "lg_cross_entropy";
+    if (!saved_prepare(ctx, f, who))
+        return false;
+    ce_saved *sv = f->saved;
+    int64_t nb = f->rows > 0 ? (f->rows + f->block - 1) / f->block : 1;
+    sv->part_b = lgC_salloc(ctx, (size_t)nb * sizeof *sv->part_b, who);
+    return sv->part_b;
+}
+
+static bool poly1_prepare(lg_ctx *ctx, lgL_fused *f)
+{
+    return saved_prepare(ctx, f, "lg_poly1_loss");
 }
 
 /* SUM or MEAN: (1 - eps) A + (eps / C) B, each part reduced on its own as
@@ -276,6 +311,99 @@ lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
         return NULL;
     const char *outer = lgC_api_enter(ctx, "lg_cross_entropy");
     lg_tensor *res = cross_entropy_body(ctx, input, target, opts);
+    lgC_api_leave(ctx, outer);
+    return res;
+}
+
+/* Poly-1's composite on [N, C] or [C]: CE unreduced (ce_composite under
+ * NONE) + e1 (1 - softmax gathered at the target), reduced over the rows. */
+static lg_tensor *poly1_composite(lg_ctx *ctx, const lgL_fused *f)
+{
+    lg_tensor *x = f->in[0], *t = f->in[1];
+    lgL_classes L = lgL_class_axes(x, t);
+    lgL_picks P;
+    if (!lgL_class_picks(ctx, t, f->idx, NULL, &L, &P))
+        return NULL;
+    lgL_fused ce = *f;
+    ce.r = LG_REDUCTION_NONE;
+    lg_tensor *l = ce_composite(ctx, &ce);
+    lg_tensor *pt = lgL_class_picked(ctx, lg_softmax(ctx, x, L.class_axis), t, &L, &P);
+    lg_tensor *miss = lg_mul_scalar(ctx, lg_add_scalar(ctx, lg_neg(ctx, pt), 1), f->a[1]);
+    return lgL_class_reduce(ctx, lg_add(ctx, l, miss), f->r, f->denom);
+}
+
+static const lgL_fused_desc poly1_fused = {
+    .op = LGA_OP_poly1_rows,
+    .k = { { poly1_forward_f32, poly1_backward_f32 }, { poly1_forward_d, poly1_backward_d } },
+    .eager = true,
+    .composite = poly1_composite,
+    .prepare = poly1_prepare,
+};
+
+static const lg_poly1_opts poly1_defaults = { .defaults_tag = LG_OPTS_TAG, .epsilon = 1.0 };
+static const lgC_optfield poly1_fields[] = {
+    LGC_FIELD(lg_poly1_opts, epsilon, "1"),
+};
+static const lgC_opts_desc poly1_desc = LGC_DESC(lg_poly1_opts, poly1_defaults, poly1_fields);
+
+lg_poly1_opts lg_poly1_opts_default(void)
+{
+    return poly1_defaults;
+}
+
+static lg_tensor *poly1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                                  const lg_poly1_opts *opts)
+{
+    static const char who[] = "lg_poly1_loss";
+    lg_poly1_opts o;
+    if (!lgC_opts(ctx, who, &poly1_desc, opts, &o) ||
+        !lgL_class_common(ctx, input, target, o.reduction, who))
+        return NULL;
+    double eps = o.label_smoothing;
+    if (!isfinite(o.epsilon))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: epsilon = %g, expected a finite value", who,
+                         o.epsilon);
+    if (!(eps >= 0 && eps <= 1))
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: label_smoothing = %g, expected 0 <= eps <= 1", who,
+                         eps);
+    if (lg_tensor_ndim(input) > 2) {
+        char a[160];
+        lgT_shape_str(input, a, sizeof a);
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: input has shape %s, expected [N, C] or [C]", who,
+                         a);
+    }
+    lgL_classes L;
+    if (!lgL_int(ctx, target, who, "target") || !lgL_class_layout(ctx, input, target, who, &L) ||
+        !lgL_class_weight(ctx, o.weight, &L, who))
+        return NULL;
+    const int64_t *y = lg_tensor_data(target);
+    for (int64_t i = 0; i < L.npos; i++)
+        if (y[i] < 0 || y[i] >= L.C)
+            return lgC_error(ctx, LG_ERR_INDEX,
+                             "%s: target[%lld] = %lld is out of range for %lld classes (there "
+                             "is no ignore_index)",
+                             who, (long long)i, (long long)y[i], (long long)L.C);
+    lgL_fused f =
+        lgL_fused_init(&poly1_fused, 3, (lg_tensor *[]){ input, target, o.weight }, o.reduction);
+    f.ntape = 1; /* the target and the weight get no gradient */
+    f.idx = y;
+    f.rows = L.npos;
+    f.denom = (double)L.npos; /* MEAN over the rows, weighted or not */
+    f.width = L.C;
+    f.block = L.C > 0 && L.C < BLOCK_ELEMS ? BLOCK_ELEMS / L.C : 1;
+    f.a[0] = eps;
+    f.a[1] = o.epsilon;
+    lgL_fused_none_shape(&f, target, target->ndim);
+    return lgL_fused_run(ctx, &f, who);
+}
+
+lg_tensor *lg_poly1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
+                         const lg_poly1_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = lgC_api_enter(ctx, "lg_poly1_loss");
+    lg_tensor *res = poly1_loss_body(ctx, input, target, opts);
     lgC_api_leave(ctx, outer);
     return res;
 }

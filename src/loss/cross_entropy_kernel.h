@@ -11,8 +11,8 @@
  * ce_forward and ce_backward run them over the driver's rows: each row's
  * loss from a and b (and p_y = e[y] inv_s), its gradient through ka and
  * kb (ce_row_ka). Another row loss on softmax changes only those: Poly-1's
- * + e1 (1 - p_y) has the gradient e1 p_y (p - onehot), so it adds
- * -e1 p_y scale to ka.
+ * + e1 (1 - p_y) has the gradient e1 p_y (p - onehot), so poly1_forward and
+ * poly1_backward add -e1 p_y scale to ka (poly1_row_ka).
  */
 
 /* e = exp(x - max), *inv_s = 1 / sum e, and a, b (b only when smooth;
@@ -138,6 +138,69 @@ static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const vo
     for (int64_t i = lo; i < hi; i++) {
         double s = up ? (double)up[i] : scale;
         T ka = FN(ce_row_ka)(f, w, y[i], s), kb = (T)(s * eps / (double)C);
+        FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i], ka, kb, W, eps > 0);
+    }
+}
+
+/* Poly-1's one-hot coefficient for an upstream `scale`, p_y the target's
+ * probability: CE's (1 - eps) (-w[y]) with -e1 p_y folded in, e1 =
+ * epsilon (f->a[1]); kb is CE's. */
+static inline T FN(poly1_row_ka)(const lgL_fused *f, const T *w, int64_t y, double p_y,
+                                 double scale)
+{
+    double v = w ? -(double)w[y] : -1;
+    return (T)(scale * ((1 - f->a[0]) * v - f->a[1] * p_y));
+}
+
+/* Poly-1 over rows [lo, hi): each row's CE from ce_row_forward plus
+ * e1 (1 - p_y), p_y = e[y] inv_s (taken before the gradient overwrites e).
+ * NONE: each row's value; else returns their sum (one sum per row: MEAN's
+ * denominator is the row count, the driver's division). */
+static double FN(poly1_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *lv, void *gxv,
+                                double gscale)
+{
+    const ce_saved *sv = f->saved;
+    const T *x = f->in[0]->data, *w = f->in[2] ? f->in[2]->data : NULL;
+    const int64_t *y = f->idx;
+    int64_t C = sv->C;
+    double eps = f->a[0], e1 = f->a[1];
+    bool smooth = eps > 0;
+    T *l = lv, *e = gxv ? gxv : sv->e;
+    T kb = (T)(gscale * eps / (double)C), W = (T)sv->wsum;
+    double sum = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        T *ei = e + i * C;
+        double a, b;
+        FN(ce_row_forward)(x + i * C, ei, C, y[i], w, smooth, &sv->inv_s[i], &a, &b);
+        double p_y = (double)ei[y[i]] * sv->inv_s[i];
+        double ce = smooth ? (1 - eps) * a + eps / (double)C * b : a;
+        double li = ce + e1 * (1 - p_y);
+        if (l)
+            l[i] = (T)li;
+        sum += li;
+        if (gxv) {
+            T ka = FN(poly1_row_ka)(f, w, y[i], p_y, gscale);
+            FN(ce_row_grad)(ei, ei, C, y[i], w, sv->inv_s[i], ka, kb, W, smooth);
+        }
+    }
+    return sum;
+}
+
+static void FN(poly1_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
+                               double scale, void *const *d)
+{
+    const ce_saved *sv = f->saved;
+    const T *e = sv->e, *up = upv, *w = f->in[2] ? f->in[2]->data : NULL;
+    const int64_t *y = f->idx;
+    int64_t C = sv->C;
+    double eps = f->a[0];
+    T *dx = d[0], W = (T)sv->wsum;
+    if (!dx)
+        return;
+    for (int64_t i = lo; i < hi; i++) {
+        double s = up ? (double)up[i] : scale;
+        double p_y = (double)e[i * C + y[i]] * sv->inv_s[i];
+        T ka = FN(poly1_row_ka)(f, w, y[i], p_y, s), kb = (T)(s * eps / (double)C);
         FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i], ka, kb, W, eps > 0);
     }
 }
