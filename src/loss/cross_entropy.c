@@ -221,7 +221,6 @@ static const lgL_fused_desc ce_fused = {
     .total = ce_total,
 };
 
-enum { BLOCK_ELEMS = 4096 }; /* about this many logits per block of the deterministic sum */
 
 static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_tensor *w,
                                    double eps, lg_reduction r, const lgL_classes *L)
@@ -296,7 +295,6 @@ static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
         return NULL;
     f.rows = L.npos;
     f.width = L.C;
-    f.block = L.C > 0 && L.C < BLOCK_ELEMS ? BLOCK_ELEMS / L.C : 1;
     f.a[0] = eps;
     lgL_fused_none_shape(&f, target, target->ndim);
     if (xn <= 2) /* rows of classes: the fused primitive */
@@ -390,7 +388,6 @@ static lg_tensor *poly1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
     f.rows = L.npos;
     f.denom = (double)L.npos; /* MEAN over the rows, weighted or not */
     f.width = L.C;
-    f.block = L.C > 0 && L.C < BLOCK_ELEMS ? BLOCK_ELEMS / L.C : 1;
     f.a[0] = eps;
     f.a[1] = o.epsilon;
     lgL_fused_none_shape(&f, target, target->ndim);

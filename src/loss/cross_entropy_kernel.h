@@ -124,8 +124,22 @@ static double FN(ce_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void *l
     return sa;
 }
 
-static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
-                            double scale, void *const *d)
+/* Poly-1's one-hot coefficient for an upstream `scale`, p_y the target's
+ * probability: CE's (1 - eps) (-w[y]) with -e1 p_y folded in, e1 =
+ * epsilon (f->a[1]); kb is CE's. */
+static inline T FN(poly1_row_ka)(const lgL_fused *f, const T *w, int64_t y, double p_y,
+                                 double scale)
+{
+    double v = w ? -(double)w[y] : -1;
+    return (T)(scale * ((1 - f->a[0]) * v - f->a[1] * p_y));
+}
+
+/* The backward of CE and Poly-1 over rows [lo, hi) (POLY a constant in
+ * each caller: Poly-1 adds -e1 p_y to the one-hot coefficient). */
+static inline __attribute__((always_inline)) void FN(rows_backward)(const lgL_fused *f, int64_t lo,
+                                                                    int64_t hi, const void *upv,
+                                                                    double scale, void *const *d,
+                                                                    const bool POLY)
 {
     const ce_saved *sv = f->saved;
     const T *e = sv->e, *up = upv, *w = f->in[2] ? f->in[2]->data : NULL;
@@ -137,19 +151,17 @@ static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const vo
         return;
     for (int64_t i = lo; i < hi; i++) {
         double s = up ? (double)up[i] : scale;
-        T ka = FN(ce_row_ka)(f, w, y[i], s), kb = (T)(s * eps / (double)C);
+        T ka = POLY ? FN(poly1_row_ka)(f, w, y[i], (double)e[i * C + y[i]] * sv->inv_s[i], s)
+                    : FN(ce_row_ka)(f, w, y[i], s);
+        T kb = (T)(s * eps / (double)C);
         FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i], ka, kb, W, eps > 0);
     }
 }
 
-/* Poly-1's one-hot coefficient for an upstream `scale`, p_y the target's
- * probability: CE's (1 - eps) (-w[y]) with -e1 p_y folded in, e1 =
- * epsilon (f->a[1]); kb is CE's. */
-static inline T FN(poly1_row_ka)(const lgL_fused *f, const T *w, int64_t y, double p_y,
-                                 double scale)
+static void FN(ce_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
+                            double scale, void *const *d)
 {
-    double v = w ? -(double)w[y] : -1;
-    return (T)(scale * ((1 - f->a[0]) * v - f->a[1] * p_y));
+    FN(rows_backward)(f, lo, hi, upv, scale, d, false);
 }
 
 /* Poly-1 over rows [lo, hi): each row's CE from ce_row_forward plus
@@ -189,18 +201,5 @@ static double FN(poly1_forward)(const lgL_fused *f, int64_t lo, int64_t hi, void
 static void FN(poly1_backward)(const lgL_fused *f, int64_t lo, int64_t hi, const void *upv,
                                double scale, void *const *d)
 {
-    const ce_saved *sv = f->saved;
-    const T *e = sv->e, *up = upv, *w = f->in[2] ? f->in[2]->data : NULL;
-    const int64_t *y = f->idx;
-    int64_t C = sv->C;
-    double eps = f->a[0];
-    T *dx = d[0], W = (T)sv->wsum;
-    if (!dx)
-        return;
-    for (int64_t i = lo; i < hi; i++) {
-        double s = up ? (double)up[i] : scale;
-        double p_y = (double)e[i * C + y[i]] * sv->inv_s[i];
-        T ka = FN(poly1_row_ka)(f, w, y[i], p_y, s), kb = (T)(s * eps / (double)C);
-        FN(ce_row_grad)(dx + i * C, e + i * C, C, y[i], w, sv->inv_s[i], ka, kb, W, eps > 0);
-    }
+    FN(rows_backward)(f, lo, hi, upv, scale, d, true);
 }

@@ -16,7 +16,7 @@
 lgL_fused lgL_fused_init(const lgL_fused_desc *desc, int nin, lg_tensor *const *in, lg_reduction r)
 {
     lgL_fused f = {
-        .desc = desc, .nin = nin, .ntape = nin, .r = r, .width = 1, .block = 1, .denom = -1
+        .desc = desc, .nin = nin, .ntape = nin, .r = r, .width = 1, .block = 0, .denom = -1
     };
     for (int k = 0; k < nin && k < LGL_FUSED_MAX_IN; k++)
         f.in[k] = in[k];
@@ -98,6 +98,8 @@ lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who)
 {
     if (ctx->composite && f->desc->composite)
         return f->desc->composite(ctx, f);
+    if (f->block <= 0) /* unset: about LGL_BLOCK_WORK units of work a block */
+        f->block = f->width > 0 && f->width < LGL_BLOCK_WORK ? LGL_BLOCK_WORK / f->width : 1;
     if (f->denom < 0 && !f->denom_set) /* unset: the number of rows */
         f->denom = (double)f->rows;
     lg_tensor *l = make_output(ctx, f, who);

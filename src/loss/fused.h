@@ -12,7 +12,8 @@
  * loss, the rows of a row loss, the samples of CTC), each worth `width`
  * units of work for the thread split. Under NONE the output has one value
  * per row (shape none_shape); under SUM and MEAN the rows are summed in
- * blocks of `block` rows, each block's sum in double by the kernel and the
+ * blocks of `block` rows (0, the default: LGL_BLOCK_WORK / width rows,
+ * at least one), each block's sum in double by the kernel and the
  * block sums in order by the driver, so the bits do not depend on the
  * thread count. MEAN divides by `denom`.
  *
@@ -27,6 +28,9 @@
 #include "../autograd/autograd.h"
 
 enum { LGL_FUSED_MAX_IN = 4 };
+/* A block of the deterministic sum holds about this much work (rows times
+ * width) unless the loss sets its own `block`. */
+enum { LGL_BLOCK_WORK = 4096 };
 
 typedef struct lgL_fused lgL_fused;
 

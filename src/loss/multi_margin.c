@@ -35,7 +35,6 @@ typedef struct hinge_saved {
 #define LGC_TEMPLATE "../loss/multi_margin_kernel.h"
 #include "../core/instantiate.h"
 
-enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
 /* Row i of multilabel's lists: its length (labels before the first -1),
  * and lab[k] whether class k is among them. */
@@ -171,7 +170,6 @@ static lg_tensor *hinge_rows(lg_ctx *ctx, const lgL_fused_desc *desc, lg_tensor 
     f.ntape = 1;
     f.rows = N;
     f.width = h->C;
-    f.block = BLOCK / h->C > 0 ? BLOCK / h->C : 1;
     f.saved = h;
     lgL_fused_none_shape(&f, shape_of, none_ndim);
     return lgL_fused_run(ctx, &f, who);

@@ -14,7 +14,6 @@
 #include "class_target.h"
 #include "fused.h"
 
-enum { BLOCK = 4096 }; /* rows per block of the deterministic sum */
 
 /* The composite, for any layout: -w[y] x[y], where ignored cut out. */
 static lg_tensor *nll_composite(lg_ctx *ctx, const lgL_fused *f)
@@ -118,7 +117,6 @@ static lg_tensor *nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
     if (!f.idx)
         return NULL;
     f.rows = L.npos;
-    f.block = BLOCK;
     lgL_fused_none_shape(&f, target, target->ndim);
     if (input->ndim <= 2) /* rows of classes: the fused primitive */
         return lgL_fused_run(ctx, &f, who);

@@ -15,7 +15,6 @@
 
 #include <math.h>
 
-enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
 #define LGC_TEMPLATE "../loss/pointwise_kernel.h"
 #include "../core/instantiate.h"
@@ -39,7 +38,6 @@ lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor 
     lgL_fused f = lgL_fused_init(&descs[kind], 2, (lg_tensor *[]){ x, y }, r);
     f.ntape = kind == LGL_PW_hinge ? 1 : 2;
     f.rows = x->numel;
-    f.block = BLOCK;
     f.a[0] = a;
     f.variant = kind;
     lgL_fused_none_shape(&f, x, x->ndim);

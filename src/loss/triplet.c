@@ -32,7 +32,6 @@ typedef struct triplet_saved {
 #define LGC_TEMPLATE "../loss/triplet_kernel.h"
 #include "../core/instantiate.h"
 
-enum { BLOCK = 4096 }; /* elements per block of the deterministic sum */
 
 /* The loss as a composite of public ops, for any p and swap. */
 static lg_tensor *triplet_composite_of(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
@@ -89,7 +88,6 @@ static lg_tensor *fused_triplet(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tens
     lgL_fused f = lgL_fused_init(&triplet_rows, 3, (lg_tensor *[]){ a, p, n }, r);
     f.rows = rows;
     f.width = D;
-    f.block = D > 0 && BLOCK / D > 0 ? BLOCK / D : 1;
     f.saved = &s;
     lgL_fused_none_shape(&f, a, a->ndim - 1);
     return lgL_fused_run(ctx, &f, who);
