@@ -60,20 +60,12 @@ lg_tensor *lgL_composite_mlsm(lg_ctx *ctx, const lgL_fused *f)
     return lgL_composite_reduce(ctx, f, lg_neg(ctx, lg_add(ctx, pos, neg)));
 }
 
-static const lg_bce_opts bce_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc bce_desc = LGC_DESC0(lg_bce_opts, bce_defaults);
-
-lg_bce_opts lg_bce_opts_default(void)
-{
-    return bce_defaults;
-}
-
 static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                             const lg_bce_opts *opts)
 {
     static const char who[] = "lg_binary_cross_entropy";
     lg_bce_opts o;
-    if (!lgC_opts(ctx, who, &bce_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_bce_opts, opts, &o))
         return NULL;
     lg_tensor *w = o.weight;
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
@@ -91,20 +83,8 @@ static lg_tensor *binary_cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_te
 lg_tensor *lg_binary_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                    const lg_bce_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_binary_cross_entropy");
-    lg_tensor *res = binary_cross_entropy_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
-}
-
-static const lg_bce_logits_opts bce_logits_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc bce_logits_desc = LGC_DESC0(lg_bce_logits_opts, bce_logits_defaults);
-
-lg_bce_logits_opts lg_bce_logits_opts_default(void)
-{
-    return bce_logits_defaults;
+    const char *outer = lgL_enter(ctx, "lg_binary_cross_entropy");
+    return lgL_leave(ctx, outer, ctx ? binary_cross_entropy_body(ctx, input, target, opts) : NULL);
 }
 
 static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *input,
@@ -113,7 +93,7 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
 {
     static const char who[] = "lg_binary_cross_entropy_with_logits";
     lg_bce_logits_opts o;
-    if (!lgC_opts(ctx, who, &bce_logits_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_bce_logits_opts, opts, &o))
         return NULL;
     lg_tensor *w = o.weight, *pw = o.pos_weight;
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
@@ -144,20 +124,9 @@ static lg_tensor *binary_cross_entropy_with_logits_body(lg_ctx *ctx, lg_tensor *
 lg_tensor *lg_binary_cross_entropy_with_logits(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                                const lg_bce_logits_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_binary_cross_entropy_with_logits");
-    lg_tensor *res = binary_cross_entropy_with_logits_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
-}
-
-static const lg_mlsm_opts mlsm_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc mlsm_desc = LGC_DESC0(lg_mlsm_opts, mlsm_defaults);
-
-lg_mlsm_opts lg_mlsm_opts_default(void)
-{
-    return mlsm_defaults;
+    const char *outer = lgL_enter(ctx, "lg_binary_cross_entropy_with_logits");
+    return lgL_leave(ctx, outer,
+                     ctx ? binary_cross_entropy_with_logits_body(ctx, input, target, opts) : NULL);
 }
 
 static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -165,7 +134,7 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
 {
     static const char who[] = "lg_multilabel_soft_margin_loss";
     lg_mlsm_opts o;
-    if (!lgC_opts(ctx, who, &mlsm_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_mlsm_opts, opts, &o))
         return NULL;
     lg_tensor *w = o.weight;
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||
@@ -194,10 +163,7 @@ static lg_tensor *multilabel_soft_margin_loss_body(lg_ctx *ctx, lg_tensor *input
 lg_tensor *lg_multilabel_soft_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                           const lg_mlsm_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_multilabel_soft_margin_loss");
-    lg_tensor *res = multilabel_soft_margin_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_multilabel_soft_margin_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? multilabel_soft_margin_loss_body(ctx, input, target, opts) : NULL);
 }

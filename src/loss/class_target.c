@@ -93,6 +93,22 @@ int64_t *lgL_class_targets(lg_ctx *ctx, lg_tensor *t, lg_tensor *w, int64_t igno
     return y;
 }
 
+bool lgL_class_fused(lg_ctx *ctx, const lgL_fused_desc *desc, lg_tensor *x, lg_tensor *t,
+                     lg_tensor *w, int64_t ignore, lg_reduction r, const char *who, lgL_classes *L,
+                     lgL_fused *f)
+{
+    if (!lgL_int(ctx, t, who, "target") || !lgL_class_layout(ctx, x, t, who, L) ||
+        !lgL_class_weight(ctx, w, L, who))
+        return false;
+    *f = lgL_fused_init(desc, 3, (lg_tensor *[]){ x, t, w }, r);
+    f->ntape = 1; /* the target and the weight get no gradient */
+    f->idx = lgL_class_targets(ctx, t, w, ignore, L, who, &f->denom);
+    f->denom_set = true; /* D: negative weights make it negative */
+    f->rows = L->npos;
+    lgL_fused_none_shape(f, t, t->ndim);
+    return f->idx != NULL;
+}
+
 bool lgL_class_picks(lg_ctx *ctx, lg_tensor *t, const int64_t *y, lg_tensor *w,
                      const lgL_classes *L, lgL_picks *P)
 {

@@ -12,6 +12,7 @@
 #ifndef LG_CLASS_TARGET_H
 #define LG_CLASS_TARGET_H
 
+#include "fused.h"
 #include "loss.h"
 
 typedef struct lgL_classes {
@@ -32,6 +33,13 @@ LG_HIDDEN bool lgL_class_weight(lg_ctx *ctx, lg_tensor *w, const lgL_classes *L,
  * per target position, -1 where ignored; *denom = D. NULL on error. */
 LG_HIDDEN int64_t *lgL_class_targets(lg_ctx *ctx, lg_tensor *t, lg_tensor *w, int64_t ignore,
                                      const lgL_classes *L, const char *who, double *denom);
+/* A class-target loss's fused call (nll_loss, cross_entropy): target
+ * int64 in one of the layouts, weight NULL or [C], the targets checked and
+ * mapped into f->idx, MEAN's denominator D (kept when negative), one row
+ * per target position, NONE in the target's shape, only the input taped. */
+LG_HIDDEN bool lgL_class_fused(lg_ctx *ctx, const lgL_fused_desc *desc, lg_tensor *x, lg_tensor *t,
+                               lg_tensor *w, int64_t ignore, lg_reduction r, const char *who,
+                               lgL_classes *L, lgL_fused *f);
 
 /* The pieces of a composite over mapped targets y (target t's shape). */
 typedef struct lgL_picks {

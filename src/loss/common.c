@@ -238,28 +238,12 @@ lg_status lgL_adopt_scaled(lg_ctx *ctx, lg_tensor *x, lg_tensor *gx, double g)
     return lgA_accum(ctx, x, gx);
 }
 
-static const lg_loss_opts loss_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc loss_desc = LGC_DESC0(lg_loss_opts, loss_defaults);
-
-lg_loss_opts lg_loss_opts_default(void)
-{
-    return loss_defaults;
-}
-
-static const lg_margin_opts margin_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc margin_desc = LGC_DESC0(lg_margin_opts, margin_defaults);
-
-lg_margin_opts lg_margin_opts_default(void)
-{
-    return margin_defaults;
-}
-
 bool lgL_opts_loss(lg_ctx *ctx, const char *who, const lg_loss_opts *user, lg_loss_opts *out)
 {
-    return lgC_opts(ctx, who, &loss_desc, user, out);
+    return lgC_opts(ctx, who, &lgL_desc_lg_loss_opts, user, out);
 }
 
 bool lgL_opts_margin(lg_ctx *ctx, const char *who, const lg_margin_opts *user, lg_margin_opts *out)
 {
-    return lgC_opts(ctx, who, &margin_desc, user, out);
+    return lgC_opts(ctx, who, &lgL_desc_lg_margin_opts, user, out);
 }

@@ -13,27 +13,12 @@
 
 #include <math.h>
 
-static const lg_contrastive_opts contrastive_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                          .margin = 1.0,
-                                                          .eps = 1e-6 };
-static const lgC_optfield contrastive_fields[] = {
-    LGC_FIELD(lg_contrastive_opts, margin, "1"),
-    LGC_FIELD(lg_contrastive_opts, eps, "1e-6"),
-};
-static const lgC_opts_desc contrastive_desc =
-    LGC_DESC(lg_contrastive_opts, contrastive_defaults, contrastive_fields);
-
-lg_contrastive_opts lg_contrastive_opts_default(void)
-{
-    return contrastive_defaults;
-}
-
 static lg_tensor *contrastive_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
                                         lg_tensor *target, const lg_contrastive_opts *opts)
 {
     static const char who[] = "lg_contrastive_loss";
     lg_contrastive_opts o;
-    if (!lgC_opts(ctx, who, &contrastive_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_contrastive_opts, opts, &o))
         return NULL;
     double margin = o.margin;
     double eps = o.eps;
@@ -90,24 +75,12 @@ static lg_tensor *diag_nll(lg_ctx *ctx, lg_tensor *s, int axis, lg_tensor *diag_
     return lg_neg(ctx, lg_reshape(ctx, lg_gather(ctx, lsm, 1, diag_index), 1, &n));
 }
 
-static const lg_nt_xent_opts nt_xent_defaults = { .defaults_tag = LG_OPTS_TAG, .temperature = 0.1 };
-static const lgC_optfield nt_xent_fields[] = {
-    LGC_FIELD(lg_nt_xent_opts, temperature, "0.1"),
-};
-static const lgC_opts_desc nt_xent_desc =
-    LGC_DESC(lg_nt_xent_opts, nt_xent_defaults, nt_xent_fields);
-
-lg_nt_xent_opts lg_nt_xent_opts_default(void)
-{
-    return nt_xent_defaults;
-}
-
 static lg_tensor *nt_xent_loss_body(lg_ctx *ctx, lg_tensor *input1, lg_tensor *input2,
                                     const lg_nt_xent_opts *opts)
 {
     static const char who[] = "lg_nt_xent_loss";
     lg_nt_xent_opts o;
-    if (!lgC_opts(ctx, who, &nt_xent_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_nt_xent_opts, opts, &o))
         return NULL;
     double tau = o.temperature;
     if (!lgT_ok_float(ctx, input1, who, "input1") || !lgT_ok_float(ctx, input2, who, "input2") ||

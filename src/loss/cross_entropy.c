@@ -221,7 +221,6 @@ static const lgL_fused_desc ce_fused = {
     .total = ce_total,
 };
 
-
 static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_tensor *w,
                                    double eps, lg_reduction r, const lgL_classes *L)
 {
@@ -236,17 +235,6 @@ static lg_tensor *ce_probabilities(lg_ctx *ctx, lg_tensor *x, lg_tensor *p, lg_t
     if (r == LG_REDUCTION_MEAN && L->C == 0) /* PyTorch's MEAN divides by numel / C = 0 / 0 */
         return lg_mul_scalar(ctx, lgL_reduce(ctx, l, LG_REDUCTION_SUM), NAN);
     return lgL_reduce(ctx, l, r);
-}
-
-static const lg_ce_opts ce_defaults = { .defaults_tag = LG_OPTS_TAG, .ignore_index = -100 };
-static const lgC_optfield ce_fields[] = {
-    LGC_FIELD(lg_ce_opts, ignore_index, "-100"),
-};
-static const lgC_opts_desc ce_desc = LGC_DESC(lg_ce_opts, ce_defaults, ce_fields);
-
-lg_ce_opts lg_ce_opts_default(void)
-{
-    return ce_defaults;
 }
 
 static lg_tensor *probabilities_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -270,7 +258,7 @@ static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
 {
     static const char who[] = "lg_cross_entropy";
     lg_ce_opts o;
-    if (!lgC_opts(ctx, who, &ce_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_ce_opts, opts, &o))
         return NULL;
     double eps = o.label_smoothing;
     if (!lgL_class_common(ctx, input, target, o.reduction, who))
@@ -283,20 +271,12 @@ static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
         !memcmp(lg_tensor_shape(target), lg_tensor_shape(input), (size_t)xn * sizeof(int64_t)))
         return probabilities_body(ctx, input, target, &o, who);
     lgL_classes L;
-    if (!lgL_int(ctx, target, who, "target") || !lgL_class_layout(ctx, input, target, who, &L) ||
-        !lgL_class_weight(ctx, o.weight, &L, who))
+    lgL_fused f;
+    if (!lgL_class_fused(ctx, &ce_fused, input, target, o.weight, o.ignore_index, o.reduction, who,
+                         &L, &f))
         return NULL;
-    lgL_fused f =
-        lgL_fused_init(&ce_fused, 3, (lg_tensor *[]){ input, target, o.weight }, o.reduction);
-    f.ntape = 1; /* the target and the weight get no gradient */
-    f.idx = lgL_class_targets(ctx, target, o.weight, o.ignore_index, &L, who, &f.denom);
-    f.denom_set = true; /* D: negative weights make it negative */
-    if (!f.idx)
-        return NULL;
-    f.rows = L.npos;
     f.width = L.C;
     f.a[0] = eps;
-    lgL_fused_none_shape(&f, target, target->ndim);
     if (xn <= 2) /* rows of classes: the fused primitive */
         return lgL_fused_run(ctx, &f, who);
     return ce_composite(ctx, &f);
@@ -305,12 +285,8 @@ static lg_tensor *cross_entropy_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *t
 lg_tensor *lg_cross_entropy(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                             const lg_ce_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_cross_entropy");
-    lg_tensor *res = cross_entropy_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_cross_entropy");
+    return lgL_leave(ctx, outer, ctx ? cross_entropy_body(ctx, input, target, opts) : NULL);
 }
 
 /* Poly-1's composite on [N, C] or [C]: CE unreduced (ce_composite under
@@ -338,23 +314,12 @@ static const lgL_fused_desc poly1_fused = {
     .prepare = poly1_prepare,
 };
 
-static const lg_poly1_opts poly1_defaults = { .defaults_tag = LG_OPTS_TAG, .epsilon = 1.0 };
-static const lgC_optfield poly1_fields[] = {
-    LGC_FIELD(lg_poly1_opts, epsilon, "1"),
-};
-static const lgC_opts_desc poly1_desc = LGC_DESC(lg_poly1_opts, poly1_defaults, poly1_fields);
-
-lg_poly1_opts lg_poly1_opts_default(void)
-{
-    return poly1_defaults;
-}
-
 static lg_tensor *poly1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                   const lg_poly1_opts *opts)
 {
     static const char who[] = "lg_poly1_loss";
     lg_poly1_opts o;
-    if (!lgC_opts(ctx, who, &poly1_desc, opts, &o) ||
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_poly1_opts, opts, &o) ||
         !lgL_class_common(ctx, input, target, o.reduction, who))
         return NULL;
     double eps = o.label_smoothing;
@@ -397,10 +362,6 @@ static lg_tensor *poly1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *targ
 lg_tensor *lg_poly1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                          const lg_poly1_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_poly1_loss");
-    lg_tensor *res = poly1_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_poly1_loss");
+    return lgL_leave(ctx, outer, ctx ? poly1_loss_body(ctx, input, target, opts) : NULL);
 }

@@ -372,14 +372,6 @@ static bool ctc_setup(lg_ctx *ctx, lg_tensor *lp, lg_tensor *targets, lg_tensor 
     return true;
 }
 
-static const lg_ctc_opts ctc_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc ctc_desc = LGC_DESC0(lg_ctc_opts, ctc_defaults);
-
-lg_ctc_opts lg_ctc_opts_default(void)
-{
-    return ctc_defaults;
-}
-
 static lg_tensor *ctc_loss_body(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
                                 lg_tensor *input_lengths, lg_tensor *target_lengths,
                                 const lg_ctc_opts *opts)
@@ -390,7 +382,7 @@ static lg_tensor *ctc_loss_body(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *ta
     ctc_data *d = ctx ? lgC_salloc(ctx, sizeof *d, who) : NULL;
     if (d)
         *d = (ctc_data){ 0 };
-    if (!d || !lgC_opts(ctx, who, &ctc_desc, opts, &o) ||
+    if (!d || !lgC_opts(ctx, who, &lgL_desc_lg_ctc_opts, opts, &o) ||
         !ctc_setup(ctx, log_probs, targets, input_lengths, target_lengths, &o, d, &unbatched))
         return NULL;
     lgL_fused f = lgL_fused_init(&ctc_fused, 1, &log_probs, o.reduction);
@@ -406,10 +398,8 @@ static lg_tensor *ctc_loss_body(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *ta
 lg_tensor *lg_ctc_loss(lg_ctx *ctx, lg_tensor *log_probs, lg_tensor *targets,
                        lg_tensor *input_lengths, lg_tensor *target_lengths, const lg_ctc_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_ctc_loss");
-    lg_tensor *res = ctc_loss_body(ctx, log_probs, targets, input_lengths, target_lengths, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_ctc_loss");
+    return lgL_leave(
+        ctx, outer,
+        ctx ? ctc_loss_body(ctx, log_probs, targets, input_lengths, target_lengths, opts) : NULL);
 }

@@ -12,26 +12,12 @@
 
 #include <math.h>
 
-static const lg_focal_opts focal_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                              .alpha = 0.25,
-                                              .gamma = 2.0 };
-static const lgC_optfield focal_fields[] = {
-    LGC_FIELD(lg_focal_opts, alpha, "0.25"),
-    LGC_FIELD(lg_focal_opts, gamma, "2"),
-};
-static const lgC_opts_desc focal_desc = LGC_DESC(lg_focal_opts, focal_defaults, focal_fields);
-
-lg_focal_opts lg_focal_opts_default(void)
-{
-    return focal_defaults;
-}
-
 static lg_tensor *sigmoid_focal_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                           const lg_focal_opts *opts)
 {
     static const char who[] = "lg_sigmoid_focal_loss";
     lg_focal_opts o;
-    if (!lgC_opts(ctx, who, &focal_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_focal_opts, opts, &o))
         return NULL;
     double alpha = o.alpha;
     double gamma = o.gamma;
@@ -66,23 +52,12 @@ lg_tensor *lg_sigmoid_focal_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *targe
     return lgL_leave(ctx, outer, ctx ? sigmoid_focal_loss_body(ctx, input, target, opts) : NULL);
 }
 
-static const lg_dice_opts dice_defaults = { .defaults_tag = LG_OPTS_TAG, .smooth = 1.0 };
-static const lgC_optfield dice_fields[] = {
-    LGC_FIELD(lg_dice_opts, smooth, "1"),
-};
-static const lgC_opts_desc dice_desc = LGC_DESC(lg_dice_opts, dice_defaults, dice_fields);
-
-lg_dice_opts lg_dice_opts_default(void)
-{
-    return dice_defaults;
-}
-
 static lg_tensor *dice_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                  const lg_dice_opts *opts)
 {
     static const char who[] = "lg_dice_loss";
     lg_dice_opts o;
-    if (!lgC_opts(ctx, who, &dice_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_dice_opts, opts, &o))
         return NULL;
     double smooth = o.smooth;
     lg_dice_activation act = o.activation;

@@ -25,20 +25,12 @@ lg_tensor *lgL_composite_kl_log(lg_ctx *ctx, const lgL_fused *f)
     return lgL_composite_reduce(ctx, f, lg_mul(ctx, lg_exp(ctx, y), lg_sub(ctx, y, x)));
 }
 
-static const lg_kl_div_opts kl_div_defaults = { .defaults_tag = LG_OPTS_TAG };
-static const lgC_opts_desc kl_div_desc = LGC_DESC0(lg_kl_div_opts, kl_div_defaults);
-
-lg_kl_div_opts lg_kl_div_opts_default(void)
-{
-    return kl_div_defaults;
-}
-
 static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                               const lg_kl_div_opts *opts)
 {
     static const char who[] = "lg_kl_div";
     lg_kl_div_opts o;
-    if (!lgC_opts(ctx, who, &kl_div_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_kl_div_opts, opts, &o))
         return NULL;
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, true, who))
         return NULL;

@@ -17,27 +17,12 @@
 #define TWO_PI 6.283185307179586476925286766559
 #define LOG_2PI 1.8378770664093454835606594728112 /* log(2 pi) */
 
-static const lg_poisson_nll_opts poisson_nll_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                          .log_input = true,
-                                                          .eps = 1e-8 };
-static const lgC_optfield poisson_nll_fields[] = {
-    LGC_FIELD(lg_poisson_nll_opts, log_input, "true"),
-    LGC_FIELD(lg_poisson_nll_opts, eps, "1e-8"),
-};
-static const lgC_opts_desc poisson_nll_desc =
-    LGC_DESC(lg_poisson_nll_opts, poisson_nll_defaults, poisson_nll_fields);
-
-lg_poisson_nll_opts lg_poisson_nll_opts_default(void)
-{
-    return poisson_nll_defaults;
-}
-
 static lg_tensor *poisson_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                         const lg_poisson_nll_opts *opts)
 {
     static const char who[] = "lg_poisson_nll_loss";
     lg_poisson_nll_opts o;
-    if (!lgC_opts(ctx, who, &poisson_nll_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_poisson_nll_opts, opts, &o))
         return NULL;
     bool log_input = o.log_input;
     double eps = o.eps;
@@ -92,25 +77,12 @@ static bool var_fits(lg_tensor *var, lg_tensor *input)
     return false;
 }
 
-static const lg_gaussian_nll_opts gaussian_nll_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                            .eps = 1e-6 };
-static const lgC_optfield gaussian_nll_fields[] = {
-    LGC_FIELD(lg_gaussian_nll_opts, eps, "1e-6"),
-};
-static const lgC_opts_desc gaussian_nll_desc =
-    LGC_DESC(lg_gaussian_nll_opts, gaussian_nll_defaults, gaussian_nll_fields);
-
-lg_gaussian_nll_opts lg_gaussian_nll_opts_default(void)
-{
-    return gaussian_nll_defaults;
-}
-
 static lg_tensor *gaussian_nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                          lg_tensor *var, const lg_gaussian_nll_opts *opts)
 {
     static const char who[] = "lg_gaussian_nll_loss";
     lg_gaussian_nll_opts o;
-    if (!lgC_opts(ctx, who, &gaussian_nll_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_gaussian_nll_opts, opts, &o))
         return NULL;
     double eps = o.eps;
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, false, who) ||

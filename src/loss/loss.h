@@ -11,8 +11,15 @@
 
 #include "../autograd/autograd.h"
 
+/* Every loss options struct's descriptor, lgL_desc_<struct>, for lgC_opts
+ * (core/opts.c, the options rule), from the LGL_OPTS rows of losses.def
+ * (options.c defines them, with the structs' defaults and _default()). */
+#define LGL_OPT(T, field, value)
+#define LGL_OPTS(T, ...) LG_HIDDEN extern const lgC_opts_desc lgL_desc_##T;
+#include "losses.def"
+
 /* The shared options structs (lg_loss_opts, lg_margin_opts), resolved by
- * the library's options rule (core/opts.c) into out. */
+ * the library's options rule into out. */
 LG_HIDDEN bool lgL_opts_loss(lg_ctx *ctx, const char *who, const lg_loss_opts *user,
                              lg_loss_opts *out);
 LG_HIDDEN bool lgL_opts_margin(lg_ctx *ctx, const char *who, const lg_margin_opts *user,

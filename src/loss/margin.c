@@ -30,23 +30,12 @@ lg_tensor *lgL_composite_soft_margin(lg_ctx *ctx, const lgL_fused *f)
     return lgL_composite_reduce(ctx, f, lg_neg(ctx, lg_log_sigmoid(ctx, t)));
 }
 
-static const lg_hinge_opts hinge_defaults = { .defaults_tag = LG_OPTS_TAG, .margin = 1.0 };
-static const lgC_optfield hinge_fields[] = {
-    LGC_FIELD(lg_hinge_opts, margin, "1"),
-};
-static const lgC_opts_desc hinge_desc = LGC_DESC(lg_hinge_opts, hinge_defaults, hinge_fields);
-
-lg_hinge_opts lg_hinge_opts_default(void)
-{
-    return hinge_defaults;
-}
-
 static lg_tensor *hinge_embedding_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                             const lg_hinge_opts *opts)
 {
     static const char who[] = "lg_hinge_embedding_loss";
     lg_hinge_opts o;
-    if (!lgC_opts(ctx, who, &hinge_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_hinge_opts, opts, &o))
         return NULL;
     double margin = o.margin;
     if (!lgT_ok_float(ctx, input, who, "input") || !lgL_reduction(ctx, o.reduction, false, who))

@@ -35,7 +35,6 @@ typedef struct hinge_saved {
 #define LGC_TEMPLATE "../loss/multi_margin_kernel.h"
 #include "../core/instantiate.h"
 
-
 /* Row i of multilabel's lists: its length (labels before the first -1),
  * and lab[k] whether class k is among them. */
 static int64_t label_row(const int64_t *row, int64_t C, bool *lab)
@@ -213,27 +212,12 @@ static bool class_rows(lg_ctx *ctx, lg_tensor *x, lg_tensor *t, const char *who,
     return true;
 }
 
-static const lg_multi_margin_opts multi_margin_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                            .p = 1,
-                                                            .margin = 1.0 };
-static const lgC_optfield multi_margin_fields[] = {
-    LGC_FIELD(lg_multi_margin_opts, p, "1"),
-    LGC_FIELD(lg_multi_margin_opts, margin, "1"),
-};
-static const lgC_opts_desc multi_margin_desc =
-    LGC_DESC(lg_multi_margin_opts, multi_margin_defaults, multi_margin_fields);
-
-lg_multi_margin_opts lg_multi_margin_opts_default(void)
-{
-    return multi_margin_defaults;
-}
-
 static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                          const lg_multi_margin_opts *opts)
 {
     static const char who[] = "lg_multi_margin_loss";
     lg_multi_margin_opts o;
-    if (!lgC_opts(ctx, who, &multi_margin_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_multi_margin_opts, opts, &o))
         return NULL;
     int64_t p = o.p;
     double margin = o.margin;
@@ -266,12 +250,8 @@ static lg_tensor *multi_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tenso
 lg_tensor *lg_multi_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                 const lg_multi_margin_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_multi_margin_loss");
-    lg_tensor *res = multi_margin_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_multi_margin_loss");
+    return lgL_leave(ctx, outer, ctx ? multi_margin_loss_body(ctx, input, target, opts) : NULL);
 }
 
 static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
@@ -313,10 +293,7 @@ static lg_tensor *multilabel_margin_loss_body(lg_ctx *ctx, lg_tensor *input, lg_
 lg_tensor *lg_multilabel_margin_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                      const lg_loss_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_multilabel_margin_loss");
-    lg_tensor *res = multilabel_margin_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_multilabel_margin_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? multilabel_margin_loss_body(ctx, input, target, opts) : NULL);
 }

@@ -14,7 +14,6 @@
 #include "class_target.h"
 #include "fused.h"
 
-
 /* The composite, for any layout: -w[y] x[y], where ignored cut out. */
 static lg_tensor *nll_composite(lg_ctx *ctx, const lgL_fused *f)
 {
@@ -86,38 +85,19 @@ static const lgL_fused_desc nll_fused = {
     .composite = nll_composite,
 };
 
-static const lg_nll_opts nll_defaults = { .defaults_tag = LG_OPTS_TAG, .ignore_index = -100 };
-static const lgC_optfield nll_fields[] = {
-    LGC_FIELD(lg_nll_opts, ignore_index, "-100"),
-};
-static const lgC_opts_desc nll_desc = LGC_DESC(lg_nll_opts, nll_defaults, nll_fields);
-
-lg_nll_opts lg_nll_opts_default(void)
-{
-    return nll_defaults;
-}
-
 static lg_tensor *nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                 const lg_nll_opts *opts)
 {
     static const char who[] = "lg_nll_loss";
     lg_nll_opts o;
-    if (!lgC_opts(ctx, who, &nll_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_nll_opts, opts, &o))
         return NULL;
     lgL_classes L;
+    lgL_fused f;
     if (!lgL_class_common(ctx, input, target, o.reduction, who) ||
-        !lgL_int(ctx, target, who, "target") || !lgL_class_layout(ctx, input, target, who, &L) ||
-        !lgL_class_weight(ctx, o.weight, &L, who))
+        !lgL_class_fused(ctx, &nll_fused, input, target, o.weight, o.ignore_index, o.reduction, who,
+                         &L, &f))
         return NULL;
-    lgL_fused f =
-        lgL_fused_init(&nll_fused, 3, (lg_tensor *[]){ input, target, o.weight }, o.reduction);
-    f.ntape = 1; /* the target and the weight get no gradient */
-    f.idx = lgL_class_targets(ctx, target, o.weight, o.ignore_index, &L, who, &f.denom);
-    f.denom_set = true; /* D: negative weights make it negative */
-    if (!f.idx)
-        return NULL;
-    f.rows = L.npos;
-    lgL_fused_none_shape(&f, target, target->ndim);
     if (input->ndim <= 2) /* rows of classes: the fused primitive */
         return lgL_fused_run(ctx, &f, who);
     return nll_composite(ctx, &f);
@@ -125,10 +105,6 @@ static lg_tensor *nll_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target
 
 lg_tensor *lg_nll_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_nll_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_nll_loss");
-    lg_tensor *res = nll_loss_body(ctx, input, target, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_nll_loss");
+    return lgL_leave(ctx, outer, ctx ? nll_loss_body(ctx, input, target, opts) : NULL);
 }

@@ -82,24 +82,12 @@ lg_tensor *lg_mse_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const l
                      ctx ? plain_body(ctx, LGL_PW_mse, input, target, opts, "lg_mse_loss") : NULL);
 }
 
-static const lg_smooth_l1_opts smooth_l1_defaults = { .defaults_tag = LG_OPTS_TAG, .beta = 1.0 };
-static const lgC_optfield smooth_l1_fields[] = {
-    LGC_FIELD(lg_smooth_l1_opts, beta, "1"),
-};
-static const lgC_opts_desc smooth_l1_desc =
-    LGC_DESC(lg_smooth_l1_opts, smooth_l1_defaults, smooth_l1_fields);
-
-lg_smooth_l1_opts lg_smooth_l1_opts_default(void)
-{
-    return smooth_l1_defaults;
-}
-
 static lg_tensor *smooth_l1_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                       const lg_smooth_l1_opts *opts)
 {
     static const char who[] = "lg_smooth_l1_loss";
     lg_smooth_l1_opts o;
-    if (!lgC_opts(ctx, who, &smooth_l1_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_smooth_l1_opts, opts, &o))
         return NULL;
     double beta = o.beta;
     if (!check(ctx, input, target, o.reduction, who))
@@ -116,23 +104,12 @@ lg_tensor *lg_smooth_l1_loss(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     return lgL_leave(ctx, outer, ctx ? smooth_l1_loss_body(ctx, input, target, opts) : NULL);
 }
 
-static const lg_huber_opts huber_defaults = { .defaults_tag = LG_OPTS_TAG, .delta = 1.0 };
-static const lgC_optfield huber_fields[] = {
-    LGC_FIELD(lg_huber_opts, delta, "1"),
-};
-static const lgC_opts_desc huber_desc = LGC_DESC(lg_huber_opts, huber_defaults, huber_fields);
-
-lg_huber_opts lg_huber_opts_default(void)
-{
-    return huber_defaults;
-}
-
 static lg_tensor *huber_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                   const lg_huber_opts *opts)
 {
     static const char who[] = "lg_huber_loss";
     lg_huber_opts o;
-    if (!lgC_opts(ctx, who, &huber_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_huber_opts, opts, &o))
         return NULL;
     double delta = o.delta;
     if (!check(ctx, input, target, o.reduction, who))
@@ -158,24 +135,12 @@ lg_tensor *lgL_composite_quantile(lg_ctx *ctx, const lgL_fused *f)
         ctx, f, lg_maximum(ctx, lg_mul_scalar(ctx, e, q), lg_mul_scalar(ctx, e, q - 1)));
 }
 
-static const lg_quantile_opts quantile_defaults = { .defaults_tag = LG_OPTS_TAG, .quantile = 0.5 };
-static const lgC_optfield quantile_fields[] = {
-    LGC_FIELD(lg_quantile_opts, quantile, "0.5"),
-};
-static const lgC_opts_desc quantile_desc =
-    LGC_DESC(lg_quantile_opts, quantile_defaults, quantile_fields);
-
-lg_quantile_opts lg_quantile_opts_default(void)
-{
-    return quantile_defaults;
-}
-
 static lg_tensor *quantile_loss_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
                                      const lg_quantile_opts *opts)
 {
     static const char who[] = "lg_quantile_loss";
     lg_quantile_opts o;
-    if (!lgC_opts(ctx, who, &quantile_desc, opts, &o) ||
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_quantile_opts, opts, &o) ||
         !check(ctx, input, target, o.reduction, who))
         return NULL;
     if (!(o.quantile >= 0 && o.quantile <= 1))

@@ -32,7 +32,6 @@ typedef struct triplet_saved {
 #define LGC_TEMPLATE "../loss/triplet_kernel.h"
 #include "../core/instantiate.h"
 
-
 /* The loss as a composite of public ops, for any p and swap. */
 static lg_tensor *triplet_composite_of(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tensor *n,
                                        double margin, double pnorm, double eps, bool swap,
@@ -93,28 +92,12 @@ static lg_tensor *fused_triplet(lg_ctx *ctx, lg_tensor *a, lg_tensor *p, lg_tens
     return lgL_fused_run(ctx, &f, who);
 }
 
-static const lg_triplet_opts triplet_defaults = {
-    .defaults_tag = LG_OPTS_TAG, .margin = 1.0, .p = 2.0, .eps = 1e-6
-};
-static const lgC_optfield triplet_fields[] = {
-    LGC_FIELD(lg_triplet_opts, margin, "1"),
-    LGC_FIELD(lg_triplet_opts, p, "2"),
-    LGC_FIELD(lg_triplet_opts, eps, "1e-6"),
-};
-static const lgC_opts_desc triplet_desc =
-    LGC_DESC(lg_triplet_opts, triplet_defaults, triplet_fields);
-
-lg_triplet_opts lg_triplet_opts_default(void)
-{
-    return triplet_defaults;
-}
-
 static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
                                            lg_tensor *negative, const lg_triplet_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_loss";
     lg_triplet_opts o;
-    if (!lgC_opts(ctx, who, &triplet_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_triplet_opts, opts, &o))
         return NULL;
     double margin = o.margin;
     double p = o.p;
@@ -157,12 +140,9 @@ static lg_tensor *triplet_margin_loss_body(lg_ctx *ctx, lg_tensor *anchor, lg_te
 lg_tensor *lg_triplet_margin_loss(lg_ctx *ctx, lg_tensor *anchor, lg_tensor *positive,
                                   lg_tensor *negative, const lg_triplet_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_triplet_margin_loss");
-    lg_tensor *res = triplet_margin_loss_body(ctx, anchor, positive, negative, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_triplet_margin_loss");
+    return lgL_leave(ctx, outer,
+                     ctx ? triplet_margin_loss_body(ctx, anchor, positive, negative, opts) : NULL);
 }
 
 static lg_tensor *default_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, void *user)
@@ -190,26 +170,13 @@ static lg_tensor *distance(lg_ctx *ctx, const lg_triplet_distance_opts *o, lg_te
     return d;
 }
 
-static const lg_triplet_distance_opts triplet_distance_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                                                    .margin = 1.0 };
-static const lgC_optfield triplet_distance_fields[] = {
-    LGC_FIELD(lg_triplet_distance_opts, margin, "1"),
-};
-static const lgC_opts_desc triplet_distance_desc =
-    LGC_DESC(lg_triplet_distance_opts, triplet_distance_defaults, triplet_distance_fields);
-
-lg_triplet_distance_opts lg_triplet_distance_opts_default(void)
-{
-    return triplet_distance_defaults;
-}
-
 static lg_tensor *triplet_margin_with_distance_loss_body(lg_ctx *ctx, lg_tensor *anchor,
                                                          lg_tensor *positive, lg_tensor *negative,
                                                          const lg_triplet_distance_opts *opts)
 {
     static const char who[] = "lg_triplet_margin_with_distance_loss";
     lg_triplet_distance_opts o;
-    if (!lgC_opts(ctx, who, &triplet_distance_desc, opts, &o))
+    if (!lgC_opts(ctx, who, &lgL_desc_lg_triplet_distance_opts, opts, &o))
         return NULL;
     double margin = o.margin;
     if (!lgT_ok_float(ctx, anchor, who, "anchor") ||
@@ -248,10 +215,8 @@ lg_tensor *lg_triplet_margin_with_distance_loss(lg_ctx *ctx, lg_tensor *anchor, 
                                                 lg_tensor *negative,
                                                 const lg_triplet_distance_opts *opts)
 {
-    if (!ctx)
-        return NULL;
-    const char *outer = lgC_api_enter(ctx, "lg_triplet_margin_with_distance_loss");
-    lg_tensor *res = triplet_margin_with_distance_loss_body(ctx, anchor, positive, negative, opts);
-    lgC_api_leave(ctx, outer);
-    return res;
+    const char *outer = lgL_enter(ctx, "lg_triplet_margin_with_distance_loss");
+    return lgL_leave(
+        ctx, outer,
+        ctx ? triplet_margin_with_distance_loss_body(ctx, anchor, positive, negative, opts) : NULL);
 }
