@@ -89,13 +89,16 @@ static inline __attribute__((always_inline)) void FN(pw_values)(int k, const T *
 }
 
 /* The sum over [lo, hi) in double: values 256 at a time into a buffer (a
- * vector loop) added with four accumulators in a fixed order; with WG also
- * dl/dx times scale into gx (the backward's work, done while x and y are
- * in registers). */
+ * vector loop), then added into 16 accumulators (four vectors of four
+ * doubles, so four independent add chains: one chain would bound the loop
+ * by the add's latency) summed pairwise at the end, a fixed order; with WG
+ * also dl/dx times scale into gx (the backward's work, done while x and y
+ * are in registers). */
+enum { FN(PW_ACC) = 16 };
 static inline __attribute__((always_inline)) double
 FN(pw_sum)(int k, const T *x, const T *y, T a, T scale, T *gx, int64_t lo, int64_t hi, const bool WG)
 {
-    double acc[4] = { 0, 0, 0, 0 };
+    double acc[FN(PW_ACC)] = { 0 };
     T buf[FN(PW_BUF)];
     for (int64_t b = lo; b < hi; b += FN(PW_BUF)) {
         int64_t m = hi - b < FN(PW_BUF) ? hi - b : FN(PW_BUF);
@@ -105,13 +108,17 @@ FN(pw_sum)(int k, const T *x, const T *y, T a, T scale, T *gx, int64_t lo, int64
             if (WG)
                 gx[b + j] = (T)(g * scale);
         }
-        for (int64_t j = m; j < ((m + 3) & ~(int64_t)3); j++)
+        int64_t full = (m + FN(PW_ACC) - 1) & ~(int64_t)(FN(PW_ACC) - 1);
+        for (int64_t j = m; j < full; j++)
             buf[j] = 0;
-        for (int64_t j = 0; j < m; j += 4)
-            for (int q = 0; q < 4; q++)
+        for (int64_t j = 0; j < full; j += FN(PW_ACC))
+            for (int q = 0; q < FN(PW_ACC); q++)
                 acc[q] += (double)buf[j + q];
     }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (int w = FN(PW_ACC) / 2; w > 0; w /= 2)
+        for (int q = 0; q < w; q++)
+            acc[q] += acc[q + w];
+    return acc[0];
 }
 
 static inline __attribute__((always_inline)) double FN(pw_forward)(int k, const lgL_fused *f,
