@@ -13,16 +13,6 @@
 
 #include <string.h>
 
-lgL_fused lgL_fused_init(const lgL_fused_desc *desc, int nin, lg_tensor *const *in, lg_reduction r)
-{
-    lgL_fused f = {
-        .desc = desc, .nin = nin, .ntape = nin, .r = r, .width = 1, .block = 0, .denom = -1
-    };
-    for (int k = 0; k < nin && k < LGL_FUSED_MAX_IN; k++)
-        f.in[k] = in[k];
-    return f;
-}
-
 void lgL_fused_none_shape(lgL_fused *f, const lg_tensor *t, int ndim)
 {
     f->none_ndim = ndim;
