@@ -205,6 +205,9 @@ lg_tensor *lgL_reduce(lg_ctx *ctx, lg_tensor *l, lg_reduction r)
 
 lg_tensor *lgL_composite_reduce(lg_ctx *ctx, const lgL_fused *f, lg_tensor *l)
 {
+    if (f->r == LG_REDUCTION_MEAN && f->denom_set)
+        return lg_div(ctx, lg_sum(ctx, l, 0, NULL, false),
+                      lg_scalar(ctx, lg_tensor_dtype(l), f->denom));
     return lgL_reduce(ctx, l, f->r);
 }
 

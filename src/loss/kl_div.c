@@ -10,8 +10,6 @@
 #include "fused.h"
 #include "loss.h"
 
-#include <stdint.h>
-
 /* The composites, the fused kernels' oracles. */
 lg_tensor *lgL_composite_kl(lg_ctx *ctx, const lgL_fused *f)
 {
@@ -35,11 +33,7 @@ static lg_tensor *kl_div_body(lg_ctx *ctx, lg_tensor *input, lg_tensor *target,
     if (!lgL_pair(ctx, input, target, who) || !lgL_reduction(ctx, o.reduction, true, who))
         return NULL;
     lgL_pw_kind kind = o.log_target ? LGL_PW_kl_log : LGL_PW_kl;
-    if (o.reduction != LG_REDUCTION_BATCHMEAN)
-        return lgL_pointwise(ctx, kind, input, target, 0, o.reduction, who);
-    lg_tensor *s = lgL_pointwise(ctx, kind, input, target, 0, LG_REDUCTION_SUM, who);
-    int64_t n = lg_tensor_ndim(input) > 0 ? lg_tensor_shape(input)[0] : 1;
-    return lg_mul_scalar(ctx, s, 1.0 / (double)n);
+    return lgL_pointwise(ctx, kind, input, target, 0, o.reduction, who);
 }
 
 lg_tensor *lg_kl_div(lg_ctx *ctx, lg_tensor *input, lg_tensor *target, const lg_kl_div_opts *opts)

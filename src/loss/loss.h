@@ -75,11 +75,13 @@ struct lgL_fused;
 #include "losses.def"
 /* x, y float of one dtype and shape (y is only read for hinge: no
  * gradient reaches it), a the loss's parameter (beta, delta, margin),
- * reduction MEAN, SUM or NONE. */
+ * reduction MEAN, SUM or NONE, or BATCHMEAN (kl_div): the sum divided by
+ * x's first dimension. */
 LG_HIDDEN lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor *y,
                                    double a, lg_reduction r, const char *who);
 /* The composite of a pointwise kind: the loss per element l reduced as
- * the call asks (f->r). */
+ * the call asks (f->r; MEAN over a denominator the call set: the sum
+ * divided by it). */
 LG_HIDDEN lg_tensor *lgL_composite_reduce(lg_ctx *ctx, const struct lgL_fused *f, lg_tensor *l);
 
 /* The backward of a fused loss whose forward made x's gradient gx for an

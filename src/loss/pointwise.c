@@ -35,7 +35,13 @@ static const lgL_fused_desc descs[] = {
 lg_tensor *lgL_pointwise(lg_ctx *ctx, lgL_pw_kind kind, lg_tensor *x, lg_tensor *y, double a,
                          lg_reduction r, const char *who)
 {
-    lgL_fused f = lgL_fused_init(&descs[kind], 2, (lg_tensor *[]){ x, y }, r);
+    bool batchmean = r == LG_REDUCTION_BATCHMEAN;
+    lgL_fused f = lgL_fused_init(&descs[kind], 2, (lg_tensor *[]){ x, y },
+                                 batchmean ? LG_REDUCTION_MEAN : r);
+    if (batchmean) { /* the sum / input.shape[0] (1 for a 0-d input), as PyTorch divides */
+        f.denom = x->ndim > 0 ? (double)x->shape[0] : 1;
+        f.denom_set = true;
+    }
     f.ntape = kind == LGL_PW_hinge ? 1 : 2;
     f.rows = x->numel;
     f.a[0] = a;
