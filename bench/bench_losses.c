@@ -67,7 +67,7 @@ typedef struct bcase {
     int nf, ni;
     fspec f[MAXF];
     ispec i[MAXI];
-    int train; /* 0: a loss; otherwise the training step it is */
+    int train; /* 0: a loss; otherwise the training step it is (T_OPTIM + O_*: an optimizer's) */
 } bcase;
 
 struct state {
@@ -281,7 +281,25 @@ static lg_tensor *gru_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return NULL;
 }
 
-enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS };
+enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_OPTIM };
+
+/* The optimizer cases: one step over a parameter whose gradient is fixed,
+ * in PyTorch's default configurations (bench_torch.py has the same). */
+enum { O_SGD, O_SGD_MOMENTUM, O_ADAM, O_ADAMW, O_RMSPROP, O_RMSPROP_CENTERED_MOMENTUM };
+
+static lg_optim_opts optim_config(int which)
+{
+    static const lg_optim_kind kinds[] = { LG_SGD,   LG_SGD,     LG_ADAM,
+                                           LG_ADAMW, LG_RMSPROP, LG_RMSPROP };
+    lg_optim_opts o = lg_optim_opts_default(kinds[which]);
+    if (which == O_SGD || which == O_SGD_MOMENTUM)
+        o.lr = 0.01;
+    if (which == O_SGD_MOMENTUM || which == O_RMSPROP_CENTERED_MOMENTUM)
+        o.momentum = 0.9;
+    if (which == O_RMSPROP_CENTERED_MOMENTUM)
+        o.centered = true;
+    return o;
+}
 
 #define F1(n, f, g)                                                                                \
     {                                                                                              \
@@ -538,6 +556,16 @@ static const bcase cases[] = {
       { F2(64, 128, RANDN, 0), F2(384, 128, RANDN, 0), F2(64, 384, RANDN, 0) },
       { { 0 } },
       T_MATMULS },
+    /* optimizer steps on 1M float32 parameters */
+#define OPTIM_CASE(name, which)                                                                    \
+    { name, NULL, 2, 0, { F1(1048576, RANDN, 0), F1(1048576, RANDN, 0) }, { { 0 } }, T_OPTIM + which }
+    OPTIM_CASE("optim/sgd_1M", O_SGD),
+    OPTIM_CASE("optim/sgd_momentum_1M", O_SGD_MOMENTUM),
+    OPTIM_CASE("optim/adam_1M", O_ADAM),
+    OPTIM_CASE("optim/adamw_1M", O_ADAMW),
+    OPTIM_CASE("optim/rmsprop_1M", O_RMSPROP),
+    OPTIM_CASE("optim/rmsprop_centered_momentum_1M", O_RMSPROP_CENTERED_MOMENTUM),
+#undef OPTIM_CASE
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
@@ -618,7 +646,17 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         break;
     default: break;
     }
-    if (c->train == T_SOFTMAX || c->train == T_MLP) {
+    if (c->train >= T_OPTIM) {
+        /* f[0] the parameter, its gradient f[1]'s values (d/dp of sum(p f1)) */
+        lg_tensor *w = lg_detach(ctx, s->f[1]);
+        if (lg_backward(ctx, lg_sum(ctx, lg_mul(ctx, s->f[0], w), 0, NULL, false)) != LG_OK)
+            die(ctx, c->name);
+        lg_step_end(ctx);
+        lg_optim_opts oo = optim_config(c->train - T_OPTIM);
+        oo.params = &s->f[0];
+        oo.nparams = 1;
+        s->opt = lg_optim_new(ctx, &oo);
+    } else if (c->train == T_SOFTMAX || c->train == T_MLP) {
         /* the model's parameters only (the inputs are parameters too) */
         lg_tensor *ps[4];
         int np = 0;
@@ -662,6 +700,12 @@ static void teardown(const bcase *c, state *s)
  * optimizer step for training cases, end of step. */
 static void iterate(lg_ctx *ctx, const bcase *c, state *s)
 {
+    if (c->train >= T_OPTIM) { /* the step alone: the gradient stays */
+        if (lg_optim_step(s->opt) != LG_OK)
+            die(ctx, c->name);
+        lg_step_end(ctx);
+        return;
+    }
     lg_tensor *f[MAXF], *ii[MAXI];
     for (int k = 0; k < c->nf; k++) {
         f[k] = lg_detach(ctx, s->f[k]);

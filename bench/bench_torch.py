@@ -177,7 +177,19 @@ CASES = [
      [((64, 5), 1, 11), ((64,), 28, 28, True), ((64,), 5, 5, True)]),
     ("train/gru_matmuls_only", "gru_matmuls",
      [((64, 128), "randn", 0), ((384, 128), "randn", 0), ((64, 384), "randn", 0)], []),
-]
+] + [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)], [])
+     for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop", "rmsprop_centered_momentum")]
+
+# The optimizer cases: one step over a parameter whose gradient is fixed,
+# in PyTorch's default configurations (bench_losses.c's optim_config).
+OPTIMIZERS = {
+    "sgd": lambda p: torch.optim.SGD(p, lr=0.01),
+    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+    "adam": lambda p: torch.optim.Adam(p),
+    "adamw": lambda p: torch.optim.AdamW(p),
+    "rmsprop": lambda p: torch.optim.RMSprop(p),
+    "rmsprop_centered_momentum": lambda p: torch.optim.RMSprop(p, momentum=0.9, centered=True),
+}
 
 
 class Model:
@@ -196,12 +208,22 @@ class Model:
             self.gru = nn.GRU(28, 128)
             self.out = nn.Linear(128, 11)
             self.net = nn.ModuleList([self.gru, self.out])
-        if kind in ("softmax", "mlp"):
+        if kind.startswith("optim:"):
+            self.param = None  # made from the case's inputs at the first step
+            self.opt = None
+        elif kind in ("softmax", "mlp"):
             self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
         elif kind in ("siamese", "gru"):
             self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
 
     def step(self, f, i):
+        if self.kind.startswith("optim:"):
+            if self.opt is None:
+                self.param = f[0].detach().clone().requires_grad_(True)
+                self.param.grad = f[1].detach().clone()
+                self.opt = OPTIMIZERS[self.kind[len("optim:"):]]([self.param])
+            self.opt.step()  # the gradient stays
+            return
         if self.kind == "gru_matmuls":
             with torch.no_grad():
                 h, w, dg = f

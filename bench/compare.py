@@ -38,6 +38,11 @@ BYTES = {
     "kl_div/4096x1000": 3 * F4 * 4096000, "binary_cross_entropy/4096x1000": 3 * F4 * 4096000,
     "bce_with_logits/4096x1000": 3 * F4 * 4096000,
     "multilabel_soft_margin/4096x1000": 3 * F4 * 4096000,
+    # optimizer steps: read the parameter, its gradient and each state
+    # buffer, write the parameter and each buffer
+    "optim/sgd_1M": 3 * F4 * 1048576, "optim/sgd_momentum_1M": 5 * F4 * 1048576,
+    "optim/adam_1M": 7 * F4 * 1048576, "optim/adamw_1M": 7 * F4 * 1048576,
+    "optim/rmsprop_1M": 5 * F4 * 1048576, "optim/rmsprop_centered_momentum_1M": 9 * F4 * 1048576,
 }
 
 # matrix products alone: the BLAS limits of two training steps, reported
