@@ -177,8 +177,10 @@ CASES = [
      [((64, 5), 1, 11), ((64,), 28, 28, True), ((64,), 5, 5, True)]),
     ("train/gru_matmuls_only", "gru_matmuls",
      [((64, 128), "randn", 0), ((384, 128), "randn", 0), ((64, 384), "randn", 0)], []),
-] + [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)], [])
-     for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop", "rmsprop_centered_momentum")]
+]
+CASES += [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)],
+           []) for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop",
+                            "rmsprop_centered_momentum")]
 
 # The optimizer cases: one step over a parameter whose gradient is fixed,
 # in PyTorch's default configurations (bench_losses.c's optim_config).

@@ -207,20 +207,6 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     return opt;
 }
 
-/* buf[j] as double / store v there, for a buffer of the parameter's dtype. */
-static inline double ld(const void *buf, int64_t j, bool f32)
-{
-    return f32 ? (double)((const float *)buf)[j] : ((const double *)buf)[j];
-}
-
-static inline void st(void *buf, int64_t j, double v, bool f32)
-{
-    if (f32)
-        ((float *)buf)[j] = (float)v;
-    else
-        ((double *)buf)[j] = v;
-}
-
 #define LGC_TEMPLATE "../nn/optim_kernel.h"
 #include "../core/instantiate.h"
 
@@ -255,30 +241,10 @@ static void rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool 
     void *sq = o->slot[0][i];
     void *buf = o->momentum > 0 ? o->slot[1][i] : NULL;
     void *ga = o->centered ? o->slot[2][i] : NULL;
-    for (int64_t j = 0; j < n; j++) {
-        double d = ld(g, j, f32), pj = ld(p, j, f32);
-        if (o->weight_decay != 0)
-            d = d + o->weight_decay * pj;
-        double s = ld(sq, j, f32) * o->alpha + (1 - o->alpha) * d * d;
-        st(sq, j, s, f32);
-        s = ld(sq, j, f32);
-        double avg;
-        if (ga) {
-            double a = ld(ga, j, f32) * o->alpha + (1 - o->alpha) * d;
-            st(ga, j, a, f32);
-            a = ld(ga, j, f32);
-            avg = sqrt(s - a * a) + o->eps;
-        } else {
-            avg = sqrt(s) + o->eps;
-        }
-        if (buf) {
-            double b = ld(buf, j, f32) * o->momentum + d / avg;
-            st(buf, j, b, f32);
-            st(p, j, pj - o->lr * ld(buf, j, f32), f32);
-        } else {
-            st(p, j, pj - o->lr * (d / avg), f32);
-        }
-    }
+    if (f32)
+        rmsprop_f32(o, p, g, sq, ga, buf, n);
+    else
+        rmsprop_f64(o, p, g, sq, ga, buf, n);
 }
 
 /* Parameter i takes part in a step: it requires grad and has a gradient. */
