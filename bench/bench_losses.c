@@ -12,12 +12,13 @@
  * differentiated are fresh leaves over them each iteration, so their
  * gradients are new step tensors, like PyTorch's x.grad = None.
  *
- *   bench_losses [--threads T] [--filter S] [--list] [--memory CASE]
+ *   bench_losses [--threads T] [--filter S] [--list] [--memory CASE] [--busy]
  *
  * Prints "KERNEL <openblas core>", "COPY_GBS <STREAM copy GB/s>" and one line
  * "CASE <name> <seconds per iteration> <iterations>" per case; --memory
  * prints "MEMORY <name> <peak RSS growth bytes> <arena high water bytes>"
- * after 5 iterations of one case.
+ * after 5 iterations of one case. --busy runs the cases beside a process
+ * spinning on one core (a machine that is not idle).
  */
 #include <lossgrad.h>
 
@@ -27,7 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 enum { MAXF = 4, MAXI = 4 };
@@ -784,6 +788,31 @@ static double copy_gbs(void)
     return 2.0 * (double)(n * sizeof(float)) / best / 1e9;
 }
 
+/* --busy: a child process that spins on one core for as long as the cases
+ * run (the loaded-machine cases: a user's other work, or another build),
+ * ended when the bench ends. */
+static pid_t busy_start(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile uint64_t x = 0;
+        for (;;)
+            x = x + 1;
+    }
+    if (pid < 0)
+        die(NULL, "fork for --busy");
+    printf("BUSY 1 spinning process\n");
+    return pid;
+}
+
+static void busy_stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 static long peak_rss_kb(void)
 {
     struct rusage u;
@@ -795,7 +824,7 @@ int main(int argc, char **argv)
 {
     int threads = 1;
     const char *filter = NULL, *memory = NULL;
-    bool list = false, copy = true;
+    bool list = false, copy = true, busy = false;
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--threads") && a + 1 < argc)
             threads = atoi(argv[++a]);
@@ -807,9 +836,11 @@ int main(int argc, char **argv)
             list = true;
         else if (!strcmp(argv[a], "--no-copy")) /* for profiling one case */
             copy = false;
+        else if (!strcmp(argv[a], "--busy"))
+            busy = true;
         else {
             fprintf(stderr, "usage: bench_losses [--threads T] [--filter S] [--list] [--memory "
-                            "CASE] [--no-copy]\n");
+                            "CASE] [--no-copy] [--busy]\n");
             return 2;
         }
     }
@@ -818,6 +849,7 @@ int main(int argc, char **argv)
             printf("%s\n", cases[c].name);
         return 0;
     }
+    pid_t spinner = busy ? busy_start() : 0;
     if (!memory) {
         printf("KERNEL %s\n", lg_blas_corename());
         if (copy)
@@ -849,5 +881,6 @@ int main(int argc, char **argv)
         teardown(bc, &s);
         lg_ctx_free(ctx);
     }
+    busy_stop(spinner);
     return 0;
 }

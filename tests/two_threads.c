@@ -1,11 +1,16 @@
 /* two_threads: two threads, each with its own context (the documented
- * model), train a small network and evaluate every loss at the same time.
- * Built under ThreadSanitizer in CI (OpenMP off: Debian's libgomp is not
- * instrumented); it must finish with no report. */
+ * model), train a small network and evaluate every loss at the same time;
+ * then two more train a larger one, one on a ctx of 1 thread and one on a
+ * ctx of 2 (its pool of workers splitting the kernels and the matrix
+ * products, core/parallel.c), and must end with the same bits. Built under
+ * ThreadSanitizer in CI (OpenMP off: Debian's libgomp is not instrumented);
+ * it must finish with no report. */
 #include <lossgrad.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 static void *work(void *arg)
 {
@@ -59,8 +64,66 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* A 256-512-64 network for three SGD steps on kernels large enough to be
+ * split: the losses of each step and the final weights, by value. */
+typedef struct big_result {
+    double loss[3];
+    float w[64 * 512];
+    int threads, failed;
+} big_result;
+
+static void *work_big(void *arg)
+{
+    big_result *r = arg;
+    lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 7, .threads = r->threads });
+    lg_mlp *m = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 256, 512, 64 }, NULL);
+    lg_optim_opts oo = lg_optim_opts_default(LG_SGD);
+    oo.lr = 0.05;
+    oo.momentum = 0.9;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
+    int64_t y[512];
+    for (int i = 0; i < 512; i++)
+        y[i] = (i * 7) % 64;
+    r->failed = !m || !opt;
+    for (int step = 0; step < 3 && !r->failed; step++) {
+        lg_tensor *x = lg_randn(ctx, LG_F32, 2, (int64_t[]){ 512, 256 });
+        lg_tensor *logits = lg_mlp_forward(ctx, m, x);
+        lg_tensor *u = lg_rand(ctx, LG_F32, 2, (int64_t[]){ 512, 64 }, 0, 1);
+        lg_tensor *loss = lg_add(
+            ctx, lg_cross_entropy(ctx, logits, lg_tensor_from(ctx, LG_I64, y, 1, (int64_t[]){ 512 }),
+                                  NULL),
+            lg_add(ctx, lg_binary_cross_entropy_with_logits(ctx, logits, u, NULL),
+                   lg_mse_loss(ctx, lg_sigmoid(ctx, logits), u, NULL)));
+        r->failed = lg_backward(ctx, loss) != LG_OK;
+        r->loss[step] = r->failed ? 0 : *(const float *)lg_tensor_data(loss);
+        lg_optim_step(opt);
+        lg_zero_grad(ctx);
+        lg_step_end(ctx);
+    }
+    if (!r->failed)
+        memcpy(r->w, lg_tensor_data(m->layers[1]->weight), sizeof r->w);
+    if (r->failed)
+        fprintf(stderr, "two_threads: %d thread(s): %s\n", r->threads, lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+    return NULL;
+}
+
 int main(void)
 {
+    static big_result one = { .threads = 1 }, two = { .threads = 2 };
+    pthread_t p1, p2;
+    pthread_create(&p1, NULL, work_big, &one);
+    pthread_create(&p2, NULL, work_big, &two);
+    pthread_join(p1, NULL);
+    pthread_join(p2, NULL);
+    bool same = !one.failed && !two.failed && !memcmp(one.loss, two.loss, sizeof one.loss) &&
+                !memcmp(one.w, two.w, sizeof one.w);
+    printf("1 thread against 2 (pool): %s (losses %.9g %.9g %.9g / %.9g %.9g %.9g)\n",
+           same ? "same bits" : "FAILED", one.loss[0], one.loss[1], one.loss[2], two.loss[0],
+           two.loss[1], two.loss[2]);
+    if (!same)
+        return 1;
+
     pthread_t a, b;
     void *ra, *rb;
     pthread_create(&a, NULL, work, (void *)1);

@@ -83,6 +83,8 @@ struct lg_ctx {
     bool has_spare;
 
     int threads;
+    struct lgC_pool *pool; /* threads - 1 workers for lgC_parallel (parallel.c), or NULL */
+    int pool_failed;       /* the worker count that could not be started, or 0 */
     int no_grad;
     size_t step_limit; /* lg_ctx_set_step_limit; 0: none */
     bool failed;       /* made from invalid lg_ctx_params: every call fails */
@@ -304,15 +306,19 @@ LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k,
                                unsigned kind);
 
 /* Threads. lgC_parallel(ctx, work, n, fn, arg) calls fn(arg, lo, hi) over
- * [0, n) in one contiguous range per thread when work >= LGC_PAR_MIN and
- * the ctx has more than one thread, and as fn(arg, 0, n) otherwise (an
- * OpenMP region whose if clause is false still builds a thread team, a
- * cost that dominated the small losses). The split is static, so
- * a kernel whose result depends only on fixed blocks of its range (as
- * every reduction here) gives the same bits at any thread count. */
+ * contiguous chunks of [0, n), on the calling thread and the ctx's pool of
+ * threads - 1 workers, when work >= LGC_PAR_MIN and the ctx has more than
+ * one thread, and as fn(arg, 0, n) otherwise. Which thread runs a chunk,
+ * and how many chunks there are, may vary: a kernel whose result depends
+ * only on fixed blocks of its range (as every reduction here) gives the
+ * same bits at any thread count. The caller never waits for a chunk no
+ * worker has started (parallel.c), so a busy machine costs at most the
+ * chunks a descheduled worker holds. lgC_pool_free ends the workers
+ * (lg_ctx_free). */
 #define LGC_PAR_MIN 32768
 typedef void (*lgC_range_fn)(void *arg, int64_t lo, int64_t hi);
 LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg);
+LG_HIDDEN void lgC_pool_free(lg_ctx *ctx);
 
 /* LGC_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
  * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C

@@ -191,6 +191,7 @@ void lg_ctx_free(lg_ctx *ctx)
 {
     if (!ctx)
         return;
+    lgC_pool_free(ctx);
     lgC_arena_free(ctx, &ctx->arena);
     for (int i = 0; i < LGC_HEADER_POOLS; i++)
         lgC_arena_free(ctx, &ctx->headers[i]);

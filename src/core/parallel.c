@@ -1,32 +1,244 @@
-/* parallel.c: the one place that opens an OpenMP region for a kernel.
+/* parallel.c: the ctx's threads, the one place kernels are split.
  *
- * lgC_parallel splits [0, n) into one contiguous range per thread, in
- * thread order, and runs serially below LGC_PAR_MIN units of work. The
- * split depends only on n and the thread count; kernels keep their
- * results independent of it by summing fixed blocks (see core.h).
+ * lgC_parallel(ctx, work, n, fn, arg) cuts [0, n) into a few contiguous
+ * chunks (4 per thread) and runs them on the calling thread and the ctx's
+ * pool of threads - 1 workers, each thread claiming the next chunk until
+ * none is left. The caller never waits for a chunk nobody has started: on
+ * a machine whose other cores are busy, a worker that is not running when
+ * the work is posted claims nothing, and the caller does the whole range
+ * (as with threads = 1), waiting only for chunks a worker has begun. This
+ * is why the pool is lossgrad's own and not an OpenMP team, which splits
+ * the range statically and makes every region wait for its slowest thread:
+ * with one core taken by another process, that made 2 threads 10 to 30
+ * times slower than 1.
+ *
+ * Kernels keep their results independent of where chunks start by summing
+ * fixed blocks of their range (see core.h), so the bits do not depend on
+ * the thread count or on which thread ran what.
+ *
+ * Workers wait for work on a condition variable after a short spin (about
+ * 20 us: long enough to catch the next kernel of a step, short enough not
+ * to take a shared core from the caller). A job is named by a generation
+ * number packed with its next chunk into one atomic ticket, so a worker
+ * that wakes late can never run a chunk of a newer job with an older one's
+ * function. A call made from inside a chunk runs serially, and so does
+ * every call for a while after the workers were late (stand_aside).
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "core.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+enum { CHUNKS_PER_THREAD = 4, SPIN_NS = 20000 };
+
+typedef struct lgC_pool {
+    int want, nworkers; /* asked for; started */
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    bool stop; /* under mu */
+    /* the job (written under mu before gen is advanced) */
+    lgC_range_fn fn;
+    void *arg;
+    int64_t n, nchunks;
+    uint32_t gen; /* under mu; mirrored in ticket's high half */
+    /* (gen << 32) | next chunk to claim */
+    _Atomic uint64_t ticket;
+    _Atomic int64_t finished; /* chunks of the current job done */
+    _Atomic uint32_t posted;  /* gen, for the workers' spin */
+    /* the caller's side only: late workers make the pool stand aside */
+    double serial_until, pause; /* ns: serial until then; the last pause */
+} lgC_pool;
+
+static _Thread_local bool in_chunk; /* this thread is running a chunk */
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e9 * (double)t.tv_sec + (double)t.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Runs chunks of job `gen` until none is left; the number run. */
+static int64_t run_chunks(lgC_pool *p, uint32_t gen, lgC_range_fn fn, void *arg, int64_t n,
+                          int64_t nchunks)
+{
+    int64_t ran = 0;
+    uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= nchunks)
+            return ran;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* t was reloaded */
+        int64_t c = (int64_t)(t & 0xffffffffu);
+        int64_t lo = n * c / nchunks, hi = n * (c + 1) / nchunks;
+        in_chunk = true;
+        fn(arg, lo, hi);
+        in_chunk = false;
+        ran++;
+        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == nchunks) {
+            pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
+            pthread_cond_broadcast(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+        t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    }
+}
+
+static void *worker(void *vp)
+{
+    lgC_pool *p = vp;
+    uint32_t seen = 0;
+    for (;;) {
+        /* spin briefly for the next job, then sleep */
+        double until = now_ns() + SPIN_NS;
+        while (atomic_load_explicit(&p->posted, memory_order_acquire) == seen &&
+               now_ns() < until)
+            for (int k = 0; k < 32; k++)
+                cpu_relax();
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->wake, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->gen;
+        lgC_range_fn fn = p->fn;
+        void *arg = p->arg;
+        int64_t n = p->n, nchunks = p->nchunks;
+        pthread_mutex_unlock(&p->mu);
+        run_chunks(p, seen, fn, arg, n, nchunks);
+    }
+}
+
+static void pool_free(lgC_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int k = 0; k < p->nworkers; k++)
+        pthread_join(p->tid[k], NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p->tid);
+    free(p);
+}
+
+/* A pool of nworkers threads, or NULL (then the work runs serially). */
+static lgC_pool *pool_new(int nworkers)
+{
+    lgC_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->want = nworkers;
+    p->tid = calloc((size_t)nworkers, sizeof *p->tid);
+    if (!p->tid || pthread_mutex_init(&p->mu, NULL)) {
+        free(p->tid);
+        free(p);
+        return NULL;
+    }
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->finished, 0);
+    atomic_init(&p->posted, 0);
+    for (int k = 0; k < nworkers; k++) {
+        if (pthread_create(&p->tid[k], NULL, worker, p))
+            break; /* fewer workers than asked: still correct */
+        p->nworkers = k + 1;
+    }
+    if (p->nworkers == 0) {
+        pool_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void lgC_pool_free(lg_ctx *ctx)
+{
+    if (ctx->pool)
+        pool_free(ctx->pool);
+    ctx->pool = NULL;
+}
+
+/* The ctx's pool for its thread count (made, or remade after
+ * lg_ctx_set_threads), or NULL: then the work runs serially (threads could
+ * not be started for this count; not retried until the count changes). */
+static lgC_pool *pool_of(lg_ctx *ctx)
+{
+    int want = ctx->threads - 1;
+    if (ctx->pool && ctx->pool->want != want)
+        lgC_pool_free(ctx);
+    if (!ctx->pool && want > 0 && ctx->pool_failed != want) {
+        ctx->pool = pool_new(want);
+        ctx->pool_failed = ctx->pool ? 0 : want;
+    }
+    return ctx->pool;
+}
+
+/* After a job: the caller worked from t0 to t1 and waited for the
+ * workers until t2. A wait longer than the caller's own work (a worker
+ * descheduled while holding a chunk: another process has its core) makes
+ * the pool stand aside: the ctx runs serially for a pause (50 ms, doubled
+ * while the workers stay late, up to 2 s), then tries its workers again.
+ * So a busy machine costs 2 threads about one late job a pause, not a
+ * late job every kernel. */
+static void stand_aside(lgC_pool *p, double t0, double t1, double t2)
+{
+    if (t2 - t1 <= (t1 - t0) + 50e3) {
+        p->pause = 0;
+        return;
+    }
+    p->pause = p->pause == 0 ? 50e6 : (p->pause * 2 < 2e9 ? p->pause * 2 : 2e9);
+    p->serial_until = t2 + p->pause;
+}
 
 void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg)
 {
     if (n <= 0)
         return;
-    int nt = ctx->threads;
-#ifdef _OPENMP
-    if (work >= LGC_PAR_MIN && nt > 1 && n > 1) {
-        if ((int64_t)nt > n)
-            nt = (int)n;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < nt; t++) {
-            int64_t q = n / nt, r = n % nt; /* the first r ranges get one more */
-            int64_t lo = q * t + (t < r ? t : r);
-            fn(arg, lo, lo + q + (t < r));
-        }
+    lgC_pool *p = work >= LGC_PAR_MIN && ctx->threads > 1 && n > 1 && !in_chunk ? pool_of(ctx)
+                                                                                : NULL;
+    double t0 = p ? now_ns() : 0;
+    if (!p || t0 < p->serial_until) {
+        fn(arg, 0, n);
         return;
     }
-#else
-    (void)work;
-    (void)nt;
-#endif
-    fn(arg, 0, n);
+    int64_t nchunks = (int64_t)(p->nworkers + 1) * CHUNKS_PER_THREAD;
+    if (nchunks > n)
+        nchunks = n;
+    pthread_mutex_lock(&p->mu);
+    uint32_t gen = ++p->gen;
+    p->fn = fn, p->arg = arg, p->n = n, p->nchunks = nchunks;
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->ticket, (uint64_t)gen << 32, memory_order_release);
+    atomic_store_explicit(&p->posted, gen, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    run_chunks(p, gen, fn, arg, n, nchunks);
+    /* every chunk is claimed: wait for the ones workers are running */
+    double t1 = now_ns(), until = t1 + SPIN_NS;
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks && now_ns() < until)
+        cpu_relax();
+    if (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks)
+            pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    stand_aside(p, t0, t1, now_ns());
 }
