@@ -16,9 +16,10 @@
  * fixed blocks of their range (see core.h), so the bits do not depend on
  * the thread count or on which thread ran what.
  *
- * Workers wait for work on a condition variable after a short spin (about
- * 20 us: long enough to catch the next kernel of a step, short enough not
- * to take a shared core from the caller). A job is named by a generation
+ * Workers wait for work on a condition variable after a spin of 200 us
+ * (long enough to catch the next kernel of a training step; waking a
+ * sleeping thread took longer than many of its products), yielding as
+ * they spin, so that a caller sharing their core is not held back. A job is named by a generation
  * number packed with its next chunk into one atomic ticket, so a worker
  * that wakes late can never run a chunk of a newer job with an older one's
  * function. A call made from inside a chunk runs serially, and so does
@@ -28,11 +29,12 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
-enum { CHUNKS_PER_THREAD = 4, SPIN_NS = 20000 };
+enum { CHUNKS_PER_THREAD = 4, SPIN_NS = 200000, WAIT_SPIN_NS = 20000 };
 
 typedef struct lgC_pool {
     int want, nworkers; /* asked for; started */
@@ -104,9 +106,11 @@ static void *worker(void *vp)
         /* spin briefly for the next job, then sleep */
         double until = now_ns() + SPIN_NS;
         while (atomic_load_explicit(&p->posted, memory_order_acquire) == seen &&
-               now_ns() < until)
+               now_ns() < until) {
             for (int k = 0; k < 32; k++)
                 cpu_relax();
+            sched_yield(); /* a thread sharing this core (the caller's) goes first */
+        }
         pthread_mutex_lock(&p->mu);
         while (!p->stop && p->gen == seen)
             pthread_cond_wait(&p->wake, &p->mu);
@@ -191,15 +195,17 @@ static lgC_pool *pool_of(lg_ctx *ctx)
 }
 
 /* After a job: the caller worked from t0 to t1 and waited for the
- * workers until t2. A wait longer than the caller's own work (a worker
- * descheduled while holding a chunk: another process has its core) makes
+ * workers until t2. A wait longer than the caller's own work by 300 us (a
+ * worker descheduled while holding a chunk: another process has its core,
+ * and the scheduler's slices are milliseconds; a shorter hiccup is not
+ * worth giving the threads up for) makes
  * the pool stand aside: the ctx runs serially for a pause (50 ms, doubled
  * while the workers stay late, up to 2 s), then tries its workers again.
  * So a busy machine costs 2 threads about one late job a pause, not a
  * late job every kernel. */
 static void stand_aside(lgC_pool *p, double t0, double t1, double t2)
 {
-    if (t2 - t1 <= (t1 - t0) + 50e3) {
+    if (t2 - t1 <= (t1 - t0) + 300e3) {
         p->pause = 0;
         return;
     }
@@ -231,7 +237,7 @@ void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *a
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, gen, fn, arg, n, nchunks);
     /* every chunk is claimed: wait for the ones workers are running */
-    double t1 = now_ns(), until = t1 + SPIN_NS;
+    double t1 = now_ns(), until = t1 + WAIT_SPIN_NS;
     while (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks && now_ns() < until)
         cpu_relax();
     if (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks) {
