@@ -10,7 +10,8 @@ The cases, shapes and timing rule of bench/bench_losses.c:
     /usr/bin/python3 bench/bench_torch.py [--threads T] [--filter S] [--list] [--memory CASE]
 
 Prints "KERNEL <openblas core>" and "CASE <name> <seconds> <iterations>"
-lines (--memory: "MEMORY <name> <peak RSS growth bytes> 0"). Run it with
+lines (--memory: "MEMORY <name> <peak RSS growth bytes> 0"); --filter S
+keeps the cases whose name contains S (=NAME: that case only). Run it with
 OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS set (run.sh does): PyTorch's
 spinning OpenMP threads otherwise fight OpenBLAS's on a 2-core machine.
 """
@@ -309,6 +310,15 @@ def corename():
     return "unknown"
 
 
+def selected(name, filt, memory):
+    """--filter S: the name contains S (=NAME: is NAME), as bench_losses.c"""
+    if memory:
+        return name == memory
+    if not filt:
+        return True
+    return name == filt[1:] if filt.startswith("=") else filt in name
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -325,7 +335,7 @@ def main():
     if not a.memory:
         print("KERNEL", corename())
     for case in CASES:
-        if (a.filter and a.filter not in case[0]) or (a.memory and case[0] != a.memory):
+        if not selected(case[0], a.filter, a.memory):
             continue
         state = setup(case)
         if a.memory:

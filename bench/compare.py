@@ -1,20 +1,25 @@
 #!/usr/bin/python3
-"""Runs lossgrad's benchmark and PyTorch's side by side and prints the ratios.
+"""Runs lossgrad's benchmark beside PyTorch's, in C++ and Python, and prints the ratios.
 
     /usr/bin/python3 bench/compare.py [--build build] [--rounds 3] [--filter S]
 
-For each round and each thread count (1, 2), bench_losses and bench_torch.py
-run every case, alternating which goes first. A case's time on each side is
-the median over the rounds of the per-round medians; the ratio is PyTorch's
-time over lossgrad's. Both sides get OPENBLAS_NUM_THREADS and
-OPENBLAS_CORETYPE (the kernel lossgrad's OpenBLAS picks, unless already
-set), and PyTorch runs with OMP_WAIT_POLICY=PASSIVE. Then the training
-steps' peak memory (RSS growth over 5 steps, each in a fresh process), the
-large elementwise losses' time against the bandwidth bound (bytes that
-must move / STREAM copy rate measured in the same run), the 2-over-1-thread
-speed-ups, and a last line:
+Three sides: bench_losses (lossgrad), bench_libtorch (libtorch's C++ API,
+when BUILD/bench/bench_libtorch exists: configured with -DLG_BUILD_BENCH=ON
+and libtorch installed) and bench_torch.py (PyTorch from Python). For each
+round and each thread count (1, 2) every side runs every case, the order of
+the sides rotating so that each goes first equally often. A case's time on
+each side is the median over the rounds of the per-round medians; a ratio is
+an anchor's time over lossgrad's, libtorch (C++) first. Every side gets
+OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and OPENBLAS_CORETYPE (the kernel
+lossgrad's OpenBLAS picks, unless already set); libtorch and PyTorch run
+with OMP_WAIT_POLICY=PASSIVE. Then the large elementwise losses' time
+against the bandwidth bound (bytes that must move / STREAM copy rate
+measured in the same run), the 2-over-1-thread speed-ups, the training
+steps against their matrix products alone, their peak memory (RSS growth
+over 5 steps, each in a fresh process), and one last line per anchor:
 
-    RESULT min_speedup=... geomean_speedup=... cases=...
+    RESULT anchor=libtorch min_speedup=... geomean_speedup=... cases=...
+    RESULT anchor=pytorch min_speedup=... geomean_speedup=... cases=...
 """
 
 import argparse
@@ -76,6 +81,12 @@ def kind(name):
                                               "T200N32C40S40") else "small"
 
 
+def rotated(sides, k):
+    """sides, starting from the (k mod n)-th"""
+    k %= len(sides)
+    return sides[k:] + sides[:k]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
@@ -83,26 +94,36 @@ def main():
     ap.add_argument("--filter")
     a = ap.parse_args()
     c_exe = os.path.join(a.build, "bench", "bench_losses")
+    cpp_exe = os.path.join(a.build, "bench", "bench_libtorch")
     py = [sys.executable, os.path.join(HERE, "bench_torch.py")]
     if not os.access(c_exe, os.X_OK):
         sys.exit(f"compare.py: {c_exe} not found: configure with -DLG_BUILD_BENCH=ON and build")
+    # the sides: name, command, whether it runs with OMP_WAIT_POLICY=PASSIVE
+    sides = [("lossgrad", [c_exe], False)]
+    if os.access(cpp_exe, os.X_OK):
+        sides.append(("libtorch", [cpp_exe], True))
+    else:
+        print(f"compare.py: {cpp_exe} not found (libtorch not installed?): no C++ anchor",
+              file=sys.stderr)
+    sides.append(("pytorch", py, True))
+    anchors = [s for s, _, _ in sides[1:]]
     flt = ["--filter", a.filter] if a.filter else []
     base = dict(os.environ)
     info, _ = run([c_exe, "--filter", "no case has this name"], base)
     base.setdefault("OPENBLAS_CORETYPE", info["KERNEL"])
+
+    def env_for(passive, threads):
+        e = dict(base, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        return dict(e, OMP_WAIT_POLICY="PASSIVE") if passive else e
+
     times = {}  # (side, threads, case) -> [seconds per round]
     copy = []
     kernels = {}
     for r in range(a.rounds):
         for threads in (1, 2):
-            env = dict(base, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-            tenv = dict(env, OMP_WAIT_POLICY="PASSIVE")
-            order = [("lossgrad", [c_exe, "--threads", str(threads)] + flt, env),
-                     ("pytorch", py + ["--threads", str(threads)] + flt, tenv)]
-            if (r + threads) % 2:
-                order.reverse()
-            for side, cmd, e in order:
-                info, cases = run(cmd, e)
+            for side, cmd, passive in rotated(sides, r + threads - 1):
+                info, cases = run(cmd + ["--threads", str(threads)] + flt,
+                                  env_for(passive, threads))
                 kernels[side] = info.get("KERNEL")
                 if "COPY_GBS" in info:
                     copy.append(float(info["COPY_GBS"]))
@@ -113,26 +134,35 @@ def main():
     names = [n for (s, t, n) in times if s == "lossgrad" and t == 1]
     med = {k: statistics.median(v) for k, v in times.items()}
     gbs = max(copy)
-    print(f"OpenBLAS kernel: lossgrad {kernels.get('lossgrad')}, PyTorch {kernels.get('pytorch')}"
-          f" (OPENBLAS_CORETYPE={base['OPENBLAS_CORETYPE']}); STREAM copy {gbs:.2f} GB/s; "
-          f"{a.rounds} rounds, medians")
-    print(f"{'case':36} {'thr':>3} {'lossgrad':>11} {'pytorch':>11} {'ratio':>7}  note")
-    ratios = []
+    kern = ", ".join(f"{s} {kernels.get(s)}" for s, _, _ in sides)
+    print(f"OpenBLAS kernel: {kern} (OPENBLAS_CORETYPE={base['OPENBLAS_CORETYPE']}); "
+          f"STREAM copy {gbs:.2f} GB/s; {a.rounds} rounds, medians")
+    heads = {"libtorch": ("libtorch", "C++"), "pytorch": ("pytorch", "Python")}
+    print(f"{'case':36} {'thr':>3} {'lossgrad':>11} "
+          + " ".join(f"{heads[s][0]:>11}" for s in anchors) + " "
+          + " ".join(f"{heads[s][1]:>7}" for s in anchors) + "  note")
+    ratios = {s: [] for s in anchors}
     for name in names:
         for threads in (1, 2):
-            lg, pt = med.get(("lossgrad", threads, name)), med.get(("pytorch", threads, name))
-            if lg is None or pt is None:
+            lg = med.get(("lossgrad", threads, name))
+            at = {s: med.get((s, threads, name)) for s in anchors}
+            if lg is None or all(v is None for v in at.values()):
                 continue
-            ratio = pt / lg
+            rt = {s: (v / lg if v is not None else None) for s, v in at.items()}
             note = ""
             if name in ONLY_PRODUCTS:
                 note = ONLY_PRODUCTS[name]
             else:
-                ratios.append(ratio)
+                for s, v in rt.items():
+                    if v is not None:
+                        ratios[s].append(v)
             if name in BYTES:
                 bound = BYTES[name] / (gbs * 1e9)
                 note = f"{lg / bound:.2f}x the bandwidth bound"
-            print(f"{name:36} {threads:>3} {fmt(lg):>11} {fmt(pt):>11} {ratio:7.2f}  {note}")
+            cols = " ".join(f"{fmt(at[s]) if at[s] is not None else '-':>11}" for s in anchors)
+            rcols = " ".join(f"{rt[s]:7.2f}" if rt[s] is not None else f"{'-':>7}"
+                             for s in anchors)
+            print(f"{name:36} {threads:>3} {fmt(lg):>11} {cols} {rcols}  {note}")
     print()
     print("2 threads over 1 (lossgrad), large losses:")
     for name in names:
@@ -143,24 +173,33 @@ def main():
                                    "GRU + CTC")):
         for t in (1, 2):
             step, mm = med.get(("lossgrad", t, step_name)), med.get(("lossgrad", t, only))
-            pt = med.get(("pytorch", t, step_name))
-            if step and mm and pt:
+            others = [(heads[s][0], med.get((s, t, step_name))) for s in anchors]
+            others = [(s, v) for s, v in others if v]
+            if step and mm and others:
+                rel = ", ".join(f"{s}'s {v / mm:.2f}" for s, v in others)
                 print(f"{what} step / its matrix products alone, {t} thread(s): {step / mm:.2f}"
-                      f" (PyTorch's step / lossgrad's products: {pt / mm:.2f})")
+                      f" (the anchors' steps / lossgrad's products: {rel})")
     print()
     print("peak memory of the training steps (RSS growth over 5 steps after setup; "
           "lossgrad's arena high-water mark):")
     for name in names:
         if kind(name) != "train" or name in ONLY_PRODUCTS:
             continue
-        _, lm = run([c_exe, "--memory", name], dict(base, OPENBLAS_NUM_THREADS="1"))
-        _, pm = run(py + ["--memory", name], dict(base, OPENBLAS_NUM_THREADS="1",
-                                                    OMP_WAIT_POLICY="PASSIVE"))
-        (lr, la), (pr, _) = lm[name], pm[name]
-        print(f"  {name:36} lossgrad {lr / 2**20:7.2f} MiB (arena {la / 2**20:.2f} MiB)  "
-              f"pytorch {pr / 2**20:7.2f} MiB")
-    geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    print(f"RESULT min_speedup={min(ratios):.2f} geomean_speedup={geo:.2f} cases={len(ratios)}")
+        line = f"  {name:36}"
+        for side, cmd, passive in sides:
+            _, m = run(cmd + ["--memory", name], env_for(passive, 1))
+            rss, arena = m[name]
+            line += f" {side} {rss / 2**20:7.2f} MiB"
+            if side == "lossgrad":
+                line += f" (arena {arena / 2**20:.2f} MiB) "
+        print(line)
+    for s in anchors:
+        rs = ratios[s]
+        if not rs:
+            continue
+        geo = math.exp(sum(math.log(r) for r in rs) / len(rs))
+        print(f"RESULT anchor={s} min_speedup={min(rs):.2f} geomean_speedup={geo:.2f} "
+              f"cases={len(rs)}")
 
 
 def fmt(s):

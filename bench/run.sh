@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/run.sh [BUILD_DIR] [compare.py options]: builds the benchmark and runs
-# lossgrad against PyTorch side by side (needs python3-torch).
+# lossgrad against PyTorch side by side: libtorch from C++ (when libtorch-dev
+# is installed) and PyTorch from Python (needs python3-torch).
 # Before/after a change: bench/ab.py --old OLD/bench/bench_losses --new
 # build/bench/bench_losses alternates two lossgrad builds instead.
 set -eu
@@ -8,4 +9,8 @@ build=${1:-build}
 [ $# -gt 0 ] && shift
 cmake -S "$(dirname "$0")/.." -B "$build" -DLG_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" -j2 --target bench_losses >/dev/null
+# the target bench_libtorch exists when CMake found libtorch (bench/CMakeLists.txt)
+if grep -q '^Torch_DIR:PATH=/' "$build/CMakeCache.txt"; then
+    cmake --build "$build" -j2 --target bench_libtorch >/dev/null
+fi
 exec /usr/bin/python3 "$(dirname "$0")/compare.py" --build "$build" "$@"

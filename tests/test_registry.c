@@ -11,7 +11,9 @@
  *                  gives the same value and gradients, and a fused loss
  *                  primitive at the output is replaced by a composite;
  *   bench          every loss has a case in bench/bench_losses.c, and
- *                  bench/bench_torch.py has the same cases.
+ *                  bench/bench_torch.py's CASES list and
+ *                  bench/bench_libtorch.cpp's CASES table have the same
+ *                  cases.
  *
  * Sources are read at run time from LG_SOURCE_DIR (set by CMake). */
 #include "fixture_read.h"
@@ -742,7 +744,10 @@ Test(registry, fused_oracle, .timeout = 120)
  * a loss is benchmarked when the body of some case's fn (its definition
  * `static lg_tensor *<fn>(...) { ... }`) calls the loss's public function.
  * bench/bench_torch.py's CASES rows `("<case>", ...` must name the same
- * cases (compare.py pairs them by name). */
+ * cases (compare.py pairs them by name; the optimizer cases, added after
+ * the list, are not read there), and so must bench/bench_libtorch.cpp's
+ * CASES rows `{ "<case>", ...`, all of them (a name there that is not a
+ * cases[] row must be a string in bench_losses.c: its OPTIM_CASE rows). */
 enum { MAX_CASES = 128 };
 
 static int bench_c_cases(const char *src, char **names, char **fns)
@@ -786,6 +791,33 @@ static int bench_py_cases(const char *src, char **names)
     return n;
 }
 
+static int bench_cpp_cases(const char *src, char **names)
+{
+    int n = 0;
+    const char *p = strstr(src, "\nstatic const std::vector<Case> CASES = {");
+    cr_assert_not_null(p, "bench/bench_libtorch.cpp: no CASES table");
+    const char *end = strstr(p, "\n};");
+    cr_assert_not_null(end);
+    for (; (p = strstr(p, "{ \"")) && p < end && n < MAX_CASES; p++) {
+        const char *name = p + 3, *close = strchr(name, '"');
+        names[n++] = strndup(name, (size_t)(close - name));
+    }
+    return n;
+}
+
+/* the names of one list missing from the other, as problems */
+static void bench_missing(problems *p, char **a, int na, const char *a_file, char **b, int nb,
+                          const char *b_file)
+{
+    for (int i = 0; i < na; i++) {
+        bool found = false;
+        for (int j = 0; j < nb; j++)
+            found |= !strcmp(a[i], b[j]);
+        if (!found)
+            problem(p, "bench case %s: in %s, not in %s", a[i], a_file, b_file);
+    }
+}
+
 Test(registry, bench)
 {
     char *c_src = read_text("bench/bench_losses.c"), *py_src = read_text("bench/bench_torch.py");
@@ -824,11 +856,25 @@ Test(registry, bench)
             problem(p, "bench case %s: in bench/bench_torch.py, not in bench/bench_losses.c",
                     pn[j]);
     }
+    char *cpp_src = read_text("bench/bench_libtorch.cpp"), *xn[MAX_CASES];
+    cr_assert_not_null(cpp_src, "cannot read bench/bench_libtorch.cpp");
+    int nx = bench_cpp_cases(cpp_src, xn);
+    bench_missing(p, cn, nc, "bench/bench_losses.c", xn, nx, "bench/bench_libtorch.cpp");
+    for (int j = 0; j < nx; j++) { /* bench_losses.c's OPTIM_CASE rows too: a literal there */
+        char lit[160];
+        snprintf(lit, sizeof lit, "\"%s\"", xn[j]);
+        if (!strstr(c_src, lit))
+            problem(p, "bench case %s: in bench/bench_libtorch.cpp, not in bench/bench_losses.c",
+                    xn[j]);
+    }
     for (int i = 0; i < nc; i++)
         free(cn[i]), free(cf[i]);
     for (int j = 0; j < np; j++)
         free(pn[j]);
+    for (int j = 0; j < nx; j++)
+        free(xn[j]);
     free(c_src);
     free(py_src);
+    free(cpp_src);
     expect_none(p, "bench cases");
 }
