@@ -210,41 +210,80 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
 #define LGC_TEMPLATE "../nn/optim_kernel.h"
 #include "../core/instantiate.h"
 
-/* The updates: their state buffers were allocated by ensure_slots. */
-static void sgd(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+/* One parameter's update over elements [lo, hi) of it: the updates are
+ * elementwise, so a step split over the ctx's threads (lgC_parallel) gives
+ * the same bits as one made whole. Its state buffers were allocated by
+ * ensure_slots. */
+typedef struct update_job {
+    const lg_optim *o;
+    char *p, *s[LGN_SLOTS]; /* the parameter, its state buffers (or NULL) */
+    const char *g;
+    size_t es;
+    bool f32, fresh;
+    double step_size, bc2_sqrt; /* Adam's, for this step */
+} update_job;
+
+static void update_range(void *arg, int64_t lo, int64_t hi)
 {
-    void *buf = o->momentum != 0 ? o->slot[0][i] : NULL;
-    bool fresh = o->fresh[i]; /* PyTorch: a buffer made in this step starts as the update */
-    if (f32)
-        sgd_f32(o, p, g, buf, n, fresh);
-    else
-        sgd_f64(o, p, g, buf, n, fresh);
-    if (buf)
-        o->fresh[i] = false;
+    const update_job *j = arg;
+    const lg_optim *o = j->o;
+    size_t off = (size_t)lo * j->es;
+    int64_t n = hi - lo;
+    void *p = j->p + off, *s[LGN_SLOTS];
+    const void *g = j->g + off;
+    for (int k = 0; k < LGN_SLOTS; k++)
+        s[k] = j->s[k] ? j->s[k] + off : NULL;
+    switch (o->kind) {
+    case LG_SGD:
+        if (j->f32)
+            sgd_f32(o, p, g, s[0], n, j->fresh);
+        else
+            sgd_f64(o, p, g, s[0], n, j->fresh);
+        break;
+    case LG_RMSPROP: /* square_avg, momentum_buffer, grad_avg */
+        if (j->f32)
+            rmsprop_f32(o, p, g, s[0], s[2], s[1], n);
+        else
+            rmsprop_f64(o, p, g, s[0], s[2], s[1], n);
+        break;
+    default: /* exp_avg, exp_avg_sq, max_exp_avg_sq */
+        if (j->f32)
+            adam_f32(o, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
+        else
+            adam_f64(o, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
+        break;
+    }
 }
 
-static void adam(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+/* The state buffers the optimizer's options use. */
+static void slots_used(const lg_optim *o, bool use[LGN_SLOTS])
 {
-    void *m = o->slot[0][i], *v = o->slot[1][i];
-    void *vmax = o->amsgrad ? o->slot[2][i] : NULL;
-    double step = (double)o->steps[i];
-    double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
-    double step_size = o->lr / bc1, bc2_sqrt = sqrt(bc2);
-    if (f32)
-        adam_f32(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
-    else
-        adam_f64(o, p, g, m, v, vmax, n, step_size, bc2_sqrt);
+    for (int k = 0; k < LGN_SLOTS; k++)
+        use[k] = false;
+    switch (o->kind) {
+    case LG_SGD: use[0] = o->momentum != 0; break;
+    case LG_RMSPROP: use[0] = true, use[1] = o->momentum > 0, use[2] = o->centered; break;
+    default: use[0] = use[1] = true, use[2] = o->amsgrad; break;
+    }
 }
 
-static void rmsprop(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
+/* Parameter i's update. */
+static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
-    void *sq = o->slot[0][i];
-    void *buf = o->momentum > 0 ? o->slot[1][i] : NULL;
-    void *ga = o->centered ? o->slot[2][i] : NULL;
-    if (f32)
-        rmsprop_f32(o, p, g, sq, ga, buf, n);
-    else
-        rmsprop_f64(o, p, g, sq, ga, buf, n);
+    update_job j = { .o = o, .p = p, .g = g, .es = f32 ? sizeof(float) : sizeof(double),
+                     .f32 = f32, .fresh = o->fresh[i] };
+    if (o->kind == LG_ADAM || o->kind == LG_ADAMW) {
+        double step = (double)o->steps[i];
+        double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
+        j.step_size = o->lr / bc1, j.bc2_sqrt = sqrt(bc2);
+    }
+    bool use[LGN_SLOTS];
+    slots_used(o, use);
+    for (int k = 0; k < LGN_SLOTS; k++)
+        j.s[k] = use[k] ? o->slot[k][i] : NULL;
+    lgC_parallel(o->ctx, n, n, update_range, &j);
+    if (o->kind == LG_SGD && j.s[0])
+        o->fresh[i] = false; /* PyTorch: a buffer made in this step starts as the update */
 }
 
 /* Parameter i takes part in a step: it requires grad and has a gradient. */
@@ -256,12 +295,8 @@ static bool updates(const lg_optim *o, int i)
 /* Every state buffer parameter i's update will use, allocated ahead. */
 static bool ensure_slots(lg_optim *o, int i)
 {
-    bool need[LGN_SLOTS] = { false };
-    switch (o->kind) {
-    case LG_SGD: need[0] = o->momentum != 0; break;
-    case LG_RMSPROP: need[0] = true, need[1] = o->momentum > 0, need[2] = o->centered; break;
-    default: need[0] = need[1] = true, need[2] = o->amsgrad; break;
-    }
+    bool need[LGN_SLOTS];
+    slots_used(o, need);
     for (int s = 0; s < LGN_SLOTS; s++)
         if (need[s] && !lgN_slot(o, i, s))
             return false;
@@ -286,11 +321,7 @@ lg_status lg_optim_step(lg_optim *o)
         void *pd = lg_tensor_data(p);
         const void *gd = lg_tensor_data(g);
         int64_t n = lg_tensor_numel(p);
-        switch (o->kind) {
-        case LG_SGD: sgd(o, i, pd, gd, n, f32); break;
-        case LG_RMSPROP: rmsprop(o, i, pd, gd, n, f32); break;
-        default: adam(o, i, pd, gd, n, f32); break;
-        }
+        update(o, i, pd, gd, n, f32);
     }
     return LG_OK;
 }
