@@ -20,6 +20,11 @@ over 5 steps, each in a fresh process), and one last line per anchor:
 
     RESULT anchor=libtorch min_speedup=... geomean_speedup=... cases=...
     RESULT anchor=pytorch min_speedup=... geomean_speedup=... cases=...
+
+Without --filter, two more sections follow: the training steps beside a
+process spinning on one core (bench_losses --busy), 2 threads against 1,
+with `RESULT busy max_slowdown_2_over_1=...`; and KANN's configuration
+(bench_kann_config, 1 thread) with its RESULT lines.
 """
 
 import argparse
@@ -200,6 +205,47 @@ def main():
         geo = math.exp(sum(math.log(r) for r in rs) / len(rs))
         print(f"RESULT anchor={s} min_speedup={min(rs):.2f} geomean_speedup={geo:.2f} "
               f"cases={len(rs)}")
+    if not a.filter:
+        busy_machine(c_exe, env_for, a.rounds)
+        kann_config(os.path.join(a.build, "bench", "bench_kann_config"), env_for)
+
+
+def busy_machine(c_exe, env_for, rounds):
+    """The training steps beside a process spinning on one core (bench_losses
+    --busy starts and ends it): 2 threads against 1, alternating, medians."""
+    times = {}
+    for r in range(max(rounds, 3)):
+        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+            _, cases = run([c_exe, "--busy", "--no-copy", "--threads", str(threads),
+                            "--filter", "train/"], env_for(False, threads))
+            for name, t in cases.items():
+                times.setdefault((threads, name), []).append(t)
+        print(f"busy machine: round {r + 1} done", file=sys.stderr)
+    print()
+    print("a busy machine (one core spinning): the training steps at 2 threads over 1")
+    worst = 0.0
+    for (threads, name) in sorted(times):
+        if threads != 1 or name in ONLY_PRODUCTS:
+            continue
+        t1, t2 = statistics.median(times[(1, name)]), statistics.median(times[(2, name)])
+        worst = max(worst, t2 / t1)
+        print(f"  {name:36} 1 thread {fmt(t1):>11}  2 threads {fmt(t2):>11}  {t2 / t1:5.2f}")
+    print(f"RESULT busy max_slowdown_2_over_1={worst:.2f} (goal <= 1.10)")
+
+
+def kann_config(exe, env_for):
+    """KANN's configuration (bench/kann_config.c), 1 thread: its RESULT lines."""
+    if not os.access(exe, os.X_OK):
+        print("kann_config: not built (needs the examples)")
+        return
+    out = subprocess.run([exe, "--threads", "1"], env=env_for(False, 1), check=True,
+                         capture_output=True, text=True).stdout
+    print()
+    print("KANN's configuration (784-256-10 MLP, batch 128, one epoch, 1 thread; KANN measured "
+          "1.01 s with RMSprop, 0.89 s with SGD, issue 15):")
+    for line in out.splitlines():
+        if line.startswith("RESULT"):
+            print(line)
 
 
 def fmt(s):

@@ -9,6 +9,8 @@ build=${1:-build}
 [ $# -gt 0 ] && shift
 cmake -S "$(dirname "$0")/.." -B "$build" -DLG_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" -j2 --target bench_losses >/dev/null
+# KANN's configuration, when the examples (its data reader) are built
+cmake --build "$build" -j2 --target bench_kann_config >/dev/null 2>&1 || true
 # the target bench_libtorch exists when CMake found libtorch (bench/CMakeLists.txt)
 if grep -q '^Torch_DIR:PATH=/' "$build/CMakeCache.txt"; then
     cmake --build "$build" -j2 --target bench_libtorch >/dev/null
