@@ -31,7 +31,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 enum { CHUNKS_PER_THREAD = 4, SPIN_NS = 200000, WAIT_SPIN_NS = 20000 };
@@ -127,7 +127,7 @@ static void *worker(void *vp)
     }
 }
 
-static void pool_free(lgC_pool *p)
+static void pool_free(lg_ctx *ctx, lgC_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->stop = true;
@@ -138,21 +138,23 @@ static void pool_free(lgC_pool *p)
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
-    free(p->tid);
-    free(p);
+    lgC_raw_free(ctx, p->tid, (size_t)p->want * sizeof *p->tid);
+    lgC_raw_free(ctx, p, sizeof *p);
 }
 
-/* A pool of nworkers threads, or NULL (then the work runs serially). */
-static lgC_pool *pool_new(int nworkers)
+/* A pool of nworkers threads, its memory from the ctx's allocator hook, or
+ * NULL (then the work runs serially). */
+static lgC_pool *pool_new(lg_ctx *ctx, int nworkers)
 {
-    lgC_pool *p = calloc(1, sizeof *p);
+    lgC_pool *p = lgC_raw_alloc(ctx, sizeof *p);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->want = nworkers;
-    p->tid = calloc((size_t)nworkers, sizeof *p->tid);
+    p->tid = lgC_raw_alloc(ctx, (size_t)nworkers * sizeof *p->tid);
     if (!p->tid || pthread_mutex_init(&p->mu, NULL)) {
-        free(p->tid);
-        free(p);
+        lgC_raw_free(ctx, p->tid, (size_t)nworkers * sizeof *p->tid);
+        lgC_raw_free(ctx, p, sizeof *p);
         return NULL;
     }
     pthread_cond_init(&p->wake, NULL);
@@ -166,7 +168,7 @@ static lgC_pool *pool_new(int nworkers)
         p->nworkers = k + 1;
     }
     if (p->nworkers == 0) {
-        pool_free(p);
+        pool_free(ctx, p);
         return NULL;
     }
     return p;
@@ -175,7 +177,7 @@ static lgC_pool *pool_new(int nworkers)
 void lgC_pool_free(lg_ctx *ctx)
 {
     if (ctx->pool)
-        pool_free(ctx->pool);
+        pool_free(ctx, ctx->pool);
     ctx->pool = NULL;
 }
 
@@ -188,7 +190,7 @@ static lgC_pool *pool_of(lg_ctx *ctx)
     if (ctx->pool && ctx->pool->want != want)
         lgC_pool_free(ctx);
     if (!ctx->pool && want > 0 && ctx->pool_failed != want) {
-        ctx->pool = pool_new(want);
+        ctx->pool = pool_new(ctx, want);
         ctx->pool_failed = ctx->pool ? 0 : want;
     }
     return ctx->pool;
