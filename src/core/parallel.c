@@ -200,11 +200,10 @@ static lgC_pool *pool_of(lg_ctx *ctx)
  * workers until t2. A wait longer than the caller's own work by 300 us (a
  * worker descheduled while holding a chunk: another process has its core,
  * and the scheduler's slices are milliseconds; a shorter hiccup is not
- * worth giving the threads up for) makes
- * the pool stand aside: the ctx runs serially for a pause (50 ms, doubled
- * while the workers stay late, up to 2 s), then tries its workers again.
- * So a busy machine costs 2 threads about one late job a pause, not a
- * late job every kernel. */
+ * worth giving the threads up for) makes the pool stand aside: the ctx
+ * runs serially for a pause (50 ms, doubled while the workers stay late,
+ * up to 2 s), then tries its workers again. So a busy machine costs 2
+ * threads about one late job a pause, not a late job every kernel. */
 static void stand_aside(lgC_pool *p, double t0, double t1, double t2)
 {
     if (t2 - t1 <= (t1 - t0) + 300e3) {
