@@ -15,11 +15,19 @@ char *openblas_get_config(void);
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
-/* C's rows (or columns) per OpenBLAS call of a large product. The panels
- * are the same at any thread count, and each is one single-thread call,
- * so C's bits do not depend on the threads (a call's rounding depends on
- * the block it is given). */
-enum { GEMM_PANEL = 128 };
+/* C's rows per OpenBLAS call when a product is split over threads: about
+ * a quarter of them, in multiples of 16, from 32 to 128 (a function of the
+ * shape only, so the bits do not depend on which thread runs a panel or
+ * how many threads there are beyond one). Panels of rows, not columns:
+ * column panels made the MLP's products 15 % slower. On one thread, and
+ * below LGT_GEMM_PAR_MIN, a product is one call, the fastest (split
+ * products round differently from whole ones in the last bit, so 1 and
+ * 2 threads may differ there; 2 threads and 4 do not). */
+static int64_t panel_rows(int64_t m)
+{
+    int64_t r = ((m + 3) / 4 + 15) / 16 * 16;
+    return r < 32 ? 32 : (r > 128 ? 128 : r);
+}
 
 typedef struct gemm_job {
     lg_dtype dt;
@@ -33,37 +41,26 @@ typedef struct gemm_job {
     double beta;
     void *c;
     int64_t ldc;
-    bool by_rows; /* split C's rows (else its columns) */
+    int64_t rows; /* per panel */
 } gemm_job;
 
-/* Panel r of C (GEMM_PANEL of its rows, or of its columns): op(A)'s rows
- * with C's rows, or op(B)'s columns with C's columns, one OpenBLAS call. */
+/* Panel r of C, j->rows of its rows (op(A)'s rows with them: A's rows,
+ * or A^T's columns), one OpenBLAS call. */
 static void gemm_panel(const gemm_job *j, int64_t r)
 {
     size_t es = lgT_dtype_size(j->dt);
-    int64_t dim = j->by_rows ? j->m : j->n, r0 = r * GEMM_PANEL,
-            r1 = r0 + GEMM_PANEL < dim ? r0 + GEMM_PANEL : dim;
-    int64_t m = j->m, n = j->n;
-    const char *a = j->a, *b = j->b;
-    char *c = j->c;
-    if (j->by_rows) { /* A's rows, or A^T's columns */
-        a += (size_t)(j->ta ? r0 : r0 * j->lda) * es;
-        c += (size_t)(r0 * j->ldc) * es;
-        m = r1 - r0;
-    } else { /* B's columns, or B^T's rows */
-        b += (size_t)(j->tb ? r0 * j->ldb : r0) * es;
-        c += (size_t)r0 * es;
-        n = r1 - r0;
-    }
+    int64_t r0 = r * j->rows, r1 = r0 + j->rows < j->m ? r0 + j->rows : j->m, m = r1 - r0;
+    const char *a = (const char *)j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * es;
+    char *c = (char *)j->c + (size_t)(r0 * j->ldc) * es;
     enum CBLAS_TRANSPOSE TA = j->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
     if (j->dt == LG_F32)
-        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)j->k, (float)j->alpha,
-                    (const float *)a, (blasint)j->lda, (const float *)b, (blasint)j->ldb,
-                    (float)j->beta, (float *)c, (blasint)j->ldc);
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)j->n, (blasint)j->k,
+                    (float)j->alpha, (const float *)a, (blasint)j->lda, (const float *)j->b,
+                    (blasint)j->ldb, (float)j->beta, (float *)c, (blasint)j->ldc);
     else
-        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)j->k, j->alpha,
-                    (const double *)a, (blasint)j->lda, (const double *)b, (blasint)j->ldb,
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)j->n, (blasint)j->k, j->alpha,
+                    (const double *)a, (blasint)j->lda, (const double *)j->b, (blasint)j->ldb,
                     j->beta, (double *)c, (blasint)j->ldc);
 }
 
@@ -91,16 +88,20 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
             }
         return;
     }
-    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m >= n };
-    /* OpenBLAS runs on one thread in every call: products are cut here into
-     * panels of C's rows (or columns, when C is wider than tall), large ones
-     * split over the ctx's threads (core/parallel.c), so that a busy core
-     * never holds up a product the way OpenBLAS's own thread team does. */
+    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, panel_rows(m) };
+    /* OpenBLAS runs on one thread in every call: large products are cut
+     * here into panels of C's rows split over the ctx's threads
+     * (core/parallel.c), so that a busy core never holds up a product the
+     * way OpenBLAS's own thread team does. */
     if (openblas_get_num_threads() != 1)
         openblas_set_num_threads(1);
-    int64_t panels = ((j.by_rows ? m : n) + GEMM_PANEL - 1) / GEMM_PANEL;
     double mnk = (double)m * (double)n * (double)k;
-    lgC_parallel(ctx, mnk >= LGT_GEMM_PAR_MIN ? LGC_PAR_MIN : 0, panels, gemm_panels, &j);
+    if (ctx->threads == 1 || mnk < LGT_GEMM_PAR_MIN) { /* one call: the fastest on one thread */
+        j.rows = m;
+        gemm_panel(&j, 0);
+        return;
+    }
+    lgC_parallel(ctx, LGC_PAR_MIN, (m + j.rows - 1) / j.rows, gemm_panels, &j);
 }
 
 const char *lg_blas_corename(void)
