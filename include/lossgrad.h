@@ -180,6 +180,15 @@ const char *lg_status_name(lg_status s);
 /* Kernel threads (also OpenBLAS's): n in 1..LG_MAX_THREADS, else LG_ERR_VALUE. */
 lg_status lg_ctx_set_threads(lg_ctx *ctx, int n);
 int lg_ctx_threads(const lg_ctx *ctx);
+/* True if results in dt are the same bits at every thread count, 1
+ * included. Every kernel splits its work so that the bits do not depend on
+ * the threads; matrix products are cut into panels of rows, which keep one
+ * BLAS call's bits only if the BLAS kernel computes each element the same
+ * way wherever its row falls. lossgrad finds that out once per process
+ * (Debian 12's OpenBLAS on x86-64 keeps them); when it is false, 2 threads
+ * and more still give each other's bits, and 1 thread may differ from them
+ * in the last bit of large products. False for a NULL ctx. */
+bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt);
 
 /* Ends the step: frees every step tensor, the tape and intermediate
  * gradients at once (and closes any open scope); the arena keeps its

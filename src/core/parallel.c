@@ -6,7 +6,9 @@
  * none is left. The caller never waits for a chunk nobody has started: on
  * a machine whose other cores are busy, a worker that is not running when
  * the work is posted claims nothing, and the caller does the whole range
- * (as with threads = 1), waiting only for chunks a worker has begun. This
+ * (as with threads = 1), waiting only for chunks a worker has begun; when
+ * no worker has claimed a chunk by the end of its first, it takes the rest
+ * as one range. This
  * is why the pool is lossgrad's own and not an OpenMP team, which splits
  * the range statically and makes every region wait for its slowest thread:
  * with one core taken by another process, that made 2 threads 10 to 30
@@ -51,8 +53,10 @@ typedef struct lgC_pool {
     _Atomic uint64_t ticket;
     _Atomic int64_t finished; /* chunks of the current job done */
     _Atomic uint32_t posted;  /* gen, for the workers' spin */
+    _Atomic uint32_t taken;   /* the last gen a worker picked up */
     /* the caller's side only: late workers make the pool stand aside */
     double serial_until, pause; /* ns: serial until then; the last pause */
+    int missed;                 /* long jobs in a row no worker picked up */
 } lgC_pool;
 
 static _Thread_local bool in_chunk; /* this thread is running a chunk */
@@ -71,29 +75,39 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Runs chunks of job `gen` until none is left; the number run. */
+/* Chunk c of the job is done: the last one wakes a caller asleep on done. */
+static void chunks_done(lgC_pool *p, int64_t k, int64_t nchunks)
+{
+    if (atomic_fetch_add_explicit(&p->finished, k, memory_order_acq_rel) + k == nchunks) {
+        pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
+        pthread_cond_broadcast(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Runs chunks of job `gen` until none is left; the number run. The caller
+ * (greedy) takes every chunk left at once when no worker has claimed one
+ * by the time its own chunk is done: the workers are not running (another
+ * process has their cores), and one range is faster than its chunks one by
+ * one (a product as one BLAS call). */
 static int64_t run_chunks(lgC_pool *p, uint32_t gen, lgC_range_fn fn, void *arg, int64_t n,
-                          int64_t nchunks)
+                          int64_t nchunks, bool greedy)
 {
     int64_t ran = 0;
     uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     for (;;) {
-        if ((uint32_t)(t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= nchunks)
-            return ran;
-        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue; /* t was reloaded */
         int64_t c = (int64_t)(t & 0xffffffffu);
-        int64_t lo = n * c / nchunks, hi = n * (c + 1) / nchunks;
+        if ((uint32_t)(t >> 32) != gen || c >= nchunks)
+            return ran;
+        int64_t take = greedy && ran > 0 && c == ran ? nchunks - c : 1;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + (uint64_t)take,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue; /* t was reloaded */
         in_chunk = true;
-        fn(arg, lo, hi);
+        fn(arg, n * c / nchunks, n * (c + take) / nchunks);
         in_chunk = false;
-        ran++;
-        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == nchunks) {
-            pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
-            pthread_cond_broadcast(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        ran += take;
+        chunks_done(p, take, nchunks);
         t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     }
 }
@@ -105,8 +119,7 @@ static void *worker(void *vp)
     for (;;) {
         /* spin briefly for the next job, then sleep */
         double until = now_ns() + SPIN_NS;
-        while (atomic_load_explicit(&p->posted, memory_order_acquire) == seen &&
-               now_ns() < until) {
+        while (atomic_load_explicit(&p->posted, memory_order_acquire) == seen && now_ns() < until) {
             for (int k = 0; k < 32; k++)
                 cpu_relax();
             sched_yield(); /* a thread sharing this core (the caller's) goes first */
@@ -119,11 +132,12 @@ static void *worker(void *vp)
             return NULL;
         }
         seen = p->gen;
+        atomic_store_explicit(&p->taken, seen, memory_order_release);
         lgC_range_fn fn = p->fn;
         void *arg = p->arg;
         int64_t n = p->n, nchunks = p->nchunks;
         pthread_mutex_unlock(&p->mu);
-        run_chunks(p, seen, fn, arg, n, nchunks);
+        run_chunks(p, seen, fn, arg, n, nchunks, false);
     }
 }
 
@@ -196,30 +210,49 @@ static lgC_pool *pool_of(lg_ctx *ctx)
     return ctx->pool;
 }
 
-/* After a job: the caller worked from t0 to t1 and waited for the
- * workers until t2. A wait longer than the caller's own work by 300 us (a
- * worker descheduled while holding a chunk: another process has its core,
- * and the scheduler's slices are milliseconds; a shorter hiccup is not
- * worth giving the threads up for) makes the pool stand aside: the ctx
- * runs serially for a pause (50 ms, doubled while the workers stay late,
- * up to 2 s), then tries its workers again. So a busy machine costs 2
- * threads about one late job a pause, not a late job every kernel. */
-static void stand_aside(lgC_pool *p, double t0, double t1, double t2)
+/* After job gen: the caller worked from t0 to t1 and waited for the
+ * workers until t2. The pool stands aside (the ctx runs serially for a
+ * pause of 50 ms, doubled while the workers stay late, up to 2 s, then
+ * tries its workers again) when
+ * - the wait was longer than the caller's own work by 300 us: a worker
+ *   was descheduled while holding a chunk (the scheduler's slices are
+ *   milliseconds; a shorter hiccup is not worth giving the threads up
+ *   for); or
+ * - no worker picked up two jobs in a row that kept the caller busy for
+ *   100 us each: their cores are taken (a worker spinning for work picks
+ *   a job up in a microsecond, a sleeping one in tens). The caller then
+ *   did the work alone, but as separate chunks, and the workers' waking
+ *   took the cores from it.
+ * So a busy machine costs 2 threads a few late jobs a pause, not a late
+ * job every kernel. */
+static void stand_aside(lgC_pool *p, uint32_t gen, double t0, double t1, double t2)
 {
-    if (t2 - t1 <= (t1 - t0) + 300e3) {
-        p->pause = 0;
+    bool late = t2 - t1 > (t1 - t0) + 300e3;
+    if (t1 - t0 >= 100e3)
+        p->missed =
+            atomic_load_explicit(&p->taken, memory_order_acquire) == gen ? 0 : p->missed + 1;
+    if (!late && p->missed < 2) {
+        if (p->missed == 0)
+            p->pause = 0;
         return;
     }
+    p->missed = 0;
     p->pause = p->pause == 0 ? 50e6 : (p->pause * 2 < 2e9 ? p->pause * 2 : 2e9);
     p->serial_until = t2 + p->pause;
+}
+
+bool lgC_parallel_serial(lg_ctx *ctx)
+{
+    lgC_pool *p = ctx->threads > 1 && !in_chunk ? pool_of(ctx) : NULL;
+    return !p || now_ns() < p->serial_until;
 }
 
 void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg)
 {
     if (n <= 0)
         return;
-    lgC_pool *p = work >= LGC_PAR_MIN && ctx->threads > 1 && n > 1 && !in_chunk ? pool_of(ctx)
-                                                                                : NULL;
+    lgC_pool *p =
+        work >= LGC_PAR_MIN && ctx->threads > 1 && n > 1 && !in_chunk ? pool_of(ctx) : NULL;
     double t0 = p ? now_ns() : 0;
     if (!p || t0 < p->serial_until) {
         fn(arg, 0, n);
@@ -236,7 +269,7 @@ void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *a
     atomic_store_explicit(&p->posted, gen, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    run_chunks(p, gen, fn, arg, n, nchunks);
+    run_chunks(p, gen, fn, arg, n, nchunks, true);
     /* every chunk is claimed: wait for the ones workers are running */
     double t1 = now_ns(), until = t1 + WAIT_SPIN_NS;
     while (atomic_load_explicit(&p->finished, memory_order_acquire) < nchunks && now_ns() < until)
@@ -247,5 +280,5 @@ void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *a
             pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
-    stand_aside(p, t0, t1, now_ns());
+    stand_aside(p, gen, t0, t1, now_ns());
 }

@@ -6,6 +6,8 @@
 #include "tensor.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <string.h>
 
 #define LGT_GEMM_PAR_MIN (1 << 21) /* m n k below which one thread does the product */
 
@@ -15,18 +17,134 @@ char *openblas_get_config(void);
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
-/* C's rows per OpenBLAS call when a product is split over threads: about
- * a quarter of them, in multiples of 16, from 32 to 128 (a function of the
- * shape only, so the bits do not depend on which thread runs a panel or
- * how many threads there are beyond one). Panels of rows, not columns:
- * column panels made the MLP's products 15 % slower. On one thread, and
- * below LGT_GEMM_PAR_MIN, a product is one call, the fastest (split
- * products round differently from whole ones in the last bit, so 1 and
- * 2 threads may differ there; 2 threads and 4 do not). */
-static int64_t panel_rows(int64_t m)
+/* Split products keep one call's bits.
+ *
+ * A product cut into panels of C's rows gives exactly the bits of one call
+ * when every panel starts at a multiple of the BLAS kernel's row granule:
+ * OpenBLAS computes each element of C in an order that depends on where
+ * its row falls in the kernel's tiles, not on the rest of the call (on
+ * Zen and Haswell 0.3.21: 12 rows for sgemm, 2 for dgemm). The granule is
+ * not exposed, so it is found once per process by trying candidates on
+ * products that exercise each transpose, odd sizes, alpha and beta; 0 if
+ * none holds (another BLAS or kernel). With a granule, 1 thread, 2 threads,
+ * and a pool standing aside all give the same bits, and a product runs as
+ * one call whenever it runs on one thread, the fastest there. */
+enum { GRANULE_MAX = 64 };
+static const int granule_candidates[] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64 };
+
+/* Fills n values in [-1, 1) from a xorshift state. */
+static void probe_fill(lg_dtype dt, void *x, int64_t n, uint64_t *s)
 {
-    int64_t r = ((m + 3) / 4 + 15) / 16 * 16;
-    return r < 32 ? 32 : (r > 128 ? 128 : r);
+    for (int64_t i = 0; i < n; i++) {
+        *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+        double v = (double)(*s >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+        if (dt == LG_F32)
+            ((float *)x)[i] = (float)v;
+        else
+            ((double *)x)[i] = v;
+    }
+}
+
+static void blas_call(lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                      int64_t ldc)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
+    if (dt == LG_F32)
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, (float)alpha,
+                    (const float *)a, (blasint)lda, (const float *)b, (blasint)ldb, (float)beta,
+                    (float *)c, (blasint)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, alpha,
+                    (const double *)a, (blasint)lda, (const double *)b, (blasint)ldb, beta,
+                    (double *)c, (blasint)ldc);
+}
+
+enum { PROBE_M = 7 * GRANULE_MAX + 5, PROBE_N = 17, PROBE_K = 40 };
+
+/* True if every probe product cut into panels of multiples of g rows
+ * equals the whole call bit for bit. buf holds 3 PROBE_M x PROBE_K-sized
+ * matrices and B. */
+static bool granule_holds(lg_dtype dt, int g, unsigned char *buf)
+{
+    static const int ns[] = { 1, 3, 8, 17 }, ks[] = { 1, 7, 16, 40 };
+    size_t es = lgT_dtype_size(dt);
+    unsigned char *a = buf, *c1 = a + (size_t)PROBE_M * PROBE_K * es;
+    unsigned char *c2 = c1 + (size_t)PROBE_M * PROBE_N * es,
+                  *b = c2 + (size_t)PROBE_M * PROBE_N * es;
+    uint64_t s = 88172645463325252u;
+    for (int t = 0; t < 16; t++) {
+        bool ta = t & 1, tb = t & 2;
+        int64_t m = (int64_t)g * (3 + t % 5) + t % 7, n = ns[t % 4], k = ks[(t / 4) % 4];
+        if (m > PROBE_M)
+            m = PROBE_M;
+        int64_t rows = (int64_t)g * (1 + t % 3), lda = ta ? m : k, ldb = tb ? k : n;
+        double alpha = t % 3 ? 0.37 : 1.0, beta = t % 4 == 0 ? 0.0 : (t % 4 == 1 ? 1.0 : -0.5);
+        probe_fill(dt, a, m * k, &s);
+        probe_fill(dt, b, k * n, &s);
+        probe_fill(dt, c1, m * n, &s);
+        memcpy(c2, c1, (size_t)(m * n) * es);
+        blas_call(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c1, n);
+        for (int64_t r0 = 0; r0 < m; r0 += rows)
+            blas_call(dt, ta, tb, r0 + rows < m ? rows : m - r0, n, k, alpha,
+                      a + (size_t)(ta ? r0 : r0 * lda) * es, lda, b, ldb, beta,
+                      c2 + (size_t)(r0 * n) * es, n);
+        if (memcmp(c1, c2, (size_t)(m * n) * es) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The row granule for dt (see above), -1 until probed. Probed under a
+ * mutex: several ctxs may make their first product at once. */
+static int granule[2] = { -1, -1 };
+static pthread_mutex_t granule_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int row_granule(lg_ctx *ctx, lg_dtype dt)
+{
+    int i = dt == LG_F32 ? 0 : 1;
+    int g = __atomic_load_n(&granule[i], __ATOMIC_ACQUIRE);
+    if (g >= 0)
+        return g;
+    size_t es = lgT_dtype_size(dt);
+    size_t bytes = ((size_t)PROBE_M * (PROBE_K + 2 * PROBE_N) + (size_t)PROBE_K * PROBE_N) * es;
+    unsigned char *buf = lgC_raw_alloc(ctx, bytes);
+    if (!buf)
+        return 0; /* not cached: tried again at the next product */
+    pthread_mutex_lock(&granule_mu);
+    g = granule[i];
+    for (size_t c = 0; g < 0 && c < sizeof granule_candidates / sizeof *granule_candidates; c++)
+        if (granule_holds(dt, granule_candidates[c], buf))
+            g = granule_candidates[c];
+    if (g < 0)
+        g = 0;
+    __atomic_store_n(&granule[i], g, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&granule_mu);
+    lgC_raw_free(ctx, buf, bytes);
+    return g;
+}
+
+bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt)
+{
+    if (!ctx || (dt != LG_F32 && dt != LG_F64))
+        return false;
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+    return row_granule(ctx, dt) > 0;
+}
+
+/* C's rows per panel when a product is split over threads: about a
+ * quarter of them, from 32 to 128, in multiples of the granule g (or of
+ * 16 without one: then a function of the shape only, so 2 threads and 4
+ * give the same bits, but 1 thread, one call, may differ from them in the
+ * last bit). Panels of rows, not columns: column panels made the MLP's
+ * products 15 % slower. */
+static int64_t panel_rows(int64_t m, int g)
+{
+    int64_t q = g > 0 ? g : 16, r = ((m + 3) / 4 + q - 1) / q * q;
+    int64_t lo = (32 + q - 1) / q * q, hi = (128 + q - 1) / q * q;
+    return r < lo ? lo : (r > hi ? hi : r);
 }
 
 typedef struct gemm_job {
@@ -42,32 +160,30 @@ typedef struct gemm_job {
     void *c;
     int64_t ldc;
     int64_t rows; /* per panel */
+    bool exact;   /* panels keep one call's bits (a row granule) */
 } gemm_job;
 
-/* Panel r of C, j->rows of its rows (op(A)'s rows with them: A's rows,
- * or A^T's columns), one OpenBLAS call. */
-static void gemm_panel(const gemm_job *j, int64_t r)
+/* Panels lo to hi of C, j->rows rows each (op(A)'s rows with them: A's
+ * rows, or A^T's columns): one OpenBLAS call when the BLAS keeps split
+ * products' bits (j->exact), else one call a panel, so that the bits
+ * depend on the shape only. */
+static void gemm_rows(const gemm_job *j, int64_t r0, int64_t r1)
 {
     size_t es = lgT_dtype_size(j->dt);
-    int64_t r0 = r * j->rows, r1 = r0 + j->rows < j->m ? r0 + j->rows : j->m, m = r1 - r0;
     const char *a = (const char *)j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * es;
     char *c = (char *)j->c + (size_t)(r0 * j->ldc) * es;
-    enum CBLAS_TRANSPOSE TA = j->ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
-    if (j->dt == LG_F32)
-        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)j->n, (blasint)j->k,
-                    (float)j->alpha, (const float *)a, (blasint)j->lda, (const float *)j->b,
-                    (blasint)j->ldb, (float)j->beta, (float *)c, (blasint)j->ldc);
-    else
-        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)j->n, (blasint)j->k, j->alpha,
-                    (const double *)a, (blasint)j->lda, (const double *)j->b, (blasint)j->ldb,
-                    j->beta, (double *)c, (blasint)j->ldc);
+    blas_call(j->dt, j->ta, j->tb, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
+              c, j->ldc);
 }
 
 static void gemm_panels(void *arg, int64_t lo, int64_t hi)
 {
-    for (int64_t r = lo; r < hi; r++)
-        gemm_panel(arg, r);
+    const gemm_job *j = arg;
+    int64_t step = j->exact ? hi - lo : 1;
+    for (int64_t r = lo; r < hi; r += step) {
+        int64_t r1 = (r + step) * j->rows;
+        gemm_rows(j, r * j->rows, r1 < j->m ? r1 : j->m);
+    }
 }
 
 void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
@@ -88,19 +204,25 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
             }
         return;
     }
-    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, panel_rows(m) };
     /* OpenBLAS runs on one thread in every call: large products are cut
      * here into panels of C's rows split over the ctx's threads
      * (core/parallel.c), so that a busy core never holds up a product the
      * way OpenBLAS's own thread team does. */
     if (openblas_get_num_threads() != 1)
         openblas_set_num_threads(1);
+    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m, true };
     double mnk = (double)m * (double)n * (double)k;
     if (ctx->threads == 1 || mnk < LGT_GEMM_PAR_MIN) { /* one call: the fastest on one thread */
-        j.rows = m;
-        gemm_panel(&j, 0);
+        gemm_rows(&j, 0, m);
         return;
     }
+    int g = row_granule(ctx, dt);
+    if (g > 0 && lgC_parallel_serial(ctx)) { /* the same bits as panels, faster */
+        gemm_rows(&j, 0, m);
+        return;
+    }
+    j.rows = panel_rows(m, g);
+    j.exact = g > 0;
     lgC_parallel(ctx, LGC_PAR_MIN, (m + j.rows - 1) / j.rows, gemm_panels, &j);
 }
 
