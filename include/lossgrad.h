@@ -152,8 +152,8 @@ typedef void *(*lg_alloc_fn)(void *user, void *ptr, size_t old_size, size_t new_
 typedef struct lg_ctx_params {
     uint32_t defaults_tag; /* written by the _default() function only (see Options) */
     uint64_t seed;      /* RNG seed (0 is seed 0: runs are reproducible) */
-    int threads;        /* kernel and OpenBLAS threads, 1..LG_MAX_THREADS; 0 is the
-                         * default, one thread */
+    int threads;        /* kernel threads (matrix products included), 1..LG_MAX_THREADS;
+                         * 0 is the default, one thread */
     lg_alloc_fn alloc;  /* NULL: the C library's malloc/realloc/free */
     void *alloc_user;   /* passed to alloc */
     size_t arena_chunk; /* step arena growth in bytes; 0 is the default, 1 MiB */
@@ -177,7 +177,9 @@ const char *lg_ctx_errmsg(const lg_ctx *ctx);
 void lg_ctx_clear_error(lg_ctx *ctx);
 const char *lg_status_name(lg_status s);
 
-/* Kernel threads (also OpenBLAS's): n in 1..LG_MAX_THREADS, else LG_ERR_VALUE. */
+/* Kernel threads, matrix products included (lossgrad splits them; each
+ * OpenBLAS call runs on one thread): n in 1..LG_MAX_THREADS, else
+ * LG_ERR_VALUE. */
 lg_status lg_ctx_set_threads(lg_ctx *ctx, int n);
 int lg_ctx_threads(const lg_ctx *ctx);
 /* True if results in dt are the same bits at every thread count, 1
