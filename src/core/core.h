@@ -62,11 +62,16 @@ typedef struct lgC_mark {
 } lgC_mark;
 
 /* Persistent blocks form a doubly linked list ahead of their payload. */
+/* A persistent allocation: this header sits right before its payload,
+ * which is 64-byte aligned (a cache line: vector loads of parameters,
+ * gradients and optimizer state never straddle two; 16-byte payloads made
+ * every other AVX2 load of an SGD step split). */
 typedef struct lgC_block {
     struct lgC_block *prev, *next;
     size_t size; /* payload bytes */
-    size_t pad_; /* keeps the payload 16-byte aligned */
+    void *raw;   /* what the allocator returned, size + LGC_BLOCK_SPARE bytes */
 } lgC_block;
+#define LGC_BLOCK_SPARE (sizeof(lgC_block) + 63)
 
 struct lg_tensor;
 

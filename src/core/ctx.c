@@ -88,14 +88,18 @@ bool lgC_fail(lg_ctx *ctx, lg_status s, const char *fmt, ...)
 
 void *lgC_palloc(lg_ctx *ctx, size_t n, const char *who)
 {
-    size_t total = sizeof(lgC_block) + n;
+    size_t total = n + LGC_BLOCK_SPARE;
     if (total < n)
         return lgC_error(ctx, LG_ERR_OOM, "%s: out of memory (%zu bytes requested)", who, n);
-    lgC_block *b = lgC_raw_alloc(ctx, total);
-    if (!b)
+    unsigned char *raw = lgC_raw_alloc(ctx, total);
+    if (!raw)
         return lgC_error(ctx, LG_ERR_OOM, "%s: out of memory (%zu bytes requested)", who, n);
-    memset(b, 0, total);
+    unsigned char *payload = raw + sizeof(lgC_block);
+    payload += (size_t)(-(uintptr_t)payload) & 63;
+    lgC_block *b = (lgC_block *)(void *)payload - 1;
+    memset(b, 0, sizeof *b + n);
     b->size = n;
+    b->raw = raw;
     b->next = ctx->blocks;
     if (ctx->blocks)
         ctx->blocks->prev = b;
@@ -116,7 +120,7 @@ void lgC_pfree(lg_ctx *ctx, void *p)
     if (b->next)
         b->next->prev = b->prev;
     ctx->persistent_bytes -= b->size;
-    lgC_raw_free(ctx, b, sizeof(lgC_block) + b->size);
+    lgC_raw_free(ctx, b->raw, b->size + LGC_BLOCK_SPARE);
 }
 
 static const lg_ctx_params ctx_defaults = { .defaults_tag = LG_OPTS_TAG };
