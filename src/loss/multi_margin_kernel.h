@@ -9,18 +9,20 @@
  * it from another, every sum rounded to T as it is stored.
  */
 
+/* The loops below select instead of branching: whether a term counts is
+ * data (about half the terms of random logits), and a mispredicted branch
+ * a term cost a third of a small case's time. Adding a dropped term as 0
+ * leaves every sum's bits as skipping it did. */
+
 /* multi margin, one row: sum_{j != y, z_j > 0} z_j^p, z_j = margin - x_y + x_j */
 static double FN(mm_row)(const T *x, int64_t C, int64_t y, int64_t p, double margin)
 {
     T xy = x[y];
     double s = 0;
     for (int64_t j = 0; j < C; j++) {
-        if (j == y)
-            continue;
         double z = (double)(T)((T)(x[j] - xy) + (T)margin);
-        if (!(z > 0))
-            continue;
-        s += p == 2 ? z * z : z;
+        bool keep = (j != y) & (z > 0);
+        s += keep ? (p == 2 ? z * z : z) : 0.0;
     }
     return s;
 }
@@ -32,14 +34,11 @@ static void FN(mm_row_grad)(T *dx, const T *x, int64_t C, int64_t y, int64_t p, 
     T xy = x[y];
     double back = 0;
     for (int64_t j = 0; j < C; j++) {
-        if (j == y)
-            continue;
         double z = (double)(T)((T)(x[j] - xy) + (T)margin);
-        if (!(z > 0))
-            continue;
-        double dz = p == 2 ? 2 * z : 1;
-        dx[j] = (T)((double)dx[j] + c * dz);
-        back += c * dz;
+        bool keep = (j != y) & (z > 0);
+        double cdz = c * (p == 2 ? 2 * z : 1);
+        dx[j] = keep ? (T)((double)dx[j] + cdz) : dx[j];
+        back += keep ? cdz : 0.0;
     }
     dx[y] = (T)((double)dx[y] - back);
 }
@@ -52,33 +51,29 @@ static double FN(mlm_row)(const T *x, int64_t C, const int64_t *row, int64_t len
     for (int64_t jj = 0; jj < len; jj++) {
         T xj = x[row[jj]];
         for (int64_t k = 0; k < C; k++) {
-            if (lab[k])
-                continue;
             double z = (double)(T)((T)(-xj + 1) + x[k]);
-            if (!(z > 0))
-                continue;
-            s += z;
+            s += !lab[k] & (z > 0) ? z : 0.0;
         }
     }
     return s;
 }
 
-/* its gradient times c into the row dx: + c at k, - c at j, per term */
+/* its gradient times c into the row dx: + c at k, - c at j, per term (j
+ * is a label and k is not, so the two never meet; x_j's share is summed
+ * in T as it goes, as storing it each term did) */
 static void FN(mlm_row_grad)(T *dx, const T *x, int64_t C, const int64_t *row, int64_t len,
                              const bool *lab, double c)
 {
     for (int64_t jj = 0; jj < len; jj++) {
         int64_t j = row[jj];
-        T xj = x[j];
+        T xj = x[j], dj = dx[j];
         for (int64_t k = 0; k < C; k++) {
-            if (lab[k])
-                continue;
             double z = (double)(T)((T)(-xj + 1) + x[k]);
-            if (!(z > 0))
-                continue;
-            dx[k] = (T)((double)dx[k] + c);
-            dx[j] = (T)((double)dx[j] - c);
+            bool keep = !lab[k] & (z > 0);
+            dx[k] = keep ? (T)((double)dx[k] + c) : dx[k];
+            dj = keep ? (T)((double)dj - c) : dj;
         }
+        dx[j] = dj;
     }
 }
 
