@@ -24,7 +24,8 @@ over 5 steps, each in a fresh process), and one last line per anchor:
 Without --filter, two more sections follow: the training steps beside a
 process spinning on one core (bench_losses --busy), 2 threads against 1,
 with `RESULT busy max_slowdown_2_over_1=...`; and KANN's configuration
-(bench_kann_config, 1 thread) with its RESULT lines.
+(bench_kann_config, 1 thread) with its RESULT lines. --busy-only runs the
+busy-machine section alone, --rounds rounds.
 """
 
 import argparse
@@ -97,6 +98,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--filter")
+    ap.add_argument("--busy-only", action="store_true",
+                    help="only the busy-machine section (lossgrad alone), --rounds rounds")
     a = ap.parse_args()
     c_exe = os.path.join(a.build, "bench", "bench_losses")
     cpp_exe = os.path.join(a.build, "bench", "bench_libtorch")
@@ -121,6 +124,9 @@ def main():
         e = dict(base, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
         return dict(e, OMP_WAIT_POLICY="PASSIVE") if passive else e
 
+    if a.busy_only:
+        busy_machine(c_exe, env_for, a.rounds)
+        return
     times = {}  # (side, threads, case) -> [seconds per round]
     copy = []
     kernels = {}
