@@ -290,7 +290,8 @@ lg_tensor *lg_rand(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape, dou
 lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 
 /* Persistent tensors: parameters live until lg_ctx_free, require grad and
- * start at zero. name may be NULL (it is copied); a name another parameter
+ * start at zero; their data, and their gradients', start on a 64-byte
+ * boundary. name may be NULL (it is copied); a name another parameter
  * has is LG_ERR_VALUE (checkpoints save by name). */
 lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape);
 int lg_param_count(const lg_ctx *ctx);

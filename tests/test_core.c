@@ -171,6 +171,12 @@ Test(core, parameters_persist_across_steps)
     cr_assert(lg_tensor_requires_grad(w));
     double zeros[4] = { 0 };
     expect_close(w, zeros, 4, 0, "params start at zero");
+    /* parameter data and gradients start on a cache line (vector loads of
+     * an update never straddle two) */
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_mul(ctx, w, w), 0, NULL, false)), LG_OK);
+    cr_assert_eq((uintptr_t)lg_tensor_data(w) % 64, 0);
+    cr_assert_eq((uintptr_t)lg_tensor_data(b) % 64, 0);
+    cr_assert_eq((uintptr_t)lg_tensor_data(lg_tensor_grad(w)) % 64, 0);
     for (int i = 0; i < 40; i++) /* grows the parameter list */
         cr_assert_not_null(lg_param_new(ctx, NULL, LG_F32, 1, SHAPE(1)));
     lg_step_end(ctx);
@@ -247,6 +253,25 @@ Test(core, threads_give_identical_results)
         cr_assert_eq(memcmp(lg_tensor_data(r[0][i]), lg_tensor_data(r[1][i]),
                             (size_t)lg_tensor_numel(r[0][i]) * sizeof(float)),
                      0, "result %d differs between 1 and 2 threads", i);
+    /* products split into panels (at 2 threads) against one call: the same
+     * bits where lg_threads_bitwise says so, else within rounding */
+    for (int dt = 0; dt < 2; dt++) {
+        lg_tensor *p[2];
+        for (int k = 0; k < 2; k++) {
+            lg_tensor *a = lg_randn(cs[k], (lg_dtype)dt, 2, SHAPE(301, 400));
+            lg_tensor *b = lg_randn(cs[k], (lg_dtype)dt, 2, SHAPE(400, 250));
+            p[k] = lg_matmul(cs[k], a, b);
+        }
+        cr_assert_eq(lg_threads_bitwise(c1, (lg_dtype)dt), lg_threads_bitwise(c2, (lg_dtype)dt));
+        size_t es = dt == LG_F32 ? sizeof(float) : sizeof(double);
+        if (lg_threads_bitwise(c1, (lg_dtype)dt))
+            cr_assert_eq(memcmp(lg_tensor_data(p[0]), lg_tensor_data(p[1]), 301 * 250 * es), 0,
+                         "%s product differs between 1 and 2 threads", dt ? "float64" : "float32");
+        else
+            expect_close_to(p[1], p[0], 1e-4, "a product at 1 and 2 threads");
+    }
+    cr_assert(!lg_threads_bitwise(NULL, LG_F32));
+    cr_assert(!lg_threads_bitwise(c1, LG_I64));
     lg_ctx_free(c1);
     lg_ctx_free(c2);
 }
