@@ -59,6 +59,11 @@ ex_args ex_parse(int argc, char **argv, const char *name, int default_epochs)
     return a;
 }
 
+/* The ctxs ex_ctx made, for the RESULT line's digest (each example makes
+ * its ctxs, trains, prints its RESULT, then frees them). */
+static lg_ctx *made[8];
+static int nmade;
+
 lg_ctx *ex_ctx(const ex_args *a)
 {
     lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = a->seed, .threads = a->threads });
@@ -66,6 +71,8 @@ lg_ctx *ex_ctx(const ex_args *a)
         fprintf(stderr, "%s: out of memory\n", a->name);
         exit(1);
     }
+    if (nmade < (int)(sizeof made / sizeof *made))
+        made[nmade++] = ctx;
     return ctx;
 }
 
@@ -265,11 +272,25 @@ void ex_csv_row(FILE *f, int n, const double *v)
 
 void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
 {
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    bool bitwise = nmade > 0;
+    for (int c = 0; c < nmade; c++) {
+        bitwise = bitwise && lg_threads_bitwise(made[c], LG_F32) &&
+                  lg_threads_bitwise(made[c], LG_F64);
+        for (int i = 0; i < lg_param_count(made[c]); i++) {
+            lg_tensor *p = lg_param_at(made[c], i);
+            const unsigned char *d = lg_tensor_data(p);
+            size_t n = (size_t)lg_tensor_numel(p) * (lg_tensor_dtype(p) == LG_F32 ? 4 : 8);
+            for (size_t k = 0; k < n; k++)
+                h = (h ^ d[k]) * 1099511628211u;
+        }
+    }
     va_list ap;
     va_start(ap, fmt);
     printf("RESULT example=%s ", a->name);
     vprintf(fmt, ap);
-    printf(" seconds=%.1f\n", seconds);
+    printf(" params=%016llx threads_bitwise=%d seconds=%.1f\n", (unsigned long long)h,
+           bitwise ? 1 : 0, seconds);
     va_end(ap);
     fflush(stdout);
 }

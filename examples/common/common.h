@@ -88,7 +88,12 @@ void ex_curve_add(ex_curve *c, double x, double y);
 void ex_plot_curves(const ex_args *a, const char *file, const char *title, const char *xlabel,
                     const char *ylabel, int n, const ex_curve *cs);
 
-/* The final machine-readable line: "RESULT example=<name> <pairs> seconds=<s>". */
+/* The final machine-readable line: "RESULT example=<name> <pairs>
+ * params=<digest> threads_bitwise=<0|1> seconds=<s>", where the digest is
+ * FNV-1a over the bytes of every parameter of every ctx ex_ctx made (in
+ * their order), and threads_bitwise is lg_threads_bitwise for both float
+ * types: where it is 1, the digest is the same at any --threads. Call it
+ * while those ctxs are alive. */
 void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
