@@ -324,11 +324,6 @@ LG_HIDDEN bool lgC_opts_kinded(lg_ctx *ctx, const char *who, const lgC_kdesc *k,
 typedef void (*lgC_range_fn)(void *arg, int64_t lo, int64_t hi);
 LG_HIDDEN void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg);
 LG_HIDDEN void lgC_pool_free(lg_ctx *ctx);
-/* True if lgC_parallel called now from this thread would run serially
- * whatever its work: one thread, no pool, inside a chunk, or the pool
- * standing aside (for a kernel with a faster serial form of the same
- * result). */
-LG_HIDDEN bool lgC_parallel_serial(lg_ctx *ctx);
 
 /* LGC_SIMD_REDUCE(op : var) before a loop: a vector reduction (OpenMP's
  * simd directive, honoured with -fopenmp or -fopenmp-simd) where plain C

@@ -241,12 +241,6 @@ static void stand_aside(lgC_pool *p, uint32_t gen, double t0, double t1, double 
     p->serial_until = t2 + p->pause;
 }
 
-bool lgC_parallel_serial(lg_ctx *ctx)
-{
-    lgC_pool *p = ctx->threads > 1 && !in_chunk ? pool_of(ctx) : NULL;
-    return !p || now_ns() < p->serial_until;
-}
-
 void lgC_parallel(lg_ctx *ctx, int64_t work, int64_t n, lgC_range_fn fn, void *arg)
 {
     if (n <= 0)

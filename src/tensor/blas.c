@@ -17,6 +17,16 @@ char *openblas_get_config(void);
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
+/* OpenBLAS runs on one thread in every call: large products are cut into
+ * panels of C's rows split over the ctx's threads (core/parallel.c), so
+ * that a busy core never holds up a product the way OpenBLAS's own
+ * thread team does. */
+static void blas_one_thread(void)
+{
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+}
+
 /* Split products keep one call's bits.
  *
  * A product cut into panels of C's rows gives exactly the bits of one call
@@ -45,20 +55,40 @@ static void probe_fill(lg_dtype dt, void *x, int64_t n, uint64_t *s)
     }
 }
 
-static void blas_call(lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                      int64_t ldc)
+typedef struct gemm_job {
+    lg_dtype dt;
+    bool ta, tb;
+    int64_t m, n, k;
+    double alpha;
+    const void *a;
+    int64_t lda;
+    const void *b;
+    int64_t ldb;
+    double beta;
+    void *c;
+    int64_t ldc;
+    int64_t panels, g; /* the cut: panel_count(m) panels, granule g (0: none) */
+} gemm_job;
+
+/* Rows r0 to r1 of C (op(A)'s rows with them: A's rows, or A^T's
+ * columns) in one OpenBLAS call. */
+static void gemm_rows(const gemm_job *j, int64_t r0, int64_t r1)
 {
-    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
-    if (dt == LG_F32)
-        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, (float)alpha,
-                    (const float *)a, (blasint)lda, (const float *)b, (blasint)ldb, (float)beta,
-                    (float *)c, (blasint)ldc);
+    if (r1 <= r0)
+        return;
+    size_t es = lgT_dtype_size(j->dt);
+    const char *a = (const char *)j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * es;
+    char *c = (char *)j->c + (size_t)(r0 * j->ldc) * es;
+    enum CBLAS_TRANSPOSE TA = j->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
+    blasint m = (blasint)(r1 - r0), n = (blasint)j->n, k = (blasint)j->k;
+    if (j->dt == LG_F32)
+        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, (float)j->alpha, (const float *)a,
+                    (blasint)j->lda, (const float *)j->b, (blasint)j->ldb, (float)j->beta,
+                    (float *)c, (blasint)j->ldc);
     else
-        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, alpha,
-                    (const double *)a, (blasint)lda, (const double *)b, (blasint)ldb, beta,
-                    (double *)c, (blasint)ldc);
+        cblas_dgemm(CblasRowMajor, TA, TB, m, n, k, j->alpha, (const double *)a, (blasint)j->lda,
+                    (const double *)j->b, (blasint)j->ldb, j->beta, (double *)c, (blasint)j->ldc);
 }
 
 enum { PROBE_M = 7 * GRANULE_MAX + 5, PROBE_N = 17, PROBE_K = 40 };
@@ -85,11 +115,12 @@ static bool granule_holds(lg_dtype dt, int g, unsigned char *buf)
         probe_fill(dt, b, k * n, &s);
         probe_fill(dt, c1, m * n, &s);
         memcpy(c2, c1, (size_t)(m * n) * es);
-        blas_call(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c1, n);
+        gemm_job whole = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c1, n, 1, 0 };
+        gemm_job cut = whole;
+        cut.c = c2;
+        gemm_rows(&whole, 0, m);
         for (int64_t r0 = 0; r0 < m; r0 += rows)
-            blas_call(dt, ta, tb, r0 + rows < m ? rows : m - r0, n, k, alpha,
-                      a + (size_t)(ta ? r0 : r0 * lda) * es, lda, b, ldb, beta,
-                      c2 + (size_t)(r0 * n) * es, n);
+            gemm_rows(&cut, r0, r0 + rows < m ? r0 + rows : m);
         if (memcmp(c1, c2, (size_t)(m * n) * es) != 0)
             return false;
     }
@@ -129,8 +160,7 @@ bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt)
 {
     if (!ctx || (dt != LG_F32 && dt != LG_F64))
         return false;
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
+    blas_one_thread();
     return row_granule(ctx, dt) > 0;
 }
 
@@ -150,21 +180,6 @@ static int64_t panel_count(int64_t m)
     return p < most ? p : (most > 1 ? most : 1);
 }
 
-typedef struct gemm_job {
-    lg_dtype dt;
-    bool ta, tb;
-    int64_t m, n, k;
-    double alpha;
-    const void *a;
-    int64_t lda;
-    const void *b;
-    int64_t ldb;
-    double beta;
-    void *c;
-    int64_t ldc;
-    int64_t panels, g; /* the cut: panel_count(m) panels, granule g (0: none) */
-} gemm_job;
-
 /* Where panel r starts (r = panels: m). */
 static int64_t panel_start(const gemm_job *j, int64_t r)
 {
@@ -176,19 +191,6 @@ static int64_t panel_start(const gemm_job *j, int64_t r)
     }
     int64_t at = (r * j->m / j->panels + j->g / 2) / j->g * j->g;
     return at < j->m ? at : j->m;
-}
-
-/* Rows r0 to r1 of C (op(A)'s rows with them: A's rows, or A^T's
- * columns) in one OpenBLAS call. */
-static void gemm_rows(const gemm_job *j, int64_t r0, int64_t r1)
-{
-    if (r1 <= r0)
-        return;
-    size_t es = lgT_dtype_size(j->dt);
-    const char *a = (const char *)j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * es;
-    char *c = (char *)j->c + (size_t)(r0 * j->ldc) * es;
-    blas_call(j->dt, j->ta, j->tb, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
-              c, j->ldc);
 }
 
 /* Panels lo to hi: one call when the BLAS keeps split products' bits (a
@@ -223,24 +225,17 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
             }
         return;
     }
-    /* OpenBLAS runs on one thread in every call: large products are cut
-     * here into panels of C's rows split over the ctx's threads
-     * (core/parallel.c), so that a busy core never holds up a product the
-     * way OpenBLAS's own thread team does. */
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
+    blas_one_thread();
     gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 0 };
     double mnk = (double)m * (double)n * (double)k;
     if (ctx->threads == 1 || mnk < LGT_GEMM_PAR_MIN) { /* one call: the fastest on one thread */
         gemm_rows(&j, 0, m);
         return;
     }
-    int g = row_granule(ctx, dt);
-    if (g > 0 && lgC_parallel_serial(ctx)) { /* the same bits as panels, faster */
-        gemm_rows(&j, 0, m);
-        return;
-    }
-    j.panels = panel_count(m), j.g = g;
+    /* with a granule, whatever range of panels a thread gets is one call:
+     * the whole product when the pool runs it serially (standing aside, or
+     * its workers not there) */
+    j.panels = panel_count(m), j.g = row_granule(ctx, dt);
     lgC_parallel(ctx, LGC_PAR_MIN, j.panels, gemm_panels, &j);
 }
 
