@@ -75,7 +75,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Chunk c of the job is done: the last one wakes a caller asleep on done. */
+/* k more chunks of the job are done: the last wakes a caller asleep on done. */
 static void chunks_done(lgC_pool *p, int64_t k, int64_t nchunks)
 {
     if (atomic_fetch_add_explicit(&p->finished, k, memory_order_acq_rel) + k == nchunks) {
