@@ -412,6 +412,31 @@ lg_tensor *lg_add_scalar(lg_ctx *ctx, lg_tensor *x, double s); /* x + s */
  * bound gives NaN everywhere, with gradient 0 (as torch.clamp). */
 lg_tensor *lg_clamp(lg_ctx *ctx, lg_tensor *x, double lo, double hi);
 
+/* Activations, with PyTorch's formulas and its gradients at the kinks. */
+typedef enum lg_gelu_approximate { LG_GELU_NONE = 0, LG_GELU_TANH } lg_gelu_approximate;
+/* x Phi(x) (NONE: erf), or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (TANH) */
+lg_tensor *lg_gelu(lg_ctx *ctx, lg_tensor *x, lg_gelu_approximate approximate);
+lg_tensor *lg_silu(lg_ctx *ctx, lg_tensor *x); /* x sigmoid(x) */
+lg_tensor *lg_mish(lg_ctx *ctx, lg_tensor *x); /* x tanh(softplus(x)) */
+/* x > 0 ? x : negative_slope x (PyTorch's default slope is 0.01); gradient
+ * at 0: the slope. negative_slope finite. */
+lg_tensor *lg_leaky_relu(lg_ctx *ctx, lg_tensor *x, double negative_slope);
+/* x > 0 ? x : alpha (exp(x) - 1) (default alpha 1); gradient at 0: alpha. */
+lg_tensor *lg_elu(lg_ctx *ctx, lg_tensor *x, double alpha);
+/* x > 0 ? x : alpha (exp(x / alpha) - 1); alpha finite, not 0 (default 1). */
+lg_tensor *lg_celu(lg_ctx *ctx, lg_tensor *x, double alpha);
+/* scale elu(x, alpha), scale 1.0507009873554805, alpha 1.6732632423543772 */
+lg_tensor *lg_selu(lg_ctx *ctx, lg_tensor *x);
+/* clamp to [min_val, max_val] (PyTorch's default -1, 1), gradient 0 at and
+ * beyond the bounds (unlike lg_clamp); min_val <= max_val. relu6 is [0, 6]. */
+lg_tensor *lg_hardtanh(lg_ctx *ctx, lg_tensor *x, double min_val, double max_val);
+lg_tensor *lg_relu6(lg_ctx *ctx, lg_tensor *x);
+/* x relu6(x + 3) / 6: gradient 0 below -3, x/3 + 1/2 on [-3, 3], 1 above */
+lg_tensor *lg_hardswish(lg_ctx *ctx, lg_tensor *x);
+/* relu6(x + 3) / 6: gradient 1/6 on (-3, 3), 0 elsewhere */
+lg_tensor *lg_hardsigmoid(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_softsign(lg_ctx *ctx, lg_tensor *x); /* x / (1 + |x|) */
+
 /* Comparisons (broadcasting) give a mask of a's dtype holding 0 or 1; no
  * gradient flows through them. */
 lg_tensor *lg_eq(lg_ctx *ctx, lg_tensor *a, lg_tensor *b);

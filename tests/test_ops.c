@@ -86,6 +86,73 @@ static double r_log_sigmoid(double x)
     return -log1p(exp(-x));
 }
 
+/* The activations: closed forms written from their definitions. */
+static double r_gelu(double x)
+{
+    return 0.5 * x * erfc(-x / sqrt(2.0));
+}
+static lg_tensor *u_gelu(lg_ctx *c, lg_tensor *x)
+{
+    return lg_gelu(c, x, LG_GELU_NONE);
+}
+static double r_gelu_tanh(double x)
+{
+    return 0.5 * x * (1 + tanh(sqrt(2 / acos(-1.0)) * (x + 0.044715 * pow(x, 3))));
+}
+static lg_tensor *u_gelu_tanh(lg_ctx *c, lg_tensor *x)
+{
+    return lg_gelu(c, x, LG_GELU_TANH);
+}
+static double r_silu(double x)
+{
+    return x * r_sigmoid(x);
+}
+static double r_mish(double x)
+{
+    return x * tanh(log(1 + exp(x)));
+}
+static double r_hardswish(double x)
+{
+    return x * fmin(fmax(x + 3, 0), 6) / 6;
+}
+static double r_hardsigmoid(double x)
+{
+    return fmin(fmax(x + 3, 0), 6) / 6;
+}
+static double r_softsign(double x)
+{
+    return x / (1 + fabs(x));
+}
+static double r_selu(double x)
+{
+    return 1.0507009873554804934 * (x > 0 ? x : 1.6732632423543772848 * (exp(x) - 1));
+}
+static lg_tensor *u_leaky_relu(lg_ctx *c, lg_tensor *x)
+{
+    return lg_leaky_relu(c, x, -0.3);
+}
+static double r_leaky_relu(double x)
+{
+    return x > 0 ? x : -0.3 * x;
+}
+static lg_tensor *u_elu(lg_ctx *c, lg_tensor *x)
+{
+    return lg_celu(c, lg_elu(c, x, 0.7), 1.3); /* both attributes of the elu row */
+}
+static double r_elu(double x)
+{
+    double e = x > 0 ? x : 0.7 * (exp(x) - 1);
+    return e > 0 ? e : 1.3 * (exp(e / 1.3) - 1);
+}
+static lg_tensor *u_hardtanh(lg_ctx *c, lg_tensor *x)
+{
+    return lg_hardtanh(c, x, -0.5, 1.25);
+}
+static double r_hardtanh(double x)
+{
+    return fmin(fmax(x, -0.5), 1.25);
+}
+
 /* U(name, op, reference, domain lo, hi, number of kinks, kink 0, kink 1) */
 #define U(name, f, ref, lo, hi, nk, k0, k1)                                                        \
     static const unary_desc ud_##name = { f, ref, lo, hi, { k0, k1 }, nk }
@@ -106,6 +173,17 @@ U(softplus, u_softplus, r_softplus, -4, 4, 1, 4.0 / 1.5, 0);
 U(pow_scalar, u_pow_scalar, r_pow_scalar, 0.1, 3, 0, 0, 0);
 U(affine, u_affine, r_affine, -3, 3, 0, 0, 0);
 U(clamp, u_clamp, r_clamp, -2, 2, 2, -0.5, 0.75);
+U(gelu, u_gelu, r_gelu, -4, 4, 0, 0, 0);
+U(gelu_tanh, u_gelu_tanh, r_gelu_tanh, -4, 4, 0, 0, 0);
+U(silu, lg_silu, r_silu, -6, 6, 0, 0, 0);
+U(mish, lg_mish, r_mish, -6, 6, 0, 0, 0);
+U(hardswish, lg_hardswish, r_hardswish, -5, 5, 2, -3, 3);
+U(hardsigmoid, lg_hardsigmoid, r_hardsigmoid, -5, 5, 2, -3, 3);
+U(softsign, lg_softsign, r_softsign, -4, 4, 0, 0, 0);
+U(selu, lg_selu, r_selu, -3, 3, 1, 0, 0);
+U(leaky_relu, u_leaky_relu, r_leaky_relu, -3, 3, 1, 0, 0);
+U(elu, u_elu, r_elu, -3, 3, 1, 0, 0);
+U(hardtanh, u_hardtanh, r_hardtanh, -2, 2, 2, -0.5, 1.25);
 
 static void unary_fwd(const op_row *r, lg_dtype dt)
 {
@@ -1501,6 +1579,17 @@ static op_row rows[] = {
     UROW(pow_scalar),
     UROW(affine),
     UROW(clamp),
+    UROW(gelu),
+    UROW(gelu_tanh),
+    UROW(silu),
+    UROW(mish),
+    UROW(hardswish),
+    UROW(hardsigmoid),
+    UROW(softsign),
+    UROW(selu),
+    UROW(leaky_relu),
+    UROW(elu),
+    UROW(hardtanh),
     BROW(add),
     BROW(sub),
     BROW(mul),

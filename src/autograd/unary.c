@@ -102,3 +102,49 @@ lg_tensor *lg_clamp(lg_ctx *ctx, lg_tensor *x, double lo, double hi)
 {
     return unary(ctx, LGA_OP_clamp, x, lo, hi);
 }
+
+lg_tensor *lg_gelu(lg_ctx *ctx, lg_tensor *x, lg_gelu_approximate approximate)
+{
+    if (ctx && x && approximate != LG_GELU_NONE && approximate != LG_GELU_TANH)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "lg_gelu: approximate = %d, expected LG_GELU_NONE or LG_GELU_TANH",
+                         (int)approximate);
+    return unary(ctx, approximate == LG_GELU_TANH ? LGA_OP_gelu_tanh : LGA_OP_gelu, x, 0, 0);
+}
+
+lg_tensor *lg_leaky_relu(lg_ctx *ctx, lg_tensor *x, double negative_slope)
+{
+    if (ctx && x && !isfinite(negative_slope))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_leaky_relu: negative_slope = %g, expected finite",
+                         negative_slope);
+    return unary(ctx, LGA_OP_leaky_relu, x, negative_slope, 0);
+}
+
+lg_tensor *lg_elu(lg_ctx *ctx, lg_tensor *x, double alpha)
+{
+    if (ctx && x && !isfinite(alpha))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_elu: alpha = %g, expected finite", alpha);
+    return unary(ctx, LGA_OP_elu, x, alpha, 1);
+}
+
+lg_tensor *lg_celu(lg_ctx *ctx, lg_tensor *x, double alpha)
+{
+    if (ctx && x && (!isfinite(alpha) || alpha == 0))
+        return lgC_error(ctx, LG_ERR_VALUE, "lg_celu: alpha = %g, expected finite and not 0",
+                         alpha);
+    return unary(ctx, LGA_OP_elu, x, alpha, 1 / alpha);
+}
+
+lg_tensor *lg_hardtanh(lg_ctx *ctx, lg_tensor *x, double min_val, double max_val)
+{
+    if (ctx && x && !(min_val <= max_val))
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "lg_hardtanh: min_val = %g and max_val = %g, expected min_val <= max_val",
+                         min_val, max_val);
+    return unary(ctx, LGA_OP_hardtanh, x, min_val, max_val);
+}
+
+lg_tensor *lg_relu6(lg_ctx *ctx, lg_tensor *x)
+{
+    return unary(ctx, LGA_OP_hardtanh, x, 0, 6);
+}
