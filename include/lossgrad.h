@@ -530,6 +530,7 @@ const char *lg_version(void);
 
 #include "lossgrad/loss.h"
 #include "lossgrad/nn.h"
+#include "lossgrad/nnops.h"
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

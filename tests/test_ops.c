@@ -1553,6 +1553,284 @@ static void gru_seq_grad(const op_row *r)
 /* The table                                                            */
 /* ------------------------------------------------------------------ */
 
+
+/* ------------------------------------------------------------------ */
+/* Layer primitives: small closed forms (PyTorch's numbers are in       */
+/* test_layers.c) and gradchecks over strides, padding, dilation,       */
+/* groups and the optional inputs                                       */
+/* ------------------------------------------------------------------ */
+
+static const double nine[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+
+static void conv_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(21);
+    lg_tensor *x = from_doubles(ctx, dt, nine, 4, SHAPE(1, 1, 3, 3));
+    lg_tensor *w = from_doubles(ctx, dt, (double[]){ 1, 0, 0, -1 }, 4, SHAPE(1, 1, 2, 2));
+    lg_tensor *b = from_doubles(ctx, dt, (double[]){ 0.5 }, 1, SHAPE(1));
+    /* y = x[i][j] - x[i+1][j+1] */
+    expect_close(lg_conv2d(ctx, x, w, b, NULL), (double[]){ -3.5, -3.5, -3.5, -3.5 }, 4,
+                 tol_for(dt), r->op);
+    lg_conv_opts o = lg_conv_opts_default();
+    o.stride = 2, o.padding = 1; /* windows start at (2i - 1, 2j - 1) */
+    expect_close(lg_conv2d(ctx, x, w, NULL, &o), (double[]){ -1, -3, -7, -4 }, 4, tol_for(dt),
+                 r->op);
+    /* 1-d: the same kernel on a row */
+    lg_tensor *x1 = from_doubles(ctx, dt, nine, 3, SHAPE(1, 1, 9));
+    lg_tensor *w1 = from_doubles(ctx, dt, (double[]){ 1, 0, -1 }, 3, SHAPE(1, 1, 3));
+    o = lg_conv_opts_default();
+    o.dilation = 2;
+    expect_close(lg_conv1d(ctx, x1, w1, NULL, &o), (double[]){ -4, -4, -4, -4, -4 }, 5,
+                 tol_for(dt), r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static void conv_transpose_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(22);
+    lg_tensor *x = from_doubles(ctx, dt, (double[]){ 1, 2, 3, 4 }, 4, SHAPE(1, 1, 2, 2));
+    lg_tensor *w = lg_ones(ctx, dt, 4, SHAPE(1, 1, 2, 2));
+    /* stride 1: overlapping 2x2 blocks add up */
+    expect_close(lg_conv_transpose2d(ctx, x, w, NULL, NULL),
+                 (double[]){ 1, 3, 2, 4, 10, 6, 3, 7, 4 }, 9, tol_for(dt), r->op);
+    lg_conv_opts o = lg_conv_opts_default();
+    o.stride = 2; /* each value fills its own block */
+    expect_close(lg_conv_transpose2d(ctx, x, w, NULL, &o),
+                 (double[]){ 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4 }, 16, tol_for(dt),
+                 r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+typedef struct conv_case {
+    int spatial;
+    bool transposed, bias;
+    int64_t n, cin, cout, h, w, kh, kw;
+    lg_conv_opts o;
+} conv_case;
+
+static lg_tensor *conv_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const conv_case *c = user;
+    lg_tensor *b = c->bias ? xs[2] : NULL;
+    if (c->spatial == 1)
+        return c->transposed ? lg_conv_transpose1d(ctx, xs[0], xs[1], b, &c->o)
+                             : lg_conv1d(ctx, xs[0], xs[1], b, &c->o);
+    return c->transposed ? lg_conv_transpose2d(ctx, xs[0], xs[1], b, &c->o)
+                         : lg_conv2d(ctx, xs[0], xs[1], b, &c->o);
+}
+
+static void conv_grad_cases(const op_row *r, bool transposed)
+{
+    lg_ctx *ctx = test_ctx(23);
+    conv_case cs[5];
+    for (int i = 0; i < 5; i++)
+        cs[i] = (conv_case){ 2, transposed, true, 2, 4, 6, 5, 6, 3, 2, lg_conv_opts_default() };
+    cs[1].o.stride_hw[0] = 2, cs[1].o.stride_hw[1] = 1, cs[1].o.padding = 1, cs[1].o.groups = 2;
+    cs[2].o.dilation = 2, cs[2].bias = false;
+    if (!transposed)
+        cs[2].o.padding_kind = LG_PADDING_SAME;
+    cs[3].spatial = 1, cs[3].o.stride = 2, cs[3].o.padding = 1;
+    cs[4].kh = cs[4].kw = 1, cs[4].o.groups = 2; /* the 1x1 path */
+    if (transposed)
+        cs[1].o.output_padding_hw[0] = 1;
+    for (int i = 0; i < 5; i++) {
+        conv_case *c = &cs[i];
+        int64_t g = c->o.groups;
+        lg_tensor *xs[3];
+        xs[0] = c->spatial == 2 ? lg_randn(ctx, LG_F64, 4, SHAPE(c->n, c->cin, c->h, c->w))
+                                : lg_randn(ctx, LG_F64, 3, SHAPE(c->n, c->cin, c->w));
+        int64_t w0 = transposed ? c->cin : c->cout, w1 = transposed ? c->cout / g : c->cin / g;
+        xs[1] = c->spatial == 2 ? lg_randn(ctx, LG_F64, 4, SHAPE(w0, w1, c->kh, c->kw))
+                                : lg_randn(ctx, LG_F64, 3, SHAPE(w0, w1, c->kw));
+        xs[2] = lg_randn(ctx, LG_F64, 1, SHAPE(c->cout));
+        expect_gradcheck(ctx, conv_apply, c, c->bias ? 3 : 2, xs, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
+static void conv_grad(const op_row *r)
+{
+    conv_grad_cases(r, false);
+}
+
+static void conv_transpose_grad(const op_row *r)
+{
+    conv_grad_cases(r, true);
+}
+
+static void max_pool_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(24);
+    lg_tensor *x = from_doubles(ctx, dt, nine, 4, SHAPE(1, 1, 3, 3)), *idx;
+    lg_max_pool_opts o = lg_max_pool_opts_default();
+    o.stride = 1;
+    expect_close(lg_max_pool2d(ctx, x, 2, 2, &o, &idx), (double[]){ 5, 6, 8, 9 }, 4, tol_for(dt),
+                 r->op);
+    static const int64_t want_idx[] = { 4, 5, 7, 8 };
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(((int64_t *)lg_tensor_data(idx))[i], want_idx[i]);
+    /* ceil_mode keeps the partial last window of a row */
+    o = lg_max_pool_opts_default();
+    o.ceil_mode = true;
+    lg_tensor *x1 = from_doubles(ctx, dt, (double[]){ 3, 1, 4, 1, 5 }, 2, SHAPE(1, 5));
+    expect_close(lg_max_pool1d(ctx, x1, 2, &o, NULL), (double[]){ 3, 4, 5 }, 3, tol_for(dt),
+                 r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static void avg_pool_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(25);
+    lg_tensor *x = from_doubles(ctx, dt, nine, 4, SHAPE(1, 1, 3, 3));
+    lg_avg_pool_opts o = lg_avg_pool_opts_default();
+    o.stride = 1;
+    expect_close(lg_avg_pool2d(ctx, x, 2, 2, &o), (double[]){ 3, 4, 6, 7 }, 4, tol_for(dt), r->op);
+    o = lg_avg_pool_opts_default();
+    o.padding = 1, o.count_include_pad = false; /* windows at -1 and 1: 1, 2-3, 4-7, 5-6-8-9 */
+    expect_close(lg_avg_pool2d(ctx, x, 2, 2, &o), (double[]){ 1, 2.5, 5.5, 7 }, 4, tol_for(dt),
+                 r->op);
+    o.count_include_pad = true;
+    expect_close(lg_avg_pool2d(ctx, x, 2, 2, &o), (double[]){ 0.25, 1.25, 2.75, 7 }, 4,
+                 tol_for(dt), r->op);
+    o.divisor_override = 2;
+    expect_close(lg_avg_pool2d(ctx, x, 2, 2, &o), (double[]){ 0.5, 2.5, 5.5, 14 }, 4, tol_for(dt),
+                 r->op);
+    /* adaptive 3 -> 2: windows [0, 2) and [1, 3) */
+    expect_close(lg_adaptive_avg_pool2d(ctx, x, 2, 2), (double[]){ 3, 4, 6, 7 }, 4, tol_for(dt),
+                 r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+typedef struct pool_case {
+    int kind; /* 0 max, 1 avg, 2 adaptive */
+    int spatial;
+    int64_t kh, kw;
+    lg_max_pool_opts mo;
+    lg_avg_pool_opts ao;
+} pool_case;
+
+static lg_tensor *pool_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const pool_case *c = user;
+    if (c->kind == 0)
+        return c->spatial == 2 ? lg_max_pool2d(ctx, xs[0], c->kh, c->kw, &c->mo, NULL)
+                               : lg_max_pool1d(ctx, xs[0], c->kw, &c->mo, NULL);
+    if (c->kind == 1)
+        return c->spatial == 2 ? lg_avg_pool2d(ctx, xs[0], c->kh, c->kw, &c->ao)
+                               : lg_avg_pool1d(ctx, xs[0], c->kw, &c->ao);
+    return c->spatial == 2 ? lg_adaptive_avg_pool2d(ctx, xs[0], c->kh, c->kw)
+                           : lg_adaptive_avg_pool1d(ctx, xs[0], c->kw);
+}
+
+static void pool_grad_cases(const op_row *r, int kind)
+{
+    lg_ctx *ctx = test_ctx(26);
+    pool_case cs[3];
+    for (int i = 0; i < 3; i++)
+        cs[i] = (pool_case){ kind, 2, 3, 2, lg_max_pool_opts_default(), lg_avg_pool_opts_default() };
+    cs[1].mo.stride = cs[1].ao.stride = 2, cs[1].mo.padding = cs[1].ao.padding = 1;
+    cs[1].mo.ceil_mode = cs[1].ao.ceil_mode = true, cs[1].ao.count_include_pad = false;
+    cs[1].mo.dilation_hw[0] = 2, cs[1].mo.dilation_hw[1] = 1;
+    cs[2].spatial = 1, cs[2].kw = 3, cs[2].mo.stride = cs[2].ao.stride = 2;
+    for (int i = 0; i < 3; i++) {
+        lg_tensor *x = cs[i].spatial == 2 ? lg_randn(ctx, LG_F64, 4, SHAPE(2, 3, 7, 6))
+                                          : lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 7));
+        expect_gradcheck(ctx, pool_apply, &cs[i], 1, &x, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
+static void max_pool_grad(const op_row *r)
+{
+    pool_grad_cases(r, 0);
+}
+
+static void avg_pool_grad(const op_row *r)
+{
+    pool_grad_cases(r, 1);
+    pool_grad_cases(r, 2);
+}
+
+static void norm_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(27);
+    if (!strcmp(r->op, "layer_norm")) {
+        double s = 1 / sqrt(2.0 / 3.0 + 1e-12); /* [1, 2, 3]: mean 2, variance 2/3 */
+        lg_tensor *x = from_doubles(ctx, dt, (double[]){ 1, 2, 3, 6, 6, 6 }, 2, SHAPE(2, 3));
+        lg_tensor *w = from_doubles(ctx, dt, (double[]){ 1, 2, 3 }, 1, SHAPE(3));
+        lg_tensor *b = from_doubles(ctx, dt, (double[]){ 0, 0, 1 }, 1, SHAPE(3));
+        expect_close(lg_layer_norm(ctx, x, 1, SHAPE(3), w, b, 1e-12),
+                     (double[]){ -s, 0, 3 * s + 1, 0, 0, 1 }, 6, tol_for(dt), r->op);
+    } else if (!strcmp(r->op, "group_norm")) {
+        /* one group of two channels: [1, 2 | 3, 4], mean 2.5, variance 1.25 */
+        lg_tensor *x = from_doubles(ctx, dt, (double[]){ 1, 2, 3, 4 }, 3, SHAPE(1, 2, 2));
+        double q = 1 / sqrt(1.25);
+        expect_close(lg_group_norm(ctx, x, 1, NULL, NULL, 0),
+                     (double[]){ -1.5 * q, -0.5 * q, 0.5 * q, 1.5 * q }, 4, tol_for(dt), r->op);
+    } else {
+        /* one channel [1, 3]: mean 2, variance 1; running stats from 0, 1 */
+        lg_tensor *x = from_doubles(ctx, dt, (double[]){ 1, 3 }, 2, SHAPE(2, 1));
+        lg_tensor *rm = lg_zeros(ctx, dt, 1, SHAPE(1)), *rv = lg_ones(ctx, dt, 1, SHAPE(1));
+        expect_close(lg_batch_norm(ctx, x, rm, rv, NULL, NULL, true, 0.1, 0),
+                     (double[]){ -1, 1 }, 2, tol_for(dt), r->op);
+        expect_close(rm, (double[]){ 0.2 }, 1, tol_for(dt), "running_mean");
+        expect_close(rv, (double[]){ 0.9 + 0.1 * 2 }, 1, tol_for(dt), "running_var (unbiased)");
+        /* evaluation: the running statistics */
+        expect_close(lg_batch_norm(ctx, x, rm, rv, NULL, NULL, false, 0.1, 0),
+                     (double[]){ 0.8 / sqrt(1.1), 2.8 / sqrt(1.1) }, 2, tol_for(dt), r->op);
+    }
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+typedef struct norm_case {
+    const char *op;
+    bool w, b, training;
+    lg_tensor *rm, *rv;
+} norm_case;
+
+static lg_tensor *norm_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const norm_case *c = user;
+    lg_tensor *w = c->w ? xs[1] : NULL, *b = c->b ? xs[c->w ? 2 : 1] : NULL;
+    if (!strcmp(c->op, "layer_norm"))
+        return lg_layer_norm(ctx, xs[0], 2, SHAPE(3, 4), w, b, 1e-5);
+    if (!strcmp(c->op, "group_norm"))
+        return lg_group_norm(ctx, xs[0], 3, w, b, 1e-5);
+    /* momentum 0: the running statistics stay what the evaluation uses */
+    return lg_batch_norm(ctx, xs[0], c->rm, c->rv, w, b, c->training, 0, 1e-5);
+}
+
+static void norm_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(28);
+    bool layer = !strcmp(r->op, "layer_norm");
+    for (int v = 0; v < 4; v++) {
+        norm_case c = { r->op, v != 1, v != 2, v != 3, NULL, NULL };
+        if (!layer && strcmp(r->op, "group_norm")) {
+            c.rm = lg_randn(ctx, LG_F64, 1, SHAPE(6));
+            c.rv = lg_rand(ctx, LG_F64, 1, SHAPE(6), 0.5, 2);
+        }
+        lg_tensor *xs[3];
+        int n = 0;
+        xs[n++] = lg_randn(ctx, LG_F64, 4, SHAPE(2, 6, 3, 4));
+        int64_t ws = layer ? 3 : 6;
+        if (c.w)
+            xs[n++] = layer ? lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) : lg_randn(ctx, LG_F64, 1, SHAPE(ws));
+        if (c.b)
+            xs[n++] = layer ? lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)) : lg_randn(ctx, LG_F64, 1, SHAPE(ws));
+        expect_gradcheck(ctx, norm_apply, &c, n, xs, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 #define UROW(name)                                                                                 \
     {                                                                                              \
 #name, unary_fwd, unary_grad, &ud_##name                                                   \
@@ -1629,6 +1907,13 @@ static op_row rows[] = {
     { "poly1_rows", poly1_fwd, poly1_grad, NULL },
     { "gru_cell", gru_fwd, gru_grad, NULL },
     { "gru_sequence", gru_seq_fwd, gru_seq_grad, NULL },
+    { "conv", conv_fwd, conv_grad, NULL },
+    { "conv_transpose", conv_transpose_fwd, conv_transpose_grad, NULL },
+    { "max_pool", max_pool_fwd, max_pool_grad, NULL },
+    { "avg_pool", avg_pool_fwd, avg_pool_grad, NULL },
+    { "batch_norm", norm_fwd, norm_grad, NULL },
+    { "layer_norm", norm_fwd, norm_grad, NULL },
+    { "group_norm", norm_fwd, norm_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

@@ -214,15 +214,7 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
     if (m == 0 || n == 0)
         return;
     if (k == 0) { /* C = beta C, without asking BLAS about empty matrices */
-        size_t es = lgT_dtype_size(dt);
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) {
-                char *e = (char *)c + (size_t)(i * ldc + j) * es;
-                if (dt == LG_F32)
-                    *(float *)e = beta == 0 ? 0.0f : (float)beta * *(float *)e;
-                else
-                    *(double *)e = beta == 0 ? 0.0 : beta * *(double *)e;
-            }
+        lgT_gemm_serial(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     blas_one_thread();
@@ -237,6 +229,33 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
      * its workers not there) */
     j.panels = panel_count(m), j.g = row_granule(ctx, dt);
     lgC_parallel(ctx, LGC_PAR_MIN, j.panels, gemm_panels, &j);
+}
+
+void lgT_blas_init(void)
+{
+    blas_one_thread();
+}
+
+void lgT_gemm_serial(lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                     int64_t ldc)
+{
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        size_t es = lgT_dtype_size(dt);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                char *e = (char *)c + (size_t)(i * ldc + j) * es;
+                if (dt == LG_F32)
+                    *(float *)e = beta == 0 ? 0.0f : (float)beta * *(float *)e;
+                else
+                    *(double *)e = beta == 0 ? 0.0 : beta * *(double *)e;
+            }
+        return;
+    }
+    gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 0 };
+    gemm_rows(&j, 0, m);
 }
 
 const char *lg_blas_corename(void)

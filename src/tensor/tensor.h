@@ -165,6 +165,15 @@ LG_HIDDEN void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, i
                         double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
                         double beta, void *c, int64_t ldc);
 
+/* The same product as one OpenBLAS call on the calling thread, for
+ * kernels that split their own work over the pool (each call's bits are
+ * its own). lgT_blas_init must have run on the ctx's thread first (it sets
+ * OpenBLAS to one thread, which workers must not race to do). */
+LG_HIDDEN void lgT_blas_init(void);
+LG_HIDDEN void lgT_gemm_serial(lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                               double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                               double beta, void *c, int64_t ldc);
+
 /* Reduction helpers shared by the reducing ops. */
 /* Offset of the r-th reduced element from an output's base. */
 static inline int64_t lgT_roff(const lgT_reduce *p, int64_t r)

@@ -1,0 +1,161 @@
+/* normalization_kernel.h: layer, group and batch normalisation for one
+ * element type, included twice by normalization.c (T float with FN suffix
+ * f32, T double with f64). Expects T, FN(name), norm_plan and struct
+ * norm_args. Statistics and sums are in double. */
+
+/* Rows (layer and group norm): row r has p->len elements; element j uses
+ * weight and bias at norm_widx(p, r, j). Range over rows: each row's
+ * statistics are its own. */
+static void FN(rows_fw)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct norm_args *a = arg;
+    const norm_plan *p = a->p;
+    const T *w = a->w, *b = a->b;
+    for (int64_t r = lo; r < hi; r++) {
+        const T *x = (const T *)a->x + r * p->len;
+        T *y = (T *)a->y + r * p->len;
+        double m = 0, v = 0;
+        for (int64_t j = 0; j < p->len; j++)
+            m += x[j];
+        m /= (double)p->len;
+        for (int64_t j = 0; j < p->len; j++)
+            v += ((double)x[j] - m) * ((double)x[j] - m);
+        v /= (double)p->len;
+        double rs = 1 / sqrt(v + p->eps);
+        p->mean[r] = m, p->rstd[r] = rs;
+        for (int64_t j = 0; j < p->len; j++) {
+            int64_t k = norm_widx(p, r, j);
+            double h = ((double)x[j] - m) * rs;
+            y[j] = (T)(h * (w ? (double)w[k] : 1.0) + (b ? (double)b[k] : 0.0));
+        }
+    }
+}
+
+/* Backward over blocks of rows [lo, hi): dx for each row (if asked), and
+ * the block's sums of g xhat and g per weight index into its own part. */
+static void FN(rows_bw)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct norm_args *a = arg;
+    const norm_plan *p = a->p;
+    const T *w = a->w;
+    for (int64_t blk = lo; blk < hi; blk++) {
+        double *pw = a->parts ? a->parts + blk * 2 * p->nw : NULL, *pb = pw ? pw + p->nw : NULL;
+        if (pw)
+            for (int64_t k = 0; k < 2 * p->nw; k++)
+                pw[k] = 0;
+        int64_t r0 = blk * p->rows / a->blocks, r1 = (blk + 1) * p->rows / a->blocks;
+        for (int64_t r = r0; r < r1; r++) {
+            const T *x = (const T *)a->x + r * p->len, *g = (const T *)a->g + r * p->len;
+            double m = p->mean[r], rs = p->rstd[r];
+            if (pw)
+                for (int64_t j = 0; j < p->len; j++) {
+                    int64_t k = norm_widx(p, r, j);
+                    pw[k] += (double)g[j] * (((double)x[j] - m) * rs);
+                    pb[k] += (double)g[j];
+                }
+            if (!a->dx)
+                continue;
+            double s1 = 0, s2 = 0;
+            for (int64_t j = 0; j < p->len; j++) {
+                double gw = (double)g[j] * (w ? (double)w[norm_widx(p, r, j)] : 1.0);
+                s1 += gw;
+                s2 += gw * (((double)x[j] - m) * rs);
+            }
+            s1 /= (double)p->len, s2 /= (double)p->len;
+            T *dx = (T *)a->dx + r * p->len;
+            for (int64_t j = 0; j < p->len; j++) {
+                double gw = (double)g[j] * (w ? (double)w[norm_widx(p, r, j)] : 1.0);
+                dx[j] = (T)(rs * (gw - s1 - (((double)x[j] - m) * rs) * s2));
+            }
+        }
+    }
+}
+
+/* Batch norm over channels [lo, hi): x is [outer][C][inner]. */
+static void FN(bn_fw)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct norm_args *a = arg;
+    const norm_plan *p = a->p;
+    const T *x = a->x, *w = a->w, *b = a->b;
+    T *y = a->y;
+    int64_t C = p->nw, in = p->inner, M = p->outer * p->inner;
+    for (int64_t c = lo; c < hi; c++) {
+        double m, rs;
+        if (p->batch_stats) {
+            double s = 0, v = 0;
+            for (int64_t o = 0; o < p->outer; o++)
+                for (int64_t i = 0; i < in; i++)
+                    s += x[(o * C + c) * in + i];
+            m = s / (double)M;
+            for (int64_t o = 0; o < p->outer; o++)
+                for (int64_t i = 0; i < in; i++) {
+                    double d = (double)x[(o * C + c) * in + i] - m;
+                    v += d * d;
+                }
+            rs = 1 / sqrt(v / (double)M + p->eps);
+            if (a->rm) { /* running stats: the unbiased variance, as PyTorch */
+                T *rm = a->rm, *rv = a->rv;
+                rm[c] = (T)((1 - p->momentum) * (double)rm[c] + p->momentum * m);
+                rv[c] = (T)((1 - p->momentum) * (double)rv[c] +
+                            p->momentum * (v / (double)(M - 1)));
+            }
+        } else {
+            const T *rm = a->rm, *rv = a->rv;
+            m = (double)rm[c];
+            rs = 1 / sqrt((double)rv[c] + p->eps);
+        }
+        p->mean[c] = m, p->rstd[c] = rs;
+        double wc = w ? (double)w[c] : 1.0, bc = b ? (double)b[c] : 0.0;
+        for (int64_t o = 0; o < p->outer; o++)
+            for (int64_t i = 0; i < in; i++) {
+                int64_t e = (o * C + c) * in + i;
+                y[e] = (T)(((double)x[e] - m) * rs * wc + bc);
+            }
+    }
+}
+
+static void FN(bn_bw)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct norm_args *a = arg;
+    const norm_plan *p = a->p;
+    const T *x = a->x, *g = a->g, *w = a->w;
+    T *dx = a->dx;
+    int64_t C = p->nw, in = p->inner, M = p->outer * p->inner;
+    for (int64_t c = lo; c < hi; c++) {
+        double m = p->mean[c], rs = p->rstd[c], sg = 0, sgh = 0;
+        for (int64_t o = 0; o < p->outer; o++)
+            for (int64_t i = 0; i < in; i++) {
+                int64_t e = (o * C + c) * in + i;
+                sg += g[e];
+                sgh += (double)g[e] * (((double)x[e] - m) * rs);
+            }
+        if (a->parts)
+            a->parts[c] = sgh, a->parts[C + c] = sg;
+        if (!dx)
+            continue;
+        double wc = w ? (double)w[c] : 1.0;
+        for (int64_t o = 0; o < p->outer; o++)
+            for (int64_t i = 0; i < in; i++) {
+                int64_t e = (o * C + c) * in + i;
+                if (p->batch_stats)
+                    dx[e] = (T)(wc * rs *
+                                ((double)g[e] - sg / (double)M -
+                                 (((double)x[e] - m) * rs) * sgh / (double)M));
+                else
+                    dx[e] = (T)((double)g[e] * wc * rs);
+            }
+    }
+}
+
+/* dst[k] (+)= the blocks' parts summed in block order (part kind off: 0
+ * for g xhat, nw for g). */
+static void FN(sum_blocks)(const struct norm_args *a, int off, T *dst, bool accumulate)
+{
+    const norm_plan *p = a->p;
+    for (int64_t k = 0; k < p->nw; k++) {
+        double s = 0;
+        for (int64_t blk = 0; blk < a->blocks; blk++)
+            s += a->parts[blk * 2 * p->nw + off + k];
+        dst[k] = (T)(accumulate ? (double)dst[k] + s : s);
+    }
+}
