@@ -154,6 +154,74 @@ lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm,
 lg_tensor *lg_group_norm(lg_ctx *ctx, lg_tensor *input, int64_t num_groups, lg_tensor *weight,
                          lg_tensor *bias, double eps);
 
+/* ------------------------------------------------------------------ */
+/* Resampling                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef enum lg_interp_mode { LG_INTERP_NEAREST = 0, LG_INTERP_BILINEAR } lg_interp_mode;
+typedef struct lg_interpolate_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_interp_mode mode;   /* PyTorch's default: nearest */
+    /* exactly one of: the output size (one for both dims, or {H, W}), or
+     * the scale factor (one for both dims, or {H, W}); 0 means not given */
+    int64_t size, size_hw[2];
+    double scale_factor, scale_factor_hw[2];
+    bool align_corners; /* bilinear only (PyTorch's default false) */
+} lg_interpolate_opts;
+lg_interpolate_opts lg_interpolate_opts_default(void);
+/* F.interpolate on [N, C, H, W] (recompute_scale_factor unset): output
+ * size from size, or floor(in * scale_factor). Each output index o maps
+ * back with scale = 1 / scale_factor when a factor is given, else in / out:
+ * nearest takes src = min(floor(scale o), in - 1) (the product rounded to
+ * float first, as PyTorch); bilinear weights the two neighbours of
+ * r = (in - 1) / (out - 1) o (align_corners) or max(scale (o + 0.5) - 0.5, 0)
+ * (an output size equal to the input's is the identity). The gradient is
+ * the adjoint (a scatter-add). */
+lg_tensor *lg_interpolate(lg_ctx *ctx, lg_tensor *input, const lg_interpolate_opts *o);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and similarity                                            */
+/* ------------------------------------------------------------------ */
+
+/* Variance and standard deviation over axes (naxes 0 and axes NULL: all),
+ * dividing by n - 1 (unbiased) or n, keepdim as lg_sum; torch.var /
+ * torch.std (1.13). n - 1 = 0 gives NaN (inf where the sum of squares is
+ * not 0), as PyTorch. std's gradient is 0 where std is 0. */
+lg_tensor *lg_var(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool unbiased,
+                  bool keepdim);
+lg_tensor *lg_std(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool unbiased,
+                  bool keepdim);
+/* F.cosine_similarity: sum over dim of (x1 / max(|x1|, eps)) (x2 / max(|x2|, eps)),
+ * each norm clamped on its own (1.13's formula); x1 and x2 broadcast.
+ * PyTorch's defaults: dim 1, eps 1e-8. */
+lg_tensor *lg_cosine_similarity(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, int dim, double eps);
+/* F.normalize: x / max(||x||_p over dim, eps) (defaults p 2, dim 1, eps 1e-12). */
+lg_tensor *lg_normalize(lg_ctx *ctx, lg_tensor *x, double p, int dim, double eps);
+
+/* ------------------------------------------------------------------ */
+/* Attention                                                            */
+/* ------------------------------------------------------------------ */
+
+/* scale's default: 1 / sqrt(E), E the query's last size. */
+#define LG_SDPA_DEFAULT_SCALE (-1.0)
+typedef struct lg_sdpa_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    /* NULL; a float mask added to the scores; or an int64 0/1 mask, 1 = may
+     * attend (0 adds -inf), as PyTorch 2's boolean mask; broadcast to
+     * [..., L, S] */
+    lg_tensor *attn_mask;
+    bool is_causal;    /* query i attends keys j <= i (with no attn_mask) */
+    double dropout_p;  /* on the attention weights, in training mode only; [0, 1) */
+    double scale;      /* (non-zero default) LG_SDPA_DEFAULT_SCALE; else > 0 */
+} lg_sdpa_opts;
+lg_sdpa_opts lg_sdpa_opts_default(void);
+/* softmax(q k^T scale + mask) v over [..., L, E] queries, [..., S, E] keys
+ * and [..., S, Ev] values (batch dims equal) -> [..., L, Ev]. A row with
+ * every key masked gives NaN, as the math. (PyTorch 1.13 has only the
+ * private _scaled_dot_product_attention; this follows 2.x's public one.) */
+lg_tensor *lg_scaled_dot_product_attention(lg_ctx *ctx, lg_tensor *query, lg_tensor *key,
+                                           lg_tensor *value, const lg_sdpa_opts *o);
+
 #ifdef __cplusplus
 }
 #endif
