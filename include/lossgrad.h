@@ -296,6 +296,16 @@ lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape);
 lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape);
 int lg_param_count(const lg_ctx *ctx);
 lg_tensor *lg_param_at(lg_ctx *ctx, int i);     /* NULL if i is out of range */
+/* Buffers: persistent state that is not trained (batch norm's running
+ * statistics), as PyTorch's register_buffer: they live until lg_ctx_free,
+ * start at zero, never require grad (lg_requires_grad refuses), are not
+ * parameters (optimizers, clipping and lg_zero_grad never see them) and are
+ * saved and loaded by checkpoints under their names, which share the
+ * parameters' namespace. dtype float32, float64 or int64. */
+lg_tensor *lg_buffer_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
+                         const int64_t *shape);
+int lg_buffer_count(const lg_ctx *ctx);
+lg_tensor *lg_buffer_at(lg_ctx *ctx, int i); /* NULL if i is out of range */
 const char *lg_tensor_name(const lg_tensor *t); /* NULL for unnamed tensors */
 /* Zeroes every parameter's gradient. */
 void lg_zero_grad(lg_ctx *ctx);
@@ -529,8 +539,8 @@ const char *lg_blas_config(void);
 const char *lg_version(void);
 
 #include "lossgrad/loss.h"
-#include "lossgrad/nn.h"
 #include "lossgrad/nnops.h"
+#include "lossgrad/nn.h"
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* RNN / GRU / LSTM                                                     */
@@ -609,5 +610,221 @@ Test(nn, argument_errors)
     cr_assert_not_null(opt);
     cr_assert_eq(lg_optim_step(opt), LG_OK, "no gradient yet: nothing to do");
     cr_assert_eq(lg_optim_steps(opt), 0);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Convolution and normalisation layers, buffers                        */
+/* ------------------------------------------------------------------ */
+
+Test(nn, conv_layers_layout_init_and_forward)
+{
+    lg_ctx *ctx = test_ctx(31);
+    lg_conv_opts co = lg_conv_opts_default();
+    co.groups = 2, co.padding = 1;
+    lg_conv *c = lg_conv2d_new(ctx, "conv1", 4, 6, 3, 2, &co, NULL);
+    lg_conv *t = lg_conv_transpose2d_new(ctx, "up", 6, 2, 2, 2, NULL, NULL);
+    lg_conv *c1 = lg_conv1d_new(ctx, "c1", 3, 5, 4, NULL,
+                                &(lg_conv_layer_opts){ .dtype = LG_F64, .no_bias = true });
+    expect_ok(ctx);
+    cr_assert_eq(lg_param_find(ctx, "conv1.weight"), c->weight);
+    cr_assert_eq(lg_param_find(ctx, "up.bias"), t->bias);
+    cr_assert_null(c1->bias);
+    static const int64_t cw[] = { 6, 2, 3, 2 }, tw[] = { 6, 2, 2, 2 }, c1w[] = { 5, 3, 4 };
+    for (int d = 0; d < 4; d++) {
+        cr_assert_eq(lg_tensor_shape(c->weight)[d], cw[d]);
+        cr_assert_eq(lg_tensor_shape(t->weight)[d], tw[d]);
+    }
+    for (int d = 0; d < 3; d++)
+        cr_assert_eq(lg_tensor_shape(c1->weight)[d], c1w[d]);
+    /* U(+-1/sqrt(fan_in)), fan_in = weight.shape[1] * kernel size */
+    struct {
+        lg_tensor *p;
+        double fan_in;
+    } b[] = { { c->weight, 2 * 6 }, { c->bias, 2 * 6 }, { t->weight, 2 * 4 }, { t->bias, 2 * 4 },
+              { c1->weight, 3 * 4 } };
+    for (int i = 0; i < 5; i++) {
+        double bound = 1 / sqrt(b[i].fan_in), mx = 0;
+        for (int64_t k = 0; k < lg_tensor_numel(b[i].p); k++)
+            mx = fmax(mx, fabs(get(b[i].p, k)));
+        cr_assert(mx <= bound && mx > 0.5 * bound, "tensor %d: max |w| %g, bound %g", i, mx, bound);
+    }
+    /* forward is the primitive with the layer's parameters and options */
+    lg_tensor *x = lg_randn(ctx, LG_F32, 4, SHAPE(2, 4, 5, 5));
+    lg_tensor *y = lg_conv_forward(ctx, c, x), *z = lg_conv2d(ctx, x, c->weight, c->bias, &co);
+    cr_assert_eq(lg_tensor_dim(y, 3), 6); /* 5 + 2 - 2 + 1 */
+    for (int64_t i = 0; i < lg_tensor_numel(y); i++)
+        cr_assert_eq(get(y, i), get(z, i));
+    lg_tensor *u = lg_conv_forward(ctx, t, y);
+    cr_assert_eq(lg_tensor_dim(u, 1), 2);
+    cr_assert_eq(lg_tensor_dim(u, 2), 6);
+    expect_ok(ctx);
+    /* bad arguments: nothing is made */
+    int np = lg_param_count(ctx);
+    co.groups = 3;
+    cr_assert_null(lg_conv2d_new(ctx, "bad", 4, 6, 3, 3, &co, NULL));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_conv2d_new: groups = 3"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert_null(lg_conv1d_new(ctx, "bad", 0, 6, 3, NULL, NULL));
+    cr_assert_eq(lg_param_count(ctx), np);
+    lg_ctx_free(ctx);
+}
+
+/* nn.BatchNorm through lg_batchnorm_forward: the module cases of
+ * layers.txt (several training calls, momentum none, evaluation) with the
+ * initial parameters and buffers copied in. */
+static void run_bn_module_case(const ncase *c, lg_dtype dt)
+{
+    const ntensor *xs = find(c, "input");
+    bool training = keyd(c, "training", 1) != 0, track = keyd(c, "track_running_stats", 1) != 0;
+    bool affine = keyd(c, "affine", 1) != 0;
+    const char *mom = key(c, "momentum");
+    lg_ctx *ctx = test_ctx(1);
+    lg_norm_layer_opts o = lg_norm_layer_opts_default();
+    o.dtype = dt;
+    o.eps = keyd(c, "eps", 1e-5);
+    o.affine = affine, o.track_running_stats = track;
+    if (mom)
+        o.momentum = strcmp(mom, "none") ? strtod(mom, NULL) : LG_MOMENTUM_CUMULATIVE;
+    int64_t C = xs->shape[2];
+    lg_batchnorm *bn = lg_batchnorm_new(ctx, "bn", C, &o);
+    expect_ok(ctx);
+    if (affine) {
+        lg_copy_into(ctx, bn->weight, make(ctx, find(c, "weight"), dt));
+        lg_copy_into(ctx, bn->bias, make(ctx, find(c, "bias"), dt));
+    }
+    if (track) {
+        lg_copy_into(ctx, bn->running_mean, make(ctx, find(c, "running_mean"), dt));
+        lg_copy_into(ctx, bn->running_var, make(ctx, find(c, "running_var"), dt));
+    }
+    lg_ctx_set_training(ctx, training);
+    int64_t steps = (int64_t)keyd(c, "steps", 1), per = xs->numel / xs->shape[0];
+    lg_tensor *x = NULL, *y = NULL;
+    for (int64_t s = 0; s < steps; s++) {
+        x = from_doubles(ctx, dt, xs->v + s * per, xs->ndim - 1, xs->shape + 1);
+        lg_zero_grad(ctx);
+        lg_requires_grad(ctx, x, true);
+        y = lg_batchnorm_forward(ctx, bn, x);
+    }
+    if (key(c, "err")) {
+        cr_assert_null(y, "%s: expected an error", c->id);
+        lg_ctx_free(ctx);
+        return;
+    }
+    expect_ok(ctx);
+    expect_fixture(y, find(c, "out"), dt, c->id, "out");
+    lg_backward_with(ctx, y, make(ctx, find(c, "upstream"), dt));
+    expect_fixture(lg_tensor_grad(x), find(c, "grad_input"), dt, c->id, "grad_input");
+    if (affine) {
+        expect_fixture(lg_tensor_grad(bn->weight), find(c, "grad_weight"), dt, c->id, "grad_w");
+        expect_fixture(lg_tensor_grad(bn->bias), find(c, "grad_bias"), dt, c->id, "grad_b");
+    }
+    if (track) {
+        expect_fixture(bn->running_mean, find(c, "running_mean_after"), dt, c->id, "running_mean");
+        expect_fixture(bn->running_var, find(c, "running_var_after"), dt, c->id, "running_var");
+        cr_assert_eq(*(int64_t *)lg_tensor_data(bn->num_batches_tracked),
+                     (int64_t)keyd(c, "num_batches_tracked_after", -1), "%s: num_batches_tracked",
+                     c->id);
+    }
+    lg_ctx_free(ctx);
+}
+
+Test(nn, batchnorm_layer_matches_pytorch_module)
+{
+    nfile nf = read_nfile("layers.txt");
+    int n = 0;
+    for (int i = 0; i < nf.ncases; i++)
+        if (!strcmp(key(&nf.cases[i], "op"), "batch_norm")) {
+            run_bn_module_case(&nf.cases[i], LG_F64);
+            run_bn_module_case(&nf.cases[i], LG_F32);
+            n++;
+        }
+    cr_assert_geq(n, 20);
+    free_nfile(&nf);
+}
+
+Test(nn, norm_layers_and_buffers)
+{
+    lg_ctx *ctx = test_ctx(32);
+    lg_batchnorm *bn = lg_batchnorm_new(ctx, "bn", 3, NULL);
+    lg_layernorm *ln = lg_layernorm_new(ctx, "ln", 2, SHAPE(2, 3), NULL);
+    lg_groupnorm *gn = lg_groupnorm_new(ctx, "gn", 2, 4, NULL);
+    expect_ok(ctx);
+    /* parameters: weight ones and bias zeros; the statistics are buffers */
+    cr_assert_eq(lg_param_count(ctx), 6);
+    cr_assert_eq(lg_buffer_count(ctx), 3);
+    cr_assert_eq(lg_buffer_find(ctx, "bn.running_var"), bn->running_var);
+    cr_assert_null(lg_param_find(ctx, "bn.running_mean"));
+    cr_assert_eq(lg_tensor_dtype(bn->num_batches_tracked), LG_I64);
+    cr_assert_eq(lg_tensor_ndim(bn->num_batches_tracked), 0);
+    cr_assert_eq(get(bn->running_var, 2), 1.0);
+    cr_assert_eq(get(ln->weight, 5), 1.0);
+    cr_assert_eq(get(gn->bias, 3), 0.0);
+    cr_assert_not(lg_tensor_requires_grad(bn->running_mean));
+    cr_assert_eq(lg_requires_grad(ctx, bn->running_mean, true), LG_ERR_STATE);
+    lg_ctx_clear_error(ctx);
+    /* a name a buffer holds is taken for parameters too */
+    cr_assert_null(lg_param_new(ctx, "bn.running_mean", LG_F32, 1, SHAPE(3)));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
+    lg_ctx_clear_error(ctx);
+    /* an optimizer over "every parameter" never sees the buffers */
+    lg_optim_opts so = lg_optim_opts_default(LG_SGD);
+    so.lr = 0.1;
+    lg_optim *opt = lg_optim_new(ctx, &so);
+    lg_tensor *x = lg_randn(ctx, LG_F32, 3, SHAPE(4, 3, 5));
+    lg_tensor *loss = lg_sum(ctx, lg_square(ctx, lg_batchnorm_forward(ctx, bn, x)), 0, NULL,
+                             false);
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK);
+    double rm1 = get(bn->running_mean, 1);
+    cr_assert_eq(lg_optim_step(opt), LG_OK);
+    cr_assert_eq(get(bn->running_mean, 1), rm1);
+    cr_assert_eq(*(int64_t *)lg_tensor_data(bn->num_batches_tracked), 1);
+    /* evaluation reads the statistics and counts nothing */
+    lg_ctx_set_training(ctx, false);
+    lg_tensor *ye = lg_batchnorm_forward(ctx, bn, x);
+    expect_ok(ctx);
+    cr_assert_eq(*(int64_t *)lg_tensor_data(bn->num_batches_tracked), 1);
+    double want = (get(x, 0) - get(bn->running_mean, 0)) / sqrt(get(bn->running_var, 0) + 1e-5) *
+                      get(bn->weight, 0) +
+                  get(bn->bias, 0);
+    cr_assert_float_eq(get(ye, 0), want, 1e-5);
+    /* a checkpoint carries the buffers; a fresh model loads them */
+    char path[] = "/tmp/lg_bn_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(lg_checkpoint_save(ctx, path, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    lg_ctx *ctx2 = test_ctx(33);
+    lg_batchnorm *bn2 = lg_batchnorm_new(ctx2, "bn", 3, NULL);
+    lg_layernorm_new(ctx2, "ln", 2, SHAPE(2, 3), NULL);
+    lg_groupnorm_new(ctx2, "gn", 2, 4, NULL);
+    cr_assert_eq(lg_checkpoint_load(ctx2, path, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx2));
+    cr_assert_eq(get(bn2->running_mean, 1), rm1);
+    cr_assert_eq(*(int64_t *)lg_tensor_data(bn2->num_batches_tracked), 1);
+    /* a model without the buffers cannot take the file, nor the reverse */
+    lg_ctx *ctx3 = test_ctx(34);
+    lg_batchnorm_new(ctx3, "bn", 3, &(lg_norm_layer_opts){ .eps = 1e-5, .momentum = 0.1,
+                                                           .affine = true });
+    cr_assert_eq(lg_ctx_status(ctx3), LG_ERR_VALUE); /* track_running_stats left 0 by hand */
+    lg_ctx_clear_error(ctx3);
+    lg_norm_layer_opts nt = lg_norm_layer_opts_default();
+    nt.track_running_stats = false;
+    lg_batchnorm *bn3 = lg_batchnorm_new(ctx3, "bn", 3, &nt);
+    cr_assert_null(bn3->running_mean);
+    lg_layernorm_new(ctx3, "ln", 2, SHAPE(2, 3), NULL);
+    lg_groupnorm_new(ctx3, "gn", 2, 4, NULL);
+    cr_assert_eq(lg_checkpoint_load(ctx3, path, NULL), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx3), "no such parameter or buffer"), "%s",
+              lg_ctx_errmsg(ctx3));
+    unlink(path);
+    lg_ctx_clear_error(ctx3);
+    /* options a layer does not have */
+    lg_norm_layer_opts lo = lg_norm_layer_opts_default();
+    lo.momentum = 0.5;
+    cr_assert_null(lg_layernorm_new(ctx3, "ln2", 1, SHAPE(3), &lo));
+    cr_assert(strstr(lg_ctx_errmsg(ctx3), "batch norm's"), "%s", lg_ctx_errmsg(ctx3));
+    lg_ctx_free(ctx3);
+    lg_ctx_free(ctx2);
     lg_ctx_free(ctx);
 }

@@ -4,8 +4,10 @@ struct) and check its structure, optionally against expected tensors.
 
     check_safetensors.py FILE [EXPECTED_JSON]
 
-EXPECTED_JSON maps names to {"dtype": ..., "shape": [...], "values": [...]};
-float values are compared exactly (they are written from exact decimals).
+EXPECTED_JSON maps names to {"dtype": ..., "shape": [...], "values": [...]}
+("values" optional); float values are compared exactly (they are written
+from exact decimals). With "only": true at the top level (not a tensor),
+the file must hold exactly the expected names, no others.
 Exit status 0 when the file is well-formed and matches.
 """
 import json
@@ -42,10 +44,16 @@ def main():
     spans.sort()
     for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
         assert e0 <= b1, f"{n0} and {n1} overlap"
+    only = expected.pop("only", False)
+    if only:
+        extra = sorted(set(tensors) - set(expected))
+        assert not extra, f"tensors not expected: {extra}"
     for name, want in expected.items():
         assert name in tensors, f"missing {name}"
         dtype, shape, values = tensors[name]
         assert dtype == want["dtype"] and shape == want["shape"], f"{name}: {dtype} {shape}"
+        if "values" not in want:
+            continue
         got = [float(v) for v in values]
         exp = [float(struct.unpack("<f", struct.pack("<f", v))[0]) if dtype == "F32" else float(v)
                for v in want["values"]]

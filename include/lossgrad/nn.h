@@ -17,9 +17,12 @@ extern "C" {
 
 /* The parameter named name, or NULL. */
 lg_tensor *lg_param_find(lg_ctx *ctx, const char *name);
+/* The buffer named name, or NULL. */
+lg_tensor *lg_buffer_find(lg_ctx *ctx, const char *name);
 
 /* Training mode (the default) or evaluation mode: dropout is active only
- * in training mode. */
+ * in training mode, and batch norm layers use (and update) batch
+ * statistics only in training mode. */
 void lg_ctx_set_training(lg_ctx *ctx, bool training);
 bool lg_ctx_training(const lg_ctx *ctx);
 
@@ -113,6 +116,101 @@ lg_mlp_opts lg_mlp_opts_default(void);
 lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
                    const lg_mlp_opts *o);
 lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x);
+
+/* ------------------------------------------------------------------ */
+/* Convolution and normalisation layers (primitives: lossgrad/nnops.h)  */
+/* ------------------------------------------------------------------ */
+
+typedef struct lg_conv {
+    lg_tensor *weight; /* [Cout, Cin / groups, k...], transposed [Cin, Cout / groups, k...] */
+    lg_tensor *bias;   /* [Cout], or NULL */
+    int64_t in_channels, out_channels, kernel_h, kernel_w; /* kernel_h 1 for 1-d */
+    int spatial;     /* 1 or 2 */
+    bool transposed;
+    lg_conv_opts conv; /* stride, padding, dilation, groups as given */
+} lg_conv;
+
+typedef struct lg_conv_layer_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_dtype dtype;        /* LG_F32 (the zero value) or LG_F64 */
+    bool no_bias;          /* PyTorch's bias=False */
+} lg_conv_layer_opts;
+lg_conv_layer_opts lg_conv_layer_opts_default(void);
+
+/* nn.Conv1d / Conv2d / ConvTranspose1d / ConvTranspose2d: parameters
+ * "<name>.weight" and "<name>.bias" with PyTorch's layouts, initialised as
+ * PyTorch (kaiming_uniform(a = sqrt 5): U(+-1/sqrt(fan_in)) for both, with
+ * fan_in = weight.shape[1] times the kernel's size). conv: NULL for the
+ * defaults, else checked here (groups dividing both channel counts, ...);
+ * zero padding only (PyTorch's padding_mode='zeros'). NULL on error. */
+lg_conv *lg_conv1d_new(lg_ctx *ctx, const char *name, int64_t in_channels, int64_t out_channels,
+                       int64_t kernel_size, const lg_conv_opts *conv, const lg_conv_layer_opts *o);
+lg_conv *lg_conv2d_new(lg_ctx *ctx, const char *name, int64_t in_channels, int64_t out_channels,
+                       int64_t kernel_h, int64_t kernel_w, const lg_conv_opts *conv,
+                       const lg_conv_layer_opts *o);
+lg_conv *lg_conv_transpose1d_new(lg_ctx *ctx, const char *name, int64_t in_channels,
+                                 int64_t out_channels, int64_t kernel_size,
+                                 const lg_conv_opts *conv, const lg_conv_layer_opts *o);
+lg_conv *lg_conv_transpose2d_new(lg_ctx *ctx, const char *name, int64_t in_channels,
+                                 int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+                                 const lg_conv_opts *conv, const lg_conv_layer_opts *o);
+/* The layer's op (lg_conv1d, lg_conv2d, ...) on x. */
+lg_tensor *lg_conv_forward(lg_ctx *ctx, const lg_conv *l, lg_tensor *x);
+
+/* PyTorch's momentum=None: running statistics as a cumulative average. */
+#define LG_MOMENTUM_CUMULATIVE (-1.0)
+
+typedef struct lg_norm_layer_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_dtype dtype;
+    double eps;      /* (non-zero default) 1e-5; finite, >= 0 */
+    double momentum; /* batch norm: (non-zero default) 0.1, in [0, 1], or LG_MOMENTUM_CUMULATIVE */
+    bool affine;     /* (non-zero default) true: weight (ones) and bias (zeros);
+                      * PyTorch's elementwise_affine for layer norm */
+    bool track_running_stats; /* batch norm: (non-zero default) true */
+} lg_norm_layer_opts;
+/* The defaults (the same for every norm layer; a field a layer does not
+ * use must keep its default, LG_ERR_VALUE otherwise). */
+lg_norm_layer_opts lg_norm_layer_opts_default(void);
+
+typedef struct lg_batchnorm {
+    lg_tensor *weight, *bias;              /* [C] parameters, NULL without affine */
+    lg_tensor *running_mean, *running_var; /* [C] buffers (0 and 1), NULL without tracking */
+    lg_tensor *num_batches_tracked;        /* 0-d int64 buffer, NULL without tracking */
+    int64_t num_features;
+    double eps, momentum;
+} lg_batchnorm;
+/* nn.BatchNorm1d / BatchNorm2d (one layer: the input's ndim decides):
+ * parameters "<name>.weight", "<name>.bias", buffers "<name>.running_mean",
+ * "<name>.running_var", "<name>.num_batches_tracked", PyTorch's names. */
+lg_batchnorm *lg_batchnorm_new(lg_ctx *ctx, const char *name, int64_t num_features,
+                               const lg_norm_layer_opts *o);
+/* x [N, C] or [N, C, *]. In training mode (lg_ctx_training) the batch's
+ * statistics, the running ones updated and num_batches_tracked counted;
+ * in evaluation mode the running statistics (the batch's without
+ * tracking), as PyTorch's module. */
+lg_tensor *lg_batchnorm_forward(lg_ctx *ctx, const lg_batchnorm *bn, lg_tensor *x);
+
+typedef struct lg_layernorm {
+    lg_tensor *weight, *bias; /* normalized_shape, NULL without affine */
+    int nnorm;
+    int64_t normalized_shape[LG_MAX_DIMS];
+    double eps;
+} lg_layernorm;
+/* nn.LayerNorm over the trailing nnorm dims of shape normalized_shape. */
+lg_layernorm *lg_layernorm_new(lg_ctx *ctx, const char *name, int nnorm,
+                               const int64_t *normalized_shape, const lg_norm_layer_opts *o);
+lg_tensor *lg_layernorm_forward(lg_ctx *ctx, const lg_layernorm *ln, lg_tensor *x);
+
+typedef struct lg_groupnorm {
+    lg_tensor *weight, *bias; /* [C], NULL without affine */
+    int64_t num_groups, num_channels;
+    double eps;
+} lg_groupnorm;
+/* nn.GroupNorm: num_groups must divide num_channels. */
+lg_groupnorm *lg_groupnorm_new(lg_ctx *ctx, const char *name, int64_t num_groups,
+                               int64_t num_channels, const lg_norm_layer_opts *o);
+lg_tensor *lg_groupnorm_forward(lg_ctx *ctx, const lg_groupnorm *gn, lg_tensor *x);
 
 /* ------------------------------------------------------------------ */
 /* Recurrent networks: RNN (tanh or relu), GRU, LSTM                    */

@@ -124,6 +124,8 @@ struct lg_ctx {
 
     struct lg_tensor **params;
     int nparams, params_cap;
+    struct lg_tensor **buffers; /* persistent state that is not trained (lg_buffer_new) */
+    int nbuffers, buffers_cap;
 
     struct lg_tensor *tape_tail; /* last recorded op; linked backwards */
 };
@@ -142,6 +144,8 @@ static inline bool lgC_is_param(const lg_ctx *ctx, const struct lg_tensor *t)
  * constructors call it). Defined beside lg_param_new in tensor/tensor.c,
  * which lays a parameter out. */
 LG_HIDDEN void lgC_params_drop(lg_ctx *ctx, int n);
+/* The same for the buffers made after the first n. */
+LG_HIDDEN void lgC_buffers_drop(lg_ctx *ctx, int n);
 
 /* A ctx made from invalid params: records LG_ERR_STATE naming who and returns true. */
 LG_HIDDEN bool lgC_failed(lg_ctx *ctx, const char *who);

@@ -20,16 +20,32 @@ static const char who[] = "lg_checkpoint_save";
 /* The list of entries a ctx (and optimizer) has                        */
 /* ------------------------------------------------------------------ */
 
+/* What a checkpoint stores of the model: every parameter, then every
+ * buffer (state_dict's order in PyTorch is by module; names carry it). */
+static int stored_count(const lg_ctx *ctx)
+{
+    return lg_param_count(ctx) + lg_buffer_count(ctx);
+}
+static lg_tensor *stored_at(lg_ctx *ctx, int i)
+{
+    int np = lg_param_count(ctx);
+    return i < np ? lg_param_at(ctx, i) : lg_buffer_at(ctx, i - np);
+}
+
 static bool check_param_name(lg_ctx *ctx, int i, const char *name)
 {
+    int np = lg_param_count(ctx);
+    const char *kind = i < np ? "parameter" : "buffer";
     if (!name || !*name)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: parameter %d has no name", who, i), false;
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s %d has no name", who, kind,
+                          i < np ? i : i - np),
+               false;
     if (!strncmp(name, LGN_OPT_PREFIX, strlen(LGN_OPT_PREFIX)) || !strcmp(name, "__metadata__"))
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: parameter name '%s' is reserved", who, name),
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s name '%s' is reserved", who, kind, name),
                false;
     for (int j = 0; j < i; j++)
-        if (!strcmp(lg_tensor_name(lg_param_at(ctx, j)), name))
-            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: two parameters are named '%s'", who, name),
+        if (!strcmp(lg_tensor_name(stored_at(ctx, j)), name))
+            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: two tensors are named '%s'", who, name),
                    false;
     return true;
 }
@@ -74,8 +90,8 @@ static bool add_entry(lg_ctx *ctx, lgC_arena *scratch, lgN_entry *e, lg_tensor *
 static int collect(lg_ctx *ctx, const lg_optim *opt, lgC_arena *scratch, lgN_entry *es)
 {
     int n = 0;
-    for (int i = 0; i < lg_param_count(ctx); i++) {
-        lg_tensor *p = lg_param_at(ctx, i);
+    for (int i = 0; i < stored_count(ctx); i++) {
+        lg_tensor *p = stored_at(ctx, i);
         if (!check_param_name(ctx, i, lg_tensor_name(p)))
             return -1;
         if (es && !add_entry(ctx, scratch, &es[n], p, NULL, lg_tensor_data(p)))

@@ -476,7 +476,10 @@ static lg_status bind(loader *L, entry *e)
     }
     lg_tensor *p = lg_param_find(L->ctx, e->name);
     if (!p)
-        return fail(L, LG_ERR_VALUE, "the file has tensor '%s', the model has no such parameter",
+        p = lg_buffer_find(L->ctx, e->name);
+    if (!p)
+        return fail(L, LG_ERR_VALUE,
+                    "the file has tensor '%s', the model has no such parameter or buffer",
                     e->name);
     e->role = LGN_PARAM;
     e->param = p;
@@ -507,13 +510,15 @@ static lg_status parse_entries(loader *L)
  * count (a save writes both; state for a part of opt would mix two runs). */
 static lg_status check_complete(loader *L)
 {
-    for (int i = 0; i < lg_param_count(L->ctx); i++) {
-        lg_tensor *p = lg_param_at(L->ctx, i);
+    int np = lg_param_count(L->ctx), nb = lg_buffer_count(L->ctx);
+    for (int i = 0; i < np + nb; i++) {
+        lg_tensor *p = i < np ? lg_param_at(L->ctx, i) : lg_buffer_at(L->ctx, i - np);
         bool found = false;
         for (int j = 0; j < L->n && !found; j++)
             found = L->es[j].role == LGN_PARAM && L->es[j].param == p;
         if (!found)
-            return fail(L, LG_ERR_VALUE, "has no tensor for parameter '%s'", lg_tensor_name(p));
+            return fail(L, LG_ERR_VALUE, "has no tensor for %s '%s'",
+                        i < np ? "parameter" : "buffer", lg_tensor_name(p));
     }
     for (int i = 0; L->opt && i < L->opt->n; i++) {
         bool found = false;

@@ -44,6 +44,18 @@ lg_tensor *lg_param_find(lg_ctx *ctx, const char *name)
     return NULL;
 }
 
+lg_tensor *lg_buffer_find(lg_ctx *ctx, const char *name)
+{
+    if (!ctx || !name)
+        return NULL;
+    for (int i = 0; i < lg_buffer_count(ctx); i++) {
+        lg_tensor *b = lg_buffer_at(ctx, i);
+        if (lg_tensor_name(b) && !strcmp(lg_tensor_name(b), name))
+            return b;
+    }
+    return NULL;
+}
+
 void lg_ctx_set_training(lg_ctx *ctx, bool training)
 {
     if (ctx)

@@ -9,17 +9,19 @@
  * lgN_build_begin and lgN_build_end, which drops the parameters the body
  * made if it failed (returned NULL). Errors recorded meanwhile name who. */
 typedef struct lgN_build {
-    int params;
+    int params, buffers;
     const char *outer;
 } lgN_build;
 static inline lgN_build lgN_build_begin(lg_ctx *ctx, const char *who)
 {
-    return (lgN_build){ lg_param_count(ctx), lgC_api_enter(ctx, who) };
+    return (lgN_build){ lg_param_count(ctx), lg_buffer_count(ctx), lgC_api_enter(ctx, who) };
 }
 static inline void *lgN_build_end(lg_ctx *ctx, lgN_build b, void *made)
 {
-    if (!made)
+    if (!made) {
         lgC_params_drop(ctx, b.params);
+        lgC_buffers_drop(ctx, b.buffers);
+    }
     lgC_api_leave(ctx, b.outer);
     return made;
 }

@@ -459,39 +459,62 @@ lg_tensor *lg_randn(lg_ctx *ctx, lg_dtype dt, int ndim, const int64_t *shape)
 
 /* Public: parameters ------------------------------------------------------ */
 
-lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape)
+/* A name another parameter or buffer has: -1 if none, else its index in
+ * its list (*buffer says which). */
+static int name_taken(const lg_ctx *ctx, const char *name, bool *buffer)
 {
-    static const char who[] = "lg_param_new";
+    for (int i = 0; i < ctx->nparams; i++)
+        if (ctx->params[i]->name && strcmp(ctx->params[i]->name, name) == 0)
+            return *buffer = false, i;
+    for (int i = 0; i < ctx->nbuffers; i++)
+        if (ctx->buffers[i]->name && strcmp(ctx->buffers[i]->name, name) == 0)
+            return *buffer = true, i;
+    return -1;
+}
+
+/* Makes room for one more entry in a persistent list. */
+static bool list_grow(lg_ctx *ctx, lg_tensor ***list, int n, int *cap, const char *who)
+{
+    if (n < *cap)
+        return true;
+    if (n == INT_MAX)
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: the ctx holds %d of them already", who, INT_MAX);
+    int c = *cap > INT_MAX / 2 ? INT_MAX : (*cap ? 2 * *cap : 16);
+    lg_tensor **p = lgC_palloc(ctx, (size_t)c * sizeof *p, who);
+    if (!p)
+        return false;
+    if (n)
+        memcpy(p, *list, (size_t)n * sizeof *p);
+    lgC_pfree(ctx, *list);
+    *list = p;
+    *cap = c;
+    return true;
+}
+
+/* A zeroed persistent tensor in the parameter store (buffer false) or the
+ * buffer store. */
+static lg_tensor *persistent_new(lg_ctx *ctx, const char *who, bool buffer, const char *name,
+                                 lg_dtype dt, int ndim, const int64_t *shape)
+{
     int64_t numel;
     if (!ctx)
         return NULL;
-    if (!lgT_is_float(dt))
-        return lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype %s, expected float32 or float64", who,
-                         lgT_dtype_name(dt));
+    if (!lgT_is_float(dt) && !(buffer && dt == LG_I64))
+        return lgC_error(ctx, LG_ERR_DTYPE, "%s: dtype %s, expected float32 or float64%s", who,
+                         lgT_dtype_name(dt), buffer ? " (or int64)" : "");
     if (!lgT_shape_ok(ctx, ndim, shape, who, &numel) || lgC_failed(ctx, who))
         return NULL;
-    if (name)
-        for (int i = 0; i < ctx->nparams; i++)
-            if (ctx->params[i]->name && strcmp(ctx->params[i]->name, name) == 0)
-                return lgC_error(ctx, LG_ERR_VALUE,
-                                 "%s: name \"%.120s%s\" is taken by parameter %d (names must "
-                                 "be unique: checkpoints save by name)",
-                                 who, name, strlen(name) > 120 ? "..." : "", i);
-    if (ctx->nparams == INT_MAX)
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: the ctx holds %d parameters already", who,
-                         INT_MAX);
-    if (ctx->nparams == ctx->params_cap) {
-        int cap =
-            ctx->params_cap > INT_MAX / 2 ? INT_MAX : (ctx->params_cap ? 2 * ctx->params_cap : 16);
-        lg_tensor **p = lgC_palloc(ctx, (size_t)cap * sizeof *p, who);
-        if (!p)
-            return NULL;
-        if (ctx->nparams)
-            memcpy(p, ctx->params, (size_t)ctx->nparams * sizeof *p);
-        lgC_pfree(ctx, ctx->params);
-        ctx->params = p;
-        ctx->params_cap = cap;
-    }
+    bool in_buffers = false;
+    int other = name ? name_taken(ctx, name, &in_buffers) : -1;
+    if (other >= 0)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: name \"%.120s%s\" is taken by %s %d (names must be unique: "
+                         "checkpoints save by name)",
+                         who, name, strlen(name) > 120 ? "..." : "",
+                         in_buffers ? "buffer" : "parameter", other);
+    if (buffer ? !list_grow(ctx, &ctx->buffers, ctx->nbuffers, &ctx->buffers_cap, who)
+               : !list_grow(ctx, &ctx->params, ctx->nparams, &ctx->params_cap, who))
+        return NULL;
     size_t bytes = (size_t)numel * lgT_dtype_size(dt);
     size_t name_len = name ? strlen(name) + 1 : 0;
     lg_tensor *t = lgC_palloc(ctx, sizeof *t, who);
@@ -508,7 +531,8 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     t->ndim = (uint8_t)ndim;
     t->persistent = true;
     t->ctx = ctx;
-    t->requires_grad = true;
+    t->requires_grad = !buffer;
+    t->is_buffer = buffer;
     t->numel = numel;
     if (ndim > 0)
         memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
@@ -518,22 +542,57 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     t->name = nm;
     t->op = LGT_LEAF;
     t->in = t->in_inline;
-    ctx->params[ctx->nparams++] = t;
+    if (buffer)
+        ctx->buffers[ctx->nbuffers++] = t;
+    else
+        ctx->params[ctx->nparams++] = t;
     return t;
+}
+
+lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape)
+{
+    return persistent_new(ctx, "lg_param_new", false, name, dt, ndim, shape);
+}
+
+lg_tensor *lg_buffer_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
+                         const int64_t *shape)
+{
+    return persistent_new(ctx, "lg_buffer_new", true, name, dt, ndim, shape);
+}
+
+static void persistent_free(lg_ctx *ctx, lg_tensor *p)
+{
+    if (p->grad) {
+        lgC_pfree(ctx, p->grad->data);
+        lgC_pfree(ctx, p->grad);
+    }
+    lgC_pfree(ctx, p->data);
+    lgC_pfree(ctx, (void *)p->name);
+    lgC_pfree(ctx, p);
 }
 
 void lgC_params_drop(lg_ctx *ctx, int n)
 {
-    while (ctx->nparams > n) {
-        lg_tensor *p = ctx->params[--ctx->nparams];
-        if (p->grad) {
-            lgC_pfree(ctx, p->grad->data);
-            lgC_pfree(ctx, p->grad);
-        }
-        lgC_pfree(ctx, p->data);
-        lgC_pfree(ctx, (void *)p->name);
-        lgC_pfree(ctx, p);
-    }
+    while (ctx->nparams > n)
+        persistent_free(ctx, ctx->params[--ctx->nparams]);
+}
+
+void lgC_buffers_drop(lg_ctx *ctx, int n)
+{
+    while (ctx->nbuffers > n)
+        persistent_free(ctx, ctx->buffers[--ctx->nbuffers]);
+}
+
+int lg_buffer_count(const lg_ctx *ctx)
+{
+    return ctx ? ctx->nbuffers : 0;
+}
+
+lg_tensor *lg_buffer_at(lg_ctx *ctx, int i)
+{
+    if (!ctx || i < 0 || i >= ctx->nbuffers)
+        return NULL;
+    return ctx->buffers[i];
 }
 
 int lg_param_count(const lg_ctx *ctx)
@@ -635,6 +694,11 @@ lg_status lg_requires_grad(lg_ctx *ctx, lg_tensor *t, bool on)
         return lgC_errorf(ctx, LG_ERR_STATE,
                           "lg_requires_grad: t is the result of an op, expected a leaf (a step "
                           "leaf tensor or a parameter)");
+    if (t->is_buffer && on)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "lg_requires_grad: t is the buffer '%s' (state that is not trained: "
+                          "make a parameter to train it)",
+                          t->name ? t->name : "");
     /* A parameter switched off is frozen (PyTorch's requires_grad_(False)):
      * backward gives it no gradient and optimizers skip it; its gradient so
      * far is kept, as PyTorch. */

@@ -57,7 +57,8 @@ struct lg_tensor {
                              * header (a stale one, after the pool rotated) fails */
     uint8_t dtype;
     uint8_t ndim;
-    bool persistent;    /* a parameter: lives until lg_ctx_free */
+    bool persistent;    /* a parameter or buffer: lives until lg_ctx_free */
+    bool is_buffer;     /* a buffer (lg_buffer_new): never requires grad */
     bool requires_grad; /* a leaf that wants a gradient, or an op result on the tape */
     bool consumed;      /* a backward has walked through this op */
     uint64_t step;      /* step id it was made in (0 for persistent) */
