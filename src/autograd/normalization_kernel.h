@@ -71,27 +71,34 @@ static void FN(rows_bw)(void *arg, int64_t lo, int64_t hi)
     }
 }
 
-/* Batch norm over channels [lo, hi): x is [outer][C][inner]. */
+/* Batch norm over channels [lo, hi): x is [outer][C][inner]; each
+ * channel is outer contiguous runs of inner elements. Sums are vector
+ * reductions in double (a fixed order); y = x scale + shift with
+ * scale = w rstd, shift = b - mean scale (PyTorch's form). */
 static void FN(bn_fw)(void *arg, int64_t lo, int64_t hi)
 {
     const struct norm_args *a = arg;
     const norm_plan *p = a->p;
-    const T *x = a->x, *w = a->w, *b = a->b;
-    T *y = a->y;
+    const T *restrict x = a->x, *w = a->w, *b = a->b;
+    T *restrict y = a->y;
     int64_t C = p->nw, in = p->inner, M = p->outer * p->inner;
     for (int64_t c = lo; c < hi; c++) {
         double m, rs;
         if (p->batch_stats) {
             double s = 0, v = 0;
-            for (int64_t o = 0; o < p->outer; o++)
+            for (int64_t o = 0; o < p->outer; o++) {
+                const T *restrict r = x + (o * C + c) * in;
+                LGC_SIMD_REDUCE(+ : s)
                 for (int64_t i = 0; i < in; i++)
-                    s += x[(o * C + c) * in + i];
+                    s += (double)r[i];
+            }
             m = s / (double)M;
-            for (int64_t o = 0; o < p->outer; o++)
-                for (int64_t i = 0; i < in; i++) {
-                    double d = (double)x[(o * C + c) * in + i] - m;
-                    v += d * d;
-                }
+            for (int64_t o = 0; o < p->outer; o++) {
+                const T *restrict r = x + (o * C + c) * in;
+                LGC_SIMD_REDUCE(+ : v)
+                for (int64_t i = 0; i < in; i++)
+                    v += ((double)r[i] - m) * ((double)r[i] - m);
+            }
             rs = 1 / sqrt(v / (double)M + p->eps);
             if (a->rm) { /* running stats: the unbiased variance, as PyTorch */
                 T *rm = a->rm, *rv = a->rv;
@@ -105,45 +112,56 @@ static void FN(bn_fw)(void *arg, int64_t lo, int64_t hi)
             rs = 1 / sqrt((double)rv[c] + p->eps);
         }
         p->mean[c] = m, p->rstd[c] = rs;
-        double wc = w ? (double)w[c] : 1.0, bc = b ? (double)b[c] : 0.0;
-        for (int64_t o = 0; o < p->outer; o++)
-            for (int64_t i = 0; i < in; i++) {
-                int64_t e = (o * C + c) * in + i;
-                y[e] = (T)(((double)x[e] - m) * rs * wc + bc);
-            }
+        double sc = rs * (w ? (double)w[c] : 1.0);
+        T scale = (T)sc, shift = (T)((b ? (double)b[c] : 0.0) - m * sc);
+        for (int64_t o = 0; o < p->outer; o++) {
+            const T *restrict r = x + (o * C + c) * in;
+            T *restrict yr = y + (o * C + c) * in;
+            LGC_SIMD
+            for (int64_t i = 0; i < in; i++)
+                yr[i] = r[i] * scale + shift;
+        }
     }
 }
 
+/* With xhat = (x - m) rs: sg = sum g, sgh = sum g xhat = rs (sum g x - m sg);
+ * batch statistics: dx = w rs (g - sg/M - xhat sgh/M) = g A + x B + K;
+ * running statistics: dx = g w rs. */
 static void FN(bn_bw)(void *arg, int64_t lo, int64_t hi)
 {
     const struct norm_args *a = arg;
     const norm_plan *p = a->p;
-    const T *x = a->x, *g = a->g, *w = a->w;
-    T *dx = a->dx;
+    const T *restrict x = a->x, *restrict g = a->g, *w = a->w;
+    T *restrict dx = a->dx;
     int64_t C = p->nw, in = p->inner, M = p->outer * p->inner;
     for (int64_t c = lo; c < hi; c++) {
-        double m = p->mean[c], rs = p->rstd[c], sg = 0, sgh = 0;
-        for (int64_t o = 0; o < p->outer; o++)
+        double m = p->mean[c], rs = p->rstd[c], sg = 0, sgx = 0;
+        for (int64_t o = 0; o < p->outer; o++) {
+            const T *restrict gr = g + (o * C + c) * in, *restrict xr = x + (o * C + c) * in;
+            LGC_SIMD_REDUCE(+ : sg, sgx)
             for (int64_t i = 0; i < in; i++) {
-                int64_t e = (o * C + c) * in + i;
-                sg += g[e];
-                sgh += (double)g[e] * (((double)x[e] - m) * rs);
+                sg += (double)gr[i];
+                sgx += (double)gr[i] * (double)xr[i];
             }
+        }
+        double sgh = rs * (sgx - m * sg);
         if (a->parts)
             a->parts[c] = sgh, a->parts[C + c] = sg;
         if (!dx)
             continue;
-        double wc = w ? (double)w[c] : 1.0;
-        for (int64_t o = 0; o < p->outer; o++)
-            for (int64_t i = 0; i < in; i++) {
-                int64_t e = (o * C + c) * in + i;
-                if (p->batch_stats)
-                    dx[e] = (T)(wc * rs *
-                                ((double)g[e] - sg / (double)M -
-                                 (((double)x[e] - m) * rs) * sgh / (double)M));
-                else
-                    dx[e] = (T)((double)g[e] * wc * rs);
-            }
+        double wr = (w ? (double)w[c] : 1.0) * rs, A = wr, B = 0, K = 0;
+        if (p->batch_stats && M > 0) {
+            B = -wr * rs * sgh / (double)M;
+            K = wr * (-sg / (double)M + m * rs * sgh / (double)M);
+        }
+        T ta = (T)A, tb = (T)B, tk = (T)K;
+        for (int64_t o = 0; o < p->outer; o++) {
+            const T *restrict gr = g + (o * C + c) * in, *restrict xr = x + (o * C + c) * in;
+            T *restrict d = dx + (o * C + c) * in;
+            LGC_SIMD
+            for (int64_t i = 0; i < in; i++)
+                d[i] = gr[i] * ta + xr[i] * tb + tk;
+        }
     }
 }
 

@@ -10,27 +10,33 @@ static void FN(max_fw)(void *arg, int64_t lo, int64_t hi)
     const pool_plan *p = a->p;
     int64_t H = p->dim[0].in, W = p->dim[1].in, OH = p->dim[0].out, OW = p->dim[1].out;
     int64_t dh = p->dim[0].d, dw = p->dim[1].d;
+    const int64_t *restrict hlo = p->lo[0], *restrict hhi = p->hi[0];
+    const int64_t *restrict wlo = p->lo[1], *restrict whi = p->hi[1];
     for (int64_t pl = lo; pl < hi; pl++) {
-        const T *x = (const T *)a->x + pl * H * W;
-        T *y = (T *)a->y + pl * OH * OW;
-        int64_t *ix = a->idx + pl * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++)
+        const T *restrict x = (const T *)a->x + pl * H * W;
+        T *restrict y = (T *)a->y + pl * OH * OW;
+        int64_t *restrict ix = a->idx + pl * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = hlo[oh], h1 = hhi[oh];
             for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t h0 = p->lo[0][oh], h1 = p->hi[0][oh], w0 = p->lo[1][ow], w1 = p->hi[1][ow];
+                int64_t w0 = wlo[ow], w1 = whi[ow];
                 /* PyTorch's scan: the first strictly larger value, or any NaN */
                 int64_t best = h0 * W + w0;
                 T m = -INFINITY;
-                for (int64_t ih = h0; ih < h1; ih += dh)
+                for (int64_t ih = h0; ih < h1; ih += dh) {
+                    const T *restrict xr = x + ih * W;
                     for (int64_t iw = w0; iw < w1; iw += dw) {
-                        T v = x[ih * W + iw];
+                        T v = xr[iw];
                         if (v > m || v != v) {
                             m = v;
                             best = ih * W + iw;
                         }
                     }
+                }
                 y[oh * OW + ow] = m;
                 ix[oh * OW + ow] = best;
             }
+        }
     }
 }
 

@@ -9,7 +9,7 @@
  * resolve through <tgmath.h> by T (expf for float, exp for double).
  */
 
-static inline T FN(unary_fw)(int op, T x, T a, T b)
+static inline __attribute__((always_inline)) T FN(unary_fw)(int op, T x, T a, T b)
 {
     switch (op) {
         /* clang-format off */
@@ -21,7 +21,7 @@ static inline T FN(unary_fw)(int op, T x, T a, T b)
     }
 }
 
-static inline T FN(unary_bw)(int op, T g, T x, T y, T a, T b)
+static inline __attribute__((always_inline)) T FN(unary_bw)(int op, T g, T x, T y, T a, T b)
 {
     switch (op) {
         /* clang-format off */
