@@ -1,5 +1,5 @@
 /* test_layers.c: the layer primitives (convolution, pooling,
- * normalisation, activations) against PyTorch 1.13's numbers in
+ * normalisation, activations, attention) against PyTorch 1.13's numbers in
  * tests/fixtures/nn/layers.txt (tools/gen_layer_fixtures.py documents
  * every op's keys and tensors), in float64 and float32: the output, every
  * gradient, max pooling's indices, batch norm's running statistics, and
@@ -14,13 +14,8 @@
 /* Fixture ops whose primitives are not built yet: listed so that the
  * coverage test fails on any other op the runner does not know, and on
  * an op listed here that the fixtures no longer hold. */
-static const char *const not_yet[] = { "interpolate",
-                                       "var",
-                                       "std",
-                                       "cosine_similarity",
-                                       "normalize",
-                                       "scaled_dot_product_attention",
-                                       "multi_head_attention" };
+static const char *const not_yet[] = { "interpolate",       "var",       "std",
+                                       "cosine_similarity", "normalize", "multi_head_attention" };
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -317,11 +312,29 @@ static bool run_activation(run *r, const char *op)
     return finish(r, y, &x, xwb, 1);
 }
 
+static const char *const qkv[] = { "query", "key", "value" };
+
+/* mask_kind bool: the int64 0/1 mask as written; else a float mask. */
+static bool run_sdpa(run *r)
+{
+    lg_tensor *in[3] = { input(r, "query"), input(r, "key"), input(r, "value") };
+    lg_sdpa_opts o = lg_sdpa_opts_default();
+    const ntensor *m = find(r->c, "attn_mask");
+    if (m)
+        o.attn_mask = make(r->ctx, m, r->dt);
+    o.is_causal = keyd(r->c, "is_causal", 0) != 0;
+    o.scale = keyd(r->c, "scale", LG_SDPA_DEFAULT_SCALE);
+    const char *kind = key(r->c, "mask_kind");
+    if (m && (lg_tensor_dtype(o.attn_mask) == LG_I64) != (kind && !strcmp(kind, "bool")))
+        return fail(r, "attn_mask", "its dtype does not match mask_kind");
+    return finish(r, lg_scaled_dot_product_attention(r->ctx, in[0], in[1], in[2], &o), in, qkv, 3);
+}
+
 typedef struct family {
     const char *op;
     int kind;
 } family;
-enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT };
+enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT, F_SDPA };
 static const family families[] = {
     { "conv1d", F_CONV },
     { "conv2d", F_CONV },
@@ -348,6 +361,7 @@ static const family families[] = {
     { "elu", F_ACT },
     { "celu", F_ACT },
     { "hardtanh", F_ACT },
+    { "scaled_dot_product_attention", F_SDPA },
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -368,6 +382,7 @@ static bool run_case(run *r)
     case F_NORM: return run_norm(r, op);
     case F_BN: return run_batch_norm(r);
     case F_ACT: return run_activation(r, op);
+    case F_SDPA: return run_sdpa(r);
     default: return fail(r, op, "unknown op");
     }
 }
@@ -410,11 +425,174 @@ Test(layers, every_fixture_op_is_run_or_listed)
         int k = 0;
         while (k < nlisted && strcmp(not_yet[k], op))
             k++;
-        cr_assert_lt(k, nlisted, "%s: op %s is neither run nor listed as not built",
-                     nf.cases[i].id, op);
+        cr_assert_lt(k, nlisted, "%s: op %s is neither run nor listed as not built", nf.cases[i].id,
+                     op);
         seen[k] = true;
     }
     for (int k = 0; k < nlisted; k++)
         cr_assert(seen[k], "not_yet lists %s, which no fixture case has", not_yet[k]);
     free_nfile(&nf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Attention: gradchecks, modes and errors                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct sdpa_case {
+    bool is_causal, float_mask; /* float_mask: the 4th input */
+    lg_tensor *int_mask;        /* used when there is no float mask */
+    double scale;
+} sdpa_case;
+
+/* inputs: query, key, value and, when n is 4, a float mask (differentiated too) */
+static lg_tensor *sdpa_apply(lg_ctx *ctx, lg_tensor *const *x, void *user)
+{
+    const sdpa_case *c = user;
+    lg_sdpa_opts o = lg_sdpa_opts_default();
+    o.is_causal = c->is_causal;
+    o.scale = c->scale;
+    o.attn_mask = c->float_mask ? x[3] : c->int_mask;
+    return lg_scaled_dot_product_attention(ctx, x[0], x[1], x[2], &o);
+}
+
+static void sdpa_gradcheck(lg_ctx *ctx, int ndim, const int64_t *qs, const int64_t *ks,
+                           const int64_t *vs, const int64_t *ms, int mndim, sdpa_case c,
+                           const char *what)
+{
+    lg_tensor *xs[4] = { lg_randn(ctx, LG_F64, ndim, qs), lg_randn(ctx, LG_F64, ndim, ks),
+                         lg_randn(ctx, LG_F64, ndim, vs),
+                         ms ? lg_randn(ctx, LG_F64, mndim, ms) : NULL };
+    c.float_mask = ms != NULL;
+    expect_gradcheck(ctx, sdpa_apply, &c, ms ? 4 : 3, xs, what);
+}
+
+Test(layers, sdpa_gradcheck)
+{
+    lg_ctx *ctx = test_ctx(3);
+    /* causal, L < S and L > S, default and given scale */
+    sdpa_gradcheck(ctx, 4, SHAPE(2, 2, 3, 4), SHAPE(2, 2, 5, 4), SHAPE(2, 2, 5, 3), NULL, 0,
+                   (sdpa_case){ .is_causal = true, .scale = LG_SDPA_DEFAULT_SCALE }, "causal LltS");
+    sdpa_gradcheck(ctx, 3, SHAPE(2, 5, 3), SHAPE(2, 3, 3), SHAPE(2, 3, 2), NULL, 0,
+                   (sdpa_case){ .is_causal = true, .scale = 0.7 }, "causal LgtS 3-d");
+    /* a float mask broadcast over heads, its own gradient checked too */
+    sdpa_gradcheck(ctx, 4, SHAPE(2, 3, 3, 4), SHAPE(2, 3, 4, 4), SHAPE(2, 3, 4, 2),
+                   SHAPE(2, 1, 3, 4), 4, (sdpa_case){ .scale = LG_SDPA_DEFAULT_SCALE },
+                   "float mask [B, 1, L, S]");
+    sdpa_gradcheck(ctx, 3, SHAPE(2, 3, 4), SHAPE(2, 4, 4), SHAPE(2, 4, 3), SHAPE(4), 1,
+                   (sdpa_case){ .scale = 2.0 }, "float mask [S]");
+    /* an int64 mask with no row hidden whole */
+    int64_t bm[] = { 1, 0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0 };
+    sdpa_case c = { .int_mask = T_FROM(ctx, LG_I64, bm, 3, 4), .scale = LG_SDPA_DEFAULT_SCALE };
+    sdpa_gradcheck(ctx, 4, SHAPE(1, 2, 3, 5), SHAPE(1, 2, 4, 5), SHAPE(1, 2, 4, 3), NULL, 0, c,
+                   "int64 mask");
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+/* NULL, an all-zero struct and lg_sdpa_opts_default() are the same call. */
+Test(layers, sdpa_options_and_dropout)
+{
+    lg_ctx *ctx = test_ctx(5);
+    lg_tensor *q = lg_randn(ctx, LG_F64, 3, SHAPE(2, 6, 4));
+    lg_tensor *k = lg_randn(ctx, LG_F64, 3, SHAPE(2, 7, 4));
+    lg_tensor *v = lg_randn(ctx, LG_F64, 3, SHAPE(2, 7, 3));
+    lg_sdpa_opts d = lg_sdpa_opts_default(), zero = { 0 };
+    cr_assert_eq(d.scale, LG_SDPA_DEFAULT_SCALE);
+    lg_tensor *y = lg_scaled_dot_product_attention(ctx, q, k, v, NULL);
+    expect_close_to(lg_scaled_dot_product_attention(ctx, q, k, v, &d), y, 0, "default()");
+    expect_close_to(lg_scaled_dot_product_attention(ctx, q, k, v, &zero), y, 0, "{0}");
+    d.scale = 0.5; /* 1 / sqrt(4) */
+    expect_close_to(lg_scaled_dot_product_attention(ctx, q, k, v, &d), y, 1e-15, "scale 0.5");
+    /* by hand: a field that is written means itself (dropout 0 in eval mode) */
+    lg_ctx_set_training(ctx, false);
+    lg_tensor *e = lg_scaled_dot_product_attention(
+        ctx, q, k, v, &(lg_sdpa_opts){ .dropout_p = 0.5, .scale = LG_SDPA_DEFAULT_SCALE });
+    expect_close_to(e, y, 0, "dropout in eval mode");
+    lg_ctx_set_training(ctx, true);
+    /* training: the weights are dropped and rescaled, reproducibly by seed */
+    d = lg_sdpa_opts_default();
+    d.dropout_p = 0.5;
+    lg_seed(ctx, 11);
+    lg_tensor *t1 = lg_scaled_dot_product_attention(ctx, q, k, v, &d);
+    lg_seed(ctx, 11);
+    lg_tensor *t2 = lg_scaled_dot_product_attention(ctx, q, k, v, &d);
+    expect_close_to(t2, t1, 0, "dropout by seed");
+    double diff = 0;
+    for (int64_t i = 0; i < lg_tensor_numel(y); i++)
+        diff += fabs(get(t1, i) - get(y, i));
+    cr_assert(diff > 1e-3, "dropout in training mode changed nothing");
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+Test(layers, sdpa_errors)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *q = lg_randn(ctx, LG_F64, 4, SHAPE(2, 2, 3, 4));
+    lg_tensor *k = lg_randn(ctx, LG_F64, 4, SHAPE(2, 2, 5, 4));
+    lg_tensor *v = lg_randn(ctx, LG_F64, 4, SHAPE(2, 2, 5, 6));
+    lg_tensor *q32 = lg_randn(ctx, LG_F32, 4, SHAPE(2, 2, 3, 4));
+    lg_tensor *qi = lg_zeros(ctx, LG_I64, 4, SHAPE(2, 2, 3, 4));
+#define SDPA(qq, kk, vv, o) lg_scaled_dot_product_attention(ctx, qq, kk, vv, o)
+    EXPECT_LOSS_ERR(ctx, SDPA(NULL, k, v, NULL), LG_ERR_NULL, "query is NULL");
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, NULL, NULL), LG_ERR_NULL, "value is NULL");
+    EXPECT_LOSS_ERR(ctx, SDPA(qi, k, v, NULL), LG_ERR_DTYPE, "query is int64");
+    EXPECT_LOSS_ERR(ctx, SDPA(q32, k, v, NULL), LG_ERR_DTYPE, "float32, float64 and float64");
+    lg_tensor *q1 = lg_randn(ctx, LG_F64, 1, SHAPE(4));
+    EXPECT_LOSS_ERR(ctx, SDPA(q1, q1, q1, NULL), LG_ERR_SHAPE, "ndim >= 2");
+    lg_tensor *k3 = lg_randn(ctx, LG_F64, 3, SHAPE(2, 5, 4));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k3, v, NULL), LG_ERR_SHAPE, "key [2, 5, 4]");
+    lg_tensor *kb = lg_randn(ctx, LG_F64, 4, SHAPE(2, 3, 5, 4));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, kb, v, NULL), LG_ERR_SHAPE, "equal batch dims");
+    lg_tensor *vs = lg_randn(ctx, LG_F64, 4, SHAPE(2, 2, 4, 6));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, vs, NULL), LG_ERR_SHAPE,
+                    "key [2, 2, 5, 4] has S = 5 but value [2, 2, 4, 6] has 4");
+    lg_tensor *ke = lg_randn(ctx, LG_F64, 4, SHAPE(2, 2, 5, 3));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, ke, v, NULL), LG_ERR_SHAPE,
+                    "query [2, 2, 3, 4] has E = 4 but key [2, 2, 5, 3] has 3");
+
+    lg_sdpa_opts o = lg_sdpa_opts_default();
+    o.attn_mask = lg_zeros(ctx, LG_F64, 2, SHAPE(5, 3));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_SHAPE,
+                    "attn_mask [5, 3] does not broadcast to the scores [..., L, S] = [2, 2, 3, 5]");
+    o.attn_mask = lg_zeros(ctx, LG_F64, 5, SHAPE(1, 2, 2, 3, 5));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_SHAPE, "does not broadcast");
+    o.attn_mask = lg_zeros(ctx, LG_F32, 2, SHAPE(3, 5));
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_DTYPE, "attn_mask is float32, expected float64");
+    int64_t bad[15] = { 1, 1, 0, 1, 1, 1, 1, 2 };
+    o.attn_mask = T_FROM(ctx, LG_I64, bad, 3, 5);
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_VALUE, "attn_mask[7] = 2, expected 0 or 1");
+    o.attn_mask = lg_zeros(ctx, LG_F64, 2, SHAPE(3, 5));
+    o.is_causal = true;
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_VALUE, "is_causal with an attn_mask");
+
+    const double bad_p[] = { -0.1, 1.0, NAN };
+    for (int i = 0; i < 3; i++) {
+        o = lg_sdpa_opts_default();
+        o.dropout_p = bad_p[i];
+        EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_VALUE, "dropout_p");
+    }
+    const double bad_s[] = { 0, -2, INFINITY, NAN };
+    for (int i = 0; i < 4; i++) {
+        o = lg_sdpa_opts_default();
+        o.scale = bad_s[i];
+        EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &o), LG_ERR_VALUE, "scale = ");
+    }
+    /* by hand, scale left at 0 cannot tell "not written" from 0 */
+    EXPECT_LOSS_ERR(ctx, SDPA(q, k, v, &(lg_sdpa_opts){ .is_causal = true }), LG_ERR_VALUE,
+                    "lg_sdpa_opts.scale is 0");
+
+    /* the first error sticks; a NULL input after it adds nothing */
+    lg_ctx_clear_error(ctx);
+    cr_assert_null(SDPA(q, ke, v, NULL));
+    cr_assert_null(SDPA(NULL, k, v, NULL));
+    o = lg_sdpa_opts_default();
+    o.dropout_p = 2;
+    cr_assert_null(SDPA(q, k, v, &o));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_SHAPE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_scaled_dot_product_attention: query") != NULL, "%s",
+              lg_ctx_errmsg(ctx));
+#undef SDPA
+    lg_ctx_clear_error(ctx);
+    lg_ctx_free(ctx);
 }

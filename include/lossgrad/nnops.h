@@ -206,19 +206,28 @@ lg_tensor *lg_normalize(lg_ctx *ctx, lg_tensor *x, double p, int dim, double eps
 #define LG_SDPA_DEFAULT_SCALE (-1.0)
 typedef struct lg_sdpa_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
-    /* NULL; a float mask added to the scores; or an int64 0/1 mask, 1 = may
-     * attend (0 adds -inf), as PyTorch 2's boolean mask; broadcast to
-     * [..., L, S] */
+    /* NULL; a float mask of query's dtype added to the scores (it may hold
+     * -inf; a gradient flows to it if it requires one); or an int64 0/1
+     * mask, 1 = may attend, as PyTorch 2's boolean mask (a 0 makes the
+     * score -inf and passes it no gradient); broadcast to [..., L, S]
+     * without growing it (LG_ERR_SHAPE otherwise) */
     lg_tensor *attn_mask;
-    bool is_causal;    /* query i attends keys j <= i (with no attn_mask) */
-    double dropout_p;  /* on the attention weights, in training mode only; [0, 1) */
-    double scale;      /* (non-zero default) LG_SDPA_DEFAULT_SCALE; else > 0 */
+    /* query i attends keys j <= i (top-left aligned, also for L != S);
+     * with an attn_mask: LG_ERR_VALUE, as PyTorch 2 */
+    bool is_causal;
+    /* on the attention weights, in training mode only (lg_ctx_training;
+     * PyTorch's function drops in either mode); [0, 1) */
+    double dropout_p;
+    double scale; /* (non-zero default) LG_SDPA_DEFAULT_SCALE; else finite and > 0 */
 } lg_sdpa_opts;
 lg_sdpa_opts lg_sdpa_opts_default(void);
 /* softmax(q k^T scale + mask) v over [..., L, E] queries, [..., S, E] keys
- * and [..., S, Ev] values (batch dims equal) -> [..., L, Ev]. A row with
- * every key masked gives NaN, as the math. (PyTorch 1.13 has only the
- * private _scaled_dot_product_attention; this follows 2.x's public one.) */
+ * and [..., S, Ev] values (one float dtype, one ndim >= 2, batch dims
+ * equal) -> [..., L, Ev]. A row with every key masked gives NaN, as the
+ * math. LG_ERR_DTYPE, LG_ERR_SHAPE, LG_ERR_VALUE (an int64 mask value
+ * other than 0 or 1, and the options). Lives until the step ends.
+ * (PyTorch 1.13 has only the private _scaled_dot_product_attention; this
+ * follows 2.x's public one.) */
 lg_tensor *lg_scaled_dot_product_attention(lg_ctx *ctx, lg_tensor *query, lg_tensor *key,
                                            lg_tensor *value, const lg_sdpa_opts *o);
 

@@ -20,6 +20,9 @@ struct softmax_args {
     bool logy;
 };
 
+/* Rows up to this long keep their exponentials on the stack (forward). */
+#define SOFTMAX_KEEP 512
+
 #define LGC_TEMPLATE "../autograd/softmax_kernel.h"
 #include "../core/instantiate.h"
 

@@ -13,6 +13,7 @@ static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
     T *y = a->y;
     bool logy = a->logy;
     int64_t st = p->nr ? p->rstride[0] : 1, n = p->rcount;
+    double ex[SOFTMAX_KEEP];
     for (int64_t o = lo; o < hi; o++) {
         int64_t b = lgT_reduce_base(p, o);
         const T *xo = x + b;
@@ -25,9 +26,21 @@ static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
          * row gives NaN through -inf - log 0 */
         if (isinf(m))
             m = m > 0 ? NAN : 0;
+        /* a short softmax row keeps its exponentials (one exp per element,
+         * the same bits as computing them twice) */
+        bool keep = !logy && n <= SOFTMAX_KEEP;
         double s = 0;
-        for (int64_t r = 0; r < n; r++)
-            s += exp((double)xo[r * st] - m);
+        for (int64_t r = 0; r < n; r++) {
+            double e = exp((double)xo[r * st] - m);
+            if (keep)
+                ex[r] = e;
+            s += e;
+        }
+        if (keep) {
+            for (int64_t r = 0; r < n; r++)
+                yo[r * st] = (T)(ex[r] / s);
+            continue;
+        }
         double ls = log(s);
         for (int64_t r = 0; r < n; r++) {
             double v = (double)xo[r * st] - m;
