@@ -14,8 +14,7 @@
 /* Fixture ops whose primitives are not built yet: listed so that the
  * coverage test fails on any other op the runner does not know, and on
  * an op listed here that the fixtures no longer hold. */
-static const char *const not_yet[] = { "interpolate",       "var",       "std",
-                                       "cosine_similarity", "normalize", "multi_head_attention" };
+static const char *const not_yet[] = { "interpolate", "multi_head_attention" };
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -330,11 +329,41 @@ static bool run_sdpa(run *r)
     return finish(r, lg_scaled_dot_product_attention(r->ctx, in[0], in[1], in[2], &o), in, qkv, 3);
 }
 
+/* var, std (dim absent: every axis; an int or a comma list), cosine
+ * similarity and normalize. */
+static bool run_stat(run *r, const char *op)
+{
+    static const char *const x12[] = { "x1", "x2" };
+    lg_ctx *ctx = r->ctx;
+    if (!strcmp(op, "cosine_similarity")) {
+        lg_tensor *in[2] = { input(r, "x1"), input(r, "x2") };
+        lg_tensor *y = lg_cosine_similarity(ctx, in[0], in[1], (int)keyd(r->c, "dim", 1),
+                                            keyd(r->c, "eps", 1e-8));
+        return finish(r, y, in, x12, 2);
+    }
+    lg_tensor *x = input(r, "input");
+    if (!strcmp(op, "normalize")) {
+        lg_tensor *y = lg_normalize(ctx, x, keyd(r->c, "p", 2), (int)keyd(r->c, "dim", 1),
+                                    keyd(r->c, "eps", 1e-12));
+        return finish(r, y, &x, xwb, 1);
+    }
+    int axes[LG_MAX_DIMS], naxes = 0;
+    for (char *p = (char *)key(r->c, "dim"); p && *p && naxes < LG_MAX_DIMS;) {
+        axes[naxes++] = (int)strtol(p, &p, 10);
+        if (*p == ',')
+            p++;
+    }
+    bool unbiased = keyd(r->c, "unbiased", 1) != 0, keepdim = keyd(r->c, "keepdim", 0) != 0;
+    lg_tensor *y = !strcmp(op, "var") ? lg_var(ctx, x, naxes, axes, unbiased, keepdim)
+                                      : lg_std(ctx, x, naxes, axes, unbiased, keepdim);
+    return finish(r, y, &x, xwb, 1);
+}
+
 typedef struct family {
     const char *op;
     int kind;
 } family;
-enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT, F_SDPA };
+enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT, F_SDPA, F_STAT };
 static const family families[] = {
     { "conv1d", F_CONV },
     { "conv2d", F_CONV },
@@ -362,6 +391,10 @@ static const family families[] = {
     { "celu", F_ACT },
     { "hardtanh", F_ACT },
     { "scaled_dot_product_attention", F_SDPA },
+    { "var", F_STAT },
+    { "std", F_STAT },
+    { "cosine_similarity", F_STAT },
+    { "normalize", F_STAT },
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -383,6 +416,7 @@ static bool run_case(run *r)
     case F_BN: return run_batch_norm(r);
     case F_ACT: return run_activation(r, op);
     case F_SDPA: return run_sdpa(r);
+    case F_STAT: return run_stat(r, op);
     default: return fail(r, op, "unknown op");
     }
 }
@@ -594,5 +628,109 @@ Test(layers, sdpa_errors)
               lg_ctx_errmsg(ctx));
 #undef SDPA
     lg_ctx_clear_error(ctx);
+/* cosine_similarity and normalize: composites, so gradchecks here      */
+/* ------------------------------------------------------------------ */
+
+typedef struct sim_case {
+    int dim;
+    double p; /* normalize */
+} sim_case;
+
+static lg_tensor *cosine_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_cosine_similarity(ctx, xs[0], xs[1], ((const sim_case *)user)->dim, 1e-8);
+}
+
+static lg_tensor *normalize_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const sim_case *c = user;
+    return lg_normalize(ctx, xs[0], c->p, c->dim, 1e-12);
+}
+
+/* Broadcast shapes (one along the reduced dim), negative dims, every p
+ * (p = 0: only the numerator's gradient, as PyTorch). Not below eps:
+ * there cosine_similarity's gradient is 1.13's, not the derivative (see
+ * the closed form below). */
+Test(layers, similarity_gradcheck)
+{
+    lg_ctx *ctx = test_ctx(41);
+    const struct {
+        int n1, n2;
+        int64_t s1[3], s2[3];
+        int dim;
+    } cc[] = {
+        { 2, 2, { 4, 5 }, { 4, 5 }, 1 },        { 2, 2, { 4, 5 }, { 1, 5 }, 1 },
+        { 3, 2, { 2, 3, 4 }, { 3, 4 }, 1 },     { 2, 2, { 1, 3 }, { 4, 3 }, 0 },
+        { 3, 3, { 2, 3, 4 }, { 2, 3, 4 }, -1 }, { 1, 1, { 6 }, { 6 }, 0 },
+    };
+    for (size_t i = 0; i < sizeof cc / sizeof cc[0]; i++) {
+        lg_tensor *xs[2] = { lg_randn(ctx, LG_F64, cc[i].n1, cc[i].s1),
+                             lg_randn(ctx, LG_F64, cc[i].n2, cc[i].s2) };
+        sim_case c = { cc[i].dim, 0 };
+        expect_gradcheck(ctx, cosine_apply, &c, 2, xs, "cosine_similarity");
+    }
+    const double ps[] = { 2, 1, 3, INFINITY, 0, -1 };
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        for (int d = -1; d < 2; d++) {
+            lg_tensor *x =
+                rand_avoiding(ctx, LG_F64, 3, SHAPE(2, 3, 4), -2, 2, (double[]){ 0 }, 1, 0.05);
+            sim_case c = { d, ps[i] };
+            expect_gradcheck(ctx, normalize_apply, &c, 1, &x, "normalize");
+        }
+    lg_ctx_free(ctx);
+}
+
+/* Closed forms: broadcasting before the norms, each norm clamped on its
+ * own (and passing its gradient, as 1.13's in-place clamp); normalize's
+ * zero row and its gradient g / eps; and the error paths. */
+Test(layers, similarity_values_and_errors)
+{
+    lg_ctx *ctx = test_ctx(42);
+    for (int d = 0; d < 2; d++) {
+        lg_dtype dt = d ? LG_F32 : LG_F64;
+        double tol = dt == LG_F32 ? 1e-5 : 1e-12;
+        /* x1 [1, 2] broadcast to [2, 2] over dim 0: columns (1, 1) and (2, 2) */
+        lg_tensor *a = from_doubles(ctx, dt, (double[]){ 1, 2 }, 2, SHAPE(1, 2));
+        lg_tensor *b = from_doubles(ctx, dt, (double[]){ 3, 0, 4, 5 }, 2, SHAPE(2, 2));
+        expect_close(lg_cosine_similarity(ctx, a, b, 0, 1e-8),
+                     (double[]){ 7 / (sqrt(2.0) * 5), 1 / sqrt(2.0) }, 2, tol, "broadcast");
+        /* |x1| = 1e-3 below eps = 1e-2: (x1 / 1e-2) . (x2 / |x2|) */
+        lg_tensor *t = from_doubles(ctx, dt, (double[]){ 6e-4, 8e-4 }, 1, SHAPE(2));
+        lg_tensor *u = from_doubles(ctx, dt, (double[]){ 0, 2 }, 1, SHAPE(2));
+        lg_requires_grad(ctx, t, true);
+        lg_tensor *ct = lg_cosine_similarity(ctx, t, u, 0, 1e-2);
+        expect_close(ct, (double[]){ 0.08 }, 1, tol, "tiny");
+        /* the gradient passes the clamp: u / n - (t . u) t / n^3 with n = eps */
+        cr_assert_eq(lg_backward(ctx, ct), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        expect_close(lg_tensor_grad(t), (double[]){ -0.48, 99.36 }, 2, tol, "tiny's gradient");
+        lg_tensor *x = from_doubles(ctx, dt, (double[]){ 3, -4, 0, 0 }, 2, SHAPE(2, 2));
+        lg_requires_grad(ctx, x, true);
+        lg_tensor *y = lg_normalize(ctx, x, 2, 1, 1e-6);
+        expect_close(y, (double[]){ 0.6, -0.8, 0, 0 }, 4, tol, "normalize");
+        lg_tensor *g = from_doubles(ctx, dt, (double[]){ 0, 0, 1, -2 }, 2, SHAPE(2, 2));
+        cr_assert_eq(lg_backward_with(ctx, y, g), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        expect_close(lg_tensor_grad(x), (double[]){ 0, 0, 1e6, -2e6 }, 4, tol, "zero row");
+        expect_close(lg_normalize(ctx, x, INFINITY, 0, 0), (double[]){ 1, -1, 0, 0 }, 4, tol,
+                     "p = inf");
+        expect_close(lg_normalize(ctx, x, 0, 1, 0.5), (double[]){ 1.5, -2, 0, 0 }, 4, tol,
+                     "p = 0, eps 0.5");
+        expect_ok(ctx);
+        EXPECT_ERR(ctx, lg_cosine_similarity(ctx, a, lg_zeros(ctx, dt, 2, SHAPE(2, 3)), 1, 1e-8),
+                   LG_ERR_SHAPE, "lg_cosine_similarity");
+        EXPECT_ERR(ctx, lg_cosine_similarity(ctx, a, b, 2, 1e-8), LG_ERR_AXIS,
+                   "lg_cosine_similarity");
+        EXPECT_ERR(ctx, lg_cosine_similarity(ctx, a, b, 1, -1), LG_ERR_VALUE, "eps");
+        EXPECT_ERR(ctx, lg_cosine_similarity(ctx, a, b, 1, INFINITY), LG_ERR_VALUE, "eps");
+        EXPECT_ERR(
+            ctx,
+            lg_cosine_similarity(ctx, a, lg_zeros(ctx, d ? LG_F64 : LG_F32, 1, SHAPE(2)), 1, 1e-8),
+            LG_ERR_DTYPE, "lg_cosine_similarity");
+        EXPECT_ERR(ctx, lg_normalize(ctx, x, 2, -3, 1e-12), LG_ERR_AXIS, "lg_normalize");
+        EXPECT_ERR(ctx, lg_normalize(ctx, x, 2, 1, NAN), LG_ERR_VALUE, "eps");
+        EXPECT_ERR(ctx, lg_normalize(ctx, x, NAN, 1, 1e-12), LG_ERR_VALUE, "p is NaN");
+        EXPECT_ERR(ctx, lg_normalize(ctx, lg_zeros(ctx, LG_I64, 1, SHAPE(2)), 2, 0, 1e-12),
+                   LG_ERR_DTYPE, "lg_normalize");
+        lg_step_end(ctx);
+    }
     lg_ctx_free(ctx);
 }

@@ -1831,6 +1831,164 @@ static void norm_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* ------------------------------------------------------------------ */
+/* var, std                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Naive reference over the masked axes of x:[2,3,4] (rcases' axes): the
+ * two-pass variance of each output, divided by n - 1 or n; std's root. */
+static int var_ref(lg_tensor *x, int naxes, const int *axes, bool unbiased, bool is_std,
+                   double *out)
+{
+    bool mask[3] = { naxes == 0, naxes == 0, naxes == 0 };
+    for (int i = 0; i < naxes; i++)
+        mask[(axes[i] + 3) % 3] = true;
+    int64_t lim[3], red[3] = { mask[0] ? 2 : 1, mask[1] ? 3 : 1, mask[2] ? 4 : 1 };
+    for (int d = 0; d < 3; d++)
+        lim[d] = mask[d] ? 1 : (int64_t[]){ 2, 3, 4 }[d];
+    int n = 0;
+    for (int64_t i0 = 0; i0 < lim[0]; i0++)
+        for (int64_t i1 = 0; i1 < lim[1]; i1++)
+            for (int64_t i2 = 0; i2 < lim[2]; i2++) {
+                double v[24], m = 0, ss = 0;
+                int k = 0;
+                for (int64_t j0 = 0; j0 < red[0]; j0++)
+                    for (int64_t j1 = 0; j1 < red[1]; j1++)
+                        for (int64_t j2 = 0; j2 < red[2]; j2++)
+                            v[k++] = get(x, ((i0 + j0) * 3 + (i1 + j1)) * 4 + (i2 + j2));
+                for (int j = 0; j < k; j++)
+                    m += v[j] / k;
+                for (int j = 0; j < k; j++)
+                    ss += (v[j] - m) * (v[j] - m);
+                double var = ss / (k - (unbiased ? 1 : 0));
+                out[n++] = is_std ? sqrt(var) : var;
+            }
+    return n;
+}
+
+static void var_fwd(const op_row *r, lg_dtype dt)
+{
+    bool is_std = !strcmp(r->op, "std");
+    lg_ctx *ctx = test_ctx(34);
+    lg_tensor *x = lg_rand(ctx, dt, 3, SHAPE(2, 3, 4), -3, 3);
+    for (size_t c = 0; c < sizeof rcases / sizeof rcases[0]; c++)
+        for (int u = 0; u < 2; u++) {
+            int na = rcases[c].naxes;
+            const int *ax = rcases[c].axes;
+            bool kd = rcases[c].keepdim;
+            lg_tensor *y = is_std ? lg_std(ctx, x, na, ax, u, kd) : lg_var(ctx, x, na, ax, u, kd);
+            expect_ok(ctx);
+            double want[24];
+            int n = var_ref(x, na, ax, u, is_std, want);
+            expect_close(y, want, n, dt == LG_F32 ? 1e-5 : 1e-12, r->op);
+            int want_nd = kd ? 3 : 3 - (na ? na : 3);
+            cr_assert_eq(lg_tensor_ndim(y), want_nd, "%s case %zu: ndim %d, expected %d", r->op, c,
+                         lg_tensor_ndim(y), want_nd);
+        }
+    /* [1, 2, 3, 4] with [5, 5, 5, 5]: 5/3 and 0 (unbiased), 1.25 (biased) */
+    lg_tensor *k = from_doubles(ctx, dt, (double[]){ 1, 2, 3, 4, 5, 5, 5, 5 }, 2, SHAPE(2, 4));
+    double v3 = is_std ? sqrt(5.0 / 3) : 5.0 / 3, v4 = is_std ? sqrt(1.25) : 1.25;
+    lg_tensor *yu = is_std ? lg_std(ctx, k, 1, (int[]){ 1 }, true, false)
+                           : lg_var(ctx, k, 1, (int[]){ 1 }, true, false);
+    lg_tensor *yb = is_std ? lg_std(ctx, k, 1, (int[]){ -1 }, false, true)
+                           : lg_var(ctx, k, 1, (int[]){ -1 }, false, true);
+    expect_close(yu, (double[]){ v3, 0 }, 2, tol_for(dt), "unbiased rows");
+    expect_close(yb, (double[]){ v4, 0 }, 2, tol_for(dt), "biased rows, keepdim");
+    /* an empty set: NaN; one element: NaN unbiased, 0 biased */
+    expect_close(lg_var(ctx, lg_zeros(ctx, dt, 2, SHAPE(2, 0)), 1, (int[]){ 1 }, false, false),
+                 (double[]){ NAN, NAN }, 2, 0, "empty set");
+    lg_tensor *k1 = from_doubles(ctx, dt, (double[]){ 7 }, 1, SHAPE(1));
+    expect_close(lg_var(ctx, k1, 0, NULL, true, false), (double[]){ NAN }, 1, 0, "n = 1");
+    expect_close(lg_std(ctx, k1, 0, NULL, false, false), (double[]){ 0 }, 1, 0, "n = 1 biased");
+    expect_ok(ctx);
+    EXPECT_ERR(ctx, lg_var(ctx, x, 1, (int[]){ 3 }, true, false), LG_ERR_AXIS, "lg_var");
+    EXPECT_ERR(ctx, lg_std(ctx, x, 2, (int[]){ 1, -2 }, true, false), LG_ERR_AXIS, "twice");
+    EXPECT_ERR(ctx, lg_std(ctx, lg_zeros(ctx, LG_I64, 1, SHAPE(3)), 0, NULL, true, false),
+               LG_ERR_DTYPE, "lg_std");
+    lg_ctx_free(ctx);
+}
+
+typedef struct {
+    bool is_std, unbiased;
+    int c;
+} var_case;
+
+static lg_tensor *var_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const var_case *v = user;
+    int na = rcases[v->c].naxes;
+    const int *ax = rcases[v->c].axes;
+    bool kd = rcases[v->c].keepdim;
+    return v->is_std ? lg_std(ctx, xs[0], na, ax, v->unbiased, kd)
+                     : lg_var(ctx, xs[0], na, ax, v->unbiased, kd);
+}
+
+/* Every rcases axis set, keepdim and not, unbiased and biased; then the
+ * edges against PyTorch 1.13's numbers: a constant row (std's gradient 0),
+ * one element unbiased (NaN), a 0-d x (var: g inf; std: NaN). */
+static void var_grad(const op_row *r)
+{
+    bool is_std = !strcmp(r->op, "std");
+    lg_ctx *ctx = test_ctx(35);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 3, 4));
+    for (size_t c = 0; c < sizeof rcases / sizeof rcases[0]; c++)
+        for (int u = 0; u < 2; u++) {
+            var_case v = { is_std, u, (int)c };
+            expect_gradcheck(ctx, var_apply, &v, 1, &x, r->op);
+        }
+    for (int e = 0; e < 3; e++) {
+        lg_tensor *k = e == 0 ? lg_full(ctx, LG_F64, 2, SHAPE(2, 3), 1.5)
+                              : (e == 1 ? lg_randn(ctx, LG_F64, 2, SHAPE(2, 1))
+                                        : lg_scalar(ctx, LG_F64, 0.25));
+        lg_requires_grad(ctx, k, true);
+        int na = e == 2 ? 0 : 1;
+        lg_tensor *y = is_std ? lg_std(ctx, k, na, (int[]){ 1 }, true, false)
+                              : lg_var(ctx, k, na, (int[]){ 1 }, true, false);
+        lg_tensor *g = lg_full(ctx, LG_F64, lg_tensor_ndim(y), lg_tensor_shape(y), -2);
+        cr_assert_eq(lg_backward_with(ctx, y, g), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        /* var's 2 (x - mean) g / (n - 1) is 0 where x == mean */
+        double want = e == 0 ? 0 : (e == 2 && !is_std ? -INFINITY : NAN);
+        for (int64_t i = 0; i < lg_tensor_numel(k); i++)
+            cr_assert(isnan(want) ? isnan(get(lg_tensor_grad(k), i))
+                                  : get(lg_tensor_grad(k), i) == want,
+                      "%s edge %d: grad[%lld] = %g, expected %g", r->op, e, (long long)i,
+                      get(lg_tensor_grad(k), i), want);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* Each output's sums run in a fixed order: var and std, and their
+ * gradients, have the same bits at 1 and 4 threads. */
+static void var_std_run(int threads, lg_tensor **copies, lg_ctx **ctxs)
+{
+    lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 36, .threads = threads });
+    cr_assert_not_null(ctx);
+    lg_tensor *x = lg_randn(ctx, LG_F32, 3, SHAPE(700, 30, 20));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *v = lg_var(ctx, x, 2, (int[]){ 1, 2 }, false, false);
+    lg_tensor *sd = lg_std(ctx, x, 2, (int[]){ 0, 2 }, true, true);
+    lg_tensor *loss = lg_add(ctx, lg_sum(ctx, v, 0, NULL, false), lg_sum(ctx, sd, 0, NULL, false));
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    copies[0] = v, copies[1] = sd, copies[2] = lg_tensor_grad(x);
+    *ctxs = ctx;
+}
+
+Test(ops, var_std_same_bits_at_any_thread_count)
+{
+    lg_tensor *one[3], *four[3];
+    lg_ctx *c1, *c4;
+    var_std_run(1, one, &c1);
+    var_std_run(4, four, &c4);
+    for (int k = 0; k < 3; k++) {
+        int64_t n = lg_tensor_numel(one[k]);
+        cr_assert_eq(n, lg_tensor_numel(four[k]));
+        cr_assert(!memcmp(lg_tensor_data(one[k]), lg_tensor_data(four[k]), (size_t)n * 4),
+                  "%s differs at 4 threads", (const char *[]){ "var", "std", "grad" }[k]);
+    }
+    lg_ctx_free(c1);
+    lg_ctx_free(c4);
+}
+
 #define UROW(name)                                                                                 \
     {                                                                                              \
 #name, unary_fwd, unary_grad, &ud_##name                                                   \
@@ -1914,6 +2072,8 @@ static op_row rows[] = {
     { "batch_norm", norm_fwd, norm_grad, NULL },
     { "layer_norm", norm_fwd, norm_grad, NULL },
     { "group_norm", norm_fwd, norm_grad, NULL },
+    { "var", var_fwd, var_grad, NULL },
+    { "std", var_fwd, var_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

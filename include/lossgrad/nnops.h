@@ -185,17 +185,28 @@ lg_tensor *lg_interpolate(lg_ctx *ctx, lg_tensor *input, const lg_interpolate_op
 
 /* Variance and standard deviation over axes (naxes 0 and axes NULL: all),
  * dividing by n - 1 (unbiased) or n, keepdim as lg_sum; torch.var /
- * torch.std (1.13). n - 1 = 0 gives NaN (inf where the sum of squares is
- * not 0), as PyTorch. std's gradient is 0 where std is 0. */
+ * torch.std (1.13). dvar = 2 (x - mean) g / (n - 1 or n), dstd = dvar /
+ * (2 std), 0 where std is 0. As PyTorch: an empty set gives NaN; unbiased
+ * over one element gives NaN with a NaN gradient, except with naxes 0 (or
+ * a 0-d x), PyTorch's dim-absent branch, where var's gradient is g inf
+ * (std's NaN). LG_ERR_DTYPE (x not float), LG_ERR_AXIS. */
 lg_tensor *lg_var(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool unbiased,
                   bool keepdim);
 lg_tensor *lg_std(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool unbiased,
                   bool keepdim);
 /* F.cosine_similarity: sum over dim of (x1 / max(|x1|, eps)) (x2 / max(|x2|, eps)),
- * each norm clamped on its own (1.13's formula); x1 and x2 broadcast.
- * PyTorch's defaults: dim 1, eps 1e-8. */
+ * each norm clamped on its own (1.13's formula); x1 and x2 broadcast first
+ * (a norm runs over the broadcast dim). The gradient flows through the
+ * clamp as if it were absent (1.13 clamps in place); a zero vector gives 0
+ * and the gradient g (x2 / |x2|) / eps. PyTorch's defaults: dim 1, eps
+ * 1e-8. One float dtype (LG_ERR_DTYPE); eps finite and >= 0 (LG_ERR_VALUE);
+ * LG_ERR_SHAPE if they do not broadcast; LG_ERR_AXIS. */
 lg_tensor *lg_cosine_similarity(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, int dim, double eps);
-/* F.normalize: x / max(||x||_p over dim, eps) (defaults p 2, dim 1, eps 1e-12). */
+/* F.normalize: x / max(||x||_p over dim, eps) (defaults p 2, dim 1, eps 1e-12).
+ * p as lg_norm takes it (p = 0 counts non-zeros, and no gradient flows
+ * through that norm, as PyTorch). The clamp passes no gradient below eps:
+ * a zero row gives 0 and the gradient g / eps. eps finite and >= 0
+ * (LG_ERR_VALUE); LG_ERR_AXIS. */
 lg_tensor *lg_normalize(lg_ctx *ctx, lg_tensor *x, double p, int dim, double eps);
 
 /* ------------------------------------------------------------------ */
