@@ -628,6 +628,10 @@ Test(layers, sdpa_errors)
               lg_ctx_errmsg(ctx));
 #undef SDPA
     lg_ctx_clear_error(ctx);
+    lg_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
 /* cosine_similarity and normalize: composites, so gradchecks here      */
 /* ------------------------------------------------------------------ */
 
