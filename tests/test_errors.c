@@ -187,3 +187,90 @@ Test(errors, gradcheck)
     cr_assert_not(r.ok);
     lg_ctx_free(ctx);
 }
+
+/* lg_interpolate's options: each bad one is LG_ERR_VALUE naming the call
+ * and the field; shapes are LG_ERR_SHAPE; the input is never written. */
+static lg_interpolate_opts interp_with(lg_interp_mode mode, int64_t size, double factor)
+{
+    lg_interpolate_opts o = lg_interpolate_opts_default();
+    o.mode = mode, o.size = size, o.scale_factor = factor;
+    return o;
+}
+
+Test(errors, interpolate_options)
+{
+    lg_ctx *ctx = test_ctx(1);
+    static const double v[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    lg_tensor *x = lg_tensor_from(ctx, LG_F64, v, 4, SHAPE(1, 2, 2, 2));
+    lg_interpolate_opts o;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, NULL), LG_ERR_VALUE,
+               "lg_interpolate: size, size_hw, scale_factor, scale_factor_hw: none is given");
+    o = lg_interpolate_opts_default();
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "none is given");
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &(lg_interpolate_opts){ 0 }), LG_ERR_VALUE,
+               "none is given");
+    o = interp_with(LG_INTERP_NEAREST, 4, 2);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: size and scale_factor: both are given");
+    o = interp_with(LG_INTERP_BILINEAR, 0, 0);
+    o.size_hw[0] = o.size_hw[1] = 6, o.scale_factor_hw[0] = o.scale_factor_hw[1] = 2;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: size_hw and scale_factor_hw: both are given");
+    o = interp_with(LG_INTERP_NEAREST, 4, 0);
+    o.align_corners = true;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: align_corners: only for bilinear");
+    o = interp_with((lg_interp_mode)7, 4, 0);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "lg_interpolate: mode = 7");
+    o = interp_with(LG_INTERP_NEAREST, -3, 0);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "lg_interpolate: size = -3");
+    o = interp_with(LG_INTERP_NEAREST, 3, 0);
+    o.size_hw[0] = 4, o.size_hw[1] = 4;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: size = 3 and size_hw = {4, 4}: both are written");
+    o = interp_with(LG_INTERP_NEAREST, 0, 0);
+    o.size_hw[0] = 4;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: size_hw = {4, 0}: expected both >= 1");
+    o = interp_with(LG_INTERP_NEAREST, 0, -2);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: scale_factor = -2: expected finite and > 0");
+    o = interp_with(LG_INTERP_NEAREST, 0, NAN);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "lg_interpolate: scale_factor = nan");
+    o = interp_with(LG_INTERP_BILINEAR, 0, INFINITY);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "lg_interpolate: scale_factor = inf");
+    o = interp_with(LG_INTERP_NEAREST, 0, 2);
+    o.scale_factor_hw[0] = 2, o.scale_factor_hw[1] = 3;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: scale_factor = 2 and scale_factor_hw = {2, 3}: both are written");
+    o = interp_with(LG_INTERP_NEAREST, 0, 0);
+    o.scale_factor_hw[1] = 2;
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE,
+               "lg_interpolate: scale_factor_hw = {0, 2}: expected both finite and > 0");
+    o = interp_with(LG_INTERP_NEAREST, 0, 1e300);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_VALUE, "too large an output size");
+    o = interp_with(LG_INTERP_NEAREST, INT64_MAX / 2, 0);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, x, &o), LG_ERR_SHAPE, "lg_interpolate");
+    /* shapes */
+    o = interp_with(LG_INTERP_NEAREST, 0, 0.25);
+    EXPECT_ERR(
+        ctx, lg_interpolate(ctx, x, &o), LG_ERR_SHAPE,
+        "lg_interpolate: scale_factor: 0.25 times the input's size 2 gives an output size 0");
+    o = interp_with(LG_INTERP_NEAREST, 4, 0);
+    EXPECT_ERR(ctx, lg_interpolate(ctx, lg_ones(ctx, LG_F64, 3, SHAPE(2, 2, 2)), &o), LG_ERR_SHAPE,
+               "lg_interpolate: input is [2, 2, 2], expected 4 dims (N, C, H, W)");
+    EXPECT_ERR(ctx, lg_interpolate(ctx, lg_ones(ctx, LG_F64, 4, SHAPE(1, 1, 0, 2)), &o),
+               LG_ERR_SHAPE, "expected non-empty H and W");
+    EXPECT_ERR(ctx, lg_interpolate(ctx, lg_ones(ctx, LG_I64, 4, SHAPE(1, 1, 2, 2)), &o),
+               LG_ERR_DTYPE, "lg_interpolate");
+    expect_close(x, v, 8, 0, "input untouched");
+    /* the first error sticks; NULL propagates without overwriting it */
+    lg_ctx_clear_error(ctx);
+    o = interp_with(LG_INTERP_NEAREST, 0, 0);
+    cr_assert_null(lg_interpolate(ctx, x, &o));
+    o = interp_with(LG_INTERP_NEAREST, -1, 0);
+    cr_assert_null(lg_interpolate(ctx, x, &o));
+    cr_assert_null(lg_interpolate(ctx, NULL, &o));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "none is given"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+}

@@ -14,7 +14,7 @@
 /* Fixture ops whose primitives are not built yet: listed so that the
  * coverage test fails on any other op the runner does not know, and on
  * an op listed here that the fixtures no longer hold. */
-static const char *const not_yet[] = { "interpolate", "multi_head_attention" };
+static const char *const not_yet[] = { "multi_head_attention" };
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -359,11 +359,44 @@ static bool run_stat(run *r, const char *op)
     return finish(r, y, &x, xwb, 1);
 }
 
+/* F.interpolate's keys: size "H,W" is size_hw (a single number is size),
+ * scale_factor "2" or "2,0.5" is scale_factor or scale_factor_hw. */
+static bool run_interpolate(run *r)
+{
+    lg_tensor *x = input(r, "input");
+    lg_interpolate_opts o = lg_interpolate_opts_default();
+    const char *m = key(r->c, "mode");
+    if (m && !strcmp(m, "bilinear"))
+        o.mode = LG_INTERP_BILINEAR;
+    else if (m && strcmp(m, "nearest"))
+        return fail(r, "mode", m);
+    o.align_corners = keyd(r->c, "align_corners", 0) != 0;
+    const char *sz = key(r->c, "size");
+    if (sz && strchr(sz, ',') != strrchr(sz, ',')) {
+        /* three sizes for two spatial dims: PyTorch's value error; the C
+         * struct holds at most {H, W}, so the call cannot be written */
+        return key(r->c, "err") ? true : fail(r, "size", "more than two sizes");
+    }
+    if (sz)
+        spatial_opt(r->c, "size", &o.size, o.size_hw);
+    const char *sf = key(r->c, "scale_factor");
+    if (sf) {
+        char *end;
+        double f = strtod(sf, &end);
+        if (*end == ',')
+            o.scale_factor_hw[0] = f, o.scale_factor_hw[1] = strtod(end + 1, NULL);
+        else
+            o.scale_factor = f;
+    }
+    lg_tensor *y = lg_interpolate(r->ctx, x, &o);
+    return finish(r, y, &x, xwb, 1);
+}
+
 typedef struct family {
     const char *op;
     int kind;
 } family;
-enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT, F_SDPA, F_STAT };
+enum { F_CONV, F_POOL, F_NORM, F_BN, F_ACT, F_SDPA, F_STAT, F_INTERP };
 static const family families[] = {
     { "conv1d", F_CONV },
     { "conv2d", F_CONV },
@@ -378,6 +411,7 @@ static const family families[] = {
     { "layer_norm", F_NORM },
     { "group_norm", F_NORM },
     { "batch_norm", F_BN },
+    { "interpolate", F_INTERP },
     { "gelu", F_ACT },
     { "silu", F_ACT },
     { "mish", F_ACT },
@@ -417,6 +451,7 @@ static bool run_case(run *r)
     case F_ACT: return run_activation(r, op);
     case F_SDPA: return run_sdpa(r);
     case F_STAT: return run_stat(r, op);
+    case F_INTERP: return run_interpolate(r);
     default: return fail(r, op, "unknown op");
     }
 }
@@ -737,4 +772,35 @@ Test(layers, similarity_values_and_errors)
         lg_step_end(ctx);
     }
     lg_ctx_free(ctx);
+}
+
+/* lg_interpolate's forward and backward have the same bits at 1 and 4
+ * threads (every plane is its own work); float32, bilinear, a shape whose
+ * work passes the threshold for threads. */
+static void interp_run(int threads, float *out, float *grad, int64_t ny, int64_t nx)
+{
+    lg_ctx *ctx = test_ctx(7);
+    cr_assert_eq(lg_ctx_set_threads(ctx, threads), LG_OK);
+    lg_tensor *x = lg_randn(ctx, LG_F32, 4, (int64_t[]){ 3, 5, 17, 13 });
+    lg_requires_grad(ctx, x, true);
+    lg_interpolate_opts o = lg_interpolate_opts_default();
+    o.mode = LG_INTERP_BILINEAR;
+    o.scale_factor_hw[0] = 2.3, o.scale_factor_hw[1] = 1.7;
+    lg_tensor *y = lg_interpolate(ctx, x, &o);
+    lg_tensor *u = lg_randn(ctx, LG_F32, 4, lg_tensor_shape(y));
+    cr_assert_eq(lg_tensor_numel(y), ny);
+    cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    memcpy(out, lg_tensor_data(y), sizeof(float) * (size_t)ny);
+    memcpy(grad, lg_tensor_data(lg_tensor_grad(x)), sizeof(float) * (size_t)nx);
+    lg_ctx_free(ctx);
+}
+
+Test(layers, interpolate_same_bits_at_any_thread_count)
+{
+    enum { NY = 3 * 5 * 39 * 22, NX = 3 * 5 * 17 * 13 };
+    static float y1[NY], y4[NY], g1[NX], g4[NX];
+    interp_run(1, y1, g1, NY, NX);
+    interp_run(4, y4, g4, NY, NX);
+    cr_assert(!memcmp(y1, y4, sizeof y1), "forward differs between 1 and 4 threads");
+    cr_assert(!memcmp(g1, g4, sizeof g1), "backward differs between 1 and 4 threads");
 }

@@ -1989,6 +1989,89 @@ Test(ops, var_std_same_bits_at_any_thread_count)
     lg_ctx_free(c4);
 }
 
+static lg_interpolate_opts interp_opts(lg_interp_mode mode, bool align_corners)
+{
+    lg_interpolate_opts o = lg_interpolate_opts_default();
+    o.mode = mode, o.align_corners = align_corners;
+    return o;
+}
+
+static void interp_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(29);
+    double tol = tol_for(dt);
+    /* nearest, factor 2: each element a 2x2 block */
+    lg_tensor *x = from_doubles(ctx, dt, (double[]){ 1, 2, 3, 4 }, 4, SHAPE(1, 1, 2, 2));
+    lg_interpolate_opts o = interp_opts(LG_INTERP_NEAREST, false);
+    o.scale_factor = 2;
+    expect_close(lg_interpolate(ctx, x, &o),
+                 (double[]){ 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4 }, 16, tol, r->op);
+    /* nearest down, 5 -> 2: scale 2.5, sources 0 and 2 */
+    lg_tensor *row = from_doubles(ctx, dt, (double[]){ 10, 11, 12, 13, 14 }, 4, SHAPE(1, 1, 1, 5));
+    o = interp_opts(LG_INTERP_NEAREST, false);
+    o.size_hw[0] = 1, o.size_hw[1] = 2;
+    expect_close(lg_interpolate(ctx, row, &o), (double[]){ 10, 12 }, 2, tol, r->op);
+    /* bilinear of [0, 1] to 3 points with align_corners: 0, 0.5, 1; to 4
+     * without: r = max((o + 0.5) / 2 - 0.5, 0) = 0, 0.25, 0.75, 1.25 (clamped
+     * to the last element) */
+    lg_tensor *two = from_doubles(ctx, dt, (double[]){ 0, 1 }, 4, SHAPE(1, 1, 1, 2));
+    o = interp_opts(LG_INTERP_BILINEAR, true);
+    o.size_hw[0] = 1, o.size_hw[1] = 3;
+    expect_close(lg_interpolate(ctx, two, &o), (double[]){ 0, 0.5, 1 }, 3, tol, r->op);
+    o = interp_opts(LG_INTERP_BILINEAR, false);
+    o.size_hw[0] = 1, o.size_hw[1] = 4;
+    expect_close(lg_interpolate(ctx, two, &o), (double[]){ 0, 0.25, 0.75, 1 }, 4, tol, r->op);
+    /* a factor's scale is 1 / factor, not in / out: in 5, factor 1.5 gives
+     * out 7 and bilinear r(6) = 6.5 / 1.5 - 0.5 = 3.8333 (in / out would
+     * give 4.1429, past the last element) */
+    lg_tensor *five = from_doubles(ctx, dt, (double[]){ 0, 1, 2, 3, 4 }, 4, SHAPE(1, 1, 1, 5));
+    o = interp_opts(LG_INTERP_BILINEAR, false);
+    o.scale_factor_hw[0] = 1, o.scale_factor_hw[1] = 1.5;
+    lg_tensor *y = lg_interpolate(ctx, five, &o);
+    cr_assert_eq(lg_tensor_shape(y)[3], 7);
+    expect_close(lg_slice(ctx, y, 3, 6, 7, 1), (double[]){ 6.5 / 1.5 - 0.5 }, 1, tol, r->op);
+    /* nearest's product in the element type, as PyTorch: in 61, factor
+     * 1.15, o 69: 69 / 1.15 rounds to 60 from double, 59.999998 in float */
+    double ramp[61];
+    for (int i = 0; i < 61; i++)
+        ramp[i] = i;
+    o = interp_opts(LG_INTERP_NEAREST, false);
+    o.scale_factor_hw[0] = 1, o.scale_factor_hw[1] = 1.15;
+    y = lg_interpolate(ctx, from_doubles(ctx, dt, ramp, 4, SHAPE(1, 1, 1, 61)), &o);
+    cr_assert_eq(lg_tensor_shape(y)[3], 70);
+    expect_close(lg_slice(ctx, y, 3, 69, 70, 1), (double[]){ dt == LG_F32 ? 59 : 60 }, 1, 0, r->op);
+    expect_ok(ctx);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *interp_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    return lg_interpolate(ctx, xs[0], user);
+}
+
+static void interp_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(30);
+    lg_interpolate_opts cs[9];
+    for (int i = 0; i < 9; i++)
+        cs[i] = interp_opts(i < 3 ? LG_INTERP_NEAREST : LG_INTERP_BILINEAR, i >= 6);
+    cs[0].size_hw[0] = 5, cs[0].size_hw[1] = 7; /* up, sizes */
+    cs[1].scale_factor = 1.5;                   /* a non-integer factor */
+    cs[2].scale_factor = 0.6;                   /* down */
+    cs[3].size_hw[0] = 5, cs[3].size_hw[1] = 7;
+    cs[4].scale_factor_hw[0] = 1.7, cs[4].scale_factor_hw[1] = 0.6;
+    cs[5].size_hw[0] = 4, cs[5].size_hw[1] = 2; /* H kept: the identity */
+    cs[6].size_hw[0] = 5, cs[6].size_hw[1] = 7;
+    cs[7].scale_factor_hw[0] = 1.7, cs[7].scale_factor_hw[1] = 0.6;
+    cs[8].size_hw[0] = 1, cs[8].size_hw[1] = 3; /* one output row: scale 0 */
+    for (int i = 0; i < 9; i++) {
+        lg_tensor *x = lg_randn(ctx, LG_F64, 4, SHAPE(2, 3, 4, 5));
+        expect_gradcheck(ctx, interp_apply, &cs[i], 1, &x, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 #define UROW(name)                                                                                 \
     {                                                                                              \
 #name, unary_fwd, unary_grad, &ud_##name                                                   \
@@ -2074,6 +2157,7 @@ static op_row rows[] = {
     { "group_norm", norm_fwd, norm_grad, NULL },
     { "var", var_fwd, var_grad, NULL },
     { "std", var_fwd, var_grad, NULL },
+    { "interpolate", interp_fwd, interp_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 

@@ -162,21 +162,35 @@ typedef enum lg_interp_mode { LG_INTERP_NEAREST = 0, LG_INTERP_BILINEAR } lg_int
 typedef struct lg_interpolate_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_interp_mode mode;   /* PyTorch's default: nearest */
-    /* exactly one of: the output size (one for both dims, or {H, W}), or
-     * the scale factor (one for both dims, or {H, W}); 0 means not given */
+    /* exactly one of: the output size (one for both dims, or {H, W}, each
+     * >= 1), or the scale factor (one for both dims, or {H, W}, each finite
+     * and > 0); 0 means not given */
     int64_t size, size_hw[2];
     double scale_factor, scale_factor_hw[2];
     bool align_corners; /* bilinear only (PyTorch's default false) */
 } lg_interpolate_opts;
+/* Every field's default is 0: NULL, a zeroed struct and this one give
+ * neither a size nor a factor, so a call needs one of them written. */
 lg_interpolate_opts lg_interpolate_opts_default(void);
-/* F.interpolate on [N, C, H, W] (recompute_scale_factor unset): output
- * size from size, or floor(in * scale_factor). Each output index o maps
- * back with scale = 1 / scale_factor when a factor is given, else in / out:
- * nearest takes src = min(floor(scale o), in - 1) (the product rounded to
- * float first, as PyTorch); bilinear weights the two neighbours of
- * r = (in - 1) / (out - 1) o (align_corners) or max(scale (o + 0.5) - 0.5, 0)
- * (an output size equal to the input's is the identity). The gradient is
- * the adjoint (a scatter-add). */
+/* F.interpolate on [N, C, H, W] -> [N, C, OH, OW] (recompute_scale_factor
+ * unset): output size from size, or floor(in * scale_factor) in double.
+ * Each output index o maps back with scale = 1 / scale_factor when a
+ * factor is given, else in / out: nearest takes src = min(floor(scale o),
+ * in - 1) (as PyTorch: the product formed in float for float32 input, in
+ * double and then rounded to float for float64); bilinear weights the two
+ * neighbours of r = (in - 1) / (out - 1) o (align_corners; 0 if out = 1)
+ * or max(scale (o + 0.5) - 0.5, 0) (a dim whose output size equals the
+ * input's is the identity). The gradient is the adjoint (a scatter-add).
+ * Every C uses these formulas (PyTorch 1.13 takes shortcuts for C = 1 and
+ * in its nearest backward that can pick other sources).
+ * LG_ERR_SHAPE: input not 4-d, H or W empty, an output size 0 from a
+ * factor, an output with too many elements. LG_ERR_VALUE: neither or both
+ * of size and scale_factor (NULL options included), a *_hw pair with its
+ * single value also written, a size < 1, a factor not finite or <= 0 or
+ * giving a dim past INT64_MAX / 8, align_corners with nearest
+ * (align_corners false cannot be told from unset, so nearest accepts it
+ * where PyTorch raises for any explicit value).
+ * Lives until the step ends. */
 lg_tensor *lg_interpolate(lg_ctx *ctx, lg_tensor *input, const lg_interpolate_opts *o);
 
 /* ------------------------------------------------------------------ */
