@@ -828,3 +828,65 @@ Test(nn, norm_layers_and_buffers)
     lg_ctx_free(ctx2);
     lg_ctx_free(ctx);
 }
+
+typedef struct enc_case {
+    const lg_encoder_layer *l;
+    lg_mha_masks masks;
+} enc_case;
+
+static lg_tensor *encoder_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    const enc_case *c = user;
+    return lg_encoder_layer_forward(ctx, c->l, xs[0], &c->masks);
+}
+
+Test(nn, encoder_layer_names_shapes_and_gradient)
+{
+    lg_ctx *ctx = test_ctx(41);
+    for (int pre = 0; pre < 2; pre++) {
+        lg_encoder_opts o = lg_encoder_opts_default();
+        o.dtype = LG_F64, o.dim_feedforward = 16, o.dropout = 0, o.norm_first = pre;
+        o.activation = pre ? LG_ACT_GELU : LG_ACT_RELU, o.batch_first = true;
+        lg_encoder_layer *l = lg_encoder_layer_new(ctx, pre ? "pre" : "post", 8, 2, &o);
+        expect_ok(ctx);
+        static const char *const leaves[] = { "self_attn.in_proj_weight", "self_attn.in_proj_bias",
+                                              "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+                                              "linear1.weight", "linear2.bias", "norm1.weight",
+                                              "norm2.bias" };
+        for (int i = 0; i < 8; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s.%s", pre ? "pre" : "post", leaves[i]);
+            cr_assert_not_null(lg_param_find(ctx, name), "no parameter %s", name);
+        }
+        cr_assert_eq(lg_tensor_dim(l->self_attn->in_proj_weight, 0), 24);
+        enc_case c = { l, lg_mha_masks_default() };
+        c.masks.is_causal = pre;
+        lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(2, 5, 8));
+        lg_tensor *y = encoder_apply(ctx, &x, &c);
+        expect_ok(ctx);
+        cr_assert_eq(lg_tensor_ndim(y), 3);
+        cr_assert_eq(lg_tensor_dim(y, 1), 5);
+        expect_gradcheck(ctx, encoder_apply, &c, 1, &x, pre ? "pre-norm encoder" : "post-norm");
+        lg_step_end(ctx);
+    }
+    /* errors, named */
+    cr_assert_null(lg_mha_new(ctx, "bad", 10, 3, NULL));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_mha_new: embed_dim = 10 and num_heads = 3"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_mha *m = lg_mha_new(ctx, "m", 4, 2, NULL);
+    lg_tensor *q = lg_randn(ctx, LG_F32, 3, SHAPE(5, 2, 4));
+    lg_mha_masks mk = lg_mha_masks_default();
+    mk.attn_mask = lg_zeros(ctx, LG_F32, 2, SHAPE(5, 4));
+    cr_assert_null(lg_mha_forward(ctx, m, q, q, q, &mk));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_SHAPE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "attn_mask must be [L, S] = [5, 5]"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    mk = lg_mha_masks_default();
+    mk.is_causal = true;
+    mk.attn_mask = lg_zeros(ctx, LG_F32, 2, SHAPE(5, 5));
+    cr_assert_null(lg_mha_forward(ctx, m, q, q, q, &mk));
+    cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
+    lg_ctx_free(ctx);
+}

@@ -98,7 +98,7 @@ lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *i
  * mode (or p == 0) returns x. p in [0, 1], else LG_ERR_VALUE. */
 lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p);
 
-typedef enum lg_activation { LG_ACT_RELU = 0, LG_ACT_TANH, LG_ACT_SIGMOID } lg_activation;
+typedef enum lg_activation { LG_ACT_RELU = 0, LG_ACT_TANH, LG_ACT_SIGMOID, LG_ACT_GELU } lg_activation;
 typedef struct lg_mlp {
     int nlayers;
     lg_linear **layers;
@@ -211,6 +211,84 @@ typedef struct lg_groupnorm {
 lg_groupnorm *lg_groupnorm_new(lg_ctx *ctx, const char *name, int64_t num_groups,
                                int64_t num_channels, const lg_norm_layer_opts *o);
 lg_tensor *lg_groupnorm_forward(lg_ctx *ctx, const lg_groupnorm *gn, lg_tensor *x);
+
+/* ------------------------------------------------------------------ */
+/* Attention layers                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct lg_mha {
+    lg_tensor *in_proj_weight;  /* [3E, E]: the q, k, v projections' rows, in that order */
+    lg_tensor *in_proj_bias;    /* [3E], NULL without bias */
+    lg_tensor *out_proj_weight; /* [E, E], named "<name>.out_proj.weight" */
+    lg_tensor *out_proj_bias;   /* [E], NULL without bias */
+    int64_t embed_dim, num_heads;
+    bool batch_first;
+    double dropout;
+} lg_mha;
+typedef struct lg_mha_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_dtype dtype;
+    bool no_bias;     /* PyTorch's bias=False */
+    bool batch_first; /* [N, L, E] instead of [L, N, E] */
+    double dropout;   /* on the attention weights, training mode only; [0, 1) */
+} lg_mha_opts;
+lg_mha_opts lg_mha_opts_default(void);
+/* nn.MultiheadAttention (kdim = vdim = embed_dim, need_weights=False):
+ * parameters "<name>.in_proj_weight", "<name>.in_proj_bias",
+ * "<name>.out_proj.weight", "<name>.out_proj.bias", initialised as PyTorch
+ * (xavier_uniform in_proj, zero biases, out_proj U(+-1/sqrt(E))).
+ * num_heads must divide embed_dim. */
+lg_mha *lg_mha_new(lg_ctx *ctx, const char *name, int64_t embed_dim, int64_t num_heads,
+                   const lg_mha_opts *o);
+
+typedef struct lg_mha_masks {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    /* [N, S] ([S] unbatched): int64 0/1, 1 = ignore that key (PyTorch's
+     * bool), or float, added */
+    lg_tensor *key_padding_mask;
+    /* [L, S]: int64 0/1, 1 = may NOT attend (PyTorch's bool attn_mask for
+     * this module), or float, added */
+    lg_tensor *attn_mask;
+    bool is_causal; /* query i attends keys j <= i; not with attn_mask */
+} lg_mha_masks;
+lg_mha_masks lg_mha_masks_default(void);
+/* query [L, N, E] (batch_first: [N, L, E]; unbatched [L, E]), key and
+ * value [S, N, E] likewise -> the attention output of query's shape.
+ * Passing one tensor as all three is self-attention (one projection).
+ * masks may be NULL. A query whose every key is masked gives NaN, as
+ * PyTorch 1.13. */
+lg_tensor *lg_mha_forward(lg_ctx *ctx, const lg_mha *m, lg_tensor *query, lg_tensor *key,
+                          lg_tensor *value, const lg_mha_masks *masks);
+
+typedef struct lg_encoder_layer {
+    lg_mha *self_attn;
+    lg_linear *linear1, *linear2; /* d_model -> dim_feedforward -> d_model */
+    lg_layernorm *norm1, *norm2;
+    double dropout;
+    bool norm_first;
+    lg_activation activation;
+} lg_encoder_layer;
+typedef struct lg_encoder_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_dtype dtype;
+    int64_t dim_feedforward;  /* (non-zero default) 2048 */
+    double dropout;           /* (non-zero default) 0.1; [0, 1) */
+    lg_activation activation; /* LG_ACT_RELU (the default) or LG_ACT_GELU */
+    double layer_norm_eps;    /* (non-zero default) 1e-5 */
+    bool batch_first;
+    bool norm_first; /* pre-norm: x + f(norm(x)); else post-norm: norm(x + f(x)) */
+} lg_encoder_opts;
+lg_encoder_opts lg_encoder_opts_default(void);
+/* nn.TransformerEncoderLayer as a composition: "<name>.self_attn.*",
+ * "<name>.linear1.*", "<name>.linear2.*", "<name>.norm1.*", "<name>.norm2.*"
+ * (PyTorch's names). Dropout after attention, inside and after the
+ * feed-forward block, in training mode only. */
+lg_encoder_layer *lg_encoder_layer_new(lg_ctx *ctx, const char *name, int64_t d_model,
+                                       int64_t nhead, const lg_encoder_opts *o);
+/* x as lg_mha_forward's query; masks (src_mask, src_key_padding_mask,
+ * causal) may be NULL. */
+lg_tensor *lg_encoder_layer_forward(lg_ctx *ctx, const lg_encoder_layer *l, lg_tensor *x,
+                                    const lg_mha_masks *masks);
 
 /* ------------------------------------------------------------------ */
 /* Recurrent networks: RNN (tanh or relu), GRU, LSTM                    */

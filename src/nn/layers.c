@@ -292,7 +292,7 @@ static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t 
         return lgC_error(ctx, LG_ERR_VALUE, "%s: n = %d sizes, expected at least 2", who, n);
     if (!(o.dropout >= 0 && o.dropout <= 1))
         return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1]", who, o.dropout);
-    if ((unsigned)o.activation > LG_ACT_SIGMOID)
+    if ((unsigned)o.activation > LG_ACT_GELU)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: activation %d is not an lg_activation", who,
                          (int)o.activation);
     for (int k = 0; k < n - 1; k++) { /* every layer's sizes before the first is made */
@@ -347,6 +347,7 @@ static lg_tensor *mlp_forward_body(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x)
         switch (m->activation) {
         case LG_ACT_TANH: x = lg_tanh(ctx, x); break;
         case LG_ACT_SIGMOID: x = lg_sigmoid(ctx, x); break;
+        case LG_ACT_GELU: x = lg_gelu(ctx, x, LG_GELU_NONE); break;
         default: x = lg_relu(ctx, x); break;
         }
         if (m->dropout > 0)
