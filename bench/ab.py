@@ -162,7 +162,8 @@ def main():
     ap.add_argument("--new", required=True, help="the new bench_losses binary")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--filter", help="bench_losses --filter (a substring, or =NAME)")
+    ap.add_argument("--filter", help="bench_losses --filter (a substring, or =NAME; "
+                    "alternatives split by '|')")
     ap.add_argument("--recheck", type=int, default=6, metavar="N",
                     help="more rounds for the cases above 1.10 (0: none)")
     ap.add_argument("--busy", type=float, default=0.5, metavar="CORES",
@@ -191,7 +192,8 @@ def main():
     loads = {}  # (threads, case) -> [cores other processes kept busy, per round]
     recent = []  # the foreign load of the last pairs
     f = a.filter or ""
-    keep = (lambda n: n == f[1:]) if f.startswith("=") else (lambda n: f in n)
+    # a substring or =NAME, or '|'-separated alternatives of those (bench_losses.c)
+    keep = (lambda n: any(n == g[1:] if g.startswith("=") else g in n for g in f.split("|")))
 
     def pair(r, t, name, env):
         """One round of one case: both binaries back to back, retried (up to

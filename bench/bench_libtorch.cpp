@@ -2,7 +2,8 @@
  *
  * The cases of bench/bench_torch.py, one by one, through libtorch's C++ API:
  * the same names, shapes, input fills, requires-grad flags, losses with their
- * default options, models and optimizers, and the same timing rule:
+ * default options, layers (loss sum(layer(inputs) * u), u a fixed random
+ * upstream gradient), models and optimizers, and the same timing rule:
  *
  *   iteration = the loss from the case's inputs, backward (grads set to undefined)
  *   batch     = k iterations, k the smallest power of two taking >= 5 ms
@@ -16,10 +17,12 @@
  *
  * Prints "KERNEL <openblas core>" and "CASE <name> <seconds> <iterations>"
  * lines; --filter S keeps the cases whose name contains S (=NAME: that case
- * only); --memory prints "MEMORY <name> <peak RSS growth bytes> 0" after 5
- * iterations of one case; --values prints "VALUE <name> <loss>" for each
- * loss case instead of timing it (the inputs drawn in bench_torch.py's
- * order after seed 1: a check that both sides compute the same losses).
+ * only; alternatives split by '|'); --memory prints "MEMORY <name> <peak
+ * RSS growth bytes> 0" after 5 iterations of one case; --values prints
+ * "VALUE <name> <loss>" for each loss and layer case instead of timing it
+ * (the inputs drawn in bench_torch.py's order after seed 1: a check that
+ * both sides compute the same losses; bench_torch.py --values prints its
+ * side, and with the same --filter both draw the same inputs).
  * Run it with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS set, as
  * bench_torch.py (compare.py does).
  *
@@ -77,10 +80,12 @@ struct ISpec {
 };
 
 /* What a loss sees: the float inputs, the int64 inputs and, for
- * multilabel_margin, its label lists. */
+ * multilabel_margin, its label lists (batch_norm: its running statistics,
+ * in stats). */
 struct Inputs {
     std::vector<Tensor> f, i;
     Tensor extra;
+    std::vector<Tensor> stats;
 };
 
 static Tensor fill(const std::vector<int64_t> &shape, Fill kind)
@@ -325,6 +330,30 @@ static Tensor nt_xent_loss(const Inputs &a)
 }
 
 /* ------------------------------------------------------------------ */
+/* Layers: sum(layer(x) * u), u the last float input                    */
+/* ------------------------------------------------------------------ */
+
+static Tensor conv2d_pad1(const Inputs &a)
+{
+    auto o = F::Conv2dFuncOptions().bias(a.f[2]).padding(1);
+    return (F::conv2d(a.f[0], a.f[1], o) * a.f[3]).sum();
+}
+static Tensor batch_norm_train(const Inputs &a)
+{
+    auto o = F::BatchNormFuncOptions().weight(a.f[1]).bias(a.f[2]).training(true);
+    return (F::batch_norm(a.f[0], a.stats[0], a.stats[1], o) * a.f[3]).sum();
+}
+static Tensor layer_norm_last(const Inputs &a)
+{
+    auto o = F::LayerNormFuncOptions({ a.f[0].size(-1) }).weight(a.f[1]).bias(a.f[2]);
+    return (F::layer_norm(a.f[0], o) * a.f[3]).sum();
+}
+static Tensor max_pool2d_k2(const Inputs &a)
+{
+    return (F::max_pool2d(a.f[0], F::MaxPool2dFuncOptions(2)) * a.f[1]).sum();
+}
+
+/* ------------------------------------------------------------------ */
 /* Steps: the training-step and optimizer cases (bench_torch.py's Model) */
 /* ------------------------------------------------------------------ */
 
@@ -415,6 +444,33 @@ struct GruCtcStep : Step {
         Tensor h = std::get<0>(gru->forward(in.f[0]));
         Tensor lp = torch::log_softmax(out->forward(h), 2);
         F::ctc_loss(lp, in.i[0], in.i[1], in.i[2]).backward();
+        opt.step();
+        grads_to_none(params);
+    }
+};
+
+/* examples/cnn/fashion_cnn.c's model in training mode: conv 3x3 (32), batch
+ * norm, ReLU, max pool 2, conv 3x3 (64), batch norm, ReLU, max pool 2,
+ * dropout 0.3, linear 3136 -> 10; cross_entropy, AdamW lr 2e-3, weight
+ * decay 1e-4 */
+struct CnnStep : Step {
+    torch::nn::Sequential net = make_net();
+    std::vector<Tensor> params = net->parameters();
+    torch::optim::AdamW opt{ params, torch::optim::AdamWOptions(2e-3).weight_decay(1e-4) };
+
+    static torch::nn::Sequential make_net()
+    {
+        namespace nn = torch::nn;
+        return nn::Sequential(
+            nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::BatchNorm2d(32), nn::ReLU(),
+            nn::MaxPool2d(nn::MaxPool2dOptions(2)),
+            nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::BatchNorm2d(64), nn::ReLU(),
+            nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::Flatten(), nn::Dropout(0.3),
+            nn::Linear(64 * 7 * 7, 10));
+    }
+    void run(const Inputs &in) override
+    {
+        F::cross_entropy(net->forward(in.f[0]), in.i[0]).backward();
         opt.step();
         grads_to_none(params);
     }
@@ -612,6 +668,22 @@ static const std::vector<Case> CASES = {
       { { { 64, 5 }, 1, 11 }, { { 64 }, 28, 28, true }, { { 64 }, 5, 5, true } } },
     { "train/gru_matmuls_only", make<GruMatmuls>(),
       { { { 64, 128 }, Randn, 0 }, { { 384, 128 }, Randn, 0 }, { { 64, 384 }, Randn, 0 } }, {} },
+    /* layers (issue 16): the upstream gradient u last */
+    { "conv2d/64x1x28x28-32k3", conv2d_pad1,
+      { { { 64, 1, 28, 28 }, Randn, 1 }, { { 32, 1, 3, 3 }, Randn, 1 }, { { 32 }, Randn, 1 },
+        { { 64, 32, 28, 28 }, Randn, 0 } }, {} },
+    { "conv2d/64x32x14x14-64k3", conv2d_pad1,
+      { { { 64, 32, 14, 14 }, Randn, 1 }, { { 64, 32, 3, 3 }, Randn, 1 }, { { 64 }, Randn, 1 },
+        { { 64, 64, 14, 14 }, Randn, 0 } }, {} },
+    { "batch_norm/64x64x14x14", batch_norm_train,
+      { { { 64, 64, 14, 14 }, Randn, 1 }, { { 64 }, Randn, 1 }, { { 64 }, Randn, 1 },
+        { { 64, 64, 14, 14 }, Randn, 0 } }, {} },
+    { "layer_norm/8192x512", layer_norm_last,
+      { { { 8192, 512 }, Randn, 1 }, { { 512 }, Randn, 1 }, { { 512 }, Randn, 1 },
+        { { 8192, 512 }, Randn, 0 } }, {} },
+    { "max_pool2d/64x32x28x28-k2", max_pool2d_k2,
+      { { { 64, 32, 28, 28 }, Randn, 1 }, { { 64, 32, 14, 14 }, Randn, 0 } }, {} },
+    { "step/cnn", make<CnnStep>(), { { { 64, 1, 28, 28 }, Randn, 0 } }, { { { 64 }, 0, 10 } } },
     /* optimizer steps on 1M float32 parameters */
     { "optim/sgd_1M", optim("sgd"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } }, {} },
     { "optim/sgd_momentum_1M", optim("sgd_momentum"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } },
@@ -647,6 +719,8 @@ static State setup(const Case &c)
         s.step = c.step();
     if (c.name.rfind("multilabel_margin", 0) == 0)
         s.in.extra = labels_lists(8, 10);
+    if (c.name.rfind("batch_norm", 0) == 0) /* running statistics, updated in place */
+        s.in.stats = { torch::zeros({ c.f[0].shape[1] }), torch::ones({ c.f[0].shape[1] }) };
     return s;
 }
 
@@ -719,16 +793,25 @@ static long peak_rss_kb()
     return u.ru_maxrss;
 }
 
-/* --filter S: the name contains S; --filter =NAME: the name is NAME */
+/* --filter S: the name contains S; --filter =NAME: the name is NAME; S may
+ * list alternatives split by '|' (bench_losses.c's selected()) */
 static bool selected(const std::string &name, const char *filter, const char *memory)
 {
     if (memory)
         return name == memory;
     if (!filter)
         return true;
-    if (filter[0] == '=')
-        return name == filter + 1;
-    return name.find(filter) != std::string::npos;
+    std::string all = filter;
+    for (size_t at = 0;;) {
+        size_t bar = all.find('|', at);
+        std::string alt = all.substr(at, bar == std::string::npos ? std::string::npos : bar - at);
+        if (!alt.empty() && alt[0] == '=' ? name == alt.substr(1)
+                                          : name.find(alt) != std::string::npos)
+            return true;
+        if (bar == std::string::npos)
+            return false;
+        at = bar + 1;
+    }
 }
 
 int main(int argc, char **argv)

@@ -1,7 +1,10 @@
 /* bench_losses: lossgrad's side of the PyTorch comparison (bench/run.sh).
  *
  * Every loss at a small and (for the guide's losses) a large size, forward
- * plus backward in float32, and four whole training steps. The cases, their
+ * plus backward in float32, whole training steps, and the layer cases
+ * (conv2d, batch/layer norm, max pooling, the fashion_cnn step; issue 16):
+ * a layer's loss is sum(layer(inputs) * u), u a fixed random upstream
+ * gradient, so backward sends u through the layer. The cases, their
  * shapes and the timing rule are the same as bench/bench_torch.py's:
  *
  *   iteration = build the loss from the case's inputs, backward, end the step
@@ -14,6 +17,8 @@
  *
  *   bench_losses [--threads T] [--filter S] [--list] [--memory CASE] [--busy]
  *
+ * --filter S keeps the cases whose name contains S, =NAME the case NAME;
+ * S may list alternatives split by '|' ("conv2d/|step/cnn").
  * Prints "KERNEL <openblas core>", "COPY_GBS <STREAM copy GB/s>" and one line
  * "CASE <name> <seconds per iteration> <iterations>" per case; --memory
  * prints "MEMORY <name> <peak RSS growth bytes> <arena high water bytes>"
@@ -81,6 +86,9 @@ struct state {
     lg_mlp *mlp;
     lg_rnn *rnn;
     lg_optim *opt;
+    lg_tensor *stats[2]; /* batch_norm's running mean and variance (buffers) */
+    lg_conv *conv[2];    /* step/cnn's model */
+    lg_batchnorm *bn[2];
 };
 
 /* ------------------------------------------------------------------ */
@@ -228,6 +236,39 @@ static lg_tensor *nt_xent(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 }
 
 /* ------------------------------------------------------------------ */
+/* Layers: loss = sum(layer(x) * u), u the last input (no gradient)     */
+/* ------------------------------------------------------------------ */
+
+static lg_tensor *against(lg_ctx *c, lg_tensor *y, lg_tensor *u)
+{
+    return lg_sum(c, lg_mul(c, y, u), 0, NULL, false);
+}
+static lg_tensor *conv2d_pad1(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s, (void)i;
+    lg_conv_opts o = lg_conv_opts_default();
+    o.padding = 1;
+    return against(c, lg_conv2d(c, f[0], f[1], f[2], &o), f[3]);
+}
+static lg_tensor *batch_norm_train(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)i;
+    lg_tensor *y = lg_batch_norm(c, f[0], s->stats[0], s->stats[1], f[1], f[2], true, 0.1, 1e-5);
+    return against(c, y, f[3]);
+}
+static lg_tensor *layer_norm_last(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s, (void)i;
+    const int64_t last = lg_tensor_dim(f[0], 1);
+    return against(c, lg_layer_norm(c, f[0], 1, &last, f[1], f[2], 1e-5), f[3]);
+}
+static lg_tensor *max_pool2d_k2(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)s, (void)i;
+    return against(c, lg_max_pool2d(c, f[0], 2, 2, NULL, NULL), f[1]);
+}
+
+/* ------------------------------------------------------------------ */
 /* Training steps: forward, loss, backward, optimizer step              */
 /* ------------------------------------------------------------------ */
 
@@ -253,6 +294,20 @@ static lg_tensor *train_gru_ctc(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **
         return NULL;
     lg_tensor *lp = lg_log_softmax(c, lg_linear_forward(c, s->lin, r.output), 2);
     return lg_ctc_loss(c, lp, i[0], i[1], i[2], NULL);
+}
+
+/* examples/cnn/fashion_cnn.c's model: conv 3x3 (32) -> batch norm -> ReLU
+ * -> max pool 2 -> conv 3x3 (64) -> batch norm -> ReLU -> max pool 2 ->
+ * dropout 0.3 -> linear 3136 -> 10, in training mode */
+static lg_tensor *train_cnn(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    lg_tensor *h = f[0];
+    for (int k = 0; k < 2; k++) {
+        h = lg_relu(c, lg_batchnorm_forward(c, s->bn[k], lg_conv_forward(c, s->conv[k], h)));
+        h = lg_max_pool2d(c, h, 2, 2, NULL, NULL);
+    }
+    h = lg_dropout(c, lg_reshape(c, h, 2, (int64_t[]){ lg_tensor_dim(h, 0), 64 * 7 * 7 }), 0.3);
+    return lg_cross_entropy(c, lg_linear_forward(c, s->lin, h), i[0], NULL);
 }
 
 /* the BLAS limit of the MLP step: its six matrix products alone */
@@ -285,7 +340,7 @@ static lg_tensor *gru_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return NULL;
 }
 
-enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_OPTIM };
+enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_CNN, T_OPTIM };
 
 /* The optimizer cases: one step over a parameter whose gradient is fixed,
  * in PyTorch's default configurations (bench_torch.py has the same). */
@@ -316,6 +371,10 @@ static lg_optim_opts optim_config(int which)
 #define F3(a, b, c, f, g)                                                                          \
     {                                                                                              \
         3, { a, b, c }, f, g                                                                       \
+    }
+#define F4(a, b, c, d, f, g)                                                                       \
+    {                                                                                              \
+        4, { a, b, c, d }, f, g                                                                    \
     }
 #define I1(n, lo, hi)                                                                              \
     {                                                                                              \
@@ -560,7 +619,47 @@ static const bcase cases[] = {
       { F2(64, 128, RANDN, 0), F2(384, 128, RANDN, 0), F2(64, 384, RANDN, 0) },
       { { 0 } },
       T_MATMULS },
-    /* optimizer steps on 1M float32 parameters */
+    /* layers (issue 16): float32, the upstream gradient u last */
+    { "conv2d/64x1x28x28-32k3",
+      conv2d_pad1,
+      4,
+      0,
+      { F4(64, 1, 28, 28, RANDN, 1), F4(32, 1, 3, 3, RANDN, 1), F1(32, RANDN, 1),
+        F4(64, 32, 28, 28, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "conv2d/64x32x14x14-64k3",
+      conv2d_pad1,
+      4,
+      0,
+      { F4(64, 32, 14, 14, RANDN, 1), F4(64, 32, 3, 3, RANDN, 1), F1(64, RANDN, 1),
+        F4(64, 64, 14, 14, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "batch_norm/64x64x14x14",
+      batch_norm_train,
+      4,
+      0,
+      { F4(64, 64, 14, 14, RANDN, 1), F1(64, RANDN, 1), F1(64, RANDN, 1),
+        F4(64, 64, 14, 14, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "layer_norm/8192x512",
+      layer_norm_last,
+      4,
+      0,
+      { F2(8192, 512, RANDN, 1), F1(512, RANDN, 1), F1(512, RANDN, 1), F2(8192, 512, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "max_pool2d/64x32x28x28-k2",
+      max_pool2d_k2,
+      2,
+      0,
+      { F4(64, 32, 28, 28, RANDN, 1), F4(64, 32, 14, 14, RANDN, 0) },
+      { { 0 } },
+      0 },
+    { "step/cnn", train_cnn, 1, 1, { F4(64, 1, 28, 28, RANDN, 0) }, { I1(64, 0, 10) }, T_CNN },
+/* optimizer steps on 1M float32 parameters */
 #define OPTIM_CASE(name, which)                                                                    \
     { name, NULL, 2, 0, { F1(1048576, RANDN, 0), F1(1048576, RANDN, 0) }, { { 0 } }, T_OPTIM + which }
     OPTIM_CASE("optim/sgd_1M", O_SGD),
@@ -648,7 +747,27 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         s->rnn = lg_rnn_new(ctx, "gru", LG_GRU, 28, 128, NULL);
         s->lin = lg_linear_new(ctx, "out", 128, 11, NULL);
         break;
+    case T_CNN: {
+        lg_conv_opts pad1 = lg_conv_opts_default();
+        pad1.padding = 1;
+        s->conv[0] = lg_conv2d_new(ctx, "conv1", 1, 32, 3, 3, &pad1, NULL);
+        s->conv[1] = lg_conv2d_new(ctx, "conv2", 32, 64, 3, 3, &pad1, NULL);
+        s->bn[0] = lg_batchnorm_new(ctx, "bn1", 32, NULL);
+        s->bn[1] = lg_batchnorm_new(ctx, "bn2", 64, NULL);
+        s->lin = lg_linear_new(ctx, "fc", 64 * 7 * 7, 10, NULL);
+        break;
+    }
     default: break;
+    }
+    if (c->fn == batch_norm_train) { /* running statistics: mean 0, variance 1 */
+        const int64_t ch = c->f[0].shape[1];
+        s->stats[0] = lg_buffer_new(ctx, "running_mean", LG_F32, 1, &ch);
+        s->stats[1] = lg_buffer_new(ctx, "running_var", LG_F32, 1, &ch);
+        if (!s->stats[0] || !s->stats[1])
+            die(ctx, "buffers");
+        float *rv = lg_tensor_data(s->stats[1]);
+        for (int64_t j = 0; j < ch; j++)
+            rv[j] = 1;
     }
     if (c->train >= T_OPTIM) {
         /* f[0] the parameter, its gradient f[1]'s values (d/dp of sum(p f1)) */
@@ -674,18 +793,21 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         oo.params = ps;
         oo.nparams = np;
         s->opt = lg_optim_new(ctx, &oo);
-    } else if (c->train == T_SIAMESE || c->train == T_GRU) {
-        lg_tensor *ps[8];
+    } else if (c->train == T_SIAMESE || c->train == T_GRU || c->train == T_CNN) {
+        lg_tensor *ps[16];
         int np = 0;
         for (int k = 0; k < lg_param_count(ctx); k++) {
             lg_tensor *p = lg_param_at(ctx, k);
             bool input = false;
             for (int j = 0; j < c->nf; j++)
                 input = input || p == s->f[j];
-            if (!input && np < 8)
+            if (!input && np < 16)
                 ps[np++] = p;
         }
-        lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
+        /* Adam lr 1e-3; the CNN: fashion_cnn's AdamW lr 2e-3, weight decay 1e-4 */
+        lg_optim_opts oo = lg_optim_opts_default(c->train == T_CNN ? LG_ADAMW : LG_ADAM);
+        if (c->train == T_CNN)
+            oo.lr = 2e-3, oo.weight_decay = 1e-4;
         oo.params = ps;
         oo.nparams = np;
         s->opt = lg_optim_new(ctx, &oo);
@@ -813,6 +935,24 @@ static void busy_stop(pid_t pid)
     }
 }
 
+/* --filter: any of the '|'-separated alternatives, each a substring of the
+ * name or =NAME, the name itself */
+static bool selected(const char *name, const char *filter)
+{
+    const size_t n = strlen(name);
+    for (const char *a = filter;; a++) {
+        size_t len = strcspn(a, "|");
+        bool hit = a[0] == '=' && n == len - 1 && !strncmp(name, a + 1, len - 1);
+        for (size_t at = 0; a[0] != '=' && !hit && at + len <= n; at++)
+            hit = !strncmp(name + at, a, len);
+        if (hit)
+            return true;
+        a += len;
+        if (!*a)
+            return false;
+    }
+}
+
 static long peak_rss_kb(void)
 {
     struct rusage u;
@@ -857,9 +997,7 @@ int main(int argc, char **argv)
     }
     for (int c = 0; c < NCASES; c++) {
         const bcase *bc = &cases[c];
-        bool exact = filter && filter[0] == '='; /* --filter =NAME: that case only */
-        if ((filter && (exact ? strcmp(bc->name, filter + 1) != 0 : !strstr(bc->name, filter))) ||
-            (memory && strcmp(bc->name, memory)))
+        if ((filter && !selected(bc->name, filter)) || (memory && strcmp(bc->name, memory)))
             continue;
         lg_ctx *ctx = lg_ctx_new(&(lg_ctx_params){ .seed = 1, .threads = threads });
         if (!ctx)

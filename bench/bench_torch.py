@@ -1,17 +1,23 @@
 #!/usr/bin/python3
 """PyTorch's side of the lossgrad comparison (bench/run.sh).
 
-The cases, shapes and timing rule of bench/bench_losses.c:
+The cases, shapes and timing rule of bench/bench_losses.c (a layer case's
+loss is sum(layer(inputs) * u), u a fixed random upstream gradient):
 
     iteration = the loss from the case's inputs, backward (grads set to None)
     batch     = k iterations, k the smallest power of two taking >= 5 ms
     result    = median over >= 7 batches and >= 0.25 s of time per iteration
 
     /usr/bin/python3 bench/bench_torch.py [--threads T] [--filter S] [--list] [--memory CASE]
+        [--values]
 
 Prints "KERNEL <openblas core>" and "CASE <name> <seconds> <iterations>"
 lines (--memory: "MEMORY <name> <peak RSS growth bytes> 0"); --filter S
-keeps the cases whose name contains S (=NAME: that case only). Run it with
+keeps the cases whose name contains S (=NAME: that case only; alternatives
+split by '|', as "conv2d/|step/cnn"); --values
+prints "VALUE <name> <loss>" for each loss and layer case instead of timing
+it, as bench_libtorch --values (the same inputs after seed 1, when both get
+the same --filter). Run it with
 OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS set (run.sh does): PyTorch's
 spinning OpenMP threads otherwise fight OpenBLAS's on a 2-core machine.
 """
@@ -102,6 +108,24 @@ def poly1(x, y, epsilon=1.0):
     return (F.cross_entropy(x, y, reduction="none") + epsilon * (1 - pt)).mean()
 
 
+# the layer cases: sum(layer(x) * u), u the last float input; batch_norm's
+# running statistics (mean 0, variance 1) are the third argument
+def conv2d_pad1(f, i, m):
+    return (F.conv2d(f[0], f[1], f[2], padding=1) * f[3]).sum()
+
+
+def batch_norm_train(f, i, m):
+    return (F.batch_norm(f[0], m[0], m[1], f[1], f[2], training=True) * f[3]).sum()
+
+
+def layer_norm_last(f, i, m):
+    return (F.layer_norm(f[0], f[0].shape[-1:], f[1], f[2]) * f[3]).sum()
+
+
+def max_pool2d_k2(f, i, m):
+    return (F.max_pool2d(f[0], 2) * f[1]).sum()
+
+
 # name, function of (f, i, model), float inputs [(shape, fill, grad)], int inputs
 L = lambda fn: (lambda f, i, m: fn(*f, *i))  # noqa: E731
 CASES = [
@@ -178,6 +202,22 @@ CASES = [
      [((64, 5), 1, 11), ((64,), 28, 28, True), ((64,), 5, 5, True)]),
     ("train/gru_matmuls_only", "gru_matmuls",
      [((64, 128), "randn", 0), ((384, 128), "randn", 0), ((64, 384), "randn", 0)], []),
+    # layers (issue 16)
+    ("conv2d/64x1x28x28-32k3", conv2d_pad1,
+     [((64, 1, 28, 28), "randn", 1), ((32, 1, 3, 3), "randn", 1), ((32,), "randn", 1),
+      ((64, 32, 28, 28), "randn", 0)], []),
+    ("conv2d/64x32x14x14-64k3", conv2d_pad1,
+     [((64, 32, 14, 14), "randn", 1), ((64, 32, 3, 3), "randn", 1), ((64,), "randn", 1),
+      ((64, 64, 14, 14), "randn", 0)], []),
+    ("batch_norm/64x64x14x14", batch_norm_train,
+     [((64, 64, 14, 14), "randn", 1), ((64,), "randn", 1), ((64,), "randn", 1),
+      ((64, 64, 14, 14), "randn", 0)], []),
+    ("layer_norm/8192x512", layer_norm_last,
+     [((8192, 512), "randn", 1), ((512,), "randn", 1), ((512,), "randn", 1),
+      ((8192, 512), "randn", 0)], []),
+    ("max_pool2d/64x32x28x28-k2", max_pool2d_k2,
+     [((64, 32, 28, 28), "randn", 1), ((64, 32, 14, 14), "randn", 0)], []),
+    ("step/cnn", "cnn", [((64, 1, 28, 28), "randn", 0)], [((64,), 0, 10)]),
 ]
 CASES += [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)],
            []) for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop",
@@ -207,6 +247,11 @@ class Model:
             self.net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
         elif kind == "siamese":
             self.net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64))
+        elif kind == "cnn":  # examples/cnn/fashion_cnn.c's model, in training mode
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 10))
         elif kind == "gru":
             self.gru = nn.GRU(28, 128)
             self.out = nn.Linear(128, 11)
@@ -218,6 +263,8 @@ class Model:
             self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
         elif kind in ("siamese", "gru"):
             self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        elif kind == "cnn":
+            self.opt = torch.optim.AdamW(self.net.parameters(), lr=2e-3, weight_decay=1e-4)
 
     def step(self, f, i):
         if self.kind.startswith("optim:"):
@@ -245,7 +292,7 @@ class Model:
                 dw1 = dh.T @ x  # noqa: F841
                 dx = dh @ w1  # noqa: F841
             return
-        if self.kind in ("softmax", "mlp"):
+        if self.kind in ("softmax", "mlp", "cnn"):
             loss = F.cross_entropy(self.net(f[0]), i[0])
         elif self.kind == "siamese":
             loss = F.triplet_margin_loss(self.net(f[0]), self.net(f[1]), self.net(f[2]))
@@ -262,7 +309,11 @@ def setup(case):
     f = [fill(shape, kind).requires_grad_(bool(g)) for shape, kind, g in fspecs]
     i = [ints(*spec) for spec in ispecs]
     model = Model(fn) if isinstance(fn, str) else None
-    extra = labels_lists(8, 10) if name.startswith("multilabel_margin") else None
+    extra = None
+    if name.startswith("multilabel_margin"):
+        extra = labels_lists(8, 10)
+    elif name.startswith("batch_norm"):  # running statistics, updated in place
+        extra = (torch.zeros(fspecs[0][0][1]), torch.ones(fspecs[0][0][1]))
     return f, i, model, extra
 
 
@@ -311,12 +362,14 @@ def corename():
 
 
 def selected(name, filt, memory):
-    """--filter S: the name contains S (=NAME: is NAME), as bench_losses.c"""
+    """--filter S: the name contains S (=NAME: is NAME), or any of S's
+    '|'-separated alternatives does, as bench_losses.c"""
     if memory:
         return name == memory
     if not filt:
         return True
-    return name == filt[1:] if filt.startswith("=") else filt in name
+    return any(name == alt[1:] if alt.startswith("=") else alt in name
+               for alt in filt.split("|"))
 
 
 def main():
@@ -325,6 +378,7 @@ def main():
     ap.add_argument("--filter")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--memory")
+    ap.add_argument("--values", action="store_true")
     a = ap.parse_args()
     if a.list:
         for c in CASES:
@@ -332,13 +386,16 @@ def main():
         return
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    if not a.memory:
+    if not a.memory and not a.values:
         print("KERNEL", corename())
     for case in CASES:
         if not selected(case[0], a.filter, a.memory):
             continue
         state = setup(case)
-        if a.memory:
+        if a.values:
+            if state[2] is None:  # a loss or layer case, not a step
+                print("VALUE", case[0], "%.9g" % case[1](state[0], state[1], state[3]).item())
+        elif a.memory:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             for _ in range(5):
                 iterate(case, *state)

@@ -21,6 +21,21 @@ over 5 steps, each in a fresh process), and one last line per anchor:
     RESULT anchor=libtorch min_speedup=... geomean_speedup=... cases=...
     RESULT anchor=pytorch min_speedup=... geomean_speedup=... cases=...
 
+The layer cases (LAYERS below: conv2d, batch_norm, layer_norm, max_pool2d
+and the fashion_cnn step step/cnn; issue 16) are rows of the same table but
+stay out of those two lines: they have their own, before them,
+
+    RESULT layers anchor=libtorch min_speedup=... geomean_speedup=... cases=...
+
+and the peak-memory section covers the conv2d cases and step/cnn too
+(MEMORY_TOO), where lossgrad's arena high-water mark holds the im2col
+column buffers. Only the layer cases:
+
+    bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn'
+
+(--filter S: a substring of the names, =NAME one case, or alternatives
+split by '|'; each program applies it.)
+
 Without --filter, two more sections follow: the training steps beside a
 process spinning on one core (bench_losses --busy), 2 threads against 1,
 with `RESULT busy max_slowdown_2_over_1=...`; and KANN's configuration
@@ -56,6 +71,15 @@ BYTES = {
     "optim/rmsprop_1M": 5 * F4 * 1048576, "optim/rmsprop_centered_momentum_1M": 9 * F4 * 1048576,
 }
 
+# the layer cases (issue 16): in the table, with their own RESULT lines
+LAYERS = {
+    "conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3", "batch_norm/64x64x14x14",
+    "layer_norm/8192x512", "max_pool2d/64x32x28x28-k2", "step/cnn",
+}
+# besides the training steps, in the peak-memory section: the convolutions,
+# whose column buffers (im2col) are in lossgrad's step arena
+MEMORY_TOO = {"conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3"}
+
 # matrix products alone: the BLAS limits of two training steps, reported
 # beside them, not ratio targets
 ONLY_PRODUCTS = {
@@ -81,8 +105,10 @@ def run(cmd, env):
 
 
 def kind(name):
-    if name.startswith("train/"):
+    if name.startswith(("train/", "step/")):
         return "train"
+    if name in LAYERS:
+        return "layer"
     return "large" if name.split("/")[1] in ("1M", "4096x1000", "4096x128", "T50N64C20S10",
                                               "T200N32C40S40") else "small"
 
@@ -153,6 +179,7 @@ def main():
           + " ".join(f"{heads[s][0]:>11}" for s in anchors) + " "
           + " ".join(f"{heads[s][1]:>7}" for s in anchors) + "  note")
     ratios = {s: [] for s in anchors}
+    layer_ratios = {s: [] for s in anchors}
     for name in names:
         for threads in (1, 2):
             lg = med.get(("lossgrad", threads, name))
@@ -166,7 +193,7 @@ def main():
             else:
                 for s, v in rt.items():
                     if v is not None:
-                        ratios[s].append(v)
+                        (layer_ratios if name in LAYERS else ratios)[s].append(v)
             if name in BYTES:
                 bound = BYTES[name] / (gbs * 1e9)
                 note = f"{lg / bound:.2f}x the bandwidth bound"
@@ -191,10 +218,10 @@ def main():
                 print(f"{what} step / its matrix products alone, {t} thread(s): {step / mm:.2f}"
                       f" (the anchors' steps / lossgrad's products: {rel})")
     print()
-    print("peak memory of the training steps (RSS growth over 5 steps after setup; "
-          "lossgrad's arena high-water mark):")
+    print("peak memory of the training steps and the convolutions (RSS growth over 5 "
+          "iterations after setup; lossgrad's arena high-water mark, column buffers included):")
     for name in names:
-        if kind(name) != "train" or name in ONLY_PRODUCTS:
+        if (kind(name) != "train" and name not in MEMORY_TOO) or name in ONLY_PRODUCTS:
             continue
         line = f"  {name:36}"
         for side, cmd, passive in sides:
@@ -204,13 +231,14 @@ def main():
             if side == "lossgrad":
                 line += f" (arena {arena / 2**20:.2f} MiB) "
         print(line)
-    for s in anchors:
-        rs = ratios[s]
-        if not rs:
-            continue
-        geo = math.exp(sum(math.log(r) for r in rs) / len(rs))
-        print(f"RESULT anchor={s} min_speedup={min(rs):.2f} geomean_speedup={geo:.2f} "
-              f"cases={len(rs)}")
+    for label, rr in (("layers ", layer_ratios), ("", ratios)):
+        for s in anchors:
+            rs = rr[s]
+            if not rs:
+                continue
+            geo = math.exp(sum(math.log(r) for r in rs) / len(rs))
+            print(f"RESULT {label}anchor={s} min_speedup={min(rs):.2f} "
+                  f"geomean_speedup={geo:.2f} cases={len(rs)}")
     if not a.filter:
         busy_machine(c_exe, env_for, a.rounds)
         kann_config(os.path.join(a.build, "bench", "bench_kann_config"), env_for)

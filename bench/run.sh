@@ -4,6 +4,8 @@
 # is installed) and PyTorch from Python (needs python3-torch).
 # Before/after a change: bench/ab.py --old OLD/bench/bench_losses --new
 # build/bench/bench_losses alternates two lossgrad builds instead.
+# Only the layer cases (issue 16, docs/performance.md):
+#   bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn'
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
