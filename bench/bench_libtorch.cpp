@@ -449,8 +449,8 @@ struct GruCtcStep : Step {
     }
 };
 
-/* examples/cnn/fashion_cnn.c's model in training mode: conv 3x3 (32), batch
- * norm, ReLU, max pool 2, conv 3x3 (64), batch norm, ReLU, max pool 2,
+/* examples/cnn/fashion_cnn.c's model in training mode: conv 3x3 (32), max
+ * pool 2, batch norm, ReLU, conv 3x3 (64), max pool 2, batch norm, ReLU,
  * dropout 0.3, linear 3136 -> 10; cross_entropy, AdamW lr 2e-3, weight
  * decay 1e-4 */
 struct CnnStep : Step {
@@ -462,10 +462,11 @@ struct CnnStep : Step {
     {
         namespace nn = torch::nn;
         return nn::Sequential(
-            nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::BatchNorm2d(32), nn::ReLU(),
-            nn::MaxPool2d(nn::MaxPool2dOptions(2)),
-            nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::BatchNorm2d(64), nn::ReLU(),
-            nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::Flatten(), nn::Dropout(0.3),
+            nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)),
+            nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::BatchNorm2d(32), nn::ReLU(),
+            nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
+            nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::BatchNorm2d(64), nn::ReLU(), nn::Flatten(),
+            nn::Dropout(0.3),
             nn::Linear(64 * 7 * 7, 10));
     }
     void run(const Inputs &in) override

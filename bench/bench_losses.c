@@ -296,15 +296,15 @@ static lg_tensor *train_gru_ctc(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **
     return lg_ctc_loss(c, lp, i[0], i[1], i[2], NULL);
 }
 
-/* examples/cnn/fashion_cnn.c's model: conv 3x3 (32) -> batch norm -> ReLU
- * -> max pool 2 -> conv 3x3 (64) -> batch norm -> ReLU -> max pool 2 ->
- * dropout 0.3 -> linear 3136 -> 10, in training mode */
+/* examples/cnn/fashion_cnn.c's model: conv 3x3 (32) -> max pool 2 ->
+ * batch norm -> ReLU -> conv 3x3 (64) -> max pool 2 -> batch norm -> ReLU
+ * -> dropout 0.3 -> linear 3136 -> 10, in training mode */
 static lg_tensor *train_cnn(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
     lg_tensor *h = f[0];
     for (int k = 0; k < 2; k++) {
-        h = lg_relu(c, lg_batchnorm_forward(c, s->bn[k], lg_conv_forward(c, s->conv[k], h)));
-        h = lg_max_pool2d(c, h, 2, 2, NULL, NULL);
+        h = lg_max_pool2d(c, lg_conv_forward(c, s->conv[k], h), 2, 2, NULL, NULL);
+        h = lg_relu(c, lg_batchnorm_forward(c, s->bn[k], h));
     }
     h = lg_dropout(c, lg_reshape(c, h, 2, (int64_t[]){ lg_tensor_dim(h, 0), 64 * 7 * 7 }), 0.3);
     return lg_cross_entropy(c, lg_linear_forward(c, s->lin, h), i[0], NULL);

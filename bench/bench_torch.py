@@ -249,8 +249,8 @@ class Model:
             self.net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64))
         elif kind == "cnn":  # examples/cnn/fashion_cnn.c's model, in training mode
             self.net = nn.Sequential(
-                nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(1, 32, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(32), nn.ReLU(),
+                nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(64), nn.ReLU(),
                 nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 10))
         elif kind == "gru":
             self.gru = nn.GRU(28, 128)
