@@ -1,7 +1,8 @@
 /* fuzz_ops: bytes drive a random sequence of public calls (creation with
  * odd shapes and dtypes, every family of op with random axes and options,
- * every loss of src/loss/losses.def with random options, backward, step
- * ends) on a small pool of tensors that may hold
+ * every loss of src/loss/losses.def with random options, the layer
+ * primitives of lossgrad/nnops.h with random sizes and options, backward,
+ * step ends) on a small pool of tensors that may hold
  * NULL, int64 or stale tensors. Only clean errors are allowed: no crash,
  * no sanitizer report, no leak. */
 #include "../tests/loss_table.h"
@@ -69,6 +70,90 @@ static lg_tensor *registry_loss(lg_ctx *ctx, reader *r, lg_tensor **pool)
     return L->call(ctx, in, &o);
 }
 
+/* The layer primitives (lossgrad/nnops.h) with random sizes and options,
+ * in and out of their domains. */
+static lg_tensor *layer_op(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, lg_tensor *z)
+{
+    int kind = next(r) % 10;
+    int64_t small = (int64_t)(next(r) % 5) - 1; /* -1..3 */
+    switch (kind) {
+    case 0: {
+        lg_conv_opts o = next(r) & 1 ? lg_conv_opts_default() : (lg_conv_opts){ 0 };
+        o.stride = next(r) % 4, o.padding = small, o.dilation = next(r) % 3,
+        o.groups = next(r) % 3, o.padding_kind = (lg_padding_kind)(next(r) % 4);
+        o.output_padding = next(r) % 3;
+        if (next(r) & 1)
+            o.stride_hw[0] = next(r) % 3, o.padding_hw[1] = small;
+        switch (next(r) % 4) {
+        case 0: return lg_conv1d(ctx, x, y, next(r) & 1 ? z : NULL, &o);
+        case 1: return lg_conv2d(ctx, x, y, next(r) & 1 ? z : NULL, &o);
+        case 2: return lg_conv_transpose1d(ctx, x, y, next(r) & 1 ? z : NULL, &o);
+        default: return lg_conv_transpose2d(ctx, x, y, next(r) & 1 ? z : NULL, &o);
+        }
+    }
+    case 1: {
+        lg_max_pool_opts o = lg_max_pool_opts_default();
+        o.stride = small, o.padding = next(r) % 3, o.dilation = next(r) % 3,
+        o.ceil_mode = next(r) & 1;
+        lg_tensor *idx = NULL;
+        return next(r) & 1 ? lg_max_pool2d(ctx, x, small + 1, next(r) % 4, &o, &idx)
+                           : lg_max_pool1d(ctx, x, small + 1, &o, NULL);
+    }
+    case 2: {
+        lg_avg_pool_opts o = lg_avg_pool_opts_default();
+        o.stride = small, o.padding = next(r) % 3, o.ceil_mode = next(r) & 1;
+        o.count_include_pad = next(r) & 1, o.divisor_override = small;
+        return next(r) & 1 ? lg_avg_pool2d(ctx, x, small + 1, next(r) % 4, &o)
+                           : lg_avg_pool1d(ctx, x, small + 1, &o);
+    }
+    case 3:
+        return next(r) & 1 ? lg_adaptive_avg_pool2d(ctx, x, small, next(r) % 4)
+                           : lg_adaptive_avg_pool1d(ctx, x, small);
+    case 4: {
+        lg_interpolate_opts o = lg_interpolate_opts_default();
+        o.mode = (lg_interp_mode)(next(r) % 3), o.align_corners = next(r) & 1;
+        if (next(r) & 1)
+            o.size = small;
+        else
+            o.scale_factor_hw[0] = (double)next(r) / 64, o.scale_factor_hw[1] = 0.5;
+        return lg_interpolate(ctx, x, &o);
+    }
+    case 5:
+        return lg_batch_norm(ctx, x, next(r) & 1 ? y : NULL, next(r) & 1 ? z : NULL,
+                             next(r) & 1 ? y : NULL, NULL, next(r) & 1, (double)next(r) / 128,
+                             next(r) & 1 ? 1e-5 : -1);
+    case 6: {
+        int64_t ns[2] = { small, (int64_t)(next(r) % 5) };
+        return next(r) & 1 ? lg_layer_norm(ctx, x, (int)(next(r) % 4) - 1, ns, y, z, 1e-5)
+                           : lg_group_norm(ctx, x, small, y, z, 1e-5);
+    }
+    case 7: {
+        int axis = (int)(next(r) % 7) - 3;
+        switch (next(r) % 4) {
+        case 0: return lg_var(ctx, x, 1, &axis, next(r) & 1, next(r) & 1);
+        case 1: return lg_std(ctx, x, next(r) % 2, &axis, next(r) & 1, next(r) & 1);
+        case 2: return lg_cosine_similarity(ctx, x, y, axis, 1e-8);
+        default: return lg_normalize(ctx, x, (double)small, axis, 1e-12);
+        }
+    }
+    case 8: {
+        lg_sdpa_opts o = lg_sdpa_opts_default();
+        o.is_causal = next(r) & 1, o.attn_mask = next(r) & 1 ? z : NULL;
+        o.dropout_p = (double)(next(r) % 3) / 2;
+        return lg_scaled_dot_product_attention(ctx, x, y, z, &o);
+    }
+    default:
+        switch (next(r) % 6) {
+        case 0: return lg_gelu(ctx, x, (lg_gelu_approximate)(next(r) % 3));
+        case 1: return lg_leaky_relu(ctx, x, (double)small);
+        case 2: return lg_celu(ctx, x, (double)small);
+        case 3: return lg_hardtanh(ctx, x, (double)small, 1);
+        case 4: return lg_mish(ctx, x);
+        default: return lg_hardswish(ctx, x);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     reader r = { data, size };
@@ -79,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool[0] = param;
     int steps = 0;
     while (r.n && steps++ < 64) {
-        int op = next(&r) % 25, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
+        int op = next(&r) % 28, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
         lg_tensor *x = pool[a], *y = pool[b], *out = NULL;
         int axis = (int)(next(&r) % 7) - 3;
         lg_dtype dt = (lg_dtype)(next(&r) % 3);
@@ -120,6 +205,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     pool[k] = NULL;
             break;
         case 22: lg_ctx_clear_error(ctx); break;
+        case 24: /* 4-D tensors, for the 2-d layer ops */
+            out = lg_randn(ctx, dt, 4, (int64_t[]){ dim(&r), dim(&r), dim(&r) + 1, dim(&r) + 1 });
+            break;
+        case 25:
+        case 26: out = layer_op(ctx, &r, x, y, pool[next(&r) % 8]); break;
         default: out = lg_clamp(ctx, x, -1, next(&r) / 50.0); break;
         }
         if (out && dst != 0)

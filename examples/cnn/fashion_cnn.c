@@ -112,7 +112,7 @@ static void confusion_svg(const ex_args *a, int64_t cm[C][C])
 
 int main(int argc, char **argv)
 {
-    ex_args a = ex_parse(argc, argv, "fashion_cnn", 6);
+    ex_args a = ex_parse(argc, argv, "fashion_cnn", 10);
     double t0 = ex_seconds();
     lg_ctx *ctx = ex_ctx(&a);
     ex_mnist tr = ex_fashion_load(&a, true), te = ex_fashion_load(&a, false);

@@ -379,7 +379,7 @@ static lg_status conv_run(lg_ctx *ctx, const conv_geom *g, lg_dtype dt, int mode
     }
     lgT_blas_init();
     double work = (double)g->n * (double)g->cout * (double)g->ck * (double)(g->oh * g->ow);
-    lgC_parallel(ctx, work > INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)work, a.lanes,
+    lgC_parallel(ctx, work > 4e18 ? (int64_t)4e18 : (int64_t)work, a.lanes,
                  dt == LG_F32 ? conv_range_f32 : conv_range_f64, &a);
     if (mode == CONV_WGRAD) {
         struct parts_args p = { .parts = a.parts, .dst = dw, .lanes = a.lanes,

@@ -83,7 +83,7 @@ static void FN(conv_lane)(const struct conv_args *a, int64_t lane, int64_t n0, i
 {
     const conv_geom *g = a->g;
     int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
-    T *col = (T *)a->cols + (a->pointwise ? 0 : lane * g->ck * ohw);
+    T *col = a->pointwise ? NULL : (T *)a->cols + lane * g->ck * ohw;
     const T *w = a->w;
     for (int64_t n = n0; n < n1; n++)
         for (int64_t gi = 0; gi < g->groups; gi++) {
