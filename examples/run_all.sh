@@ -6,7 +6,7 @@
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
-examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_embed fashion_ctc"
+examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
@@ -39,6 +39,8 @@ function show(ex, key, ref,    i, kv) {
         show(ex, "test_accuracy", ">= 0.88 (paper: MLP 0.871)"); show(ex, "student_accuracy", "linear, distilled")
     } else if (ex == "fashion_cnn") {
         show(ex, "test_accuracy", ">= 0.92 (benchmark: 2 conv 0.925)")
+    } else if (ex == "fashion_masks") {
+        show(ex, "bce_iou", "BCE alone"); show(ex, "dice_iou", "BCE + soft Dice")
     } else if (ex == "fashion_embed") {
         show(ex, "knn_accuracy", ">= 0.87, above raw pixels"); show(ex, "raw_knn_accuracy", "1-NN on pixels (paper ~0.85)")
         show(ex, "hinge_knn_accuracy", "hinge on distances, 5 epochs"); show(ex, "contrastive_knn_accuracy", "contrastive, 5 epochs")
