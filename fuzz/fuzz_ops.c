@@ -79,8 +79,8 @@ static lg_tensor *layer_op(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, l
     switch (kind) {
     case 0: {
         lg_conv_opts o = next(r) & 1 ? lg_conv_opts_default() : (lg_conv_opts){ 0 };
-        o.stride = next(r) % 4, o.padding = small, o.dilation = next(r) % 3,
-        o.groups = next(r) % 3, o.padding_kind = (lg_padding_kind)(next(r) % 4);
+        o.stride = next(r) % 4, o.padding = small, o.dilation = next(r) % 3, o.groups = next(r) % 3,
+        o.padding_kind = (lg_padding_kind)(next(r) % 4);
         o.output_padding = next(r) % 3;
         if (next(r) & 1)
             o.stride_hw[0] = next(r) % 3, o.padding_hw[1] = small;

@@ -144,8 +144,8 @@ bool fixture_close(lg_tensor *got, const ntensor *want, lg_dtype dt, char *msg, 
     }
     for (int d = 0; d < want->ndim; d++)
         if (lg_tensor_shape(got)[d] != want->shape[d]) {
-            snprintf(msg, n, "dim %d is %lld, expected %lld", d,
-                     (long long)lg_tensor_shape(got)[d], (long long)want->shape[d]);
+            snprintf(msg, n, "dim %d is %lld, expected %lld", d, (long long)lg_tensor_shape(got)[d],
+                     (long long)want->shape[d]);
             return false;
         }
     double scale = 1;
@@ -163,8 +163,8 @@ bool fixture_close(lg_tensor *got, const ntensor *want, lg_dtype dt, char *msg, 
         else if (want->is_int)
             ok = g == w;
         else
-            ok = fabs(g - w) <= (dt == LG_F64 ? 1e-9 + 1e-7 * fabs(w)
-                                              : 1e-5 * scale + 1e-4 * fabs(w));
+            ok = fabs(g - w) <=
+                 (dt == LG_F64 ? 1e-9 + 1e-7 * fabs(w) : 1e-5 * scale + 1e-4 * fabs(w));
         if (!ok) {
             snprintf(msg, n, "[%lld] = %.17g, expected %.17g", (long long)i, g, w);
             return false;

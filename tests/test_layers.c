@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
 /* ------------------------------------------------------------------ */
@@ -420,8 +419,8 @@ static bool run_mha(run *r)
     mk.attn_mask = am ? make(ctx, am, r->dt) : NULL;
     mk.is_causal = keyd(r->c, "causal", 0) != 0;
     lg_tensor *y = lg_mha_forward(ctx, m, q, k, v, &mk);
-    lg_tensor *ins[7] = { q, self ? NULL : k, self ? NULL : v, params[0], params[1], params[2],
-                          params[3] };
+    lg_tensor *ins[7] = { q,         self ? NULL : k, self ? NULL : v, params[0],
+                          params[1], params[2],       params[3] };
     static const char *const names[7] = { "query",          "key",          "value",
                                           "in_proj_weight", "in_proj_bias", "out_proj.weight",
                                           "out_proj.bias" };

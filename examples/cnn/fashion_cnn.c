@@ -8,11 +8,10 @@
  * run on a quarter of the values)
  * about 50K parameters, cross-entropy with label smoothing 0.05, AdamW
  * with a cosine schedule; each training image is mirrored left to right
- * with probability 1/2 (garments are close to symmetric). Batch norm uses batch statistics while training
- * and its running statistics for testing (evaluation mode), and dropout is
- * active only in training. Writes the test accuracy per epoch, the
- * confusion matrix of the test set (confusion.svg) and a checkpoint whose
- * names are PyTorch's state_dict names (cnn.safetensors). */
+ * with probability 1/2 (garments are close to symmetric). Batch norm uses batch statistics while
+ * training and its running statistics for testing (evaluation mode), and dropout is active only in
+ * training. Writes the test accuracy per epoch, the confusion matrix of the test set
+ * (confusion.svg) and a checkpoint whose names are PyTorch's state_dict names (cnn.safetensors). */
 #include "../common/common.h"
 
 #include <stdlib.h>
@@ -64,8 +63,7 @@ static void mirror(float *img)
 }
 
 /* The test set's confusion matrix (rows: true class), in evaluation mode. */
-static void confusion(lg_ctx *ctx, const cnn *m, const ex_mnist *te, int64_t n,
-                      int64_t cm[C][C])
+static void confusion(lg_ctx *ctx, const cnn *m, const ex_mnist *te, int64_t n, int64_t cm[C][C])
 {
     memset(cm, 0, sizeof(int64_t) * C * C);
     int64_t pred[1000];
@@ -116,8 +114,7 @@ static void confusion_svg(const ex_args *a, int64_t cm[C][C])
         }
     }
     for (int j = 0; j < C; j++)
-        fprintf(f,
-                "<text transform='translate(%d,%d) rotate(45)'>%s</text>\n",
+        fprintf(f, "<text transform='translate(%d,%d) rotate(45)'>%s</text>\n",
                 left + j * cell + cell / 2, top + C * cell + 12, ex_fashion_classes[j]);
     fprintf(f, "</svg>\n");
     fclose(f);

@@ -48,8 +48,8 @@ static net net_new(lg_ctx *ctx, const char *name)
 /* x [N, 1, 28, 28] -> logits [N, 1, 28, 28] */
 static lg_tensor *net_forward(lg_ctx *ctx, const net *n, lg_tensor *x)
 {
-    lg_tensor *h = lg_max_pool2d(ctx, lg_relu(ctx, lg_conv_forward(ctx, n->c1, x)), 2, 2, NULL,
-                                 NULL);
+    lg_tensor *h =
+        lg_max_pool2d(ctx, lg_relu(ctx, lg_conv_forward(ctx, n->c1, x)), 2, 2, NULL, NULL);
     h = lg_relu(ctx, lg_batchnorm_forward(ctx, n->bn, lg_conv_forward(ctx, n->c2, h)));
     h = lg_max_pool2d(ctx, h, 2, 2, NULL, NULL);
     h = lg_relu(ctx, lg_conv_forward(ctx, n->up1, h));
@@ -177,8 +177,8 @@ static scores train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_
         snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test IoU %.4f, Dice %.4f", e + 1,
                  sum / (double)(n / BATCH), sc.iou, sc.dice);
         ex_progress_end(&p, msg);
-        ex_csv_row(csv, 5, (double[]){ with_dice, e + 1, sum / (double)(n / BATCH), sc.iou,
-                                       sc.dice });
+        ex_csv_row(csv, 5,
+                   (double[]){ with_dice, e + 1, sum / (double)(n / BATCH), sc.iou, sc.dice });
     }
     free(idx);
     free(in);
@@ -232,8 +232,8 @@ int main(int argc, char **argv)
     if (csv)
         fclose(csv);
     masks_svg(&a, keep_bce, keep_both);
-    printf("test IoU: BCE %.4f, BCE + Dice %.4f; Dice: %.4f, %.4f; masks: %s/masks.svg\n",
-           bce.iou, both.iou, bce.dice, both.dice, a.out_dir);
+    printf("test IoU: BCE %.4f, BCE + Dice %.4f; Dice: %.4f, %.4f; masks: %s/masks.svg\n", bce.iou,
+           both.iou, bce.dice, both.dice, a.out_dir);
     ex_result(&a, ex_seconds() - t0, "bce_iou=%.4f dice_iou=%.4f bce_dice=%.4f dice_dice=%.4f",
               bce.iou, both.iou, bce.dice, both.dice);
     free(keep_bce);

@@ -29,9 +29,9 @@ extern "C" {
 /* PyTorch's padding='same' and padding='valid' (convolutions only). */
 typedef enum lg_padding_kind {
     LG_PADDING_EXPLICIT = 0, /* the padding field(s) */
-    LG_PADDING_SAME,  /* output size = input size: d (k - 1) split, the extra one after;
-                       * stride must be 1 */
-    LG_PADDING_VALID  /* no padding */
+    LG_PADDING_SAME,         /* output size = input size: d (k - 1) split, the extra one after;
+                              * stride must be 1 */
+    LG_PADDING_VALID         /* no padding */
 } lg_padding_kind;
 
 typedef struct lg_conv_opts {
@@ -101,12 +101,13 @@ lg_tensor *lg_max_pool2d(lg_ctx *ctx, lg_tensor *input, int64_t kernel_h, int64_
                          const lg_max_pool_opts *o, lg_tensor **indices);
 
 typedef struct lg_avg_pool_opts {
-    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
-    int64_t stride;          /* (non-zero default) LG_POOL_STRIDE_KERNEL; else >= 1 */
-    int64_t padding;         /* default 0; zeros on both sides, at most half the kernel */
-    bool ceil_mode;          /* ceil instead of floor in the output size */
-    bool count_include_pad;  /* (non-zero default) true: padding counts in the divisor */
-    int64_t divisor_override; /* (non-zero default) LG_POOL_NO_DIVISOR; 2-d only: the divisor, >= 1 */
+    uint32_t defaults_tag;  /* written by the _default() function only (lossgrad.h: Options) */
+    int64_t stride;         /* (non-zero default) LG_POOL_STRIDE_KERNEL; else >= 1 */
+    int64_t padding;        /* default 0; zeros on both sides, at most half the kernel */
+    bool ceil_mode;         /* ceil instead of floor in the output size */
+    bool count_include_pad; /* (non-zero default) true: padding counts in the divisor */
+    int64_t
+        divisor_override; /* (non-zero default) LG_POOL_NO_DIVISOR; 2-d only: the divisor, >= 1 */
     int64_t stride_hw[2], padding_hw[2]; /* 2-d tuples {H, W} */
 } lg_avg_pool_opts;
 lg_avg_pool_opts lg_avg_pool_opts_default(void);
@@ -142,13 +143,12 @@ lg_tensor *lg_adaptive_avg_pool2d(lg_ctx *ctx, lg_tensor *input, int64_t out_h, 
  * one value per channel is LG_ERR_VALUE, as PyTorch. Not training: the
  * running statistics (required). weight, bias [C]. */
 lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
-                         lg_tensor *running_var, lg_tensor *weight, lg_tensor *bias,
-                         bool training, double momentum, double eps);
+                         lg_tensor *running_var, lg_tensor *weight, lg_tensor *bias, bool training,
+                         double momentum, double eps);
 /* A set per row over the trailing nnorm dims, which must equal
  * normalized_shape; weight and bias of that shape (elementwise affine). */
-lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm,
-                         const int64_t *normalized_shape, lg_tensor *weight, lg_tensor *bias,
-                         double eps);
+lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm, const int64_t *normalized_shape,
+                         lg_tensor *weight, lg_tensor *bias, double eps);
 /* input [N, C, *]: a set per sample and group of C / num_groups channels;
  * weight, bias [C]. num_groups must divide C. */
 lg_tensor *lg_group_norm(lg_ctx *ctx, lg_tensor *input, int64_t num_groups, lg_tensor *weight,

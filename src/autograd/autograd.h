@@ -57,4 +57,12 @@ LG_HIDDEN lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor 
 LG_HIDDEN lg_tensor *lgA_broadcast_new(lg_ctx *ctx, const lg_tensor *a, const lg_tensor *b,
                                        const char *who, lgT_iter *it);
 
+/* One spatial option of the conv and pool ops: out = the *_hw pair {H, W}
+ * if either element is written (elements >= 0; 1-d ops take no pair, and
+ * the single value must then keep its default dflt), else the single value
+ * for W and for H (dflt for H when spatial is 1). false and LG_ERR_VALUE
+ * naming who and name otherwise (conv.c). */
+LG_HIDDEN bool lgA_spatial_dims(lg_ctx *ctx, const char *who, const char *name, int64_t one,
+                                const int64_t pair[2], int64_t dflt, int spatial, int64_t out[2]);
+
 #endif

@@ -29,12 +29,12 @@
 #include <string.h>
 
 typedef struct conv_geom {
-    int64_t n;                  /* samples */
-    int64_t cin, h, w;          /* big */
-    int64_t cout, oh, ow;       /* small */
+    int64_t n;                              /* samples */
+    int64_t cin, h, w;                      /* big */
+    int64_t cout, oh, ow;                   /* small */
     int64_t kh, kw, sh, sw, ph, pw, dh, dw; /* ph, pw: padding before (top, left) */
     int64_t groups, cin_g, cout_g, ck;      /* ck = cin_g kh kw */
-    int spatial;                /* 1 or 2: which public op */
+    int spatial;                            /* 1 or 2: which public op */
     bool transposed;
 } conv_geom;
 
@@ -91,27 +91,26 @@ static bool pair_set(const int64_t p[2])
     return p[0] != 0 || p[1] != 0;
 }
 
-/* The per-dim values of one option: the *_hw pair if written, else the
- * single value for every dim. */
-static bool dims_of(lg_ctx *ctx, const char *who, const char *name, int64_t one,
-                    const int64_t pair[2], int64_t dflt, int spatial, int64_t out[2])
+bool lgA_spatial_dims(lg_ctx *ctx, const char *who, const char *name, int64_t one,
+                      const int64_t pair[2], int64_t dflt, int spatial, int64_t out[2])
 {
-    if (pair_set(pair)) {
+    if (pair[0] || pair[1]) {
+        if (pair[0] < 0 || pair[1] < 0)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s_hw = {%lld, %lld}, expected values >= 0",
+                            who, name, (long long)pair[0], (long long)pair[1]);
         if (spatial == 1)
             return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: %s_hw = {%lld, %lld} is for 2-d ops; a 1-d op takes %s", who,
-                            name, (long long)pair[0], (long long)pair[1], name);
+                            "%s: %s_hw = {%lld, %lld} is for 2-d ops; a 1-d op takes %s", who, name,
+                            (long long)pair[0], (long long)pair[1], name);
         if (one != dflt)
             return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: both %s = %lld and %s_hw = {%lld, %lld} are written; write one "
-                            "(the single value must keep its default %lld)",
+                            "%s: both %s = %lld and %s_hw = {%lld, %lld} are written; write one",
                             who, name, (long long)one, name, (long long)pair[0],
-                            (long long)pair[1], (long long)dflt);
+                            (long long)pair[1]);
         out[0] = pair[0], out[1] = pair[1];
-    } else {
-        out[0] = spatial == 1 ? dflt : one;
-        out[1] = one;
+        return true;
     }
+    out[0] = spatial == 1 ? dflt : one, out[1] = one;
     return true;
 }
 
@@ -170,11 +169,11 @@ static bool conv_plan(lg_ctx *ctx, const char *who, int spatial, bool transposed
         return lgC_fail(ctx, LG_ERR_SHAPE, "%s: weight is %s, expected %d dims", who, sw,
                         spatial + 2);
     int64_t st[2], pd[2], dl[2], op[2];
-    if (!dims_of(ctx, who, "stride", o.stride, o.stride_hw, 1, spatial, st) ||
-        !dims_of(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd) ||
-        !dims_of(ctx, who, "dilation", o.dilation, o.dilation_hw, 1, spatial, dl) ||
-        !dims_of(ctx, who, "output_padding", o.output_padding, o.output_padding_hw, 0, spatial,
-                 op))
+    if (!lgA_spatial_dims(ctx, who, "stride", o.stride, o.stride_hw, 1, spatial, st) ||
+        !lgA_spatial_dims(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd) ||
+        !lgA_spatial_dims(ctx, who, "dilation", o.dilation, o.dilation_hw, 1, spatial, dl) ||
+        !lgA_spatial_dims(ctx, who, "output_padding", o.output_padding, o.output_padding_hw, 0,
+                          spatial, op))
         return false;
     if ((unsigned)o.padding_kind > LG_PADDING_VALID)
         return lgC_fail(ctx, LG_ERR_VALUE, "%s: padding_kind = %d is not an lg_padding_kind", who,
@@ -236,8 +235,10 @@ static bool conv_plan(lg_ctx *ctx, const char *who, int spatial, bool transposed
     if (b && (b->ndim != 1 || b->shape[0] != cout)) {
         char sb[160];
         lgT_shape_str(b, sb, sizeof sb);
-        return lgC_fail(ctx, LG_ERR_SHAPE, "%s: bias is %s, expected [%lld] (one per output "
-                        "channel)", who, sb, (long long)cout);
+        return lgC_fail(ctx, LG_ERR_SHAPE,
+                        "%s: bias is %s, expected [%lld] (one per output "
+                        "channel)",
+                        who, sb, (long long)cout);
     }
     int64_t in_sz[2] = { hx, wx }, k[2] = { kh, kw }, out_sz[2], before[2];
     for (int d = 0; d < 2; d++) {
@@ -262,8 +263,8 @@ static bool conv_plan(lg_ctx *ctx, const char *who, int spatial, bool transposed
             out_sz[d] = t - 2 * pd[d] + span + op[d];
             if (in_sz[d] == 0 || out_sz[d] < 1)
                 return lgC_fail(ctx, LG_ERR_SHAPE,
-                                "%s: input %s gives an output size %lld < 1 in a spatial dim",
-                                who, sx, (long long)out_sz[d]);
+                                "%s: input %s gives an output size %lld < 1 in a spatial dim", who,
+                                sx, (long long)out_sz[d]);
             before[d] = pd[d];
             continue;
         }
@@ -281,9 +282,18 @@ static bool conv_plan(lg_ctx *ctx, const char *who, int spatial, bool transposed
                             (long long)total, sx, sw);
         out_sz[d] = (in_sz[d] + total - span) / st[d] + 1;
     }
-    *g = (conv_geom){ .n = n, .kh = kh, .kw = kw, .sh = st[0], .sw = st[1], .ph = before[0],
-                      .pw = before[1], .dh = dl[0], .dw = dl[1], .groups = G,
-                      .spatial = spatial, .transposed = transposed };
+    *g = (conv_geom){ .n = n,
+                      .kh = kh,
+                      .kw = kw,
+                      .sh = st[0],
+                      .sw = st[1],
+                      .ph = before[0],
+                      .pw = before[1],
+                      .dh = dl[0],
+                      .dw = dl[1],
+                      .groups = G,
+                      .spatial = spatial,
+                      .transposed = transposed };
     if (spatial == 1)
         g->sh = 1, g->dh = 1;
     /* big and small: for conv x -> y, for the transposed op y -> x */
@@ -336,8 +346,7 @@ static void channel_add(lg_ctx *ctx, lg_dtype dt, void *x, int64_t n, int64_t ch
                         const void *b)
 {
     struct chan_args a = { .x = x, .out = (void *)b, .n = n, .ch = ch, .plane = plane };
-    lgC_parallel(ctx, n * ch * plane, n * ch, dt == LG_F32 ? channel_add_f32 : channel_add_f64,
-                 &a);
+    lgC_parallel(ctx, n * ch * plane, n * ch, dt == LG_F32 ? channel_add_f32 : channel_add_f64, &a);
 }
 
 /* Runs mode over every sample: scratch (column buffers, weight parts)
@@ -361,8 +370,14 @@ static lg_status conv_run(lg_ctx *ctx, const conv_geom *g, lg_dtype dt, int mode
         return LG_OK;
     }
     size_t es = lgT_dtype_size(dt);
-    struct conv_args a = { .g = g, .dt = dt, .mode = mode, .pointwise = is_pointwise(g),
-                           .lanes = lane_count(g, es), .w = w, .bias = bias, .big = big,
+    struct conv_args a = { .g = g,
+                           .dt = dt,
+                           .mode = mode,
+                           .pointwise = is_pointwise(g),
+                           .lanes = lane_count(g, es),
+                           .w = w,
+                           .bias = bias,
+                           .big = big,
                            .small = small };
     lgC_mark m = lgC_arena_mark(&ctx->arena);
     if (!a.pointwise) {
@@ -382,8 +397,11 @@ static lg_status conv_run(lg_ctx *ctx, const conv_geom *g, lg_dtype dt, int mode
     lgC_parallel(ctx, work > 4e18 ? (int64_t)4e18 : (int64_t)work, a.lanes,
                  dt == LG_F32 ? conv_range_f32 : conv_range_f64, &a);
     if (mode == CONV_WGRAD) {
-        struct parts_args p = { .parts = a.parts, .dst = dw, .lanes = a.lanes,
-                                .size = g->cout * g->ck, .accumulate = accumulate };
+        struct parts_args p = { .parts = a.parts,
+                                .dst = dw,
+                                .lanes = a.lanes,
+                                .size = g->cout * g->ck,
+                                .accumulate = accumulate };
         lgC_parallel(ctx, p.size * p.lanes, p.size, dt == LG_F32 ? sum_parts_f32 : sum_parts_f64,
                      &p);
     }
@@ -395,8 +413,9 @@ static lg_status conv_run(lg_ctx *ctx, const conv_geom *g, lg_dtype dt, int mode
 static void channel_sums(lg_ctx *ctx, lg_dtype dt, const void *x, int64_t n, int64_t ch,
                          int64_t plane, void *out, bool accumulate)
 {
-    struct chan_args a = { .x = x, .out = out, .n = n, .ch = ch, .plane = plane,
-                           .accumulate = accumulate };
+    struct chan_args a = {
+        .x = x, .out = out, .n = n, .ch = ch, .plane = plane, .accumulate = accumulate
+    };
     lgC_parallel(ctx, n * ch * plane, ch, dt == LG_F32 ? channel_sums_f32 : channel_sums_f64, &a);
 }
 
@@ -404,8 +423,8 @@ static void channel_sums(lg_ctx *ctx, lg_dtype dt, const void *x, int64_t n, int
 /* The ops                                                              */
 /* ------------------------------------------------------------------ */
 
-static lg_tensor *conv_op(lg_ctx *ctx, const char *who, int spatial, bool transposed,
-                          lg_tensor *x, lg_tensor *w, lg_tensor *b, const lg_conv_opts *o)
+static lg_tensor *conv_op(lg_ctx *ctx, const char *who, int spatial, bool transposed, lg_tensor *x,
+                          lg_tensor *w, lg_tensor *b, const lg_conv_opts *o)
 {
     if (!ctx || lgC_failed(ctx, who))
         return NULL;

@@ -118,8 +118,9 @@ static lg_tensor *rows_forward(lg_ctx *ctx, const char *who, int op, lg_tensor *
     lg_tensor *y = kept ? lgT_new_like(ctx, x, who) : NULL;
     if (!y)
         return NULL;
-    struct norm_args a = { .p = kept, .x = x->data, .w = w ? w->data : NULL,
-                           .b = b ? b->data : NULL, .y = y->data };
+    struct norm_args a = {
+        .p = kept, .x = x->data, .w = w ? w->data : NULL, .b = b ? b->data : NULL, .y = y->data
+    };
     lgC_parallel(ctx, x->numel * 4, p->rows, x->dtype == LG_F32 ? rows_fw_f32 : rows_fw_f64, &a);
     y->aux = kept;
     return record(ctx, op, y, kept, x, w, b);
@@ -153,13 +154,16 @@ static lg_status norm_backward(lg_ctx *ctx, lg_tensor *y, bool rows)
     if ((lgA_needs(y, 0) && !dx) || !affine_target_new(ctx, y, p->iw, &tw) ||
         !affine_target_new(ctx, y, p->ib, &tb))
         return ctx->status;
-    struct norm_args a = { .p = p, .x = x->data, .g = y->grad->data, .w = w ? w->data : NULL,
+    struct norm_args a = { .p = p,
+                           .x = x->data,
+                           .g = y->grad->data,
+                           .w = w ? w->data : NULL,
                            .dx = dx ? dx->data : NULL };
     lgC_mark m = lgC_arena_mark(&ctx->arena);
     a.blocks = rows ? (p->rows < NORM_BLOCKS ? p->rows : NORM_BLOCKS) : 1;
     if (tw.d || tb.d) {
         a.parts = lgC_salloc(ctx, (size_t)((a.blocks ? a.blocks : 1) * 2 * p->nw) * sizeof(double),
-                            "lg_backward");
+                             "lg_backward");
         if (!a.parts)
             return ctx->status;
         if (a.blocks == 0) /* no rows: zero sums from one zeroed part */
@@ -204,9 +208,8 @@ lg_status lgA_bw_batch_norm(lg_ctx *ctx, lg_tensor *y)
     return norm_backward(ctx, y, false);
 }
 
-lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm,
-                         const int64_t *normalized_shape, lg_tensor *weight, lg_tensor *bias,
-                         double eps)
+lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm, const int64_t *normalized_shape,
+                         lg_tensor *weight, lg_tensor *bias, double eps)
 {
     static const char who[] = "lg_layer_norm";
     if (!ctx || lgC_failed(ctx, who) || !lgT_ok_float(ctx, input, who, "input") ||
@@ -231,8 +234,13 @@ lg_tensor *lg_layer_norm(lg_ctx *ctx, lg_tensor *input, int nnorm,
     if (!affine_ok(ctx, who, input, weight, "weight", nnorm, normalized_shape) ||
         !affine_ok(ctx, who, input, bias, "bias", nnorm, normalized_shape))
         return NULL;
-    norm_plan p = { .rows = len ? input->numel / len : 0, .len = len, .groups = 1, .cg = len,
-                    .sp = 1, .nw = len, .eps = eps };
+    norm_plan p = { .rows = len ? input->numel / len : 0,
+                    .len = len,
+                    .groups = 1,
+                    .cg = len,
+                    .sp = 1,
+                    .nw = len,
+                    .eps = eps };
     return rows_forward(ctx, who, LGA_OP_layer_norm, input, weight, bias, &p);
 }
 
@@ -258,8 +266,12 @@ lg_tensor *lg_group_norm(lg_ctx *ctx, lg_tensor *input, int64_t num_groups, lg_t
     int64_t sp = 1;
     for (int d = 2; d < input->ndim; d++)
         sp *= input->shape[d];
-    norm_plan p = { .rows = input->shape[0] * num_groups, .len = C / num_groups * sp,
-                    .groups = num_groups, .cg = C / num_groups, .sp = sp ? sp : 1, .nw = C,
+    norm_plan p = { .rows = input->shape[0] * num_groups,
+                    .len = C / num_groups * sp,
+                    .groups = num_groups,
+                    .cg = C / num_groups,
+                    .sp = sp ? sp : 1,
+                    .nw = C,
                     .eps = eps };
     if (p.len == 0)
         p.rows = 0;
@@ -267,8 +279,8 @@ lg_tensor *lg_group_norm(lg_ctx *ctx, lg_tensor *input, int64_t num_groups, lg_t
 }
 
 lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
-                         lg_tensor *running_var, lg_tensor *weight, lg_tensor *bias,
-                         bool training, double momentum, double eps)
+                         lg_tensor *running_var, lg_tensor *weight, lg_tensor *bias, bool training,
+                         double momentum, double eps)
 {
     static const char who[] = "lg_batch_norm";
     if (!ctx || lgC_failed(ctx, who) || !lgT_ok_float(ctx, input, who, "input") ||
@@ -289,8 +301,7 @@ lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
                          "%s: running_mean and running_var go together (both or neither)", who);
     if (!training && !running_mean)
         return lgC_error(ctx, LG_ERR_NULL,
-                         "%s: evaluation (training false) needs running_mean and running_var",
-                         who);
+                         "%s: evaluation (training false) needs running_mean and running_var", who);
     if ((running_mean && running_mean->requires_grad) ||
         (running_var && running_var->requires_grad))
         return lgC_error(ctx, LG_ERR_STATE,
@@ -298,8 +309,7 @@ lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
                          "must not require a gradient",
                          who);
     if (training && running_mean && !(momentum >= 0 && momentum <= 1))
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: momentum = %g, expected in [0, 1]", who,
-                         momentum);
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: momentum = %g, expected in [0, 1]", who, momentum);
     int64_t inner = 1;
     for (int d = 2; d < input->ndim; d++)
         inner *= input->shape[d];
@@ -309,22 +319,28 @@ lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
                          "%s: training on input %s has one value per channel (PyTorch: expected "
                          "more than 1 value per channel when training)",
                          who, sx);
-    norm_plan p = { .nw = C, .outer = outer, .inner = inner, .batch_stats = training,
-                    .eps = eps, .momentum = momentum };
+    norm_plan p = { .nw = C,
+                    .outer = outer,
+                    .inner = inner,
+                    .batch_stats = training,
+                    .eps = eps,
+                    .momentum = momentum };
     norm_plan *kept = plan_new(ctx, who, &p, C);
     lg_tensor *y = kept ? lgT_new_like(ctx, input, who) : NULL;
     if (!y)
         return NULL;
-    struct norm_args a = { .p = kept, .x = input->data, .w = weight ? weight->data : NULL,
-                           .b = bias ? bias->data : NULL, .y = y->data,
+    struct norm_args a = { .p = kept,
+                           .x = input->data,
+                           .w = weight ? weight->data : NULL,
+                           .b = bias ? bias->data : NULL,
+                           .y = y->data,
                            .rm = running_mean ? running_mean->data : NULL,
                            .rv = running_var ? running_var->data : NULL };
     if (outer * inner == 0 && training) { /* no elements: no statistics to take */
         for (int64_t c = 0; c < C; c++)
             kept->mean[c] = NAN, kept->rstd[c] = NAN;
     } else {
-        lgC_parallel(ctx, input->numel * 4, C, input->dtype == LG_F32 ? bn_fw_f32 : bn_fw_f64,
-                     &a);
+        lgC_parallel(ctx, input->numel * 4, C, input->dtype == LG_F32 ? bn_fw_f32 : bn_fw_f64, &a);
     }
     y->aux = kept;
     return record(ctx, LGA_OP_batch_norm, y, kept, input, weight, bias);

@@ -103,8 +103,8 @@ static void FN(bn_fw)(void *arg, int64_t lo, int64_t hi)
             if (a->rm) { /* running stats: the unbiased variance, as PyTorch */
                 T *rm = a->rm, *rv = a->rv;
                 rm[c] = (T)((1 - p->momentum) * (double)rm[c] + p->momentum * m);
-                rv[c] = (T)((1 - p->momentum) * (double)rv[c] +
-                            p->momentum * (v / (double)(M - 1)));
+                rv[c] =
+                    (T)((1 - p->momentum) * (double)rv[c] + p->momentum * (v / (double)(M - 1)));
             }
         } else {
             const T *rm = a->rm, *rv = a->rv;

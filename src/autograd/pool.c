@@ -108,30 +108,6 @@ lg_avg_pool_opts lg_avg_pool_opts_default(void)
     return avg_defaults;
 }
 
-/* One option's per-dim values: the pair if written, else the single one. */
-static bool dims_of(lg_ctx *ctx, const char *who, const char *name, int64_t one,
-                    const int64_t pair[2], int64_t dflt, int spatial, int64_t out[2])
-{
-    if (pair[0] || pair[1]) {
-        if (pair[0] < 0 || pair[1] < 0)
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: %s_hw = {%lld, %lld}, expected values >= 0",
-                            who, name, (long long)pair[0], (long long)pair[1]);
-        if (spatial == 1)
-            return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: %s_hw = {%lld, %lld} is for 2-d ops; a 1-d op takes %s", who,
-                            name, (long long)pair[0], (long long)pair[1], name);
-        if (one != dflt)
-            return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: both %s = %lld and %s_hw = {%lld, %lld} are written; write one",
-                            who, name, (long long)one, name, (long long)pair[0],
-                            (long long)pair[1]);
-        out[0] = pair[0], out[1] = pair[1];
-        return true;
-    }
-    out[0] = spatial == 1 ? dflt : one, out[1] = one;
-    return true;
-}
-
 /* ------------------------------------------------------------------ */
 /* Shapes and windows                                                   */
 /* ------------------------------------------------------------------ */
@@ -149,8 +125,7 @@ static int64_t pool_out(const pool_dim *d, bool ceil_mode)
 
 /* The input's planes and spatial sizes; false with an error if its ndim
  * or sizes do not fit. */
-static bool pool_input(lg_ctx *ctx, const char *who, int spatial, const lg_tensor *x,
-                       pool_plan *p)
+static bool pool_input(lg_ctx *ctx, const char *who, int spatial, const lg_tensor *x, pool_plan *p)
 {
     if (!lgT_ok_float(ctx, x, who, "input"))
         return false;
@@ -194,8 +169,8 @@ static bool pool_dim_ok(lg_ctx *ctx, const char *who, const lg_tensor *x, pool_d
         return lgC_fail(ctx, LG_ERR_SHAPE,
                         "%s: input %s with kernel %lld (dilation %lld), stride %lld and padding "
                         "%lld gives an output size %lld < 1",
-                        who, sx, (long long)d->k, (long long)d->d, (long long)d->s,
-                        (long long)d->p, (long long)d->out);
+                        who, sx, (long long)d->k, (long long)d->d, (long long)d->s, (long long)d->p,
+                        (long long)d->out);
     return true;
 }
 
@@ -270,9 +245,10 @@ static lg_tensor *max_pool(lg_ctx *ctx, const char *who, int spatial, lg_tensor 
                       user ? user->dilation_hw : NULL, &o.stride, &o.dilation))
         return NULL;
     int64_t st[2], pd[2], dl[2];
-    if (!dims_of(ctx, who, "stride", o.stride, o.stride_hw, LG_POOL_STRIDE_KERNEL, spatial, st) ||
-        !dims_of(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd) ||
-        !dims_of(ctx, who, "dilation", o.dilation, o.dilation_hw, 1, spatial, dl))
+    if (!lgA_spatial_dims(ctx, who, "stride", o.stride, o.stride_hw, LG_POOL_STRIDE_KERNEL, spatial,
+                          st) ||
+        !lgA_spatial_dims(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd) ||
+        !lgA_spatial_dims(ctx, who, "dilation", o.dilation, o.dilation_hw, 1, spatial, dl))
         return NULL;
     int64_t k[2] = { spatial == 2 ? kh : 1, kw };
     for (int d = 0; d < 2; d++) {
@@ -326,9 +302,9 @@ static lg_tensor *avg_pool(lg_ctx *ctx, const char *who, int spatial, int kind, 
                           &o.stride, NULL))
             return NULL;
         int64_t st[2], pd[2];
-        if (!dims_of(ctx, who, "stride", o.stride, o.stride_hw, LG_POOL_STRIDE_KERNEL, spatial,
-                     st) ||
-            !dims_of(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd))
+        if (!lgA_spatial_dims(ctx, who, "stride", o.stride, o.stride_hw, LG_POOL_STRIDE_KERNEL,
+                              spatial, st) ||
+            !lgA_spatial_dims(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd))
             return NULL;
         bool none = o.divisor_override == LG_POOL_NO_DIVISOR;
         if (!none && (o.divisor_override < 1 || spatial == 1))
@@ -374,8 +350,9 @@ lg_status lgA_bw_max_pool(lg_ctx *ctx, lg_tensor *y)
     if (!dx)
         return ctx->status;
     const pool_plan *p = y->aux;
-    struct pool_args a = { .p = p, .x = dx->data, .y = y->grad->data,
-                           .idx = (int64_t *)y->saved->data };
+    struct pool_args a = {
+        .p = p, .x = dx->data, .y = y->grad->data, .idx = (int64_t *)y->saved->data
+    };
     lgC_parallel(ctx, x->numel + y->numel, p->planes, x->dtype == LG_F32 ? max_bw_f32 : max_bw_f64,
                  &a);
     return lgA_accum(ctx, x, dx);

@@ -49,8 +49,12 @@ static lg_conv *conv_new_body(lg_ctx *ctx, const char *who, const char *name, in
     lg_conv *l = lgC_palloc(ctx, sizeof *l, who);
     if (!l)
         return NULL;
-    *l = (lg_conv){ .in_channels = cin, .out_channels = cout, .kernel_h = kh, .kernel_w = kw,
-                    .spatial = spatial, .transposed = transposed,
+    *l = (lg_conv){ .in_channels = cin,
+                    .out_channels = cout,
+                    .kernel_h = kh,
+                    .kernel_w = kw,
+                    .spatial = spatial,
+                    .transposed = transposed,
                     .conv = conv ? *conv : lg_conv_opts_default() };
     double bound = 1.0 / sqrt((double)(w1 * k)); /* kaiming_uniform(a = sqrt 5) */
     int64_t shape[4] = { w0, w1, kh, kw };
@@ -62,8 +66,8 @@ static lg_conv *conv_new_body(lg_ctx *ctx, const char *who, const char *name, in
     if (!l->weight)
         return NULL;
     if (!o.no_bias &&
-        !(l->bias = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "bias"), o.dtype,
-                                      1, &cout, bound)))
+        !(l->bias = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "bias"), o.dtype, 1,
+                                      &cout, bound)))
         return NULL;
     return l;
 }
@@ -75,16 +79,15 @@ static lg_conv *conv_new(lg_ctx *ctx, const char *who, const char *name, int spa
     if (!ctx)
         return NULL;
     lgN_build b = lgN_build_begin(ctx, who);
-    return lgN_build_end(ctx, b,
-                         conv_new_body(ctx, who, name, spatial, transposed, cin, cout, kh, kw,
-                                       conv, o));
+    return lgN_build_end(
+        ctx, b, conv_new_body(ctx, who, name, spatial, transposed, cin, cout, kh, kw, conv, o));
 }
 
 lg_conv *lg_conv1d_new(lg_ctx *ctx, const char *name, int64_t in_channels, int64_t out_channels,
                        int64_t kernel_size, const lg_conv_opts *conv, const lg_conv_layer_opts *o)
 {
-    return conv_new(ctx, "lg_conv1d_new", name, 1, false, in_channels, out_channels, 1,
-                    kernel_size, conv, o);
+    return conv_new(ctx, "lg_conv1d_new", name, 1, false, in_channels, out_channels, 1, kernel_size,
+                    conv, o);
 }
 
 lg_conv *lg_conv2d_new(lg_ctx *ctx, const char *name, int64_t in_channels, int64_t out_channels,

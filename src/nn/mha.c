@@ -45,13 +45,13 @@ static lg_mha *mha_body(lg_ctx *ctx, const char *who, const char *name, int64_t 
                          "dividing embed_dim (and embed_dim <= 2^24)",
                          who, (long long)e, (long long)h);
     if (!(o.dropout >= 0 && o.dropout < 1))
-        return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1)", who,
-                         o.dropout);
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: dropout = %g, expected in [0, 1)", who, o.dropout);
     lg_mha *m = lgC_palloc(ctx, sizeof *m, who);
     if (!m)
         return NULL;
-    *m = (lg_mha){ .embed_dim = e, .num_heads = h, .batch_first = o.batch_first,
-                   .dropout = o.dropout };
+    *m = (lg_mha){
+        .embed_dim = e, .num_heads = h, .batch_first = o.batch_first, .dropout = o.dropout
+    };
     char buf[256];
     /* PyTorch's _reset_parameters: xavier_uniform in_proj, zero biases,
      * out_proj as nn.Linear's weight (U(+-1/sqrt(E))) */
@@ -59,18 +59,18 @@ static lg_mha *mha_body(lg_ctx *ctx, const char *who, const char *name, int64_t 
                                      o.dtype, 2, (int64_t[]){ 3 * e, e });
     if (!m->in_proj_weight || lg_init_xavier_uniform(ctx, m->in_proj_weight, 1.0) != LG_OK)
         return NULL;
-    if (!o.no_bias && !(m->in_proj_bias = lg_param_new(
-                            ctx, lgN_name(ctx, buf, sizeof buf, name, "in_proj_bias"), o.dtype, 1,
-                            (int64_t[]){ 3 * e })))
+    if (!o.no_bias &&
+        !(m->in_proj_bias = lg_param_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "in_proj_bias"),
+                                         o.dtype, 1, (int64_t[]){ 3 * e })))
         return NULL;
-    m->out_proj_weight = lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name,
-                                                         "out_proj.weight"),
-                                           o.dtype, 2, (int64_t[]){ e, e }, 1 / sqrt((double)e));
+    m->out_proj_weight =
+        lgN_param_uniform(ctx, lgN_name(ctx, buf, sizeof buf, name, "out_proj.weight"), o.dtype, 2,
+                          (int64_t[]){ e, e }, 1 / sqrt((double)e));
     if (!m->out_proj_weight)
         return NULL;
-    if (!o.no_bias && !(m->out_proj_bias = lg_param_new(
-                            ctx, lgN_name(ctx, buf, sizeof buf, name, "out_proj.bias"), o.dtype, 1,
-                            &e)))
+    if (!o.no_bias && !(m->out_proj_bias =
+                            lg_param_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "out_proj.bias"),
+                                         o.dtype, 1, &e)))
         return NULL;
     return m;
 }
@@ -144,8 +144,9 @@ static lg_tensor *merged_mask(lg_ctx *ctx, const char *who, const lg_mha_masks *
                            : lg_tensor_ndim(k) == 1 && lg_tensor_dim(k, 0) == s);
         if (!ok) {
             *err = true;
-            return lgC_error(ctx, LG_ERR_SHAPE, "%s: key_padding_mask must be [N, S] = [%lld, %lld]%s",
-                             who, (long long)n, (long long)s, batched ? "" : " ([S] unbatched)");
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: key_padding_mask must be [N, S] = [%lld, %lld]%s", who,
+                             (long long)n, (long long)s, batched ? "" : " ([S] unbatched)");
         }
         kp = lg_tensor_dtype(k) == LG_I64 ? bool_to_additive(ctx, k, dt) : k;
         kp = lg_reshape(ctx, kp, 4, (int64_t[]){ n, 1, 1, s });
@@ -163,7 +164,10 @@ lg_tensor *lg_mha_forward(lg_ctx *ctx, const lg_mha *m, lg_tensor *query, lg_ten
         return NULL;
     if (!m || !query || !key || !value)
         return lgC_error(ctx, LG_ERR_NULL, "%s: %s is NULL", who,
-                         !m ? "m" : !query ? "query" : !key ? "key" : "value");
+                         !m       ? "m"
+                         : !query ? "query"
+                         : !key   ? "key"
+                                  : "value");
     lg_mha_masks mk;
     if (!lgC_opts(ctx, who, &masks_desc, masks, &mk))
         return NULL;
@@ -218,12 +222,11 @@ lg_tensor *lg_mha_forward(lg_ctx *ctx, const lg_mha *m, lg_tensor *query, lg_ten
     lg_sdpa_opts so = lg_sdpa_opts_default();
     so.attn_mask = mask;
     so.dropout_p = m->dropout;
-    lg_tensor *att = lg_scaled_dot_product_attention(ctx, split_heads(ctx, qp, h),
-                                                     split_heads(ctx, kp, h),
-                                                     split_heads(ctx, vp, h), &so);
+    lg_tensor *att = lg_scaled_dot_product_attention(
+        ctx, split_heads(ctx, qp, h), split_heads(ctx, kp, h), split_heads(ctx, vp, h), &so);
     /* [N, H, L, d] -> [N, L, E] -> out_proj */
-    lg_tensor *cat = lg_reshape(ctx, lg_permute(ctx, att, (int[]){ 0, 2, 1, 3 }), 3,
-                                (int64_t[]){ n, l, e });
+    lg_tensor *cat =
+        lg_reshape(ctx, lg_permute(ctx, att, (int[]){ 0, 2, 1, 3 }), 3, (int64_t[]){ n, l, e });
     lg_tensor *y = lg_matmul_bias(ctx, cat, m->out_proj_weight, m->out_proj_bias, false, true);
     if (!batched)
         y = lg_reshape(ctx, y, 2, (int64_t[]){ l, e });
@@ -236,10 +239,9 @@ lg_tensor *lg_mha_forward(lg_ctx *ctx, const lg_mha *m, lg_tensor *query, lg_ten
 /* Transformer encoder layer                                            */
 /* ------------------------------------------------------------------ */
 
-static const lg_encoder_opts enc_defaults = { .defaults_tag = LG_OPTS_TAG,
-                                              .dim_feedforward = 2048,
-                                              .dropout = 0.1,
-                                              .layer_norm_eps = 1e-5 };
+static const lg_encoder_opts enc_defaults = {
+    .defaults_tag = LG_OPTS_TAG, .dim_feedforward = 2048, .dropout = 0.1, .layer_norm_eps = 1e-5
+};
 static const lgC_optfield enc_fields[] = {
     LGC_FIELD(lg_encoder_opts, dim_feedforward, "2048"),
     LGC_FIELD(lg_encoder_opts, dropout, "0.1"),
@@ -267,7 +269,8 @@ static lg_encoder_layer *encoder_body(lg_ctx *ctx, const char *who, const char *
     lg_encoder_layer *l = lgC_palloc(ctx, sizeof *l, who);
     if (!l)
         return NULL;
-    *l = (lg_encoder_layer){ .dropout = o.dropout, .norm_first = o.norm_first,
+    *l = (lg_encoder_layer){ .dropout = o.dropout,
+                             .norm_first = o.norm_first,
                              .activation = o.activation };
     char buf[256];
     lg_mha_opts mo = lg_mha_opts_default();
@@ -276,16 +279,16 @@ static lg_encoder_layer *encoder_body(lg_ctx *ctx, const char *who, const char *
     lo.dtype = o.dtype;
     lg_norm_layer_opts no = lg_norm_layer_opts_default();
     no.dtype = o.dtype, no.eps = o.layer_norm_eps;
-    l->self_attn = lg_mha_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "self_attn"), d_model,
-                              nhead, &mo);
+    l->self_attn =
+        lg_mha_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "self_attn"), d_model, nhead, &mo);
     l->linear1 = lg_linear_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "linear1"), d_model,
                                o.dim_feedforward, &lo);
     l->linear2 = lg_linear_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "linear2"),
                                o.dim_feedforward, d_model, &lo);
-    l->norm1 = lg_layernorm_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "norm1"), 1, &d_model,
-                                &no);
-    l->norm2 = lg_layernorm_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "norm2"), 1, &d_model,
-                                &no);
+    l->norm1 =
+        lg_layernorm_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "norm1"), 1, &d_model, &no);
+    l->norm2 =
+        lg_layernorm_new(ctx, lgN_name(ctx, buf, sizeof buf, name, "norm2"), 1, &d_model, &no);
     return l->self_attn && l->linear1 && l->linear2 && l->norm1 && l->norm2 ? l : NULL;
 }
 
@@ -295,7 +298,8 @@ lg_encoder_layer *lg_encoder_layer_new(lg_ctx *ctx, const char *name, int64_t d_
     if (!ctx)
         return NULL;
     lgN_build b = lgN_build_begin(ctx, "lg_encoder_layer_new");
-    return lgN_build_end(ctx, b, encoder_body(ctx, "lg_encoder_layer_new", name, d_model, nhead, o));
+    return lgN_build_end(ctx, b,
+                         encoder_body(ctx, "lg_encoder_layer_new", name, d_model, nhead, o));
 }
 
 lg_tensor *lg_encoder_layer_forward(lg_ctx *ctx, const lg_encoder_layer *l, lg_tensor *x,

@@ -209,8 +209,8 @@ lg_groupnorm *lg_groupnorm_new(lg_ctx *ctx, const char *name, int64_t num_groups
     if (!ctx)
         return NULL;
     lgN_build b = lgN_build_begin(ctx, "lg_groupnorm_new");
-    return lgN_build_end(ctx, b,
-                         groupnorm_body(ctx, "lg_groupnorm_new", name, num_groups, num_channels, o));
+    return lgN_build_end(
+        ctx, b, groupnorm_body(ctx, "lg_groupnorm_new", name, num_groups, num_channels, o));
 }
 
 lg_tensor *lg_groupnorm_forward(lg_ctx *ctx, const lg_groupnorm *gn, lg_tensor *x)
