@@ -468,6 +468,50 @@ static void context_params(void)
     lg_ctx_free(d), lg_ctx_free(a);
 }
 
+/* The spatial ops' options (lossgrad/nnops.h) and the norm layers': the
+ * single value, the {H, W} pair, the defaults, on closed forms. */
+static void spatial(lg_ctx *ctx)
+{
+    double nine[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, kern[4] = { 1, 0, 0, -1 };
+    int64_t xs[4] = { 1, 1, 3, 3 }, ws[4] = { 1, 1, 2, 2 };
+    lg_tensor *x = lg_tensor_from(ctx, LG_F64, nine, 4, xs);
+    lg_tensor *w = lg_tensor_from(ctx, LG_F64, kern, 4, ws);
+    /* y = x[i][j] - x[i+1][j+1] = -4 everywhere; summed over the output */
+    near("conv_null", val(ctx, lg_sum(ctx, lg_conv2d(ctx, x, w, NULL, NULL), 0, NULL, false)), -16);
+    lg_conv_opts z = ZERO;
+    near("conv_zero", val(ctx, lg_sum(ctx, lg_conv2d(ctx, x, w, NULL, &z), 0, NULL, false)), -16);
+    lg_conv_opts c = lg_conv_opts_default();
+    c.padding = 1, c.stride = 2; /* windows at (-1, -1): -1, -3, -7, -4 */
+    near("conv_stride_padding",
+         val(ctx, lg_sum(ctx, lg_conv2d(ctx, x, w, NULL, &c), 0, NULL, false)), -15);
+    c = lg_conv_opts_default();
+    c.stride_hw[0] = 1, c.stride_hw[1] = 2; /* 2 x 1 outputs of -4 */
+    near("conv_stride_hw", val(ctx, lg_sum(ctx, lg_conv2d(ctx, x, w, NULL, &c), 0, NULL, false)),
+         -8);
+    lg_max_pool_opts mp = lg_max_pool_opts_default();
+    mp.stride = 1; /* 5, 6, 8, 9 */
+    near("max_pool_stride",
+         val(ctx, lg_sum(ctx, lg_max_pool2d(ctx, x, 2, 2, &mp, NULL), 0, NULL, false)), 28);
+    near("max_pool_null",
+         val(ctx, lg_sum(ctx, lg_max_pool2d(ctx, x, 2, 2, NULL, NULL), 0, NULL, false)), 5);
+    lg_avg_pool_opts ap = lg_avg_pool_opts_default();
+    ap.padding = 1, ap.count_include_pad = false; /* 1, 2.5, 5.5, 7 */
+    near("avg_pool_exclude_pad",
+         val(ctx, lg_sum(ctx, lg_avg_pool2d(ctx, x, 2, 2, &ap), 0, NULL, false)),
+         16);
+    lg_interpolate_opts io = lg_interpolate_opts_default();
+    io.scale_factor = 2; /* nearest: each value four times */
+    near("interpolate_nearest", val(ctx, lg_sum(ctx, lg_interpolate(ctx, x, &io), 0, NULL, false)),
+         180);
+    lg_norm_layer_opts no = lg_norm_layer_opts_default();
+    no.dtype = LG_F64, no.eps = 0;
+    int64_t three = 3;
+    lg_layernorm *ln = lg_layernorm_new(ctx, "idiom_ln", 1, &three, &no);
+    double row[3] = { 1, 2, 3 };
+    lg_tensor *r = lg_layernorm_forward(ctx, ln, vec(ctx, row, 3));
+    near("layernorm_eps_0", r ? ((double *)lg_tensor_data(r))[2] : NAN, sqrt(1.5));
+}
+
 static void layers(lg_ctx *ctx)
 {
     lg_linear_opts z = ZERO;
@@ -766,6 +810,7 @@ int main(void)
     sequences_and_likelihoods(ctx);
     beyond_pytorch(ctx);
     layers(ctx);
+    spatial(ctx);
     gradcheck(ctx);
 #ifndef __cplusplus
     by_hand(ctx);
