@@ -3,71 +3,129 @@
  * f32, T double with f64). Expects T, FN(name), norm_plan and struct
  * norm_args. Statistics and sums are in double. */
 
-/* Rows (layer and group norm): row r has p->len elements; element j uses
- * weight and bias at norm_widx(p, r, j). Range over rows: each row's
- * statistics are its own. */
+/* Rows (layer and group norm): row r has p->len elements, cg segments of
+ * sp elements, segment c using weight and bias k0 + c, k0 = (r % groups)
+ * cg. Layer norm is one group whose segments are single elements
+ * (weights per element): its loops run over the row with w[j]; group
+ * norm's over each segment with its channel's constants. Range over rows:
+ * each row's statistics are its own. */
 static void FN(rows_fw)(void *arg, int64_t lo, int64_t hi)
 {
     const struct norm_args *a = arg;
     const norm_plan *p = a->p;
-    const T *w = a->w, *b = a->b;
+    const T *restrict w = a->w, *restrict b = a->b;
+    int64_t n = p->len;
     for (int64_t r = lo; r < hi; r++) {
-        const T *x = (const T *)a->x + r * p->len;
-        T *y = (T *)a->y + r * p->len;
+        const T *restrict x = (const T *)a->x + r * n;
+        T *restrict y = (T *)a->y + r * n;
         double m = 0, v = 0;
-        for (int64_t j = 0; j < p->len; j++)
-            m += x[j];
-        m /= (double)p->len;
-        for (int64_t j = 0; j < p->len; j++)
+        LGC_SIMD_REDUCE(+ : m)
+        for (int64_t j = 0; j < n; j++)
+            m += (double)x[j];
+        m /= (double)n;
+        LGC_SIMD_REDUCE(+ : v)
+        for (int64_t j = 0; j < n; j++)
             v += ((double)x[j] - m) * ((double)x[j] - m);
-        v /= (double)p->len;
-        double rs = 1 / sqrt(v + p->eps);
+        double rs = 1 / sqrt(v / (double)n + p->eps);
         p->mean[r] = m, p->rstd[r] = rs;
-        for (int64_t j = 0; j < p->len; j++) {
-            int64_t k = norm_widx(p, r, j);
-            double h = ((double)x[j] - m) * rs;
-            y[j] = (T)(h * (w ? (double)w[k] : 1.0) + (b ? (double)b[k] : 0.0));
+        if (p->sp == 1 && p->groups == 1) { /* layer norm: a weight per element */
+            LGC_SIMD
+            for (int64_t j = 0; j < n; j++) {
+                double h = ((double)x[j] - m) * rs;
+                y[j] = (T)(h * (w ? (double)w[j] : 1.0) + (b ? (double)b[j] : 0.0));
+            }
+            continue;
+        }
+        int64_t k0 = norm_widx(p, r, 0);
+        for (int64_t c = 0; c < p->cg; c++) {
+            double sc = rs * (w ? (double)w[k0 + c] : 1.0);
+            double sh = (b ? (double)b[k0 + c] : 0.0) - m * sc;
+            const T *restrict xs = x + c * p->sp;
+            T *restrict ys = y + c * p->sp;
+            LGC_SIMD
+            for (int64_t i = 0; i < p->sp; i++)
+                ys[i] = (T)((double)xs[i] * sc + sh);
         }
     }
 }
 
-/* Backward over blocks of rows [lo, hi): dx for each row (if asked), and
- * the block's sums of g xhat and g per weight index into its own part. */
+/* One row's backward: with xhat = (x - m) rs and gw = g w,
+ * dx = rs (gw - mean(gw) - xhat mean(gw xhat)); and into the parts
+ * pw[k] += g xhat, pb[k] += g (when pw is not NULL). */
+static void FN(row_bw)(const struct norm_args *a, int64_t r, double *restrict pw,
+                       double *restrict pb)
+{
+    const norm_plan *p = a->p;
+    const T *restrict w = a->w;
+    int64_t n = p->len;
+    const T *restrict x = (const T *)a->x + r * n, *restrict g = (const T *)a->g + r * n;
+    T *restrict dx = a->dx ? (T *)a->dx + r * n : NULL;
+    double m = p->mean[r], rs = p->rstd[r], s1 = 0, s2 = 0;
+    if (p->sp == 1 && p->groups == 1) { /* layer norm (or one group of [N, C]) */
+        if (pw) {
+            LGC_SIMD
+            for (int64_t j = 0; j < n; j++) {
+                pw[j] += (double)g[j] * (((double)x[j] - m) * rs);
+                pb[j] += (double)g[j];
+            }
+        }
+        if (!dx)
+            return;
+        LGC_SIMD_REDUCE(+ : s1, s2)
+        for (int64_t j = 0; j < n; j++) {
+            double gw = (double)g[j] * (w ? (double)w[j] : 1.0);
+            s1 += gw;
+            s2 += gw * (((double)x[j] - m) * rs);
+        }
+        s1 /= (double)n, s2 /= (double)n;
+        LGC_SIMD
+        for (int64_t j = 0; j < n; j++) {
+            double gw = (double)g[j] * (w ? (double)w[j] : 1.0);
+            dx[j] = (T)(rs * (gw - s1 - (((double)x[j] - m) * rs) * s2));
+        }
+        return;
+    }
+    int64_t k0 = norm_widx(p, r, 0);
+    for (int64_t c = 0; c < p->cg; c++) { /* group norm: a weight per segment */
+        const T *restrict xs = x + c * p->sp, *restrict gs = g + c * p->sp;
+        double sg = 0, sgx = 0;
+        LGC_SIMD_REDUCE(+ : sg, sgx)
+        for (int64_t i = 0; i < p->sp; i++) {
+            sg += (double)gs[i];
+            sgx += (double)gs[i] * (double)xs[i];
+        }
+        double sgh = rs * (sgx - m * sg), wc = w ? (double)w[k0 + c] : 1.0;
+        if (pw)
+            pw[k0 + c] += sgh, pb[k0 + c] += sg;
+        s1 += wc * sg, s2 += wc * sgh;
+    }
+    if (!dx)
+        return;
+    s1 /= (double)n, s2 /= (double)n;
+    for (int64_t c = 0; c < p->cg; c++) {
+        double wc = w ? (double)w[k0 + c] : 1.0;
+        const T *restrict xs = x + c * p->sp, *restrict gs = g + c * p->sp;
+        T *restrict ds = dx + c * p->sp;
+        LGC_SIMD
+        for (int64_t i = 0; i < p->sp; i++)
+            ds[i] = (T)(rs * ((double)gs[i] * wc - s1 - (((double)xs[i] - m) * rs) * s2));
+    }
+}
+
+/* Backward over blocks of rows [lo, hi): each row's dx (if asked), and the
+ * block's sums of g xhat and g per weight index into its own part. */
 static void FN(rows_bw)(void *arg, int64_t lo, int64_t hi)
 {
     const struct norm_args *a = arg;
     const norm_plan *p = a->p;
-    const T *w = a->w;
     for (int64_t blk = lo; blk < hi; blk++) {
         double *pw = a->parts ? a->parts + blk * 2 * p->nw : NULL, *pb = pw ? pw + p->nw : NULL;
         if (pw)
             for (int64_t k = 0; k < 2 * p->nw; k++)
                 pw[k] = 0;
         int64_t r0 = blk * p->rows / a->blocks, r1 = (blk + 1) * p->rows / a->blocks;
-        for (int64_t r = r0; r < r1; r++) {
-            const T *x = (const T *)a->x + r * p->len, *g = (const T *)a->g + r * p->len;
-            double m = p->mean[r], rs = p->rstd[r];
-            if (pw)
-                for (int64_t j = 0; j < p->len; j++) {
-                    int64_t k = norm_widx(p, r, j);
-                    pw[k] += (double)g[j] * (((double)x[j] - m) * rs);
-                    pb[k] += (double)g[j];
-                }
-            if (!a->dx)
-                continue;
-            double s1 = 0, s2 = 0;
-            for (int64_t j = 0; j < p->len; j++) {
-                double gw = (double)g[j] * (w ? (double)w[norm_widx(p, r, j)] : 1.0);
-                s1 += gw;
-                s2 += gw * (((double)x[j] - m) * rs);
-            }
-            s1 /= (double)p->len, s2 /= (double)p->len;
-            T *dx = (T *)a->dx + r * p->len;
-            for (int64_t j = 0; j < p->len; j++) {
-                double gw = (double)g[j] * (w ? (double)w[norm_widx(p, r, j)] : 1.0);
-                dx[j] = (T)(rs * (gw - s1 - (((double)x[j] - m) * rs) * s2));
-            }
-        }
+        for (int64_t r = r0; r < r1; r++)
+            FN(row_bw)(a, r, pw, pb);
     }
 }
 
