@@ -1,28 +1,44 @@
 #!/bin/sh
-# run_all.sh [BUILD_DIR] [EXTRA FLAGS...]: runs every example with its
-# default settings (or with the extra flags, e.g. --quick), then prints a
+# run_all.sh [BUILD_DIR] [--demo] [EXTRA FLAGS...]: runs every example with
+# its default settings (or with the extra flags, e.g. --quick), then prints a
 # table of each one's metrics beside the reference figures and the wall time.
-# Pictures and CSV logs land in results/<example>/.
+# --demo (the README's demo command) runs the long examples ($long) in
+# their --quick form, so the whole demo stays a few minutes; their rows are
+# marked "(quick)". Pictures and CSV logs land in results/<example>/.
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
+long="fashion_cnn"
+demo=0
+if [ "${1:-}" = "--demo" ]; then
+    demo=1
+    shift
+fi
 examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
 for ex in $examples; do
-    echo "=== $ex"
-    "$build/examples/$ex" "$@" | tee -a "$log" | grep -v '^RESULT' | tail -n 4
+    flags=""
+    if [ $demo = 1 ] && echo " $long " | grep -q " $ex "; then
+        flags="--quick"
+        echo "=== $ex (--quick in the demo: examples/run_all.sh $build runs it in full)"
+    else
+        echo "=== $ex"
+    fi
+    # shellcheck disable=SC2086
+    "$build/examples/$ex" $flags "$@" | sed "s/^RESULT example=$ex /RESULT example=$ex${flags:+(quick)} /" |
+        tee -a "$log" | grep -v '^RESULT' | tail -n 4
 done
 total=$(( $(date +%s) - start ))
 echo
 printf '%-20s %-24s %8s   %-34s %6s\n' example metric value "reference" seconds
 grep '^RESULT' "$log" | awk '
 function show(ex, key, ref,    i, kv) {
-    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) printf "%-20s %-24s %8s   %-34s %6s\n", ex, key, kv[2], ref, secs }
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) printf "%-20s %-24s %8s   %-34s %6s\n", ex (quick ? " (quick)" : ""), key, kv[2], ref, secs }
 }
 {
-    split($2, e, "="); ex = e[2]
+    split($2, e, "="); ex = e[2]; quick = sub(/\(quick\)$/, "", ex)
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "seconds") secs = kv[2] }
     if (ex == "robust_regression") {
         show(ex, "l1_slope_error", "< 0.05 (robust)"); show(ex, "smooth_l1_slope_error", "< 0.05 (robust)")
