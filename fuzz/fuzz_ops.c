@@ -143,7 +143,8 @@ static lg_tensor *layer_op(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, l
         return lg_scaled_dot_product_attention(ctx, x, y, z, &o);
     }
     default:
-        switch (next(r) % 6) {
+        switch (next(r) % 7) {
+        case 6: return lg_multinomial(ctx, x, small, next(r) & 1);
         case 0: return lg_gelu(ctx, x, (lg_gelu_approximate)(next(r) % 3));
         case 1: return lg_leaky_relu(ctx, x, (double)small);
         case 2: return lg_celu(ctx, x, (double)small);

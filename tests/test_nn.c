@@ -890,3 +890,73 @@ Test(nn, encoder_layer_names_shapes_and_gradient)
     cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
     lg_ctx_free(ctx);
 }
+
+Test(nn, multinomial_frequencies_replacement_and_errors)
+{
+    lg_ctx *ctx = test_ctx(51);
+    double w[4] = { 1, 2, 0, 5 };
+    lg_tensor *probs = from_doubles(ctx, LG_F32, w, 1, SHAPE(4));
+    int64_t n = 40000, count[4] = { 0 };
+    lg_tensor *s = lg_multinomial(ctx, probs, n, true);
+    expect_ok(ctx);
+    cr_assert_eq(lg_tensor_ndim(s), 1);
+    cr_assert_eq(lg_tensor_dtype(s), LG_I64);
+    for (int64_t i = 0; i < n; i++)
+        count[((int64_t *)lg_tensor_data(s))[i]]++;
+    for (int k = 0; k < 4; k++) { /* within 5 standard deviations of n p */
+        double p = w[k] / 8, sd = sqrt(n * p * (1 - p));
+        cr_assert(fabs((double)count[k] - n * p) <= 5 * sd + 1e-9, "category %d: %lld of %lld",
+                  k, (long long)count[k], (long long)n);
+    }
+    cr_assert_eq(count[2], 0);
+    /* without replacement: each positive category once, in some order */
+    lg_tensor *rows = from_doubles(ctx, LG_F64, (double[]){ 1, 2, 0, 5, 0, 0, 3, 0 }, 2, SHAPE(2, 4));
+    lg_tensor *nr = lg_multinomial(ctx, rows, 1, false);
+    expect_ok(ctx);
+    cr_assert_eq(lg_tensor_dim(nr, 0), 2);
+    cr_assert_eq(((int64_t *)lg_tensor_data(nr))[1], 2); /* the only positive one */
+    lg_tensor *all = lg_multinomial(ctx, probs, 3, false);
+    bool seen[4] = { false };
+    for (int i = 0; i < 3; i++)
+        seen[((int64_t *)lg_tensor_data(all))[i]] = true;
+    cr_assert(seen[0] && seen[1] && !seen[2] && seen[3]);
+    /* from logits: through a softmax, and the same seed gives the same draws */
+    lg_tensor *logits = from_doubles(ctx, LG_F64, (double[]){ 0.5, -1, 2 }, 1, SHAPE(3));
+    lg_seed(ctx, 9);
+    lg_tensor *a = lg_multinomial(ctx, lg_softmax(ctx, logits, 0), 50, true);
+    lg_seed(ctx, 9);
+    lg_tensor *b = lg_multinomial(ctx, lg_softmax(ctx, logits, 0), 50, true);
+    cr_assert_eq(memcmp(lg_tensor_data(a), lg_tensor_data(b), 50 * sizeof(int64_t)), 0);
+    /* errors leave the RNG where it was */
+    struct {
+        lg_tensor *in;
+        int64_t n;
+        bool repl;
+        lg_status st;
+        const char *msg;
+    } bad[] = {
+        { from_doubles(ctx, LG_F64, (double[]){ 1, -1 }, 1, SHAPE(2)), 1, true, LG_ERR_VALUE,
+          "input[0][1] = -1" },
+        { from_doubles(ctx, LG_F64, (double[]){ 1, NAN }, 1, SHAPE(2)), 1, true, LG_ERR_VALUE,
+          "expected finite and >= 0" },
+        { from_doubles(ctx, LG_F64, (double[]){ 0, 0 }, 1, SHAPE(2)), 1, true, LG_ERR_VALUE,
+          "sums to 0" },
+        { probs, 4, false, LG_ERR_VALUE, "fewer than num_samples = 4" },
+        { probs, 5, false, LG_ERR_VALUE, "only 4 categories" },
+        { probs, 0, true, LG_ERR_VALUE, "num_samples = 0" },
+        { lg_zeros(ctx, LG_I64, 1, SHAPE(3)), 1, true, LG_ERR_DTYPE, "float weights" },
+        { lg_ones(ctx, LG_F32, 3, SHAPE(2, 2, 2)), 1, true, LG_ERR_SHAPE, "1 or 2 dims" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_seed(ctx, 77);
+        cr_assert_null(lg_multinomial(ctx, bad[i].in, bad[i].n, bad[i].repl));
+        cr_assert_eq(lg_ctx_status(ctx), bad[i].st, "case %zu: %s", i, lg_ctx_errmsg(ctx));
+        cr_assert(strstr(lg_ctx_errmsg(ctx), bad[i].msg), "case %zu: %s", i, lg_ctx_errmsg(ctx));
+        cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_multinomial: "), "%s", lg_ctx_errmsg(ctx));
+        lg_ctx_clear_error(ctx);
+        double u = lg_rand_uniform(ctx);
+        lg_seed(ctx, 77);
+        cr_assert_eq(u, lg_rand_uniform(ctx), "case %zu moved the RNG", i);
+    }
+    lg_ctx_free(ctx);
+}

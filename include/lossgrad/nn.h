@@ -98,6 +98,15 @@ lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *i
  * mode (or p == 0) returns x. p in [0, 1], else LG_ERR_VALUE. */
 lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p);
 
+/* torch.multinomial: num_samples category indices per row of non-negative
+ * weights input ([C] -> [num_samples], [N, C] -> [N, num_samples], int64),
+ * drawn from the ctx RNG with or without replacement. Sampling from logits
+ * (torch.distributions.Categorical(logits=...)) is this of their
+ * lg_softmax. LG_ERR_VALUE for a negative, infinite or NaN weight, a row
+ * of zeros, or (without replacement) fewer positive weights than
+ * num_samples; the RNG is then untouched. No gradient. */
+lg_tensor *lg_multinomial(lg_ctx *ctx, lg_tensor *input, int64_t num_samples, bool replacement);
+
 typedef enum lg_activation { LG_ACT_RELU = 0, LG_ACT_TANH, LG_ACT_SIGMOID, LG_ACT_GELU } lg_activation;
 typedef struct lg_mlp {
     int nlayers;
