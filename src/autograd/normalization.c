@@ -77,6 +77,19 @@ static bool affine_ok(lg_ctx *ctx, const char *who, const lg_tensor *x, const lg
     return true;
 }
 
+/* input [N, C, *] with weight and bias [C] (each optional): C, and the
+ * input's shape as text for messages (sx, 160 bytes). */
+static bool channels_input(lg_ctx *ctx, const char *who, const lg_tensor *input,
+                           const lg_tensor *weight, const lg_tensor *bias, char *sx, int64_t *C)
+{
+    lgT_shape_str(input, sx, 160);
+    if (input->ndim < 2)
+        return lgC_fail(ctx, LG_ERR_SHAPE, "%s: input is %s, expected [N, C, *]", who, sx);
+    *C = input->shape[1];
+    return affine_ok(ctx, who, input, weight, "weight", 1, C) &&
+           affine_ok(ctx, who, input, bias, "bias", 1, C);
+}
+
 static bool eps_ok(lg_ctx *ctx, const char *who, double eps)
 {
     if (eps >= 0 && isfinite(eps))
@@ -252,17 +265,13 @@ lg_tensor *lg_group_norm(lg_ctx *ctx, lg_tensor *input, int64_t num_groups, lg_t
         !eps_ok(ctx, who, eps))
         return NULL;
     char sx[160];
-    lgT_shape_str(input, sx, sizeof sx);
-    if (input->ndim < 2)
-        return lgC_error(ctx, LG_ERR_SHAPE, "%s: input is %s, expected [N, C, *]", who, sx);
-    int64_t C = input->shape[1];
+    int64_t C = 0;
+    if (!channels_input(ctx, who, input, weight, bias, sx, &C))
+        return NULL;
     if (num_groups < 1 || C % num_groups != 0)
         return lgC_error(ctx, num_groups < 1 ? LG_ERR_VALUE : LG_ERR_SHAPE,
                          "%s: num_groups = %lld must be >= 1 and divide the %lld channels of %s",
                          who, (long long)num_groups, (long long)C, sx);
-    if (!affine_ok(ctx, who, input, weight, "weight", 1, &C) ||
-        !affine_ok(ctx, who, input, bias, "bias", 1, &C))
-        return NULL;
     int64_t sp = 1;
     for (int d = 2; d < input->ndim; d++)
         sp *= input->shape[d];
@@ -287,12 +296,8 @@ lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
         !eps_ok(ctx, who, eps))
         return NULL;
     char sx[160];
-    lgT_shape_str(input, sx, sizeof sx);
-    if (input->ndim < 2)
-        return lgC_error(ctx, LG_ERR_SHAPE, "%s: input is %s, expected [N, C, *]", who, sx);
-    int64_t C = input->shape[1];
-    if (!affine_ok(ctx, who, input, weight, "weight", 1, &C) ||
-        !affine_ok(ctx, who, input, bias, "bias", 1, &C) ||
+    int64_t C = 0;
+    if (!channels_input(ctx, who, input, weight, bias, sx, &C) ||
         !affine_ok(ctx, who, input, running_mean, "running_mean", 1, &C) ||
         !affine_ok(ctx, who, input, running_var, "running_var", 1, &C))
         return NULL;
