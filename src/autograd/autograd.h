@@ -47,6 +47,11 @@ LG_HIDDEN lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g);
  * add into part of it in place (a slice) instead of building a zero tensor
  * of x's shape for lgA_accum. NULL with the ctx error set. */
 LG_HIDDEN lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x);
+/* Where a backward writes x's gradient: x's own (written into, *direct
+ * true) when it exists or x is a parameter, else a new uninitialised
+ * tensor that the backward fills and then passes to lgA_accum. NULL with
+ * the ctx error set. */
+LG_HIDDEN lg_tensor *lgA_grad_dest(lg_ctx *ctx, lg_tensor *x, bool *direct);
 /* The same for a g that is shared (another tensor's gradient or a view of
  * it): always copied. */
 LG_HIDDEN lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g);

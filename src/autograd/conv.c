@@ -457,14 +457,6 @@ static lg_tensor *conv_op(lg_ctx *ctx, const char *who, int spatial, bool transp
                       (lg_tensor *[]){ x, w, b });
 }
 
-/* A gradient buffer for input i: x's own gradient (written into directly
- * when it exists or x is a parameter), else a new tensor adopted after. */
-static lg_tensor *grad_target(lg_ctx *ctx, lg_tensor *t, bool *direct)
-{
-    *direct = t->grad || t->persistent;
-    return *direct ? lgA_grad_buffer(ctx, t) : lgT_new_like(ctx, t, "lg_backward");
-}
-
 static lg_status conv_backward(lg_ctx *ctx, lg_tensor *y, bool transposed)
 {
     const conv_geom *g = y->aux;
@@ -487,7 +479,7 @@ static lg_status conv_backward(lg_ctx *ctx, lg_tensor *y, bool transposed)
     }
     if (lgA_needs(y, 1)) {
         bool direct;
-        lg_tensor *dw = grad_target(ctx, w, &direct);
+        lg_tensor *dw = lgA_grad_dest(ctx, w, &direct);
         if (!dw || conv_run(ctx, g, dt, CONV_WGRAD, NULL, NULL, big->data, small->data, dw->data,
                             direct) != LG_OK)
             return ctx->status;
@@ -497,7 +489,7 @@ static lg_status conv_backward(lg_ctx *ctx, lg_tensor *y, bool transposed)
     if (y->nin == 3 && lgA_needs(y, 2)) {
         lg_tensor *b = y->in[2];
         bool direct;
-        lg_tensor *db = grad_target(ctx, b, &direct);
+        lg_tensor *db = lgA_grad_dest(ctx, b, &direct);
         if (!db)
             return ctx->status;
         /* the output channels: conv's small side, the transposed op's big one */

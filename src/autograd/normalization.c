@@ -152,8 +152,7 @@ static bool affine_target_new(lg_ctx *ctx, lg_tensor *y, int k, affine_target *o
     if (k < 0 || !lgA_needs(y, k))
         return true;
     o->t = y->in[k];
-    o->direct = o->t->grad || o->t->persistent;
-    o->d = o->direct ? lgA_grad_buffer(ctx, o->t) : lgT_new_like(ctx, o->t, "lg_backward");
+    o->d = lgA_grad_dest(ctx, o->t, &o->direct);
     return o->d != NULL;
 }
 

@@ -214,6 +214,31 @@ static bool pool_tables(lg_ctx *ctx, const char *who, pool_plan *p)
     return true;
 }
 
+/* Completes p's windows for a kernel k {kh, kw} (NULL: adaptive pooling,
+ * whose output sizes p holds already) with per-dim strides (or
+ * LG_POOL_STRIDE_KERNEL), padding and dilation, checks them, and keeps the
+ * plan and its tables in the step arena. NULL with the error recorded. */
+static pool_plan *pool_windows(lg_ctx *ctx, const char *who, const lg_tensor *x, int spatial,
+                               const int64_t *k, const int64_t st[2], const int64_t pd[2],
+                               const int64_t dl[2], bool ceil_mode, pool_plan *p)
+{
+    for (int d = 0; k && d < 2; d++) {
+        pool_dim *w = &p->dim[d];
+        int64_t kd = d == 0 && spatial == 1 ? 1 : k[d];
+        w->k = kd, w->s = st[d] == LG_POOL_STRIDE_KERNEL ? kd : st[d], w->p = pd[d];
+        w->d = dl[d];
+        if (spatial == 1 && d == 0)
+            *w = (pool_dim){ 1, 1, 1, 1, 0, 1 };
+        else if (!pool_dim_ok(ctx, who, x, w, ceil_mode))
+            return NULL;
+    }
+    pool_plan *kept = lgC_salloc(ctx, sizeof *kept, who);
+    if (!kept)
+        return NULL;
+    *kept = *p;
+    return pool_tables(ctx, who, kept) ? kept : NULL;
+}
+
 /* The result: x's leading dims, then the output sizes. */
 static lg_tensor *pool_result(lg_ctx *ctx, const char *who, const lg_tensor *x, int spatial,
                               const pool_plan *p, lg_dtype dt)
@@ -250,28 +275,16 @@ static lg_tensor *max_pool(lg_ctx *ctx, const char *who, int spatial, lg_tensor 
         !lgA_spatial_dims(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd) ||
         !lgA_spatial_dims(ctx, who, "dilation", o.dilation, o.dilation_hw, 1, spatial, dl))
         return NULL;
-    int64_t k[2] = { spatial == 2 ? kh : 1, kw };
-    for (int d = 0; d < 2; d++) {
-        pool_dim *pd_ = &p.dim[d];
-        pd_->k = k[d], pd_->s = st[d] == LG_POOL_STRIDE_KERNEL ? k[d] : st[d], pd_->p = pd[d];
-        pd_->d = dl[d];
-        if (spatial == 1 && d == 0)
-            *pd_ = (pool_dim){ 1, 1, 1, 1, 0, 1 };
-        else if (!pool_dim_ok(ctx, who, x, pd_, o.ceil_mode))
-            return NULL;
-    }
-    pool_plan *kept = lgC_salloc(ctx, sizeof *kept, who);
+    pool_plan *kept =
+        pool_windows(ctx, who, x, spatial, (int64_t[]){ kh, kw }, st, pd, dl, o.ceil_mode, &p);
     if (!kept)
-        return NULL;
-    *kept = p;
-    if (!pool_tables(ctx, who, kept))
         return NULL;
     lg_tensor *y = pool_result(ctx, who, x, spatial, kept, (lg_dtype)x->dtype);
     lg_tensor *idx = y ? pool_result(ctx, who, x, spatial, kept, LG_I64) : NULL;
     if (!idx)
         return NULL;
     struct pool_args a = { .p = kept, .x = x->data, .y = y->data, .idx = (int64_t *)idx->data };
-    int64_t work = y->numel * k[0] * k[1];
+    int64_t work = y->numel * p.dim[0].k * p.dim[1].k;
     lgC_parallel(ctx, work, p.planes, x->dtype == LG_F32 ? max_fw_f32 : max_fw_f64, &a);
     y->aux = kept;
     y->saved = idx;
@@ -286,6 +299,8 @@ static lg_tensor *avg_pool(lg_ctx *ctx, const char *who, int spatial, int kind, 
     if (!ctx || lgC_failed(ctx, who))
         return NULL;
     pool_plan p = { .kind = kind };
+    int64_t st[2] = { 0 }, pd[2] = { 0 };
+    bool ceil_mode = false;
     if (!pool_input(ctx, who, spatial, x, &p))
         return NULL;
     if (kind == POOL_ADAPTIVE) {
@@ -301,7 +316,6 @@ static lg_tensor *avg_pool(lg_ctx *ctx, const char *who, int spatial, int kind, 
         if (!pool_options(ctx, who, &avg_desc, user, &o, user ? user->stride_hw : NULL, NULL,
                           &o.stride, NULL))
             return NULL;
-        int64_t st[2], pd[2];
         if (!lgA_spatial_dims(ctx, who, "stride", o.stride, o.stride_hw, LG_POOL_STRIDE_KERNEL,
                               spatial, st) ||
             !lgA_spatial_dims(ctx, who, "padding", o.padding, o.padding_hw, 0, spatial, pd))
@@ -316,22 +330,12 @@ static lg_tensor *avg_pool(lg_ctx *ctx, const char *who, int spatial, int kind, 
                              who, (long long)o.divisor_override);
         p.include_pad = o.count_include_pad;
         p.divisor = none ? 0 : o.divisor_override;
-        int64_t k[2] = { spatial == 2 ? kh : 1, kw };
-        for (int d = 0; d < 2; d++) {
-            pool_dim *pd_ = &p.dim[d];
-            pd_->k = k[d], pd_->s = st[d] == LG_POOL_STRIDE_KERNEL ? k[d] : st[d], pd_->p = pd[d];
-            pd_->d = 1;
-            if (spatial == 1 && d == 0)
-                *pd_ = (pool_dim){ 1, 1, 1, 1, 0, 1 };
-            else if (!pool_dim_ok(ctx, who, x, pd_, o.ceil_mode))
-                return NULL;
-        }
+        ceil_mode = o.ceil_mode;
     }
-    pool_plan *kept = lgC_salloc(ctx, sizeof *kept, who);
+    pool_plan *kept =
+        pool_windows(ctx, who, x, spatial, kind == POOL_ADAPTIVE ? NULL : (int64_t[]){ kh, kw }, st,
+                     pd, (int64_t[]){ 1, 1 }, ceil_mode, &p);
     if (!kept)
-        return NULL;
-    *kept = p;
-    if (!pool_tables(ctx, who, kept))
         return NULL;
     lg_tensor *y = pool_result(ctx, who, x, spatial, kept, (lg_dtype)x->dtype);
     if (!y)

@@ -192,6 +192,12 @@ lg_tensor *lgA_grad_buffer(lg_ctx *ctx, lg_tensor *x)
     return grad_of(ctx, x);
 }
 
+lg_tensor *lgA_grad_dest(lg_ctx *ctx, lg_tensor *x, bool *direct)
+{
+    *direct = x->grad || x->persistent;
+    return *direct ? lgA_grad_buffer(ctx, x) : lgT_new_like(ctx, x, "lg_backward");
+}
+
 lg_status lgA_accum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
 {
     return accum(ctx, x, g, true);
