@@ -94,7 +94,7 @@ FN(binary_loop)(int op, const struct binary_args *p, int64_t lo, int64_t hi)
 }
 
 /* The lgC_parallel range function: one loop per op, chosen once per range. */
-static void FN(binary_range)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(binary_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct binary_args *p = arg;
     switch (p->op) {

@@ -72,13 +72,19 @@ struct sum_args {
     const lgT_reduce *p;
     const void *x;
     double *out;
+    double *parts;   /* inner-run sums cut into chunks: one per chunk */
+    int64_t nchunks; /* chunks per output */
 };
 struct expand_args {
     const lgT_iter *it;
     void *dst;
     const void *src;
 };
-enum { SUM_BLOCK = 1024 }; /* outputs per column block (outer_run sums) */
+enum {
+    SUM_BLOCK = 1024, /* outputs per column block (outer_run sums) */
+    SUM_CHUNK = 4096, /* elements per vector sum of an inner run */
+    SUM_PARTS = 2048  /* chunk sums kept on the stack for a parallel sum */
+};
 
 #define LGC_TEMPLATE "../tensor/reduce_kernel.h"
 #include "../core/instantiate.h"
@@ -86,9 +92,25 @@ enum { SUM_BLOCK = 1024 }; /* outputs per column block (outer_run sums) */
 void lgT_reduce_sum(lg_ctx *ctx, const lgT_reduce *p, const lg_tensor *x, double *out)
 {
     struct sum_args a = { .p = p, .x = x->data, .out = out };
+    bool f32 = x->dtype == LG_F32;
+    a.nchunks = (p->rcount + SUM_CHUNK - 1) / SUM_CHUNK;
+    if (p->inner_run && a.nchunks > 1 && p->outn < SUM_PARTS / a.nchunks) {
+        /* few long runs (a full sum): their chunks in parallel, then each
+         * output's chunk sums in order, the same bits as sum_range's */
+        double parts[SUM_PARTS];
+        a.parts = parts;
+        int64_t np = p->outn * a.nchunks;
+        lgC_parallel(ctx, p->outn * p->rcount, np, f32 ? sum_chunks_f32 : sum_chunks_f64, &a);
+        for (int64_t o = 0; o < p->outn; o++) {
+            double s = 0;
+            for (int64_t c = 0; c < a.nchunks; c++)
+                s += parts[o * a.nchunks + c];
+            out[o] = s;
+        }
+        return;
+    }
     int64_t n = p->inner_run || !p->outer_run ? p->outn : (p->outn + SUM_BLOCK - 1) / SUM_BLOCK;
-    lgC_parallel(ctx, p->outn * p->rcount, n, x->dtype == LG_F32 ? sum_range_f32 : sum_range_f64,
-                 &a);
+    lgC_parallel(ctx, p->outn * p->rcount, n, f32 ? sum_range_f32 : sum_range_f64, &a);
 }
 
 int lgT_reduced_shape(int ndim, const int64_t *shape, const bool mask[LG_MAX_DIMS], bool keepdim,

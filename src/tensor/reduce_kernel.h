@@ -9,6 +9,29 @@
  * (over column blocks of SUM_BLOCK outputs when the kept dims are one
  * trailing run: input = [rcount][outn], summed row by row, the same order
  * per output as a column walk but streaming and vectorised). */
+/* The sum of n contiguous elements as a vector reduction in double. */
+static inline __attribute__((always_inline)) double FN(run_sum)(const T *restrict x, int64_t n)
+{
+    double s = 0;
+    LGC_SIMD_REDUCE(+ : s)
+    for (int64_t j = 0; j < n; j++)
+        s += (double)x[j];
+    return s;
+}
+
+/* Part t of an inner-run sum, over [lo, hi): chunk t % nchunks of output
+ * t / nchunks (SUM_CHUNK elements, the last one shorter). */
+LGC_VECTOR_CLONES static void FN(sum_chunks)(void *arg, int64_t lo, int64_t hi)
+{
+    const struct sum_args *a = arg;
+    const lgT_reduce *p = a->p;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t o = t / a->nchunks, c0 = t % a->nchunks * SUM_CHUNK;
+        int64_t n = p->rcount - c0 < SUM_CHUNK ? p->rcount - c0 : SUM_CHUNK;
+        a->parts[t] = FN(run_sum)((const T *)a->x + lgT_reduce_base(p, o) + c0, n);
+    }
+}
+
 LGC_VECTOR_CLONES static void FN(sum_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct sum_args *a = arg;
@@ -16,12 +39,12 @@ LGC_VECTOR_CLONES static void FN(sum_range)(void *arg, int64_t lo, int64_t hi)
     const T *x = a->x;
     double *out = a->out;
     int64_t outn = p->outn, rc = p->rcount;
-    if (p->inner_run) {
+    if (p->inner_run) { /* chunk sums added in order, as lgT_reduce_sum's parts */
         for (int64_t o = lo; o < hi; o++) {
             const T *xo = x + lgT_reduce_base(p, o);
             double s = 0;
-            for (int64_t r = 0; r < rc; r++)
-                s += xo[r];
+            for (int64_t c0 = 0; c0 < rc; c0 += SUM_CHUNK)
+                s += FN(run_sum)(xo + c0, rc - c0 < SUM_CHUNK ? rc - c0 : SUM_CHUNK);
             out[o] = s;
         }
     } else if (p->outer_run) {
@@ -56,7 +79,7 @@ LGC_VECTOR_CLONES static void FN(sum_range)(void *arg, int64_t lo, int64_t hi)
 }
 
 /* dst[r, j] = src at its broadcast offset, over dst's rows [lo, hi). */
-static void FN(expand_range)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(expand_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct expand_args *a = arg;
     const lgT_iter *it = a->it;
