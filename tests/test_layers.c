@@ -828,3 +828,69 @@ Test(layers, interpolate_same_bits_at_any_thread_count)
     cr_assert(!memcmp(y1, y4, sizeof y1), "forward differs between 1 and 4 threads");
     cr_assert(!memcmp(g1, g4, sizeof g1), "backward differs between 1 and 4 threads");
 }
+
+/* lg_max_pool2d against a plain scan of every window (the first strictly
+ * larger value or any NaN wins), on inputs with many ties, zeros (as after
+ * a ReLU) and NaNs, over paddings, strides, dilations and ceil_mode that
+ * give windows both wholly inside the row and clipped at its ends. */
+static void max_pool_reference(const double *x, int64_t H, int64_t W, int64_t k, int64_t s,
+                               int64_t p, int64_t d, int64_t OH, int64_t OW, double *y,
+                               int64_t *ix)
+{
+    for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            double m = -INFINITY;
+            int64_t best = -1;
+            for (int64_t a = 0; a < k; a++)
+                for (int64_t b = 0; b < k; b++) {
+                    int64_t ih = oh * s - p + a * d, iw = ow * s - p + b * d;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                        continue;
+                    double v = x[ih * W + iw];
+                    if (best < 0)
+                        best = ih * W + iw;
+                    if (v > m || v != v)
+                        m = v, best = ih * W + iw;
+                }
+            y[oh * OW + ow] = m, ix[oh * OW + ow] = best;
+        }
+}
+
+Test(layers, max_pool_matches_a_plain_scan_with_ties_and_nans)
+{
+    enum { H = 9, W = 23 };
+    static const int64_t grid[][5] = { /* k, s, p, d, ceil */
+                                       { 2, 2, 0, 1, 0 }, { 3, 1, 1, 1, 0 }, { 3, 2, 1, 1, 1 },
+                                       { 2, 3, 1, 2, 0 }, { 3, 2, 0, 2, 1 }, { 4, 1, 2, 1, 0 } };
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t c = 0; c < sizeof grid / sizeof grid[0]; c++) {
+            const int64_t *g = grid[c];
+            lg_ctx *ctx = test_ctx(11);
+            double x[H * W];
+            for (int i = 0; i < H * W; i++) /* small integers: ties, zeros */
+                x[i] = (double)((i * 7919 + 13) % 5) - 2 > 0 ? (double)((i * 7919 + 13) % 5) - 2 : 0;
+            x[17] = NAN, x[100] = NAN, x[W * H - 1] = NAN;
+            lg_dtype t = dt ? LG_F32 : LG_F64;
+            lg_tensor *xt = lg_tensor_from(ctx, LG_F64, x, 2, (int64_t[]){ H, W });
+            xt = lg_cast(ctx, lg_reshape(ctx, xt, 4, (int64_t[]){ 1, 1, H, W }), t);
+            lg_max_pool_opts o = lg_max_pool_opts_default();
+            o.stride = g[1], o.padding = g[2], o.dilation = g[3], o.ceil_mode = g[4];
+            lg_tensor *idx = NULL, *y = lg_max_pool2d(ctx, xt, g[0], g[0], &o, &idx);
+            cr_assert(y, "case %zu: %s", c, lg_ctx_errmsg(ctx));
+            int64_t OH = lg_tensor_dim(y, 2), OW = lg_tensor_dim(y, 3);
+            double want[4 * H * W];
+            int64_t wix[4 * H * W];
+            max_pool_reference(x, H, W, g[0], g[1], g[2], g[3], OH, OW, want, wix);
+            lg_tensor *y64 = lg_cast(ctx, y, LG_F64);
+            const double *got = lg_tensor_data(y64);
+            const int64_t *gix = lg_tensor_data(idx);
+            for (int64_t i = 0; i < OH * OW; i++) {
+                cr_assert(gix[i] == wix[i], "case %zu %s: index %lld is %lld, expected %lld", c,
+                          dt ? "f32" : "f64", (long long)i, (long long)gix[i], (long long)wix[i]);
+                cr_assert(got[i] == want[i] || (isnan(got[i]) && isnan(want[i])),
+                          "case %zu: value %lld is %g, expected %g", c, (long long)i, got[i],
+                          want[i]);
+            }
+            lg_ctx_free(ctx);
+        }
+}

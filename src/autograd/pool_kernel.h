@@ -4,38 +4,73 @@
  * [lo, hi): each plane's outputs and gradients are its own, so the split
  * does not change the bits. */
 
-static void FN(max_fw)(void *arg, int64_t lo, int64_t hi)
+/* One max window, scanned as PyTorch does: the first strictly larger
+ * value, or any NaN, wins; its flat index into the plane goes to *ix. */
+static inline __attribute__((always_inline)) T FN(max_window)(const T *restrict x, int64_t W,
+                                                              int64_t h0, int64_t h1, int64_t dh,
+                                                              int64_t w0, int64_t w1, int64_t dw,
+                                                              int64_t *ix)
+{
+    int64_t best = h0 * W + w0;
+    T m = -INFINITY;
+    for (int64_t ih = h0; ih < h1; ih += dh)
+        for (int64_t iw = w0; iw < w1; iw += dw) {
+            T v = x[ih * W + iw];
+            if (v > m || v != v) {
+                m = v;
+                best = ih * W + iw;
+            }
+        }
+    *ix = best;
+    return m;
+}
+
+/* Over planes [lo, hi). Columns whose windows lie wholly inside the row
+ * ([c0, c1)) are scanned for a whole output row at once, tap by tap in
+ * the window's order, with selects (after a ReLU a branch on each
+ * comparison is a coin toss); the rest window by window. */
+LGC_VECTOR_CLONES static void FN(max_fw)(void *arg, int64_t lo, int64_t hi)
 {
     const struct pool_args *a = arg;
     const pool_plan *p = a->p;
-    int64_t H = p->dim[0].in, W = p->dim[1].in, OH = p->dim[0].out, OW = p->dim[1].out;
-    int64_t dh = p->dim[0].d, dw = p->dim[1].d;
+    const pool_dim *dwd = &p->dim[1];
+    int64_t H = p->dim[0].in, W = dwd->in, OH = p->dim[0].out, OW = dwd->out;
+    int64_t dh = p->dim[0].d, dw = dwd->d, sw = dwd->s, pw = dwd->p, kw = dwd->k;
     const int64_t *restrict hlo = p->lo[0], *restrict hhi = p->hi[0];
     const int64_t *restrict wlo = p->lo[1], *restrict whi = p->hi[1];
+    int64_t c0 = (pw + sw - 1) / sw, c1 = (W - 1 - dw * (kw - 1) + pw) / sw + 1;
+    if (W - 1 - dw * (kw - 1) + pw < 0 || c1 > OW)
+        c1 = W - 1 - dw * (kw - 1) + pw < 0 ? 0 : OW;
+    if (c0 > c1)
+        c0 = c1;
     for (int64_t pl = lo; pl < hi; pl++) {
         const T *restrict x = (const T *)a->x + pl * H * W;
         T *restrict y = (T *)a->y + pl * OH * OW;
         int64_t *restrict ix = a->idx + pl * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = hlo[oh], h1 = hhi[oh];
+            T *restrict yr = y + oh * OW;
+            int64_t *restrict ir = ix + oh * OW;
             for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t w0 = wlo[ow], w1 = whi[ow];
-                /* PyTorch's scan: the first strictly larger value, or any NaN */
-                int64_t best = h0 * W + w0;
-                T m = -INFINITY;
-                for (int64_t ih = h0; ih < h1; ih += dh) {
-                    const T *restrict xr = x + ih * W;
-                    for (int64_t iw = w0; iw < w1; iw += dw) {
-                        T v = xr[iw];
-                        if (v > m || v != v) {
-                            m = v;
-                            best = ih * W + iw;
-                        }
+                if (ow == c0)
+                    ow = c1;
+                if (ow < OW)
+                    yr[ow] = FN(max_window)(x, W, h0, h1, dh, wlo[ow], whi[ow], dw, &ir[ow]);
+            }
+            for (int64_t ow = c0; ow < c1; ow++)
+                yr[ow] = -INFINITY, ir[ow] = h0 * W + ow * sw - pw;
+            for (int64_t ih = h0; ih < h1; ih += dh)
+                for (int64_t t = 0; t < kw; t++) {
+                    int64_t base = ih * W + t * dw - pw;
+                    const T *restrict xr = x + base;
+                    LGC_SIMD
+                    for (int64_t ow = c0; ow < c1; ow++) {
+                        T v = xr[ow * sw], m = yr[ow];
+                        bool up = (v > m) | (v != v);
+                        yr[ow] = up ? v : m;
+                        ir[ow] = up ? base + ow * sw : ir[ow];
                     }
                 }
-                y[oh * OW + ow] = m;
-                ix[oh * OW + ow] = best;
-            }
         }
     }
 }
