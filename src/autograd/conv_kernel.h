@@ -143,7 +143,7 @@ static void FN(conv_range)(void *arg, int64_t lo, int64_t hi)
 
 /* Per channel c of [n][ch][plane]: out[c] (+)= the sum over n and the
  * plane, in double, in a fixed order. */
-static void FN(channel_sums)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(channel_sums)(void *arg, int64_t lo, int64_t hi)
 {
     const struct chan_args *a = arg;
     const T *x = a->x;
@@ -152,15 +152,16 @@ static void FN(channel_sums)(void *arg, int64_t lo, int64_t hi)
         double s = 0;
         for (int64_t n = 0; n < a->n; n++) {
             const T *p = x + (n * a->ch + c) * a->plane;
+            LGC_SIMD_REDUCE(+ : s)
             for (int64_t i = 0; i < a->plane; i++)
-                s += p[i];
+                s += (double)p[i];
         }
         out[c] = (T)(a->accumulate ? out[c] + s : s);
     }
 }
 
 /* Per channel c: x[n][c][plane] += b[c] */
-static void FN(channel_add)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(channel_add)(void *arg, int64_t lo, int64_t hi)
 {
     const struct chan_args *a = arg;
     T *x = (T *)a->x;

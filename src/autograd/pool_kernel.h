@@ -25,6 +25,24 @@ static inline __attribute__((always_inline)) T FN(max_window)(const T *restrict 
     return m;
 }
 
+/* One tap of the windows of outputs [c0, c1) of a row: tap ow reads
+ * x[base + ow sw]; it replaces the running maximum yr[ow] (index ir[ow])
+ * if strictly larger or NaN. */
+static inline __attribute__((always_inline)) void FN(max_tap)(const T *restrict x, int64_t base,
+                                                              int64_t sw, int64_t c0, int64_t c1,
+                                                              T *restrict yr,
+                                                              int64_t *restrict ir)
+{
+    const T *restrict xr = x + base;
+    LGC_SIMD
+    for (int64_t ow = c0; ow < c1; ow++) {
+        T v = xr[ow * sw], m = yr[ow];
+        bool up = (v > m) | (v != v);
+        yr[ow] = up ? v : m;
+        ir[ow] = up ? base + ow * sw : ir[ow];
+    }
+}
+
 /* Over planes [lo, hi). Columns whose windows lie wholly inside the row
  * ([c0, c1)) are scanned for a whole output row at once, tap by tap in
  * the window's order, with selects (after a ReLU a branch on each
@@ -62,14 +80,12 @@ LGC_VECTOR_CLONES static void FN(max_fw)(void *arg, int64_t lo, int64_t hi)
             for (int64_t ih = h0; ih < h1; ih += dh)
                 for (int64_t t = 0; t < kw; t++) {
                     int64_t base = ih * W + t * dw - pw;
-                    const T *restrict xr = x + base;
-                    LGC_SIMD
-                    for (int64_t ow = c0; ow < c1; ow++) {
-                        T v = xr[ow * sw], m = yr[ow];
-                        bool up = (v > m) | (v != v);
-                        yr[ow] = up ? v : m;
-                        ir[ow] = up ? base + ow * sw : ir[ow];
-                    }
+                    if (sw == 2) /* a constant stride: loads without gathers */
+                        FN(max_tap)(x, base, 2, c0, c1, yr, ir);
+                    else if (sw == 1)
+                        FN(max_tap)(x, base, 1, c0, c1, yr, ir);
+                    else
+                        FN(max_tap)(x, base, sw, c0, c1, yr, ir);
                 }
         }
     }
