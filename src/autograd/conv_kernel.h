@@ -19,7 +19,8 @@ static inline void FN(valid_cols)(int64_t x0, int64_t s, int64_t w, int64_t ow, 
 }
 
 /* x [cin_g][h][w] -> col [ck][oh ow] */
-static void FN(im2col)(const conv_geom *g, const T *x, T *col)
+static inline __attribute__((always_inline)) void FN(im2col)(const conv_geom *g, const T *x,
+                                                            T *col)
 {
     int64_t ohw = g->oh * g->ow;
     for (int64_t c = 0; c < g->cin_g; c++)
@@ -54,7 +55,8 @@ static void FN(im2col)(const conv_geom *g, const T *x, T *col)
 /* x [cin_g][h][w] = the sum of col's values at each input position (the
  * adjoint of im2col; x is overwritten). Each input element's terms are
  * added in the fixed order of the rows. */
-static void FN(col2im)(const conv_geom *g, const T *col, T *x)
+static inline __attribute__((always_inline)) void FN(col2im)(const conv_geom *g, const T *col,
+                                                            T *x)
 {
     int64_t ohw = g->oh * g->ow;
     for (int64_t i = 0; i < g->cin_g * g->h * g->w; i++)
@@ -70,16 +72,23 @@ static void FN(col2im)(const conv_geom *g, const T *col, T *x)
                     int64_t iy = oy * g->sh - g->ph + ki * g->dh;
                     if (iy < 0 || iy >= g->h)
                         continue;
-                    const T *r = row + oy * g->ow;
-                    T *xr = xc + iy * g->w;
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        xr[x0 + ox * g->sw] += r[ox];
+                    const T *restrict r = row + oy * g->ow;
+                    T *restrict xr = xc + iy * g->w + x0;
+                    if (g->sw == 1) { /* contiguous: a vector loop */
+                        LGC_SIMD
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            xr[ox] += r[ox];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            xr[ox * g->sw] += r[ox];
+                    }
                 }
             }
 }
 
 /* One lane's samples [n0, n1) in the mode of a (conv.c). */
-static void FN(conv_lane)(const struct conv_args *a, int64_t lane, int64_t n0, int64_t n1)
+static inline __attribute__((always_inline)) void
+FN(conv_lane)(const struct conv_args *a, int64_t lane, int64_t n0, int64_t n1)
 {
     const conv_geom *g = a->g;
     int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
@@ -134,7 +143,7 @@ static void FN(conv_lane)(const struct conv_args *a, int64_t lane, int64_t n0, i
         }
 }
 
-static void FN(conv_range)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(conv_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct conv_args *a = arg;
     for (int64_t lane = lo; lane < hi; lane++)
