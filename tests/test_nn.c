@@ -449,6 +449,28 @@ Test(nn, clipping)
     cr_assert(isnan(lg_clip_grad_norm(ctx, -1, 2)));
     cr_assert_eq(lg_ctx_status(ctx), LG_ERR_VALUE);
     lg_ctx_free(ctx);
+
+    /* float32, long gradients: the norm in double; under max_norm the
+     * gradients are left as they are, over it scaled */
+    ctx = test_ctx(3);
+    enum { N = 1000 };
+    lg_tensor *p = lg_param_new(ctx, "p", LG_F32, 1, SHAPE(N));
+    lg_tensor *u = lg_randn(ctx, LG_F32, 1, SHAPE(N));
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_mul(ctx, p, u), 0, NULL, false)), LG_OK);
+    const float *g = lg_tensor_data(lg_tensor_grad(p)), *uv = lg_tensor_data(u);
+    double want = 0;
+    for (int i = 0; i < N; i++)
+        want += (double)uv[i] * uv[i];
+    want = sqrt(want);
+    cr_assert_float_eq(lg_clip_grad_norm(ctx, 2 * want, 2), want, 1e-12 * want);
+    for (int i = 0; i < N; i++)
+        cr_assert(g[i] == uv[i], "unclipped gradient %d changed", i);
+    double got = lg_clip_grad_norm(ctx, 1.0, 2);
+    cr_assert_float_eq(got, want, 1e-12 * want);
+    double c2 = 1.0 / (got + 1e-6); /* PyTorch's coefficient from the norm found */
+    for (int i = 0; i < N; i++)
+        cr_assert(g[i] == (float)((double)uv[i] * c2), "clipped gradient %d", i);
+    lg_ctx_free(ctx);
 }
 
 /* ------------------------------------------------------------------ */

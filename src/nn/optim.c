@@ -350,6 +350,44 @@ int64_t lg_optim_steps(const lg_optim *o)
     return m;
 }
 
+/* The sum of g's squares in double (g's norm squared: pow(pow(s, 1/2), 2)
+ * would round it twice). */
+static double sum_squares(const lg_tensor *g, int64_t n)
+{
+    double s = 0;
+    if (lg_tensor_dtype(g) == LG_F32) {
+        const float *v = lg_tensor_data((lg_tensor *)g);
+        LGC_SIMD_REDUCE(+ : s)
+        for (int64_t j = 0; j < n; j++)
+            s += (double)v[j] * (double)v[j];
+    } else {
+        const double *v = lg_tensor_data((lg_tensor *)g);
+        LGC_SIMD_REDUCE(+ : s)
+        for (int64_t j = 0; j < n; j++)
+            s += v[j] * v[j];
+    }
+    return s;
+}
+
+/* g *= coef, each product in double rounded to g's type. */
+static void scale_by(lg_tensor *g, double coef)
+{
+    if (!g)
+        return;
+    int64_t n = lg_tensor_numel(g);
+    if (lg_tensor_dtype(g) == LG_F32) {
+        float *v = lg_tensor_data(g);
+        LGC_SIMD
+        for (int64_t j = 0; j < n; j++)
+            v[j] = (float)((double)v[j] * coef);
+    } else {
+        double *v = lg_tensor_data(g);
+        LGC_SIMD
+        for (int64_t j = 0; j < n; j++)
+            v[j] *= coef;
+    }
+}
+
 double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
 {
     if (!ctx || lgC_failed(ctx, "lg_clip_grad_norm"))
@@ -367,7 +405,12 @@ double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
         if (!g)
             continue;
         double s = 0;
-        for (int64_t j = 0; j < lg_tensor_numel(g); j++) {
+        int64_t n = lg_tensor_numel(g);
+        if (norm_type == 2) { /* the usual case: a vector sum of squares */
+            total += sum_squares(g, n);
+            continue;
+        }
+        for (int64_t j = 0; j < n; j++) {
             double v = fabs(lgN_get(g, j));
             if (isinf(norm_type))
                 s = v > s || v != v ? v : s;
@@ -385,11 +428,8 @@ double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
     double coef = max_norm / (total + 1e-6);
     if (coef > 1)
         coef = 1;
-    for (int i = 0; i < lg_param_count(ctx); i++) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(ctx, i));
-        for (int64_t j = 0; g && j < lg_tensor_numel(g); j++)
-            lgN_set(g, j, lgN_get(g, j) * coef);
-    }
+    for (int i = 0; coef != 1 && i < lg_param_count(ctx); i++) /* g 1 is g */
+        scale_by(lg_tensor_grad(lg_param_at(ctx, i)), coef);
     return total;
 }
 
