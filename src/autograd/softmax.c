@@ -8,6 +8,7 @@
  * x: float, any shape (0-d is one element); y: x's shape.
  */
 #include "autograd.h"
+#include "../tensor/vmath.h"
 
 #include <math.h>
 

@@ -5,7 +5,41 @@
  * st apart from lgT_reduce_base(p, o)); a row's sums are its own, so the
  * split does not change the bits. */
 
-static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
+/* A contiguous float row (T float only): the maximum, the exponentials
+ * by lgV_expf as a vector loop (kept in y), their sum in double. The
+ * special values come out as in the general loop: a NaN makes the sum
+ * and every result NaN, a +inf the maximum NaN, an all -inf row 0 / 0. */
+static inline __attribute__((always_inline)) void FN(softmax_row_f)(const T *restrict x,
+                                                                   T *restrict y, int64_t n,
+                                                                   bool logy)
+{
+    float m = -INFINITY;
+    LGC_SIMD_REDUCE(max : m)
+    for (int64_t r = 0; r < n; r++)
+        m = (float)x[r] > m ? (float)x[r] : m;
+    if (isinf(m))
+        m = m > 0 ? NAN : 0;
+    double s = 0;
+    LGC_SIMD_REDUCE(+ : s)
+    for (int64_t r = 0; r < n; r++) {
+        float e = lgV_expf((float)x[r] - m);
+        if (!logy)
+            y[r] = (T)e;
+        s += (double)e;
+    }
+    if (!logy) {
+        LGC_SIMD
+        for (int64_t r = 0; r < n; r++)
+            y[r] = (T)((double)y[r] / s);
+        return;
+    }
+    double ls = log(s);
+    LGC_SIMD
+    for (int64_t r = 0; r < n; r++)
+        y[r] = (T)((double)((float)x[r] - m) - ls);
+}
+
+LGC_VECTOR_CLONES static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct softmax_args *a = arg;
     const lgT_reduce *p = a->p;
@@ -18,6 +52,10 @@ static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
         int64_t b = lgT_reduce_base(p, o);
         const T *xo = x + b;
         T *yo = y + b;
+        if (sizeof(T) == sizeof(float) && st == 1) {
+            FN(softmax_row_f)(xo, yo, n, logy);
+            continue;
+        }
         double m = -INFINITY;
         for (int64_t r = 0; r < n; r++)
             if (xo[r * st] > m || xo[r * st] != xo[r * st])
@@ -49,7 +87,7 @@ static void FN(softmax_fw_range)(void *arg, int64_t lo, int64_t hi)
     }
 }
 
-static void FN(softmax_bw_range)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(softmax_bw_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct softmax_args *a = arg;
     const lgT_reduce *p = a->p;
@@ -60,6 +98,17 @@ static void FN(softmax_bw_range)(void *arg, int64_t lo, int64_t hi)
     for (int64_t o = lo; o < hi; o++) {
         int64_t b = lgT_reduce_base(p, o);
         double s = 0;
+        if (st == 1 && !logy) { /* a contiguous softmax row: vector loops */
+            const T *restrict go = g + b, *restrict yo = y + b;
+            T *restrict d = dx + b;
+            LGC_SIMD_REDUCE(+ : s)
+            for (int64_t r = 0; r < n; r++)
+                s += (double)go[r] * (double)yo[r];
+            LGC_SIMD
+            for (int64_t r = 0; r < n; r++)
+                d[r] = (T)(yo[r] * (go[r] - s));
+            continue;
+        }
         for (int64_t r = 0; r < n; r++)
             s += logy ? (double)g[b + r * st] : (double)g[b + r * st] * (double)y[b + r * st];
         for (int64_t r = 0; r < n; r++) {
