@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void FN(unary_loop)(int op, const s
 }
 
 /* The lgC_parallel range function: one loop per op, chosen once per range. */
-static void FN(unary_range)(void *arg, int64_t lo, int64_t hi)
+LGC_VECTOR_CLONES static void FN(unary_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct unary_args *p = arg;
     switch (p->op) {
