@@ -223,8 +223,8 @@ static lg_tensor *forward(lg_ctx *ctx, const model *m, const int64_t *ids, int64
 
 /* Mean cross-entropy in nats of next-byte prediction for windows
  * ids[n, CTX + 1] (inputs the first CTX, targets the last CTX). */
-static lg_tensor *window_loss(lg_ctx *ctx, const model *m, const int64_t *win, int64_t n,
-                              int vocab, int64_t *in, int64_t *tg)
+static lg_tensor *window_loss(lg_ctx *ctx, const model *m, const int64_t *win, int64_t n, int vocab,
+                              int64_t *in, int64_t *tg)
 {
     for (int64_t b = 0; b < n; b++)
         for (int t = 0; t < CTX; t++)
@@ -284,8 +284,8 @@ static void sample(lg_ctx *ctx, const model *m, const text *t, int len, double t
         }
         logits = lg_reshape(ctx, lg_narrow(ctx, logits, 1, lg_tensor_dim(logits, 1) - 1, 1), 1,
                             (int64_t[]){ t->vocab });
-        lg_tensor *next = lg_multinomial(ctx, lg_softmax(ctx, lg_mul_scalar(ctx, logits, 1 / temp), 0),
-                                         1, true);
+        lg_tensor *next =
+            lg_multinomial(ctx, lg_softmax(ctx, lg_mul_scalar(ctx, logits, 1 / temp), 0), 1, true);
         ex_check(ctx, "sampling");
         if (h_n)
             memcpy(h, lg_tensor_data(h_n), GRU_H * sizeof *h);
@@ -345,11 +345,12 @@ static run train(lg_ctx *ctx, const model *m, const text *t, const ex_args *a, d
     ex_progress p;
     ex_progress_start(&p, m->is_gru ? "gru" : "transformer", max_steps > 0 ? max_steps : 1000);
     for (;;) {
-        double frac = max_steps > 0 ? (double)r.steps / (double)max_steps
-                                    : (ex_seconds() - t0) / seconds;
+        double frac =
+            max_steps > 0 ? (double)r.steps / (double)max_steps : (ex_seconds() - t0) / seconds;
         if (frac >= 1)
             break;
-        double f = frac < 0.05 ? (frac + 0.01) / 0.06 : 0.5 * (1 + cos(3.14159265358979323846 * (frac - 0.05) / 0.95));
+        double f = frac < 0.05 ? (frac + 0.01) / 0.06
+                               : 0.5 * (1 + cos(3.14159265358979323846 * (frac - 0.05) / 0.95));
         lg_optim_set_lr(opt, lr * f);
         for (int b = 0; b < BATCH; b++) {
             int64_t s = (int64_t)(splitmix(&rs) % (uint64_t)(t->ntrain - CTX - 1));
@@ -368,15 +369,14 @@ static run train(lg_ctx *ctx, const model *m, const text *t, const ex_args *a, d
         ema = isnan(ema) ? l : 0.95 * ema + 0.05 * l;
         r.steps++;
         if (r.steps % 25 == 0)
-            ex_csv_row(csv, 4,
-                       (double[]){ model_id, (double)r.steps, ex_seconds() - t0, ema });
+            ex_csv_row(csv, 4, (double[]){ model_id, (double)r.steps, ex_seconds() - t0, ema });
         ex_progress_update(&p, max_steps > 0 ? r.steps : (int64_t)(1000 * frac), ema);
     }
     r.seconds = ex_seconds() - t0;
     r.train_loss = ema;
     char msg[128];
-    snprintf(msg, sizeof msg, "%lld steps in %.1f s, train loss %.3f nats",
-             (long long)r.steps, r.seconds, ema);
+    snprintf(msg, sizeof msg, "%lld steps in %.1f s, train loss %.3f nats", (long long)r.steps,
+             r.seconds, ema);
     ex_progress_end(&p, msg);
     r.bpc = evaluate(ctx, m, t, a->quick ? 200 : INT64_MAX);
     return r;
@@ -439,8 +439,8 @@ int main(int argc, char **argv)
     ex_result(&a, ex_seconds() - t0,
               "transformer_bpc=%.4f gru_bpc=%.4f unigram_bits=%.4f transformer_params=%lld "
               "gru_params=%lld transformer_steps=%lld gru_steps=%lld train_seconds=%.1f",
-              tr.bpc, gr.bpc, h1, (long long)tr.params, (long long)gr.params,
-              (long long)tr.steps, (long long)gr.steps, tr.seconds + gr.seconds);
+              tr.bpc, gr.bpc, h1, (long long)tr.params, (long long)gr.params, (long long)tr.steps,
+              (long long)gr.steps, tr.seconds + gr.seconds);
     lg_ctx_free(tctx);
     lg_ctx_free(gctx);
     free(t.train);
