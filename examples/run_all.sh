@@ -8,13 +8,13 @@
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
-long="fashion_cnn"
+long="fashion_cnn fashion_embed fashion_ctc charlm"
 demo=0
 if [ "${1:-}" = "--demo" ]; then
     demo=1
     shift
 fi
-examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc"
+examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc charlm"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
@@ -63,6 +63,9 @@ function show(ex, key, ref,    i, kv) {
         show(ex, "nt_xent_knn_accuracy", "NT-Xent, 5 epochs")
     } else if (ex == "fashion_ctc") {
         show(ex, "label_error_rate", "<= 0.15"); show(ex, "length_accuracy", ">= 0.95"); show(ex, "sequence_accuracy", ">= 0.55")
+    } else if (ex == "charlm") {
+        show(ex, "transformer_bpc", "<= 4.2 bits per char, 60 s"); show(ex, "gru_bpc", "GRU of the same size, 60 s")
+        show(ex, "unigram_bits", "letter frequencies alone")
     }
 }'
 echo
