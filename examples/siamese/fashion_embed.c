@@ -7,14 +7,13 @@
  * hinge_embedding_loss over pair distances, contrastive_loss on (anchor,
  * positive) and (anchor, semi-hard negative) pairs, and nt_xent_loss on 60
  * same-class pairs per batch (the other 118 images are its negatives). A
- * last run trains a convolutional network instead (two blocks of conv 3x3,
- * batch norm, ReLU and max pool 2, then linear to 64) with the same triplet
- * training for a fifth of the epochs; it embeds in evaluation mode (batch norm's
- * running statistics). Each
- * is judged by 1-nearest-neighbour accuracy on the test set against the
- * training-set embeddings, beside 1-NN on raw pixels computed in the same
- * run. Plots a 2-D projection (PCA) of the triplet MLP's test embeddings
- * coloured by class. */
+ * last run gives the same triplet training, for a fifth of the epochs, to
+ * a convolutional network instead (conv 3x3, batch norm, ReLU and max
+ * pool 2, twice, then linear to 64), which embeds in evaluation mode
+ * (batch norm's running statistics). Each is judged by 1-nearest-neighbour
+ * accuracy on the test set against the training-set embeddings, beside 1-NN
+ * on raw pixels computed in the same run. Plots a 2-D projection (PCA) of
+ * the triplet MLP's test embeddings coloured by class. */
 #include "../common/common.h"
 
 #include <math.h>
