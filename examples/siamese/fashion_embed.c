@@ -6,11 +6,14 @@
  * Three variants train the same network for fewer epochs on other losses:
  * hinge_embedding_loss over pair distances, contrastive_loss on (anchor,
  * positive) and (anchor, semi-hard negative) pairs, and nt_xent_loss on 60
- * same-class pairs per batch (the other 118 images are its negatives). Each
- * is judged by 1-nearest-neighbour accuracy on the test set against the
- * training-set embeddings, beside 1-NN on raw pixels computed in the same
- * run. Plots a 2-D projection (PCA) of the triplet model's test embeddings
- * coloured by class. */
+ * same-class pairs per batch (the other 118 images are its negatives). A
+ * last run gives the same triplet training, for a fifth of the epochs, to
+ * a convolutional network instead (conv 3x3, batch norm, ReLU and max
+ * pool 2, twice, then linear to 64), which embeds in evaluation mode
+ * (batch norm's running statistics). Each is judged by 1-nearest-neighbour
+ * accuracy on the test set against the training-set embeddings, beside 1-NN
+ * on raw pixels computed in the same run. Plots a 2-D projection (PCA) of
+ * the triplet MLP's test embeddings coloured by class. */
 #include "../common/common.h"
 
 #include <math.h>
@@ -40,17 +43,63 @@ static int64_t pick(lg_ctx *ctx, const by_class *b, int c)
     return b->rows[c][lg_rand_below(ctx, (uint64_t)b->count[c])];
 }
 
-/* Embeddings on the unit sphere: z / |z|. */
-static lg_tensor *embed(lg_ctx *ctx, lg_mlp *net, const float *rows, int64_t n)
+/* The embedding network, a choice: the MLP 784-256-64, or a CNN
+ *   [N, 1, 28, 28] -> conv 3x3 (16) -> batch norm -> ReLU -> max pool 2
+ *                  -> conv 3x3 (32) -> batch norm -> ReLU -> max pool 2
+ *                  -> linear 1568 -> 64
+ * (mlp is NULL for the CNN). */
+typedef struct embed_net {
+    lg_mlp *mlp;
+    lg_conv *conv1, *conv2;
+    lg_batchnorm *bn1, *bn2;
+    lg_linear *fc;
+} embed_net;
+
+enum { C1 = 16, C2 = 32 };
+
+static embed_net net_new(lg_ctx *ctx, const char *name, bool cnn)
 {
-    lg_tensor *z =
-        lg_mlp_forward(ctx, net, lg_tensor_from(ctx, LG_F32, rows, 2, (int64_t[]){ n, D }));
+    embed_net n = { 0 };
+    char p[5][64];
+    if (!cnn) {
+        n.mlp = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, NULL);
+        return n;
+    }
+    const char *part[5] = { "conv1", "conv2", "bn1", "bn2", "fc" };
+    for (int k = 0; k < 5; k++)
+        snprintf(p[k], sizeof p[k], "%s.%s", name, part[k]);
+    lg_conv_opts same = lg_conv_opts_default();
+    same.padding = 1;
+    n.conv1 = lg_conv2d_new(ctx, p[0], 1, C1, 3, 3, &same, NULL);
+    n.conv2 = lg_conv2d_new(ctx, p[1], C1, C2, 3, 3, &same, NULL);
+    n.bn1 = lg_batchnorm_new(ctx, p[2], C1, NULL);
+    n.bn2 = lg_batchnorm_new(ctx, p[3], C2, NULL);
+    n.fc = lg_linear_new(ctx, p[4], C2 * 7 * 7, E, NULL);
+    return n;
+}
+
+/* Embeddings on the unit sphere: z / |z|. */
+static lg_tensor *embed(lg_ctx *ctx, const embed_net *net, const float *rows, int64_t n)
+{
+    lg_tensor *x = lg_tensor_from(ctx, LG_F32, rows, 2, (int64_t[]){ n, D }), *z;
+    if (net->mlp) {
+        z = lg_mlp_forward(ctx, net->mlp, x);
+    } else {
+        lg_tensor *h = lg_reshape(ctx, x, 4, (int64_t[]){ n, 1, 28, 28 });
+        h = lg_relu(ctx, lg_batchnorm_forward(ctx, net->bn1, lg_conv_forward(ctx, net->conv1, h)));
+        h = lg_max_pool2d(ctx, h, 2, 2, NULL, NULL);
+        h = lg_relu(ctx, lg_batchnorm_forward(ctx, net->bn2, lg_conv_forward(ctx, net->conv2, h)));
+        h = lg_max_pool2d(ctx, h, 2, 2, NULL, NULL);
+        z = lg_linear_forward(ctx, net->fc, lg_reshape(ctx, h, 2, (int64_t[]){ n, C2 * 7 * 7 }));
+    }
     return lg_div(ctx, z, lg_norm(ctx, z, 2, 1, (int[]){ -1 }, true));
 }
 
-/* Embeds all n rows (no gradient) into out [n, dim]. */
-static void embed_all(lg_ctx *ctx, lg_mlp *net, const float *x, int64_t n, float *out)
+/* Embeds all n rows (no gradient, evaluation mode: batch norm's running
+ * statistics) into out [n, E]. */
+static void embed_all(lg_ctx *ctx, const embed_net *net, const float *x, int64_t n, float *out)
 {
+    lg_ctx_set_training(ctx, false);
     lg_no_grad_begin(ctx);
     for (int64_t s = 0; s < n; s += 2000) {
         int64_t m = n - s < 2000 ? n - s : 2000;
@@ -60,6 +109,7 @@ static void embed_all(lg_ctx *ctx, lg_mlp *net, const float *x, int64_t n, float
         lg_step_end(ctx);
     }
     lg_no_grad_end(ctx);
+    lg_ctx_set_training(ctx, true);
 }
 
 /* 1-NN accuracy of test rows against train rows (dim features), via
@@ -140,12 +190,19 @@ static void pca2(const float *z, int64_t n, double dirs[2][E], double mean[E])
     }
 }
 
-enum { TRIPLET, HINGE, CONTRASTIVE, NTXENT, KINDS };
-static const char *const kind_name[KINDS] = { "triplet", "hinge", "contrastive", "nt_xent" };
-static ex_curve loss_curves[KINDS] = { { "triplet", 0, { 0 }, { 0 } },
-                                       { "hinge", 0, { 0 }, { 0 } },
-                                       { "contrastive", 0, { 0 }, { 0 } },
-                                       { "nt_xent", 0, { 0 }, { 0 } } };
+enum { TRIPLET, HINGE, CONTRASTIVE, NTXENT };
+/* The runs, in order: a loss on a network. */
+static const struct run {
+    const char *name;
+    int loss;
+    bool cnn;
+} runs[] = { { "triplet", TRIPLET, false },
+             { "hinge", HINGE, false },
+             { "contrastive", CONTRASTIVE, false },
+             { "nt_xent", NTXENT, false },
+             { "cnn_triplet", TRIPLET, true } };
+enum { RUNS = sizeof runs / sizeof runs[0], CNN_RUN = RUNS - 1 };
+static ex_curve loss_curves[RUNS];
 
 /* Squared distances between the rows of z [n, E] (detached: for mining). */
 static void distances(const float *z, int64_t n, float *d)
@@ -161,11 +218,12 @@ static void distances(const float *z, int64_t n, float *d)
         }
 }
 
-static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc,
-                     int kind, FILE *csv, int epochs)
+static embed_net train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by_class *bc,
+                       int run, FILE *csv, int epochs)
 {
-    const char *name = kind_name[kind];
-    lg_mlp *net = lg_mlp_new(ctx, name, 3, (int64_t[]){ D, 256, E }, NULL);
+    const char *name = runs[run].name;
+    int kind = runs[run].loss;
+    embed_net net = net_new(ctx, name, runs[run].cnn);
     lg_optim_opts oo = lg_optim_opts_default(LG_ADAM); /* lr 1e-3 */
     lg_optim *opt = lg_optim_new(ctx, &oo);
     lg_sched *sched =
@@ -183,7 +241,7 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
         for (int64_t s = 0; s + BATCH <= per_epoch; s += BATCH) {
             for (int k = 0; k < BATCH; k++) /* row k holds class k / PER_CLASS */
                 memcpy(x + k * D, tr->images + pick(ctx, bc, k / PER_CLASS) * D, D * sizeof(float));
-            lg_tensor *z = embed(ctx, net, x, BATCH), *loss;
+            lg_tensor *z = embed(ctx, &net, x, BATCH), *loss;
             ex_check(ctx, "forward");
             distances(lg_tensor_data(z), BATCH, dist);
             for (int i = 0; i < BATCH; i++) {
@@ -281,8 +339,8 @@ static lg_mlp *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const by
         char msg[64];
         snprintf(msg, sizeof msg, "epoch %d, loss %.4f", e + 1, sum / (double)(per_epoch / BATCH));
         ex_progress_end(&p, msg);
-        ex_csv_row(csv, 3, (double[]){ kind, e + 1, sum / (double)(per_epoch / BATCH) });
-        ex_curve_add(&loss_curves[kind], e + 1, sum / (double)(per_epoch / BATCH));
+        ex_csv_row(csv, 3, (double[]){ run, e + 1, sum / (double)(per_epoch / BATCH) });
+        ex_curve_add(&loss_curves[run], e + 1, sum / (double)(per_epoch / BATCH));
     }
     free(x), free(dist);
     return net;
@@ -315,17 +373,22 @@ int main(int argc, char **argv)
     double raw = knn(ctx, tr.images, tr.labels, ntr, te.images, te.labels, nte, D);
     printf("1-NN on raw pixels: %.4f\n", raw);
     standardise(&tr, &te);
-    double acc[KINDS];
+    double acc[RUNS];
     float *etr = malloc((size_t)tr.n * E * sizeof(float)),
           *ete = malloc((size_t)te.n * E * sizeof(float));
-    for (int kind = 0; kind < KINDS; kind++) { /* the variants get a quarter of the epochs */
-        lg_mlp *net =
-            train(ctx, &a, &tr, &bc, kind, csv, kind == TRIPLET ? a.epochs : (a.epochs + 3) / 4);
-        embed_all(ctx, net, tr.images, ntr, etr);
-        embed_all(ctx, net, te.images, nte, ete);
-        acc[kind] = knn(ctx, etr, tr.labels, ntr, ete, te.labels, nte, E);
-        printf("1-NN on %s embeddings: %.4f\n", kind_name[kind], acc[kind]);
-        if (kind == TRIPLET) { /* the picture: 2-D projection of 2,000 test embeddings */
+    lg_ctx *cnn_ctx = NULL;
+    for (int run = 0; run < RUNS; run++) { /* the others get a quarter, the CNN a fifth */
+        loss_curves[run].name = runs[run].name;
+        int epochs = run == 0 ? a.epochs : runs[run].cnn ? (a.epochs + 4) / 5 : (a.epochs + 3) / 4;
+        /* the CNN trains in a ctx of its own (the same seed): its figure does
+         * not depend on the runs before it */
+        lg_ctx *rc = runs[run].cnn ? (cnn_ctx = ex_ctx(&a)) : ctx;
+        embed_net net = train(rc, &a, &tr, &bc, run, csv, epochs);
+        embed_all(rc, &net, tr.images, ntr, etr);
+        embed_all(rc, &net, te.images, nte, ete);
+        acc[run] = knn(rc, etr, tr.labels, ntr, ete, te.labels, nte, E);
+        printf("1-NN on %s embeddings: %.4f\n", runs[run].name, acc[run]);
+        if (run == 0) { /* the picture: 2-D projection of 2,000 test embeddings */
             double dirs[2][E], mean[E];
             int64_t m = nte < 2000 ? nte : 2000;
             pca2(ete, m, dirs, mean);
@@ -349,17 +412,18 @@ int main(int argc, char **argv)
     }
     if (csv)
         fclose(csv);
-    ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", KINDS, loss_curves);
+    ex_plot_curves(&a, "loss.svg", "Training loss", "epoch", "loss", RUNS, loss_curves);
     printf("pictures: %s/embedding_pca.svg, loss.svg\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0,
               "knn_accuracy=%.4f hinge_knn_accuracy=%.4f contrastive_knn_accuracy=%.4f "
-              "nt_xent_knn_accuracy=%.4f raw_knn_accuracy=%.4f",
-              acc[TRIPLET], acc[HINGE], acc[CONTRASTIVE], acc[NTXENT], raw);
+              "nt_xent_knn_accuracy=%.4f cnn_knn_accuracy=%.4f raw_knn_accuracy=%.4f",
+              acc[0], acc[1], acc[2], acc[3], acc[CNN_RUN], raw);
     free(etr), free(ete);
     for (int c = 0; c < 10; c++)
         free(bc.rows[c]);
     ex_mnist_free(&tr);
     ex_mnist_free(&te);
+    lg_ctx_free(cnn_ctx);
     lg_ctx_free(ctx);
     return 0;
 }
