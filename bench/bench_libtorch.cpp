@@ -477,6 +477,73 @@ struct CnnStep : Step {
     }
 };
 
+/* attention/...: nn.MultiheadAttention(128, 4) self-attention with a
+ * causal bool mask, need_weights false; libtorch's module has no
+ * batch_first, so [N, L, E] is transposed to [L, N, E] and back, as
+ * Python's batch_first module does inside. sum(y * u), gradients of x and
+ * the module's parameters, set to none after each iteration. */
+struct AttentionStep : Step {
+    torch::nn::MultiheadAttention mha{ torch::nn::MultiheadAttentionOptions(128, 4) };
+    std::vector<Tensor> params = mha->parameters();
+    Tensor mask = torch::triu(torch::ones({ 128, 128 }, torch::kBool), 1);
+
+    void run(const Inputs &in) override
+    {
+        Tensor x = in.f[0].transpose(0, 1);
+        Tensor y = std::get<0>(mha->forward(x, x, x, {}, false, mask)).transpose(0, 1);
+        (y * in.f[1]).sum().backward();
+        grads_to_none(params);
+        grads_to_none({ in.f[0] });
+    }
+};
+
+/* step/transformer: token + position embeddings (vocab 96, context 128,
+ * E 128), two pre-norm encoder layers (4 heads, ff 512, GELU, causal,
+ * dropout 0) composed as Python's TransformerEncoderLayer(norm_first=True)
+ * does in training (libtorch 1.13's layer has no norm_first), final layer
+ * norm, linear head, cross_entropy on the next tokens; AdamW's defaults */
+struct TransformerStep : Step {
+    struct Layer {
+        torch::nn::MultiheadAttention attn{ torch::nn::MultiheadAttentionOptions(128, 4) };
+        torch::nn::Linear linear1{ 128, 512 }, linear2{ 512, 128 };
+        torch::nn::LayerNorm norm1{ torch::nn::LayerNormOptions({ 128 }) },
+            norm2{ torch::nn::LayerNormOptions({ 128 }) };
+    };
+    torch::nn::Embedding tok{ 96, 128 }, pos{ 128, 128 };
+    Layer layers[2];
+    torch::nn::LayerNorm norm{ torch::nn::LayerNormOptions({ 128 }) };
+    torch::nn::Linear head{ 128, 96 };
+    std::vector<Tensor> params = all_params();
+    torch::optim::AdamW opt{ params, torch::optim::AdamWOptions(1e-3) };
+    Tensor mask = torch::triu(torch::ones({ 128, 128 }, torch::kBool), 1);
+
+    std::vector<Tensor> all_params()
+    {
+        std::vector<Tensor> ps;
+        auto add = [&ps](const std::vector<Tensor> &q) { ps.insert(ps.end(), q.begin(), q.end()); };
+        add(tok->parameters()), add(pos->parameters());
+        for (Layer &l : layers)
+            add(l.attn->parameters()), add(l.linear1->parameters()), add(l.linear2->parameters()),
+                add(l.norm1->parameters()), add(l.norm2->parameters());
+        add(norm->parameters()), add(head->parameters());
+        return ps;
+    }
+    void run(const Inputs &in) override
+    {
+        const int64_t t = in.i[0].size(1);
+        Tensor h = tok->forward(in.i[0]) + pos->forward(torch::arange(t));
+        for (Layer &l : layers) {
+            Tensor a = l.norm1->forward(h).transpose(0, 1);
+            h = h + std::get<0>(l.attn->forward(a, a, a, {}, false, mask)).transpose(0, 1);
+            h = h + l.linear2->forward(torch::gelu(l.linear1->forward(l.norm2->forward(h))));
+        }
+        Tensor logits = head->forward(norm->forward(h));
+        F::cross_entropy(logits.reshape({ -1, 96 }), in.i[1].reshape({ -1 })).backward();
+        opt.step();
+        grads_to_none(params);
+    }
+};
+
 /* the MLP step's six matrix products alone, no autograd (its BLAS limit) */
 struct MlpMatmuls : Step {
     void run(const Inputs &in) override
@@ -685,6 +752,11 @@ static const std::vector<Case> CASES = {
     { "max_pool2d/64x32x28x28-k2", max_pool2d_k2,
       { { { 64, 32, 28, 28 }, Randn, 1 }, { { 64, 32, 14, 14 }, Randn, 0 } }, {} },
     { "step/cnn", make<CnnStep>(), { { { 64, 1, 28, 28 }, Randn, 0 } }, { { { 64 }, 0, 10 } } },
+    { "attention/32x128x128-h4-causal", make<AttentionStep>(),
+      { { { 32, 128, 128 }, Randn, 1 }, { { 32, 128, 128 }, Randn, 0 } }, {} },
+    /* tokens, and targets (replaced by the next tokens in setup) */
+    { "step/transformer", make<TransformerStep>(), {},
+      { { { 32, 128 }, 0, 96 }, { { 32, 128 }, 0, 96 } } },
     /* optimizer steps on 1M float32 parameters */
     { "optim/sgd_1M", optim("sgd"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } }, {} },
     { "optim/sgd_momentum_1M", optim("sgd_momentum"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } },
@@ -716,6 +788,8 @@ static State setup(const Case &c)
         s.in.f.push_back(fill(f.shape, f.fill).requires_grad_(f.grad));
     for (const ISpec &i : c.i)
         s.in.i.push_back(ints(i));
+    if (c.name == "step/transformer") /* next-token targets (the last one stays random) */
+        s.in.i[1].slice(1, 0, -1).copy_(s.in.i[0].slice(1, 1));
     if (c.step)
         s.step = c.step();
     if (c.name.rfind("multilabel_margin", 0) == 0)

@@ -2,7 +2,8 @@
  *
  * Every loss at a small and (for the guide's losses) a large size, forward
  * plus backward in float32, whole training steps, and the layer cases
- * (conv2d, batch/layer norm, max pooling, the fashion_cnn step; issue 16):
+ * (conv2d, batch/layer norm, max pooling, the fashion_cnn step, causal
+ * self-attention, a small transformer's step; issue 16):
  * a layer's loss is sum(layer(inputs) * u), u a fixed random upstream
  * gradient, so backward sends u through the layer. The cases, their
  * shapes and the timing rule are the same as bench/bench_torch.py's:
@@ -89,6 +90,10 @@ struct state {
     lg_tensor *stats[2]; /* batch_norm's running mean and variance (buffers) */
     lg_conv *conv[2];    /* step/cnn's model */
     lg_batchnorm *bn[2];
+    lg_mha *mha;               /* attention/... */
+    lg_embedding *emb[2];      /* step/transformer: tokens, positions */
+    lg_encoder_layer *enc[2];  /* step/transformer's two pre-norm layers */
+    lg_layernorm *ln;          /* step/transformer's final norm */
 };
 
 /* ------------------------------------------------------------------ */
@@ -268,6 +273,16 @@ static lg_tensor *max_pool2d_k2(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **
     return against(c, lg_max_pool2d(c, f[0], 2, 2, NULL, NULL), f[1]);
 }
 
+/* self-attention x -> x, causal, batch first; gradients of x and the
+ * module's parameters */
+static lg_tensor *attention_causal(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)i;
+    lg_mha_masks m = lg_mha_masks_default();
+    m.is_causal = true;
+    return against(c, lg_mha_forward(c, s->mha, f[0], f[0], f[0], &m), f[1]);
+}
+
 /* ------------------------------------------------------------------ */
 /* Training steps: forward, loss, backward, optimizer step              */
 /* ------------------------------------------------------------------ */
@@ -310,6 +325,25 @@ static lg_tensor *train_cnn(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return lg_cross_entropy(c, lg_linear_forward(c, s->lin, h), i[0], NULL);
 }
 
+/* a small decoder-only transformer: token + position embeddings, two
+ * pre-norm encoder layers (E 128, 4 heads, ff 512, GELU, causal, dropout
+ * 0), final layer norm, linear head 128 -> 96, cross-entropy on the
+ * next-token targets i[1] (tokens i[0] shifted by one); AdamW */
+static lg_tensor *train_transformer(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
+{
+    (void)f;
+    const int64_t n = lg_tensor_dim(i[0], 0), t = lg_tensor_dim(i[0], 1);
+    lg_tensor *h = lg_add(c, lg_embedding_forward(c, s->emb[0], i[0]),
+                          lg_embedding_forward(c, s->emb[1], lg_arange(c, LG_I64, 0, (double)t, 1)));
+    lg_mha_masks m = lg_mha_masks_default();
+    m.is_causal = true;
+    for (int k = 0; k < 2; k++)
+        h = lg_encoder_layer_forward(c, s->enc[k], h, &m);
+    lg_tensor *logits = lg_linear_forward(c, s->lin, lg_layernorm_forward(c, s->ln, h));
+    return lg_cross_entropy(c, lg_reshape(c, logits, 2, (int64_t[]){ n * t, 96 }),
+                            lg_reshape(c, i[1], 1, (int64_t[]){ n * t }), NULL);
+}
+
 /* the BLAS limit of the MLP step: its six matrix products alone */
 static lg_tensor *mlp_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
 {
@@ -340,7 +374,7 @@ static lg_tensor *gru_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return NULL;
 }
 
-enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_CNN, T_OPTIM };
+enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_CNN, T_ATTN, T_TRANSFORMER, T_OPTIM };
 
 /* The optimizer cases: one step over a parameter whose gradient is fixed,
  * in PyTorch's default configurations (bench_torch.py has the same). */
@@ -659,6 +693,20 @@ static const bcase cases[] = {
       { { 0 } },
       0 },
     { "step/cnn", train_cnn, 1, 1, { F4(64, 1, 28, 28, RANDN, 0) }, { I1(64, 0, 10) }, T_CNN },
+    { "attention/32x128x128-h4-causal",
+      attention_causal,
+      2,
+      0,
+      { F3(32, 128, 128, RANDN, 1), F3(32, 128, 128, RANDN, 0) },
+      { { 0 } },
+      T_ATTN },
+    { "step/transformer",
+      train_transformer,
+      0,
+      2,
+      { { 0 } },
+      { I2(32, 128, 0, 96), I2(32, 128, 0, 96) },
+      T_TRANSFORMER },
 /* optimizer steps on 1M float32 parameters */
 #define OPTIM_CASE(name, which)                                                                    \
     { name, NULL, 2, 0, { F1(1048576, RANDN, 0), F1(1048576, RANDN, 0) }, { { 0 } }, T_OPTIM + which }
@@ -739,6 +787,10 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
                     v[r * is.shape[1] + j] = j < 3 ? (r + j * 3) % is.shape[1] : -1;
         s->i[k] = v;
     }
+    if (c->train == T_TRANSFORMER) /* targets: the next token (the last one's stays random) */
+        for (int64_t r = 0; r < c->i[0].shape[0]; r++)
+            for (int64_t j = 0; j + 1 < c->i[0].shape[1]; j++)
+                s->i[1][r * c->i[0].shape[1] + j] = s->i[0][r * c->i[0].shape[1] + j + 1];
     switch (c->train) {
     case T_SOFTMAX: s->lin = lg_linear_new(ctx, "fc", 784, 10, NULL); break;
     case T_MLP: s->mlp = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, 10 }, NULL); break;
@@ -755,6 +807,24 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         s->bn[0] = lg_batchnorm_new(ctx, "bn1", 32, NULL);
         s->bn[1] = lg_batchnorm_new(ctx, "bn2", 64, NULL);
         s->lin = lg_linear_new(ctx, "fc", 64 * 7 * 7, 10, NULL);
+        break;
+    }
+    case T_ATTN: {
+        lg_mha_opts mo = lg_mha_opts_default();
+        mo.batch_first = true;
+        s->mha = lg_mha_new(ctx, "attn", 128, 4, &mo);
+        break;
+    }
+    case T_TRANSFORMER: {
+        lg_encoder_opts eo = lg_encoder_opts_default();
+        eo.dim_feedforward = 512, eo.dropout = 0, eo.activation = LG_ACT_GELU;
+        eo.batch_first = true, eo.norm_first = true;
+        s->emb[0] = lg_embedding_new(ctx, "tok", 96, 128, LG_F32);
+        s->emb[1] = lg_embedding_new(ctx, "pos", 128, 128, LG_F32);
+        s->enc[0] = lg_encoder_layer_new(ctx, "layers.0", 128, 4, &eo);
+        s->enc[1] = lg_encoder_layer_new(ctx, "layers.1", 128, 4, &eo);
+        s->ln = lg_layernorm_new(ctx, "norm", 1, (int64_t[]){ 128 }, NULL);
+        s->lin = lg_linear_new(ctx, "head", 128, 96, NULL);
         break;
     }
     default: break;
@@ -793,19 +863,23 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         oo.params = ps;
         oo.nparams = np;
         s->opt = lg_optim_new(ctx, &oo);
-    } else if (c->train == T_SIAMESE || c->train == T_GRU || c->train == T_CNN) {
-        lg_tensor *ps[16];
+    } else if (c->train == T_SIAMESE || c->train == T_GRU || c->train == T_CNN ||
+               c->train == T_TRANSFORMER) {
+        lg_tensor *ps[64];
         int np = 0;
         for (int k = 0; k < lg_param_count(ctx); k++) {
             lg_tensor *p = lg_param_at(ctx, k);
             bool input = false;
             for (int j = 0; j < c->nf; j++)
                 input = input || p == s->f[j];
-            if (!input && np < 16)
+            if (!input && np < 64)
                 ps[np++] = p;
         }
         /* Adam lr 1e-3; the CNN: fashion_cnn's AdamW lr 2e-3, weight decay 1e-4 */
-        lg_optim_opts oo = lg_optim_opts_default(c->train == T_CNN ? LG_ADAMW : LG_ADAM);
+        /* the transformer: AdamW's defaults (lr 1e-3, weight decay 1e-2) */
+        lg_optim_opts oo = lg_optim_opts_default(c->train == T_CNN || c->train == T_TRANSFORMER
+                                                     ? LG_ADAMW
+                                                     : LG_ADAM);
         if (c->train == T_CNN)
             oo.lr = 2e-3, oo.weight_decay = 1e-4;
         oo.params = ps;
@@ -853,7 +927,8 @@ static void iterate(lg_ctx *ctx, const bcase *c, state *s)
         if (s->opt) {
             lg_optim_step(s->opt);
             lg_zero_grad(ctx);
-        }
+        } else if (s->mha) /* the module's gradients new each iteration, as grad = None */
+            lg_zero_grad(ctx);
     }
     if (lg_ctx_status(ctx) != LG_OK)
         die(ctx, c->name);

@@ -126,6 +126,35 @@ def max_pool2d_k2(f, i, m):
     return (F.max_pool2d(f[0], 2) * f[1]).sum()
 
 
+# m: the module and its causal mask (True = may not attend); gradients of
+# x and the module's parameters
+def attention_causal(f, i, m):
+    return (m[0](f[0], f[0], f[0], attn_mask=m[1], need_weights=False)[0] * f[1]).sum()
+
+
+class Decoder(torch.nn.Module):
+    """step/transformer: token + position embeddings, two pre-norm encoder
+    layers (E 128, 4 heads, ff 512, GELU, causal, dropout 0), final layer
+    norm, linear head 128 -> 96."""
+
+    def __init__(self, vocab=96, ctx=128, e=128):
+        super().__init__()
+        nn = torch.nn
+        self.tok, self.pos = nn.Embedding(vocab, e), nn.Embedding(ctx, e)
+        self.layers = nn.ModuleList([nn.TransformerEncoderLayer(
+            e, 4, 512, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(2)])
+        self.norm, self.head = nn.LayerNorm(e), nn.Linear(e, vocab)
+
+    def forward(self, x):
+        t = x.shape[1]
+        h = self.tok(x) + self.pos(torch.arange(t))
+        mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+        for layer in self.layers:
+            h = layer(h, src_mask=mask)
+        return self.head(self.norm(h))
+
+
 # name, function of (f, i, model), float inputs [(shape, fill, grad)], int inputs
 L = lambda fn: (lambda f, i, m: fn(*f, *i))  # noqa: E731
 CASES = [
@@ -218,6 +247,10 @@ CASES = [
     ("max_pool2d/64x32x28x28-k2", max_pool2d_k2,
      [((64, 32, 28, 28), "randn", 1), ((64, 32, 14, 14), "randn", 0)], []),
     ("step/cnn", "cnn", [((64, 1, 28, 28), "randn", 0)], [((64,), 0, 10)]),
+    ("attention/32x128x128-h4-causal", attention_causal,
+     [((32, 128, 128), "randn", 1), ((32, 128, 128), "randn", 0)], []),
+    # tokens, and targets (replaced by the next tokens in setup)
+    ("step/transformer", "transformer", [], [((32, 128), 0, 96), ((32, 128), 0, 96)]),
 ]
 CASES += [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)],
            []) for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop",
@@ -252,6 +285,8 @@ class Model:
                 nn.Conv2d(1, 32, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(32), nn.ReLU(),
                 nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(64), nn.ReLU(),
                 nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 10))
+        elif kind == "transformer":
+            self.net = Decoder()
         elif kind == "gru":
             self.gru = nn.GRU(28, 128)
             self.out = nn.Linear(128, 11)
@@ -265,6 +300,8 @@ class Model:
             self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         elif kind == "cnn":
             self.opt = torch.optim.AdamW(self.net.parameters(), lr=2e-3, weight_decay=1e-4)
+        elif kind == "transformer":
+            self.opt = torch.optim.AdamW(self.net.parameters())
 
     def step(self, f, i):
         if self.kind.startswith("optim:"):
@@ -294,6 +331,8 @@ class Model:
             return
         if self.kind in ("softmax", "mlp", "cnn"):
             loss = F.cross_entropy(self.net(f[0]), i[0])
+        elif self.kind == "transformer":
+            loss = F.cross_entropy(self.net(i[0]).reshape(-1, 96), i[1].reshape(-1))
         elif self.kind == "siamese":
             loss = F.triplet_margin_loss(self.net(f[0]), self.net(f[1]), self.net(f[2]))
         else:
@@ -314,6 +353,12 @@ def setup(case):
         extra = labels_lists(8, 10)
     elif name.startswith("batch_norm"):  # running statistics, updated in place
         extra = (torch.zeros(fspecs[0][0][1]), torch.ones(fspecs[0][0][1]))
+    elif name.startswith("attention/"):
+        t = fspecs[0][0][1]
+        extra = (torch.nn.MultiheadAttention(128, 4, batch_first=True),
+                 torch.triu(torch.ones(t, t, dtype=torch.bool), 1))
+    if name == "step/transformer":  # next-token targets (the last one stays random)
+        i[1][:, :-1] = i[0][:, 1:]
     return f, i, model, extra
 
 
@@ -325,6 +370,8 @@ def iterate(case, f, i, model, extra):
     loss.backward()
     for t in f:
         t.grad = None
+    if isinstance(extra, tuple) and isinstance(extra[0], torch.nn.Module):
+        extra[0].zero_grad(set_to_none=True)
 
 
 def measure(case, state):

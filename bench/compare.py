@@ -22,7 +22,8 @@ over 5 steps, each in a fresh process), and one last line per anchor:
     RESULT anchor=pytorch min_speedup=... geomean_speedup=... cases=...
 
 The layer cases (LAYERS below: conv2d, batch_norm, layer_norm, max_pool2d
-and the fashion_cnn step step/cnn; issue 16) are rows of the same table but
+the fashion_cnn step step/cnn, causal self-attention and the small
+transformer's step step/transformer; issue 16) are rows of the same table but
 stay out of those two lines: they have their own, before them,
 
     RESULT layers anchor=libtorch min_speedup=... geomean_speedup=... cases=...
@@ -31,7 +32,7 @@ and the peak-memory section covers the conv2d cases and step/cnn too
 (MEMORY_TOO), where lossgrad's arena high-water mark holds the im2col
 column buffers. Only the layer cases:
 
-    bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn'
+    bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn|attention/|step/transformer'
 
 (--filter S: a substring of the names, =NAME one case, or alternatives
 split by '|'; each program applies it.)
@@ -75,10 +76,13 @@ BYTES = {
 LAYERS = {
     "conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3", "batch_norm/64x64x14x14",
     "layer_norm/8192x512", "max_pool2d/64x32x28x28-k2", "step/cnn",
+    "attention/32x128x128-h4-causal", "step/transformer",
 }
 # besides the training steps, in the peak-memory section: the convolutions,
-# whose column buffers (im2col) are in lossgrad's step arena
-MEMORY_TOO = {"conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3"}
+# whose column buffers (im2col) are in lossgrad's step arena, and attention
+# (its [N*H, L, L] scores)
+MEMORY_TOO = {"conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3",
+              "attention/32x128x128-h4-causal"}
 
 # matrix products alone: the BLAS limits of two training steps, reported
 # beside them, not ratio targets

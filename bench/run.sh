@@ -5,7 +5,7 @@
 # Before/after a change: bench/ab.py --old OLD/bench/bench_losses --new
 # build/bench/bench_losses alternates two lossgrad builds instead.
 # Only the layer cases (issue 16, docs/performance.md):
-#   bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn'
+#   bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn|attention/|step/transformer'
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
