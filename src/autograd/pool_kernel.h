@@ -56,11 +56,10 @@ LGC_VECTOR_CLONES static void FN(max_fw)(void *arg, int64_t lo, int64_t hi)
     int64_t dh = p->dim[0].d, dw = dwd->d, sw = dwd->s, pw = dwd->p, kw = dwd->k;
     const int64_t *restrict hlo = p->lo[0], *restrict hhi = p->hi[0];
     const int64_t *restrict wlo = p->lo[1], *restrict whi = p->hi[1];
-    int64_t c0 = (pw + sw - 1) / sw, c1 = (W - 1 - dw * (kw - 1) + pw) / sw + 1;
-    if (W - 1 - dw * (kw - 1) + pw < 0 || c1 > OW)
-        c1 = W - 1 - dw * (kw - 1) + pw < 0 ? 0 : OW;
-    if (c0 > c1)
-        c0 = c1;
+    /* window ow is interior when ow sw - pw >= 0 and ow sw - pw + span <= W - 1 */
+    int64_t room = W - 1 - dw * (kw - 1) + pw;
+    int64_t c1 = room < 0 ? 0 : room / sw + 1 < OW ? room / sw + 1 : OW;
+    int64_t c0 = (pw + sw - 1) / sw < c1 ? (pw + sw - 1) / sw : c1;
     for (int64_t pl = lo; pl < hi; pl++) {
         const T *restrict x = (const T *)a->x + pl * H * W;
         T *restrict y = (T *)a->y + pl * OH * OW;
