@@ -5,10 +5,6 @@
  * the same order whatever the split, so results do not depend on the
  * thread count. */
 
-/* out[o] = sum of output o's elements in double, over outputs [lo, hi)
- * (over column blocks of SUM_BLOCK outputs when the kept dims are one
- * trailing run: input = [rcount][outn], summed row by row, the same order
- * per output as a column walk but streaming and vectorised). */
 /* The sum of n contiguous elements as a vector reduction in double. */
 static inline __attribute__((always_inline)) double FN(run_sum)(const T *restrict x, int64_t n)
 {
@@ -32,6 +28,10 @@ LGC_VECTOR_CLONES static void FN(sum_chunks)(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* out[o] = sum of output o's elements in double, over outputs [lo, hi)
+ * (over column blocks of SUM_BLOCK outputs when the kept dims are one
+ * trailing run: input = [rcount][outn], summed row by row, the same order
+ * per output as a column walk but streaming and vectorised). */
 LGC_VECTOR_CLONES static void FN(sum_range)(void *arg, int64_t lo, int64_t hi)
 {
     const struct sum_args *a = arg;
