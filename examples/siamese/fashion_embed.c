@@ -44,9 +44,9 @@ static int64_t pick(lg_ctx *ctx, const by_class *b, int c)
 }
 
 /* The embedding network, a choice: the MLP 784-256-64, or a CNN
- *   [N, 1, 28, 28] -> conv 3x3 (16) -> batch norm -> ReLU -> max pool 2
- *                  -> conv 3x3 (32) -> batch norm -> ReLU -> max pool 2
- *                  -> linear 1568 -> 64
+ *   [N, 1, 28, 28] -> conv 3x3 (32) -> batch norm -> ReLU -> max pool 2
+ *                  -> conv 3x3 (64) -> batch norm -> ReLU -> max pool 2
+ *                  -> linear 3136 -> 64
  * (mlp is NULL for the CNN). */
 typedef struct embed_net {
     lg_mlp *mlp;
@@ -55,7 +55,7 @@ typedef struct embed_net {
     lg_linear *fc;
 } embed_net;
 
-enum { C1 = 16, C2 = 32 };
+enum { C1 = 32, C2 = 64 }; /* 16 and 32 channels reached 0.899 */
 
 static embed_net net_new(lg_ctx *ctx, const char *name, bool cnn)
 {
