@@ -378,6 +378,70 @@ typedef struct lg_gradcheck_report {
 lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *inputs,
                        const lg_gradcheck_opts *opts, lg_gradcheck_report *report);
 
+/* Gradients as tensors, to any order (torch.autograd.grad).
+ *
+ * lg_grad computes the gradients of outputs[0..nout) with respect to
+ * inputs[0..nin) (each an op result or a leaf that requires grad), with
+ * upstream grad_outputs[i] (NULL, or a NULL element, for a one-element
+ * output: gradient 1), and writes them to grads[0..nin). It does not touch
+ * any tensor's .grad unless accumulate is set. Under create_graph the
+ * gradients are on the tape themselves: lg_grad or lg_backward of anything
+ * computed from them gives second derivatives (gradient penalties,
+ * Hessian-vector products, MAML), and so on to any order. Without it the
+ * gradients are plain step tensors.
+ *
+ * Every op with a taped backward can be walked (lg_op_twice_differentiable
+ * tells which); another op on a path from an output to an input is
+ * LG_ERR_STATE naming it. Only ops on such a path are walked.
+ *
+ * retain_graph keeps the walked graph for another lg_grad or lg_backward;
+ * LG_RETAIN_DEFAULT means "as create_graph" (PyTorch's rule). Without it
+ * the walked ops are consumed as by lg_backward. allow_unused gives NULL
+ * for an input the outputs do not reach (else LG_ERR_STATE). */
+typedef enum lg_retain {
+    LG_RETAIN_DEFAULT = 0, /* retain if create_graph */
+    LG_RETAIN_YES,
+    LG_RETAIN_NO
+} lg_retain;
+typedef struct lg_grad_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (see Options) */
+    bool create_graph;     /* record the gradients' ops: they can be differentiated */
+    lg_retain retain_graph;
+    bool allow_unused;
+    bool accumulate; /* also add each gradient's values into its input's .grad */
+} lg_grad_opts;
+lg_grad_opts lg_grad_opts_default(void);
+lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
+                  lg_tensor *const *grad_outputs, int nin, lg_tensor *const *inputs,
+                  lg_tensor **grads, const lg_grad_opts *opts);
+/* Hessian-vector product of a one-element f: out[i] = sum_j (d^2 f / dx_i
+ * dx_j) v[j], v[j] of inputs[j]'s shape and dtype. Two reverse walks (the
+ * gradient with create_graph, then the gradient of its dot product with
+ * v); f's graph is kept, so calls may repeat with other v (power
+ * iteration, Lanczos). An input f does not reach twice gets zeros.
+ * create_graph: out is on the tape (third derivatives). */
+lg_status lg_hvp(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *const *inputs, lg_tensor *const *v,
+                 lg_tensor **out, bool create_graph);
+/* Jacobian-vector product (forward-mode directional derivative) of y with
+ * respect to inputs along v: *out = sum_j (dy / dx_j) v[j], of y's shape.
+ * Computed by the double-vjp construction (the gradient with respect to u
+ * of (J^T u) . v), so it costs two reverse walks and needs every op on the
+ * path to be twice differentiable; y's graph is kept. */
+lg_status lg_jvp(lg_ctx *ctx, lg_tensor *y, int n, lg_tensor *const *inputs, lg_tensor *const *v,
+                 lg_tensor **out, bool create_graph);
+/* Gradgradcheck: lg_gradcheck of the first gradient. With a fixed random
+ * upstream u, the checked function is x -> J(x)^T u (lg_grad with
+ * create_graph, every input's gradient flattened and joined), so its
+ * analytic gradient is the second derivative through the taped backwards
+ * and its numeric one central differences of first gradients. Same rules,
+ * options and report as lg_gradcheck (worst_index counts over the joined
+ * gradients). */
+lg_status lg_gradgradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
+                           lg_tensor *const *inputs, const lg_gradcheck_opts *opts,
+                           lg_gradcheck_report *report);
+/* Does op i of the registry have a taped backward (can lg_grad walk it)? */
+bool lg_op_twice_differentiable(int i);
+
 /* ------------------------------------------------------------------ */
 /* Differentiable primitives. Float inputs unless noted.               */
 /* ------------------------------------------------------------------ */
@@ -411,6 +475,7 @@ lg_tensor *lg_relu(lg_ctx *ctx, lg_tensor *x); /* grad 0 at 0 */
 lg_tensor *lg_sigmoid(lg_ctx *ctx, lg_tensor *x);
 lg_tensor *lg_log_sigmoid(lg_ctx *ctx, lg_tensor *x); /* min(x,0) - log1p(exp(-|x|)) */
 lg_tensor *lg_tanh(lg_ctx *ctx, lg_tensor *x);
+lg_tensor *lg_erf(lg_ctx *ctx, lg_tensor *x); /* grad 2/sqrt(pi) exp(-x^2) */
 /* log1p(exp(beta x))/beta, or x where beta x > threshold (PyTorch's default
  * is beta 1, threshold 20). */
 lg_tensor *lg_softplus(lg_ctx *ctx, lg_tensor *x, double beta, double threshold);
@@ -520,6 +585,9 @@ lg_tensor *lg_one_hot(lg_ctx *ctx, lg_tensor *labels, int64_t num_classes, lg_dt
 lg_tensor *lg_cast(lg_ctx *ctx, lg_tensor *x, lg_dtype dt);
 /* A differentiable copy of x (gradient passes unchanged). */
 lg_tensor *lg_clone(lg_ctx *ctx, lg_tensor *x);
+/* x broadcast to shape (NumPy rules: x's axes line up with the last ones;
+ * each is 1 or equal), a copy; the gradient is summed back. */
+lg_tensor *lg_expand(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape);
 
 /* ------------------------------------------------------------------ */
 /* Introspection and BLAS                                              */

@@ -81,10 +81,21 @@ void expect_ok(lg_ctx *ctx)
     cr_assert_eq(lg_ctx_status(ctx), LG_OK, "unexpected error: %s", lg_ctx_errmsg(ctx));
 }
 
+bool expect_second_order;
+
 void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *xs,
                       const char *what)
 {
     lg_gradcheck_report r;
+    if (expect_second_order) {
+        lg_status st = lg_gradgradcheck(ctx, fn, user, n, xs, NULL, &r);
+        cr_assert_eq(st, LG_OK, "%s: gradgradcheck failed to run: %s", what, lg_ctx_errmsg(ctx));
+        cr_assert(r.ok,
+                  "%s: second derivative mismatch: max abs err %.3g, max rel err %.3g; worst "
+                  "input %d element %lld: analytic %.10g numeric %.10g",
+                  what, r.max_abs_err, r.max_rel_err, r.worst_input, (long long)r.worst_index,
+                  r.worst_analytic, r.worst_numeric);
+    }
     lg_status st = lg_gradcheck(ctx, fn, user, n, xs, NULL, &r);
     cr_assert_eq(st, LG_OK, "%s: gradcheck failed to run: %s", what, lg_ctx_errmsg(ctx));
     cr_assert(r.checked > 0, "%s: gradcheck compared nothing", what);

@@ -34,6 +34,9 @@ void expect_ok(lg_ctx *ctx);
 /* Runs lg_gradcheck and asserts it passes, printing the report if not. */
 void expect_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_tensor *const *xs,
                       const char *what);
+/* When set, expect_gradcheck first runs lg_gradgradcheck on fn too and
+ * asserts it passes (test_ops sets it for the twice-differentiable ops). */
+extern bool expect_second_order;
 /* Tolerance for comparing a dtype's result with a double reference. */
 double tol_for(lg_dtype dt);
 

@@ -30,6 +30,39 @@ typedef lg_status (*lgA_backward_fn)(lg_ctx *ctx, lg_tensor *y);
 /* The backward of every fused primitive (the fused-loss driver's). */
 LG_HIDDEN lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *y);
 
+/* The taped backwards (taped.def): y's inputs' gradients given g, y's
+ * gradient, computed with public ops and added with lgA_taccum; grad.c
+ * runs them for lg_grad. */
+typedef lg_status (*lgA_taped_fn)(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
+#define LG_TAPED(name) LG_HIDDEN lg_status lgA_tbw_##name(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
+#include "taped.def"
+#undef LG_TAPED
+/* Does input i of y want a gradient in lg_grad's walk (it leads to an
+ * input asked for)? */
+static inline bool lgA_tneeds(const lg_tensor *y, int i)
+{
+    return y->in[i] && y->in[i]->leads;
+}
+/* Adds g into x's gradient of lg_grad's walk (x->tgrad), summed down to
+ * x's shape over broadcast axes first, all with ops (on the tape under
+ * create_graph). Nothing if x does not lead to an input. g NULL: the
+ * ctx's error. */
+LG_HIDDEN lg_status lgA_taccum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g);
+/* g summed down to x's shape over g's broadcast axes, with ops. */
+LG_HIDDEN lg_tensor *lgA_tsum_to(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x);
+/* The adjoint ops, differentiable like any other (their backward is the
+ * op they undo): zeros of x's shape with g placed at the slice (start,
+ * step along axis), added at index along axis (index_select's), or added
+ * at gather's positions. */
+LG_HIDDEN lg_tensor *lgA_slice_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                                       int64_t start, int64_t step);
+LG_HIDDEN lg_tensor *lgA_index_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                                       lg_tensor *index);
+LG_HIDDEN lg_tensor *lgA_gather_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                                        lg_tensor *index);
+/* A constant (no gradient) of t's dtype: a 0-d tensor holding v. */
+LG_HIDDEN lg_tensor *lgA_const(lg_ctx *ctx, const lg_tensor *t, double v);
+
 /* Marks y as the result of op on inputs ins[0..n). If grad mode is on and
  * any input requires grad, y requires grad and is appended to the tape.
  * Returns y (NULL if y is NULL or the input array cannot be stored). */

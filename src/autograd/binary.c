@@ -123,12 +123,76 @@ static lg_status binary_backward(lg_ctx *ctx, int op, lg_tensor *y)
     return binary_finish(ctx, y, da, db);
 }
 
+/* The weight of a maximum's (minimum's) gradient to one side: 0 where the
+ * other side wins (other_wins), 1/2 at a tie, 1 otherwise (NaN included). */
+static lg_tensor *side_weight(lg_ctx *ctx, lg_tensor *other_wins, lg_tensor *a, lg_tensor *b)
+{
+    lg_tensor *c0 = lgA_const(ctx, a, 0), *half = lgA_const(ctx, a, 0.5),
+              *one = lgA_const(ctx, a, 1);
+    return lg_where(ctx, other_wins, c0, lg_where(ctx, lg_eq(ctx, a, b), half, one));
+}
+
+/* The taped backward: the same rules as the kernel, in ops. */
+static lg_status binary_taped(lg_ctx *ctx, int op, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *a = y->in[0], *b = y->in[1], *da = NULL, *db = NULL;
+    bool na = lgA_tneeds(y, 0), nb = lgA_tneeds(y, 1);
+    lg_tensor *c0 = lgA_const(ctx, a, 0);
+    switch (op) {
+    case LGA_OP_add:
+        da = g, db = g;
+        break;
+    case LGA_OP_sub:
+        da = g, db = nb ? lg_neg(ctx, g) : NULL;
+        break;
+    case LGA_OP_mul:
+        da = na ? lg_mul(ctx, g, b) : NULL, db = nb ? lg_mul(ctx, g, a) : NULL;
+        break;
+    case LGA_OP_div:
+        da = na ? lg_div(ctx, g, b) : NULL;
+        db = nb ? lg_neg(ctx, lg_div(ctx, lg_mul(ctx, g, y), b)) : NULL;
+        break;
+    case LGA_OP_pow: /* 0 where b == 0; 0 where a == 0 and b >= 0 */
+        if (na)
+            da = lg_where(ctx, lg_eq(ctx, b, c0), c0,
+                          lg_mul(ctx, lg_mul(ctx, g, b), lg_pow(ctx, a, lg_add_scalar(ctx, b, -1))));
+        if (nb)
+            db = lg_where(ctx, lg_mul(ctx, lg_eq(ctx, a, c0), lg_ge(ctx, b, c0)), c0,
+                          lg_mul(ctx, lg_mul(ctx, g, y), lg_log(ctx, a)));
+        break;
+    case LGA_OP_maximum:
+        da = na ? lg_mul(ctx, g, side_weight(ctx, lg_lt(ctx, a, b), a, b)) : NULL;
+        db = nb ? lg_mul(ctx, g, side_weight(ctx, lg_gt(ctx, a, b), a, b)) : NULL;
+        break;
+    case LGA_OP_minimum:
+        da = na ? lg_mul(ctx, g, side_weight(ctx, lg_gt(ctx, a, b), a, b)) : NULL;
+        db = nb ? lg_mul(ctx, g, side_weight(ctx, lg_lt(ctx, a, b), a, b)) : NULL;
+        break;
+    case LGA_OP_xlogy: /* da 0 where a == 0 and b <= 0 */
+        if (na)
+            da = lg_where(ctx, lg_mul(ctx, lg_eq(ctx, a, c0), lg_le(ctx, b, c0)), c0,
+                          lg_mul(ctx, g, lg_log(ctx, b)));
+        db = nb ? lg_div(ctx, lg_mul(ctx, g, a), b) : NULL;
+        break;
+    default:
+        return lgC_errorf(ctx, LG_ERR_STATE, "lg_grad: binary op %d has no taped form", op);
+    }
+    if (na && lgA_taccum(ctx, a, da) != LG_OK)
+        return ctx->status;
+    if (nb && lgA_taccum(ctx, b, db) != LG_OK)
+        return ctx->status;
+    return LG_OK;
+}
+
 /* One line per row of binary.def: lg_<name> and lgA_bw_<name>. */
 /* clang-format off */
 #define LG_BINARY(name, fwd, da, db) lg_tensor *lg_##name(lg_ctx *ctx, lg_tensor *a, lg_tensor *b) { return binary(ctx, LGA_OP_##name, a, b); }
 #include "binary.def"
 #undef LG_BINARY
 #define LG_BINARY(name, fwd, da, db) lg_status lgA_bw_##name(lg_ctx *ctx, lg_tensor *y) { return binary_backward(ctx, LGA_OP_##name, y); }
+#include "binary.def"
+#undef LG_BINARY
+#define LG_BINARY(name, fwd, da, db) lg_status lgA_tbw_##name(lg_ctx *ctx, lg_tensor *y, lg_tensor *g) { return binary_taped(ctx, LGA_OP_##name, y, g); }
 #include "binary.def"
 #undef LG_BINARY
 /* clang-format on */

@@ -62,3 +62,15 @@ lg_status lgA_bw_clone(lg_ctx *ctx, lg_tensor *y)
 {
     return lgA_accum_shared(ctx, y->in[0], y->grad);
 }
+
+/* Taped: cast back; clone passes g */
+lg_status lgA_tbw_cast(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    return lgA_tneeds(y, 0) ? lgA_taccum(ctx, x, lg_cast(ctx, g, (lg_dtype)x->dtype)) : LG_OK;
+}
+
+lg_status lgA_tbw_clone(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_tneeds(y, 0) ? lgA_taccum(ctx, y->in[0], g) : LG_OK;
+}

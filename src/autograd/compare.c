@@ -138,3 +138,20 @@ lg_status lgA_bw_where(lg_ctx *ctx, lg_tensor *y)
     }
     return LG_OK;
 }
+
+lg_status lgA_tbw_compare(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    (void)ctx, (void)y, (void)g; /* never on the tape */
+    return LG_OK;
+}
+
+/* Taped where: g where the mask holds to a, elsewhere to b */
+lg_status lgA_tbw_where(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *mask = y->saved, *zero = lgA_const(ctx, g, 0);
+    if (lgA_tneeds(y, 0) && lgA_taccum(ctx, y->in[0], lg_where(ctx, mask, g, zero)) != LG_OK)
+        return ctx->status;
+    if (lgA_tneeds(y, 1) && lgA_taccum(ctx, y->in[1], lg_where(ctx, mask, zero, g)) != LG_OK)
+        return ctx->status;
+    return LG_OK;
+}

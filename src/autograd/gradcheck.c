@@ -2,7 +2,8 @@
  *
  * The checked scalar is L(x) = sum(u * fn(x)) for a random upstream u.
  * Analytic: backward of fn(x) with upstream u. Numeric: for each input
- * element, (L(x + eps) - L(x - eps)) / (2 eps) under no-grad. All scratch
+ * element, (L(x + eps) - L(x - eps)) / (2 eps), recorded (fn may take
+ * gradients itself) and the record dropped. All scratch
  * lives in the step arena above a mark and is released before returning,
  * with the tape and the RNG state restored, so the caller's step is as it
  * was (the user's inputs are copied, never touched).
@@ -69,11 +70,15 @@ static double eval(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, lg_tensor *const
 {
     lgC_mark m = lgC_arena_mark(&ctx->arena);
     lgC_mark h = lgC_arena_mark(lgC_header_pool(ctx));
-    ctx->no_grad++;
+    /* recorded (fn may take gradients itself: a gradient penalty), and the
+     * record dropped with the memory below */
+    lg_tensor *tail = ctx->tape_tail;
+    ctx->numeric_pass = true;
     lg_tensor *out = call(ctx, fn, user, xs, ended);
-    ctx->no_grad--;
+    ctx->numeric_pass = false;
     if (*ended)
         return NAN;
+    ctx->tape_tail = tail;
     double s = NAN;
     if (out && lgT_same_shape(out, u))
         s = weighted_sum(out, u);
@@ -248,4 +253,63 @@ lg_status lg_gradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n, lg_te
     if (st != LG_OK)
         report->ok = false;
     return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Gradgradcheck                                                        */
+/* ------------------------------------------------------------------ */
+
+/* The function gradgradcheck checks: x -> J(x)^T u, every input's
+ * gradient flattened and joined. u is drawn at the first call (gradcheck's
+ * analytic pass, whose memory lasts the whole check); the numeric passes
+ * need the gradient's values only. */
+struct first_grad {
+    lg_gradcheck_fn fn;
+    void *user;
+    int n;
+    lg_tensor *u;
+};
+
+static lg_tensor *first_gradient(lg_ctx *ctx, lg_tensor *const *xs, void *arg)
+{
+    struct first_grad *c = arg;
+    bool create = !ctx->numeric_pass; /* a central difference needs values only */
+    lg_tensor *out = c->fn(ctx, xs, c->user), *res = NULL;
+    if (out && lgT_ok(ctx, out, "lg_gradgradcheck", "fn's result")) {
+        if (!c->u)
+            c->u = lg_randn(ctx, (lg_dtype)out->dtype, out->ndim, out->shape);
+        lg_tensor *g[64] = { NULL }, *parts[64];
+        bool ok = c->u != NULL;
+        if (ok && out->requires_grad) {
+            lg_grad_opts o = lg_grad_opts_default();
+            o.create_graph = create;
+            o.allow_unused = true;
+            ok = lg_grad(ctx, 1, &out, &c->u, c->n, xs, g, &o) == LG_OK;
+        }
+        for (int i = 0; ok && i < c->n; i++) {
+            int64_t len = xs[i]->numel;
+            parts[i] = g[i] ? lg_reshape(ctx, g[i], 1, &len) : lgT_zeros_like(ctx, xs[i], "lg_gradgradcheck");
+            if (parts[i] && !g[i])
+                parts[i] = lg_reshape(ctx, parts[i], 1, &len);
+            ok = parts[i] != NULL;
+        }
+        if (ok)
+            res = lg_concat(ctx, c->n, parts, 0);
+    }
+    return res;
+}
+
+lg_status lg_gradgradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
+                           lg_tensor *const *inputs, const lg_gradcheck_opts *opts,
+                           lg_gradcheck_report *report)
+{
+    static const char who[] = "lg_gradgradcheck";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    if (!fn)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: fn is NULL", who);
+    struct first_grad c = { fn, user, n, NULL };
+    return lg_gradcheck(ctx, first_gradient, &c, n, inputs, opts, report);
 }

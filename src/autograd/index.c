@@ -223,3 +223,102 @@ lg_status lgA_bw_one_hot(lg_ctx *ctx, lg_tensor *y)
     (void)ctx, (void)y; /* never on the tape: labels carry no gradient */
     return LG_OK;
 }
+
+/* Taped backwards ------------------------------------------------------- */
+
+lg_status lgA_tbw_index_select(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0],
+                      lgA_index_adjoint(ctx, g, y->in[0], y->attr.axis.axis, y->saved));
+}
+
+lg_status lgA_tbw_gather(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0],
+                      lgA_gather_adjoint(ctx, g, y->in[0], y->attr.axis.axis, y->saved));
+}
+
+lg_status lgA_tbw_one_hot(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    (void)ctx, (void)y, (void)g; /* no gradient to the labels */
+    return LG_OK;
+}
+
+/* index_adjoint: y = zeros of x's shape, y[index[j]] += g[j] along axis
+ * (index_select's gradient as an op); its gradient is index_select of gy. */
+lg_tensor *lgA_index_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                             lg_tensor *index)
+{
+    if (!g)
+        return NULL;
+    lg_tensor *y = lgT_zeros_like(ctx, x, "lg_grad");
+    if (!y)
+        return NULL;
+    select_move(y, g, axis, index, false);
+    y->attr.axis.axis = axis;
+    y->saved = index;
+    return lgA_record(ctx, LGA_OP_index_adjoint, y, 1, &g);
+}
+
+lg_status lgA_bw_index_adjoint(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *g = y->in[0];
+    lg_tensor *dg = lgT_new_like(ctx, g, "lg_backward");
+    if (!dg)
+        return ctx->status;
+    select_move(y->grad, dg, y->attr.axis.axis, y->saved, true);
+    return lgA_accum(ctx, g, dg);
+}
+
+lg_status lgA_tbw_index_adjoint(lg_ctx *ctx, lg_tensor *y, lg_tensor *gy)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], lg_index_select(ctx, gy, y->attr.axis.axis, y->saved));
+}
+
+/* gather_adjoint: y = zeros of x's shape with g added at gather's
+ * positions (gather's gradient as an op); its gradient is gather of gy. */
+lg_tensor *lgA_gather_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                              lg_tensor *index)
+{
+    if (!g)
+        return NULL;
+    lg_tensor *y = lgT_zeros_like(ctx, x, "lg_grad");
+    if (!y)
+        return NULL;
+    int64_t st = axis_stride(x, axis);
+    const int64_t *iv = LGT_I(index);
+    for (int64_t i = 0; i < g->numel; i++) {
+        int64_t o = gather_off(x, index, axis, i) + iv[i] * st;
+        lgT_set(y, o, lgT_get(y, o) + lgT_get(g, i));
+    }
+    y->attr.axis.axis = axis;
+    y->saved = index;
+    return lgA_record(ctx, LGA_OP_gather_adjoint, y, 1, &g);
+}
+
+lg_status lgA_bw_gather_adjoint(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *g = y->in[0], *index = y->saved;
+    lg_tensor *dg = lgT_new_like(ctx, g, "lg_backward");
+    if (!dg)
+        return ctx->status;
+    int ax = y->attr.axis.axis;
+    int64_t st = axis_stride(y, ax);
+    const int64_t *iv = LGT_I(index);
+    for (int64_t i = 0; i < g->numel; i++)
+        lgT_set(dg, i, lgT_get(y->grad, gather_off(y, index, ax, i) + iv[i] * st));
+    return lgA_accum(ctx, g, dg);
+}
+
+lg_status lgA_tbw_gather_adjoint(lg_ctx *ctx, lg_tensor *y, lg_tensor *gy)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], lg_gather(ctx, gy, y->attr.axis.axis, y->saved));
+}

@@ -220,3 +220,77 @@ lg_status lgA_bw_logsumexp(lg_ctx *ctx, lg_tensor *y)
     }
     return lgA_accum(ctx, x, gx);
 }
+
+/* Taped backwards ------------------------------------------------------- */
+
+/* g reshaped to y's keepdim shape, broadcastable against x. */
+static lg_tensor *keep_shaped(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    int64_t kshape[LG_MAX_DIMS];
+    int knd = backward_plan(y, y->in[0], NULL, kshape);
+    return lg_reshape(ctx, g, knd, kshape);
+}
+
+static lg_status sum_mean_taped(lg_ctx *ctx, lg_tensor *y, lg_tensor *g, bool mean)
+{
+    lg_tensor *x = y->in[0];
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    lg_tensor *dx = lg_expand(ctx, keep_shaped(ctx, y, g), x->ndim, x->shape);
+    if (mean) {
+        lgT_reduce p;
+        int64_t kshape[LG_MAX_DIMS];
+        backward_plan(y, x, &p, kshape);
+        if (p.rcount > 0)
+            dx = lg_mul_scalar(ctx, dx, 1.0 / (double)p.rcount);
+    }
+    return lgA_taccum(ctx, x, dx);
+}
+
+lg_status lgA_tbw_sum(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return sum_mean_taped(ctx, y, g, false);
+}
+
+lg_status lgA_tbw_mean(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return sum_mean_taped(ctx, y, g, true);
+}
+
+/* max, min: g at the chosen element, through a constant 0/1 mask */
+static lg_status extreme_taped(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    lgT_reduce p;
+    int64_t kshape[LG_MAX_DIMS];
+    backward_plan(y, x, &p, kshape);
+    lg_tensor *mask = lgT_zeros_like(ctx, x, "lg_grad");
+    if (!mask)
+        return ctx->status;
+    const int64_t *idx = LGT_I(y->saved);
+    for (int64_t o = 0; o < p.outn; o++)
+        lgT_set(mask, lgT_reduce_base(&p, o) + lgT_roff(&p, idx[o]), 1.0);
+    return lgA_taccum(ctx, x, lg_mul(ctx, keep_shaped(ctx, y, g), mask));
+}
+
+lg_status lgA_tbw_max(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return extreme_taped(ctx, y, g);
+}
+
+lg_status lgA_tbw_min(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return extreme_taped(ctx, y, g);
+}
+
+/* logsumexp: g exp(x - y) */
+lg_status lgA_tbw_logsumexp(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    lg_tensor *e = lg_exp(ctx, lg_sub(ctx, x, keep_shaped(ctx, y, y)));
+    return lgA_taccum(ctx, x, lg_mul(ctx, keep_shaped(ctx, y, g), e));
+}

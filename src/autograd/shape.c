@@ -185,3 +185,64 @@ lg_tensor *lg_transpose(lg_ctx *ctx, lg_tensor *x, int axis0, int axis1)
     }
     return lg_permute(ctx, x, perm);
 }
+
+/* Taped: dx = g reshaped back; permuted back */
+lg_status lgA_tbw_reshape(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    return lgA_tneeds(y, 0) ? lgA_taccum(ctx, x, lg_reshape(ctx, g, x->ndim, x->shape)) : LG_OK;
+}
+
+lg_status lgA_tbw_permute(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    int inv[LG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        inv[y->attr.permute.perm[d]] = d;
+    return lgA_taccum(ctx, x, lg_permute(ctx, g, inv));
+}
+
+/* expand: y = x broadcast to shape (a copy); dx = g summed back to x's
+ * shape over the broadcast axes (in lgA_accum / lgA_taccum). */
+lg_tensor *lg_expand(lg_ctx *ctx, lg_tensor *x, int ndim, const int64_t *shape)
+{
+    static const char who[] = "lg_expand";
+    if (!ctx || !lgT_ok_float(ctx, x, who, "x"))
+        return NULL;
+    if (ndim < x->ndim || ndim > LG_MAX_DIMS)
+        return lgC_error(ctx, LG_ERR_SHAPE, "%s: ndim = %d, expected x's %d dims up to %d", who,
+                         ndim, x->ndim, LG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return lgC_error(ctx, LG_ERR_NULL, "%s: shape is NULL", who);
+    int64_t src[LG_MAX_DIMS];
+    int lead = ndim - x->ndim;
+    for (int d = 0; d < ndim; d++) {
+        src[d] = d < lead ? 1 : x->shape[d - lead];
+        if (src[d] != 1 && src[d] != shape[d]) {
+            char a[160];
+            lgT_shape_str(x, a, sizeof a);
+            return lgC_error(ctx, LG_ERR_SHAPE,
+                             "%s: x %s does not broadcast to the shape: dim %d is %lld, expected "
+                             "1 or %lld",
+                             who, a, d, (long long)src[d], (long long)shape[d]);
+        }
+    }
+    lg_tensor *y = lgT_new(ctx, (lg_dtype)x->dtype, ndim, shape, who);
+    if (!y)
+        return NULL;
+    if (y->numel > 0)
+        lgT_expand(ctx, y, x, ndim, src);
+    return lgA_record(ctx, LGA_OP_expand, y, 1, &x);
+}
+
+lg_status lgA_bw_expand(lg_ctx *ctx, lg_tensor *y)
+{
+    return lgA_accum_shared(ctx, y->in[0], y->grad);
+}
+
+lg_status lgA_tbw_expand(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_tneeds(y, 0) ? lgA_taccum(ctx, y->in[0], g) : LG_OK;
+}

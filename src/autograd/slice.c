@@ -221,3 +221,65 @@ lg_tensor *lg_stack(lg_ctx *ctx, int n, lg_tensor *const *xs, int axis)
     }
     return lg_concat(ctx, n, parts, ax);
 }
+
+/* Taped backwards ------------------------------------------------------- */
+
+lg_status lgA_tbw_slice(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0],
+                      lgA_slice_adjoint(ctx, g, y->in[0], y->attr.slice.axis, y->attr.slice.start,
+                                        y->attr.slice.step));
+}
+
+lg_status lgA_tbw_concat(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    int ax = y->attr.axis.axis;
+    int64_t off = 0;
+    for (int i = 0; i < y->nin; i++) {
+        lg_tensor *x = y->in[i];
+        if (lgA_tneeds(y, i) && lgA_taccum(ctx, x, lg_narrow(ctx, g, ax, off, x->shape[ax])) != LG_OK)
+            return ctx->status;
+        off += x->shape[ax];
+    }
+    return LG_OK;
+}
+
+/* slice_adjoint: y = zeros of x's shape with y[start::step] = g along axis
+ * (a slice's gradient as an op); its gradient is the slice of gy. */
+lg_tensor *lgA_slice_adjoint(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x, int axis,
+                             int64_t start, int64_t step)
+{
+    if (!g)
+        return NULL;
+    lg_tensor *y = lgT_zeros_like(ctx, x, "lg_grad");
+    if (!y)
+        return NULL;
+    slice_move(y, g, axis, start, step, ADD);
+    y->attr.slice.axis = axis;
+    y->attr.slice.start = start;
+    y->attr.slice.step = step;
+    return lgA_record(ctx, LGA_OP_slice_adjoint, y, 1, &g);
+}
+
+lg_status lgA_bw_slice_adjoint(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *g = y->in[0];
+    lg_tensor *dg = lgT_new_like(ctx, g, "lg_backward");
+    if (!dg)
+        return ctx->status;
+    slice_move(y->grad, dg, y->attr.slice.axis, y->attr.slice.start, y->attr.slice.step, TAKE);
+    return lgA_accum(ctx, g, dg);
+}
+
+lg_status lgA_tbw_slice_adjoint(lg_ctx *ctx, lg_tensor *y, lg_tensor *gy)
+{
+    lg_tensor *g = y->in[0];
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    int ax = y->attr.slice.axis;
+    int64_t start = y->attr.slice.start, step = y->attr.slice.step, n = g->shape[ax];
+    int64_t stop = n > 0 ? start + (n - 1) * step + 1 : start;
+    return lgA_taccum(ctx, g, lg_slice(ctx, gy, ax, start, stop, step));
+}

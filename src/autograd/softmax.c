@@ -93,3 +93,22 @@ lg_status lgA_bw_log_softmax(lg_ctx *ctx, lg_tensor *y)
 {
     return softmax_backward(ctx, y, true);
 }
+
+/* Taped: softmax dx = y (g - sum(g y)); log_softmax dx = g - e^y sum(g) */
+lg_status lgA_tbw_softmax(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    int ax = y->attr.axis.axis;
+    lg_tensor *s = lg_sum(ctx, lg_mul(ctx, g, y), 1, &ax, true);
+    return lgA_taccum(ctx, y->in[0], lg_mul(ctx, y, lg_sub(ctx, g, s)));
+}
+
+lg_status lgA_tbw_log_softmax(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    int ax = y->attr.axis.axis;
+    lg_tensor *s = lg_sum(ctx, g, 1, &ax, true);
+    return lgA_taccum(ctx, y->in[0], lg_sub(ctx, g, lg_mul(ctx, lg_exp(ctx, y), s)));
+}

@@ -112,6 +112,7 @@ struct lg_ctx {
     uint64_t backwards;  /* backward passes so far (scopes check it) */
     unsigned scope_turn; /* rotates the gap each scope leaves before its headers */
     bool fence_on;       /* gradcheck's backward: gradients only for tensors after fence */
+    bool numeric_pass;   /* gradcheck is evaluating fn for a central difference */
     lgC_mark fence;
     int nscopes;
     struct lgC_scope {

@@ -77,10 +77,15 @@ struct lg_tensor {
     void *aux;               /* op-private data in the step arena (fused losses) */
     lgT_attr attr;
     struct lg_tensor *tape_prev; /* the op recorded before this one */
+    /* lg_grad's walk (grad.c): the gradient so far, a tensor that may be on
+     * the tape itself, and whether this op's result leads to an input
+     * asked for. Both are cleared when the call returns. */
+    struct lg_tensor *tgrad;
+    bool leads;
     /* Keeps the header at LGC_HEADER_BYTES: the header pools' rotation
      * (core.h) turns LGC_HEADER_BYTES / 8 times, and the stale-handle
      * guarantee is tested over that many step ends. */
-    unsigned char reserved_[72];
+    unsigned char reserved_[56];
 };
 
 #define LGT_F(t) ((float *)(t)->data)

@@ -1,0 +1,467 @@
+/* grad.c: gradients as tensors (lg_grad), to any order, and the products
+ * built from them (lg_hvp, lg_jvp).
+ *
+ * lg_grad walks the tape from its tail as lg_backward does, but through
+ * each op's taped backward (taped.def): the gradients it computes are made
+ * with public ops, so under create_graph they are recorded like any other
+ * result and can be differentiated again. Gradients travel in each
+ * tensor's tgrad field, never in .grad: a parameter's accumulated gradient
+ * is untouched unless accumulate is asked for.
+ *
+ * Only ops on a path to an input asked for are walked: a forward pass over
+ * the tape first marks each result that leads to one (tensor->leads).
+ * Under create_graph the ops of the gradient are appended to the tape
+ * while it is walked; the walk starts from the tail as it was, so it never
+ * visits them. Both fields are cleared before returning.
+ *
+ * Double-vjp: the Jacobian-vector product J v of y = f(x) is the gradient
+ * with respect to u of (J^T u) . v, for any u (J^T u is linear in u).
+ */
+#include "autograd.h"
+
+#include <string.h>
+
+static const lgA_taped_fn taped_fns[LGA_NOPS] = {
+#define LG_TAPED(name) [LGA_OP_##name] = lgA_tbw_##name,
+#include "taped.def"
+#undef LG_TAPED
+};
+
+bool lg_op_twice_differentiable(int i)
+{
+    return i >= 0 && i < LGA_NOPS && taped_fns[i] != NULL;
+}
+
+lg_tensor *lgA_const(lg_ctx *ctx, const lg_tensor *t, double v)
+{
+    return lg_scalar(ctx, (lg_dtype)t->dtype, v);
+}
+
+lg_tensor *lgA_tsum_to(lg_ctx *ctx, lg_tensor *g, const lg_tensor *x)
+{
+    if (!g || lgT_same_shape(g, x))
+        return g;
+    int axes[LG_MAX_DIMS], n = 0, lead = g->ndim - x->ndim;
+    for (int d = 0; d < g->ndim; d++)
+        if (d < lead || (x->shape[d - lead] == 1 && g->shape[d] != 1))
+            axes[n++] = d;
+    lg_tensor *s = n ? lg_sum(ctx, g, n, axes, true) : g;
+    return lg_reshape(ctx, s, x->ndim, x->shape);
+}
+
+lg_status lgA_taccum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
+{
+    if (!g)
+        return ctx->status != LG_OK ? ctx->status : LG_ERR_STATE;
+    if (!x->leads)
+        return LG_OK;
+    g = lgA_tsum_to(ctx, g, x);
+    if (g && x->tgrad)
+        g = lg_add(ctx, x->tgrad, g);
+    if (!g)
+        return ctx->status;
+    x->tgrad = g;
+    return LG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                              */
+/* ------------------------------------------------------------------ */
+
+static const lg_grad_opts grad_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc grad_desc = LGC_DESC0(lg_grad_opts, grad_defaults);
+
+lg_grad_opts lg_grad_opts_default(void)
+{
+    return grad_defaults;
+}
+
+/* ------------------------------------------------------------------ */
+/* The walk                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct walk {
+    lg_tensor **ops; /* the tape's entries, oldest first */
+    int64_t nops;
+} walk;
+
+/* The tape as an array, oldest first, in the step arena. */
+static bool tape_array(lg_ctx *ctx, const char *who, walk *w)
+{
+    int64_t n = 0;
+    for (lg_tensor *y = ctx->tape_tail; y; y = y->tape_prev)
+        n++;
+    w->nops = n;
+    w->ops = lgC_salloc(ctx, (size_t)(n ? n : 1) * sizeof *w->ops, who);
+    if (!w->ops)
+        return false;
+    for (lg_tensor *y = ctx->tape_tail; y; y = y->tape_prev)
+        w->ops[--n] = y;
+    return true;
+}
+
+/* Clears what the walk wrote in every tensor it may have touched. */
+static void clear_marks(const walk *w, int nout, lg_tensor *const *outs, int nin,
+                        lg_tensor *const *ins)
+{
+    for (int64_t k = 0; k < w->nops; k++) {
+        lg_tensor *y = w->ops[k];
+        y->tgrad = NULL, y->leads = false;
+        for (int i = 0; i < y->nin; i++)
+            if (y->in[i])
+                y->in[i]->tgrad = NULL, y->in[i]->leads = false;
+    }
+    for (int i = 0; i < nout; i++)
+        outs[i]->tgrad = NULL, outs[i]->leads = false;
+    for (int i = 0; i < nin; i++)
+        ins[i]->tgrad = NULL, ins[i]->leads = false;
+}
+
+static lg_status check_args(lg_ctx *ctx, const char *who, int nout, lg_tensor *const *outputs,
+                            lg_tensor *const *grad_outputs, int nin, lg_tensor *const *inputs,
+                            lg_tensor **grads)
+{
+    if (!outputs || !inputs || !grads)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who,
+                          !outputs ? "outputs" : (!inputs ? "inputs" : "grads"));
+    if (nout < 1 || nin < 1)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: nout = %d, nin = %d, expected at least 1 each",
+                          who, nout, nin);
+    for (int i = 0; i < nout; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "outputs[%d]", i);
+        if (!lgT_ok_float(ctx, outputs[i], who, arg))
+            return ctx->status;
+        if (!outputs[i]->requires_grad)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "%s: outputs[%d] does not require grad (no input marked with "
+                              "lg_requires_grad reaches it)",
+                              who, i);
+        if (outputs[i]->consumed)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "%s: outputs[%d]'s graph was already walked by a backward that "
+                              "did not keep it (retain_graph)",
+                              who, i);
+        const lg_tensor *u = grad_outputs ? grad_outputs[i] : NULL;
+        if (!u) {
+            if (outputs[i]->numel != 1) {
+                char sh[160];
+                lgT_shape_str(outputs[i], sh, sizeof sh);
+                return lgC_errorf(ctx, LG_ERR_NULL,
+                                  "%s: grad_outputs[%d] is NULL and outputs[%d] has shape %s; "
+                                  "only a one-element output takes gradient 1 implicitly",
+                                  who, i, i, sh);
+            }
+            continue;
+        }
+        snprintf(arg, sizeof arg, "grad_outputs[%d]", i);
+        if (!lgT_ok_float(ctx, u, who, arg))
+            return ctx->status;
+        if (!lgT_same_shape(u, outputs[i]) || u->dtype != outputs[i]->dtype) {
+            char a[160], b[160];
+            lgT_shape_str(u, a, sizeof a);
+            lgT_shape_str(outputs[i], b, sizeof b);
+            return lgC_errorf(ctx, LG_ERR_SHAPE,
+                              "%s: grad_outputs[%d] is %s %s, expected outputs[%d]'s %s %s", who,
+                              i, lgT_dtype_name((lg_dtype)u->dtype), a, i,
+                              lgT_dtype_name((lg_dtype)outputs[i]->dtype), b);
+        }
+    }
+    for (int i = 0; i < nin; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "inputs[%d]", i);
+        if (!lgT_ok_float(ctx, inputs[i], who, arg))
+            return ctx->status;
+        if (!inputs[i]->requires_grad)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "%s: inputs[%d] does not require grad (mark it with "
+                              "lg_requires_grad, or compute it from one that does)",
+                              who, i);
+    }
+    return LG_OK;
+}
+
+/* Seeds, walks and collects; the caller clears the marks. */
+static lg_status run(lg_ctx *ctx, const char *who, const walk *w, int nout,
+                     lg_tensor *const *outputs, lg_tensor *const *grad_outputs, int nin,
+                     lg_tensor *const *inputs, lg_tensor **grads, const lg_grad_opts *o,
+                     bool retain)
+{
+    /* which results lead to an input: forward over the tape */
+    for (int i = 0; i < nin; i++)
+        inputs[i]->leads = true;
+    for (int64_t k = 0; k < w->nops; k++) {
+        lg_tensor *y = w->ops[k];
+        for (int i = 0; i < y->nin && !y->leads; i++)
+            y->leads = y->in[i] && y->in[i]->leads;
+    }
+    for (int i = 0; i < nout; i++) {
+        lg_tensor *u = grad_outputs ? grad_outputs[i] : NULL;
+        if (!u) {
+            u = lgT_new_like(ctx, outputs[i], who);
+            if (!u)
+                return ctx->status;
+            lgT_fill(u, 1.0);
+        }
+        if (!outputs[i]->leads)
+            continue;
+        outputs[i]->tgrad = outputs[i]->tgrad ? lg_add(ctx, outputs[i]->tgrad, u) : u;
+        if (!outputs[i]->tgrad)
+            return ctx->status;
+    }
+    for (int64_t k = w->nops - 1; k >= 0; k--) {
+        lg_tensor *y = w->ops[k];
+        if (!y->tgrad || !y->leads)
+            continue;
+        lgA_taped_fn fn = taped_fns[y->op];
+        if (!fn)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "%s: the %s op has no taped backward yet, so gradients through it "
+                              "cannot be taken with lg_grad (lg_backward can)",
+                              who, lg_op_name(y->op));
+        lg_tensor *g = y->tgrad;
+        if (fn(ctx, y, g) != LG_OK)
+            return ctx->status != LG_OK ? ctx->status : LG_ERR_STATE;
+        if (ctx->status != LG_OK)
+            return ctx->status;
+        if (!retain)
+            y->consumed = true;
+    }
+    for (int i = 0; i < nin; i++) {
+        grads[i] = inputs[i]->tgrad;
+        if (!grads[i] && !o->allow_unused)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "%s: inputs[%d] is not reached from the outputs (allow_unused "
+                              "gives NULL for it)",
+                              who, i);
+        /* an input that is an output, or reached only by a view, gets its
+         * own tensor: the caller may keep it past later walks */
+    }
+    if (o->accumulate)
+        for (int i = 0; i < nin; i++) {
+            if (!grads[i])
+                continue;
+            lg_tensor *dst = lgA_grad_buffer(ctx, inputs[i]);
+            if (!dst)
+                return ctx->status;
+            lgT_sum_to(ctx, dst, grads[i]);
+        }
+    return LG_OK;
+}
+
+/* Drops the consumed entries from the tape (a walk that did not retain). */
+static void prune_tape(lg_ctx *ctx)
+{
+    lg_tensor **keep = &ctx->tape_tail;
+    for (lg_tensor *y = ctx->tape_tail, *next; y; y = next) {
+        next = y->tape_prev;
+        if (!y->consumed) {
+            *keep = y;
+            keep = &y->tape_prev;
+        }
+    }
+    *keep = NULL;
+}
+
+lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
+                  lg_tensor *const *grad_outputs, int nin, lg_tensor *const *inputs,
+                  lg_tensor **grads, const lg_grad_opts *opts)
+{
+    static const char who[] = "lg_grad";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    lg_grad_opts o;
+    if (!lgC_opts(ctx, who, &grad_desc, opts, &o))
+        return ctx->status;
+    if ((unsigned)o.retain_graph > LG_RETAIN_NO)
+        return lgC_errorf(ctx, LG_ERR_VALUE,
+                          "%s: retain_graph = %d, expected LG_RETAIN_DEFAULT, LG_RETAIN_YES or "
+                          "LG_RETAIN_NO",
+                          who, (int)o.retain_graph);
+    if (grads && nin > 0)
+        for (int i = 0; i < nin; i++)
+            grads[i] = NULL;
+    lg_status st = check_args(ctx, who, nout, outputs, grad_outputs, nin, inputs, grads);
+    if (st != LG_OK)
+        return st;
+    bool retain = o.retain_graph == LG_RETAIN_DEFAULT ? o.create_graph
+                                                       : o.retain_graph == LG_RETAIN_YES;
+    walk w;
+    if (!tape_array(ctx, who, &w))
+        return ctx->status;
+    if (!o.create_graph)
+        ctx->no_grad++;
+    st = run(ctx, who, &w, nout, outputs, grad_outputs, nin, inputs, grads, &o, retain);
+    if (!o.create_graph)
+        ctx->no_grad--;
+    clear_marks(&w, nout, outputs, nin, inputs);
+    if (!retain)
+        prune_tape(ctx);
+    if (st != LG_OK)
+        for (int i = 0; i < nin; i++)
+            grads[i] = NULL;
+    else
+        ctx->backwards++;
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Products                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Checks that v[i] matches inputs[i] in shape and dtype. */
+static lg_status check_vectors(lg_ctx *ctx, const char *who, const char *vname, int n,
+                               lg_tensor *const *like, lg_tensor *const *v)
+{
+    if (!v)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, vname);
+    for (int i = 0; i < n; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "%s[%d]", vname, i);
+        if (!lgT_ok_float(ctx, v[i], who, arg))
+            return ctx->status;
+        if (!lgT_same_shape(v[i], like[i]) || v[i]->dtype != like[i]->dtype) {
+            char a[160], b[160];
+            lgT_shape_str(v[i], a, sizeof a);
+            lgT_shape_str(like[i], b, sizeof b);
+            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: %s[%d] is %s %s, expected %s %s", who,
+                              vname, i, lgT_dtype_name((lg_dtype)v[i]->dtype), a,
+                              lgT_dtype_name((lg_dtype)like[i]->dtype), b);
+        }
+    }
+    return LG_OK;
+}
+
+/* sum_i sum(a[i] * b[i]) over the non-NULL a[i], a one-element tensor; or
+ * NULL with *none set when every a[i] is NULL. */
+static lg_tensor *dot_all(lg_ctx *ctx, int n, lg_tensor *const *a, lg_tensor *const *b, bool *none)
+{
+    lg_tensor *s = NULL;
+    *none = true;
+    for (int i = 0; i < n; i++) {
+        if (!a[i] || !a[i]->requires_grad)
+            continue;
+        *none = false;
+        lg_tensor *t = lg_sum(ctx, lg_mul(ctx, a[i], b[i]), 0, NULL, false);
+        s = s ? lg_add(ctx, s, t) : t;
+        if (!s)
+            return NULL;
+    }
+    return s;
+}
+
+/* Fills NULL results with zeros like like[i]. */
+static lg_status zeros_for_unused(lg_ctx *ctx, int n, lg_tensor *const *like, lg_tensor **out)
+{
+    for (int i = 0; i < n; i++)
+        if (!out[i] && !(out[i] = lgT_zeros_like(ctx, like[i], "lg_hvp")))
+            return ctx->status;
+    return LG_OK;
+}
+
+lg_status lg_hvp(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *const *inputs, lg_tensor *const *v,
+                 lg_tensor **out, bool create_graph)
+{
+    static const char who[] = "lg_hvp";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    if (!out || !inputs)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !out ? "out" : "inputs");
+    if (n < 1)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: n = %d, expected at least 1", who, n);
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!lgT_ok_float(ctx, f, who, "f"))
+        return ctx->status;
+    if (f->numel != 1) {
+        char sh[160];
+        lgT_shape_str(f, sh, sizeof sh);
+        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: f has shape %s, expected one element", who,
+                          sh);
+    }
+    for (int i = 0; i < n; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "inputs[%d]", i);
+        if (!lgT_ok_float(ctx, inputs[i], who, arg))
+            return ctx->status;
+    }
+    if (check_vectors(ctx, who, "v", n, inputs, v) != LG_OK)
+        return ctx->status;
+    lg_tensor *g[64], **gp = n <= 64 ? g : lgC_salloc(ctx, (size_t)n * sizeof *gp, who);
+    if (!gp)
+        return ctx->status;
+    /* the first gradient with its graph; f's graph is kept for the next call */
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    o.retain_graph = LG_RETAIN_YES;
+    o.allow_unused = true;
+    if (lg_grad(ctx, 1, &f, NULL, n, inputs, gp, &o) != LG_OK)
+        return ctx->status;
+    bool none;
+    lg_tensor *s = dot_all(ctx, n, gp, v, &none);
+    if (!none) {
+        if (!s)
+            return ctx->status;
+        o.create_graph = create_graph;
+        if (lg_grad(ctx, 1, &s, NULL, n, inputs, out, &o) != LG_OK)
+            return ctx->status;
+    }
+    return zeros_for_unused(ctx, n, inputs, out);
+}
+
+lg_status lg_jvp(lg_ctx *ctx, lg_tensor *y, int n, lg_tensor *const *inputs, lg_tensor *const *v,
+                 lg_tensor **out, bool create_graph)
+{
+    static const char who[] = "lg_jvp";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    if (!out)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: out is NULL", who);
+    *out = NULL;
+    if (!inputs)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: inputs is NULL", who);
+    if (n < 1)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: n = %d, expected at least 1", who, n);
+    if (!lgT_ok_float(ctx, y, who, "y"))
+        return ctx->status;
+    for (int i = 0; i < n; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "inputs[%d]", i);
+        if (!lgT_ok_float(ctx, inputs[i], who, arg))
+            return ctx->status;
+    }
+    if (check_vectors(ctx, who, "v", n, inputs, v) != LG_OK)
+        return ctx->status;
+    lg_tensor *g[64], **gp = n <= 64 ? g : lgC_salloc(ctx, (size_t)n * sizeof *gp, who);
+    if (!gp)
+        return ctx->status;
+    /* u: any value (J^T u is linear in u); zeros, made a leaf of this walk */
+    lg_tensor *u = lgT_zeros_like(ctx, y, who);
+    if (!u)
+        return ctx->status;
+    u->requires_grad = true;
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    o.retain_graph = LG_RETAIN_YES;
+    o.allow_unused = true;
+    if (lg_grad(ctx, 1, &y, &u, n, inputs, gp, &o) != LG_OK)
+        return ctx->status;
+    bool none;
+    lg_tensor *s = dot_all(ctx, n, gp, v, &none);
+    if (!none) {
+        if (!s)
+            return ctx->status;
+        o.create_graph = create_graph;
+        if (lg_grad(ctx, 1, &s, NULL, 1, &u, out, &o) != LG_OK)
+            return ctx->status;
+    }
+    if (!*out && !(*out = lgT_zeros_like(ctx, y, who)))
+        return ctx->status;
+    return LG_OK;
+}

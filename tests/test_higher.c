@@ -1,0 +1,265 @@
+/* test_higher.c: lg_grad, gradients of gradients, lg_hvp, lg_jvp and
+ * lg_gradgradcheck, against closed forms, float64 central differences and
+ * lg_backward's first-order kernels. */
+#include "helpers.h"
+
+#include <string.h>
+
+/* A small MLP-like function of (x, W, b): sum(log_softmax(tanh(x W^T + b))
+ * * weights), every op on the path twice differentiable. */
+static lg_tensor *mlp_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    (void)user;
+    lg_tensor *h = lg_tanh(c, lg_matmul_bias(c, in[0], in[1], in[2], false, true));
+    lg_tensor *l = lg_log_softmax(c, h, -1);
+    return lg_mul(c, l, lg_sigmoid(c, in[0]));
+}
+
+Test(higher, first_order_lg_grad_equals_lg_backward)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        lg_dtype d = dt ? LG_F64 : LG_F32;
+        lg_ctx *ctx = test_ctx(3);
+        lg_tensor *x = lg_randn(ctx, d, 2, SHAPE(4, 5)), *w = lg_randn(ctx, d, 2, SHAPE(5, 5)),
+                  *b = lg_randn(ctx, d, 1, SHAPE(5));
+        lg_tensor *in[3] = { x, w, b };
+        for (int i = 0; i < 3; i++)
+            lg_requires_grad(ctx, in[i], true);
+        lg_tensor *u = lg_randn(ctx, d, 2, SHAPE(4, 5));
+        lg_tensor *g[3], *again[3];
+        lg_tensor *y = mlp_fn(ctx, in, NULL);
+        cr_assert_eq(lg_grad(ctx, 1, &y, &u, 3, in, g, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        for (int i = 0; i < 3; i++)
+            cr_assert_null(lg_tensor_grad(in[i]), "lg_grad must not touch .grad");
+        /* the graph was consumed (no retain): a second walk is an error */
+        cr_assert_eq(lg_grad(ctx, 1, &y, &u, 3, in, again, NULL), LG_ERR_STATE);
+        lg_ctx_clear_error(ctx);
+        y = mlp_fn(ctx, in, NULL);
+        expect_ok(ctx);
+        cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK);
+        for (int i = 0; i < 3; i++)
+            expect_close_to(g[i], lg_tensor_grad(in[i]), d == LG_F32 ? 1e-6 : 1e-14,
+                            "lg_grad vs lg_backward");
+        lg_ctx_free(ctx);
+    }
+}
+
+/* f = sum(x^3): gradient 3x^2, Hessian diag(6x). */
+Test(higher, second_derivative_of_a_cube_is_6x)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double xv[4] = { -1.5, 0.25, 2.0, 3.0 }, vv[4] = { 1, -2, 0.5, 4 };
+    lg_tensor *x = T_FROM(ctx, LG_F64, xv, 4), *v = T_FROM(ctx, LG_F64, vv, 4);
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *f = lg_sum(ctx, lg_pow_scalar(ctx, x, 3), 0, NULL, false);
+    lg_tensor *g, *hv;
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    cr_assert_eq(lg_grad(ctx, 1, &f, NULL, 1, &x, &g, &o), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    double want[4];
+    for (int i = 0; i < 4; i++)
+        want[i] = 3 * xv[i] * xv[i];
+    expect_close(g, want, 4, 1e-15, "gradient");
+    cr_assert(lg_tensor_requires_grad(g), "create_graph: the gradient is on the tape");
+    /* Hessian-vector product, twice on the same graph */
+    for (int rep = 0; rep < 2; rep++) {
+        cr_assert_eq(lg_hvp(ctx, f, 1, &x, &v, &hv, false), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        for (int i = 0; i < 4; i++)
+            want[i] = 6 * xv[i] * vv[i];
+        expect_close(hv, want, 4, 1e-15, "hvp");
+    }
+    /* third derivative: d/dx sum(d/dx g) = 6 each */
+    lg_tensor *g2, *g3;
+    lg_tensor *sg = lg_sum(ctx, g, 0, NULL, false);
+    cr_assert_eq(lg_grad(ctx, 1, &sg, NULL, 1, &x, &g2, &o), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    lg_tensor *sg2 = lg_sum(ctx, g2, 0, NULL, false);
+    cr_assert_eq(lg_grad(ctx, 1, &sg2, NULL, 1, &x, &g3, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    for (int i = 0; i < 4; i++)
+        want[i] = 6;
+    expect_close(g3, want, 4, 1e-15, "third derivative");
+    lg_ctx_free(ctx);
+}
+
+/* jvp of y = A x along v is A v; of exp(x) it is exp(x) v. */
+Test(higher, jvp_is_the_jacobian_times_v)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_tensor *a = lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), *x = lg_randn(ctx, LG_F64, 2, SHAPE(4, 1)),
+              *v = lg_randn(ctx, LG_F64, 2, SHAPE(4, 1));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *y = lg_exp(ctx, lg_matmul(ctx, a, x)), *jv;
+    cr_assert_eq(lg_jvp(ctx, y, 1, &x, &v, &jv, false), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    double want[3];
+    for (int i = 0; i < 3; i++) {
+        double ax = 0, av = 0;
+        for (int k = 0; k < 4; k++)
+            ax += get(a, i * 4 + k) * get(x, k), av += get(a, i * 4 + k) * get(v, k);
+        want[i] = exp(ax) * av;
+    }
+    expect_close(jv, want, 3, 1e-14, "jvp");
+    lg_ctx_free(ctx);
+}
+
+/* The penalty (|grad_x D(x)|^2 - 1)^2 of a small critic D, differentiated
+ * with respect to D's weights through the input gradient, against central
+ * differences (gradcheck of a function that calls lg_grad itself). */
+static lg_tensor *penalty_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    (void)user;
+    lg_tensor *x = lg_mul_scalar(c, in[0], 1.0); /* an op result: a fresh input each call */
+    lg_tensor *h = lg_softplus(c, lg_matmul_t(c, x, in[1], false, true), 1, 20);
+    lg_tensor *d = lg_sum(c, lg_matmul(c, h, in[2]), 0, NULL, false);
+    lg_tensor *gx;
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    if (lg_grad(c, 1, &d, NULL, 1, &x, &gx, &o) != LG_OK)
+        return NULL;
+    lg_tensor *n2 = lg_sum(c, lg_square(c, gx), 1, (int[]){ 1 }, false);
+    return lg_square(c, lg_add_scalar(c, n2, -1));
+}
+
+Test(higher, gradient_penalty_gradcheck)
+{
+    lg_ctx *ctx = test_ctx(5);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)), *w1 = lg_randn(ctx, LG_F64, 2, SHAPE(4, 2)),
+              *w2 = lg_randn(ctx, LG_F64, 2, SHAPE(4, 1));
+    expect_gradcheck(ctx, penalty_fn, NULL, 3, (lg_tensor *[]){ x, w1, w2 }, "gradient penalty");
+    lg_ctx_free(ctx);
+}
+
+/* gradgradcheck over composites of every twice-differentiable op family:
+ * inputs a [3, 4] and b [4] (or [4, 4] for products), values in (0.3, 1.5)
+ * so that logs, powers and kinks are away. */
+typedef lg_tensor *(*mix)(lg_ctx *c, lg_tensor *a, lg_tensor *b);
+
+static lg_tensor *mix_binary(lg_ctx *c, lg_tensor *a, lg_tensor *b)
+{
+    lg_tensor *t = lg_div(c, lg_mul(c, lg_exp(c, a), lg_tanh(c, b)), lg_add_scalar(c, lg_square(c, b), 1));
+    t = lg_add(c, t, lg_sub(c, lg_pow(c, a, b), lg_xlogy(c, b, a)));
+    return lg_add(c, t, lg_mul(c, lg_maximum(c, a, lg_mul_scalar(c, b, 1.1)),
+                               lg_minimum(c, lg_neg(c, a), b)));
+}
+static lg_tensor *mix_unary(lg_ctx *c, lg_tensor *a, lg_tensor *b)
+{
+    lg_tensor *x = lg_sub(c, a, lg_mul_scalar(c, b, 1.3)); /* both signs, no kink near 0 */
+    lg_tensor *parts[] = {
+        lg_gelu(c, x, LG_GELU_NONE), lg_gelu(c, x, LG_GELU_TANH), lg_silu(c, x), lg_mish(c, x),
+        lg_softplus(c, x, 2.0, 20), lg_elu(c, x, 0.7), lg_celu(c, x, 1.3), lg_selu(c, x),
+        lg_softsign(c, x), lg_log_sigmoid(c, x), lg_sigmoid(c, x), lg_erf(c, x),
+        lg_log1p(c, a), lg_expm1(c, x), lg_sqrt(c, a), lg_log(c, a), lg_abs(c, x),
+        lg_mul(c, lg_relu(c, x), x), lg_hardswish(c, lg_mul_scalar(c, x, 2)),
+        lg_mul(c, lg_leaky_relu(c, x, 0.1), x), lg_mul(c, lg_hardtanh(c, x, -0.9, 0.9), x),
+        lg_mul(c, lg_clamp(c, x, -0.9, 0.9), x), lg_mul(c, lg_hardsigmoid(c, x), x),
+        lg_mul(c, lg_sign(c, x), lg_square(c, x)), lg_pow_scalar(c, a, 2.5),
+    };
+    lg_tensor *s = parts[0];
+    for (size_t i = 1; i < sizeof parts / sizeof parts[0]; i++)
+        s = lg_add(c, s, lg_mul_scalar(c, parts[i], 1.0 + 0.1 * (double)i));
+    return s;
+}
+static lg_tensor *mix_reduce(lg_ctx *c, lg_tensor *a, lg_tensor *b)
+{
+    lg_tensor *x = lg_mul(c, a, lg_exp(c, b));
+    lg_tensor *s = lg_mul(c, lg_sum(c, lg_square(c, x), 1, (int[]){ 0 }, false),
+                          lg_mean(c, x, 1, (int[]){ -1 }, true));
+    s = lg_add(c, s, lg_square(c, lg_max(c, x, 1, (int[]){ 1 }, true, NULL)));
+    s = lg_add(c, s, lg_square(c, lg_min(c, x, 1, (int[]){ 1 }, true, NULL)));
+    s = lg_add(c, s, lg_square(c, lg_logsumexp(c, x, 1, (int[]){ 1 }, true)));
+    return lg_add(c, s, lg_mul(c, lg_softmax(c, x, 1), lg_log_softmax(c, lg_square(c, x), 0)));
+}
+static lg_tensor *mix_matmul(lg_ctx *c, lg_tensor *a, lg_tensor *b)
+{
+    lg_tensor *bm = lg_reshape(c, lg_concat(c, 4, (lg_tensor *[]){ b, lg_square(c, b), lg_exp(c, b), lg_neg(c, b) }, 0), 2, SHAPE(4, 4));
+    lg_tensor *p = lg_matmul_bias(c, lg_tanh(c, a), bm, lg_sigmoid(c, b), false, true);
+    lg_tensor *q = lg_matmul_t(c, p, lg_square(c, a), true, false); /* [4, 4] */
+    lg_tensor *r = lg_matmul(c, lg_reshape(c, lg_square(c, a), 3, SHAPE(3, 1, 4)), lg_square(c, bm));
+    lg_tensor *bb = lg_expand(c, lg_reshape(c, bm, 3, SHAPE(1, 4, 4)), 3, SHAPE(3, 4, 4));
+    lg_tensor *t = lg_matmul_t(c, lg_reshape(c, a, 3, SHAPE(3, 4, 1)), lg_tanh(c, bb), true, false);
+    return lg_add(c, lg_sum(c, lg_square(c, q), 0, NULL, false),
+                  lg_add(c, lg_sum(c, lg_square(c, r), 0, NULL, false), lg_sum(c, lg_square(c, t), 0, NULL, false)));
+}
+static lg_tensor *mix_shape(lg_ctx *c, lg_tensor *a, lg_tensor *b)
+{
+    int64_t iv[5] = { 2, 0, 2, 1, 2 }, gv[6] = { 0, 3, 1, 1, 2, 0 };
+    lg_tensor *idx = lg_tensor_from(c, LG_I64, iv, 1, SHAPE(5));
+    lg_tensor *gi = lg_tensor_from(c, LG_I64, gv, 2, SHAPE(3, 2));
+    lg_tensor *x = lg_mul(c, a, b);
+    lg_tensor *s1 = lg_slice(c, lg_square(c, x), 1, 1, 4, 2);
+    lg_tensor *s2 = lg_index_select(c, lg_exp(c, x), 0, idx);
+    lg_tensor *s3 = lg_gather(c, lg_square(c, x), 1, gi);
+    lg_tensor *s4 = lg_permute(c, lg_reshape(c, lg_tanh(c, x), 3, SHAPE(3, 2, 2)), (int[]){ 2, 0, 1 });
+    lg_tensor *s5 = lg_clone(c, lg_cast(c, lg_square(c, x), LG_F64));
+    lg_tensor *s6 = lg_where(c, lg_gt(c, a, b), lg_square(c, a), lg_exp(c, b));
+    lg_tensor *parts[] = { lg_reshape(c, s1, 1, SHAPE(-1)), lg_reshape(c, s2, 1, SHAPE(-1)),
+                           lg_reshape(c, lg_square(c, s3), 1, SHAPE(-1)), lg_reshape(c, lg_square(c, s4), 1, SHAPE(-1)),
+                           lg_reshape(c, lg_square(c, s5), 1, SHAPE(-1)), lg_reshape(c, lg_square(c, s6), 1, SHAPE(-1)) };
+    lg_tensor *all = lg_concat(c, 6, parts, 0);
+    return lg_mul(c, all, lg_square(c, all));
+}
+static const struct mix_row {
+    const char *name;
+    mix f;
+} mixes[] = { { "binary", mix_binary }, { "unary", mix_unary }, { "reduce", mix_reduce },
+              { "matmul", mix_matmul }, { "shape", mix_shape } };
+
+static lg_tensor *mix_call(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    return ((const struct mix_row *)user)->f(c, in[0], in[1]);
+}
+
+Test(higher, gradgradcheck_every_family)
+{
+    for (size_t k = 0; k < sizeof mixes / sizeof mixes[0]; k++) {
+        lg_ctx *ctx = test_ctx(11 + k);
+        lg_tensor *a = rand_avoiding(ctx, LG_F64, 2, SHAPE(3, 4), 0.3, 1.5, NULL, 0, 0);
+        lg_tensor *b = rand_avoiding(ctx, LG_F64, 1, SHAPE(4), 0.3, 1.5, NULL, 0, 0);
+        lg_gradcheck_report r;
+        lg_status st = lg_gradgradcheck(ctx, mix_call, (void *)&mixes[k], 2,
+                                        (lg_tensor *[]){ a, b }, NULL, &r);
+        cr_assert_eq(st, LG_OK, "%s: %s", mixes[k].name, lg_ctx_errmsg(ctx));
+        cr_assert(r.checked == 16, "%s: %lld checked", mixes[k].name, (long long)r.checked);
+        cr_assert(r.ok, "%s: worst input %d element %lld: analytic %.12g numeric %.12g",
+                  mixes[k].name, r.worst_input, (long long)r.worst_index, r.worst_analytic,
+                  r.worst_numeric);
+        expect_gradcheck(ctx, mix_call, (void *)&mixes[k], 2, (lg_tensor *[]){ a, b },
+                         mixes[k].name);
+        lg_ctx_free(ctx);
+    }
+}
+
+Test(higher, lg_grad_errors)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 1, SHAPE(3)), *z = lg_randn(ctx, LG_F64, 1, SHAPE(3));
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *y = lg_exp(ctx, x), *g = NULL;
+    /* a non-scalar output without grad_outputs */
+    cr_assert_eq(lg_grad(ctx, 1, &y, NULL, 1, &x, &g, NULL), LG_ERR_NULL);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "grad_outputs[0] is NULL"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    /* an input that does not require grad */
+    lg_tensor *s = lg_sum(ctx, y, 0, NULL, false);
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 1, &z, &g, NULL), LG_ERR_STATE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "inputs[0] does not require grad"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    /* an unreached input: an error, or NULL with allow_unused */
+    lg_tensor *w = lg_randn(ctx, LG_F64, 1, SHAPE(3));
+    lg_requires_grad(ctx, w, true);
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 1, &w, &g, NULL), LG_ERR_STATE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "not reached"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_grad_opts o = lg_grad_opts_default();
+    o.allow_unused = true;
+    o.retain_graph = LG_RETAIN_YES;
+    lg_tensor *two[2];
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 2, (lg_tensor *[]){ w, x }, two, &o), LG_OK, "%s",
+                 lg_ctx_errmsg(ctx));
+    cr_assert_null(two[0]);
+    cr_assert_not_null(two[1]);
+    /* a bad retain value */
+    o.retain_graph = (lg_retain)7;
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 1, &x, &g, &o), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "retain_graph = 7"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+}
