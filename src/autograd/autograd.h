@@ -37,6 +37,17 @@ typedef lg_status (*lgA_taped_fn)(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
 #define LG_TAPED(name) LG_HIDDEN lg_status lgA_tbw_##name(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
 #include "taped.def"
 #undef LG_TAPED
+/* The taped backward of every fused loss (fused.c): its composite rebuilt. */
+LG_HIDDEN lg_status lgA_tbw_fused(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
+/* A taped backward for an op whose forward can be rebuilt from public ops
+ * (a fused loss's composite, a recurrent cell): rebuild(ctx, y, arg)
+ * computes y again from y->in with the graph recorded; that subgraph alone
+ * is walked with upstream g, and its inputs' gradients are added with
+ * lgA_taccum. Under create_graph the rebuilt ops stay on the tape (the
+ * gradient's graph runs through them); otherwise they are dropped. */
+typedef lg_tensor *(*lgA_rebuild_fn)(lg_ctx *ctx, lg_tensor *y, void *arg);
+LG_HIDDEN lg_status lgA_taped_by_rebuild(lg_ctx *ctx, lg_tensor *y, lg_tensor *g,
+                                         lgA_rebuild_fn rebuild, void *arg);
 /* Does input i of y want a gradient in lg_grad's walk (it leads to an
  * input asked for)? */
 static inline bool lgA_tneeds(const lg_tensor *y, int i)

@@ -25,6 +25,10 @@ static const lgA_taped_fn taped_fns[LGA_NOPS] = {
 #define LG_TAPED(name) [LGA_OP_##name] = lgA_tbw_##name,
 #include "taped.def"
 #undef LG_TAPED
+/* every fused loss: its composite, rebuilt (fused.c) */
+#define LG_FUSED_OP(name) [LGA_OP_##name] = lgA_tbw_fused,
+#include "../loss/ops.def"
+#undef LG_FUSED_OP
 };
 
 bool lg_op_twice_differentiable(int i)
@@ -62,6 +66,107 @@ lg_status lgA_taccum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
         return ctx->status;
     x->tgrad = g;
     return LG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Taped backward by rebuilding                                         */
+/* ------------------------------------------------------------------ */
+
+/* The walk's state of y's inputs, kept aside while a rebuilt subgraph is
+ * walked on its own. */
+typedef struct saved_marks {
+    lg_tensor *tgrad[8];
+    bool leads[8];
+} saved_marks;
+
+/* Walks the ops recorded after `tail` (oldest first in ops[0..n)) from
+ * out with upstream g, into the tgrad of the tensors marked leads. */
+static lg_status walk_new(lg_ctx *ctx, lg_tensor **ops, int64_t n, lg_tensor *out, lg_tensor *g)
+{
+    for (int64_t k = 0; k < n; k++) {
+        lg_tensor *y = ops[k];
+        for (int i = 0; i < y->nin && !y->leads; i++)
+            y->leads = y->in[i] && y->in[i]->leads;
+    }
+    if (!out->leads)
+        return LG_OK;
+    out->tgrad = g;
+    for (int64_t k = n - 1; k >= 0; k--) {
+        lg_tensor *y = ops[k];
+        if (!y->tgrad || !y->leads)
+            continue;
+        lgA_taped_fn fn = taped_fns[y->op];
+        if (!fn)
+            return lgC_errorf(ctx, LG_ERR_STATE,
+                              "lg_grad: the %s op has no taped backward yet, so gradients "
+                              "through it cannot be taken with lg_grad (lg_backward can)",
+                              lg_op_name(y->op));
+        if (fn(ctx, y, y->tgrad) != LG_OK || ctx->status != LG_OK)
+            return ctx->status != LG_OK ? ctx->status : LG_ERR_STATE;
+    }
+    return LG_OK;
+}
+
+lg_status lgA_taped_by_rebuild(lg_ctx *ctx, lg_tensor *y, lg_tensor *g, lgA_rebuild_fn rebuild,
+                               void *arg)
+{
+    int n = y->nin;
+    if (n > 8)
+        return lgC_errorf(ctx, LG_ERR_STATE, "lg_grad: the %s op has %d inputs, at most 8 rebuild",
+                          lg_op_name(y->op), n);
+    bool need[8], any = false;
+    for (int i = 0; i < n; i++)
+        any |= need[i] = lgA_tneeds(y, i);
+    if (!any)
+        return LG_OK;
+    /* the outer walk runs under no-grad unless it creates a graph */
+    bool create = ctx->no_grad == 0;
+    int no_grad = ctx->no_grad;
+    bool composite = ctx->composite;
+    lg_tensor *tail = ctx->tape_tail;
+    saved_marks sm;
+    for (int i = 0; i < n; i++) {
+        sm.tgrad[i] = y->in[i]->tgrad, sm.leads[i] = y->in[i]->leads;
+        y->in[i]->tgrad = NULL, y->in[i]->leads = false;
+    }
+    ctx->no_grad = 0, ctx->composite = true; /* nested losses as composites too */
+    lg_tensor *out = rebuild(ctx, y, arg);
+    ctx->composite = composite;
+    lg_tensor *grads[8] = { NULL };
+    lg_status st = out ? LG_OK : (ctx->status != LG_OK ? ctx->status : LG_ERR_STATE);
+    int64_t nops = 0;
+    for (lg_tensor *t = ctx->tape_tail; t && t != tail; t = t->tape_prev)
+        nops++;
+    lg_tensor **ops = st == LG_OK ? lgC_salloc(ctx, (size_t)(nops ? nops : 1) * sizeof *ops,
+                                               "lg_grad")
+                                  : NULL;
+    if (st == LG_OK && !ops)
+        st = ctx->status;
+    if (st == LG_OK && !lgT_same_shape(out, g))
+        st = lgC_errorf(ctx, LG_ERR_STATE, "lg_grad: the %s op's rebuilt form has another shape",
+                        lg_op_name(y->op));
+    if (st == LG_OK) {
+        int64_t k = nops;
+        for (lg_tensor *t = ctx->tape_tail; t != tail; t = t->tape_prev)
+            ops[--k] = t;
+        for (int i = 0; i < n; i++)
+            y->in[i]->leads = need[i];
+        ctx->no_grad = create ? 0 : 1;
+        st = walk_new(ctx, ops, nops, out, g);
+        for (int i = 0; i < n; i++)
+            grads[i] = need[i] ? y->in[i]->tgrad : NULL;
+    }
+    for (int64_t k = 0; ops && k < nops; k++) /* the rebuilt subgraph's marks */
+        ops[k]->tgrad = NULL, ops[k]->leads = false;
+    for (int i = 0; i < n; i++)
+        y->in[i]->tgrad = sm.tgrad[i], y->in[i]->leads = sm.leads[i];
+    if (!create) /* only the values were wanted: the record goes */
+        ctx->tape_tail = tail;
+    ctx->no_grad = no_grad;
+    for (int i = 0; st == LG_OK && i < n; i++)
+        if (need[i] && grads[i]) /* NULL: the rebuilt form does not reach it */
+            st = lgA_taccum(ctx, y->in[i], grads[i]);
+    return st;
 }
 
 /* ------------------------------------------------------------------ */

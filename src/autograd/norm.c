@@ -162,3 +162,36 @@ lg_tensor *lg_pairwise_distance(lg_ctx *ctx, lg_tensor *x1, lg_tensor *x2, doubl
                          "lg_pairwise_distance: inputs are 0-d, expected >= 1 dim");
     return lg_norm(ctx, d, p, 1, (int[]){ -1 }, keepdim);
 }
+
+/* Taped: the same rules as the kernel, with ops; 0 where the norm is 0. */
+lg_status lgA_tbw_norm(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    double pw = y->attr.norm.p;
+    if (!lgA_tneeds(y, 0) || pw == 0)
+        return LG_OK;
+    int64_t kshape[LG_MAX_DIMS];
+    int axes[LG_MAX_DIMS], na = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        kshape[d] = y->attr.norm.mask[d] ? 1 : x->shape[d];
+        if (y->attr.norm.mask[d])
+            axes[na++] = d;
+    }
+    lg_tensor *yk = lg_reshape(ctx, y, x->ndim, kshape), *gk = lg_reshape(ctx, g, x->ndim, kshape);
+    lg_tensor *zero = lgA_const(ctx, x, 0), *one = lgA_const(ctx, x, 1);
+    lg_tensor *nz = lg_ne(ctx, yk, zero), *safe = lg_where(ctx, nz, yk, one);
+    lg_tensor *sign = lg_sign(ctx, x), *d;
+    if (isinf(pw)) {
+        lg_tensor *hit = lg_eq(ctx, lg_abs(ctx, x), yk);
+        lg_tensor *ties = lg_sum(ctx, hit, na, axes, true);
+        d = lg_div(ctx, lg_mul(ctx, sign, hit), lg_where(ctx, nz, ties, one));
+    } else if (pw == 1) {
+        d = sign;
+    } else if (pw == 2) {
+        d = lg_div(ctx, x, safe);
+    } else {
+        d = lg_div(ctx, lg_mul(ctx, sign, lg_pow_scalar(ctx, lg_abs(ctx, x), pw - 1)),
+                   lg_pow_scalar(ctx, safe, pw - 1));
+    }
+    return lgA_taccum(ctx, x, lg_mul(ctx, lg_mul(ctx, gk, d), nz));
+}

@@ -193,3 +193,18 @@ lg_status lgA_bw_fused(lg_ctx *ctx, lg_tensor *l)
             return ctx->status;
     return LG_OK;
 }
+
+/* The taped backward: the loss's composite, rebuilt from the same call
+ * and differentiated with ops (grad.c), so every fused loss is twice
+ * differentiable. */
+static lg_tensor *rebuild_composite(lg_ctx *ctx, lg_tensor *l, void *arg)
+{
+    (void)arg;
+    const lgL_fused *f = l->aux;
+    return f->desc->composite(ctx, f);
+}
+
+lg_status lgA_tbw_fused(lg_ctx *ctx, lg_tensor *l, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, l, g, rebuild_composite, NULL);
+}
