@@ -1,6 +1,14 @@
 /* lossgrad-fixtures: the loss conformance runner (../shared/FIXTURES.md).
  *
- *   lossgrad-fixtures FILE...
+ *   lossgrad-fixtures [--second-order [--kinks FILE]] FILE...
+ *
+ * --second-order: also runs lg_gradgradcheck (float64) on every case with
+ * gradient lines, with respect to those inputs (each alone when moving one
+ * leaves another's domain, a +-1 target): the loss's second derivatives
+ * against central differences of its first gradients, at the fixture's
+ * inputs and options. --kinks lists the cases where those differences
+ * cannot judge (a kink, a non-finite value): there they must differ, so
+ * the list stays exact.
  *
  * Reads every case of every file (fixture_read.c), evaluates it through the
  * public API in float64 and in float32, compares the output and every
@@ -143,6 +151,106 @@ static bool compare(eval *e, lg_tensor *got, const ftensor *want, const char *wh
     return true;
 }
 
+static bool second_order;
+static char **kinks; /* --kinks: case ids, NULL-terminated */
+
+static bool is_kink(const char *id)
+{
+    for (char **k = kinks; k && *k; k++)
+        if (!strcmp(*k, id))
+            return true;
+    return false;
+}
+
+/* One id per line (then anything); '#' lines are comments. */
+static bool read_kinks(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[512], id[256];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f))
+        if (line[0] != '#' && sscanf(line, "%255s", id) == 1) {
+            char **k = realloc(kinks, (n + 2) * sizeof *k);
+            if (!k || !(k[n] = strdup(id))) {
+                fclose(f);
+                return false;
+            }
+            kinks = k, kinks[++n] = NULL;
+        }
+    fclose(f);
+    return true;
+}
+
+/* The loss as gradgradcheck's function of the graded inputs: the case's
+ * other inputs stay as made. */
+typedef struct graded {
+    eval *e;
+    const lt_loss *L;
+    lt_any_opts *o;
+    int n, slot[MAX_TENSORS]; /* e->in slots of the graded roles */
+} graded;
+
+static lg_tensor *graded_call(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    (void)ctx;
+    graded *g = user;
+    lg_tensor *keep[MAX_TENSORS];
+    for (int k = 0; k < g->n; k++)
+        keep[k] = g->e->in[g->slot[k]], g->e->in[g->slot[k]] = xs[k];
+    lt_any_opts o = *g->o;
+    lg_tensor *out = call_loss(g->e, g->L, &o);
+    for (int k = 0; k < g->n; k++)
+        g->e->in[g->slot[k]] = keep[k];
+    return out;
+}
+
+static bool second_check(eval *e, const lt_loss *L, lt_any_opts *o)
+{
+    graded g = { .e = e, .L = L, .o = o };
+    lg_tensor *xs[MAX_TENSORS];
+    for (int i = 0; i < e->c->ngrad; i++)
+        for (int k = 0; k < e->c->nin; k++)
+            if (!strcmp(e->c->in[k].role, e->c->grad[i].role)) {
+                g.slot[g.n] = k;
+                xs[g.n++] = e->in[k];
+            }
+    lg_step_end(e->ctx); /* the first-order graph and gradients go */
+    for (int k = 0; k < e->c->nin; k++) /* the inputs again, in the new step */
+        if (!(e->in[k] = make_tensor(e, &e->c->in[k])))
+            return false;
+    for (int k = 0; k < g.n; k++)
+        xs[k] = e->in[g.slot[k]];
+    lg_gradcheck_report r;
+    lg_status st = lg_gradgradcheck(e->ctx, graded_call, &g, g.n, xs, NULL, &r);
+    if (st == LG_ERR_VALUE && g.n > 1) {
+        /* a perturbation left an input's domain (a +-1 target): each input
+         * alone, without those that cannot move */
+        graded all = g;
+        bool ok = true;
+        for (int k = 0; k < all.n && ok; k++) {
+            lg_ctx_clear_error(e->ctx);
+            g.n = 1, g.slot[0] = all.slot[k];
+            st = lg_gradgradcheck(e->ctx, graded_call, &g, 1, &xs[k], NULL, &r);
+            if (st == LG_ERR_VALUE)
+                continue;
+            ok = st == LG_OK && r.ok;
+        }
+        if (st == LG_ERR_VALUE)
+            lg_ctx_clear_error(e->ctx), st = LG_OK, r.ok = ok;
+    }
+    if (st != LG_OK) {
+        snprintf(e->why, sizeof e->why, "gradgradcheck: %s", lg_ctx_errmsg(e->ctx));
+        return false;
+    }
+    if (!r.ok)
+        snprintf(e->why, sizeof e->why,
+                 "second derivative: input %d element %lld: analytic %.12g, numeric %.12g",
+                 r.worst_input, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+    return r.ok;
+}
+
 /* Runs one case in one precision; false with e->why set on failure. */
 static bool run_case(const fcase *c, lg_dtype dt, char *why, size_t whyn)
 {
@@ -222,6 +330,12 @@ static bool run_case(const fcase *c, lg_dtype dt, char *why, size_t whyn)
             goto done;
     }
     ok = true;
+    if (dt == LG_F64 && second_order && c->ngrad > 0) {
+        bool matched = second_check(&e, L, &o);
+        ok = matched != is_kink(c->id);
+        if (matched && !ok)
+            snprintf(e.why, sizeof e.why, "listed in --kinks, but its second derivative matches");
+    }
 done:
     if (!ok)
         snprintf(why, whyn, "%s", e.why);
@@ -287,10 +401,22 @@ int main(int argc, char **argv)
         return 2;
     }
     tally t = { 0, 0 };
-    int rc = 0;
-    for (int i = 1; i < argc; i++)
+    int rc = 0, first = 1;
+    if (!strcmp(argv[1], "--second-order"))
+        second_order = true, first = 2;
+    if (second_order && argc > 3 && !strcmp(argv[2], "--kinks")) {
+        if (!read_kinks(argv[3])) {
+            fprintf(stderr, "%s: cannot read %s\n", argv[0], argv[3]);
+            return 2;
+        }
+        first = 4;
+    }
+    for (int i = first; i < argc; i++)
         if (read_file(argv[i], &t) != 0)
             rc = 2;
     printf("%ld passed, %ld failed\n", t.passed, t.failed);
+    for (char **k = kinks; k && *k; k++)
+        free(*k);
+    free(kinks);
     return rc ? rc : (t.failed > 0);
 }
