@@ -743,6 +743,39 @@ static void gradcheck(lg_ctx *ctx)
           0, 1);
 }
 
+/* lg_grad_opts: NULL and {} are PyTorch's defaults (no graph, not
+ * retained); create_graph retains unless retain_graph says otherwise. */
+static void grad_options(lg_ctx *ctx)
+{
+    double two = 2;
+    lg_tensor *x = vec(ctx, &two, 1), *g = NULL, *g2 = NULL;
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *const xs[1] = { x };
+    lg_grad_opts z = ZERO, o = lg_grad_opts_default();
+    lg_tensor *f = cube(ctx, xs, NULL);
+    near("grad_null", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, NULL) == LG_OK ? val(ctx, g) : -1, 12);
+    check("grad_null_consumes", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, NULL) == LG_ERR_STATE, 0, 1);
+    lg_ctx_clear_error(ctx);
+    f = cube(ctx, xs, NULL);
+    near("grad_zero", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &z) == LG_OK ? val(ctx, g) : -1, 12);
+    f = cube(ctx, xs, NULL);
+    o.create_graph = true; /* retained: another walk, and the second derivative 6x */
+    check("grad_create_graph", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK &&
+                                   lg_tensor_requires_grad(g), 0, 1);
+    lg_grad_opts keep = lg_grad_opts_default();
+    keep.retain_graph = LG_RETAIN_YES; /* g's walk goes through f's graph too */
+    near("grad_second", lg_grad(ctx, 1, &g, NULL, 1, xs, &g2, &keep) == LG_OK ? val(ctx, g2) : -1,
+         12);
+    near("grad_retained", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, NULL) == LG_OK ? val(ctx, g) : -1,
+         12);
+    f = cube(ctx, xs, NULL);
+    o.retain_graph = LG_RETAIN_NO;
+    check("grad_retain_no", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK &&
+                                lg_grad(ctx, 1, &f, NULL, 1, xs, &g2, NULL) == LG_ERR_STATE,
+          0, 1);
+    lg_ctx_clear_error(ctx);
+}
+
 #ifndef __cplusplus
 /* ------------------------------------------------------------------ */
 /* C only: structs written by hand                                     */
@@ -812,6 +845,7 @@ int main(void)
     layers(ctx);
     spatial(ctx);
     gradcheck(ctx);
+    grad_options(ctx);
 #ifndef __cplusplus
     by_hand(ctx);
 #endif

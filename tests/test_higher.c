@@ -227,6 +227,27 @@ Test(higher, gradgradcheck_every_family)
     }
 }
 
+/* A walk that did not retain consumes the ops it went through, also those
+ * another gradient shares: walking them again is an error, not a gradient
+ * missing that path (it gave 4 instead of 12 here). */
+Test(higher, a_consumed_path_is_an_error)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double two = 2;
+    lg_tensor *x = T_FROM(ctx, LG_F64, &two, 1), *g, *g2;
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *f = lg_sum(ctx, lg_mul(ctx, x, lg_square(ctx, x)), 0, NULL, false);
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    cr_assert_eq(lg_grad(ctx, 1, &f, NULL, 1, &x, &g, &o), LG_OK);
+    lg_tensor *sg = lg_sum(ctx, g, 0, NULL, false);
+    cr_assert_eq(lg_grad(ctx, 1, &sg, NULL, 1, &x, &g2, NULL), LG_OK); /* consumes square */
+    expect_close(g2, (double[]){ 12 }, 1, 1e-15, "second derivative");
+    cr_assert_eq(lg_grad(ctx, 1, &f, NULL, 1, &x, &g, NULL), LG_ERR_STATE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "already used"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+}
+
 Test(higher, lg_grad_errors)
 {
     lg_ctx *ctx = test_ctx(1);

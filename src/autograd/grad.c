@@ -59,6 +59,11 @@ lg_status lgA_taccum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
         return ctx->status != LG_OK ? ctx->status : LG_ERR_STATE;
     if (!x->leads)
         return LG_OK;
+    if (x->consumed) /* its graph is gone: going on would drop that path silently */
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "lg_grad: the graph through a %s op was already used by an earlier "
+                          "backward that did not keep it (retain_graph)",
+                          lg_op_name(x->op));
     g = lgA_tsum_to(ctx, g, x);
     if (g && x->tgrad)
         g = lg_add(ctx, x->tgrad, g);
