@@ -48,11 +48,18 @@ LG_HIDDEN lg_status lgA_tbw_fused(lg_ctx *ctx, lg_tensor *y, lg_tensor *g);
 typedef lg_tensor *(*lgA_rebuild_fn)(lg_ctx *ctx, lg_tensor *y, void *arg);
 LG_HIDDEN lg_status lgA_taped_by_rebuild(lg_ctx *ctx, lg_tensor *y, lg_tensor *g,
                                          lgA_rebuild_fn rebuild, void *arg);
-/* Does input i of y want a gradient in lg_grad's walk (it leads to an
- * input asked for)? */
+/* Does x lead to an input asked for in lg_grad's walk? An op result whose
+ * graph an earlier walk consumed counts as leading (its graph is gone, so
+ * nobody can tell): reaching it is then LG_ERR_STATE in lgA_taccum, as
+ * PyTorch refuses a second backward through freed buffers. */
+static inline bool lgA_tleads(const lg_tensor *x)
+{
+    return x->leads || (x->consumed && x->nin > 0);
+}
+/* Does input i of y want a gradient in lg_grad's walk? */
 static inline bool lgA_tneeds(const lg_tensor *y, int i)
 {
-    return y->in[i] && y->in[i]->leads;
+    return y->in[i] && lgA_tleads(y->in[i]);
 }
 /* Adds g into x's gradient of lg_grad's walk (x->tgrad), summed down to
  * x's shape over broadcast axes first, all with ops (on the tape under

@@ -57,7 +57,7 @@ lg_status lgA_taccum(lg_ctx *ctx, lg_tensor *x, lg_tensor *g)
 {
     if (!g)
         return ctx->status != LG_OK ? ctx->status : LG_ERR_STATE;
-    if (!x->leads)
+    if (!lgA_tleads(x))
         return LG_OK;
     if (x->consumed) /* its graph is gone: going on would drop that path silently */
         return lgC_errorf(ctx, LG_ERR_STATE,
@@ -91,7 +91,7 @@ static lg_status walk_new(lg_ctx *ctx, lg_tensor **ops, int64_t n, lg_tensor *ou
     for (int64_t k = 0; k < n; k++) {
         lg_tensor *y = ops[k];
         for (int i = 0; i < y->nin && !y->leads; i++)
-            y->leads = y->in[i] && y->in[i]->leads;
+            y->leads = y->in[i] && lgA_tleads(y->in[i]);
     }
     if (!out->leads)
         return LG_OK;
@@ -303,7 +303,7 @@ static lg_status run(lg_ctx *ctx, const char *who, const walk *w, int nout,
     for (int64_t k = 0; k < w->nops; k++) {
         lg_tensor *y = w->ops[k];
         for (int i = 0; i < y->nin && !y->leads; i++)
-            y->leads = y->in[i] && y->in[i]->leads;
+            y->leads = y->in[i] && lgA_tleads(y->in[i]);
     }
     for (int i = 0; i < nout; i++) {
         lg_tensor *u = grad_outputs ? grad_outputs[i] : NULL;
