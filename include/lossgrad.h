@@ -609,6 +609,7 @@ const char *lg_version(void);
 #include "lossgrad/loss.h"
 #include "lossgrad/nnops.h"
 #include "lossgrad/nn.h"
+#include "lossgrad/curvature.h"
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop
