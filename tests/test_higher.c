@@ -284,3 +284,211 @@ Test(higher, lg_grad_errors)
     cr_assert(strstr(lg_ctx_errmsg(ctx), "retain_graph = 7"), "%s", lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }
+
+/* The normalisation family (var, std, layer_norm, batch_norm, group_norm):
+ * one case per option combination, its inputs x (and weight, bias when
+ * affine), float64. */
+enum { N_VAR, N_STD, N_LAYER, N_BATCH, N_GROUP };
+typedef struct norm_mix {
+    const char *name;
+    int op, ndim;
+    int64_t shape[4];
+    int naxes, axes[3];   /* var, std (naxes 0: every axis) */
+    bool unbiased, keep;  /* var, std */
+    int nnorm;            /* layer_norm: trailing dims normalised */
+    bool training, stats; /* batch_norm: batch statistics; running stats given */
+    int64_t groups;       /* group_norm */
+    bool w, b;            /* affine weight, bias */
+    lg_tensor *rm, *rv;   /* batch_norm's running stats (made by the test) */
+} norm_mix;
+
+/* var and std of x [2, 3, 4]: (unbiased, keepdim, naxes, axes...) */
+#define VAR_MIX(name, op, u, kd, na, ...)                                                          \
+    { name, op, 3, { 2, 3, 4 }, .naxes = na, .axes = { __VA_ARGS__ }, .unbiased = u, .keep = kd }
+
+/* clang-format off */
+static const norm_mix norm_mixes[] = {
+    VAR_MIX("var axis 1", N_VAR, true, false, 1, 1),
+    VAR_MIX("var axis -1 biased keepdim", N_VAR, false, true, 1, -1),
+    VAR_MIX("var axes 0, 2 keepdim", N_VAR, true, true, 2, 0, 2),
+    VAR_MIX("var axes 2, 0 biased", N_VAR, false, false, 2, 2, 0),
+    VAR_MIX("var every axis", N_VAR, true, false, 0, 0),
+    VAR_MIX("var every axis biased", N_VAR, false, false, 0, 0),
+    VAR_MIX("std axis 1", N_STD, true, false, 1, 1),
+    VAR_MIX("std axis -1 biased keepdim", N_STD, false, true, 1, -1),
+    VAR_MIX("std axes 0, 2 keepdim", N_STD, true, true, 2, 0, 2),
+    VAR_MIX("std axes 0, 1, 2 biased keepdim", N_STD, false, true, 3, 0, 1, 2),
+    VAR_MIX("std every axis", N_STD, true, false, 0, 0),
+    VAR_MIX("std every axis biased", N_STD, false, false, 0, 0),
+    { "layer_norm [4]", N_LAYER, 3, { 2, 3, 4 }, .nnorm = 1 },
+    { "layer_norm [4] affine", N_LAYER, 3, { 2, 3, 4 }, .nnorm = 1, .w = true, .b = true },
+    { "layer_norm [3, 4]", N_LAYER, 3, { 2, 3, 4 }, .nnorm = 2 },
+    { "layer_norm [3, 4] affine", N_LAYER, 3, { 2, 3, 4 }, .nnorm = 2, .w = true, .b = true },
+    { "layer_norm [3, 4] weight only", N_LAYER, 3, { 2, 3, 4 }, .nnorm = 2, .w = true },
+    { "layer_norm [5] of [5] bias only", N_LAYER, 1, { 5 }, .nnorm = 1, .b = true },
+    { "batch_norm 1d training", N_BATCH, 2, { 4, 3 }, .training = true },
+    { "batch_norm 1d training affine stats", N_BATCH, 2, { 4, 3 }, .training = true,
+      .stats = true, .w = true, .b = true },
+    { "batch_norm 1d eval", N_BATCH, 2, { 4, 3 }, .stats = true },
+    { "batch_norm 1d eval affine", N_BATCH, 2, { 4, 3 }, .stats = true, .w = true, .b = true },
+    { "batch_norm [2, 3, 4] training affine", N_BATCH, 3, { 2, 3, 4 }, .training = true,
+      .w = true, .b = true },
+    { "batch_norm 2d training", N_BATCH, 4, { 2, 3, 2, 2 }, .training = true, .stats = true },
+    { "batch_norm 2d training affine", N_BATCH, 4, { 2, 3, 2, 2 }, .training = true, .w = true,
+      .b = true },
+    { "batch_norm 2d eval", N_BATCH, 4, { 2, 3, 2, 2 }, .stats = true },
+    { "batch_norm 2d eval affine", N_BATCH, 4, { 2, 3, 2, 2 }, .stats = true, .w = true,
+      .b = true },
+    { "group_norm 1 group", N_GROUP, 3, { 2, 6, 3 }, .groups = 1 },
+    { "group_norm 2 groups affine", N_GROUP, 3, { 2, 6, 3 }, .groups = 2, .w = true, .b = true },
+    { "group_norm 3 groups weight only", N_GROUP, 3, { 2, 6, 3 }, .groups = 3, .w = true },
+    { "group_norm 6 groups affine", N_GROUP, 3, { 2, 6, 3 }, .groups = 6, .w = true, .b = true },
+    { "group_norm 2 groups of [N, C]", N_GROUP, 2, { 3, 4 }, .groups = 2, .w = true, .b = true },
+    { "group_norm 2 groups 2d", N_GROUP, 4, { 2, 4, 2, 2 }, .groups = 2, .b = true },
+};
+/* clang-format on */
+
+/* The op alone. */
+static lg_tensor *norm_mix_op(lg_ctx *c, lg_tensor *const *in, const norm_mix *m)
+{
+    lg_tensor *x = in[0], *w = m->w ? in[1] : NULL, *b = m->b ? in[m->w ? 2 : 1] : NULL;
+    switch (m->op) {
+    case N_VAR: return lg_var(c, x, m->naxes, m->naxes ? m->axes : NULL, m->unbiased, m->keep);
+    case N_STD: return lg_std(c, x, m->naxes, m->naxes ? m->axes : NULL, m->unbiased, m->keep);
+    case N_LAYER: return lg_layer_norm(c, x, m->nnorm, m->shape + m->ndim - m->nnorm, w, b, 1e-5);
+    case N_BATCH: /* momentum 0.3: training updates the running stats, unused there */
+        return lg_batch_norm(c, x, m->rm, m->rv, w, b, m->training, 0.3, 1e-5);
+    default: return lg_group_norm(c, x, m->groups, w, b, 1e-5);
+    }
+}
+
+/* The op followed by y tanh(y), so that the taped backward's dependence
+ * on its upstream gradient is differentiated too. */
+static lg_tensor *norm_mix_call(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    lg_tensor *y = norm_mix_op(c, in, user);
+    return lg_mul(c, y, lg_tanh(c, y));
+}
+
+/* x and the affine inputs of case m (weights [C] or normalized_shape). */
+static int norm_mix_inputs(lg_ctx *ctx, norm_mix *m, lg_dtype d, lg_tensor **xs)
+{
+    int n = 0;
+    xs[n++] = lg_randn(ctx, d, m->ndim, m->shape);
+    int wnd = m->op == N_LAYER ? m->nnorm : 1;
+    const int64_t *ws = m->op == N_LAYER ? m->shape + m->ndim - m->nnorm : m->shape + 1;
+    if (m->w)
+        xs[n++] = lg_rand(ctx, d, wnd, ws, 0.5, 1.5);
+    if (m->b)
+        xs[n++] = lg_randn(ctx, d, wnd, ws);
+    m->rm = m->rv = NULL;
+    if (m->op == N_BATCH && m->stats) {
+        m->rm = lg_randn(ctx, d, 1, m->shape + 1);
+        m->rv = lg_rand(ctx, d, 1, m->shape + 1, 0.5, 2);
+    }
+    return n;
+}
+
+Test(higher, gradgradcheck_normalisation)
+{
+    for (size_t k = 0; k < sizeof norm_mixes / sizeof norm_mixes[0]; k++) {
+        lg_ctx *ctx = test_ctx(40 + k);
+        norm_mix m = norm_mixes[k];
+        lg_tensor *xs[3];
+        int n = norm_mix_inputs(ctx, &m, LG_F64, xs);
+        int64_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += lg_tensor_numel(xs[i]);
+        lg_gradcheck_report r;
+        lg_status st = lg_gradgradcheck(ctx, norm_mix_call, &m, n, xs, NULL, &r);
+        cr_assert_eq(st, LG_OK, "%s: %s", m.name, lg_ctx_errmsg(ctx));
+        cr_assert(r.checked == total, "%s: %lld checked of %lld", m.name, (long long)r.checked,
+                  (long long)total);
+        cr_assert(r.ok,
+                  "%s: max abs err %.3g; worst input %d element %lld: analytic %.12g numeric "
+                  "%.12g",
+                  m.name, r.max_abs_err, r.worst_input, (long long)r.worst_index, r.worst_analytic,
+                  r.worst_numeric);
+        expect_gradcheck(ctx, norm_mix_call, &m, n, xs, m.name);
+        lg_ctx_free(ctx);
+    }
+}
+
+/* lg_grad's first-order gradients (through the taped backwards) against
+ * lg_backward's kernels, float32 and float64, for every case above; then
+ * var and std at their edges (a constant row: std's gradient 0; one
+ * element unbiased: NaN; a 0-d x: var g inf, std NaN). */
+Test(higher, normalisation_lg_grad_equals_lg_backward)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        lg_dtype d = dt ? LG_F64 : LG_F32;
+        for (size_t k = 0; k < sizeof norm_mixes / sizeof norm_mixes[0]; k++) {
+            lg_ctx *ctx = test_ctx(70 + k);
+            norm_mix m = norm_mixes[k];
+            lg_tensor *xs[3], *g[3];
+            int n = norm_mix_inputs(ctx, &m, d, xs);
+            for (int i = 0; i < n; i++)
+                lg_requires_grad(ctx, xs[i], true);
+            lg_tensor *y = norm_mix_op(ctx, xs, &m);
+            lg_tensor *u = lg_randn(ctx, d, lg_tensor_ndim(y), lg_tensor_shape(y));
+            cr_assert_eq(lg_grad(ctx, 1, &y, &u, n, xs, g, NULL), LG_OK, "%s: %s", m.name,
+                         lg_ctx_errmsg(ctx));
+            y = norm_mix_op(ctx, xs, &m);
+            cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK, "%s: %s", m.name, lg_ctx_errmsg(ctx));
+            for (int i = 0; i < n; i++) {
+                char what[96];
+                snprintf(what, sizeof what, "%s (%s), input %d", m.name, dt ? "f64" : "f32", i);
+                expect_close_to(g[i], lg_tensor_grad(xs[i]), d == LG_F32 ? 1e-6 : 1e-14, what);
+            }
+            lg_ctx_free(ctx);
+        }
+    }
+    for (int is_std = 0; is_std < 2; is_std++)
+        for (int e = 0; e < 3; e++) {
+            lg_ctx *ctx = test_ctx(3);
+            lg_tensor *k = e == 0 ? lg_full(ctx, LG_F64, 2, SHAPE(2, 3), 1.5)
+                                  : (e == 1 ? lg_randn(ctx, LG_F64, 2, SHAPE(2, 1))
+                                            : lg_scalar(ctx, LG_F64, 0.25));
+            lg_requires_grad(ctx, k, true);
+            int na = e == 2 ? 0 : 1;
+            lg_tensor *y = is_std ? lg_std(ctx, k, na, (int[]){ 1 }, true, false)
+                                  : lg_var(ctx, k, na, (int[]){ 1 }, true, false);
+            lg_tensor *u = lg_full(ctx, LG_F64, lg_tensor_ndim(y), lg_tensor_shape(y), -2), *gk;
+            cr_assert_eq(lg_grad(ctx, 1, &y, &u, 1, &k, &gk, NULL), LG_OK, "%s",
+                         lg_ctx_errmsg(ctx));
+            double want = e == 0 ? 0 : (e == 2 && !is_std ? -INFINITY : NAN);
+            for (int64_t i = 0; i < lg_tensor_numel(k); i++)
+                cr_assert(isnan(want) ? isnan(get(gk, i)) : get(gk, i) == want,
+                          "%s edge %d: grad[%lld] = %g, expected %g", is_std ? "std" : "var", e,
+                          (long long)i, get(gk, i), want);
+            lg_ctx_free(ctx);
+        }
+}
+
+/* batch_norm in training: the running stats are updated by the forward
+ * once; neither the taped backward nor a second derivative updates them. */
+Test(higher, batch_norm_taped_backward_leaves_running_stats)
+{
+    lg_ctx *ctx = test_ctx(9);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(4, 3, 2)),
+              *w = lg_rand(ctx, LG_F64, 1, SHAPE(3), 0.5, 1.5);
+    lg_tensor *rm = lg_zeros(ctx, LG_F64, 1, SHAPE(3)), *rv = lg_ones(ctx, LG_F64, 1, SHAPE(3));
+    lg_requires_grad(ctx, x, true);
+    lg_requires_grad(ctx, w, true);
+    lg_tensor *y = lg_batch_norm(ctx, x, rm, rv, w, NULL, true, 0.5, 1e-5);
+    lg_tensor *f = lg_sum(ctx, lg_mul(ctx, y, lg_tanh(ctx, y)), 0, NULL, false);
+    double m0[3], v0[3];
+    for (int c = 0; c < 3; c++)
+        m0[c] = get(rm, c), v0[c] = get(rv, c);
+    cr_assert(m0[0] != 0 && v0[0] != 1, "the forward updates the running stats");
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    lg_tensor *g[2], *h;
+    cr_assert_eq(lg_grad(ctx, 1, &f, NULL, 2, (lg_tensor *[]){ x, w }, g, &o), LG_OK, "%s",
+                 lg_ctx_errmsg(ctx));
+    lg_tensor *s = lg_sum(ctx, lg_square(ctx, g[0]), 0, NULL, false);
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 1, &w, &h, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    expect_close(rm, m0, 3, 0, "running_mean after lg_grad");
+    expect_close(rv, v0, 3, 0, "running_var after lg_grad");
+    lg_ctx_free(ctx);
+}

@@ -349,3 +349,77 @@ lg_tensor *lg_batch_norm(lg_ctx *ctx, lg_tensor *input, lg_tensor *running_mean,
     y->aux = kept;
     return record(ctx, LGA_OP_batch_norm, y, kept, input, weight, bias);
 }
+
+/* Taped backwards: the normalisation rebuilt from public ops and
+ * differentiated (lgA_taped_by_rebuild). On a view of x whose sets are
+ * reduced over axes R,
+ *   layer_norm: [rows, len], R = {1};  group_norm: [N, G, len], R = {2};
+ *   batch_norm: [outer, C, inner], R = {0, 2};
+ *   m = mean_R x,  v = mean_R (x - m)^2 (biased),  xhat = (x - m) (v + eps)^-1/2
+ * (eps inside the root, as the kernel); then y = xhat w + b with w, b as
+ * [len] on [rows, len] (layer) or as [C, 1] on [N, C, sp] (group, batch).
+ * Batch norm without batch statistics takes the forward's m and rstd as
+ * constants, y = (x - m) rstd w + b. The running stats are neither read nor
+ * updated again (the forward's update is its own). */
+static lg_tensor *norm_rebuild(lg_ctx *ctx, lg_tensor *y, void *arg)
+{
+    (void)arg;
+    const norm_plan *p = y->aux;
+    lg_tensor *x = y->in[0];
+    lg_tensor *w = p->iw >= 0 ? y->in[p->iw] : NULL, *b = p->ib >= 0 ? y->in[p->ib] : NULL;
+    int64_t sv[3], av[3], wv[2];
+    int ns, na, nw, nr;
+    int axes[2];
+    if (y->op == LGA_OP_layer_norm) {
+        ns = na = 2, nw = 1, nr = 1, axes[0] = 1;
+        sv[0] = av[0] = p->rows, sv[1] = av[1] = p->len, wv[0] = p->len;
+    } else {
+        int64_t N = x->shape[0], C = x->shape[1], sp = 1;
+        for (int d = 2; d < x->ndim; d++)
+            sp *= x->shape[d];
+        ns = na = 3, nw = 2, wv[0] = C, wv[1] = 1;
+        av[0] = N, av[1] = C, av[2] = sp;
+        if (y->op == LGA_OP_group_norm) {
+            nr = 1, axes[0] = 2;
+            sv[0] = N, sv[1] = p->groups, sv[2] = C / p->groups * sp;
+        } else {
+            nr = 2, axes[0] = 0, axes[1] = 2;
+            sv[0] = N, sv[1] = C, sv[2] = sp;
+        }
+    }
+    lg_tensor *xs = lg_reshape(ctx, x, ns, sv), *xhat;
+    if (y->op != LGA_OP_batch_norm || p->batch_stats) {
+        lg_tensor *d = lg_sub(ctx, xs, lg_mean(ctx, xs, nr, axes, true));
+        lg_tensor *v = lg_mean(ctx, lg_square(ctx, d), nr, axes, true);
+        xhat = lg_mul(ctx, d, lg_pow_scalar(ctx, lg_add_scalar(ctx, v, p->eps), -0.5));
+    } else { /* the forward's statistics, constants */
+        lg_tensor *m = lgT_new(ctx, (lg_dtype)x->dtype, nw, wv, "lg_grad");
+        lg_tensor *rs = m ? lgT_new(ctx, (lg_dtype)x->dtype, nw, wv, "lg_grad") : NULL;
+        if (!rs)
+            return NULL;
+        for (int64_t c = 0; c < p->nw; c++)
+            lgT_set(m, c, p->mean[c]), lgT_set(rs, c, p->rstd[c]);
+        xhat = lg_mul(ctx, lg_sub(ctx, xs, m), rs);
+    }
+    lg_tensor *out = lg_reshape(ctx, xhat, na, av);
+    if (w)
+        out = lg_mul(ctx, out, lg_reshape(ctx, w, nw, wv));
+    if (b)
+        out = lg_add(ctx, out, lg_reshape(ctx, b, nw, wv));
+    return lg_reshape(ctx, out, x->ndim, x->shape);
+}
+
+lg_status lgA_tbw_layer_norm(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, y, g, norm_rebuild, NULL);
+}
+
+lg_status lgA_tbw_group_norm(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, y, g, norm_rebuild, NULL);
+}
+
+lg_status lgA_tbw_batch_norm(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, y, g, norm_rebuild, NULL);
+}

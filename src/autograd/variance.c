@@ -17,14 +17,16 @@
 #include "autograd.h"
 
 #include <math.h>
+#include <string.h>
 
 /* What the forward leaves for the backward, in the step arena. */
 typedef struct var_saved {
     lgT_reduce p;
-    double dof;          /* n - c */
-    bool is_std;         /* std, not var */
-    bool dof0_inf;       /* dof 0 in PyTorch's dim-absent branch: dx = gv inf */
-    double *mean, *stat; /* per output, in double */
+    double dof;             /* n - c */
+    bool is_std;            /* std, not var */
+    bool dof0_inf;          /* dof 0 in PyTorch's dim-absent branch: dx = gv inf */
+    bool mask[LG_MAX_DIMS]; /* the reduced axes of x (for the taped backward) */
+    double *mean, *stat;    /* per output, in double */
 } var_saved;
 
 /* What one kernel call works on; x, y, g and dx have the call's dtype. */
@@ -59,6 +61,7 @@ static lg_tensor *var_or_std(lg_ctx *ctx, int op, lg_tensor *x, int naxes, const
     v->dof = (double)v->p.rcount - (unbiased ? 1.0 : 0.0);
     v->is_std = op == LGA_OP_std;
     v->dof0_inf = (naxes == 0 || x->ndim == 0) && v->dof == 0;
+    memcpy(v->mask, mask, sizeof v->mask);
     struct var_args a = { .v = v, .x = x->data, .y = y->data };
     lgC_parallel(ctx, 2 * v->p.outn * v->p.rcount, v->p.outn,
                  x->dtype == LG_F32 ? var_fw_range_f32 : var_fw_range_f64, &a);
@@ -99,4 +102,47 @@ lg_tensor *lg_std(lg_ctx *ctx, lg_tensor *x, int naxes, const int *axes, bool un
 lg_status lgA_bw_std(lg_ctx *ctx, lg_tensor *y)
 {
     return var_backward(ctx, y);
+}
+
+/* Taped, the kernel's rules with ops, m = mean_R x taken again (so that
+ * the gradient depends on x through it too):
+ *   var: dx = 2 (x - m) g / (n - c)
+ *   std: dx = (x - m) g' / (n - c),  g' = g / y, 0 where y == 0
+ * and in the dim-absent dof-0 edge dx = g inf (var), g' inf (std). */
+static lg_status var_taped(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    lg_tensor *x = y->in[0];
+    const var_saved *v = y->aux;
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    int64_t kshape[LG_MAX_DIMS];
+    int axes[LG_MAX_DIMS], na = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        kshape[d] = v->mask[d] ? 1 : x->shape[d];
+        if (v->mask[d])
+            axes[na++] = d;
+    }
+    lg_tensor *gk = lg_reshape(ctx, g, x->ndim, kshape);
+    if (v->is_std) {
+        lg_tensor *yk = lg_reshape(ctx, y, x->ndim, kshape), *zero = lgA_const(ctx, x, 0);
+        lg_tensor *nz = lg_ne(ctx, yk, zero);
+        gk = lg_where(ctx, nz, lg_div(ctx, gk, lg_where(ctx, nz, yk, lgA_const(ctx, x, 1))), zero);
+    }
+    if (v->dof0_inf) {
+        lg_tensor *gx = lg_expand(ctx, gk, x->ndim, x->shape);
+        return lgA_taccum(ctx, x, lg_mul(ctx, gx, lgA_const(ctx, x, INFINITY)));
+    }
+    lg_tensor *dev = lg_sub(ctx, x, lg_mean(ctx, x, na, axes, true));
+    return lgA_taccum(ctx, x,
+                      lg_mul(ctx, lg_mul_scalar(ctx, gk, (v->is_std ? 1.0 : 2.0) / v->dof), dev));
+}
+
+lg_status lgA_tbw_var(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return var_taped(ctx, y, g);
+}
+
+lg_status lgA_tbw_std(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return var_taped(ctx, y, g);
 }
