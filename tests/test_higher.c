@@ -492,3 +492,152 @@ Test(higher, batch_norm_taped_backward_leaves_running_stats)
     expect_close(rv, v0, 3, 0, "running_var after lg_grad");
     lg_ctx_free(ctx);
 }
+
+/* The GRU ops (autograd/gru_cell.c), whose taped backwards rebuild the
+ * cell and the recurrence from public ops: batch 2, input 3 (the layer's),
+ * hidden 2, 3 steps, float64. */
+typedef struct gru_case {
+    bool h0, b_hh, reverse;
+    lg_tensor *lengths; /* NULL: every row runs 3 steps */
+    lg_rnn *net;        /* the nn layer's cases */
+} gru_case;
+
+/* in: gi, gh, h[, b_hh] (user non-NULL: with b_hh) */
+static lg_tensor *gru_cell_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    return lg_gru_gates(c, in[0], in[1], user ? in[3] : NULL, in[2]);
+}
+
+/* in: xw, w_hh[, h0][, b_hh] as the gru_case says */
+static lg_tensor *gru_seq_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    const gru_case *k = user;
+    int i = 2;
+    lg_tensor *h0 = k->h0 ? in[i++] : NULL, *b = k->b_hh ? in[i++] : NULL;
+    return lg_gru_sequence(c, in[0], in[1], b, h0, k->lengths, k->reverse);
+}
+
+/* The case's nn GRU (net) of x and h0 (its parameters are persistent):
+ * the output and h_n joined. */
+static lg_tensor *gru_layer_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    const gru_case *k = user;
+    lg_rnn_result res;
+    if (lg_rnn_forward(c, k->net, in[0], k->lengths, k->h0 ? in[1] : NULL, NULL, &res) != LG_OK)
+        return NULL;
+    lg_tensor *parts[2] = { lg_reshape(c, res.output, 1, SHAPE(-1)),
+                            lg_reshape(c, res.h_n, 1, SHAPE(-1)) };
+    return lg_concat(c, 2, parts, 0);
+}
+
+/* lg_gradgradcheck of fn passes (float64, default tolerances). */
+static void expect_gradgradcheck(lg_ctx *ctx, lg_gradcheck_fn fn, void *user, int n,
+                                 lg_tensor *const *xs, const char *what)
+{
+    lg_gradcheck_report r;
+    lg_status st = lg_gradgradcheck(ctx, fn, user, n, xs, NULL, &r);
+    cr_assert_eq(st, LG_OK, "%s: %s", what, lg_ctx_errmsg(ctx));
+    cr_assert(r.checked > 0 && r.ok,
+              "%s: worst input %d element %lld: analytic %.12g numeric %.12g", what, r.worst_input,
+              (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+}
+
+/* The case's inputs of lg_gru_sequence (xw, w_hh[, h0][, b_hh]) into xs;
+ * returns their count. */
+static int gru_seq_inputs(lg_ctx *ctx, lg_dtype dt, const gru_case *k, lg_tensor **xs)
+{
+    int n = 0;
+    xs[n++] = lg_randn(ctx, dt, 3, SHAPE(3, 2, 6));
+    xs[n++] = lg_randn(ctx, dt, 2, SHAPE(6, 2));
+    if (k->h0)
+        xs[n++] = lg_randn(ctx, dt, 2, SHAPE(2, 2));
+    if (k->b_hh)
+        xs[n++] = lg_randn(ctx, dt, 1, SHAPE(6));
+    return n;
+}
+
+Test(higher, gradgradcheck_gru)
+{
+    lg_ctx *ctx = test_ctx(21);
+    lg_tensor *cell[4] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 6)),
+                           lg_randn(ctx, LG_F64, 2, SHAPE(2, 6)),
+                           lg_randn(ctx, LG_F64, 2, SHAPE(2, 2)),
+                           lg_randn(ctx, LG_F64, 1, SHAPE(6)) };
+    expect_gradgradcheck(ctx, gru_cell_fn, ctx, 4, cell, "gru_cell with b_hh");
+    expect_gradgradcheck(ctx, gru_cell_fn, NULL, 3, cell, "gru_cell without b_hh");
+    lg_tensor *len = T_FROM(ctx, LG_I64, ((int64_t[]){ 1, 3 }), 2);
+    for (int m = 0; m < 16; m++) { /* every combination of h0, b_hh, lengths, reverse */
+        gru_case k = {
+            .h0 = m & 1, .b_hh = m & 2, .lengths = m & 4 ? len : NULL, .reverse = m & 8
+        };
+        lg_tensor *xs[4];
+        int n = gru_seq_inputs(ctx, LG_F64, &k, xs);
+        char what[96];
+        snprintf(what, sizeof what, "gru_sequence h0 %d b_hh %d lengths %d reverse %d", k.h0,
+                 k.b_hh, k.lengths != NULL, k.reverse);
+        expect_gradgradcheck(ctx, gru_seq_fn, &k, n, xs, what);
+    }
+    /* through a two-layer bidirectional nn GRU (with and without biases),
+     * with respect to x [3, 2, 3] and h0 [4, 2, 2] */
+    lg_tensor *x = lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 3));
+    lg_tensor *h0 = lg_randn(ctx, LG_F64, 3, SHAPE(4, 2, 2));
+    for (int m = 0; m < 8; m++) {
+        lg_rnn_opts o = lg_rnn_opts_default();
+        o.dtype = LG_F64, o.num_layers = 2, o.bidirectional = true, o.no_bias = m & 4;
+        char what[96];
+        snprintf(what, sizeof what, "gru%d", m);
+        gru_case k = { .h0 = m & 1,
+                       .lengths = m & 2 ? len : NULL,
+                       .net = lg_rnn_new(ctx, what, LG_GRU, 3, 2, &o) };
+        cr_assert_not_null(k.net, "%s", lg_ctx_errmsg(ctx));
+        snprintf(what, sizeof what, "nn GRU h0 %d lengths %d bias %d", k.h0, k.lengths != NULL,
+                 !o.no_bias);
+        expect_gradgradcheck(ctx, gru_layer_fn, &k, k.h0 ? 2 : 1, (lg_tensor *[]){ x, h0 }, what);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* lg_grad's first-order gradients of lg_gru_sequence (through the rebuilt
+ * recurrence) equal lg_backward's (the fused kernel's), float32 and
+ * float64, for every combination of h0, b_hh, lengths and reverse; and
+ * the same for lg_gru_gates with and without b_hh. */
+Test(higher, gru_lg_grad_equals_lg_backward)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        lg_dtype d = dt ? LG_F64 : LG_F32;
+        double tol = d == LG_F32 ? 1e-5 : 1e-12;
+        for (int m = 0; m < 18; m++) {
+            lg_ctx *ctx = test_ctx(31 + (uint64_t)m);
+            lg_tensor *len = T_FROM(ctx, LG_I64, ((int64_t[]){ 3, 2 }), 2);
+            gru_case k = {
+                .h0 = m & 1, .b_hh = m & 2, .lengths = m & 4 ? len : NULL, .reverse = m & 8
+            };
+            lg_tensor *xs[4], *g[4], *u;
+            int n;
+            lg_gradcheck_fn fn = m < 16 ? gru_seq_fn : gru_cell_fn;
+            void *user = m < 16 ? (void *)&k : m == 16 ? ctx : NULL;
+            if (m < 16) {
+                n = gru_seq_inputs(ctx, d, &k, xs);
+                u = lg_randn(ctx, d, 3, SHAPE(3, 2, 2));
+            } else { /* the cell: gi, gh, h[, b_hh] */
+                n = m == 16 ? 4 : 3;
+                xs[0] = lg_randn(ctx, d, 2, SHAPE(2, 6)), xs[1] = lg_randn(ctx, d, 2, SHAPE(2, 6));
+                xs[2] = lg_randn(ctx, d, 2, SHAPE(2, 2)), xs[3] = lg_randn(ctx, d, 1, SHAPE(6));
+                u = lg_randn(ctx, d, 2, SHAPE(2, 2));
+            }
+            for (int i = 0; i < n; i++)
+                lg_requires_grad(ctx, xs[i], true);
+            lg_tensor *y = fn(ctx, xs, user);
+            cr_assert_eq(lg_grad(ctx, 1, &y, &u, n, xs, g, NULL), LG_OK, "case %d: %s", m,
+                         lg_ctx_errmsg(ctx));
+            y = fn(ctx, xs, user);
+            cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK, "case %d: %s", m, lg_ctx_errmsg(ctx));
+            for (int i = 0; i < n; i++) {
+                char what[64];
+                snprintf(what, sizeof what, "%s case %d input %d", dt ? "f64" : "f32", m, i);
+                expect_close_to(g[i], lg_tensor_grad(xs[i]), tol, what);
+            }
+            lg_ctx_free(ctx);
+        }
+    }
+}

@@ -18,10 +18,19 @@
  * against that composite and rnn.txt against PyTorch's GRU. An autograd
  * primitive (nn's rnn.c calls it through the public API, as DESIGN.md asks
  * of nn).
+ *
+ * The taped backwards (lg_grad, taped.def) of both ops rebuild the forward
+ * from the recorded inputs with public ops (the slices of the gate blocks,
+ * sigmoid, tanh, products; for the sequence one lg_matmul_bias per step,
+ * lg_where past a row's length, a stack) and differentiate that with
+ * lgA_taped_by_rebuild: the same values (float64 exactly, float32 to
+ * rounding), every gradient twice differentiable. tests/test_higher.c
+ * checks them against the fused backwards and with lg_gradgradcheck.
  */
 #include "../tensor/vmath.h"
 #include "autograd.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -147,6 +156,34 @@ lg_status lgA_bw_gru_cell(lg_ctx *ctx, lg_tensor *y)
         if (lgA_needs(y, k) && lgA_accum(ctx, y->in[k], grads[k]) != LG_OK)
             return ctx->status;
     return LG_OK;
+}
+
+/* The cell's equations with public ops (recorded): gi and ghb = gh + b_hh
+ * [N, 3H] in blocks r, z, n, h [N, H]; returns h'. */
+static lg_tensor *cell_ops(lg_ctx *ctx, lg_tensor *gi, lg_tensor *ghb, lg_tensor *h, int64_t H)
+{
+    lg_tensor *rz = lg_sigmoid(
+        ctx, lg_add(ctx, lg_narrow(ctx, gi, 1, 0, 2 * H), lg_narrow(ctx, ghb, 1, 0, 2 * H)));
+    lg_tensor *r = lg_narrow(ctx, rz, 1, 0, H), *z = lg_narrow(ctx, rz, 1, H, H);
+    lg_tensor *hn = lg_mul(ctx, r, lg_narrow(ctx, ghb, 1, 2 * H, H));
+    lg_tensor *n = lg_tanh(ctx, lg_add(ctx, lg_narrow(ctx, gi, 1, 2 * H, H), hn));
+    lg_tensor *keep = z ? lg_sub(ctx, lgA_const(ctx, z, 1), z) : NULL; /* 1 - z */
+    return lg_add(ctx, lg_mul(ctx, keep, n), lg_mul(ctx, z, h));
+}
+
+/* The cell rebuilt from y->in (gi, gh, h[, b_hh]) for its taped backward. */
+static lg_tensor *rebuild_cell(lg_ctx *ctx, lg_tensor *y, void *arg)
+{
+    (void)arg;
+    lg_tensor *gi = y->in[0], *gh = y->in[1], *h = y->in[2];
+    lg_tensor *ghb = y->nin == 4 ? lg_add(ctx, gh, y->in[3]) : gh;
+    return cell_ops(ctx, gi, ghb, h, h->shape[1]);
+}
+
+/* The taped backward: the cell's composite rebuilt and walked (grad.c). */
+lg_status lgA_tbw_gru_cell(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, y, g, rebuild_cell, NULL);
 }
 
 /* lg_gru_sequence: the recurrence over a whole sequence as one primitive.
@@ -291,4 +328,62 @@ lg_status lgA_bw_gru_sequence(lg_ctx *ctx, lg_tensor *y)
     if (has_b && lgA_needs(y, ib) && lgA_accum(ctx, y->in[ib], dgh) != LG_OK)
         return ctx->status;
     return LG_OK;
+}
+
+/* Step t's mask of the rows still running (int64 [N, 1], t < lengths),
+ * or NULL (no error) when every row is. */
+static lg_tensor *step_mask(lg_ctx *ctx, const gru_seq *q, int64_t N, int64_t t, bool *err)
+{
+    bool all = true;
+    for (int64_t i = 0; q->length && i < N; i++)
+        all &= t < q->length[i];
+    *err = false;
+    if (all)
+        return NULL;
+    lg_tensor *m = lg_zeros(ctx, LG_I64, 2, (int64_t[]){ N, 1 });
+    if (!m) {
+        *err = true;
+        return NULL;
+    }
+    for (int64_t i = 0; i < N; i++)
+        LGT_I(m)[i] = t < q->length[i];
+    return m;
+}
+
+/* The recurrence rebuilt from y->in (xw, w_hh[, h0][, b_hh]) with public
+ * ops, step by step in run order: gh + b_hh as one lg_matmul_bias, the
+ * cell's ops, lg_where keeping h past a row's length, a stack at the end. */
+static lg_tensor *rebuild_sequence(lg_ctx *ctx, lg_tensor *y, void *arg)
+{
+    (void)arg;
+    const gru_seq *q = y->aux;
+    lg_tensor *xw = y->in[0], *w = y->in[1];
+    bool has_h0 = y->attr.gru.has_h0, has_b = y->attr.gru.has_b_hh;
+    lg_tensor *b = has_b ? y->in[2 + has_h0] : NULL;
+    int64_t T = xw->shape[0], N = xw->shape[1], H = w->shape[1];
+    if (T > INT_MAX) /* the steps are stacked as an int count */
+        return lgC_error(ctx, LG_ERR_SHAPE, "lg_grad: gru_sequence has T = %lld, at most %d",
+                         (long long)T, INT_MAX);
+    lg_tensor **out = lgC_salloc(ctx, (size_t)T * sizeof *out, "lg_grad");
+    lg_tensor *h = has_h0 ? y->in[2] : lg_zeros(ctx, (lg_dtype)xw->dtype, 2, (int64_t[]){ N, H });
+    if (!out || !h)
+        return NULL;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = q->reverse ? T - 1 - s : s;
+        lg_tensor *xt = lg_reshape(ctx, lg_narrow(ctx, xw, 0, t, 1), 2, (int64_t[]){ N, 3 * H });
+        lg_tensor *ghb = lg_matmul_bias(ctx, h, w, b, false, true);
+        lg_tensor *hn = cell_ops(ctx, xt, ghb, h, H);
+        bool err;
+        lg_tensor *m = step_mask(ctx, q, N, t, &err);
+        if (err || !hn)
+            return NULL;
+        h = out[t] = m ? lg_where(ctx, m, hn, h) : hn;
+    }
+    return lg_stack(ctx, (int)T, out, 0);
+}
+
+/* The taped backward: the recurrence rebuilt and walked (grad.c). */
+lg_status lgA_tbw_gru_sequence(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return lgA_taped_by_rebuild(ctx, y, g, rebuild_sequence, NULL);
 }
