@@ -25,13 +25,17 @@ static void case_free(fcase *c)
         tensor_free(&c->in[i]);
     for (int i = 0; i < c->ngrad; i++)
         tensor_free(&c->grad[i]);
+    for (int i = 0; i < c->nv; i++)
+        tensor_free(&c->v[i]);
+    for (int i = 0; i < c->nhvp; i++)
+        tensor_free(&c->hvp[i]);
     tensor_free(&c->out);
     tensor_free(&c->upstream);
     memset(c, 0, sizeof *c);
 }
 
 /* Parses "<dtype> <ndim> <dims...> : <values...>" (after the record word
- * and, for in/grad, the role). Returns false with c->problem set. */
+ * and, for in/grad/v/hvp, the role). Returns false with c->problem set. */
 static bool parse_tensor(char *s, ftensor *t, fcase *c)
 {
     /* Every value is a token of at least one character plus a separator,
@@ -136,7 +140,7 @@ static void hand_on(const fixture_reader *r, fcase *c)
     case_free(c);
 }
 
-int fixture_read(const char *path, const fixture_reader *r)
+static int read_any(const char *path, const fixture_reader *r, bool hvp_lines)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -222,15 +226,18 @@ int fixture_read(const char *path, const fixture_reader *r)
                 snprintf(c->opt_key[c->nopt], sizeof c->opt_key[0], "%s", k);
                 snprintf(c->opt_val[c->nopt++], sizeof c->opt_val[0], "%s", v);
             }
-        } else if (!strcmp(word, "in") || !strcmp(word, "grad")) {
-            bool is_in = !strcmp(word, "in");
-            int *n = is_in ? &c->nin : &c->ngrad;
+        } else if (!strcmp(word, "in") || !strcmp(word, "grad") ||
+                   (hvp_lines && (!strcmp(word, "v") || !strcmp(word, "hvp")))) {
+            bool is_in = !strcmp(word, "in"), is_grad = !strcmp(word, "grad");
+            bool is_v = !strcmp(word, "v");
+            int *n = is_in ? &c->nin : is_grad ? &c->ngrad : is_v ? &c->nv : &c->nhvp;
+            ftensor *list = is_in ? c->in : is_grad ? c->grad : is_v ? c->v : c->hvp;
             char *s2 = NULL, *role = strtok_r(rest, " \t", &s2), *tail = strtok_r(NULL, "", &s2);
             if (!role || !tail || *n == MAX_TENSORS) {
                 snprintf(c->problem, sizeof c->problem, "line %d: bad %s line", lineno, word);
                 continue;
             }
-            ftensor *ft = is_in ? &c->in[*n] : &c->grad[*n];
+            ftensor *ft = &list[*n];
             (*n)++;
             snprintf(ft->role, sizeof ft->role, "%s", role);
             parse_tensor(tail, ft, c);
@@ -261,4 +268,14 @@ int fixture_read(const char *path, const fixture_reader *r)
     free(line);
     free(c);
     return rc;
+}
+
+int fixture_read(const char *path, const fixture_reader *r)
+{
+    return read_any(path, r, false);
+}
+
+int fixture_read_hvp(const char *path, const fixture_reader *r)
+{
+    return read_any(path, r, true);
 }

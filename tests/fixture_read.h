@@ -28,6 +28,11 @@ typedef struct fcase {
     char loss[64];
     int nin, ngrad, nopt;
     ftensor in[MAX_TENSORS], grad[MAX_TENSORS];
+    /* second-order files only (fixture_read_hvp): v[i] a direction
+     * for input v[i].role, hvp[i] the Hessian of sum(out * upstream) in the
+     * graded inputs times those directions, at input hvp[i].role */
+    int nv, nhvp;
+    ftensor v[MAX_TENSORS], hvp[MAX_TENSORS];
     ftensor out, upstream;
     bool has_out, has_upstream, has_err;
     char err[32];
@@ -47,5 +52,9 @@ typedef struct fixture_reader {
 /* Reads every case of the file. Returns 0, or 2 if the file cannot be
  * opened, its header is wrong, or memory ran out. */
 int fixture_read(const char *path, const fixture_reader *r);
+/* The same for a second-order file (docs/second_order_fixtures.md): `v ROLE
+ * ...` and `hvp ROLE ...` lines are read into the case. fixture_read takes
+ * them for unknown records, as in any first-order file. */
+int fixture_read_hvp(const char *path, const fixture_reader *r);
 
 #endif

@@ -1,6 +1,7 @@
 /* lossgrad-fixtures: the loss conformance runner (../shared/FIXTURES.md).
  *
  *   lossgrad-fixtures [--second-order [--kinks FILE]] FILE...
+ *   lossgrad-fixtures --hvp FILE...
  *
  * --second-order: also runs lg_gradgradcheck (float64) on every case with
  * gradient lines, with respect to those inputs (each alone when moving one
@@ -9,6 +10,15 @@
  * inputs and options. --kinks lists the cases where those differences
  * cannot judge (a kink, a non-finite value): there they must differ, so
  * the list stays exact.
+ *
+ * --hvp: the files are second-order fixtures (docs/second_order_fixtures.md,
+ * tools/gen_second_order.py): each case also has, per graded role (each
+ * grad line's), a `v ROLE` direction and an `hvp ROLE` line, PyTorch's
+ * Hessian of f = sum(out * upstream) in the graded inputs times v. Besides
+ * the first-order checks, in float64 only: the graded inputs require grad,
+ * f is rebuilt (out itself when it has one element and no upstream), and
+ * lg_hvp's result is compared with each hvp line by the float64 rule. A
+ * case without those lines fails; outside --hvp they are unknown records.
  *
  * Reads every case of every file (fixture_read.c), evaluates it through the
  * public API in float64 and in float32, compares the output and every
@@ -251,6 +261,99 @@ static bool second_check(eval *e, const lt_loss *L, lt_any_opts *o)
     return r.ok;
 }
 
+static bool hvp_mode; /* --hvp: the files carry v and hvp lines */
+
+/* The case's graded input of a role (a grad line names it), or -1. */
+static int graded_slot(const fcase *c, const char *role)
+{
+    for (int i = 0; i < c->ngrad; i++)
+        if (!strcmp(c->grad[i].role, role))
+            for (int k = 0; k < c->nin; k++)
+                if (!strcmp(c->in[k].role, role))
+                    return k;
+    return -1;
+}
+
+static bool ctx_failed(eval *e, const char *what)
+{
+    snprintf(e->why, sizeof e->why, "hvp: %s: %s", what, lg_ctx_errmsg(e->ctx));
+    return false;
+}
+
+/* --hvp, float64: H v of f = sum(out * upstream) in the graded inputs
+ * (every grad line's role: lg_hvp's inputs, in grad-line order, with the
+ * case's v lines as directions) against each hvp line. */
+static bool hvp_check(eval *e, const lt_loss *L, lt_any_opts *o)
+{
+    const fcase *c = e->c;
+    lg_tensor *xs[MAX_TENSORS], *vs[MAX_TENSORS], *hv[MAX_TENSORS];
+    int n = c->ngrad;
+    if (n == 0) {
+        snprintf(e->why, sizeof e->why, "no grad lines: no input to take the Hessian in");
+        return false;
+    }
+    if (c->nv != n || c->nhvp != n) {
+        snprintf(e->why, sizeof e->why, "%d grad, %d v, %d hvp lines: expected one each per role",
+                 n, c->nv, c->nhvp);
+        return false;
+    }
+    lg_step_end(e->ctx); /* the first-order graph and gradients go */
+    /* the inputs again, in the new step */
+    for (int k = 0; k < c->nin; k++)
+        if (!(e->in[k] = make_tensor(e, &c->in[k])))
+            return ctx_failed(e, "input");
+    for (int i = 0; i < n; i++) {
+        int k = graded_slot(c, c->grad[i].role);
+        const ftensor *v = NULL, *h = NULL;
+        for (int j = 0; j < n; j++) {
+            if (!strcmp(c->v[j].role, c->grad[i].role))
+                v = &c->v[j];
+            if (!strcmp(c->hvp[j].role, c->grad[i].role))
+                h = &c->hvp[j];
+        }
+        if (k < 0 || !v || !h) {
+            const char *missing = k < 0 ? "in" : !v ? "v" : "hvp";
+            snprintf(e->why, sizeof e->why, "role '%s': no %s line", c->grad[i].role, missing);
+            return false;
+        }
+        if (v->is_int || v->ndim != c->in[k].ndim ||
+            memcmp(v->shape, c->in[k].shape, (size_t)v->ndim * sizeof(int64_t))) {
+            snprintf(e->why, sizeof e->why, "v %s: not a float64 tensor of the input's shape",
+                     v->role);
+            return false;
+        }
+        xs[i] = e->in[k];
+        lg_requires_grad(e->ctx, xs[i], true);
+        if (!(vs[i] = make_tensor(e, v)))
+            return ctx_failed(e, "v");
+    }
+    lt_any_opts oc = *o;
+    lg_tensor *out = call_loss(e, L, &oc), *f = out;
+    if (out && c->has_upstream)
+        f = lg_sum(e->ctx, lg_mul(e->ctx, out, make_tensor(e, &c->upstream)), 0, NULL, false);
+    else if (out && lg_tensor_numel(out) != 1)
+        f = lg_sum(e->ctx, out, 0, NULL, false);
+    if (!f)
+        return ctx_failed(e, "the loss");
+    if (!lg_tensor_requires_grad(f)) { /* no graded input reaches out: H = 0 */
+        for (int i = 0; i < n; i++) {
+            hv[i] = lg_zeros(e->ctx, LG_F64, lg_tensor_ndim(xs[i]), lg_tensor_shape(xs[i]));
+            if (!hv[i])
+                return ctx_failed(e, "zeros");
+        }
+    } else if (lg_hvp(e->ctx, f, n, xs, vs, hv, false) != LG_OK) {
+        return ctx_failed(e, "lg_hvp");
+    }
+    for (int i = 0; i < n; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "hvp %s", c->grad[i].role);
+        for (int j = 0; j < n; j++)
+            if (!strcmp(c->hvp[j].role, c->grad[i].role) && !compare(e, hv[i], &c->hvp[j], what))
+                return false;
+    }
+    return true;
+}
+
 /* Runs one case in one precision; false with e->why set on failure. */
 static bool run_case(const fcase *c, lg_dtype dt, char *why, size_t whyn)
 {
@@ -330,6 +433,8 @@ static bool run_case(const fcase *c, lg_dtype dt, char *why, size_t whyn)
             goto done;
     }
     ok = true;
+    if (dt == LG_F64 && hvp_mode)
+        ok = hvp_check(&e, L, &o);
     if (dt == LG_F64 && second_order && c->ngrad > 0) {
         bool matched = second_check(&e, L, &o);
         ok = matched != is_kink(c->id);
@@ -391,19 +496,23 @@ static void on_problem(const char *msg, void *user)
 
 static int read_file(const char *path, tally *t)
 {
-    return fixture_read(path, &(fixture_reader){ on_case, on_problem, t });
+    const fixture_reader r = { on_case, on_problem, t };
+    return hvp_mode ? fixture_read_hvp(path, &r) : fixture_read(path, &r);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s FIXTURE_FILE...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--second-order [--kinks FILE] | --hvp] FIXTURE_FILE...\n",
+                argv[0]);
         return 2;
     }
     tally t = { 0, 0 };
     int rc = 0, first = 1;
     if (!strcmp(argv[1], "--second-order"))
         second_order = true, first = 2;
+    else if (!strcmp(argv[1], "--hvp"))
+        hvp_mode = true, first = 2;
     if (second_order && argc > 3 && !strcmp(argv[2], "--kinks")) {
         if (!read_kinks(argv[3])) {
             fprintf(stderr, "%s: cannot read %s\n", argv[0], argv[3]);
