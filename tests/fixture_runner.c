@@ -239,16 +239,22 @@ static bool second_check(eval *e, const lt_loss *L, lt_any_opts *o)
          * alone, without those that cannot move */
         graded all = g;
         bool ok = true;
+        int judged = 0;
         for (int k = 0; k < all.n && ok; k++) {
             lg_ctx_clear_error(e->ctx);
             g.n = 1, g.slot[0] = all.slot[k];
             st = lg_gradgradcheck(e->ctx, graded_call, &g, 1, &xs[k], NULL, &r);
             if (st == LG_ERR_VALUE)
                 continue;
+            judged++;
             ok = st == LG_OK && r.ok;
         }
         if (st == LG_ERR_VALUE)
             lg_ctx_clear_error(e->ctx), st = LG_OK, r.ok = ok;
+        if (st == LG_OK && judged == 0) { /* nothing could move: not a match */
+            snprintf(e->why, sizeof e->why, "second derivative: every input is at its domain's edge");
+            return false;
+        }
     }
     if (st != LG_OK) {
         snprintf(e->why, sizeof e->why, "gradgradcheck: %s", lg_ctx_errmsg(e->ctx));
