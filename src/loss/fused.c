@@ -204,7 +204,18 @@ static lg_tensor *rebuild_composite(lg_ctx *ctx, lg_tensor *l, void *arg)
     return f->desc->composite(ctx, f);
 }
 
-lg_status lgA_tbw_fused(lg_ctx *ctx, lg_tensor *l, lg_tensor *g)
+lg_status lgL_taped_composite(lg_ctx *ctx, lg_tensor *l, lg_tensor *g)
 {
     return lgA_taped_by_rebuild(ctx, l, g, rebuild_composite, NULL);
+}
+
+lg_tensor *lgL_row_upstream(lg_ctx *ctx, const lgL_fused *f, lg_tensor *g)
+{
+    return f->r == LG_REDUCTION_MEAN ? lg_mul_scalar(ctx, g, 1 / f->denom) : g;
+}
+
+lg_status lgA_tbw_fused(lg_ctx *ctx, lg_tensor *l, lg_tensor *g)
+{
+    const lgL_fused *f = l->aux;
+    return f->desc->taped ? f->desc->taped(ctx, f, l, g) : lgL_taped_composite(ctx, l, g);
 }

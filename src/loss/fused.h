@@ -77,6 +77,10 @@ typedef struct lgL_fused_desc {
      * than one sum per row (its others in f->saved). NULL: sum, / denom
      * under MEAN. */
     double (*total)(const lgL_fused *f, double sum);
+    /* Optional: the taped backward (lg_grad) in ops, for a loss whose
+     * kernel gradient is not its composite's derivative everywhere (BCE at
+     * 0 and 1 follows PyTorch's formula). NULL: the composite, rebuilt. */
+    lg_status (*taped)(lg_ctx *ctx, const lgL_fused *f, lg_tensor *l, lg_tensor *g);
 } lgL_fused_desc;
 
 struct lgL_fused {
@@ -125,6 +129,13 @@ LG_HIDDEN void lgL_fused_none_shape(lgL_fused *f, const lg_tensor *t, int ndim);
 /* Runs the call (kernels, or the composite when the ctx asks), records it
  * on the tape, returns the loss. NULL with the ctx error set. */
 LG_HIDDEN lg_tensor *lgL_fused_run(lg_ctx *ctx, lgL_fused *f, const char *who);
+
+/* The taped backward by the composite, rebuilt (what lgA_tbw_fused does
+ * without desc->taped). */
+LG_HIDDEN lg_status lgL_taped_composite(lg_ctx *ctx, lg_tensor *l, lg_tensor *g);
+/* The upstream gradient of each row given g, the loss's (NONE: g itself;
+ * SUM: g; MEAN: g / denom), broadcastable against the rows. */
+LG_HIDDEN lg_tensor *lgL_row_upstream(lg_ctx *ctx, const lgL_fused *f, lg_tensor *g);
 
 /* Typed views for kernels. */
 static inline const float *lgL_inf(const lgL_fused *f, int k)
