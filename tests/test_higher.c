@@ -641,3 +641,253 @@ Test(higher, gru_lg_grad_equals_lg_backward)
         }
     }
 }
+
+/* gradgradcheck through the taped backwards of conv, conv_transpose,
+ * max_pool, avg_pool and interpolate over their option grids, float64,
+ * each output through a nonlinearity (tanh for the convolutions, square
+ * for the pools and resampling) so that the second derivatives are not
+ * trivial. */
+typedef struct cp_case {
+    const char *name;
+    int kind; /* 0 conv, 1 conv_transpose, 2 max_pool, 3 avg_pool, 4 adaptive, 5 interpolate */
+    int spatial;
+    bool bias;
+    int64_t n, cin, h, w;   /* the input */
+    int64_t w0, w1, kh, kw; /* the weight [w0, w1, kh, kw]; pools: the kernel or out size */
+    lg_conv_opts co;
+    lg_max_pool_opts mo;
+    lg_avg_pool_opts ao;
+    lg_interpolate_opts io;
+} cp_case;
+
+static lg_tensor *cp_fn(lg_ctx *c, lg_tensor *const *in, void *user)
+{
+    const cp_case *k = user;
+    lg_tensor *x = in[0], *b = k->bias ? in[2] : NULL, *y = NULL;
+    bool two = k->spatial == 2;
+    switch (k->kind) {
+    case 0:
+        y = two ? lg_conv2d(c, x, in[1], b, &k->co) : lg_conv1d(c, x, in[1], b, &k->co);
+        return lg_tanh(c, lg_mul_scalar(c, y, 0.4));
+    case 1:
+        y = two ? lg_conv_transpose2d(c, x, in[1], b, &k->co)
+                : lg_conv_transpose1d(c, x, in[1], b, &k->co);
+        return lg_tanh(c, lg_mul_scalar(c, y, 0.4));
+    case 2:
+        y = two ? lg_max_pool2d(c, x, k->kh, k->kw, &k->mo, NULL)
+                : lg_max_pool1d(c, x, k->kw, &k->mo, NULL);
+        break;
+    case 3:
+        y = two ? lg_avg_pool2d(c, x, k->kh, k->kw, &k->ao) : lg_avg_pool1d(c, x, k->kw, &k->ao);
+        break;
+    case 4:
+        y = two ? lg_adaptive_avg_pool2d(c, x, k->kh, k->kw) : lg_adaptive_avg_pool1d(c, x, k->kw);
+        break;
+    default: y = lg_interpolate(c, x, &k->io);
+    }
+    return lg_square(c, y);
+}
+
+/* The grid: each case starts from the defaults, then its options. */
+static cp_case *cp_add(cp_case *cs, int *n, const char *name, int kind, int spatial, bool bias,
+                       const int64_t x[4], const int64_t k[4])
+{
+    cp_case *c = &cs[(*n)++];
+    *c = (cp_case){ .name = name,
+                    .kind = kind,
+                    .spatial = spatial,
+                    .bias = bias,
+                    .n = x[0],
+                    .cin = x[1],
+                    .h = x[2],
+                    .w = x[3],
+                    .w0 = k[0],
+                    .w1 = k[1],
+                    .kh = k[2],
+                    .kw = k[3],
+                    .co = lg_conv_opts_default(),
+                    .mo = lg_max_pool_opts_default(),
+                    .ao = lg_avg_pool_opts_default(),
+                    .io = lg_interpolate_opts_default() };
+    return c;
+}
+/* name, kind, spatial, bias, x {N (0: unbatched), C, H, W}, {W0, W1, kH, kW} */
+#define CP(nm, kd, sp, bs, X, K) cp_add(cs, &n, nm, kd, sp, bs, (int64_t[])X, (int64_t[])K)
+#define L(...)                                                                                     \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
+
+static int cp_conv_cases(cp_case *cs, int n)
+{
+    cp_case *c = CP("conv2d stride 2 padding 1 bias", 0, 2, true, L(2, 3, 5, 6), L(4, 3, 3, 2));
+    c->co.stride = 2, c->co.padding = 1;
+    c = CP("conv2d dilation 2 groups 2", 0, 2, false, L(1, 4, 6, 6), L(4, 2, 2, 2));
+    c->co.dilation = 2, c->co.groups = 2;
+    c = CP("conv2d depthwise (groups = channels, x2) bias", 0, 2, true, L(1, 3, 5, 6),
+           L(6, 1, 3, 3));
+    c->co.groups = 3, c->co.padding_hw[0] = 1, c->co.padding_hw[1] = 0;
+    c->co.stride_hw[0] = 1, c->co.stride_hw[1] = 2;
+    c = CP("conv2d 1x1 groups 2", 0, 2, true, L(2, 4, 3, 3), L(2, 2, 1, 1));
+    c->co.groups = 2;
+    c = CP("conv1d stride 2 dilation 2 padding 2 groups 2 bias", 0, 1, true, L(2, 4, 1, 9),
+           L(6, 2, 1, 3));
+    c->co.stride = 2, c->co.dilation = 2, c->co.padding = 2, c->co.groups = 2;
+    c = CP("conv1d unbatched padding same (even kernel) bias", 0, 1, true, L(0, 3, 1, 7),
+           L(2, 3, 1, 4));
+    c->co.padding_kind = LG_PADDING_SAME;
+    c = CP("conv_transpose2d stride 2 padding 1 output_padding bias", 1, 2, true, L(1, 4, 3, 3),
+           L(4, 3, 3, 3));
+    c->co.stride = 2, c->co.padding = 1;
+    c->co.output_padding_hw[0] = 1, c->co.output_padding_hw[1] = 1;
+    c = CP("conv_transpose2d groups 2 dilation 2 bias", 1, 2, true, L(1, 4, 3, 4), L(4, 2, 2, 3));
+    c->co.groups = 2, c->co.dilation = 2;
+    c = CP("conv_transpose1d stride 3 dilation 2 output_padding 2 groups 2", 1, 1, false,
+           L(2, 4, 1, 4), L(4, 1, 1, 2));
+    c->co.stride = 3, c->co.dilation = 2, c->co.output_padding = 2, c->co.groups = 2;
+    return n;
+}
+
+static int cp_pool_cases(cp_case *cs, int n)
+{
+    cp_case *c =
+        CP("max_pool2d padding dilation ceil_mode", 2, 2, false, L(1, 2, 7, 6), L(0, 0, 3, 2));
+    c->mo.stride = 2, c->mo.padding = 1, c->mo.ceil_mode = true;
+    c->mo.dilation_hw[0] = 2, c->mo.dilation_hw[1] = 1;
+    c = CP("max_pool1d stride 2 padding 1 ceil_mode", 2, 1, false, L(2, 3, 1, 8), L(0, 0, 1, 3));
+    c->mo.stride = 2, c->mo.padding = 1, c->mo.ceil_mode = true;
+    c = CP("max_pool2d overlapping", 2, 2, false, L(1, 2, 5, 5), L(0, 0, 3, 3));
+    c->mo.stride = 1;
+    c = CP("avg_pool2d count_include_pad off ceil_mode", 3, 2, false, L(1, 2, 6, 7), L(0, 0, 3, 3));
+    c->ao.stride = 2, c->ao.padding = 1, c->ao.count_include_pad = false, c->ao.ceil_mode = true;
+    c = CP("avg_pool2d divisor_override", 3, 2, false, L(1, 2, 5, 5), L(0, 0, 2, 3));
+    c->ao.stride = 1, c->ao.padding = 1, c->ao.divisor_override = 4;
+    c = CP("avg_pool1d ceil_mode count_include_pad", 3, 1, false, L(2, 2, 1, 8), L(0, 0, 1, 3));
+    c->ao.stride = 2, c->ao.padding = 1, c->ao.ceil_mode = true;
+    CP("adaptive_avg_pool2d 5x7 -> 3x4", 4, 2, false, L(1, 2, 5, 7), L(0, 0, 3, 4));
+    CP("adaptive_avg_pool1d 7 -> 3", 4, 1, false, L(2, 2, 1, 7), L(0, 0, 1, 3));
+    return n;
+}
+
+static int cp_interp_cases(cp_case *cs, int n)
+{
+    static const struct {
+        const char *name;
+        bool bilinear, align;
+        int64_t h, w, oh, ow;
+        double fh, fw;
+    } io[] = {
+        { "interpolate nearest factor 1.5", false, false, 3, 4, 0, 0, 1.5, 1.5 },
+        { "interpolate nearest down and up", false, false, 4, 5, 2, 7, 0, 0 },
+        { "interpolate bilinear", true, false, 3, 4, 5, 3, 0, 0 },
+        { "interpolate bilinear factors", true, false, 4, 5, 0, 0, 1.7, 0.6 },
+        { "interpolate bilinear align_corners", true, true, 3, 4, 5, 7, 0, 0 },
+        { "interpolate bilinear align_corners down", true, true, 5, 6, 3, 4, 0, 0 },
+        { "interpolate bilinear align_corners factors", true, true, 3, 4, 0, 0, 1.5, 2 },
+    };
+    for (size_t i = 0; i < sizeof io / sizeof io[0]; i++) {
+        cp_case *c = CP(io[i].name, 5, 2, false, L(1, 2, io[i].h, io[i].w), L(0, 0, 0, 0));
+        c->io.mode = io[i].bilinear ? LG_INTERP_BILINEAR : LG_INTERP_NEAREST;
+        c->io.align_corners = io[i].align;
+        c->io.size_hw[0] = io[i].oh, c->io.size_hw[1] = io[i].ow;
+        c->io.scale_factor_hw[0] = io[i].fh, c->io.scale_factor_hw[1] = io[i].fw;
+    }
+    return n;
+}
+#undef L
+#undef CP
+
+/* x (n 0: unbatched), W and b of case k, float64 */
+static int cp_inputs(lg_ctx *ctx, const cp_case *k, lg_tensor *in[3])
+{
+    int64_t xs[4], nd = 0;
+    if (k->n)
+        xs[nd++] = k->n;
+    xs[nd++] = k->cin;
+    if (k->spatial == 2)
+        xs[nd++] = k->h;
+    xs[nd++] = k->w;
+    in[0] = lg_randn(ctx, LG_F64, (int)nd, xs);
+    if (k->kind > 1)
+        return 1;
+    in[1] = k->spatial == 2 ? lg_randn(ctx, LG_F64, 4, SHAPE(k->w0, k->w1, k->kh, k->kw))
+                            : lg_randn(ctx, LG_F64, 3, SHAPE(k->w0, k->w1, k->kw));
+    /* output channels: conv W [Cout, ...], transposed W [Cin, Cout / G, ...] */
+    int64_t cout = k->kind == 0 ? k->w0 : k->w1 * k->co.groups;
+    in[2] = lg_randn(ctx, LG_F64, 1, SHAPE(cout));
+    return k->bias ? 3 : 2;
+}
+
+Test(higher, gradgradcheck_conv_pool)
+{
+    cp_case cs[32];
+    int ncase = cp_interp_cases(cs, cp_pool_cases(cs, cp_conv_cases(cs, 0)));
+    for (int i = 0; i < ncase; i++) {
+        lg_ctx *ctx = test_ctx(40 + (uint64_t)i);
+        lg_tensor *in[3];
+        int nin = cp_inputs(ctx, &cs[i], in);
+        lg_gradcheck_report r;
+        lg_status st = lg_gradgradcheck(ctx, cp_fn, &cs[i], nin, in, NULL, &r);
+        cr_assert_eq(st, LG_OK, "%s: %s", cs[i].name, lg_ctx_errmsg(ctx));
+        cr_assert(r.checked > 0, "%s: nothing checked", cs[i].name);
+        cr_assert(r.ok, "%s: worst input %d element %lld: analytic %.12g numeric %.12g", cs[i].name,
+                  r.worst_input, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+        /* gradgradcheck differentiates the taped gradient with the kernels:
+         * that the taped gradient is the kernels' one is checked here */
+        lg_tensor *fresh[3], *g[3];
+        for (int j = 0; j < nin; j++)
+            lg_requires_grad(ctx,
+                             fresh[j] =
+                                 lg_tensor_from(ctx, LG_F64, lg_tensor_data(in[j]),
+                                                lg_tensor_ndim(in[j]), lg_tensor_shape(in[j])),
+                             true);
+        lg_tensor *y = cp_fn(ctx, fresh, &cs[i]);
+        lg_tensor *u = lg_randn(ctx, LG_F64, lg_tensor_ndim(y), lg_tensor_shape(y));
+        lg_grad_opts o = lg_grad_opts_default();
+        o.retain_graph = LG_RETAIN_YES;
+        cr_assert_eq(lg_grad(ctx, 1, &y, &u, nin, fresh, g, &o), LG_OK, "%s: %s", cs[i].name,
+                     lg_ctx_errmsg(ctx));
+        cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        for (int j = 0; j < nin; j++)
+            expect_close_to(g[j], lg_tensor_grad(fresh[j]), 1e-12, cs[i].name);
+        lg_ctx_free(ctx);
+    }
+}
+
+/* lg_grad's first-order gradients through conv2d and conv_transpose2d
+ * (stride, padding, groups, bias), with and without create_graph, equal
+ * lg_backward's kernels in float32 and float64. */
+Test(higher, conv_lg_grad_equals_lg_backward)
+{
+    for (int dt = 0; dt < 2; dt++)
+        for (int tr = 0; tr < 2; tr++)
+            for (int create = 0; create < 2; create++) {
+                lg_dtype d = dt ? LG_F64 : LG_F32;
+                lg_ctx *ctx = test_ctx(60);
+                lg_conv_opts co = lg_conv_opts_default();
+                co.stride = 2, co.padding = 1, co.groups = 2;
+                lg_tensor *x = lg_randn(ctx, d, 4, SHAPE(3, 4, 7, 6));
+                lg_tensor *w = tr ? lg_randn(ctx, d, 4, SHAPE(4, 3, 3, 2))
+                                  : lg_randn(ctx, d, 4, SHAPE(6, 2, 3, 2));
+                lg_tensor *b = lg_randn(ctx, d, 1, SHAPE(6));
+                lg_tensor *in[3] = { x, w, b }, *g[3];
+                if (tr)
+                    co.output_padding = 1;
+                for (int i = 0; i < 3; i++)
+                    lg_requires_grad(ctx, in[i], true);
+                lg_tensor *y =
+                    tr ? lg_conv_transpose2d(ctx, x, w, b, &co) : lg_conv2d(ctx, x, w, b, &co);
+                lg_tensor *u = lg_randn(ctx, d, lg_tensor_ndim(y), lg_tensor_shape(y));
+                lg_grad_opts o = lg_grad_opts_default();
+                o.create_graph = create;
+                cr_assert_eq(lg_grad(ctx, 1, &y, &u, 3, in, g, &o), LG_OK, "%s",
+                             lg_ctx_errmsg(ctx));
+                y = tr ? lg_conv_transpose2d(ctx, x, w, b, &co) : lg_conv2d(ctx, x, w, b, &co);
+                cr_assert_eq(lg_backward_with(ctx, y, u), LG_OK, "%s", lg_ctx_errmsg(ctx));
+                for (int i = 0; i < 3; i++)
+                    expect_close_to(g[i], lg_tensor_grad(in[i]), d == LG_F32 ? 1e-5 : 1e-12,
+                                    tr ? "conv_transpose2d: lg_grad vs lg_backward"
+                                       : "conv2d: lg_grad vs lg_backward");
+                lg_ctx_free(ctx);
+            }
+}

@@ -1090,6 +1090,39 @@ static void expand_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* The gradient of y with respect to x under upstream u, by lg_grad with
+ * create_graph (through the taped backwards), or by lg_backward's kernels
+ * (x a leaf; its .grad). */
+static lg_tensor *taped_grad_of(lg_ctx *ctx, lg_tensor *y, lg_tensor *u, lg_tensor *x)
+{
+    lg_tensor *g = NULL;
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    return y && lg_grad(ctx, 1, &y, &u, 1, &x, &g, &o) == LG_OK ? g : NULL;
+}
+
+static lg_tensor *kernel_grad_of(lg_ctx *ctx, lg_tensor *y, lg_tensor *u, lg_tensor *x)
+{
+    return y && lg_backward_with(ctx, y, u) == LG_OK ? lg_tensor_grad(x) : NULL;
+}
+
+/* An op's taped backward against its kernel one: y's gradients under a
+ * random upstream by lg_grad (the graph kept) and then by lg_backward,
+ * for leaves xs[0..n) whose .grad is still unset. */
+static void expect_taped_is_kernel(lg_ctx *ctx, lg_tensor *y, int n, lg_tensor *const *xs,
+                                   double tol, const char *what)
+{
+    cr_assert_not_null(y, "%s: %s", what, lg_ctx_errmsg(ctx));
+    lg_tensor *v = lg_randn(ctx, lg_tensor_dtype(y), lg_tensor_ndim(y), lg_tensor_shape(y));
+    lg_tensor *g[4];
+    lg_grad_opts o = lg_grad_opts_default();
+    o.retain_graph = LG_RETAIN_YES;
+    cr_assert_eq(lg_grad(ctx, 1, &y, &v, n, xs, g, &o), LG_OK, "%s: %s", what, lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_backward_with(ctx, y, v), LG_OK, "%s: %s", what, lg_ctx_errmsg(ctx));
+    for (int i = 0; i < n; i++)
+        expect_close_to(g[i], lg_tensor_grad(xs[i]), tol, what);
+}
+
 /* The adjoint ops are what lg_grad's taped backwards of slice,
  * index_select and gather make: the gradient of sum(op(x) * w) with
  * respect to x, as a function of w. */
@@ -1748,6 +1781,76 @@ static void conv_transpose_grad(const op_row *r)
     conv_grad_cases(r, true);
 }
 
+/* conv_wgrad is what the taped backwards of conv and conv_transpose make
+ * for the weight: lg_grad of y = conv(x, W) under u, with respect to W
+ * (a 2-d conv with stride, padding and groups, a 1-d one with dilation,
+ * a 2-d transposed one with output_padding). */
+static conv_case wgrad_case(int i)
+{
+    conv_case c = { 2, false, false, 1, 4, 4, 4, 5, 2, 3, lg_conv_opts_default() };
+    if (i == 0)
+        c.o.stride = 2, c.o.padding = 1, c.o.groups = 2;
+    if (i == 1)
+        c.spatial = 1, c.n = 2, c.cout = 2, c.kw = 2, c.o.dilation = 2;
+    if (i == 2)
+        c.transposed = true, c.o.stride = 2, c.o.output_padding_hw[1] = 1, c.o.groups = 2;
+    return c;
+}
+
+/* x, W and an upstream u of y's shape for case c */
+static void wgrad_inputs(lg_ctx *ctx, const conv_case *c, lg_dtype dt, lg_tensor *xs[3])
+{
+    int64_t g = c->o.groups;
+    int64_t w0 = c->transposed ? c->cin : c->cout, w1 = c->transposed ? c->cout / g : c->cin / g;
+    xs[0] = c->spatial == 2 ? lg_randn(ctx, dt, 4, SHAPE(c->n, c->cin, c->h, c->w))
+                            : lg_randn(ctx, dt, 3, SHAPE(c->n, c->cin, c->w));
+    xs[1] = c->spatial == 2 ? lg_randn(ctx, dt, 4, SHAPE(w0, w1, c->kh, c->kw))
+                            : lg_randn(ctx, dt, 3, SHAPE(w0, w1, c->kw));
+    lg_tensor *y = conv_apply(ctx, xs, (void *)c);
+    xs[2] = y ? lg_randn(ctx, dt, lg_tensor_ndim(y), lg_tensor_shape(y)) : NULL;
+}
+
+static void conv_wgrad_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(31);
+    for (int i = 0; i < 3; i++) {
+        conv_case c = wgrad_case(i);
+        lg_tensor *xs[3];
+        wgrad_inputs(ctx, &c, dt, xs);
+        for (int k = 0; k < 3; k++)
+            lg_requires_grad(ctx, xs[k], true);
+        lg_tensor *g = taped_grad_of(ctx, conv_apply(ctx, xs, &c), xs[2], xs[1]);
+        expect_ok(ctx);
+        cr_assert_str_eq(lg_tensor_op_name(g), r->op);
+        /* its own gradients (to x and u) by its taped and kernel backwards */
+        expect_taped_is_kernel(ctx, g, 2, (lg_tensor *[]){ xs[0], xs[2] }, tol_for(dt), r->op);
+        expect_close_to(g, kernel_grad_of(ctx, conv_apply(ctx, xs, &c), xs[2], xs[1]), tol_for(dt),
+                        r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* (x, W, u) -> conv_wgrad(x, u) tanh(W) */
+static lg_tensor *conv_wgrad_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    lg_tensor *g = taped_grad_of(ctx, conv_apply(ctx, xs, user), xs[2], xs[1]);
+    return g ? lg_mul(ctx, g, lg_tanh(ctx, xs[1])) : NULL;
+}
+
+static void conv_wgrad_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(32);
+    for (int i = 0; i < 3; i++) {
+        conv_case c = wgrad_case(i);
+        lg_tensor *xs[3];
+        wgrad_inputs(ctx, &c, LG_F64, xs);
+        expect_gradcheck(ctx, conv_wgrad_apply, &c, 3, xs, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 static void max_pool_fwd(const op_row *r, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(24);
@@ -1842,6 +1945,63 @@ static void avg_pool_grad(const op_row *r)
 {
     pool_grad_cases(r, 1);
     pool_grad_cases(r, 2);
+}
+
+/* avg_pool_adjoint is what avg_pool's taped backward makes: lg_grad of
+ * y = avg_pool(x) under u, with respect to x (count_include_pad off with
+ * ceil_mode, a divisor_override, adaptive). */
+static pool_case avg_adjoint_case(int i)
+{
+    pool_case c = { 1, 2, 3, 2, lg_max_pool_opts_default(), lg_avg_pool_opts_default() };
+    c.ao.stride = 2, c.ao.padding = 1;
+    if (i == 0)
+        c.ao.ceil_mode = true, c.ao.count_include_pad = false;
+    if (i == 1)
+        c.ao.divisor_override = 5;
+    if (i == 2)
+        c.kind = 2, c.kh = 3, c.kw = 4;
+    return c;
+}
+
+static void avg_adjoint_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(33);
+    for (int i = 0; i < 3; i++) {
+        pool_case c = avg_adjoint_case(i);
+        lg_tensor *x = lg_randn(ctx, dt, 4, SHAPE(2, 2, 5, 6));
+        lg_requires_grad(ctx, x, true);
+        lg_tensor *y = pool_apply(ctx, &x, &c);
+        lg_tensor *u = lg_randn(ctx, dt, lg_tensor_ndim(y), lg_tensor_shape(y));
+        lg_requires_grad(ctx, u, true);
+        lg_tensor *g = taped_grad_of(ctx, y, u, x);
+        expect_ok(ctx);
+        cr_assert_str_eq(lg_tensor_op_name(g), r->op);
+        expect_taped_is_kernel(ctx, g, 1, &u, tol_for(dt), r->op);
+        expect_close_to(g, kernel_grad_of(ctx, pool_apply(ctx, &x, &c), u, x), tol_for(dt), r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* (x, u) -> avg_pool_adjoint(u) exp(x) */
+static lg_tensor *avg_adjoint_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    lg_tensor *g = taped_grad_of(ctx, pool_apply(ctx, xs, user), xs[1], xs[0]);
+    return g ? lg_mul(ctx, g, lg_exp(ctx, xs[0])) : NULL;
+}
+
+static void avg_adjoint_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(34);
+    for (int i = 0; i < 3; i++) {
+        pool_case c = avg_adjoint_case(i);
+        lg_tensor *x = lg_randn(ctx, LG_F64, 4, SHAPE(1, 2, 5, 6));
+        lg_tensor *y = pool_apply(ctx, &x, &c);
+        lg_tensor *u = lg_randn(ctx, LG_F64, lg_tensor_ndim(y), lg_tensor_shape(y));
+        expect_gradcheck(ctx, avg_adjoint_apply, &c, 2, (lg_tensor *[]){ x, u }, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
 }
 
 static void norm_fwd(const op_row *r, lg_dtype dt)
@@ -2159,6 +2319,62 @@ static void interp_grad(const op_row *r)
     lg_ctx_free(ctx);
 }
 
+/* interpolate_adjoint is what interpolate's taped backward makes: lg_grad
+ * of y = interpolate(x) under u, with respect to x (nearest by a
+ * non-integer factor, bilinear up and down, with and without
+ * align_corners). */
+static lg_interpolate_opts interp_adjoint_case(int i)
+{
+    lg_interpolate_opts o = interp_opts(i == 0 ? LG_INTERP_NEAREST : LG_INTERP_BILINEAR, i == 2);
+    if (i == 0)
+        o.scale_factor = 1.5;
+    else
+        o.size_hw[0] = 5, o.size_hw[1] = 3;
+    return o;
+}
+
+static void interp_adjoint_fwd(const op_row *r, lg_dtype dt)
+{
+    lg_ctx *ctx = test_ctx(35);
+    for (int i = 0; i < 3; i++) {
+        lg_interpolate_opts o = interp_adjoint_case(i);
+        lg_tensor *x = lg_randn(ctx, dt, 4, SHAPE(2, 2, 3, 4));
+        lg_requires_grad(ctx, x, true);
+        lg_tensor *y = lg_interpolate(ctx, x, &o);
+        lg_tensor *u = lg_randn(ctx, dt, lg_tensor_ndim(y), lg_tensor_shape(y));
+        lg_requires_grad(ctx, u, true);
+        lg_tensor *g = taped_grad_of(ctx, y, u, x);
+        expect_ok(ctx);
+        cr_assert_str_eq(lg_tensor_op_name(g), r->op);
+        expect_taped_is_kernel(ctx, g, 1, &u, tol_for(dt), r->op);
+        expect_close_to(g, kernel_grad_of(ctx, lg_interpolate(ctx, x, &o), u, x), tol_for(dt),
+                        r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
+/* (x, u) -> interpolate_adjoint(u) exp(x) */
+static lg_tensor *interp_adjoint_apply(lg_ctx *ctx, lg_tensor *const *xs, void *user)
+{
+    lg_tensor *g = taped_grad_of(ctx, lg_interpolate(ctx, xs[0], user), xs[1], xs[0]);
+    return g ? lg_mul(ctx, g, lg_exp(ctx, xs[0])) : NULL;
+}
+
+static void interp_adjoint_grad(const op_row *r)
+{
+    lg_ctx *ctx = test_ctx(36);
+    for (int i = 0; i < 3; i++) {
+        lg_interpolate_opts o = interp_adjoint_case(i);
+        lg_tensor *x = lg_randn(ctx, LG_F64, 4, SHAPE(1, 2, 3, 4));
+        lg_tensor *y = lg_interpolate(ctx, x, &o);
+        lg_tensor *u = lg_randn(ctx, LG_F64, lg_tensor_ndim(y), lg_tensor_shape(y));
+        expect_gradcheck(ctx, interp_adjoint_apply, &o, 2, (lg_tensor *[]){ x, u }, r->op);
+        lg_step_end(ctx);
+    }
+    lg_ctx_free(ctx);
+}
+
 #define UROW(name)                                                                                 \
     {                                                                                              \
 #name, unary_fwd, unary_grad, &ud_##name                                                   \
@@ -2242,14 +2458,17 @@ static op_row rows[] = {
     { "gru_sequence", gru_seq_fwd, gru_seq_grad, NULL },
     { "conv", conv_fwd, conv_grad, NULL },
     { "conv_transpose", conv_transpose_fwd, conv_transpose_grad, NULL },
+    { "conv_wgrad", conv_wgrad_fwd, conv_wgrad_grad, NULL },
     { "max_pool", max_pool_fwd, max_pool_grad, NULL },
     { "avg_pool", avg_pool_fwd, avg_pool_grad, NULL },
+    { "avg_pool_adjoint", avg_adjoint_fwd, avg_adjoint_grad, NULL },
     { "batch_norm", norm_fwd, norm_grad, NULL },
     { "layer_norm", norm_fwd, norm_grad, NULL },
     { "group_norm", norm_fwd, norm_grad, NULL },
     { "var", var_fwd, var_grad, NULL },
     { "std", var_fwd, var_grad, NULL },
     { "interpolate", interp_fwd, interp_grad, NULL },
+    { "interpolate_adjoint", interp_adjoint_fwd, interp_adjoint_grad, NULL },
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -2286,23 +2505,12 @@ ParameterizedTest(int *row, ops, forward_and_gradient)
     r->grad(r);
 }
 
-/* The ops whose taped backward is still to be written (issue 17): lg_grad
- * stops at them. The list must be exactly the registry's ops without one. */
-static const char *const first_order_only[] = {
-    "conv", "conv_transpose", "max_pool", "avg_pool", "interpolate",
-};
-
-Test(ops, the_second_order_column_lists_every_op)
+/* Every op has a taped backward (lg_grad walks it), so the second-order
+ * column above covers every row. */
+Test(ops, every_registered_op_is_twice_differentiable)
 {
-    int n = (int)(sizeof first_order_only / sizeof first_order_only[0]);
-    for (int i = 0; i < lg_op_count(); i++) {
-        bool listed = false;
-        for (int j = 0; j < n; j++)
-            listed |= strcmp(first_order_only[j], lg_op_name(i)) == 0;
-        cr_expect(listed != lg_op_twice_differentiable(i),
-                  "op '%s': twice differentiable %d, listed as first-order only %d",
-                  lg_op_name(i), lg_op_twice_differentiable(i), listed);
-    }
+    for (int i = 0; i < lg_op_count(); i++)
+        cr_expect(lg_op_twice_differentiable(i), "op '%s' has no taped backward", lg_op_name(i));
     cr_assert(!lg_op_twice_differentiable(-1) && !lg_op_twice_differentiable(lg_op_count()));
 }
 

@@ -22,6 +22,12 @@
  * the ctx's threads: memory is bounded whatever N is, and since WGRAD
  * sums each lane's part and then the parts in lane order, every result
  * has the same bits at any thread count.
+ *
+ * lg_grad's taped backwards run the same three kernels as recorded ops on
+ * the op's geometry (conv_form): APPLY as conv, ADJOINT as conv_transpose
+ * and WGRAD as the internal conv_wgrad. The three are one trilinear form,
+ * so each one's gradients are the other two and the gradients close to any
+ * order.
  */
 #include "autograd.h"
 
@@ -535,4 +541,126 @@ lg_tensor *lg_conv_transpose2d(lg_ctx *ctx, lg_tensor *input, lg_tensor *weight,
                                const lg_conv_opts *o)
 {
     return conv_op(ctx, "lg_conv_transpose2d", 2, true, input, weight, bias, o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Taped backwards                                                      */
+/* ------------------------------------------------------------------ */
+
+/* One of the three forms on a copy of geometry g, recorded as an op:
+ *   APPLY    (a big, b W)     -> small, recorded as conv (no bias)
+ *   ADJOINT  (a small, b W)   -> big, recorded as conv_transpose
+ *   WGRAD    (a big, b small) -> W, recorded as conv_wgrad
+ * the result shaped like `like` (batched as the tensor it stands for).
+ * The three are one trilinear form <small, APPLY(big, W)> = <big,
+ * ADJOINT(small, W)> = <W, WGRAD(big, small)>, so each one's gradients
+ * are the other two: the taped backwards close over them. */
+static lg_tensor *conv_form(lg_ctx *ctx, const conv_geom *g, int mode, lg_tensor *a, lg_tensor *b,
+                            const lg_tensor *like)
+{
+    static const char who[] = "lg_grad";
+    if (!a || !b)
+        return NULL;
+    conv_geom *kept = lgC_salloc(ctx, sizeof *kept, who);
+    lg_tensor *y = kept ? lgT_new(ctx, (lg_dtype)a->dtype, like->ndim, like->shape, who) : NULL;
+    if (!y)
+        return NULL;
+    *kept = *g;
+    lg_dtype dt = (lg_dtype)a->dtype;
+    lg_status s;
+    int op;
+    if (mode == CONV_APPLY) {
+        s = conv_run(ctx, kept, dt, mode, b->data, NULL, a->data, y->data, NULL, false);
+        op = LGA_OP_conv;
+    } else if (mode == CONV_ADJOINT) {
+        s = conv_run(ctx, kept, dt, mode, b->data, NULL, y->data, a->data, NULL, false);
+        op = LGA_OP_conv_transpose;
+    } else {
+        s = conv_run(ctx, kept, dt, mode, NULL, NULL, a->data, b->data, y->data, false);
+        op = LGA_OP_conv_wgrad;
+    }
+    if (s != LG_OK)
+        return NULL;
+    y->aux = kept;
+    return lgA_record(ctx, op, y, 2, (lg_tensor *[]){ a, b });
+}
+
+/* conv (y = APPLY(x, W) + b):           dx = ADJOINT(g, W), dW = WGRAD(x, g);
+ * conv_transpose (y = ADJOINT(x, W) + b): dx = APPLY(g, W),   dW = WGRAD(g, x);
+ * both: db = g summed over every axis but the channel one. */
+static lg_status conv_taped(lg_ctx *ctx, lg_tensor *y, lg_tensor *g, bool transposed)
+{
+    const conv_geom *geo = y->aux;
+    lg_tensor *x = y->in[0], *w = y->in[1];
+    lg_status s;
+    if (lgA_tneeds(y, 0)) {
+        lg_tensor *dx = conv_form(ctx, geo, transposed ? CONV_APPLY : CONV_ADJOINT, g, w, x);
+        if ((s = lgA_taccum(ctx, x, dx)) != LG_OK)
+            return s;
+    }
+    if (lgA_tneeds(y, 1)) {
+        lg_tensor *dw = transposed ? conv_form(ctx, geo, CONV_WGRAD, g, x, w)
+                                   : conv_form(ctx, geo, CONV_WGRAD, x, g, w);
+        if ((s = lgA_taccum(ctx, w, dw)) != LG_OK)
+            return s;
+    }
+    if (y->nin == 3 && lgA_tneeds(y, 2)) {
+        int axes[LG_MAX_DIMS], n = 0, ch = y->ndim == geo->spatial + 2 ? 1 : 0;
+        for (int d = 0; d < y->ndim; d++)
+            if (d != ch)
+                axes[n++] = d;
+        if ((s = lgA_taccum(ctx, y->in[2], lg_sum(ctx, g, n, axes, false))) != LG_OK)
+            return s;
+    }
+    return LG_OK;
+}
+
+lg_status lgA_tbw_conv(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return conv_taped(ctx, y, g, false);
+}
+
+lg_status lgA_tbw_conv_transpose(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    return conv_taped(ctx, y, g, true);
+}
+
+/* conv_wgrad (y = WGRAD(big, small), of W's shape; linear in each input):
+ * dbig = ADJOINT(small, gy), dsmall = APPLY(big, gy), gy in W's place. */
+lg_status lgA_bw_conv_wgrad(lg_ctx *ctx, lg_tensor *y)
+{
+    const conv_geom *g = y->aux;
+    lg_tensor *big = y->in[0], *small = y->in[1], *gy = y->grad;
+    lg_dtype dt = (lg_dtype)big->dtype;
+    if (lgA_needs(y, 0)) {
+        lg_tensor *d = lgT_new_like(ctx, big, "lg_backward");
+        if (!d ||
+            conv_run(ctx, g, dt, CONV_ADJOINT, gy->data, NULL, d->data, small->data, NULL, false) !=
+                LG_OK ||
+            lgA_accum(ctx, big, d) != LG_OK)
+            return ctx->status;
+    }
+    if (lgA_needs(y, 1)) {
+        lg_tensor *d = lgT_new_like(ctx, small, "lg_backward");
+        if (!d ||
+            conv_run(ctx, g, dt, CONV_APPLY, gy->data, NULL, big->data, d->data, NULL, false) !=
+                LG_OK ||
+            lgA_accum(ctx, small, d) != LG_OK)
+            return ctx->status;
+    }
+    return LG_OK;
+}
+
+lg_status lgA_tbw_conv_wgrad(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    const conv_geom *geo = y->aux;
+    lg_tensor *big = y->in[0], *small = y->in[1];
+    lg_status s;
+    if (lgA_tneeds(y, 0) &&
+        (s = lgA_taccum(ctx, big, conv_form(ctx, geo, CONV_ADJOINT, small, g, big))) != LG_OK)
+        return s;
+    if (lgA_tneeds(y, 1) &&
+        (s = lgA_taccum(ctx, small, conv_form(ctx, geo, CONV_APPLY, big, g, small))) != LG_OK)
+        return s;
+    return LG_OK;
 }

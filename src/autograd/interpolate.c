@@ -10,6 +10,10 @@
  * kept with the result for backward. The leading dims N C are flattened
  * into planes; every plane is its own work, forward and backward, so
  * results do not depend on the threads.
+ *
+ * The resampling is linear: lg_grad's taped backward is the internal op
+ * interpolate_adjoint (the backward kernel), whose gradient is the
+ * resampling again with the same tables.
  */
 #include "autograd.h"
 
@@ -295,4 +299,65 @@ lg_status lgA_bw_interpolate(lg_ctx *ctx, lg_tensor *y)
     lgC_parallel(ctx, interp_work(x, y, p), p->planes,
                  x->dtype == LG_F32 ? interp_bw_f32 : interp_bw_f64, &a);
     return lgA_accum(ctx, x, dx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Taped backwards                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The resampling's two linear maps on a copy of plan p, recorded as ops:
+ * forward (src [N, C, H, W] -> [N, C, OH, OW], recorded as interpolate) or
+ * its adjoint (back, recorded as interpolate_adjoint, the kernel of
+ * lgA_bw_interpolate); the result shaped like `like`. Each is the other's
+ * gradient. */
+static lg_tensor *interp_map(lg_ctx *ctx, const interp_plan *p, bool adjoint, lg_tensor *src,
+                             const lg_tensor *like)
+{
+    if (!src)
+        return NULL;
+    interp_plan *kept = lgC_salloc(ctx, sizeof *kept, "lg_grad");
+    lg_tensor *y = kept ? lgT_new(ctx, (lg_dtype)src->dtype, 4, like->shape, "lg_grad") : NULL;
+    if (!y)
+        return NULL;
+    *kept = *p; /* the tables are shared: read only */
+    bool f32 = src->dtype == LG_F32;
+    lg_tensor *in = adjoint ? y : src, *out = adjoint ? src : y;
+    struct interp_args a = { .p = kept, .x = in->data, .y = out->data };
+    if (adjoint)
+        lgC_parallel(ctx, interp_work(in, out, kept), kept->planes,
+                     f32 ? interp_bw_f32 : interp_bw_f64, &a);
+    else
+        lgC_parallel(ctx, interp_work(in, out, kept), kept->planes,
+                     f32 ? interp_fw_f32 : interp_fw_f64, &a);
+    y->aux = kept;
+    return lgA_record(ctx, adjoint ? LGA_OP_interpolate_adjoint : LGA_OP_interpolate, y, 1, &src);
+}
+
+/* interpolate (y = R x, R linear): dx = R^T g, interpolate_adjoint of g. */
+lg_status lgA_tbw_interpolate(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], interp_map(ctx, y->aux, true, g, y->in[0]));
+}
+
+/* interpolate_adjoint (y = R^T g): dg = R gy, the resampling of gy. */
+lg_status lgA_bw_interpolate_adjoint(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *g = y->in[0];
+    lg_tensor *dg = lgT_new_like(ctx, g, "lg_backward");
+    if (!dg)
+        return ctx->status;
+    const interp_plan *p = y->aux;
+    struct interp_args a = { .p = p, .x = y->grad->data, .y = dg->data };
+    lgC_parallel(ctx, interp_work(y, g, p), p->planes,
+                 g->dtype == LG_F32 ? interp_fw_f32 : interp_fw_f64, &a);
+    return lgA_accum(ctx, g, dg);
+}
+
+lg_status lgA_tbw_interpolate_adjoint(lg_ctx *ctx, lg_tensor *y, lg_tensor *gy)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], interp_map(ctx, y->aux, false, gy, y->in[0]));
 }

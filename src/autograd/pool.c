@@ -14,6 +14,11 @@
  * input; full: the part inside the padded input, for count_include_pad)
  * and kept with the result for backward. Max pooling also keeps the
  * indices (int64, flat in the plane), returned to the caller if asked.
+ *
+ * Taped backwards (lg_grad): max pooling's is gather's adjoint at the kept
+ * indices; average pooling is linear, and its gradient is the internal op
+ * avg_pool_adjoint (the backward kernel), whose gradient is the average
+ * again on the same windows.
  */
 #include "autograd.h"
 
@@ -407,4 +412,86 @@ lg_tensor *lg_adaptive_avg_pool1d(lg_ctx *ctx, lg_tensor *input, int64_t output_
 lg_tensor *lg_adaptive_avg_pool2d(lg_ctx *ctx, lg_tensor *input, int64_t out_h, int64_t out_w)
 {
     return avg_pool(ctx, "lg_adaptive_avg_pool2d", 2, POOL_ADAPTIVE, input, out_h, out_w, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Taped backwards                                                      */
+/* ------------------------------------------------------------------ */
+
+/* max_pool: dx = g scattered to the saved argmax positions, which are flat
+ * in the plane: gather's adjoint of g [P, OH OW] into [P, H W] along the
+ * plane axis, at the indices viewed as [P, OH OW]. Its own gradient is
+ * gather of gy at the same indices. */
+lg_status lgA_tbw_max_pool(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    static const char who[] = "lg_grad";
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    lg_tensor *x = y->in[0];
+    const pool_plan *p = y->aux;
+    int64_t in_hw = p->dim[0].in * p->dim[1].in, out_hw = p->dim[0].out * p->dim[1].out;
+    lg_tensor *xv = lgT_view(ctx, x, 2, (int64_t[]){ p->planes, in_hw }, who);
+    lg_tensor *iv = xv ? lgT_view(ctx, y->saved, 2, (int64_t[]){ p->planes, out_hw }, who) : NULL;
+    if (!iv)
+        return ctx->status;
+    lg_tensor *d = lgA_gather_adjoint(ctx, lg_reshape(ctx, g, 2, iv->shape), xv, 1, iv);
+    return lgA_taccum(ctx, x, d ? lg_reshape(ctx, d, x->ndim, x->shape) : NULL);
+}
+
+/* The average's two linear maps on a copy of plan p, recorded as ops:
+ * forward (src of the input's shape -> the pooled shape, recorded as
+ * avg_pool) or its adjoint (src of the pooled shape -> the input's,
+ * recorded as avg_pool_adjoint, the kernels of lgA_bw_avg_pool); the
+ * result shaped like `like`. Each is the other's gradient. */
+static lg_tensor *avg_map(lg_ctx *ctx, const pool_plan *p, bool adjoint, lg_tensor *src,
+                          const lg_tensor *like)
+{
+    static const char who[] = "lg_grad";
+    if (!src)
+        return NULL;
+    pool_plan *kept = lgC_salloc(ctx, sizeof *kept, who);
+    lg_tensor *y = kept ? lgT_new(ctx, (lg_dtype)src->dtype, like->ndim, like->shape, who) : NULL;
+    if (!y)
+        return NULL;
+    *kept = *p; /* the window tables are shared: read only */
+    bool f32 = src->dtype == LG_F32;
+    int64_t work = src->numel + y->numel * 4;
+    if (adjoint) {
+        struct pool_args a = { .p = kept, .x = y->data, .y = src->data };
+        lgC_parallel(ctx, work, p->planes, f32 ? avg_bw_f32 : avg_bw_f64, &a);
+    } else {
+        struct pool_args a = { .p = kept, .x = src->data, .y = y->data };
+        lgC_parallel(ctx, work, p->planes, f32 ? avg_fw_f32 : avg_fw_f64, &a);
+    }
+    y->aux = kept;
+    return lgA_record(ctx, adjoint ? LGA_OP_avg_pool_adjoint : LGA_OP_avg_pool, y, 1, &src);
+}
+
+/* avg_pool (y = A x, A linear): dx = A^T g, avg_pool_adjoint of g. */
+lg_status lgA_tbw_avg_pool(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], avg_map(ctx, y->aux, true, g, y->in[0]));
+}
+
+/* avg_pool_adjoint (y = A^T g): dg = A gy, the average of gy. */
+lg_status lgA_bw_avg_pool_adjoint(lg_ctx *ctx, lg_tensor *y)
+{
+    lg_tensor *g = y->in[0];
+    lg_tensor *dg = lgT_new_like(ctx, g, "lg_backward");
+    if (!dg)
+        return ctx->status;
+    const pool_plan *p = y->aux;
+    struct pool_args a = { .p = p, .x = y->grad->data, .y = dg->data };
+    lgC_parallel(ctx, y->numel + g->numel * 4, p->planes,
+                 g->dtype == LG_F32 ? avg_fw_f32 : avg_fw_f64, &a);
+    return lgA_accum(ctx, g, dg);
+}
+
+lg_status lgA_tbw_avg_pool_adjoint(lg_ctx *ctx, lg_tensor *y, lg_tensor *gy)
+{
+    if (!lgA_tneeds(y, 0))
+        return LG_OK;
+    return lgA_taccum(ctx, y->in[0], avg_map(ctx, y->aux, false, gy, y->in[0]));
 }
