@@ -155,6 +155,23 @@ static lg_tensor *layer_op(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, l
     }
 }
 
+/* lg_grad with random options, from x (upstream y or NULL) to w and the
+ * parameter; its first gradient back, or NULL. */
+static lg_tensor *grad_op(lg_ctx *ctx, reader *r, lg_tensor *x, lg_tensor *y, lg_tensor *w,
+                          lg_tensor *param)
+{
+    uint8_t bits = next(r);
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = bits & 1;
+    o.retain_graph = (lg_retain)((bits >> 1) % 4); /* 3 is out of range: an error */
+    o.allow_unused = bits & 8;
+    o.accumulate = bits & 16;
+    lg_tensor *g[2] = { NULL, NULL };
+    lg_grad(ctx, 1, &x, (bits & 32) ? &y : NULL, (bits & 64) ? 2 : 1,
+            (lg_tensor *[]){ param, w }, g, &o);
+    return g[0];
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     reader r = { data, size };
@@ -165,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool[0] = param;
     int steps = 0;
     while (r.n && steps++ < 64) {
-        int op = next(&r) % 28, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
+        int op = next(&r) % 31, a = next(&r) % 8, b = next(&r) % 8, dst = next(&r) % 8;
         lg_tensor *x = pool[a], *y = pool[b], *out = NULL;
         int axis = (int)(next(&r) % 7) - 3;
         lg_dtype dt = (lg_dtype)(next(&r) % 3);
@@ -211,6 +228,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 25:
         case 26: out = layer_op(ctx, &r, x, y, pool[next(&r) % 8]); break;
+        case 28: out = grad_op(ctx, &r, x, y, pool[next(&r) % 8], param); break;
+        case 29: {
+            lg_tensor *hv = NULL;
+            lg_hvp(ctx, x, 1, &param, &y, &hv, next(&r) & 1);
+            out = hv;
+            break;
+        }
+        case 30: lg_requires_grad(ctx, x, next(&r) & 1); break;
         default: out = lg_clamp(ctx, x, -1, next(&r) / 50.0); break;
         }
         if (out && dst != 0)
