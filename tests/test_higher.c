@@ -891,3 +891,25 @@ Test(higher, conv_lg_grad_equals_lg_backward)
                 lg_ctx_free(ctx);
             }
 }
+
+Test(higher, hvp_and_jvp_errors)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 1, SHAPE(3)), *v2 = lg_randn(ctx, LG_F64, 1, SHAPE(2));
+    lg_tensor *v32 = lg_randn(ctx, LG_F32, 1, SHAPE(3)), *out = NULL;
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *y = lg_exp(ctx, x), *f = lg_sum(ctx, y, 0, NULL, false);
+    EXPECT_ERR(ctx, lg_hvp(ctx, y, 1, &x, &x, &out, false), LG_ERR_SHAPE,
+               "lg_hvp: f has shape [3], expected one element");
+    EXPECT_ERR(ctx, lg_hvp(ctx, f, 1, &x, &v2, &out, false), LG_ERR_SHAPE,
+               "v[0] is float64 [2], expected inputs[0]'s float64 [3]");
+    EXPECT_ERR(ctx, lg_jvp(ctx, y, 1, &x, &v32, &out, false), LG_ERR_SHAPE,
+               "lg_jvp: v[0] is float32 [3]");
+    EXPECT_ERR(ctx, lg_jvp(ctx, y, 0, &x, &x, &out, false), LG_ERR_VALUE, "n = 0");
+    EXPECT_ERR(ctx, lg_hvp(ctx, f, 1, &x, NULL, &out, false), LG_ERR_NULL, "v is NULL");
+    /* a linear function: the Hessian is zero, given as zeros */
+    lg_tensor *lin = lg_sum(ctx, lg_mul_scalar(ctx, x, 3), 0, NULL, false);
+    cr_assert_eq(lg_hvp(ctx, lin, 1, &x, &x, &out, false), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    expect_close(out, (double[]){ 0, 0, 0 }, 3, 0, "zero Hessian");
+    lg_ctx_free(ctx);
+}

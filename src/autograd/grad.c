@@ -421,53 +421,74 @@ lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
 /* Products                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Checks that v[i] matches inputs[i] in shape and dtype. */
-static lg_status check_vectors(lg_ctx *ctx, const char *who, const char *vname, int n,
-                               lg_tensor *const *like, lg_tensor *const *v)
+/* The arguments of a product: y (one element for the Hessian), the inputs
+ * float tensors, v[i] of inputs[i]'s shape and dtype. */
+static lg_status check_product(lg_ctx *ctx, const char *who, const char *yname, lg_tensor *y,
+                               bool scalar, int n, lg_tensor *const *inputs, lg_tensor *const *v)
 {
-    if (!v)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, vname);
+    if (!inputs || !v)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !inputs ? "inputs" : "v");
+    if (n < 1)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: n = %d, expected at least 1", who, n);
+    if (!lgT_ok_float(ctx, y, who, yname))
+        return ctx->status;
+    if (scalar && y->numel != 1) {
+        char sh[160];
+        lgT_shape_str(y, sh, sizeof sh);
+        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: %s has shape %s, expected one element", who,
+                          yname, sh);
+    }
     for (int i = 0; i < n; i++) {
         char arg[32];
-        snprintf(arg, sizeof arg, "%s[%d]", vname, i);
+        snprintf(arg, sizeof arg, "inputs[%d]", i);
+        if (!lgT_ok_float(ctx, inputs[i], who, arg))
+            return ctx->status;
+        snprintf(arg, sizeof arg, "v[%d]", i);
         if (!lgT_ok_float(ctx, v[i], who, arg))
             return ctx->status;
-        if (!lgT_same_shape(v[i], like[i]) || v[i]->dtype != like[i]->dtype) {
+        if (!lgT_same_shape(v[i], inputs[i]) || v[i]->dtype != inputs[i]->dtype) {
             char a[160], b[160];
             lgT_shape_str(v[i], a, sizeof a);
-            lgT_shape_str(like[i], b, sizeof b);
-            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: %s[%d] is %s %s, expected %s %s", who,
-                              vname, i, lgT_dtype_name((lg_dtype)v[i]->dtype), a,
-                              lgT_dtype_name((lg_dtype)like[i]->dtype), b);
+            lgT_shape_str(inputs[i], b, sizeof b);
+            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: v[%d] is %s %s, expected inputs[%d]'s %s %s",
+                              who, i, lgT_dtype_name((lg_dtype)v[i]->dtype), a, i,
+                              lgT_dtype_name((lg_dtype)inputs[i]->dtype), b);
         }
     }
     return LG_OK;
 }
 
-/* sum_i sum(a[i] * b[i]) over the non-NULL a[i], a one-element tensor; or
- * NULL with *none set when every a[i] is NULL. */
-static lg_tensor *dot_all(lg_ctx *ctx, int n, lg_tensor *const *a, lg_tensor *const *b, bool *none)
+/* Both products are two reverse walks: g = J^T u (upstream u, NULL: 1)
+ * with its graph, y's graph kept; then the gradient of g . v with respect
+ * to wrt[0..nwrt) into out (zeros where g . v does not reach, or when g
+ * does not depend on anything: a linear y). */
+static lg_status double_walk(lg_ctx *ctx, const char *who, lg_tensor *y, lg_tensor *u, int n,
+                             lg_tensor *const *inputs, lg_tensor *const *v, int nwrt,
+                             lg_tensor *const *wrt, lg_tensor **out, bool create_graph)
 {
-    lg_tensor *s = NULL;
-    *none = true;
-    for (int i = 0; i < n; i++) {
-        if (!a[i] || !a[i]->requires_grad)
-            continue;
-        *none = false;
-        lg_tensor *t = lg_sum(ctx, lg_mul(ctx, a[i], b[i]), 0, NULL, false);
-        s = s ? lg_add(ctx, s, t) : t;
-        if (!s)
-            return NULL;
-    }
-    return s;
-}
-
-/* Fills NULL results with zeros like like[i]. */
-static lg_status zeros_for_unused(lg_ctx *ctx, int n, lg_tensor *const *like, lg_tensor **out)
-{
+    lg_tensor *g[64], **gp = n <= 64 ? g : lgC_salloc(ctx, (size_t)n * sizeof *gp, who);
+    if (!gp)
+        return ctx->status;
+    lg_grad_opts o = lg_grad_opts_default();
+    o.create_graph = true;
+    o.retain_graph = LG_RETAIN_YES;
+    o.allow_unused = true;
+    if (lg_grad(ctx, 1, &y, u ? &u : NULL, n, inputs, gp, &o) != LG_OK)
+        return ctx->status;
+    lg_tensor *s = NULL; /* sum_i g_i . v_i over the g_i that depend on something */
     for (int i = 0; i < n; i++)
-        if (!out[i] && !(out[i] = lgT_zeros_like(ctx, like[i], "lg_hvp")))
-            return ctx->status;
+        if (gp[i] && gp[i]->requires_grad) {
+            lg_tensor *t = lg_sum(ctx, lg_mul(ctx, gp[i], v[i]), 0, NULL, false);
+            if (!(s = s ? lg_add(ctx, s, t) : t))
+                return ctx->status;
+        }
+    o.create_graph = create_graph;
+    if (s && lg_grad(ctx, 1, &s, NULL, nwrt, wrt, out, &o) != LG_OK)
+        return ctx->status;
+    for (int i = 0; i < nwrt; i++)
+        if (!s || !out[i])
+            if (!(out[i] = lgT_zeros_like(ctx, wrt[i], who)))
+                return ctx->status;
     return LG_OK;
 }
 
@@ -479,48 +500,13 @@ lg_status lg_hvp(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *const *inputs, lg_
         return LG_ERR_NULL;
     if (lgC_failed(ctx, who))
         return ctx->status;
-    if (!out || !inputs)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, !out ? "out" : "inputs");
-    if (n < 1)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: n = %d, expected at least 1", who, n);
+    if (!out)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: out is NULL", who);
     for (int i = 0; i < n; i++)
         out[i] = NULL;
-    if (!lgT_ok_float(ctx, f, who, "f"))
+    if (check_product(ctx, who, "f", f, true, n, inputs, v) != LG_OK)
         return ctx->status;
-    if (f->numel != 1) {
-        char sh[160];
-        lgT_shape_str(f, sh, sizeof sh);
-        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: f has shape %s, expected one element", who,
-                          sh);
-    }
-    for (int i = 0; i < n; i++) {
-        char arg[32];
-        snprintf(arg, sizeof arg, "inputs[%d]", i);
-        if (!lgT_ok_float(ctx, inputs[i], who, arg))
-            return ctx->status;
-    }
-    if (check_vectors(ctx, who, "v", n, inputs, v) != LG_OK)
-        return ctx->status;
-    lg_tensor *g[64], **gp = n <= 64 ? g : lgC_salloc(ctx, (size_t)n * sizeof *gp, who);
-    if (!gp)
-        return ctx->status;
-    /* the first gradient with its graph; f's graph is kept for the next call */
-    lg_grad_opts o = lg_grad_opts_default();
-    o.create_graph = true;
-    o.retain_graph = LG_RETAIN_YES;
-    o.allow_unused = true;
-    if (lg_grad(ctx, 1, &f, NULL, n, inputs, gp, &o) != LG_OK)
-        return ctx->status;
-    bool none;
-    lg_tensor *s = dot_all(ctx, n, gp, v, &none);
-    if (!none) {
-        if (!s)
-            return ctx->status;
-        o.create_graph = create_graph;
-        if (lg_grad(ctx, 1, &s, NULL, n, inputs, out, &o) != LG_OK)
-            return ctx->status;
-    }
-    return zeros_for_unused(ctx, n, inputs, out);
+    return double_walk(ctx, who, f, NULL, n, inputs, v, n, inputs, out, create_graph);
 }
 
 lg_status lg_jvp(lg_ctx *ctx, lg_tensor *y, int n, lg_tensor *const *inputs, lg_tensor *const *v,
@@ -534,44 +520,12 @@ lg_status lg_jvp(lg_ctx *ctx, lg_tensor *y, int n, lg_tensor *const *inputs, lg_
     if (!out)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: out is NULL", who);
     *out = NULL;
-    if (!inputs)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: inputs is NULL", who);
-    if (n < 1)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: n = %d, expected at least 1", who, n);
-    if (!lgT_ok_float(ctx, y, who, "y"))
+    if (check_product(ctx, who, "y", y, false, n, inputs, v) != LG_OK)
         return ctx->status;
-    for (int i = 0; i < n; i++) {
-        char arg[32];
-        snprintf(arg, sizeof arg, "inputs[%d]", i);
-        if (!lgT_ok_float(ctx, inputs[i], who, arg))
-            return ctx->status;
-    }
-    if (check_vectors(ctx, who, "v", n, inputs, v) != LG_OK)
-        return ctx->status;
-    lg_tensor *g[64], **gp = n <= 64 ? g : lgC_salloc(ctx, (size_t)n * sizeof *gp, who);
-    if (!gp)
-        return ctx->status;
-    /* u: any value (J^T u is linear in u); zeros, made a leaf of this walk */
+    /* u: any value (J^T u is linear in u); zeros, a leaf of this walk */
     lg_tensor *u = lgT_zeros_like(ctx, y, who);
     if (!u)
         return ctx->status;
     u->requires_grad = true;
-    lg_grad_opts o = lg_grad_opts_default();
-    o.create_graph = true;
-    o.retain_graph = LG_RETAIN_YES;
-    o.allow_unused = true;
-    if (lg_grad(ctx, 1, &y, &u, n, inputs, gp, &o) != LG_OK)
-        return ctx->status;
-    bool none;
-    lg_tensor *s = dot_all(ctx, n, gp, v, &none);
-    if (!none) {
-        if (!s)
-            return ctx->status;
-        o.create_graph = create_graph;
-        if (lg_grad(ctx, 1, &s, NULL, 1, &u, out, &o) != LG_OK)
-            return ctx->status;
-    }
-    if (!*out && !(*out = lgT_zeros_like(ctx, y, who)))
-        return ctx->status;
-    return LG_OK;
+    return double_walk(ctx, who, y, u, n, inputs, v, 1, &u, out, create_graph);
 }
