@@ -414,6 +414,23 @@ lg_grad_opts lg_grad_opts_default(void);
 lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
                   lg_tensor *const *grad_outputs, int nin, lg_tensor *const *inputs,
                   lg_tensor **grads, const lg_grad_opts *opts);
+/* lg_backward with PyTorch's create_graph and retain_graph: the gradients
+ * of out (upstream: out's shape, or NULL for a one-element out: 1) are
+ * added into the .grad of every leaf that requires grad and that out
+ * reaches. Under create_graph a step leaf's .grad is itself on the tape
+ * (lg_tensor_grad(x) can be differentiated again), as in PyTorch; a
+ * parameter's .grad is persistent storage and receives the values only
+ * (take a parameter's differentiable gradient with lg_grad). retain_graph
+ * as lg_grad's (DEFAULT: as create_graph). Neither set: lg_backward_with
+ * (or lg_backward). Runs through the taped backwards when either is set. */
+typedef struct lg_backward_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (see Options) */
+    bool create_graph;
+    lg_retain retain_graph;
+} lg_backward_opts;
+lg_backward_opts lg_backward_opts_default(void);
+lg_status lg_backward_ex(lg_ctx *ctx, lg_tensor *out, lg_tensor *upstream,
+                         const lg_backward_opts *opts);
 /* Hessian-vector product of a one-element f: out[i] = sum_j (d^2 f / dx_i
  * dx_j) v[j], v[j] of inputs[j]'s shape and dtype. Two reverse walks (the
  * gradient with create_graph, then the gradient of its dot product with

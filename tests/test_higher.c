@@ -913,3 +913,43 @@ Test(higher, hvp_and_jvp_errors)
     expect_close(out, (double[]){ 0, 0, 0 }, 3, 0, "zero Hessian");
     lg_ctx_free(ctx);
 }
+
+/* lg_backward_ex: create_graph makes a step leaf's .grad differentiable
+ * (PyTorch's x.grad after backward(create_graph=True)); a parameter's
+ * .grad takes the values; retain_graph lets a second backward add again. */
+Test(higher, backward_with_create_graph_and_retain)
+{
+    lg_ctx *ctx = test_ctx(1);
+    double xv[3] = { 1, -2, 0.5 };
+    lg_tensor *x = T_FROM(ctx, LG_F64, xv, 3), *p = lg_param_new(ctx, "p", LG_F64, 1, SHAPE(3));
+    lg_copy_into(ctx, p, x);
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *f = lg_sum(ctx, lg_mul(ctx, lg_pow_scalar(ctx, x, 3), p), 0, NULL, false);
+    lg_backward_opts o = lg_backward_opts_default();
+    o.create_graph = true;
+    cr_assert_eq(lg_backward_ex(ctx, f, NULL, &o), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    lg_tensor *gx = lg_tensor_grad(x);
+    double want[3], want2[3];
+    for (int i = 0; i < 3; i++)
+        want[i] = 3 * xv[i] * xv[i] * xv[i], want2[i] = 6 * xv[i] * xv[i];
+    expect_close(gx, want, 3, 1e-15, "x.grad = 3 x^2 p");
+    cr_assert(lg_tensor_requires_grad(gx), "x.grad is on the tape");
+    double wp[3] = { 1, -8, 0.125 };
+    expect_close(lg_tensor_grad(p), wp, 3, 1e-15, "p.grad = x^3 (values)");
+    lg_tensor *s = lg_sum(ctx, gx, 0, NULL, false), *g2;
+    cr_assert_eq(lg_grad(ctx, 1, &s, NULL, 1, &x, &g2, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    expect_close(g2, want2, 3, 1e-15, "d sum(x.grad) / dx = 6 x p"); /* p = x here: 6 x^2 */
+    /* retain without create_graph: two backwards through one graph add up */
+    lg_tensor *y = T_FROM(ctx, LG_F64, xv, 3);
+    lg_requires_grad(ctx, y, true);
+    lg_tensor *h = lg_sum(ctx, lg_exp(ctx, y), 0, NULL, false);
+    lg_backward_opts r = lg_backward_opts_default();
+    r.retain_graph = LG_RETAIN_YES;
+    cr_assert_eq(lg_backward_ex(ctx, h, NULL, &r), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_backward_ex(ctx, h, NULL, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    for (int i = 0; i < 3; i++)
+        want[i] = 2 * exp(xv[i]);
+    expect_close(lg_tensor_grad(y), want, 3, 1e-15, "two backwards");
+    EXPECT_ERR(ctx, lg_backward_ex(ctx, h, NULL, NULL), LG_ERR_STATE, "already");
+    lg_ctx_free(ctx);
+}

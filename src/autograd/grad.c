@@ -418,6 +418,92 @@ lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
 }
 
 /* ------------------------------------------------------------------ */
+/* lg_backward with create_graph or retain_graph                        */
+/* ------------------------------------------------------------------ */
+
+static const lg_backward_opts backward_defaults = { .defaults_tag = LG_OPTS_TAG };
+static const lgC_opts_desc backward_desc = LGC_DESC0(lg_backward_opts, backward_defaults);
+
+lg_backward_opts lg_backward_opts_default(void)
+{
+    return backward_defaults;
+}
+
+/* The leaves that require grad among the tape's inputs, once each, into a
+ * step array; *n their count. */
+static lg_tensor **tape_leaves(lg_ctx *ctx, const char *who, int *n)
+{
+    walk w;
+    if (!tape_array(ctx, who, &w))
+        return NULL;
+    int64_t count = 0;
+    for (int64_t k = 0; k < w.nops; k++)
+        for (int i = 0; i < w.ops[k]->nin; i++) {
+            lg_tensor *x = w.ops[k]->in[i];
+            if (x && x->op == LGT_LEAF && x->requires_grad && !x->leads)
+                x->leads = true, w.ops[count++] = x; /* ops[0..k) are no longer read */
+        }
+    for (int64_t k = 0; k < count; k++)
+        w.ops[k]->leads = false;
+    if (count > INT32_MAX)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: more than 2^31 leaves", who);
+    *n = (int)count;
+    return w.ops;
+}
+
+lg_status lg_backward_ex(lg_ctx *ctx, lg_tensor *out, lg_tensor *upstream,
+                         const lg_backward_opts *opts)
+{
+    static const char who[] = "lg_backward_ex";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    lg_backward_opts o;
+    if (!lgC_opts(ctx, who, &backward_desc, opts, &o))
+        return ctx->status;
+    if ((unsigned)o.retain_graph > LG_RETAIN_NO)
+        return lgC_errorf(ctx, LG_ERR_VALUE,
+                          "%s: retain_graph = %d, expected LG_RETAIN_DEFAULT, LG_RETAIN_YES or "
+                          "LG_RETAIN_NO",
+                          who, (int)o.retain_graph);
+    if (!o.create_graph && o.retain_graph != LG_RETAIN_YES)
+        return upstream ? lg_backward_with(ctx, out, upstream) : lg_backward(ctx, out);
+    int n = 0;
+    lg_tensor **leaves = tape_leaves(ctx, who, &n);
+    if (!leaves)
+        return ctx->status;
+    if (n == 0)
+        return lgC_errorf(ctx, LG_ERR_STATE,
+                          "%s: out does not require grad (no leaf marked with lg_requires_grad "
+                          "reaches it)",
+                          who);
+    lg_tensor **g = lgC_salloc(ctx, (size_t)n * sizeof *g, who);
+    if (!g)
+        return ctx->status;
+    lg_grad_opts go = lg_grad_opts_default();
+    go.create_graph = o.create_graph;
+    go.retain_graph = o.retain_graph;
+    go.allow_unused = true;
+    if (lg_grad(ctx, 1, &out, upstream ? &upstream : NULL, n, leaves, g, &go) != LG_OK)
+        return ctx->status;
+    for (int i = 0; i < n; i++) {
+        lg_tensor *x = leaves[i];
+        if (!g[i])
+            continue;
+        if (x->persistent) { /* values into the parameter's own gradient */
+            lg_tensor *dst = lgA_grad_buffer(ctx, x);
+            if (!dst)
+                return ctx->status;
+            lgT_sum_to(ctx, dst, g[i]);
+        } else if (!(x->grad = x->grad ? lg_add(ctx, x->grad, g[i]) : g[i])) {
+            return ctx->status;
+        }
+    }
+    return LG_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Products                                                             */
 /* ------------------------------------------------------------------ */
 
