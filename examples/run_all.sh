@@ -8,13 +8,13 @@
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
-long="fashion_cnn fashion_embed fashion_ctc charlm"
+long="fashion_cnn fashion_embed fashion_ctc charlm gradient_penalty"
 demo=0
 if [ "${1:-}" = "--demo" ]; then
     demo=1
     shift
 fi
-examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc charlm"
+examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc charlm gradient_penalty"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
@@ -66,6 +66,10 @@ function show(ex, key, ref,    i, kv) {
     } else if (ex == "charlm") {
         show(ex, "transformer_bpc", "<= 4.2 bits per char, 60 s"); show(ex, "gru_bpc", "GRU of the same size, 60 s")
         show(ex, "unigram_bits", "letter frequencies alone")
+    } else if (ex == "gradient_penalty") {
+        show(ex, "mode_coverage", ">= 0.875 of the 8 modes"); show(ex, "high_quality_fraction", ">= 0.45, within 4 sd of a mode")
+        show(ex, "mean_grad_norm", "within 0.05 of 1 (the penalty)"); show(ex, "clip_coverage", "weight clipping, no penalty")
+        show(ex, "clip_hq_fraction", "weight clipping"); show(ex, "clip_grad_norm", "weight clipping: << 1")
     }
 }'
 echo
