@@ -774,6 +774,22 @@ static void grad_options(lg_ctx *ctx)
                                 lg_grad(ctx, 1, &f, NULL, 1, xs, &g2, NULL) == LG_ERR_STATE,
           0, 1);
     lg_ctx_clear_error(ctx);
+    /* lg_backward_opts: {} is lg_backward; create_graph retains */
+    lg_backward_opts bz = ZERO, b = lg_backward_opts_default();
+    f = cube(ctx, xs, NULL);
+    check("backward_zero", lg_backward_ex(ctx, f, NULL, &bz) == LG_OK &&
+                               lg_backward_ex(ctx, f, NULL, NULL) == LG_ERR_STATE, 0, 1);
+    lg_ctx_clear_error(ctx);
+    lg_tensor *y = vec(ctx, &two, 1);
+    lg_requires_grad(ctx, y, true);
+    lg_tensor *const ys[1] = { y };
+    f = cube(ctx, ys, NULL);
+    b.create_graph = true;
+    check("backward_create_graph", lg_backward_ex(ctx, f, NULL, &b) == LG_OK &&
+                                       lg_tensor_requires_grad(lg_tensor_grad(y)) &&
+                                       lg_backward_ex(ctx, f, NULL, NULL) == LG_OK,
+          0, 1);
+    near("backward_twice", val(ctx, lg_tensor_grad(y)), 24);
 }
 
 #ifndef __cplusplus
