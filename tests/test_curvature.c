@@ -311,3 +311,230 @@ Test(curvature, density_errors)
                "lg_density_from_nodes: count = 0");
     lg_ctx_free(ctx);
 }
+
+/* ---- loss-landscape slices ------------------------------------------- */
+
+/* sum over the parameters of sum(p^2); fails (returns NULL) from call
+ * fail_at on when that is > 0. */
+typedef struct sq_model {
+    int n, calls, fail_at;
+    lg_tensor **p;
+} sq_model;
+
+static lg_tensor *sum_squares(lg_ctx *ctx, void *user)
+{
+    sq_model *m = user;
+    if (m->fail_at && ++m->calls >= m->fail_at)
+        return NULL;
+    lg_tensor *s = NULL;
+    for (int i = 0; i < m->n; i++) {
+        lg_tensor *t = lg_sum(ctx, lg_square(ctx, m->p[i]), 0, NULL, false);
+        s = s ? lg_add(ctx, s, t) : t;
+    }
+    return s;
+}
+
+static lg_tensor *copy_of(lg_ctx *ctx, lg_tensor *t)
+{
+    return lg_tensor_from(ctx, lg_tensor_dtype(t), lg_tensor_data(t), lg_tensor_ndim(t),
+                          lg_tensor_shape(t));
+}
+
+static double row_norm(lg_tensor *t, int64_t r, int64_t len)
+{
+    double s = 0;
+    for (int64_t j = 0; j < len; j++)
+        s += get(t, r * len + j) * get(t, r * len + j);
+    return sqrt(s);
+}
+
+/* Filter normalisation: each filter of d gets its parameter filter's norm;
+ * a bias's direction is zeroed, or with keep_1d scaled to the bias's norm. */
+Test(curvature, filter_normalisation_scales_each_filter)
+{
+    lg_ctx *ctx = test_ctx(6);
+    lg_tensor *W = lg_param_new(ctx, "W", LG_F64, 3, SHAPE(3, 2, 2)),
+              *b = lg_param_new(ctx, "b", LG_F64, 1, SHAPE(3));
+    lg_copy_into(ctx, W, lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 2)));
+    lg_copy_into(ctx, b, lg_randn(ctx, LG_F64, 1, SHAPE(3)));
+    lg_tensor *p[2] = { W, b };
+    lg_tensor *d[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    lg_tensor *d0 = copy_of(ctx, d[0]);
+    cr_assert_eq(lg_filter_normalize(ctx, 2, p, d, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    for (int r = 0; r < 3; r++) {
+        cr_assert(fabs(row_norm(d[0], r, 4) - row_norm(W, r, 4)) < 1e-12, "filter %d", r);
+        double s = row_norm(W, r, 4) / row_norm(d0, r, 4); /* the same direction, rescaled */
+        for (int j = 0; j < 4; j++)
+            cr_assert(fabs(get(d[0], r * 4 + j) - s * get(d0, r * 4 + j)) < 1e-12);
+        cr_assert_eq(get(d[1], r), 0.0);
+    }
+    lg_landscape_opts o = lg_landscape_opts_default();
+    o.keep_1d = true;
+    d[1] = lg_randn(ctx, LG_F64, 1, SHAPE(3));
+    cr_assert_eq(lg_filter_normalize(ctx, 2, p, d, &o), LG_OK);
+    cr_assert(fabs(row_norm(d[1], 0, 3) - row_norm(b, 0, 3)) < 1e-12);
+    lg_ctx_free(ctx);
+}
+
+/* f = sum(X^2) + sum(b^2) along a given direction: the closed form
+ * sum((X + a dX)^2) + sum(b^2) (b's direction zeroed), the parameters
+ * restored bit for bit (float32, where a cast back would not be exact),
+ * the given direction left alone. */
+Test(curvature, landscape_1d_of_a_parabola)
+{
+    enum { G = 13 };
+    lg_ctx *ctx = test_ctx(7);
+    lg_tensor *X = lg_param_new(ctx, "X", LG_F32, 2, SHAPE(3, 4)),
+              *b = lg_param_new(ctx, "b", LG_F32, 1, SHAPE(4));
+    lg_copy_into(ctx, X, lg_randn(ctx, LG_F32, 2, SHAPE(3, 4)));
+    lg_copy_into(ctx, b, lg_randn(ctx, LG_F32, 1, SHAPE(4)));
+    lg_tensor *p[2] = { X, b };
+    sq_model m = { .n = 2, .p = p };
+    float X0[12], b0[4];
+    memcpy(X0, lg_tensor_data(X), sizeof X0), memcpy(b0, lg_tensor_data(b), sizeof b0);
+    lg_tensor *d[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(3, 4)), lg_randn(ctx, LG_F32, 1, SHAPE(4)) };
+    lg_tensor *dn[2] = { copy_of(ctx, d[0]), copy_of(ctx, d[1]) }, *dcopy = copy_of(ctx, d[0]);
+    cr_assert_eq(lg_filter_normalize(ctx, 2, p, dn, NULL), LG_OK);
+    double al[G], loss[G];
+    lg_landscape_opts o = lg_landscape_opts_default();
+    o.lo = -0.5, o.hi = 2.5;
+    cr_assert_eq(lg_loss_landscape_1d(ctx, sum_squares, &m, 2, p, d, G, al, loss, &o), LG_OK,
+                 "%s", lg_ctx_errmsg(ctx));
+    for (int i = 0; i < G; i++) {
+        double a = -0.5 + 3.0 * i / (G - 1), want = 0;
+        cr_assert(fabs(al[i] - a) < 1e-15);
+        for (int j = 0; j < 12; j++) {
+            double v = (float)(X0[j] + a * get(dn[0], j));
+            want += v * v;
+        }
+        for (int j = 0; j < 4; j++)
+            want += (double)b0[j] * b0[j];
+        cr_assert(fabs(loss[i] - want) <= 1e-5 * want, "a = %g: %.9g, closed form %.9g", a, loss[i],
+                  want);
+    }
+    cr_assert(memcmp(X0, lg_tensor_data(X), sizeof X0) == 0, "X not restored");
+    cr_assert(memcmp(b0, lg_tensor_data(b), sizeof b0) == 0, "b not restored");
+    cr_assert(memcmp(lg_tensor_data(d[0]), lg_tensor_data(dcopy), 12 * sizeof(double)) == 0);
+    /* raw directions, a 1-d parameter: sum((x + a d)^2) as given */
+    lg_tensor *x = lg_randn(ctx, LG_F64, 1, SHAPE(5)), *dx = lg_randn(ctx, LG_F64, 1, SHAPE(5));
+    sq_model m1 = { .n = 1, .p = &x };
+    o.raw_directions = true;
+    cr_assert_eq(lg_loss_landscape_1d(ctx, sum_squares, &m1, 1, &x, &dx, G, NULL, loss, &o), LG_OK);
+    for (int i = 0; i < G; i++) {
+        double a = -0.5 + 3.0 * i / (G - 1), want = 0;
+        for (int j = 0; j < 5; j++)
+            want += (get(x, j) + a * get(dx, j)) * (get(x, j) + a * get(dx, j));
+        cr_assert(fabs(loss[i] - want) <= 1e-13 * want, "a = %g: %.15g vs %.15g", a, loss[i], want);
+    }
+    lg_ctx_free(ctx);
+}
+
+typedef struct lin_model {
+    lg_tensor *W, *c, *X, *Y;
+} lin_model;
+
+static lg_tensor *lin_loss(lg_ctx *ctx, void *user)
+{
+    lin_model *m = user;
+    return lg_mse_loss(ctx, lg_matmul_bias(ctx, m->X, m->W, m->c, false, true), m->Y, NULL);
+}
+
+/* A linear model's 2-D slice against direct evaluation at theta + a d1 +
+ * b d2 (filter-normalised, the bias kept), and drawn directions repeat for
+ * the same seed. */
+Test(curvature, landscape_2d_matches_direct_evaluation)
+{
+    enum { G = 5 };
+    lg_ctx *ctx = test_ctx(12);
+    lin_model m = { lg_param_new(ctx, "W", LG_F64, 2, SHAPE(2, 3)),
+                    lg_param_new(ctx, "c", LG_F64, 1, SHAPE(2)),
+                    lg_randn(ctx, LG_F64, 2, SHAPE(5, 3)), lg_randn(ctx, LG_F64, 2, SHAPE(5, 2)) };
+    lg_copy_into(ctx, m.W, lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)));
+    lg_copy_into(ctx, m.c, lg_randn(ctx, LG_F64, 1, SHAPE(2)));
+    lg_tensor *p[2] = { m.W, m.c }, *W0 = copy_of(ctx, m.W), *c0 = copy_of(ctx, m.c);
+    lg_tensor *d1[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
+    lg_tensor *d2[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
+    lg_tensor *n1[2] = { copy_of(ctx, d1[0]), copy_of(ctx, d1[1]) };
+    lg_tensor *n2[2] = { copy_of(ctx, d2[0]), copy_of(ctx, d2[1]) };
+    lg_landscape_opts o = lg_landscape_opts_default();
+    o.keep_1d = true, o.lo = -2, o.hi = 1;
+    cr_assert_eq(lg_filter_normalize(ctx, 2, p, n1, &o), LG_OK);
+    cr_assert_eq(lg_filter_normalize(ctx, 2, p, n2, &o), LG_OK);
+    double al[G], loss[G * G], again[G * G];
+    int64_t calls[3] = { 0 };
+    o.progress = count_calls, o.progress_user = calls;
+    cr_assert_eq(lg_loss_landscape_2d(ctx, lin_loss, &m, 2, p, d1, d2, G, al, loss, &o), LG_OK,
+                 "%s", lg_ctx_errmsg(ctx));
+    cr_assert(calls[0] == G * G && calls[1] == G * G && calls[2] == G * G);
+    double *wd = lg_tensor_data(m.W), *cd = lg_tensor_data(m.c);
+    for (int i = 0; i < G; i++)
+        for (int j = 0; j < G; j++) {
+            for (int k = 0; k < 6; k++)
+                wd[k] = get(W0, k) + al[i] * get(n1[0], k) + al[j] * get(n2[0], k);
+            for (int k = 0; k < 2; k++)
+                cd[k] = get(c0, k) + al[i] * get(n1[1], k) + al[j] * get(n2[1], k);
+            double want = lg_item(ctx, lin_loss(ctx, &m));
+            cr_assert(fabs(loss[i * G + j] - want) <= 1e-14 * want, "(%d, %d): %.17g vs %.17g", i,
+                      j, loss[i * G + j], want);
+        }
+    lg_copy_into(ctx, m.W, W0), lg_copy_into(ctx, m.c, c0);
+    o.progress = NULL;
+    lg_seed(ctx, 4);
+    cr_assert_eq(lg_loss_landscape_2d(ctx, lin_loss, &m, 2, p, NULL, NULL, G, al, loss, &o), LG_OK);
+    lg_seed(ctx, 4);
+    cr_assert_eq(lg_loss_landscape_2d(ctx, lin_loss, &m, 2, p, NULL, NULL, G, al, again, &o),
+                 LG_OK);
+    cr_assert(memcmp(loss, again, sizeof loss) == 0);
+    cr_assert(memcmp(lg_tensor_data(m.W), lg_tensor_data(W0), 6 * sizeof(double)) == 0);
+    lg_ctx_free(ctx);
+}
+
+static lg_tensor *two_elements(lg_ctx *ctx, void *user)
+{
+    return lg_mul_scalar(ctx, (lg_tensor *)user, 2);
+}
+
+Test(curvature, landscape_errors)
+{
+    lg_ctx *ctx = test_ctx(3);
+    lg_tensor *X = lg_param_new(ctx, "X", LG_F32, 2, SHAPE(3, 4));
+    lg_copy_into(ctx, X, lg_randn(ctx, LG_F32, 2, SHAPE(3, 4)));
+    float X0[12];
+    memcpy(X0, lg_tensor_data(X), sizeof X0);
+    sq_model m = { .n = 1, .p = &X };
+    double loss[16];
+    lg_landscape_opts o = lg_landscape_opts_default();
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 1, NULL, loss, &o),
+               LG_ERR_VALUE, "lg_loss_landscape_1d: points = 1, expected >= 2");
+    o.lo = 1, o.hi = 1;
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 4, NULL, loss, &o),
+               LG_ERR_VALUE, "lo = 1, hi = 1, expected finite lo < hi");
+    EXPECT_ERR(ctx,
+               lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 4, NULL, loss,
+                                    &(lg_landscape_opts){ .lo = -1 }),
+               LG_ERR_VALUE, "lg_landscape_opts.hi is 0 in a struct not made by");
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, NULL, &m, 1, &X, NULL, 4, NULL, loss, NULL),
+               LG_ERR_NULL, "lg_loss_landscape_1d: loss_fn is NULL");
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 4, NULL, NULL, NULL),
+               LG_ERR_NULL, "losses is NULL");
+    lg_tensor *bad = lg_randn(ctx, LG_F32, 2, SHAPE(4, 3)), *good = lg_randn(ctx, LG_F32, 2, SHAPE(3, 4));
+    EXPECT_ERR(ctx, lg_loss_landscape_2d(ctx, sum_squares, &m, 1, &X, &good, &bad, 4, NULL, loss,
+                                         NULL),
+               LG_ERR_SHAPE, "lg_loss_landscape_2d: d2[0] has shape [4, 3], expected [3, 4] "
+                             "(params[0]'s)");
+    EXPECT_ERR(ctx, lg_filter_normalize(ctx, 1, &X, &bad, NULL), LG_ERR_SHAPE,
+               "lg_filter_normalize: dirs[0] has shape [4, 3]");
+    lg_tensor *two = lg_randn(ctx, LG_F64, 1, SHAPE(2));
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, two_elements, two, 1, &X, NULL, 4, NULL, loss, NULL),
+               LG_ERR_SHAPE, "loss_fn's loss has 2 elements, expected one");
+    /* a loss_fn failing mid-grid: the error, and X restored bit for bit */
+    m.fail_at = 3;
+    EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 8, NULL, loss, NULL),
+               LG_ERR_NULL, "loss_fn returned NULL");
+    cr_assert_eq(m.calls, 3);
+    cr_assert(memcmp(X0, lg_tensor_data(X), sizeof X0) == 0, "X not restored after an error");
+    /* no no-grad region nor scope left open */
+    EXPECT_ERR(ctx, lg_no_grad_end(ctx), LG_ERR_STATE, "no lg_no_grad_begin is open");
+    EXPECT_ERR(ctx, lg_scope_end(ctx, 0, NULL), LG_ERR_STATE, "no lg_scope_begin is open");
+    lg_ctx_free(ctx);
+}
