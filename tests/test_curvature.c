@@ -538,3 +538,80 @@ Test(curvature, landscape_errors)
     EXPECT_ERR(ctx, lg_scope_end(ctx, 0, NULL), LG_ERR_STATE, "no lg_scope_begin is open");
     lg_ctx_free(ctx);
 }
+
+/* ---- sharpness ------------------------------------------------------- */
+
+typedef struct lin_form {
+    lg_tensor *c, *x;
+} lin_form;
+
+static lg_tensor *linear_form(lg_ctx *ctx, void *user)
+{
+    lin_form *l = user;
+    return lg_sum(ctx, lg_mul(ctx, l->c, l->x), 0, NULL, false);
+}
+
+/* Keskar's sharpness where the box's maximum is a corner: sum(x^2) (the
+ * corner sign(x_i) eps (|x_i| + 1) away) and c . x (sign(c_i) there); the
+ * parameters restored bit for bit and their .grad untouched. */
+Test(curvature, sharpness_reaches_the_box_corner)
+{
+    lg_ctx *ctx = test_ctx(21);
+    lg_tensor *X = lg_param_new(ctx, "X", LG_F64, 2, SHAPE(2, 3));
+    lg_copy_into(ctx, X, lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)));
+    lg_tensor *X0 = copy_of(ctx, X);
+    sq_model m = { .n = 1, .p = &X };
+    lg_sharpness_report r;
+    lg_sharpness_opts o = lg_sharpness_opts_default();
+    o.eps = 0.05;
+    int64_t calls[3] = { 0 };
+    o.progress = count_calls, o.progress_user = calls;
+    cr_assert_eq(lg_sharpness(ctx, sum_squares, &m, 1, &X, &r, &o), LG_OK, "%s",
+                 lg_ctx_errmsg(ctx));
+    cr_assert(calls[0] == 20 && calls[1] == 20 && calls[2] == 20);
+    double f0 = 0, fmax = 0;
+    for (int j = 0; j < 6; j++) {
+        double v = fabs(get(X0, j));
+        f0 += v * v, fmax += (v + 0.05 * (v + 1)) * (v + 0.05 * (v + 1));
+    }
+    cr_assert(fabs(r.loss - f0) < 1e-13 * f0 && fabs(r.max_loss - fmax) < 1e-13 * fmax,
+              "loss %.15g (%.15g), max %.15g (%.15g)", r.loss, f0, r.max_loss, fmax);
+    cr_assert(fabs(r.sharpness - 100 * (fmax - f0) / (1 + f0)) < 1e-10);
+    cr_assert(memcmp(lg_tensor_data(X), lg_tensor_data(X0), 6 * sizeof(double)) == 0);
+    cr_assert_null(lg_tensor_grad(X));
+    lin_form l = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)), X };
+    cr_assert_eq(lg_sharpness(ctx, linear_form, &l, 1, &X, &r, NULL), LG_OK);
+    double up = 0, base = 0;
+    for (int j = 0; j < 6; j++)
+        up += fabs(get(l.c, j)) * 1e-3 * (fabs(get(X0, j)) + 1), base += get(l.c, j) * get(X0, j);
+    cr_assert(fabs(r.loss - base) < 1e-13 && fabs(r.max_loss - base - up) < 1e-13,
+              "max %.15g, closed form %.15g", r.max_loss, base + up);
+    lg_ctx_free(ctx);
+}
+
+Test(curvature, sharpness_errors)
+{
+    lg_ctx *ctx = test_ctx(22);
+    lg_tensor *X = lg_param_new(ctx, "X", LG_F64, 1, SHAPE(3));
+    lg_copy_into(ctx, X, lg_randn(ctx, LG_F64, 1, SHAPE(3)));
+    double X0[3];
+    memcpy(X0, lg_tensor_data(X), sizeof X0);
+    sq_model m = { .n = 1, .p = &X };
+    lg_sharpness_report r;
+    lg_sharpness_opts o = lg_sharpness_opts_default();
+    o.eps = 0;
+    EXPECT_ERR(ctx, lg_sharpness(ctx, sum_squares, &m, 1, &X, &r, &o), LG_ERR_VALUE,
+               "lg_sharpness: eps = 0, expected > 0");
+    EXPECT_ERR(ctx, lg_sharpness(ctx, sum_squares, &m, 1, &X, &r, &(lg_sharpness_opts){ .eps = 1 }),
+               LG_ERR_VALUE, "lg_sharpness_opts.steps is 0 in a struct not made by");
+    EXPECT_ERR(ctx, lg_sharpness(ctx, NULL, &m, 1, &X, &r, NULL), LG_ERR_NULL,
+               "lg_sharpness: loss_fn is NULL");
+    EXPECT_ERR(ctx, lg_sharpness(ctx, sum_squares, &m, 1, &X, NULL, NULL), LG_ERR_NULL,
+               "report is NULL");
+    m.fail_at = 4;
+    EXPECT_ERR(ctx, lg_sharpness(ctx, sum_squares, &m, 1, &X, &r, NULL), LG_ERR_NULL,
+               "lg_sharpness: loss_fn returned NULL");
+    cr_assert(memcmp(X0, lg_tensor_data(X), sizeof X0) == 0, "X not restored after an error");
+    EXPECT_ERR(ctx, lg_scope_end(ctx, 0, NULL), LG_ERR_STATE, "no lg_scope_begin is open");
+    lg_ctx_free(ctx);
+}

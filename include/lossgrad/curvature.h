@@ -89,8 +89,10 @@ lg_status lg_density_from_nodes(lg_ctx *ctx, int64_t count, const double *theta,
 /* ---- Loss-landscape slices (Li, Xu, Taylor, Studer, Goldstein 2018) ----
  * loss_fn builds a one-element loss from the current values of the
  * parameters (and whatever user holds), so it can be re-evaluated at
- * moved parameters; it is called under no-grad, inside a scope that frees
- * what it makes. */
+ * moved parameters; it is called inside a scope that frees what it makes
+ * (under no-grad for the slices, with grad for lg_sharpness). It may
+ * return NULL after an error (recorded on the ctx), which then stops the
+ * call. */
 typedef lg_tensor *(*lg_loss_fn)(lg_ctx *ctx, void *user);
 
 typedef struct lg_landscape_opts {
@@ -129,5 +131,36 @@ lg_status lg_loss_landscape_2d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int 
                                lg_tensor *const *params, lg_tensor *const *d1,
                                lg_tensor *const *d2, int64_t points, double *alphas,
                                double *losses, const lg_landscape_opts *opts);
+
+/* ---- Sharpness (Keskar, Mudigere, Nocedal, Smelyanskiy, Tang 2017) ----
+ * The eps-sharpness in the full space: 100 (max_{y in C} L(theta + y) -
+ * L(theta)) / (1 + L(theta)), C the box |y_i| <= eps (|theta_i| + 1). The
+ * maximum is approached by steps of projected sign-gradient ascent from y
+ * = 0 (step 2.5 eps (|theta_i| + 1) / steps per coordinate, then clipped
+ * to C; Keskar et al. used L-BFGS-B), and the largest loss seen is kept,
+ * so the figure is a lower bound of the exact one; for a loss that is
+ * monotone in each coordinate over C (a linear or convex separable one
+ * there) the ascent reaches the maximising corner. */
+typedef struct lg_sharpness_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (see Options) */
+    double eps;            /* (non-zero default) 1e-3: the box's relative half-width; > 0 */
+    int64_t steps;         /* (non-zero default) 20: ascent steps (steps + 1 gradients); >= 1 */
+    lg_progress_fn progress; /* after each step; NULL: none */
+    void *progress_user;
+} lg_sharpness_opts;
+lg_sharpness_opts lg_sharpness_opts_default(void);
+
+typedef struct lg_sharpness_report {
+    double loss;      /* L(theta) */
+    double max_loss;  /* the largest L(theta + y) found in C */
+    double sharpness; /* 100 (max_loss - loss) / (1 + loss) */
+} lg_sharpness_report;
+
+/* Keskar's sharpness of loss_fn at params[0..n) (float, requiring grad;
+ * their .grad is not touched), as above, into *report. The parameters are
+ * restored bit for bit on return, errors included. */
+lg_status lg_sharpness(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int n,
+                       lg_tensor *const *params, lg_sharpness_report *report,
+                       const lg_sharpness_opts *opts);
 
 #endif

@@ -232,8 +232,9 @@ static lg_status eval(slice *s, double *loss)
 /* Checks, copies and directions; the caller frees with slice_free. */
 static lg_status slice_init(slice *s, lg_ctx *ctx, const char *who, lg_loss_fn fn, void *user,
                             int n, lg_tensor *const *params, lg_tensor *const *d1,
-                            lg_tensor *const *d2, bool two, const lg_landscape_opts *o)
+                            lg_tensor *const *d2, int ndirs, const lg_landscape_opts *o)
 {
+    bool two = ndirs == 2;
     *s = (slice){ .ctx = ctx, .who = who, .fn = fn, .user = user, .n = n, .params = params };
     if (!fn)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: loss_fn is NULL", who);
@@ -258,7 +259,7 @@ static lg_status slice_init(slice *s, lg_ctx *ctx, const char *who, lg_loss_fn f
             s->theta[off + j] = at(params[i], j);
         k += b, off += m;
     }
-    for (int w = 0; w < (two ? 2 : 1); w++) {
+    for (int w = 0; w < ndirs; w++) {
         if (read_dir(ctx, who, w ? "d2" : (two ? "d1" : "dirs"), n, params, w ? d2 : d1,
                      s->d[w]) != LG_OK)
             return ctx->status;
@@ -333,7 +334,7 @@ static lg_status landscape(lg_ctx *ctx, const char *who, lg_loss_fn fn, void *us
         return ctx->status;
     const char *outer = lgC_api_enter(ctx, who);
     slice s;
-    lg_status st = slice_init(&s, ctx, who, fn, user, n, params, d1, d2, two, &o);
+    lg_status st = slice_init(&s, ctx, who, fn, user, n, params, d1, d2, two ? 2 : 1, &o);
     if (st == LG_OK)
         st = slice_run(&s, &o, points, alphas, losses);
     slice_free(&s);
@@ -356,4 +357,117 @@ lg_status lg_loss_landscape_2d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int 
 {
     return landscape(ctx, "lg_loss_landscape_2d", loss_fn, user, n, params, d1, d2, true, points,
                      alphas, losses, opts);
+}
+
+/* ---- sharpness (Keskar et al. 2017) ---- */
+
+static const lg_sharpness_opts sharpness_defaults = {
+    .defaults_tag = LG_OPTS_TAG, .eps = 1e-3, .steps = 20
+};
+static const lgC_optfield sharpness_fields[] = {
+    LGC_FIELD(lg_sharpness_opts, eps, "1e-3"),
+    LGC_FIELD(lg_sharpness_opts, steps, "20"),
+};
+static const lgC_opts_desc sharpness_desc =
+    LGC_DESC(lg_sharpness_opts, sharpness_defaults, sharpness_fields);
+
+lg_sharpness_opts lg_sharpness_opts_default(void)
+{
+    return sharpness_defaults;
+}
+
+/* The loss at the parameters' current values and its gradient into g (P
+ * doubles; 0 where the loss does not reach), inside a scope. */
+static lg_status eval_grad(slice *s, lg_tensor **gr, double *loss, double *g)
+{
+    lg_ctx *ctx = s->ctx;
+    if (lg_scope_begin(ctx) != LG_OK)
+        return ctx->status;
+    lg_tensor *t = s->fn(ctx, s->user);
+    lg_status st = ctx->status;
+    if (st == LG_OK && !t)
+        st = lgC_errorf(ctx, LG_ERR_NULL, "%s: loss_fn returned NULL", s->who);
+    if (st == LG_OK && lg_tensor_numel(t) != 1)
+        st = lgC_errorf(ctx, LG_ERR_SHAPE, "%s: loss_fn's loss has %lld elements, expected one",
+                        s->who, (long long)lg_tensor_numel(t));
+    if (st == LG_OK)
+        *loss = lg_item(ctx, t);
+    lg_grad_opts o = lg_grad_opts_default();
+    o.allow_unused = true;
+    if (st == LG_OK)
+        st = lg_grad(ctx, 1, &t, NULL, s->n, s->params, gr, &o);
+    int64_t off = 0;
+    for (int i = 0; st == LG_OK && i < s->n; i++) {
+        int64_t m = lg_tensor_numel(s->params[i]);
+        for (int64_t j = 0; j < m; j++)
+            g[off + j] = gr[i] ? at(gr[i], j) : 0;
+        off += m;
+    }
+    lg_status end = lg_scope_end(ctx, 0, NULL);
+    return st != LG_OK ? st : end;
+}
+
+/* Projected sign-gradient ascent in the box |y_i| <= eps (|theta_i| + 1),
+ * y (s->d[0]) from 0; the largest loss seen into r->max_loss. */
+static lg_status ascend(slice *s, const lg_sharpness_opts *o, lg_sharpness_report *r)
+{
+    lg_ctx *ctx = s->ctx;
+    double *g = lgC_palloc(ctx, (size_t)(s->P ? s->P : 1) * sizeof *g, s->who);
+    lg_tensor **gr = lgC_palloc(ctx, (size_t)s->n * sizeof *gr, s->who);
+    lg_status st = g && gr ? LG_OK : ctx->status;
+    for (int64_t k = 0; st == LG_OK && k <= o->steps; k++) {
+        double loss = 0;
+        set_point(s, 1, 0);
+        st = eval_grad(s, gr, &loss, g);
+        if (st != LG_OK)
+            break;
+        if (k == 0)
+            r->loss = r->max_loss = loss;
+        r->max_loss = fmax(r->max_loss, loss);
+        for (int64_t j = 0; j < s->P; j++) {
+            double width = o->eps * (fabs(s->theta[j]) + 1), y = s->d[0][j];
+            y += (g[j] > 0 ? 1 : (g[j] < 0 ? -1 : 0)) * 2.5 * width / (double)o->steps;
+            s->d[0][j] = fmin(width, fmax(-width, y));
+        }
+        if (o->progress && k > 0)
+            o->progress(o->progress_user, s->who, k, o->steps);
+    }
+    lgC_pfree(ctx, g), lgC_pfree(ctx, gr);
+    restore(s);
+    return st;
+}
+
+lg_status lg_sharpness(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int n,
+                       lg_tensor *const *params, lg_sharpness_report *report,
+                       const lg_sharpness_opts *opts)
+{
+    static const char who[] = "lg_sharpness";
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, who))
+        return ctx->status;
+    lg_sharpness_opts o;
+    if (!lgC_opts(ctx, who, &sharpness_desc, opts, &o))
+        return ctx->status;
+    if (!(o.eps > 0 && isfinite(o.eps)))
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: eps = %g, expected > 0", who, o.eps);
+    if (o.steps < 1)
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: steps = %lld, expected >= 1", who,
+                          (long long)o.steps);
+    if (!report)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: report is NULL", who);
+    const char *outer = lgC_api_enter(ctx, who);
+    slice s;
+    lg_landscape_opts lo = landscape_defaults;
+    lg_sharpness_report r = { 0 };
+    lg_status st = slice_init(&s, ctx, who, loss_fn, user, n, params, NULL, NULL, 0, &lo);
+    if (st == LG_OK)
+        st = ascend(&s, &o, &r);
+    if (st == LG_OK) {
+        r.sharpness = 100 * (r.max_loss - r.loss) / (1 + r.loss);
+        *report = r;
+    }
+    slice_free(&s);
+    lgC_api_leave(ctx, outer);
+    return st;
 }
