@@ -199,8 +199,8 @@ Test(curvature, density_of_a_quadratic)
     int64_t count = 0;
     lg_density_opts o = lg_density_opts_default();
     o.steps = P;
-    cr_assert_eq(lg_hessian_density(ctx, f, 1, &x, G, grid, dens, th, wt, &count, &o), LG_OK,
-                 "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_hessian_density(ctx, f, 1, &x, G, grid, dens, th, wt, &count, &o), LG_OK, "%s",
+                 lg_ctx_errmsg(ctx));
     cr_assert_eq(count, P);
     double sw = 0, integral = 0;
     for (int k = 0; k < P; k++)
@@ -286,15 +286,15 @@ Test(curvature, density_errors)
     lg_tensor *f = lg_sum(ctx, lg_pow_scalar(ctx, x, 4), 0, NULL, false);
     double g[8], d[8];
     lg_density_opts o = lg_density_opts_default();
-    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 1, g, d, NULL, NULL, NULL, &o),
-               LG_ERR_VALUE, "lg_hessian_density: points = 1, expected >= 2");
+    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 1, g, d, NULL, NULL, NULL, &o), LG_ERR_VALUE,
+               "lg_hessian_density: points = 1, expected >= 2");
     o.lo = 1, o.hi = 0;
-    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o),
-               LG_ERR_VALUE, "lo = 1, hi = 0, expected finite lo < hi");
+    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o), LG_ERR_VALUE,
+               "lo = 1, hi = 0, expected finite lo < hi");
     o = lg_density_opts_default();
     o.sigma = -1;
-    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o),
-               LG_ERR_VALUE, "sigma = -1");
+    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o), LG_ERR_VALUE,
+               "sigma = -1");
     EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, NULL, d, NULL, NULL, NULL, NULL),
                LG_ERR_NULL, "grid is NULL");
     EXPECT_ERR(ctx, lg_hessian_density(ctx, x, 1, &x, 8, g, d, NULL, NULL, NULL, NULL),
@@ -305,8 +305,8 @@ Test(curvature, density_errors)
                LG_ERR_VALUE, "lg_density_opts.probes is 0 in a struct not made by");
     o = lg_density_opts_default();
     o.probes = 0;
-    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o),
-               LG_ERR_VALUE, "probes = 0, expected >= 1");
+    EXPECT_ERR(ctx, lg_hessian_density(ctx, f, 1, &x, 8, g, d, NULL, NULL, NULL, &o), LG_ERR_VALUE,
+               "probes = 0, expected >= 1");
     EXPECT_ERR(ctx, lg_density_from_nodes(ctx, 0, g, d, 8, g, d, NULL), LG_ERR_VALUE,
                "lg_density_from_nodes: count = 0");
     lg_ctx_free(ctx);
@@ -358,7 +358,8 @@ Test(curvature, filter_normalisation_scales_each_filter)
     lg_copy_into(ctx, W, lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 2)));
     lg_copy_into(ctx, b, lg_randn(ctx, LG_F64, 1, SHAPE(3)));
     lg_tensor *p[2] = { W, b };
-    lg_tensor *d[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 2)), lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
+    lg_tensor *d[2] = { lg_randn(ctx, LG_F64, 3, SHAPE(3, 2, 2)),
+                        lg_randn(ctx, LG_F64, 1, SHAPE(3)) };
     lg_tensor *d0 = copy_of(ctx, d[0]);
     cr_assert_eq(lg_filter_normalize(ctx, 2, p, d, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
     for (int r = 0; r < 3; r++) {
@@ -398,8 +399,8 @@ Test(curvature, landscape_1d_of_a_parabola)
     double al[G], loss[G];
     lg_landscape_opts o = lg_landscape_opts_default();
     o.lo = -0.5, o.hi = 2.5;
-    cr_assert_eq(lg_loss_landscape_1d(ctx, sum_squares, &m, 2, p, d, G, al, loss, &o), LG_OK,
-                 "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_loss_landscape_1d(ctx, sum_squares, &m, 2, p, d, G, al, loss, &o), LG_OK, "%s",
+                 lg_ctx_errmsg(ctx));
     for (int i = 0; i < G; i++) {
         double a = -0.5 + 3.0 * i / (G - 1), want = 0;
         cr_assert(fabs(al[i] - a) < 1e-15);
@@ -452,8 +453,10 @@ Test(curvature, landscape_2d_matches_direct_evaluation)
     lg_copy_into(ctx, m.W, lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)));
     lg_copy_into(ctx, m.c, lg_randn(ctx, LG_F64, 1, SHAPE(2)));
     lg_tensor *p[2] = { m.W, m.c }, *W0 = copy_of(ctx, m.W), *c0 = copy_of(ctx, m.c);
-    lg_tensor *d1[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
-    lg_tensor *d2[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)), lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
+    lg_tensor *d1[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)),
+                         lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
+    lg_tensor *d2[2] = { lg_randn(ctx, LG_F64, 2, SHAPE(2, 3)),
+                         lg_randn(ctx, LG_F64, 1, SHAPE(2)) };
     lg_tensor *n1[2] = { copy_of(ctx, d1[0]), copy_of(ctx, d1[1]) };
     lg_tensor *n2[2] = { copy_of(ctx, d2[0]), copy_of(ctx, d2[1]) };
     lg_landscape_opts o = lg_landscape_opts_default();
@@ -517,11 +520,13 @@ Test(curvature, landscape_errors)
                LG_ERR_NULL, "lg_loss_landscape_1d: loss_fn is NULL");
     EXPECT_ERR(ctx, lg_loss_landscape_1d(ctx, sum_squares, &m, 1, &X, NULL, 4, NULL, NULL, NULL),
                LG_ERR_NULL, "losses is NULL");
-    lg_tensor *bad = lg_randn(ctx, LG_F32, 2, SHAPE(4, 3)), *good = lg_randn(ctx, LG_F32, 2, SHAPE(3, 4));
-    EXPECT_ERR(ctx, lg_loss_landscape_2d(ctx, sum_squares, &m, 1, &X, &good, &bad, 4, NULL, loss,
-                                         NULL),
-               LG_ERR_SHAPE, "lg_loss_landscape_2d: d2[0] has shape [4, 3], expected [3, 4] "
-                             "(params[0]'s)");
+    lg_tensor *bad = lg_randn(ctx, LG_F32, 2, SHAPE(4, 3)),
+              *good = lg_randn(ctx, LG_F32, 2, SHAPE(3, 4));
+    EXPECT_ERR(ctx,
+               lg_loss_landscape_2d(ctx, sum_squares, &m, 1, &X, &good, &bad, 4, NULL, loss, NULL),
+               LG_ERR_SHAPE,
+               "lg_loss_landscape_2d: d2[0] has shape [4, 3], expected [3, 4] "
+               "(params[0]'s)");
     EXPECT_ERR(ctx, lg_filter_normalize(ctx, 1, &X, &bad, NULL), LG_ERR_SHAPE,
                "lg_filter_normalize: dirs[0] has shape [4, 3]");
     lg_tensor *two = lg_randn(ctx, LG_F64, 1, SHAPE(2));

@@ -8,14 +8,15 @@
 #include <math.h>
 #include <string.h>
 
-static const lg_density_opts density_defaults = {
-    .defaults_tag = LG_OPTS_TAG, .probes = 1, .steps = 100
-};
+static const lg_density_opts density_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                  .probes = 1,
+                                                  .steps = 100 };
 static const lgC_optfield density_fields[] = {
     LGC_FIELD(lg_density_opts, probes, "1"),
     LGC_FIELD(lg_density_opts, steps, "100"),
 };
-static const lgC_opts_desc density_desc = LGC_DESC(lg_density_opts, density_defaults, density_fields);
+static const lgC_opts_desc density_desc =
+    LGC_DESC(lg_density_opts, density_defaults, density_fields);
 
 lg_density_opts lg_density_opts_default(void)
 {
@@ -76,8 +77,8 @@ static void smooth(const lg_density_opts *o, int64_t count, const double *theta,
 }
 
 lg_status lg_density_from_nodes(lg_ctx *ctx, int64_t count, const double *theta,
-                                const double *weight, int64_t points, double *grid,
-                                double *density, const lg_density_opts *opts)
+                                const double *weight, int64_t points, double *grid, double *density,
+                                const lg_density_opts *opts)
 {
     static const char who[] = "lg_density_from_nodes";
     if (!ctx)
@@ -114,8 +115,8 @@ typedef struct slq_work {
 } slq_work;
 
 /* Probe p's m nodes and weights into theta, weight. */
-static lg_status slq_probe(hess *h, const lg_density_opts *o, int64_t m, slq_work *k,
-                           double *theta, double *weight, lg_progress_fn progress, void *user)
+static lg_status slq_probe(hess *h, const lg_density_opts *o, int64_t m, slq_work *k, double *theta,
+                           double *weight, lg_progress_fn progress, void *user)
 {
     probe_start(h->ctx, o->normal_probes, k->q, h->P);
     if (lgV_lanczos(h, m, k->q, k->alpha, k->beta, k->w, true, progress, user) != LG_OK)
@@ -161,8 +162,7 @@ static lg_status slq_run(hess *h, const lg_density_opts *o, int64_t m, double *t
     progress_relay r = { .o = o, .total = o->probes * m };
     for (int64_t p = 0; st == LG_OK && p < o->probes; p++) {
         r.base = p * m;
-        st = slq_probe(h, o, m, &k, theta + p * m, weight + p * m, o->progress ? relay : NULL,
-                       &r);
+        st = slq_probe(h, o, m, &k, theta + p * m, weight + p * m, o->progress ? relay : NULL, &r);
     }
     lgC_pfree(ctx, k.q), lgC_pfree(ctx, k.w), lgC_pfree(ctx, k.t), lgC_pfree(ctx, k.V);
     lgC_pfree(ctx, k.alpha), lgC_pfree(ctx, k.beta);

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const lg_landscape_opts landscape_defaults = {
-    .defaults_tag = LG_OPTS_TAG, .lo = -1, .hi = 1
-};
+static const lg_landscape_opts landscape_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                      .lo = -1,
+                                                      .hi = 1 };
 static const lgC_optfield landscape_fields[] = {
     LGC_FIELD(lg_landscape_opts, lo, "-1"),
     LGC_FIELD(lg_landscape_opts, hi, "1"),
@@ -93,16 +93,17 @@ static lg_status read_dir(lg_ctx *ctx, const char *who, const char *what, int n,
         if (t && lg_tensor_check(ctx, t) != LG_OK)
             return ctx->status;
         if (t && !is_float(t))
-            return lgC_errorf(ctx, LG_ERR_DTYPE, "%s: %s[%d] is not float32 or float64", who,
-                              what, i);
+            return lgC_errorf(ctx, LG_ERR_DTYPE, "%s: %s[%d] is not float32 or float64", who, what,
+                              i);
         bool same = !t || lg_tensor_ndim(t) == lg_tensor_ndim(p);
         for (int a = 0; t && same && a < lg_tensor_ndim(p); a++)
             same = lg_tensor_shape(t)[a] == lg_tensor_shape(p)[a];
         if (!same) {
             char got[128], want[128];
             shape_str(got, sizeof got, t), shape_str(want, sizeof want, p);
-            return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: %s[%d] has shape %s, expected %s (params[%d]'s)",
-                              who, what, i, got, want, i);
+            return lgC_errorf(ctx, LG_ERR_SHAPE,
+                              "%s: %s[%d] has shape %s, expected %s (params[%d]'s)", who, what, i,
+                              got, want, i);
         }
         for (int64_t j = 0; j < m; j++)
             d[off + j] = t ? at(t, j) : lg_rand_normal(ctx);
@@ -134,8 +135,8 @@ static void normalise(int n, lg_tensor *const *params, double *d, bool keep_1d)
     }
 }
 
-lg_status lg_filter_normalize(lg_ctx *ctx, int n, lg_tensor *const *params,
-                              lg_tensor *const *dirs, const lg_landscape_opts *opts)
+lg_status lg_filter_normalize(lg_ctx *ctx, int n, lg_tensor *const *params, lg_tensor *const *dirs,
+                              const lg_landscape_opts *opts)
 {
     static const char who[] = "lg_filter_normalize";
     if (!ctx)
@@ -260,8 +261,8 @@ static lg_status slice_init(slice *s, lg_ctx *ctx, const char *who, lg_loss_fn f
         k += b, off += m;
     }
     for (int w = 0; w < ndirs; w++) {
-        if (read_dir(ctx, who, w ? "d2" : (two ? "d1" : "dirs"), n, params, w ? d2 : d1,
-                     s->d[w]) != LG_OK)
+        if (read_dir(ctx, who, w ? "d2" : (two ? "d1" : "dirs"), n, params, w ? d2 : d1, s->d[w]) !=
+            LG_OK)
             return ctx->status;
         if (!o->raw_directions)
             normalise(n, params, s->d[w], o->keep_1d);
@@ -351,9 +352,9 @@ lg_status lg_loss_landscape_1d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int 
 }
 
 lg_status lg_loss_landscape_2d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int n,
-                               lg_tensor *const *params, lg_tensor *const *d1,
-                               lg_tensor *const *d2, int64_t points, double *alphas,
-                               double *losses, const lg_landscape_opts *opts)
+                               lg_tensor *const *params, lg_tensor *const *d1, lg_tensor *const *d2,
+                               int64_t points, double *alphas, double *losses,
+                               const lg_landscape_opts *opts)
 {
     return landscape(ctx, "lg_loss_landscape_2d", loss_fn, user, n, params, d1, d2, true, points,
                      alphas, losses, opts);
@@ -361,9 +362,9 @@ lg_status lg_loss_landscape_2d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int 
 
 /* ---- sharpness (Keskar et al. 2017) ---- */
 
-static const lg_sharpness_opts sharpness_defaults = {
-    .defaults_tag = LG_OPTS_TAG, .eps = 1e-3, .steps = 20
-};
+static const lg_sharpness_opts sharpness_defaults = { .defaults_tag = LG_OPTS_TAG,
+                                                      .eps = 1e-3,
+                                                      .steps = 20 };
 static const lgC_optfield sharpness_fields[] = {
     LGC_FIELD(lg_sharpness_opts, eps, "1e-3"),
     LGC_FIELD(lg_sharpness_opts, steps, "20"),
@@ -437,9 +438,8 @@ static lg_status ascend(slice *s, const lg_sharpness_opts *o, lg_sharpness_repor
     return st;
 }
 
-lg_status lg_sharpness(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int n,
-                       lg_tensor *const *params, lg_sharpness_report *report,
-                       const lg_sharpness_opts *opts)
+lg_status lg_sharpness(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int n, lg_tensor *const *params,
+                       lg_sharpness_report *report, const lg_sharpness_opts *opts)
 {
     static const char who[] = "lg_sharpness";
     if (!ctx)
