@@ -1,10 +1,14 @@
 /* lossgrad/curvature.h: the Hessian of a loss with respect to parameters,
  * through Hessian-vector products (lg_hvp): its largest eigenvalues
- * (Lanczos) and its trace (Hutchinson). Included by lossgrad.h.
+ * (Lanczos), its trace (Hutchinson) and its spectral density (stochastic
+ * Lanczos quadrature); and the loss around the parameters: 1-D and 2-D
+ * slices along filter-normalised directions, and Keskar's sharpness.
+ * Included by lossgrad.h; docs/higher_order.md, "Curvature toolkit".
  *
- * Each takes a one-element f already computed in the step (a loss over a
- * batch) and the tensors to differentiate it by (parameters, or inputs
- * that require grad); f's graph is kept, so a backward may follow. Random
+ * The Hessian calls take a one-element f already computed in the step (a
+ * loss over a batch) and the tensors to differentiate it by (parameters,
+ * or inputs that require grad); f's graph is kept, so a backward may
+ * follow. The landscape calls take a loss callback instead. Random
  * vectors come from the ctx's RNG: a seed gives the same figures. Each
  * product runs in a scope (lg_scope_begin), so the step's memory does not
  * grow with the number of products; work vectors are the ctx's, freed on
@@ -12,7 +16,8 @@
 #ifndef LOSSGRAD_CURVATURE_H
 #define LOSSGRAD_CURVATURE_H
 
-/* Called after each product: done of total, what the function's name. */
+/* Called after each product (or loss evaluation, or ascent step): done of
+ * total, what the function's name. */
 typedef void (*lg_progress_fn)(void *user, const char *what, int64_t done, int64_t total);
 
 typedef struct lg_curvature_opts {
@@ -138,9 +143,9 @@ lg_status lg_loss_landscape_2d(lg_ctx *ctx, lg_loss_fn loss_fn, void *user, int 
  * maximum is approached by steps of projected sign-gradient ascent from y
  * = 0 (step 2.5 eps (|theta_i| + 1) / steps per coordinate, then clipped
  * to C; Keskar et al. used L-BFGS-B), and the largest loss seen is kept,
- * so the figure is a lower bound of the exact one; for a loss that is
- * monotone in each coordinate over C (a linear or convex separable one
- * there) the ascent reaches the maximising corner. */
+ * so the figure is a lower bound of the exact one. Where the gradient's
+ * signs along the way point to the maximising corner (a linear loss, a
+ * sum of squares) the ascent reaches it. */
 typedef struct lg_sharpness_opts {
     uint32_t defaults_tag; /* written by the _default() function only (see Options) */
     double eps;            /* (non-zero default) 1e-3: the box's relative half-width; > 0 */
