@@ -792,6 +792,95 @@ static void grad_options(lg_ctx *ctx)
     near("backward_twice", val(ctx, lg_tensor_grad(y)), 24);
 }
 
+/* The curvature toolkit's options on sum(x^2) at x = (1, 2): the Hessian
+ * is 2 I, so every eigenvalue and SLQ node is 2. */
+static lg_tensor *sum_sq(lg_ctx *ctx, void *user)
+{
+    return lg_sum(ctx, lg_square(ctx, (lg_tensor *)user), 0, NULL, false);
+}
+
+static bool status_is(lg_ctx *ctx, lg_status got, lg_status want, const char *substr)
+{
+    bool ok = got == want && lg_ctx_status(ctx) == want && strstr(lg_ctx_errmsg(ctx), substr);
+    lg_ctx_clear_error(ctx);
+    return ok;
+}
+
+static void curvature_options(lg_ctx *ctx)
+{
+    double xv[] = { 1, 2 }, e[2] = { 0, 0 }, g[3], d[3];
+    lg_tensor *x = vec(ctx, xv, 2);
+    lg_requires_grad(ctx, x, true);
+    lg_tensor *f = sum_sq(ctx, x);
+    lg_curvature_opts cz = ZERO, c = lg_curvature_opts_default();
+    check("curvature_null", lg_hessian_eigenvalues(ctx, f, 1, &x, 2, e, NULL) == LG_OK, 0, 1);
+    near("curvature_null_eig", e[1], 2);
+    check("curvature_zero", lg_hessian_eigenvalues(ctx, f, 1, &x, 2, e, &cz) == LG_OK, 0, 1);
+    c.iters = 1; /* one Lanczos step: one eigenvalue */
+    check("curvature_iters_1",
+          status_is(ctx, lg_hessian_eigenvalues(ctx, f, 1, &x, 2, e, &c), LG_ERR_VALUE,
+                    "k = 2, expected 1..1"),
+          0, 1);
+    lg_density_opts dz = ZERO, dn = lg_density_opts_default();
+    double pad = 0.01 + 5 * sqrt(1e-5); /* the auto grid around the one node 2 */
+    check("density_null",
+          lg_hessian_density(ctx, f, 1, &x, 3, g, d, NULL, NULL, NULL, NULL) == LG_OK, 0, 1);
+    near("density_null_lo", g[0], 2 - pad);
+    check("density_zero",
+          lg_hessian_density(ctx, f, 1, &x, 3, g, d, NULL, NULL, NULL, &dz) == LG_OK, 0, 1);
+    near("density_zero_hi", g[2], 2 + pad);
+    dn.lo = 0, dn.hi = 4, dn.sigma = 1, dn.probes = 2;
+    check("density_lo_hi_sigma",
+          lg_hessian_density(ctx, f, 1, &x, 3, g, d, NULL, NULL, NULL, &dn) == LG_OK, 0, 1);
+    near("density_at_the_node", d[1], 1 / sqrt(2 * PI));
+    lg_landscape_opts lz = ZERO, ln = lg_landscape_opts_default();
+    double dv[] = { 1, 0 }, al[2] = { 0, 0 }, ls[2] = { 0, 0 };
+    lg_tensor *dir = vec(ctx, dv, 2);
+    check("landscape_null",
+          lg_loss_landscape_1d(ctx, sum_sq, x, 1, &x, &dir, 2, al, ls, NULL) == LG_OK, 0, 1);
+    near("landscape_null_lo", al[0], -1);
+    near("landscape_null_bias_zeroed", ls[0], 5);
+    check("landscape_zero",
+          lg_loss_landscape_1d(ctx, sum_sq, x, 1, &x, &dir, 2, al, ls, &lz) == LG_OK, 0, 1);
+    ln.lo = 0, ln.hi = 1, ln.raw_directions = true;
+    check("landscape_raw",
+          lg_loss_landscape_1d(ctx, sum_sq, x, 1, &x, &dir, 2, al, ls, &ln) == LG_OK, 0, 1);
+    near("landscape_raw_hi", ls[1], 8);
+    lg_sharpness_opts sz = ZERO, sn = lg_sharpness_opts_default();
+    lg_sharpness_report r;
+    check("sharpness_null", lg_sharpness(ctx, sum_sq, x, 1, &x, &r, NULL) == LG_OK, 0, 1);
+    near("sharpness_null_max", r.max_loss, 1.002 * 1.002 + 2.003 * 2.003);
+    check("sharpness_zero", lg_sharpness(ctx, sum_sq, x, 1, &x, &r, &sz) == LG_OK, 0, 1);
+    sn.eps = 0.1;
+    check("sharpness_eps", lg_sharpness(ctx, sum_sq, x, 1, &x, &r, &sn) == LG_OK, 0, 1);
+    near("sharpness_eps_max", r.max_loss, 1.2 * 1.2 + 2.3 * 2.3);
+#ifndef __cplusplus
+    check("hand_curvature_iters_left_0",
+          status_is(
+              ctx,
+              lg_hessian_trace(ctx, f, 1, &x, e, NULL, &(lg_curvature_opts){ .progress_user = &r }),
+              LG_ERR_VALUE, "lg_curvature_opts.iters is 0"),
+          0, 1);
+    check("hand_density_probes_left_0",
+          status_is(ctx,
+                    lg_hessian_density(ctx, f, 1, &x, 3, g, d, NULL, NULL, NULL,
+                                       &(lg_density_opts){ .steps = 2 }),
+                    LG_ERR_VALUE, "lg_density_opts.probes is 0"),
+          0, 1);
+    check("hand_landscape_hi_left_0",
+          status_is(ctx,
+                    lg_loss_landscape_1d(ctx, sum_sq, x, 1, &x, &dir, 2, al, ls,
+                                         &(lg_landscape_opts){ .lo = -2 }),
+                    LG_ERR_VALUE, "lg_landscape_opts.hi is 0"),
+          0, 1);
+    check("hand_sharpness_steps_left_0",
+          status_is(ctx,
+                    lg_sharpness(ctx, sum_sq, x, 1, &x, &r, &(lg_sharpness_opts){ .eps = 0.1 }),
+                    LG_ERR_VALUE, "lg_sharpness_opts.steps is 0"),
+          0, 1);
+#endif
+}
+
 #ifndef __cplusplus
 /* ------------------------------------------------------------------ */
 /* C only: structs written by hand                                     */
@@ -862,6 +951,7 @@ int main(void)
     spatial(ctx);
     gradcheck(ctx);
     grad_options(ctx);
+    curvature_options(ctx);
 #ifndef __cplusplus
     by_hand(ctx);
 #endif

@@ -7,7 +7,7 @@
  * one flat vector of P doubles, in the order given; the first gradient g
  * (with its graph) is taken once, and each product is the gradient of
  * g . v, made inside a scope that frees it. */
-#include "../core/core.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,17 +25,7 @@ lg_curvature_opts lg_curvature_opts_default(void)
     return curvature_defaults;
 }
 
-/* The operator v -> H v over the flat parameter vector. */
-typedef struct hess {
-    lg_ctx *ctx;
-    const char *who;
-    int n;
-    lg_tensor *const *params;
-    lg_tensor **g; /* the first gradient, on the tape; NULL where f does not reach */
-    int64_t P;
-} hess;
-
-static lg_status hess_init(lg_ctx *ctx, const char *who, lg_tensor *f, int n,
+lg_status lgV_hess_init(lg_ctx *ctx, const char *who, lg_tensor *f, int n,
                            lg_tensor *const *params, hess *h)
 {
     *h = (hess){ .ctx = ctx, .who = who, .n = n, .params = params };
@@ -67,7 +57,7 @@ static lg_status hess_init(lg_ctx *ctx, const char *who, lg_tensor *f, int n,
 }
 
 /* hv = H v (P doubles each), the products' ops freed by a scope. */
-static lg_status hess_apply(hess *h, const double *v, double *hv)
+lg_status lgV_hess_apply(hess *h, const double *v, double *hv)
 {
     lg_ctx *ctx = h->ctx;
     memset(hv, 0, (size_t)h->P * sizeof *hv);
@@ -118,7 +108,7 @@ static lg_status hess_apply(hess *h, const double *v, double *hv)
     return st != LG_OK ? st : end;
 }
 
-static double dot(const double *a, const double *b, int64_t n)
+double lgV_dot(const double *a, const double *b, int64_t n)
 {
     double s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -132,7 +122,7 @@ static void orthogonalise(double *w, const double *q, int64_t rows, int64_t P)
 {
     for (int pass = 0; pass < 2; pass++)
         for (int64_t i = 0; i < rows; i++) {
-            double c = dot(w, q + i * P, P);
+            double c = lgV_dot(w, q + i * P, P);
             for (int64_t j = 0; j < P; j++)
                 w[j] -= c * q[i * P + j];
         }
@@ -146,7 +136,7 @@ static bool random_start(lg_ctx *ctx, double *w, const double *q, int64_t rows, 
         for (int64_t j = 0; j < P; j++)
             w[j] = lg_rand_normal(ctx);
         orthogonalise(w, q, rows, P);
-        double nw = sqrt(dot(w, w, P));
+        double nw = sqrt(lgV_dot(w, w, P));
         if (nw > 1e-8 * sqrt((double)P)) {
             for (int64_t j = 0; j < P; j++)
                 w[j] /= nw;
@@ -156,10 +146,12 @@ static bool random_start(lg_ctx *ctx, double *w, const double *q, int64_t rows, 
     return false;
 }
 
-/* Eigenvalues of the symmetric m x m matrix a (overwritten) into ev, by
- * cyclic Jacobi rotations until the off-diagonal part is negligible. */
-static void jacobi_eigenvalues(double *a, int64_t m, double *ev)
+void lgV_jacobi(double *a, int64_t m, double *ev, double *V)
 {
+    if (V)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < m; j++)
+                V[i * m + j] = i == j;
     for (int sweep = 0; sweep < 100; sweep++) {
         double off = 0, all = 0;
         for (int64_t i = 0; i < m; i++)
@@ -183,6 +175,11 @@ static void jacobi_eigenvalues(double *a, int64_t m, double *ev)
                     a[k * m + p] = c * akp - s * akq;
                     a[k * m + q] = s * akp + c * akq;
                 }
+                for (int64_t k = 0; V && k < m; k++) { /* V = V J: the eigenvectors */
+                    double vkp = V[k * m + p], vkq = V[k * m + q];
+                    V[k * m + p] = c * vkp - s * vkq;
+                    V[k * m + q] = s * vkp + c * vkq;
+                }
                 for (int64_t k = 0; k < m; k++) { /* rows p, q */
                     double apk = a[p * m + k], aqk = a[q * m + k];
                     a[p * m + k] = c * apk - s * aqk;
@@ -202,23 +199,23 @@ static int descending(const void *a, const void *b)
 
 /* The Lanczos recurrence over m steps: alpha[0..m), beta[0..m-1) (0 where
  * a new random start began). q holds m + 1 rows of P. */
-static lg_status lanczos(hess *h, int64_t m, double *q, double *alpha, double *beta, double *w,
-                         const lg_curvature_opts *o)
+lg_status lgV_lanczos(hess *h, int64_t m, double *q, double *alpha, double *beta, double *w,
+                      bool have_start, lg_progress_fn progress, void *progress_user)
 {
     int64_t P = h->P;
-    if (!random_start(h->ctx, q, NULL, 0, P))
+    if (!have_start && !random_start(h->ctx, q, NULL, 0, P))
         return lgC_errorf(h->ctx, LG_ERR_STATE, "%s: no random start vector", h->who);
     for (int64_t j = 0; j < m; j++) {
         double *qj = q + j * P;
-        if (hess_apply(h, qj, w) != LG_OK)
+        if (lgV_hess_apply(h, qj, w) != LG_OK)
             return h->ctx->status;
-        alpha[j] = dot(w, qj, P);
+        alpha[j] = lgV_dot(w, qj, P);
         orthogonalise(w, q, j + 1, P); /* full reorthogonalisation */
-        if (o->progress)
-            o->progress(o->progress_user, h->who, j + 1, m);
+        if (progress)
+            progress(progress_user, h->who, j + 1, m);
         if (j + 1 == m)
             break;
-        double b = sqrt(dot(w, w, P));
+        double b = sqrt(lgV_dot(w, w, P));
         double scale = fabs(alpha[j]) > 1 ? fabs(alpha[j]) : 1;
         if (b > 1e-10 * scale) {
             beta[j] = b;
@@ -259,7 +256,7 @@ lg_status lg_hessian_eigenvalues(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *co
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: eigs is NULL", who);
     const char *outer = lgC_api_enter(ctx, who);
     hess h;
-    lg_status st = hess_init(ctx, who, f, n, params, &h);
+    lg_status st = lgV_hess_init(ctx, who, f, n, params, &h);
     int64_t m = o.iters < h.P ? o.iters : h.P;
     if (st == LG_OK && (k < 1 || k > m))
         st = lgC_errorf(ctx, LG_ERR_VALUE,
@@ -277,14 +274,14 @@ lg_status lg_hessian_eigenvalues(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *co
         st = q && w && t && ev && alpha && beta ? LG_OK : ctx->status;
     }
     if (st == LG_OK)
-        st = lanczos(&h, m, q, alpha, beta, w, &o);
+        st = lgV_lanczos(&h, m, q, alpha, beta, w, false, o.progress, o.progress_user);
     if (st == LG_OK) { /* the tridiagonal T's eigenvalues: the Ritz values */
         for (int64_t i = 0; i < m; i++) {
             t[i * m + i] = alpha[i];
             if (i + 1 < m)
                 t[i * m + i + 1] = t[(i + 1) * m + i] = beta[i];
         }
-        jacobi_eigenvalues(t, m, ev);
+        lgV_jacobi(t, m, ev, NULL);
         qsort(ev, (size_t)m, sizeof *ev, descending);
         memcpy(eigs, ev, (size_t)k * sizeof *eigs);
     }
@@ -309,7 +306,7 @@ lg_status lg_hessian_trace(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *const *p
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: trace is NULL", who);
     const char *outer = lgC_api_enter(ctx, who);
     hess h;
-    lg_status st = hess_init(ctx, who, f, n, params, &h);
+    lg_status st = lgV_hess_init(ctx, who, f, n, params, &h);
     double *z = NULL, *hz = NULL, sum = 0, sum2 = 0;
     if (st == LG_OK) {
         z = lgC_palloc(ctx, (size_t)h.P * sizeof *z, who);
@@ -319,8 +316,8 @@ lg_status lg_hessian_trace(lg_ctx *ctx, lg_tensor *f, int n, lg_tensor *const *p
     for (int64_t s = 0; st == LG_OK && s < o.iters; s++) {
         for (int64_t j = 0; j < h.P; j++)
             z[j] = lg_rand_below(ctx, 2) ? 1.0 : -1.0;
-        st = hess_apply(&h, z, hz);
-        double e = dot(z, hz, h.P);
+        st = lgV_hess_apply(&h, z, hz);
+        double e = lgV_dot(z, hz, h.P);
         sum += e, sum2 += e * e;
         if (o.progress)
             o.progress(o.progress_user, who, s + 1, o.iters);
