@@ -186,6 +186,16 @@ lg_grad_opts lg_grad_opts_default(void)
     return grad_defaults;
 }
 
+static bool retain_ok(lg_ctx *ctx, const char *who, lg_retain r)
+{
+    if ((unsigned)r <= LG_RETAIN_NO)
+        return true;
+    lgC_errorf(ctx, LG_ERR_VALUE,
+               "%s: retain_graph = %d, expected LG_RETAIN_DEFAULT, LG_RETAIN_YES or LG_RETAIN_NO",
+               who, (int)r);
+    return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* The walk                                                             */
 /* ------------------------------------------------------------------ */
@@ -385,14 +395,10 @@ lg_status lg_grad(lg_ctx *ctx, int nout, lg_tensor *const *outputs,
     lg_grad_opts o;
     if (!lgC_opts(ctx, who, &grad_desc, opts, &o))
         return ctx->status;
-    if ((unsigned)o.retain_graph > LG_RETAIN_NO)
-        return lgC_errorf(ctx, LG_ERR_VALUE,
-                          "%s: retain_graph = %d, expected LG_RETAIN_DEFAULT, LG_RETAIN_YES or "
-                          "LG_RETAIN_NO",
-                          who, (int)o.retain_graph);
-    if (grads && nin > 0)
-        for (int i = 0; i < nin; i++)
-            grads[i] = NULL;
+    if (!retain_ok(ctx, who, o.retain_graph))
+        return ctx->status;
+    for (int i = 0; grads && i < nin; i++)
+        grads[i] = NULL;
     lg_status st = check_args(ctx, who, nout, outputs, grad_outputs, nin, inputs, grads);
     if (st != LG_OK)
         return st;
@@ -462,11 +468,8 @@ lg_status lg_backward_ex(lg_ctx *ctx, lg_tensor *out, lg_tensor *upstream,
     lg_backward_opts o;
     if (!lgC_opts(ctx, who, &backward_desc, opts, &o))
         return ctx->status;
-    if ((unsigned)o.retain_graph > LG_RETAIN_NO)
-        return lgC_errorf(ctx, LG_ERR_VALUE,
-                          "%s: retain_graph = %d, expected LG_RETAIN_DEFAULT, LG_RETAIN_YES or "
-                          "LG_RETAIN_NO",
-                          who, (int)o.retain_graph);
+    if (!retain_ok(ctx, who, o.retain_graph))
+        return ctx->status;
     if (!o.create_graph && o.retain_graph != LG_RETAIN_YES)
         return upstream ? lg_backward_with(ctx, out, upstream) : lg_backward(ctx, out);
     int n = 0;
