@@ -14,7 +14,7 @@ if [ "${1:-}" = "--demo" ]; then
     demo=1
     shift
 fi
-examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc charlm gradient_penalty"
+examples="robust_regression fashion_softmax fashion_binary fashion_multilabel fashion_mlp fashion_cnn fashion_masks fashion_embed fashion_ctc charlm gradient_penalty loss_shapes"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
@@ -70,6 +70,11 @@ function show(ex, key, ref,    i, kv) {
         show(ex, "mode_coverage", ">= 0.875 of the 8 modes"); show(ex, "high_quality_fraction", ">= 0.45, within 4 sd of a mode")
         show(ex, "mean_grad_norm", "within 0.05 of 1 (the penalty)"); show(ex, "clip_coverage", "weight clipping, no penalty")
         show(ex, "clip_hq_fraction", "weight clipping"); show(ex, "clip_grad_norm", "weight clipping: << 1")
+    } else if (ex == "loss_shapes") {
+        show(ex, "mse_closed_form_rel_err", "<= 1e-8: 2 lmax(XtX)/N"); show(ex, "mse_edge_ratio", "within 0.1 of 1: at 2 / lr")
+        show(ex, "mse_sharpness", "top eigenvalue, MSE"); show(ex, "huber_sharpness", "Huber")
+        show(ex, "l1_sharpness", "L1"); show(ex, "ce_sharpness", "cross-entropy")
+        show(ex, "ce_smooth_sharpness", "< ce: label smoothing 0.1")
     }
 }'
 echo

@@ -18,7 +18,13 @@
  * network (Li et al., 2018), and a 2-D slice for cross-entropy.
  *
  * Pictures: sharpness.svg (top eigenvalue against 2 / lr), trace.svg,
- * slices.svg, slice2d_ce.svg; CSV: curvature.csv. */
+ * slices.svg, slice2d_ce.svg; CSV: curvature.csv (model 0..4 in the order
+ * above).
+ *
+ * Bars of the default run (2,000 steps, lr 1): the closed form to 1e-8
+ * relative; MSE's top eigenvalue ends within 10 % of 2 / lr (it rises to
+ * the edge and stays, the edge of stability); label smoothing ends flatter
+ * than plain cross-entropy. */
 #include "../common/common.h"
 
 #include <math.h>
@@ -171,16 +177,18 @@ typedef struct run_out {
     double final_sharp, final_trace, final_loss, slice[SLICE], grid[GRID * GRID];
 } run_out;
 
-/* Top eigenvalue and trace at the current parameters. */
-static void measure(lg_ctx *ctx, net *n, double *eig, double *tr)
+/* The loss, its top eigenvalue and trace at the current parameters. */
+static double measure(lg_ctx *ctx, net *n, double *eig, double *tr)
 {
     lg_tensor *f = net_loss(ctx, n);
+    double value = lg_item(ctx, f);
     lg_curvature_opts o = lg_curvature_opts_default();
     o.iters = 20;
     lg_hessian_eigenvalues(ctx, f, 4, n->p, 1, eig, &o);
     lg_hessian_trace(ctx, f, 4, n->p, tr, NULL, &o);
     ex_check(ctx, "curvature");
     lg_step_end(ctx);
+    return value;
 }
 
 /* ctx: one per run, made with the same seed, so every loss starts from the
@@ -199,10 +207,10 @@ static void train(lg_ctx *ctx, int run, const double *x, const int64_t *labels, 
         if (s % eval == 0) {
             double eig, tr;
             net_data(ctx, &n, x, labels);
-            measure(ctx, &n, &eig, &tr);
+            double l = measure(ctx, &n, &eig, &tr);
             ex_curve_add(&out->sharp, s, eig);
             ex_curve_add(&out->trace, s, tr);
-            ex_csv_row(csv, 4, (double[]){ run, s, eig, tr });
+            ex_csv_row(csv, 5, (double[]){ run, s, l, eig, tr });
             out->final_sharp = eig, out->final_trace = tr;
         }
         if (s == steps)
@@ -251,7 +259,7 @@ static void heatmap(const ex_args *a, const char *file, const char *title, const
 
 int main(int argc, char **argv)
 {
-    ex_args a = ex_parse(argc, argv, "loss_shapes", 400); /* --epochs: gradient steps */
+    ex_args a = ex_parse(argc, argv, "loss_shapes", 2000); /* --epochs: gradient steps */
     double t0 = ex_seconds(), want, got;
     lg_ctx *ctxs[RUNS + 1]; /* alive until the RESULT line (its digest reads them) */
     ctxs[RUNS] = ex_ctx(&a);
@@ -263,8 +271,8 @@ int main(int argc, char **argv)
     int64_t *labels = malloc(N * sizeof *labels);
     class_data(ctxs[RUNS], x, labels); /* after part 1's draws: other numbers */
     int steps = a.quick ? 20 : a.epochs, eval = 10;
-    double lr = 0.5, edge = 2 / lr;
-    FILE *csv = ex_csv_open(&a, "curvature.csv", "loss,step,top_eigenvalue,trace");
+    double lr = 1.0, edge = 2 / lr;
+    FILE *csv = ex_csv_open(&a, "curvature.csv", "model,step,train_loss,top_eigenvalue,trace");
     static run_out out[RUNS];
     ex_curve sharp[RUNS + 1], trace[RUNS];
     for (int r = 0; r < RUNS; r++) {
@@ -292,10 +300,11 @@ int main(int argc, char **argv)
     heatmap(&a, "slice2d_ce.svg", "Cross-entropy on a 2-D slice (log loss)", out[3].grid);
     printf("pictures: %s/sharpness.svg, trace.svg, slices.svg, slice2d_ce.svg\n", a.out_dir);
     ex_result(&a, ex_seconds() - t0,
-              "mse_closed_form_rel_err=%.3g edge=%g mse_sharpness=%.4g huber_sharpness=%.4g "
-              "l1_sharpness=%.4g ce_sharpness=%.4g ce_smooth_sharpness=%.4g ce_trace=%.4g",
-              rel, edge, out[0].final_sharp, out[1].final_sharp, out[2].final_sharp,
-              out[3].final_sharp, out[4].final_sharp, out[3].final_trace);
+              "mse_closed_form_rel_err=%.3g edge=%g mse_edge_ratio=%.4f mse_sharpness=%.4g "
+              "huber_sharpness=%.4g l1_sharpness=%.4g ce_sharpness=%.4g ce_smooth_sharpness=%.4g "
+              "ce_trace=%.4g",
+              rel, edge, out[0].final_sharp / edge, out[0].final_sharp, out[1].final_sharp,
+              out[2].final_sharp, out[3].final_sharp, out[4].final_sharp, out[3].final_trace);
     free(x), free(labels);
     for (int r = 0; r <= RUNS; r++)
         lg_ctx_free(ctxs[r]);
