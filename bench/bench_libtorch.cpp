@@ -544,6 +544,47 @@ struct TransformerStep : Step {
     }
 };
 
+/* second order (issue 17): the MLP's cross_entropy and its gradient with
+ * respect to the four parameters (grad/), or the Hessian-vector product
+ * along fixed random directions by double backward (hvp/), or by the
+ * construction torch.autograd.functional.hvp uses (hvp_functional/: the
+ * gradient with create_graph, its vector-Jacobian product with a zero
+ * upstream that requires grad, then that one's gradient with respect to
+ * the upstream along v; three walks) */
+enum class Order { Grad, Hvp, HvpFunctional };
+struct MlpSecondOrder : Step {
+    torch::nn::Sequential net = two_layers(784, 256, 10);
+    std::vector<Tensor> params = net->parameters(), v;
+    Order order;
+
+    explicit MlpSecondOrder(Order o) : order(o)
+    {
+        for (const Tensor &p : params)
+            v.push_back(torch::randn_like(p));
+    }
+    void run(const Inputs &in) override
+    {
+        Tensor loss = F::cross_entropy(net->forward(in.f[0]), in.i[0]);
+        if (order == Order::Grad) {
+            torch::autograd::grad({ loss }, params);
+            return;
+        }
+        std::vector<Tensor> g = torch::autograd::grad({ loss }, params, {}, true, true);
+        if (order == Order::HvpFunctional) {
+            std::vector<Tensor> u;
+            for (const Tensor &p : params)
+                u.push_back(torch::zeros_like(p).requires_grad_(true));
+            std::vector<Tensor> back = torch::autograd::grad(g, params, u, true, true);
+            torch::autograd::grad(back, u, v);
+            return;
+        }
+        Tensor dot = (g[0] * v[0]).sum();
+        for (size_t k = 1; k < g.size(); k++)
+            dot = dot + (g[k] * v[k]).sum();
+        torch::autograd::grad({ dot }, params);
+    }
+};
+
 /* the MLP step's six matrix products alone, no autograd (its BLAS limit) */
 struct MlpMatmuls : Step {
     void run(const Inputs &in) override
@@ -646,6 +687,11 @@ template <class S> static StepMaker make()
 static StepMaker optim(const char *which)
 {
     return [which] { return std::unique_ptr<Step>(new OptimStep(which)); };
+}
+
+static StepMaker order_step(Order o)
+{
+    return [o] { return std::unique_ptr<Step>(new MlpSecondOrder(o)); };
 }
 
 static const Fill Randn = Fill::Randn, Unit = Fill::Unit, Binary = Fill::Binary, Pm1 = Fill::Pm1,
@@ -757,6 +803,13 @@ static const std::vector<Case> CASES = {
     /* tokens, and targets (replaced by the next tokens in setup) */
     { "step/transformer", make<TransformerStep>(), {},
       { { { 32, 128 }, 0, 96 }, { { 32, 128 }, 0, 96 } } },
+    /* second order (issue 17) */
+    { "grad/mlp_784_256_10_b128", order_step(Order::Grad),
+      { { { 128, 784 }, Randn, 0 } }, { { { 128 }, 0, 10 } } },
+    { "hvp/mlp_784_256_10_b128", order_step(Order::Hvp),
+      { { { 128, 784 }, Randn, 0 } }, { { { 128 }, 0, 10 } } },
+    { "hvp_functional/mlp_784_256_10_b128", order_step(Order::HvpFunctional),
+      { { { 128, 784 }, Randn, 0 } }, { { { 128 }, 0, 10 } } },
     /* optimizer steps on 1M float32 parameters */
     { "optim/sgd_1M", optim("sgd"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } }, {} },
     { "optim/sgd_momentum_1M", optim("sgd_momentum"), { { { M }, Randn, 0 }, { { M }, Randn, 0 } },

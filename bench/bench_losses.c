@@ -3,7 +3,9 @@
  * Every loss at a small and (for the guide's losses) a large size, forward
  * plus backward in float32, whole training steps, and the layer cases
  * (conv2d, batch/layer norm, max pooling, the fashion_cnn step, causal
- * self-attention, a small transformer's step; issue 16):
+ * self-attention, a small transformer's step; issue 16), and the MLP's
+ * gradient and Hessian-vector product with respect to its parameters
+ * (grad/, hvp/, hvp_functional/; issue 17):
  * a layer's loss is sum(layer(inputs) * u), u a fixed random upstream
  * gradient, so backward sends u through the layer. The cases, their
  * shapes and the timing rule are the same as bench/bench_torch.py's:
@@ -94,6 +96,7 @@ struct state {
     lg_embedding *emb[2];      /* step/transformer: tokens, positions */
     lg_encoder_layer *enc[2];  /* step/transformer's two pre-norm layers */
     lg_layernorm *ln;          /* step/transformer's final norm */
+    lg_tensor *ps[4], *v[4];   /* grad/ and hvp/: the MLP's parameters, fixed directions */
 };
 
 /* ------------------------------------------------------------------ */
@@ -374,7 +377,20 @@ static lg_tensor *gru_matmuls(lg_ctx *c, state *s, lg_tensor **f, lg_tensor **i)
     return NULL;
 }
 
-enum { T_NONE, T_SOFTMAX, T_MLP, T_SIAMESE, T_GRU, T_MATMULS, T_CNN, T_ATTN, T_TRANSFORMER, T_OPTIM };
+enum {
+    T_NONE,
+    T_SOFTMAX,
+    T_MLP,
+    T_SIAMESE,
+    T_GRU,
+    T_MATMULS,
+    T_CNN,
+    T_ATTN,
+    T_TRANSFORMER,
+    T_GRAD, /* the MLP's loss and its gradient (lg_grad), no optimizer */
+    T_HVP,  /* the MLP's loss and H v (lg_hvp) for fixed directions v */
+    T_OPTIM
+};
 
 /* The optimizer cases: one step over a parameter whose gradient is fixed,
  * in PyTorch's default configurations (bench_torch.py has the same). */
@@ -707,6 +723,32 @@ static const bcase cases[] = {
       { { 0 } },
       { I2(32, 128, 0, 96), I2(32, 128, 0, 96) },
       T_TRANSFORMER },
+    /* second order (issue 17): the MLP of train/mlp_..., its cross-entropy's
+     * gradient with respect to the four parameters, and the Hessian-vector
+     * product along fixed random directions; PyTorch's hvp/ is double
+     * backward, hvp_functional/ torch.autograd.functional.hvp (lossgrad
+     * runs lg_hvp in both) */
+    { "grad/mlp_784_256_10_b128",
+      train_mlp,
+      1,
+      1,
+      { F2(128, 784, RANDN, 0) },
+      { I1(128, 0, 10) },
+      T_GRAD },
+    { "hvp/mlp_784_256_10_b128",
+      train_mlp,
+      1,
+      1,
+      { F2(128, 784, RANDN, 0) },
+      { I1(128, 0, 10) },
+      T_HVP },
+    { "hvp_functional/mlp_784_256_10_b128",
+      train_mlp,
+      1,
+      1,
+      { F2(128, 784, RANDN, 0) },
+      { I1(128, 0, 10) },
+      T_HVP },
 /* optimizer steps on 1M float32 parameters */
 #define OPTIM_CASE(name, which)                                                                    \
     { name, NULL, 2, 0, { F1(1048576, RANDN, 0), F1(1048576, RANDN, 0) }, { { 0 } }, T_OPTIM + which }
@@ -793,7 +835,9 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
                 s->i[1][r * c->i[0].shape[1] + j] = s->i[0][r * c->i[0].shape[1] + j + 1];
     switch (c->train) {
     case T_SOFTMAX: s->lin = lg_linear_new(ctx, "fc", 784, 10, NULL); break;
-    case T_MLP: s->mlp = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, 10 }, NULL); break;
+    case T_MLP:
+    case T_GRAD:
+    case T_HVP: s->mlp = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, 10 }, NULL); break;
     case T_SIAMESE: s->mlp = lg_mlp_new(ctx, "mlp", 3, (int64_t[]){ 784, 256, 64 }, NULL); break;
     case T_GRU:
         s->rnn = lg_rnn_new(ctx, "gru", LG_GRU, 28, 128, NULL);
@@ -838,6 +882,20 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         float *rv = lg_tensor_data(s->stats[1]);
         for (int64_t j = 0; j < ch; j++)
             rv[j] = 1;
+    }
+    if (c->train == T_GRAD || c->train == T_HVP) {
+        for (int k = 0; k < 4; k++) {
+            lg_tensor *p = s->mlp->layers[k / 2]->weight;
+            p = k % 2 ? s->mlp->layers[k / 2]->bias : p;
+            s->ps[k] = p;
+            s->v[k] = lg_buffer_new(ctx, NULL, LG_F32, lg_tensor_ndim(p), lg_tensor_shape(p));
+            lg_tensor *r = lg_randn(ctx, LG_F32, lg_tensor_ndim(p), lg_tensor_shape(p));
+            if (!s->v[k] || !r)
+                die(ctx, "directions");
+            memcpy(lg_tensor_data(s->v[k]), lg_tensor_data(r),
+                   (size_t)lg_tensor_numel(p) * sizeof(float));
+            lg_step_end(ctx);
+        }
     }
     if (c->train >= T_OPTIM) {
         /* f[0] the parameter, its gradient f[1]'s values (d/dp of sum(p f1)) */
@@ -920,6 +978,12 @@ static void iterate(lg_ctx *ctx, const bcase *c, state *s)
         lg_no_grad_begin(ctx);
         c->fn(ctx, s, f, ii);
         lg_no_grad_end(ctx);
+    } else if (c->train == T_GRAD || c->train == T_HVP) {
+        lg_tensor *l = c->fn(ctx, s, f, ii), *out[4];
+        lg_status st = c->train == T_GRAD ? lg_grad(ctx, 1, &l, NULL, 4, s->ps, out, NULL)
+                                          : lg_hvp(ctx, l, 4, s->ps, s->v, out, false);
+        if (!l || st != LG_OK)
+            die(ctx, c->name);
     } else {
         lg_tensor *l = c->fn(ctx, s, f, ii);
         if (!l || lg_backward(ctx, l) != LG_OK)

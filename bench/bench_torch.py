@@ -251,6 +251,14 @@ CASES = [
      [((32, 128, 128), "randn", 1), ((32, 128, 128), "randn", 0)], []),
     # tokens, and targets (replaced by the next tokens in setup)
     ("step/transformer", "transformer", [], [((32, 128), 0, 96), ((32, 128), 0, 96)]),
+    # second order (issue 17): the MLP's cross-entropy, its gradient with
+    # respect to the four parameters; the Hessian-vector product along fixed
+    # random directions by double backward (hvp/) and by
+    # torch.autograd.functional.hvp (hvp_functional/)
+    ("grad/mlp_784_256_10_b128", "mlp_grad", [((128, 784), "randn", 0)], [((128,), 0, 10)]),
+    ("hvp/mlp_784_256_10_b128", "mlp_hvp", [((128, 784), "randn", 0)], [((128,), 0, 10)]),
+    ("hvp_functional/mlp_784_256_10_b128", "mlp_hvp_functional", [((128, 784), "randn", 0)],
+     [((128,), 0, 10)]),
 ]
 CASES += [(f"optim/{name}_1M", "optim:" + name, [((1048576,), "randn", 0), ((1048576,), "randn", 0)],
            []) for name in ("sgd", "sgd_momentum", "adam", "adamw", "rmsprop",
@@ -276,7 +284,7 @@ class Model:
         nn = torch.nn
         if kind == "softmax":
             self.net = nn.Linear(784, 10)
-        elif kind == "mlp":
+        elif kind in ("mlp", "mlp_grad", "mlp_hvp", "mlp_hvp_functional"):
             self.net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
         elif kind == "siamese":
             self.net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64))
@@ -291,7 +299,11 @@ class Model:
             self.gru = nn.GRU(28, 128)
             self.out = nn.Linear(128, 11)
             self.net = nn.ModuleList([self.gru, self.out])
-        if kind.startswith("optim:"):
+        if kind in ("mlp_grad", "mlp_hvp", "mlp_hvp_functional"):
+            self.params = tuple(self.net.parameters())
+            self.v = tuple(torch.randn_like(p) for p in self.params)
+            self.opt = None
+        elif kind.startswith("optim:"):
             self.param = None  # made from the case's inputs at the first step
             self.opt = None
         elif kind in ("softmax", "mlp"):
@@ -328,6 +340,21 @@ class Model:
                 dw2 = g2.T @ h  # noqa: F841
                 dw1 = dh.T @ x  # noqa: F841
                 dx = dh @ w1  # noqa: F841
+            return
+        if self.kind == "mlp_hvp_functional":
+
+            def loss_of(w1, b1, w2, b2):
+                return F.cross_entropy(F.linear(F.relu(F.linear(f[0], w1, b1)), w2, b2), i[0])
+            torch.autograd.functional.hvp(loss_of, self.params, self.v)
+            return
+        if self.kind in ("mlp_grad", "mlp_hvp"):
+            loss = F.cross_entropy(self.net(f[0]), i[0])
+            if self.kind == "mlp_grad":
+                torch.autograd.grad(loss, self.params)
+                return
+            g = torch.autograd.grad(loss, self.params, create_graph=True)
+            dot = sum((gk * vk).sum() for gk, vk in zip(g, self.v))
+            torch.autograd.grad(dot, self.params)
             return
         if self.kind in ("softmax", "mlp", "cnn"):
             loss = F.cross_entropy(self.net(f[0]), i[0])

@@ -34,6 +34,16 @@ column buffers. Only the layer cases:
 
     bench/run.sh build --filter 'conv2d/|batch_norm/|layer_norm/|max_pool2d/|step/cnn|attention/|step/transformer'
 
+The second-order cases (SECOND_ORDER: the MLP's gradient grad/, its
+Hessian-vector product hvp/ against double backward and hvp_functional/
+against torch.autograd.functional.hvp; issue 17) also have their own
+RESULT lines, and the HVP's cost in gradients on each side:
+
+    RESULT second_order anchor=libtorch min_speedup=... geomean_speedup=... cases=...
+    RESULT hvp_over_grad threads=T lossgrad=... libtorch=... pytorch=... (goal: lossgrad <= 4)
+
+Only those: bench/run.sh build --filter 'grad/|hvp'
+
 (--filter S: a substring of the names, =NAME one case, or alternatives
 split by '|'; each program applies it.)
 
@@ -78,11 +88,16 @@ LAYERS = {
     "layer_norm/8192x512", "max_pool2d/64x32x28x28-k2", "step/cnn",
     "attention/32x128x128-h4-causal", "step/transformer",
 }
+# the second-order cases (issue 17): in the table, with their own RESULT lines
+SECOND_ORDER = {"grad/mlp_784_256_10_b128", "hvp/mlp_784_256_10_b128",
+                "hvp_functional/mlp_784_256_10_b128"}
+
 # besides the training steps, in the peak-memory section: the convolutions,
 # whose column buffers (im2col) are in lossgrad's step arena, and attention
 # (its [N*H, L, L] scores)
 MEMORY_TOO = {"conv2d/64x1x28x28-32k3", "conv2d/64x32x14x14-64k3",
-              "attention/32x128x128-h4-causal"}
+              "attention/32x128x128-h4-causal", "grad/mlp_784_256_10_b128",
+              "hvp/mlp_784_256_10_b128"}
 
 # matrix products alone: the BLAS limits of two training steps, reported
 # beside them, not ratio targets
@@ -184,6 +199,7 @@ def main():
           + " ".join(f"{heads[s][1]:>7}" for s in anchors) + "  note")
     ratios = {s: [] for s in anchors}
     layer_ratios = {s: [] for s in anchors}
+    second_ratios = {s: [] for s in anchors}
     for name in names:
         for threads in (1, 2):
             lg = med.get(("lossgrad", threads, name))
@@ -197,7 +213,9 @@ def main():
             else:
                 for s, v in rt.items():
                     if v is not None:
-                        (layer_ratios if name in LAYERS else ratios)[s].append(v)
+                        group = (layer_ratios if name in LAYERS else
+                                 second_ratios if name in SECOND_ORDER else ratios)
+                        group[s].append(v)
             if name in BYTES:
                 bound = BYTES[name] / (gbs * 1e9)
                 note = f"{lg / bound:.2f}x the bandwidth bound"
@@ -221,6 +239,16 @@ def main():
                 rel = ", ".join(f"{s}'s {v / mm:.2f}" for s, v in others)
                 print(f"{what} step / its matrix products alone, {t} thread(s): {step / mm:.2f}"
                       f" (the anchors' steps / lossgrad's products: {rel})")
+    for t in (1, 2):
+        per_side = {}
+        for side in ["lossgrad"] + anchors:
+            g = med.get((side, t, "grad/mlp_784_256_10_b128"))
+            h = med.get((side, t, "hvp/mlp_784_256_10_b128"))
+            if g and h:
+                per_side[side] = h / g
+        if "lossgrad" in per_side:
+            cols = " ".join(f"{side}={r:.2f}" for side, r in per_side.items())
+            print(f"RESULT hvp_over_grad threads={t} {cols} (goal: lossgrad <= 4)")
     print()
     print("peak memory of the training steps and the convolutions (RSS growth over 5 "
           "iterations after setup; lossgrad's arena high-water mark, column buffers included):")
@@ -235,7 +263,7 @@ def main():
             if side == "lossgrad":
                 line += f" (arena {arena / 2**20:.2f} MiB) "
         print(line)
-    for label, rr in (("layers ", layer_ratios), ("", ratios)):
+    for label, rr in (("layers ", layer_ratios), ("second_order ", second_ratios), ("", ratios)):
         for s in anchors:
             rs = rr[s]
             if not rs:

@@ -21,6 +21,27 @@ static bool cmp(int kind, double a, double b)
     }
 }
 
+#define CMP_LOOP(OP)                                                                               \
+    for (int64_t j = 0; j < n; j++)                                                                \
+        y[j] = a[j * sa] OP b[j * sb];                                                             \
+    break
+#define CMP_ROW(name, T)                                                                           \
+    static void name(int kind, const T *a, int64_t sa, const T *b, int64_t sb, T *y, int64_t n)    \
+    {                                                                                              \
+        switch (kind) {                                                                            \
+        case CMP_EQ: CMP_LOOP(==);                                                                 \
+        case CMP_NE: CMP_LOOP(!=);                                                                 \
+        case CMP_LT: CMP_LOOP(<);                                                                  \
+        case CMP_LE: CMP_LOOP(<=);                                                                 \
+        case CMP_GT: CMP_LOOP(>);                                                                  \
+        default: CMP_LOOP(>=);                                                                     \
+        }                                                                                          \
+    }
+CMP_ROW(cmp_row_f32, float)
+CMP_ROW(cmp_row_f64, double)
+#undef CMP_ROW
+#undef CMP_LOOP
+
 static lg_tensor *compare(lg_ctx *ctx, int kind, lg_tensor *a, lg_tensor *b)
 {
     const char *who = cmp_who[kind];
@@ -35,10 +56,21 @@ static lg_tensor *compare(lg_ctx *ctx, int kind, lg_tensor *a, lg_tensor *b)
     for (int64_t r = 0; r < it.rows; r++) {
         int64_t off[3];
         lgT_iter_row(&it, r, off);
-        for (int64_t j = 0; j < it.inner; j++) {
-            double va = lgT_get(a, off[0] + j * sa), vb = lgT_get(b, off[1] + j * sb);
-            lgT_set(y, r * it.inner + j, cmp(kind, va, vb) ? 1.0 : 0.0);
-        }
+        /* typed rows for the float dtypes (ReLU's mask in every taped
+         * backward), one loop per comparison; int64 through lgT_get */
+        if (a->dtype == LG_F32)
+            cmp_row_f32(kind, (const float *)a->data + off[0], sa,
+                        (const float *)b->data + off[1], sb, (float *)y->data + r * it.inner,
+                        it.inner);
+        else if (a->dtype == LG_F64)
+            cmp_row_f64(kind, (const double *)a->data + off[0], sa,
+                        (const double *)b->data + off[1], sb, (double *)y->data + r * it.inner,
+                        it.inner);
+        else
+            for (int64_t j = 0; j < it.inner; j++) {
+                double va = lgT_get(a, off[0] + j * sa), vb = lgT_get(b, off[1] + j * sb);
+                lgT_set(y, r * it.inner + j, cmp(kind, va, vb) ? 1.0 : 0.0);
+            }
     }
     y->attr.compare.kind = kind;
     return lgA_record(ctx, LGA_OP_compare, y, 0, NULL);

@@ -210,24 +210,26 @@ lg_status lgA_bw_matmul(lg_ctx *ctx, lg_tensor *y)
     return LG_OK;
 }
 
-/* Taped: the same products with ops. A transposed operand's gradient is
- * the transpose of the plain one; a shared B's is summed over the batch
- * (lgA_taccum), and so is the bias's. */
+/* Taped: the same products with ops, a transposed operand's gradient
+ * taken transposed by the product itself (no transpose copy); a shared B's
+ * is summed over the batch (lgA_taccum), and so is the bias's. */
 lg_status lgA_tbw_matmul(lg_ctx *ctx, lg_tensor *y, lg_tensor *g)
 {
     lg_tensor *a = y->in[0], *b = y->in[1];
     bool ta = y->attr.matmul.trans_a, tb = y->attr.matmul.trans_b;
-    if (lgA_tneeds(y, 0)) { /* G op(B)^T: [..., M, K] */
-        lg_tensor *da = lg_matmul_t(ctx, g, b, false, !tb);
-        if (ta)
-            da = lg_transpose(ctx, da, -1, -2);
+    if (lgA_tneeds(y, 0)) { /* dA = G op(B)^T [..., M, K], or op(B) G^T [..., K, M] if ta */
+        lg_tensor *da;
+        if (!ta)
+            da = lg_matmul_t(ctx, g, b, false, !tb);
+        else if (b->ndim >= g->ndim)
+            da = lg_matmul_t(ctx, b, g, tb, true);
+        else /* a shared 2-D B cannot lead a product with a batched G */
+            da = lg_transpose(ctx, lg_matmul_t(ctx, g, b, false, !tb), -1, -2);
         if (lgA_taccum(ctx, a, da) != LG_OK)
             return ctx->status;
     }
-    if (lgA_tneeds(y, 1)) { /* op(A)^T G: [..., K, N] */
-        lg_tensor *db = lg_matmul_t(ctx, a, g, !ta, false);
-        if (tb)
-            db = lg_transpose(ctx, db, -1, -2);
+    if (lgA_tneeds(y, 1)) { /* dB = op(A)^T G [..., K, N], or G^T op(A) [..., N, K] if tb */
+        lg_tensor *db = tb ? lg_matmul_t(ctx, g, a, true, ta) : lg_matmul_t(ctx, a, g, !ta, false);
         if (lgA_taccum(ctx, b, db) != LG_OK)
             return ctx->status;
     }
