@@ -409,6 +409,22 @@ double lg_optim_lr(const lg_optim *opt);
 /* lr >= 0 and finite, else LG_ERR_VALUE (the rate is unchanged). */
 lg_status lg_optim_set_lr(lg_optim *opt, double lr);
 int64_t lg_optim_steps(const lg_optim *opt); /* updates taken so far */
+/* Parameter groups (PyTorch's param_groups): each group has its own lr,
+ * which schedules set group by group. lg_optim_lr is group 0's lr and
+ * lg_optim_set_lr sets every group's. g in [0, lg_optim_ngroups(opt)),
+ * else NaN / LG_ERR_VALUE (lr: finite and >= 0, else LG_ERR_VALUE; the
+ * rate is unchanged on an error). */
+int lg_optim_ngroups(const lg_optim *opt); /* 0 for NULL */
+double lg_optim_group_lr(const lg_optim *opt, int g);
+lg_status lg_optim_set_group_lr(lg_optim *opt, int g, double lr);
+/* A group's other hyper-parameters that schedules cycle (CyclicLR,
+ * OneCycleLR): momentum (SGD, RMSprop: finite, >= 0, and > 0 under
+ * nesterov) and beta1 (the Adam family: in [0, 1)). Get: NaN when the kind
+ * has none; set: LG_ERR_VALUE then, or for a value out of range (the value
+ * is unchanged on an error). LG_HYPER_LR is lg_optim_group_lr's. */
+typedef enum lg_optim_hyper { LG_HYPER_LR = 0, LG_HYPER_MOMENTUM, LG_HYPER_BETA1 } lg_optim_hyper;
+double lg_optim_group_get(const lg_optim *opt, int g, lg_optim_hyper h);
+lg_status lg_optim_group_set(lg_optim *opt, int g, lg_optim_hyper h, double v);
 
 /* Scales every parameter gradient by max_norm / (total + 1e-6) when the
  * total norm (norm_type > 0 or INFINITY) exceeds max_norm; returns the

@@ -342,6 +342,74 @@ lg_status lg_optim_set_lr(lg_optim *o, double lr)
     return LG_OK;
 }
 
+int lg_optim_ngroups(const lg_optim *o)
+{
+    return o ? 1 : 0;
+}
+
+double lg_optim_group_lr(const lg_optim *o, int g)
+{
+    return o && g == 0 ? o->lr : NAN;
+}
+
+lg_status lg_optim_set_group_lr(lg_optim *o, int g, double lr)
+{
+    if (!o)
+        return LG_ERR_NULL;
+    if (g < 0 || g >= lg_optim_ngroups(o))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE,
+                          "lg_optim_set_group_lr: g = %d, expected 0 <= g < %d (the groups)", g,
+                          lg_optim_ngroups(o));
+    if (!(isfinite(lr) && lr >= 0))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE,
+                          "lg_optim_set_group_lr: lr = %g, expected finite and >= 0", lr);
+    o->lr = lr;
+    return LG_OK;
+}
+
+static bool has_hyper(const lg_optim *o, lg_optim_hyper h)
+{
+    switch (h) {
+    case LG_HYPER_LR: return true;
+    case LG_HYPER_MOMENTUM: return o->kind == LG_SGD || o->kind == LG_RMSPROP;
+    case LG_HYPER_BETA1: return o->kind == LG_ADAM || o->kind == LG_ADAMW;
+    }
+    return false;
+}
+
+double lg_optim_group_get(const lg_optim *o, int g, lg_optim_hyper h)
+{
+    if (!o || g < 0 || g >= lg_optim_ngroups(o) || !has_hyper(o, h))
+        return NAN;
+    return h == LG_HYPER_LR ? o->lr : h == LG_HYPER_MOMENTUM ? o->momentum : o->beta1;
+}
+
+lg_status lg_optim_group_set(lg_optim *o, int g, lg_optim_hyper h, double v)
+{
+    static const char who[] = "lg_optim_group_set";
+    if (!o)
+        return LG_ERR_NULL;
+    if (h == LG_HYPER_LR)
+        return lg_optim_set_group_lr(o, g, v);
+    if (g < 0 || g >= lg_optim_ngroups(o))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: g = %d, expected 0 <= g < %d (the groups)",
+                          who, g, lg_optim_ngroups(o));
+    if (!has_hyper(o, h))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: h = %d: %s has no %s", who, (int)h,
+                          kind_names[o->kind], h == LG_HYPER_MOMENTUM ? "momentum" : "beta1");
+    if (h == LG_HYPER_BETA1) {
+        if (!(v >= 0 && v < 1))
+            return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: beta1 = %g, expected in [0, 1)", who, v);
+        o->beta1 = v;
+        return LG_OK;
+    }
+    if (!(isfinite(v) && v >= 0) || (o->nesterov && v == 0))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: momentum = %g, expected finite and >= 0%s",
+                          who, v, o->nesterov ? " (> 0 under nesterov)" : "");
+    o->momentum = v;
+    return LG_OK;
+}
+
 int64_t lg_optim_steps(const lg_optim *o)
 {
     int64_t m = 0;
