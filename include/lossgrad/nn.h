@@ -373,6 +373,7 @@ typedef enum lg_optim_kind { LG_SGD = 0, LG_ADAM, LG_ADAMW, LG_RMSPROP } lg_opti
  * that the kind does not have must stay 0 (LG_ERR_VALUE otherwise), and a
  * struct from lg_optim_opts_default(k) must keep kind k. By hand, every
  * field of the kind whose default is not zero must be written. */
+typedef struct lg_param_group lg_param_group; /* below */
 typedef struct lg_optim_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_optim_kind kind;
@@ -391,10 +392,26 @@ typedef struct lg_optim_opts {
     /* RMSprop */
     double alpha; /* default 0.99 */
     bool centered;
+    bool maximize; /* every kind: ascend the objective (the gradient negated), default false */
     /* Which parameters: NULL/0 means every parameter of the ctx now. */
     lg_tensor *const *params;
     int nparams;
+    /* Or parameter groups (PyTorch's param_groups), with params NULL/0:
+     * ngroups >= 1 groups, each with >= 1 parameters, no parameter in two
+     * groups or twice in one. A group's opts NULL: this struct's options;
+     * otherwise that group's own, of the same kind and without params or
+     * groups of its own (lg_optim_opts_default(kind), or a copy of this
+     * struct made before its groups are set, then assignments). Groups are numbered as given; their
+     * parameters' state and steps are kept one by one as without groups. */
+    const lg_param_group *groups;
+    int ngroups;
 } lg_optim_opts;
+struct lg_param_group {
+    lg_tensor *const *params;
+    int nparams;
+    const lg_optim_opts *opts; /* NULL: the optimizer's options */
+};
+#define LG_HAVE_PARAM_GROUPS 1
 /* PyTorch's defaults for kind (an unknown kind gives a struct that
  * lg_optim_new rejects). */
 lg_optim_opts lg_optim_opts_default(lg_optim_kind kind);
@@ -405,8 +422,8 @@ typedef struct lg_optim lg_optim;
 lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o);
 /* One update from the current gradients. */
 lg_status lg_optim_step(lg_optim *opt);
-double lg_optim_lr(const lg_optim *opt);
-/* lr >= 0 and finite, else LG_ERR_VALUE (the rate is unchanged). */
+double lg_optim_lr(const lg_optim *opt); /* group 0's */
+/* Sets every group's lr: >= 0 and finite, else LG_ERR_VALUE (unchanged). */
 lg_status lg_optim_set_lr(lg_optim *opt, double lr);
 int64_t lg_optim_steps(const lg_optim *opt); /* updates taken so far */
 /* Parameter groups (PyTorch's param_groups): each group has its own lr,

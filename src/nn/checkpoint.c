@@ -130,9 +130,20 @@ static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
     snprintf(buf, sizeof buf, "%d %.17g", ctx->has_spare ? 1 : 0, ctx->spare_normal);
     ok = ok && cJSON_AddStringToObject(meta, "rng_spare", buf);
     if (ok && opt) {
-        snprintf(buf, sizeof buf, "%.17g", opt->lr);
+        snprintf(buf, sizeof buf, "%.17g", opt->groups[0].lr);
         ok = cJSON_AddStringToObject(meta, "optim", lgN_kind_name(opt->kind)) &&
              cJSON_AddStringToObject(meta, "optim_lr", buf);
+    }
+    /* more than one group: every group's lr, "lr0 lr1 ...", each "%.17g" */
+    if (ok && opt && opt->ngroups > 1) {
+        size_t len = (size_t)opt->ngroups * 32, at = 0;
+        char *lrs = lgC_raw_alloc(ctx, len);
+        if (!lrs)
+            return false;
+        for (int g = 0; g < opt->ngroups; g++)
+            at += (size_t)snprintf(lrs + at, len - at, g ? " %.17g" : "%.17g", opt->groups[g].lr);
+        ok = cJSON_AddStringToObject(meta, "optim_group_lrs", lrs) != NULL;
+        lgC_raw_free(ctx, lrs, len);
     }
     return ok;
 }

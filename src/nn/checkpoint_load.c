@@ -62,6 +62,7 @@ typedef struct loader {
     double spare;
     int kind; /* the file's optimizer kind, -1 if it holds none */
     double lr;
+    const char *group_lrs; /* "optim_group_lrs" (more than one group), or NULL */
 } loader;
 
 LG_PRINTF(3, 4)
@@ -337,7 +338,56 @@ static lg_status parse_meta(loader *L)
     if ((st = parse_rng(L, rng->valuestring)) != LG_OK ||
         (st = parse_spare(L, spare->valuestring)) != LG_OK)
         return st;
+    const cJSON *glrs = meta_item(meta, "optim_group_lrs");
+    L->group_lrs = glrs ? glrs->valuestring : NULL;
     return parse_optim(L, meta_item(meta, "optim"), meta_item(meta, "optim_lr"));
+}
+
+/* The k-th number of "optim_group_lrs" (k < ngroups) into *lr; the count
+ * of numbers when lr is NULL, -1 if one is not a finite number >= 0. */
+static int group_lr_at(const char *s, int k, double *lr)
+{
+    int count = 0;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, " ");
+        char tok[48];
+        double v;
+        if (len == 0 || len >= sizeof tok)
+            return -1;
+        memcpy(tok, p, len), tok[len] = '\0';
+        if (!parse_decimal(tok, &v) || v < 0)
+            return -1;
+        if (lr && count == k) {
+            *lr = v;
+            return count;
+        }
+        count++;
+        p += len;
+        if (*p == ' ' && *++p == '\0')
+            return -1; /* a trailing space */
+    }
+    return count;
+}
+
+/* Every group's lr: a file written with opt's number of groups. */
+static lg_status check_group_lrs(loader *L)
+{
+    if (!L->opt || L->kind < 0)
+        return LG_OK;
+    int ng = L->opt->ngroups, have = L->group_lrs ? group_lr_at(L->group_lrs, 0, NULL) : 1;
+    if (have < 0)
+        return fail(L, LG_ERR_VALUE,
+                    "metadata optim_group_lrs = '%.60s' is not finite numbers >= 0 split by "
+                    "single spaces",
+                    L->group_lrs);
+    if (L->group_lrs && have < 2)
+        return fail(L, LG_ERR_VALUE, "metadata optim_group_lrs holds %d rate(s), expected 2 or more",
+                    have);
+    if (have != ng)
+        return fail(L, LG_ERR_VALUE,
+                    "holds the state of an optimizer with %d parameter group(s), but opt has %d",
+                    have, ng);
+    return LG_OK;
 }
 
 /* The file's optimizer state matches opt's kind, or opt is NULL. */
@@ -665,15 +715,20 @@ static void commit(loader *L)
     L->ctx->spare_normal = L->spare;
     if (L->opt) {
         clear_unfilled_slots(L);
-        L->opt->lr = L->lr;
+        for (int g = 0; g < L->opt->ngroups; g++) {
+            double lr = L->lr;
+            if (L->group_lrs)
+                group_lr_at(L->group_lrs, g, &lr); /* checked by check_group_lrs */
+            L->opt->groups[g].lr = lr;
+        }
     }
 }
 
 static lg_status load(loader *L)
 {
     static lg_status (*const stages[])(loader *) = {
-        open_regular,  read_header,    parse_header, parse_meta, check_optim_kind,
-        parse_entries, check_complete, check_layout, stage_data, check_steps,
+        open_regular, read_header,    parse_header, parse_meta,  check_optim_kind,
+        check_group_lrs, parse_entries, check_complete, check_layout, stage_data, check_steps,
     };
     for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
         lg_status st = stages[i](L);

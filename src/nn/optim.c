@@ -8,7 +8,9 @@
  */
 #include "optim.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const slot_names[][LGN_SLOTS] = {
@@ -70,6 +72,7 @@ static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_optim_opts, amsgrad, "false"), ADAMS, 0 },
     { LGC_FIELD(lg_optim_opts, alpha, "0.99"), K(LG_RMSPROP), K(LG_RMSPROP) },
     { LGC_FIELD(lg_optim_opts, centered, "false"), K(LG_RMSPROP), 0 },
+    { LGC_FIELD(lg_optim_opts, maximize, "false"), ALL, 0 },
 };
 #undef K
 #undef ALL
@@ -100,10 +103,10 @@ static bool resolve(lg_ctx *ctx, const lg_optim_opts *user, lg_optim_opts *out)
     return true;
 }
 
-/* PyTorch 1.13's checks, and finiteness (PyTorch lets a NaN lr through). */
-static bool validate(lg_ctx *ctx, const lg_optim_opts *o)
+/* PyTorch 1.13's checks, and finiteness (PyTorch lets a NaN lr through);
+ * who names the struct ("lg_optim_new" or "lg_optim_new: groups[1].opts"). */
+static bool validate(lg_ctx *ctx, const char *who, const lg_optim_opts *o)
 {
-    static const char who[] = "lg_optim_new";
     const char *bad = NULL, *rule = NULL;
     double v = 0;
     if (!(isfinite(o->lr) && o->lr >= 0))
@@ -138,25 +141,110 @@ static bool validate(lg_ctx *ctx, const lg_optim_opts *o)
     return true;
 }
 
-/* The parameters: the explicit list (each a parameter of ctx, none twice)
- * or every parameter of the ctx now; at least one, as PyTorch. */
-static bool gather_params(lg_ctx *ctx, const lg_optim_opts *o, lg_tensor **params, int n)
+static lgN_hyper hyper_of(const lg_optim_opts *o)
+{
+    return (lgN_hyper){ .lr = o->lr,
+                        .weight_decay = o->weight_decay,
+                        .momentum = o->momentum,
+                        .dampening = o->dampening,
+                        .beta1 = o->beta1,
+                        .beta2 = o->beta2,
+                        .eps = o->eps,
+                        .alpha = o->alpha,
+                        .nesterov = o->nesterov,
+                        .amsgrad = o->amsgrad,
+                        .centered = o->centered,
+                        .maximize = o->maximize };
+}
+
+/* Where parameter i of the optimizer was given, for messages:
+ * "params[3]" or "groups[1].params[0]". */
+static void where(char *buf, size_t size, const lg_optim_opts *o, const int *group, int i)
+{
+    int k = 0;
+    while (k < i && group[i - k - 1] == group[i])
+        k++;
+    if (o->ngroups)
+        snprintf(buf, size, "groups[%d].params[%d]", group[i], k);
+    else
+        snprintf(buf, size, "params[%d]", i);
+}
+
+/* The parameters: the explicit list or the groups' lists (each a parameter
+ * of ctx, none twice, as PyTorch's "some parameters appear in more than
+ * one parameter group"), or every parameter of the ctx now. */
+static bool gather_params(lg_ctx *ctx, const lg_optim_opts *o, lg_tensor **params, int *group,
+                          int n)
 {
     static const char who[] = "lg_optim_new";
+    for (int g = 0, i = 0; g < o->ngroups; g++) {
+        for (int k = 0; k < o->groups[g].nparams; k++, i++)
+            params[i] = o->groups[g].params[k], group[i] = g;
+    }
     for (int i = 0; i < n; i++) {
-        params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
+        if (!o->ngroups) {
+            params[i] = o->params ? o->params[i] : lg_param_at(ctx, i);
+            group[i] = 0;
+        }
+        char at[64], at2[64];
+        where(at, sizeof at, o, group, i);
         if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK ||
             !lgC_is_param(ctx, params[i])) {
             if (lg_ctx_status(ctx) == LG_OK)
-                lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter (lg_param_new)",
-                          who, i);
+                lgC_error(ctx, LG_ERR_VALUE, "%s: %s is not a parameter (lg_param_new)", who, at);
             return false;
         }
         for (int j = 0; j < i; j++)
             if (params[j] == params[i]) {
-                lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is params[%d] again", who, i, j);
+                where(at2, sizeof at2, o, group, j);
+                lgC_error(ctx, LG_ERR_VALUE, "%s: %s is %s again%s", who, at, at2,
+                          group[i] != group[j] ? " (a parameter may be in one group only)" : "");
                 return false;
             }
+    }
+    return true;
+}
+
+/* The groups' hyper-parameters: each group's opts resolved and checked as
+ * the optimizer's own are (NULL: the optimizer's); the parameter count in
+ * *n. */
+static bool gather_groups(lg_ctx *ctx, const lg_optim_opts *o, lgN_hyper *h, int *n)
+{
+    static const char who[] = "lg_optim_new";
+    *n = 0;
+    for (int g = 0; g < o->ngroups; g++) {
+        const lg_param_group *pg = &o->groups[g];
+        char at[96];
+        snprintf(at, sizeof at, "%s: groups[%d].opts", who, g);
+        if (!pg->params || pg->nparams < 1)
+            return lgC_fail(ctx, LG_ERR_VALUE,
+                            "%s: groups[%d] has nparams = %d%s: a group needs at least one "
+                            "parameter",
+                            who, g, pg->nparams, pg->params ? "" : " and params NULL");
+        if (pg->nparams > INT_MAX - *n)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: the groups hold more than %d parameters", who,
+                            INT_MAX);
+        *n += pg->nparams;
+        if (!pg->opts) {
+            h[g] = hyper_of(o);
+            continue;
+        }
+        if (pg->opts->kind != o->kind)
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s->kind = %s, expected the optimizer's %s", at,
+                            (unsigned)pg->opts->kind < 4 ? kind_names[pg->opts->kind] : "unknown",
+                            kind_names[o->kind]);
+        if (pg->opts->params || pg->opts->nparams || pg->opts->groups || pg->opts->ngroups)
+            return lgC_fail(ctx, LG_ERR_VALUE,
+                            "%s has params or groups of its own: a group's parameters are "
+                            "groups[%d].params",
+                            at, g);
+        lg_optim_opts go;
+        if (!lgC_opts_kinded(ctx, at, &optim_desc, pg->opts, (unsigned)o->kind))
+            return false;
+        go = *pg->opts;
+        if (!validate(ctx, at, &go))
+            return false;
+        h[g] = hyper_of(&go);
     }
     return true;
 }
@@ -165,12 +253,31 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
 {
     static const char who[] = "lg_optim_new";
     lg_optim_opts ov = { 0 };
-    if (!ctx || lgC_failed(ctx, who) || !resolve(ctx, opts, &ov) || !validate(ctx, &ov))
+    if (!ctx || lgC_failed(ctx, who) || !resolve(ctx, opts, &ov) || !validate(ctx, who, &ov))
         return NULL;
     const lg_optim_opts *o = &ov;
     if (o->params == NULL && o->nparams != 0)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: nparams = %d without params", who, o->nparams);
-    int n = o->params ? o->nparams : lg_param_count(ctx);
+    if ((o->groups == NULL) != (o->ngroups == 0) || o->ngroups < 0)
+        return lgC_error(ctx, LG_ERR_VALUE, "%s: ngroups = %d with groups %s", who, o->ngroups,
+                         o->groups ? "set" : "NULL");
+    if (o->groups && o->params)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: both params and groups are set: with groups, each group lists its "
+                         "parameters",
+                         who);
+    const int ng = o->groups ? o->ngroups : 1;
+    lgN_hyper *groups = lgC_palloc(ctx, (size_t)ng * sizeof *groups, who);
+    if (!groups)
+        return NULL;
+    int n = 0;
+    if (o->groups) {
+        if (!gather_groups(ctx, o, groups, &n))
+            return NULL;
+    } else {
+        groups[0] = hyper_of(o);
+        n = o->params ? o->nparams : lg_param_count(ctx);
+    }
     if (n < 0)
         return lgC_error(ctx, LG_ERR_VALUE, "%s: nparams = %d, expected >= 1", who, n);
     if (n == 0)
@@ -183,23 +290,19 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     lg_tensor **params = opt ? lgC_palloc(ctx, (size_t)n * sizeof *params, who) : NULL;
     int64_t *steps = params ? lgC_palloc(ctx, (size_t)n * sizeof *steps, who) : NULL;
     bool *fresh = steps ? lgC_palloc(ctx, (size_t)n * sizeof *fresh, who) : NULL;
-    if (!fresh)
+    int *group = fresh ? lgC_palloc(ctx, (size_t)n * sizeof *group, who) : NULL;
+    if (!group)
         return NULL;
     for (int s = 0; s < LGN_SLOTS; s++)
         if (!(opt->slot[s] = lgC_palloc(ctx, (size_t)n * sizeof(void *), who)))
             return NULL;
-    if (!gather_params(ctx, o, params, n))
+    if (!gather_params(ctx, o, params, group, n))
         return NULL;
     opt->ctx = ctx;
     opt->kind = o->kind;
-    opt->lr = o->lr;
-    opt->weight_decay = o->weight_decay;
-    opt->momentum = o->momentum;
-    opt->dampening = o->dampening;
-    opt->nesterov = o->nesterov;
-    opt->beta1 = o->beta1, opt->beta2 = o->beta2, opt->eps = o->eps, opt->alpha = o->alpha;
-    opt->amsgrad = o->amsgrad;
-    opt->centered = o->centered;
+    opt->ngroups = ng;
+    opt->groups = groups;
+    opt->group = group;
     opt->n = n;
     opt->params = params;
     opt->steps = steps;
@@ -215,7 +318,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
  * the same bits as one made whole. Its state buffers were allocated by
  * ensure_slots. */
 typedef struct update_job {
-    const lg_optim *o;
+    const lgN_hyper *o; /* the parameter's group */
+    lg_optim_kind kind;
     char *p, *s[LGN_SLOTS]; /* the parameter, its state buffers (or NULL) */
     const char *g;
     size_t es;
@@ -226,14 +330,14 @@ typedef struct update_job {
 static void update_range(void *arg, int64_t lo, int64_t hi)
 {
     const update_job *j = arg;
-    const lg_optim *o = j->o;
+    const lgN_hyper *o = j->o;
     size_t off = (size_t)lo * j->es;
     int64_t n = hi - lo;
     void *p = j->p + off, *s[LGN_SLOTS];
     const void *g = j->g + off;
     for (int k = 0; k < LGN_SLOTS; k++)
         s[k] = j->s[k] ? j->s[k] + off : NULL;
-    switch (o->kind) {
+    switch (j->kind) {
     case LG_SGD:
         if (j->f32)
             sgd_f32(o, p, g, s[0], n, j->fresh);
@@ -248,19 +352,20 @@ static void update_range(void *arg, int64_t lo, int64_t hi)
         break;
     default: /* exp_avg, exp_avg_sq, max_exp_avg_sq */
         if (j->f32)
-            adam_f32(o, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
+            adam_f32(o, j->kind == LG_ADAMW, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
         else
-            adam_f64(o, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
+            adam_f64(o, j->kind == LG_ADAMW, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
         break;
     }
 }
 
-/* The state buffers the optimizer's options use. */
-static void slots_used(const lg_optim *o, bool use[LGN_SLOTS])
+/* The state buffers parameter i's update uses (its group's options). */
+static void slots_used(const lg_optim *opt, int i, bool use[LGN_SLOTS])
 {
+    const lgN_hyper *o = &opt->groups[opt->group[i]];
     for (int k = 0; k < LGN_SLOTS; k++)
         use[k] = false;
-    switch (o->kind) {
+    switch (opt->kind) {
     case LG_SGD: use[0] = o->momentum != 0; break;
     case LG_RMSPROP: use[0] = true, use[1] = o->momentum > 0, use[2] = o->centered; break;
     default: use[0] = use[1] = true, use[2] = o->amsgrad; break;
@@ -270,15 +375,17 @@ static void slots_used(const lg_optim *o, bool use[LGN_SLOTS])
 /* Parameter i's update. */
 static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
-    update_job j = { .o = o, .p = p, .g = g, .es = f32 ? sizeof(float) : sizeof(double),
-                     .f32 = f32, .fresh = o->fresh[i] };
+    const lgN_hyper *h = &o->groups[o->group[i]];
+    update_job j = { .o = h, .kind = o->kind, .p = p, .g = g,
+                     .es = f32 ? sizeof(float) : sizeof(double), .f32 = f32,
+                     .fresh = o->fresh[i] };
     if (o->kind == LG_ADAM || o->kind == LG_ADAMW) {
         double step = (double)o->steps[i];
-        double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
-        j.step_size = o->lr / bc1, j.bc2_sqrt = sqrt(bc2);
+        double bc1 = 1 - pow(h->beta1, step), bc2 = 1 - pow(h->beta2, step);
+        j.step_size = h->lr / bc1, j.bc2_sqrt = sqrt(bc2);
     }
     bool use[LGN_SLOTS];
-    slots_used(o, use);
+    slots_used(o, i, use);
     for (int k = 0; k < LGN_SLOTS; k++)
         j.s[k] = use[k] ? o->slot[k][i] : NULL;
     lgC_parallel(o->ctx, n, n, update_range, &j);
@@ -296,7 +403,7 @@ static bool updates(const lg_optim *o, int i)
 static bool ensure_slots(lg_optim *o, int i)
 {
     bool need[LGN_SLOTS];
-    slots_used(o, need);
+    slots_used(o, i, need);
     for (int s = 0; s < LGN_SLOTS; s++)
         if (need[s] && !lgN_slot(o, i, s))
             return false;
@@ -328,7 +435,7 @@ lg_status lg_optim_step(lg_optim *o)
 
 double lg_optim_lr(const lg_optim *o)
 {
-    return o ? o->lr : NAN;
+    return o ? o->groups[0].lr : NAN;
 }
 
 lg_status lg_optim_set_lr(lg_optim *o, double lr)
@@ -338,32 +445,37 @@ lg_status lg_optim_set_lr(lg_optim *o, double lr)
     if (!(isfinite(lr) && lr >= 0))
         return lgC_errorf(o->ctx, LG_ERR_VALUE,
                           "lg_optim_set_lr: lr = %g, expected finite and >= 0", lr);
-    o->lr = lr;
+    for (int g = 0; g < o->ngroups; g++)
+        o->groups[g].lr = lr;
     return LG_OK;
 }
 
 int lg_optim_ngroups(const lg_optim *o)
 {
-    return o ? 1 : 0;
+    return o ? o->ngroups : 0;
 }
 
 double lg_optim_group_lr(const lg_optim *o, int g)
 {
-    return o && g == 0 ? o->lr : NAN;
+    return o && g >= 0 && g < o->ngroups ? o->groups[g].lr : NAN;
+}
+
+static lg_status bad_group(lg_optim *o, const char *who, int g)
+{
+    return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: g = %d, expected 0 <= g < %d (the groups)", who,
+                      g, o->ngroups);
 }
 
 lg_status lg_optim_set_group_lr(lg_optim *o, int g, double lr)
 {
+    static const char who[] = "lg_optim_set_group_lr";
     if (!o)
         return LG_ERR_NULL;
-    if (g < 0 || g >= lg_optim_ngroups(o))
-        return lgC_errorf(o->ctx, LG_ERR_VALUE,
-                          "lg_optim_set_group_lr: g = %d, expected 0 <= g < %d (the groups)", g,
-                          lg_optim_ngroups(o));
+    if (g < 0 || g >= o->ngroups)
+        return bad_group(o, who, g);
     if (!(isfinite(lr) && lr >= 0))
-        return lgC_errorf(o->ctx, LG_ERR_VALUE,
-                          "lg_optim_set_group_lr: lr = %g, expected finite and >= 0", lr);
-    o->lr = lr;
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: lr = %g, expected finite and >= 0", who, lr);
+    o->groups[g].lr = lr;
     return LG_OK;
 }
 
@@ -379,9 +491,10 @@ static bool has_hyper(const lg_optim *o, lg_optim_hyper h)
 
 double lg_optim_group_get(const lg_optim *o, int g, lg_optim_hyper h)
 {
-    if (!o || g < 0 || g >= lg_optim_ngroups(o) || !has_hyper(o, h))
+    if (!o || g < 0 || g >= o->ngroups || !has_hyper(o, h))
         return NAN;
-    return h == LG_HYPER_LR ? o->lr : h == LG_HYPER_MOMENTUM ? o->momentum : o->beta1;
+    const lgN_hyper *p = &o->groups[g];
+    return h == LG_HYPER_LR ? p->lr : h == LG_HYPER_MOMENTUM ? p->momentum : p->beta1;
 }
 
 lg_status lg_optim_group_set(lg_optim *o, int g, lg_optim_hyper h, double v)
@@ -391,22 +504,25 @@ lg_status lg_optim_group_set(lg_optim *o, int g, lg_optim_hyper h, double v)
         return LG_ERR_NULL;
     if (h == LG_HYPER_LR)
         return lg_optim_set_group_lr(o, g, v);
-    if (g < 0 || g >= lg_optim_ngroups(o))
-        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: g = %d, expected 0 <= g < %d (the groups)",
-                          who, g, lg_optim_ngroups(o));
+    if (g < 0 || g >= o->ngroups)
+        return bad_group(o, who, g);
     if (!has_hyper(o, h))
         return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: h = %d: %s has no %s", who, (int)h,
-                          kind_names[o->kind], h == LG_HYPER_MOMENTUM ? "momentum" : "beta1");
+                          (unsigned)h <= LG_HYPER_BETA1 ? kind_names[o->kind] : "an optimizer",
+                          h == LG_HYPER_MOMENTUM ? "momentum"
+                          : h == LG_HYPER_BETA1  ? "beta1"
+                                                 : "such hyper-parameter");
+    lgN_hyper *p = &o->groups[g];
     if (h == LG_HYPER_BETA1) {
         if (!(v >= 0 && v < 1))
             return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: beta1 = %g, expected in [0, 1)", who, v);
-        o->beta1 = v;
+        p->beta1 = v;
         return LG_OK;
     }
-    if (!(isfinite(v) && v >= 0) || (o->nesterov && v == 0))
+    if (!(isfinite(v) && v >= 0) || (p->nesterov && v == 0))
         return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: momentum = %g, expected finite and >= 0%s",
-                          who, v, o->nesterov ? " (> 0 under nesterov)" : "");
-    o->momentum = v;
+                          who, v, p->nesterov ? " (> 0 under nesterov)" : "");
+    p->momentum = v;
     return LG_OK;
 }
 

@@ -6,13 +6,20 @@
 
 #define LGN_SLOTS 3
 
+/* One parameter group's hyper-parameters (PyTorch's param_groups[g]). */
+typedef struct lgN_hyper {
+    double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
+    bool nesterov, amsgrad, centered, maximize;
+} lgN_hyper;
+
 struct lg_optim {
     lg_ctx *ctx;
     lg_optim_kind kind;
-    double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
-    bool nesterov, amsgrad, centered;
+    int ngroups;
+    lgN_hyper *groups;
     int n;
-    lg_tensor **params;
+    lg_tensor **params; /* group by group, in the groups' order */
+    int *group;         /* per parameter: its group */
     /* Per parameter: update count and up to three state buffers of the
      * parameter's dtype and size (NULL until first needed). */
     int64_t *steps;

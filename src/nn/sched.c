@@ -25,7 +25,7 @@ static bool restart(int64_t e, int64_t t_max)
 
 static double next_lr(lg_sched *s)
 {
-    double lr = s->opt->lr;
+    double lr = lg_optim_lr(s->opt);
     int64_t e = s->epoch;
     switch (s->o.kind) {
     case LG_SCHED_STEP: return (e == 0 || e % s->o.step_size != 0) ? lr : lr * s->o.gamma;
@@ -151,10 +151,10 @@ lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
         return NULL;
     s->opt = opt;
     s->o = o;
-    s->base_lr = opt->lr;
+    s->base_lr = lg_optim_lr(opt);
     s->start = o.start_factor, s->end = o.end_factor, s->total = o.total_iters;
     s->epoch = 0;
-    opt->lr = next_lr(s); /* the rate for step 0 */
+    lg_optim_set_lr(opt, next_lr(s)); /* the rate for step 0 (every group's, until per-group schedules) */
     return s;
 }
 
@@ -173,9 +173,9 @@ double lg_sched_step(lg_sched *s)
         s->epoch--;
         lgC_error(ctx, LG_ERR_VALUE,
                   "lg_sched_step: the rate would become %g (from %g), expected finite and >= 0", lr,
-                  s->opt->lr);
+                  lg_optim_lr(s->opt));
         return NAN;
     }
-    s->opt->lr = lr;
+    lg_optim_set_lr(s->opt, lr);
     return lr;
 }

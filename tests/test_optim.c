@@ -1,0 +1,288 @@
+/* test_optim.c: parameter groups and maximize against PyTorch 1.13
+ * (tests/fixtures/nn/optim_groups.txt, tools/gen_optim_fixtures.py), a run
+ * resumed from a checkpoint with groups, and the errors of groups and of
+ * the per-group calls. */
+#include "nfile.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static lg_optim_kind kind_of(const ncase *c)
+{
+    const char *k = key(c, "optim");
+    return !strcmp(k, "sgd")     ? LG_SGD
+           : !strcmp(k, "adam")  ? LG_ADAM
+           : !strcmp(k, "adamw") ? LG_ADAMW
+                                 : LG_RMSPROP;
+}
+
+/* The case's options with key prefix pre ("" or "g1.") written over o. */
+static void apply_keys(const ncase *c, const char *pre, lg_optim_opts *o)
+{
+    static const char *const dkeys[] = { "lr",    "weight_decay", "momentum", "dampening",
+                                         "beta1", "beta2",        "eps",      "alpha" };
+    double *d[] = { &o->lr,    &o->weight_decay, &o->momentum, &o->dampening,
+                    &o->beta1, &o->beta2,        &o->eps,      &o->alpha };
+    static const char *const bkeys[] = { "nesterov", "amsgrad", "centered", "maximize" };
+    bool *b[] = { &o->nesterov, &o->amsgrad, &o->centered, &o->maximize };
+    char k[64];
+    for (int f = 0; f < 8; f++) {
+        snprintf(k, sizeof k, "%s%s", pre, dkeys[f]);
+        if (key(c, k))
+            *d[f] = keyd(c, k, 0);
+    }
+    for (int f = 0; f < 4; f++) {
+        snprintf(k, sizeof k, "%s%s", pre, bkeys[f]);
+        if (key(c, k))
+            *b[f] = keyd(c, k, 0) != 0;
+    }
+}
+
+typedef struct run {
+    lg_ctx *ctx;
+    lg_tensor *W, *b;
+    lg_optim *opt;
+} run;
+
+/* The case's model and optimizer: one group over W and b, or W in group 0
+ * (the case's options) and b in group 1 (those and the "g1." keys). */
+static run make_run(const ncase *c, lg_dtype dt)
+{
+    run r = { test_ctx(1), NULL, NULL, NULL };
+    r.W = lg_param_new(r.ctx, "W", dt, 2, SHAPE(3, 2));
+    r.b = lg_param_new(r.ctx, "b", dt, 1, SHAPE(2));
+    lg_copy_into(r.ctx, r.W, make(r.ctx, find(c, "W0"), LG_F64));
+    lg_copy_into(r.ctx, r.b, make(r.ctx, find(c, "b0"), LG_F64));
+    lg_optim_opts o = lg_optim_opts_default(kind_of(c));
+    apply_keys(c, "", &o);
+    lg_optim_opts o1 = o; /* a copy made before the groups are set */
+    apply_keys(c, "g1.", &o1);
+    lg_tensor *w_only[] = { r.W }, *b_only[] = { r.b };
+    lg_param_group groups[] = { { w_only, 1, NULL }, { b_only, 1, &o1 } };
+    if (keyd(c, "groups", 1) == 2)
+        o.groups = groups, o.ngroups = 2;
+    r.opt = lg_optim_new(r.ctx, &o);
+    cr_assert_not_null(r.opt, "%s: %s", c->id, lg_ctx_errmsg(r.ctx));
+    cr_assert_eq(lg_optim_ngroups(r.opt), o.ngroups ? 2 : 1);
+    lg_step_end(r.ctx);
+    return r;
+}
+
+/* Step s of the case (0-based), checked against the fixture's trajectory
+ * when check is set. */
+static void take_step(const ncase *c, run *r, lg_dtype dt, int s, bool check)
+{
+    lg_ctx *ctx = r->ctx;
+    lg_tensor *X = make(ctx, find(c, "X"), dt), *Y = make(ctx, find(c, "Y"), dt);
+    lg_tensor *loss = lg_mean(
+        ctx, lg_square(ctx, lg_sub(ctx, lg_add(ctx, lg_matmul(ctx, X, r->W), r->b), Y)), 0, NULL,
+        false);
+    lg_tensor *objective = key(c, "objective") ? lg_neg(ctx, loss) : loss;
+    cr_assert_eq(lg_backward(ctx, objective), LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_optim_step(r->opt), LG_OK);
+    if (s == 9 && key(c, "g1.lr_at10"))
+        cr_assert_eq(lg_optim_set_group_lr(r->opt, 1, keyd(c, "g1.lr_at10", 0)), LG_OK);
+    if (check) {
+        const ntensor *tw = find(c, "traj.W"), *tb = find(c, "traj.b"), *tl = find(c, "loss");
+        ntensor wstep = { .ndim = 2, .shape = { 3, 2 }, .numel = 6, .v = tw->v + 6 * s };
+        ntensor bstep = { .ndim = 1, .shape = { 2 }, .numel = 2, .v = tb->v + 2 * s };
+        ntensor lstep = { .ndim = 0, .numel = 1, .v = tl->v + s };
+        char what[32];
+        snprintf(what, sizeof what, "step %d W", s);
+        expect_fixture(r->W, &wstep, dt, c->id, what);
+        snprintf(what, sizeof what, "step %d b", s);
+        expect_fixture(r->b, &bstep, dt, c->id, what);
+        snprintf(what, sizeof what, "step %d loss", s);
+        expect_fixture(loss, &lstep, dt, c->id, what);
+    }
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+}
+
+Test(optim, groups_and_maximize_match_pytorch)
+{
+    nfile nf = read_nfile("optim_groups.txt");
+    cr_assert_geq(nf.ncases, 14);
+    int two = 0;
+    for (int i = 0; i < nf.ncases; i++)
+        for (int d = 0; d < 2; d++) {
+            lg_dtype dt = d ? LG_F32 : LG_F64;
+            run r = make_run(&nf.cases[i], dt);
+            two += d == 0 && lg_optim_ngroups(r.opt) == 2;
+            for (int s = 0; s < 20; s++)
+                take_step(&nf.cases[i], &r, dt, s, true);
+            cr_assert_eq(lg_optim_steps(r.opt), 20);
+            lg_ctx_free(r.ctx);
+        }
+    cr_assert_geq(two, 10, "the two-group cases ran");
+    free_nfile(&nf);
+}
+
+/* Parameters' bytes, for bitwise comparison. */
+static void snapshot(const run *r, double out[8])
+{
+    for (int k = 0; k < 8; k++) {
+        lg_tensor *t = k < 6 ? r->W : r->b;
+        const double *v = lg_tensor_data(t);
+        out[k] = v[k < 6 ? k : k - 6];
+    }
+}
+
+/* 12 steps, a checkpoint, a fresh ctx and optimizer with the same groups,
+ * the load, 8 more steps: the same bits as 20 uninterrupted steps (the
+ * per-group rates, set at step 10 in some cases, come from the file). */
+Test(optim, groups_resume_from_a_checkpoint_bit_identically)
+{
+    nfile nf = read_nfile("optim_groups.txt");
+    char dir[] = "/tmp/lg_optim_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/run.safetensors", dir);
+    for (int i = 0; i < nf.ncases; i++) {
+        const ncase *c = &nf.cases[i];
+        run whole = make_run(c, LG_F64);
+        for (int s = 0; s < 20; s++)
+            take_step(c, &whole, LG_F64, s, false);
+        run first = make_run(c, LG_F64);
+        for (int s = 0; s < 12; s++)
+            take_step(c, &first, LG_F64, s, false);
+        cr_assert_eq(lg_checkpoint_save(first.ctx, path, first.opt), LG_OK, "%s",
+                     lg_ctx_errmsg(first.ctx));
+        run second = make_run(c, LG_F64);
+        cr_assert_eq(lg_checkpoint_load(second.ctx, path, second.opt), LG_OK, "%s: %s", c->id,
+                     lg_ctx_errmsg(second.ctx));
+        for (int g = 0; g < lg_optim_ngroups(first.opt); g++)
+            cr_assert_eq(lg_optim_group_lr(second.opt, g), lg_optim_group_lr(first.opt, g));
+        for (int s = 12; s < 20; s++)
+            take_step(c, &second, LG_F64, s, false);
+        double a[8], b[8];
+        snapshot(&whole, a), snapshot(&second, b);
+        cr_assert(memcmp(a, b, sizeof a) == 0, "%s: resumed run differs", c->id);
+        lg_ctx_free(whole.ctx), lg_ctx_free(first.ctx), lg_ctx_free(second.ctx);
+    }
+    unlink(path);
+    rmdir(dir);
+    free_nfile(&nf);
+}
+
+/* A checkpoint of a two-group optimizer does not load into a one-group one
+ * (nor the reverse), and nothing changes. */
+Test(optim, checkpoint_group_count_must_match)
+{
+    char dir[] = "/tmp/lg_optim_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/run.safetensors", dir);
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 1, SHAPE(2));
+    lg_tensor *v = lg_param_new(ctx, "v", LG_F64, 1, SHAPE(2));
+    lg_optim_opts o = lg_optim_opts_default(LG_ADAM);
+    lg_param_group gs[] = { { &w, 1, NULL }, { &v, 1, NULL } };
+    o.groups = gs, o.ngroups = 2;
+    lg_optim *two = lg_optim_new(ctx, &o);
+    lg_optim *one = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3,
+                                                        .beta1 = 0.9, .beta2 = 0.999,
+                                                        .eps = 1e-8 });
+    cr_assert(two && one, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_optim_set_group_lr(two, 1, 0.5), LG_OK);
+    cr_assert_eq(lg_checkpoint_save(ctx, path, two), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_checkpoint_load(ctx, path, one), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "2 parameter group(s), but opt has 1"), "%s",
+              lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_optim_lr(one), 1e-3);
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_save(ctx, path, one), LG_OK);
+    cr_assert_eq(lg_checkpoint_load(ctx, path, two), LG_ERR_VALUE);
+    cr_assert_eq(lg_optim_group_lr(two, 1), 0.5, "unchanged on the error");
+    lg_ctx_free(ctx);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* lg_optim_new's message for opts, or "" when it succeeds. */
+static const char *new_error(lg_ctx *ctx, const lg_optim_opts *o)
+{
+    lg_ctx_clear_error(ctx);
+    return lg_optim_new(ctx, o) ? "" : lg_ctx_errmsg(ctx);
+}
+
+#define EXPECT_ERROR(ctx, o, text)                                                                 \
+    do {                                                                                           \
+        const char *m_ = new_error(ctx, o);                                                        \
+        cr_assert(strstr(m_, text) != NULL, "expected '%s', got '%s'", text, m_);                  \
+    } while (0)
+
+Test(optim, group_errors)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 1, SHAPE(2));
+    lg_tensor *v = lg_param_new(ctx, "v", LG_F64, 1, SHAPE(2));
+    lg_tensor *wv[] = { w, v }, *ww[] = { w, w }, *vv[] = { v };
+    lg_optim_opts sgd = lg_optim_opts_default(LG_SGD);
+    sgd.lr = 0.1;
+    lg_optim_opts adam = lg_optim_opts_default(LG_ADAM);
+    lg_optim_opts bad = sgd;
+    bad.lr = -1;
+    lg_optim_opts with_params = sgd;
+    with_params.params = vv, with_params.nparams = 1;
+
+    lg_optim_opts o = sgd;
+    o.groups = (lg_param_group[]){ { ww, 2, NULL } }, o.ngroups = 1;
+    EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[0].params[1] is groups[0].params[0] again");
+    o.groups = (lg_param_group[]){ { wv, 2, NULL }, { vv, 1, NULL } }, o.ngroups = 2;
+    EXPECT_ERROR(ctx, &o, "groups[1].params[0] is groups[0].params[1] again (a parameter may be "
+                          "in one group only)");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &adam } };
+    EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[1].opts->kind = LG_ADAM, expected the "
+                          "optimizer's LG_SGD");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &bad } };
+    EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[1].opts: lr = -1, expected finite and >= 0");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &with_params } };
+    EXPECT_ERROR(ctx, &o, "groups[1].opts has params or groups of its own");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 0, NULL } };
+    EXPECT_ERROR(ctx, &o, "groups[1] has nparams = 0: a group needs at least one parameter");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { NULL, 1, NULL } };
+    EXPECT_ERROR(ctx, &o, "groups[1] has nparams = 1 and params NULL");
+    o.ngroups = 0;
+    EXPECT_ERROR(ctx, &o, "lg_optim_new: ngroups = 0 with groups set");
+    o.groups = NULL, o.ngroups = 2;
+    EXPECT_ERROR(ctx, &o, "lg_optim_new: ngroups = 2 with groups NULL");
+    o.groups = (lg_param_group[]){ { &w, 1, NULL } }, o.ngroups = 1;
+    o.params = vv, o.nparams = 1;
+    EXPECT_ERROR(ctx, &o, "both params and groups are set");
+
+    /* the per-group calls */
+    lg_ctx_clear_error(ctx);
+    o = sgd;
+    o.momentum = 0.9, o.nesterov = true;
+    o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, NULL } }, o.ngroups = 2;
+    lg_optim *opt = lg_optim_new(ctx, &o);
+    cr_assert_not_null(opt, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_optim_set_group_lr(opt, 2, 0.1), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_optim_set_group_lr: g = 2, expected 0 <= g < 2"));
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_optim_set_group_lr(opt, 1, -0.5), LG_ERR_VALUE);
+    cr_assert_eq(lg_optim_group_lr(opt, 1), 0.1, "unchanged");
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_optim_group_set(opt, 1, LG_HYPER_MOMENTUM, 0), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "(> 0 under nesterov)"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_optim_group_set(opt, 0, LG_HYPER_BETA1, 0.5), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "LG_SGD has no beta1"), "%s", lg_ctx_errmsg(ctx));
+    cr_assert(isnan(lg_optim_group_get(opt, 0, LG_HYPER_BETA1)));
+    cr_assert(isnan(lg_optim_group_get(opt, 5, LG_HYPER_LR)));
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_optim_group_set(opt, 1, LG_HYPER_MOMENTUM, 0.5), LG_OK);
+    cr_assert_eq(lg_optim_group_get(opt, 1, LG_HYPER_MOMENTUM), 0.5);
+    cr_assert_eq(lg_optim_group_get(opt, 0, LG_HYPER_MOMENTUM), 0.9, "the other group's stays");
+    cr_assert_eq(lg_optim_set_lr(opt, 0.25), LG_OK);
+    cr_assert(lg_optim_group_lr(opt, 0) == 0.25 && lg_optim_group_lr(opt, 1) == 0.25);
+    lg_optim *adam_opt = lg_optim_new(ctx, &adam);
+    cr_assert_not_null(adam_opt);
+    cr_assert_eq(lg_optim_group_set(adam_opt, 0, LG_HYPER_BETA1, 1.0), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "beta1 = 1, expected in [0, 1)"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx);
+}

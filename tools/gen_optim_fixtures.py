@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Generate lossgrad's optimizer fixtures for parameter groups and maximize
+(tests/fixtures/nn/optim_groups.txt) with PyTorch 1.13.
+
+    /usr/bin/python3 tools/gen_optim_fixtures.py [--seed N] [--out FILE]
+
+Needs Debian's python3-torch (for /usr/bin/python3); never needed to build
+or test. Each case is a 20-step trajectory on mean((X W + b - Y)^2), as
+tools/gen_nn_fixtures.py's optim.txt, with the optimizer built from two
+parameter groups: group 0 holds W with the case's options, group 1 holds b
+with the options the case lists under the prefix "g1." (PyTorch's
+param_groups: the others inherit the optimizer's defaults). A key
+"g1.lr_at10" sets group 1's lr after step 10 (param_groups[1]["lr"] = v, a
+schedule's write), and "maximize true" ascends (the loss is negated for
+PyTorch's maximize: the trajectory is PyTorch's with maximize=True on the
+negated loss, so that the run stays bounded).
+
+Record format as tests/nfile.h: `case <id>`, `<key> <value>` options,
+`tensor <name> <f64|i64> <ndim> <dims...> : <values...>`, `end`.
+"""
+
+import argparse
+import math
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+CTOR = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop}
+
+# (kind, group 0's options, group 1's overrides, extra keys)
+CONFIGS = [
+    ("sgd", dict(lr=0.1, weight_decay=0.05), dict(weight_decay=0.0), {}),
+    ("sgd", dict(lr=0.05, momentum=0.9), dict(lr=0.2, momentum=0.5, dampening=0.25), {}),
+    ("sgd", dict(lr=0.05, momentum=0.8, nesterov=True), dict(nesterov=False, momentum=0.0),
+     {"g1.lr_at10": 0.01}),
+    ("sgd", dict(lr=0.05, momentum=0.9, maximize=True), dict(lr=0.1), {}),
+    ("adam", dict(lr=0.05), dict(lr=0.01, betas=(0.8, 0.9), amsgrad=True), {}),
+    ("adam", dict(lr=0.03, weight_decay=0.05, maximize=True), dict(weight_decay=0.0, eps=1e-6), {}),
+    ("adamw", dict(lr=0.05), dict(weight_decay=0.0), {"g1.lr_at10": 0.2}),
+    ("adamw", dict(lr=0.05, weight_decay=0.1, amsgrad=True), dict(maximize=True, amsgrad=False), {}),
+    ("rmsprop", dict(lr=0.01), dict(lr=0.02, centered=True, momentum=0.5), {}),
+    ("rmsprop", dict(lr=0.01, alpha=0.9, maximize=True), dict(weight_decay=0.01), {}),
+    # one group, maximize, every kind
+    ("sgd", dict(lr=0.05, maximize=True), None, {}),
+    ("adam", dict(lr=0.05, maximize=True, amsgrad=True), None, {}),
+    ("adamw", dict(lr=0.05, maximize=True), None, {}),
+    ("rmsprop", dict(lr=0.01, maximize=True, centered=True), None, {}),
+]
+
+
+def fmt(v):
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return "%.17g" % v
+
+
+def tensor_line(name, t):
+    t = t.detach()
+    dims = " ".join(str(d) for d in t.shape)
+    vals = " ".join(fmt(v) for v in t.reshape(-1).tolist())
+    head = f"tensor {name} f64 {t.dim()}" + (f" {dims}" if dims else "")
+    return f"{head} : {vals}\n"
+
+
+def option_lines(prefix, kw):
+    lines = []
+    for k, v in kw.items():
+        if k == "betas":
+            lines += [f"{prefix}beta1 {fmt(v[0])}\n", f"{prefix}beta2 {fmt(v[1])}\n"]
+        elif isinstance(v, bool):
+            lines.append(f"{prefix}{k} {str(v).lower()}\n")
+        else:
+            lines.append(f"{prefix}{k} {fmt(float(v))}\n")
+    return lines
+
+
+def cases(g):
+    out = []
+    for n, (kind, kw, g1, extra) in enumerate(CONFIGS):
+        X = torch.randn(8, 3, generator=g)
+        Y = torch.randn(8, 2, generator=g)
+        W = torch.randn(3, 2, generator=g).requires_grad_(True)
+        b = torch.randn(2, generator=g).requires_grad_(True)
+        W0, b0 = W.detach().clone(), b.detach().clone()
+        if g1 is None:
+            opt = CTOR[kind]([W, b], **kw)
+        else:
+            opt = CTOR[kind]([{"params": [W]}, dict(params=[b], **g1)], **kw)
+        maximize = kw.get("maximize", False) or (g1 or {}).get("maximize", False)
+        trajW, trajb, losses = [], [], []
+        for s in range(20):
+            opt.zero_grad()
+            loss = ((X @ W + b - Y) ** 2).mean()
+            # maximize ascends: the objective -loss keeps the run bounded
+            (-loss if maximize else loss).backward()
+            opt.step()
+            if s == 9 and "g1.lr_at10" in extra:
+                opt.param_groups[1]["lr"] = extra["g1.lr_at10"]
+            losses.append(loss.item())
+            trajW.append(W.detach().clone())
+            trajb.append(b.detach().clone())
+        lines = [f"case {kind}-groups-{n}\n", f"optim {kind}\n",
+                 f"groups {1 if g1 is None else 2}\n"]
+        lines += option_lines("", kw)
+        lines += option_lines("g1.", g1 or {})
+        lines += [f"{k} {fmt(float(v))}\n" for k, v in extra.items()]
+        if maximize:
+            lines.append("objective negated\n")
+        lines += [tensor_line("X", X), tensor_line("Y", Y), tensor_line("W0", W0),
+                  tensor_line("b0", b0), tensor_line("traj.W", torch.stack(trajW)),
+                  tensor_line("traj.b", torch.stack(trajb)),
+                  tensor_line("loss", torch.tensor(losses)), "end\n"]
+        out.extend(lines)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--out", default="tests/fixtures/nn/optim_groups.txt")
+    a = ap.parse_args()
+    g = torch.Generator().manual_seed(a.seed)
+    with open(a.out, "w") as f:
+        f.write("lossgrad-nn-fixture 1\n")
+        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
+        f.writelines(cases(g))
+
+
+if __name__ == "__main__":
+    main()
