@@ -573,11 +573,13 @@ Test(checkpoint, F8_every_metadata_value_validated, .init = make_dir, .fini = re
         expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK, spares[i], "", doubles4, 32).s, false,
                           LG_ERR_VALUE, "rng_spare");
     expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK, "0 0",
-                                 ",\"optim\":\"adagrad\","
+                                 ",\"optim\":\"adagradw\","
                                  "\"optim_lr\":\"0.1\"",
                                  doubles4, 32)
                           .s,
-                      false, LG_ERR_VALUE, "optim = 'adagrad' is not sgd, adam, adamw or rmsprop");
+                      false, LG_ERR_VALUE,
+                      "optim = 'adagradw' is not sgd, adam, adamw, rmsprop, adagrad, adadelta, "
+                      "adamax, radam or rprop");
     expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK, "0 0", ",\"optim\":\"adam\"", doubles4, 32).s,
                       false, LG_ERR_VALUE, "has optim without optim_lr");
     expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK + 1, "0 0", "", doubles4, 32).s, false,

@@ -11,24 +11,46 @@
 
 static lg_optim_kind kind_of(const ncase *c)
 {
+    static const char *const names[] = { "sgd",     "adam",     "adamw",  "rmsprop", "adagrad",
+                                         "adadelta", "adamax", "radam",  "rprop" };
     const char *k = key(c, "optim");
-    return !strcmp(k, "sgd")     ? LG_SGD
-           : !strcmp(k, "adam")  ? LG_ADAM
-           : !strcmp(k, "adamw") ? LG_ADAMW
-                                 : LG_RMSPROP;
+    for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+        if (!strcmp(k, names[i]))
+            return (lg_optim_kind)i;
+    cr_assert_fail("%s: unknown optimizer %s", c->id, k);
+    return LG_SGD;
 }
 
 /* The case's options with key prefix pre ("" or "g1.") written over o. */
 static void apply_keys(const ncase *c, const char *pre, lg_optim_opts *o)
 {
-    static const char *const dkeys[] = { "lr",    "weight_decay", "momentum", "dampening",
-                                         "beta1", "beta2",        "eps",      "alpha" };
-    double *d[] = { &o->lr,    &o->weight_decay, &o->momentum, &o->dampening,
-                    &o->beta1, &o->beta2,        &o->eps,      &o->alpha };
+    static const char *const dkeys[] = { "lr",
+                                         "weight_decay",
+                                         "momentum",
+                                         "dampening",
+                                         "beta1",
+                                         "beta2",
+                                         "eps",
+                                         "alpha",
+                                         "lr_decay",
+                                         "initial_accumulator_value",
+                                         "rho",
+                                         "etaminus",
+                                         "etaplus",
+                                         "step_size_min",
+                                         "step_size_max" };
+    double *d[] = { &o->lr,       &o->weight_decay,
+                    &o->momentum, &o->dampening,
+                    &o->beta1,    &o->beta2,
+                    &o->eps,      &o->alpha,
+                    &o->lr_decay, &o->initial_accumulator_value,
+                    &o->rho,      &o->etaminus,
+                    &o->etaplus,  &o->step_size_min,
+                    &o->step_size_max };
     static const char *const bkeys[] = { "nesterov", "amsgrad", "centered", "maximize" };
     bool *b[] = { &o->nesterov, &o->amsgrad, &o->centered, &o->maximize };
     char k[64];
-    for (int f = 0; f < 8; f++) {
+    for (int f = 0; f < (int)(sizeof dkeys / sizeof *dkeys); f++) {
         snprintf(k, sizeof k, "%s%s", pre, dkeys[f]);
         if (key(c, k))
             *d[f] = keyd(c, k, 0);
@@ -104,7 +126,7 @@ static void take_step(const ncase *c, run *r, lg_dtype dt, int s, bool check)
 Test(optim, groups_and_maximize_match_pytorch)
 {
     nfile nf = read_nfile("optim_groups.txt");
-    cr_assert_geq(nf.ncases, 14);
+    cr_assert_geq(nf.ncases, 29);
     int two = 0;
     for (int i = 0; i < nf.ncases; i++)
         for (int d = 0; d < 2; d++) {
@@ -116,7 +138,7 @@ Test(optim, groups_and_maximize_match_pytorch)
             cr_assert_eq(lg_optim_steps(r.opt), 20);
             lg_ctx_free(r.ctx);
         }
-    cr_assert_geq(two, 10, "the two-group cases ran");
+    cr_assert_geq(two, 15, "the two-group cases ran");
     free_nfile(&nf);
 }
 
@@ -284,5 +306,25 @@ Test(optim, group_errors)
     cr_assert_eq(lg_optim_group_set(adam_opt, 0, LG_HYPER_BETA1, 1.0), LG_ERR_VALUE);
     cr_assert(strstr(lg_ctx_errmsg(ctx), "beta1 = 1, expected in [0, 1)"), "%s",
               lg_ctx_errmsg(ctx));
+
+    /* the options of the kinds after RMSprop */
+    lg_optim_opts r = lg_optim_opts_default(LG_RPROP);
+    r.etaminus = 1.5;
+    EXPECT_ERROR(ctx, &r, "lg_optim_new: etaminus = 1.5, expected in (0, 1)");
+    r = lg_optim_opts_default(LG_RPROP);
+    r.step_size_max = 1e-7;
+    EXPECT_ERROR(ctx, &r, "step_size_max = 1e-07, expected finite and >= step_size_min");
+    lg_optim_opts d = lg_optim_opts_default(LG_ADADELTA);
+    d.rho = 2;
+    EXPECT_ERROR(ctx, &d, "lg_optim_new: rho = 2, expected in [0, 1]");
+    lg_optim_opts a = lg_optim_opts_default(LG_ADAGRAD);
+    a.lr_decay = -1;
+    EXPECT_ERROR(ctx, &a, "lg_optim_new: lr_decay = -1, expected finite and >= 0");
+    a = lg_optim_opts_default(LG_ADAM);
+    a.rho = 0.5;
+    EXPECT_ERROR(ctx, &a, "rho");
+    r = lg_optim_opts_default(LG_RPROP);
+    r.weight_decay = 0.1;
+    EXPECT_ERROR(ctx, &r, "weight_decay");
     lg_ctx_free(ctx);
 }

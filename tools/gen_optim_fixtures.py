@@ -27,7 +27,12 @@ import torch
 torch.set_default_dtype(torch.float64)
 
 CTOR = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-        "rmsprop": torch.optim.RMSprop}
+        "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+        "adadelta": torch.optim.Adadelta, "adamax": torch.optim.Adamax,
+        "radam": torch.optim.RAdam, "rprop": torch.optim.Rprop}
+# 1.13's RAdam has no maximize: lossgrad's maximize on the negated loss is
+# PyTorch's plain run on the loss
+NO_MAXIMIZE = {"radam"}
 
 # (kind, group 0's options, group 1's overrides, extra keys)
 CONFIGS = [
@@ -47,6 +52,26 @@ CONFIGS = [
     ("adam", dict(lr=0.05, maximize=True, amsgrad=True), None, {}),
     ("adamw", dict(lr=0.05, maximize=True), None, {}),
     ("rmsprop", dict(lr=0.01, maximize=True, centered=True), None, {}),
+    # the kinds after RMSprop, every option
+    ("adagrad", dict(lr=0.1), None, {}),
+    ("adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.02, initial_accumulator_value=0.3,
+                     eps=1e-6), None, {}),
+    # a group's own initial_accumulator_value is ignored by 1.13 (its
+    # __init__ fills every sum with the optimizer's): lossgrad uses the
+    # group's (docs/losses.md's departures), so no case sets one
+    ("adagrad", dict(lr=0.1, maximize=True), dict(lr=0.05, lr_decay=0.1), {}),
+    ("adadelta", dict(), None, {}),
+    ("adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.03), None, {}),
+    ("adadelta", dict(lr=2.0, maximize=True), dict(rho=0.95), {}),
+    ("adamax", dict(lr=0.05), None, {}),
+    ("adamax", dict(lr=0.05, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.04), None, {}),
+    ("adamax", dict(lr=0.05, maximize=True), dict(lr=0.1, betas=(0.5, 0.9)), {}),
+    ("radam", dict(lr=0.05), None, {}),
+    ("radam", dict(lr=0.05, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.05), None, {}),
+    ("radam", dict(lr=0.05, maximize=True), dict(lr=0.02), {}),
+    ("rprop", dict(lr=0.01), None, {}),
+    ("rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)), None, {}),
+    ("rprop", dict(lr=0.02, maximize=True), dict(lr=0.1, etas=(0.6, 1.1)), {}),
 ]
 
 
@@ -71,6 +96,11 @@ def option_lines(prefix, kw):
     for k, v in kw.items():
         if k == "betas":
             lines += [f"{prefix}beta1 {fmt(v[0])}\n", f"{prefix}beta2 {fmt(v[1])}\n"]
+        elif k == "etas":
+            lines += [f"{prefix}etaminus {fmt(v[0])}\n", f"{prefix}etaplus {fmt(v[1])}\n"]
+        elif k == "step_sizes":
+            lines += [f"{prefix}step_size_min {fmt(v[0])}\n",
+                      f"{prefix}step_size_max {fmt(v[1])}\n"]
         elif isinstance(v, bool):
             lines.append(f"{prefix}{k} {str(v).lower()}\n")
         else:
@@ -86,17 +116,20 @@ def cases(g):
         W = torch.randn(3, 2, generator=g).requires_grad_(True)
         b = torch.randn(2, generator=g).requires_grad_(True)
         W0, b0 = W.detach().clone(), b.detach().clone()
-        if g1 is None:
-            opt = CTOR[kind]([W, b], **kw)
-        else:
-            opt = CTOR[kind]([{"params": [W]}, dict(params=[b], **g1)], **kw)
         maximize = kw.get("maximize", False) or (g1 or {}).get("maximize", False)
+        tkw, tg1 = dict(kw), dict(g1 or {})
+        if kind in NO_MAXIMIZE:
+            tkw.pop("maximize", None), tg1.pop("maximize", None)
+        if g1 is None:
+            opt = CTOR[kind]([W, b], **tkw)
+        else:
+            opt = CTOR[kind]([{"params": [W]}, dict(params=[b], **tg1)], **tkw)
         trajW, trajb, losses = [], [], []
         for s in range(20):
             opt.zero_grad()
             loss = ((X @ W + b - Y) ** 2).mean()
             # maximize ascends: the objective -loss keeps the run bounded
-            (-loss if maximize else loss).backward()
+            (-loss if maximize and kind not in NO_MAXIMIZE else loss).backward()
             opt.step()
             if s == 9 and "g1.lr_at10" in extra:
                 opt.param_groups[1]["lr"] = extra["g1.lr_at10"]

@@ -366,9 +366,19 @@ lg_tensor *lg_gru_sequence(lg_ctx *ctx, lg_tensor *xw, lg_tensor *w_hh, lg_tenso
 /* Parameters without a gradient are skipped, as PyTorch.               */
 /* ------------------------------------------------------------------ */
 
-typedef enum lg_optim_kind { LG_SGD = 0, LG_ADAM, LG_ADAMW, LG_RMSPROP } lg_optim_kind;
+typedef enum lg_optim_kind {
+    LG_SGD = 0,
+    LG_ADAM,
+    LG_ADAMW,
+    LG_RMSPROP,
+    LG_ADAGRAD,  /* torch.optim.Adagrad (dense) */
+    LG_ADADELTA, /* torch.optim.Adadelta */
+    LG_ADAMAX,   /* torch.optim.Adamax */
+    LG_RADAM,    /* torch.optim.RAdam (maximize: lossgrad's; 1.13 has none) */
+    LG_RPROP     /* torch.optim.Rprop */
+} lg_optim_kind;
 
-/* One struct for the four kinds; lg_optim_opts_default(kind) fills in
+/* One struct for every kind; lg_optim_opts_default(kind) fills in
  * PyTorch 1.13's defaults for that kind (the comments give them). A field
  * that the kind does not have must stay 0 (LG_ERR_VALUE otherwise), and a
  * struct from lg_optim_opts_default(k) must keep kind k. By hand, every
@@ -378,20 +388,30 @@ typedef struct lg_optim_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_optim_kind kind;
     double lr; /* SGD: required (no default: lg_optim_opts_default leaves NaN, which
-                * lg_optim_new rejects until it is set); Adam, AdamW 1e-3; RMSprop 1e-2.
+                * lg_optim_new rejects until it is set); Adam, AdamW, RAdam 1e-3; RMSprop,
+                * Adagrad 1e-2; Adadelta 1; Adamax 2e-3; Rprop 1e-2 (the initial step size).
                 * >= 0 (0 is allowed, as PyTorch: warm-up schedules start there) */
-    double weight_decay; /* SGD, Adam, RMSprop: L2 added to the gradient, default 0;
+    double weight_decay; /* every kind but Rprop: L2 added to the gradient, default 0;
                           * AdamW: decoupled, p *= 1 - lr wd, default 0.01 */
     /* SGD (and RMSprop's momentum) */
     double momentum, dampening; /* default 0, 0; dampening: SGD only */
     bool nesterov;
-    /* Adam, AdamW */
+    /* Adam, AdamW (and Adamax, RAdam: betas and eps) */
     double beta1, beta2; /* default 0.9, 0.999; in [0, 1) */
-    double eps;          /* Adam, AdamW, RMSprop: default 1e-8 */
+    double eps; /* Adam, AdamW, RMSprop, Adamax, RAdam: default 1e-8; Adagrad 1e-10;
+                 * Adadelta 1e-6; >= 0 */
     bool amsgrad;
     /* RMSprop */
     double alpha; /* default 0.99 */
     bool centered;
+    /* Adagrad: lr / (1 + (step - 1) lr_decay); the sum of squares starts at
+     * initial_accumulator_value; both default 0, >= 0 */
+    double lr_decay, initial_accumulator_value;
+    double rho; /* Adadelta: default 0.9, in [0, 1] */
+    /* Rprop: step sizes times etaplus (1.2) where the gradient keeps its
+     * sign, etaminus (0.5) where it flips, 0 < etaminus < 1 < etaplus,
+     * clamped to [step_size_min, step_size_max] (1e-6, 50) */
+    double etaminus, etaplus, step_size_min, step_size_max;
     bool maximize; /* every kind: ascend the objective (the gradient negated), default false */
     /* Which parameters: NULL/0 means every parameter of the ctx now. */
     lg_tensor *const *params;

@@ -294,11 +294,13 @@ static lg_status parse_optim(loader *L, const cJSON *kind, const cJSON *lr)
     if (!kind || !lr)
         return fail(L, LG_ERR_VALUE, "metadata has %s without %s", kind ? "optim" : "optim_lr",
                     kind ? "optim_lr" : "optim");
-    for (int k = 0; k < 4 && L->kind < 0; k++)
+    for (int k = 0; k < LGN_KINDS && L->kind < 0; k++)
         if (!strcmp(kind->valuestring, lgN_kind_name(k)))
             L->kind = k;
     if (L->kind < 0)
-        return fail(L, LG_ERR_VALUE, "metadata optim = '%.40s' is not sgd, adam, adamw or rmsprop",
+        return fail(L, LG_ERR_VALUE,
+                    "metadata optim = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
+                    "adadelta, adamax, radam or rprop",
                     kind->valuestring);
     if (!parse_decimal(lr->valuestring, &L->lr) || L->lr < 0)
         return fail(L, LG_ERR_VALUE, "metadata optim_lr = '%.40s' is not a finite number >= 0",

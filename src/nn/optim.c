@@ -18,6 +18,11 @@ static const char *const slot_names[][LGN_SLOTS] = {
     [LG_ADAM] = { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
     [LG_ADAMW] = { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
     [LG_RMSPROP] = { "square_avg", "momentum_buffer", "grad_avg" },
+    [LG_ADAGRAD] = { "sum", NULL, NULL },
+    [LG_ADADELTA] = { "square_avg", "acc_delta", NULL },
+    [LG_ADAMAX] = { "exp_avg", "exp_inf", NULL },
+    [LG_RADAM] = { "exp_avg", "exp_avg_sq", NULL },
+    [LG_RPROP] = { "prev", "step_size", NULL },
 };
 
 const char *lgN_slot_name(const lg_optim *o, int s)
@@ -40,7 +45,9 @@ void *lgN_slot(lg_optim *o, int i, int s)
     return o->slot[s][i];
 }
 
-static const char *const kind_names[] = { "LG_SGD", "LG_ADAM", "LG_ADAMW", "LG_RMSPROP" };
+static const char *const kind_names[LGN_KINDS] = { "LG_SGD",      "LG_ADAM",    "LG_ADAMW",
+                                                   "LG_RMSPROP",  "LG_ADAGRAD", "LG_ADADELTA",
+                                                   "LG_ADAMAX",   "LG_RADAM",   "LG_RPROP" };
 
 lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 {
@@ -51,6 +58,14 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
     case LG_ADAMW: o.weight_decay = 0.01; /* fall through */
     case LG_ADAM: o.lr = 1e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8; break;
     case LG_RMSPROP: o.lr = 1e-2, o.alpha = 0.99, o.eps = 1e-8; break;
+    case LG_ADAGRAD: o.lr = 1e-2, o.eps = 1e-10; break;
+    case LG_ADADELTA: o.lr = 1.0, o.rho = 0.9, o.eps = 1e-6; break;
+    case LG_ADAMAX: o.lr = 2e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8; break;
+    case LG_RADAM: o.lr = 1e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8; break;
+    case LG_RPROP:
+        o.lr = 1e-2, o.etaminus = 0.5, o.etaplus = 1.2, o.step_size_min = 1e-6;
+        o.step_size_max = 50;
+        break;
     }
     return o;
 }
@@ -58,31 +73,45 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 /* The fields of lg_optim_opts that hold hyper-parameters: which kinds have
  * each (bit k for kind k), and which kinds give it a non-zero default. */
 #define K(k) (1u << (k))
-#define ALL (K(LG_SGD) | K(LG_ADAM) | K(LG_ADAMW) | K(LG_RMSPROP))
+#define ALL ((1u << LGN_KINDS) - 1)
 #define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
+#define BETAS (ADAMS | K(LG_ADAMAX) | K(LG_RADAM))
+#define EPS (BETAS | K(LG_RMSPROP) | K(LG_ADAGRAD) | K(LG_ADADELTA))
 static const lgC_kfield fields[] = {
-    { LGC_FIELD(lg_optim_opts, lr, "1e-3 (Adam, AdamW), 1e-2 (RMSprop), none (SGD)"), ALL, ALL },
-    { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL, K(LG_ADAMW) },
+    { LGC_FIELD(lg_optim_opts, lr,
+                "1e-3 (Adam, AdamW, RAdam), 1e-2 (RMSprop, Adagrad, Rprop), 1 (Adadelta), "
+                "2e-3 (Adamax), none (SGD)"),
+      ALL, ALL },
+    { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL & ~K(LG_RPROP), K(LG_ADAMW) },
     { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },
     { LGC_FIELD(lg_optim_opts, dampening, "0"), K(LG_SGD), 0 },
     { LGC_FIELD(lg_optim_opts, nesterov, "false"), K(LG_SGD), 0 },
-    { LGC_FIELD(lg_optim_opts, beta1, "0.9"), ADAMS, ADAMS },
-    { LGC_FIELD(lg_optim_opts, beta2, "0.999"), ADAMS, ADAMS },
-    { LGC_FIELD(lg_optim_opts, eps, "1e-8"), ADAMS | K(LG_RMSPROP), ADAMS | K(LG_RMSPROP) },
+    { LGC_FIELD(lg_optim_opts, beta1, "0.9"), BETAS, BETAS },
+    { LGC_FIELD(lg_optim_opts, beta2, "0.999"), BETAS, BETAS },
+    { LGC_FIELD(lg_optim_opts, eps, "1e-8; Adagrad 1e-10; Adadelta 1e-6"), EPS, EPS },
     { LGC_FIELD(lg_optim_opts, amsgrad, "false"), ADAMS, 0 },
     { LGC_FIELD(lg_optim_opts, alpha, "0.99"), K(LG_RMSPROP), K(LG_RMSPROP) },
     { LGC_FIELD(lg_optim_opts, centered, "false"), K(LG_RMSPROP), 0 },
+    { LGC_FIELD(lg_optim_opts, lr_decay, "0"), K(LG_ADAGRAD), 0 },
+    { LGC_FIELD(lg_optim_opts, initial_accumulator_value, "0"), K(LG_ADAGRAD), 0 },
+    { LGC_FIELD(lg_optim_opts, rho, "0.9"), K(LG_ADADELTA), K(LG_ADADELTA) },
+    { LGC_FIELD(lg_optim_opts, etaminus, "0.5"), K(LG_RPROP), K(LG_RPROP) },
+    { LGC_FIELD(lg_optim_opts, etaplus, "1.2"), K(LG_RPROP), K(LG_RPROP) },
+    { LGC_FIELD(lg_optim_opts, step_size_min, "1e-6"), K(LG_RPROP), K(LG_RPROP) },
+    { LGC_FIELD(lg_optim_opts, step_size_max, "50"), K(LG_RPROP), K(LG_RPROP) },
     { LGC_FIELD(lg_optim_opts, maximize, "false"), ALL, 0 },
 };
 #undef K
 #undef ALL
 #undef ADAMS
+#undef BETAS
+#undef EPS
 static const lg_optim_opts optim_zero = { 0 };
 static const lgC_kdesc optim_desc = {
     { "lg_optim_opts", "lg_optim_opts_default(kind)", sizeof(lg_optim_opts), &optim_zero, NULL, 0 },
     "an optimizer",
     kind_names,
-    4,
+    LGN_KINDS,
     fields,
     (int)(sizeof fields / sizeof fields[0]),
 };
@@ -125,6 +154,21 @@ static bool validate(lg_ctx *ctx, const char *who, const lg_optim_opts *o)
         bad = "eps", v = o->eps, rule = "finite and >= 0";
     else if (!(isfinite(o->alpha) && o->alpha >= 0))
         bad = "alpha", v = o->alpha, rule = "finite and >= 0";
+    else if (!(isfinite(o->lr_decay) && o->lr_decay >= 0))
+        bad = "lr_decay", v = o->lr_decay, rule = "finite and >= 0";
+    else if (!(isfinite(o->initial_accumulator_value) && o->initial_accumulator_value >= 0))
+        bad = "initial_accumulator_value", v = o->initial_accumulator_value,
+        rule = "finite and >= 0";
+    else if (!(o->rho >= 0 && o->rho <= 1))
+        bad = "rho", v = o->rho, rule = "in [0, 1]";
+    else if (o->kind == LG_RPROP && !(o->etaminus > 0 && o->etaminus < 1))
+        bad = "etaminus", v = o->etaminus, rule = "in (0, 1)";
+    else if (o->kind == LG_RPROP && !(isfinite(o->etaplus) && o->etaplus > 1))
+        bad = "etaplus", v = o->etaplus, rule = "finite and > 1";
+    else if (!(isfinite(o->step_size_min) && o->step_size_min >= 0))
+        bad = "step_size_min", v = o->step_size_min, rule = "finite and >= 0";
+    else if (!(isfinite(o->step_size_max) && o->step_size_max >= o->step_size_min))
+        bad = "step_size_max", v = o->step_size_max, rule = "finite and >= step_size_min";
     if (bad) {
         if (o->kind == LG_SGD && bad[0] == 'l' && isnan(v))
             lgC_error(ctx, LG_ERR_VALUE,
@@ -154,6 +198,13 @@ static lgN_hyper hyper_of(const lg_optim_opts *o)
                         .nesterov = o->nesterov,
                         .amsgrad = o->amsgrad,
                         .centered = o->centered,
+                        .lr_decay = o->lr_decay,
+                        .initial_accumulator_value = o->initial_accumulator_value,
+                        .rho = o->rho,
+                        .etaminus = o->etaminus,
+                        .etaplus = o->etaplus,
+                        .step_size_min = o->step_size_min,
+                        .step_size_max = o->step_size_max,
                         .maximize = o->maximize };
 }
 
@@ -231,7 +282,8 @@ static bool gather_groups(lg_ctx *ctx, const lg_optim_opts *o, lgN_hyper *h, int
         }
         if (pg->opts->kind != o->kind)
             return lgC_fail(ctx, LG_ERR_VALUE, "%s->kind = %s, expected the optimizer's %s", at,
-                            (unsigned)pg->opts->kind < 4 ? kind_names[pg->opts->kind] : "unknown",
+                            (unsigned)pg->opts->kind < LGN_KINDS ? kind_names[pg->opts->kind]
+                                                                 : "unknown",
                             kind_names[o->kind]);
         if (pg->opts->params || pg->opts->nparams || pg->opts->groups || pg->opts->ngroups)
             return lgC_fail(ctx, LG_ERR_VALUE,
@@ -312,6 +364,8 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
 
 #define LGC_TEMPLATE "../nn/optim_kernel.h"
 #include "../core/instantiate.h"
+#define LGC_TEMPLATE "../nn/optim_more_kernel.h"
+#include "../core/instantiate.h"
 
 /* One parameter's update over elements [lo, hi) of it: the updates are
  * elementwise, so a step split over the ctx's threads (lgC_parallel) gives
@@ -325,6 +379,7 @@ typedef struct update_job {
     size_t es;
     bool f32, fresh;
     double step_size, bc2_sqrt; /* Adam's, for this step */
+    double step;                /* the update count, this one included */
 } update_job;
 
 static void update_range(void *arg, int64_t lo, int64_t hi)
@@ -350,6 +405,16 @@ static void update_range(void *arg, int64_t lo, int64_t hi)
         else
             rmsprop_f64(o, p, g, s[0], s[2], s[1], n);
         break;
+    case LG_ADAGRAD:
+    case LG_ADADELTA:
+    case LG_ADAMAX:
+    case LG_RADAM:
+    case LG_RPROP:
+        if (j->f32)
+            more_f32(o, j->kind, p, g, s[0], s[1], n, j->step, j->fresh);
+        else
+            more_f64(o, j->kind, p, g, s[0], s[1], n, j->step, j->fresh);
+        break;
     default: /* exp_avg, exp_avg_sq, max_exp_avg_sq */
         if (j->f32)
             adam_f32(o, j->kind == LG_ADAMW, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
@@ -368,6 +433,11 @@ static void slots_used(const lg_optim *opt, int i, bool use[LGN_SLOTS])
     switch (opt->kind) {
     case LG_SGD: use[0] = o->momentum != 0; break;
     case LG_RMSPROP: use[0] = true, use[1] = o->momentum > 0, use[2] = o->centered; break;
+    case LG_ADAGRAD: use[0] = true; break;
+    case LG_ADADELTA:
+    case LG_ADAMAX:
+    case LG_RADAM:
+    case LG_RPROP: use[0] = use[1] = true; break;
     default: use[0] = use[1] = true, use[2] = o->amsgrad; break;
     }
 }
@@ -378,7 +448,7 @@ static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f
     const lgN_hyper *h = &o->groups[o->group[i]];
     update_job j = { .o = h, .kind = o->kind, .p = p, .g = g,
                      .es = f32 ? sizeof(float) : sizeof(double), .f32 = f32,
-                     .fresh = o->fresh[i] };
+                     .fresh = o->fresh[i], .step = (double)o->steps[i] };
     if (o->kind == LG_ADAM || o->kind == LG_ADAMW) {
         double step = (double)o->steps[i];
         double bc1 = 1 - pow(h->beta1, step), bc2 = 1 - pow(h->beta2, step);
@@ -389,8 +459,9 @@ static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f
     for (int k = 0; k < LGN_SLOTS; k++)
         j.s[k] = use[k] ? o->slot[k][i] : NULL;
     lgC_parallel(o->ctx, n, n, update_range, &j);
-    if (o->kind == LG_SGD && j.s[0])
-        o->fresh[i] = false; /* PyTorch: a buffer made in this step starts as the update */
+    if (j.s[0]) /* SGD: a buffer made in this step starts as the update (PyTorch's clone);
+                 * Adagrad, Rprop: their first state is filled in the first update */
+        o->fresh[i] = false;
 }
 
 /* Parameter i takes part in a step: it requires grad and has a gradient. */
@@ -484,7 +555,9 @@ static bool has_hyper(const lg_optim *o, lg_optim_hyper h)
     switch (h) {
     case LG_HYPER_LR: return true;
     case LG_HYPER_MOMENTUM: return o->kind == LG_SGD || o->kind == LG_RMSPROP;
-    case LG_HYPER_BETA1: return o->kind == LG_ADAM || o->kind == LG_ADAMW;
+    case LG_HYPER_BETA1:
+        return o->kind == LG_ADAM || o->kind == LG_ADAMW || o->kind == LG_ADAMAX ||
+               o->kind == LG_RADAM;
     }
     return false;
 }

@@ -5,10 +5,13 @@
 #include "nn.h"
 
 #define LGN_SLOTS 3
+#define LGN_KINDS 9 /* lg_optim_kind's values */
 
 /* One parameter group's hyper-parameters (PyTorch's param_groups[g]). */
 typedef struct lgN_hyper {
     double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
+    double lr_decay, initial_accumulator_value, rho, etaminus, etaplus, step_size_min,
+        step_size_max;
     bool nesterov, amsgrad, centered, maximize;
 } lgN_hyper;
 
