@@ -12,7 +12,7 @@
 static lg_optim_kind kind_of(const ncase *c)
 {
     static const char *const names[] = { "sgd",     "adam",     "adamw",  "rmsprop", "adagrad",
-                                         "adadelta", "adamax", "radam",  "rprop" };
+                                         "adadelta", "adamax", "radam",  "rprop",   "nadam", "asgd" };
     const char *k = key(c, "optim");
     for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
         if (!strcmp(k, names[i]))
@@ -38,7 +38,10 @@ static void apply_keys(const ncase *c, const char *pre, lg_optim_opts *o)
                                          "etaminus",
                                          "etaplus",
                                          "step_size_min",
-                                         "step_size_max" };
+                                         "step_size_max",
+                                         "momentum_decay",
+                                         "lambd",
+                                         "t0" };
     double *d[] = { &o->lr,       &o->weight_decay,
                     &o->momentum, &o->dampening,
                     &o->beta1,    &o->beta2,
@@ -46,7 +49,8 @@ static void apply_keys(const ncase *c, const char *pre, lg_optim_opts *o)
                     &o->lr_decay, &o->initial_accumulator_value,
                     &o->rho,      &o->etaminus,
                     &o->etaplus,  &o->step_size_min,
-                    &o->step_size_max };
+                    &o->step_size_max, &o->momentum_decay,
+                    &o->lambd,         &o->t0 };
     static const char *const bkeys[] = { "nesterov", "amsgrad", "centered", "maximize" };
     bool *b[] = { &o->nesterov, &o->amsgrad, &o->centered, &o->maximize };
     char k[64];
@@ -126,7 +130,7 @@ static void take_step(const ncase *c, run *r, lg_dtype dt, int s, bool check)
 Test(optim, groups_and_maximize_match_pytorch)
 {
     nfile nf = read_nfile("optim_groups.txt");
-    cr_assert_geq(nf.ncases, 29);
+    cr_assert_geq(nf.ncases, 35);
     int two = 0;
     for (int i = 0; i < nf.ncases; i++)
         for (int d = 0; d < 2; d++) {
@@ -138,7 +142,7 @@ Test(optim, groups_and_maximize_match_pytorch)
             cr_assert_eq(lg_optim_steps(r.opt), 20);
             lg_ctx_free(r.ctx);
         }
-    cr_assert_geq(two, 15, "the two-group cases ran");
+    cr_assert_geq(two, 17, "the two-group cases ran");
     free_nfile(&nf);
 }
 

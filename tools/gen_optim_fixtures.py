@@ -29,10 +29,11 @@ torch.set_default_dtype(torch.float64)
 CTOR = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
         "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
         "adadelta": torch.optim.Adadelta, "adamax": torch.optim.Adamax,
-        "radam": torch.optim.RAdam, "rprop": torch.optim.Rprop}
-# 1.13's RAdam has no maximize: lossgrad's maximize on the negated loss is
-# PyTorch's plain run on the loss
-NO_MAXIMIZE = {"radam"}
+        "radam": torch.optim.RAdam, "rprop": torch.optim.Rprop, "nadam": torch.optim.NAdam,
+        "asgd": torch.optim.ASGD}
+# 1.13's RAdam and NAdam have no maximize: lossgrad's maximize on the
+# negated loss is PyTorch's plain run on the loss
+NO_MAXIMIZE = {"radam", "nadam"}
 
 # (kind, group 0's options, group 1's overrides, extra keys)
 CONFIGS = [
@@ -72,6 +73,13 @@ CONFIGS = [
     ("rprop", dict(lr=0.01), None, {}),
     ("rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)), None, {}),
     ("rprop", dict(lr=0.02, maximize=True), dict(lr=0.1, etas=(0.6, 1.1)), {}),
+    ("nadam", dict(lr=0.05), None, {}),
+    ("nadam", dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.05, momentum_decay=0.1),
+     None, {}),
+    ("nadam", dict(lr=0.05, maximize=True), dict(lr=0.02, momentum_decay=0.01), {}),
+    ("asgd", dict(lr=0.05), None, {}),
+    ("asgd", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.02), None, {}),
+    ("asgd", dict(lr=0.05, t0=3, maximize=True), dict(lr=0.1, lambd=0.05), {"g1.lr_at10": 0.02}),
 ]
 
 

@@ -375,7 +375,9 @@ typedef enum lg_optim_kind {
     LG_ADADELTA, /* torch.optim.Adadelta */
     LG_ADAMAX,   /* torch.optim.Adamax */
     LG_RADAM,    /* torch.optim.RAdam (maximize: lossgrad's; 1.13 has none) */
-    LG_RPROP     /* torch.optim.Rprop */
+    LG_RPROP,    /* torch.optim.Rprop */
+    LG_NADAM,    /* torch.optim.NAdam (maximize: lossgrad's; 1.13 has none) */
+    LG_ASGD      /* torch.optim.ASGD */
 } lg_optim_kind;
 
 /* One struct for every kind; lg_optim_opts_default(kind) fills in
@@ -389,20 +391,21 @@ typedef struct lg_optim_opts {
     lg_optim_kind kind;
     double lr; /* SGD: required (no default: lg_optim_opts_default leaves NaN, which
                 * lg_optim_new rejects until it is set); Adam, AdamW, RAdam 1e-3; RMSprop,
-                * Adagrad 1e-2; Adadelta 1; Adamax 2e-3; Rprop 1e-2 (the initial step size).
+                * Adagrad 1e-2; Adadelta 1; Adamax, NAdam 2e-3; Rprop 1e-2 (the initial step
+                * size); ASGD 1e-2.
                 * >= 0 (0 is allowed, as PyTorch: warm-up schedules start there) */
     double weight_decay; /* every kind but Rprop: L2 added to the gradient, default 0;
                           * AdamW: decoupled, p *= 1 - lr wd, default 0.01 */
     /* SGD (and RMSprop's momentum) */
     double momentum, dampening; /* default 0, 0; dampening: SGD only */
     bool nesterov;
-    /* Adam, AdamW (and Adamax, RAdam: betas and eps) */
+    /* Adam, AdamW (and Adamax, RAdam, NAdam: betas and eps) */
     double beta1, beta2; /* default 0.9, 0.999; in [0, 1) */
-    double eps; /* Adam, AdamW, RMSprop, Adamax, RAdam: default 1e-8; Adagrad 1e-10;
+    double eps; /* Adam, AdamW, RMSprop, Adamax, RAdam, NAdam: default 1e-8; Adagrad 1e-10;
                  * Adadelta 1e-6; >= 0 */
     bool amsgrad;
     /* RMSprop */
-    double alpha; /* default 0.99 */
+    double alpha; /* default 0.99; ASGD: the power of eta's decay, default 0.75 */
     bool centered;
     /* Adagrad: lr / (1 + (step - 1) lr_decay); the sum of squares starts at
      * initial_accumulator_value; both default 0, >= 0 */
@@ -412,6 +415,12 @@ typedef struct lg_optim_opts {
      * sign, etaminus (0.5) where it flips, 0 < etaminus < 1 < etaplus,
      * clamped to [step_size_min, step_size_max] (1e-6, 50) */
     double etaminus, etaplus, step_size_min, step_size_max;
+    double momentum_decay; /* NAdam: default 4e-3, finite and >= 0 */
+    /* ASGD: eta = lr / (1 + lambd lr step)^alpha, p *= 1 - lambd eta, averaging
+     * from step t0 on; lambd 1e-4 and t0 1e6 by default, finite and >= 0.
+     * NAdam's mu_product and ASGD's eta and mu are kept in double (PyTorch:
+     * the default dtype, usually float32) */
+    double lambd, t0;
     bool maximize; /* every kind: ascend the objective (the gradient negated), default false */
     /* Which parameters: NULL/0 means every parameter of the ctx now. */
     lg_tensor *const *params;

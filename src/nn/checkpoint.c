@@ -64,9 +64,10 @@ static bool check_opt_param(lg_ctx *ctx, const lg_optim *opt, int i)
 }
 
 /* One entry: parameter p itself (slot NULL) or its optimizer state named
- * slot ("step": the count); the name is formatted into scratch. */
+ * slot ("step": the count; scalar: a 0-d F64 of per-parameter scalar
+ * state); the name is formatted into scratch. */
 static bool add_entry(lg_ctx *ctx, lgC_arena *scratch, lgN_entry *e, lg_tensor *p, const char *slot,
-                      const void *src)
+                      const void *src, bool scalar)
 {
     const char *pname = lg_tensor_name(p);
     size_t len = strlen(LGN_OPT_PREFIX) + strlen(pname) + (slot ? strlen(slot) + 1 : 0) + 1;
@@ -79,8 +80,8 @@ static bool add_entry(lg_ctx *ctx, lgC_arena *scratch, lgN_entry *e, lg_tensor *
         snprintf(name, len, "%s", pname);
     bool is_step = slot && !strcmp(slot, "step");
     *e = (lgN_entry){ .name = name, .src = src };
-    e->dt = is_step ? LG_I64 : lg_tensor_dtype(p);
-    e->ndim = is_step ? 0 : lg_tensor_ndim(p);
+    e->dt = is_step ? LG_I64 : scalar ? LG_F64 : lg_tensor_dtype(p);
+    e->ndim = is_step || scalar ? 0 : lg_tensor_ndim(p);
     memcpy(e->shape, lg_tensor_shape(p), (size_t)e->ndim * sizeof(int64_t));
     return true;
 }
@@ -94,7 +95,7 @@ static int collect(lg_ctx *ctx, const lg_optim *opt, lgC_arena *scratch, lgN_ent
         lg_tensor *p = stored_at(ctx, i);
         if (!check_param_name(ctx, i, lg_tensor_name(p)))
             return -1;
-        if (es && !add_entry(ctx, scratch, &es[n], p, NULL, lg_tensor_data(p)))
+        if (es && !add_entry(ctx, scratch, &es[n], p, NULL, lg_tensor_data(p), false))
             return -1;
         n++;
     }
@@ -107,7 +108,16 @@ static int collect(lg_ctx *ctx, const lg_optim *opt, lgC_arena *scratch, lgN_ent
                 continue;
             const char *slot = is_step ? "step" : lgN_slot_name(opt, s);
             const void *src = is_step ? (const void *)&opt->steps[i] : opt->slot[s][i];
-            if (es && !add_entry(ctx, scratch, &es[n], opt->params[i], slot, src))
+            if (es && !add_entry(ctx, scratch, &es[n], opt->params[i], slot, src, false))
+                return -1;
+            n++;
+        }
+        /* scalar state, once the parameter has been updated (its first slot made) */
+        for (int s = 0; s < LGN_SCALARS && opt->slot[0][i]; s++) {
+            if (!lgN_scalar_name(opt, s))
+                continue;
+            if (es && !add_entry(ctx, scratch, &es[n], opt->params[i], lgN_scalar_name(opt, s),
+                                 &opt->scalar[s][i], true))
                 return -1;
             n++;
         }

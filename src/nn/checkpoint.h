@@ -26,7 +26,7 @@
 #define LGN_MAX_HEADER ((uint64_t)100 << 20) /* 100 MiB of JSON is not a checkpoint */
 
 /* What a loaded tensor is for. */
-typedef enum lgN_role { LGN_SKIP, LGN_PARAM, LGN_SLOT, LGN_STEP } lgN_role;
+typedef enum lgN_role { LGN_SKIP, LGN_PARAM, LGN_SLOT, LGN_STEP, LGN_SCALAR } lgN_role;
 
 /* One tensor of a file. */
 typedef struct lgN_entry {
@@ -38,7 +38,8 @@ typedef struct lgN_entry {
     const void *src;     /* saving: the bytes to write */
     lgN_role role;       /* loading: */
     lg_tensor *param;
-    int opt_index, slot; /* SLOT and STEP: the parameter's index in opt; SLOT: its slot */
+    int opt_index, slot; /* SLOT, STEP, SCALAR: the parameter's index in opt; SLOT, SCALAR:
+                          * which */
     uint8_t *staged;     /* the file's bytes, read before anything is written */
     void *dst;
     bool fresh; /* dst is a slot allocated by this load */
@@ -46,9 +47,9 @@ typedef struct lgN_entry {
 
 static inline const char *lgN_kind_name(int kind)
 {
-    static const char *const names[LGN_KINDS] = { "sgd",     "adam",     "adamw",
-                                                  "rmsprop", "adagrad",  "adadelta",
-                                                  "adamax",  "radam",    "rprop" };
+    static const char *const names[LGN_KINDS] = { "sgd",    "adam",     "adamw", "rmsprop",
+                                                  "adagrad", "adadelta", "adamax", "radam",
+                                                  "rprop",  "nadam",    "asgd" };
     return names[kind];
 }
 

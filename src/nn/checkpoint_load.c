@@ -300,7 +300,7 @@ static lg_status parse_optim(loader *L, const cJSON *kind, const cJSON *lr)
     if (L->kind < 0)
         return fail(L, LG_ERR_VALUE,
                     "metadata optim = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
-                    "adadelta, adamax, radam or rprop",
+                    "adadelta, adamax, radam, rprop, nadam or asgd",
                     kind->valuestring);
     if (!parse_decimal(lr->valuestring, &L->lr) || L->lr < 0)
         return fail(L, LG_ERR_VALUE, "metadata optim_lr = '%.40s' is not a finite number >= 0",
@@ -512,6 +512,14 @@ static lg_status bind_optim(loader *L, entry *e)
                 e->slot = s;
                 return check_like(L, e, e->param);
             }
+        for (int s = 0; s < LGN_SCALARS; s++)
+            if (lgN_scalar_name(opt, s) && !strcmp(lgN_scalar_name(opt, s), leaf + 1)) {
+                e->role = LGN_SCALAR;
+                e->slot = s;
+                if (e->dt != LG_F64 || e->ndim != 0)
+                    return fail(L, LG_ERR_SHAPE, "tensor '%s' must be a 0-d F64", e->name);
+                return LG_OK;
+            }
         return fail(L, LG_ERR_VALUE, "tensor '%s': an %s optimizer has no state '%.40s'", e->name,
                     lgN_kind_name(opt->kind), leaf + 1);
     }
@@ -579,6 +587,22 @@ static lg_status check_complete(loader *L)
         if (!found)
             return fail(L, LG_ERR_VALUE, "has no optimizer state for opt's parameter '%s'",
                         lg_tensor_name(L->opt->params[i]));
+        /* a parameter with state has its scalar state too (NAdam, ASGD) */
+        bool state = false;
+        for (int j = 0; j < L->n && !state; j++)
+            state = L->es[j].role == LGN_SLOT && L->es[j].slot == 0 && L->es[j].opt_index == i;
+        for (int s = 0; state && s < LGN_SCALARS; s++) {
+            if (!lgN_scalar_name(L->opt, s))
+                continue;
+            found = false;
+            for (int j = 0; j < L->n && !found; j++)
+                found = L->es[j].role == LGN_SCALAR && L->es[j].slot == s &&
+                        L->es[j].opt_index == i;
+            if (!found)
+                return fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
+                            lgN_kind_name(L->opt->kind), lg_tensor_name(L->opt->params[i]),
+                            lgN_scalar_name(L->opt, s));
+        }
     }
     return LG_OK;
 }
@@ -650,6 +674,13 @@ static lg_status check_steps(loader *L)
 {
     for (int i = 0; i < L->n; i++) {
         int64_t v;
+        if (L->es[i].role == LGN_SCALAR) {
+            double d;
+            memcpy(&d, L->es[i].staged, sizeof d);
+            if (!isfinite(d))
+                return fail(L, LG_ERR_VALUE, "tensor '%s' = %g is not finite", L->es[i].name, d);
+            continue;
+        }
         if (L->es[i].role != LGN_STEP)
             continue;
         memcpy(&v, L->es[i].staged, sizeof v);
@@ -670,6 +701,8 @@ static lg_status prepare_slots(loader *L)
         entry *e = &L->es[i];
         if (e->role == LGN_STEP)
             e->dst = &L->opt->steps[e->opt_index];
+        if (e->role == LGN_SCALAR)
+            e->dst = &L->opt->scalar[e->slot][e->opt_index];
         if (e->role != LGN_SLOT)
             continue;
         void **slot = &L->opt->slot[e->slot][e->opt_index];

@@ -23,7 +23,19 @@ static const char *const slot_names[][LGN_SLOTS] = {
     [LG_ADAMAX] = { "exp_avg", "exp_inf", NULL },
     [LG_RADAM] = { "exp_avg", "exp_avg_sq", NULL },
     [LG_RPROP] = { "prev", "step_size", NULL },
+    [LG_NADAM] = { "exp_avg", "exp_avg_sq", NULL },
+    [LG_ASGD] = { "ax", NULL, NULL },
 };
+
+static const char *const scalar_names[][LGN_SCALARS] = {
+    [LG_NADAM] = { "mu_product", NULL },
+    [LG_ASGD] = { "eta", "mu" },
+};
+
+const char *lgN_scalar_name(const lg_optim *o, int s)
+{
+    return scalar_names[o->kind][s];
+}
 
 const char *lgN_slot_name(const lg_optim *o, int s)
 {
@@ -47,7 +59,8 @@ void *lgN_slot(lg_optim *o, int i, int s)
 
 static const char *const kind_names[LGN_KINDS] = { "LG_SGD",      "LG_ADAM",    "LG_ADAMW",
                                                    "LG_RMSPROP",  "LG_ADAGRAD", "LG_ADADELTA",
-                                                   "LG_ADAMAX",   "LG_RADAM",   "LG_RPROP" };
+                                                   "LG_ADAMAX",   "LG_RADAM",   "LG_RPROP",
+                                                   "LG_NADAM",    "LG_ASGD" };
 
 lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 {
@@ -66,6 +79,10 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
         o.lr = 1e-2, o.etaminus = 0.5, o.etaplus = 1.2, o.step_size_min = 1e-6;
         o.step_size_max = 50;
         break;
+    case LG_NADAM:
+        o.lr = 2e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8, o.momentum_decay = 4e-3;
+        break;
+    case LG_ASGD: o.lr = 1e-2, o.lambd = 1e-4, o.alpha = 0.75, o.t0 = 1e6; break;
     }
     return o;
 }
@@ -75,7 +92,7 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 #define K(k) (1u << (k))
 #define ALL ((1u << LGN_KINDS) - 1)
 #define ADAMS (K(LG_ADAM) | K(LG_ADAMW))
-#define BETAS (ADAMS | K(LG_ADAMAX) | K(LG_RADAM))
+#define BETAS (ADAMS | K(LG_ADAMAX) | K(LG_RADAM) | K(LG_NADAM))
 #define EPS (BETAS | K(LG_RMSPROP) | K(LG_ADAGRAD) | K(LG_ADADELTA))
 static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_optim_opts, lr,
@@ -90,7 +107,8 @@ static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_optim_opts, beta2, "0.999"), BETAS, BETAS },
     { LGC_FIELD(lg_optim_opts, eps, "1e-8; Adagrad 1e-10; Adadelta 1e-6"), EPS, EPS },
     { LGC_FIELD(lg_optim_opts, amsgrad, "false"), ADAMS, 0 },
-    { LGC_FIELD(lg_optim_opts, alpha, "0.99"), K(LG_RMSPROP), K(LG_RMSPROP) },
+    { LGC_FIELD(lg_optim_opts, alpha, "0.99 (RMSprop), 0.75 (ASGD)"), K(LG_RMSPROP) | K(LG_ASGD),
+      K(LG_RMSPROP) | K(LG_ASGD) },
     { LGC_FIELD(lg_optim_opts, centered, "false"), K(LG_RMSPROP), 0 },
     { LGC_FIELD(lg_optim_opts, lr_decay, "0"), K(LG_ADAGRAD), 0 },
     { LGC_FIELD(lg_optim_opts, initial_accumulator_value, "0"), K(LG_ADAGRAD), 0 },
@@ -99,6 +117,9 @@ static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_optim_opts, etaplus, "1.2"), K(LG_RPROP), K(LG_RPROP) },
     { LGC_FIELD(lg_optim_opts, step_size_min, "1e-6"), K(LG_RPROP), K(LG_RPROP) },
     { LGC_FIELD(lg_optim_opts, step_size_max, "50"), K(LG_RPROP), K(LG_RPROP) },
+    { LGC_FIELD(lg_optim_opts, momentum_decay, "4e-3"), K(LG_NADAM), K(LG_NADAM) },
+    { LGC_FIELD(lg_optim_opts, lambd, "1e-4"), K(LG_ASGD), K(LG_ASGD) },
+    { LGC_FIELD(lg_optim_opts, t0, "1e6"), K(LG_ASGD), K(LG_ASGD) },
     { LGC_FIELD(lg_optim_opts, maximize, "false"), ALL, 0 },
 };
 #undef K
@@ -169,6 +190,12 @@ static bool validate(lg_ctx *ctx, const char *who, const lg_optim_opts *o)
         bad = "step_size_min", v = o->step_size_min, rule = "finite and >= 0";
     else if (!(isfinite(o->step_size_max) && o->step_size_max >= o->step_size_min))
         bad = "step_size_max", v = o->step_size_max, rule = "finite and >= step_size_min";
+    else if (!(isfinite(o->momentum_decay) && o->momentum_decay >= 0))
+        bad = "momentum_decay", v = o->momentum_decay, rule = "finite and >= 0";
+    else if (!(isfinite(o->lambd) && o->lambd >= 0))
+        bad = "lambd", v = o->lambd, rule = "finite and >= 0";
+    else if (!(isfinite(o->t0) && o->t0 >= 0))
+        bad = "t0", v = o->t0, rule = "finite and >= 0";
     if (bad) {
         if (o->kind == LG_SGD && bad[0] == 'l' && isnan(v))
             lgC_error(ctx, LG_ERR_VALUE,
@@ -205,6 +232,9 @@ static lgN_hyper hyper_of(const lg_optim_opts *o)
                         .etaplus = o->etaplus,
                         .step_size_min = o->step_size_min,
                         .step_size_max = o->step_size_max,
+                        .momentum_decay = o->momentum_decay,
+                        .lambd = o->lambd,
+                        .t0 = o->t0,
                         .maximize = o->maximize };
 }
 
@@ -348,6 +378,9 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
     for (int s = 0; s < LGN_SLOTS; s++)
         if (!(opt->slot[s] = lgC_palloc(ctx, (size_t)n * sizeof(void *), who)))
             return NULL;
+    for (int s = 0; s < LGN_SCALARS; s++)
+        if (!(opt->scalar[s] = lgC_palloc(ctx, (size_t)n * sizeof(double), who)))
+            return NULL;
     if (!gather_params(ctx, o, params, group, n))
         return NULL;
     opt->ctx = ctx;
@@ -380,6 +413,7 @@ typedef struct update_job {
     bool f32, fresh;
     double step_size, bc2_sqrt; /* Adam's, for this step */
     double step;                /* the update count, this one included */
+    double sc[4];               /* NAdam: the two step sizes; ASGD: eta, mu */
 } update_job;
 
 static void update_range(void *arg, int64_t lo, int64_t hi)
@@ -415,6 +449,18 @@ static void update_range(void *arg, int64_t lo, int64_t hi)
         else
             more_f64(o, j->kind, p, g, s[0], s[1], n, j->step, j->fresh);
         break;
+    case LG_NADAM:
+        if (j->f32)
+            nadam_f32(o, p, g, s[0], s[1], n, j->step, j->sc[0], j->sc[1]);
+        else
+            nadam_f64(o, p, g, s[0], s[1], n, j->step, j->sc[0], j->sc[1]);
+        break;
+    case LG_ASGD:
+        if (j->f32)
+            asgd_f32(o, p, g, s[0], n, j->sc[0], j->sc[1], j->fresh);
+        else
+            asgd_f64(o, p, g, s[0], n, j->sc[0], j->sc[1], j->fresh);
+        break;
     default: /* exp_avg, exp_avg_sq, max_exp_avg_sq */
         if (j->f32)
             adam_f32(o, j->kind == LG_ADAMW, p, g, s[0], s[1], s[2], n, j->step_size, j->bc2_sqrt);
@@ -437,7 +483,9 @@ static void slots_used(const lg_optim *opt, int i, bool use[LGN_SLOTS])
     case LG_ADADELTA:
     case LG_ADAMAX:
     case LG_RADAM:
-    case LG_RPROP: use[0] = use[1] = true; break;
+    case LG_RPROP:
+    case LG_NADAM: use[0] = use[1] = true; break;
+    case LG_ASGD: use[0] = true; break;
     default: use[0] = use[1] = true, use[2] = o->amsgrad; break;
     }
 }
@@ -458,7 +506,25 @@ static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f
     slots_used(o, i, use);
     for (int k = 0; k < LGN_SLOTS; k++)
         j.s[k] = use[k] ? o->slot[k][i] : NULL;
+    double *s0 = &o->scalar[0][i], *s1 = &o->scalar[1][i];
+    if (o->kind == LG_NADAM) { /* PyTorch's mu, mu_next and mu_product (from 1) */
+        double step = j.step, md = h->momentum_decay;
+        double mu = h->beta1 * (1. - 0.5 * pow(0.96, step * md));
+        double mu_next = h->beta1 * (1. - 0.5 * pow(0.96, (step + 1) * md));
+        *s0 = (j.fresh ? 1.0 : *s0) * mu;
+        double next = *s0 * mu * mu_next;
+        j.sc[0] = -h->lr * (1. - mu) / (1. - *s0);
+        j.sc[1] = -h->lr * mu_next / (1. - next);
+    } else if (o->kind == LG_ASGD) { /* eta and mu as the step found them */
+        if (j.fresh)
+            *s0 = h->lr, *s1 = 1;
+        j.sc[0] = *s0, j.sc[1] = *s1;
+    }
     lgC_parallel(o->ctx, n, n, update_range, &j);
+    if (o->kind == LG_ASGD) { /* the next step's */
+        *s0 = h->lr / pow(1 + h->lambd * h->lr * j.step, h->alpha);
+        *s1 = 1 / fmax(1, j.step - h->t0);
+    }
     if (j.s[0]) /* SGD: a buffer made in this step starts as the update (PyTorch's clone);
                  * Adagrad, Rprop: their first state is filled in the first update */
         o->fresh[i] = false;
@@ -557,7 +623,7 @@ static bool has_hyper(const lg_optim *o, lg_optim_hyper h)
     case LG_HYPER_MOMENTUM: return o->kind == LG_SGD || o->kind == LG_RMSPROP;
     case LG_HYPER_BETA1:
         return o->kind == LG_ADAM || o->kind == LG_ADAMW || o->kind == LG_ADAMAX ||
-               o->kind == LG_RADAM;
+               o->kind == LG_RADAM || o->kind == LG_NADAM;
     }
     return false;
 }

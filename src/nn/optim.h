@@ -5,13 +5,14 @@
 #include "nn.h"
 
 #define LGN_SLOTS 3
-#define LGN_KINDS 9 /* lg_optim_kind's values */
+#define LGN_KINDS 11 /* lg_optim_kind's values */
+#define LGN_SCALARS 2 /* per-parameter scalar state: NAdam's mu_product, ASGD's eta and mu */
 
 /* One parameter group's hyper-parameters (PyTorch's param_groups[g]). */
 typedef struct lgN_hyper {
     double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
     double lr_decay, initial_accumulator_value, rho, etaminus, etaplus, step_size_min,
-        step_size_max;
+        step_size_max, momentum_decay, lambd, t0;
     bool nesterov, amsgrad, centered, maximize;
 } lgN_hyper;
 
@@ -28,10 +29,13 @@ struct lg_optim {
     int64_t *steps;
     bool *fresh; /* SGD: the momentum buffer holds nothing yet (PyTorch's None) */
     void **slot[LGN_SLOTS];
+    double *scalar[LGN_SCALARS]; /* per parameter (lgN_scalar_name) */
 };
 
 /* Slot names for a kind ("exp_avg", ...); NULL where the slot is unused. */
 LG_HIDDEN const char *lgN_slot_name(const lg_optim *o, int s);
+/* Scalar state names for opt's kind ("mu_product", ...); NULL if unused. */
+LG_HIDDEN const char *lgN_scalar_name(const lg_optim *o, int s);
 /* Allocates (zeroed) slot s of parameter i if it is not there yet. */
 LG_HIDDEN void *lgN_slot(lg_optim *o, int i, int s);
 

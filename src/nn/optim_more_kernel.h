@@ -1,10 +1,10 @@
-/* optim_more_kernel.h: the Adagrad, Adadelta, Adamax, RAdam and Rprop
- * updates of optim.c for one element type, included twice by
+/* optim_more_kernel.h: the Adagrad, Adadelta, Adamax, RAdam, Rprop, NAdam
+ * and ASGD updates of optim.c for one element type, included twice by
  * core/instantiate.h (T float with FN suffix f32, T double with f64).
  *
  * As optim_kernel.h: T's arithmetic in the order of PyTorch 1.13's
  * single-tensor loops (torch/optim/adagrad.py, adadelta.py, adamax.py,
- * radam.py, rprop.py), each Python scalar rounded to T once where PyTorch
+ * radam.py, rprop.py, nadam.py, asgd.py), each Python scalar rounded to T once where PyTorch
  * hands it to a tensor op, the gradient read as sg g (sg = -1 under
  * maximize). These loops test their options inside: they are not the hot
  * path of any bench case, and each is still one pass over the parameter. */
@@ -127,6 +127,48 @@ static void FN(rprop)(const lgN_hyper *o, T *restrict p, const T *restrict g, T 
         T sign = d > 0 ? (T)1 : d < 0 ? (T)-1 : d == 0 ? (T)0 : d;
         p[j] = (T)(p[j] + (T)(-1) * sign * z);
         prev[j] = d;
+    }
+}
+
+/* NAdam: m, v as Adam's; denom = sqrt(v / (1 - b2^t)) + eps; p += c1 d /
+ * denom, then p += c2 m / denom, c1 = -lr (1 - mu) / (1 - mu_product) and
+ * c2 = -lr mu_next / (1 - mu_product mu_next) (optim.c's update). */
+static void FN(nadam)(const lgN_hyper *o, T *restrict p, const T *restrict g, T *restrict m,
+                      T *restrict v, int64_t n, double step, double c1, double c2)
+{
+    const T sg = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, eps = (T)o->eps;
+    const T b1 = (T)o->beta1, b1c = (T)(1 - o->beta1), b2 = (T)o->beta2,
+            b2c = (T)(1 - o->beta2);
+    const T bc2 = (T)(1 - pow(o->beta2, step)), t1 = (T)c1, t2 = (T)c2;
+    const bool WD = o->weight_decay != 0;
+    for (int64_t j = 0; j < n; j++) {
+        T gj = sg * g[j];
+        T d = WD ? (T)(gj + wd * p[j]) : gj;
+        T mj = (T)(m[j] * b1 + b1c * d);
+        T vj = (T)(v[j] * b2 + (T)(b2c * d) * d);
+        m[j] = mj, v[j] = vj;
+        T denom = (T)(FN(sqrt_t)((T)(vj / bc2)) + eps);
+        T pj = (T)(p[j] + t1 * (T)(d / denom));
+        p[j] = (T)(pj + t2 * (T)(mj / denom));
+    }
+}
+
+/* ASGD: p *= 1 - lambd eta; p -= eta d; ax += (p - ax) mu, or ax = p when
+ * mu is 1 (eta, mu: the state before this step). */
+static void FN(asgd)(const lgN_hyper *o, T *restrict p, const T *restrict g, T *restrict ax,
+                     int64_t n, double eta, double mu, bool fresh)
+{
+    const T sg = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay;
+    const T shrink = (T)(1 - o->lambd * eta), neta = (T)(-eta), tmu = (T)mu;
+    const bool WD = o->weight_decay != 0;
+    (void)fresh; /* ax starts at zero, as PyTorch's */
+    for (int64_t j = 0; j < n; j++) {
+        T gj = sg * g[j];
+        T d = WD ? (T)(gj + wd * p[j]) : gj;
+        T pj = (T)(p[j] * shrink);
+        pj = (T)(pj + neta * d);
+        p[j] = pj;
+        ax[j] = mu != 1 ? (T)(ax[j] + (T)((T)(pj - ax[j]) * tmu)) : pj;
     }
 }
 
