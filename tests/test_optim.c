@@ -11,8 +11,9 @@
 
 static lg_optim_kind kind_of(const ncase *c)
 {
-    static const char *const names[] = { "sgd",     "adam",     "adamw",  "rmsprop", "adagrad",
-                                         "adadelta", "adamax", "radam",  "rprop",   "nadam", "asgd" };
+    static const char *const names[] = { "sgd",     "adam",     "adamw",  "rmsprop",
+                                         "adagrad", "adadelta", "adamax", "radam",
+                                         "rprop",   "nadam",    "asgd" };
     const char *k = key(c, "optim");
     for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
         if (!strcmp(k, names[i]))
@@ -42,15 +43,24 @@ static void apply_keys(const ncase *c, const char *pre, lg_optim_opts *o)
                                          "momentum_decay",
                                          "lambd",
                                          "t0" };
-    double *d[] = { &o->lr,       &o->weight_decay,
-                    &o->momentum, &o->dampening,
-                    &o->beta1,    &o->beta2,
-                    &o->eps,      &o->alpha,
-                    &o->lr_decay, &o->initial_accumulator_value,
-                    &o->rho,      &o->etaminus,
-                    &o->etaplus,  &o->step_size_min,
-                    &o->step_size_max, &o->momentum_decay,
-                    &o->lambd,         &o->t0 };
+    double *d[] = { &o->lr,
+                    &o->weight_decay,
+                    &o->momentum,
+                    &o->dampening,
+                    &o->beta1,
+                    &o->beta2,
+                    &o->eps,
+                    &o->alpha,
+                    &o->lr_decay,
+                    &o->initial_accumulator_value,
+                    &o->rho,
+                    &o->etaminus,
+                    &o->etaplus,
+                    &o->step_size_min,
+                    &o->step_size_max,
+                    &o->momentum_decay,
+                    &o->lambd,
+                    &o->t0 };
     static const char *const bkeys[] = { "nesterov", "amsgrad", "centered", "maximize" };
     bool *b[] = { &o->nesterov, &o->amsgrad, &o->centered, &o->maximize };
     char k[64];
@@ -102,9 +112,9 @@ static void take_step(const ncase *c, run *r, lg_dtype dt, int s, bool check)
 {
     lg_ctx *ctx = r->ctx;
     lg_tensor *X = make(ctx, find(c, "X"), dt), *Y = make(ctx, find(c, "Y"), dt);
-    lg_tensor *loss = lg_mean(
-        ctx, lg_square(ctx, lg_sub(ctx, lg_add(ctx, lg_matmul(ctx, X, r->W), r->b), Y)), 0, NULL,
-        false);
+    lg_tensor *loss =
+        lg_mean(ctx, lg_square(ctx, lg_sub(ctx, lg_add(ctx, lg_matmul(ctx, X, r->W), r->b), Y)), 0,
+                NULL, false);
     lg_tensor *objective = key(c, "objective") ? lg_neg(ctx, loss) : loss;
     cr_assert_eq(lg_backward(ctx, objective), LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
     cr_assert_eq(lg_optim_step(r->opt), LG_OK);
@@ -208,9 +218,9 @@ Test(optim, checkpoint_group_count_must_match)
     lg_param_group gs[] = { { &w, 1, NULL }, { &v, 1, NULL } };
     o.groups = gs, o.ngroups = 2;
     lg_optim *two = lg_optim_new(ctx, &o);
-    lg_optim *one = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3,
-                                                        .beta1 = 0.9, .beta2 = 0.999,
-                                                        .eps = 1e-8 });
+    lg_optim *one = lg_optim_new(
+        ctx,
+        &(lg_optim_opts){ .kind = LG_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8 });
     cr_assert(two && one, "%s", lg_ctx_errmsg(ctx));
     cr_assert_eq(lg_optim_set_group_lr(two, 1, 0.5), LG_OK);
     cr_assert_eq(lg_checkpoint_save(ctx, path, two), LG_OK, "%s", lg_ctx_errmsg(ctx));
@@ -258,11 +268,13 @@ Test(optim, group_errors)
     o.groups = (lg_param_group[]){ { ww, 2, NULL } }, o.ngroups = 1;
     EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[0].params[1] is groups[0].params[0] again");
     o.groups = (lg_param_group[]){ { wv, 2, NULL }, { vv, 1, NULL } }, o.ngroups = 2;
-    EXPECT_ERROR(ctx, &o, "groups[1].params[0] is groups[0].params[1] again (a parameter may be "
-                          "in one group only)");
+    EXPECT_ERROR(ctx, &o,
+                 "groups[1].params[0] is groups[0].params[1] again (a parameter may be "
+                 "in one group only)");
     o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &adam } };
-    EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[1].opts->kind = LG_ADAM, expected the "
-                          "optimizer's LG_SGD");
+    EXPECT_ERROR(ctx, &o,
+                 "lg_optim_new: groups[1].opts->kind = LG_ADAM, expected the "
+                 "optimizer's LG_SGD");
     o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &bad } };
     EXPECT_ERROR(ctx, &o, "lg_optim_new: groups[1].opts: lr = -1, expected finite and >= 0");
     o.groups = (lg_param_group[]){ { &w, 1, NULL }, { vv, 1, &with_params } };
@@ -330,5 +342,76 @@ Test(optim, group_errors)
     r = lg_optim_opts_default(LG_RPROP);
     r.weight_decay = 0.1;
     EXPECT_ERROR(ctx, &r, "weight_decay");
+    lg_ctx_free(ctx);
+}
+
+/* Clipping two of three parameters' gradients (A and C; B's untouched)
+ * against torch.nn.utils.clip_grad_norm_ / clip_grad_value_. */
+Test(optim, clipping_a_list_matches_pytorch)
+{
+    nfile nf = read_nfile("clip.txt");
+    cr_assert_geq(nf.ncases, 8);
+    for (int i = 0; i < nf.ncases; i++) {
+        const ncase *c = &nf.cases[i];
+        lg_ctx *ctx = test_ctx(1);
+        lg_tensor *p[3];
+        for (int k = 0; k < 3; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "grad%d", k);
+            const ntensor *g = find(c, name);
+            p[k] = lg_param_new(ctx, name, LG_F64, g->ndim, g->shape);
+            /* the gradient: d/dp sum(p * g) */
+            lg_tensor *w = make(ctx, g, LG_F64);
+            cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_mul(ctx, p[k], w), 0, NULL, false)),
+                         LG_OK);
+            lg_step_end(ctx);
+        }
+        lg_tensor *two[] = { p[0], p[2] };
+        if (key(c, "value")) {
+            cr_assert_eq(lg_clip_grad_value_of(ctx, 2, two, keyd(c, "value", 0)), LG_OK);
+        } else {
+            double total = lg_clip_grad_norm_of(ctx, 2, two, keyd(c, "max_norm", 0),
+                                                keyd(c, "norm_type", 0), true);
+            const ntensor *want = find(c, "total");
+            cr_assert(fabs(total - want->v[0]) <= 1e-12 * fabs(want->v[0]),
+                      "%s: total %.17g, want %.17g", c->id, total, want->v[0]);
+        }
+        for (int k = 0; k < 3; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "clipped%d", k);
+            expect_fixture(lg_tensor_grad(p[k]), find(c, name), LG_F64, c->id, name);
+        }
+        lg_ctx_free(ctx);
+    }
+    free_nfile(&nf);
+}
+
+Test(optim, clipping_errors)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *w = lg_param_new(ctx, "w", LG_F64, 1, SHAPE(2));
+    double inf[2] = { INFINITY, 1 };
+    lg_tensor *g = lg_tensor_from(ctx, LG_F64, inf, 1, SHAPE(2));
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_mul(ctx, w, g), 0, NULL, false)), LG_OK);
+    lg_step_end(ctx);
+    lg_tensor *ws[] = { w, w };
+    cr_assert(isnan(lg_clip_grad_norm_of(ctx, 1, ws, 1.0, 2.0, true)));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_clip_grad_norm_of: the total norm of order 2 of the "
+                                         "gradients is inf (error_if_nonfinite)"),
+              "%s", lg_ctx_errmsg(ctx));
+    const double *gv = lg_tensor_data(lg_tensor_grad(w));
+    cr_assert(isinf(gv[0]) && gv[1] == 1, "nothing scaled");
+    lg_ctx_clear_error(ctx);
+    cr_assert(isinf(lg_clip_grad_norm_of(ctx, 1, ws, 1.0, 2.0, false)), "PyTorch's default");
+    cr_assert(isnan(lg_clip_grad_norm_of(ctx, 2, ws, 1.0, 2.0, false)));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "params[1] is params[0] again"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert(isnan(lg_clip_grad_norm_of(ctx, 1, NULL, 1.0, 2.0, false)));
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "params is NULL"), "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_tensor *notp[] = { lg_tensor_from(ctx, LG_F64, inf, 1, SHAPE(2)) };
+    cr_assert_eq(lg_clip_grad_value_of(ctx, 1, notp, 1.0), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_clip_grad_value_of: params[0] is not a parameter"),
+              "%s", lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Generate lossgrad's optimizer fixtures for parameter groups and maximize
-(tests/fixtures/nn/optim_groups.txt) with PyTorch 1.13.
+(tests/fixtures/nn/optim_groups.txt) and for clipping a list of parameters
+(tests/fixtures/nn/clip.txt) with PyTorch 1.13.
 
     /usr/bin/python3 tools/gen_optim_fixtures.py [--seed N] [--out FILE]
 
@@ -159,16 +160,55 @@ def cases(g):
     return out
 
 
+def clip_cases(g):
+    """torch.nn.utils.clip_grad_norm_ over two of three parameters (A and C;
+    B's gradient is untouched) for several norm types and max norms, and
+    clip_grad_value_ over the same two."""
+    out = []
+    for n, (max_norm, norm_type) in enumerate([(0.5, 2.0), (100.0, 2.0), (0.3, 1.0),
+                                               (0.2, math.inf), (0.4, 3.0), (0.0, 2.0)]):
+        ps = [torch.zeros(3, 4, requires_grad=True), torch.zeros(5, requires_grad=True),
+              torch.zeros(2, 2, requires_grad=True)]
+        grads = [torch.randn(p.shape, generator=g) for p in ps]
+        for p, gr in zip(ps, grads):
+            p.grad = gr.clone()
+        total = torch.nn.utils.clip_grad_norm_([ps[0], ps[2]], max_norm, norm_type)
+        lines = [f"case clip-norm-{n}\n", f"max_norm {fmt(max_norm)}\n",
+                 f"norm_type {fmt(norm_type)}\n"]
+        lines += [tensor_line(f"grad{k}", gr) for k, gr in enumerate(grads)]
+        lines += [tensor_line(f"clipped{k}", p.grad) for k, p in enumerate(ps)]
+        lines += [tensor_line("total", total), "end\n"]
+        out.extend(lines)
+    for n, value in enumerate([0.5, 0.05]):
+        ps = [torch.zeros(3, 4, requires_grad=True), torch.zeros(5, requires_grad=True),
+              torch.zeros(2, 2, requires_grad=True)]
+        grads = [torch.randn(p.shape, generator=g) for p in ps]
+        for p, gr in zip(ps, grads):
+            p.grad = gr.clone()
+        torch.nn.utils.clip_grad_value_([ps[0], ps[2]], value)
+        lines = [f"case clip-value-{n}\n", f"value {fmt(value)}\n"]
+        lines += [tensor_line(f"grad{k}", gr) for k, gr in enumerate(grads)]
+        lines += [tensor_line(f"clipped{k}", p.grad) for k, p in enumerate(ps)]
+        lines.append("end\n")
+        out.extend(lines)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--out", default="tests/fixtures/nn/optim_groups.txt")
+    ap.add_argument("--clip-out", default="tests/fixtures/nn/clip.txt")
     a = ap.parse_args()
     g = torch.Generator().manual_seed(a.seed)
     with open(a.out, "w") as f:
         f.write("lossgrad-nn-fixture 1\n")
         f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
         f.writelines(cases(g))
+    with open(a.clip_out, "w") as f:
+        f.write("lossgrad-nn-fixture 1\n")
+        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
+        f.writelines(clip_cases(g))
 
 
 if __name__ == "__main__":

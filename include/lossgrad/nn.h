@@ -478,6 +478,13 @@ lg_status lg_optim_group_set(lg_optim *opt, int g, lg_optim_hyper h, double v);
 double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type);
 /* Clamps every parameter gradient to [-value, value]. */
 lg_status lg_clip_grad_value(lg_ctx *ctx, double value);
+/* The same over params[0..n) only (each a parameter of the ctx, none
+ * twice): one model's gradients when a ctx holds two. With
+ * error_if_nonfinite a NaN or infinite total norm is LG_ERR_VALUE (NaN
+ * returned, no gradient scaled), as PyTorch's error_if_nonfinite. */
+double lg_clip_grad_norm_of(lg_ctx *ctx, int n, lg_tensor *const *params, double max_norm,
+                            double norm_type, bool error_if_nonfinite);
+lg_status lg_clip_grad_value_of(lg_ctx *ctx, int n, lg_tensor *const *params, double value);
 
 /* ------------------------------------------------------------------ */
 /* Learning-rate schedules, stepped once per epoch (or per step) after   */

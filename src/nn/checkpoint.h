@@ -47,9 +47,9 @@ typedef struct lgN_entry {
 
 static inline const char *lgN_kind_name(int kind)
 {
-    static const char *const names[LGN_KINDS] = { "sgd",    "adam",     "adamw", "rmsprop",
+    static const char *const names[LGN_KINDS] = { "sgd",     "adam",     "adamw",  "rmsprop",
                                                   "adagrad", "adadelta", "adamax", "radam",
-                                                  "rprop",  "nadam",    "asgd" };
+                                                  "rprop",   "nadam",    "asgd" };
     return names[kind];
 }
 

@@ -383,8 +383,8 @@ static lg_status check_group_lrs(loader *L)
                     "single spaces",
                     L->group_lrs);
     if (L->group_lrs && have < 2)
-        return fail(L, LG_ERR_VALUE, "metadata optim_group_lrs holds %d rate(s), expected 2 or more",
-                    have);
+        return fail(L, LG_ERR_VALUE,
+                    "metadata optim_group_lrs holds %d rate(s), expected 2 or more", have);
     if (have != ng)
         return fail(L, LG_ERR_VALUE,
                     "holds the state of an optimizer with %d parameter group(s), but opt has %d",
@@ -539,8 +539,7 @@ static lg_status bind(loader *L, entry *e)
         p = lg_buffer_find(L->ctx, e->name);
     if (!p)
         return fail(L, LG_ERR_VALUE,
-                    "the file has tensor '%s', the model has no such parameter or buffer",
-                    e->name);
+                    "the file has tensor '%s', the model has no such parameter or buffer", e->name);
     e->role = LGN_PARAM;
     e->param = p;
     e->dst = lg_tensor_data(p);
@@ -596,8 +595,8 @@ static lg_status check_complete(loader *L)
                 continue;
             found = false;
             for (int j = 0; j < L->n && !found; j++)
-                found = L->es[j].role == LGN_SCALAR && L->es[j].slot == s &&
-                        L->es[j].opt_index == i;
+                found =
+                    L->es[j].role == LGN_SCALAR && L->es[j].slot == s && L->es[j].opt_index == i;
             if (!found)
                 return fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
                             lgN_kind_name(L->opt->kind), lg_tensor_name(L->opt->params[i]),
@@ -762,8 +761,8 @@ static void commit(loader *L)
 static lg_status load(loader *L)
 {
     static lg_status (*const stages[])(loader *) = {
-        open_regular, read_header,    parse_header, parse_meta,  check_optim_kind,
-        check_group_lrs, parse_entries, check_complete, check_layout, stage_data, check_steps,
+        open_regular,  read_header,    parse_header, parse_meta, check_optim_kind, check_group_lrs,
+        parse_entries, check_complete, check_layout, stage_data, check_steps,
     };
     for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
         lg_status st = stages[i](L);

@@ -57,10 +57,10 @@ void *lgN_slot(lg_optim *o, int i, int s)
     return o->slot[s][i];
 }
 
-static const char *const kind_names[LGN_KINDS] = { "LG_SGD",      "LG_ADAM",    "LG_ADAMW",
-                                                   "LG_RMSPROP",  "LG_ADAGRAD", "LG_ADADELTA",
-                                                   "LG_ADAMAX",   "LG_RADAM",   "LG_RPROP",
-                                                   "LG_NADAM",    "LG_ASGD" };
+static const char *const kind_names[LGN_KINDS] = { "LG_SGD",     "LG_ADAM",    "LG_ADAMW",
+                                                   "LG_RMSPROP", "LG_ADAGRAD", "LG_ADADELTA",
+                                                   "LG_ADAMAX",  "LG_RADAM",   "LG_RPROP",
+                                                   "LG_NADAM",   "LG_ASGD" };
 
 lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 {
@@ -494,9 +494,14 @@ static void slots_used(const lg_optim *opt, int i, bool use[LGN_SLOTS])
 static void update(lg_optim *o, int i, void *p, const void *g, int64_t n, bool f32)
 {
     const lgN_hyper *h = &o->groups[o->group[i]];
-    update_job j = { .o = h, .kind = o->kind, .p = p, .g = g,
-                     .es = f32 ? sizeof(float) : sizeof(double), .f32 = f32,
-                     .fresh = o->fresh[i], .step = (double)o->steps[i] };
+    update_job j = { .o = h,
+                     .kind = o->kind,
+                     .p = p,
+                     .g = g,
+                     .es = f32 ? sizeof(float) : sizeof(double),
+                     .f32 = f32,
+                     .fresh = o->fresh[i],
+                     .step = (double)o->steps[i] };
     if (o->kind == LG_ADAM || o->kind == LG_ADAMW) {
         double step = (double)o->steps[i];
         double bc1 = 1 - pow(h->beta1, step), bc2 = 1 - pow(h->beta2, step);
@@ -599,8 +604,8 @@ double lg_optim_group_lr(const lg_optim *o, int g)
 
 static lg_status bad_group(lg_optim *o, const char *who, int g)
 {
-    return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: g = %d, expected 0 <= g < %d (the groups)", who,
-                      g, o->ngroups);
+    return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: g = %d, expected 0 <= g < %d (the groups)", who, g,
+                      o->ngroups);
 }
 
 lg_status lg_optim_set_group_lr(lg_optim *o, int g, double lr)
@@ -711,29 +716,61 @@ static void scale_by(lg_tensor *g, double coef)
     }
 }
 
-double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
+/* The parameters clipping works on: params[0..n) (each a parameter of
+ * ctx, none twice), or every parameter of ctx when params is NULL. */
+static lg_tensor *clip_param(lg_ctx *ctx, lg_tensor *const *params, int i)
 {
-    if (!ctx || lgC_failed(ctx, "lg_clip_grad_norm"))
+    return params ? params[i] : lg_param_at(ctx, i);
+}
+
+static bool clip_params_ok(lg_ctx *ctx, const char *who, int n, lg_tensor *const *params)
+{
+    if (!params)
+        return true;
+    if (n < 0)
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: n = %d, expected >= 0", who, n);
+    for (int i = 0; i < n; i++) {
+        if (!params[i] || lg_tensor_check(ctx, params[i]) != LG_OK ||
+            !lgC_is_param(ctx, params[i])) {
+            if (lg_ctx_status(ctx) == LG_OK)
+                lgC_error(ctx, LG_ERR_VALUE, "%s: params[%d] is not a parameter (lg_param_new)",
+                          who, i);
+            return false;
+        }
+        for (int j = 0; j < i; j++)
+            if (params[j] == params[i])
+                return lgC_fail(ctx, LG_ERR_VALUE, "%s: params[%d] is params[%d] again", who, i, j);
+    }
+    return true;
+}
+
+static double clip_norm(lg_ctx *ctx, const char *who, int n, lg_tensor *const *params,
+                        double max_norm, double norm_type, bool error_if_nonfinite)
+{
+    if (!ctx || lgC_failed(ctx, who))
         return NAN;
     if (!(max_norm >= 0) || !(norm_type > 0)) {
-        lgC_error(ctx, LG_ERR_VALUE,
-                  "lg_clip_grad_norm: max_norm = %g, norm_type = %g, expected >= 0 and > 0",
-                  max_norm, norm_type);
+        lgC_error(ctx, LG_ERR_VALUE, "%s: max_norm = %g, norm_type = %g, expected >= 0 and > 0",
+                  who, max_norm, norm_type);
         return NAN;
     }
+    if (!clip_params_ok(ctx, who, n, params))
+        return NAN;
+    if (!params)
+        n = lg_param_count(ctx);
     /* total = || (||g_1||, ||g_2||, ...) ||, as PyTorch */
     double total = 0;
-    for (int i = 0; i < lg_param_count(ctx); i++) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(ctx, i));
+    for (int i = 0; i < n; i++) {
+        lg_tensor *g = lg_tensor_grad(clip_param(ctx, params, i));
         if (!g)
             continue;
         double s = 0;
-        int64_t n = lg_tensor_numel(g);
+        int64_t m = lg_tensor_numel(g);
         if (norm_type == 2) { /* the usual case: a vector sum of squares */
-            total += sum_squares(g, n);
+            total += sum_squares(g, m);
             continue;
         }
-        for (int64_t j = 0; j < n; j++) {
+        for (int64_t j = 0; j < m; j++) {
             double v = fabs(lgN_get(g, j));
             if (isinf(norm_type))
                 s = v > s || v != v ? v : s;
@@ -748,29 +785,69 @@ double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
     }
     if (!isinf(norm_type))
         total = pow(total, 1.0 / norm_type);
+    if (error_if_nonfinite && !isfinite(total)) { /* PyTorch's RuntimeError; nothing scaled */
+        lgC_error(ctx, LG_ERR_VALUE,
+                  "%s: the total norm of order %g of the gradients is %g (error_if_nonfinite)", who,
+                  norm_type, total);
+        return NAN;
+    }
     double coef = max_norm / (total + 1e-6);
     if (coef > 1)
         coef = 1;
-    for (int i = 0; coef != 1 && i < lg_param_count(ctx); i++) /* g 1 is g */
-        scale_by(lg_tensor_grad(lg_param_at(ctx, i)), coef);
+    for (int i = 0; coef != 1 && i < n; i++) /* g 1 is g */
+        scale_by(lg_tensor_grad(clip_param(ctx, params, i)), coef);
     return total;
 }
 
-lg_status lg_clip_grad_value(lg_ctx *ctx, double value)
+double lg_clip_grad_norm(lg_ctx *ctx, double max_norm, double norm_type)
+{
+    return clip_norm(ctx, "lg_clip_grad_norm", 0, NULL, max_norm, norm_type, false);
+}
+
+double lg_clip_grad_norm_of(lg_ctx *ctx, int n, lg_tensor *const *params, double max_norm,
+                            double norm_type, bool error_if_nonfinite)
+{
+    static const char who[] = "lg_clip_grad_norm_of";
+    if (ctx && !params && !lgC_failed(ctx, who)) {
+        lgC_error(ctx, LG_ERR_NULL, "%s: params is NULL (lg_clip_grad_norm clips them all)", who);
+        return NAN;
+    }
+    return clip_norm(ctx, who, n, params, max_norm, norm_type, error_if_nonfinite);
+}
+
+static lg_status clip_value(lg_ctx *ctx, const char *who, int n, lg_tensor *const *params,
+                            double value)
 {
     if (!ctx)
         return LG_ERR_NULL;
-    if (lgC_failed(ctx, "lg_clip_grad_value"))
+    if (lgC_failed(ctx, who))
         return LG_ERR_STATE;
     if (!(value >= 0))
-        return lgC_errorf(ctx, LG_ERR_VALUE, "lg_clip_grad_value: value = %g, expected >= 0",
-                          value);
-    for (int i = 0; i < lg_param_count(ctx); i++) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(ctx, i));
+        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: value = %g, expected >= 0", who, value);
+    if (!clip_params_ok(ctx, who, n, params))
+        return ctx->status;
+    if (!params)
+        n = lg_param_count(ctx);
+    for (int i = 0; i < n; i++) {
+        lg_tensor *g = lg_tensor_grad(clip_param(ctx, params, i));
         for (int64_t j = 0; g && j < lg_tensor_numel(g); j++) {
             double v = lgN_get(g, j);
             lgN_set(g, j, v < -value ? -value : (v > value ? value : v));
         }
     }
     return LG_OK;
+}
+
+lg_status lg_clip_grad_value(lg_ctx *ctx, double value)
+{
+    return clip_value(ctx, "lg_clip_grad_value", 0, NULL, value);
+}
+
+lg_status lg_clip_grad_value_of(lg_ctx *ctx, int n, lg_tensor *const *params, double value)
+{
+    static const char who[] = "lg_clip_grad_value_of";
+    if (ctx && !params && !lgC_failed(ctx, who))
+        return lgC_errorf(ctx, LG_ERR_NULL,
+                          "%s: params is NULL (lg_clip_grad_value clips them all)", who);
+    return clip_value(ctx, who, n, params, value);
 }

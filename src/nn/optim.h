@@ -5,7 +5,7 @@
 #include "nn.h"
 
 #define LGN_SLOTS 3
-#define LGN_KINDS 11 /* lg_optim_kind's values */
+#define LGN_KINDS 11  /* lg_optim_kind's values */
 #define LGN_SCALARS 2 /* per-parameter scalar state: NAdam's mu_product, ASGD's eta and mu */
 
 /* One parameter group's hyper-parameters (PyTorch's param_groups[g]). */

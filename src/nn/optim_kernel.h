@@ -102,17 +102,19 @@ LGC_VECTOR_CLONES static void FN(adam)(const lgN_hyper *o, bool adamw, T *restri
     const bool decay = o->weight_decay != 0;
     const T sg = o->maximize ? (T)-1 : (T)1;
     const T b1 = (T)o->beta1, b2 = (T)o->beta2, c = (T)bc2_sqrt, eps_c = (T)(o->eps * bc2_sqrt);
-    const T shrink = (T)(1 - o->lr * o->weight_decay), wd = (T)o->weight_decay,
-            ss = (T)step_size;
+    const T shrink = (T)(1 - o->lr * o->weight_decay), wd = (T)o->weight_decay, ss = (T)step_size;
     const bool SHRINK = adamw && decay, WD = !adamw && decay;
     if (vmax)
         FN(adam_loop)(p, g, m, v, vmax, n, b1, b2, shrink, wd, ss, c, eps_c, sg, SHRINK, WD, true);
     else if (SHRINK)
-        FN(adam_loop)(p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, true, false, false);
+        FN(adam_loop)
+        (p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, true, false, false);
     else if (WD)
-        FN(adam_loop)(p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, false, true, false);
+        FN(adam_loop)
+        (p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, false, true, false);
     else
-        FN(adam_loop)(p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, false, false, false);
+        FN(adam_loop)
+        (p, g, m, v, NULL, n, b1, b2, shrink, wd, ss, c, eps_c, sg, false, false, false);
 }
 
 /* RMSprop: d = g (+ wd p); sq = sq alpha + (1 - alpha) d d; centered:
@@ -121,8 +123,8 @@ LGC_VECTOR_CLONES static void FN(adam)(const lgN_hyper *o, bool adamw, T *restri
  * p -= lr d / avg. */
 static inline __attribute__((always_inline)) void
 FN(rmsprop_loop)(T *restrict p, const T *restrict g, T *restrict sq, T *restrict ga,
-                 T *restrict buf, int64_t n, T lr, T wd, T alpha, T eps, T mom, T sg,
-                 const bool WD, const bool CENTERED, const bool MOM)
+                 T *restrict buf, int64_t n, T lr, T wd, T alpha, T eps, T mom, T sg, const bool WD,
+                 const bool CENTERED, const bool MOM)
 {
     const T ac = (T)(1 - alpha);
     for (int64_t j = 0; j < n; j++) {
@@ -148,9 +150,9 @@ FN(rmsprop_loop)(T *restrict p, const T *restrict g, T *restrict sq, T *restrict
     }
 }
 
-LGC_VECTOR_CLONES static void FN(rmsprop)(const lgN_hyper *o, T *restrict p,
-                                          const T *restrict g, T *restrict sq, T *restrict ga,
-                                          T *restrict buf, int64_t n)
+LGC_VECTOR_CLONES static void FN(rmsprop)(const lgN_hyper *o, T *restrict p, const T *restrict g,
+                                          T *restrict sq, T *restrict ga, T *restrict buf,
+                                          int64_t n)
 {
     const T lr = (T)o->lr, wd = (T)o->weight_decay, alpha = (T)o->alpha, eps = (T)o->eps,
             mom = (T)o->momentum, sg = o->maximize ? (T)-1 : (T)1;

@@ -78,8 +78,7 @@ static void FN(radam)(const lgN_hyper *o, T *restrict p, const T *restrict g, T 
                       T *restrict v, int64_t n, double step)
 {
     const T sg = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, eps = (T)o->eps;
-    const T b1 = (T)o->beta1, b1c = (T)(1 - o->beta1), b2 = (T)o->beta2,
-            b2c = (T)(1 - o->beta2);
+    const T b1 = (T)o->beta1, b1c = (T)(1 - o->beta1), b2 = (T)o->beta2, b2c = (T)(1 - o->beta2);
     const double bc1 = 1 - pow(o->beta1, step), bc2 = 1 - pow(o->beta2, step);
     const double rho_inf = 2 / (1 - o->beta2) - 1;
     const double rho_t = rho_inf - 2 * step * pow(o->beta2, step) / bc2;
@@ -137,8 +136,7 @@ static void FN(nadam)(const lgN_hyper *o, T *restrict p, const T *restrict g, T 
                       T *restrict v, int64_t n, double step, double c1, double c2)
 {
     const T sg = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, eps = (T)o->eps;
-    const T b1 = (T)o->beta1, b1c = (T)(1 - o->beta1), b2 = (T)o->beta2,
-            b2c = (T)(1 - o->beta2);
+    const T b1 = (T)o->beta1, b1c = (T)(1 - o->beta1), b2 = (T)o->beta2, b2c = (T)(1 - o->beta2);
     const T bc2 = (T)(1 - pow(o->beta2, step)), t1 = (T)c1, t2 = (T)c2;
     const bool WD = o->weight_decay != 0;
     for (int64_t j = 0; j < n; j++) {
