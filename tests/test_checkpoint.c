@@ -579,7 +579,7 @@ Test(checkpoint, F8_every_metadata_value_validated, .init = make_dir, .fini = re
                           .s,
                       false, LG_ERR_VALUE,
                       "optim = 'adagradw' is not sgd, adam, adamw, rmsprop, adagrad, adadelta, "
-                      "adamax, radam, rprop, nadam or asgd");
+                      "adamax, radam, rprop, nadam, asgd or lbfgs");
     expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK, "0 0", ",\"optim\":\"adam\"", doubles4, 32).s,
                       false, LG_ERR_VALUE, "has optim without optim_lr");
     expect_load_fails(write_ckpt("m", W_ONLY, RNG_OK + 1, "0 0", "", doubles4, 32).s, false,

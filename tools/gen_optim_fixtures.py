@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Generate lossgrad's optimizer fixtures for parameter groups and maximize
-(tests/fixtures/nn/optim_groups.txt) and for clipping a list of parameters
-(tests/fixtures/nn/clip.txt) with PyTorch 1.13.
+(tests/fixtures/nn/optim_groups.txt), for clipping a list of parameters
+(tests/fixtures/nn/clip.txt) and for LBFGS (tests/fixtures/nn/lbfgs.txt)
+with PyTorch 1.13.
 
     /usr/bin/python3 tools/gen_optim_fixtures.py [--seed N] [--out FILE]
 
@@ -194,11 +195,54 @@ def clip_cases(g):
     return out
 
 
+def lbfgs_cases(g):
+    """torch.optim.LBFGS, 5 calls of step(closure) on mean((X W + b - Y)^2)
+    + 0.1 sum(W^4) (not a quadratic), with and without the strong-Wolfe
+    line search: the parameters and the returned loss after each call."""
+    configs = [dict(), dict(line_search_fn="strong_wolfe"),
+               dict(history_size=3, max_iter=7, line_search_fn="strong_wolfe"),
+               dict(lr=0.5, max_iter=4, tolerance_change=1e-5), dict(max_eval=6, lr=0.8),
+               dict(history_size=2, max_iter=30, line_search_fn="strong_wolfe",
+                    tolerance_grad=1e-4)]
+    out = []
+    for n, kw in enumerate(configs):
+        X = torch.randn(8, 3, generator=g)
+        Y = torch.randn(8, 2, generator=g)
+        W = torch.randn(3, 2, generator=g).requires_grad_(True)
+        b = torch.randn(2, generator=g).requires_grad_(True)
+        W0, b0 = W.detach().clone(), b.detach().clone()
+        opt = torch.optim.LBFGS([W, b], **kw)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((X @ W + b - Y) ** 2).mean() + 0.1 * (W ** 4).sum()
+            loss.backward()
+            return loss
+        trajW, trajb, losses = [], [], []
+        for _ in range(5):
+            losses.append(float(opt.step(closure)))
+            trajW.append(W.detach().clone())
+            trajb.append(b.detach().clone())
+        lines = [f"case lbfgs-{n}\n", "optim lbfgs\n"]
+        for k, v in kw.items():
+            if k == "line_search_fn":
+                lines.append("line_search strong_wolfe\n")
+            else:
+                lines.append(f"{k} {fmt(float(v))}\n")
+        lines += [tensor_line("X", X), tensor_line("Y", Y), tensor_line("W0", W0),
+                  tensor_line("b0", b0), tensor_line("traj.W", torch.stack(trajW)),
+                  tensor_line("traj.b", torch.stack(trajb)),
+                  tensor_line("loss", torch.tensor(losses)), "end\n"]
+        out.extend(lines)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--out", default="tests/fixtures/nn/optim_groups.txt")
     ap.add_argument("--clip-out", default="tests/fixtures/nn/clip.txt")
+    ap.add_argument("--lbfgs-out", default="tests/fixtures/nn/lbfgs.txt")
     a = ap.parse_args()
     g = torch.Generator().manual_seed(a.seed)
     with open(a.out, "w") as f:
@@ -209,6 +253,10 @@ def main():
         f.write("lossgrad-nn-fixture 1\n")
         f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
         f.writelines(clip_cases(g))
+    with open(a.lbfgs_out, "w") as f:
+        f.write("lossgrad-nn-fixture 1\n")
+        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
+        f.writelines(lbfgs_cases(g))
 
 
 if __name__ == "__main__":

@@ -377,8 +377,10 @@ typedef enum lg_optim_kind {
     LG_RADAM,    /* torch.optim.RAdam (maximize: lossgrad's; 1.13 has none) */
     LG_RPROP,    /* torch.optim.Rprop */
     LG_NADAM,    /* torch.optim.NAdam (maximize: lossgrad's; 1.13 has none) */
-    LG_ASGD      /* torch.optim.ASGD */
+    LG_ASGD,     /* torch.optim.ASGD */
+    LG_LBFGS     /* torch.optim.LBFGS: lg_optim_step_closure only, one group */
 } lg_optim_kind;
+typedef enum lg_line_search { LG_LINE_SEARCH_NONE = 0, LG_LINE_SEARCH_STRONG_WOLFE } lg_line_search;
 
 /* One struct for every kind; lg_optim_opts_default(kind) fills in
  * PyTorch 1.13's defaults for that kind (the comments give them). A field
@@ -421,6 +423,15 @@ typedef struct lg_optim_opts {
      * NAdam's mu_product and ASGD's eta and mu are kept in double (PyTorch:
      * the default dtype, usually float32) */
     double lambd, t0;
+    /* LBFGS (lr default 1): up to max_iter (20) iterations a step and
+     * max_eval closure calls (0: max_iter * 5 / 4, PyTorch's None), stopping
+     * when max |g| <= tolerance_grad (1e-7) or a change is below
+     * tolerance_change (1e-9); history_size (100) correction pairs; a
+     * strong-Wolfe line search or a fixed step lr. maximize is not one of
+     * its options (as PyTorch). */
+    int max_iter, max_eval, history_size;
+    double tolerance_grad, tolerance_change;
+    lg_line_search line_search;
     bool maximize; /* every kind: ascend the objective (the gradient negated), default false */
     /* Which parameters: NULL/0 means every parameter of the ctx now. */
     lg_tensor *const *params;
@@ -449,8 +460,18 @@ typedef struct lg_optim lg_optim;
 
 /* Makes an optimizer; its state lives until lg_ctx_free. NULL on error. */
 lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *o);
-/* One update from the current gradients. */
+/* One update from the current gradients (not LBFGS: it needs a closure). */
 lg_status lg_optim_step(lg_optim *opt);
+/* PyTorch's step(closure): closure(ctx, user) zeroes the optimizer's
+ * gradients, builds the loss from the parameters' current values, runs
+ * lg_backward and returns the loss's value (it may end the step with
+ * lg_step_end: parameters and their gradients persist). LBFGS calls it up
+ * to max_eval times; every other kind once, then steps. *loss (if not
+ * NULL) is the first call's value, as PyTorch's return. A closure
+ * returning NaN, or leaving an error on the ctx, ends the step with
+ * LG_ERR_VALUE or that error. */
+typedef double (*lg_closure_fn)(lg_ctx *ctx, void *user);
+lg_status lg_optim_step_closure(lg_optim *opt, lg_closure_fn closure, void *user, double *loss);
 double lg_optim_lr(const lg_optim *opt); /* group 0's */
 /* Sets every group's lr: >= 0 and finite, else LG_ERR_VALUE (unchanged). */
 lg_status lg_optim_set_lr(lg_optim *opt, double lr);

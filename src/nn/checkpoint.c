@@ -270,6 +270,11 @@ lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
         return LG_ERR_STATE;
     if (!path)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
+    if (opt && opt->kind == LG_LBFGS)
+        return lgC_errorf(ctx, LG_ERR_VALUE,
+                          "%s: an LG_LBFGS optimizer's history is not saved in checkpoints: pass "
+                          "opt = NULL to save the parameters",
+                          who);
     if (opt && opt->ctx != ctx)
         return lgC_errorf(ctx, LG_ERR_VALUE, "%s: opt was made with another ctx", who);
     lgC_arena scratch = lgN_scratch();

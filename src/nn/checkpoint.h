@@ -49,7 +49,7 @@ static inline const char *lgN_kind_name(int kind)
 {
     static const char *const names[LGN_KINDS] = { "sgd",     "adam",     "adamw",  "rmsprop",
                                                   "adagrad", "adadelta", "adamax", "radam",
-                                                  "rprop",   "nadam",    "asgd" };
+                                                  "rprop",   "nadam",    "asgd",   "lbfgs" };
     return names[kind];
 }
 

@@ -300,7 +300,7 @@ static lg_status parse_optim(loader *L, const cJSON *kind, const cJSON *lr)
     if (L->kind < 0)
         return fail(L, LG_ERR_VALUE,
                     "metadata optim = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
-                    "adadelta, adamax, radam, rprop, nadam or asgd",
+                    "adadelta, adamax, radam, rprop, nadam, asgd or lbfgs",
                     kind->valuestring);
     if (!parse_decimal(lr->valuestring, &L->lr) || L->lr < 0)
         return fail(L, LG_ERR_VALUE, "metadata optim_lr = '%.40s' is not a finite number >= 0",

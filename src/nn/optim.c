@@ -25,11 +25,13 @@ static const char *const slot_names[][LGN_SLOTS] = {
     [LG_RPROP] = { "prev", "step_size", NULL },
     [LG_NADAM] = { "exp_avg", "exp_avg_sq", NULL },
     [LG_ASGD] = { "ax", NULL, NULL },
+    [LG_LBFGS] = { NULL, NULL, NULL },
 };
 
 static const char *const scalar_names[][LGN_SCALARS] = {
     [LG_NADAM] = { "mu_product", NULL },
     [LG_ASGD] = { "eta", "mu" },
+    [LG_LBFGS] = { NULL, NULL },
 };
 
 const char *lgN_scalar_name(const lg_optim *o, int s)
@@ -60,7 +62,7 @@ void *lgN_slot(lg_optim *o, int i, int s)
 static const char *const kind_names[LGN_KINDS] = { "LG_SGD",     "LG_ADAM",    "LG_ADAMW",
                                                    "LG_RMSPROP", "LG_ADAGRAD", "LG_ADADELTA",
                                                    "LG_ADAMAX",  "LG_RADAM",   "LG_RPROP",
-                                                   "LG_NADAM",   "LG_ASGD" };
+                                                   "LG_NADAM",   "LG_ASGD",    "LG_LBFGS" };
 
 lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
 {
@@ -83,6 +85,10 @@ lg_optim_opts lg_optim_opts_default(lg_optim_kind kind)
         o.lr = 2e-3, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8, o.momentum_decay = 4e-3;
         break;
     case LG_ASGD: o.lr = 1e-2, o.lambd = 1e-4, o.alpha = 0.75, o.t0 = 1e6; break;
+    case LG_LBFGS:
+        o.lr = 1, o.max_iter = 20, o.tolerance_grad = 1e-7, o.tolerance_change = 1e-9;
+        o.history_size = 100;
+        break;
     }
     return o;
 }
@@ -99,7 +105,8 @@ static const lgC_kfield fields[] = {
                 "1e-3 (Adam, AdamW, RAdam), 1e-2 (RMSprop, Adagrad, Rprop), 1 (Adadelta), "
                 "2e-3 (Adamax), none (SGD)"),
       ALL, ALL },
-    { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL & ~K(LG_RPROP), K(LG_ADAMW) },
+    { LGC_FIELD(lg_optim_opts, weight_decay, "0.01 for AdamW"), ALL & ~(K(LG_RPROP) | K(LG_LBFGS)),
+      K(LG_ADAMW) },
     { LGC_FIELD(lg_optim_opts, momentum, "0"), K(LG_SGD) | K(LG_RMSPROP), 0 },
     { LGC_FIELD(lg_optim_opts, dampening, "0"), K(LG_SGD), 0 },
     { LGC_FIELD(lg_optim_opts, nesterov, "false"), K(LG_SGD), 0 },
@@ -120,7 +127,13 @@ static const lgC_kfield fields[] = {
     { LGC_FIELD(lg_optim_opts, momentum_decay, "4e-3"), K(LG_NADAM), K(LG_NADAM) },
     { LGC_FIELD(lg_optim_opts, lambd, "1e-4"), K(LG_ASGD), K(LG_ASGD) },
     { LGC_FIELD(lg_optim_opts, t0, "1e6"), K(LG_ASGD), K(LG_ASGD) },
-    { LGC_FIELD(lg_optim_opts, maximize, "false"), ALL, 0 },
+    { LGC_FIELD(lg_optim_opts, max_iter, "20"), K(LG_LBFGS), K(LG_LBFGS) },
+    { LGC_FIELD(lg_optim_opts, max_eval, "0 (max_iter * 5 / 4)"), K(LG_LBFGS), 0 },
+    { LGC_FIELD(lg_optim_opts, history_size, "100"), K(LG_LBFGS), K(LG_LBFGS) },
+    { LGC_FIELD(lg_optim_opts, tolerance_grad, "1e-7"), K(LG_LBFGS), K(LG_LBFGS) },
+    { LGC_FIELD(lg_optim_opts, tolerance_change, "1e-9"), K(LG_LBFGS), K(LG_LBFGS) },
+    { LGC_FIELD(lg_optim_opts, line_search, "LG_LINE_SEARCH_NONE"), K(LG_LBFGS), 0 },
+    { LGC_FIELD(lg_optim_opts, maximize, "false"), ALL & ~K(LG_LBFGS), 0 },
 };
 #undef K
 #undef ALL
@@ -196,12 +209,25 @@ static bool validate(lg_ctx *ctx, const char *who, const lg_optim_opts *o)
         bad = "lambd", v = o->lambd, rule = "finite and >= 0";
     else if (!(isfinite(o->t0) && o->t0 >= 0))
         bad = "t0", v = o->t0, rule = "finite and >= 0";
+    else if (!(isfinite(o->tolerance_grad) && o->tolerance_grad >= 0))
+        bad = "tolerance_grad", v = o->tolerance_grad, rule = "finite and >= 0";
+    else if (!(isfinite(o->tolerance_change) && o->tolerance_change >= 0))
+        bad = "tolerance_change", v = o->tolerance_change, rule = "finite and >= 0";
     if (bad) {
         if (o->kind == LG_SGD && bad[0] == 'l' && isnan(v))
             lgC_error(ctx, LG_ERR_VALUE,
                       "%s: lr is required for LG_SGD (PyTorch has no default): set o.lr", who);
         else
             lgC_error(ctx, LG_ERR_VALUE, "%s: %s = %g, expected %s", who, bad, v, rule);
+        return false;
+    }
+    if (o->kind == LG_LBFGS && (o->max_iter < 1 || o->max_eval < 0 || o->history_size < 1 ||
+                                (unsigned)o->line_search > LG_LINE_SEARCH_STRONG_WOLFE)) {
+        lgC_error(ctx, LG_ERR_VALUE,
+                  "%s: max_iter = %d, max_eval = %d, history_size = %d, line_search = %d: "
+                  "expected max_iter >= 1, max_eval >= 0 (0: max_iter * 5 / 4), history_size "
+                  ">= 1, line_search LG_LINE_SEARCH_NONE or LG_LINE_SEARCH_STRONG_WOLFE",
+                  who, o->max_iter, o->max_eval, o->history_size, (int)o->line_search);
         return false;
     }
     if (o->kind == LG_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
@@ -235,6 +261,12 @@ static lgN_hyper hyper_of(const lg_optim_opts *o)
                         .momentum_decay = o->momentum_decay,
                         .lambd = o->lambd,
                         .t0 = o->t0,
+                        .max_iter = o->max_iter,
+                        .max_eval = o->max_eval ? o->max_eval : o->max_iter * 5 / 4,
+                        .history_size = o->history_size,
+                        .tolerance_grad = o->tolerance_grad,
+                        .tolerance_change = o->tolerance_change,
+                        .line_search = o->line_search,
                         .maximize = o->maximize };
 }
 
@@ -349,6 +381,10 @@ lg_optim *lg_optim_new(lg_ctx *ctx, const lg_optim_opts *opts)
                          "parameters",
                          who);
     const int ng = o->groups ? o->ngroups : 1;
+    if (o->kind == LG_LBFGS && ng > 1)
+        return lgC_error(ctx, LG_ERR_VALUE,
+                         "%s: LG_LBFGS takes one group of parameters (ngroups = %d), as PyTorch's",
+                         who, ng);
     lgN_hyper *groups = lgC_palloc(ctx, (size_t)ng * sizeof *groups, who);
     if (!groups)
         return NULL;
@@ -556,6 +592,10 @@ lg_status lg_optim_step(lg_optim *o)
 {
     if (!o)
         return LG_ERR_NULL;
+    if (o->kind == LG_LBFGS)
+        return lgC_errorf(o->ctx, LG_ERR_STATE,
+                          "lg_optim_step: LG_LBFGS re-evaluates the loss: step it with "
+                          "lg_optim_step_closure");
     /* All or nothing: the state every update needs is allocated first, so
      * that an allocation failure leaves parameters and counts unchanged. */
     for (int i = 0; i < o->n; i++)
@@ -573,6 +613,27 @@ lg_status lg_optim_step(lg_optim *o)
         update(o, i, pd, gd, n, f32);
     }
     return LG_OK;
+}
+
+lg_status lg_optim_step_closure(lg_optim *o, lg_closure_fn closure, void *user, double *loss)
+{
+    static const char who[] = "lg_optim_step_closure";
+    if (!o)
+        return LG_ERR_NULL;
+    if (lgC_failed(o->ctx, who))
+        return o->ctx->status;
+    if (!closure)
+        return lgC_errorf(o->ctx, LG_ERR_NULL, "%s: closure is NULL", who);
+    if (o->kind == LG_LBFGS)
+        return lgN_lbfgs_step(o, closure, user, loss);
+    double v = closure(o->ctx, user);
+    if (lg_ctx_status(o->ctx) != LG_OK)
+        return o->ctx->status;
+    if (isnan(v))
+        return lgC_errorf(o->ctx, LG_ERR_VALUE, "%s: the closure returned NaN", who);
+    if (loss)
+        *loss = v;
+    return lg_optim_step(o);
 }
 
 double lg_optim_lr(const lg_optim *o)

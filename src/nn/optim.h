@@ -5,7 +5,7 @@
 #include "nn.h"
 
 #define LGN_SLOTS 3
-#define LGN_KINDS 11  /* lg_optim_kind's values */
+#define LGN_KINDS 12  /* lg_optim_kind's values */
 #define LGN_SCALARS 2 /* per-parameter scalar state: NAdam's mu_product, ASGD's eta and mu */
 
 /* One parameter group's hyper-parameters (PyTorch's param_groups[g]). */
@@ -13,6 +13,9 @@ typedef struct lgN_hyper {
     double lr, weight_decay, momentum, dampening, beta1, beta2, eps, alpha;
     double lr_decay, initial_accumulator_value, rho, etaminus, etaplus, step_size_min,
         step_size_max, momentum_decay, lambd, t0;
+    int max_iter, max_eval, history_size;
+    double tolerance_grad, tolerance_change;
+    lg_line_search line_search;
     bool nesterov, amsgrad, centered, maximize;
 } lgN_hyper;
 
@@ -30,7 +33,11 @@ struct lg_optim {
     bool *fresh; /* SGD: the momentum buffer holds nothing yet (PyTorch's None) */
     void **slot[LGN_SLOTS];
     double *scalar[LGN_SCALARS]; /* per parameter (lgN_scalar_name) */
+    struct lgN_lbfgs *lbfgs;     /* LBFGS's state (lbfgs.c), NULL until its first step */
 };
+
+/* LBFGS's step (lbfgs.c). */
+LG_HIDDEN lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double *loss);
 
 /* Slot names for a kind ("exp_avg", ...); NULL where the slot is unused. */
 LG_HIDDEN const char *lgN_slot_name(const lg_optim *o, int s);
