@@ -191,6 +191,12 @@ int lg_ctx_threads(const lg_ctx *ctx);
  * and more still give each other's bits, and 1 thread may differ from them
  * in the last bit of large products. False for a NULL ctx. */
 bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt);
+/* The switch for such a BLAS: with on, 1 thread also cuts every large
+ * product into the panels 2 threads use (one BLAS call each, slower), so
+ * results are the same bits at every thread count whatever the BLAS, and
+ * lg_threads_bitwise is true. Off by default; no effect where the BLAS
+ * keeps split products' bits already. */
+lg_status lg_ctx_set_bitwise_threads(lg_ctx *ctx, bool on);
 
 /* Ends the step: frees every step tensor, the tape and intermediate
  * gradients at once (and closes any open scope); the arena keeps its

@@ -276,6 +276,35 @@ Test(core, threads_give_identical_results)
     lg_ctx_free(c2);
 }
 
+/* lg_ctx_set_bitwise_threads: with it, products are the same bits at 1
+ * and 2 threads whatever the BLAS (on a BLAS that keeps split products'
+ * bits, as Debian 12's OpenBLAS on x86-64, it changes nothing, and this
+ * test cannot fail for want of the switch: test_core's test above covers
+ * that case; the switch's own path runs where lg_threads_bitwise was false
+ * without it). */
+Test(core, bitwise_threads_switch)
+{
+    lg_ctx *c1 = test_ctx(5), *c2 = lg_ctx_new(&(lg_ctx_params){ .seed = 5, .threads = 2 });
+    cr_assert_eq(lg_ctx_set_bitwise_threads(c1, true), LG_OK);
+    cr_assert_eq(lg_ctx_set_bitwise_threads(c2, true), LG_OK);
+    cr_assert(lg_threads_bitwise(c1, LG_F32) && lg_threads_bitwise(c2, LG_F64));
+    lg_ctx *cs[2] = { c1, c2 };
+    for (int dt = 0; dt < 2; dt++) {
+        lg_tensor *p[2];
+        for (int k = 0; k < 2; k++) {
+            lg_tensor *a = lg_randn(cs[k], (lg_dtype)dt, 2, SHAPE(333, 380));
+            lg_tensor *b = lg_randn(cs[k], (lg_dtype)dt, 2, SHAPE(380, 190));
+            p[k] = lg_matmul(cs[k], a, b);
+        }
+        size_t es = dt == LG_F32 ? sizeof(float) : sizeof(double);
+        cr_assert_eq(memcmp(lg_tensor_data(p[0]), lg_tensor_data(p[1]), 333 * 190 * es), 0,
+                     "%s product differs between 1 and 2 threads", dt ? "float64" : "float32");
+    }
+    cr_assert_eq(lg_ctx_set_bitwise_threads(NULL, true), LG_ERR_NULL);
+    lg_ctx_free(c1);
+    lg_ctx_free(c2);
+}
+
 Test(core, blas_kernel_report)
 {
     const char *core = lg_blas_corename();

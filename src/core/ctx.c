@@ -254,6 +254,16 @@ lg_status lg_ctx_set_threads(lg_ctx *ctx, int n)
     return LG_OK;
 }
 
+lg_status lg_ctx_set_bitwise_threads(lg_ctx *ctx, bool on)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, "lg_ctx_set_bitwise_threads"))
+        return LG_ERR_STATE;
+    ctx->bitwise_threads = on;
+    return LG_OK;
+}
+
 int lg_ctx_threads(const lg_ctx *ctx)
 {
     return ctx ? ctx->threads : 0;

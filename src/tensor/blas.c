@@ -161,7 +161,7 @@ bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt)
     if (!ctx || (dt != LG_F32 && dt != LG_F64))
         return false;
     blas_one_thread();
-    return row_granule(ctx, dt) > 0;
+    return ctx->bitwise_threads || row_granule(ctx, dt) > 0;
 }
 
 /* How a product is cut when it is split over threads: P panels of C's
@@ -221,6 +221,14 @@ void lgT_gemm(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, 
     gemm_job j = { dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 0 };
     double mnk = (double)m * (double)n * (double)k;
     if (ctx->threads == 1 || mnk < LGT_GEMM_PAR_MIN) { /* one call: the fastest on one thread */
+        if (mnk >= LGT_GEMM_PAR_MIN && ctx->bitwise_threads && row_granule(ctx, dt) == 0) {
+            /* a BLAS that does not keep split products' bits: the panels of
+             * 2 threads and more, one call each, so that 1 thread gives
+             * their bits too (lg_ctx_set_bitwise_threads) */
+            j.panels = panel_count(m);
+            gemm_panels(&j, 0, j.panels);
+            return;
+        }
         gemm_rows(&j, 0, m);
         return;
     }
