@@ -36,8 +36,8 @@ static void run_embedding_case(const ncase *c, lg_dtype dt)
 {
     lg_ctx *ctx = test_ctx(1);
     lg_embedding_opts o = emb_opts(c, dt);
-    lg_embedding *e = lg_embedding_new(ctx, "emb", (int64_t)keyd(c, "num", 0),
-                                       (int64_t)keyd(c, "dim", 0), &o);
+    lg_embedding *e =
+        lg_embedding_new(ctx, "emb", (int64_t)keyd(c, "num", 0), (int64_t)keyd(c, "dim", 0), &o);
     cr_assert_not_null(e, "%s: %s", c->id, lg_ctx_errmsg(ctx));
     if (o.has_padding_idx) /* PyTorch's reset_parameters zeroes the padding row */
         for (int64_t j = 0; j < e->dim; j++)
@@ -201,8 +201,8 @@ static void run_init_case(const ncase *c, lg_dtype dt)
                        : lg_init_dirac(ctx, t, (int64_t)keyd(c, "groups", 1));
     cr_assert_eq(st, LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
     for (int64_t i = 0; i < w->numel; i++) /* exact */
-        cr_assert_eq(get(t, i), w->v[i], "%s: element %lld is %g, PyTorch %g", c->id,
-                     (long long)i, get(t, i), w->v[i]);
+        cr_assert_eq(get(t, i), w->v[i], "%s: element %lld is %g, PyTorch %g", c->id, (long long)i,
+                     get(t, i), w->v[i]);
     lg_ctx_free(ctx);
 }
 
@@ -254,8 +254,8 @@ static void expect_orthogonal(lg_tensor *t, double gain)
 
 Test(nn18, orthogonal_is_orthogonal_and_seeded)
 {
-    const int64_t *shapes[] = { SHAPE(5, 8), SHAPE(8, 5), SHAPE(6, 6), SHAPE(4, 3, 2, 2),
-                                SHAPE(1, 9), SHAPE(40, 3) };
+    const int64_t *shapes[] = { SHAPE(5, 8),       SHAPE(8, 5), SHAPE(6, 6),
+                                SHAPE(4, 3, 2, 2), SHAPE(1, 9), SHAPE(40, 3) };
     const int nds[] = { 2, 2, 2, 4, 2, 2 };
     for (int s = 0; s < 6; s++)
         for (int g = 0; g < 2; g++) {
@@ -455,7 +455,8 @@ Test(nn18, embedding_gradcheck)
         lg_zero_grad(ctx);
         cr_assert_eq(lg_backward(ctx, loss), LG_OK);
         for (int64_t j = 0; cs[k].pad && j < 3; j++)
-            cr_assert_eq(get(lg_tensor_grad(g.e->weight), 4 * 3 + j), 0.0, "padding row's gradient");
+            cr_assert_eq(get(lg_tensor_grad(g.e->weight), 4 * 3 + j), 0.0,
+                         "padding row's gradient");
         lg_ctx_free(ctx);
     }
 }
@@ -555,8 +556,8 @@ Test(nn18, params_with_prefix)
     /* an optimizer over one model only */
     lg_tensor *ps[4];
     int n = lg_params_with_prefix(ctx, "enc", ps, 4);
-    lg_optim *opt = lg_optim_new(ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.5, .params = ps,
-                                                        .nparams = n });
+    lg_optim *opt = lg_optim_new(
+        ctx, &(lg_optim_opts){ .kind = LG_SGD, .lr = 0.5, .params = ps, .nparams = n });
     cr_assert_not_null(opt, "%s", lg_ctx_errmsg(ctx));
     lg_tensor *x = lg_randn(ctx, LG_F32, 2, SHAPE(2, 3));
     lg_tensor *loss = lg_sum(ctx, lg_linear_forward(ctx, encoder, lg_linear_forward(ctx, enc, x)),
@@ -600,7 +601,8 @@ Test(nn18, bad_options)
                LG_ERR_DTYPE, "lg_embedding_new: dtype");
     cr_assert_eq(lg_param_count(ctx), np, "a failed constructor left parameters");
     /* by hand without max_norm: norm_type may stay 0; with it written, fine */
-    cr_assert_not_null(lg_embedding_new(ctx, "ok1", 5, 2, &(lg_embedding_opts){ .has_padding_idx = true }));
+    cr_assert_not_null(
+        lg_embedding_new(ctx, "ok1", 5, 2, &(lg_embedding_opts){ .has_padding_idx = true }));
     cr_assert_not_null(
         lg_embedding_new(ctx, "ok2", 5, 2, &(lg_embedding_opts){ .max_norm = 1, .norm_type = 2 }));
 
@@ -626,20 +628,26 @@ Test(nn18, bad_options)
     lg_rnn *lstm = lg_rnn_new(ctx, "lstm", LG_LSTM, 2, 3, &ro);
     cr_assert_not_null(lstm, "%s", lg_ctx_errmsg(ctx));
     lg_rnn_result r;
-    lg_tensor *x2 = lg_zeros(ctx, LG_F32, 2, SHAPE(4, 2)), *x3 = lg_zeros(ctx, LG_F32, 3, SHAPE(4, 1, 2));
-    EXPECT_ERR(ctx, lg_rnn_forward(ctx, lstm, x2, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 2)),
-                                   NULL, &r),
-               LG_ERR_SHAPE, "lg_rnn_forward: h0 must be [1, 2] of the network's dtype (x is unbatched)");
-    EXPECT_ERR(ctx, lg_rnn_forward(ctx, lstm, x3, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 3)),
-                                   NULL, &r),
-               LG_ERR_SHAPE, "lg_rnn_forward: h0 must be [1, 1, 2]");
-    EXPECT_ERR(ctx, lg_rnn_forward(ctx, lstm, x3, NULL, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 2)),
-                                   &r),
-               LG_ERR_SHAPE, "lg_rnn_forward: c0 must be [1, 1, 3]");
-    EXPECT_ERR(ctx, lg_rnn_forward(ctx, lstm, x2, T_FROM(ctx, LG_I64, ((int64_t[]){ 4 }), 1),
-                                   NULL, NULL, &r),
-               LG_ERR_SHAPE, "lg_rnn_forward: lengths needs a batched x");
-    EXPECT_ERR(ctx, lg_rnn_forward(ctx, lstm, lg_zeros(ctx, LG_F32, 1, SHAPE(2)), NULL, NULL, NULL, &r),
+    lg_tensor *x2 = lg_zeros(ctx, LG_F32, 2, SHAPE(4, 2)),
+              *x3 = lg_zeros(ctx, LG_F32, 3, SHAPE(4, 1, 2));
+    EXPECT_ERR(
+        ctx,
+        lg_rnn_forward(ctx, lstm, x2, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 2)), NULL, &r),
+        LG_ERR_SHAPE, "lg_rnn_forward: h0 must be [1, 2] of the network's dtype (x is unbatched)");
+    EXPECT_ERR(
+        ctx,
+        lg_rnn_forward(ctx, lstm, x3, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 3)), NULL, &r),
+        LG_ERR_SHAPE, "lg_rnn_forward: h0 must be [1, 1, 2]");
+    EXPECT_ERR(
+        ctx,
+        lg_rnn_forward(ctx, lstm, x3, NULL, NULL, lg_zeros(ctx, LG_F32, 3, SHAPE(1, 1, 2)), &r),
+        LG_ERR_SHAPE, "lg_rnn_forward: c0 must be [1, 1, 3]");
+    EXPECT_ERR(
+        ctx,
+        lg_rnn_forward(ctx, lstm, x2, T_FROM(ctx, LG_I64, ((int64_t[]){ 4 }), 1), NULL, NULL, &r),
+        LG_ERR_SHAPE, "lg_rnn_forward: lengths needs a batched x");
+    EXPECT_ERR(ctx,
+               lg_rnn_forward(ctx, lstm, lg_zeros(ctx, LG_F32, 1, SHAPE(2)), NULL, NULL, NULL, &r),
                LG_ERR_SHAPE, "lg_rnn_forward: x must be [T, N, 2] (or unbatched [T, 2])");
 
     lg_mlp_opts mo = lg_mlp_opts_default();
@@ -671,8 +679,8 @@ Test(nn18, bad_options)
     EXPECT_ERR(ctx, lg_init_sparse(ctx, m, 1.5, 0.01), LG_ERR_VALUE,
                "lg_init_sparse: sparsity = 1.5, std = 0.01, expected sparsity in [0, 1]");
     EXPECT_ERR(ctx, lg_init_sparse(ctx, m, 0.5, -1), LG_ERR_VALUE, "std = -1");
-    EXPECT_ERR(ctx, lg_init_kaiming_normal(ctx, m, 0, LG_FAN_IN, (lg_nonlinearity)77),
-               LG_ERR_VALUE, "lg_init_kaiming_normal: nonlinearity 77 is not an lg_nonlinearity");
+    EXPECT_ERR(ctx, lg_init_kaiming_normal(ctx, m, 0, LG_FAN_IN, (lg_nonlinearity)77), LG_ERR_VALUE,
+               "lg_init_kaiming_normal: nonlinearity 77 is not an lg_nonlinearity");
     cr_assert(isnan(lg_init_gain((lg_nonlinearity)77, 0)));
     EXPECT_ERR(ctx, lg_init_eye(ctx, NULL), LG_ERR_NULL, "lg_init_eye: t is NULL");
 

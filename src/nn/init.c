@@ -238,8 +238,7 @@ lg_status lg_init_trunc_normal(lg_ctx *ctx, lg_tensor *t, double mean, double st
         return LG_ERR_NULL;
     if (!target_ok(ctx, t, who))
         return ctx->status;
-    if (!isfinite(mean) || !isfinite(std) || !isfinite(a) || !isfinite(b) || !(std > 0) ||
-        !(a < b))
+    if (!isfinite(mean) || !isfinite(std) || !isfinite(a) || !isfinite(b) || !(std > 0) || !(a < b))
         return lgC_errorf(ctx, LG_ERR_VALUE,
                           "%s: mean = %g, std = %g, [a, b] = [%g, %g], expected finite, std > 0 "
                           "and a < b",

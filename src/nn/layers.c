@@ -229,8 +229,8 @@ static lg_embedding *embedding_new_body(lg_ctx *ctx, const char *name, int64_t n
     char buf[256];
     e->num = num;
     e->dim = dim;
-    e->padding_idx = !o.has_padding_idx ? -1 : (o.padding_idx < 0 ? o.padding_idx + num
-                                                                  : o.padding_idx);
+    e->padding_idx =
+        !o.has_padding_idx ? -1 : (o.padding_idx < 0 ? o.padding_idx + num : o.padding_idx);
     e->max_norm = o.max_norm;
     e->norm_type = o.norm_type;
     e->scale_grad_by_freq = o.scale_grad_by_freq;
@@ -493,10 +493,10 @@ static lg_mlp *mlp_new_body(lg_ctx *ctx, const char *name, int n, const int64_t 
         char buf[256], idx[16];
         snprintf(idx, sizeof idx, "%d", k);
         const char *lname = lgN_name(ctx, buf, sizeof buf, name, idx);
-        layers[k] = lname ? lg_linear_new(ctx, lname, sizes[k], sizes[k + 1],
-                                          &(lg_linear_opts){ .dtype = o.dtype,
-                                                             .no_bias = o.no_bias })
-                          : NULL;
+        layers[k] = lname
+                        ? lg_linear_new(ctx, lname, sizes[k], sizes[k + 1],
+                                        &(lg_linear_opts){ .dtype = o.dtype, .no_bias = o.no_bias })
+                        : NULL;
         if (!layers[k])
             return NULL;
     }

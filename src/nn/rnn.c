@@ -120,8 +120,8 @@ static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int
                 return NULL;
             snprintf(leaf, sizeof leaf, "weight_hh_l%d%s", l, sfx);
             nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
-            if (!nm || !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2,
-                                                        (int64_t[]){ GH, P }, bound)))
+            if (!nm ||
+                !(r->w_hh[k] = lgN_param_uniform(ctx, nm, dt, 2, (int64_t[]){ GH, P }, bound)))
                 return NULL;
             if (!o->no_bias) {
                 snprintf(leaf, sizeof leaf, "bias_ih_l%d%s", l, sfx);
@@ -135,7 +135,8 @@ static lg_rnn *rnn_new_body(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int
             }
             if (!o->proj_size)
                 continue;
-            snprintf(leaf, sizeof leaf, "weight_hr_l%d%s", l, sfx); /* after the biases, as PyTorch */
+            snprintf(leaf, sizeof leaf, "weight_hr_l%d%s", l,
+                     sfx); /* after the biases, as PyTorch */
             nm = lgN_name(ctx, buf, sizeof buf, name, leaf);
             if (!nm || !(r->w_hr[k] = lgN_param_uniform(ctx, nm, dt, 2,
                                                         (int64_t[]){ P, hidden_size }, bound)))
@@ -228,8 +229,7 @@ static lg_status length_masks(lg_ctx *ctx, const lg_rnn *r, lg_tensor *lengths, 
         return ctx->status;
     if (lg_tensor_dtype(lengths) != LG_I64 || lg_tensor_numel(lengths) != N ||
         lg_tensor_ndim(lengths) != 1)
-        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: lengths must be int64 [%lld]", who,
-                          (long long)N);
+        return lgC_errorf(ctx, LG_ERR_SHAPE, "%s: lengths must be int64 [%lld]", who, (long long)N);
     const int64_t *lv = lg_tensor_data(lengths);
     for (int64_t b = 0; b < N; b++)
         if (lv[b] < 1 || lv[b] > T)
@@ -253,10 +253,10 @@ static lg_status length_masks(lg_ctx *ctx, const lg_rnn *r, lg_tensor *lengths, 
 
 /* One layer and direction k over input [T, N, in]: returns its outputs
  * [T, N, P] and sets *hn (and *cn) to the final states. */
-static lg_tensor *run_direction(lg_ctx *ctx, const lg_rnn *r, int k, bool reverse,
-                                lg_tensor *input, lg_tensor *lengths, lg_tensor *mask,
-                                lg_tensor **masks, lg_tensor *h0, lg_tensor *c0, lg_tensor **steps,
-                                lg_tensor **hn, lg_tensor **cn)
+static lg_tensor *run_direction(lg_ctx *ctx, const lg_rnn *r, int k, bool reverse, lg_tensor *input,
+                                lg_tensor *lengths, lg_tensor *mask, lg_tensor **masks,
+                                lg_tensor *h0, lg_tensor *c0, lg_tensor **steps, lg_tensor **hn,
+                                lg_tensor **cn)
 {
     const int64_t *is = lg_tensor_shape(input);
     int64_t T = is[0], N = is[1], in = is[2], H = r->hidden, P = r->proj;
@@ -265,11 +265,11 @@ static lg_tensor *run_direction(lg_ctx *ctx, const lg_rnn *r, int k, bool revers
     lg_tensor *xw = lg_matmul_bias(ctx, flat, r->w_ih[k], r->b_ih[k], false, true);
     xw = lg_reshape(ctx, xw, 3, (int64_t[]){ T, N, r->gates * H });
     if (r->kind == LG_GRU) { /* the whole recurrence: autograd/gru_cell.c */
-        lg_tensor *hs = lg_gru_sequence(ctx, xw, r->w_hh[k], r->b_hh[k],
-                                        h0 ? initial(ctx, h0, k, N, H, r->dt) : NULL, lengths,
-                                        reverse);
-        *hn = lg_reshape(ctx, lg_narrow(ctx, hs, 0, reverse ? 0 : T - 1, 1), 2,
-                         (int64_t[]){ N, H });
+        lg_tensor *hs =
+            lg_gru_sequence(ctx, xw, r->w_hh[k], r->b_hh[k],
+                            h0 ? initial(ctx, h0, k, N, H, r->dt) : NULL, lengths, reverse);
+        *hn =
+            lg_reshape(ctx, lg_narrow(ctx, hs, 0, reverse ? 0 : T - 1, 1), 2, (int64_t[]){ N, H });
         *cn = NULL;
         return mask ? lg_where(ctx, mask, hs, zero) : hs;
     }
@@ -344,7 +344,7 @@ static lg_status rnn_forward_body(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg
     lg_tensor **cn = lgC_salloc(ctx, (size_t)LD * sizeof *cn, who);
     if (!steps || !hn || !cn)
         return ctx->status;
-    lg_tensor *input = unbatched      ? lg_reshape(ctx, x, 3, (int64_t[]){ T, 1, r->input_size })
+    lg_tensor *input = unbatched        ? lg_reshape(ctx, x, 3, (int64_t[]){ T, 1, r->input_size })
                        : r->batch_first ? lg_transpose(ctx, x, 0, 1)
                                         : x;
     for (int l = 0; l < r->layers && input; l++) {
