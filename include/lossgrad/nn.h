@@ -459,8 +459,8 @@ typedef struct lg_rnn_result {
  * [1, T] (batched x only); steps t >= lengths[b] neither change sample b's
  * state nor receive gradient, and the reverse direction starts at each
  * sample's last valid step (PyTorch's packed sequences). h0: NULL (zeros)
- * or [L D, N, P] ([L D, P] for unbatched x); c0 likewise with H; T <=
- * INT_MAX. In training mode with dropout, every layer's output but the
+ * or [L D, N, P] ([L D, P] for unbatched x); c0 (LSTM only, LG_ERR_VALUE
+ * otherwise) likewise with H; T <= INT_MAX. In training mode with dropout, every layer's output but the
  * last's goes through lg_dropout. Built from primitives on the tape (each
  * GRU layer and direction is one lg_gru_sequence). */
 lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
