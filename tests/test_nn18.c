@@ -711,3 +711,29 @@ Test(nn18, bad_options)
     cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_init_eye"), "%s", lg_ctx_errmsg(ctx));
     lg_ctx_free(ctx);
 }
+
+/* scale_grad_by_freq's composite keeps non-finite weights' values. */
+Test(nn18, embedding_freq_nonfinite)
+{
+    lg_ctx *ctx = test_ctx(2);
+    lg_embedding_opts o = lg_embedding_opts_default();
+    o.dtype = LG_F64;
+    o.scale_grad_by_freq = true;
+    lg_embedding *e = lg_embedding_new(ctx, "emb", 3, 2, &o);
+    cr_assert_not_null(e);
+    double *w = lg_tensor_data(e->weight);
+    w[0] = INFINITY;
+    w[1] = NAN;
+    w[2] = 2;
+    w[3] = -3;
+    lg_tensor *y = lg_embedding_forward(ctx, e, T_FROM(ctx, LG_I64, ((int64_t[]){ 0, 1, 1 }), 3));
+    cr_assert_not_null(y, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(isinf(get(y, 0)) && get(y, 0) > 0 && isnan(get(y, 1)));
+    cr_assert(get(y, 2) == 2 && get(y, 3) == -3 && get(y, 4) == 2 && get(y, 5) == -3);
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_mul_scalar(ctx, lg_narrow(ctx, y, 0, 1, 2), 3.0),
+                                         0, NULL, false)),
+                 LG_OK, "%s", lg_ctx_errmsg(ctx));
+    lg_tensor *g = lg_tensor_grad(e->weight); /* row 1 seen twice: 2 * 3 / 2 */
+    cr_assert(get(g, 2) == 3 && get(g, 3) == 3 && get(g, 0) == 0 && get(g, 1) == 0);
+    lg_ctx_free(ctx);
+}

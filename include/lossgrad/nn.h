@@ -166,7 +166,8 @@ lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64
  * in-place write to the parameter, as PyTorch: do it before computing
  * anything else from the weight that a later backward needs). Gradients
  * as PyTorch's: none to the padding row; with scale_grad_by_freq, row i's
- * divided by the count of i in indices. A composite of index_select,
+ * divided by the count of i in indices (an infinite or NaN weight entry
+ * then keeps its value but gets no gradient). A composite of index_select,
  * detach, where and mul, so twice differentiable. */
 lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices);
 

@@ -280,8 +280,8 @@ static void embedding_renorm(const lg_embedding *e, const int64_t *id, int64_t n
 /* The gradient rules as a composite: rows' value with a gradient scaled
  * per lookup by s (1 / count, 0 for the padding row):
  * detach(rows) + (rows - detach(rows)) s has rows' bits (x - x = 0) and
- * gradient s; without scale_grad_by_freq a where() drops the padding
- * rows' gradient. [n, 1] factors broadcast over dim. */
+ * gradient s (a non-finite entry: its value, no gradient); without scale_grad_by_freq a where()
+ * drops the padding rows' gradient. [n, 1] factors broadcast over dim. */
 static lg_tensor *embedding_grad_rule(lg_ctx *ctx, const lg_embedding *e, lg_tensor *rows,
                                       const int64_t *id, int64_t n, int64_t *count)
 {
@@ -295,7 +295,10 @@ static lg_tensor *embedding_grad_rule(lg_ctx *ctx, const lg_embedding *e, lg_ten
             count[id[i]]++;
         for (int64_t i = 0; i < n; i++)
             lgN_set(f, i, id[i] == e->padding_idx ? 0.0 : 1.0 / (double)count[id[i]]);
-        return lg_add(ctx, det, lg_mul(ctx, lg_sub(ctx, rows, det), f));
+        /* a non-finite entry makes rows - det NaN: it keeps its value (det) and gets
+         * no gradient (eq(d, d) is 0 only at NaN) */
+        lg_tensor *d = lg_sub(ctx, rows, det);
+        return lg_where(ctx, lg_eq(ctx, d, d), lg_add(ctx, det, lg_mul(ctx, d, f)), det);
     }
     for (int64_t i = 0; i < n; i++)
         lgN_set(f, i, id[i] == e->padding_idx ? 0.0 : 1.0);
