@@ -594,6 +594,10 @@ Test(nn18, bad_options)
                "-5..4)");
     eo.padding_idx = -6;
     EXPECT_ERR(ctx, lg_embedding_new(ctx, "e", 5, 2, &eo), LG_ERR_VALUE, "padding_idx = -6");
+    eo.has_padding_idx = false;
+    eo.padding_idx = 3;
+    EXPECT_ERR(ctx, lg_embedding_new(ctx, "e", 5, 2, &eo), LG_ERR_VALUE,
+               "lg_embedding_new: padding_idx = 3 is written but has_padding_idx is false");
     eo = lg_embedding_opts_default();
     eo.max_norm = -1;
     EXPECT_ERR(ctx, lg_embedding_new(ctx, "e", 5, 2, &eo), LG_ERR_VALUE,

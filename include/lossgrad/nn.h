@@ -136,8 +136,9 @@ typedef struct lg_embedding_opts {
     lg_dtype dtype;        /* LG_F32 (the zero value) or LG_F64 */
     /* PyTorch's padding_idx: a row whose gradient is always zero and which
      * starts as zeros. Used only when has_padding_idx is set (PyTorch's
-     * default padding_idx=None is has_padding_idx false); padding_idx in
-     * [-num, num), a negative one counting from the end as PyTorch. */
+     * default padding_idx=None is has_padding_idx false, and padding_idx
+     * must then stay 0); padding_idx in [-num, num), a negative one
+     * counting from the end as PyTorch. */
     bool has_padding_idx;
     int64_t padding_idx;
     /* PyTorch's max_norm: before each lookup the rows looked up whose

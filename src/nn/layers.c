@@ -190,6 +190,11 @@ static bool embedding_opts(lg_ctx *ctx, const char *who, const lg_embedding_opts
     if (o->defaults_tag == 0 && o->max_norm != 0 &&
         !lgC_opts_check_hand(ctx, who, &embedding_desc, opts, embedding_norm_type, 1))
         return false;
+    if (!o->has_padding_idx && o->padding_idx != 0)
+        return lgC_fail(ctx, LG_ERR_VALUE,
+                        "%s: padding_idx = %lld is written but has_padding_idx is false (set it "
+                        "to use the padding row)",
+                        who, (long long)o->padding_idx);
     if (o->has_padding_idx && (o->padding_idx < -num || o->padding_idx >= num))
         return lgC_fail(ctx, LG_ERR_VALUE,
                         "%s: padding_idx = %lld is out of range for %lld embeddings (expected "
