@@ -5,7 +5,8 @@
  * Layers create their parameters in the ctx's parameter store under
  * dotted names ("fc1.weight", "gru.weight_ih_l0_reverse"), with PyTorch's
  * layouts, so a model's parameters are listed with lg_param_count /
- * lg_param_at, found with lg_param_find, zeroed with lg_zero_grad and saved
+ * lg_param_at (one model's by its name: lg_params_with_prefix), found with
+ * lg_param_find, zeroed with lg_zero_grad and saved
  * by name with lg_checkpoint_save. Layer objects live until lg_ctx_free.
  */
 #ifndef LOSSGRAD_NN_H
