@@ -741,3 +741,25 @@ Test(nn18, embedding_freq_nonfinite)
     cr_assert(get(g, 2) == 3 && get(g, 3) == 3 && get(g, 0) == 0 && get(g, 1) == 0);
     lg_ctx_free(ctx);
 }
+
+/* NULL, a zero struct and the _default() struct are PyTorch's defaults. */
+Test(nn18, embedding_opts_defaults)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_embedding_opts z = { 0 }, d = lg_embedding_opts_default();
+    cr_assert(!d.has_padding_idx && d.max_norm == 0 && d.norm_type == 2 && !d.scale_grad_by_freq);
+    const lg_embedding_opts *os[3] = { NULL, &z, &d };
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%d", k);
+        lg_embedding *e = lg_embedding_new(ctx, name, 4, 2, os[k]);
+        cr_assert_not_null(e, "%s", lg_ctx_errmsg(ctx));
+        cr_assert(e->padding_idx == -1 && e->max_norm == 0 && e->norm_type == 2 &&
+                  !e->scale_grad_by_freq && lg_tensor_dtype(e->weight) == LG_F32);
+    }
+    lg_mlp *m = lg_mlp_new(ctx, "m", 3, SHAPE(2, 3, 1), NULL);
+    cr_assert(m && m->layers[0]->bias && m->layers[1]->bias && m->activation == LG_ACT_RELU);
+    lg_rnn_opts ro = lg_rnn_opts_default();
+    cr_assert(!ro.batch_first && ro.dropout == 0 && ro.proj_size == 0);
+    lg_ctx_free(ctx);
+}
