@@ -863,8 +863,8 @@ static void setup(lg_ctx *ctx, const bcase *c, state *s)
         lg_encoder_opts eo = lg_encoder_opts_default();
         eo.dim_feedforward = 512, eo.dropout = 0, eo.activation = LG_ACT_GELU;
         eo.batch_first = true, eo.norm_first = true;
-        s->emb[0] = lg_embedding_new(ctx, "tok", 96, 128, LG_F32);
-        s->emb[1] = lg_embedding_new(ctx, "pos", 128, 128, LG_F32);
+        s->emb[0] = lg_embedding_new(ctx, "tok", 96, 128, NULL);
+        s->emb[1] = lg_embedding_new(ctx, "pos", 128, 128, NULL);
         s->enc[0] = lg_encoder_layer_new(ctx, "layers.0", 128, 4, &eo);
         s->enc[1] = lg_encoder_layer_new(ctx, "layers.1", 128, 4, &eo);
         s->ln = lg_layernorm_new(ctx, "norm", 1, (int64_t[]){ 128 }, NULL);

@@ -511,7 +511,7 @@ Test(nn, linear_layout_init_and_forward)
 Test(nn, embedding_dropout_mlp)
 {
     lg_ctx *ctx = test_ctx(5);
-    lg_embedding *e = lg_embedding_new(ctx, "emb", 6, 2, LG_F64);
+    lg_embedding *e = lg_embedding_new(ctx, "emb", 6, 2, &(lg_embedding_opts){ .dtype = LG_F64 });
     int64_t idx[] = { 5, 0, 5 };
     lg_tensor *v = lg_embedding_forward(ctx, e, T_FROM(ctx, LG_I64, idx, 3, 1));
     cr_assert_eq(lg_tensor_ndim(v), 3);

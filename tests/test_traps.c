@@ -148,7 +148,7 @@ Test(traps, freeze_parameter_with_requires_grad)
 Test(traps, errors_name_the_call_the_user_made)
 {
     lg_ctx *ctx = test_ctx(6);
-    lg_embedding *e = lg_embedding_new(ctx, "emb", 10, 4, LG_F32);
+    lg_embedding *e = lg_embedding_new(ctx, "emb", 10, 4, NULL);
     int64_t ids[] = { 1, 12, 3 };
     cr_assert_null(lg_embedding_forward(ctx, e, T_FROM(ctx, LG_I64, ids, 3)));
     cr_assert_eq(lg_ctx_status(ctx), LG_ERR_INDEX);

@@ -163,8 +163,8 @@ typedef struct model {
 static model transformer_new(lg_ctx *ctx, int vocab)
 {
     model m = { .is_gru = false };
-    m.tok = lg_embedding_new(ctx, "tok_emb", vocab, D, LG_F32);
-    m.pos = lg_embedding_new(ctx, "pos_emb", CTX, D, LG_F32);
+    m.tok = lg_embedding_new(ctx, "tok_emb", vocab, D, NULL);
+    m.pos = lg_embedding_new(ctx, "pos_emb", CTX, D, NULL);
     if (m.tok && m.pos) { /* GPT-2's N(0, 0.02) rather than nn.Embedding's N(0, 1) */
         lg_init_normal(ctx, m.tok->weight, 0, 0.02);
         lg_init_normal(ctx, m.pos->weight, 0, 0.02);
@@ -189,7 +189,7 @@ static model transformer_new(lg_ctx *ctx, int vocab)
 static model gru_new(lg_ctx *ctx, int vocab)
 {
     model m = { .is_gru = true };
-    m.tok = lg_embedding_new(ctx, "tok_emb", vocab, GRU_E, LG_F32);
+    m.tok = lg_embedding_new(ctx, "tok_emb", vocab, GRU_E, NULL);
     m.gru = lg_rnn_new(ctx, "gru", LG_GRU, GRU_E, GRU_H, NULL);
     m.head = lg_linear_new(ctx, "head", GRU_H, vocab, NULL);
     ex_check(ctx, "gru");

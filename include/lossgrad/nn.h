@@ -5,7 +5,8 @@
  * Layers create their parameters in the ctx's parameter store under
  * dotted names ("fc1.weight", "gru.weight_ih_l0_reverse"), with PyTorch's
  * layouts, so a model's parameters are listed with lg_param_count /
- * lg_param_at, found with lg_param_find, zeroed with lg_zero_grad and saved
+ * lg_param_at (one model's by its name: lg_params_with_prefix), found with
+ * lg_param_find, zeroed with lg_zero_grad and saved
  * by name with lg_checkpoint_save. Layer objects live until lg_ctx_free.
  */
 #ifndef LOSSGRAD_NN_H
@@ -39,11 +40,20 @@ typedef enum lg_nonlinearity {
     LG_NL_LINEAR,
     LG_NL_SIGMOID,
     LG_NL_TANH,
-    LG_NL_SELU
+    LG_NL_SELU,
+    LG_NL_CONV1D, /* the conv and conv-transpose names: gain 1, as linear */
+    LG_NL_CONV2D,
+    LG_NL_CONV3D,
+    LG_NL_CONV_TRANSPOSE1D,
+    LG_NL_CONV_TRANSPOSE2D,
+    LG_NL_CONV_TRANSPOSE3D
 } lg_nonlinearity;
 
-/* PyTorch's calculate_gain: linear/sigmoid 1, tanh 5/3, relu sqrt(2),
- * leaky_relu sqrt(2 / (1 + a^2)), selu 3/4. */
+/* PyTorch's calculate_gain for every nonlinearity it names: linear, the
+ * six conv names and sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu
+ * sqrt(2 / (1 + a^2)) (a is the negative slope; PyTorch's param=None is
+ * a = 0.01 there, while kaiming_*'s default is a = 0), selu 3/4; a is read
+ * by leaky_relu only. NaN for a value that is not an lg_nonlinearity. */
 double lg_init_gain(lg_nonlinearity nl, double a);
 lg_status lg_init_uniform(lg_ctx *ctx, lg_tensor *t, double low, double high);
 lg_status lg_init_normal(lg_ctx *ctx, lg_tensor *t, double mean, double std);
@@ -56,6 +66,35 @@ lg_status lg_init_kaiming_uniform(lg_ctx *ctx, lg_tensor *t, double a, lg_fan_mo
                                   lg_nonlinearity nl);
 lg_status lg_init_kaiming_normal(lg_ctx *ctx, lg_tensor *t, double a, lg_fan_mode mode,
                                  lg_nonlinearity nl);
+/* torch.nn.init.orthogonal_: t viewed as [shape[0], numel / shape[0]]
+ * (ndim >= 2) becomes gain times a (semi-)orthogonal matrix: Q of the QR
+ * decomposition of a N(0, 1) matrix (of the transpose when rows < cols),
+ * its columns' signs fixed by R's diagonal, so W W^T = gain^2 I when
+ * rows <= cols and W^T W = gain^2 I otherwise. Computed in double.
+ * LG_ERR_SHAPE below 2 dims or for an empty tensor; gain finite. */
+lg_status lg_init_orthogonal(lg_ctx *ctx, lg_tensor *t, double gain);
+/* torch.nn.init.trunc_normal_: N(mean, std) truncated to [a, b] by the
+ * inverse CDF (PyTorch's method: u uniform between Phi((a - mean) / std)
+ * and Phi((b - mean) / std), then mean + std sqrt(2) erfinv(2u - 1),
+ * clamped to [a, b]). PyTorch's defaults: mean 0, std 1, a -2, b 2.
+ * LG_ERR_VALUE unless std > 0, a < b, all finite. */
+lg_status lg_init_trunc_normal(lg_ctx *ctx, lg_tensor *t, double mean, double std, double a,
+                               double b);
+/* torch.nn.init.eye_: the identity of a 2-D tensor (ones at [i, i] for
+ * i < min(rows, cols), zeros elsewhere). LG_ERR_SHAPE unless 2-D. No RNG. */
+lg_status lg_init_eye(lg_ctx *ctx, lg_tensor *t);
+/* torch.nn.init.dirac_: a 3-, 4- or 5-D convolution weight [Cout, Cin, k...]
+ * that keeps its input's channels: in each of the groups blocks of
+ * Cout / groups output channels, t[g out_g + d, d, centre] = 1 for
+ * d < min(Cout / groups, Cin), zeros elsewhere (centre = k / 2 per axis).
+ * PyTorch's default groups is 1. LG_ERR_SHAPE for other ndims,
+ * LG_ERR_VALUE unless groups >= 1 divides Cout. No RNG. */
+lg_status lg_init_dirac(lg_ctx *ctx, lg_tensor *t, int64_t groups);
+/* torch.nn.init.sparse_: a 2-D [rows, cols] tensor N(0, std) (PyTorch's
+ * default std 0.01) with exactly ceil(sparsity rows) zeros in every
+ * column, at rows drawn uniformly without replacement. LG_ERR_SHAPE unless
+ * 2-D; LG_ERR_VALUE unless sparsity in [0, 1] and std >= 0, finite. */
+lg_status lg_init_sparse(lg_ctx *ctx, lg_tensor *t, double sparsity, double std);
 
 /* ------------------------------------------------------------------ */
 /* Layers                                                              */
@@ -85,12 +124,53 @@ lg_linear *lg_linear_new(lg_ctx *ctx, const char *name, int64_t in_features, int
 lg_tensor *lg_linear_forward(lg_ctx *ctx, const lg_linear *l, lg_tensor *x);
 
 typedef struct lg_embedding {
-    lg_tensor *weight; /* [num, dim], N(0, 1) as PyTorch */
+    lg_tensor *weight; /* [num, dim], N(0, 1) as PyTorch (the padding row zeros) */
     int64_t num, dim;
+    int64_t padding_idx; /* in [0, num), or -1 for none */
+    double max_norm;     /* 0 for none */
+    double norm_type;
+    bool scale_grad_by_freq;
 } lg_embedding;
+
+typedef struct lg_embedding_opts {
+    uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
+    lg_dtype dtype;        /* LG_F32 (the zero value) or LG_F64 */
+    /* PyTorch's padding_idx: a row whose gradient is always zero and which
+     * starts as zeros. Used only when has_padding_idx is set (PyTorch's
+     * default padding_idx=None is has_padding_idx false, and padding_idx
+     * must then stay 0); padding_idx in [-num, num), a negative one
+     * counting from the end as PyTorch. */
+    bool has_padding_idx;
+    int64_t padding_idx;
+    /* PyTorch's max_norm: before each lookup the rows looked up whose
+     * norm_type-norm exceeds max_norm are scaled in place in the weight
+     * (no gradient) by max_norm / (norm + 1e-7). 0 (the zero value) is
+     * PyTorch's max_norm=None; otherwise > 0 (+INFINITY allowed, never
+     * scales); negative or NaN: LG_ERR_VALUE. */
+    double max_norm;
+    /* (non-zero default) 2, needed only with max_norm (a struct written by
+     * hand with max_norm must write it); > 0 or +INFINITY. */
+    double norm_type;
+    /* PyTorch's scale_grad_by_freq: each row's gradient divided by how
+     * often its index occurs in the call's indices. */
+    bool scale_grad_by_freq;
+} lg_embedding_opts;
+lg_embedding_opts lg_embedding_opts_default(void);
+
+/* nn.Embedding: parameter "<name>.weight" [num, dim], N(0, 1) with the
+ * padding row zeroed, as PyTorch's reset_parameters. o NULL: PyTorch's
+ * defaults in float32. LG_ERR_VALUE for sizes < 1 or a bad option (a
+ * padding_idx outside [-num, num), ...). */
 lg_embedding *lg_embedding_new(lg_ctx *ctx, const char *name, int64_t num, int64_t dim,
-                               lg_dtype dt);
-/* indices: int64, any shape -> [..., dim]; LG_ERR_INDEX outside [0, num). */
+                               const lg_embedding_opts *o);
+/* indices: int64, any shape -> [..., dim]; LG_ERR_INDEX outside [0, num).
+ * With max_norm the weight's looked-up rows are renormalised first (an
+ * in-place write to the parameter, as PyTorch: do it before computing
+ * anything else from the weight that a later backward needs). Gradients
+ * as PyTorch's: none to the padding row; with scale_grad_by_freq, row i's
+ * divided by the count of i in indices (an infinite or NaN weight entry
+ * then keeps its value but gets no gradient). A composite of index_select,
+ * detach, where and mul, so twice differentiable. */
 lg_tensor *lg_embedding_forward(lg_ctx *ctx, const lg_embedding *e, lg_tensor *indices);
 
 /* Inverted dropout: in training mode zeroes each element with probability
@@ -107,7 +187,34 @@ lg_tensor *lg_dropout(lg_ctx *ctx, lg_tensor *x, double p);
  * num_samples; the RNG is then untouched. No gradient. */
 lg_tensor *lg_multinomial(lg_ctx *ctx, lg_tensor *input, int64_t num_samples, bool replacement);
 
-typedef enum lg_activation { LG_ACT_RELU = 0, LG_ACT_TANH, LG_ACT_SIGMOID, LG_ACT_GELU } lg_activation;
+/* Activations by name, each with PyTorch's module defaults (nn.LeakyReLU
+ * slope 0.01, nn.ELU and nn.CELU alpha 1, nn.Softplus beta 1 threshold 20,
+ * nn.Hardtanh [-1, 1]); LG_ACT_IDENTITY is nn.Identity. */
+typedef enum lg_activation {
+    LG_ACT_RELU = 0,
+    LG_ACT_TANH,
+    LG_ACT_SIGMOID,
+    LG_ACT_GELU, /* exact (erf) */
+    LG_ACT_GELU_TANH,
+    LG_ACT_SILU,
+    LG_ACT_MISH,
+    LG_ACT_LEAKY_RELU,
+    LG_ACT_ELU,
+    LG_ACT_CELU,
+    LG_ACT_SELU,
+    LG_ACT_SOFTPLUS,
+    LG_ACT_HARDTANH,
+    LG_ACT_RELU6,
+    LG_ACT_HARDSWISH,
+    LG_ACT_HARDSIGMOID,
+    LG_ACT_SOFTSIGN,
+    LG_ACT_LOG_SIGMOID,
+    LG_ACT_IDENTITY
+} lg_activation;
+/* The activation a applied to x (x itself for LG_ACT_IDENTITY);
+ * LG_ERR_VALUE for a value that is not an lg_activation. */
+lg_tensor *lg_activation_forward(lg_ctx *ctx, lg_activation a, lg_tensor *x);
+
 typedef struct lg_mlp {
     int nlayers;
     lg_linear **layers;
@@ -117,14 +224,24 @@ typedef struct lg_mlp {
 typedef struct lg_mlp_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_dtype dtype;
-    lg_activation activation; /* between layers, not after the last */
+    lg_activation activation; /* between layers, not after the last; default LG_ACT_RELU */
     double dropout;           /* after each hidden activation; 0: none */
+    bool no_bias;             /* every layer without bias (PyTorch's bias=False) */
 } lg_mlp_opts;
 lg_mlp_opts lg_mlp_opts_default(void);
 /* sizes[0] -> sizes[1] -> ... -> sizes[n-1]: n-1 linear layers "<name>.<k>". */
 lg_mlp *lg_mlp_new(lg_ctx *ctx, const char *name, int n, const int64_t *sizes,
                    const lg_mlp_opts *o);
 lg_tensor *lg_mlp_forward(lg_ctx *ctx, const lg_mlp *m, lg_tensor *x);
+
+/* One model's parameters (PyTorch's module.parameters()): those named
+ * prefix or starting with "<prefix>.", in the store's order, so that
+ * optimizers (lg_optim_opts.params), clipping, freezing and checkpoints can
+ * name one model of a ctx holding two. Writes the first min(count, max) to
+ * out (which may be NULL when max is 0) and returns count; -1 on error:
+ * LG_ERR_NULL for a NULL prefix (or NULL out with max > 0), LG_ERR_VALUE
+ * for an empty prefix or max < 0. The tensors live until lg_ctx_free. */
+int lg_params_with_prefix(lg_ctx *ctx, const char *prefix, lg_tensor **out, int max);
 
 /* ------------------------------------------------------------------ */
 /* Convolution and normalisation layers (primitives: lossgrad/nnops.h)  */
@@ -310,32 +427,45 @@ typedef struct lg_rnn_opts {
     lg_dtype dtype;
     int num_layers; /* (non-zero default) 1; >= 1 */
     bool bidirectional;
-    bool no_bias; /* PyTorch's bias=False */
+    bool no_bias;     /* PyTorch's bias=False */
+    bool batch_first; /* x and output [N, T, F] instead of [T, N, F] (h0, h_n unchanged) */
+    /* dropout on every layer's output except the last's, in training mode
+     * only (lg_ctx_training), as PyTorch; in [0, 1], default 0 */
+    double dropout;
+    /* LSTM only: h projected to proj_size features by weight_hr_l<k>
+     * [proj_size, H]; 0 (the default) for none; 0 <= proj_size < hidden_size */
+    int64_t proj_size;
 } lg_rnn_opts;
 lg_rnn_opts lg_rnn_opts_default(void);
 
 typedef struct lg_rnn lg_rnn;
 
 /* PyTorch's layout and names per layer k (suffix "_reverse" for the
- * backward direction): weight_ih_l<k> [G H, in_k], weight_hh_l<k> [G H, H],
- * bias_ih_l<k>, bias_hh_l<k> [G H], G = 1 (RNN), 3 (GRU: r, z, n),
- * 4 (LSTM: i, f, g, o); in_0 = input_size, later in_k = D H. Initialised
- * U(+-1/sqrt(H)) as PyTorch. */
+ * backward direction): weight_ih_l<k> [G H, in_k], weight_hh_l<k> [G H, P],
+ * bias_ih_l<k>, bias_hh_l<k> [G H], and with proj_size weight_hr_l<k>
+ * [P, H], G = 1 (RNN), 3 (GRU: r, z, n), 4 (LSTM: i, f, g, o); P =
+ * proj_size if set, else H; in_0 = input_size, later in_k = D P.
+ * Initialised U(+-1/sqrt(H)) as PyTorch (weight_hr included). */
 lg_rnn *lg_rnn_new(lg_ctx *ctx, const char *name, lg_rnn_kind kind, int64_t input_size,
                    int64_t hidden_size, const lg_rnn_opts *o);
 
 typedef struct lg_rnn_result {
-    lg_tensor *output; /* [T, N, D H]; zeros at t >= lengths[b] */
-    lg_tensor *h_n;    /* [L D, N, H]: each sample's last valid state */
-    lg_tensor *c_n;    /* LSTM only, like h_n */
+    lg_tensor *output; /* [T, N, D P] ([N, T, D P] batch_first, [T, D P] unbatched);
+                        * zeros at t >= lengths[b] */
+    lg_tensor *h_n;    /* [L D, N, P] ([L D, P] unbatched): each sample's last valid state */
+    lg_tensor *c_n;    /* LSTM only: [L D, N, H] ([L D, H] unbatched) */
 } lg_rnn_result;
 
-/* Runs the network over x [T, N, input_size]. lengths: NULL (every sample
- * has T steps) or int64 [N] in [1, T]; steps t >= lengths[b] neither change
- * sample b's state nor receive gradient, and the reverse direction starts
- * at each sample's last valid step (PyTorch's packed sequences). h0, c0:
- * NULL (zeros) or [L D, N, H]; T <= INT_MAX. Built from primitives on the
- * tape (each GRU layer and direction is one lg_gru_sequence). */
+/* Runs the network over x [T, N, input_size] ([N, T, input_size] with
+ * batch_first; or unbatched [T, input_size], whatever batch_first, as
+ * PyTorch). lengths: NULL (every sample has T steps) or int64 [N] in
+ * [1, T] (batched x only); steps t >= lengths[b] neither change sample b's
+ * state nor receive gradient, and the reverse direction starts at each
+ * sample's last valid step (PyTorch's packed sequences). h0: NULL (zeros)
+ * or [L D, N, P] ([L D, P] for unbatched x); c0 (LSTM only, LG_ERR_VALUE
+ * otherwise) likewise with H; T <= INT_MAX. In training mode with dropout, every layer's output but the
+ * last's goes through lg_dropout. Built from primitives on the tape (each
+ * GRU layer and direction is one lg_gru_sequence). */
 lg_status lg_rnn_forward(lg_ctx *ctx, const lg_rnn *r, lg_tensor *x, lg_tensor *lengths,
                          lg_tensor *h0, lg_tensor *c0, lg_rnn_result *out);
 
