@@ -35,6 +35,7 @@ struct lg_sched {
     double best;          /* PLATEAU */
     int64_t bad, cool;
     double *snap; /* CHAINED: a snapshot of the children and the groups */
+    bool first;   /* the constructor's step (PyTorch's _step_count == 1) */
 };
 
 static const char *const kind_names[] = {
@@ -99,6 +100,8 @@ static bool simple_lr(lg_sched *s, const char *who, int g, bool closed0, double 
             *out = eta + (b - eta) * (1 + cos(M_PI_LG * 0.0 / T)) / 2;
         else if (e == 0)
             *out = lr;
+        else if (s->first) /* resumed: PyTorch's first step is its closed form */
+            *out = eta + (b - eta) * (1 + cos((double)e * M_PI_LG / T)) / 2;
         else if (restart(e, o->t_max))
             *out = lr + (b - eta) * (1 - cos(M_PI_LG / T)) / 2;
         else
@@ -933,7 +936,10 @@ static bool start(lg_sched *s, const lg_sched_opts *o)
     }
     default: break;
     }
-    return advance(s, who_new);
+    s->first = true;
+    bool ok = advance(s, who_new);
+    s->first = false;
+    return ok;
 }
 
 lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
