@@ -18,31 +18,57 @@ lg_status lgN_sched_state_load(lg_sched *s, const double *in, int len);
 #endif
 
 /* The callbacks of the generator's LAMBDAS and SCALE_FNS, same names. */
-static double lam_inv(int64_t e) { return 1.0 / (double)(e + 1); }
-static double lam_pow95(int64_t e) { return pow(0.95, (double)e); }
-static double lam_const9(int64_t e) { (void)e; return 0.9; }
-static double lam_saw(int64_t e) { return e % 4 == 0 ? 1.1 : 0.8; }
+static double lam_inv(int64_t e)
+{
+    return 1.0 / (double)(e + 1);
+}
+static double lam_pow95(int64_t e)
+{
+    return pow(0.95, (double)e);
+}
+static double lam_const9(int64_t e)
+{
+    (void)e;
+    return 0.9;
+}
+static double lam_saw(int64_t e)
+{
+    return e % 4 == 0 ? 1.1 : 0.8;
+}
 typedef double (*lam1)(int64_t);
-typedef struct lam_pair { lam1 g[2]; } lam_pair;
+typedef struct lam_pair {
+    lam1 g[2];
+} lam_pair;
 static double lam_call(void *user, int64_t e, int g)
 {
     const lam_pair *p = user;
     return p->g[g > 0 ? 1 : 0](e);
 }
-static const struct { const char *name; lam_pair p; } lambdas[] = {
+static const struct {
+    const char *name;
+    lam_pair p;
+} lambdas[] = {
     { "inv", { { lam_inv, lam_inv } } },          { "pow95", { { lam_pow95, lam_pow95 } } },
     { "const9", { { lam_const9, lam_const9 } } }, { "saw", { { lam_saw, lam_saw } } },
     { "inv_pow95", { { lam_inv, lam_pow95 } } },  { "const9_saw", { { lam_const9, lam_saw } } },
 };
-static double scale_recip(void *user, double x) { (void)user; return 1.0 / (1.0 + 0.1 * x); }
-static double scale_half(void *user, double x) { (void)user; return pow(0.5, x); }
+static double scale_recip(void *user, double x)
+{
+    (void)user;
+    return 1.0 / (1.0 + 0.1 * x);
+}
+static double scale_half(void *user, double x)
+{
+    (void)user;
+    return pow(0.5, x);
+}
 
 static lg_sched_kind kind_of(const char *k)
 {
-    static const char *const names[] = { "step",   "exponential", "cosine",   "linear",
-                                         "multistep", "constant", "polynomial", "lambda",
-                                         "multiplicative", "warm", "cyclic",   "onecycle",
-                                         "plateau", "sequential", "chained" };
+    static const char *const names[] = { "step",           "exponential", "cosine",     "linear",
+                                         "multistep",      "constant",    "polynomial", "lambda",
+                                         "multiplicative", "warm",        "cyclic",     "onecycle",
+                                         "plateau",        "sequential",  "chained" };
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (!strcmp(k, names[i]))
             return (lg_sched_kind)i;
@@ -66,15 +92,16 @@ static bool set_field(lg_sched_opts *o, const char *k, const char *v)
         o->f = i;                                                                                  \
         return true;                                                                               \
     }
-    D(gamma) D(eta_min) D(start_factor) D(end_factor) D(factor) D(power) D(base_lr) D(max_lr)
-    D(base_momentum) D(max_momentum) D(pct_start) D(div_factor) D(final_div_factor) D(threshold)
-    D(min_lr) D(eps) D(initial_lr)
-    I(step_size) I(t_max) I(total_iters) I(t_0) I(t_mult) I(step_size_up) I(step_size_down)
-    I(total_steps) I(epochs) I(steps_per_epoch) I(patience) I(cooldown)
+    D(gamma)
+    D(eta_min) D(start_factor) D(end_factor) D(factor) D(power) D(base_lr) D(max_lr)
+        D(base_momentum) D(max_momentum) D(pct_start) D(div_factor) D(final_div_factor) D(threshold)
+            D(min_lr) D(eps) D(initial_lr) I(step_size) I(t_max) I(total_iters) I(t_0) I(t_mult)
+                I(step_size_up) I(step_size_down) I(total_steps) I(epochs) I(steps_per_epoch)
+                    I(patience) I(cooldown)
 #undef D
 #undef I
-    if (!strcmp(k, "last_epoch"))
-        return o->resume = true, o->last_epoch = i, true;
+                        if (!strcmp(k, "last_epoch")) return o->resume = true,
+                                                             o->last_epoch = i, true;
     if (!strcmp(k, "cyclic_mode"))
         return o->cyclic_mode = (lg_cyclic_mode)i, true;
     if (!strcmp(k, "scale_mode"))
@@ -200,8 +227,9 @@ static void expect_row(const ncase *c, const lg_optim *opt, const ntensor *want,
     int ng = lg_optim_ngroups(opt);
     for (int g = 0; g < ng; g++) {
         double got = mom ? moment(opt, g) : lg_optim_group_lr(opt, g), w = want->v[row * ng + g];
-        cr_assert(got == w || (isnan(got) && isnan(w)), "%s: step %lld group %d %s %.17g, PyTorch %.17g",
-                  c->id, (long long)row, g, mom ? "momentum" : "lr", got, w);
+        cr_assert(got == w || (isnan(got) && isnan(w)),
+                  "%s: step %lld group %d %s %.17g, PyTorch %.17g", c->id, (long long)row, g,
+                  mom ? "momentum" : "lr", got, w);
     }
 }
 
@@ -340,7 +368,7 @@ static double must_nan(double v)
 
 #define BAD(ctx, opt, o, status, substr)                                                           \
     do {                                                                                           \
-        EXPECT_ERR(ctx, must_null(lg_sched_new(ctx, opt, &(o))), status, substr);                      \
+        EXPECT_ERR(ctx, must_null(lg_sched_new(ctx, opt, &(o))), status, substr);                  \
         cr_assert_eq(lg_optim_lr(opt), 0.1, "the rate is unchanged");                              \
     } while (0)
 
@@ -362,7 +390,8 @@ Test(sched, errors_simple_kinds)
     lg_sched_opts o = lg_sched_opts_default(LG_SCHED_MULTISTEP);
     BAD(ctx, opt, o, LG_ERR_VALUE, "lg_sched_new: nmilestones = 0: milestones are required");
     o.milestones = (const int64_t[]){ 2, 5, 3 }, o.nmilestones = 3;
-    BAD(ctx, opt, o, LG_ERR_VALUE, "lg_sched_new: milestones[2] = 3 is not above milestones[1] = 5");
+    BAD(ctx, opt, o, LG_ERR_VALUE,
+        "lg_sched_new: milestones[2] = 3 is not above milestones[1] = 5");
     o.milestones = (const int64_t[]){ -1 }, o.nmilestones = 1;
     BAD(ctx, opt, o, LG_ERR_VALUE, "milestones[0] = -1, expected >= 0");
     o.milestones = NULL;
@@ -457,7 +486,8 @@ Test(sched, errors_cyclic_one_cycle_plateau)
     o = lg_sched_opts_default(LG_SCHED_ONE_CYCLE);
     BAD(ctx, opt, o, LG_ERR_VALUE, "max_lr = nan: it is required");
     o.max_lr = 1;
-    BAD(ctx, opt, o, LG_ERR_VALUE, "total_steps = 0: give total_steps or epochs and steps_per_epoch");
+    BAD(ctx, opt, o, LG_ERR_VALUE,
+        "total_steps = 0: give total_steps or epochs and steps_per_epoch");
     o.total_steps = 10, o.epochs = 2;
     BAD(ctx, opt, o, LG_ERR_VALUE, "total_steps = 10 and epochs / steps_per_epoch are given");
     o.total_steps = 0, o.epochs = INT64_MAX / 2, o.steps_per_epoch = 3;
@@ -479,7 +509,8 @@ Test(sched, errors_cyclic_one_cycle_plateau)
     for (int i = 0; i < 3; i++)
         cr_assert(!isnan(lg_sched_step(s)), "%s", lg_ctx_errmsg(ctx));
     double lr = lg_optim_lr(opt);
-    EXPECT_ERR(ctx, lg_sched_step(s), LG_ERR_VALUE, "lg_sched_step: step 4 is past total_steps = 3");
+    EXPECT_ERR(ctx, lg_sched_step(s), LG_ERR_VALUE,
+               "lg_sched_step: step 4 is past total_steps = 3");
     cr_assert_eq(lg_optim_lr(opt), lr);
     lg_optim_set_lr(opt, 0.1);
 
@@ -552,7 +583,8 @@ Test(sched, errors_composites)
     s2.schedules = (lg_sched *const[]){ d, chain };
     (void)chain;
     lg_optim_set_lr(opt, 0.1);
-    BAD(ctx, opt, s2, LG_ERR_VALUE, "schedules[1] is LG_SCHED_CHAINED, which LG_SCHED_SEQUENTIAL cannot hold");
+    BAD(ctx, opt, s2, LG_ERR_VALUE,
+        "schedules[1] is LG_SCHED_CHAINED, which LG_SCHED_SEQUENTIAL cannot hold");
     lg_ctx_free(c2);
     lg_ctx_free(ctx);
 }
@@ -594,14 +626,16 @@ Test(sched, options_rule_new_kinds)
     for (int i = 0; i < 2000; i++)
         lg_sched_step(s);
     cr_assert(fabs(lg_optim_lr(opt) - 0.11) < 1e-15, "step_size_up 2000");
-    cr_assert(fabs(lg_optim_group_get(opt, 0, LG_HYPER_MOMENTUM) - 0.8) < 1e-15, "base_momentum 0.8");
+    cr_assert(fabs(lg_optim_group_get(opt, 0, LG_HYPER_MOMENTUM) - 0.8) < 1e-15,
+              "base_momentum 0.8");
     lg_ctx *c2 = test_ctx(2);
     lg_optim *adam = one_group(c2, LG_ADAM);
     o = lg_sched_opts_default(LG_SCHED_ONE_CYCLE);
     o.max_lr = 1, o.total_steps = 100;
     s = lg_sched_new(c2, adam, &o);
     cr_assert_not_null(s, "%s", lg_ctx_errmsg(c2));
-    cr_assert(fabs(lg_optim_lr(adam) - 1.0 / 25) < 1e-15, "div_factor 25 (max + (initial - max): rounding)");
+    cr_assert(fabs(lg_optim_lr(adam) - 1.0 / 25) < 1e-15,
+              "div_factor 25 (max + (initial - max): rounding)");
     cr_assert_eq(lg_optim_group_get(adam, 0, LG_HYPER_BETA1), 0.95, "beta1 = max_momentum 0.95");
     for (int i = 0; i < 99; i++) /* step 99 = total_steps - 1 ends the last phase */
         lg_sched_step(s);
@@ -616,10 +650,15 @@ Test(sched, options_rule_new_kinds)
     o.t_0 = 3;
     EXPECT_ERR(ctx, lg_sched_new(ctx, opt, &o), LG_ERR_VALUE,
                "t_0 is not an option of LG_SCHED_PLATEAU");
-    EXPECT_ERR(ctx, lg_sched_new(ctx, opt,
-                                 &(lg_sched_opts){ .kind = LG_SCHED_CYCLIC, .base_lr = 0.1,
-                                                   .max_lr = 1, .gamma = 1, .cycle_momentum = true,
-                                                   .base_momentum = 0.8, .max_momentum = 0.9 }),
+    EXPECT_ERR(ctx,
+               lg_sched_new(ctx, opt,
+                            &(lg_sched_opts){ .kind = LG_SCHED_CYCLIC,
+                                              .base_lr = 0.1,
+                                              .max_lr = 1,
+                                              .gamma = 1,
+                                              .cycle_momentum = true,
+                                              .base_momentum = 0.8,
+                                              .max_momentum = 0.9 }),
                LG_ERR_VALUE, "lg_sched_opts.step_size_up is 0");
     lg_ctx_free(ctx);
 }

@@ -439,20 +439,20 @@ lg_status lg_clip_grad_value(lg_ctx *ctx, double value);
 /* ------------------------------------------------------------------ */
 
 typedef enum lg_sched_kind {
-    LG_SCHED_STEP = 0,    /* StepLR: lr *= gamma every step_size steps */
-    LG_SCHED_EXPONENTIAL, /* ExponentialLR: lr *= gamma */
-    LG_SCHED_COSINE,      /* CosineAnnealingLR: cosine annealing to eta_min over t_max */
-    LG_SCHED_LINEAR,      /* LinearLR: factor start_factor -> end_factor over total_iters */
-    LG_SCHED_MULTISTEP,   /* MultiStepLR: lr *= gamma at each of milestones */
-    LG_SCHED_CONSTANT,    /* ConstantLR: lr * factor until total_iters, then lr */
-    LG_SCHED_POLYNOMIAL,  /* PolynomialLR: base (1 - e / total_iters)^power, then 0 */
-    LG_SCHED_LAMBDA,      /* LambdaLR: base * lr_lambda(e) */
-    LG_SCHED_MULTIPLICATIVE,      /* MultiplicativeLR: lr *= lr_lambda(e) for e > 0 */
+    LG_SCHED_STEP = 0,       /* StepLR: lr *= gamma every step_size steps */
+    LG_SCHED_EXPONENTIAL,    /* ExponentialLR: lr *= gamma */
+    LG_SCHED_COSINE,         /* CosineAnnealingLR: cosine annealing to eta_min over t_max */
+    LG_SCHED_LINEAR,         /* LinearLR: factor start_factor -> end_factor over total_iters */
+    LG_SCHED_MULTISTEP,      /* MultiStepLR: lr *= gamma at each of milestones */
+    LG_SCHED_CONSTANT,       /* ConstantLR: lr * factor until total_iters, then lr */
+    LG_SCHED_POLYNOMIAL,     /* PolynomialLR: base (1 - e / total_iters)^power, then 0 */
+    LG_SCHED_LAMBDA,         /* LambdaLR: base * lr_lambda(e) */
+    LG_SCHED_MULTIPLICATIVE, /* MultiplicativeLR: lr *= lr_lambda(e) for e > 0 */
     LG_SCHED_COSINE_WARM_RESTARTS, /* CosineAnnealingWarmRestarts (SGDR): t_0, t_mult, eta_min */
-    LG_SCHED_CYCLIC,   /* CyclicLR: base_lr <-> max_lr; momentum the other way */
-    LG_SCHED_ONE_CYCLE, /* OneCycleLR: max_lr / div_factor -> max_lr -> min over total steps */
-    LG_SCHED_PLATEAU,  /* ReduceLROnPlateau: lr *= factor when a metric stops improving;
-                        * stepped by lg_sched_step_metric only */
+    LG_SCHED_CYCLIC,               /* CyclicLR: base_lr <-> max_lr; momentum the other way */
+    LG_SCHED_ONE_CYCLE,  /* OneCycleLR: max_lr / div_factor -> max_lr -> min over total steps */
+    LG_SCHED_PLATEAU,    /* ReduceLROnPlateau: lr *= factor when a metric stops improving;
+                          * stepped by lg_sched_step_metric only */
     LG_SCHED_SEQUENTIAL, /* SequentialLR: schedules[i] from milestones[i - 1] on */
     LG_SCHED_CHAINED     /* ChainedScheduler: every one of schedules, in order, each step */
 } lg_sched_kind;
@@ -489,34 +489,34 @@ typedef struct lg_sched_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_sched_kind kind;
     int64_t step_size; /* STEP: required, >= 1 */
-    double gamma; /* STEP, MULTISTEP: default 0.1; EXPONENTIAL: required (NaN until set);
-                   * CYCLIC: default 1, not 1 only with LG_CYCLIC_EXP_RANGE (non-zero
-                   * default); finite, >= 0 (CYCLIC: > 0) */
-    int64_t t_max;  /* COSINE: required, >= 1 */
-    double eta_min; /* COSINE, COSINE_WARM_RESTARTS: default 0; finite, >= 0 */
+    double gamma;      /* STEP, MULTISTEP: default 0.1; EXPONENTIAL: required (NaN until set);
+                        * CYCLIC: default 1, not 1 only with LG_CYCLIC_EXP_RANGE (non-zero
+                        * default); finite, >= 0 (CYCLIC: > 0) */
+    int64_t t_max;     /* COSINE: required, >= 1 */
+    double eta_min;    /* COSINE, COSINE_WARM_RESTARTS: default 0; finite, >= 0 */
     double start_factor, end_factor; /* LINEAR: default 1/3 and 1; 0 < start <= 1, 0 <= end <= 1 */
     int64_t total_iters; /* LINEAR, CONSTANT, POLYNOMIAL: default 5; >= 1 (non-zero default) */
     /* MULTISTEP: required, strictly increasing, >= 0; SEQUENTIAL: required
      * when nschedules > 1, nschedules - 1 of them, strictly increasing, >= 1 */
     const int64_t *milestones;
     int nmilestones;
-    double factor; /* CONSTANT: default 1/3, in (0, 1]; PLATEAU: default 0.1, in [0, 1)
-                    * (non-zero default) */
-    double power;  /* POLYNOMIAL: default 1; finite, >= 0 (non-zero default) */
+    double factor;             /* CONSTANT: default 1/3, in (0, 1]; PLATEAU: default 0.1, in [0, 1)
+                                * (non-zero default) */
+    double power;              /* POLYNOMIAL: default 1; finite, >= 0 (non-zero default) */
     lg_sched_lambda lr_lambda; /* LAMBDA, MULTIPLICATIVE: required */
     void *user;                /* LAMBDA, MULTIPLICATIVE, CYCLIC: passed to the callbacks */
-    int64_t t_0;    /* COSINE_WARM_RESTARTS: required, >= 1 (T_0) */
-    int64_t t_mult; /* COSINE_WARM_RESTARTS: default 1, >= 1 (non-zero default) */
+    int64_t t_0;               /* COSINE_WARM_RESTARTS: required, >= 1 (T_0) */
+    int64_t t_mult;            /* COSINE_WARM_RESTARTS: default 1, >= 1 (non-zero default) */
     /* CYCLIC: base_lr required (NaN until set), finite >= 0; its group's lr
      * when the schedule is made. CYCLIC, ONE_CYCLE: max_lr required (NaN). */
     double base_lr, max_lr;
     const double *base_lrs, *max_lrs;
     int nbase_lrs, nmax_lrs;
-    int64_t step_size_up;   /* CYCLIC: default 2000, >= 1 (non-zero default) */
-    int64_t step_size_down; /* CYCLIC: default 0 = PyTorch's None: step_size_up */
-    lg_cyclic_mode cyclic_mode;  /* CYCLIC: default LG_CYCLIC_TRIANGULAR; TRIANGULAR with scale_fn */
-    lg_sched_scale_fn scale_fn;  /* CYCLIC: default NULL (the mode's) */
-    lg_scale_mode scale_mode;    /* CYCLIC: default CYCLE; ITERATIONS only with scale_fn */
+    int64_t step_size_up;       /* CYCLIC: default 2000, >= 1 (non-zero default) */
+    int64_t step_size_down;     /* CYCLIC: default 0 = PyTorch's None: step_size_up */
+    lg_cyclic_mode cyclic_mode; /* CYCLIC: default LG_CYCLIC_TRIANGULAR; TRIANGULAR with scale_fn */
+    lg_sched_scale_fn scale_fn; /* CYCLIC: default NULL (the mode's) */
+    lg_scale_mode scale_mode;   /* CYCLIC: default CYCLE; ITERATIONS only with scale_fn */
     /* CYCLIC, ONE_CYCLE: cycle the momentum (SGD, RMSprop; ONE_CYCLE also
      * the Adam family's beta1, as PyTorch) between base_momentum and
      * max_momentum (CYCLIC: 0.8 and 0.9; ONE_CYCLE: 0.85 and 0.95), inversely

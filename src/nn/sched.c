@@ -39,11 +39,14 @@ struct lg_sched {
 };
 
 static const char *const kind_names[] = {
-    "LG_SCHED_STEP",      "LG_SCHED_EXPONENTIAL", "LG_SCHED_COSINE",
-    "LG_SCHED_LINEAR",    "LG_SCHED_MULTISTEP",   "LG_SCHED_CONSTANT",
-    "LG_SCHED_POLYNOMIAL", "LG_SCHED_LAMBDA",     "LG_SCHED_MULTIPLICATIVE",
-    "LG_SCHED_COSINE_WARM_RESTARTS", "LG_SCHED_CYCLIC", "LG_SCHED_ONE_CYCLE",
-    "LG_SCHED_PLATEAU",   "LG_SCHED_SEQUENTIAL",  "LG_SCHED_CHAINED"
+    "LG_SCHED_STEP",           "LG_SCHED_EXPONENTIAL",
+    "LG_SCHED_COSINE",         "LG_SCHED_LINEAR",
+    "LG_SCHED_MULTISTEP",      "LG_SCHED_CONSTANT",
+    "LG_SCHED_POLYNOMIAL",     "LG_SCHED_LAMBDA",
+    "LG_SCHED_MULTIPLICATIVE", "LG_SCHED_COSINE_WARM_RESTARTS",
+    "LG_SCHED_CYCLIC",         "LG_SCHED_ONE_CYCLE",
+    "LG_SCHED_PLATEAU",        "LG_SCHED_SEQUENTIAL",
+    "LG_SCHED_CHAINED"
 };
 #define NKINDS ((unsigned)(sizeof kind_names / sizeof kind_names[0]))
 
@@ -178,10 +181,10 @@ static bool cyclic(lg_sched *s, const char *who)
     double sx = o->scale_fn ? (o->scale_mode == LG_SCALE_CYCLE ? cyc : e)
                 : o->cyclic_mode == LG_CYCLIC_EXP_RANGE ? e
                                                         : cyc;
-    double sc = o->scale_fn                                  ? o->scale_fn(o->user, sx)
-                : o->cyclic_mode == LG_CYCLIC_TRIANGULAR2   ? 1 / pow(2., sx - 1)
-                : o->cyclic_mode == LG_CYCLIC_EXP_RANGE     ? pow(o->gamma, sx)
-                                                             : 1.;
+    double sc = o->scale_fn                               ? o->scale_fn(o->user, sx)
+                : o->cyclic_mode == LG_CYCLIC_TRIANGULAR2 ? 1 / pow(2., sx - 1)
+                : o->cyclic_mode == LG_CYCLIC_EXP_RANGE   ? pow(o->gamma, sx)
+                                                          : 1.;
     if (!isfinite(sc))
         return lgC_fail(s->ctx, LG_ERR_VALUE, "%s: scale_fn(%g) = %g, expected finite", who, sx,
                         sc);
@@ -225,7 +228,8 @@ static bool one_cycle(lg_sched *s, const char *who)
     }
     for (int g = 0; g < s->ng; g++) {
         double ini = s->base[g], mx = s->maxv[g], mn = s->minv[g];
-        double from[3] = { ini, mx, o->three_phase ? ini : 0 }, to[3] = { mx, o->three_phase ? ini : mn, mn };
+        double from[3] = { ini, mx, o->three_phase ? ini : 0 },
+               to[3] = { mx, o->three_phase ? ini : mn, mn };
         s->lr[g] = anneal(o->anneal, from[ph], to[ph], pct);
         if (s->mom_h != LG_HYPER_LR) {
             double bm = o->base_momentum, xm = o->max_momentum;
@@ -255,8 +259,8 @@ static bool apply(lg_sched *s, const char *who, bool closed0)
                             "%s: the rate would become %g (from %g) in group %d, expected finite "
                             "and >= 0",
                             who, s->lr[g], lg_optim_group_lr(s->opt, g), g);
-        if (s->mom_h != LG_HYPER_LR &&
-            !(isfinite(s->mom[g]) && s->mom[g] >= 0 && (s->mom_h != LG_HYPER_BETA1 || s->mom[g] < 1)))
+        if (s->mom_h != LG_HYPER_LR && !(isfinite(s->mom[g]) && s->mom[g] >= 0 &&
+                                         (s->mom_h != LG_HYPER_BETA1 || s->mom[g] < 1)))
             return lgC_fail(s->ctx, LG_ERR_VALUE, "%s: the %s would become %g in group %d", who,
                             s->mom_h == LG_HYPER_BETA1 ? "beta1" : "momentum", s->mom[g], g);
     }
@@ -335,7 +339,7 @@ static bool advance(lg_sched *s, const char *who)
         while (idx < s->nmiles && s->miles[idx] <= e)
             idx++;
         bool ok = idx > 0 && s->miles[idx - 1] == e ? restart0(s->kids[idx], who)
-                                                     : advance(s->kids[idx], who);
+                                                    : advance(s->kids[idx], who);
         if (ok)
             s->epoch = e;
         return ok;
@@ -449,7 +453,7 @@ lg_sched_opts lg_sched_opts_default(lg_sched_kind kind)
     case LG_SCHED_CONSTANT: o.factor = 1.0 / 3, o.total_iters = 5; break;
     case LG_SCHED_POLYNOMIAL: o.total_iters = 5, o.power = 1.0; break;
     case LG_SCHED_LAMBDA:
-    case LG_SCHED_MULTIPLICATIVE: break; /* lr_lambda required */
+    case LG_SCHED_MULTIPLICATIVE: break;                     /* lr_lambda required */
     case LG_SCHED_COSINE_WARM_RESTARTS: o.t_mult = 1; break; /* t_0 required */
     case LG_SCHED_CYCLIC:
         o.base_lr = NAN, o.max_lr = NAN, o.step_size_up = 2000, o.gamma = 1.0;
@@ -457,7 +461,8 @@ lg_sched_opts lg_sched_opts_default(lg_sched_kind kind)
         break;
     case LG_SCHED_ONE_CYCLE:
         o.max_lr = NAN, o.pct_start = 0.3, o.cycle_momentum = true;
-        o.base_momentum = 0.85, o.max_momentum = 0.95, o.div_factor = 25.0, o.final_div_factor = 1e4;
+        o.base_momentum = 0.85, o.max_momentum = 0.95, o.div_factor = 25.0,
+        o.final_div_factor = 1e4;
         break;
     case LG_SCHED_PLATEAU: o.factor = 0.1, o.patience = 10, o.threshold = 1e-4, o.eps = 1e-8; break;
     case LG_SCHED_SEQUENTIAL:
@@ -619,15 +624,13 @@ static bool check_milestones(lg_ctx *ctx, const lg_sched_opts *o, int64_t lo)
                             who_new, i, (long long)o->milestones[i], (long long)lo);
         if (i > 0 && o->milestones[i] <= o->milestones[i - 1])
             return lgC_fail(ctx, LG_ERR_VALUE,
-                            "%s: milestones[%d] = %lld is not above milestones[%d] = %lld",
-                            who_new, i, (long long)o->milestones[i], i - 1,
-                            (long long)o->milestones[i - 1]);
+                            "%s: milestones[%d] = %lld is not above milestones[%d] = %lld", who_new,
+                            i, (long long)o->milestones[i], i - 1, (long long)o->milestones[i - 1]);
     }
     return true;
 }
 
-static bool check_momentum(lg_ctx *ctx, const lg_sched_opts *o, lg_optim *opt,
-                           lg_optim_hyper *h)
+static bool check_momentum(lg_ctx *ctx, const lg_sched_opts *o, lg_optim *opt, lg_optim_hyper *h)
 {
     *h = LG_HYPER_LR;
     if (!o->cycle_momentum)
@@ -664,15 +667,15 @@ static bool check_cyclic(lg_ctx *ctx, const lg_sched_opts *o, int ng)
         !int_ge(ctx, "step_size_down", o->step_size_down, 0, false))
         return false;
     if ((unsigned)o->cyclic_mode > LG_CYCLIC_EXP_RANGE)
-        return lgC_fail(ctx, LG_ERR_VALUE, "%s: cyclic_mode = %d is not an lg_cyclic_mode",
-                        who_new, (int)o->cyclic_mode);
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: cyclic_mode = %d is not an lg_cyclic_mode", who_new,
+                        (int)o->cyclic_mode);
     if ((unsigned)o->scale_mode > LG_SCALE_ITERATIONS)
         return lgC_fail(ctx, LG_ERR_VALUE, "%s: scale_mode = %d is not an lg_scale_mode", who_new,
                         (int)o->scale_mode);
     if (o->scale_fn && o->cyclic_mode != LG_CYCLIC_TRIANGULAR)
-        return lgC_fail(ctx, LG_ERR_VALUE,
-                        "%s: cyclic_mode = %s is unused with scale_fn: leave it TRIANGULAR",
-                        who_new, o->cyclic_mode == LG_CYCLIC_EXP_RANGE ? "EXP_RANGE" : "TRIANGULAR2");
+        return lgC_fail(
+            ctx, LG_ERR_VALUE, "%s: cyclic_mode = %s is unused with scale_fn: leave it TRIANGULAR",
+            who_new, o->cyclic_mode == LG_CYCLIC_EXP_RANGE ? "EXP_RANGE" : "TRIANGULAR2");
     if (!o->scale_fn && o->scale_mode != LG_SCALE_CYCLE)
         return lgC_fail(ctx, LG_ERR_VALUE,
                         "%s: scale_mode applies to scale_fn only (the modes have their own)",
@@ -766,8 +769,8 @@ static bool check_composite(lg_ctx *ctx, const lg_sched_opts *o, lg_optim *opt)
                             "%s: schedules[%d] belongs to another optimizer than schedules[0]",
                             who_new, i);
         if (k->owner)
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: schedules[%d] already belongs to a %s",
-                            who_new, i, kind_names[k->owner->o.kind]);
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: schedules[%d] already belongs to a %s", who_new,
+                            i, kind_names[k->owner->o.kind]);
         for (int j = 0; j < i; j++)
             if (o->schedules[j] == k)
                 return lgC_fail(ctx, LG_ERR_VALUE, "%s: schedules[%d] is schedules[%d] again",
@@ -782,9 +785,8 @@ static bool check_composite(lg_ctx *ctx, const lg_sched_opts *o, lg_optim *opt)
     if (!check_milestones(ctx, o, 1))
         return false;
     if (o->nmilestones != o->nschedules - 1)
-        return lgC_fail(ctx, LG_ERR_VALUE,
-                        "%s: nmilestones = %d, expected nschedules - 1 = %d", who_new,
-                        o->nmilestones, o->nschedules - 1);
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: nmilestones = %d, expected nschedules - 1 = %d",
+                        who_new, o->nmilestones, o->nschedules - 1);
     return true;
 }
 
@@ -832,8 +834,8 @@ static bool validate(lg_ctx *ctx, const lg_sched_opts *o, lg_optim *opt, int ng,
         return int_ge(ctx, "t_max", o->t_max, 1, true) && finite_ge0(ctx, "eta_min", o->eta_min);
     case LG_SCHED_LINEAR:
         if (!(o->start_factor > 0 && o->start_factor <= 1))
-            return lgC_fail(ctx, LG_ERR_VALUE, "%s: start_factor = %g, expected in (0, 1]",
-                            who_new, o->start_factor);
+            return lgC_fail(ctx, LG_ERR_VALUE, "%s: start_factor = %g, expected in (0, 1]", who_new,
+                            o->start_factor);
         if (!(o->end_factor >= 0 && o->end_factor <= 1))
             return lgC_fail(ctx, LG_ERR_VALUE, "%s: end_factor = %g, expected in [0, 1]", who_new,
                             o->end_factor);
@@ -879,7 +881,8 @@ static bool start(lg_sched *s, const lg_sched_opts *o)
     int ng = s->ng;
     for (int g = 0; g < ng; g++) {
         double lr = lg_optim_group_lr(s->opt, g);
-        s->base[g] = o->resume ? group_value(o->initial_lr, o->initial_lrs, o->ninitial_lrs, g) : lr;
+        s->base[g] =
+            o->resume ? group_value(o->initial_lr, o->initial_lrs, o->ninitial_lrs, g) : lr;
     }
     s->epoch = o->resume ? o->last_epoch : -1;
     switch (o->kind) {
@@ -1026,7 +1029,9 @@ static void state_save(const lg_sched *s, double *out)
         for (int g = 0; g < s->ng; g++)
             *out++ = s->bmom[g];
         break;
-    case LG_SCHED_PLATEAU: *out++ = s->best, *out++ = (double)s->bad, *out++ = (double)s->cool; break;
+    case LG_SCHED_PLATEAU:
+        *out++ = s->best, *out++ = (double)s->bad, *out++ = (double)s->cool;
+        break;
     case LG_SCHED_SEQUENTIAL:
     case LG_SCHED_CHAINED:
         for (int k = 0; k < s->nkids; k++) {
@@ -1051,7 +1056,9 @@ static void state_put(lg_sched *s, const double *in)
         for (int g = 0; g < s->ng; g++)
             s->bmom[g] = in[g];
         break;
-    case LG_SCHED_PLATEAU: s->best = in[0], s->bad = (int64_t)in[1], s->cool = (int64_t)in[2]; break;
+    case LG_SCHED_PLATEAU:
+        s->best = in[0], s->bad = (int64_t)in[1], s->cool = (int64_t)in[2];
+        break;
     case LG_SCHED_SEQUENTIAL:
     case LG_SCHED_CHAINED:
         for (int k = 0; k < s->nkids; k++) {
@@ -1070,8 +1077,9 @@ static bool int_at(lg_ctx *ctx, const double *in, int at, double lo, double hi, 
     double v = in[at];
     if (v >= lo && v <= hi && v == floor(v))
         return true;
-    return lgC_fail(ctx, LG_ERR_VALUE, "%s: in[%d] = %g, expected an integer in [%.17g, %.17g] (%s)",
-                    who_load, at, v, lo, hi, what);
+    return lgC_fail(ctx, LG_ERR_VALUE,
+                    "%s: in[%d] = %g, expected an integer in [%.17g, %.17g] (%s)", who_load, at, v,
+                    lo, hi, what);
 }
 
 static bool num_at(lg_ctx *ctx, const double *in, int at, const char *what)
@@ -1090,9 +1098,8 @@ static bool state_check(const lg_sched *s, const double *in, int at)
         return lgC_fail(ctx, LG_ERR_VALUE, "%s: in[%d] = %g is not this schedule's kind (%s = %d)",
                         who_load, at, in[at], kind_names[s->o.kind], (int)s->o.kind);
     if (in[at + 1] != (double)s->ng)
-        return lgC_fail(ctx, LG_ERR_VALUE,
-                        "%s: in[%d] = %g parameter groups, the schedule has %d", who_load, at + 1,
-                        in[at + 1], s->ng);
+        return lgC_fail(ctx, LG_ERR_VALUE, "%s: in[%d] = %g parameter groups, the schedule has %d",
+                        who_load, at + 1, in[at + 1], s->ng);
     if (!int_at(ctx, in, at + 2, composite(s->o.kind) || s->o.kind == LG_SCHED_PLATEAU ? 0 : -2,
                 EXACT_MAX, "the epoch"))
         return false;
