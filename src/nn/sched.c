@@ -935,7 +935,11 @@ static bool start(lg_sched *s, const lg_sched_opts *o)
             lg_optim_set_group_lr(s->opt, g, s->base[g]);
         for (int k = 0; k < s->nkids; k++)
             s->kids[k]->epoch--; /* PyTorch "undoes" the children's first steps */
-        return advance(k0, who_new);
+        if (advance(k0, who_new))
+            return true;
+        for (int k = 0; k < s->nkids; k++) /* the children are the caller's again */
+            s->kids[k]->epoch++, s->kids[k]->owner = NULL;
+        return false;
     }
     default: break;
     }
