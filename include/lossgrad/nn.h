@@ -643,32 +643,144 @@ lg_status lg_clip_grad_value_of(lg_ctx *ctx, int n, lg_tensor *const *params, do
 /* ------------------------------------------------------------------ */
 
 typedef enum lg_sched_kind {
-    LG_SCHED_STEP = 0,    /* lr *= gamma every step_size steps */
-    LG_SCHED_EXPONENTIAL, /* lr *= gamma */
-    LG_SCHED_COSINE,      /* cosine annealing to eta_min over t_max */
-    LG_SCHED_LINEAR       /* linear warmup: factor start_factor -> end_factor over total_iters */
+    LG_SCHED_STEP = 0,       /* StepLR: lr *= gamma every step_size steps */
+    LG_SCHED_EXPONENTIAL,    /* ExponentialLR: lr *= gamma */
+    LG_SCHED_COSINE,         /* CosineAnnealingLR: cosine annealing to eta_min over t_max */
+    LG_SCHED_LINEAR,         /* LinearLR: factor start_factor -> end_factor over total_iters */
+    LG_SCHED_MULTISTEP,      /* MultiStepLR: lr *= gamma at each of milestones */
+    LG_SCHED_CONSTANT,       /* ConstantLR: lr * factor until total_iters, then lr */
+    LG_SCHED_POLYNOMIAL,     /* PolynomialLR: base (1 - e / total_iters)^power, then 0 */
+    LG_SCHED_LAMBDA,         /* LambdaLR: base * lr_lambda(e) */
+    LG_SCHED_MULTIPLICATIVE, /* MultiplicativeLR: lr *= lr_lambda(e) for e > 0 */
+    LG_SCHED_COSINE_WARM_RESTARTS, /* CosineAnnealingWarmRestarts (SGDR): t_0, t_mult, eta_min */
+    LG_SCHED_CYCLIC,               /* CyclicLR: base_lr <-> max_lr; momentum the other way */
+    LG_SCHED_ONE_CYCLE,  /* OneCycleLR: max_lr / div_factor -> max_lr -> min over total steps */
+    LG_SCHED_PLATEAU,    /* ReduceLROnPlateau: lr *= factor when a metric stops improving;
+                          * stepped by lg_sched_step_metric only */
+    LG_SCHED_SEQUENTIAL, /* SequentialLR: schedules[i] from milestones[i - 1] on */
+    LG_SCHED_CHAINED     /* ChainedScheduler: every one of schedules, in order, each step */
 } lg_sched_kind;
 
-/* lg_sched_opts_default(kind) gives PyTorch's defaults for kind; the
+/* LG_SCHED_LAMBDA and LG_SCHED_MULTIPLICATIVE: the factor for epoch e of
+ * group g (PyTorch's lr_lambda, one function for every group, told the
+ * group). A NaN, infinite or negative factor is an LG_ERR_VALUE error of the
+ * step (no rate changes). */
+typedef double (*lg_sched_lambda)(void *user, int64_t epoch, int group);
+/* LG_SCHED_CYCLIC's scale_fn: the amplitude scale for x, the cycle number
+ * (from 1, scale_mode CYCLE) or the step count (ITERATIONS); finite. */
+typedef double (*lg_sched_scale_fn)(void *user, double x);
+typedef enum lg_cyclic_mode {
+    LG_CYCLIC_TRIANGULAR = 0, /* PyTorch's default 'triangular': scale 1 */
+    LG_CYCLIC_TRIANGULAR2,    /* scale 1 / 2^(cycle - 1) */
+    LG_CYCLIC_EXP_RANGE       /* scale gamma^step */
+} lg_cyclic_mode;
+typedef enum lg_scale_mode { LG_SCALE_CYCLE = 0, LG_SCALE_ITERATIONS } lg_scale_mode;
+typedef enum lg_anneal { LG_ANNEAL_COS = 0, LG_ANNEAL_LINEAR } lg_anneal;
+typedef enum lg_plateau_mode { LG_PLATEAU_MIN = 0, LG_PLATEAU_MAX } lg_plateau_mode;
+typedef enum lg_threshold_mode { LG_THRESHOLD_REL = 0, LG_THRESHOLD_ABS } lg_threshold_mode;
+typedef struct lg_sched lg_sched;
+
+/* lg_sched_opts_default(kind) gives PyTorch 1.13's defaults for kind; the
  * fields a kind does not use must stay 0 (LG_ERR_VALUE otherwise). By hand,
- * every field of the kind whose default is not zero must be written. */
+ * every field of the kind whose default is not zero must be written
+ * ("(non-zero default)" below). A required field without a default is NaN
+ * (or 0) from lg_sched_opts_default and rejected until it is set.
+ * Per-group values (PyTorch's lists): a pointer and a count; count 0 means
+ * the scalar field for every group, else count must equal
+ * lg_optim_ngroups(opt) and the scalar must stay NaN (or 0). Arrays are
+ * copied; the caller keeps its own. */
 typedef struct lg_sched_opts {
     uint32_t defaults_tag; /* written by the _default() function only (lossgrad.h: Options) */
     lg_sched_kind kind;
     int64_t step_size; /* STEP: required, >= 1 */
-    double gamma;      /* STEP: default 0.1; EXPONENTIAL: required (NaN until set); finite */
+    double gamma;      /* STEP, MULTISTEP: default 0.1; EXPONENTIAL: required (NaN until set);
+                        * CYCLIC: default 1, not 1 only with LG_CYCLIC_EXP_RANGE (non-zero
+                        * default); finite, >= 0 (CYCLIC: > 0) */
     int64_t t_max;     /* COSINE: required, >= 1 */
-    double eta_min;    /* COSINE: default 0 */
+    double eta_min;    /* COSINE, COSINE_WARM_RESTARTS: default 0; finite, >= 0 */
     double start_factor, end_factor; /* LINEAR: default 1/3 and 1; 0 < start <= 1, 0 <= end <= 1 */
-    int64_t total_iters;             /* LINEAR: default 5; >= 1 */
+    int64_t total_iters; /* LINEAR, CONSTANT, POLYNOMIAL: default 5; >= 1 (non-zero default) */
+    /* MULTISTEP: required, strictly increasing, >= 0; SEQUENTIAL: required
+     * when nschedules > 1, nschedules - 1 of them, strictly increasing, >= 1 */
+    const int64_t *milestones;
+    int nmilestones;
+    double factor;             /* CONSTANT: default 1/3, in (0, 1]; PLATEAU: default 0.1, in [0, 1)
+                                * (non-zero default) */
+    double power;              /* POLYNOMIAL: default 1; finite, >= 0 (non-zero default) */
+    lg_sched_lambda lr_lambda; /* LAMBDA, MULTIPLICATIVE: required */
+    void *user;                /* LAMBDA, MULTIPLICATIVE, CYCLIC: passed to the callbacks */
+    int64_t t_0;               /* COSINE_WARM_RESTARTS: required, >= 1 (T_0) */
+    int64_t t_mult;            /* COSINE_WARM_RESTARTS: default 1, >= 1 (non-zero default) */
+    /* CYCLIC: base_lr required (NaN until set), finite >= 0; its group's lr
+     * when the schedule is made. CYCLIC, ONE_CYCLE: max_lr required (NaN). */
+    double base_lr, max_lr;
+    const double *base_lrs, *max_lrs;
+    int nbase_lrs, nmax_lrs;
+    int64_t step_size_up;       /* CYCLIC: default 2000, >= 1 (non-zero default) */
+    int64_t step_size_down;     /* CYCLIC: default 0 = PyTorch's None: step_size_up */
+    lg_cyclic_mode cyclic_mode; /* CYCLIC: default LG_CYCLIC_TRIANGULAR; TRIANGULAR with scale_fn */
+    lg_sched_scale_fn scale_fn; /* CYCLIC: default NULL (the mode's) */
+    lg_scale_mode scale_mode;   /* CYCLIC: default CYCLE; ITERATIONS only with scale_fn */
+    /* CYCLIC, ONE_CYCLE: cycle the momentum (SGD, RMSprop; ONE_CYCLE also
+     * the Adam family's beta1, as PyTorch) between base_momentum and
+     * max_momentum (CYCLIC: 0.8 and 0.9; ONE_CYCLE: 0.85 and 0.95), inversely
+     * to the rate. Default true, so by hand it must be written (non-zero
+     * default); the momenta are ignored when it is false. */
+    bool cycle_momentum;
+    double base_momentum, max_momentum; /* 0 <= base <= max, finite (non-zero default) */
+    /* ONE_CYCLE: total_steps, or epochs and steps_per_epoch (their product,
+     * overflow checked); one of the two ways, not both. */
+    int64_t total_steps, epochs, steps_per_epoch;
+    double pct_start;        /* ONE_CYCLE: default 0.3, in [0, 1] (non-zero default) */
+    lg_anneal anneal;        /* ONE_CYCLE: default LG_ANNEAL_COS */
+    double div_factor;       /* ONE_CYCLE: default 25; initial = max_lr / div_factor; > 0 */
+    double final_div_factor; /* ONE_CYCLE: default 1e4; min = initial / final_div_factor; > 0 */
+    bool three_phase;        /* ONE_CYCLE: default false */
+    lg_plateau_mode plateau_mode;     /* PLATEAU: default MIN */
+    int64_t patience;                 /* PLATEAU: default 10, >= 0 (non-zero default) */
+    double threshold;                 /* PLATEAU: default 1e-4, finite >= 0 (non-zero default) */
+    lg_threshold_mode threshold_mode; /* PLATEAU: default REL */
+    int64_t cooldown;                 /* PLATEAU: default 0, >= 0 */
+    double min_lr;                    /* PLATEAU: default 0, finite >= 0 */
+    const double *min_lrs;
+    int nmin_lrs;
+    double eps; /* PLATEAU: default 1e-8, finite >= 0 (non-zero default) */
+    /* SEQUENTIAL, CHAINED: required, >= 1 schedules of the same optimizer,
+     * none PLATEAU, none already in another composite; they become this
+     * schedule's (stepping one of them directly is then LG_ERR_STATE).
+     * SEQUENTIAL's may not be composites. Their base rates become the
+     * first's (PyTorch's shared initial_lr, when they are the optimizer's
+     * first schedules, made in order). */
+    lg_sched *const *schedules;
+    int nschedules;
+    /* PyTorch's last_epoch >= 0 (every kind but PLATEAU, SEQUENTIAL and
+     * CHAINED): resume = true continues a schedule that had reached epoch
+     * last_epoch: the rates in the optimizer are taken as they are,
+     * initial_lr (or initial_lrs, per group: PyTorch's initial_lr; not for
+     * CYCLIC and ONE_CYCLE, which have their own) are the base rates, and
+     * lg_sched_new computes epoch last_epoch + 1 from them, as PyTorch's
+     * constructor does. resume = false (default): the other three stay 0. */
+    bool resume;
+    int64_t last_epoch;
+    double initial_lr;
+    const double *initial_lrs;
+    int ninitial_lrs;
 } lg_sched_opts;
 lg_sched_opts lg_sched_opts_default(lg_sched_kind kind);
 
-typedef struct lg_sched lg_sched;
-/* Sets the optimizer's lr to the schedule's value for step 0. */
+/* Makes a schedule for opt's parameter groups (their number is fixed from
+ * now on) and sets each group's lr (and momentum, CYCLIC and ONE_CYCLE) to
+ * the schedule's value for step 0 (PLATEAU changes nothing). Lives until
+ * lg_ctx_free. NULL and LG_ERR_NULL / LG_ERR_VALUE / LG_ERR_OOM on error. */
 lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *o);
-/* Advances one step and sets the optimizer's lr; returns it. */
+/* Advances one step and sets every group's lr; returns group 0's. On an
+ * error (a rate that would not be finite and >= 0, a callback's bad factor,
+ * ONE_CYCLE past total_steps, PLATEAU, a schedule owned by a composite:
+ * LG_ERR_VALUE / LG_ERR_STATE) nothing changes and NaN is returned. */
 double lg_sched_step(lg_sched *s);
+/* PLATEAU's step with the epoch's metric (finite or infinite, not NaN);
+ * LG_ERR_STATE for any other kind. Nothing changes on an error. */
+lg_status lg_sched_step_metric(lg_sched *s, double metric);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints: safetensors files                                       */
