@@ -788,7 +788,10 @@ lg_status lg_sched_step_metric(lg_sched *s, double metric);
 
 /* Writes every parameter of the ctx by name (and, if opt is not NULL, the
  * optimizer's state as "__optim__.<param>.<slot>" tensors and its step
- * count and lr in the metadata) to path, atomically: a temporary file in
+ * count, every group's lr and momentum or beta1, and the state of every
+ * schedule made on opt (lg_sched_new; a composite's children within it) in
+ * the metadata, so a resumed scheduled run is the same bits) to path,
+ * atomically: a temporary file in
  * the same folder is written, fsync'ed and renamed over path, so a crash
  * never leaves a half-written checkpoint, and the temporary files of
  * earlier crashed saves of path are removed. A new file gets mode
@@ -801,7 +804,9 @@ lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
 /* Reads path and, only if everything checks out, writes the values into the
  * ctx's parameters (and the optimizer's state: the file's state replaces
  * opt's, as PyTorch's load_state_dict, and state the file lacks restarts
- * from zero). Checked: a regular file (a FIFO or device is refused without
+ * from zero; the file's schedule states go to the schedules made on opt, in
+ * the order they were made, which must be as many and of the same kinds
+ * and group counts: make them before loading). Checked: a regular file (a FIFO or device is refused without
  * blocking), its size exactly 8 + header + the tensors the header names
  * (no trailing bytes, no gaps), the header JSON (no repeated keys, no NUL or
  * control characters in names, only spaces after it), dtypes, shapes

@@ -9,9 +9,11 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "checkpoint.h"
+#include "sched.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 
 static const char who[] = "lg_checkpoint_save";
@@ -129,6 +131,24 @@ static int collect(lg_ctx *ctx, const lg_optim *opt, lgC_arena *scratch, lgN_ent
 /* The header                                                           */
 /* ------------------------------------------------------------------ */
 
+/* meta[key] = n numbers "%.17g" split by single spaces: v[0..n), or (v
+ * NULL) each group's hyper-parameter h of opt. */
+static bool add_numbers(lg_ctx *ctx, cJSON *meta, const char *key, int n, const double *v,
+                        const lg_optim *opt, lg_optim_hyper h)
+{
+    size_t len = (size_t)n * 32 + 1, at = 0;
+    char *s = lgC_raw_alloc(ctx, len);
+    if (!s)
+        return false;
+    s[0] = '\0';
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(s + at, len - at, i ? " %.17g" : "%.17g",
+                               v ? v[i] : lg_optim_group_get(opt, i, h));
+    bool ok = cJSON_AddStringToObject(meta, key, s) != NULL;
+    lgC_raw_free(ctx, s, len);
+    return ok;
+}
+
 static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
 {
     cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
@@ -155,6 +175,34 @@ static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
         ok = cJSON_AddStringToObject(meta, "optim_group_lrs", lrs) != NULL;
         lgC_raw_free(ctx, lrs, len);
     }
+    /* every group's momentum (SGD, RMSprop) or beta1 (the Adam family), which
+     * CyclicLR and OneCycleLR move: "m0 m1 ..." */
+    lg_optim_hyper mh = LG_HYPER_MOMENTUM;
+    if (ok && opt && isnan(lg_optim_group_get(opt, 0, mh)))
+        mh = LG_HYPER_BETA1;
+    if (ok && opt && !isnan(lg_optim_group_get(opt, 0, mh)))
+        ok = add_numbers(ctx, meta, "optim_group_momenta", opt->ngroups, NULL, opt, mh);
+    /* the schedules made on opt (those no composite owns), in order:
+     * "sched.<k>" = their state's numbers (sched.h) */
+    int ns = opt ? lgN_optim_top_scheds(opt, NULL) : 0;
+    lg_sched **top = ns ? lgC_raw_alloc(ctx, (size_t)ns * sizeof *top) : NULL;
+    if (ns && !top)
+        return false;
+    if (ns)
+        lgN_optim_top_scheds(opt, top);
+    for (int k = 0; ok && k < ns; k++) {
+        int len = lgN_sched_state_len(top[k]);
+        double *v = lgC_raw_alloc(ctx, (size_t)len * sizeof *v);
+        if (!v)
+            return false;
+        lgN_sched_state_save(top[k], v);
+        char key[32];
+        snprintf(key, sizeof key, "sched.%d", k);
+        ok = add_numbers(ctx, meta, key, len, v, NULL, LG_HYPER_LR);
+        lgC_raw_free(ctx, v, (size_t)len * sizeof *v);
+    }
+    if (top)
+        lgC_raw_free(ctx, top, (size_t)ns * sizeof *top);
     return ok;
 }
 

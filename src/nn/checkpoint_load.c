@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "checkpoint.h"
+#include "sched.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -62,7 +63,12 @@ typedef struct loader {
     double spare;
     int kind; /* the file's optimizer kind, -1 if it holds none */
     double lr;
-    const char *group_lrs; /* "optim_group_lrs" (more than one group), or NULL */
+    const char *group_lrs;     /* "optim_group_lrs" (more than one group), or NULL */
+    const char *group_momenta; /* "optim_group_momenta", or NULL */
+    int nsched;                /* "sched.<k>" keys, k in [0, nsched) */
+    const char **sched;        /* their strings (scratch) */
+    double **sched_old;        /* the schedules' states before this load (scratch) */
+    lg_sched **top;            /* opt's schedules that the file's states go to */
 } loader;
 
 LG_PRINTF(3, 4)
@@ -342,6 +348,27 @@ static lg_status parse_meta(loader *L)
         return st;
     const cJSON *glrs = meta_item(meta, "optim_group_lrs");
     L->group_lrs = glrs ? glrs->valuestring : NULL;
+    const cJSON *gm = meta_item(meta, "optim_group_momenta");
+    L->group_momenta = gm ? gm->valuestring : NULL;
+    /* "sched.0", "sched.1", ...: numbered from 0 without gaps */
+    for (const cJSON *it = meta->child; it; it = it->next)
+        L->nsched += !strncmp(it->string, "sched.", 6);
+    if (L->nsched) {
+        L->sched = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)L->nsched * sizeof *L->sched, who);
+        if (!L->sched)
+            return LG_ERR_OOM;
+        for (int k = 0; k < L->nsched; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "sched.%d", k);
+            const cJSON *v = meta_item(meta, key);
+            if (!v)
+                return fail(L, LG_ERR_VALUE,
+                            "metadata has %d 'sched.' keys but no %s (expected sched.0 to "
+                            "sched.%d)",
+                            L->nsched, key, L->nsched - 1);
+            L->sched[k] = v->valuestring;
+        }
+    }
     return parse_optim(L, meta_item(meta, "optim"), meta_item(meta, "optim_lr"));
 }
 
@@ -369,6 +396,108 @@ static int group_lr_at(const char *s, int k, double *lr)
             return -1; /* a trailing space */
     }
     return count;
+}
+
+/* The numbers of s (finite, split by single spaces) into out[0..max);
+ * their count, or -1 if one is not a finite number or there are more. */
+static int numbers(const char *s, double *out, int max)
+{
+    int count = 0;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, " ");
+        char tok[48];
+        double v;
+        if (len == 0 || len >= sizeof tok || count >= max)
+            return -1;
+        memcpy(tok, p, len), tok[len] = '\0';
+        if (!parse_decimal(tok, &v))
+            return -1;
+        out[count++] = v;
+        p += len;
+        if (*p == ' ' && *++p == '\0')
+            return -1;
+    }
+    return count;
+}
+
+/* Every group's momentum (or beta1), when the file has them: opt's group
+ * count of valid values (lg_optim_group_set's ranges, checked by a dry
+ * run on nothing: the values are checked here, set at commit). */
+static lg_status check_group_momenta(loader *L)
+{
+    if (!L->opt || L->kind < 0 || !L->group_momenta)
+        return LG_OK;
+    int ng = L->opt->ngroups;
+    double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)ng * sizeof *v, who);
+    if (!v)
+        return LG_ERR_OOM;
+    int have = numbers(L->group_momenta, v, ng);
+    if (have != ng)
+        return fail(L, LG_ERR_VALUE,
+                    "metadata optim_group_momenta = '%.60s' is not %d finite numbers split by "
+                    "single spaces",
+                    L->group_momenta, ng);
+    bool beta = isnan(lg_optim_group_get(L->opt, 0, LG_HYPER_MOMENTUM));
+    for (int g = 0; g < ng; g++)
+        if (beta ? !(v[g] >= 0 && v[g] < 1) : !(v[g] >= 0))
+            return fail(L, LG_ERR_VALUE,
+                        "metadata optim_group_momenta: group %d's %s = %g is out of range", g,
+                        beta ? "beta1" : "momentum", v[g]);
+    return LG_OK;
+}
+
+/* The schedules made on opt take the file's states, one by one, after
+ * every other check; each one's state before is kept, so that a failure
+ * (here, or allocating slots in prepare_slots) puts them all back. */
+static void restore_scheds(loader *L, int upto)
+{
+    for (int k = 0; k < upto; k++)
+        lgN_sched_state_load(L->top[k], L->sched_old[k], lgN_sched_state_len(L->top[k]));
+}
+
+static lg_status load_scheds(loader *L)
+{
+    if (!L->opt)
+        return LG_OK;
+    int n = lgN_optim_top_scheds(L->opt, NULL);
+    if (n != L->nsched)
+        return fail(L, LG_ERR_VALUE,
+                    "holds the state of %d schedule(s), but %d schedule(s) were made on opt",
+                    L->nsched, n);
+    if (!n)
+        return LG_OK;
+    L->top = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *L->top, who);
+    L->sched_old =
+        L->top ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *L->sched_old, who) : NULL;
+    if (!L->sched_old)
+        return LG_ERR_OOM;
+    lgN_optim_top_scheds(L->opt, L->top);
+    for (int k = 0; k < n; k++) {
+        int len = lgN_sched_state_len(L->top[k]);
+        double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(len + 1) * sizeof *v, who);
+        L->sched_old[k] =
+            v ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)len * sizeof *v, who) : NULL;
+        if (!L->sched_old[k]) {
+            restore_scheds(L, k);
+            return LG_ERR_OOM;
+        }
+        int have = numbers(L->sched[k], v, len + 1);
+        lgN_sched_state_save(L->top[k], L->sched_old[k]);
+        lg_status st = have == len ? lgN_sched_state_load(L->top[k], v, len) : LG_ERR_VALUE;
+        if (st != LG_OK) {
+            char why[LG_ERRMSG_MAX];
+            const char *m = lg_ctx_errmsg(L->ctx), *colon = strstr(m, ": ");
+            snprintf(why, sizeof why, "%s",
+                     have != len ? "not the schedule's numbers"
+                     : colon     ? colon + 2
+                                 : m);
+            restore_scheds(L, k);
+            lg_ctx_clear_error(L->ctx);
+            return fail(L, LG_ERR_VALUE, "metadata sched.%d (%d numbers, the schedule has %d): %s",
+                        k, have, len, why);
+        }
+    }
+    return LG_OK;
 }
 
 /* Every group's lr: a file written with opt's number of groups. */
@@ -755,14 +884,32 @@ static void commit(loader *L)
                 group_lr_at(L->group_lrs, g, &lr); /* checked by check_group_lrs */
             L->opt->groups[g].lr = lr;
         }
+        if (L->group_momenta) { /* checked by check_group_momenta */
+            double v[1];
+            bool beta = isnan(lg_optim_group_get(L->opt, 0, LG_HYPER_MOMENTUM));
+            for (int g = 0; g < L->opt->ngroups; g++) {
+                const char *p = L->group_momenta;
+                for (int k = 0; k < g; k++)
+                    p = strchr(p, ' ') + 1;
+                char tok[48];
+                size_t len = strcspn(p, " ");
+                memcpy(tok, p, len), tok[len] = '\0';
+                parse_decimal(tok, v);
+                if (beta)
+                    L->opt->groups[g].beta1 = v[0];
+                else
+                    L->opt->groups[g].momentum = v[0];
+            }
+        }
     }
 }
 
 static lg_status load(loader *L)
 {
     static lg_status (*const stages[])(loader *) = {
-        open_regular,  read_header,    parse_header, parse_meta, check_optim_kind, check_group_lrs,
-        parse_entries, check_complete, check_layout, stage_data, check_steps,
+        open_regular,    read_header,         parse_header,   parse_meta,   check_optim_kind,
+        check_group_lrs, parse_entries,       check_complete, check_layout, stage_data,
+        check_steps,     check_group_momenta, load_scheds,
     };
     for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
         lg_status st = stages[i](L);
@@ -772,6 +919,8 @@ static lg_status load(loader *L)
     lg_status st = L->opt ? prepare_slots(L) : LG_OK;
     if (st == LG_OK)
         commit(L);
+    else if (L->opt)
+        restore_scheds(L, L->nsched);
     return st;
 }
 

@@ -7,6 +7,7 @@
  * update, so steady-state steps allocate nothing.
  */
 #include "optim.h"
+#include "sched.h"
 
 #include <limits.h>
 #include <math.h>
@@ -729,6 +730,34 @@ lg_status lg_optim_group_set(lg_optim *o, int g, lg_optim_hyper h, double v)
                           who, v, p->nesterov ? " (> 0 under nesterov)" : "");
     p->momentum = v;
     return LG_OK;
+}
+
+bool lgN_optim_add_sched(lg_optim *o, lg_sched *s)
+{
+    if (o->nscheds == o->cap_scheds) {
+        int cap = o->cap_scheds ? 2 * o->cap_scheds : 4;
+        lg_sched **a = lgC_palloc(o->ctx, (size_t)cap * sizeof *a, "lg_sched_new");
+        if (!a)
+            return false;
+        if (o->nscheds)
+            memcpy(a, o->scheds, (size_t)o->nscheds * sizeof *a);
+        lgC_pfree(o->ctx, o->scheds);
+        o->scheds = a, o->cap_scheds = cap;
+    }
+    o->scheds[o->nscheds++] = s;
+    return true;
+}
+
+int lgN_optim_top_scheds(const lg_optim *o, lg_sched **out)
+{
+    int n = 0;
+    for (int k = 0; k < o->nscheds; k++)
+        if (!lgN_sched_owned(o->scheds[k])) {
+            if (out)
+                out[n] = o->scheds[k];
+            n++;
+        }
+    return n;
 }
 
 int64_t lg_optim_steps(const lg_optim *o)

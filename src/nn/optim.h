@@ -34,7 +34,14 @@ struct lg_optim {
     void **slot[LGN_SLOTS];
     double *scalar[LGN_SCALARS]; /* per parameter (lgN_scalar_name) */
     struct lgN_lbfgs *lbfgs;     /* LBFGS's state (lbfgs.c), NULL until its first step */
+    lg_sched **scheds;           /* the schedules made on it, in order (checkpoints) */
+    int nscheds, cap_scheds;
 };
+
+/* Records a new schedule of o (lg_sched_new); false on OOM. */
+LG_HIDDEN bool lgN_optim_add_sched(lg_optim *o, lg_sched *s);
+/* o's schedules that a checkpoint saves: those no composite owns. */
+LG_HIDDEN int lgN_optim_top_scheds(const lg_optim *o, lg_sched **out);
 
 /* LBFGS's step (lbfgs.c). */
 LG_HIDDEN lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double *loss);

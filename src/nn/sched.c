@@ -999,7 +999,14 @@ lg_sched *lg_sched_new(lg_ctx *ctx, lg_optim *opt, const lg_sched_opts *opts)
     }
     s->o.milestones = NULL, s->o.schedules = NULL, s->o.base_lrs = NULL, s->o.max_lrs = NULL;
     s->o.min_lrs = NULL, s->o.initial_lrs = NULL;
-    return start(s, &o) ? s : NULL;
+    if (!start(s, &o))
+        return NULL;
+    return lgN_optim_add_sched(opt, s) ? s : NULL;
+}
+
+bool lgN_sched_owned(const lg_sched *s)
+{
+    return s->owner != NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -14,5 +14,8 @@ LG_HIDDEN void lgN_sched_state_save(const lg_sched *s, double *out);
 /* Checks everything first (length, kind, group count, integers, ranges) and
  * changes nothing on an error (LG_ERR_VALUE, message on s's ctx). */
 LG_HIDDEN lg_status lgN_sched_state_load(lg_sched *s, const double *in, int len);
+/* True if a composite (SEQUENTIAL, CHAINED) owns s: its state is the
+ * composite's. */
+LG_HIDDEN bool lgN_sched_owned(const lg_sched *s);
 
 #endif
