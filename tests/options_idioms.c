@@ -497,8 +497,7 @@ static void spatial(lg_ctx *ctx)
     lg_avg_pool_opts ap = lg_avg_pool_opts_default();
     ap.padding = 1, ap.count_include_pad = false; /* 1, 2.5, 5.5, 7 */
     near("avg_pool_exclude_pad",
-         val(ctx, lg_sum(ctx, lg_avg_pool2d(ctx, x, 2, 2, &ap), 0, NULL, false)),
-         16);
+         val(ctx, lg_sum(ctx, lg_avg_pool2d(ctx, x, 2, 2, &ap), 0, NULL, false)), 16);
     lg_interpolate_opts io = lg_interpolate_opts_default();
     io.scale_factor = 2; /* nearest: each value four times */
     near("interpolate_nearest", val(ctx, lg_sum(ctx, lg_interpolate(ctx, x, &io), 0, NULL, false)),
@@ -510,6 +509,33 @@ static void spatial(lg_ctx *ctx)
     double row[3] = { 1, 2, 3 };
     lg_tensor *r = lg_layernorm_forward(ctx, ln, vec(ctx, row, 3));
     near("layernorm_eps_0", r ? ((double *)lg_tensor_data(r))[2] : NAN, sqrt(1.5));
+}
+
+/* lg_embedding_opts (padding_idx needs has_padding_idx: 0 is a valid
+ * index) and parameter groups (a group's options: a copy of the
+ * optimizer's made before its groups are set, then assignments). */
+static void embedding_and_groups(lg_ctx *ctx)
+{
+    lg_embedding_opts ez = ZERO;
+    lg_embedding *e0 = lg_embedding_new(ctx, "idiom_e0", 4, 3, &ez);
+    lg_embedding_opts eo = lg_embedding_opts_default();
+    eo.has_padding_idx = true, eo.padding_idx = 1;
+    lg_embedding *e1 = lg_embedding_new(ctx, "idiom_e1", 4, 3, &eo);
+    const float *w1 = e1 ? (const float *)lg_tensor_data(e1->weight) : NULL;
+    check("embedding_zero_struct", e0 != NULL && e0->padding_idx == -1, 0, 1);
+    check("embedding_padding_row_zero", w1 && w1[3] == 0 && w1[4] == 0 && w1[5] == 0, 0, 1);
+
+    lg_tensor *w = e0 ? e0->weight : NULL, *v = e1 ? e1->weight : NULL;
+    lg_optim_opts oo = lg_optim_opts_default(LG_ADAMW);
+    lg_optim_opts no_decay = oo;
+    no_decay.weight_decay = 0;
+    lg_param_group groups[2];
+    groups[0].params = &w, groups[0].nparams = 1, groups[0].opts = NULL;
+    groups[1].params = &v, groups[1].nparams = 1, groups[1].opts = &no_decay;
+    oo.groups = groups, oo.ngroups = 2;
+    lg_optim *opt = lg_optim_new(ctx, &oo);
+    check("optim_two_groups", opt && lg_optim_ngroups(opt) == 2, 0, 1);
+    lg_ctx_clear_error(ctx);
 }
 
 static void layers(lg_ctx *ctx)
@@ -760,8 +786,8 @@ static void grad_options(lg_ctx *ctx)
     near("grad_zero", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &z) == LG_OK ? val(ctx, g) : -1, 12);
     f = cube(ctx, xs, NULL);
     o.create_graph = true; /* retained: another walk, and the second derivative 6x */
-    check("grad_create_graph", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK &&
-                                   lg_tensor_requires_grad(g), 0, 1);
+    check("grad_create_graph",
+          lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK && lg_tensor_requires_grad(g), 0, 1);
     lg_grad_opts keep = lg_grad_opts_default();
     keep.retain_graph = LG_RETAIN_YES; /* g's walk goes through f's graph too */
     near("grad_second", lg_grad(ctx, 1, &g, NULL, 1, xs, &g2, &keep) == LG_OK ? val(ctx, g2) : -1,
@@ -770,24 +796,27 @@ static void grad_options(lg_ctx *ctx)
          12);
     f = cube(ctx, xs, NULL);
     o.retain_graph = LG_RETAIN_NO;
-    check("grad_retain_no", lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK &&
-                                lg_grad(ctx, 1, &f, NULL, 1, xs, &g2, NULL) == LG_ERR_STATE,
+    check("grad_retain_no",
+          lg_grad(ctx, 1, &f, NULL, 1, xs, &g, &o) == LG_OK &&
+              lg_grad(ctx, 1, &f, NULL, 1, xs, &g2, NULL) == LG_ERR_STATE,
           0, 1);
     lg_ctx_clear_error(ctx);
     /* lg_backward_opts: {} is lg_backward; create_graph retains */
     lg_backward_opts bz = ZERO, b = lg_backward_opts_default();
     f = cube(ctx, xs, NULL);
-    check("backward_zero", lg_backward_ex(ctx, f, NULL, &bz) == LG_OK &&
-                               lg_backward_ex(ctx, f, NULL, NULL) == LG_ERR_STATE, 0, 1);
+    check("backward_zero",
+          lg_backward_ex(ctx, f, NULL, &bz) == LG_OK &&
+              lg_backward_ex(ctx, f, NULL, NULL) == LG_ERR_STATE,
+          0, 1);
     lg_ctx_clear_error(ctx);
     lg_tensor *y = vec(ctx, &two, 1);
     lg_requires_grad(ctx, y, true);
     lg_tensor *const ys[1] = { y };
     f = cube(ctx, ys, NULL);
     b.create_graph = true;
-    check("backward_create_graph", lg_backward_ex(ctx, f, NULL, &b) == LG_OK &&
-                                       lg_tensor_requires_grad(lg_tensor_grad(y)) &&
-                                       lg_backward_ex(ctx, f, NULL, NULL) == LG_OK,
+    check("backward_create_graph",
+          lg_backward_ex(ctx, f, NULL, &b) == LG_OK && lg_tensor_requires_grad(lg_tensor_grad(y)) &&
+              lg_backward_ex(ctx, f, NULL, NULL) == LG_OK,
           0, 1);
     near("backward_twice", val(ctx, lg_tensor_grad(y)), 24);
 }
@@ -948,6 +977,7 @@ int main(void)
     sequences_and_likelihoods(ctx);
     beyond_pytorch(ctx);
     layers(ctx);
+    embedding_and_groups(ctx);
     spatial(ctx);
     gradcheck(ctx);
     grad_options(ctx);
