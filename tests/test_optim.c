@@ -560,11 +560,12 @@ typedef struct sched_run {
     lg_tensor *W, *b;
     lg_optim *opt;
     lg_sched *top; /* the schedule stepped (the others are its children) */
+    bool plateau;  /* stepped with a metric */
 } sched_run;
 
 static sched_run make_sched_run(int setup)
 {
-    sched_run r = { test_ctx(7), NULL, NULL, NULL, NULL };
+    sched_run r = { test_ctx(7), NULL, NULL, NULL, NULL, setup == 2 };
     lg_ctx *ctx = r.ctx;
     r.W = lg_param_new(ctx, "W", LG_F64, 2, SHAPE(3, 2));
     r.b = lg_param_new(ctx, "b", LG_F64, 1, SHAPE(2));
@@ -582,6 +583,13 @@ static sched_run make_sched_run(int setup)
         lg_sched_opts so = lg_sched_opts_default(LG_SCHED_ONE_CYCLE);
         so.max_lr = 0.2, so.total_steps = 20;
         r.top = lg_sched_new(ctx, r.opt, &so);
+    } else if (setup == 2) { /* ReduceLROnPlateau: its best starts at +inf */
+        lg_optim_opts o = lg_optim_opts_default(LG_SGD);
+        o.lr = 0.05, o.momentum = 0.5, o.nesterov = true;
+        r.opt = lg_optim_new(ctx, &o);
+        lg_sched_opts p = lg_sched_opts_default(LG_SCHED_PLATEAU);
+        p.patience = 1, p.factor = 0.5;
+        r.top = lg_sched_new(ctx, r.opt, &p);
     } else {
         lg_optim_opts o = lg_optim_opts_default(LG_ADAMW);
         o.lr = 0.05;
@@ -616,7 +624,10 @@ static void sched_steps(sched_run *r, int from, int to, lg_sched *top)
             0, NULL, false);
         cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
         cr_assert_eq(lg_optim_step(r->opt), LG_OK);
-        lg_sched_step(top);
+        if (r->plateau) /* a metric that stalls, so the rate drops */
+            lg_sched_step_metric(top, s < 6 ? 1.0 / (s + 1) : 0.2);
+        else
+            lg_sched_step(top);
         cr_assert_eq(lg_ctx_status(ctx), LG_OK, "%s", lg_ctx_errmsg(ctx));
         lg_zero_grad(ctx);
         lg_step_end(ctx);
@@ -629,7 +640,7 @@ Test(optim, scheduled_runs_resume_bit_identically)
     cr_assert_not_null(mkdtemp(dir));
     char path[64];
     snprintf(path, sizeof path, "%s/run.safetensors", dir);
-    for (int setup = 0; setup < 2; setup++) {
+    for (int setup = 0; setup < 3; setup++) {
         sched_run whole = make_sched_run(setup), first = make_sched_run(setup),
                   second = make_sched_run(setup);
         sched_steps(&whole, 0, 20, whole.top);
@@ -640,7 +651,7 @@ Test(optim, scheduled_runs_resume_bit_identically)
                      lg_ctx_errmsg(second.ctx));
         for (int g = 0; g < lg_optim_ngroups(first.opt); g++) {
             cr_assert_eq(lg_optim_group_lr(second.opt, g), lg_optim_group_lr(first.opt, g));
-            lg_optim_hyper h = setup == 0 ? LG_HYPER_MOMENTUM : LG_HYPER_BETA1;
+            lg_optim_hyper h = setup == 1 ? LG_HYPER_BETA1 : LG_HYPER_MOMENTUM;
             cr_assert_eq(lg_optim_group_get(second.opt, g, h), lg_optim_group_get(first.opt, g, h));
         }
         sched_steps(&second, 12, 20, second.top);
@@ -651,6 +662,11 @@ Test(optim, scheduled_runs_resume_bit_identically)
         cr_assert_eq(lg_optim_lr(second.opt), lg_optim_lr(whole.opt));
         lg_ctx_free(whole.ctx), lg_ctx_free(first.ctx), lg_ctx_free(second.ctx);
     }
+    /* a plateau schedule saved before its first metric: its best is +inf */
+    sched_run p0 = make_sched_run(2), p1 = make_sched_run(2);
+    cr_assert_eq(lg_checkpoint_save(p0.ctx, path, p0.opt), LG_OK, "%s", lg_ctx_errmsg(p0.ctx));
+    cr_assert_eq(lg_checkpoint_load(p1.ctx, path, p1.opt), LG_OK, "%s", lg_ctx_errmsg(p1.ctx));
+    lg_ctx_free(p0.ctx), lg_ctx_free(p1.ctx);
     /* a file with one schedule's state does not load into an optimizer with
      * none, and nothing changes */
     sched_run r = make_sched_run(0);

@@ -203,7 +203,9 @@ def lbfgs_cases(g):
                dict(history_size=3, max_iter=7, line_search_fn="strong_wolfe"),
                dict(lr=0.5, max_iter=4, tolerance_change=1e-5), dict(max_eval=6, lr=0.8),
                dict(history_size=2, max_iter=30, line_search_fn="strong_wolfe",
-                    tolerance_grad=1e-4)]
+                    tolerance_grad=1e-4),
+               # the line search keeps its own 1e-9 whatever tolerance_change is
+               dict(line_search_fn="strong_wolfe", tolerance_change=1e-3)]
     out = []
     for n, kw in enumerate(configs):
         X = torch.randn(8, 3, generator=g)

@@ -193,8 +193,10 @@ static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
     for (int k = 0; ok && k < ns; k++) {
         int len = lgN_sched_state_len(top[k]);
         double *v = lgC_raw_alloc(ctx, (size_t)len * sizeof *v);
-        if (!v)
-            return false;
+        if (!v) {
+            ok = false;
+            break;
+        }
         lgN_sched_state_save(top[k], v);
         char key[32];
         snprintf(key, sizeof key, "sched.%d", k);

@@ -410,7 +410,9 @@ static int numbers(const char *s, double *out, int max)
         if (len == 0 || len >= sizeof tok || count >= max)
             return -1;
         memcpy(tok, p, len), tok[len] = '\0';
-        if (!parse_decimal(tok, &v))
+        if (!strcmp(tok, "inf") || !strcmp(tok, "-inf")) /* %.17g's infinities (a plateau's best) */
+            v = tok[0] == '-' ? -INFINITY : INFINITY;
+        else if (!parse_decimal(tok, &v))
             return -1;
         out[count++] = v;
         p += len;
@@ -439,7 +441,8 @@ static lg_status check_group_momenta(loader *L)
                     L->group_momenta, ng);
     bool beta = isnan(lg_optim_group_get(L->opt, 0, LG_HYPER_MOMENTUM));
     for (int g = 0; g < ng; g++)
-        if (beta ? !(v[g] >= 0 && v[g] < 1) : !(v[g] >= 0))
+        if (beta ? !(v[g] >= 0 && v[g] < 1)
+                 : !(isfinite(v[g]) && v[g] >= 0) || (L->opt->groups[g].nesterov && v[g] == 0))
             return fail(L, LG_ERR_VALUE,
                         "metadata optim_group_momenta: group %d's %s = %g is out of range", g,
                         beta ? "beta1" : "momentum", v[g]);
@@ -862,8 +865,8 @@ static void clear_unfilled_slots(loader *L)
                 filled = L->es[j].dst == slot;
             if (slot && !filled)
                 memset(slot, 0, param_bytes(L->opt->params[i]));
-            if (s == 0)
-                L->opt->fresh[i] = !filled;
+            if (s == 0) /* a slot never updated (steps 0) starts afresh too */
+                L->opt->fresh[i] = !filled || L->opt->steps[i] == 0;
         }
 }
 

@@ -388,7 +388,7 @@ lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double 
             double l1 = 0;
             for (int64_t j = 0; j < P; j++)
                 l1 += fabs(g[j]);
-            s->t = (1. < 1. / l1 ? 1. : 1. / l1) * h->lr;
+            s->t = (1. / l1 < 1. ? 1. / l1 : 1.) * h->lr; /* Python's min(1., x): 1 for NaN */
         } else {
             s->t = h->lr;
         }
@@ -399,7 +399,8 @@ lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double 
         bool opt_cond = false;
         if (h->line_search == LG_LINE_SEARCH_STRONG_WOLFE) {
             get_params(o, s->x0);
-            if (!strong_wolfe(&c, s, s->x0, &s->t, &loss, gtd, h->tolerance_change, &ls_evals))
+            /* PyTorch's step passes _strong_wolfe no tolerance_change: its 1e-9 */
+            if (!strong_wolfe(&c, s, s->x0, &s->t, &loss, gtd, 1e-9, &ls_evals))
                 return c.st;
             add_dir(o, s->t, d);
             opt_cond = abs_max(g, P) <= h->tolerance_grad;

@@ -239,6 +239,13 @@ static bool validate(lg_ctx *ctx, const char *who, const lg_optim_opts *o)
     return true;
 }
 
+/* LBFGS's max_eval: PyTorch's max_iter * 5 // 4 when 0 (at most INT_MAX) */
+static int max_eval_of(const lg_optim_opts *o)
+{
+    int64_t v = (int64_t)o->max_iter * 5 / 4;
+    return o->max_eval ? o->max_eval : v > INT_MAX ? INT_MAX : (int)v;
+}
+
 static lgN_hyper hyper_of(const lg_optim_opts *o)
 {
     return (lgN_hyper){ .lr = o->lr,
@@ -263,7 +270,7 @@ static lgN_hyper hyper_of(const lg_optim_opts *o)
                         .lambd = o->lambd,
                         .t0 = o->t0,
                         .max_iter = o->max_iter,
-                        .max_eval = o->max_eval ? o->max_eval : o->max_iter * 5 / 4,
+                        .max_eval = max_eval_of(o),
                         .history_size = o->history_size,
                         .tolerance_grad = o->tolerance_grad,
                         .tolerance_change = o->tolerance_change,

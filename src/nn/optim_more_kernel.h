@@ -95,7 +95,8 @@ static void FN(radam)(const lgN_hyper *o, T *restrict p, const T *restrict g, T 
         m[j] = mj, v[j] = vj;
         T mhat = (T)(mj / tbc1);
         if (RECT) {
-            T adaptive = (T)(sbc2 / (T)(FN(sqrt_t)(vj) + eps));
+            /* a Python float over a tensor: the tensor's reciprocal, times it */
+            T adaptive = (T)((T)((T)1 / (T)(FN(sqrt_t)(vj) + eps)) * sbc2);
             p[j] = (T)(p[j] - (T)((T)((T)(mhat * lr) * adaptive) * trect));
         } else {
             p[j] = (T)(p[j] - (T)(mhat * lr));
