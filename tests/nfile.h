@@ -48,4 +48,13 @@ void expect_fixture(lg_tensor *got, const ntensor *want, lg_dtype dt, const char
 /* The same as a check: false (and a message in msg) instead of failing. */
 bool fixture_close(lg_tensor *got, const ntensor *want, lg_dtype dt, char *msg, size_t n);
 
+/* An rnn.txt / layers18.txt case: "kind" as lg_rnn_kind ("gru", "lstm",
+ * "rnn_relu", else tanh). */
+lg_rnn_kind rnn_kind(const char *k);
+/* The case's weights copied into net (made as "net" in ctx) by PyTorch's
+ * names, then output, h_n (c_n), and the gradients of x, h0, c0 and every
+ * parameter for the case's upstream gradients against the fixture; frees
+ * ctx. */
+void expect_rnn_case(lg_ctx *ctx, lg_rnn *net, lg_rnn_kind kind, const ncase *c, lg_dtype dt);
+
 #endif

@@ -14,11 +14,7 @@
 
 static void run_rnn_case(const ncase *c, lg_dtype dt)
 {
-    const char *k = key(c, "kind");
-    lg_rnn_kind kind = !strcmp(k, "gru")        ? LG_GRU
-                       : !strcmp(k, "lstm")     ? LG_LSTM
-                       : !strcmp(k, "rnn_relu") ? LG_RNN_RELU
-                                                : LG_RNN_TANH;
+    lg_rnn_kind kind = rnn_kind(key(c, "kind"));
     lg_ctx *ctx = test_ctx(1);
     lg_rnn *net = lg_rnn_new(ctx, "net", kind, (int64_t)keyd(c, "input_size", 0),
                              (int64_t)keyd(c, "hidden", 0),
@@ -26,58 +22,7 @@ static void run_rnn_case(const ncase *c, lg_dtype dt)
                                              .num_layers = (int)keyd(c, "layers", 1),
                                              .bidirectional = keyd(c, "bidirectional", 0) != 0 });
     cr_assert_not_null(net, "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    /* the same weights as PyTorch, by name */
-    int nparams = 0;
-    for (int i = 0; i < c->ntensors; i++) {
-        if (strncmp(c->t[i].name, "param.", 6))
-            continue;
-        char name[128];
-        snprintf(name, sizeof name, "net.%s", c->t[i].name + 6);
-        lg_tensor *p = lg_param_find(ctx, name);
-        cr_assert_not_null(p, "%s: no parameter %s", c->id, name);
-        cr_assert_eq(lg_copy_into(ctx, p, make(ctx, &c->t[i], LG_F64)), LG_OK, "%s: %s", c->id,
-                     lg_ctx_errmsg(ctx));
-        nparams++;
-    }
-    cr_assert_eq(nparams, lg_param_count(ctx), "%s: parameter count differs from PyTorch's", c->id);
-    lg_tensor *x = make(ctx, find(c, "x"), dt);
-    lg_requires_grad(ctx, x, true);
-    const ntensor *tl = find(c, "lengths"), *th0 = find(c, "h0"), *tc0 = find(c, "c0");
-    lg_tensor *h0 = th0 ? make(ctx, th0, dt) : NULL, *c0 = tc0 ? make(ctx, tc0, dt) : NULL;
-    if (h0)
-        lg_requires_grad(ctx, h0, true);
-    if (c0)
-        lg_requires_grad(ctx, c0, true);
-    lg_rnn_result r;
-    cr_assert_eq(lg_rnn_forward(ctx, net, x, tl ? make(ctx, tl, LG_I64) : NULL, h0, c0, &r), LG_OK,
-                 "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    expect_fixture(r.output, find(c, "out.output"), dt, c->id, "output");
-    expect_fixture(r.h_n, find(c, "out.h_n"), dt, c->id, "h_n");
-    lg_tensor *loss = lg_add(
-        ctx,
-        lg_sum(ctx, lg_mul(ctx, r.output, make(ctx, find(c, "upstream.output"), dt)), 0, NULL,
-               false),
-        lg_sum(ctx, lg_mul(ctx, r.h_n, make(ctx, find(c, "upstream.h_n"), dt)), 0, NULL, false));
-    if (kind == LG_LSTM) {
-        expect_fixture(r.c_n, find(c, "out.c_n"), dt, c->id, "c_n");
-        loss = lg_add(ctx, loss,
-                      lg_sum(ctx, lg_mul(ctx, r.c_n, make(ctx, find(c, "upstream.c_n"), dt)), 0,
-                             NULL, false));
-    }
-    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    expect_fixture(lg_tensor_grad(x), find(c, "grad.x"), dt, c->id, "grad x");
-    if (h0)
-        expect_fixture(lg_tensor_grad(h0), find(c, "grad.h0"), dt, c->id, "grad h0");
-    if (c0)
-        expect_fixture(lg_tensor_grad(c0), find(c, "grad.c0"), dt, c->id, "grad c0");
-    for (int i = 0; i < c->ntensors; i++) {
-        if (strncmp(c->t[i].name, "grad.param.", 11))
-            continue;
-        char name[128];
-        snprintf(name, sizeof name, "net.%s", c->t[i].name + 11);
-        expect_fixture(lg_tensor_grad(lg_param_find(ctx, name)), &c->t[i], dt, c->id, name);
-    }
-    lg_ctx_free(ctx);
+    expect_rnn_case(ctx, net, kind, c, dt);
 }
 
 Test(nn, rnn_gru_lstm_match_pytorch)
@@ -663,7 +608,10 @@ Test(nn, conv_layers_layout_init_and_forward)
     struct {
         lg_tensor *p;
         double fan_in;
-    } b[] = { { c->weight, 2 * 6 }, { c->bias, 2 * 6 }, { t->weight, 2 * 4 }, { t->bias, 2 * 4 },
+    } b[] = { { c->weight, 2 * 6 },
+              { c->bias, 2 * 6 },
+              { t->weight, 2 * 4 },
+              { t->bias, 2 * 4 },
               { c1->weight, 3 * 4 } };
     for (int i = 0; i < 5; i++) {
         double bound = 1 / sqrt(b[i].fan_in), mx = 0;
@@ -795,8 +743,7 @@ Test(nn, norm_layers_and_buffers)
     so.lr = 0.1;
     lg_optim *opt = lg_optim_new(ctx, &so);
     lg_tensor *x = lg_randn(ctx, LG_F32, 3, SHAPE(4, 3, 5));
-    lg_tensor *loss = lg_sum(ctx, lg_square(ctx, lg_batchnorm_forward(ctx, bn, x)), 0, NULL,
-                             false);
+    lg_tensor *loss = lg_sum(ctx, lg_square(ctx, lg_batchnorm_forward(ctx, bn, x)), 0, NULL, false);
     cr_assert_eq(lg_backward(ctx, loss), LG_OK);
     double rm1 = get(bn->running_mean, 1);
     cr_assert_eq(lg_optim_step(opt), LG_OK);
@@ -826,8 +773,8 @@ Test(nn, norm_layers_and_buffers)
     cr_assert_eq(*(int64_t *)lg_tensor_data(bn2->num_batches_tracked), 1);
     /* a model without the buffers cannot take the file, nor the reverse */
     lg_ctx *ctx3 = test_ctx(34);
-    lg_batchnorm_new(ctx3, "bn", 3, &(lg_norm_layer_opts){ .eps = 1e-5, .momentum = 0.1,
-                                                           .affine = true });
+    lg_batchnorm_new(ctx3, "bn", 3,
+                     &(lg_norm_layer_opts){ .eps = 1e-5, .momentum = 0.1, .affine = true });
     cr_assert_eq(lg_ctx_status(ctx3), LG_ERR_VALUE); /* track_running_stats left 0 by hand */
     lg_ctx_clear_error(ctx3);
     lg_norm_layer_opts nt = lg_norm_layer_opts_default();
@@ -871,9 +818,13 @@ Test(nn, encoder_layer_names_shapes_and_gradient)
         o.activation = pre ? LG_ACT_GELU : LG_ACT_RELU, o.batch_first = true;
         lg_encoder_layer *l = lg_encoder_layer_new(ctx, pre ? "pre" : "post", 8, 2, &o);
         expect_ok(ctx);
-        static const char *const leaves[] = { "self_attn.in_proj_weight", "self_attn.in_proj_bias",
-                                              "self_attn.out_proj.weight", "self_attn.out_proj.bias",
-                                              "linear1.weight", "linear2.bias", "norm1.weight",
+        static const char *const leaves[] = { "self_attn.in_proj_weight",
+                                              "self_attn.in_proj_bias",
+                                              "self_attn.out_proj.weight",
+                                              "self_attn.out_proj.bias",
+                                              "linear1.weight",
+                                              "linear2.bias",
+                                              "norm1.weight",
                                               "norm2.bias" };
         for (int i = 0; i < 8; i++) {
             char name[96];
@@ -927,12 +878,13 @@ Test(nn, multinomial_frequencies_replacement_and_errors)
         count[((int64_t *)lg_tensor_data(s))[i]]++;
     for (int k = 0; k < 4; k++) { /* within 5 standard deviations of n p */
         double p = w[k] / 8, sd = sqrt(n * p * (1 - p));
-        cr_assert(fabs((double)count[k] - n * p) <= 5 * sd + 1e-9, "category %d: %lld of %lld",
-                  k, (long long)count[k], (long long)n);
+        cr_assert(fabs((double)count[k] - n * p) <= 5 * sd + 1e-9, "category %d: %lld of %lld", k,
+                  (long long)count[k], (long long)n);
     }
     cr_assert_eq(count[2], 0);
     /* without replacement: each positive category once, in some order */
-    lg_tensor *rows = from_doubles(ctx, LG_F64, (double[]){ 1, 2, 0, 5, 0, 0, 3, 0 }, 2, SHAPE(2, 4));
+    lg_tensor *rows =
+        from_doubles(ctx, LG_F64, (double[]){ 1, 2, 0, 5, 0, 0, 3, 0 }, 2, SHAPE(2, 4));
     lg_tensor *nr = lg_multinomial(ctx, rows, 1, false);
     expect_ok(ctx);
     cr_assert_eq(lg_tensor_dim(nr, 0), 2);

@@ -58,14 +58,6 @@ static void run_embedding_case(const ncase *c, lg_dtype dt)
 /* RNN / GRU / LSTM                                                     */
 /* ------------------------------------------------------------------ */
 
-static lg_rnn_kind rnn_kind(const char *k)
-{
-    return !strcmp(k, "gru")        ? LG_GRU
-           : !strcmp(k, "lstm")     ? LG_LSTM
-           : !strcmp(k, "rnn_relu") ? LG_RNN_RELU
-                                    : LG_RNN_TANH;
-}
-
 static void run_rnn_case(const ncase *c, lg_dtype dt)
 {
     lg_rnn_kind kind = rnn_kind(key(c, "kind"));
@@ -82,57 +74,7 @@ static void run_rnn_case(const ncase *c, lg_dtype dt)
     cr_assert_not_null(net, "%s: %s", c->id, lg_ctx_errmsg(ctx));
     if (o.dropout > 0) /* the fixture is PyTorch's eval mode */
         lg_ctx_set_training(ctx, false);
-    int nparams = 0;
-    for (int i = 0; i < c->ntensors; i++) {
-        if (strncmp(c->t[i].name, "param.", 6))
-            continue;
-        char name[128];
-        snprintf(name, sizeof name, "net.%s", c->t[i].name + 6);
-        lg_tensor *p = lg_param_find(ctx, name);
-        cr_assert_not_null(p, "%s: no parameter %s", c->id, name);
-        cr_assert_eq(lg_copy_into(ctx, p, make(ctx, &c->t[i], LG_F64)), LG_OK, "%s: %s", c->id,
-                     lg_ctx_errmsg(ctx));
-        nparams++;
-    }
-    cr_assert_eq(nparams, lg_param_count(ctx), "%s: parameter count differs from PyTorch's", c->id);
-    lg_tensor *x = make(ctx, find(c, "x"), dt);
-    lg_requires_grad(ctx, x, true);
-    const ntensor *tl = find(c, "lengths"), *th0 = find(c, "h0"), *tc0 = find(c, "c0");
-    lg_tensor *h0 = th0 ? make(ctx, th0, dt) : NULL, *c0 = tc0 ? make(ctx, tc0, dt) : NULL;
-    if (h0)
-        lg_requires_grad(ctx, h0, true);
-    if (c0)
-        lg_requires_grad(ctx, c0, true);
-    lg_rnn_result r;
-    cr_assert_eq(lg_rnn_forward(ctx, net, x, tl ? make(ctx, tl, LG_I64) : NULL, h0, c0, &r), LG_OK,
-                 "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    expect_fixture(r.output, find(c, "out.output"), dt, c->id, "output");
-    expect_fixture(r.h_n, find(c, "out.h_n"), dt, c->id, "h_n");
-    lg_tensor *loss = lg_add(
-        ctx,
-        lg_sum(ctx, lg_mul(ctx, r.output, make(ctx, find(c, "upstream.output"), dt)), 0, NULL,
-               false),
-        lg_sum(ctx, lg_mul(ctx, r.h_n, make(ctx, find(c, "upstream.h_n"), dt)), 0, NULL, false));
-    if (kind == LG_LSTM) {
-        expect_fixture(r.c_n, find(c, "out.c_n"), dt, c->id, "c_n");
-        loss = lg_add(ctx, loss,
-                      lg_sum(ctx, lg_mul(ctx, r.c_n, make(ctx, find(c, "upstream.c_n"), dt)), 0,
-                             NULL, false));
-    }
-    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    expect_fixture(lg_tensor_grad(x), find(c, "grad.x"), dt, c->id, "grad x");
-    if (h0)
-        expect_fixture(lg_tensor_grad(h0), find(c, "grad.h0"), dt, c->id, "grad h0");
-    if (c0)
-        expect_fixture(lg_tensor_grad(c0), find(c, "grad.c0"), dt, c->id, "grad c0");
-    for (int i = 0; i < c->ntensors; i++) {
-        if (strncmp(c->t[i].name, "grad.param.", 11))
-            continue;
-        char name[128];
-        snprintf(name, sizeof name, "net.%s", c->t[i].name + 11);
-        expect_fixture(lg_tensor_grad(lg_param_find(ctx, name)), &c->t[i], dt, c->id, name);
-    }
-    lg_ctx_free(ctx);
+    expect_rnn_case(ctx, net, kind, c, dt);
 }
 
 /* ------------------------------------------------------------------ */
