@@ -820,6 +820,26 @@ lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
  * before return. */
 lg_status lg_checkpoint_load(lg_ctx *ctx, const char *path, lg_optim *opt);
 
+/* Several optimizers in one checkpoint (a GAN's generator and critic, say):
+ * lg_checkpoint_save with the state of opts[0..nopts) (nopts >= 0; 0 saves
+ * the parameters only), each with its groups and schedules. opts[0]'s keys
+ * are those lg_checkpoint_save writes; opts[k], k >= 1, has its own
+ * ("__optim__#k.<param>.<slot>", "optim#k", "sched#k.<j>", ...; the
+ * metadata "optims" gives the count), so a parameter may be in several.
+ * A NULL opts[k], one optimizer given twice, one of another ctx or an
+ * LG_LBFGS one is an error (LG_ERR_NULL / LG_ERR_VALUE) and writes nothing. */
+lg_status lg_checkpoint_save_optims(lg_ctx *ctx, const char *path, lg_optim *const *opts,
+                                    int nopts);
+/* lg_checkpoint_load of a file of several optimizers: opts[0..nopts) take
+ * the file's optimizers in the order they were saved, each checked as
+ * lg_checkpoint_load checks opt (kind, groups, schedules), and the file
+ * must hold exactly nopts of them; nopts = 0 loads the parameters only
+ * (what lg_checkpoint_load(ctx, path, NULL) does with any file). All or
+ * nothing: on an error no parameter, optimizer, schedule or the RNG
+ * changes. lg_checkpoint_load with one opt loads a file of one optimizer. */
+lg_status lg_checkpoint_load_optims(lg_ctx *ctx, const char *path, lg_optim *const *opts,
+                                    int nopts);
+
 #ifdef __cplusplus
 }
 #endif

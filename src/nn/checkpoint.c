@@ -16,7 +16,16 @@
 #include <math.h>
 #include <stdio.h>
 
-static const char who[] = "lg_checkpoint_save";
+/* What one save writes: the ctx's tensors and the state of nopts
+ * optimizers; errors name the function called. */
+typedef struct saver {
+    lg_ctx *ctx;
+    const char *who;
+    lg_optim *const *opts;
+    int nopts;
+    bool many; /* lg_checkpoint_save_optims: messages say opts[k], not opt */
+    lgC_arena scratch;
+} saver;
 
 /* ------------------------------------------------------------------ */
 /* The list of entries a ctx (and optimizer) has                        */
@@ -34,7 +43,7 @@ static lg_tensor *stored_at(lg_ctx *ctx, int i)
     return i < np ? lg_param_at(ctx, i) : lg_buffer_at(ctx, i - np);
 }
 
-static bool check_param_name(lg_ctx *ctx, int i, const char *name)
+static bool check_param_name(lg_ctx *ctx, const char *who, int i, const char *name)
 {
     int np = lg_param_count(ctx);
     const char *kind = i < np ? "parameter" : "buffer";
@@ -42,7 +51,7 @@ static bool check_param_name(lg_ctx *ctx, int i, const char *name)
         return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s %d has no name", who, kind,
                           i < np ? i : i - np),
                false;
-    if (!strncmp(name, LGN_OPT_PREFIX, strlen(LGN_OPT_PREFIX)) || !strcmp(name, "__metadata__"))
+    if (!strncmp(name, LGN_OPT_BASE, strlen(LGN_OPT_BASE)) || !strcmp(name, "__metadata__"))
         return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s name '%s' is reserved", who, kind, name),
                false;
     for (int j = 0; j < i; j++)
@@ -52,31 +61,38 @@ static bool check_param_name(lg_ctx *ctx, int i, const char *name)
     return true;
 }
 
-static bool check_opt_param(lg_ctx *ctx, const lg_optim *opt, int i)
+static bool check_opt_param(const saver *S, int k, int i)
 {
+    const lg_optim *opt = S->opts[k];
     const char *name = lg_tensor_name(opt->params[i]);
+    char arg[24];
+    snprintf(arg, sizeof arg, S->many ? "opts[%d]" : "opt", k);
     if (!name || !*name)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: opt's parameter %d has no name", who, i), false;
+        return lgC_errorf(S->ctx, LG_ERR_VALUE, "%s: %s's parameter %d has no name", S->who, arg,
+                          i),
+               false;
     for (int j = 0; j < i; j++)
         if (opt->params[j] == opt->params[i])
-            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: opt optimizes parameter '%s' twice", who,
-                              name),
+            return lgC_errorf(S->ctx, LG_ERR_VALUE, "%s: %s optimizes parameter '%s' twice", S->who,
+                              arg, name),
                    false;
     return true;
 }
 
-/* One entry: parameter p itself (slot NULL) or its optimizer state named
- * slot ("step": the count; scalar: a 0-d F64 of per-parameter scalar
+/* One entry: parameter p itself (slot NULL) or optimizer k's state of it
+ * named slot ("step": the count; scalar: a 0-d F64 of per-parameter scalar
  * state); the name is formatted into scratch. */
-static bool add_entry(lg_ctx *ctx, lgC_arena *scratch, lgN_entry *e, lg_tensor *p, const char *slot,
+static bool add_entry(saver *S, lgN_entry *e, lg_tensor *p, int k, const char *slot,
                       const void *src, bool scalar)
 {
     const char *pname = lg_tensor_name(p);
-    size_t len = strlen(LGN_OPT_PREFIX) + strlen(pname) + (slot ? strlen(slot) + 1 : 0) + 1;
-    char *name = lgC_arena_alloc(ctx, scratch, len, who);
+    size_t len = strlen(LGN_OPT_PREFIX) + 12 + strlen(pname) + (slot ? strlen(slot) + 1 : 0) + 1;
+    char *name = lgC_arena_alloc(S->ctx, &S->scratch, len, S->who);
     if (!name)
         return false;
-    if (slot)
+    if (slot && k)
+        snprintf(name, len, LGN_OPT_BASE "#%d.%s.%s", k, pname, slot);
+    else if (slot)
         snprintf(name, len, LGN_OPT_PREFIX "%s.%s", pname, slot);
     else
         snprintf(name, len, "%s", pname);
@@ -90,40 +106,43 @@ static bool add_entry(lg_ctx *ctx, lgC_arena *scratch, lgN_entry *e, lg_tensor *
 
 /* Fills es[] (if not NULL) and returns how many entries there are, or -1
  * with the ctx error set. */
-static int collect(lg_ctx *ctx, const lg_optim *opt, lgC_arena *scratch, lgN_entry *es)
+static int collect(saver *S, lgN_entry *es)
 {
+    lg_ctx *ctx = S->ctx;
     int n = 0;
     for (int i = 0; i < stored_count(ctx); i++) {
         lg_tensor *p = stored_at(ctx, i);
-        if (!check_param_name(ctx, i, lg_tensor_name(p)))
+        if (!check_param_name(ctx, S->who, i, lg_tensor_name(p)))
             return -1;
-        if (es && !add_entry(ctx, scratch, &es[n], p, NULL, lg_tensor_data(p), false))
+        if (es && !add_entry(S, &es[n], p, 0, NULL, lg_tensor_data(p), false))
             return -1;
         n++;
     }
-    for (int i = 0; opt && i < opt->n; i++) {
-        if (!check_opt_param(ctx, opt, i))
-            return -1;
-        for (int s = 0; s <= LGN_SLOTS; s++) {
-            bool is_step = s == LGN_SLOTS;
-            if (!is_step && !opt->slot[s][i])
-                continue;
-            const char *slot = is_step ? "step" : lgN_slot_name(opt, s);
-            const void *src = is_step ? (const void *)&opt->steps[i] : opt->slot[s][i];
-            if (es && !add_entry(ctx, scratch, &es[n], opt->params[i], slot, src, false))
+    for (int k = 0; k < S->nopts; k++)
+        for (int i = 0; i < S->opts[k]->n; i++) {
+            const lg_optim *opt = S->opts[k];
+            if (!check_opt_param(S, k, i))
                 return -1;
-            n++;
+            for (int s = 0; s <= LGN_SLOTS; s++) {
+                bool is_step = s == LGN_SLOTS;
+                if (!is_step && !opt->slot[s][i])
+                    continue;
+                const char *slot = is_step ? "step" : lgN_slot_name(opt, s);
+                const void *src = is_step ? (const void *)&opt->steps[i] : opt->slot[s][i];
+                if (es && !add_entry(S, &es[n], opt->params[i], k, slot, src, false))
+                    return -1;
+                n++;
+            }
+            /* scalar state, once the parameter has been updated (its first slot made) */
+            for (int s = 0; s < LGN_SCALARS && opt->slot[0][i]; s++) {
+                if (!lgN_scalar_name(opt, s))
+                    continue;
+                if (es && !add_entry(S, &es[n], opt->params[i], k, lgN_scalar_name(opt, s),
+                                     &opt->scalar[s][i], true))
+                    return -1;
+                n++;
+            }
         }
-        /* scalar state, once the parameter has been updated (its first slot made) */
-        for (int s = 0; s < LGN_SCALARS && opt->slot[0][i]; s++) {
-            if (!lgN_scalar_name(opt, s))
-                continue;
-            if (es && !add_entry(ctx, scratch, &es[n], opt->params[i], lgN_scalar_name(opt, s),
-                                 &opt->scalar[s][i], true))
-                return -1;
-            n++;
-        }
-    }
     return n;
 }
 
@@ -149,8 +168,66 @@ static bool add_numbers(lg_ctx *ctx, cJSON *meta, const char *key, int n, const 
     return ok;
 }
 
-static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
+/* Optimizer k's metadata key for base: base for the first, "base#k" for
+ * k >= 1 (a file of one optimizer reads as it always did). */
+static const char *okey(char *buf, size_t n, int k, const char *base)
 {
+    snprintf(buf, n, k ? "%s#%d" : "%s", base, k);
+    return buf;
+}
+
+/* Optimizer k's kind, lr, every group's lr and momentum or beta1, and the
+ * state of the schedules made on it. */
+static bool add_optim_metadata(lg_ctx *ctx, cJSON *meta, const lg_optim *opt, int k)
+{
+    char buf[64], key[48];
+    snprintf(buf, sizeof buf, "%.17g", opt->groups[0].lr);
+    bool ok = cJSON_AddStringToObject(meta, okey(key, sizeof key, k, "optim"),
+                                      lgN_kind_name(opt->kind)) &&
+              cJSON_AddStringToObject(meta, okey(key, sizeof key, k, "optim_lr"), buf);
+    /* more than one group: every group's lr, "lr0 lr1 ...", each "%.17g" */
+    if (ok && opt->ngroups > 1)
+        ok = add_numbers(ctx, meta, okey(key, sizeof key, k, "optim_group_lrs"), opt->ngroups, NULL,
+                         opt, LG_HYPER_LR);
+    /* every group's momentum (SGD, RMSprop) or beta1 (the Adam family), which
+     * CyclicLR and OneCycleLR move: "m0 m1 ..." */
+    lg_optim_hyper mh = LG_HYPER_MOMENTUM;
+    if (isnan(lg_optim_group_get(opt, 0, mh)))
+        mh = LG_HYPER_BETA1;
+    if (ok && !isnan(lg_optim_group_get(opt, 0, mh)))
+        ok = add_numbers(ctx, meta, okey(key, sizeof key, k, "optim_group_momenta"), opt->ngroups,
+                         NULL, opt, mh);
+    /* the schedules made on opt (those no composite owns), in order:
+     * "sched.<j>" (or "sched#k.<j>") = their state's numbers (sched.h) */
+    int ns = lgN_optim_top_scheds(opt, NULL);
+    lg_sched **top = ns ? lgC_raw_alloc(ctx, (size_t)ns * sizeof *top) : NULL;
+    if (ns && !top)
+        return false;
+    if (ns)
+        lgN_optim_top_scheds(opt, top);
+    for (int j = 0; ok && j < ns; j++) {
+        int len = lgN_sched_state_len(top[j]);
+        double *v = lgC_raw_alloc(ctx, (size_t)len * sizeof *v);
+        if (!v) {
+            ok = false;
+            break;
+        }
+        lgN_sched_state_save(top[j], v);
+        if (k)
+            snprintf(key, sizeof key, "sched#%d.%d", k, j);
+        else
+            snprintf(key, sizeof key, "sched.%d", j);
+        ok = add_numbers(ctx, meta, key, len, v, NULL, LG_HYPER_LR);
+        lgC_raw_free(ctx, v, (size_t)len * sizeof *v);
+    }
+    if (top)
+        lgC_raw_free(ctx, top, (size_t)ns * sizeof *top);
+    return ok;
+}
+
+static bool add_metadata(const saver *S, cJSON *root)
+{
+    lg_ctx *ctx = S->ctx;
     cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
     char buf[128];
     bool ok = meta && cJSON_AddStringToObject(meta, "format", "lossgrad");
@@ -159,52 +236,12 @@ static bool add_metadata(lg_ctx *ctx, cJSON *root, const lg_optim *opt)
     ok = ok && cJSON_AddStringToObject(meta, "rng", buf);
     snprintf(buf, sizeof buf, "%d %.17g", ctx->has_spare ? 1 : 0, ctx->spare_normal);
     ok = ok && cJSON_AddStringToObject(meta, "rng_spare", buf);
-    if (ok && opt) {
-        snprintf(buf, sizeof buf, "%.17g", opt->groups[0].lr);
-        ok = cJSON_AddStringToObject(meta, "optim", lgN_kind_name(opt->kind)) &&
-             cJSON_AddStringToObject(meta, "optim_lr", buf);
+    if (ok && S->nopts > 1) {
+        snprintf(buf, sizeof buf, "%d", S->nopts);
+        ok = cJSON_AddStringToObject(meta, "optims", buf) != NULL;
     }
-    /* more than one group: every group's lr, "lr0 lr1 ...", each "%.17g" */
-    if (ok && opt && opt->ngroups > 1) {
-        size_t len = (size_t)opt->ngroups * 32, at = 0;
-        char *lrs = lgC_raw_alloc(ctx, len);
-        if (!lrs)
-            return false;
-        for (int g = 0; g < opt->ngroups; g++)
-            at += (size_t)snprintf(lrs + at, len - at, g ? " %.17g" : "%.17g", opt->groups[g].lr);
-        ok = cJSON_AddStringToObject(meta, "optim_group_lrs", lrs) != NULL;
-        lgC_raw_free(ctx, lrs, len);
-    }
-    /* every group's momentum (SGD, RMSprop) or beta1 (the Adam family), which
-     * CyclicLR and OneCycleLR move: "m0 m1 ..." */
-    lg_optim_hyper mh = LG_HYPER_MOMENTUM;
-    if (ok && opt && isnan(lg_optim_group_get(opt, 0, mh)))
-        mh = LG_HYPER_BETA1;
-    if (ok && opt && !isnan(lg_optim_group_get(opt, 0, mh)))
-        ok = add_numbers(ctx, meta, "optim_group_momenta", opt->ngroups, NULL, opt, mh);
-    /* the schedules made on opt (those no composite owns), in order:
-     * "sched.<k>" = their state's numbers (sched.h) */
-    int ns = opt ? lgN_optim_top_scheds(opt, NULL) : 0;
-    lg_sched **top = ns ? lgC_raw_alloc(ctx, (size_t)ns * sizeof *top) : NULL;
-    if (ns && !top)
-        return false;
-    if (ns)
-        lgN_optim_top_scheds(opt, top);
-    for (int k = 0; ok && k < ns; k++) {
-        int len = lgN_sched_state_len(top[k]);
-        double *v = lgC_raw_alloc(ctx, (size_t)len * sizeof *v);
-        if (!v) {
-            ok = false;
-            break;
-        }
-        lgN_sched_state_save(top[k], v);
-        char key[32];
-        snprintf(key, sizeof key, "sched.%d", k);
-        ok = add_numbers(ctx, meta, key, len, v, NULL, LG_HYPER_LR);
-        lgC_raw_free(ctx, v, (size_t)len * sizeof *v);
-    }
-    if (top)
-        lgC_raw_free(ctx, top, (size_t)ns * sizeof *top);
+    for (int k = 0; ok && k < S->nopts; k++)
+        ok = add_optim_metadata(ctx, meta, S->opts[k], k);
     return ok;
 }
 
@@ -221,8 +258,10 @@ static bool add_tensor(cJSON *root, const lgN_entry *e)
 }
 
 /* The header JSON (cJSON_free it), or NULL with the ctx error set. */
-static char *header_json(lg_ctx *ctx, const lg_optim *opt, lgN_entry *es, int n)
+static char *header_json(const saver *S, lgN_entry *es, int n)
 {
+    lg_ctx *ctx = S->ctx;
+    const char *who = S->who;
     lgN_c_numeric loc;
     if (!lgN_c_numeric_begin(&loc))
         return lgC_error(ctx, LG_ERR_OOM, "%s: out of memory building the header", who);
@@ -234,7 +273,7 @@ static char *header_json(lg_ctx *ctx, const lg_optim *opt, lgN_entry *es, int n)
         es[i].end = off += lgN_entry_bytes(&es[i]);
         ok = add_tensor(root, &es[i]);
     }
-    char *json = ok && add_metadata(ctx, root, opt) ? cJSON_PrintUnformatted(root) : NULL;
+    char *json = ok && add_metadata(S, root) ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     lgN_c_numeric_end(&loc);
     if (!json)
@@ -293,26 +332,27 @@ static bool write_content(int fd, void *user)
     return ok;
 }
 
-static lg_status save(lg_ctx *ctx, lgC_arena *scratch, const char *path, const lg_optim *opt)
+static lg_status save(saver *S, const char *path)
 {
-    int n = collect(ctx, opt, scratch, NULL);
+    int n = collect(S, NULL);
     if (n < 0)
-        return ctx->status;
-    lgN_entry *es = lgC_arena_alloc(ctx, scratch, (size_t)(n ? n : 1) * sizeof *es, who);
+        return S->ctx->status;
+    lgN_entry *es = lgC_arena_alloc(S->ctx, &S->scratch, (size_t)(n ? n : 1) * sizeof *es, S->who);
     if (!es)
         return LG_ERR_OOM;
-    if (collect(ctx, opt, scratch, es) != n)
-        return ctx->status;
-    char *json = header_json(ctx, opt, es, n);
+    if (collect(S, es) != n)
+        return S->ctx->status;
+    char *json = header_json(S, es, n);
     if (!json)
-        return ctx->status;
+        return S->ctx->status;
     content c = { json, es, n };
-    lg_status st = lgN_replace_file(ctx, who, path, write_content, &c);
+    lg_status st = lgN_replace_file(S->ctx, S->who, path, write_content, &c);
     cJSON_free(json);
     return st;
 }
 
-lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
+static lg_status save_file(lg_ctx *ctx, const char *who, const char *path, lg_optim *const *opts,
+                           int nopts, bool many)
 {
     if (!ctx)
         return LG_ERR_NULL;
@@ -320,15 +360,42 @@ lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
         return LG_ERR_STATE;
     if (!path)
         return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
-    if (opt && opt->kind == LG_LBFGS)
-        return lgC_errorf(ctx, LG_ERR_VALUE,
-                          "%s: an LG_LBFGS optimizer's history is not saved in checkpoints: pass "
-                          "opt = NULL to save the parameters",
-                          who);
-    if (opt && opt->ctx != ctx)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: opt was made with another ctx", who);
-    lgC_arena scratch = lgN_scratch();
-    lg_status st = save(ctx, &scratch, path, opt);
-    lgC_arena_free(ctx, &scratch);
+    if (nopts < 0 || (nopts > 0 && !opts))
+        return lgC_errorf(ctx, nopts < 0 ? LG_ERR_VALUE : LG_ERR_NULL,
+                          "%s: nopts = %d with opts %s (expected nopts >= 0, and opts not NULL "
+                          "when nopts > 0)",
+                          who, nopts, opts ? "given" : "NULL");
+    for (int k = 0; k < nopts; k++) {
+        char arg[24];
+        snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
+        if (!opts[k])
+            return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
+        if (opts[k]->kind == LG_LBFGS)
+            return lgC_errorf(ctx, LG_ERR_VALUE,
+                              "%s: %s is an LG_LBFGS optimizer, whose history is not saved in "
+                              "checkpoints: leave it out to save the parameters",
+                              who, arg);
+        if (opts[k]->ctx != ctx)
+            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s was made with another ctx", who, arg);
+        for (int j = 0; j < k; j++)
+            if (opts[j] == opts[k])
+                return lgC_errorf(ctx, LG_ERR_VALUE,
+                                  "%s: opts[%d] and opts[%d] are the same optimizer", who, j, k);
+    }
+    saver S = { ctx, who, opts, nopts, many, lgN_scratch() };
+    lg_status st = save(&S, path);
+    lgC_arena_free(ctx, &S.scratch);
     return st;
+}
+
+lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt)
+{
+    /* opts is only read: the pointer array's type is the one users hold */
+    lg_optim *o = (lg_optim *)opt;
+    return save_file(ctx, "lg_checkpoint_save", path, opt ? &o : NULL, opt ? 1 : 0, false);
+}
+
+lg_status lg_checkpoint_save_optims(lg_ctx *ctx, const char *path, lg_optim *const *opts, int nopts)
+{
+    return save_file(ctx, "lg_checkpoint_save_optims", path, opts, nopts, true);
 }

@@ -22,6 +22,10 @@
 #include <locale.h>
 #include <string.h>
 
+/* Optimizer state: "__optim__.<param>.<slot>" (the first optimizer),
+ * "__optim__#k.<param>.<slot>" (optimizer k >= 1 of a file of several);
+ * parameter names may not begin with LGN_OPT_BASE. */
+#define LGN_OPT_BASE "__optim__"
 #define LGN_OPT_PREFIX "__optim__."
 #define LGN_MAX_HEADER ((uint64_t)100 << 20) /* 100 MiB of JSON is not a checkpoint */
 
@@ -38,7 +42,8 @@ typedef struct lgN_entry {
     const void *src;     /* saving: the bytes to write */
     lgN_role role;       /* loading: */
     lg_tensor *param;
-    int opt_index, slot; /* SLOT, STEP, SCALAR: the parameter's index in opt; SLOT, SCALAR:
+    int which;           /* SLOT, STEP, SCALAR: the optimizer (0, or k of "__optim__#k.") */
+    int opt_index, slot; /* SLOT, STEP, SCALAR: the parameter's index in it; SLOT, SCALAR:
                           * which */
     uint8_t *staged;     /* the file's bytes, read before anything is written */
     void *dst;

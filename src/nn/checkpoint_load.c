@@ -24,8 +24,6 @@
 
 #define MAX_STEP ((int64_t)1 << 53) /* step counts are used as doubles */
 
-static const char who[] = "lg_checkpoint_load";
-
 typedef lgN_entry entry;
 
 static void from_le(void *data, size_t es, size_t n)
@@ -46,10 +44,27 @@ static size_t param_bytes(lg_tensor *p)
     return (size_t)lg_tensor_numel(p) * lgN_dt_size(lg_tensor_dtype(p));
 }
 
+/* One optimizer of the file: its metadata, and the optimizer of the call
+ * it goes to (NULL when the call loads the parameters only). */
+typedef struct optfile {
+    lg_optim *opt;
+    char arg[24]; /* how messages name opt: "opt", or "opts[k]" */
+    int kind;     /* LGN_KINDS, or -1 (the file holds no optimizer) */
+    double lr;
+    const char *group_lrs;     /* "optim_group_lrs" (more than one group), or NULL */
+    const char *group_momenta; /* "optim_group_momenta", or NULL */
+    int nsched;                /* "sched.<j>" keys, j in [0, nsched) */
+    const char **sched;        /* their strings (scratch) */
+    double **sched_old;        /* the schedules' states before this load (scratch) */
+    lg_sched **top;            /* opt's schedules that the file's states go to */
+} optfile;
+
 typedef struct loader {
     lg_ctx *ctx;
+    const char *who; /* the function called */
     const char *path;
-    lg_optim *opt;
+    lg_optim *const *opts; /* the call's optimizers, nopts of them */
+    int nopts;
     lgC_arena scratch;
     int fd;
     uint64_t size, hlen, data_size; /* the file, its header, the data after it */
@@ -61,14 +76,8 @@ typedef struct loader {
     uint64_t rng[4];
     bool has_spare;
     double spare;
-    int kind; /* the file's optimizer kind, -1 if it holds none */
-    double lr;
-    const char *group_lrs;     /* "optim_group_lrs" (more than one group), or NULL */
-    const char *group_momenta; /* "optim_group_momenta", or NULL */
-    int nsched;                /* "sched.<k>" keys, k in [0, nsched) */
-    const char **sched;        /* their strings (scratch) */
-    double **sched_old;        /* the schedules' states before this load (scratch) */
-    lg_sched **top;            /* opt's schedules that the file's states go to */
+    int nfile;   /* the optimizers the file holds */
+    optfile *of; /* their metadata (scratch), nfile of them */
 } loader;
 
 LG_PRINTF(3, 4)
@@ -79,19 +88,19 @@ static lg_status fail(loader *L, lg_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(rule, sizeof rule, fmt, ap);
     va_end(ap);
-    return lgN_file_error(L->ctx, st, who, L->path, "%s", rule);
+    return lgN_file_error(L->ctx, st, L->who, L->path, "%s", rule);
 }
 
 static lg_status read_failed(loader *L, int r)
 {
-    return r < 0 ? lgN_io_error(L->ctx, who, "cannot read", L->path)
+    return r < 0 ? lgN_io_error(L->ctx, L->who, "cannot read", L->path)
                  : fail(L, LG_ERR_IO, "the file ended early (did it change during the load?)");
 }
 
 /* Only a regular file is read: a FIFO or a device could block or never end. */
 static lg_status open_regular(loader *L)
 {
-    L->fd = lgN_open_regular(L->ctx, who, L->path, &L->size);
+    L->fd = lgN_open_regular(L->ctx, L->who, L->path, &L->size);
     return L->fd < 0 ? LG_ERR_IO : LG_OK; /* every error there is LG_ERR_IO */
 }
 
@@ -113,7 +122,7 @@ static lg_status read_header(loader *L)
                     " bytes after the length (and at most %" PRIu64 " are accepted)",
                     L->hlen, L->size - 8, LGN_MAX_HEADER);
     L->data_size = L->size - 8 - L->hlen;
-    L->hdr = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)L->hlen + 1, who);
+    L->hdr = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)L->hlen + 1, L->who);
     if (!L->hdr)
         return LG_ERR_OOM;
     r = lgN_read_at(L->fd, L->hdr, L->hlen, 8);
@@ -173,7 +182,7 @@ static bool find_duplicate(loader *L, const cJSON *obj, const char **dup)
     *dup = NULL;
     if (n < 2)
         return true;
-    const char **keys = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *keys, who);
+    const char **keys = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *keys, L->who);
     if (!keys)
         return false;
     int k = 0;
@@ -290,26 +299,27 @@ static lg_status parse_spare(loader *L, const char *s)
     return LG_OK;
 }
 
-/* "optim" and "optim_lr", both or neither: a kind name and lr >= 0 finite
- * (0 is legal, as in PyTorch). */
-static lg_status parse_optim(loader *L, const cJSON *kind, const cJSON *lr)
+/* "optim" and "optim_lr" of optimizer k, both or neither: a kind name and
+ * lr >= 0 finite (0 is legal, as in PyTorch). */
+static lg_status parse_optim(loader *L, optfile *o, const char *kkey, const cJSON *kind,
+                             const cJSON *lr, const char *lrkey)
 {
-    L->kind = -1;
+    o->kind = -1;
     if (!kind && !lr)
         return LG_OK;
     if (!kind || !lr)
-        return fail(L, LG_ERR_VALUE, "metadata has %s without %s", kind ? "optim" : "optim_lr",
-                    kind ? "optim_lr" : "optim");
-    for (int k = 0; k < LGN_KINDS && L->kind < 0; k++)
+        return fail(L, LG_ERR_VALUE, "metadata has %s without %s", kind ? kkey : lrkey,
+                    kind ? lrkey : kkey);
+    for (int k = 0; k < LGN_KINDS && o->kind < 0; k++)
         if (!strcmp(kind->valuestring, lgN_kind_name(k)))
-            L->kind = k;
-    if (L->kind < 0)
+            o->kind = k;
+    if (o->kind < 0)
         return fail(L, LG_ERR_VALUE,
-                    "metadata optim = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
+                    "metadata %s = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
                     "adadelta, adamax, radam, rprop, nadam, asgd or lbfgs",
-                    kind->valuestring);
-    if (!parse_decimal(lr->valuestring, &L->lr) || L->lr < 0)
-        return fail(L, LG_ERR_VALUE, "metadata optim_lr = '%.40s' is not a finite number >= 0",
+                    kkey, kind->valuestring);
+    if (!parse_decimal(lr->valuestring, &o->lr) || o->lr < 0)
+        return fail(L, LG_ERR_VALUE, "metadata %s = '%.40s' is not a finite number >= 0", lrkey,
                     lr->valuestring);
     return LG_OK;
 }
@@ -317,6 +327,89 @@ static lg_status parse_optim(loader *L, const cJSON *kind, const cJSON *lr)
 static const cJSON *meta_item(const cJSON *meta, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(meta, key);
+}
+
+/* "optims": how many optimizers the file holds when more than one, a
+ * decimal in [2, the number of metadata keys] (each has its own keys);
+ * without it, 1 if the file has "optim" (or "optim_lr"), else 0. Every key
+ * "<name>#<k>..." names one of them: k in [1, nfile). */
+static lg_status count_optims(loader *L, const cJSON *meta)
+{
+    const cJSON *n = meta_item(meta, "optims");
+    int nkeys = cJSON_GetArraySize(meta);
+    if (!n) {
+        L->nfile = meta_item(meta, "optim") || meta_item(meta, "optim_lr");
+    } else {
+        const char *s = n->valuestring;
+        size_t d = strspn(s, "0123456789");
+        long v = d > 0 && d < 8 && s[d] == '\0' && s[0] != '0' ? strtol(s, NULL, 10) : -1;
+        if (v < 2 || v > nkeys)
+            return fail(L, LG_ERR_VALUE,
+                        "metadata optims = '%.20s' is not a count of optimizers in [2, %d] (a "
+                        "file of one optimizer has no optims)",
+                        s, nkeys);
+        L->nfile = (int)v;
+    }
+    for (const cJSON *it = meta->child; it; it = it->next) {
+        const char *hash = strchr(it->string, '#');
+        if (!hash)
+            continue;
+        size_t d = strspn(hash + 1, "0123456789");
+        long k = d > 0 && d < 8 && hash[1] != '0' ? strtol(hash + 1, NULL, 10) : -1;
+        if (k < 1 || k >= L->nfile || (hash[1 + d] != '\0' && hash[1 + d] != '.'))
+            return fail(L, LG_ERR_VALUE,
+                        "metadata key '%.60s' names optimizer '%.10s', but the file holds %d "
+                        "optimizer(s), numbered #1 to #%d after the first",
+                        it->string, hash + 1, L->nfile, L->nfile - 1);
+    }
+    L->of = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(L->nfile ? L->nfile : 1) * sizeof *L->of,
+                            L->who);
+    if (!L->of)
+        return LG_ERR_OOM;
+    memset(L->of, 0, (size_t)(L->nfile ? L->nfile : 1) * sizeof *L->of);
+    return LG_OK;
+}
+
+/* Optimizer k's metadata: "optim" and the rest for k = 0 (and in a file of
+ * one optimizer), "optim#k", "optim_lr#k", ..., "sched#k.<j>" for k >= 1. */
+static lg_status parse_optfile(loader *L, const cJSON *meta, int k)
+{
+    optfile *o = &L->of[k];
+    char kkey[40], lrkey[40], key[48];
+    snprintf(kkey, sizeof kkey, k ? "optim#%d" : "optim", k);
+    snprintf(lrkey, sizeof lrkey, k ? "optim_lr#%d" : "optim_lr", k);
+    lg_status st = parse_optim(L, o, kkey, meta_item(meta, kkey), meta_item(meta, lrkey), lrkey);
+    if (st != LG_OK)
+        return st;
+    if (o->kind < 0 && L->nfile > 1)
+        return fail(L, LG_ERR_VALUE, "metadata optims = %d, but it has no %s and %s", L->nfile,
+                    kkey, lrkey);
+    snprintf(key, sizeof key, k ? "optim_group_lrs#%d" : "optim_group_lrs", k);
+    const cJSON *glrs = meta_item(meta, key);
+    o->group_lrs = glrs ? glrs->valuestring : NULL;
+    snprintf(key, sizeof key, k ? "optim_group_momenta#%d" : "optim_group_momenta", k);
+    const cJSON *gm = meta_item(meta, key);
+    o->group_momenta = gm ? gm->valuestring : NULL;
+    /* "sched.0", "sched.1", ... (or "sched#k.0", ...): numbered from 0 without gaps */
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, k ? "sched#%d." : "sched.", k);
+    for (const cJSON *it = meta->child; it; it = it->next)
+        o->nsched += !strncmp(it->string, prefix, strlen(prefix));
+    if (!o->nsched)
+        return LG_OK;
+    o->sched = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)o->nsched * sizeof *o->sched, L->who);
+    if (!o->sched)
+        return LG_ERR_OOM;
+    for (int j = 0; j < o->nsched; j++) {
+        snprintf(key, sizeof key, "%s%d", prefix, j);
+        const cJSON *v = meta_item(meta, key);
+        if (!v)
+            return fail(L, LG_ERR_VALUE,
+                        "metadata has %d '%s' keys but no %s (expected %s0 to %s%d)", o->nsched,
+                        prefix, key, prefix, prefix, o->nsched - 1);
+        o->sched[j] = v->valuestring;
+    }
+    return LG_OK;
 }
 
 /* Every value of the metadata, checked whatever the call asks for. */
@@ -344,32 +437,17 @@ static lg_status parse_meta(loader *L)
     if (!rng || !spare)
         return fail(L, LG_ERR_VALUE, "lacks lossgrad's metadata (rng and rng_spare)");
     if ((st = parse_rng(L, rng->valuestring)) != LG_OK ||
-        (st = parse_spare(L, spare->valuestring)) != LG_OK)
+        (st = parse_spare(L, spare->valuestring)) != LG_OK || (st = count_optims(L, meta)) != LG_OK)
         return st;
-    const cJSON *glrs = meta_item(meta, "optim_group_lrs");
-    L->group_lrs = glrs ? glrs->valuestring : NULL;
-    const cJSON *gm = meta_item(meta, "optim_group_momenta");
-    L->group_momenta = gm ? gm->valuestring : NULL;
-    /* "sched.0", "sched.1", ...: numbered from 0 without gaps */
-    for (const cJSON *it = meta->child; it; it = it->next)
-        L->nsched += !strncmp(it->string, "sched.", 6);
-    if (L->nsched) {
-        L->sched = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)L->nsched * sizeof *L->sched, who);
-        if (!L->sched)
-            return LG_ERR_OOM;
-        for (int k = 0; k < L->nsched; k++) {
-            char key[32];
-            snprintf(key, sizeof key, "sched.%d", k);
-            const cJSON *v = meta_item(meta, key);
-            if (!v)
-                return fail(L, LG_ERR_VALUE,
-                            "metadata has %d 'sched.' keys but no %s (expected sched.0 to "
-                            "sched.%d)",
-                            L->nsched, key, L->nsched - 1);
-            L->sched[k] = v->valuestring;
-        }
+    for (int k = 0; k < L->nfile; k++)
+        if ((st = parse_optfile(L, meta, k)) != LG_OK)
+            return st;
+    /* the call's optimizers, one per optimizer of the file (or none) */
+    for (int k = 0; k < L->nfile && L->nopts; k++) {
+        L->of[k].opt = k < L->nopts ? L->opts[k] : NULL;
+        snprintf(L->of[k].arg, sizeof L->of[k].arg, L->nopts == 1 ? "opt" : "opts[%d]", k);
     }
-    return parse_optim(L, meta_item(meta, "optim"), meta_item(meta, "optim_lr"));
+    return LG_OK;
 }
 
 /* The k-th number of "optim_group_lrs" (k < ngroups) into *lr; the count
@@ -422,71 +500,97 @@ static int numbers(const char *s, double *out, int max)
     return count;
 }
 
-/* Every group's momentum (or beta1), when the file has them: opt's group
- * count of valid values (lg_optim_group_set's ranges, checked by a dry
- * run on nothing: the values are checked here, set at commit). */
-static lg_status check_group_momenta(loader *L)
+/* Optimizer o's metadata key for base: base itself for the first
+ * optimizer, "base#k" for optimizer k >= 1. */
+static const char *okey(char *buf, size_t n, const loader *L, const optfile *o, const char *base)
 {
-    if (!L->opt || L->kind < 0 || !L->group_momenta)
+    int k = (int)(o - L->of);
+    snprintf(buf, n, k ? "%s#%d" : "%s", base, k);
+    return buf;
+}
+
+/* Every group's momentum (or beta1) of optimizer o, when the file has
+ * them: opt's group count of valid values (lg_optim_group_set's ranges:
+ * the values are checked here, set at commit). */
+static lg_status check_group_momenta_of(loader *L, optfile *o)
+{
+    if (!o->opt || !o->group_momenta)
         return LG_OK;
-    int ng = L->opt->ngroups;
-    double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)ng * sizeof *v, who);
+    int ng = o->opt->ngroups;
+    double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)ng * sizeof *v, L->who);
     if (!v)
         return LG_ERR_OOM;
-    int have = numbers(L->group_momenta, v, ng);
+    int have = numbers(o->group_momenta, v, ng);
+    char key[48];
+    okey(key, sizeof key, L, o, "optim_group_momenta");
     if (have != ng)
         return fail(L, LG_ERR_VALUE,
-                    "metadata optim_group_momenta = '%.60s' is not %d finite numbers split by "
-                    "single spaces",
-                    L->group_momenta, ng);
-    bool beta = isnan(lg_optim_group_get(L->opt, 0, LG_HYPER_MOMENTUM));
+                    "metadata %s = '%.60s' is not %d finite numbers split by single spaces", key,
+                    o->group_momenta, ng);
+    bool beta = isnan(lg_optim_group_get(o->opt, 0, LG_HYPER_MOMENTUM));
     for (int g = 0; g < ng; g++)
         if (beta ? !(v[g] >= 0 && v[g] < 1)
-                 : !(isfinite(v[g]) && v[g] >= 0) || (L->opt->groups[g].nesterov && v[g] == 0))
-            return fail(L, LG_ERR_VALUE,
-                        "metadata optim_group_momenta: group %d's %s = %g is out of range", g,
-                        beta ? "beta1" : "momentum", v[g]);
+                 : !(isfinite(v[g]) && v[g] >= 0) || (o->opt->groups[g].nesterov && v[g] == 0))
+            return fail(L, LG_ERR_VALUE, "metadata %s: %s's group %d's %s = %g is out of range",
+                        key, o->arg, g, beta ? "beta1" : "momentum", v[g]);
     return LG_OK;
 }
 
-/* The schedules made on opt take the file's states, one by one, after
+static lg_status check_group_momenta(loader *L)
+{
+    for (int k = 0; k < L->nfile; k++) {
+        lg_status st = check_group_momenta_of(L, &L->of[k]);
+        if (st != LG_OK)
+            return st;
+    }
+    return LG_OK;
+}
+
+/* The schedules made on each opt take the file's states, one by one, after
  * every other check; each one's state before is kept, so that a failure
  * (here, or allocating slots in prepare_slots) puts them all back. */
+static void restore_scheds_of(optfile *o, int upto)
+{
+    for (int j = 0; j < upto && o->sched_old; j++)
+        lgN_sched_state_load(o->top[j], o->sched_old[j], lgN_sched_state_len(o->top[j]));
+}
+
 static void restore_scheds(loader *L, int upto)
 {
     for (int k = 0; k < upto; k++)
-        lgN_sched_state_load(L->top[k], L->sched_old[k], lgN_sched_state_len(L->top[k]));
+        restore_scheds_of(&L->of[k], L->of[k].nsched);
 }
 
-static lg_status load_scheds(loader *L)
+static lg_status load_scheds_of(loader *L, optfile *o)
 {
-    if (!L->opt)
+    if (!o->opt)
         return LG_OK;
-    int n = lgN_optim_top_scheds(L->opt, NULL);
-    if (n != L->nsched)
+    int n = lgN_optim_top_scheds(o->opt, NULL);
+    if (n != o->nsched)
         return fail(L, LG_ERR_VALUE,
-                    "holds the state of %d schedule(s), but %d schedule(s) were made on opt",
-                    L->nsched, n);
+                    "holds the state of %d schedule(s), but %d schedule(s) were made on %s",
+                    o->nsched, n, o->arg);
     if (!n)
         return LG_OK;
-    L->top = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *L->top, who);
-    L->sched_old =
-        L->top ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *L->sched_old, who) : NULL;
-    if (!L->sched_old)
+    o->top = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *o->top, L->who);
+    double **old =
+        o->top ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *old, L->who) : NULL;
+    if (!old)
         return LG_ERR_OOM;
-    lgN_optim_top_scheds(L->opt, L->top);
-    for (int k = 0; k < n; k++) {
-        int len = lgN_sched_state_len(L->top[k]);
-        double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(len + 1) * sizeof *v, who);
-        L->sched_old[k] =
-            v ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)len * sizeof *v, who) : NULL;
-        if (!L->sched_old[k]) {
-            restore_scheds(L, k);
+    lgN_optim_top_scheds(o->opt, o->top);
+    for (int j = 0; j < n; j++) {
+        int len = lgN_sched_state_len(o->top[j]);
+        double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(len + 1) * sizeof *v, L->who);
+        old[j] = v ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)len * sizeof *v, L->who) : NULL;
+        if (!old[j]) {
+            o->sched_old = old;
+            restore_scheds_of(o, j);
+            o->sched_old = NULL;
             return LG_ERR_OOM;
         }
-        int have = numbers(L->sched[k], v, len + 1);
-        lgN_sched_state_save(L->top[k], L->sched_old[k]);
-        lg_status st = have == len ? lgN_sched_state_load(L->top[k], v, len) : LG_ERR_VALUE;
+        int have = numbers(o->sched[j], v, len + 1);
+        lgN_sched_state_save(o->top[j], old[j]);
+        lg_status st = have == len ? lgN_sched_state_load(o->top[j], v, len) : LG_ERR_VALUE;
         if (st != LG_OK) {
             char why[LG_ERRMSG_MAX];
             const char *m = lg_ctx_errmsg(L->ctx), *colon = strstr(m, ": ");
@@ -494,10 +598,30 @@ static lg_status load_scheds(loader *L)
                      have != len ? "not the schedule's numbers"
                      : colon     ? colon + 2
                                  : m);
-            restore_scheds(L, k);
+            o->sched_old = old;
+            restore_scheds_of(o, j);
+            o->sched_old = NULL;
             lg_ctx_clear_error(L->ctx);
-            return fail(L, LG_ERR_VALUE, "metadata sched.%d (%d numbers, the schedule has %d): %s",
-                        k, have, len, why);
+            char key[48];
+            if (o == L->of)
+                snprintf(key, sizeof key, "sched.%d", j);
+            else
+                snprintf(key, sizeof key, "sched#%d.%d", (int)(o - L->of), j);
+            return fail(L, LG_ERR_VALUE, "metadata %s (%d numbers, the schedule has %d): %s", key,
+                        have, len, why);
+        }
+    }
+    o->sched_old = old;
+    return LG_OK;
+}
+
+static lg_status load_scheds(loader *L)
+{
+    for (int k = 0; k < L->nfile; k++) {
+        lg_status st = load_scheds_of(L, &L->of[k]);
+        if (st != LG_OK) {
+            restore_scheds(L, k);
+            return st;
         }
     }
     return LG_OK;
@@ -506,37 +630,50 @@ static lg_status load_scheds(loader *L)
 /* Every group's lr: a file written with opt's number of groups. */
 static lg_status check_group_lrs(loader *L)
 {
-    if (!L->opt || L->kind < 0)
-        return LG_OK;
-    int ng = L->opt->ngroups, have = L->group_lrs ? group_lr_at(L->group_lrs, 0, NULL) : 1;
-    if (have < 0)
-        return fail(L, LG_ERR_VALUE,
-                    "metadata optim_group_lrs = '%.60s' is not finite numbers >= 0 split by "
-                    "single spaces",
-                    L->group_lrs);
-    if (L->group_lrs && have < 2)
-        return fail(L, LG_ERR_VALUE,
-                    "metadata optim_group_lrs holds %d rate(s), expected 2 or more", have);
-    if (have != ng)
-        return fail(L, LG_ERR_VALUE,
-                    "holds the state of an optimizer with %d parameter group(s), but opt has %d",
-                    have, ng);
+    for (int k = 0; k < L->nfile; k++) {
+        const optfile *o = &L->of[k];
+        if (!o->opt)
+            continue;
+        int ng = o->opt->ngroups, have = o->group_lrs ? group_lr_at(o->group_lrs, 0, NULL) : 1;
+        char key[48];
+        okey(key, sizeof key, L, o, "optim_group_lrs");
+        if (have < 0)
+            return fail(L, LG_ERR_VALUE,
+                        "metadata %s = '%.60s' is not finite numbers >= 0 split by single spaces",
+                        key, o->group_lrs);
+        if (o->group_lrs && have < 2)
+            return fail(L, LG_ERR_VALUE, "metadata %s holds %d rate(s), expected 2 or more", key,
+                        have);
+        if (have != ng)
+            return fail(L, LG_ERR_VALUE,
+                        "holds the state of an optimizer with %d parameter group(s), but %s has %d",
+                        have, o->arg, ng);
+    }
     return LG_OK;
 }
 
-/* The file's optimizer state matches opt's kind, or opt is NULL. */
+/* The file holds as many optimizers as the call gives (or the call gives
+ * none), each of the kind of the call's at its place. */
 static lg_status check_optim_kind(loader *L)
 {
-    if (!L->opt || L->kind == (int)L->opt->kind)
+    if (!L->nopts)
         return LG_OK;
-    const char *want = lgN_kind_name(L->opt->kind);
-    if (L->kind < 0)
+    if (L->nfile == 0 && L->nopts == 1)
         return fail(L, LG_ERR_VALUE,
                     "holds no optimizer state, but opt is an %s optimizer (pass opt = NULL to "
                     "load the parameters only)",
-                    want);
-    return fail(L, LG_ERR_VALUE, "holds %s optimizer state, but opt is an %s optimizer",
-                lgN_kind_name(L->kind), want);
+                    lgN_kind_name(L->opts[0]->kind));
+    if (L->nfile != L->nopts)
+        return fail(L, LG_ERR_VALUE,
+                    "holds the state of %d optimizer(s), but %d were given (give them all, in "
+                    "the order they were saved, or none to load the parameters only)",
+                    L->nfile, L->nopts);
+    for (int k = 0; k < L->nfile; k++)
+        if (L->of[k].kind != (int)L->opts[k]->kind)
+            return fail(L, LG_ERR_VALUE, "holds %s optimizer state%s, but %s is an %s optimizer",
+                        lgN_kind_name(L->of[k].kind), L->nopts > 1 ? " at its place" : "",
+                        L->of[k].arg, lgN_kind_name(L->opts[k]->kind));
+    return LG_OK;
 }
 
 static bool json_uint(const cJSON *v, uint64_t *out)
@@ -620,12 +757,14 @@ static lg_status check_like(loader *L, const entry *e, lg_tensor *p)
     return LG_OK;
 }
 
-/* "__optim__.<param>.<leaf>": the step count or a slot of opt's kind. */
-static lg_status bind_optim(loader *L, entry *e)
+/* "__optim__.<param>.<leaf>" (or "__optim__#k.<param>.<leaf>"): the step
+ * count, a slot or scalar state of optimizer o's kind. */
+static lg_status bind_optim(loader *L, entry *e, const char *rest, int which)
 {
-    const lg_optim *opt = L->opt;
-    const char *rest = e->name + strlen(LGN_OPT_PREFIX), *leaf = strrchr(rest, '.');
+    const lg_optim *opt = L->of[which].opt;
+    const char *leaf = strrchr(rest, '.');
     size_t plen = leaf ? (size_t)(leaf - rest) : 0;
+    e->which = which;
     for (int i = 0; leaf && i < opt->n; i++) {
         const char *q = lg_tensor_name(opt->params[i]);
         if (!q || strlen(q) != plen || strncmp(q, rest, plen))
@@ -656,15 +795,46 @@ static lg_status bind_optim(loader *L, entry *e)
                     lgN_kind_name(opt->kind), leaf + 1);
     }
     return fail(L, LG_ERR_VALUE,
-                "tensor '%s' is optimizer state of a parameter opt does not optimize", e->name);
+                "tensor '%s' is optimizer state of a parameter %s does not optimize", e->name,
+                L->of[which].arg);
 }
 
-/* Where the loaded entry goes: a parameter, opt's state, or nowhere. */
+/* Which optimizer a "__optim__..." name is state of: 0 for "__optim__.",
+ * k for "__optim__#k." (k in [1, nfile)); *rest is what follows. */
+static lg_status optim_of(loader *L, const entry *e, int *which, const char **rest)
+{
+    const char *p = e->name + strlen(LGN_OPT_BASE);
+    if (*p == '.') {
+        *which = 0;
+        *rest = p + 1;
+    } else {
+        size_t d = *p == '#' ? strspn(p + 1, "0123456789") : 0;
+        long k = d > 0 && d < 8 && p[1] != '0' && p[1 + d] == '.' ? strtol(p + 1, NULL, 10) : -1;
+        if (k < 0)
+            return fail(L, LG_ERR_VALUE,
+                        "tensor '%s' has the reserved prefix " LGN_OPT_BASE
+                        " but is not optimizer state (" LGN_OPT_PREFIX
+                        "<param>.<state> or " LGN_OPT_BASE "#<k>.<param>.<state>)",
+                        e->name);
+        *which = (int)k;
+        *rest = p + 2 + d;
+    }
+    if (*which >= L->nfile)
+        return fail(L, LG_ERR_VALUE,
+                    "tensor '%s' is state of optimizer %d, but the metadata names %d optimizer(s)",
+                    e->name, *which, L->nfile);
+    return LG_OK;
+}
+
+/* Where the loaded entry goes: a parameter, an optimizer's state, or nowhere. */
 static lg_status bind(loader *L, entry *e)
 {
-    if (!strncmp(e->name, LGN_OPT_PREFIX, strlen(LGN_OPT_PREFIX))) {
+    if (!strncmp(e->name, LGN_OPT_BASE, strlen(LGN_OPT_BASE))) {
+        int which = 0;
+        const char *rest = NULL;
+        lg_status st = optim_of(L, e, &which, &rest);
         e->role = LGN_SKIP; /* optimizer state, not asked for */
-        return L->opt ? bind_optim(L, e) : LG_OK;
+        return st != LG_OK ? st : L->of[which].opt ? bind_optim(L, e, rest, which) : LG_OK;
     }
     lg_tensor *p = lg_param_find(L->ctx, e->name);
     if (!p)
@@ -681,7 +851,7 @@ static lg_status bind(loader *L, entry *e)
 static lg_status parse_entries(loader *L)
 {
     L->n = cJSON_GetArraySize(L->root) - (meta_item(L->root, "__metadata__") ? 1 : 0);
-    L->es = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(L->n ? L->n : 1) * sizeof *L->es, who);
+    L->es = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(L->n ? L->n : 1) * sizeof *L->es, L->who);
     if (!L->es)
         return LG_ERR_OOM;
     int k = 0;
@@ -697,8 +867,19 @@ static lg_status parse_entries(loader *L)
     return LG_OK;
 }
 
-/* Every parameter has its tensor, and every parameter of opt its step
+/* Every parameter has its tensor, and every parameter of each opt its step
  * count (a save writes both; state for a part of opt would mix two runs). */
+static bool has_state(const loader *L, lgN_role role, int which, int i, int slot)
+{
+    for (int j = 0; j < L->n; j++) {
+        const entry *e = &L->es[j];
+        if (e->role == role && e->which == which && e->opt_index == i &&
+            (role == LGN_STEP || e->slot == slot))
+            return true;
+    }
+    return false;
+}
+
 static lg_status check_complete(loader *L)
 {
     int np = lg_param_count(L->ctx), nb = lg_buffer_count(L->ctx);
@@ -711,28 +892,18 @@ static lg_status check_complete(loader *L)
             return fail(L, LG_ERR_VALUE, "has no tensor for %s '%s'",
                         i < np ? "parameter" : "buffer", lg_tensor_name(p));
     }
-    for (int i = 0; L->opt && i < L->opt->n; i++) {
-        bool found = false;
-        for (int j = 0; j < L->n && !found; j++)
-            found = L->es[j].role == LGN_STEP && L->es[j].opt_index == i;
-        if (!found)
-            return fail(L, LG_ERR_VALUE, "has no optimizer state for opt's parameter '%s'",
-                        lg_tensor_name(L->opt->params[i]));
-        /* a parameter with state has its scalar state too (NAdam, ASGD) */
-        bool state = false;
-        for (int j = 0; j < L->n && !state; j++)
-            state = L->es[j].role == LGN_SLOT && L->es[j].slot == 0 && L->es[j].opt_index == i;
-        for (int s = 0; state && s < LGN_SCALARS; s++) {
-            if (!lgN_scalar_name(L->opt, s))
-                continue;
-            found = false;
-            for (int j = 0; j < L->n && !found; j++)
-                found =
-                    L->es[j].role == LGN_SCALAR && L->es[j].slot == s && L->es[j].opt_index == i;
-            if (!found)
-                return fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
-                            lgN_kind_name(L->opt->kind), lg_tensor_name(L->opt->params[i]),
-                            lgN_scalar_name(L->opt, s));
+    for (int k = 0; k < L->nfile; k++) {
+        const lg_optim *opt = L->of[k].opt;
+        for (int i = 0; opt && i < opt->n; i++) {
+            if (!has_state(L, LGN_STEP, k, i, 0))
+                return fail(L, LG_ERR_VALUE, "has no optimizer state for %s's parameter '%s'",
+                            L->of[k].arg, lg_tensor_name(opt->params[i]));
+            /* a parameter with state has its scalar state too (NAdam, ASGD) */
+            for (int s = 0; has_state(L, LGN_SLOT, k, i, 0) && s < LGN_SCALARS; s++)
+                if (lgN_scalar_name(opt, s) && !has_state(L, LGN_SCALAR, k, i, s))
+                    return fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
+                                lgN_kind_name(opt->kind), lg_tensor_name(opt->params[i]),
+                                lgN_scalar_name(opt, s));
         }
     }
     return LG_OK;
@@ -783,7 +954,7 @@ static lg_status stage_data(loader *L)
             total += L->es[i].end - L->es[i].begin; /* <= data_size: the tensors tile it */
     if (total > SIZE_MAX - 64)
         return fail(L, LG_ERR_OOM, "the tensors (%" PRIu64 " bytes) do not fit in memory", total);
-    uint8_t *buf = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)total, who);
+    uint8_t *buf = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)total, L->who);
     if (!buf)
         return LG_ERR_OOM;
     for (int i = 0; i < L->n; i++) {
@@ -823,26 +994,27 @@ static lg_status check_steps(loader *L)
     return LG_OK;
 }
 
-/* opt's slots the file fills but opt has not made yet are allocated now,
- * before anything is written; if one allocation fails, those made here are
- * freed again, so opt is as it was. */
+/* The optimizers' slots the file fills but they have not made yet are
+ * allocated now, before anything is written; if one allocation fails,
+ * those made here are freed again, so every opt is as it was. */
 static lg_status prepare_slots(loader *L)
 {
     for (int i = 0; i < L->n; i++) {
         entry *e = &L->es[i];
+        lg_optim *opt = e->role == LGN_SKIP || e->role == LGN_PARAM ? NULL : L->of[e->which].opt;
         if (e->role == LGN_STEP)
-            e->dst = &L->opt->steps[e->opt_index];
+            e->dst = &opt->steps[e->opt_index];
         if (e->role == LGN_SCALAR)
-            e->dst = &L->opt->scalar[e->slot][e->opt_index];
+            e->dst = &opt->scalar[e->slot][e->opt_index];
         if (e->role != LGN_SLOT)
             continue;
-        void **slot = &L->opt->slot[e->slot][e->opt_index];
+        void **slot = &opt->slot[e->slot][e->opt_index];
         e->fresh = *slot == NULL;
-        if (e->fresh && !(*slot = lgC_palloc(L->ctx, param_bytes(e->param), who))) {
+        if (e->fresh && !(*slot = lgC_palloc(L->ctx, param_bytes(e->param), L->who))) {
             for (int j = 0; j < i; j++)
                 if (L->es[j].fresh) {
                     lgC_pfree(L->ctx, L->es[j].dst);
-                    L->opt->slot[L->es[j].slot][L->es[j].opt_index] = NULL;
+                    L->of[L->es[j].which].opt->slot[L->es[j].slot][L->es[j].opt_index] = NULL;
                 }
             return LG_ERR_OOM;
         }
@@ -855,19 +1027,48 @@ static lg_status prepare_slots(loader *L)
  * (the file's state replaces opt's, as PyTorch's load_state_dict); an SGD
  * momentum buffer the file lacks is absent in PyTorch, so its next update
  * starts it afresh. */
-static void clear_unfilled_slots(loader *L)
+static void clear_unfilled_slots(loader *L, lg_optim *opt)
 {
-    for (int i = 0; i < L->opt->n; i++)
+    for (int i = 0; i < opt->n; i++)
         for (int s = 0; s < LGN_SLOTS; s++) {
-            void *slot = L->opt->slot[s][i];
+            void *slot = opt->slot[s][i];
             bool filled = false;
             for (int j = 0; j < L->n && slot && !filled; j++)
                 filled = L->es[j].dst == slot;
             if (slot && !filled)
-                memset(slot, 0, param_bytes(L->opt->params[i]));
+                memset(slot, 0, param_bytes(opt->params[i]));
             if (s == 0) /* a slot never updated (steps 0) starts afresh too */
-                L->opt->fresh[i] = !filled || L->opt->steps[i] == 0;
+                opt->fresh[i] = !filled || opt->steps[i] == 0;
         }
+}
+
+/* Optimizer o's groups take the file's rates and momenta (checked by
+ * check_group_lrs and check_group_momenta). */
+static void commit_groups(const optfile *o)
+{
+    lg_optim *opt = o->opt;
+    for (int g = 0; g < opt->ngroups; g++) {
+        double lr = o->lr;
+        if (o->group_lrs)
+            group_lr_at(o->group_lrs, g, &lr);
+        opt->groups[g].lr = lr;
+    }
+    if (!o->group_momenta)
+        return;
+    bool beta = isnan(lg_optim_group_get(opt, 0, LG_HYPER_MOMENTUM));
+    double v[1];
+    const char *p = o->group_momenta;
+    for (int g = 0; g < opt->ngroups; g++) {
+        char tok[48];
+        size_t len = strcspn(p, " ");
+        memcpy(tok, p, len), tok[len] = '\0';
+        parse_decimal(tok, v);
+        p += len + (p[len] == ' ');
+        if (beta)
+            opt->groups[g].beta1 = v[0];
+        else
+            opt->groups[g].momentum = v[0];
+    }
 }
 
 /* Everything checked and read: now write. */
@@ -879,32 +1080,11 @@ static void commit(loader *L)
     memcpy(L->ctx->rng, L->rng, sizeof L->rng);
     L->ctx->has_spare = L->has_spare;
     L->ctx->spare_normal = L->spare;
-    if (L->opt) {
-        clear_unfilled_slots(L);
-        for (int g = 0; g < L->opt->ngroups; g++) {
-            double lr = L->lr;
-            if (L->group_lrs)
-                group_lr_at(L->group_lrs, g, &lr); /* checked by check_group_lrs */
-            L->opt->groups[g].lr = lr;
+    for (int k = 0; k < L->nfile; k++)
+        if (L->of[k].opt) {
+            clear_unfilled_slots(L, L->of[k].opt);
+            commit_groups(&L->of[k]);
         }
-        if (L->group_momenta) { /* checked by check_group_momenta */
-            double v[1];
-            bool beta = isnan(lg_optim_group_get(L->opt, 0, LG_HYPER_MOMENTUM));
-            for (int g = 0; g < L->opt->ngroups; g++) {
-                const char *p = L->group_momenta;
-                for (int k = 0; k < g; k++)
-                    p = strchr(p, ' ') + 1;
-                char tok[48];
-                size_t len = strcspn(p, " ");
-                memcpy(tok, p, len), tok[len] = '\0';
-                parse_decimal(tok, v);
-                if (beta)
-                    L->opt->groups[g].beta1 = v[0];
-                else
-                    L->opt->groups[g].momentum = v[0];
-            }
-        }
-    }
 }
 
 static lg_status load(loader *L)
@@ -919,33 +1099,75 @@ static lg_status load(loader *L)
         if (st != LG_OK)
             return st;
     }
-    lg_status st = L->opt ? prepare_slots(L) : LG_OK;
+    lg_status st = L->nopts ? prepare_slots(L) : LG_OK;
     if (st == LG_OK)
         commit(L);
-    else if (L->opt)
-        restore_scheds(L, L->nsched);
+    else
+        restore_scheds(L, L->nfile);
     return st;
 }
 
-lg_status lg_checkpoint_load(lg_ctx *ctx, const char *path, lg_optim *opt)
+/* lg_checkpoint_load and lg_checkpoint_load_optims: the call's checks. */
+static lg_status check_call(lg_ctx *ctx, const char *who, const char *path, lg_optim *const *opts,
+                            int nopts, bool many)
+{
+    if (!path)
+        return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
+    if (nopts < 0 || (nopts > 0 && !opts))
+        return lgC_errorf(ctx, nopts < 0 ? LG_ERR_VALUE : LG_ERR_NULL,
+                          "%s: nopts = %d with opts %s (expected nopts >= 0, and opts not NULL "
+                          "when nopts > 0)",
+                          who, nopts, opts ? "given" : "NULL");
+    for (int k = 0; k < nopts; k++) {
+        char arg[24];
+        snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
+        if (!opts[k])
+            return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
+        if (opts[k]->ctx != ctx)
+            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s was made with another ctx", who, arg);
+        for (int j = 0; j < k; j++)
+            if (opts[j] == opts[k])
+                return lgC_errorf(ctx, LG_ERR_VALUE,
+                                  "%s: opts[%d] and opts[%d] are the same optimizer", who, j, k);
+    }
+    return LG_OK;
+}
+
+static lg_status load_file(lg_ctx *ctx, const char *who, const char *path, lg_optim *const *opts,
+                           int nopts, bool many)
 {
     if (!ctx)
         return LG_ERR_NULL;
     if (lgC_failed(ctx, who))
         return LG_ERR_STATE;
-    if (!path)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
-    if (opt && opt->ctx != ctx)
-        return lgC_errorf(ctx, LG_ERR_VALUE, "%s: opt was made with another ctx", who);
+    lg_status st = check_call(ctx, who, path, opts, nopts, many);
+    if (st != LG_OK)
+        return st;
     lgN_c_numeric loc;
     if (!lgN_c_numeric_begin(&loc))
         return lgC_errorf(ctx, LG_ERR_OOM, "%s: out of memory (locale)", who);
-    loader L = { .ctx = ctx, .path = path, .opt = opt, .scratch = lgN_scratch(), .fd = -1 };
-    lg_status st = load(&L);
+    loader L = { .ctx = ctx,
+                 .who = who,
+                 .path = path,
+                 .opts = opts,
+                 .nopts = nopts,
+                 .scratch = lgN_scratch(),
+                 .fd = -1 };
+    st = load(&L);
     if (L.fd >= 0)
         close(L.fd);
     cJSON_Delete(L.root);
     lgC_arena_free(ctx, &L.scratch);
     lgN_c_numeric_end(&loc);
     return st;
+}
+
+lg_status lg_checkpoint_load(lg_ctx *ctx, const char *path, lg_optim *opt)
+{
+    return load_file(ctx, "lg_checkpoint_load", path, opt ? &opt : NULL, opt ? 1 : 0, false);
+}
+
+lg_status lg_checkpoint_load_optims(lg_ctx *ctx, const char *path, lg_optim *const *opts, int nopts)
+{
+    return load_file(ctx, "lg_checkpoint_load_optims", path, opts, nopts, true);
 }
