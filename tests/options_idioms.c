@@ -535,6 +535,19 @@ static void embedding_and_groups(lg_ctx *ctx)
     oo.groups = groups, oo.ngroups = 2;
     lg_optim *opt = lg_optim_new(ctx, &oo);
     check("optim_two_groups", opt && lg_optim_ngroups(opt) == 2, 0, 1);
+
+    /* two optimizers in one checkpoint: an array of the pointers users hold */
+    lg_optim_opts so = lg_optim_opts_default(LG_SGD);
+    so.lr = 0.1, so.params = &v, so.nparams = 1;
+    lg_optim *opts[2] = { opt, lg_optim_new(ctx, &so) };
+    char path[L_tmpnam + 32];
+    snprintf(path, sizeof path, "/tmp/lg_idioms_%s_%ld.safetensors", LANG, (long)(size_t)ctx);
+    bool saved = lg_checkpoint_save_optims(ctx, path, opts, 2) == LG_OK;
+    check("checkpoint_two_optimizers",
+          saved && lg_checkpoint_load_optims(ctx, path, opts, 2) == LG_OK, 0, 1);
+    if (!saved || lg_ctx_status(ctx) != LG_OK)
+        printf("  %s\n", lg_ctx_errmsg(ctx));
+    remove(path);
     lg_ctx_clear_error(ctx);
 }
 

@@ -1,7 +1,7 @@
 /* test_optim.c: parameter groups and maximize against PyTorch 1.13
  * (tests/fixtures/nn/optim_groups.txt, tools/gen_optim_fixtures.py), a run
- * resumed from a checkpoint with groups, and the errors of groups and of
- * the per-group calls. */
+ * resumed from a checkpoint with groups (and one of two optimizers), and
+ * the errors of groups and of the per-group calls. */
 #include "nfile.h"
 
 #include <math.h>
@@ -685,5 +685,181 @@ Test(optim, scheduled_runs_resume_bit_identically)
     cr_assert_eq(lg_optim_lr(opt), 0.05);
     lg_ctx_free(ctx), lg_ctx_free(r.ctx);
     unlink(path);
+    rmdir(dir);
+}
+
+/* Two optimizers in one checkpoint, a GAN's case: Adam under a cosine
+ * schedule on the "generator" (G, and a parameter S both optimize), SGD
+ * with momentum in two groups, maximizing, under StepLR on the "critic"
+ * (D, S). 12 steps, lg_checkpoint_save_optims, a fresh model, optimizers
+ * and schedules, lg_checkpoint_load_optims, 8 more steps: the bits of 20
+ * uninterrupted steps. */
+typedef struct gan_run {
+    lg_ctx *ctx;
+    lg_tensor *G, *D, *S;
+    lg_optim *opt[2];
+    lg_sched *sched[2];
+} gan_run;
+
+static gan_run make_gan_run(void)
+{
+    gan_run r = { .ctx = test_ctx(11) };
+    lg_ctx *ctx = r.ctx;
+    r.G = lg_param_new(ctx, "G", LG_F64, 2, SHAPE(3, 2));
+    r.D = lg_param_new(ctx, "D", LG_F64, 1, SHAPE(2));
+    r.S = lg_param_new(ctx, "S", LG_F64, 1, SHAPE(2));
+    lg_copy_into(ctx, r.G, lg_randn(ctx, LG_F64, 2, SHAPE(3, 2)));
+    lg_copy_into(ctx, r.D, lg_randn(ctx, LG_F64, 1, SHAPE(2)));
+    lg_copy_into(ctx, r.S, lg_randn(ctx, LG_F64, 1, SHAPE(2)));
+    lg_step_end(ctx);
+    lg_optim_opts g = lg_optim_opts_default(LG_ADAM);
+    g.lr = 0.03;
+    g.params = (lg_tensor *[]){ r.G, r.S }, g.nparams = 2;
+    r.opt[0] = lg_optim_new(ctx, &g);
+    lg_optim_opts d = lg_optim_opts_default(LG_SGD);
+    d.lr = 0.02, d.momentum = 0.8, d.maximize = true;
+    lg_optim_opts d1 = d;
+    d1.lr = 0.01;
+    lg_param_group dg[] = { { &r.D, 1, NULL }, { &r.S, 1, &d1 } };
+    d.groups = dg, d.ngroups = 2;
+    r.opt[1] = lg_optim_new(ctx, &d);
+    lg_sched_opts cos = lg_sched_opts_default(LG_SCHED_COSINE);
+    cos.t_max = 20;
+    lg_sched_opts step = lg_sched_opts_default(LG_SCHED_STEP);
+    step.step_size = 5;
+    r.sched[0] = lg_sched_new(ctx, r.opt[0], &cos);
+    r.sched[1] = lg_sched_new(ctx, r.opt[1], &step);
+    cr_assert(r.sched[0] && r.sched[1], "%s", lg_ctx_errmsg(ctx));
+    return r;
+}
+
+static void gan_steps(gan_run *r, int from, int to)
+{
+    lg_ctx *ctx = r->ctx;
+    for (int s = from; s < to; s++) {
+        lg_tensor *X = lg_full(ctx, LG_F64, 2, SHAPE(4, 3), 0.3 + 0.05 * s);
+        lg_tensor *h = lg_mul(ctx, lg_add(ctx, lg_matmul(ctx, X, r->G), r->S), r->D);
+        lg_tensor *loss = lg_mean(ctx, lg_square(ctx, lg_add_scalar(ctx, h, -1)), 0, NULL, false);
+        cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        cr_assert_eq(lg_optim_step(r->opt[0]), LG_OK);
+        cr_assert_eq(lg_optim_step(r->opt[1]), LG_OK);
+        lg_sched_step(r->sched[0]);
+        lg_sched_step(r->sched[1]);
+        cr_assert_eq(lg_ctx_status(ctx), LG_OK, "%s", lg_ctx_errmsg(ctx));
+        lg_zero_grad(ctx);
+        lg_step_end(ctx);
+    }
+}
+
+static bool gan_same(const gan_run *a, const gan_run *b)
+{
+    return !memcmp(lg_tensor_data(a->G), lg_tensor_data(b->G), 6 * sizeof(double)) &&
+           !memcmp(lg_tensor_data(a->D), lg_tensor_data(b->D), 2 * sizeof(double)) &&
+           !memcmp(lg_tensor_data(a->S), lg_tensor_data(b->S), 2 * sizeof(double));
+}
+
+/* path's bytes with the first `from` replaced by `to` (the same length, so
+ * the header's offsets stay right), written to out. */
+static void rewrite(const char *path, const char *out, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    cr_assert_eq(strlen(from), strlen(to));
+    char *at = memmem(buf, n, from, strlen(from));
+    cr_assert_not_null(at, "no '%s' in the file", from);
+    memcpy(at, to, strlen(to));
+    f = fopen(out, "wb");
+    cr_assert_eq(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
+Test(optim, two_optimizers_in_one_checkpoint_resume_bit_identically)
+{
+    char dir[] = "/tmp/lg_optim_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64], bad[64];
+    snprintf(path, sizeof path, "%s/gan.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    gan_run whole = make_gan_run(), first = make_gan_run(), second = make_gan_run();
+    gan_steps(&whole, 0, 20);
+    gan_steps(&first, 0, 12);
+    cr_assert_eq(lg_checkpoint_save_optims(first.ctx, path, first.opt, 2), LG_OK, "%s",
+                 lg_ctx_errmsg(first.ctx));
+    cr_assert_eq(lg_checkpoint_load_optims(second.ctx, path, second.opt, 2), LG_OK, "%s",
+                 lg_ctx_errmsg(second.ctx));
+    for (int k = 0; k < 2; k++)
+        for (int g = 0; g < lg_optim_ngroups(first.opt[k]); g++)
+            cr_assert_eq(lg_optim_group_lr(second.opt[k], g), lg_optim_group_lr(first.opt[k], g));
+    gan_steps(&second, 12, 20);
+    cr_assert(gan_same(&whole, &second), "the resumed two-optimizer run differs");
+
+    /* the wrong optimizers: an error naming the rule, and nothing changes */
+    gan_run r = make_gan_run();
+    gan_run before = make_gan_run();
+    lg_ctx *ctx = r.ctx;
+    cr_assert_eq(lg_checkpoint_load(ctx, path, r.opt[0]), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "holds the state of 2 optimizer(s), but 1 were given"),
+              "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_optim *swapped[] = { r.opt[1], r.opt[0] };
+    cr_assert_eq(lg_checkpoint_load_optims(ctx, path, swapped, 2), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx),
+                     "holds adam optimizer state at its place, but opts[0] is an sgd optimizer"),
+              "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert(gan_same(&r, &before));
+    cr_assert_eq(lg_optim_lr(r.opt[0]), 0.03);
+    /* the parameters only: with NULL or no optimizers */
+    cr_assert_eq(lg_checkpoint_load(ctx, path, NULL), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(gan_same(&r, &first), "the parameters are not those saved");
+    cr_assert_eq(lg_checkpoint_load_optims(ctx, path, NULL, 0), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(lg_optim_lr(r.opt[0]), 0.03);
+
+    /* damaged files: a count the keys do not bear out, a key or tensor of
+     * an optimizer the file does not have */
+    const char *damage[][3] = {
+        { "\"optims\":\"2\"", "\"optims\":\"3\"", "optims = 3, but it has no optim#2" },
+        { "\"optims\":\"2\"", "\"optims\":\"1\"", "is not a count of optimizers in [2," },
+        { "\"optim_lr#1\"", "\"optim_lr#4\"", "key 'optim_lr#4' names optimizer '4'" },
+        { "__optim__#1.D.step", "__optim__#7.D.step", "is state of optimizer 7, but the metadata" },
+        { "__optim__#1.D.step", "__optim__!1.D.step", "has the reserved prefix __optim__" },
+    };
+    for (size_t i = 0; i < sizeof damage / sizeof *damage; i++) {
+        rewrite(path, bad, damage[i][0], damage[i][1]);
+        for (int nopts = 0; nopts <= 2; nopts += 2) {
+            cr_assert_eq(lg_checkpoint_load_optims(ctx, bad, r.opt, nopts), LG_ERR_VALUE,
+                         "damage %zu", i);
+            cr_assert(strstr(lg_ctx_errmsg(ctx), damage[i][2]), "damage %zu: %s", i,
+                      lg_ctx_errmsg(ctx));
+            lg_ctx_clear_error(ctx);
+        }
+    }
+
+    /* save errors */
+    lg_optim *with_null[] = { r.opt[0], NULL }, *twice[] = { r.opt[0], r.opt[0] };
+    cr_assert_eq(lg_checkpoint_save_optims(ctx, bad, with_null, 2), LG_ERR_NULL);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_checkpoint_save_optims: opts[1] is NULL"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_save_optims(ctx, bad, twice, 2), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "opts[0] and opts[1] are the same optimizer"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_save_optims(ctx, bad, r.opt, -1), LG_ERR_VALUE);
+    lg_ctx_clear_error(ctx);
+    cr_assert_eq(lg_checkpoint_load_optims(ctx, path, twice, 2), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "lg_checkpoint_load_optims: opts[0] and opts[1]"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    lg_param_new(ctx, "__optim__x", LG_F64, 1, SHAPE(1));
+    cr_assert_eq(lg_checkpoint_save_optims(ctx, bad, r.opt, 2), LG_ERR_VALUE);
+    cr_assert(strstr(lg_ctx_errmsg(ctx), "parameter name '__optim__x' is reserved"), "%s",
+              lg_ctx_errmsg(ctx));
+    lg_ctx_free(ctx), lg_ctx_free(before.ctx);
+    lg_ctx_free(whole.ctx), lg_ctx_free(first.ctx), lg_ctx_free(second.ctx);
+    unlink(path), unlink(bad);
     rmdir(dir);
 }

@@ -799,7 +799,9 @@ lg_status lg_sched_step_metric(lg_sched *s, double metric);
  * symbolic link is written through to its target (a link to nothing is
  * LG_ERR_IO); a FIFO, device or directory at path is LG_ERR_IO and left
  * untouched. Data is little-endian; numbers in the metadata are written in
- * the C locale. docs/checkpoints.md has the details. */
+ * the C locale. A parameter or buffer without a name, two of one name, or
+ * a name beginning "__optim__" or "__metadata__" is LG_ERR_VALUE.
+ * docs/checkpoints.md has the details. */
 lg_status lg_checkpoint_save(lg_ctx *ctx, const char *path, const lg_optim *opt);
 /* Reads path and, only if everything checks out, writes the values into the
  * ctx's parameters (and the optimizer's state: the file's state replaces
