@@ -23,36 +23,20 @@ float32 (the float32 run rounds the same inputs). Cases, by id prefix:
   eye-*, dirac-*   torch.nn.init.eye_ / dirac_ (deterministic) on given shapes.
   gain-*  torch.nn.init.calculate_gain for every nonlinearity name.
 
-Record format (one per line), as tools/gen_nn_fixtures.py: `case <id>`,
-`<key> <value>` options, `tensor <name> <f64|i64> <ndim> <dims...> : <values...>`,
-`end`.
+Record format (one per line), as tools/gen_nn_fixtures.py (both write it
+through tools/nnfix.py): `case <id>`, `<key> <value>` options,
+`tensor <name> <f64|i64> <ndim> <dims...> : <values...>`, `end`.
 """
 
 import argparse
 import math
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nnfix import fmt, run_rnn, tensor_line, write_fixture
 
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
-
-
-def fmt(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return "%.17g" % v
-
-
-def tensor_line(name, t):
-    t = t.detach()
-    dt = "f64" if t.is_floating_point() else "i64"
-    dims = " ".join(str(d) for d in t.shape)
-    vals = " ".join(fmt(v) if t.is_floating_point() else str(int(v)) for v in t.reshape(-1).tolist())
-    head = f"tensor {name} {dt} {t.dim()}" + (f" {dims}" if dims else "")
-    return f"{head} : {vals}\n"
 
 
 def embedding_cases(g):
@@ -139,52 +123,13 @@ def rnn_cases(g):
         cshape = (layers * D, H) if unb else (layers * D, N, H)
         h0 = torch.randn(*hshape, generator=g).requires_grad_(True) if use_h0 else None
         c0 = torch.randn(*cshape, generator=g).requires_grad_(True) if (use_h0 and kind == "lstm") else None
-        state = (h0, c0) if kind == "lstm" and use_h0 else h0
-        if lengths:
-            packed = pack_padded_sequence(x, lens, batch_first=bf, enforce_sorted=False)
-            y, st = net(packed, state)
-            y, _ = pad_packed_sequence(y, batch_first=bf, total_length=T)
-        else:
-            y, st = net(x, state)
-        hn, cn = (st if kind == "lstm" else (st, None))
-        u = torch.randn(y.shape, generator=g)
-        v = torch.randn(hn.shape, generator=g)
-        loss = (y * u).sum() + (hn * v).sum()
-        if cn is not None:
-            w = torch.randn(cn.shape, generator=g)
-            loss = loss + (cn * w).sum()
-        loss.backward()
         tag = (f"{kind}-L{layers}{'-bi' if bidir else ''}{'-bf' if bf else ''}{f'-proj{proj}' if proj else ''}"
                f"{'-unb' if unb else ''}{'-len' if lengths else ''}{'-h0' if use_h0 else ''}"
                f"{f'-drop{dropout}' if dropout else ''}-{n}")
         lines = [f"case rnn-{tag}\n", f"kind {kind}\n", f"input_size {I}\n", f"hidden {H}\n",
                  f"layers {layers}\n", f"bidirectional {str(bidir).lower()}\n",
                  f"batch_first {str(bf).lower()}\n", f"proj_size {proj}\n", f"dropout {fmt(dropout)}\n"]
-        lines.append(tensor_line("x", x))
-        if lengths:
-            lines.append(tensor_line("lengths", lens))
-        if h0 is not None:
-            lines.append(tensor_line("h0", h0))
-        if c0 is not None:
-            lines.append(tensor_line("c0", c0))
-        for name, p in net.named_parameters():
-            lines.append(tensor_line("param." + name, p))
-        lines.append(tensor_line("upstream.output", u))
-        lines.append(tensor_line("upstream.h_n", v))
-        if cn is not None:
-            lines.append(tensor_line("upstream.c_n", w))
-        lines.append(tensor_line("out.output", y))
-        lines.append(tensor_line("out.h_n", hn))
-        if cn is not None:
-            lines.append(tensor_line("out.c_n", cn))
-        lines.append(tensor_line("grad.x", x.grad))
-        if h0 is not None:
-            lines.append(tensor_line("grad.h0", h0.grad))
-        if c0 is not None:
-            lines.append(tensor_line("grad.c0", c0.grad))
-        for name, p in net.named_parameters():
-            lines.append(tensor_line("grad.param." + name, p.grad))
-        lines.append("end\n")
+        lines += run_rnn(g, net, kind, x, lens, h0, c0, T, batch_first=bf)
         out.extend(lines)
     return out
 
@@ -261,9 +206,7 @@ def main():
     args = ap.parse_args()
     g = torch.Generator().manual_seed(args.seed)
     lines = embedding_cases(g) + rnn_cases(g) + mlp_cases(g) + init_cases()
-    with open(args.out, "w") as f:
-        f.write(f"lossgrad-nn-fixture 1\n# tools/gen_nn18_fixtures.py --seed {args.seed}, torch {torch.__version__}\n")
-        f.writelines(lines)
+    write_fixture(args.out, "gen_nn18_fixtures.py", args.seed, lines)
 
 
 if __name__ == "__main__":

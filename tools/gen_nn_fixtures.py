@@ -15,35 +15,19 @@ test. Three files, each a list of cases of named tensors and options:
   sched.txt  learning rates of StepLR, ExponentialLR, CosineAnnealingLR and
              LinearLR step by step.
 
-Record format (one per line): `case <id>`, `<key> <value>` options,
-`tensor <name> <f64|i64> <ndim> <dims...> : <values...>`, `end`.
+Record format (one per line; tools/nnfix.py writes it): `case <id>`,
+`<key> <value>` options, `tensor <name> <f64|i64> <ndim> <dims...> : <values...>`,
+`end`.
 """
 
 import argparse
-import math
 import os
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nnfix import fmt, run_rnn, tensor_line, write_fixture
 
 torch.set_default_dtype(torch.float64)
-
-
-def fmt(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return "%.17g" % v
-
-
-def tensor_line(name, t):
-    t = t.detach()
-    dt = "f64" if t.is_floating_point() else "i64"
-    dims = " ".join(str(d) for d in t.shape)
-    vals = " ".join(fmt(v) if t.is_floating_point() else str(int(v)) for v in t.reshape(-1).tolist())
-    head = f"tensor {name} {dt} {t.dim()}" + (f" {dims}" if dims else "")
-    return f"{head} : {vals}\n"
 
 
 def rnn_cases(g):
@@ -70,49 +54,10 @@ def rnn_cases(g):
         lens = torch.tensor([T, 2, 4][:N]) if lengths else None
         h0 = torch.randn(layers * D, N, H, generator=g).requires_grad_(True) if use_h0 else None
         c0 = torch.randn(layers * D, N, H, generator=g).requires_grad_(True) if (use_h0 and kind == "lstm") else None
-        state = (h0, c0) if kind == "lstm" and use_h0 else h0
-        if lengths:
-            packed = pack_padded_sequence(x, lens, enforce_sorted=False)
-            y, st = net(packed, state)
-            y, _ = pad_packed_sequence(y, total_length=T)
-        else:
-            y, st = net(x, state)
-        hn, cn = (st if kind == "lstm" else (st, None))
-        u = torch.randn(y.shape, generator=g)
-        v = torch.randn(hn.shape, generator=g)
-        loss = (y * u).sum() + (hn * v).sum()
-        if cn is not None:
-            w = torch.randn(cn.shape, generator=g)
-            loss = loss + (cn * w).sum()
-        loss.backward()
         lines = [f"case {kind}-L{layers}{'-bi' if bidir else ''}{'-len' if lengths else ''}"
                  f"{'-h0' if use_h0 else ''}-{n}\n", f"kind {kind}\n", f"input_size {I}\n",
                  f"hidden {H}\n", f"layers {layers}\n", f"bidirectional {str(bidir).lower()}\n"]
-        lines.append(tensor_line("x", x))
-        if lengths:
-            lines.append(tensor_line("lengths", lens))
-        if h0 is not None:
-            lines.append(tensor_line("h0", h0))
-        if c0 is not None:
-            lines.append(tensor_line("c0", c0))
-        for name, p in net.named_parameters():
-            lines.append(tensor_line("param." + name, p))
-        lines.append(tensor_line("upstream.output", u))
-        lines.append(tensor_line("upstream.h_n", v))
-        if cn is not None:
-            lines.append(tensor_line("upstream.c_n", w))
-        lines.append(tensor_line("out.output", y))
-        lines.append(tensor_line("out.h_n", hn))
-        if cn is not None:
-            lines.append(tensor_line("out.c_n", cn))
-        lines.append(tensor_line("grad.x", x.grad))
-        if h0 is not None:
-            lines.append(tensor_line("grad.h0", h0.grad))
-        if c0 is not None:
-            lines.append(tensor_line("grad.c0", c0.grad))
-        for name, p in net.named_parameters():
-            lines.append(tensor_line("grad.param." + name, p.grad))
-        lines.append("end\n")
+        lines += run_rnn(g, net, kind, x, lens, h0, c0, T)
         out.extend(lines)
     return out
 
@@ -206,9 +151,7 @@ def main():
     g = torch.Generator().manual_seed(args.seed)
     os.makedirs(args.outdir, exist_ok=True)
     for name, lines in (("rnn.txt", rnn_cases(g)), ("optim.txt", optim_cases(g)), ("sched.txt", sched_cases())):
-        with open(os.path.join(args.outdir, name), "w") as f:
-            f.write(f"lossgrad-nn-fixture 1\n# tools/gen_nn_fixtures.py --seed {args.seed}, torch {torch.__version__}\n")
-            f.writelines(lines)
+        write_fixture(os.path.join(args.outdir, name), "gen_nn_fixtures.py", args.seed, lines)
 
 
 if __name__ == "__main__":
