@@ -358,32 +358,20 @@ static lg_status save_file(lg_ctx *ctx, const char *who, const char *path, lg_op
         return LG_ERR_NULL;
     if (lgC_failed(ctx, who))
         return LG_ERR_STATE;
-    if (!path)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
-    if (nopts < 0 || (nopts > 0 && !opts))
-        return lgC_errorf(ctx, nopts < 0 ? LG_ERR_VALUE : LG_ERR_NULL,
-                          "%s: nopts = %d with opts %s (expected nopts >= 0, and opts not NULL "
-                          "when nopts > 0)",
-                          who, nopts, opts ? "given" : "NULL");
-    for (int k = 0; k < nopts; k++) {
-        char arg[24];
-        snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
-        if (!opts[k])
-            return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
-        if (opts[k]->kind == LG_LBFGS)
+    lg_status st = lgN_check_call(ctx, who, path, opts, nopts, many);
+    for (int k = 0; st == LG_OK && k < nopts; k++)
+        if (opts[k]->kind == LG_LBFGS) {
+            char arg[24];
+            snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
             return lgC_errorf(ctx, LG_ERR_VALUE,
                               "%s: %s is an LG_LBFGS optimizer, whose history is not saved in "
                               "checkpoints: leave it out to save the parameters",
                               who, arg);
-        if (opts[k]->ctx != ctx)
-            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s was made with another ctx", who, arg);
-        for (int j = 0; j < k; j++)
-            if (opts[j] == opts[k])
-                return lgC_errorf(ctx, LG_ERR_VALUE,
-                                  "%s: opts[%d] and opts[%d] are the same optimizer", who, j, k);
-    }
+        }
+    if (st != LG_OK)
+        return st;
     saver S = { ctx, who, opts, nopts, many, lgN_scratch() };
-    lg_status st = save(&S, path);
+    st = save(&S, path);
     lgC_arena_free(ctx, &S.scratch);
     return st;
 }

@@ -115,6 +115,12 @@ static inline void lgN_c_numeric_end(lgN_c_numeric *l)
 
 /* checkpoint_file.c */
 
+/* The checks of a save's or load's call: path, nopts >= 0, opts[0..nopts)
+ * not NULL, of ctx, no optimizer twice; messages name opts[k] when many,
+ * else opt. */
+LG_HIDDEN lg_status lgN_check_call(lg_ctx *ctx, const char *who, const char *path,
+                                   lg_optim *const *opts, int nopts, bool many);
+
 /* "<who>: path '<path>': <rule>", the form of every message about a file
  * (a long path is shortened in the middle so the rule fits). */
 LG_HIDDEN lg_status lgN_file_error(lg_ctx *ctx, lg_status st, const char *who, const char *path,

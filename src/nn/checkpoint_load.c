@@ -1107,32 +1107,6 @@ static lg_status load(loader *L)
     return st;
 }
 
-/* lg_checkpoint_load and lg_checkpoint_load_optims: the call's checks. */
-static lg_status check_call(lg_ctx *ctx, const char *who, const char *path, lg_optim *const *opts,
-                            int nopts, bool many)
-{
-    if (!path)
-        return lgC_errorf(ctx, LG_ERR_NULL, "%s: path is NULL", who);
-    if (nopts < 0 || (nopts > 0 && !opts))
-        return lgC_errorf(ctx, nopts < 0 ? LG_ERR_VALUE : LG_ERR_NULL,
-                          "%s: nopts = %d with opts %s (expected nopts >= 0, and opts not NULL "
-                          "when nopts > 0)",
-                          who, nopts, opts ? "given" : "NULL");
-    for (int k = 0; k < nopts; k++) {
-        char arg[24];
-        snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
-        if (!opts[k])
-            return lgC_errorf(ctx, LG_ERR_NULL, "%s: %s is NULL", who, arg);
-        if (opts[k]->ctx != ctx)
-            return lgC_errorf(ctx, LG_ERR_VALUE, "%s: %s was made with another ctx", who, arg);
-        for (int j = 0; j < k; j++)
-            if (opts[j] == opts[k])
-                return lgC_errorf(ctx, LG_ERR_VALUE,
-                                  "%s: opts[%d] and opts[%d] are the same optimizer", who, j, k);
-    }
-    return LG_OK;
-}
-
 static lg_status load_file(lg_ctx *ctx, const char *who, const char *path, lg_optim *const *opts,
                            int nopts, bool many)
 {
@@ -1140,7 +1114,7 @@ static lg_status load_file(lg_ctx *ctx, const char *who, const char *path, lg_op
         return LG_ERR_NULL;
     if (lgC_failed(ctx, who))
         return LG_ERR_STATE;
-    lg_status st = check_call(ctx, who, path, opts, nopts, many);
+    lg_status st = lgN_check_call(ctx, who, path, opts, nopts, many);
     if (st != LG_OK)
         return st;
     lgN_c_numeric loc;
