@@ -1,5 +1,6 @@
 /* checkpoint.h: what the checkpoint files share (internal). checkpoint.c
- * saves, checkpoint_load.c validates and loads, checkpoint_file.c does the
+ * saves, checkpoint_load.c validates and loads (checkpoint_meta.c the
+ * metadata, checkpoint_load.h what the two share), checkpoint_file.c does the
  * filesystem's part of both (atomic replace, removal of crashed saves'
  * files, opening only regular files) and words the messages about a file.
  * Rules and reasons: docs/checkpoints.md.

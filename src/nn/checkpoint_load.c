@@ -1,6 +1,7 @@
-/* checkpoint_load.c: lg_checkpoint_load, a safetensors file (format:
- * checkpoint.h) read into a ctx's parameters, an optimizer's state and the
- * RNG, with every byte of the header and every value checked first.
+/* checkpoint_load.c: lg_checkpoint_load(_optims), a safetensors file
+ * (format: checkpoint.h) read into a ctx's parameters, optimizers' state
+ * and the RNG, with every byte of the header and every value checked
+ * first (the metadata's values: checkpoint_meta.c).
  *
  * Invariants: nothing in the ctx changes until every check has passed and
  * every byte to be written has been read (into a private scratch arena, as
@@ -10,7 +11,7 @@
  * process-wide), not the ctx hook.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "checkpoint.h"
+#include "checkpoint_load.h"
 #include "sched.h"
 
 #include <cJSON.h>
@@ -23,8 +24,6 @@
 #include <unistd.h>
 
 #define MAX_STEP ((int64_t)1 << 53) /* step counts are used as doubles */
-
-typedef lgN_entry entry;
 
 static void from_le(void *data, size_t es, size_t n)
 {
@@ -44,44 +43,7 @@ static size_t param_bytes(lg_tensor *p)
     return (size_t)lg_tensor_numel(p) * lgN_dt_size(lg_tensor_dtype(p));
 }
 
-/* One optimizer of the file: its metadata, and the optimizer of the call
- * it goes to (NULL when the call loads the parameters only). */
-typedef struct optfile {
-    lg_optim *opt;
-    char arg[24]; /* how messages name opt: "opt", or "opts[k]" */
-    int kind;     /* LGN_KINDS, or -1 (the file holds no optimizer) */
-    double lr;
-    const char *group_lrs;     /* "optim_group_lrs" (more than one group), or NULL */
-    const char *group_momenta; /* "optim_group_momenta", or NULL */
-    int nsched;                /* "sched.<j>" keys, j in [0, nsched) */
-    const char **sched;        /* their strings (scratch) */
-    double **sched_old;        /* the schedules' states before this load (scratch) */
-    lg_sched **top;            /* opt's schedules that the file's states go to */
-} optfile;
-
-typedef struct loader {
-    lg_ctx *ctx;
-    const char *who; /* the function called */
-    const char *path;
-    lg_optim *const *opts; /* the call's optimizers, nopts of them */
-    int nopts;
-    lgC_arena scratch;
-    int fd;
-    uint64_t size, hlen, data_size; /* the file, its header, the data after it */
-    char *hdr;
-    cJSON *root;
-    entry *es;
-    int n;
-    /* metadata */
-    uint64_t rng[4];
-    bool has_spare;
-    double spare;
-    int nfile;   /* the optimizers the file holds */
-    optfile *of; /* their metadata (scratch), nfile of them */
-} loader;
-
-LG_PRINTF(3, 4)
-static lg_status fail(loader *L, lg_status st, const char *fmt, ...)
+lg_status lgN_load_fail(loader *L, lg_status st, const char *fmt, ...)
 {
     char rule[LG_ERRMSG_MAX];
     va_list ap;
@@ -94,7 +56,8 @@ static lg_status fail(loader *L, lg_status st, const char *fmt, ...)
 static lg_status read_failed(loader *L, int r)
 {
     return r < 0 ? lgN_io_error(L->ctx, L->who, "cannot read", L->path)
-                 : fail(L, LG_ERR_IO, "the file ended early (did it change during the load?)");
+                 : lgN_load_fail(L, LG_ERR_IO,
+                                 "the file ended early (did it change during the load?)");
 }
 
 /* Only a regular file is read: a FIFO or a device could block or never end. */
@@ -108,8 +71,8 @@ static lg_status read_header(loader *L)
 {
     uint8_t len8[8];
     if (L->size < 8)
-        return fail(L, LG_ERR_VALUE, "is shorter than a safetensors header (%" PRIu64 " bytes)",
-                    L->size);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "is shorter than a safetensors header (%" PRIu64 " bytes)", L->size);
     int r = lgN_read_at(L->fd, len8, 8, 0);
     if (r != 1)
         return read_failed(L, r);
@@ -117,10 +80,10 @@ static lg_status read_header(loader *L)
     for (int k = 0; k < 8; k++)
         L->hlen |= (uint64_t)len8[k] << (8 * k);
     if (L->hlen > L->size - 8 || L->hlen > LGN_MAX_HEADER)
-        return fail(L, LG_ERR_VALUE,
-                    "declares a %" PRIu64 "-byte header but has %" PRIu64
-                    " bytes after the length (and at most %" PRIu64 " are accepted)",
-                    L->hlen, L->size - 8, LGN_MAX_HEADER);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "declares a %" PRIu64 "-byte header but has %" PRIu64
+                             " bytes after the length (and at most %" PRIu64 " are accepted)",
+                             L->hlen, L->size - 8, LGN_MAX_HEADER);
     L->data_size = L->size - 8 - L->hlen;
     L->hdr = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)L->hlen + 1, L->who);
     if (!L->hdr)
@@ -195,13 +158,13 @@ static bool find_duplicate(loader *L, const cJSON *obj, const char **dup)
     return true;
 }
 
-static lg_status check_unique(loader *L, const cJSON *obj, const char *what)
+lg_status lgN_check_unique(loader *L, const cJSON *obj, const char *what)
 {
     const char *dup;
     if (!find_duplicate(L, obj, &dup))
         return LG_ERR_OOM;
     if (dup)
-        return fail(L, LG_ERR_VALUE, "%s has the key '%.60s' twice", what, dup);
+        return lgN_load_fail(L, LG_ERR_VALUE, "%s has the key '%.60s' twice", what, dup);
     return LG_OK;
 }
 
@@ -211,469 +174,36 @@ static lg_status check_unique(loader *L, const cJSON *obj, const char *what)
 static lg_status parse_header(loader *L)
 {
     if (L->hlen == 0 || L->hdr[0] != '{')
-        return fail(L, LG_ERR_VALUE,
-                    "has a header that is not a JSON object (it must start with '{')");
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "has a header that is not a JSON object (it must start with '{')");
     const char *end = NULL;
     errno = 0;
     L->root = cJSON_ParseWithLengthOpts(L->hdr, (size_t)L->hlen, &end, 0);
     if (!L->root && errno == ENOMEM)
-        return fail(L, LG_ERR_OOM, "out of memory parsing the %" PRIu64 "-byte header", L->hlen);
+        return lgN_load_fail(L, LG_ERR_OOM, "out of memory parsing the %" PRIu64 "-byte header",
+                             L->hlen);
     if (!cJSON_IsObject(L->root))
-        return fail(L, LG_ERR_VALUE,
-                    "has a header that is not a JSON object (bad JSON at byte %zu)",
-                    end ? (size_t)(end - L->hdr) : (size_t)0);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "has a header that is not a JSON object (bad JSON at byte %zu)",
+                             end ? (size_t)(end - L->hdr) : (size_t)0);
     size_t json_len = (size_t)(end - L->hdr), bad = first_bad_byte(L->hdr, json_len);
     if (bad < json_len && L->hdr[bad] == '\\')
-        return fail(L, LG_ERR_VALUE,
-                    "has a \\u0000 (or malformed \\u) escape at byte %zu of the header: names "
-                    "and values are C strings",
-                    bad);
+        return lgN_load_fail(
+            L, LG_ERR_VALUE,
+            "has a \\u0000 (or malformed \\u) escape at byte %zu of the header: names "
+            "and values are C strings",
+            bad);
     if (bad < json_len)
-        return fail(L, LG_ERR_VALUE, "has control byte 0x%02x at byte %zu of the header",
-                    (unsigned char)L->hdr[bad], bad);
+        return lgN_load_fail(L, LG_ERR_VALUE, "has control byte 0x%02x at byte %zu of the header",
+                             (unsigned char)L->hdr[bad], bad);
     for (size_t i = json_len; i < L->hlen; i++)
         if (L->hdr[i] != ' ')
-            return fail(L, LG_ERR_VALUE,
-                        "has byte 0x%02x after the header's JSON object, at byte %zu (only space "
-                        "padding may follow it)",
-                        (unsigned char)L->hdr[i], i);
-    return check_unique(L, L->root, "the header");
-}
-
-/* A decimal as %.17g writes one, [-]d+[.d+][e[+-]d+], read whole by strtod
- * (in the C locale, see c_numeric), and finite. */
-static bool parse_decimal(const char *s, double *out)
-{
-    const char *p = s + (*s == '-');
-    size_t d = strspn(p, "0123456789");
-    if (d == 0)
-        return false;
-    p += d;
-    if (*p == '.') {
-        d = strspn(++p, "0123456789");
-        if (d == 0)
-            return false;
-        p += d;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p += 1 + (p[1] == '+' || p[1] == '-');
-        d = strspn(p, "0123456789");
-        if (d == 0)
-            return false;
-        p += d;
-    }
-    char *end;
-    *out = strtod(s, &end);
-    return *p == '\0' && end == p && isfinite(*out);
-}
-
-/* "rng": 64 hex digits, four words, not all zero (xoshiro256** never leaves
- * the zero state: every draw would be 0). */
-static lg_status parse_rng(loader *L, const char *s)
-{
-    if (strlen(s) != 64 || strspn(s, "0123456789abcdefABCDEF") != 64)
-        return fail(L, LG_ERR_VALUE, "metadata rng = '%.70s' is not 64 hex digits", s);
-    uint64_t any = 0;
-    for (int k = 0; k < 4; k++) {
-        uint64_t w = 0;
-        for (int j = 0; j < 16; j++) {
-            char c = s[16 * k + j];
-            w = w << 4 | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-        }
-        L->rng[k] = w;
-        any |= w;
-    }
-    if (!any)
-        return fail(L, LG_ERR_VALUE,
-                    "metadata rng is all zeros, a state the generator never leaves");
-    return LG_OK;
-}
-
-/* "rng_spare": "0 <x>" or "1 <x>", x finite (the cached normal draw). */
-static lg_status parse_spare(loader *L, const char *s)
-{
-    if ((s[0] != '0' && s[0] != '1') || s[1] != ' ' || !parse_decimal(s + 2, &L->spare))
-        return fail(L, LG_ERR_VALUE,
-                    "metadata rng_spare = '%.40s' is not '0 <x>' or '1 <x>' with x finite", s);
-    L->has_spare = s[0] == '1';
-    return LG_OK;
-}
-
-/* "optim" and "optim_lr" of optimizer k, both or neither: a kind name and
- * lr >= 0 finite (0 is legal, as in PyTorch). */
-static lg_status parse_optim(loader *L, optfile *o, const char *kkey, const cJSON *kind,
-                             const cJSON *lr, const char *lrkey)
-{
-    o->kind = -1;
-    if (!kind && !lr)
-        return LG_OK;
-    if (!kind || !lr)
-        return fail(L, LG_ERR_VALUE, "metadata has %s without %s", kind ? kkey : lrkey,
-                    kind ? lrkey : kkey);
-    for (int k = 0; k < LGN_KINDS && o->kind < 0; k++)
-        if (!strcmp(kind->valuestring, lgN_kind_name(k)))
-            o->kind = k;
-    if (o->kind < 0)
-        return fail(L, LG_ERR_VALUE,
-                    "metadata %s = '%.40s' is not sgd, adam, adamw, rmsprop, adagrad, "
-                    "adadelta, adamax, radam, rprop, nadam, asgd or lbfgs",
-                    kkey, kind->valuestring);
-    if (!parse_decimal(lr->valuestring, &o->lr) || o->lr < 0)
-        return fail(L, LG_ERR_VALUE, "metadata %s = '%.40s' is not a finite number >= 0", lrkey,
-                    lr->valuestring);
-    return LG_OK;
-}
-
-static const cJSON *meta_item(const cJSON *meta, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(meta, key);
-}
-
-/* "optims": how many optimizers the file holds when more than one, a
- * decimal in [2, the number of metadata keys] (each has its own keys);
- * without it, 1 if the file has "optim" (or "optim_lr"), else 0. Every key
- * "<name>#<k>..." names one of them: k in [1, nfile). */
-static lg_status count_optims(loader *L, const cJSON *meta)
-{
-    const cJSON *n = meta_item(meta, "optims");
-    int nkeys = cJSON_GetArraySize(meta);
-    if (!n) {
-        L->nfile = meta_item(meta, "optim") || meta_item(meta, "optim_lr");
-    } else {
-        const char *s = n->valuestring;
-        size_t d = strspn(s, "0123456789");
-        long v = d > 0 && d < 8 && s[d] == '\0' && s[0] != '0' ? strtol(s, NULL, 10) : -1;
-        if (v < 2 || v > nkeys)
-            return fail(L, LG_ERR_VALUE,
-                        "metadata optims = '%.20s' is not a count of optimizers in [2, %d] (a "
-                        "file of one optimizer has no optims)",
-                        s, nkeys);
-        L->nfile = (int)v;
-    }
-    for (const cJSON *it = meta->child; it; it = it->next) {
-        const char *hash = strchr(it->string, '#');
-        if (!hash)
-            continue;
-        size_t d = strspn(hash + 1, "0123456789");
-        long k = d > 0 && d < 8 && hash[1] != '0' ? strtol(hash + 1, NULL, 10) : -1;
-        if (k < 1 || k >= L->nfile || (hash[1 + d] != '\0' && hash[1 + d] != '.'))
-            return fail(L, LG_ERR_VALUE,
-                        "metadata key '%.60s' names optimizer '%.10s', but the file holds %d "
-                        "optimizer(s), numbered #1 to #%d after the first",
-                        it->string, hash + 1, L->nfile, L->nfile - 1);
-    }
-    L->of = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(L->nfile ? L->nfile : 1) * sizeof *L->of,
-                            L->who);
-    if (!L->of)
-        return LG_ERR_OOM;
-    memset(L->of, 0, (size_t)(L->nfile ? L->nfile : 1) * sizeof *L->of);
-    return LG_OK;
-}
-
-/* Optimizer k's metadata: "optim" and the rest for k = 0 (and in a file of
- * one optimizer), "optim#k", "optim_lr#k", ..., "sched#k.<j>" for k >= 1. */
-static lg_status parse_optfile(loader *L, const cJSON *meta, int k)
-{
-    optfile *o = &L->of[k];
-    char kkey[40], lrkey[40], key[48];
-    snprintf(kkey, sizeof kkey, k ? "optim#%d" : "optim", k);
-    snprintf(lrkey, sizeof lrkey, k ? "optim_lr#%d" : "optim_lr", k);
-    lg_status st = parse_optim(L, o, kkey, meta_item(meta, kkey), meta_item(meta, lrkey), lrkey);
-    if (st != LG_OK)
-        return st;
-    if (o->kind < 0 && L->nfile > 1)
-        return fail(L, LG_ERR_VALUE, "metadata optims = %d, but it has no %s and %s", L->nfile,
-                    kkey, lrkey);
-    snprintf(key, sizeof key, k ? "optim_group_lrs#%d" : "optim_group_lrs", k);
-    const cJSON *glrs = meta_item(meta, key);
-    o->group_lrs = glrs ? glrs->valuestring : NULL;
-    snprintf(key, sizeof key, k ? "optim_group_momenta#%d" : "optim_group_momenta", k);
-    const cJSON *gm = meta_item(meta, key);
-    o->group_momenta = gm ? gm->valuestring : NULL;
-    /* "sched.0", "sched.1", ... (or "sched#k.0", ...): numbered from 0 without gaps */
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, k ? "sched#%d." : "sched.", k);
-    for (const cJSON *it = meta->child; it; it = it->next)
-        o->nsched += !strncmp(it->string, prefix, strlen(prefix));
-    if (!o->nsched)
-        return LG_OK;
-    o->sched = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)o->nsched * sizeof *o->sched, L->who);
-    if (!o->sched)
-        return LG_ERR_OOM;
-    for (int j = 0; j < o->nsched; j++) {
-        snprintf(key, sizeof key, "%s%d", prefix, j);
-        const cJSON *v = meta_item(meta, key);
-        if (!v)
-            return fail(L, LG_ERR_VALUE,
-                        "metadata has %d '%s' keys but no %s (expected %s0 to %s%d)", o->nsched,
-                        prefix, key, prefix, prefix, o->nsched - 1);
-        o->sched[j] = v->valuestring;
-    }
-    return LG_OK;
-}
-
-/* Every value of the metadata, checked whatever the call asks for. */
-static lg_status parse_meta(loader *L)
-{
-    const cJSON *meta = meta_item(L->root, "__metadata__");
-    if (!cJSON_IsObject(meta))
-        return fail(
-            L, LG_ERR_VALUE,
-            "lacks lossgrad's metadata (a __metadata__ object with format, rng, rng_spare)");
-    lg_status st = check_unique(L, meta, "__metadata__");
-    if (st != LG_OK)
-        return st;
-    for (const cJSON *it = meta->child; it; it = it->next)
-        if (!cJSON_IsString(it))
-            return fail(L, LG_ERR_VALUE,
-                        "metadata '%.40s' is not a string (safetensors metadata "
-                        "maps strings to strings)",
-                        it->string);
-    const cJSON *format = meta_item(meta, "format"), *rng = meta_item(meta, "rng");
-    const cJSON *spare = meta_item(meta, "rng_spare");
-    if (!format || strcmp(format->valuestring, "lossgrad"))
-        return fail(L, LG_ERR_VALUE, "metadata format is '%.40s', 'lossgrad' expected",
-                    format ? format->valuestring : "(missing)");
-    if (!rng || !spare)
-        return fail(L, LG_ERR_VALUE, "lacks lossgrad's metadata (rng and rng_spare)");
-    if ((st = parse_rng(L, rng->valuestring)) != LG_OK ||
-        (st = parse_spare(L, spare->valuestring)) != LG_OK || (st = count_optims(L, meta)) != LG_OK)
-        return st;
-    for (int k = 0; k < L->nfile; k++)
-        if ((st = parse_optfile(L, meta, k)) != LG_OK)
-            return st;
-    /* the call's optimizers, one per optimizer of the file (or none) */
-    for (int k = 0; k < L->nfile && L->nopts; k++) {
-        L->of[k].opt = k < L->nopts ? L->opts[k] : NULL;
-        snprintf(L->of[k].arg, sizeof L->of[k].arg, L->nopts == 1 ? "opt" : "opts[%d]", k);
-    }
-    return LG_OK;
-}
-
-/* The k-th number of "optim_group_lrs" (k < ngroups) into *lr; the count
- * of numbers when lr is NULL, -1 if one is not a finite number >= 0. */
-static int group_lr_at(const char *s, int k, double *lr)
-{
-    int count = 0;
-    for (const char *p = s; *p;) {
-        size_t len = strcspn(p, " ");
-        char tok[48];
-        double v;
-        if (len == 0 || len >= sizeof tok)
-            return -1;
-        memcpy(tok, p, len), tok[len] = '\0';
-        if (!parse_decimal(tok, &v) || v < 0)
-            return -1;
-        if (lr && count == k) {
-            *lr = v;
-            return count;
-        }
-        count++;
-        p += len;
-        if (*p == ' ' && *++p == '\0')
-            return -1; /* a trailing space */
-    }
-    return count;
-}
-
-/* The numbers of s (finite, split by single spaces) into out[0..max);
- * their count, or -1 if one is not a finite number or there are more. */
-static int numbers(const char *s, double *out, int max)
-{
-    int count = 0;
-    for (const char *p = s; *p;) {
-        size_t len = strcspn(p, " ");
-        char tok[48];
-        double v;
-        if (len == 0 || len >= sizeof tok || count >= max)
-            return -1;
-        memcpy(tok, p, len), tok[len] = '\0';
-        if (!strcmp(tok, "inf") || !strcmp(tok, "-inf")) /* %.17g's infinities (a plateau's best) */
-            v = tok[0] == '-' ? -INFINITY : INFINITY;
-        else if (!parse_decimal(tok, &v))
-            return -1;
-        out[count++] = v;
-        p += len;
-        if (*p == ' ' && *++p == '\0')
-            return -1;
-    }
-    return count;
-}
-
-/* Optimizer o's metadata key for base: base itself for the first
- * optimizer, "base#k" for optimizer k >= 1. */
-static const char *okey(char *buf, size_t n, const loader *L, const optfile *o, const char *base)
-{
-    int k = (int)(o - L->of);
-    snprintf(buf, n, k ? "%s#%d" : "%s", base, k);
-    return buf;
-}
-
-/* Every group's momentum (or beta1) of optimizer o, when the file has
- * them: opt's group count of valid values (lg_optim_group_set's ranges:
- * the values are checked here, set at commit). */
-static lg_status check_group_momenta_of(loader *L, optfile *o)
-{
-    if (!o->opt || !o->group_momenta)
-        return LG_OK;
-    int ng = o->opt->ngroups;
-    double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)ng * sizeof *v, L->who);
-    if (!v)
-        return LG_ERR_OOM;
-    int have = numbers(o->group_momenta, v, ng);
-    char key[48];
-    okey(key, sizeof key, L, o, "optim_group_momenta");
-    if (have != ng)
-        return fail(L, LG_ERR_VALUE,
-                    "metadata %s = '%.60s' is not %d finite numbers split by single spaces", key,
-                    o->group_momenta, ng);
-    bool beta = isnan(lg_optim_group_get(o->opt, 0, LG_HYPER_MOMENTUM));
-    for (int g = 0; g < ng; g++)
-        if (beta ? !(v[g] >= 0 && v[g] < 1)
-                 : !(isfinite(v[g]) && v[g] >= 0) || (o->opt->groups[g].nesterov && v[g] == 0))
-            return fail(L, LG_ERR_VALUE, "metadata %s: %s's group %d's %s = %g is out of range",
-                        key, o->arg, g, beta ? "beta1" : "momentum", v[g]);
-    return LG_OK;
-}
-
-static lg_status check_group_momenta(loader *L)
-{
-    for (int k = 0; k < L->nfile; k++) {
-        lg_status st = check_group_momenta_of(L, &L->of[k]);
-        if (st != LG_OK)
-            return st;
-    }
-    return LG_OK;
-}
-
-/* The schedules made on each opt take the file's states, one by one, after
- * every other check; each one's state before is kept, so that a failure
- * (here, or allocating slots in prepare_slots) puts them all back. */
-static void restore_scheds_of(optfile *o, int upto)
-{
-    for (int j = 0; j < upto && o->sched_old; j++)
-        lgN_sched_state_load(o->top[j], o->sched_old[j], lgN_sched_state_len(o->top[j]));
-}
-
-static void restore_scheds(loader *L, int upto)
-{
-    for (int k = 0; k < upto; k++)
-        restore_scheds_of(&L->of[k], L->of[k].nsched);
-}
-
-static lg_status load_scheds_of(loader *L, optfile *o)
-{
-    if (!o->opt)
-        return LG_OK;
-    int n = lgN_optim_top_scheds(o->opt, NULL);
-    if (n != o->nsched)
-        return fail(L, LG_ERR_VALUE,
-                    "holds the state of %d schedule(s), but %d schedule(s) were made on %s",
-                    o->nsched, n, o->arg);
-    if (!n)
-        return LG_OK;
-    o->top = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *o->top, L->who);
-    double **old =
-        o->top ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)n * sizeof *old, L->who) : NULL;
-    if (!old)
-        return LG_ERR_OOM;
-    lgN_optim_top_scheds(o->opt, o->top);
-    for (int j = 0; j < n; j++) {
-        int len = lgN_sched_state_len(o->top[j]);
-        double *v = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)(len + 1) * sizeof *v, L->who);
-        old[j] = v ? lgC_arena_alloc(L->ctx, &L->scratch, (size_t)len * sizeof *v, L->who) : NULL;
-        if (!old[j]) {
-            o->sched_old = old;
-            restore_scheds_of(o, j);
-            o->sched_old = NULL;
-            return LG_ERR_OOM;
-        }
-        int have = numbers(o->sched[j], v, len + 1);
-        lgN_sched_state_save(o->top[j], old[j]);
-        lg_status st = have == len ? lgN_sched_state_load(o->top[j], v, len) : LG_ERR_VALUE;
-        if (st != LG_OK) {
-            char why[LG_ERRMSG_MAX];
-            const char *m = lg_ctx_errmsg(L->ctx), *colon = strstr(m, ": ");
-            snprintf(why, sizeof why, "%s",
-                     have != len ? "not the schedule's numbers"
-                     : colon     ? colon + 2
-                                 : m);
-            o->sched_old = old;
-            restore_scheds_of(o, j);
-            o->sched_old = NULL;
-            lg_ctx_clear_error(L->ctx);
-            char key[48];
-            if (o == L->of)
-                snprintf(key, sizeof key, "sched.%d", j);
-            else
-                snprintf(key, sizeof key, "sched#%d.%d", (int)(o - L->of), j);
-            return fail(L, LG_ERR_VALUE, "metadata %s (%d numbers, the schedule has %d): %s", key,
-                        have, len, why);
-        }
-    }
-    o->sched_old = old;
-    return LG_OK;
-}
-
-static lg_status load_scheds(loader *L)
-{
-    for (int k = 0; k < L->nfile; k++) {
-        lg_status st = load_scheds_of(L, &L->of[k]);
-        if (st != LG_OK) {
-            restore_scheds(L, k);
-            return st;
-        }
-    }
-    return LG_OK;
-}
-
-/* Every group's lr: a file written with opt's number of groups. */
-static lg_status check_group_lrs(loader *L)
-{
-    for (int k = 0; k < L->nfile; k++) {
-        const optfile *o = &L->of[k];
-        if (!o->opt)
-            continue;
-        int ng = o->opt->ngroups, have = o->group_lrs ? group_lr_at(o->group_lrs, 0, NULL) : 1;
-        char key[48];
-        okey(key, sizeof key, L, o, "optim_group_lrs");
-        if (have < 0)
-            return fail(L, LG_ERR_VALUE,
-                        "metadata %s = '%.60s' is not finite numbers >= 0 split by single spaces",
-                        key, o->group_lrs);
-        if (o->group_lrs && have < 2)
-            return fail(L, LG_ERR_VALUE, "metadata %s holds %d rate(s), expected 2 or more", key,
-                        have);
-        if (have != ng)
-            return fail(L, LG_ERR_VALUE,
-                        "holds the state of an optimizer with %d parameter group(s), but %s has %d",
-                        have, o->arg, ng);
-    }
-    return LG_OK;
-}
-
-/* The file holds as many optimizers as the call gives (or the call gives
- * none), each of the kind of the call's at its place. */
-static lg_status check_optim_kind(loader *L)
-{
-    if (!L->nopts)
-        return LG_OK;
-    if (L->nfile == 0 && L->nopts == 1)
-        return fail(L, LG_ERR_VALUE,
-                    "holds no optimizer state, but opt is an %s optimizer (pass opt = NULL to "
-                    "load the parameters only)",
-                    lgN_kind_name(L->opts[0]->kind));
-    if (L->nfile != L->nopts)
-        return fail(L, LG_ERR_VALUE,
-                    "holds the state of %d optimizer(s), but %d were given (give them all, in "
-                    "the order they were saved, or none to load the parameters only)",
-                    L->nfile, L->nopts);
-    for (int k = 0; k < L->nfile; k++)
-        if (L->of[k].kind != (int)L->opts[k]->kind)
-            return fail(L, LG_ERR_VALUE, "holds %s optimizer state%s, but %s is an %s optimizer",
-                        lgN_kind_name(L->of[k].kind), L->nopts > 1 ? " at its place" : "",
-                        L->of[k].arg, lgN_kind_name(L->opts[k]->kind));
-    return LG_OK;
+            return lgN_load_fail(
+                L, LG_ERR_VALUE,
+                "has byte 0x%02x after the header's JSON object, at byte %zu (only space "
+                "padding may follow it)",
+                (unsigned char)L->hdr[i], i);
+    return lgN_check_unique(L, L->root, "the header");
 }
 
 static bool json_uint(const cJSON *v, uint64_t *out)
@@ -693,21 +223,22 @@ static lg_status parse_dtype(loader *L, entry *e, const char *tag)
             e->dt = dts[k];
             return LG_OK;
         }
-    return fail(L, LG_ERR_DTYPE, "tensor '%s' has dtype %.20s (F32, F64 or I64 expected)", e->name,
-                tag);
+    return lgN_load_fail(L, LG_ERR_DTYPE, "tensor '%s' has dtype %.20s (F32, F64 or I64 expected)",
+                         e->name, tag);
 }
 
 static lg_status parse_shape(loader *L, entry *e, const cJSON *shape)
 {
     e->ndim = cJSON_GetArraySize(shape);
     if (e->ndim > LG_MAX_DIMS)
-        return fail(L, LG_ERR_SHAPE, "tensor '%s' has %d dims (at most %d)", e->name, e->ndim,
-                    LG_MAX_DIMS);
+        return lgN_load_fail(L, LG_ERR_SHAPE, "tensor '%s' has %d dims (at most %d)", e->name,
+                             e->ndim, LG_MAX_DIMS);
     uint64_t bytes = lgN_dt_size(e->dt);
     for (int d = 0; d < e->ndim; d++) {
         uint64_t s;
         if (!json_uint(cJSON_GetArrayItem(shape, d), &s) || (s && bytes > UINT64_MAX / s))
-            return fail(L, LG_ERR_SHAPE, "tensor '%s' has a bad or overflowing shape", e->name);
+            return lgN_load_fail(L, LG_ERR_SHAPE, "tensor '%s' has a bad or overflowing shape",
+                                 e->name);
         e->shape[d] = (int64_t)s;
         bytes *= s;
     }
@@ -722,25 +253,27 @@ static lg_status parse_entry(loader *L, const cJSON *t, entry *e)
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
     if (!cJSON_IsObject(t) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
         !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
-        return fail(L, LG_ERR_VALUE,
-                    "tensor '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", e->name);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "tensor '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"",
+                             e->name);
     char what[80];
     snprintf(what, sizeof what, "tensor '%.60s'", e->name);
     lg_status st;
-    if ((st = check_unique(L, t, what)) != LG_OK ||
+    if ((st = lgN_check_unique(L, t, what)) != LG_OK ||
         (st = parse_dtype(L, e, dt->valuestring)) != LG_OK ||
         (st = parse_shape(L, e, shape)) != LG_OK)
         return st;
     if (!json_uint(cJSON_GetArrayItem(offs, 0), &e->begin) ||
         !json_uint(cJSON_GetArrayItem(offs, 1), &e->end) || e->begin > e->end ||
         e->end > L->data_size)
-        return fail(L, LG_ERR_VALUE,
-                    "tensor '%s' has data_offsets outside the %" PRIu64 "-byte data", e->name,
-                    L->data_size);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "tensor '%s' has data_offsets outside the %" PRIu64 "-byte data",
+                             e->name, L->data_size);
     if (e->end - e->begin != lgN_entry_bytes(e))
-        return fail(L, LG_ERR_VALUE,
-                    "tensor '%s' spans %" PRIu64 " bytes but its dtype and shape need %" PRIu64,
-                    e->name, e->end - e->begin, lgN_entry_bytes(e));
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "tensor '%s' spans %" PRIu64
+                             " bytes but its dtype and shape need %" PRIu64,
+                             e->name, e->end - e->begin, lgN_entry_bytes(e));
     return LG_OK;
 }
 
@@ -748,12 +281,13 @@ static lg_status parse_entry(loader *L, const cJSON *t, entry *e)
 static lg_status check_like(loader *L, const entry *e, lg_tensor *p)
 {
     if (e->dt != lg_tensor_dtype(p))
-        return fail(L, LG_ERR_DTYPE, "tensor '%s' is %s in the file, %s in the model", e->name,
-                    lgN_dt_tag(e->dt), lgN_dt_tag(lg_tensor_dtype(p)));
+        return lgN_load_fail(L, LG_ERR_DTYPE, "tensor '%s' is %s in the file, %s in the model",
+                             e->name, lgN_dt_tag(e->dt), lgN_dt_tag(lg_tensor_dtype(p)));
     if (e->ndim != lg_tensor_ndim(p) ||
         memcmp(e->shape, lg_tensor_shape(p), (size_t)e->ndim * sizeof(int64_t)))
-        return fail(L, LG_ERR_SHAPE, "tensor '%s' has another shape in the file than in the model",
-                    e->name);
+        return lgN_load_fail(L, LG_ERR_SHAPE,
+                             "tensor '%s' has another shape in the file than in the model",
+                             e->name);
     return LG_OK;
 }
 
@@ -774,7 +308,7 @@ static lg_status bind_optim(loader *L, entry *e, const char *rest, int which)
         if (!strcmp(leaf + 1, "step")) {
             e->role = LGN_STEP;
             if (e->dt != LG_I64 || e->ndim != 0)
-                return fail(L, LG_ERR_SHAPE, "tensor '%s' must be a 0-d I64", e->name);
+                return lgN_load_fail(L, LG_ERR_SHAPE, "tensor '%s' must be a 0-d I64", e->name);
             return LG_OK;
         }
         for (int s = 0; s < LGN_SLOTS; s++)
@@ -788,15 +322,15 @@ static lg_status bind_optim(loader *L, entry *e, const char *rest, int which)
                 e->role = LGN_SCALAR;
                 e->slot = s;
                 if (e->dt != LG_F64 || e->ndim != 0)
-                    return fail(L, LG_ERR_SHAPE, "tensor '%s' must be a 0-d F64", e->name);
+                    return lgN_load_fail(L, LG_ERR_SHAPE, "tensor '%s' must be a 0-d F64", e->name);
                 return LG_OK;
             }
-        return fail(L, LG_ERR_VALUE, "tensor '%s': an %s optimizer has no state '%.40s'", e->name,
-                    lgN_kind_name(opt->kind), leaf + 1);
+        return lgN_load_fail(L, LG_ERR_VALUE, "tensor '%s': an %s optimizer has no state '%.40s'",
+                             e->name, lgN_kind_name(opt->kind), leaf + 1);
     }
-    return fail(L, LG_ERR_VALUE,
-                "tensor '%s' is optimizer state of a parameter %s does not optimize", e->name,
-                L->of[which].arg);
+    return lgN_load_fail(L, LG_ERR_VALUE,
+                         "tensor '%s' is optimizer state of a parameter %s does not optimize",
+                         e->name, L->of[which].arg);
 }
 
 /* Which optimizer a "__optim__..." name is state of: 0 for "__optim__.",
@@ -811,18 +345,19 @@ static lg_status optim_of(loader *L, const entry *e, int *which, const char **re
         size_t d = *p == '#' ? strspn(p + 1, "0123456789") : 0;
         long k = d > 0 && d < 8 && p[1] != '0' && p[1 + d] == '.' ? strtol(p + 1, NULL, 10) : -1;
         if (k < 0)
-            return fail(L, LG_ERR_VALUE,
-                        "tensor '%s' has the reserved prefix " LGN_OPT_BASE
-                        " but is not optimizer state (" LGN_OPT_PREFIX
-                        "<param>.<state> or " LGN_OPT_BASE "#<k>.<param>.<state>)",
-                        e->name);
+            return lgN_load_fail(L, LG_ERR_VALUE,
+                                 "tensor '%s' has the reserved prefix " LGN_OPT_BASE
+                                 " but is not optimizer state (" LGN_OPT_PREFIX
+                                 "<param>.<state> or " LGN_OPT_BASE "#<k>.<param>.<state>)",
+                                 e->name);
         *which = (int)k;
         *rest = p + 2 + d;
     }
     if (*which >= L->nfile)
-        return fail(L, LG_ERR_VALUE,
-                    "tensor '%s' is state of optimizer %d, but the metadata names %d optimizer(s)",
-                    e->name, *which, L->nfile);
+        return lgN_load_fail(
+            L, LG_ERR_VALUE,
+            "tensor '%s' is state of optimizer %d, but the metadata names %d optimizer(s)", e->name,
+            *which, L->nfile);
     return LG_OK;
 }
 
@@ -840,8 +375,9 @@ static lg_status bind(loader *L, entry *e)
     if (!p)
         p = lg_buffer_find(L->ctx, e->name);
     if (!p)
-        return fail(L, LG_ERR_VALUE,
-                    "the file has tensor '%s', the model has no such parameter or buffer", e->name);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "the file has tensor '%s', the model has no such parameter or buffer",
+                             e->name);
     e->role = LGN_PARAM;
     e->param = p;
     e->dst = lg_tensor_data(p);
@@ -889,21 +425,22 @@ static lg_status check_complete(loader *L)
         for (int j = 0; j < L->n && !found; j++)
             found = L->es[j].role == LGN_PARAM && L->es[j].param == p;
         if (!found)
-            return fail(L, LG_ERR_VALUE, "has no tensor for %s '%s'",
-                        i < np ? "parameter" : "buffer", lg_tensor_name(p));
+            return lgN_load_fail(L, LG_ERR_VALUE, "has no tensor for %s '%s'",
+                                 i < np ? "parameter" : "buffer", lg_tensor_name(p));
     }
     for (int k = 0; k < L->nfile; k++) {
         const lg_optim *opt = L->of[k].opt;
         for (int i = 0; opt && i < opt->n; i++) {
             if (!has_state(L, LGN_STEP, k, i, 0))
-                return fail(L, LG_ERR_VALUE, "has no optimizer state for %s's parameter '%s'",
-                            L->of[k].arg, lg_tensor_name(opt->params[i]));
+                return lgN_load_fail(L, LG_ERR_VALUE,
+                                     "has no optimizer state for %s's parameter '%s'", L->of[k].arg,
+                                     lg_tensor_name(opt->params[i]));
             /* a parameter with state has its scalar state too (NAdam, ASGD) */
             for (int s = 0; has_state(L, LGN_SLOT, k, i, 0) && s < LGN_SCALARS; s++)
                 if (lgN_scalar_name(opt, s) && !has_state(L, LGN_SCALAR, k, i, s))
-                    return fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
-                                lgN_kind_name(opt->kind), lg_tensor_name(opt->params[i]),
-                                lgN_scalar_name(opt, s));
+                    return lgN_load_fail(L, LG_ERR_VALUE, "has %s state for '%s' without its %s",
+                                         lgN_kind_name(opt->kind), lg_tensor_name(opt->params[i]),
+                                         lgN_scalar_name(opt, s));
         }
     }
     return LG_OK;
@@ -927,20 +464,21 @@ static lg_status check_layout(loader *L)
     for (int i = 0; i < L->n; i++) {
         const entry *e = &L->es[i];
         if (e->begin < at)
-            return fail(L, LG_ERR_VALUE, "tensors '%s' and '%s' overlap in the data",
-                        L->es[i - 1].name, e->name);
+            return lgN_load_fail(L, LG_ERR_VALUE, "tensors '%s' and '%s' overlap in the data",
+                                 L->es[i - 1].name, e->name);
         if (e->begin > at)
-            return fail(L, LG_ERR_VALUE,
-                        "has %" PRIu64 " unused bytes before tensor '%s' (the data must be "
-                        "contiguous)",
-                        e->begin - at, e->name);
+            return lgN_load_fail(L, LG_ERR_VALUE,
+                                 "has %" PRIu64
+                                 " unused bytes before tensor '%s' (the data must be "
+                                 "contiguous)",
+                                 e->begin - at, e->name);
         at = e->end;
     }
     if (at != L->data_size)
-        return fail(L, LG_ERR_VALUE,
-                    "is %" PRIu64 " bytes, but its header names 8 + %" PRIu64 " + %" PRIu64
-                    " (bytes after the last tensor are rejected)",
-                    L->size, L->hlen, at);
+        return lgN_load_fail(L, LG_ERR_VALUE,
+                             "is %" PRIu64 " bytes, but its header names 8 + %" PRIu64 " + %" PRIu64
+                             " (bytes after the last tensor are rejected)",
+                             L->size, L->hlen, at);
     return LG_OK;
 }
 
@@ -953,7 +491,8 @@ static lg_status stage_data(loader *L)
         if (L->es[i].role != LGN_SKIP)
             total += L->es[i].end - L->es[i].begin; /* <= data_size: the tensors tile it */
     if (total > SIZE_MAX - 64)
-        return fail(L, LG_ERR_OOM, "the tensors (%" PRIu64 " bytes) do not fit in memory", total);
+        return lgN_load_fail(L, LG_ERR_OOM, "the tensors (%" PRIu64 " bytes) do not fit in memory",
+                             total);
     uint8_t *buf = lgC_arena_alloc(L->ctx, &L->scratch, (size_t)total, L->who);
     if (!buf)
         return LG_ERR_OOM;
@@ -980,16 +519,17 @@ static lg_status check_steps(loader *L)
             double d;
             memcpy(&d, L->es[i].staged, sizeof d);
             if (!isfinite(d))
-                return fail(L, LG_ERR_VALUE, "tensor '%s' = %g is not finite", L->es[i].name, d);
+                return lgN_load_fail(L, LG_ERR_VALUE, "tensor '%s' = %g is not finite",
+                                     L->es[i].name, d);
             continue;
         }
         if (L->es[i].role != LGN_STEP)
             continue;
         memcpy(&v, L->es[i].staged, sizeof v);
         if (v < 0 || v > MAX_STEP)
-            return fail(L, LG_ERR_VALUE,
-                        "tensor '%s' = %" PRId64 " is not a step count in [0, 2^53]", L->es[i].name,
-                        v);
+            return lgN_load_fail(L, LG_ERR_VALUE,
+                                 "tensor '%s' = %" PRId64 " is not a step count in [0, 2^53]",
+                                 L->es[i].name, v);
     }
     return LG_OK;
 }
@@ -1042,35 +582,6 @@ static void clear_unfilled_slots(loader *L, lg_optim *opt)
         }
 }
 
-/* Optimizer o's groups take the file's rates and momenta (checked by
- * check_group_lrs and check_group_momenta). */
-static void commit_groups(const optfile *o)
-{
-    lg_optim *opt = o->opt;
-    for (int g = 0; g < opt->ngroups; g++) {
-        double lr = o->lr;
-        if (o->group_lrs)
-            group_lr_at(o->group_lrs, g, &lr);
-        opt->groups[g].lr = lr;
-    }
-    if (!o->group_momenta)
-        return;
-    bool beta = isnan(lg_optim_group_get(opt, 0, LG_HYPER_MOMENTUM));
-    double v[1];
-    const char *p = o->group_momenta;
-    for (int g = 0; g < opt->ngroups; g++) {
-        char tok[48];
-        size_t len = strcspn(p, " ");
-        memcpy(tok, p, len), tok[len] = '\0';
-        parse_decimal(tok, v);
-        p += len + (p[len] == ' ');
-        if (beta)
-            opt->groups[g].beta1 = v[0];
-        else
-            opt->groups[g].momentum = v[0];
-    }
-}
-
 /* Everything checked and read: now write. */
 static void commit(loader *L)
 {
@@ -1083,16 +594,17 @@ static void commit(loader *L)
     for (int k = 0; k < L->nfile; k++)
         if (L->of[k].opt) {
             clear_unfilled_slots(L, L->of[k].opt);
-            commit_groups(&L->of[k]);
+            lgN_commit_groups(&L->of[k]);
         }
 }
 
 static lg_status load(loader *L)
 {
     static lg_status (*const stages[])(loader *) = {
-        open_regular,    read_header,         parse_header,   parse_meta,   check_optim_kind,
-        check_group_lrs, parse_entries,       check_complete, check_layout, stage_data,
-        check_steps,     check_group_momenta, load_scheds,
+        open_regular,         read_header,         parse_header,  lgN_parse_meta,
+        lgN_check_optim_kind, lgN_check_group_lrs, parse_entries, check_complete,
+        check_layout,         stage_data,          check_steps,   lgN_check_group_momenta,
+        lgN_load_scheds,
     };
     for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
         lg_status st = stages[i](L);
@@ -1103,7 +615,7 @@ static lg_status load(loader *L)
     if (st == LG_OK)
         commit(L);
     else
-        restore_scheds(L, L->nfile);
+        lgN_restore_scheds(L, L->nfile);
     return st;
 }
 
