@@ -788,7 +788,7 @@ lg_status lg_sched_step_metric(lg_sched *s, double metric);
 
 /* Writes every parameter of the ctx by name (and, if opt is not NULL, the
  * optimizer's state as "__optim__.<param>.<slot>" tensors and its step
- * count, every group's lr and momentum or beta1, and the state of every
+ * count (LBFGS's flat state under its first parameter), every group's lr and momentum or beta1, and the state of every
  * schedule made on opt (lg_sched_new; a composite's children within it) in
  * the metadata, so a resumed scheduled run is the same bits) to path,
  * atomically: a temporary file in

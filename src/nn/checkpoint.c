@@ -104,6 +104,44 @@ static bool add_entry(saver *S, lgN_entry *e, lg_tensor *p, int k, const char *s
     return true;
 }
 
+/* LBFGS's state (optim.h), under optimizer k's first parameter as PyTorch
+ * keys it: es[0..LGN_LBFGS_ENTRIES) are filled when es is not NULL; the
+ * pairs are copied oldest first into scratch. */
+static bool add_lbfgs(saver *S, lgN_entry *es, int k)
+{
+    const lg_optim *opt = S->opts[k];
+    int64_t P;
+    int nold;
+    if (!lgN_lbfgs_saved_dims(opt, &P, &nold))
+        return true;
+    size_t pb = (size_t)P * sizeof(double);
+    lgN_lbfgs_saved *v = lgC_arena_alloc(S->ctx, &S->scratch, sizeof *v, S->who);
+    double *buf =
+        v ? lgC_arena_alloc(S->ctx, &S->scratch,
+                            (2 + 2 * (size_t)nold) * pb + (size_t)(nold ? nold : 1) * 8, S->who)
+          : NULL;
+    if (!buf)
+        return false;
+    v->d = buf, v->prev_flat_grad = buf + P;
+    v->old_dirs = buf + 2 * P, v->old_stps = v->old_dirs + (size_t)nold * (size_t)P;
+    v->ro = v->old_stps + (size_t)nold * (size_t)P;
+    lgN_lbfgs_export(opt, v);
+    const void *src[LGN_LBFGS_ENTRIES] = {
+        v->d,  v->prev_flat_grad, v->old_dirs, v->old_stps,   v->ro,
+        &v->t, &v->H_diag,        &v->n_iter,  &v->func_evals
+    };
+    for (int j = 0; j < LGN_LBFGS_ENTRIES; j++) {
+        lgN_entry *e = &es[j];
+        if (!add_entry(S, e, opt->params[0], k, lgN_lbfgs_entry_name(j), src[j], true))
+            return false;
+        e->dt = j >= 7 ? LG_I64 : LG_F64;
+        e->ndim = j < 2 || j == 4 ? 1 : j < 4 ? 2 : 0;
+        e->shape[0] = j == 4 ? nold : j < 2 ? P : nold;
+        e->shape[1] = P;
+    }
+    return true;
+}
+
 /* Fills es[] (if not NULL) and returns how many entries there are, or -1
  * with the ctx error set. */
 static int collect(saver *S, lgN_entry *es)
@@ -143,6 +181,15 @@ static int collect(saver *S, lgN_entry *es)
                 n++;
             }
         }
+    for (int k = 0; k < S->nopts; k++) {
+        int64_t P;
+        int nold;
+        if (S->opts[k]->kind != LG_LBFGS || !lgN_lbfgs_saved_dims(S->opts[k], &P, &nold))
+            continue;
+        if (es && !add_lbfgs(S, &es[n], k))
+            return -1;
+        n += LGN_LBFGS_ENTRIES;
+    }
     return n;
 }
 
@@ -359,15 +406,6 @@ static lg_status save_file(lg_ctx *ctx, const char *who, const char *path, lg_op
     if (lgC_failed(ctx, who))
         return LG_ERR_STATE;
     lg_status st = lgN_check_call(ctx, who, path, opts, nopts, many);
-    for (int k = 0; st == LG_OK && k < nopts; k++)
-        if (opts[k]->kind == LG_LBFGS) {
-            char arg[24];
-            snprintf(arg, sizeof arg, many ? "opts[%d]" : "opt", k);
-            return lgC_errorf(ctx, LG_ERR_VALUE,
-                              "%s: %s is an LG_LBFGS optimizer, whose history is not saved in "
-                              "checkpoints: leave it out to save the parameters",
-                              who, arg);
-        }
     if (st != LG_OK)
         return st;
     saver S = { ctx, who, opts, nopts, many, lgN_scratch() };

@@ -12,8 +12,9 @@
  * padded with spaces to a multiple of 8, then the little-endian data: the
  * tensors back to back, and nothing after them. Optimizer state:
  * "__optim__.<param>.<slot>" (the parameter's dtype and shape) and
- * "__optim__.<param>.step" (I64, 0-d); the optimizer kind, lr and the RNG
- * state go in the metadata (strings).
+ * "__optim__.<param>.step" (I64, 0-d); LBFGS's flat state under its first
+ * parameter (LGN_LBFGS_ENTRIES); the optimizer kind, lr and the RNG state
+ * go in the metadata (strings).
  */
 #ifndef LG_CHECKPOINT_H
 #define LG_CHECKPOINT_H
@@ -31,7 +32,14 @@
 #define LGN_MAX_HEADER ((uint64_t)100 << 20) /* 100 MiB of JSON is not a checkpoint */
 
 /* What a loaded tensor is for. */
-typedef enum lgN_role { LGN_SKIP, LGN_PARAM, LGN_SLOT, LGN_STEP, LGN_SCALAR } lgN_role;
+typedef enum lgN_role {
+    LGN_SKIP,
+    LGN_PARAM,
+    LGN_SLOT,
+    LGN_STEP,
+    LGN_SCALAR,
+    LGN_LBFGS /* LBFGS's state: slot is which (lgN_lbfgs_entry_name) */
+} lgN_role;
 
 /* One tensor of a file. */
 typedef struct lgN_entry {
@@ -57,6 +65,19 @@ static inline const char *lgN_kind_name(int kind)
                                                   "adagrad", "adadelta", "adamax", "radam",
                                                   "rprop",   "nadam",    "asgd",   "lbfgs" };
     return names[kind];
+}
+
+/* LBFGS's state in a file: "__optim__.<first param>.<name>" for these
+ * names (PyTorch's state keys), F64 but n_iter and func_evals (0-d I64);
+ * d and prev_flat_grad [P], old_dirs and old_stps [nold, P], ro [nold], t
+ * and H_diag 0-d (optim.h: lgN_lbfgs_saved). */
+#define LGN_LBFGS_ENTRIES 9
+static inline const char *lgN_lbfgs_entry_name(int j)
+{
+    static const char *const names[LGN_LBFGS_ENTRIES] = {
+        "d", "prev_flat_grad", "old_dirs", "old_stps", "ro", "t", "H_diag", "n_iter", "func_evals"
+    };
+    return names[j];
 }
 
 static inline size_t lgN_dt_size(lg_dtype dt)

@@ -24,6 +24,7 @@ typedef struct optfile {
     const char **sched;        /* their strings (scratch) */
     double **sched_old;        /* the schedules' states before this load (scratch) */
     lg_sched **top;            /* opt's schedules that the file's states go to */
+    struct lgN_lbfgs *lbfgs;   /* an LBFGS opt's state made from the file (not yet opt's) */
 } optfile;
 
 typedef struct loader {

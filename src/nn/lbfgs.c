@@ -22,55 +22,90 @@ struct lgN_lbfgs {
     double *gbest;                   /* the line search's gradient at its best point */
     double *bracket_g[2];            /* its brackets' gradients */
     double **dirs, **stps, *ro, *al; /* the pairs y, s, 1 / y.s, the recursion's alphas */
-    int nold, first;                 /* pairs held, the oldest's index (a ring) */
+    int hist, nold, first;           /* history_size, pairs held, the oldest's index (a ring) */
     double t, H_diag, prev_loss;
     int64_t n_iter, func_evals;
 };
 
-static double *vec(lg_ctx *ctx, int64_t n)
+static double *vec(lg_ctx *ctx, int64_t n, const char *who)
 {
-    return lgC_palloc(ctx, (size_t)n * sizeof(double), "lg_optim_step_closure");
+    return lgC_palloc(ctx, (size_t)n * sizeof(double), who);
 }
 
-/* The state, made at the first step (P doubles x 7, and the history's
- * pointers; the pairs' vectors as they come). */
-static struct lgN_lbfgs *state(lg_optim *o)
+/* Frees a state and every vector it holds (s may be NULL or half made). */
+void lgN_lbfgs_free(lg_optim *o, struct lgN_lbfgs *s)
 {
-    if (o->lbfgs)
-        return o->lbfgs;
+    if (!s)
+        return;
     lg_ctx *ctx = o->ctx;
-    int64_t P = 0;
-    for (int i = 0; i < o->n; i++) {
-        int64_t k = lg_tensor_numel(o->params[i]);
-        if (k > INT64_MAX / 8 - P) {
-            lgC_error(ctx, LG_ERR_VALUE,
-                      "lg_optim_step_closure: the parameters hold too many "
-                      "elements for LBFGS's vectors");
-            return NULL;
-        }
-        P += k;
+    double *vs[] = { s->d,  s->g,     s->prev_g,       s->x0,
+                     s->q,  s->gbest, s->bracket_g[0], s->bracket_g[1],
+                     s->ro, s->al };
+    for (size_t k = 0; k < sizeof vs / sizeof *vs; k++)
+        lgC_pfree(ctx, vs[k]);
+    for (int k = 0; k < s->hist; k++) {
+        lgC_pfree(ctx, s->dirs ? s->dirs[k] : NULL);
+        lgC_pfree(ctx, s->stps ? s->stps[k] : NULL);
     }
+    lgC_pfree(ctx, s->dirs);
+    lgC_pfree(ctx, s->stps);
+    lgC_pfree(ctx, s);
+}
+
+/* A fresh state for P parameters' elements (P doubles x 8, and the
+ * history's pointers; the pairs' vectors as they come), or NULL with the
+ * ctx error set and nothing kept. */
+static struct lgN_lbfgs *new_state(lg_optim *o, int64_t P, const char *who)
+{
+    lg_ctx *ctx = o->ctx;
     const int h = o->groups[0].history_size;
-    struct lgN_lbfgs *s = lgC_palloc(ctx, sizeof *s, "lg_optim_step_closure");
+    struct lgN_lbfgs *s = lgC_palloc(ctx, sizeof *s, who);
     if (!s)
         return NULL;
     memset(s, 0, sizeof *s);
-    s->P = P;
-    if (!(s->d = vec(ctx, P)) || !(s->g = vec(ctx, P)) || !(s->prev_g = vec(ctx, P)) ||
-        !(s->x0 = vec(ctx, P)) || !(s->q = vec(ctx, P)) || !(s->gbest = vec(ctx, P)) ||
-        !(s->bracket_g[0] = vec(ctx, P)) || !(s->bracket_g[1] = vec(ctx, P)) ||
-        !(s->ro = vec(ctx, h)) || !(s->al = vec(ctx, h)))
+    s->P = P, s->hist = h;
+    size_t pb = (size_t)P * sizeof(double), hb = (size_t)h * sizeof(double);
+    if (!(s->d = lgC_palloc(ctx, pb, who)) || !(s->g = lgC_palloc(ctx, pb, who)) ||
+        !(s->prev_g = lgC_palloc(ctx, pb, who)) || !(s->x0 = lgC_palloc(ctx, pb, who)) ||
+        !(s->q = lgC_palloc(ctx, pb, who)) || !(s->gbest = lgC_palloc(ctx, pb, who)) ||
+        !(s->bracket_g[0] = lgC_palloc(ctx, pb, who)) ||
+        !(s->bracket_g[1] = lgC_palloc(ctx, pb, who)) || !(s->ro = lgC_palloc(ctx, hb, who)) ||
+        !(s->al = lgC_palloc(ctx, hb, who)) ||
+        !(s->dirs = lgC_palloc(ctx, (size_t)h * sizeof *s->dirs, who)) ||
+        !(s->stps = lgC_palloc(ctx, (size_t)h * sizeof *s->stps, who))) {
+        lgN_lbfgs_free(o, s);
         return NULL;
-    s->dirs = lgC_palloc(ctx, (size_t)h * sizeof *s->dirs, "lg_optim_step_closure");
-    s->stps =
-        s->dirs ? lgC_palloc(ctx, (size_t)h * sizeof *s->stps, "lg_optim_step_closure") : NULL;
-    if (!s->stps)
-        return NULL;
+    }
     memset(s->dirs, 0, (size_t)h * sizeof *s->dirs);
     memset(s->stps, 0, (size_t)h * sizeof *s->stps);
     s->H_diag = 1;
-    o->lbfgs = s;
     return s;
+}
+
+/* The parameters' elements in all (false with the ctx error set when the
+ * vectors' size would overflow). */
+static bool flat_size(lg_optim *o, const char *who, int64_t *P)
+{
+    *P = 0;
+    for (int i = 0; i < o->n; i++) {
+        int64_t k = lg_tensor_numel(o->params[i]);
+        if (k > INT64_MAX / 8 - *P) {
+            lgC_errorf(o->ctx, LG_ERR_VALUE,
+                       "%s: the parameters hold too many elements for LBFGS's vectors", who);
+            return false;
+        }
+        *P += k;
+    }
+    return true;
+}
+
+/* The state, made at the first step. */
+static struct lgN_lbfgs *state(lg_optim *o)
+{
+    int64_t P;
+    if (!o->lbfgs && flat_size(o, "lg_optim_step_closure", &P))
+        o->lbfgs = new_state(o, P, "lg_optim_step_closure");
+    return o->lbfgs;
 }
 
 static double dot(const double *a, const double *b, int64_t n)
@@ -316,8 +351,8 @@ static bool push_pair(lg_optim *o, struct lgN_lbfgs *s, const double *y, const d
         s->first = (s->first + 1) % h;
     } else {
         slot = (s->first + s->nold) % h;
-        if (!s->dirs[slot] &&
-            (!(s->dirs[slot] = vec(o->ctx, s->P)) || !(s->stps[slot] = vec(o->ctx, s->P))))
+        if (!s->dirs[slot] && (!(s->dirs[slot] = vec(o->ctx, s->P, "lg_optim_step_closure")) ||
+                               !(s->stps[slot] = vec(o->ctx, s->P, "lg_optim_step_closure"))))
             return false;
         s->nold++;
     }
@@ -426,4 +461,65 @@ lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double 
             break;
     }
     return LG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The state in checkpoints                                             */
+/* ------------------------------------------------------------------ */
+
+bool lgN_lbfgs_saved_dims(const lg_optim *o, int64_t *P, int *nold)
+{
+    const struct lgN_lbfgs *s = o->lbfgs;
+    if (!s)
+        return false;
+    *P = s->P, *nold = s->nold;
+    return true;
+}
+
+void lgN_lbfgs_export(const lg_optim *o, lgN_lbfgs_saved *v)
+{
+    const struct lgN_lbfgs *s = o->lbfgs;
+    const size_t pb = (size_t)s->P * sizeof(double);
+    v->P = s->P, v->nold = s->nold;
+    memcpy(v->d, s->d, pb);
+    memcpy(v->prev_flat_grad, s->prev_g, pb);
+    for (int k = 0; k < s->nold; k++) { /* oldest first, as PyTorch's lists */
+        int at = (s->first + k) % s->hist;
+        memcpy(v->old_dirs + (size_t)k * (size_t)s->P, s->dirs[at], pb);
+        memcpy(v->old_stps + (size_t)k * (size_t)s->P, s->stps[at], pb);
+        v->ro[k] = s->ro[at];
+    }
+    v->t = s->t, v->H_diag = s->H_diag;
+    v->n_iter = s->n_iter, v->func_evals = s->func_evals;
+}
+
+int64_t lgN_lbfgs_flat_size(const lg_optim *o)
+{
+    int64_t P = 0;
+    for (int i = 0; i < o->n; i++)
+        P += lg_tensor_numel(o->params[i]); /* the tensors exist: no overflow */
+    return P;
+}
+
+struct lgN_lbfgs *lgN_lbfgs_build(lg_optim *o, const lgN_lbfgs_saved *v, const char *who)
+{
+    struct lgN_lbfgs *s = new_state(o, v->P, who);
+    if (!s)
+        return NULL;
+    const size_t pb = (size_t)v->P * sizeof(double);
+    for (int k = 0; k < v->nold; k++) {
+        if (!(s->dirs[k] = vec(o->ctx, v->P, who)) || !(s->stps[k] = vec(o->ctx, v->P, who))) {
+            lgN_lbfgs_free(o, s);
+            return NULL;
+        }
+        memcpy(s->dirs[k], v->old_dirs + (size_t)k * (size_t)v->P, pb);
+        memcpy(s->stps[k], v->old_stps + (size_t)k * (size_t)v->P, pb);
+        s->ro[k] = v->ro[k];
+    }
+    memcpy(s->d, v->d, pb);
+    memcpy(s->prev_g, v->prev_flat_grad, pb);
+    s->nold = v->nold, s->first = 0;
+    s->t = v->t, s->H_diag = v->H_diag;
+    s->n_iter = v->n_iter, s->func_evals = v->func_evals;
+    return s;
 }

@@ -46,6 +46,30 @@ LG_HIDDEN int lgN_optim_top_scheds(const lg_optim *o, lg_sched **out);
 /* LBFGS's step (lbfgs.c). */
 LG_HIDDEN lg_status lgN_lbfgs_step(lg_optim *o, lg_closure_fn closure, void *user, double *loss);
 
+/* LBFGS's state as a checkpoint holds it, under PyTorch's names: d and
+ * prev_flat_grad [P], the correction pairs old_dirs (y) and old_stps (s)
+ * [nold, P] oldest first, ro [nold] (1 / y.s), t, H_diag, n_iter and
+ * func_evals (P: the parameters' elements in all). The arrays are the
+ * caller's. */
+typedef struct lgN_lbfgs_saved {
+    int64_t P;
+    int nold;
+    double *d, *prev_flat_grad, *old_dirs, *old_stps, *ro;
+    double t, H_diag;
+    int64_t n_iter, func_evals;
+} lgN_lbfgs_saved;
+/* o's state's sizes: false when o has none yet (no step taken). */
+LG_HIDDEN bool lgN_lbfgs_saved_dims(const lg_optim *o, int64_t *P, int *nold);
+/* Copies o's state into v's arrays (sized by lgN_lbfgs_saved_dims). */
+LG_HIDDEN void lgN_lbfgs_export(const lg_optim *o, lgN_lbfgs_saved *v);
+/* The P that o's state has (or would have). */
+LG_HIDDEN int64_t lgN_lbfgs_flat_size(const lg_optim *o);
+/* A new state holding v (v->P = lgN_lbfgs_flat_size(o), v->nold <= o's
+ * history_size), not yet o's; NULL with the ctx error set on OOM. */
+LG_HIDDEN struct lgN_lbfgs *lgN_lbfgs_build(lg_optim *o, const lgN_lbfgs_saved *v, const char *who);
+/* Frees a state (NULL: nothing). */
+LG_HIDDEN void lgN_lbfgs_free(lg_optim *o, struct lgN_lbfgs *s);
+
 /* Slot names for a kind ("exp_avg", ...); NULL where the slot is unused. */
 LG_HIDDEN const char *lgN_slot_name(const lg_optim *o, int s);
 /* Scalar state names for opt's kind ("mu_product", ...); NULL if unused. */
