@@ -63,9 +63,9 @@ static double closure(lg_ctx *ctx, void *user)
 
 /* The model at its fixed start, with an LBFGS optimizer over W then b
  * (history 3 wraps its ring within 7 steps of 4 iterations). */
-static run make_run(lg_dtype dt, bool wolfe, int history)
+static run make_run_in(lg_ctx *ctx, lg_dtype dt, bool wolfe, int history)
 {
-    run r = { test_ctx(5), dt, NULL, NULL, NULL };
+    run r = { ctx, dt, NULL, NULL, NULL };
     r.W = lg_param_new(r.ctx, "W", dt, 2, SHAPE(4, 3));
     r.b = lg_param_new(r.ctx, "b", dt, 1, SHAPE(3));
     lg_copy_into(r.ctx, r.W, wave(r.ctx, dt, 4, 3, 2.1, 0.5));
@@ -79,6 +79,11 @@ static run make_run(lg_dtype dt, bool wolfe, int history)
     r.opt = lg_optim_new(r.ctx, &o);
     cr_assert_not_null(r.opt, "%s", lg_ctx_errmsg(r.ctx));
     return r;
+}
+
+static run make_run(lg_dtype dt, bool wolfe, int history)
+{
+    return make_run_in(test_ctx(5), dt, wolfe, history);
 }
 
 static void steps(run *r, int n, double *losses)
@@ -333,4 +338,66 @@ Test(lbfgs_ckpt, beside_another_optimizer, .init = make_dir, .fini = remove_dir)
         lg_ctx_free(r.ctx);
     }
     cr_assert(!memcmp(l1, l2, sizeof l1), "the resumed run's losses differ");
+}
+
+/* Allocation failures through the ctx hook while a load builds the LBFGS
+ * state: each is LG_ERR_OOM and leaves the ctx and optimizer as they were
+ * (a save of them before and after is the same bytes). */
+typedef struct countdown {
+    long left; /* allocations before one fails; < 0: never */
+} countdown;
+
+static void *countdown_alloc(void *user, void *ptr, size_t old_size, size_t new_size)
+{
+    countdown *c = user;
+    (void)old_size;
+    if (new_size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (c->left >= 0 && c->left-- == 0)
+        return NULL;
+    return realloc(ptr, new_size);
+}
+
+static bool same_files(const char *a, const char *b)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
+Test(lbfgs_ckpt, oom_during_load_changes_nothing, .init = make_dir, .fini = remove_dir)
+{
+    run src = make_run(LG_F64, true, 3);
+    double l[4];
+    steps(&src, 4, l);
+    cr_assert_eq(lg_checkpoint_save(src.ctx, path, src.opt), LG_OK, "%s", lg_ctx_errmsg(src.ctx));
+    lg_ctx_free(src.ctx);
+    countdown c = { -1 };
+    run r = make_run_in(
+        lg_ctx_new(&(lg_ctx_params){ .seed = 5, .alloc = countdown_alloc, .alloc_user = &c }),
+        LG_F64, true, 3);
+    steps(&r, 1, l); /* a state of its own, with one pair */
+    char before[160], after[160];
+    snprintf(before, sizeof before, "%s/before.safetensors", dir);
+    snprintf(after, sizeof after, "%s/after.safetensors", dir);
+    cr_assert_eq(lg_checkpoint_save(r.ctx, before, r.opt), LG_OK, "%s", lg_ctx_errmsg(r.ctx));
+    long k = 0;
+    for (;; k++) {
+        c.left = k;
+        lg_status st = lg_checkpoint_load(r.ctx, path, r.opt);
+        c.left = -1;
+        if (st == LG_OK)
+            break;
+        cr_assert_eq(st, LG_ERR_OOM, "allocation %ld: %s", k, lg_ctx_errmsg(r.ctx));
+        lg_ctx_clear_error(r.ctx);
+        cr_assert_eq(lg_checkpoint_save(r.ctx, after, r.opt), LG_OK, "%s", lg_ctx_errmsg(r.ctx));
+        cr_assert(same_files(before, after), "allocation %ld: the failed load changed the ctx", k);
+    }
+    /* scratch, the state's record and its 12 vectors, three pairs of two */
+    cr_assert_geq(k, 14, "the load made fewer allocations than the state needs");
+    unlink(before);
+    unlink(after);
+    lg_ctx_free(r.ctx);
 }
