@@ -177,6 +177,21 @@ const char *lg_ctx_errmsg(const lg_ctx *ctx);
 void lg_ctx_clear_error(lg_ctx *ctx);
 const char *lg_status_name(lg_status s);
 
+/* For code built on lossgrad (modules such as lossgrad/dist.h, callbacks):
+ * records an error on ctx as the library's own calls do (the first error
+ * sticks; the message should start with the function the user called) and
+ * returns s. s = LG_OK or a NULL fmt records nothing. */
+lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Persistent memory of ctx for such code: n bytes, zeroed, through the
+ * ctx's allocator, counted in lg_ctx_mem_stats and freed with the ctx (or
+ * by lg_ctx_mem_free); NULL with LG_ERR_OOM naming who on failure. */
+void *lg_ctx_mem_alloc(lg_ctx *ctx, size_t n, const char *who);
+void lg_ctx_mem_free(lg_ctx *ctx, void *p); /* NULL is a no-op */
+
 /* Kernel threads, matrix products included (lossgrad splits them; each
  * OpenBLAS call runs on one thread): n in 1..LG_MAX_THREADS, else
  * LG_ERR_VALUE. */

@@ -77,6 +77,33 @@ lg_status lgC_errorf(lg_ctx *ctx, lg_status s, const char *fmt, ...)
     return s;
 }
 
+lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
+{
+    if (!ctx || s == LG_OK || !fmt)
+        return s;
+    va_list ap;
+    va_start(ap, fmt);
+    vset_error(ctx, s, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void *lg_ctx_mem_alloc(lg_ctx *ctx, size_t n, const char *who)
+{
+    if (!ctx)
+        return NULL;
+    void *p = lgC_palloc(ctx, n, who ? who : "lg_ctx_mem_alloc");
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void lg_ctx_mem_free(lg_ctx *ctx, void *p)
+{
+    if (ctx)
+        lgC_pfree(ctx, p);
+}
+
 bool lgC_fail(lg_ctx *ctx, lg_status s, const char *fmt, ...)
 {
     va_list ap;

@@ -1,0 +1,128 @@
+/* lossgrad/dist.h: data-parallel training on MPI (the optional module
+ * lossgrad_dist, built when CMake finds MPI: LG_MPI; link lossgrad::dist or
+ * pkg-config lossgrad-dist). The program owns MPI: it calls MPI_Init (or
+ * lg_dist_mpi_init) and MPI_Finalize, and gives lg_dist_new a communicator;
+ * lossgrad works on its own duplicate of it, whose errors return (never
+ * abort) and become lossgrad errors on the ctx, with the MPI message.
+ *
+ * A data-parallel step on every rank:
+ *
+ *     lg_dist *d = lg_dist_new(ctx, MPI_COMM_WORLD, NULL);
+ *     lg_dist_broadcast(d, 0);           // every rank starts from rank 0's model
+ *     for (each step) {
+ *         lg_zero_grad(ctx);
+ *         loss = ... this rank's part of the batch ...;
+ *         lg_backward(ctx, loss);
+ *         lg_dist_allreduce_grads(d);    // .grad = the ranks' mean
+ *         lg_optim_step(opt);
+ *         lg_step_end(ctx);
+ *     }
+ *
+ * Gradient accumulation (PyTorch DDP's no_sync): run several backwards
+ * (lossgrad adds them up in .grad) before one lg_dist_allreduce_grads.
+ *
+ * Deterministic mode (lg_dist_opts.deterministic): the gradient is a sum
+ * in a fixed order whatever the rank count. Each rank runs k micro-batches
+ * of one size (k a power of two, the same on every rank) and calls
+ * lg_dist_accumulate after each one's backward; lg_dist_allreduce_grads
+ * then gives every rank the mean over the N k micro-batches, summed as one
+ * pairwise tree over them in global order (rank 0's first). N ranks with
+ * k micro-batches each and 1 rank with N k micro-batches of the same
+ * micro-batches compute the same tree, so their parameters are the same
+ * bits (with lossgrad's thread-count determinism, lg_threads_bitwise). It
+ * gathers every rank's sum (N times the parameters' memory on each rank):
+ * a mode for checking, not for scale.
+ */
+#ifndef LOSSGRAD_DIST_H
+#define LOSSGRAD_DIST_H
+
+#include <lossgrad.h>
+#include <mpi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+typedef struct lg_dist lg_dist;
+
+/* Options (the Options rule of lossgrad.h). */
+typedef struct lg_dist_opts {
+    uint32_t defaults_tag;     /* written by lg_dist_opts_default only */
+    size_t bucket_bytes;       /* (non-zero default) gradient bucket size: PyTorch's 25 MiB */
+    size_t first_bucket_bytes; /* (non-zero default) the first bucket (the last
+                                * parameters, whose gradients backward makes first):
+                                * PyTorch's 1 MiB */
+    bool deterministic;        /* the fixed-order sum above */
+} lg_dist_opts;
+lg_dist_opts lg_dist_opts_default(void);
+
+/* MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED) unless MPI is already
+ * initialised: MPI_SUCCESS, or MPI's error code. A helper for programs
+ * that have no MPI setup of their own; MPI_Finalize stays theirs. */
+int lg_dist_mpi_init(int *argc, char ***argv);
+
+/* Data-parallel training of ctx's parameters over comm (duplicated: comm
+ * stays the caller's). NULL opts: the defaults. Every rank of comm must
+ * call it. NULL with the ctx error set on failure. Freed by lg_dist_free
+ * or with the ctx. */
+lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts);
+void lg_dist_free(lg_dist *d); /* NULL is a no-op; collective */
+int lg_dist_rank(const lg_dist *d);
+int lg_dist_size(const lg_dist *d);
+
+/* Every parameter and buffer of the ctx takes rank root's values. The
+ * ranks' models must be alike (names, dtypes, shapes, in order): checked
+ * first, so a mismatch is an error on every rank, naming the first
+ * differing tensor, rather than a corrupt model. Collective. */
+lg_status lg_dist_broadcast(lg_dist *d, int root);
+
+/* Every parameter's .grad becomes the mean over the ranks (deterministic
+ * mode: over the accumulated micro-batches). Gradients travel in buckets
+ * of bucket_bytes (the last parameters first, as backward makes them),
+ * each bucket's non-blocking allreduce started as soon as it is packed.
+ * A parameter without a gradient is an error (each rank's backward must
+ * reach every parameter). Collective. */
+lg_status lg_dist_allreduce_grads(lg_dist *d);
+
+/* Deterministic mode: adds the parameters' gradients (one micro-batch's)
+ * to this rank's fixed-order sum and zeroes them. */
+lg_status lg_dist_accumulate(lg_dist *d);
+
+/* This rank's part of an epoch of n examples: the indices of a
+ * permutation of [0, n) drawn from (seed, epoch), the same on every rank,
+ * at positions rank, rank + size, ... (each example on exactly one rank;
+ * the ranks' counts differ by at most one: n / size or one more). out
+ * holds cap indices; *count gets this rank's count (out may be NULL to ask
+ * for it). Not collective: no communication. */
+lg_status lg_dist_shard(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int64_t *out,
+                        int64_t cap, int64_t *count);
+
+/* A seed for this rank's own random stream, derived from seed and the rank
+ * (distinct per rank, the same for a rank across runs). */
+uint64_t lg_dist_rank_seed(const lg_dist *d, uint64_t seed);
+
+/* Rank 0 saves the checkpoint (lg_checkpoint_save) while the others wait;
+ * every rank returns rank 0's status (an error message names rank 0's).
+ * Collective. */
+lg_status lg_dist_checkpoint_save(lg_dist *d, const char *path, const lg_optim *opt);
+/* Every rank loads path (lg_checkpoint_load); if any rank fails, every
+ * rank gets an error (each rank's model is left as it was where its load
+ * failed; the others' loads are not undone). Collective. */
+lg_status lg_dist_checkpoint_load(lg_dist *d, const char *path, lg_optim *opt);
+
+/* Waits for every rank. Collective. */
+lg_status lg_dist_barrier(lg_dist *d);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,379 @@
+/* test_dist.c: lossgrad/dist.h under mpirun (ctest runs it at 2 and 4
+ * ranks). Each check compares with an independent truth computed in the
+ * same process: the single-process run of the same global batch (a ctx of
+ * its own), closed forms, or the other ranks' values gathered.
+ *
+ *   test_dist                 the checks below
+ *   test_dist save FILE       10 deterministic steps, saved by rank 0
+ *   test_dist resume FILE     loads FILE, 10 more steps; the parameters
+ *                             must be the bits of 20 uninterrupted steps
+ *
+ * A failed check prints "FAIL rank R: ..." and the program exits 1 on
+ * every rank (MPI_Abort is not needed: the ranks agree on the result).
+ */
+#include <lossgrad.h>
+#include <lossgrad/dist.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int rank_, size_, failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("FAIL rank %d (line %d): ", rank_, __LINE__);                                   \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+enum { IN = 4, HID = 8, B = 16, MICRO = 2 };
+
+/* The data: B examples, x in [-1, 1]^IN and a target, from sines. */
+static void example(int64_t i, double *x, double *y)
+{
+    for (int k = 0; k < IN; k++)
+        x[k] = sin(0.37 * (double)(i * IN + k) + 0.1);
+    *y = cos(0.9 * (double)i) + 0.5 * x[0] * x[1];
+}
+
+typedef struct model {
+    lg_ctx *ctx;
+    lg_linear *l1, *l2;
+    lg_optim *opt;
+} model;
+
+/* The same initial model for a given seed. */
+static model make_model(uint64_t seed)
+{
+    model m = { lg_ctx_new(&(lg_ctx_params){ .seed = seed }), NULL, NULL, NULL };
+    m.l1 = lg_linear_new(m.ctx, "l1", IN, HID, &(lg_linear_opts){ .dtype = LG_F64 });
+    m.l2 = lg_linear_new(m.ctx, "l2", HID, 1, &(lg_linear_opts){ .dtype = LG_F64 });
+    lg_optim_opts o = lg_optim_opts_default(LG_SGD);
+    o.lr = 0.1, o.momentum = 0.9;
+    m.opt = lg_optim_new(m.ctx, &o);
+    if (!m.opt)
+        printf("rank %d: %s\n", rank_, lg_ctx_errmsg(m.ctx));
+    return m;
+}
+
+/* backward of the mean squared error over examples [from, from + n). */
+static void backward_on(model *m, int64_t from, int64_t n)
+{
+    double x[B * IN], y[B];
+    for (int64_t i = 0; i < n; i++)
+        example(from + i, x + i * IN, y + i);
+    lg_ctx *ctx = m->ctx;
+    lg_tensor *X = lg_tensor_from(ctx, LG_F64, x, 2, (int64_t[]){ n, IN });
+    lg_tensor *Y = lg_tensor_from(ctx, LG_F64, y, 2, (int64_t[]){ n, 1 });
+    lg_tensor *out = lg_linear_forward(ctx, m->l2, lg_tanh(ctx, lg_linear_forward(ctx, m->l1, X)));
+    lg_backward(ctx, lg_mse_loss(ctx, out, Y, NULL));
+}
+
+/* The parameters, flat. */
+static int64_t params_of(model *m, double *v)
+{
+    int64_t at = 0;
+    for (int i = 0; i < lg_param_count(m->ctx); i++) {
+        lg_tensor *p = lg_param_at(m->ctx, i);
+        memcpy(v + at, lg_tensor_data(p), (size_t)lg_tensor_numel(p) * sizeof *v);
+        at += lg_tensor_numel(p);
+    }
+    return at;
+}
+
+/* steps of data-parallel SGD: each rank its contiguous part of the batch
+ * (B / size examples); deterministic: MICRO-sized micro-batches, each
+ * accumulated. d over a comm of one rank is the single-process run. */
+static void train(model *m, lg_dist *d, int steps, bool deterministic)
+{
+    int n = lg_dist_size(d), r = lg_dist_rank(d);
+    int64_t part = B / n, from = r * part;
+    for (int s = 0; s < steps; s++) {
+        lg_zero_grad(m->ctx);
+        if (deterministic) {
+            for (int64_t k = 0; k < part; k += MICRO) {
+                backward_on(m, from + k, MICRO);
+                lg_dist_accumulate(d);
+            }
+        } else {
+            backward_on(m, from, part);
+        }
+        lg_dist_allreduce_grads(d);
+        lg_optim_step(m->opt);
+        lg_step_end(m->ctx);
+    }
+    CHECK(lg_ctx_status(m->ctx) == LG_OK, "training: %s", lg_ctx_errmsg(m->ctx));
+}
+
+/* The plain single-process run: the whole batch at once, no lg_dist. */
+static void train_alone(model *m, int steps)
+{
+    for (int s = 0; s < steps; s++) {
+        lg_zero_grad(m->ctx);
+        backward_on(m, 0, B);
+        lg_optim_step(m->opt);
+        lg_step_end(m->ctx);
+    }
+}
+
+static void check_broadcast(void)
+{
+    model m = make_model(100 + (uint64_t)rank_); /* each rank its own init */
+    lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, NULL);
+    CHECK(d != NULL, "lg_dist_new: %s", lg_ctx_errmsg(m.ctx));
+    CHECK(lg_dist_rank(d) == rank_ && lg_dist_size(d) == size_, "rank %d size %d", lg_dist_rank(d),
+          lg_dist_size(d));
+    double mine[64], root[64];
+    int64_t P = params_of(&m, mine);
+    memcpy(root, mine, sizeof mine);
+    MPI_Bcast(root, (int)P, MPI_DOUBLE, 1 % size_, MPI_COMM_WORLD);
+    if (rank_ != 1 % size_)
+        CHECK(memcmp(root, mine, (size_t)P * 8), "differently seeded ranks started equal");
+    CHECK(lg_dist_broadcast(d, 1 % size_) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    params_of(&m, mine);
+    CHECK(!memcmp(root, mine, (size_t)P * 8), "after the broadcast from rank %d, not its values",
+          1 % size_);
+    CHECK(lg_dist_broadcast(d, size_) == LG_ERR_VALUE, "root out of range accepted");
+    CHECK(strstr(lg_ctx_errmsg(m.ctx), "lg_dist_broadcast: root = "), "%s", lg_ctx_errmsg(m.ctx));
+    lg_ctx_clear_error(m.ctx);
+    lg_dist_free(d);
+    lg_ctx_free(m.ctx);
+
+    if (size_ == 1)
+        return;
+    /* a model unlike the others on the last rank: an error on every rank */
+    model u = make_model(7);
+    if (rank_ == size_ - 1)
+        lg_param_new(u.ctx, "extra", LG_F64, 1, (int64_t[]){ 3 });
+    d = lg_dist_new(u.ctx, MPI_COMM_WORLD, NULL);
+    CHECK(lg_dist_broadcast(d, 0) != LG_OK, "unlike models broadcast without an error");
+    const char *want = rank_ == size_ - 1 ? "has 5 parameters and buffers, rank 0 (the root) has 4"
+                                          : "could not take part";
+    CHECK(strstr(lg_ctx_errmsg(u.ctx), want), "'%s' lacks '%s'", lg_ctx_errmsg(u.ctx), want);
+    lg_dist_free(d);
+    lg_ctx_free(u.ctx);
+}
+
+static void check_allreduce_mean(void)
+{
+    /* grads r + 1 + j on rank r: the mean is (size + 1) / 2 + j exactly */
+    model m = make_model(3);
+    lg_dist_opts o = lg_dist_opts_default();
+    o.bucket_bytes = 64, o.first_bucket_bytes = 16; /* many buckets */
+    lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, &o);
+    backward_on(&m, 0, 2); /* makes the gradients */
+    for (int i = 0; i < lg_param_count(m.ctx); i++) {
+        lg_tensor *g = lg_tensor_grad(lg_param_at(m.ctx, i));
+        double *v = lg_tensor_data(g);
+        for (int64_t j = 0; j < lg_tensor_numel(g); j++)
+            v[j] = rank_ + 1 + (double)j;
+    }
+    CHECK(lg_dist_allreduce_grads(d) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    for (int i = 0; i < lg_param_count(m.ctx); i++) {
+        lg_tensor *g = lg_tensor_grad(lg_param_at(m.ctx, i));
+        double *v = lg_tensor_data(g);
+        for (int64_t j = 0; j < lg_tensor_numel(g); j++)
+            CHECK(v[j] == (size_ + 1) / 2.0 + (double)j, "param %d [%lld] = %g", i, (long long)j,
+                  v[j]);
+    }
+    lg_dist_free(d);
+    lg_ctx_free(m.ctx);
+
+    /* a rank without gradients: an error on every rank, no hang */
+    model n = make_model(3);
+    d = lg_dist_new(n.ctx, MPI_COMM_WORLD, NULL);
+    if (rank_ != 0)
+        backward_on(&n, 0, 2);
+    CHECK(lg_dist_allreduce_grads(d) == (rank_ == 0 ? LG_ERR_STATE : LG_ERR_STATE),
+          "a missing gradient was not an error");
+    const char *want = rank_ == 0 ? "parameter 'l1.weight' has no gradient on rank 0"
+                                  : "rank 0 could not take part";
+    CHECK(strstr(lg_ctx_errmsg(n.ctx), want), "'%s' lacks '%s'", lg_ctx_errmsg(n.ctx), want);
+    lg_dist_free(d);
+    lg_ctx_free(n.ctx);
+}
+
+static void check_training(void)
+{
+    /* normal mode: within float rounding of the single-process run */
+    model alone = make_model(11), par = make_model(11 + (uint64_t)rank_);
+    lg_dist *d = lg_dist_new(par.ctx, MPI_COMM_WORLD, NULL);
+    lg_dist_broadcast(d, 0); /* rank 0's init is seed 11's, as alone's */
+    train_alone(&alone, 50);
+    train(&par, d, 50, false);
+    double a[64], p[64];
+    int64_t P = params_of(&alone, a);
+    params_of(&par, p);
+    double worst = 0;
+    for (int64_t j = 0; j < P; j++)
+        worst = fmax(worst, fabs(a[j] - p[j]) / fmax(1, fabs(a[j])));
+    CHECK(worst < 1e-12, "50 data-parallel steps differ from one process by %g", worst);
+    CHECK(memcmp(a, (double[64]){ 0 }, (size_t)P * 8), "no parameters");
+    lg_dist_free(d);
+    lg_ctx_free(alone.ctx);
+    lg_ctx_free(par.ctx);
+
+    /* deterministic mode: the bits of one process over the same micro-batches */
+    lg_dist_opts o = lg_dist_opts_default();
+    o.deterministic = true;
+    model one = make_model(11), many = make_model(11);
+    lg_dist *d1 = lg_dist_new(one.ctx, MPI_COMM_SELF, &o);
+    lg_dist *dn = lg_dist_new(many.ctx, MPI_COMM_WORLD, &o);
+    train(&one, d1, 50, true);
+    train(&many, dn, 50, true);
+    params_of(&one, a);
+    params_of(&many, p);
+    CHECK(!memcmp(a, p, (size_t)P * 8), "deterministic mode: %d ranks differ from 1", size_);
+    /* and every rank holds the same bits */
+    double r0[64];
+    memcpy(r0, p, sizeof r0);
+    MPI_Bcast(r0, (int)P, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    CHECK(!memcmp(r0, p, (size_t)P * 8), "ranks differ after deterministic steps");
+    /* a count of micro-batches that is not a power of two: an error everywhere */
+    lg_zero_grad(many.ctx);
+    for (int k = 0; k < 3; k++) {
+        backward_on(&many, k * MICRO, MICRO);
+        lg_dist_accumulate(dn);
+    }
+    CHECK(lg_dist_allreduce_grads(dn) == LG_ERR_STATE, "3 micro-batches accepted");
+    CHECK(strstr(lg_ctx_errmsg(many.ctx), "needs a power of two"), "%s", lg_ctx_errmsg(many.ctx));
+    lg_dist_free(d1);
+    lg_dist_free(dn);
+    lg_ctx_free(one.ctx);
+    lg_ctx_free(many.ctx);
+}
+
+static void check_shard(void)
+{
+    model m = make_model(1);
+    lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, NULL);
+    enum { N = 103 };
+    int64_t mine[N], count = 0, all[N * 4];
+    int seen[N];
+    int64_t first[N];
+    for (int epoch = 0; epoch < 2; epoch++) {
+        CHECK(lg_dist_shard(d, N, 42, epoch, mine, N, &count) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+        CHECK(count == N / size_ || count == N / size_ + 1, "count %lld", (long long)count);
+        int counts[4], displs[4], c = (int)count;
+        MPI_Allgather(&c, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+        int total = 0;
+        for (int r = 0; r < size_; r++)
+            displs[r] = total, total += counts[r];
+        CHECK(total == N, "the ranks' parts hold %d of %d examples", total, N);
+        MPI_Allgatherv(mine, c, MPI_INT64_T, all, counts, displs, MPI_INT64_T, MPI_COMM_WORLD);
+        memset(seen, 0, sizeof seen);
+        for (int i = 0; i < total && i < N; i++)
+            if (all[i] >= 0 && all[i] < N)
+                seen[all[i]]++;
+        for (int i = 0; i < N; i++)
+            CHECK(seen[i] == 1, "epoch %d: example %d seen %d times", epoch, i, seen[i]);
+        if (epoch == 0)
+            memcpy(first, all, sizeof first);
+        else
+            CHECK(memcmp(first, all, sizeof first), "epoch 1 has epoch 0's order");
+    }
+    CHECK(lg_dist_shard(d, N, 42, 0, mine, 1, &count) == LG_ERR_VALUE, "a short out accepted");
+    CHECK(strstr(lg_ctx_errmsg(m.ctx), "lg_dist_shard: out holds 1 indices"), "%s",
+          lg_ctx_errmsg(m.ctx));
+    lg_ctx_clear_error(m.ctx);
+    /* per-rank seeds: distinct across ranks */
+    uint64_t s = lg_dist_rank_seed(d, 9), ss[4];
+    MPI_Allgather(&s, 1, MPI_UINT64_T, ss, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    for (int r = 0; r < size_; r++)
+        for (int q = 0; q < r; q++)
+            CHECK(ss[r] != ss[q], "ranks %d and %d have one seed", q, r);
+    lg_dist_free(d);
+    lg_ctx_free(m.ctx);
+}
+
+static void check_opts(void)
+{
+    lg_ctx *ctx = lg_ctx_new(NULL);
+    lg_dist_opts o = { 0 };
+    o.deterministic = true; /* by hand: the bucket sizes must be written */
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o), "bucket_bytes = 0 by hand accepted");
+    CHECK(strstr(lg_ctx_errmsg(ctx), "opts->bucket_bytes = 0 in a struct written by hand"), "%s",
+          lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    o = lg_dist_opts_default();
+    o.first_bucket_bytes = 0;
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o), "first_bucket_bytes = 0 accepted");
+    CHECK(strstr(lg_ctx_errmsg(ctx), "opts->first_bucket_bytes = 0, expected > 0"), "%s",
+          lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    CHECK(!lg_dist_new(ctx, MPI_COMM_NULL, NULL), "MPI_COMM_NULL accepted");
+    lg_ctx_clear_error(ctx);
+    lg_dist *d = lg_dist_new(ctx, MPI_COMM_WORLD, &(lg_dist_opts){ 0 }); /* all zero: defaults */
+    CHECK(d != NULL, "%s", lg_ctx_errmsg(ctx));
+    CHECK(lg_dist_accumulate(d) == LG_ERR_STATE, "accumulate outside deterministic mode");
+    lg_dist_free(d);
+    lg_ctx_free(ctx);
+}
+
+/* save: 10 deterministic steps on these ranks, saved; resume: 10 more
+ * after loading, compared with 20 uninterrupted steps of one process. */
+static void checkpoint_phase(const char *what, const char *file)
+{
+    lg_dist_opts o = lg_dist_opts_default();
+    o.deterministic = true;
+    model m = make_model(11);
+    lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, &o);
+    if (!strcmp(what, "save")) {
+        train(&m, d, 10, true);
+        CHECK(lg_dist_checkpoint_save(d, file, m.opt) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    } else {
+        CHECK(lg_dist_checkpoint_load(d, file, m.opt) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+        train(&m, d, 10, true);
+        model ref = make_model(11);
+        lg_dist *d1 = lg_dist_new(ref.ctx, MPI_COMM_SELF, &o);
+        train(&ref, d1, 20, true);
+        double a[64], p[64];
+        int64_t P = params_of(&ref, a);
+        params_of(&m, p);
+        CHECK(!memcmp(a, p, (size_t)P * 8),
+              "resumed on %d ranks: not the bits of 20 uninterrupted steps", size_);
+        lg_dist_free(d1);
+        lg_ctx_free(ref.ctx);
+        CHECK(lg_dist_checkpoint_load(d, "/nonexistent/x.safetensors", m.opt) == LG_ERR_IO,
+              "a missing file loaded");
+        lg_ctx_clear_error(m.ctx);
+    }
+    lg_dist_free(d);
+    lg_ctx_free(m.ctx);
+}
+
+int main(int argc, char **argv)
+{
+    if (lg_dist_mpi_init(&argc, &argv) != MPI_SUCCESS) {
+        printf("MPI_Init failed\n");
+        return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    if (size_ > 4 || B % size_ || (B / size_) % MICRO) {
+        if (rank_ == 0)
+            printf("run with 1, 2 or 4 ranks\n");
+        MPI_Finalize();
+        return 1;
+    }
+    if (argc == 3) {
+        checkpoint_phase(argv[1], argv[2]);
+    } else {
+        check_opts();
+        check_broadcast();
+        check_allreduce_mean();
+        check_training();
+        check_shard();
+    }
+    int all = 0;
+    MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank_ == 0)
+        printf("%s: %d ranks, %d failed check(s)\n", argc == 3 ? argv[1] : "checks", size_, all);
+    MPI_Finalize();
+    return all ? 1 : 0;
+}
