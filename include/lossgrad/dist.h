@@ -1,6 +1,7 @@
 /* lossgrad/dist.h: data-parallel training on MPI (the optional module
- * lossgrad_dist, built when CMake finds MPI: LG_MPI; link lossgrad::dist or
- * pkg-config lossgrad-dist). The program owns MPI: it calls MPI_Init (or
+ * lossgrad_dist, built when CMake finds MPI: LG_MPI; in the build tree,
+ * target lossgrad::dist; not installed yet: docs/distributed.md). The
+ * program owns MPI: it calls MPI_Init (or
  * lg_dist_mpi_init) and MPI_Finalize, and gives lg_dist_new a communicator;
  * lossgrad works on its own duplicate of it, whose errors return (never
  * abort) and become lossgrad errors on the ctx, with the MPI message.
@@ -67,8 +68,9 @@ int lg_dist_mpi_init(int *argc, char ***argv);
 
 /* Data-parallel training of ctx's parameters over comm (duplicated: comm
  * stays the caller's). NULL opts: the defaults. Every rank of comm must
- * call it. NULL with the ctx error set on failure. Freed by lg_dist_free
- * or with the ctx. */
+ * call it. NULL with the ctx error set on failure. Free it with
+ * lg_dist_free before the ctx and before MPI_Finalize (its memory goes
+ * with the ctx, but its communicator does not). */
 lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts);
 void lg_dist_free(lg_dist *d); /* NULL is a no-op; collective */
 int lg_dist_rank(const lg_dist *d);
