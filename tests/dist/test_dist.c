@@ -7,6 +7,10 @@
  *   test_dist save FILE       10 deterministic steps, saved by rank 0
  *   test_dist resume FILE     loads FILE, 10 more steps; the parameters
  *                             must be the bits of 20 uninterrupted steps
+ *   test_dist die x           the last rank kills itself (SIGKILL) after
+ *                             3 steps, the others go on stepping: the job
+ *                             must end, with an error, within a bound
+ *                             (tests/dist/check_killed_rank.sh)
  *
  * A failed check prints "FAIL rank R: ..." and the program exits 1 on
  * every rank (MPI_Abort is not needed: the ranks agree on the result).
@@ -15,6 +19,7 @@
 #include <lossgrad/dist.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +365,17 @@ int main(int argc, char **argv)
             printf("run with 1, 2 or 4 ranks\n");
         MPI_Finalize();
         return 1;
+    }
+    if (argc == 3 && !strcmp(argv[1], "die")) {
+        model m = make_model(11);
+        lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, NULL);
+        train(&m, d, 3, false);
+        if (rank_ == size_ - 1)
+            raise(SIGKILL);
+        train(&m, d, 100000, false); /* blocks in the allreduce the dead rank never joins */
+        printf("rank %d: 100000 steps beside a dead rank\n", rank_);
+        MPI_Finalize();
+        return 0; /* success here is the failure check_killed_rank.sh looks for */
     }
     if (argc == 3) {
         checkpoint_phase(argv[1], argv[2]);
