@@ -198,19 +198,17 @@ void lg_ctx_mem_free(lg_ctx *ctx, void *p); /* NULL is a no-op */
 lg_status lg_ctx_set_threads(lg_ctx *ctx, int n);
 int lg_ctx_threads(const lg_ctx *ctx);
 /* True if results in dt are the same bits at every thread count, 1
- * included. Every kernel splits its work so that the bits do not depend on
- * the threads; matrix products are cut into panels of rows, which keep one
- * BLAS call's bits only if the BLAS kernel computes each element the same
- * way wherever its row falls. lossgrad finds that out once per process
- * (Debian 12's OpenBLAS on x86-64 keeps them); when it is false, 2 threads
- * and more still give each other's bits, and 1 thread may differ from them
- * in the last bit of large products. False for a NULL ctx. */
+ * included: the default. Every kernel splits its work so that the bits do
+ * not depend on the threads; a large matrix product is cut into panels of
+ * rows that depend on its shape only, each one BLAS call, at 1 thread as
+ * at 2 (no BLAS kernel promises that one call gives the bits of its
+ * parts: Debian 12's OpenBLAS on SkylakeX does not). False after
+ * lg_ctx_set_bitwise_threads(ctx, false), for a NULL ctx and for int64. */
 bool lg_threads_bitwise(lg_ctx *ctx, lg_dtype dt);
-/* The switch for such a BLAS: with on, 1 thread also cuts every large
- * product into the panels 2 threads use (one BLAS call each, slower), so
- * results are the same bits at every thread count whatever the BLAS, and
- * lg_threads_bitwise is true. Off by default; no effect where the BLAS
- * keeps split products' bits already. */
+/* on (the default): the above. off: 1 thread makes each product one BLAS
+ * call (up to about 9 % faster on products of a few hundred rows), whose
+ * last bits may differ from the panels of 2 threads and more (which still
+ * agree with each other). */
 lg_status lg_ctx_set_bitwise_threads(lg_ctx *ctx, bool on);
 
 /* Ends the step: frees every step tensor, the tape and intermediate

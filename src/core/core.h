@@ -88,7 +88,8 @@ struct lg_ctx {
     bool has_spare;
 
     int threads;
-    bool bitwise_threads; /* lg_ctx_set_bitwise_threads: 1 thread cuts products as 2 do */
+    bool bitwise_threads; /* lg_ctx_set_bitwise_threads (on by default): 1 thread cuts
+                           * products as 2 do */
     struct lgC_pool *pool; /* threads - 1 workers for lgC_parallel (parallel.c), or NULL */
     int pool_failed;       /* the worker count that could not be started, or 0 */
     int no_grad;

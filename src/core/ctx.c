@@ -189,6 +189,7 @@ lg_ctx *lg_ctx_new(const lg_ctx_params *params)
     if (!ctx)
         return NULL;
     memset(ctx, 0, sizeof *ctx);
+    ctx->bitwise_threads = true; /* products the same bits at every thread count */
     ctx->alloc = alloc;
     ctx->alloc_user = p.alloc_user;
     ctx->alloc_calls = 1;
