@@ -301,7 +301,7 @@ int main(int argc, char **argv)
                 ex_check(ctx, "training");
             sum += lg_item(ctx, loss);
             lg_clip_grad_norm(ctx, 5.0, 2);
-            lg_optim_step(opt);
+            ex_optim_step(opt);
             lg_zero_grad(ctx);
             lg_step_end(ctx);
             ex_progress_update(&p, i + 1, sum / (double)(i + 1));

@@ -362,7 +362,7 @@ static run train(lg_ctx *ctx, const model *m, const text *t, const ex_args *a, d
             ex_check(ctx, "training");
         double l = lg_item(ctx, loss);
         lg_clip_grad_norm(ctx, 1.0, 2);
-        lg_optim_step(opt);
+        ex_optim_step(opt);
         lg_zero_grad(ctx);
         lg_step_end(ctx);
         ex_check(ctx, "training");
