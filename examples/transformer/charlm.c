@@ -412,7 +412,7 @@ int main(int argc, char **argv)
            (long long)t.nfortunes, (long long)t.ntrain, (long long)t.nval, t.vocab, h1);
     /* --quick: a fixed number of steps, so the result is the same bits at
      * any thread count (a wall budget is not) */
-    int64_t steps = a.quick ? 60 : 0;
+    int64_t steps = a.quick ? 100 : 0;
     if (!a.quick)
         printf("each model trains for %.0f s of wall time\n", seconds);
     FILE *csv = ex_csv_open(&a, "training.csv", "model,step,seconds,train_loss");
