@@ -140,30 +140,32 @@ int main(int argc, char **argv)
     ce.label_smoothing = 0.05;
     ex_check(ctx, "optimizer");
 
-    int64_t n = a.quick ? 2048 : tr.n, *idx = malloc((size_t)tr.n * sizeof *idx), by[BATCH];
+    /* --quick: batches of 32, so that its 3,200 images make 100 steps an epoch */
+    int64_t bs = a.quick ? 32 : BATCH;
+    int64_t n = a.quick ? 3200 : tr.n, *idx = malloc((size_t)tr.n * sizeof *idx), by[BATCH];
     float *bx = malloc(BATCH * D * sizeof(float));
     ex_curve curve = { .name = "cnn" };
     double acc = 0, loss_first = 0, loss_last = 0;
     for (int e = 0; e < a.epochs; e++) {
         ex_shuffle(ctx, idx, tr.n);
         ex_progress p;
-        ex_progress_start(&p, "cnn", n / BATCH);
+        ex_progress_start(&p, "cnn", n / bs);
         double sum = 0;
-        for (int64_t s = 0; s + BATCH <= n; s += BATCH) {
-            ex_gather(bx, tr.images, D, idx + s, BATCH);
-            for (int k = 0; k < BATCH; k++) {
+        for (int64_t s = 0; s + bs <= n; s += bs) {
+            ex_gather(bx, tr.images, D, idx + s, bs);
+            for (int k = 0; k < bs; k++) {
                 by[k] = tr.labels[idx[s + k]];
                 if (lg_rand_uniform(ctx) < 0.5)
                     mirror(bx + k * D);
             }
-            lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ BATCH, D });
-            lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ BATCH });
+            lg_tensor *x = lg_tensor_from(ctx, LG_F32, bx, 2, (int64_t[]){ bs, D });
+            lg_tensor *y = lg_tensor_from(ctx, LG_I64, by, 1, (int64_t[]){ bs });
             lg_tensor *loss = lg_cross_entropy(ctx, cnn_forward(ctx, x, &m), y, &ce);
             sum += ex_step(ctx, loss, opt);
-            ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
+            ex_progress_update(&p, s / bs + 1, sum / (double)(s / bs + 1));
         }
         lg_sched_step(sched);
-        double mean = sum / (double)(n / BATCH);
+        double mean = sum / (double)(n / bs);
         if (e == 0)
             loss_first = mean;
         loss_last = mean;

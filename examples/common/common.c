@@ -63,6 +63,8 @@ ex_args ex_parse(int argc, char **argv, const char *name, int default_epochs)
  * its ctxs, trains, prints its RESULT, then frees them). */
 static lg_ctx *made[8];
 static int nmade;
+/* The optimizer updates ex_optim_step counted, for the RESULT line's steps=. */
+static int64_t nsteps;
 
 lg_ctx *ex_ctx(const ex_args *a)
 {
@@ -275,8 +277,8 @@ void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
     uint64_t h = 14695981039346656037u; /* FNV-1a */
     bool bitwise = nmade > 0;
     for (int c = 0; c < nmade; c++) {
-        bitwise = bitwise && lg_threads_bitwise(made[c], LG_F32) &&
-                  lg_threads_bitwise(made[c], LG_F64);
+        bitwise =
+            bitwise && lg_threads_bitwise(made[c], LG_F32) && lg_threads_bitwise(made[c], LG_F64);
         for (int i = 0; i < lg_param_count(made[c]); i++) {
             lg_tensor *p = lg_param_at(made[c], i);
             const unsigned char *d = lg_tensor_data(p);
@@ -289,8 +291,8 @@ void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
     va_start(ap, fmt);
     printf("RESULT example=%s ", a->name);
     vprintf(fmt, ap);
-    printf(" params=%016llx threads_bitwise=%d seconds=%.1f\n", (unsigned long long)h,
-           bitwise ? 1 : 0, seconds);
+    printf(" steps=%lld params=%016llx threads_bitwise=%d seconds=%.1f\n", (long long)nsteps,
+           (unsigned long long)h, bitwise ? 1 : 0, seconds);
     va_end(ap);
     fflush(stdout);
 }
@@ -441,12 +443,21 @@ void ex_plot_curves(const ex_args *a, const char *file, const char *title, const
     ex_svg_plot(a, file, title, xlabel, ylabel, n < 10 ? n : 10, s);
 }
 
+lg_status ex_optim_step(lg_optim *opt)
+{
+    int64_t before = lg_optim_steps(opt);
+    lg_status s = lg_optim_step(opt);
+    if (s == LG_OK && lg_optim_steps(opt) > before)
+        nsteps++;
+    return s;
+}
+
 double ex_step(lg_ctx *ctx, lg_tensor *loss, lg_optim *opt)
 {
     if (lg_backward(ctx, loss) != LG_OK)
         ex_check(ctx, "training");
     double v = lg_item(ctx, loss);
-    lg_optim_step(opt);
+    ex_optim_step(opt);
     lg_zero_grad(ctx);
     lg_step_end(ctx);
     return v;

@@ -89,7 +89,9 @@ void ex_plot_curves(const ex_args *a, const char *file, const char *title, const
                     const char *ylabel, int n, const ex_curve *cs);
 
 /* The final machine-readable line: "RESULT example=<name> <pairs>
- * params=<digest> threads_bitwise=<0|1> seconds=<s>", where the digest is
+ * steps=<n> params=<digest> threads_bitwise=<0|1> seconds=<s>", where n is
+ * the optimizer updates the run made through ex_optim_step (and so
+ * ex_step), over every model it trained, and the digest is
  * FNV-1a over the bytes of every parameter of every ctx ex_ctx made (in
  * their order), and threads_bitwise is lg_threads_bitwise for both float
  * types: where it is 1, the digest is the same at any --threads. Call it
@@ -100,10 +102,13 @@ void ex_result(const ex_args *a, double seconds, const char *fmt, ...)
 #endif
     ;
 
-#endif
-
-/* One training step: backward from loss, an optimizer update, gradients
- * zeroed, the step ended. Returns the loss; exits with the message on error. */
+/* lg_optim_step(opt), counted for the RESULT line's steps= when it updated
+ * parameters (lg_optim_steps(opt) grew). Every example steps its
+ * optimizers through it (or ex_step). */
+lg_status ex_optim_step(lg_optim *opt);
+/* One training step: backward from loss, an optimizer update
+ * (ex_optim_step), gradients zeroed, the step ended. Returns the loss;
+ * exits with the message on error. */
 double ex_step(lg_ctx *ctx, lg_tensor *loss, lg_optim *opt);
 
 /* dst[k] = src row idx[k] (rows of `dim` floats), k < n. */
@@ -115,3 +120,5 @@ void ex_argmax(lg_tensor *logits, int64_t *out);
 typedef lg_tensor *(*ex_forward_fn)(lg_ctx *ctx, lg_tensor *x, void *user);
 double ex_accuracy(lg_ctx *ctx, ex_forward_fn fn, void *user, const float *images,
                    const uint8_t *labels, int64_t n, int64_t dim);
+
+#endif

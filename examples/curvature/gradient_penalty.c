@@ -195,7 +195,7 @@ static void critic_step(lg_ctx *ctx, gan *m, float *buf, block_stats *st)
     st->wasserstein += lg_item(ctx, dr) - lg_item(ctx, df);
     st->norm += gn ? mean_of(gn) : 0;
     st->steps++;
-    lg_optim_step(m->dopt);
+    ex_optim_step(m->dopt);
     lg_zero_grad(ctx);
     lg_step_end(ctx);
     if (m->clip)
@@ -211,7 +211,7 @@ static void generator_step(lg_ctx *ctx, gan *m)
     lg_tensor *d = lg_mlp_forward(ctx, m->d, lg_mlp_forward(ctx, m->g, z));
     if (lg_backward(ctx, lg_neg(ctx, lg_mean(ctx, d, 0, NULL, false))) != LG_OK)
         ex_check(ctx, "generator step");
-    lg_optim_step(m->gopt);
+    ex_optim_step(m->gopt);
     lg_zero_grad(ctx);
     lg_step_end(ctx);
     for (int k = 0; k < m->nd; k++)

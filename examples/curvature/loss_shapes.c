@@ -167,8 +167,7 @@ static void net_init(lg_ctx *ctx, net *n)
     for (int k = 0; k < 4; k++) {
         n->p[k] = lg_param_new(ctx, names[k], LG_F64, shapes[k][1] ? 2 : 1, shapes[k]);
         double s = 1 / sqrt(k < 2 ? (double)D : (double)H); /* PyTorch's linear init bound */
-        lg_copy_into(ctx, n->p[k],
-                     lg_rand(ctx, LG_F64, shapes[k][1] ? 2 : 1, shapes[k], -s, s));
+        lg_copy_into(ctx, n->p[k], lg_rand(ctx, LG_F64, shapes[k][1] ? 2 : 1, shapes[k], -s, s));
     }
 }
 
@@ -270,7 +269,7 @@ int main(int argc, char **argv)
     double *x = malloc(N * D * sizeof *x);
     int64_t *labels = malloc(N * sizeof *labels);
     class_data(ctxs[RUNS], x, labels); /* after part 1's draws: other numbers */
-    int steps = a.quick ? 20 : a.epochs, eval = 10;
+    int steps = a.quick ? 40 : a.epochs, eval = 10;
     double lr = 1.0, edge = 2 / lr;
     FILE *csv = ex_csv_open(&a, "curvature.csv", "model,step,train_loss,top_eigenvalue,trace");
     static run_out out[RUNS];

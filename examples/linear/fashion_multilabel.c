@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         draw(ctx, &te, &p, &q);
         pair(&te, p, q, tx + i * D, ty + i * C);
     }
-    int64_t per_epoch = a.quick ? 6000 : 60000;
+    int64_t per_epoch = a.quick ? 16000 : 60000;
     float *bx = malloc(BATCH * D * sizeof(float)), by[BATCH * C];
     FILE *csv = ex_csv_open(&a, "training.csv", "epoch,train_loss,micro_f1,exact_match");
     double f1 = 0, exact = 0;

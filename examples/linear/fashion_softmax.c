@@ -42,7 +42,7 @@ static lg_linear *train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const
     lg_sched *sched =
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a->epochs });
     ex_check(ctx, "model");
-    int64_t n = a->quick ? 6000 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx);
+    int64_t n = a->quick ? 12800 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx);
     float *bx = malloc(BATCH * D * sizeof(float));
     int64_t by[BATCH];
     for (int e = 0; e < a->epochs; e++) {

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
             row[1 + k] = lg_item(ctx, loss);
-            lg_optim_step(opt[k]);
+            ex_optim_step(opt[k]);
         }
         lg_zero_grad(ctx);
         lg_step_end(ctx);

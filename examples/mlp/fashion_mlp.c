@@ -54,7 +54,7 @@ static double run(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_mn
     oo.groups = groups;
     oo.ngroups = 2;
     lg_optim *opt = lg_optim_new(ctx, &oo);
-    int64_t n = a->quick ? 6000 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx), by[BATCH];
+    int64_t n = a->quick ? 12800 : tr->n, *idx = malloc((size_t)tr->n * sizeof *idx), by[BATCH];
     lg_sched_opts so = lg_sched_opts_default(LG_SCHED_ONE_CYCLE);
     so.max_lr = MAX_LR;
     so.epochs = epochs;

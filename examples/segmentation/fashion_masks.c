@@ -151,34 +151,35 @@ static scores train(lg_ctx *ctx, const ex_args *a, const ex_mnist *tr, const ex_
     lg_dice_opts dice = lg_dice_opts_default();
     dice.activation = LG_DICE_SIGMOID;
     ex_check(ctx, "optimizer");
+    /* --quick: batches of 16, so that its 1,024 images make 64 steps an epoch */
+    int64_t bs = a->quick ? 16 : BATCH;
     int64_t n = a->quick ? 1024 : 20000, *idx = malloc((size_t)tr->n * sizeof *idx);
     float *in = malloc(BATCH * D * sizeof(float)), *mask = malloc(BATCH * D * sizeof(float));
     scores sc = { 0, 0 };
     for (int e = 0; e < a->epochs; e++) {
         ex_shuffle(ctx, idx, tr->n);
         ex_progress p;
-        ex_progress_start(&p, name, n / BATCH);
+        ex_progress_start(&p, name, n / bs);
         double sum = 0;
-        for (int64_t s = 0; s + BATCH <= n; s += BATCH) {
-            for (int k = 0; k < BATCH; k++)
+        for (int64_t s = 0; s + bs <= n; s += bs) {
+            for (int k = 0; k < bs; k++)
                 make_pair(tr->images + idx[s + k] * D, (uint64_t)idx[s + k], in + k * D,
                           mask + k * D);
-            lg_tensor *x = lg_tensor_from(ctx, LG_F32, in, 4, (int64_t[]){ BATCH, 1, 28, 28 });
-            lg_tensor *y = lg_tensor_from(ctx, LG_F32, mask, 4, (int64_t[]){ BATCH, 1, 28, 28 });
+            lg_tensor *x = lg_tensor_from(ctx, LG_F32, in, 4, (int64_t[]){ bs, 1, 28, 28 });
+            lg_tensor *y = lg_tensor_from(ctx, LG_F32, mask, 4, (int64_t[]){ bs, 1, 28, 28 });
             lg_tensor *logits = net_forward(ctx, &m, x);
             lg_tensor *loss = lg_binary_cross_entropy_with_logits(ctx, logits, y, NULL);
             if (with_dice)
                 loss = lg_add(ctx, loss, lg_dice_loss(ctx, logits, y, &dice));
             sum += ex_step(ctx, loss, opt);
-            ex_progress_update(&p, s / BATCH + 1, sum / (double)(s / BATCH + 1));
+            ex_progress_update(&p, s / bs + 1, sum / (double)(s / bs + 1));
         }
         sc = evaluate(ctx, &m, te, a->quick ? 512 : te->n, keep);
         char msg[128];
         snprintf(msg, sizeof msg, "epoch %d, train loss %.4f, test IoU %.4f, Dice %.4f", e + 1,
-                 sum / (double)(n / BATCH), sc.iou, sc.dice);
+                 sum / (double)(n / bs), sc.iou, sc.dice);
         ex_progress_end(&p, msg);
-        ex_csv_row(csv, 5,
-                   (double[]){ with_dice, e + 1, sum / (double)(n / BATCH), sc.iou, sc.dice });
+        ex_csv_row(csv, 5, (double[]){ with_dice, e + 1, sum / (double)(n / bs), sc.iou, sc.dice });
     }
     free(idx);
     free(in);

@@ -266,8 +266,9 @@ int main(int argc, char **argv)
         lg_sched_new(ctx, opt, &(lg_sched_opts){ .kind = LG_SCHED_COSINE, .t_max = a.epochs });
     ex_check(ctx, "model");
     strips test = make_strips(ctx, &te, a.quick ? 500 : 2000);
-    int64_t per_epoch = a.quick ? (crnn ? 2400 : 1600) : (crnn ? 12000 : 10000),
-            nbatch = per_epoch / BATCH;
+    /* --quick: 1,600 strips an epoch in batches of 16, 100 steps */
+    int64_t bs = a.quick ? 16 : BATCH;
+    int64_t per_epoch = a.quick ? 1600 : (crnn ? 12000 : 10000), nbatch = per_epoch / bs;
     int64_t *order = malloc((size_t)per_epoch * sizeof(int64_t)),
             *border = malloc((size_t)nbatch * sizeof(int64_t));
     batch bt = { .x = malloc((size_t)(EVAL_BATCH * 28 * 28 * MAXK) * sizeof(float)) };
@@ -290,18 +291,18 @@ int main(int argc, char **argv)
         ex_progress_start(&p, crnn ? "crnn" : "gru", nbatch);
         double sum = 0;
         for (int64_t i = 0; i < nbatch; i++) {
-            fill_batch(&bt, &train, &tr, order + border[i] * BATCH, BATCH,
+            fill_batch(&bt, &train, &tr, order + border[i] * bs, bs,
                        crnn ? CRNN_FRAMES : GRU_FRAMES);
             lg_tensor *lp = forward(ctx, &m, &bt, maskbuf);
             lg_tensor *loss = lg_ctc_loss(
-                ctx, lp, lg_tensor_from(ctx, LG_I64, bt.labels, 2, (int64_t[]){ BATCH, MAXK }),
-                lg_tensor_from(ctx, LG_I64, bt.frames, 1, (int64_t[]){ BATCH }),
-                lg_tensor_from(ctx, LG_I64, bt.len, 1, (int64_t[]){ BATCH }), NULL);
+                ctx, lp, lg_tensor_from(ctx, LG_I64, bt.labels, 2, (int64_t[]){ bs, MAXK }),
+                lg_tensor_from(ctx, LG_I64, bt.frames, 1, (int64_t[]){ bs }),
+                lg_tensor_from(ctx, LG_I64, bt.len, 1, (int64_t[]){ bs }), NULL);
             if (lg_backward(ctx, loss) != LG_OK)
                 ex_check(ctx, "training");
             sum += lg_item(ctx, loss);
             lg_clip_grad_norm(ctx, 5.0, 2);
-            lg_optim_step(opt);
+            ex_optim_step(opt);
             lg_zero_grad(ctx);
             lg_step_end(ctx);
             ex_progress_update(&p, i + 1, sum / (double)(i + 1));

@@ -144,8 +144,10 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     printf("accuracy %.4f on %d points\n", acc, NPOINTS);
-    printf("RESULT example=lossgrad_demo final_loss=%.5f accuracy=%.4f epochs=%d seconds=%.3f\n",
-           loss_sum / (NPOINTS / BATCH), acc, o.epochs, secs);
+    /* steps: the updates the optimizer took (one per batch) */
+    printf("RESULT example=lossgrad_demo final_loss=%.5f accuracy=%.4f epochs=%d steps=%lld "
+           "seconds=%.3f\n",
+           loss_sum / (NPOINTS / BATCH), acc, o.epochs, (long long)lg_optim_steps(opt), secs);
     lg_step_end(ctx);
     lg_ctx_free(ctx);
     return 0;
