@@ -26,6 +26,8 @@ import math
 
 import torch
 
+from nnfix import fmt, tensor_line, write_fixture
+
 torch.set_default_dtype(torch.float64)
 
 CTOR = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
@@ -83,22 +85,6 @@ CONFIGS = [
     ("asgd", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.02), None, {}),
     ("asgd", dict(lr=0.05, t0=3, maximize=True), dict(lr=0.1, lambd=0.05), {"g1.lr_at10": 0.02}),
 ]
-
-
-def fmt(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return "%.17g" % v
-
-
-def tensor_line(name, t):
-    t = t.detach()
-    dims = " ".join(str(d) for d in t.shape)
-    vals = " ".join(fmt(v) for v in t.reshape(-1).tolist())
-    head = f"tensor {name} f64 {t.dim()}" + (f" {dims}" if dims else "")
-    return f"{head} : {vals}\n"
 
 
 def option_lines(prefix, kw):
@@ -266,18 +252,9 @@ def main():
     ap.add_argument("--lbfgs-out", default="tests/fixtures/nn/lbfgs.txt")
     a = ap.parse_args()
     g = torch.Generator().manual_seed(a.seed)
-    with open(a.out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(cases(g))
-    with open(a.clip_out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(clip_cases(g))
-    with open(a.lbfgs_out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(lbfgs_cases(g))
+    write_fixture(a.out, "gen_optim_fixtures.py", a.seed, cases(g))
+    write_fixture(a.clip_out, "gen_optim_fixtures.py", a.seed, clip_cases(g))
+    write_fixture(a.lbfgs_out, "gen_optim_fixtures.py", a.seed, lbfgs_cases(g))
 
 
 if __name__ == "__main__":
