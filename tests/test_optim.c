@@ -467,7 +467,13 @@ static void run_lbfgs_case(const ncase *c, lg_dtype dt)
         o.line_search = LG_LINE_SEARCH_STRONG_WOLFE;
     lg_optim *opt = lg_optim_new(ctx, &o);
     cr_assert_not_null(opt, "%s: %s", c->id, lg_ctx_errmsg(ctx));
-    const ntensor *tw = find(c, "traj.W"), *tb = find(c, "traj.b"), *tl = find(c, "loss");
+    /* float32 against PyTorch's own float32 run (the inputs rounded to
+     * float32, float32 parameters), float64 against its float64 run */
+    bool f32 = dt == LG_F32;
+    const ntensor *tw = find(c, f32 ? "traj32.W" : "traj.W"),
+                  *tb = find(c, f32 ? "traj32.b" : "traj.b"),
+                  *tl = find(c, f32 ? "loss32" : "loss");
+    cr_assert(tw && tb && tl, "%s: the fixture has no %s trajectory", c->id, f32 ? "f32" : "f64");
     for (int s = 0; s < 5; s++) {
         double loss = NAN;
         cr_assert_eq(lg_optim_step_closure(opt, lbfgs_closure, &p, &loss), LG_OK, "%s: %s", c->id,
@@ -495,10 +501,20 @@ Test(optim, lbfgs_matches_pytorch)
     cr_assert_geq(nf.ncases, 6);
     for (int i = 0; i < nf.ncases; i++) {
         run_lbfgs_case(&nf.cases[i], LG_F64);
-        /* float32 follows PyTorch's float64 trajectory without a line
-         * search; with one, float32 rounding of the gradients moves the
-         * search's choices, so only float64 is compared there */
-        if (!key(&nf.cases[i], "line_search"))
+        /* float32 against PyTorch's float32 run, line searches included,
+         * but for two cases whose float32 runs turn on the loss's last bit:
+         * lossgrad's float32 loss can differ from PyTorch's by an ulp at the
+         * same parameters (6.1273007 against 6.1273012 at lbfgs-5's W0: the
+         * forward's own rounding, not LBFGS's). lbfgs-1 stops when
+         * |loss - prev_loss| < 1e-9, in float32 an exact tie, one iteration
+         * earlier or later (b moves 2.4e-5); lbfgs-5's line search, near the
+         * minimum, interpolates f values a few ulps apart, so it picks
+         * t = 0.51 for PyTorch's 0.32 and the gradient test stops a step
+         * apart (W moves 3.6e-5). Rounding the method's vectors and
+         * scalars to float32 as PyTorch's tensors moved neither (and moved
+         * lbfgs-2 off), so only float64 is compared for those two. */
+        const char *id = nf.cases[i].id;
+        if (strcmp(id, "lbfgs-1") && strcmp(id, "lbfgs-5"))
             run_lbfgs_case(&nf.cases[i], LG_F32);
     }
     free_nfile(&nf);

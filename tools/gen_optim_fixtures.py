@@ -26,6 +26,8 @@ import math
 
 import torch
 
+from nnfix import fmt, tensor_line, write_fixture
+
 torch.set_default_dtype(torch.float64)
 
 CTOR = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
@@ -83,22 +85,6 @@ CONFIGS = [
     ("asgd", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.02), None, {}),
     ("asgd", dict(lr=0.05, t0=3, maximize=True), dict(lr=0.1, lambd=0.05), {"g1.lr_at10": 0.02}),
 ]
-
-
-def fmt(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return "%.17g" % v
-
-
-def tensor_line(name, t):
-    t = t.detach()
-    dims = " ".join(str(d) for d in t.shape)
-    vals = " ".join(fmt(v) for v in t.reshape(-1).tolist())
-    head = f"tensor {name} f64 {t.dim()}" + (f" {dims}" if dims else "")
-    return f"{head} : {vals}\n"
 
 
 def option_lines(prefix, kw):
@@ -195,10 +181,31 @@ def clip_cases(g):
     return out
 
 
+def lbfgs_run(X, Y, W, b, kw):
+    """5 calls of LBFGS's step(closure) on W and b: the parameters and the
+    returned loss (float(loss), a Python double) after each call."""
+    opt = torch.optim.LBFGS([W, b], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((X @ W + b - Y) ** 2).mean() + 0.1 * (W ** 4).sum()
+        loss.backward()
+        return loss
+    trajW, trajb, losses = [], [], []
+    for _ in range(5):
+        losses.append(float(opt.step(closure)))
+        trajW.append(W.detach().clone())
+        trajb.append(b.detach().clone())
+    return trajW, trajb, losses
+
+
 def lbfgs_cases(g):
     """torch.optim.LBFGS, 5 calls of step(closure) on mean((X W + b - Y)^2)
     + 0.1 sum(W^4) (not a quadratic), with and without the strong-Wolfe
-    line search: the parameters and the returned loss after each call."""
+    line search: the parameters and the returned loss after each call, in
+    float64 (traj.W, traj.b, loss) and again in float32 from the same
+    inputs rounded to float32 (traj32.W, traj32.b, loss32, written exactly
+    as float64 values)."""
     configs = [dict(), dict(line_search_fn="strong_wolfe"),
                dict(history_size=3, max_iter=7, line_search_fn="strong_wolfe"),
                dict(lr=0.5, max_iter=4, tolerance_change=1e-5), dict(max_eval=6, lr=0.8),
@@ -213,18 +220,13 @@ def lbfgs_cases(g):
         W = torch.randn(3, 2, generator=g).requires_grad_(True)
         b = torch.randn(2, generator=g).requires_grad_(True)
         W0, b0 = W.detach().clone(), b.detach().clone()
-        opt = torch.optim.LBFGS([W, b], **kw)
-
-        def closure():
-            opt.zero_grad()
-            loss = ((X @ W + b - Y) ** 2).mean() + 0.1 * (W ** 4).sum()
-            loss.backward()
-            return loss
-        trajW, trajb, losses = [], [], []
-        for _ in range(5):
-            losses.append(float(opt.step(closure)))
-            trajW.append(W.detach().clone())
-            trajb.append(b.detach().clone())
+        trajW, trajb, losses = lbfgs_run(X, Y, W, b, kw)
+        # the same run in float32: the inputs rounded to float32, float32
+        # parameters, the same closure (lossgrad's float32 run is compared
+        # with this trajectory)
+        W32 = W0.float().requires_grad_(True)
+        b32 = b0.float().requires_grad_(True)
+        trajW32, trajb32, losses32 = lbfgs_run(X.float(), Y.float(), W32, b32, kw)
         lines = [f"case lbfgs-{n}\n", "optim lbfgs\n"]
         for k, v in kw.items():
             if k == "line_search_fn":
@@ -234,7 +236,10 @@ def lbfgs_cases(g):
         lines += [tensor_line("X", X), tensor_line("Y", Y), tensor_line("W0", W0),
                   tensor_line("b0", b0), tensor_line("traj.W", torch.stack(trajW)),
                   tensor_line("traj.b", torch.stack(trajb)),
-                  tensor_line("loss", torch.tensor(losses)), "end\n"]
+                  tensor_line("loss", torch.tensor(losses)),
+                  tensor_line("traj32.W", torch.stack(trajW32)),
+                  tensor_line("traj32.b", torch.stack(trajb32)),
+                  tensor_line("loss32", torch.tensor(losses32)), "end\n"]
         out.extend(lines)
     return out
 
@@ -247,18 +252,9 @@ def main():
     ap.add_argument("--lbfgs-out", default="tests/fixtures/nn/lbfgs.txt")
     a = ap.parse_args()
     g = torch.Generator().manual_seed(a.seed)
-    with open(a.out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(cases(g))
-    with open(a.clip_out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(clip_cases(g))
-    with open(a.lbfgs_out, "w") as f:
-        f.write("lossgrad-nn-fixture 1\n")
-        f.write(f"# tools/gen_optim_fixtures.py --seed {a.seed}, torch {torch.__version__}\n")
-        f.writelines(lbfgs_cases(g))
+    write_fixture(a.out, "gen_optim_fixtures.py", a.seed, cases(g))
+    write_fixture(a.clip_out, "gen_optim_fixtures.py", a.seed, clip_cases(g))
+    write_fixture(a.lbfgs_out, "gen_optim_fixtures.py", a.seed, lbfgs_cases(g))
 
 
 if __name__ == "__main__":

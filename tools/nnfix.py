@@ -1,4 +1,5 @@
-"""What the nn fixture generators share (tools/gen_nn_fixtures.py, tools/gen_nn18_fixtures.py).
+"""What the nn fixture generators share (tools/gen_nn_fixtures.py, tools/gen_nn18_fixtures.py,
+tools/gen_optim_fixtures.py).
 
 The record format of tests/fixtures/nn/*.txt (one per line): `case <id>`,
 `<key> <value>` options, `tensor <name> <f64|i64> <ndim> <dims...> : <values...>`,
