@@ -12,6 +12,12 @@
     lg_tensor_from(ctx, dt, data, NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
 
 lg_ctx *test_ctx(uint64_t seed);
+/* An lg_alloc_fn (user: a countdown) whose allocation number left fails
+ * (left counts down; < 0: none fails), for allocation-failure tests. */
+typedef struct countdown {
+    long left;
+} countdown;
+void *countdown_alloc(void *user, void *ptr, size_t old_size, size_t new_size);
 /* A float tensor of dtype dt from double values. */
 lg_tensor *from_doubles(lg_ctx *ctx, lg_dtype dt, const double *v, int ndim, const int64_t *shape);
 /* Uniform values in [lo, hi), avoiding |x - k| < gap for each kink k. */

@@ -800,22 +800,6 @@ Test(checkpoint, F13_cjson_oom_is_reported_as_oom, .init = make_dir, .fini = rem
 
 /* Allocation failures through the ctx hook during a load that allocates
  * optimizer state: each is LG_ERR_OOM and leaves everything as it was. */
-typedef struct countdown {
-    long left; /* allocations before one fails; < 0: never */
-} countdown;
-
-static void *countdown_alloc(void *user, void *ptr, size_t old_size, size_t new_size)
-{
-    countdown *c = user;
-    (void)old_size;
-    if (new_size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (c->left >= 0 && c->left-- == 0)
-        return NULL;
-    return realloc(ptr, new_size);
-}
 
 Test(checkpoint, oom_during_load_changes_nothing, .init = make_dir, .fini = remove_dir)
 {

@@ -343,22 +343,6 @@ Test(lbfgs_ckpt, beside_another_optimizer, .init = make_dir, .fini = remove_dir)
 /* Allocation failures through the ctx hook while a load builds the LBFGS
  * state: each is LG_ERR_OOM and leaves the ctx and optimizer as they were
  * (a save of them before and after is the same bytes). */
-typedef struct countdown {
-    long left; /* allocations before one fails; < 0: never */
-} countdown;
-
-static void *countdown_alloc(void *user, void *ptr, size_t old_size, size_t new_size)
-{
-    countdown *c = user;
-    (void)old_size;
-    if (new_size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (c->left >= 0 && c->left-- == 0)
-        return NULL;
-    return realloc(ptr, new_size);
-}
 
 static bool same_files(const char *a, const char *b)
 {

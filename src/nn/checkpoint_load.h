@@ -9,6 +9,8 @@
 
 #include <cJSON.h>
 
+#define LGN_MAX_STEP ((int64_t)1 << 53) /* step counts are used as doubles */
+
 typedef lgN_entry entry;
 
 /* One optimizer of the file: its metadata, and the optimizer of the call
@@ -57,6 +59,19 @@ static inline const cJSON *meta_item(const cJSON *meta, const char *key)
 LG_HIDDEN lg_status lgN_load_fail(loader *L, lg_status st, const char *fmt, ...) LG_PRINTF(3, 4);
 /* A repeated key of obj is an error naming what (checkpoint_load.c). */
 LG_HIDDEN lg_status lgN_check_unique(loader *L, const cJSON *obj, const char *what);
+
+/* checkpoint_lbfgs.c: LBFGS's state */
+
+/* Entry e is LBFGS state j of optimizer e->which (its dtype and rank). */
+LG_HIDDEN lg_status lgN_bind_lbfgs(loader *L, entry *e, int j);
+/* Each LBFGS optimizer's state: all its tensors or none, sized for it. */
+LG_HIDDEN lg_status lgN_check_lbfgs(loader *L);
+/* The staged scalars: t and H_diag finite, the counts in [0, 2^53]. */
+LG_HIDDEN lg_status lgN_check_lbfgs_values(loader *L);
+/* Builds each LBFGS optimizer's new state (of[k].lbfgs) from the staged
+ * tensors; lgN_free_built_lbfgs frees them again when a later stage fails. */
+LG_HIDDEN lg_status lgN_build_lbfgs(loader *L);
+LG_HIDDEN void lgN_free_built_lbfgs(loader *L);
 
 /* checkpoint_meta.c */
 
