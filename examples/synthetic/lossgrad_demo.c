@@ -5,7 +5,7 @@
  * the OpenBLAS kernel, the loss falling epoch by epoch, the final accuracy,
  * and one machine-readable RESULT line.
  *
- *   lossgrad_demo [--epochs N] [--seed S] [--threads T] [--quick]
+ *   lossgrad_demo [--epochs N] [--seed S] [--threads T] [--quick] [--out DIR (ignored)]
  */
 #include <lossgrad.h>
 
@@ -29,7 +29,9 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick"))
-            o->epochs = 5;
+            o->epochs = 10;
+        else if (!strcmp(a, "--out") && v) /* as the other examples take it; nothing is written */
+            i++;
         else if (!strcmp(a, "--epochs") && v)
             o->epochs = atoi(v), i++;
         else if (!strcmp(a, "--seed") && v)
@@ -145,9 +147,21 @@ int main(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     printf("accuracy %.4f on %d points\n", acc, NPOINTS);
     /* steps: the updates the optimizer took (one per batch) */
+    /* params: an FNV-1a digest of the trained parameters' bytes, the same at
+     * every thread count where threads_bitwise = 1 (tests/check_threads.sh) */
+    uint64_t h = 14695981039346656037u;
+    for (int i = 0; i < lg_param_count(ctx); i++) {
+        lg_tensor *p = lg_param_at(ctx, i);
+        const unsigned char *d = lg_tensor_data(p);
+        size_t n = (size_t)lg_tensor_numel(p) * (lg_tensor_dtype(p) == LG_F32 ? 4 : 8);
+        for (size_t k = 0; k < n; k++)
+            h = (h ^ d[k]) * 1099511628211u;
+    }
     printf("RESULT example=lossgrad_demo final_loss=%.5f accuracy=%.4f epochs=%d steps=%lld "
-           "seconds=%.3f\n",
-           loss_sum / (NPOINTS / BATCH), acc, o.epochs, (long long)lg_optim_steps(opt), secs);
+           "params=%016llx threads_bitwise=%d seconds=%.3f\n",
+           loss_sum / (NPOINTS / BATCH), acc, o.epochs, (long long)lg_optim_steps(opt),
+           (unsigned long long)h,
+           lg_threads_bitwise(ctx, LG_F32) && lg_threads_bitwise(ctx, LG_F64) ? 1 : 0, secs);
     lg_step_end(ctx);
     lg_ctx_free(ctx);
     return 0;
