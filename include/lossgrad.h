@@ -186,6 +186,16 @@ lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* A hook lg_backward and lg_backward_with call for each parameter whose
+ * gradient the backward has finished: no op still to be walked uses it
+ * (parameters the graph does not use are not reported). The order is
+ * backward's, the parameters used last in the forward first, which is
+ * when a data-parallel module can start sending them while backward goes
+ * on (lossgrad/dist.h does). fn must not record ops or change parameters;
+ * it may read the gradient. One hook per ctx; fn NULL removes it. Not
+ * called by lg_grad, lg_hvp or gradcheck's passes. */
+typedef void (*lg_grad_ready_fn)(lg_ctx *ctx, lg_tensor *param, void *user);
+lg_status lg_ctx_set_grad_ready_hook(lg_ctx *ctx, lg_grad_ready_fn fn, void *user);
 /* Persistent memory of ctx for such code: n bytes, zeroed, through the
  * ctx's allocator, counted in lg_ctx_mem_stats and freed with the ctx (or
  * by lg_ctx_mem_free); NULL with LG_ERR_OOM naming who on failure. */

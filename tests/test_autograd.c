@@ -266,3 +266,56 @@ Test(autograd, numerics_check_names_the_first_op_that_made_a_nonfinite)
     (void)quiet, (void)e;
     lg_ctx_free(ctx);
 }
+
+/* The grad-ready hook: each used parameter reported once, after the last
+ * op using it, holding its final gradient then; the order is backward's
+ * (the layer used last first); a parameter used twice (a shared weight) is
+ * reported after its earlier use; an unused one is not reported. */
+typedef struct ready_log {
+    lg_tensor *seen[8];
+    double first[8]; /* the gradient's first element when reported */
+    int n;
+} ready_log;
+
+static void on_ready(lg_ctx *ctx, lg_tensor *p, void *user)
+{
+    (void)ctx;
+    ready_log *r = user;
+    cr_assert_lt(r->n, 8);
+    r->seen[r->n] = p;
+    r->first[r->n++] = lg_tensor_grad(p) ? ((double *)lg_tensor_data(lg_tensor_grad(p)))[0] : NAN;
+}
+
+Test(autograd, grad_ready_hook_reports_each_final_gradient_once)
+{
+    lg_ctx *ctx = test_ctx(1);
+    lg_tensor *a = lg_param_new(ctx, "a", LG_F64, 2, SHAPE(3, 3));
+    lg_tensor *b = lg_param_new(ctx, "b", LG_F64, 2, SHAPE(3, 3));
+    lg_tensor *unused = lg_param_new(ctx, "unused", LG_F64, 1, SHAPE(2));
+    lg_tensor *shared = lg_param_new(ctx, "shared", LG_F64, 2, SHAPE(3, 3));
+    lg_tensor *ps[] = { a, b, shared };
+    for (int i = 0; i < 3; i++)
+        lg_copy_into(ctx, ps[i], lg_randn(ctx, LG_F64, 2, SHAPE(3, 3)));
+    ready_log r = { .n = 0 };
+    cr_assert_eq(lg_ctx_set_grad_ready_hook(ctx, on_ready, &r), LG_OK);
+    lg_tensor *x = lg_randn(ctx, LG_F64, 2, SHAPE(4, 3));
+    /* shared, a, shared again, b: backward meets b, then shared (later use), a, shared */
+    lg_tensor *h = lg_tanh(ctx, lg_matmul(ctx, x, shared));
+    h = lg_tanh(ctx, lg_matmul(ctx, h, a));
+    h = lg_tanh(ctx, lg_matmul(ctx, h, shared));
+    lg_tensor *loss = lg_sum(ctx, lg_matmul(ctx, h, b), 0, NULL, false);
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert_eq(r.n, 3, "%d parameters reported", r.n);
+    cr_assert(r.seen[0] == b && r.seen[1] == a && r.seen[2] == shared,
+              "the order is not backward's");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(r.first[i], ((double *)lg_tensor_data(lg_tensor_grad(r.seen[i])))[0],
+                     "%s was reported before its gradient was final", lg_tensor_name(r.seen[i]));
+    (void)unused;
+    /* removed: no more reports */
+    lg_step_end(ctx);
+    cr_assert_eq(lg_ctx_set_grad_ready_hook(ctx, NULL, NULL), LG_OK);
+    cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_square(ctx, a), 0, NULL, false)), LG_OK);
+    cr_assert_eq(r.n, 3);
+    lg_ctx_free(ctx);
+}

@@ -19,8 +19,9 @@
  *         lg_step_end(ctx);
  *     }
  *
- * Gradient accumulation (PyTorch DDP's no_sync): run several backwards
- * (lossgrad adds them up in .grad) before one lg_dist_allreduce_grads.
+ * Gradient accumulation (PyTorch DDP's no_sync): lg_dist_set_sync(d,
+ * false), several backwards (lossgrad adds them up in .grad), then
+ * lg_dist_set_sync(d, true) and one lg_dist_allreduce_grads.
  *
  * Deterministic mode (lg_dist_opts.deterministic): the gradient is a sum
  * in a fixed order whatever the rank count. Each rank runs k micro-batches
@@ -85,10 +86,31 @@ lg_status lg_dist_broadcast(lg_dist *d, int root);
 /* Every parameter's .grad becomes the mean over the ranks (deterministic
  * mode: over the accumulated micro-batches). Gradients travel in buckets
  * of bucket_bytes (the last parameters first, as backward makes them),
- * each bucket's non-blocking allreduce started as soon as it is packed.
+ * each bucket's non-blocking allreduce started during backward as soon as
+ * its gradients are final (lg_dist_set_sync); this call starts the rest
+ * and waits for all.
  * A parameter without a gradient is an error (each rank's backward must
  * reach every parameter). Collective. */
 lg_status lg_dist_allreduce_grads(lg_dist *d);
+
+/* on (the default): each backward starts the buckets' allreduces as their
+ * gradients become final (lossgrad.h: lg_ctx_set_grad_ready_hook, which
+ * lg_dist owns while it lives), overlapping communication with the rest of
+ * backward. off: backwards start nothing, so gradients accumulate over
+ * several (DDP's no_sync); turn it on again before the last backward, or
+ * lg_dist_allreduce_grads sends everything itself. A second backward with
+ * sync on before lg_dist_allreduce_grads is an error there (its buckets
+ * were sent with the first one's gradients). */
+lg_status lg_dist_set_sync(lg_dist *d, bool on);
+
+/* What lg_dist_allreduce_grads did so far: its calls, the buckets sent,
+ * how many of them started during backward, and the seconds spent waiting
+ * for them in lg_dist_allreduce_grads (the part not overlapped). */
+typedef struct lg_dist_stats {
+    int64_t allreduces, buckets, buckets_in_backward;
+    double wait_seconds;
+} lg_dist_stats;
+lg_dist_stats lg_dist_get_stats(const lg_dist *d);
 
 /* Deterministic mode: adds the parameters' gradients (one micro-batch's)
  * to this rank's fixed-order sum and zeroes them. */

@@ -208,6 +208,38 @@ lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g)
     return accum(ctx, x, (lg_tensor *)g, false);
 }
 
+/* The grad-ready hook's schedule: for each parameter, the op of the tape
+ * after which the walk meets no other op using it (the earliest recorded
+ * user; NULL if none). Step memory, or NULL on OOM (status set). */
+static lg_tensor **last_users(lg_ctx *ctx)
+{
+    lg_tensor **last =
+        lgC_salloc(ctx, (size_t)(ctx->nparams ? ctx->nparams : 1) * sizeof *last, "lg_backward");
+    if (!last)
+        return NULL;
+    memset(last, 0, (size_t)ctx->nparams * sizeof *last);
+    for (lg_tensor *y = ctx->tape_tail; y; y = y->tape_prev)
+        for (int i = 0; i < y->nin; i++) {
+            lg_tensor *x = y->in[i];
+            if (!x->persistent || !x->requires_grad)
+                continue;
+            for (int p = 0; p < ctx->nparams; p++)
+                if (ctx->params[p] == x) {
+                    last[p] = y; /* an earlier op overwrites: the last one walked stays */
+                    break;
+                }
+        }
+    return last;
+}
+
+/* Reports the parameters whose last user y was. */
+static void report_ready(lg_ctx *ctx, lg_tensor *const *last, const lg_tensor *y)
+{
+    for (int p = 0; p < ctx->nparams; p++)
+        if (last[p] == y)
+            ctx->grad_ready(ctx, ctx->params[p], ctx->grad_ready_user);
+}
+
 lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstream)
 {
     static const char who[] = "lg_backward";
@@ -239,6 +271,9 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
     /* Ops that received a gradient are run and consumed; the others (not
      * on this output's graph) stay on the tape for a later backward. */
     lg_status st = LG_OK;
+    lg_tensor **last = NULL;
+    if (ctx->grad_ready && !ctx->fence_on && !(last = last_users(ctx)))
+        return ctx->status;
     ctx->backwards++;
     lg_tensor **keep = &ctx->tape_tail, *next;
     for (lg_tensor *y = ctx->tape_tail; y; y = next) {
@@ -246,14 +281,16 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
         if (!y->grad) {
             *keep = y;
             keep = &y->tape_prev;
-            continue;
+        } else {
+            if (st == LG_OK) {
+                st = backward_fns[y->op](ctx, y);
+                if (st == LG_OK && ctx->status == LG_ERR_OOM)
+                    st = LG_ERR_OOM;
+            }
+            y->consumed = true;
         }
-        if (st == LG_OK) {
-            st = backward_fns[y->op](ctx, y);
-            if (st == LG_OK && ctx->status == LG_ERR_OOM)
-                st = LG_ERR_OOM;
-        }
-        y->consumed = true;
+        if (last && st == LG_OK)
+            report_ready(ctx, last, y);
     }
     *keep = NULL;
     return st;

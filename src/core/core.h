@@ -131,6 +131,8 @@ struct lg_ctx {
     int nbuffers, buffers_cap;
 
     struct lg_tensor *tape_tail; /* last recorded op; linked backwards */
+    lg_grad_ready_fn grad_ready; /* lg_ctx_set_grad_ready_hook (NULL: none) */
+    void *grad_ready_user;
 };
 
 /* The parameter store (ctx->params, filled by lg_param_new in

@@ -88,6 +88,17 @@ lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
     return s;
 }
 
+lg_status lg_ctx_set_grad_ready_hook(lg_ctx *ctx, lg_grad_ready_fn fn, void *user)
+{
+    if (!ctx)
+        return LG_ERR_NULL;
+    if (lgC_failed(ctx, "lg_ctx_set_grad_ready_hook"))
+        return LG_ERR_STATE;
+    ctx->grad_ready = fn;
+    ctx->grad_ready_user = fn ? user : NULL;
+    return LG_OK;
+}
+
 void *lg_ctx_mem_alloc(lg_ctx *ctx, size_t n, const char *who)
 {
     if (!ctx)

@@ -20,9 +20,14 @@ struct lg_dist {
     MPI_Comm comm; /* ours: a duplicate, errors returned */
     int rank, size;
     lg_dist_opts o;
+    MPI_Comm bcomm; /* the buckets' allreduces (so that agree never meets one half-started) */
     /* gradient buckets (normal mode), kept between calls */
     void *bucket_mem;
     size_t bucket_cap;
+    struct bround *round; /* the buckets of the gradients being made (bround, below) */
+    bool sync;            /* backwards start buckets (lg_dist_set_sync) */
+    bool broken;          /* buckets were left in flight by an error */
+    lg_dist_stats stats;
     /* deterministic mode: this rank's pairwise sum of micro-batch gradients,
      * a binary counter: level l holds the sum of 2^l micro-batches */
     int64_t P, k;     /* the parameters' elements, micro-batches accumulated */
@@ -32,6 +37,9 @@ struct lg_dist {
 };
 
 #define LEVELS 62
+
+static void on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user);
+static void close_round(lg_dist *d);
 
 lg_dist_opts lg_dist_opts_default(void)
 {
@@ -135,17 +143,25 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
     int rc = MPI_Comm_dup(comm, &d->comm);
     if (rc == MPI_SUCCESS)
         rc = MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
+    d->bcomm = MPI_COMM_NULL;
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_dup(d->comm, &d->bcomm);
     if (rc == MPI_SUCCESS)
         rc = MPI_Comm_rank(d->comm, &d->rank);
     if (rc == MPI_SUCCESS)
         rc = MPI_Comm_size(d->comm, &d->size);
     if (rc != MPI_SUCCESS) {
         mpi_error(d, "lg_dist_new", "duplicating the communicator", rc);
+        if (d->bcomm != MPI_COMM_NULL)
+            MPI_Comm_free(&d->bcomm);
         if (d->comm != MPI_COMM_NULL)
             MPI_Comm_free(&d->comm);
         lg_ctx_mem_free(ctx, d);
         return NULL;
     }
+    d->sync = true;
+    if (!o.deterministic) /* buckets start from backward as their gradients are final */
+        lg_ctx_set_grad_ready_hook(ctx, on_grad_ready, d);
     return d;
 }
 
@@ -162,12 +178,17 @@ void lg_dist_free(lg_dist *d)
 {
     if (!d)
         return;
+    if (!d->o.deterministic)
+        lg_ctx_set_grad_ready_hook(d->ctx, NULL, NULL);
+    close_round(d);
     free_sums(d);
     lg_ctx_mem_free(d->ctx, d->bucket_mem);
     int fin = 0;
     MPI_Finalized(&fin);
-    if (!fin)
+    if (!fin) {
+        MPI_Comm_free(&d->bcomm);
         MPI_Comm_free(&d->comm);
+    }
     lg_ctx_mem_free(d->ctx, d);
 }
 
@@ -370,50 +391,166 @@ static void pack(lg_dist *d, const bucket *b, char *mem, bool to_bucket, double 
     }
 }
 
+/* One round of buckets: the plan for the gradients being made, started in
+ * order (every rank must start its collectives in one order) as each
+ * bucket's parameters are reported final by backward (on_grad_ready), the
+ * rest by lg_dist_allreduce_grads, which waits for all. */
+typedef struct bround {
+    int nb, next; /* buckets; the next to start */
+    bucket *b;
+    int *left;   /* per bucket: parameters not yet final */
+    int np, *of; /* per parameter: its bucket */
+    MPI_Request *req;
+    int rc;      /* the first failed MPI call's code (MPI_SUCCESS if none) */
+    bool failed; /* an allocation or MPI call failed inside backward */
+    bool twice;  /* a parameter was reported twice: two backwards in one round */
+} bround;
+
+static void close_round(lg_dist *d)
+{
+    bround *r = d->round;
+    if (!r)
+        return;
+    lg_ctx_mem_free(d->ctx, r->b);
+    lg_ctx_mem_free(d->ctx, r->left);
+    lg_ctx_mem_free(d->ctx, r->of);
+    lg_ctx_mem_free(d->ctx, r->req);
+    lg_ctx_mem_free(d->ctx, r);
+    d->round = NULL;
+}
+
+/* The plan for the parameters as they are now; false on OOM. */
+static bool open_round(lg_dist *d, const char *who)
+{
+    lg_ctx *ctx = d->ctx;
+    size_t total = 0;
+    int nb = plan(d, NULL, &total), np = lg_param_count(ctx);
+    bround *r = lg_ctx_mem_alloc(ctx, sizeof *r, who);
+    if (!r)
+        return false;
+    d->round = r;
+    r->nb = nb, r->np = np, r->rc = MPI_SUCCESS;
+    size_t nbs = (size_t)(nb ? nb : 1), nps = (size_t)(np ? np : 1);
+    if (!(r->b = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->b, who)) ||
+        !(r->left = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->left, who)) ||
+        !(r->of = lg_ctx_mem_alloc(ctx, nps * sizeof *r->of, who)) ||
+        !(r->req = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->req, who))) {
+        close_round(d);
+        return false;
+    }
+    if (total > d->bucket_cap) {
+        lg_ctx_mem_free(ctx, d->bucket_mem);
+        d->bucket_cap = 0;
+        if (!(d->bucket_mem = lg_ctx_mem_alloc(ctx, total, who))) {
+            close_round(d);
+            return false;
+        }
+        d->bucket_cap = total;
+    }
+    plan(d, r->b, &total);
+    for (int k = 0; k < nb; k++) {
+        r->left[k] = r->b[k].last - r->b[k].first + 1;
+        for (int i = r->b[k].first; i <= r->b[k].last; i++)
+            r->of[i] = k;
+    }
+    return true;
+}
+
+/* Starts bucket r->next's allreduce (its gradients packed now). */
+static void start_next(lg_dist *d, bool in_backward)
+{
+    bround *r = d->round;
+    bucket *b = &r->b[r->next];
+    pack(d, b, d->bucket_mem, true, 1);
+    size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
+    int rc = count > (size_t)1 << 30 /* MPI counts are int: not in this version */
+                 ? MPI_ERR_COUNT
+                 : MPI_Iallreduce(MPI_IN_PLACE, (char *)d->bucket_mem + b->off, (int)count,
+                                  mpi_type(b->dt), MPI_SUM, d->bcomm, &r->req[r->next]);
+    if (rc != MPI_SUCCESS) {
+        r->rc = rc, r->failed = true;
+        return;
+    }
+    r->next++;
+    d->stats.buckets++;
+    if (in_backward)
+        d->stats.buckets_in_backward++;
+}
+
+/* The grad-ready hook: param's gradient is final; its bucket, and the
+ * buckets after the started ones that are complete, start. */
+static void on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
+{
+    lg_dist *d = user;
+    if (!d->sync || d->broken)
+        return;
+    if (!d->round && !open_round(d, "lg_backward")) {
+        lg_ctx_clear_error(ctx); /* reported at lg_dist_allreduce_grads, by every rank */
+        return;
+    }
+    bround *r = d->round;
+    if (r->failed || r->twice)
+        return;
+    int i = 0;
+    while (i < r->np && lg_param_at(ctx, i) != param)
+        i++;
+    if (i == r->np || --r->left[r->of[i]] < 0) {
+        r->twice = true; /* a parameter made after the plan, or a second backward */
+        return;
+    }
+    while (r->next < r->nb && r->left[r->next] == 0 && !r->failed)
+        start_next(d, true);
+}
+
+/* After a failed lg_dist_allreduce_grads: the ranks may have started
+ * different numbers of buckets during backward, which nobody may leave in
+ * flight (MPI would write into freed buffers later). Every rank starts
+ * buckets up to the most any rank started, in the same order, and waits
+ * for them; their sums are dropped. Only if that fails too is the lg_dist
+ * unusable for allreduces. */
+static void drain(lg_dist *d)
+{
+    int mine = d->round ? d->round->next : 0, most = 0;
+    if (MPI_Allreduce(&mine, &most, 1, MPI_INT, MPI_MAX, d->comm) != MPI_SUCCESS) {
+        d->broken = true;
+        return;
+    }
+    if (most == 0)
+        return;
+    if (!d->round && !open_round(d, "lg_dist_allreduce_grads")) {
+        d->broken = true;
+        return;
+    }
+    bround *r = d->round;
+    while (r->next < most && r->next < r->nb && !r->failed)
+        start_next(d, false);
+    if (r->failed || r->next != most ||
+        MPI_Waitall(r->next, r->req, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        d->broken = true;
+}
+
+/* The round's end: the buckets not started yet start, all are waited for,
+ * and the gradients become the ranks' mean. */
 static lg_status allreduce_buckets(lg_dist *d, const char *who)
 {
-    size_t total = 0;
-    int nb = plan(d, NULL, &total);
-    bucket *b = lg_ctx_mem_alloc(d->ctx, (size_t)(nb ? nb : 1) * sizeof *b, who);
-    MPI_Request *req =
-        b ? lg_ctx_mem_alloc(d->ctx, (size_t)(nb ? nb : 1) * sizeof *req, who) : NULL;
-    bool ok = req != NULL;
-    if (ok && total > d->bucket_cap) {
-        lg_ctx_mem_free(d->ctx, d->bucket_mem);
-        d->bucket_cap = 0;
-        if ((d->bucket_mem = lg_ctx_mem_alloc(d->ctx, total, who)) != NULL)
-            d->bucket_cap = total;
-        ok = d->bucket_mem != NULL;
-    }
-    lg_status st = agree(d, who, ok);
-    if (st != LG_OK) {
-        lg_ctx_mem_free(d->ctx, req);
-        lg_ctx_mem_free(d->ctx, b);
-        return st;
-    }
-    plan(d, b, &total);
-    int started = 0, rc = MPI_SUCCESS;
-    for (; started < nb; started++) {
-        pack(d, &b[started], d->bucket_mem, true, 1);
-        size_t es = b[started].dt == LG_F32 ? 4 : 8, count = b[started].bytes / es;
-        if (count > (size_t)1 << 30) { /* a bigger parameter: not in this first version */
-            rc = MPI_ERR_COUNT;
-            break;
-        }
-        rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)d->bucket_mem + b[started].off, (int)count,
-                            mpi_type(b[started].dt), MPI_SUM, d->comm, &req[started]);
-        if (rc != MPI_SUCCESS)
-            break;
-    }
-    int wrc = started ? MPI_Waitall(started, req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
-    if (rc == MPI_SUCCESS && wrc == MPI_SUCCESS)
-        for (int k = 0; k < nb; k++)
-            pack(d, &b[k], d->bucket_mem, false, d->size);
-    lg_ctx_mem_free(d->ctx, req);
-    lg_ctx_mem_free(d->ctx, b);
-    if (rc != MPI_SUCCESS)
-        return mpi_error(d, who, "MPI_Iallreduce", rc);
-    return wrc != MPI_SUCCESS ? mpi_error(d, who, "MPI_Waitall", wrc) : LG_OK;
+    bround *r = d->round;
+    while (r->next < r->nb && !r->failed)
+        start_next(d, false);
+    double t0 = MPI_Wtime();
+    int wrc = r->next ? MPI_Waitall(r->next, r->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    d->stats.wait_seconds += MPI_Wtime() - t0;
+    d->stats.allreduces++;
+    lg_status st = LG_OK;
+    if (r->failed)
+        st = mpi_error(d, who, "MPI_Iallreduce", r->rc);
+    else if (wrc != MPI_SUCCESS)
+        st = mpi_error(d, who, "MPI_Waitall", wrc);
+    else
+        for (int k = 0; k < r->nb; k++)
+            pack(d, &r->b[k], d->bucket_mem, false, d->size);
+    d->broken = d->broken || r->failed || wrc != MPI_SUCCESS;
+    close_round(d);
+    return st;
 }
 
 /* The parameters' gradients, flat, as doubles, into v. */
@@ -592,12 +729,44 @@ lg_status lg_dist_allreduce_grads(lg_dist *d)
     const char *who = "lg_dist_allreduce_grads";
     if (!d)
         return LG_ERR_NULL;
+    if (d->broken)
+        return lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                "%s: an earlier error left gradient buckets in flight; free this "
+                                "lg_dist and make a new one",
+                                who);
     int64_t P = 0;
     bool ok = lg_ctx_status(d->ctx) == LG_OK && (d->o.deterministic || grads_present(d, who, &P));
+    if (ok && d->round && d->round->twice)
+        ok = false, lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                     "%s: a parameter's gradient was finished twice since the "
+                                     "last call (two backwards, or parameters made since: "
+                                     "accumulate with lg_dist_set_sync(d, false))",
+                                     who);
+    if (ok && d->round && d->round->failed)
+        ok = false, mpi_error(d, who, "starting a bucket during backward", d->round->rc);
+    if (ok && !d->o.deterministic && !d->round && !open_round(d, who))
+        ok = false;
     lg_status st = agree(d, who, ok);
-    if (st != LG_OK)
+    if (st != LG_OK) {
+        if (!d->o.deterministic)
+            drain(d);
+        close_round(d);
         return st;
+    }
     return d->o.deterministic ? allreduce_fixed(d, who) : allreduce_buckets(d, who);
+}
+
+lg_status lg_dist_set_sync(lg_dist *d, bool on)
+{
+    if (!d)
+        return LG_ERR_NULL;
+    d->sync = on;
+    return LG_OK;
+}
+
+lg_dist_stats lg_dist_get_stats(const lg_dist *d)
+{
+    return d ? d->stats : (lg_dist_stats){ 0 };
 }
 
 /* ------------------------------------------------------------------ */

@@ -171,7 +171,9 @@ static void check_allreduce_mean(void)
     lg_dist_opts o = lg_dist_opts_default();
     o.bucket_bytes = 64, o.first_bucket_bytes = 16; /* many buckets */
     lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, &o);
-    backward_on(&m, 0, 2); /* makes the gradients */
+    lg_dist_set_sync(d, false); /* backward sends nothing: the values are set below */
+    backward_on(&m, 0, 2);      /* makes the gradients */
+    lg_dist_set_sync(d, true);
     for (int i = 0; i < lg_param_count(m.ctx); i++) {
         lg_tensor *g = lg_tensor_grad(lg_param_at(m.ctx, i));
         double *v = lg_tensor_data(g);
@@ -201,6 +203,67 @@ static void check_allreduce_mean(void)
     CHECK(strstr(lg_ctx_errmsg(n.ctx), want), "'%s' lacks '%s'", lg_ctx_errmsg(n.ctx), want);
     lg_dist_free(d);
     lg_ctx_free(n.ctx);
+}
+
+/* Overlap: with sync on, backward starts every bucket (4 parameters in
+ * buckets of at most 64 bytes: several), and lg_dist_allreduce_grads only
+ * waits; accumulation: two half-batch backwards, the first with sync off,
+ * give the mean of the whole batch's gradient over the ranks. */
+static void check_overlap_and_accumulation(void)
+{
+    lg_dist_opts o = lg_dist_opts_default();
+    o.bucket_bytes = 64, o.first_bucket_bytes = 16;
+    model m = make_model(5), ref = make_model(5);
+    lg_dist *d = lg_dist_new(m.ctx, MPI_COMM_WORLD, &o);
+    int64_t part = B / size_, from = rank_ * part;
+    backward_on(&m, from, part);
+    lg_dist_stats st = lg_dist_get_stats(d);
+    CHECK(st.buckets > 3 && st.buckets == st.buckets_in_backward,
+          "%lld buckets started during backward, expected all of them (%lld)",
+          (long long)st.buckets_in_backward, (long long)st.buckets);
+    CHECK(lg_dist_allreduce_grads(d) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    st = lg_dist_get_stats(d);
+    CHECK(st.allreduces == 1 && st.buckets == st.buckets_in_backward, "stats after the call");
+    /* a second backward with sync on before the allreduce: an error, no hang */
+    lg_zero_grad(m.ctx);
+    backward_on(&m, from, part);
+    backward_on(&m, from, part);
+    CHECK(lg_dist_allreduce_grads(d) == LG_ERR_STATE, "two backwards in one round accepted");
+    CHECK(strstr(lg_ctx_errmsg(m.ctx), "finished twice") ||
+              strstr(lg_ctx_errmsg(m.ctx), "could not take part"),
+          "%s", lg_ctx_errmsg(m.ctx));
+    lg_ctx_clear_error(m.ctx);
+    /* the buckets in flight were drained: the next round works */
+    lg_zero_grad(m.ctx);
+    backward_on(&m, from, part);
+    CHECK(lg_dist_allreduce_grads(d) == LG_OK, "after a failed round: %s", lg_ctx_errmsg(m.ctx));
+    lg_dist_free(d);
+    /* accumulation over two half batches */
+    d = lg_dist_new(m.ctx, MPI_COMM_WORLD, &o);
+    lg_zero_grad(m.ctx);
+    lg_dist_set_sync(d, false);
+    backward_on(&m, from, part / 2);
+    lg_step_end(m.ctx);
+    lg_dist_set_sync(d, true);
+    backward_on(&m, from + part / 2, part / 2);
+    CHECK(lg_dist_allreduce_grads(d) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    backward_on(&ref, 0, B); /* mean over B = mean over the ranks of two half means / 2 */
+    double g[64], want[64];
+    int64_t at = 0;
+    for (int i = 0; i < lg_param_count(m.ctx); i++) {
+        lg_tensor *a = lg_tensor_grad(lg_param_at(m.ctx, i)),
+                  *r = lg_tensor_grad(lg_param_at(ref.ctx, i));
+        memcpy(g + at, lg_tensor_data(a), (size_t)lg_tensor_numel(a) * 8);
+        memcpy(want + at, lg_tensor_data(r), (size_t)lg_tensor_numel(r) * 8);
+        at += lg_tensor_numel(a);
+    }
+    double worst = 0;
+    for (int64_t j = 0; j < at; j++)
+        worst = fmax(worst, fabs(g[j] / 2 - want[j]) / fmax(1e-3, fabs(want[j])));
+    CHECK(worst < 1e-12, "accumulated gradient off the whole batch's by %g", worst);
+    lg_dist_free(d);
+    lg_ctx_free(m.ctx);
+    lg_ctx_free(ref.ctx);
 }
 
 static void check_training(void)
@@ -383,6 +446,7 @@ int main(int argc, char **argv)
         check_opts();
         check_broadcast();
         check_allreduce_mean();
+        check_overlap_and_accumulation();
         check_training();
         check_shard();
     }
