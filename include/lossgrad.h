@@ -196,6 +196,8 @@ lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
  * called by lg_grad, lg_hvp or gradcheck's passes. */
 typedef void (*lg_grad_ready_fn)(lg_ctx *ctx, lg_tensor *param, void *user);
 lg_status lg_ctx_set_grad_ready_hook(lg_ctx *ctx, lg_grad_ready_fn fn, void *user);
+/* The hook set (NULL if none), and its user pointer into *user (may be NULL). */
+lg_grad_ready_fn lg_ctx_grad_ready_hook(const lg_ctx *ctx, void **user);
 /* Persistent memory of ctx for such code: n bytes, zeroed, through the
  * ctx's allocator, counted in lg_ctx_mem_stats and freed with the ctx (or
  * by lg_ctx_mem_free); NULL with LG_ERR_OOM naming who on failure. */

@@ -39,6 +39,14 @@
 #define LOSSGRAD_DIST_H
 
 #include <lossgrad.h>
+/* MPI's C interface only: Open MPI's and MPICH's deprecated C++ bindings
+ * do not compile cleanly with -Wextra (include mpi.h first to have them) */
+#if defined(__cplusplus) && !defined(OMPI_SKIP_MPICXX)
+#define OMPI_SKIP_MPICXX 1
+#endif
+#if defined(__cplusplus) && !defined(MPICH_SKIP_MPICXX)
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #ifdef __cplusplus
@@ -69,7 +77,9 @@ int lg_dist_mpi_init(int *argc, char ***argv);
 
 /* Data-parallel training of ctx's parameters over comm (duplicated: comm
  * stays the caller's). NULL opts: the defaults. Every rank of comm must
- * call it. NULL with the ctx error set on failure. Free it with
+ * call it. Outside deterministic mode it takes the ctx's grad-ready hook
+ * (lossgrad.h), so a ctx has at most one such lg_dist (a second, or a hook
+ * of the program's, is LG_ERR_STATE). NULL with the ctx error set on failure. Free it with
  * lg_dist_free before the ctx and before MPI_Finalize (its memory goes
  * with the ctx, but its communicator does not). */
 lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts);

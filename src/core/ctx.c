@@ -99,6 +99,13 @@ lg_status lg_ctx_set_grad_ready_hook(lg_ctx *ctx, lg_grad_ready_fn fn, void *use
     return LG_OK;
 }
 
+lg_grad_ready_fn lg_ctx_grad_ready_hook(const lg_ctx *ctx, void **user)
+{
+    if (user)
+        *user = ctx ? ctx->grad_ready_user : NULL;
+    return ctx ? ctx->grad_ready : NULL;
+}
+
 void *lg_ctx_mem_alloc(lg_ctx *ctx, size_t n, const char *who)
 {
     if (!ctx)

@@ -136,6 +136,12 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
         lg_ctx_set_error(ctx, LG_ERR_NULL, "lg_dist_new: comm is MPI_COMM_NULL");
         return NULL;
     }
+    if (!o.deterministic && lg_ctx_grad_ready_hook(ctx, NULL)) {
+        lg_ctx_set_error(ctx, LG_ERR_STATE,
+                         "lg_dist_new: the ctx has a grad-ready hook already (another lg_dist's, "
+                         "or the program's: lg_ctx_set_grad_ready_hook); one lg_dist per ctx");
+        return NULL;
+    }
     lg_dist *d = lg_ctx_mem_alloc(ctx, sizeof *d, "lg_dist_new");
     if (!d)
         return NULL;
@@ -178,7 +184,8 @@ void lg_dist_free(lg_dist *d)
 {
     if (!d)
         return;
-    if (!d->o.deterministic)
+    void *owner = NULL;
+    if (lg_ctx_grad_ready_hook(d->ctx, &owner) == on_grad_ready && owner == d)
         lg_ctx_set_grad_ready_hook(d->ctx, NULL, NULL);
     close_round(d);
     free_sums(d);
