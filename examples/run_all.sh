@@ -52,7 +52,7 @@ function show(ex, key, ref,    i, kv) {
     } else if (ex == "fashion_multilabel") {
         show(ex, "micro_f1", ">= 0.85"); show(ex, "exact_match", "")
     } else if (ex == "fashion_mlp") {
-        show(ex, "test_accuracy", ">= 0.88 (paper: MLP 0.871)"); show(ex, "student_accuracy", "linear, distilled")
+        show(ex, "test_accuracy", ">= 0.887 (paper: MLP 0.871)"); show(ex, "student_accuracy", "linear, distilled")
     } else if (ex == "fashion_cnn") {
         show(ex, "test_accuracy", ">= 0.92 (benchmark: 2 conv 0.925)")
     } else if (ex == "fashion_masks") {
