@@ -30,6 +30,13 @@ for ex in $examples; do
     "$build/examples/$ex" $flags "$@" | sed "s/^RESULT example=$ex /RESULT example=$ex${flags:+(quick)} /" |
         tee -a "$log" | grep -v '^RESULT' | tail -n 4
 done
+# the data-parallel example, only where it was built (LG_MPI): 2 ranks
+if [ -x "$build/examples/fashion_dist" ] && command -v mpirun >/dev/null; then
+    echo "=== fashion_dist (mpirun -np 2)"
+    # shellcheck disable=SC2086
+    OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root --oversubscribe -np 2 \
+        "$build/examples/fashion_dist" "$@" | tee -a "$log" | grep -v '^RESULT' | tail -n 4
+fi
 total=$(( $(date +%s) - start ))
 echo
 printf '%-20s %-24s %8s   %-34s %6s\n' example metric value "reference" seconds
@@ -70,6 +77,8 @@ function show(ex, key, ref,    i, kv) {
         show(ex, "mode_coverage", ">= 0.875 of the 8 modes"); show(ex, "high_quality_fraction", ">= 0.45, within 4 sd of a mode")
         show(ex, "mean_grad_norm", "within 0.05 of 1 (the penalty)"); show(ex, "clip_coverage", "weight clipping, no penalty")
         show(ex, "clip_hq_fraction", "weight clipping"); show(ex, "clip_grad_norm", "weight clipping: << 1")
+    } else if (ex == "fashion_dist") {
+        show(ex, "test_accuracy", "equal at any rank count (2 ranks)"); show(ex, "examples_per_second", "")
     } else if (ex == "loss_shapes") {
         show(ex, "mse_closed_form_rel_err", "<= 1e-8: 2 lmax(XtX)/N"); show(ex, "mse_edge_ratio", "within 0.1 of 1: at 2 / lr")
         show(ex, "mse_sharpness", "top eigenvalue, MSE"); show(ex, "huber_sharpness", "Huber")
