@@ -24,16 +24,40 @@
  * lg_dist_set_sync(d, true) and one lg_dist_allreduce_grads.
  *
  * Deterministic mode (lg_dist_opts.deterministic): the gradient is a sum
- * in a fixed order whatever the rank count. Each rank runs k micro-batches
- * of one size (k a power of two, the same on every rank) and calls
- * lg_dist_accumulate after each one's backward; lg_dist_allreduce_grads
- * then gives every rank the mean over the N k micro-batches, summed as one
- * pairwise tree over them in global order (rank 0's first). N ranks with
- * k micro-batches each and 1 rank with N k micro-batches of the same
- * micro-batches compute the same tree, so their parameters are the same
- * bits (with lossgrad's thread-count determinism, lg_threads_bitwise). It
- * gathers every rank's sum (N times the parameters' memory on each rank):
- * a mode for checking, not for scale.
+ * in a fixed order whatever the rank count. The global batch is cut into
+ * M micro-batches of one size m, numbered in order; with N ranks, rank r
+ * takes the k = M / N micro-batches r k ... r k + k - 1 (contiguous blocks;
+ * k a power of two, the same on every rank), and calls lg_dist_accumulate
+ * after each one's backward (it zeroes .grad for the next):
+ *
+ *     lg_dist_opts o = lg_dist_opts_default();
+ *     o.deterministic = true;   // not &(lg_dist_opts){ .deterministic = true }:
+ *                               // the bucket sizes have non-zero defaults
+ *     lg_dist *d = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+ *     for (each step) {
+ *         for (int j = 0; j < k; j++) {
+ *             loss = mean loss over micro-batch rank * k + j;
+ *             lg_backward(ctx, loss);
+ *             lg_dist_accumulate(d);
+ *         }
+ *         lg_dist_allreduce_grads(d);   // .grad = the mean over the M micro-batches
+ *         lg_optim_step(opt);
+ *         lg_step_end(ctx);
+ *     }
+ *
+ * The result is the mean of the M micro-batch gradients (the batch mean
+ * when each micro-batch's loss is a mean over its m examples), summed as
+ * one pairwise tree over them in global order. N ranks and 1 rank (k = M)
+ * over the same micro-batches compute the same tree, so their parameters
+ * are the same bits (with lossgrad's thread-count determinism,
+ * lg_threads_bitwise). It gathers every rank's sum (N times the
+ * parameters' memory on each rank): a mode for checking, not for scale.
+ *
+ * Errors: every collective call first agrees whether each rank can take
+ * part, so an error is returned on every rank (the one that failed gives
+ * the reason, the others "rank R could not take part"), never a hang. The
+ * lg_dist stays usable; a program that cannot go on should stop on every
+ * rank (MPI_Finalize and exit, or MPI_Abort).
  */
 #ifndef LOSSGRAD_DIST_H
 #define LOSSGRAD_DIST_H
@@ -129,6 +153,9 @@ lg_status lg_dist_accumulate(lg_dist *d);
 /* This rank's part of an epoch of n examples: the indices of a
  * permutation of [0, n) drawn from (seed, epoch), the same on every rank,
  * at positions rank, rank + size, ... (each example on exactly one rank;
+ * strided, as DistributedSampler, so a rank's set depends on the rank
+ * count: deterministic mode's contiguous blocks need the permutation
+ * itself, which lg_dist_shard on a lg_dist of MPI_COMM_SELF gives whole;
  * the ranks' counts differ by at most one: n / size or one more). out
  * holds cap indices; *count gets this rank's count (out may be NULL to ask
  * for it). Not collective: no communication. */
