@@ -154,13 +154,17 @@ lg_status lg_dist_accumulate(lg_dist *d);
  * permutation of [0, n) drawn from (seed, epoch), the same on every rank,
  * at positions rank, rank + size, ... (each example on exactly one rank;
  * strided, as DistributedSampler, so a rank's set depends on the rank
- * count: deterministic mode's contiguous blocks need the permutation
- * itself, which lg_dist_shard on a lg_dist of MPI_COMM_SELF gives whole;
+ * count: for deterministic mode's contiguous blocks take the whole
+ * permutation, lg_dist_permutation;
  * the ranks' counts differ by at most one: n / size or one more). out
  * holds cap indices; *count gets this rank's count (out may be NULL to ask
  * for it). Not collective: no communication. */
 lg_status lg_dist_shard(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int64_t *out,
                         int64_t cap, int64_t *count);
+
+/* The whole permutation of [0, n) that lg_dist_shard deals out, into out
+ * (n indices): the same on every rank and at every rank count. */
+lg_status lg_dist_permutation(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int64_t *out);
 
 /* A seed for this rank's own random stream, derived from seed and the rank
  * (distinct per rank, the same for a rank across runs). */

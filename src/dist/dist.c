@@ -800,6 +800,33 @@ static uint64_t below(uint64_t *s, uint64_t n)
     return x % n;
 }
 
+/* The epoch's permutation of [0, n) from (seed, epoch): Fisher-Yates on
+ * splitmix64, the same on every rank and at every rank count. */
+static void permute(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
+{
+    uint64_t s = seed ^ (0x5851f42d4c957f2du * (uint64_t)(epoch + 1));
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)below(&s, (uint64_t)i + 1), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+}
+
+lg_status lg_dist_permutation(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int64_t *out)
+{
+    if (!d)
+        return LG_ERR_NULL;
+    if (!out)
+        return lg_ctx_set_error(d->ctx, LG_ERR_NULL, "lg_dist_permutation: out is NULL");
+    if (n < 0 || epoch < 0)
+        return lg_ctx_set_error(d->ctx, LG_ERR_VALUE,
+                                "lg_dist_permutation: %s = %" PRId64 ", expected >= 0",
+                                n < 0 ? "n" : "epoch", n < 0 ? n : epoch);
+    permute(n, seed, epoch, out);
+    return LG_OK;
+}
+
 lg_status lg_dist_shard(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int64_t *out,
                         int64_t cap, int64_t *count)
 {
@@ -824,13 +851,7 @@ lg_status lg_dist_shard(lg_dist *d, int64_t n, uint64_t seed, int64_t epoch, int
     int64_t *perm = lg_ctx_mem_alloc(d->ctx, (size_t)(n ? n : 1) * sizeof *perm, who);
     if (!perm)
         return LG_ERR_OOM;
-    uint64_t s = seed ^ (0x5851f42d4c957f2du * (uint64_t)(epoch + 1));
-    for (int64_t i = 0; i < n; i++)
-        perm[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-        int64_t j = (int64_t)below(&s, (uint64_t)i + 1), t = perm[i];
-        perm[i] = perm[j], perm[j] = t;
-    }
+    permute(n, seed, epoch, perm);
     for (int64_t k = 0; k < mine; k++)
         out[k] = perm[d->rank + k * d->size];
     lg_ctx_mem_free(d->ctx, perm);

@@ -345,6 +345,13 @@ static void check_shard(void)
         else
             CHECK(memcmp(first, all, sizeof first), "epoch 1 has epoch 0's order");
     }
+    /* the whole permutation: rank r's part sits at positions r, r + size, ... */
+    int64_t perm[N];
+    CHECK(lg_dist_permutation(d, N, 42, 1, perm) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
+    lg_dist_shard(d, N, 42, 1, mine, N, &count);
+    for (int64_t k = 0; k < count; k++)
+        CHECK(mine[k] == perm[rank_ + k * size_], "shard %lld is not the permutation's",
+              (long long)k);
     CHECK(lg_dist_shard(d, N, 42, 0, mine, 1, &count) == LG_ERR_VALUE, "a short out accepted");
     CHECK(strstr(lg_ctx_errmsg(m.ctx), "lg_dist_shard: out holds 1 indices"), "%s",
           lg_ctx_errmsg(m.ctx));
