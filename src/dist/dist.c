@@ -491,9 +491,15 @@ static void on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
     lg_dist *d = user;
     if (!d->sync || d->broken)
         return;
-    if (!d->round && !open_round(d, "lg_backward")) {
-        lg_ctx_clear_error(ctx); /* reported at lg_dist_allreduce_grads, by every rank */
-        return;
+    if (!d->round) {
+        lg_status before = lg_ctx_status(ctx);
+        if (!open_round(d, "lg_backward")) {
+            /* out of memory: lg_dist_allreduce_grads tries again and sends
+             * everything itself (or reports it, on every rank) */
+            if (before == LG_OK)
+                lg_ctx_clear_error(ctx);
+            return;
+        }
     }
     bround *r = d->round;
     if (r->failed || r->twice)
