@@ -2,7 +2,7 @@
 """Runs the data-parallel benchmark, lossgrad beside PyTorch DDP over Gloo, and prints the ratios.
 
     /usr/bin/python3 bench/compare_dist.py [--build build] [--rounds 5] [--steps 50]
-        [--inner-rounds 5] [--warmup 20]
+        [--inner-rounds 5] [--warmup 20] [--timeout 120]
 
 (bench/dist.sh builds bench_dist first and runs this.) Six configurations,
 each a fresh launch: lossgrad without lg_dist (bench_dist --no-dist),
@@ -33,6 +33,7 @@ against the allreduce alone; DDP's own overlap figures. Last:
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,20 @@ def num(v):
         return float("nan")
 
 
+def launch(cmd, env, timeout):
+    """(returncode, stdout, stderr); returncode None if it ran past timeout
+    seconds (its process group killed)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return None, out, err
+
+
 def uptime():
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -73,6 +88,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--inner-rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--timeout", type=int, default=120,
+                    help="seconds a launch may take; past it, it is killed and launched again once")
     a = ap.parse_args()
     exe = os.path.join(a.build, "bench", "bench_dist")
     if not os.access(exe, os.X_OK):
@@ -107,11 +124,17 @@ def main():
             if side == "pytorch_ddp" and ranks:
                 port += 1
                 extra = ["--port", str(port)]
-            p = subprocess.run(cmd + timing + extra, capture_output=True, text=True, env=env)
-            res, kern = parse(p.stdout)
-            if p.returncode != 0 or res is None:
-                sys.exit(f"compare_dist.py: {' '.join(cmd)} failed ({p.returncode}):\n"
-                         f"{p.stdout}\n{p.stderr}")
+            rc, out, err = launch(cmd + timing + extra, env, a.timeout)
+            if rc is None:  # a hang: said so, then once more
+                print(f"round {r + 1}: {side} ranks={ranks} timed out after {a.timeout} s "
+                      "(killed); launched again", flush=True)
+                if extra:
+                    port += 1
+                    extra = ["--port", str(port)]
+                rc, out, err = launch(cmd + timing + extra, env, a.timeout)
+            res, kern = parse(out)
+            if rc != 0 or res is None:
+                sys.exit(f"compare_dist.py: {' '.join(cmd)} failed ({rc}):\n{out}\n{err}")
             kernels[side] = kern
             results.setdefault((side, ranks), []).append(res)
             print(f"round {r + 1}/{a.rounds}: {side} ranks={ranks} step_ms={res['step_ms']}",
