@@ -489,7 +489,7 @@ static void start_next(lg_dist *d, bool in_backward)
 static void on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
 {
     lg_dist *d = user;
-    if (!d->sync || d->broken)
+    if (!d->sync || d->broken || d->size == 1) /* one rank: the mean is the gradient */
         return;
     if (!d->round) {
         lg_status before = lg_ctx_status(ctx);
@@ -757,6 +757,10 @@ lg_status lg_dist_allreduce_grads(lg_dist *d)
                                      who);
     if (ok && d->round && d->round->failed)
         ok = false, mpi_error(d, who, "starting a bucket during backward", d->round->rc);
+    if (ok && !d->o.deterministic && d->size == 1) { /* the mean of one rank: as it is */
+        d->stats.allreduces++;
+        return LG_OK;
+    }
     if (ok && !d->o.deterministic && !d->round && !open_round(d, who))
         ok = false;
     lg_status st = agree(d, who, ok);

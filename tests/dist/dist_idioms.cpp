@@ -48,7 +48,7 @@ int main(int argc, char **argv)
         lg_step_end(ctx);
     }
     lg_dist_stats st = lg_dist_get_stats(d);
-    failed += st.allreduces != 3 || st.buckets < 3;
+    failed += st.allreduces != 3 || st.buckets != 0; // one rank: nothing to send
     if (failed || lg_ctx_status(ctx) != LG_OK)
         std::printf("dist_idioms: %d failed, %s\n", failed, lg_ctx_errmsg(ctx));
     lg_dist_free(d);
