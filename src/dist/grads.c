@@ -1,0 +1,492 @@
+/* grads.c: the gradients of lossgrad/dist.h: buckets planned from the
+ * last parameter, each started as its parameters are reported final by
+ * backward (the grad-ready hook) and waited for by
+ * lg_dist_allreduce_grads; accumulation (lg_dist_set_sync); the
+ * deterministic mode's pairwise sum over micro-batches. */
+#include "dist_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Gradients                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Every parameter has a gradient; *P gets their elements in all. */
+static bool grads_present(lg_dist *d, const char *who, int64_t *P)
+{
+    *P = 0;
+    for (int i = 0; i < lg_param_count(d->ctx); i++) {
+        lg_tensor *p = lg_param_at(d->ctx, i);
+        if (!lg_tensor_grad(p)) {
+            lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                             "%s: parameter '%s' has no gradient on rank %d (every rank's "
+                             "backward must reach every parameter)",
+                             who, lg_tensor_name(p) ? lg_tensor_name(p) : "?", d->rank);
+            return false;
+        }
+        *P += lg_tensor_numel(p);
+    }
+    return true;
+}
+
+typedef struct bucket {
+    int first, last; /* parameters last..first (backward's order) */
+    lg_dtype dt;
+    size_t bytes, off; /* in bucket_mem */
+} bucket;
+
+/* Splits the parameters, from the last, into buckets of one dtype and at
+ * most first_bucket_bytes (the first) or bucket_bytes (a parameter bigger
+ * than that has one of its own); returns how many (b may be NULL). */
+static int plan(lg_dist *d, bucket *b, size_t *total)
+{
+    int nb = 0, np = lg_param_count(d->ctx);
+    size_t off = 0;
+    for (int i = np - 1; i >= 0;) {
+        lg_tensor *p = lg_param_at(d->ctx, i);
+        lg_dtype dt = lg_tensor_dtype(p);
+        size_t es = dt == LG_F32 ? 4 : 8, cap = nb ? d->o.bucket_bytes : d->o.first_bucket_bytes;
+        size_t bytes = (size_t)lg_tensor_numel(p) * es;
+        int last = i--;
+        while (i >= 0 && lg_tensor_dtype(lg_param_at(d->ctx, i)) == dt) {
+            size_t more = (size_t)lg_tensor_numel(lg_param_at(d->ctx, i)) * es;
+            if (bytes + more > cap)
+                break;
+            bytes += more, i--;
+        }
+        if (b)
+            b[nb] = (bucket){ i + 1, last, dt, bytes, off };
+        off += (bytes + 63) / 64 * 64;
+        nb++;
+    }
+    *total = off;
+    return nb;
+}
+
+/* Copies bucket b's gradients into (to_bucket) or out of mem, dividing by
+ * div on the way out. */
+static void pack(lg_dist *d, const bucket *b, char *mem, bool to_bucket, double div)
+{
+    char *at = mem + b->off;
+    for (int i = b->last; i >= b->first; i--) {
+        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+        int64_t n = lg_tensor_numel(g);
+        if (b->dt == LG_F32) {
+            float *x = lg_tensor_data(g), *y = (float *)(void *)at;
+            for (int64_t j = 0; j < n; j++)
+                if (to_bucket)
+                    y[j] = x[j];
+                else
+                    x[j] = (float)(y[j] / div);
+            at += (size_t)n * 4;
+        } else {
+            double *x = lg_tensor_data(g), *y = (double *)(void *)at;
+            for (int64_t j = 0; j < n; j++)
+                if (to_bucket)
+                    y[j] = x[j];
+                else
+                    x[j] = y[j] / div;
+            at += (size_t)n * 8;
+        }
+    }
+}
+
+/* One round of buckets: the plan for the gradients being made, started in
+ * order (every rank must start its collectives in one order) as each
+ * bucket's parameters are reported final by backward (on_grad_ready), the
+ * rest by lg_dist_allreduce_grads, which waits for all. */
+typedef struct bround {
+    int nb, next; /* buckets; the next to start */
+    bucket *b;
+    int *left;   /* per bucket: parameters not yet final */
+    int np, *of; /* per parameter: its bucket */
+    MPI_Request *req;
+    int rc;      /* the first failed MPI call's code (MPI_SUCCESS if none) */
+    bool failed; /* an allocation or MPI call failed inside backward */
+    bool twice;  /* a parameter was reported twice: two backwards in one round */
+} bround;
+
+void lgD_close_round(lg_dist *d)
+{
+    bround *r = d->round;
+    if (!r)
+        return;
+    lg_ctx_mem_free(d->ctx, r->b);
+    lg_ctx_mem_free(d->ctx, r->left);
+    lg_ctx_mem_free(d->ctx, r->of);
+    lg_ctx_mem_free(d->ctx, r->req);
+    lg_ctx_mem_free(d->ctx, r);
+    d->round = NULL;
+}
+
+/* The plan for the parameters as they are now; false on OOM. */
+static bool open_round(lg_dist *d, const char *who)
+{
+    lg_ctx *ctx = d->ctx;
+    size_t total = 0;
+    int nb = plan(d, NULL, &total), np = lg_param_count(ctx);
+    bround *r = lg_ctx_mem_alloc(ctx, sizeof *r, who);
+    if (!r)
+        return false;
+    d->round = r;
+    r->nb = nb, r->np = np, r->rc = MPI_SUCCESS;
+    size_t nbs = (size_t)(nb ? nb : 1), nps = (size_t)(np ? np : 1);
+    if (!(r->b = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->b, who)) ||
+        !(r->left = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->left, who)) ||
+        !(r->of = lg_ctx_mem_alloc(ctx, nps * sizeof *r->of, who)) ||
+        !(r->req = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->req, who))) {
+        lgD_close_round(d);
+        return false;
+    }
+    if (total > d->bucket_cap) {
+        lg_ctx_mem_free(ctx, d->bucket_mem);
+        d->bucket_cap = 0;
+        if (!(d->bucket_mem = lg_ctx_mem_alloc(ctx, total, who))) {
+            lgD_close_round(d);
+            return false;
+        }
+        d->bucket_cap = total;
+    }
+    plan(d, r->b, &total);
+    for (int k = 0; k < nb; k++) {
+        r->left[k] = r->b[k].last - r->b[k].first + 1;
+        for (int i = r->b[k].first; i <= r->b[k].last; i++)
+            r->of[i] = k;
+    }
+    return true;
+}
+
+/* Starts bucket r->next's allreduce (its gradients packed now). */
+static void start_next(lg_dist *d, bool in_backward)
+{
+    bround *r = d->round;
+    bucket *b = &r->b[r->next];
+    pack(d, b, d->bucket_mem, true, 1);
+    size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
+    int rc = count > (size_t)1 << 30 /* MPI counts are int: not in this version */
+                 ? MPI_ERR_COUNT
+                 : MPI_Iallreduce(MPI_IN_PLACE, (char *)d->bucket_mem + b->off, (int)count,
+                                  lgD_mpi_type(b->dt), MPI_SUM, d->bcomm, &r->req[r->next]);
+    if (rc != MPI_SUCCESS) {
+        r->rc = rc, r->failed = true;
+        return;
+    }
+    r->next++;
+    d->stats.buckets++;
+    if (in_backward)
+        d->stats.buckets_in_backward++;
+}
+
+/* The grad-ready hook: param's gradient is final; its bucket, and the
+ * buckets after the started ones that are complete, start. */
+void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
+{
+    lg_dist *d = user;
+    if (!d->sync || d->broken || d->size == 1) /* one rank: the mean is the gradient */
+        return;
+    if (!d->round) {
+        lg_status before = lg_ctx_status(ctx);
+        if (!open_round(d, "lg_backward")) {
+            /* out of memory: lg_dist_allreduce_grads tries again and sends
+             * everything itself (or reports it, on every rank) */
+            if (before == LG_OK)
+                lg_ctx_clear_error(ctx);
+            return;
+        }
+    }
+    bround *r = d->round;
+    if (r->failed || r->twice)
+        return;
+    int i = 0;
+    while (i < r->np && lg_param_at(ctx, i) != param)
+        i++;
+    if (i == r->np || --r->left[r->of[i]] < 0) {
+        r->twice = true; /* a parameter made after the plan, or a second backward */
+        return;
+    }
+    while (r->next < r->nb && r->left[r->next] == 0 && !r->failed)
+        start_next(d, true);
+}
+
+/* After a failed lg_dist_allreduce_grads: the ranks may have started
+ * different numbers of buckets during backward, which nobody may leave in
+ * flight (MPI would write into freed buffers later). Every rank starts
+ * buckets up to the most any rank started, in the same order, and waits
+ * for them; their sums are dropped. Only if that fails too is the lg_dist
+ * unusable for allreduces. */
+static void drain(lg_dist *d)
+{
+    int mine = d->round ? d->round->next : 0, most = 0;
+    if (MPI_Allreduce(&mine, &most, 1, MPI_INT, MPI_MAX, d->comm) != MPI_SUCCESS) {
+        d->broken = true;
+        return;
+    }
+    if (most == 0)
+        return;
+    if (!d->round && !open_round(d, "lg_dist_allreduce_grads")) {
+        d->broken = true;
+        return;
+    }
+    bround *r = d->round;
+    while (r->next < most && r->next < r->nb && !r->failed)
+        start_next(d, false);
+    if (r->failed || r->next != most ||
+        MPI_Waitall(r->next, r->req, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        d->broken = true;
+}
+
+/* The round's end: the buckets not started yet start, all are waited for,
+ * and the gradients become the ranks' mean. */
+static lg_status allreduce_buckets(lg_dist *d, const char *who)
+{
+    bround *r = d->round;
+    while (r->next < r->nb && !r->failed)
+        start_next(d, false);
+    double t0 = MPI_Wtime();
+    int wrc = r->next ? MPI_Waitall(r->next, r->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    d->stats.wait_seconds += MPI_Wtime() - t0;
+    d->stats.allreduces++;
+    lg_status st = LG_OK;
+    if (r->failed)
+        st = lgD_mpi_error(d, who, "MPI_Iallreduce", r->rc);
+    else if (wrc != MPI_SUCCESS)
+        st = lgD_mpi_error(d, who, "MPI_Waitall", wrc);
+    else
+        for (int k = 0; k < r->nb; k++)
+            pack(d, &r->b[k], d->bucket_mem, false, d->size);
+    d->broken = d->broken || r->failed || wrc != MPI_SUCCESS;
+    lgD_close_round(d);
+    return st;
+}
+
+/* The parameters' gradients, flat, as doubles, into v. */
+static void gather_grads(lg_dist *d, double *v)
+{
+    int64_t at = 0;
+    for (int i = 0; i < lg_param_count(d->ctx); i++) {
+        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+        int64_t n = lg_tensor_numel(g);
+        if (lg_tensor_dtype(g) == LG_F32) {
+            const float *x = lg_tensor_data(g);
+            for (int64_t j = 0; j < n; j++)
+                v[at + j] = x[j];
+        } else {
+            memcpy(v + at, lg_tensor_data(g), (size_t)n * sizeof *v);
+        }
+        at += n;
+    }
+}
+
+/* The binary counter's step: carry (P doubles) joins level 0, and each
+ * full level's sum carries on up; levels are made as needed. */
+static bool counter_add(lg_dist *d, const char *who, double *carry)
+{
+    int l = 0;
+    for (; l < LEVELS && (d->present >> l & 1); l++) {
+        const double *s = d->level[l];
+        for (int64_t j = 0; j < d->P; j++)
+            carry[j] = s[j] + carry[j];
+        d->present &= ~((uint64_t)1 << l);
+    }
+    if (l == LEVELS)
+        return lg_ctx_set_error(d->ctx, LG_ERR_VALUE, "%s: too many micro-batches", who), false;
+    if (!d->level[l] &&
+        !(d->level[l] = lg_ctx_mem_alloc(d->ctx, (size_t)d->P * sizeof(double), who)))
+        return false;
+    memcpy(d->level[l], carry, (size_t)d->P * sizeof(double));
+    d->present |= (uint64_t)1 << l;
+    return true;
+}
+
+/* The counter's sum: its levels from the lowest up, into out. */
+static void counter_sum(const lg_dist *d, double *out)
+{
+    bool any = false;
+    for (int l = 0; l < LEVELS; l++) {
+        if (!(d->present >> l & 1))
+            continue;
+        const double *s = d->level[l];
+        for (int64_t j = 0; j < d->P; j++)
+            out[j] = any ? s[j] + out[j] : s[j];
+        any = true;
+    }
+}
+
+lg_status lg_dist_accumulate(lg_dist *d)
+{
+    const char *who = "lg_dist_accumulate";
+    if (!d)
+        return LG_ERR_NULL;
+    if (lg_ctx_status(d->ctx) != LG_OK)
+        return lg_ctx_status(d->ctx);
+    if (!d->o.deterministic)
+        return lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                "%s: only in deterministic mode (lg_dist_opts.deterministic); "
+                                "otherwise backward's gradients add up in .grad by themselves",
+                                who);
+    int64_t P;
+    if (!grads_present(d, who, &P))
+        return lg_ctx_status(d->ctx);
+    if (d->k > 0 && P != d->P)
+        return lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                "%s: the parameters changed since the last micro-batch", who);
+    if (d->k == 0) {
+        lgD_free_sums(d);
+        d->P = P;
+        if (!(d->level = lg_ctx_mem_alloc(d->ctx, LEVELS * sizeof *d->level, who)) ||
+            !(d->tmp = lg_ctx_mem_alloc(d->ctx, (size_t)(P ? P : 1) * sizeof(double), who))) {
+            lgD_free_sums(d);
+            return lg_ctx_status(d->ctx);
+        }
+    }
+    gather_grads(d, d->tmp);
+    if (!counter_add(d, who, d->tmp))
+        return lg_ctx_status(d->ctx);
+    d->k++;
+    lg_zero_grad(d->ctx);
+    return LG_OK;
+}
+
+/* Deterministic mode: every rank's sum (k micro-batches each, k a power of
+ * two, so each is a whole subtree of the global pairwise tree), gathered,
+ * then summed over the ranks by the same counter in rank order. */
+static lg_status allreduce_fixed(lg_dist *d, const char *who)
+{
+    bool ok = d->k > 0 && (d->k & (d->k - 1)) == 0;
+    if (!ok)
+        lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                         "%s: rank %d accumulated %" PRId64
+                         " micro-batches; deterministic mode needs a power of two (>= 1) on every "
+                         "rank (lg_dist_accumulate after each micro-batch's backward)",
+                         who, d->rank, d->k);
+    lg_status st = lgD_agree(d, who, ok);
+    if (st != LG_OK)
+        return st;
+    int64_t mine[2] = { d->k, d->P }, *all = lg_ctx_mem_alloc(d->ctx, 2 * (size_t)d->size * 8, who);
+    double *gathered =
+        all ? lg_ctx_mem_alloc(d->ctx, (size_t)d->size * (size_t)(d->P ? d->P : 1) * 8, who) : NULL;
+    if ((st = lgD_agree(d, who, gathered != NULL)) != LG_OK)
+        goto out;
+    int rc = MPI_Allgather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, d->comm);
+    if (rc != MPI_SUCCESS) {
+        st = lgD_mpi_error(d, who, "MPI_Allgather", rc);
+        goto out;
+    }
+    for (int r = 0; r < d->size; r++)
+        if (all[2 * r] != d->k || all[2 * r + 1] != d->P) {
+            st = lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                  "%s: rank %d has %" PRId64 " micro-batches of %" PRId64
+                                  " gradient elements, rank %d %" PRId64 " of %" PRId64
+                                  " (every rank the same)",
+                                  who, r, all[2 * r], all[2 * r + 1], d->rank, d->k, d->P);
+            goto out;
+        }
+    if (d->P > (1 << 30)) {
+        st = lg_ctx_set_error(d->ctx, LG_ERR_VALUE,
+                              "%s: deterministic mode takes at most 2^30 gradient elements", who);
+        goto out;
+    }
+    counter_sum(d, d->tmp);
+    rc = MPI_Allgather(d->tmp, (int)d->P, MPI_DOUBLE, gathered, (int)d->P, MPI_DOUBLE, d->comm);
+    if (rc != MPI_SUCCESS) {
+        st = lgD_mpi_error(d, who, "MPI_Allgather", rc);
+        goto out;
+    }
+    int64_t micro = d->k * d->size;
+    d->present = 0;
+    for (int r = 0; r < d->size; r++) {
+        memcpy(d->tmp, gathered + (size_t)r * (size_t)d->P, (size_t)d->P * sizeof(double));
+        if (!counter_add(d, who, d->tmp)) {
+            st = lg_ctx_status(d->ctx);
+            goto out;
+        }
+    }
+    counter_sum(d, d->tmp);
+    int64_t at = 0;
+    for (int i = 0; i < lg_param_count(d->ctx); i++) {
+        lg_tensor *p = lg_param_at(d->ctx, i);
+        if (!lg_tensor_grad(p)) { /* zeroed by lg_zero_grad: made again by a backward */
+            st = lg_ctx_set_error(d->ctx, LG_ERR_STATE, "%s: parameter '%s' lost its gradient", who,
+                                  lg_tensor_name(p));
+            goto out;
+        }
+        lg_tensor *g = lg_tensor_grad(p);
+        int64_t n = lg_tensor_numel(g);
+        if (lg_tensor_dtype(g) == LG_F32) {
+            float *x = lg_tensor_data(g);
+            for (int64_t j = 0; j < n; j++)
+                x[j] = (float)(d->tmp[at + j] / (double)micro);
+        } else {
+            double *x = lg_tensor_data(g);
+            for (int64_t j = 0; j < n; j++)
+                x[j] = d->tmp[at + j] / (double)micro;
+        }
+        at += n;
+    }
+out:
+    d->present = 0, d->k = 0;
+    lg_ctx_mem_free(d->ctx, gathered);
+    lg_ctx_mem_free(d->ctx, all);
+    return st;
+}
+
+lg_status lg_dist_allreduce_grads(lg_dist *d)
+{
+    const char *who = "lg_dist_allreduce_grads";
+    if (!d)
+        return LG_ERR_NULL;
+    if (d->broken)
+        return lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                "%s: an earlier error left gradient buckets in flight; free this "
+                                "lg_dist and make a new one",
+                                who);
+    int64_t P = 0;
+    bool ok = lg_ctx_status(d->ctx) == LG_OK && (d->o.deterministic || grads_present(d, who, &P));
+    if (ok && d->round && d->round->twice)
+        ok = false, lg_ctx_set_error(d->ctx, LG_ERR_STATE,
+                                     "%s: a parameter's gradient was finished twice since the "
+                                     "last call (two backwards, or parameters made since: "
+                                     "accumulate with lg_dist_set_sync(d, false))",
+                                     who);
+    if (ok && d->round && d->round->failed)
+        ok = false, lgD_mpi_error(d, who, "starting a bucket during backward", d->round->rc);
+    if (ok && !d->o.deterministic && d->size == 1) { /* the mean of one rank: as it is */
+        d->stats.allreduces++;
+        return LG_OK;
+    }
+    if (ok && !d->o.deterministic && !d->round && !open_round(d, who))
+        ok = false;
+    lg_status st = lgD_agree(d, who, ok);
+    if (st != LG_OK) {
+        if (!d->o.deterministic)
+            drain(d);
+        lgD_close_round(d);
+        return st;
+    }
+    return d->o.deterministic ? allreduce_fixed(d, who) : allreduce_buckets(d, who);
+}
+
+lg_status lg_dist_set_sync(lg_dist *d, bool on)
+{
+    if (!d)
+        return LG_ERR_NULL;
+    d->sync = on;
+    return LG_OK;
+}
+
+lg_dist_stats lg_dist_get_stats(const lg_dist *d)
+{
+    return d ? d->stats : (lg_dist_stats){ 0 };
+}
+
+void lgD_free_sums(lg_dist *d)
+{
+    for (int l = 0; d->level && l < LEVELS; l++)
+        lg_ctx_mem_free(d->ctx, d->level[l]);
+    lg_ctx_mem_free(d->ctx, d->level);
+    lg_ctx_mem_free(d->ctx, d->tmp);
+    d->level = NULL, d->tmp = NULL, d->present = 0, d->k = 0, d->P = 0;
+}
