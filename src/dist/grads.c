@@ -66,30 +66,50 @@ static int plan(lg_dist *d, bucket *b, size_t *total)
     return nb;
 }
 
-/* Copies bucket b's gradients into (to_bucket) or out of mem, dividing by
- * div on the way out. */
-static void pack(lg_dist *d, const bucket *b, char *mem, bool to_bucket, double div)
+/* Copies bucket b's gradients into mem. */
+static void pack_in(lg_dist *d, const bucket *b, char *mem)
 {
     char *at = mem + b->off;
     for (int i = b->last; i >= b->first; i--) {
         lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
-        int64_t n = lg_tensor_numel(g);
+        size_t bytes = (size_t)lg_tensor_numel(g) * (b->dt == LG_F32 ? 4 : 8);
+        memcpy(at, lg_tensor_data(g), bytes);
+        at += bytes;
+    }
+}
+
+/* Copies bucket b's sums out of mem into the gradients, divided by the
+ * rank count n, correctly rounded in the gradients' own type: for float32,
+ * the float division gives the bits of (float)((double)s / n), since
+ * double holds more than 2 * 24 + 2 bits (double rounding is innocuous),
+ * and a power of two is a multiplication by its exact reciprocal. */
+static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n)
+{
+    const char *at = mem + b->off;
+    bool pow2 = (n & (n - 1)) == 0;
+    for (int i = b->last; i >= b->first; i--) {
+        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+        int64_t m = lg_tensor_numel(g);
         if (b->dt == LG_F32) {
-            float *x = lg_tensor_data(g), *y = (float *)(void *)at;
-            for (int64_t j = 0; j < n; j++)
-                if (to_bucket)
-                    y[j] = x[j];
-                else
-                    x[j] = (float)(y[j] / div);
-            at += (size_t)n * 4;
+            float *x = lg_tensor_data(g), fn = (float)n, inv = 1.0f / fn;
+            const float *y = (const float *)(const void *)at;
+            if (pow2)
+                for (int64_t j = 0; j < m; j++)
+                    x[j] = y[j] * inv;
+            else
+                for (int64_t j = 0; j < m; j++)
+                    x[j] = y[j] / fn;
+            at += (size_t)m * 4;
         } else {
-            double *x = lg_tensor_data(g), *y = (double *)(void *)at;
-            for (int64_t j = 0; j < n; j++)
-                if (to_bucket)
-                    y[j] = x[j];
-                else
-                    x[j] = y[j] / div;
-            at += (size_t)n * 8;
+            double *x = lg_tensor_data(g), dn = (double)n, inv = 1.0 / dn;
+            const double *y = (const double *)(const void *)at;
+            if (pow2)
+                for (int64_t j = 0; j < m; j++)
+                    x[j] = y[j] * inv;
+            else
+                for (int64_t j = 0; j < m; j++)
+                    x[j] = y[j] / dn;
+            at += (size_t)m * 8;
         }
     }
 }
@@ -103,6 +123,7 @@ typedef struct bround {
     bucket *b;
     int *left;   /* per bucket: parameters not yet final */
     int np, *of; /* per parameter: its bucket */
+    int hint;    /* where the hook looks for the next parameter first */
     MPI_Request *req;
     int rc;      /* the first failed MPI call's code (MPI_SUCCESS if none) */
     bool failed; /* an allocation or MPI call failed inside backward */
@@ -132,7 +153,7 @@ static bool open_round(lg_dist *d, const char *who)
     if (!r)
         return false;
     d->round = r;
-    r->nb = nb, r->np = np, r->rc = MPI_SUCCESS;
+    r->nb = nb, r->np = np, r->rc = MPI_SUCCESS, r->hint = np > 0 ? np - 1 : 0;
     size_t nbs = (size_t)(nb ? nb : 1), nps = (size_t)(np ? np : 1);
     if (!(r->b = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->b, who)) ||
         !(r->left = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->left, who)) ||
@@ -164,7 +185,7 @@ static void start_next(lg_dist *d, bool in_backward)
 {
     bround *r = d->round;
     bucket *b = &r->b[r->next];
-    pack(d, b, d->bucket_mem, true, 1);
+    pack_in(d, b, d->bucket_mem);
     size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
     int rc = count > (size_t)1 << 30 /* MPI counts are int: not in this version */
                  ? MPI_ERR_COUNT
@@ -200,13 +221,16 @@ void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
     bround *r = d->round;
     if (r->failed || r->twice)
         return;
-    int i = 0;
-    while (i < r->np && lg_param_at(ctx, i) != param)
-        i++;
-    if (i == r->np || --r->left[r->of[i]] < 0) {
+    /* backward reports parameters about in reverse order: look from
+     * below the last one found, going down */
+    int i = r->hint, k = 0;
+    for (; k < r->np && lg_param_at(ctx, i) != param; k++)
+        i = i > 0 ? i - 1 : r->np - 1;
+    if (k == r->np || --r->left[r->of[i]] < 0) {
         r->twice = true; /* a parameter made after the plan, or a second backward */
         return;
     }
+    r->hint = i > 0 ? i - 1 : r->np - 1;
     while (r->next < r->nb && r->left[r->next] == 0 && !r->failed)
         start_next(d, true);
 }
@@ -256,7 +280,7 @@ static lg_status allreduce_buckets(lg_dist *d, const char *who)
         st = lgD_mpi_error(d, who, "MPI_Waitall", wrc);
     else
         for (int k = 0; k < r->nb; k++)
-            pack(d, &r->b[k], d->bucket_mem, false, d->size);
+            pack_out(d, &r->b[k], d->bucket_mem, d->size);
     d->broken = d->broken || r->failed || wrc != MPI_SUCCESS;
     lgD_close_round(d);
     return st;
