@@ -312,6 +312,19 @@ Test(autograd, grad_ready_hook_reports_each_final_gradient_once)
         cr_assert_eq(r.first[i], ((double *)lg_tensor_data(lg_tensor_grad(r.seen[i])))[0],
                      "%s was reported before its gradient was final", lg_tensor_name(r.seen[i]));
     (void)unused;
+    /* a parameter used only by another output's graph, which stays on the
+     * tape: not reached, so not reported (nor is a, used by both) until
+     * that graph's own backward */
+    lg_step_end(ctx);
+    r.n = 0;
+    x = lg_randn(ctx, LG_F64, 2, SHAPE(4, 3));
+    lg_tensor *other = lg_sum(ctx, lg_matmul(ctx, lg_matmul(ctx, x, shared), a), 0, NULL, false);
+    loss = lg_sum(ctx, lg_matmul(ctx, x, b), 0, NULL, false);
+    cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(r.n == 1 && r.seen[0] == b, "%d reported, the first %s", r.n,
+              r.n ? lg_tensor_name(r.seen[0]) : "-");
+    cr_assert_eq(lg_backward(ctx, other), LG_OK, "%s", lg_ctx_errmsg(ctx));
+    cr_assert(r.n == 3 && r.seen[1] == a && r.seen[2] == shared, "%d reported", r.n);
     /* removed: no more reports */
     lg_step_end(ctx);
     cr_assert_eq(lg_ctx_set_grad_ready_hook(ctx, NULL, NULL), LG_OK);

@@ -91,6 +91,13 @@ typedef struct lg_dist_opts {
                                 * parameters, whose gradients backward makes first):
                                 * PyTorch's 1 MiB */
     bool deterministic;        /* the fixed-order sum above */
+    /* Which model (NULL: every parameter and buffer of the ctx, as they are
+     * at each call): one model's name, so that a ctx holding two (a GAN's
+     * generator and discriminator) has an lg_dist for each. Its tensors are
+     * those named prefix or "<prefix>.<...>" (lg_params_with_prefix), picked
+     * at each call, so parameters made later with the name join. The
+     * string is copied. */
+    const char *prefix;
 } lg_dist_opts;
 lg_dist_opts lg_dist_opts_default(void);
 
@@ -99,25 +106,45 @@ lg_dist_opts lg_dist_opts_default(void);
  * that have no MPI setup of their own; MPI_Finalize stays theirs. */
 int lg_dist_mpi_init(int *argc, char ***argv);
 
-/* Data-parallel training of ctx's parameters over comm (duplicated: comm
- * stays the caller's). NULL opts: the defaults. Every rank of comm must
- * call it. Outside deterministic mode it takes the ctx's grad-ready hook
- * (lossgrad.h), so a ctx has at most one such lg_dist (a second, or a hook
- * of the program's, is LG_ERR_STATE). NULL with the ctx error set on failure. Free it with
- * lg_dist_free before the ctx and before MPI_Finalize (its memory goes
- * with the ctx, but its communicator does not). */
+/* Data-parallel training of ctx's parameters (or one model's:
+ * opts.prefix) over comm (duplicated: comm stays the caller's). NULL
+ * opts: the defaults. Every rank of comm must call it. The ctx's lg_dists
+ * share its grad-ready hook (lossgrad.h), so a hook of the program's is
+ * LG_ERR_STATE, and so is a model that overlaps another lg_dist's of the
+ * ctx (two without a prefix, "g" beside "g.enc", ...). A prefix naming no
+ * parameter is LG_ERR_VALUE. NULL with the ctx error set on failure. Free
+ * it with lg_dist_free before the ctx and before MPI_Finalize (its memory
+ * goes with the ctx, but its communicator does not).
+ *
+ * Two models (each step: backward of one loss, that model's allreduce and
+ * optimizer). A backward reports every parameter it reaches, and an
+ * lg_dist starts its buckets for them; a loss that reaches the other
+ * model's parameters whose gradients are not wanted (a GAN's generator
+ * loss through the discriminator) needs that lg_dist's sync off for it:
+ *
+ *     lg_dist_opts o = lg_dist_opts_default();
+ *     o.prefix = "gen";  lg_dist *dg = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+ *     o.prefix = "disc"; lg_dist *dd = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+ *     ... discriminator step: its loss on detached fakes, lg_backward,
+ *         lg_dist_allreduce_grads(dd), its optimizer ...
+ *     lg_zero_grad(ctx);
+ *     lg_dist_set_sync(dd, false);   // the generator's loss reaches disc.*
+ *     ... lg_backward(gen loss), lg_dist_allreduce_grads(dg), its optimizer ...
+ *     lg_dist_set_sync(dd, true);
+ */
 lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts);
 void lg_dist_free(lg_dist *d); /* NULL is a no-op; collective */
 int lg_dist_rank(const lg_dist *d);
 int lg_dist_size(const lg_dist *d);
 
-/* Every parameter and buffer of the ctx takes rank root's values. The
+/* Every parameter and buffer of the ctx (of the model: opts.prefix)
+ * takes rank root's values. The
  * ranks' models must be alike (names, dtypes, shapes, in order): checked
  * first, so a mismatch is an error on every rank, naming the first
  * differing tensor, rather than a corrupt model. Collective. */
 lg_status lg_dist_broadcast(lg_dist *d, int root);
 
-/* Every parameter's .grad becomes the mean over the ranks (deterministic
+/* Every parameter's (the model's) .grad becomes the mean over the ranks (deterministic
  * mode: over the accumulated micro-batches). Gradients travel in buckets
  * of bucket_bytes (the last parameters first, as backward makes them),
  * each bucket's non-blocking allreduce started during backward as soon as

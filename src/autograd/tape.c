@@ -232,11 +232,30 @@ static lg_tensor **last_users(lg_ctx *ctx)
     return last;
 }
 
-/* Reports the parameters whose last user y was. */
-static void report_ready(lg_ctx *ctx, lg_tensor *const *last, const lg_tensor *y)
+/* y was run (it had a gradient): its parameters received theirs from it.
+ * reached[p] is set for them. */
+static void mark_reached(lg_ctx *ctx, bool *reached, const lg_tensor *y)
+{
+    for (int i = 0; i < y->nin; i++) {
+        const lg_tensor *x = y->in[i];
+        if (!x->persistent || !x->requires_grad)
+            continue;
+        for (int p = 0; p < ctx->nparams; p++)
+            if (ctx->params[p] == x) {
+                reached[p] = true;
+                break;
+            }
+    }
+}
+
+/* Reports the parameters whose last user y was, if this backward reached
+ * them (an op of another output's graph, left on the tape, uses a
+ * parameter without giving it a gradient). */
+static void report_ready(lg_ctx *ctx, lg_tensor *const *last, const bool *reached,
+                         const lg_tensor *y)
 {
     for (int p = 0; p < ctx->nparams; p++)
-        if (last[p] == y)
+        if (last[p] == y && reached[p])
             ctx->grad_ready(ctx, ctx->params[p], ctx->grad_ready_user);
 }
 
@@ -272,8 +291,13 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
      * on this output's graph) stay on the tape for a later backward. */
     lg_status st = LG_OK;
     lg_tensor **last = NULL;
-    if (ctx->grad_ready && !ctx->fence_on && !(last = last_users(ctx)))
-        return ctx->status;
+    bool *reached = NULL;
+    if (ctx->grad_ready && !ctx->fence_on) {
+        if (!(last = last_users(ctx)) ||
+            !(reached = lgC_salloc(ctx, (size_t)(ctx->nparams ? ctx->nparams : 1), who)))
+            return ctx->status;
+        memset(reached, 0, (size_t)ctx->nparams);
+    }
     ctx->backwards++;
     lg_tensor **keep = &ctx->tape_tail, *next;
     for (lg_tensor *y = ctx->tape_tail; y; y = next) {
@@ -288,9 +312,11 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
                     st = LG_ERR_OOM;
             }
             y->consumed = true;
+            if (last)
+                mark_reached(ctx, reached, y);
         }
         if (last && st == LG_OK)
-            report_ready(ctx, last, y);
+            report_ready(ctx, last, reached, y);
     }
     *keep = NULL;
     return st;

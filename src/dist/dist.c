@@ -62,6 +62,62 @@ lg_status lgD_agree(lg_dist *d, const char *who, bool ok)
     return lg_ctx_status(d->ctx) != LG_OK ? lg_ctx_status(d->ctx) : LG_ERR_STATE;
 }
 
+bool lgD_mine(const lg_dist *d, const lg_tensor *t)
+{
+    if (!d->prefix)
+        return true;
+    const char *name = lg_tensor_name(t);
+    size_t n = strlen(d->prefix);
+    return name && !strncmp(name, d->prefix, n) && (name[n] == '\0' || name[n] == '.');
+}
+
+bool lgD_select(lg_dist *d, const char *who)
+{
+    int np = lg_param_count(d->ctx);
+    if (!d->prefix || np == d->sel_seen)
+        return true;
+    lg_tensor **sel = lg_ctx_mem_alloc(d->ctx, (size_t)(np ? np : 1) * sizeof *sel, who);
+    if (!sel)
+        return false;
+    int n = 0;
+    for (int i = 0; i < np; i++)
+        if (lgD_mine(d, lg_param_at(d->ctx, i)))
+            sel[n++] = lg_param_at(d->ctx, i);
+    lg_ctx_mem_free(d->ctx, d->sel);
+    d->sel = sel, d->nsel = n, d->sel_seen = np;
+    return true;
+}
+
+int lgD_np(const lg_dist *d)
+{
+    return d->prefix ? d->nsel : lg_param_count(d->ctx);
+}
+
+lg_tensor *lgD_param(const lg_dist *d, int i)
+{
+    return d->prefix ? d->sel[i] : lg_param_at(d->ctx, i);
+}
+
+/* Whether two models' prefixes can name one tensor (NULL: every tensor). */
+static bool overlap(const char *a, const char *b)
+{
+    if (!a || !b)
+        return true;
+    size_t na = strlen(a), nb = strlen(b), n = na < nb ? na : nb;
+    const char *longer = na < nb ? b : a;
+    return !strncmp(a, b, n) && (longer[n] == '\0' || longer[n] == '.');
+}
+
+/* The lg_dists on ctx's grad-ready hook (NULL if none); *other: the hook
+ * is the program's. */
+static lg_dist *hooked(lg_ctx *ctx, bool *other)
+{
+    void *user = NULL;
+    lg_grad_ready_fn fn = lg_ctx_grad_ready_hook(ctx, &user);
+    *other = fn && fn != lgD_on_grad_ready;
+    return fn == lgD_on_grad_ready ? user : NULL;
+}
+
 static bool check_opts(lg_ctx *ctx, const lg_dist_opts *o)
 {
     if (o->defaults_tag != 0 && o->defaults_tag != LG_OPTS_TAG) {
@@ -75,6 +131,14 @@ static bool check_opts(lg_ctx *ctx, const lg_dist_opts *o)
     const char *bad = o->bucket_bytes == 0         ? "bucket_bytes"
                       : o->first_bucket_bytes == 0 ? "first_bucket_bytes"
                                                    : NULL;
+    if (!bad && o->prefix && !o->prefix[0])
+        bad = "prefix";
+    if (bad && !strcmp(bad, "prefix")) {
+        lg_ctx_set_error(ctx, LG_ERR_VALUE,
+                         "lg_dist_new: opts->prefix is \"\"; expected a model's name (the "
+                         "prefix of its parameters' names), or NULL for every parameter");
+        return false;
+    }
     if (bad) {
         lg_ctx_set_error(ctx, LG_ERR_VALUE,
                          o->defaults_tag ? "lg_dist_new: opts->%s = 0, expected > 0"
@@ -96,7 +160,8 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
     lg_dist_opts o = lg_dist_opts_default();
     if (opts) {
         o = *opts;
-        if (o.defaults_tag == 0 && !o.bucket_bytes && !o.first_bucket_bytes && !o.deterministic)
+        if (o.defaults_tag == 0 && !o.bucket_bytes && !o.first_bucket_bytes && !o.deterministic &&
+            !o.prefix)
             o = lg_dist_opts_default(); /* all zero: the defaults */
         if (!check_opts(ctx, &o))
             return NULL;
@@ -114,16 +179,53 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
         lg_ctx_set_error(ctx, LG_ERR_NULL, "lg_dist_new: comm is MPI_COMM_NULL");
         return NULL;
     }
-    if (!o.deterministic && lg_ctx_grad_ready_hook(ctx, NULL)) {
+    bool other = false;
+    lg_dist *chain = hooked(ctx, &other);
+    if (other) {
         lg_ctx_set_error(ctx, LG_ERR_STATE,
-                         "lg_dist_new: the ctx has a grad-ready hook already (another lg_dist's, "
-                         "or the program's: lg_ctx_set_grad_ready_hook); one lg_dist per ctx");
+                         "lg_dist_new: the ctx has a grad-ready hook of the program's "
+                         "(lg_ctx_set_grad_ready_hook); lg_dist needs it");
         return NULL;
     }
+    for (lg_dist *x = chain; x; x = x->next)
+        if (overlap(x->prefix, o.prefix)) {
+            lg_ctx_set_error(ctx, LG_ERR_STATE,
+                             "lg_dist_new: opts->prefix = %s%s%s overlaps the model of an "
+                             "lg_dist this ctx has (prefix %s%s%s): each parameter in one "
+                             "lg_dist at most",
+                             o.prefix ? "\"" : "", o.prefix ? o.prefix : "NULL (every parameter)",
+                             o.prefix ? "\"" : "", x->prefix ? "\"" : "",
+                             x->prefix ? x->prefix : "NULL, every parameter",
+                             x->prefix ? "\"" : "");
+            return NULL;
+        }
     lg_dist *d = lg_ctx_mem_alloc(ctx, sizeof *d, "lg_dist_new");
     if (!d)
         return NULL;
     d->ctx = ctx, d->o = o;
+    if (o.prefix) {
+        size_t n = strlen(o.prefix) + 1;
+        if (!(d->prefix = lg_ctx_mem_alloc(ctx, n, "lg_dist_new"))) {
+            lg_ctx_mem_free(ctx, d);
+            return NULL;
+        }
+        memcpy(d->prefix, o.prefix, n);
+        d->o.prefix = d->prefix; /* not the caller's string */
+        d->sel_seen = -1;
+        bool ok = lgD_select(d, "lg_dist_new");
+        if (ok && d->nsel == 0)
+            ok = false, lg_ctx_set_error(ctx, LG_ERR_VALUE,
+                                         "lg_dist_new: opts->prefix = \"%s\" names no parameter "
+                                         "of the ctx (expected a model made before, e.g. \"fc\" "
+                                         "for \"fc.weight\")",
+                                         o.prefix);
+        if (!ok) {
+            lg_ctx_mem_free(ctx, d->sel);
+            lg_ctx_mem_free(ctx, d->prefix);
+            lg_ctx_mem_free(ctx, d);
+            return NULL;
+        }
+    }
     int rc = MPI_Comm_dup(comm, &d->comm);
     if (rc == MPI_SUCCESS)
         rc = MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
@@ -140,12 +242,16 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
             MPI_Comm_free(&d->bcomm);
         if (d->comm != MPI_COMM_NULL)
             MPI_Comm_free(&d->comm);
+        lg_ctx_mem_free(ctx, d->sel);
+        lg_ctx_mem_free(ctx, d->prefix);
         lg_ctx_mem_free(ctx, d);
         return NULL;
     }
     d->sync = true;
-    if (!o.deterministic) /* buckets start from backward as their gradients are final */
-        lg_ctx_set_grad_ready_hook(ctx, lgD_on_grad_ready, d);
+    /* buckets start from backward as their gradients are final; the ctx's
+     * lg_dists share its hook, the newest first */
+    d->next = chain;
+    lg_ctx_set_grad_ready_hook(ctx, lgD_on_grad_ready, d);
     return d;
 }
 
@@ -153,12 +259,18 @@ void lg_dist_free(lg_dist *d)
 {
     if (!d)
         return;
-    void *owner = NULL;
-    if (lg_ctx_grad_ready_hook(d->ctx, &owner) == lgD_on_grad_ready && owner == d)
-        lg_ctx_set_grad_ready_hook(d->ctx, NULL, NULL);
+    bool other = false;
+    lg_dist *head = hooked(d->ctx, &other);
+    if (head == d)
+        lg_ctx_set_grad_ready_hook(d->ctx, d->next ? lgD_on_grad_ready : NULL, d->next);
+    for (lg_dist *x = head; x; x = x->next)
+        if (x->next == d)
+            x->next = d->next;
     lgD_close_round(d);
     lgD_free_sums(d);
     lg_ctx_mem_free(d->ctx, d->bucket_mem);
+    lg_ctx_mem_free(d->ctx, d->sel);
+    lg_ctx_mem_free(d->ctx, d->prefix);
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
@@ -182,15 +294,20 @@ int lg_dist_size(const lg_dist *d)
 /* Broadcast                                                            */
 /* ------------------------------------------------------------------ */
 
-static int stored_count(lg_ctx *ctx)
+/* The model's parameters, then its buffers, into out (NULL: counts them). */
+static int stored(lg_dist *d, lg_tensor **out)
 {
-    return lg_param_count(ctx) + lg_buffer_count(ctx);
-}
-
-static lg_tensor *stored_at(lg_ctx *ctx, int i)
-{
-    int np = lg_param_count(ctx);
-    return i < np ? lg_param_at(ctx, i) : lg_buffer_at(ctx, i - np);
+    int n = 0;
+    for (int i = 0; i < lgD_np(d); i++, n++)
+        if (out)
+            out[n] = lgD_param(d, i);
+    for (int i = 0; i < lg_buffer_count(d->ctx); i++)
+        if (lgD_mine(d, lg_buffer_at(d->ctx, i))) {
+            if (out)
+                out[n] = lg_buffer_at(d->ctx, i);
+            n++;
+        }
+    return n;
 }
 
 /* FNV-1a of a tensor's name, dtype and shape. */
@@ -214,10 +331,10 @@ MPI_Datatype lgD_mpi_type(lg_dtype dt)
 }
 
 /* Rank root's count of tensors and their signatures match this rank's. */
-static lg_status check_alike(lg_dist *d, const char *who, int root)
+static lg_status check_alike(lg_dist *d, const char *who, int root, lg_tensor **t, int n)
 {
     lg_ctx *ctx = d->ctx;
-    int n = stored_count(ctx), rn = n;
+    int rn = n;
     int rc = MPI_Bcast(&rn, 1, MPI_INT, root, d->comm);
     if (rc != MPI_SUCCESS)
         return lgD_mpi_error(d, who, "MPI_Bcast", rc);
@@ -236,7 +353,7 @@ static lg_status check_alike(lg_dist *d, const char *who, int root)
         return st;
     }
     for (int i = 0; i < n; i++)
-        sig[i] = sig[n + i] = signature(stored_at(ctx, i));
+        sig[i] = sig[n + i] = signature(t[i]);
     rc = MPI_Bcast(sig + n, n, MPI_UINT64_T, root, d->comm);
     if (rc != MPI_SUCCESS) {
         lg_ctx_mem_free(ctx, sig);
@@ -251,7 +368,7 @@ static lg_status check_alike(lg_dist *d, const char *who, int root)
         lg_ctx_set_error(ctx, LG_ERR_VALUE,
                          "%s: rank %d's tensor %d ('%s') differs from rank %d's in name, dtype or "
                          "shape (the ranks must build the same model)",
-                         who, d->rank, bad, lg_tensor_name(stored_at(ctx, bad)), root);
+                         who, d->rank, bad, lg_tensor_name(t[bad]), root);
     return lgD_agree(d, who, bad < 0);
 }
 
@@ -264,23 +381,35 @@ lg_status lg_dist_broadcast(lg_dist *d, int root)
     if (root < 0 || root >= d->size)
         return lg_ctx_set_error(d->ctx, LG_ERR_VALUE, "%s: root = %d, expected in [0, %d)", who,
                                 root, d->size);
-    lg_status st = lgD_agree(d, who, lg_ctx_status(d->ctx) == LG_OK);
-    if (st != LG_OK || (st = check_alike(d, who, root)) != LG_OK)
-        return st;
-    for (int i = 0; i < stored_count(d->ctx); i++) {
-        lg_tensor *t = stored_at(d->ctx, i);
+    lg_tensor **all = NULL;
+    int n = 0;
+    bool ok = lg_ctx_status(d->ctx) == LG_OK && lgD_select(d, who);
+    if (ok) {
+        n = stored(d, NULL);
+        ok = (all = lg_ctx_mem_alloc(d->ctx, (size_t)(n ? n : 1) * sizeof *all, who)) != NULL;
+    }
+    lg_status st = lgD_agree(d, who, ok);
+    if (st == LG_OK) {
+        stored(d, all);
+        st = check_alike(d, who, root, all, n);
+    }
+    for (int i = 0; i < n && st == LG_OK; i++) {
+        lg_tensor *t = all[i];
         int64_t left = lg_tensor_numel(t);
         char *p = lg_tensor_data(t);
         size_t es = lg_tensor_dtype(t) == LG_F32 ? 4 : 8;
         while (left > 0) { /* MPI counts are int */
             int c = left > (1 << 30) ? 1 << 30 : (int)left;
             int rc = MPI_Bcast(p, c, lgD_mpi_type(lg_tensor_dtype(t)), root, d->comm);
-            if (rc != MPI_SUCCESS)
-                return lgD_mpi_error(d, who, "MPI_Bcast", rc);
+            if (rc != MPI_SUCCESS) {
+                st = lgD_mpi_error(d, who, "MPI_Bcast", rc);
+                break;
+            }
             p += (size_t)c * es, left -= c;
         }
     }
-    return LG_OK;
+    lg_ctx_mem_free(d->ctx, all);
+    return st;
 }
 
 /* ------------------------------------------------------------------ */

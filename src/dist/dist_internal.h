@@ -19,6 +19,11 @@ struct lg_dist {
     bool sync;            /* backwards start buckets (lg_dist_set_sync) */
     bool broken;          /* buckets were left in flight by an error */
     lg_dist_stats stats;
+    /* one model's (lg_dist_opts.prefix, copied; NULL: every tensor of the ctx) */
+    char *prefix;
+    lg_tensor **sel;    /* the model's parameters in the store's order */
+    int nsel, sel_seen; /* how many; the ctx's parameter count they were picked from */
+    lg_dist *next;      /* the next lg_dist on this ctx's grad-ready hook */
     /* deterministic mode: this rank's pairwise sum of micro-batch gradients,
      * a binary counter: level l holds the sum of 2^l micro-batches */
     int64_t P, k;     /* the parameters' elements, micro-batches accumulated */
@@ -35,6 +40,14 @@ lg_status lgD_mpi_error(lg_dist *d, const char *who, const char *what, int rc);
  * gets an error naming the first that cannot. */
 lg_status lgD_agree(lg_dist *d, const char *who, bool ok);
 MPI_Datatype lgD_mpi_type(lg_dtype dt);
+/* Whether t is one of this lg_dist's model's (its name is the prefix or
+ * starts with "<prefix>."; every tensor without a prefix). */
+bool lgD_mine(const lg_dist *d, const lg_tensor *t);
+/* Picks the model's parameters again if the ctx has new ones (false on
+ * OOM, the ctx error set); then lgD_np and lgD_param list them. */
+bool lgD_select(lg_dist *d, const char *who);
+int lgD_np(const lg_dist *d);
+lg_tensor *lgD_param(const lg_dist *d, int i);
 /* grads.c: the grad-ready hook lg_dist_new installs; the bucket round's
  * and the deterministic sum's memory, freed. */
 void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user);

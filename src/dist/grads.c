@@ -18,8 +18,8 @@
 static bool grads_present(lg_dist *d, const char *who, int64_t *P)
 {
     *P = 0;
-    for (int i = 0; i < lg_param_count(d->ctx); i++) {
-        lg_tensor *p = lg_param_at(d->ctx, i);
+    for (int i = 0; i < lgD_np(d); i++) {
+        lg_tensor *p = lgD_param(d, i);
         if (!lg_tensor_grad(p)) {
             lg_ctx_set_error(d->ctx, LG_ERR_STATE,
                              "%s: parameter '%s' has no gradient on rank %d (every rank's "
@@ -43,16 +43,16 @@ typedef struct bucket {
  * than that has one of its own); returns how many (b may be NULL). */
 static int plan(lg_dist *d, bucket *b, size_t *total)
 {
-    int nb = 0, np = lg_param_count(d->ctx);
+    int nb = 0, np = lgD_np(d);
     size_t off = 0;
     for (int i = np - 1; i >= 0;) {
-        lg_tensor *p = lg_param_at(d->ctx, i);
+        lg_tensor *p = lgD_param(d, i);
         lg_dtype dt = lg_tensor_dtype(p);
         size_t es = dt == LG_F32 ? 4 : 8, cap = nb ? d->o.bucket_bytes : d->o.first_bucket_bytes;
         size_t bytes = (size_t)lg_tensor_numel(p) * es;
         int last = i--;
-        while (i >= 0 && lg_tensor_dtype(lg_param_at(d->ctx, i)) == dt) {
-            size_t more = (size_t)lg_tensor_numel(lg_param_at(d->ctx, i)) * es;
+        while (i >= 0 && lg_tensor_dtype(lgD_param(d, i)) == dt) {
+            size_t more = (size_t)lg_tensor_numel(lgD_param(d, i)) * es;
             if (bytes + more > cap)
                 break;
             bytes += more, i--;
@@ -71,7 +71,7 @@ static void pack_in(lg_dist *d, const bucket *b, char *mem)
 {
     char *at = mem + b->off;
     for (int i = b->last; i >= b->first; i--) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+        lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
         size_t bytes = (size_t)lg_tensor_numel(g) * (b->dt == LG_F32 ? 4 : 8);
         memcpy(at, lg_tensor_data(g), bytes);
         at += bytes;
@@ -88,7 +88,7 @@ static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n)
     const char *at = mem + b->off;
     bool pow2 = (n & (n - 1)) == 0;
     for (int i = b->last; i >= b->first; i--) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+        lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
         int64_t m = lg_tensor_numel(g);
         if (b->dt == LG_F32) {
             float *x = lg_tensor_data(g), fn = (float)n, inv = 1.0f / fn;
@@ -148,7 +148,9 @@ static bool open_round(lg_dist *d, const char *who)
 {
     lg_ctx *ctx = d->ctx;
     size_t total = 0;
-    int nb = plan(d, NULL, &total), np = lg_param_count(ctx);
+    if (!lgD_select(d, who))
+        return false;
+    int nb = plan(d, NULL, &total), np = lgD_np(d);
     bround *r = lg_ctx_mem_alloc(ctx, sizeof *r, who);
     if (!r)
         return false;
@@ -206,8 +208,10 @@ static void start_next(lg_dist *d, bool in_backward)
 void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
 {
     lg_dist *d = user;
-    if (!d->sync || d->broken || d->size == 1) /* one rank: the mean is the gradient */
-        return;
+    if (d->next) /* the ctx's other models' lg_dists */
+        lgD_on_grad_ready(ctx, param, d->next);
+    if (!d->sync || d->broken || d->size == 1 || d->o.deterministic || !lgD_mine(d, param))
+        return; /* one rank: the mean is the gradient; deterministic: lg_dist_accumulate's */
     if (!d->round) {
         lg_status before = lg_ctx_status(ctx);
         if (!open_round(d, "lg_backward")) {
@@ -224,7 +228,7 @@ void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
     /* backward reports parameters about in reverse order: look from
      * below the last one found, going down */
     int i = r->hint, k = 0;
-    for (; k < r->np && lg_param_at(ctx, i) != param; k++)
+    for (; k < r->np && lgD_param(d, i) != param; k++)
         i = i > 0 ? i - 1 : r->np - 1;
     if (k == r->np || --r->left[r->of[i]] < 0) {
         r->twice = true; /* a parameter made after the plan, or a second backward */
@@ -290,8 +294,8 @@ static lg_status allreduce_buckets(lg_dist *d, const char *who)
 static void gather_grads(lg_dist *d, double *v)
 {
     int64_t at = 0;
-    for (int i = 0; i < lg_param_count(d->ctx); i++) {
-        lg_tensor *g = lg_tensor_grad(lg_param_at(d->ctx, i));
+    for (int i = 0; i < lgD_np(d); i++) {
+        lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
         int64_t n = lg_tensor_numel(g);
         if (lg_tensor_dtype(g) == LG_F32) {
             const float *x = lg_tensor_data(g);
@@ -352,7 +356,7 @@ lg_status lg_dist_accumulate(lg_dist *d)
                                 "otherwise backward's gradients add up in .grad by themselves",
                                 who);
     int64_t P;
-    if (!grads_present(d, who, &P))
+    if (!lgD_select(d, who) || !grads_present(d, who, &P))
         return lg_ctx_status(d->ctx);
     if (d->k > 0 && P != d->P)
         return lg_ctx_set_error(d->ctx, LG_ERR_STATE,
@@ -430,8 +434,8 @@ static lg_status allreduce_fixed(lg_dist *d, const char *who)
     }
     counter_sum(d, d->tmp);
     int64_t at = 0;
-    for (int i = 0; i < lg_param_count(d->ctx); i++) {
-        lg_tensor *p = lg_param_at(d->ctx, i);
+    for (int i = 0; i < lgD_np(d); i++) {
+        lg_tensor *p = lgD_param(d, i);
         if (!lg_tensor_grad(p)) { /* zeroed by lg_zero_grad: made again by a backward */
             st = lg_ctx_set_error(d->ctx, LG_ERR_STATE, "%s: parameter '%s' lost its gradient", who,
                                   lg_tensor_name(p));
@@ -468,7 +472,8 @@ lg_status lg_dist_allreduce_grads(lg_dist *d)
                                 "lg_dist and make a new one",
                                 who);
     int64_t P = 0;
-    bool ok = lg_ctx_status(d->ctx) == LG_OK && (d->o.deterministic || grads_present(d, who, &P));
+    bool ok = lg_ctx_status(d->ctx) == LG_OK && lgD_select(d, who) &&
+              (d->o.deterministic || grads_present(d, who, &P));
     if (ok && d->round && d->round->twice)
         ok = false, lg_ctx_set_error(d->ctx, LG_ERR_STATE,
                                      "%s: a parameter's gradient was finished twice since the "

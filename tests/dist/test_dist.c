@@ -390,6 +390,205 @@ static void check_opts(void)
     lg_ctx_free(ctx);
 }
 
+/* Two models in one ctx, an lg_dist each (opts.prefix): a GAN's two steps. */
+typedef struct gan {
+    lg_ctx *ctx;
+    lg_linear *gen, *disc;
+} gan;
+
+static gan make_gan(uint64_t seed)
+{
+    gan g = { lg_ctx_new(&(lg_ctx_params){ .seed = seed }), NULL, NULL };
+    g.gen = lg_linear_new(g.ctx, "gen", IN, IN, &(lg_linear_opts){ .dtype = LG_F64 });
+    g.disc = lg_linear_new(g.ctx, "disc", IN, 1, &(lg_linear_opts){ .dtype = LG_F64 });
+    lg_buffer_new(g.ctx, "disc.seen", LG_F64, 1, (int64_t[]){ 1 });
+    lg_buffer_new(g.ctx, "other", LG_F64, 1, (int64_t[]){ 1 });
+    return g;
+}
+
+/* mean(disc(gen(x))^2) over this rank's examples, gen's output detached
+ * (the discriminator's step) or not (the generator's) */
+static void gan_backward(gan *g, bool detach)
+{
+    double x[B * IN], y;
+    int64_t part = B / size_, from = rank_ * part;
+    for (int64_t i = 0; i < part; i++)
+        example(from + i, x + i * IN, &y);
+    lg_ctx *ctx = g->ctx;
+    lg_tensor *X = lg_tensor_from(ctx, LG_F64, x, 2, (int64_t[]){ part, IN });
+    lg_tensor *f = lg_linear_forward(ctx, g->gen, X);
+    lg_tensor *o = lg_linear_forward(ctx, g->disc, detach ? lg_detach(ctx, f) : f);
+    lg_backward(ctx, lg_mean(ctx, lg_mul(ctx, o, o), 0, NULL, false));
+}
+
+/* The parameters named prefix.* : their gradients, flat (0 if none). */
+static int64_t grads_of(lg_ctx *ctx, const char *prefix, double *v)
+{
+    lg_tensor *p[8];
+    int n = lg_params_with_prefix(ctx, prefix, p, 8);
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        lg_tensor *g = lg_tensor_grad(p[i]);
+        for (int64_t j = 0; j < lg_tensor_numel(p[i]); j++)
+            v[at + j] = g ? ((double *)lg_tensor_data(g))[j] : 0;
+        at += lg_tensor_numel(p[i]);
+    }
+    return at;
+}
+
+/* v (n values on every rank) against the ranks' mean of local */
+static double off_mean(const double *v, const double *local, int64_t n)
+{
+    double all[4 * 64], worst = 0;
+    MPI_Allgather(local, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int r = 0; r < size_; r++)
+            s += all[r * n + j];
+        worst = fmax(worst, fabs(v[j] - s / size_) / fmax(1e-3, fabs(s / size_)));
+    }
+    return worst;
+}
+
+static void check_two_models(void)
+{
+    gan g = make_gan(21 + (uint64_t)rank_); /* every rank its own init */
+    lg_ctx *ctx = g.ctx;
+    lg_dist_opts o = lg_dist_opts_default();
+    o.bucket_bytes = 64, o.first_bucket_bytes = 16; /* several buckets per model */
+    o.prefix = "";
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o) && strstr(lg_ctx_errmsg(ctx), "prefix is \"\""),
+          "empty prefix: %s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    o.prefix = "ge"; /* a prefix of "gen", not a model */
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o) &&
+              strstr(lg_ctx_errmsg(ctx), "\"ge\" names no parameter"),
+          "prefix naming no model: %s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    char name[8] = "gen";
+    o.prefix = name;
+    lg_dist *dg = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    strcpy(name, "xx"); /* the string was copied */
+    o.prefix = "disc";
+    lg_dist *dd = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    CHECK(dg && dd, "%s", lg_ctx_errmsg(ctx));
+    o.prefix = "gen";
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o) && strstr(lg_ctx_errmsg(ctx), "overlaps"),
+          "a second lg_dist of gen: %s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, NULL) && strstr(lg_ctx_errmsg(ctx), "overlaps"),
+          "an lg_dist of every parameter beside gen's: %s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+
+    /* broadcast: gen's parameters only; disc's and the buffers unchanged */
+    double before[64], after[64];
+    int64_t nd = grads_of(ctx, "disc", before); /* sizes; values below */
+    lg_tensor *dp[2], *gp[2];
+    lg_params_with_prefix(ctx, "disc", dp, 2);
+    lg_params_with_prefix(ctx, "gen", gp, 2);
+    double dw0 = ((double *)lg_tensor_data(dp[0]))[0];
+    ((double *)lg_tensor_data(lg_buffer_at(ctx, 0)))[0] = rank_;
+    ((double *)lg_tensor_data(lg_buffer_at(ctx, 1)))[0] = rank_;
+    CHECK(lg_dist_broadcast(dg, 0) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    double gw0 = ((double *)lg_tensor_data(gp[0]))[0], r0 = gw0;
+    MPI_Bcast(&r0, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    CHECK(gw0 == r0, "gen not broadcast");
+    CHECK(((double *)lg_tensor_data(dp[0]))[0] == dw0, "disc changed by gen's broadcast");
+    CHECK(((double *)lg_tensor_data(lg_buffer_at(ctx, 0)))[0] == rank_, "disc's buffer changed");
+    CHECK(lg_dist_broadcast(dd, 0) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    CHECK(((double *)lg_tensor_data(lg_buffer_at(ctx, 0)))[0] == 0, "disc's buffer not broadcast");
+    CHECK(((double *)lg_tensor_data(lg_buffer_at(ctx, 1)))[0] == rank_,
+          "a buffer of no model broadcast by disc's lg_dist");
+
+    /* the discriminator's step: only disc's buckets, its mean */
+    lg_dist_set_sync(dd, false);
+    gan_backward(&g, true);
+    double local[64];
+    grads_of(ctx, "disc", local);
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+    lg_dist_set_sync(dd, true);
+    lg_dist_stats sg = lg_dist_get_stats(dg), sd = lg_dist_get_stats(dd);
+    gan_backward(&g, true);
+    CHECK(lg_dist_get_stats(dg).buckets == sg.buckets, "gen's buckets started by disc's step");
+    CHECK(size_ == 1 || lg_dist_get_stats(dd).buckets_in_backward > sd.buckets_in_backward + 1,
+          "disc's buckets not started in backward");
+    CHECK(lg_dist_allreduce_grads(dd) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    grads_of(ctx, "disc", after);
+    CHECK(off_mean(after, local, nd) < 1e-13, "disc's gradient is not the ranks' mean");
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+
+    /* the generator's step through disc, disc's sync off: gen's mean, disc's own */
+    int64_t ng = grads_of(ctx, "gen", before);
+    lg_dist_set_sync(dg, false);
+    lg_dist_set_sync(dd, false);
+    gan_backward(&g, false);
+    grads_of(ctx, "gen", local);
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+    lg_dist_set_sync(dg, true);
+    sd = lg_dist_get_stats(dd);
+    gan_backward(&g, false);
+    CHECK(lg_dist_allreduce_grads(dg) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    grads_of(ctx, "gen", after);
+    CHECK(off_mean(after, local, ng) < 1e-13, "gen's gradient is not the ranks' mean");
+    CHECK(lg_dist_get_stats(dd).buckets == sd.buckets, "disc's buckets started with sync off");
+    lg_dist_set_sync(dd, true);
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+
+    /* freeing the newest leaves the other on the hook, and the oldest too */
+    lg_dist_free(dd);
+    gan_backward(&g, false);
+    CHECK(lg_dist_allreduce_grads(dg) == LG_OK, "gen's lg_dist after disc's freed: %s",
+          lg_ctx_errmsg(ctx));
+    lg_zero_grad(ctx);
+    lg_step_end(ctx);
+    o.prefix = "disc";
+    dd = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    lg_dist_free(dg);
+    gan_backward(&g, true);
+    CHECK(lg_dist_allreduce_grads(dd) == LG_OK, "disc's lg_dist after gen's freed: %s",
+          lg_ctx_errmsg(ctx));
+    lg_dist_free(dd);
+    CHECK(!lg_ctx_grad_ready_hook(ctx, NULL), "the hook outlives the lg_dists");
+    lg_ctx_free(ctx);
+}
+
+/* float32 and float64 gradients whose sum over the ranks is exact (small
+ * multiples of 1/8) and whose mean is not (3 ranks): each the correctly
+ * rounded quotient, (float)((double)sum / size) for float32. */
+static void check_mean_rounding(void)
+{
+    lg_ctx *ctx = lg_ctx_new(NULL);
+    lg_tensor *a = lg_param_new(ctx, "a", LG_F32, 1, (int64_t[]){ 1000 });
+    lg_tensor *b = lg_param_new(ctx, "b", LG_F64, 1, (int64_t[]){ 1000 });
+    lg_dist *d = lg_dist_new(ctx, MPI_COMM_WORLD, NULL);
+    lg_dist_set_sync(d, false);
+    lg_backward(ctx, lg_add(ctx, lg_sum(ctx, a, 0, NULL, false),
+                            lg_cast(ctx, lg_sum(ctx, b, 0, NULL, false), LG_F32)));
+    lg_dist_set_sync(d, true);
+    CHECK(lg_ctx_status(ctx) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    float *ga = lg_tensor_data(lg_tensor_grad(a));
+    double *gb = lg_tensor_data(lg_tensor_grad(b));
+    for (int j = 0; j < 1000; j++) {
+        ga[j] = (float)((rank_ + 1) * (j + 1)) / 8 + 0.125f * (float)j;
+        gb[j] = (double)ga[j] * 1.5;
+    }
+    CHECK(lg_dist_allreduce_grads(d) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    int bad = 0;
+    for (int j = 0; j < 1000; j++) {
+        double s = 0;
+        for (int r = 0; r < size_; r++)
+            s += (double)((float)((r + 1) * (j + 1)) / 8 + 0.125f * (float)j);
+        bad += ga[j] != (float)(s / size_) || gb[j] != s * 1.5 / size_;
+    }
+    CHECK(bad == 0, "%d of 1000 means not correctly rounded at %d ranks", bad, size_);
+    lg_dist_free(d);
+    lg_ctx_free(ctx);
+}
+
 /* save: 10 deterministic steps on these ranks, saved; resume: 10 more
  * after loading, compared with 20 uninterrupted steps of one process. */
 static void checkpoint_phase(const char *what, const char *file)
@@ -430,9 +629,11 @@ int main(int argc, char **argv)
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    if (size_ > 4 || B % size_ || (B / size_) % MICRO) {
+    if (argc == 2 && !strcmp(argv[1], "mean")) { /* any rank count */
+        check_mean_rounding();
+    } else if (size_ > 4 || B % size_ || (B / size_) % MICRO) {
         if (rank_ == 0)
-            printf("run with 1, 2 or 4 ranks\n");
+            printf("run with 1, 2 or 4 ranks (any with the argument 'mean')\n");
         MPI_Finalize();
         return 1;
     }
@@ -447,7 +648,9 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 0; /* success here is the failure check_killed_rank.sh looks for */
     }
-    if (argc == 3) {
+    if (argc == 2) {
+        /* done above */
+    } else if (argc == 3) {
         checkpoint_phase(argv[1], argv[2]);
     } else {
         check_opts();
@@ -456,11 +659,13 @@ int main(int argc, char **argv)
         check_overlap_and_accumulation();
         check_training();
         check_shard();
+        check_two_models();
+        check_mean_rounding();
     }
     int all = 0;
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank_ == 0)
-        printf("%s: %d ranks, %d failed check(s)\n", argc == 3 ? argv[1] : "checks", size_, all);
+        printf("%s: %d ranks, %d failed check(s)\n", argc >= 2 ? argv[1] : "checks", size_, all);
     MPI_Finalize();
     return all ? 1 : 0;
 }
