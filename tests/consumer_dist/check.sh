@@ -70,11 +70,12 @@ prefix=$root/moved/opt/lossgrad-prefix
 for f in lossgrad/dist.h lossgrad-dist.pc lossgradDistTargets.cmake; do
     [ -n "$(find "$prefix" -path "*/$f")" ] || { echo "not installed: $f"; exit 1; }
 done
-run() { # run PROGRAM: at 2 ranks; OK from rank 0, a zero exit status
-    out=$("$mpiexec" --allow-run-as-root --oversubscribe -np 2 "$@" 2>&1) \
-        || { echo "$out"; echo "$1 failed under $mpiexec"; exit 1; }
+run() { # run PROGRAM [MPIEXEC OPTIONS]: at 2 ranks; OK from rank 0, a zero exit status
+    prog=$1; shift
+    out=$("$mpiexec" --allow-run-as-root --oversubscribe -np 2 "$@" "$prog" 2>&1) \
+        || { echo "$out"; echo "$prog failed under $mpiexec"; exit 1; }
     echo "$out"
-    echo "$out" | grep -q '^OK' || { echo "$1: no OK"; exit 1; }
+    echo "$out" | grep -q '^OK' || { echo "$prog: no OK"; exit 1; }
 }
 
 # the CMake package
@@ -107,7 +108,7 @@ cc -std=c11 -Wall -Wextra -Wpedantic -Werror "$src/tests/consumer_dist/main.c" -
 if [ $kind = shared ]; then # the installed libraries, not others
     ldd "$root/consumer-dist-pc" | grep -q "liblossgrad_dist\.so.* => $prefix/" \
         || { ldd "$root/consumer-dist-pc"; exit 1; }
-    run -x LD_LIBRARY_PATH "$root/consumer-dist-pc"
+    run "$root/consumer-dist-pc" -x LD_LIBRARY_PATH
 else
     run "$root/consumer-dist-pc"
 fi
