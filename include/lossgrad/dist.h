@@ -1,6 +1,7 @@
 /* lossgrad/dist.h: data-parallel training on MPI (the optional module
- * lossgrad_dist, built when CMake finds MPI: LG_MPI; in the build tree,
- * target lossgrad::dist; not installed yet: docs/distributed.md). The
+ * lossgrad_dist, built when CMake finds MPI: LG_MPI; target lossgrad::dist,
+ * installed with it: find_package(lossgrad COMPONENTS dist) or pkg-config
+ * lossgrad-dist; docs/distributed.md). The
  * program owns MPI: it calls MPI_Init (or
  * lg_dist_mpi_init) and MPI_Finalize, and gives lg_dist_new a communicator;
  * lossgrad works on its own duplicate of it, whose errors return (never
