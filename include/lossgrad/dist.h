@@ -145,12 +145,15 @@ int lg_dist_size(const lg_dist *d);
  * differing tensor, rather than a corrupt model. Collective. */
 lg_status lg_dist_broadcast(lg_dist *d, int root);
 
-/* Every parameter's (the model's) .grad becomes the mean over the ranks (deterministic
- * mode: over the accumulated micro-batches). Gradients travel in buckets
- * of bucket_bytes (the last parameters first, as backward makes them),
- * each bucket's non-blocking allreduce started during backward as soon as
- * its gradients are final (lg_dist_set_sync); this call starts the rest
- * and waits for all.
+/* Every parameter's (the model's) .grad becomes the mean over the ranks
+ * (deterministic mode: over the accumulated micro-batches), correctly
+ * rounded in its dtype. Gradients travel in buckets of bucket_bytes (the
+ * last parameters first, as backward makes them), each bucket's
+ * non-blocking allreduce started during backward as soon as its gradients
+ * are final (lg_dist_set_sync); this call starts the rest and waits for
+ * all. The last bucket (the first parameters', which backward finishes
+ * last, when nothing is left to overlap) is always this call's, with a
+ * blocking allreduce, faster in Open MPI than a non-blocking one.
  * A parameter without a gradient is an error (each rank's backward must
  * reach every parameter). Collective. */
 lg_status lg_dist_allreduce_grads(lg_dist *d);

@@ -218,12 +218,14 @@ static void check_overlap_and_accumulation(void)
     int64_t part = B / size_, from = rank_ * part;
     backward_on(&m, from, part);
     lg_dist_stats st = lg_dist_get_stats(d);
-    CHECK(st.buckets > 3 && st.buckets == st.buckets_in_backward,
-          "%lld buckets started during backward, expected all of them (%lld)",
+    CHECK(st.buckets > 2 && st.buckets == st.buckets_in_backward,
+          "%lld buckets started during backward, expected all of them (%lld) but the last",
           (long long)st.buckets_in_backward, (long long)st.buckets);
     CHECK(lg_dist_allreduce_grads(d) == LG_OK, "%s", lg_ctx_errmsg(m.ctx));
     st = lg_dist_get_stats(d);
-    CHECK(st.allreduces == 1 && st.buckets == st.buckets_in_backward, "stats after the call");
+    CHECK(st.allreduces == 1 && st.buckets == st.buckets_in_backward + 1,
+          "stats after the call: %lld buckets, %lld in backward", (long long)st.buckets,
+          (long long)st.buckets_in_backward);
     /* a second backward with sync on before the allreduce: an error, no hang */
     lg_zero_grad(m.ctx);
     backward_on(&m, from, part);
@@ -511,7 +513,7 @@ static void check_two_models(void)
     lg_dist_stats sg = lg_dist_get_stats(dg), sd = lg_dist_get_stats(dd);
     gan_backward(&g, true);
     CHECK(lg_dist_get_stats(dg).buckets == sg.buckets, "gen's buckets started by disc's step");
-    CHECK(size_ == 1 || lg_dist_get_stats(dd).buckets_in_backward > sd.buckets_in_backward + 1,
+    CHECK(size_ == 1 || lg_dist_get_stats(dd).buckets_in_backward > sd.buckets_in_backward,
           "disc's buckets not started in backward");
     CHECK(lg_dist_allreduce_grads(dd) == LG_OK, "%s", lg_ctx_errmsg(ctx));
     grads_of(ctx, "disc", after);
