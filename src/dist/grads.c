@@ -66,15 +66,53 @@ static int plan(lg_dist *d, bucket *b, size_t *total)
     return nb;
 }
 
-/* Copies bucket b's gradients into mem. */
-static void pack_in(lg_dist *d, const bucket *b, char *mem)
+/* The last bucket's gradients of at least this many bytes are reduced
+ * where they are, without the copies in and out of the bucket. */
+#define IN_PLACE_BYTES ((size_t)64 << 10)
+
+static size_t grad_bytes(const lg_tensor *g, lg_dtype dt)
+{
+    return (size_t)lg_tensor_numel(g) * (dt == LG_F32 ? 4 : 8);
+}
+
+/* Copies bucket b's gradients into mem, but for those of at least big
+ * bytes (0: all); returns the bytes copied. */
+static size_t pack_in(lg_dist *d, const bucket *b, char *mem, size_t big)
 {
     char *at = mem + b->off;
     for (int i = b->last; i >= b->first; i--) {
         lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
-        size_t bytes = (size_t)lg_tensor_numel(g) * (b->dt == LG_F32 ? 4 : 8);
+        size_t bytes = grad_bytes(g, b->dt);
+        if (big && bytes >= big)
+            continue;
         memcpy(at, lg_tensor_data(g), bytes);
         at += bytes;
+    }
+    return (size_t)(at - (mem + b->off));
+}
+
+/* x[j] = y[j] / n for m elements of dtype dt, correctly rounded (y may be x). */
+static void divide(void *x, const void *y, int64_t m, lg_dtype dt, int n)
+{
+    bool pow2 = (n & (n - 1)) == 0;
+    if (dt == LG_F32) {
+        float *xs = x, fn = (float)n, inv = 1.0f / fn;
+        const float *ys = y;
+        if (pow2)
+            for (int64_t j = 0; j < m; j++)
+                xs[j] = ys[j] * inv;
+        else
+            for (int64_t j = 0; j < m; j++)
+                xs[j] = ys[j] / fn;
+    } else {
+        double *xs = x, dn = (double)n, inv = 1.0 / dn;
+        const double *ys = y;
+        if (pow2)
+            for (int64_t j = 0; j < m; j++)
+                xs[j] = ys[j] * inv;
+        else
+            for (int64_t j = 0; j < m; j++)
+                xs[j] = ys[j] / dn;
     }
 }
 
@@ -82,35 +120,20 @@ static void pack_in(lg_dist *d, const bucket *b, char *mem)
  * rank count n, correctly rounded in the gradients' own type: for float32,
  * the float division gives the bits of (float)((double)s / n), since
  * double holds more than 2 * 24 + 2 bits (double rounding is innocuous),
- * and a power of two is a multiplication by its exact reciprocal. */
-static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n)
+ * and a power of two is a multiplication by its exact reciprocal. Those
+ * of at least big bytes (0: none) were reduced in place: divided there. */
+static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n, size_t big)
 {
     const char *at = mem + b->off;
-    bool pow2 = (n & (n - 1)) == 0;
     for (int i = b->last; i >= b->first; i--) {
         lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
-        int64_t m = lg_tensor_numel(g);
-        if (b->dt == LG_F32) {
-            float *x = lg_tensor_data(g), fn = (float)n, inv = 1.0f / fn;
-            const float *y = (const float *)(const void *)at;
-            if (pow2)
-                for (int64_t j = 0; j < m; j++)
-                    x[j] = y[j] * inv;
-            else
-                for (int64_t j = 0; j < m; j++)
-                    x[j] = y[j] / fn;
-            at += (size_t)m * 4;
-        } else {
-            double *x = lg_tensor_data(g), dn = (double)n, inv = 1.0 / dn;
-            const double *y = (const double *)(const void *)at;
-            if (pow2)
-                for (int64_t j = 0; j < m; j++)
-                    x[j] = y[j] * inv;
-            else
-                for (int64_t j = 0; j < m; j++)
-                    x[j] = y[j] / dn;
-            at += (size_t)m * 8;
+        size_t bytes = grad_bytes(g, b->dt);
+        if (big && bytes >= big) {
+            divide(lg_tensor_data(g), lg_tensor_data(g), lg_tensor_numel(g), b->dt, n);
+            continue;
         }
+        divide(lg_tensor_data(g), at, lg_tensor_numel(g), b->dt, n);
+        at += bytes;
     }
 }
 
@@ -187,7 +210,7 @@ static void start_next(lg_dist *d, bool in_backward)
 {
     bround *r = d->round;
     bucket *b = &r->b[r->next];
-    pack_in(d, b, d->bucket_mem);
+    pack_in(d, b, d->bucket_mem, 0);
     size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
     int rc = count > (size_t)1 << 30 /* MPI counts are int: not in this version */
                  ? MPI_ERR_COUNT
@@ -275,17 +298,27 @@ static void drain(lg_dist *d)
  * allreduce is faster than its non-blocking one (libnbc): 110 against
  * 173 us for the benchmark's 814 KB at 2 ranks here. Every rank sends it
  * the same way (MPI matches no blocking collective with a non-blocking
- * one): never from backward. */
+ * one): never from backward. Its gradients of IN_PLACE_BYTES or more
+ * are reduced where they are, one allreduce each, and the rest packed. */
+static int allreduce_one(lg_dist *d, void *at, size_t bytes, lg_dtype dt)
+{
+    size_t count = bytes / (dt == LG_F32 ? 4 : 8);
+    if (count > (size_t)1 << 30) /* MPI counts are int: not in this version */
+        return MPI_ERR_COUNT;
+    return MPI_Allreduce(MPI_IN_PLACE, at, (int)count, lgD_mpi_type(dt), MPI_SUM, d->bcomm);
+}
+
 static int allreduce_last(lg_dist *d)
 {
     bround *r = d->round;
     bucket *b = &r->b[r->nb - 1];
-    pack_in(d, b, d->bucket_mem);
-    size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
-    if (count > (size_t)1 << 30)
-        return MPI_ERR_COUNT;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)d->bucket_mem + b->off, (int)count,
-                           lgD_mpi_type(b->dt), MPI_SUM, d->bcomm);
+    size_t packed = pack_in(d, b, d->bucket_mem, IN_PLACE_BYTES);
+    int rc = packed ? allreduce_one(d, (char *)d->bucket_mem + b->off, packed, b->dt) : MPI_SUCCESS;
+    for (int i = b->last; i >= b->first && rc == MPI_SUCCESS; i--) {
+        lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
+        if (grad_bytes(g, b->dt) >= IN_PLACE_BYTES)
+            rc = allreduce_one(d, lg_tensor_data(g), grad_bytes(g, b->dt), b->dt);
+    }
     if (rc == MPI_SUCCESS)
         r->next++, d->stats.buckets++;
     return rc;
@@ -310,7 +343,7 @@ static lg_status allreduce_buckets(lg_dist *d, const char *who)
         st = lgD_mpi_error(d, who, "MPI_Allreduce", lrc);
     else
         for (int k = 0; k < r->nb; k++)
-            pack_out(d, &r->b[k], d->bucket_mem, d->size);
+            pack_out(d, &r->b[k], d->bucket_mem, d->size, k == r->nb - 1 ? IN_PLACE_BYTES : 0);
     d->broken = d->broken || r->failed || wrc != MPI_SUCCESS || lrc != MPI_SUCCESS;
     lgD_close_round(d);
     return st;
