@@ -89,7 +89,7 @@ int main(int argc, char **argv)
             }
             if (lg_dist_allreduce_grads(d) != LG_OK) /* the mean over every micro-batch */
                 die(ctx, "lg_dist_allreduce_grads");
-            lg_optim_step(opt);
+            ex_optim_step(opt); /* counted for the RESULT line's steps= */
             lg_step_end(ctx);
             steps++;
         }
@@ -101,9 +101,8 @@ int main(int argc, char **argv)
     ex_check(ctx, "training");
     if (rank == 0) { /* every rank holds the same parameters: rank 0 tests */
         double acc = ex_accuracy(ctx, mlp_forward, mlp, te.images, te.labels, te.n, D);
-        ex_result(&a, ex_seconds() - t0,
-                  "ranks=%d test_accuracy=%.4f steps=%lld examples_per_second=%.0f", nranks, acc,
-                  (long long)steps, (double)(steps * BATCH) / train_seconds);
+        ex_result(&a, ex_seconds() - t0, "ranks=%d test_accuracy=%.4f examples_per_second=%.0f",
+                  nranks, acc, (double)(steps * BATCH) / train_seconds);
     }
     free(idx);
     free(bx);
