@@ -188,7 +188,8 @@ lg_status lg_ctx_set_error(lg_ctx *ctx, lg_status s, const char *fmt, ...)
     ;
 /* A hook lg_backward and lg_backward_with call for each parameter whose
  * gradient the backward has finished: no op still to be walked uses it
- * (parameters the graph does not use are not reported). The order is
+ * (parameters this backward does not reach are not reported: unused ones,
+ * and those only ops of another output's graph, left on the tape, use). The order is
  * backward's, the parameters used last in the forward first, which is
  * when a data-parallel module can start sending them while backward goes
  * on (lossgrad/dist.h does). fn must not record ops or change parameters;
