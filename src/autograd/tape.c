@@ -208,6 +208,15 @@ lg_status lgA_accum_shared(lg_ctx *ctx, lg_tensor *x, const lg_tensor *g)
     return accum(ctx, x, (lg_tensor *)g, false);
 }
 
+/* x's index in ctx->params if it is a parameter that wants a gradient, else -1. */
+static int param_of(const lg_ctx *ctx, const lg_tensor *x)
+{
+    if (!x->persistent || x->is_buffer || !x->requires_grad)
+        return -1;
+    int p = x->param_index;
+    return p >= 0 && p < ctx->nparams && ctx->params[p] == x ? p : -1;
+}
+
 /* The grad-ready hook's schedule: for each parameter, the op of the tape
  * after which the walk meets no other op using it (the earliest recorded
  * user; NULL if none). Step memory, or NULL on OOM (status set). */
@@ -220,14 +229,9 @@ static lg_tensor **last_users(lg_ctx *ctx)
     memset(last, 0, (size_t)ctx->nparams * sizeof *last);
     for (lg_tensor *y = ctx->tape_tail; y; y = y->tape_prev)
         for (int i = 0; i < y->nin; i++) {
-            lg_tensor *x = y->in[i];
-            if (!x->persistent || !x->requires_grad)
-                continue;
-            for (int p = 0; p < ctx->nparams; p++)
-                if (ctx->params[p] == x) {
-                    last[p] = y; /* an earlier op overwrites: the last one walked stays */
-                    break;
-                }
+            int p = param_of(ctx, y->in[i]);
+            if (p >= 0)
+                last[p] = y; /* an earlier op overwrites: the last one walked stays */
         }
     return last;
 }
@@ -237,26 +241,24 @@ static lg_tensor **last_users(lg_ctx *ctx)
 static void mark_reached(lg_ctx *ctx, bool *reached, const lg_tensor *y)
 {
     for (int i = 0; i < y->nin; i++) {
-        const lg_tensor *x = y->in[i];
-        if (!x->persistent || !x->requires_grad)
-            continue;
-        for (int p = 0; p < ctx->nparams; p++)
-            if (ctx->params[p] == x) {
-                reached[p] = true;
-                break;
-            }
+        int p = param_of(ctx, y->in[i]);
+        if (p >= 0)
+            reached[p] = true;
     }
 }
 
 /* Reports the parameters whose last user y was, if this backward reached
  * them (an op of another output's graph, left on the tape, uses a
  * parameter without giving it a gradient). */
-static void report_ready(lg_ctx *ctx, lg_tensor *const *last, const bool *reached,
-                         const lg_tensor *y)
+static void report_ready(lg_ctx *ctx, lg_tensor **last, const bool *reached, const lg_tensor *y)
 {
-    for (int p = 0; p < ctx->nparams; p++)
-        if (last[p] == y && reached[p])
+    for (int i = 0; i < y->nin; i++) {
+        int p = param_of(ctx, y->in[i]);
+        if (p >= 0 && last[p] == y && reached[p]) {
+            last[p] = NULL; /* once, if y uses it twice */
             ctx->grad_ready(ctx, ctx->params[p], ctx->grad_ready_user);
+        }
+    }
 }
 
 lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstream)

@@ -31,7 +31,7 @@
 
 #define LG_ERRMSG_MAX 512
 #define LGC_HEADER_POOLS 4
-#define LGC_HEADER_BYTES 304 /* sizeof(struct lg_tensor), checked in tensor.c */
+#define LGC_HEADER_BYTES 312 /* sizeof(struct lg_tensor), checked in tensor.c */
 #define LGC_MAX_SCOPES 64
 #define LGC_MAX_KEEP 64 /* tensors one lg_scope_end keeps */
 

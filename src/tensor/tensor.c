@@ -545,7 +545,7 @@ static lg_tensor *persistent_new(lg_ctx *ctx, const char *who, bool buffer, cons
     if (buffer)
         ctx->buffers[ctx->nbuffers++] = t;
     else
-        ctx->params[ctx->nparams++] = t;
+        t->param_index = ctx->nparams, ctx->params[ctx->nparams++] = t;
     return t;
 }
 
@@ -554,8 +554,7 @@ lg_tensor *lg_param_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, co
     return persistent_new(ctx, "lg_param_new", false, name, dt, ndim, shape);
 }
 
-lg_tensor *lg_buffer_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim,
-                         const int64_t *shape)
+lg_tensor *lg_buffer_new(lg_ctx *ctx, const char *name, lg_dtype dt, int ndim, const int64_t *shape)
 {
     return persistent_new(ctx, "lg_buffer_new", true, name, dt, ndim, shape);
 }

@@ -61,6 +61,7 @@ struct lg_tensor {
     bool is_buffer;     /* a buffer (lg_buffer_new): never requires grad */
     bool requires_grad; /* a leaf that wants a gradient, or an op result on the tape */
     bool consumed;      /* a backward has walked through this op */
+    int param_index;    /* a parameter's place in ctx->params (the hook's schedule) */
     uint64_t step;      /* step id it was made in (0 for persistent) */
     lg_ctx *ctx;        /* the owner, so handle-only calls can spot staleness */
     int64_t numel;
