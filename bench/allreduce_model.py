@@ -84,13 +84,16 @@ if __name__ == "__main__":
     table("Weak-scaling efficiency, ring: no overlap / overlap with backward",
           lambda n, p, a, b: f"{1 / (1 + exposed(n, p, a, b, False) / (C_NS * 1e-9 * n / 4)):.2f}"
           f" / {1 / (1 + exposed(n, p, a, b, True) / (C_NS * 1e-9 * n / 4)):.2f}")
-    print("\nDeterministic mode: allgather of p float64 sums, ms (ring allreduce's in brackets)\n")
+    print("\nDeterministic mode, ms: recursive halving and doubling of the float64 sums (p a power "
+          "of two), the allgather of every rank's sum in brackets (any other p), and the memory "
+          "per rank of each\n")
     print("| model, link | " + " | ".join(f"p = {p}" for p in RANKS) + " |")
     print("|---|" + "---|" * len(RANKS))
     for mname, n in MODELS[:3]:
         lname, a, beta = LINKS[1]
         cells = []
         for p in RANKS:
-            t = (p - 1) * a + (p - 1) * 2 * n * beta + p * 2 * n * GAMMA
-            cells.append(f"{ms(t)} ({ms(exposed(n, p, a, beta, False))}), {p * 2 * n / 1e9:.3g} GB")
+            halving = t_rab(2 * n, p, a, beta)
+            gather = (p - 1) * a + (p - 1) * 2 * n * beta + p * 2 * n * GAMMA
+            cells.append(f"{ms(halving)} ({ms(gather)}), {5 * n / 1e9:.3g} GB ({(p * 2 + 4) * n / 1e9:.3g} GB)")
         print(f"| {mname}, {lname} | " + " | ".join(cells) + " |")

@@ -51,8 +51,10 @@
  * one pairwise tree over them in global order. N ranks and 1 rank (k = M)
  * over the same micro-batches compute the same tree, so their parameters
  * are the same bits (with lossgrad's thread-count determinism,
- * lg_threads_bitwise). It gathers every rank's sum (N times the
- * parameters' memory on each rank): a mode for checking, not for scale.
+ * lg_threads_bitwise). The ranks' sums travel in float64, by recursive
+ * halving and doubling when N is a power of two (about twice the bytes of
+ * an allreduce of the gradients), otherwise gathered (N times the
+ * parameters' memory on each rank).
  *
  * Errors: every collective call first agrees whether each rank can take
  * part, so an error is returned on every rank (the one that failed gives

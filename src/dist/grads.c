@@ -437,9 +437,45 @@ lg_status lg_dist_accumulate(lg_dist *d)
     return LG_OK;
 }
 
+/* The ranks' sums v (P each; N ranks, a power of two) added as the
+ * pairwise tree over the ranks in order, each node the lower ranks' sum
+ * plus the higher ranks' (as the counter adds them), into v on every
+ * rank. Recursive halving: at level m = 1, 2, 4, ..., rank r and r ^ m,
+ * which hold the same segment of their blocks' sums, swap halves of it,
+ * and each adds the half it keeps, the lower block's first; then the
+ * segments travel back the same way until every rank has all of v. Each
+ * rank moves about 2 P doubles, and needs P / 2 + 1 of scratch (buf). */
+static int tree_by_halving(lg_dist *d, double *v, double *buf)
+{
+    int64_t lo[32], hi[32];
+    int levels = 0, rc = MPI_SUCCESS;
+    lo[0] = 0, hi[0] = d->P;
+    for (int m = 1; m < d->size && rc == MPI_SUCCESS; m <<= 1, levels++) {
+        int peer = d->rank ^ m;
+        bool lower = (d->rank & m) == 0;
+        int64_t a = lo[levels], b = hi[levels], mid = a + (b - a) / 2;
+        int64_t klo = lower ? a : mid, khi = lower ? mid : b; /* kept */
+        int64_t slo = lower ? mid : a, shi = lower ? b : mid; /* sent */
+        rc = MPI_Sendrecv(v + slo, (int)(shi - slo), MPI_DOUBLE, peer, 19, buf, (int)(khi - klo),
+                          MPI_DOUBLE, peer, 19, d->comm, MPI_STATUS_IGNORE);
+        for (int64_t j = klo; rc == MPI_SUCCESS && j < khi; j++)
+            v[j] = lower ? v[j] + buf[j - klo] : buf[j - klo] + v[j];
+        lo[levels + 1] = klo, hi[levels + 1] = khi;
+    }
+    for (int l = levels; l > 0 && rc == MPI_SUCCESS; l--) { /* back: level m = 2^(l-1) */
+        int peer = d->rank ^ (1 << (l - 1));
+        int64_t a = lo[l - 1], b = hi[l - 1], klo = lo[l], khi = hi[l];
+        int64_t olo = klo == a ? khi : a, ohi = klo == a ? b : klo; /* the peer's half */
+        rc = MPI_Sendrecv(v + klo, (int)(khi - klo), MPI_DOUBLE, peer, 20, v + olo,
+                          (int)(ohi - olo), MPI_DOUBLE, peer, 20, d->comm, MPI_STATUS_IGNORE);
+    }
+    return rc;
+}
+
 /* Deterministic mode: every rank's sum (k micro-batches each, k a power of
- * two, so each is a whole subtree of the global pairwise tree), gathered,
- * then summed over the ranks by the same counter in rank order. */
+ * two, so each is a whole subtree of the global pairwise tree), summed
+ * over the ranks as the same counter in rank order would: by halving
+ * (above) for a power of two of ranks, otherwise gathered and counted. */
 static lg_status allreduce_fixed(lg_dist *d, const char *who)
 {
     bool ok = d->k > 0 && (d->k & (d->k - 1)) == 0;
@@ -452,9 +488,12 @@ static lg_status allreduce_fixed(lg_dist *d, const char *who)
     lg_status st = lgD_agree(d, who, ok);
     if (st != LG_OK)
         return st;
+    /* a power of two of ranks: the tree by halving (half the sums' memory
+     * as scratch); otherwise every rank's sum gathered */
+    bool halving = (d->size & (d->size - 1)) == 0;
+    size_t scratch = halving ? (size_t)(d->P / 2 + 1) : (size_t)d->size * (size_t)(d->P ? d->P : 1);
     int64_t mine[2] = { d->k, d->P }, *all = lg_ctx_mem_alloc(d->ctx, 2 * (size_t)d->size * 8, who);
-    double *gathered =
-        all ? lg_ctx_mem_alloc(d->ctx, (size_t)d->size * (size_t)(d->P ? d->P : 1) * 8, who) : NULL;
+    double *gathered = all ? lg_ctx_mem_alloc(d->ctx, scratch * 8, who) : NULL;
     if ((st = lgD_agree(d, who, gathered != NULL)) != LG_OK)
         goto out;
     int rc = MPI_Allgather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, d->comm);
@@ -477,21 +516,28 @@ static lg_status allreduce_fixed(lg_dist *d, const char *who)
         goto out;
     }
     counter_sum(d, d->tmp);
-    rc = MPI_Allgather(d->tmp, (int)d->P, MPI_DOUBLE, gathered, (int)d->P, MPI_DOUBLE, d->comm);
-    if (rc != MPI_SUCCESS) {
-        st = lgD_mpi_error(d, who, "MPI_Allgather", rc);
-        goto out;
-    }
     int64_t micro = d->k * d->size;
-    d->present = 0;
-    for (int r = 0; r < d->size; r++) {
-        memcpy(d->tmp, gathered + (size_t)r * (size_t)d->P, (size_t)d->P * sizeof(double));
-        if (!counter_add(d, who, d->tmp)) {
-            st = lg_ctx_status(d->ctx);
+    if (halving) {
+        if ((rc = tree_by_halving(d, d->tmp, gathered)) != MPI_SUCCESS) {
+            st = lgD_mpi_error(d, who, "MPI_Sendrecv", rc);
             goto out;
         }
+    } else {
+        rc = MPI_Allgather(d->tmp, (int)d->P, MPI_DOUBLE, gathered, (int)d->P, MPI_DOUBLE, d->comm);
+        if (rc != MPI_SUCCESS) {
+            st = lgD_mpi_error(d, who, "MPI_Allgather", rc);
+            goto out;
+        }
+        d->present = 0;
+        for (int r = 0; r < d->size; r++) {
+            memcpy(d->tmp, gathered + (size_t)r * (size_t)d->P, (size_t)d->P * sizeof(double));
+            if (!counter_add(d, who, d->tmp)) {
+                st = lg_ctx_status(d->ctx);
+                goto out;
+            }
+        }
+        counter_sum(d, d->tmp);
     }
-    counter_sum(d, d->tmp);
     int64_t at = 0;
     for (int i = 0; i < lgD_np(d); i++) {
         lg_tensor *p = lgD_param(d, i);
