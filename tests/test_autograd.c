@@ -313,22 +313,24 @@ Test(autograd, grad_ready_hook_reports_each_final_gradient_once)
                      "%s was reported before its gradient was final", lg_tensor_name(r.seen[i]));
     (void)unused;
     /* a parameter used only by another output's graph, which stays on the
-     * tape: not reached, so not reported (nor is a, used by both) until
-     * that graph's own backward */
+     * tape (shared): not reached, so not reported until that graph's own
+     * backward; a, used by both graphs, is reported in the first backward
+     * once its last use there (other's op, recorded first, walked last) is
+     * passed */
     lg_step_end(ctx);
     r.n = 0;
     x = lg_randn(ctx, LG_F64, 2, SHAPE(4, 3));
     lg_tensor *other = lg_sum(ctx, lg_matmul(ctx, lg_matmul(ctx, x, shared), a), 0, NULL, false);
-    loss = lg_sum(ctx, lg_matmul(ctx, x, b), 0, NULL, false);
+    loss = lg_sum(ctx, lg_matmul(ctx, lg_matmul(ctx, x, a), b), 0, NULL, false);
     cr_assert_eq(lg_backward(ctx, loss), LG_OK, "%s", lg_ctx_errmsg(ctx));
-    cr_assert(r.n == 1 && r.seen[0] == b, "%d reported, the first %s", r.n,
+    cr_assert(r.n == 2 && r.seen[0] == b && r.seen[1] == a, "%d reported, the first %s", r.n,
               r.n ? lg_tensor_name(r.seen[0]) : "-");
     cr_assert_eq(lg_backward(ctx, other), LG_OK, "%s", lg_ctx_errmsg(ctx));
-    cr_assert(r.n == 3 && r.seen[1] == a && r.seen[2] == shared, "%d reported", r.n);
+    cr_assert(r.n == 4 && r.seen[2] == a && r.seen[3] == shared, "%d reported", r.n);
     /* removed: no more reports */
     lg_step_end(ctx);
     cr_assert_eq(lg_ctx_set_grad_ready_hook(ctx, NULL, NULL), LG_OK);
     cr_assert_eq(lg_backward(ctx, lg_sum(ctx, lg_square(ctx, a), 0, NULL, false)), LG_OK);
-    cr_assert_eq(r.n, 3);
+    cr_assert_eq(r.n, 4);
     lg_ctx_free(ctx);
 }

@@ -99,7 +99,8 @@ typedef struct lg_dist_opts {
      * generator and discriminator) has an lg_dist for each. Its tensors are
      * those named prefix or "<prefix>.<...>" (lg_params_with_prefix), picked
      * at each call, so parameters made later with the name join. The
-     * string is copied. */
+     * string is copied. Set it in a struct from lg_dist_opts_default (a
+     * hand-written one must write the bucket sizes too). */
     const char *prefix;
 } lg_dist_opts;
 lg_dist_opts lg_dist_opts_default(void);
@@ -114,8 +115,10 @@ int lg_dist_mpi_init(int *argc, char ***argv);
  * opts: the defaults. Every rank of comm must call it. The ctx's lg_dists
  * share its grad-ready hook (lossgrad.h), so a hook of the program's is
  * LG_ERR_STATE, and so is a model that overlaps another lg_dist's of the
- * ctx (two without a prefix, "g" beside "g.enc", ...). A prefix naming no
- * parameter is LG_ERR_VALUE. NULL with the ctx error set on failure. Free
+ * ctx (two without a prefix, "g" beside "g.enc", ...), deterministic or
+ * not. A prefix naming no parameter is LG_ERR_VALUE. A rank that fails
+ * any of these makes every rank fail (the others: "rank R could not make
+ * its lg_dist"), never a hang. NULL with the ctx error set on failure. Free
  * it with lg_dist_free before the ctx and before MPI_Finalize (its memory
  * goes with the ctx, but its communicator does not).
  *
@@ -128,6 +131,7 @@ int lg_dist_mpi_init(int *argc, char ***argv);
  *     lg_dist_opts o = lg_dist_opts_default();
  *     o.prefix = "gen";  lg_dist *dg = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
  *     o.prefix = "disc"; lg_dist *dd = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+ *     lg_zero_grad(ctx);
  *     ... discriminator step: its loss on detached fakes, lg_backward,
  *         lg_dist_allreduce_grads(dd), its optimizer ...
  *     lg_zero_grad(ctx);
@@ -148,8 +152,10 @@ int lg_dist_size(const lg_dist *d);
 lg_status lg_dist_broadcast(lg_dist *d, int root);
 
 /* Every parameter's (the model's) .grad becomes the mean over the ranks
- * (deterministic mode: over the accumulated micro-batches), correctly
- * rounded in its dtype. Gradients travel in buckets of bucket_bytes (the
+ * (deterministic mode: over the accumulated micro-batches): the sum (in
+ * MPI's order; deterministic mode: the fixed one) divided by the rank
+ * count, that quotient correctly rounded in the gradient's dtype. After
+ * an MPI failure the gradients are undefined. Gradients travel in buckets of bucket_bytes (the
  * last parameters first, as backward makes them), each bucket's
  * non-blocking allreduce started during backward as soon as its gradients
  * are final (lg_dist_set_sync); this call starts the rest and waits for
@@ -157,7 +163,9 @@ lg_status lg_dist_broadcast(lg_dist *d, int root);
  * last, when nothing is left to overlap) is always this call's, with a
  * blocking allreduce, faster in Open MPI than a non-blocking one.
  * A parameter without a gradient is an error (each rank's backward must
- * reach every parameter). Collective. */
+ * reach every parameter), and so is a round whose buckets went with an
+ * earlier backward's gradients (two backwards with sync on, or sync
+ * turned off after one). Collective. */
 lg_status lg_dist_allreduce_grads(lg_dist *d);
 
 /* on (the default): each backward starts the buckets' allreduces as their
@@ -179,8 +187,9 @@ typedef struct lg_dist_stats {
 } lg_dist_stats;
 lg_dist_stats lg_dist_get_stats(const lg_dist *d);
 
-/* Deterministic mode: adds the parameters' gradients (one micro-batch's)
- * to this rank's fixed-order sum and zeroes them. */
+/* Deterministic mode: adds the parameters' gradients (one micro-batch's;
+ * the model's, with opts.prefix) to this rank's fixed-order sum and zeroes
+ * them (those only). */
 lg_status lg_dist_accumulate(lg_dist *d);
 
 /* This rank's part of an epoch of n examples: the indices of a

@@ -287,11 +287,7 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
         return lgC_errorf(ctx, LG_ERR_STATE,
                           "%s: out was already backpropagated (one backward per recorded graph)",
                           who);
-    if (lgA_accum_shared(ctx, out, upstream) != LG_OK)
-        return ctx->status;
-    /* Ops that received a gradient are run and consumed; the others (not
-     * on this output's graph) stay on the tape for a later backward. */
-    lg_status st = LG_OK;
+    /* the hook's schedule first: failing, it leaves out's gradient as it was */
     lg_tensor **last = NULL;
     bool *reached = NULL;
     if (ctx->grad_ready && !ctx->fence_on) {
@@ -300,6 +296,11 @@ lg_status lg_backward_with(lg_ctx *ctx, lg_tensor *out, const lg_tensor *upstrea
             return ctx->status;
         memset(reached, 0, (size_t)ctx->nparams);
     }
+    if (lgA_accum_shared(ctx, out, upstream) != LG_OK)
+        return ctx->status;
+    /* Ops that received a gradient are run and consumed; the others (not
+     * on this output's graph) stay on the tape for a later backward. */
+    lg_status st = LG_OK;
     ctx->backwards++;
     lg_tensor **keep = &ctx->tape_tail, *next;
     for (lg_tensor *y = ctx->tape_tail; y; y = next) {

@@ -151,10 +151,20 @@ static bool check_opts(lg_ctx *ctx, const lg_dist_opts *o)
     return true;
 }
 
-lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
+static void discard(lg_dist *d)
 {
-    if (!ctx)
-        return NULL;
+    if (!d)
+        return;
+    lg_ctx_mem_free(d->ctx, d->sel);
+    lg_ctx_mem_free(d->ctx, d->prefix);
+    lg_ctx_mem_free(d->ctx, d);
+}
+
+/* lg_dist_new's own checks (the options, the ctx's hook, the model) and
+ * the lg_dist they allow, before any communication; NULL with the ctx
+ * error set if one fails. */
+static lg_dist *make(lg_ctx *ctx, const lg_dist_opts *opts)
+{
     if (lg_ctx_status(ctx) != LG_OK)
         return NULL;
     lg_dist_opts o = lg_dist_opts_default();
@@ -165,19 +175,6 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
             o = lg_dist_opts_default(); /* all zero: the defaults */
         if (!check_opts(ctx, &o))
             return NULL;
-    }
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    if (!init || fin) {
-        lg_ctx_set_error(ctx, LG_ERR_STATE,
-                         "lg_dist_new: MPI is %s (call MPI_Init or lg_dist_mpi_init first)",
-                         fin ? "finalized" : "not initialised");
-        return NULL;
-    }
-    if (comm == MPI_COMM_NULL) {
-        lg_ctx_set_error(ctx, LG_ERR_NULL, "lg_dist_new: comm is MPI_COMM_NULL");
-        return NULL;
     }
     bool other = false;
     lg_dist *chain = hooked(ctx, &other);
@@ -203,10 +200,11 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
     if (!d)
         return NULL;
     d->ctx = ctx, d->o = o;
+    d->comm = d->bcomm = MPI_COMM_NULL;
     if (o.prefix) {
         size_t n = strlen(o.prefix) + 1;
         if (!(d->prefix = lg_ctx_mem_alloc(ctx, n, "lg_dist_new"))) {
-            lg_ctx_mem_free(ctx, d);
+            discard(d);
             return NULL;
         }
         memcpy(d->prefix, o.prefix, n);
@@ -220,37 +218,78 @@ lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
                                          "for \"fc.weight\")",
                                          o.prefix);
         if (!ok) {
-            lg_ctx_mem_free(ctx, d->sel);
-            lg_ctx_mem_free(ctx, d->prefix);
-            lg_ctx_mem_free(ctx, d);
+            discard(d);
             return NULL;
         }
     }
-    int rc = MPI_Comm_dup(comm, &d->comm);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
-    d->bcomm = MPI_COMM_NULL;
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Comm_dup(d->comm, &d->bcomm);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Comm_rank(d->comm, &d->rank);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Comm_size(d->comm, &d->size);
-    if (rc != MPI_SUCCESS) {
-        lgD_mpi_error(d, "lg_dist_new", "duplicating the communicator", rc);
-        if (d->bcomm != MPI_COMM_NULL)
-            MPI_Comm_free(&d->bcomm);
-        if (d->comm != MPI_COMM_NULL)
-            MPI_Comm_free(&d->comm);
-        lg_ctx_mem_free(ctx, d->sel);
-        lg_ctx_mem_free(ctx, d->prefix);
-        lg_ctx_mem_free(ctx, d);
+    return d;
+}
+
+lg_dist *lg_dist_new(lg_ctx *ctx, MPI_Comm comm, const lg_dist_opts *opts)
+{
+    const char *who = "lg_dist_new";
+    if (!ctx)
+        return NULL;
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (!init || fin) { /* nothing can be agreed on without MPI */
+        lg_ctx_set_error(ctx, LG_ERR_STATE,
+                         "%s: MPI is %s (call MPI_Init or lg_dist_mpi_init first)", who,
+                         fin ? "finalized" : "not initialised");
         return NULL;
     }
+    if (comm == MPI_COMM_NULL) {
+        lg_ctx_set_error(ctx, LG_ERR_NULL, "%s: comm is MPI_COMM_NULL", who);
+        return NULL;
+    }
+    lg_dist *d = make(ctx, opts);
+    /* Every rank duplicates comm (collective), then all agree whether
+     * each could make its lg_dist: a rank's own error (its model named
+     * otherwise, say) is an error on every rank, not a hang in the next
+     * collective. */
+    MPI_Comm c = MPI_COMM_NULL, bc = MPI_COMM_NULL;
+    int rank = 0, size = 1, first = 1;
+    int rc = MPI_Comm_dup(comm, &c);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_rank(c, &rank);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_size(c, &size);
+    if (rc == MPI_SUCCESS) {
+        int mine = d ? size : rank;
+        first = size;
+        rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c);
+    }
+    if (rc == MPI_SUCCESS && first == size)
+        rc = MPI_Comm_dup(c, &bc);
+    if (rc != MPI_SUCCESS || first != size) {
+        if (rc != MPI_SUCCESS) {
+            char msg[MPI_MAX_ERROR_STRING] = "";
+            int len = 0;
+            if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+                snprintf(msg, sizeof msg, "MPI error %d", rc);
+            lg_ctx_set_error(ctx, LG_ERR_IO, "%s: duplicating the communicator failed: %s", who,
+                             msg);
+        } else if (d) {
+            lg_ctx_set_error(ctx, LG_ERR_STATE,
+                             "%s: rank %d could not make its lg_dist (its own error says why)", who,
+                             first);
+        }
+        if (bc != MPI_COMM_NULL)
+            MPI_Comm_free(&bc);
+        if (c != MPI_COMM_NULL)
+            MPI_Comm_free(&c);
+        discard(d);
+        return NULL;
+    }
+    d->comm = c, d->bcomm = bc, d->rank = rank, d->size = size;
     d->sync = true;
     /* buckets start from backward as their gradients are final; the ctx's
      * lg_dists share its hook, the newest first */
-    d->next = chain;
+    bool other = false;
+    d->next = hooked(ctx, &other);
     lg_ctx_set_grad_ready_hook(ctx, lgD_on_grad_ready, d);
     return d;
 }

@@ -66,8 +66,9 @@ static int plan(lg_dist *d, bucket *b, size_t *total)
     return nb;
 }
 
-/* The last bucket's gradients of at least this many bytes are reduced
- * where they are, without the copies in and out of the bucket. */
+/* The last bucket's gradient that is most of it (and at least 64 KiB) is
+ * reduced where it is, without the copies in and out of the bucket: one
+ * more allreduce at most, for the copy of most of the bucket. */
 #define IN_PLACE_BYTES ((size_t)64 << 10)
 
 static size_t grad_bytes(const lg_tensor *g, lg_dtype dt)
@@ -75,15 +76,22 @@ static size_t grad_bytes(const lg_tensor *g, lg_dtype dt)
     return (size_t)lg_tensor_numel(g) * (dt == LG_F32 ? 4 : 8);
 }
 
-/* Copies bucket b's gradients into mem, but for those of at least big
- * bytes (0: all); returns the bytes copied. */
-static size_t pack_in(lg_dist *d, const bucket *b, char *mem, size_t big)
+/* Whether a gradient of bytes in bucket b, the last one (last), is
+ * reduced in place. */
+static bool in_place(const bucket *b, bool last, size_t bytes)
+{
+    return last && bytes >= IN_PLACE_BYTES && 2 * bytes > b->bytes;
+}
+
+/* Copies bucket b's gradients into mem, but for one reduced in place
+ * (last: b is the last bucket); returns the bytes copied. */
+static size_t pack_in(lg_dist *d, const bucket *b, char *mem, bool last)
 {
     char *at = mem + b->off;
     for (int i = b->last; i >= b->first; i--) {
         lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
         size_t bytes = grad_bytes(g, b->dt);
-        if (big && bytes >= big)
+        if (!g || in_place(b, last, bytes)) /* no g: a failed round's drain, sums dropped */
             continue;
         memcpy(at, lg_tensor_data(g), bytes);
         at += bytes;
@@ -120,15 +128,15 @@ static void divide(void *x, const void *y, int64_t m, lg_dtype dt, int n)
  * rank count n, correctly rounded in the gradients' own type: for float32,
  * the float division gives the bits of (float)((double)s / n), since
  * double holds more than 2 * 24 + 2 bits (double rounding is innocuous),
- * and a power of two is a multiplication by its exact reciprocal. Those
- * of at least big bytes (0: none) were reduced in place: divided there. */
-static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n, size_t big)
+ * and a power of two is a multiplication by its exact reciprocal. One
+ * reduced in place (last: b is the last bucket) is divided there. */
+static void pack_out(lg_dist *d, const bucket *b, const char *mem, int n, bool last)
 {
     const char *at = mem + b->off;
     for (int i = b->last; i >= b->first; i--) {
         lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
         size_t bytes = grad_bytes(g, b->dt);
-        if (big && bytes >= big) {
+        if (in_place(b, last, bytes)) {
             divide(lg_tensor_data(g), lg_tensor_data(g), lg_tensor_numel(g), b->dt, n);
             continue;
         }
@@ -197,6 +205,16 @@ static bool open_round(lg_dist *d, const char *who)
         d->bucket_cap = total;
     }
     plan(d, r->b, &total);
+    for (int k = 0; k < nb; k++) /* before any bucket starts: MPI's counts are int */
+        if (r->b[k].bytes / (r->b[k].dt == LG_F32 ? 4 : 8) > (size_t)1 << 30) {
+            lg_ctx_set_error(ctx, LG_ERR_VALUE,
+                             "%s: a gradient bucket of %zu bytes (parameter '%s' on): at most "
+                             "2^30 elements in one (MPI counts are int; lower "
+                             "lg_dist_opts.bucket_bytes, or split the parameter)",
+                             who, r->b[k].bytes, lg_tensor_name(lgD_param(d, r->b[k].last)));
+            lgD_close_round(d);
+            return false;
+        }
     for (int k = 0; k < nb; k++) {
         r->left[k] = r->b[k].last - r->b[k].first + 1;
         for (int i = r->b[k].first; i <= r->b[k].last; i++)
@@ -210,7 +228,7 @@ static void start_next(lg_dist *d, bool in_backward)
 {
     bround *r = d->round;
     bucket *b = &r->b[r->next];
-    pack_in(d, b, d->bucket_mem, 0);
+    pack_in(d, b, d->bucket_mem, false);
     size_t es = b->dt == LG_F32 ? 4 : 8, count = b->bytes / es;
     int rc = count > (size_t)1 << 30 /* MPI counts are int: not in this version */
                  ? MPI_ERR_COUNT
@@ -233,8 +251,13 @@ void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user)
     lg_dist *d = user;
     if (d->next) /* the ctx's other models' lg_dists */
         lgD_on_grad_ready(ctx, param, d->next);
-    if (!d->sync || d->broken || d->size == 1 || d->o.deterministic || !lgD_mine(d, param))
+    if (d->broken || d->size == 1 || d->o.deterministic || !lgD_mine(d, param))
         return; /* one rank: the mean is the gradient; deterministic: lg_dist_accumulate's */
+    if (!d->sync) {
+        if (d->round) /* buckets went with an earlier backward's gradients */
+            d->round->twice = true;
+        return;
+    }
     if (!d->round) {
         lg_status before = lg_ctx_status(ctx);
         if (!open_round(d, "lg_backward")) {
@@ -298,8 +321,8 @@ static void drain(lg_dist *d)
  * allreduce is faster than its non-blocking one (libnbc): 110 against
  * 173 us for the benchmark's 814 KB at 2 ranks here. Every rank sends it
  * the same way (MPI matches no blocking collective with a non-blocking
- * one): never from backward. Its gradients of IN_PLACE_BYTES or more
- * are reduced where they are, one allreduce each, and the rest packed. */
+ * one): never from backward. A gradient that is most of it is reduced
+ * where it is (in_place), the rest packed. */
 static int allreduce_one(lg_dist *d, void *at, size_t bytes, lg_dtype dt)
 {
     size_t count = bytes / (dt == LG_F32 ? 4 : 8);
@@ -312,11 +335,11 @@ static int allreduce_last(lg_dist *d)
 {
     bround *r = d->round;
     bucket *b = &r->b[r->nb - 1];
-    size_t packed = pack_in(d, b, d->bucket_mem, IN_PLACE_BYTES);
+    size_t packed = pack_in(d, b, d->bucket_mem, true);
     int rc = packed ? allreduce_one(d, (char *)d->bucket_mem + b->off, packed, b->dt) : MPI_SUCCESS;
     for (int i = b->last; i >= b->first && rc == MPI_SUCCESS; i--) {
         lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
-        if (grad_bytes(g, b->dt) >= IN_PLACE_BYTES)
+        if (in_place(b, true, grad_bytes(g, b->dt)))
             rc = allreduce_one(d, lg_tensor_data(g), grad_bytes(g, b->dt), b->dt);
     }
     if (rc == MPI_SUCCESS)
@@ -343,7 +366,7 @@ static lg_status allreduce_buckets(lg_dist *d, const char *who)
         st = lgD_mpi_error(d, who, "MPI_Allreduce", lrc);
     else
         for (int k = 0; k < r->nb; k++)
-            pack_out(d, &r->b[k], d->bucket_mem, d->size, k == r->nb - 1 ? IN_PLACE_BYTES : 0);
+            pack_out(d, &r->b[k], d->bucket_mem, d->size, k == r->nb - 1);
     d->broken = d->broken || r->failed || wrc != MPI_SUCCESS || lrc != MPI_SUCCESS;
     lgD_close_round(d);
     return st;
@@ -433,7 +456,10 @@ lg_status lg_dist_accumulate(lg_dist *d)
     if (!counter_add(d, who, d->tmp))
         return lg_ctx_status(d->ctx);
     d->k++;
-    lg_zero_grad(d->ctx);
+    for (int i = 0; i < lgD_np(d); i++) { /* the model's only: not lg_zero_grad */
+        lg_tensor *g = lg_tensor_grad(lgD_param(d, i));
+        memset(lg_tensor_data(g), 0, grad_bytes(g, lg_tensor_dtype(g)));
+    }
     return LG_OK;
 }
 
@@ -581,9 +607,11 @@ lg_status lg_dist_allreduce_grads(lg_dist *d)
               (d->o.deterministic || grads_present(d, who, &P));
     if (ok && d->round && d->round->twice)
         ok = false, lg_ctx_set_error(d->ctx, LG_ERR_STATE,
-                                     "%s: a parameter's gradient was finished twice since the "
-                                     "last call (two backwards, or parameters made since: "
-                                     "accumulate with lg_dist_set_sync(d, false))",
+                                     "%s: buckets went with an earlier backward's gradients "
+                                     "(a second backward since the last call, with sync on or "
+                                     "after turning it off, or parameters made since: to "
+                                     "accumulate, lg_dist_set_sync(d, false) before the "
+                                     "backwards and true before the last)",
                                      who);
     if (ok && d->round && d->round->failed)
         ok = false, lgD_mpi_error(d, who, "starting a bucket during backward", d->round->rc);

@@ -231,9 +231,18 @@ static void check_overlap_and_accumulation(void)
     backward_on(&m, from, part);
     backward_on(&m, from, part);
     CHECK(lg_dist_allreduce_grads(d) == LG_ERR_STATE, "two backwards in one round accepted");
-    CHECK(strstr(lg_ctx_errmsg(m.ctx), "finished twice") ||
+    CHECK(strstr(lg_ctx_errmsg(m.ctx), "an earlier backward's gradients") ||
               strstr(lg_ctx_errmsg(m.ctx), "could not take part"),
           "%s", lg_ctx_errmsg(m.ctx));
+    lg_ctx_clear_error(m.ctx);
+    /* a backward with sync off after one with sync on (whose buckets went
+     * with its gradients alone): an error too, not a mix of the two */
+    lg_zero_grad(m.ctx);
+    backward_on(&m, from, part);
+    lg_dist_set_sync(d, false);
+    backward_on(&m, from, part);
+    lg_dist_set_sync(d, true);
+    CHECK(lg_dist_allreduce_grads(d) == LG_ERR_STATE, "sync on, then off, in one round accepted");
     lg_ctx_clear_error(m.ctx);
     /* the buckets in flight were drained: the next round works */
     lg_zero_grad(m.ctx);
@@ -482,6 +491,18 @@ static void check_two_models(void)
           "an lg_dist of every parameter beside gen's: %s", lg_ctx_errmsg(ctx));
     lg_ctx_clear_error(ctx);
 
+    /* a rank whose model has another name: an error on every rank, no hang */
+    o.prefix = rank_ == size_ - 1 ? "generator" : "gen";
+    lg_dist_free(dg);
+    CHECK(!lg_dist_new(ctx, MPI_COMM_WORLD, &o), "a prefix naming nothing on one rank accepted");
+    CHECK(strstr(lg_ctx_errmsg(ctx),
+                 rank_ == size_ - 1 ? "names no parameter" : "could not make its lg_dist"),
+          "%s", lg_ctx_errmsg(ctx));
+    lg_ctx_clear_error(ctx);
+    o.prefix = "gen";
+    dg = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    CHECK(dg, "%s", lg_ctx_errmsg(ctx));
+
     /* broadcast: gen's parameters only; disc's and the buffers unchanged */
     double before[64], after[64];
     int64_t nd = grads_of(ctx, "disc", before); /* sizes; values below */
@@ -555,6 +576,38 @@ static void check_two_models(void)
           lg_ctx_errmsg(ctx));
     lg_dist_free(dd);
     CHECK(!lg_ctx_grad_ready_hook(ctx, NULL), "the hook outlives the lg_dists");
+    lg_ctx_free(ctx);
+}
+
+/* Deterministic mode, two models, one loss reaching both: each
+ * lg_dist_accumulate takes and zeroes its own model's gradients only. */
+static void check_two_models_fixed(void)
+{
+    lg_ctx *ctx = lg_ctx_new(NULL);
+    lg_tensor *a = lg_param_new(ctx, "a.w", LG_F64, 1, (int64_t[]){ 3 });
+    lg_tensor *b = lg_param_new(ctx, "b.w", LG_F64, 1, (int64_t[]){ 3 });
+    lg_dist_opts o = lg_dist_opts_default();
+    o.deterministic = true;
+    o.prefix = "a";
+    lg_dist *da = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    o.prefix = "b";
+    lg_dist *db = lg_dist_new(ctx, MPI_COMM_WORLD, &o);
+    /* loss = sum(x * a) + sum(2 x * b), x = rank + 1: grads x and 2 x */
+    double xv[3] = { rank_ + 1.0, rank_ + 1.0, rank_ + 1.0 };
+    lg_tensor *x = lg_tensor_from(ctx, LG_F64, xv, 1, (int64_t[]){ 3 });
+    lg_tensor *loss = lg_add(ctx, lg_sum(ctx, lg_mul(ctx, x, a), 0, NULL, false),
+                             lg_sum(ctx, lg_mul(ctx, lg_add(ctx, x, x), b), 0, NULL, false));
+    CHECK(lg_backward(ctx, loss) == LG_OK, "%s", lg_ctx_errmsg(ctx));
+    CHECK(lg_dist_accumulate(da) == LG_OK && lg_dist_accumulate(db) == LG_OK, "%s",
+          lg_ctx_errmsg(ctx));
+    CHECK(lg_dist_allreduce_grads(da) == LG_OK && lg_dist_allreduce_grads(db) == LG_OK, "%s",
+          lg_ctx_errmsg(ctx));
+    double want = (size_ + 1) / 2.0; /* the ranks' mean of rank + 1 */
+    const double *ga = lg_tensor_data(lg_tensor_grad(a)), *gb = lg_tensor_data(lg_tensor_grad(b));
+    CHECK(ga[0] == want && gb[0] == 2 * want, "a.grad %g (want %g), b.grad %g (want %g)", ga[0],
+          want, gb[0], 2 * want);
+    lg_dist_free(db);
+    lg_dist_free(da);
     lg_ctx_free(ctx);
 }
 
@@ -709,6 +762,7 @@ int main(int argc, char **argv)
         check_training();
         check_shard();
         check_two_models();
+        check_two_models_fixed();
         check_mean_rounding();
         check_fixed_order();
     }
