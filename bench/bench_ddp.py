@@ -34,7 +34,6 @@ Run it with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=1 (dist.sh does).
 """
 
 import argparse
-import ctypes
 import os
 import statistics
 import sys
@@ -44,18 +43,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from bench_torch import corename  # the OpenBLAS kernel, as bench_torch reports it
+
 BATCH, IN, HID, OUT = 128, 784, 256, 10
-
-
-def corename():
-    for lib in ("libopenblas.so.0", "libblas.so.3"):
-        try:
-            f = ctypes.CDLL(lib).openblas_get_corename
-            f.restype = ctypes.c_char_p
-            return f().decode()
-        except (OSError, AttributeError):
-            continue
-    return "unknown"
 
 
 def main():
