@@ -78,7 +78,8 @@ function show(ex, key, ref,    i, kv) {
         show(ex, "mean_grad_norm", "within 0.05 of 1 (the penalty)"); show(ex, "clip_coverage", "weight clipping, no penalty")
         show(ex, "clip_hq_fraction", "weight clipping"); show(ex, "clip_grad_norm", "weight clipping: << 1")
     } else if (ex == "fashion_dist") {
-        show(ex, "test_accuracy", "equal at any rank count (2 ranks)"); show(ex, "examples_per_second", "")
+        show(ex, "test_accuracy", "MLP, equal at any rank count (2 ranks)"); show(ex, "examples_per_second", "MLP")
+        show(ex, "cnn_test_accuracy", "CNN, 1 epoch, equal at any rank count"); show(ex, "cnn_examples_per_second", "CNN")
     } else if (ex == "loss_shapes") {
         show(ex, "mse_closed_form_rel_err", "<= 1e-8: 2 lmax(XtX)/N"); show(ex, "mse_edge_ratio", "within 0.1 of 1: at 2 / lr")
         show(ex, "mse_sharpness", "top eigenvalue, MSE"); show(ex, "huber_sharpness", "Huber")
