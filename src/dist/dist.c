@@ -305,7 +305,7 @@ void lg_dist_free(lg_dist *d)
     for (lg_dist *x = head; x; x = x->next)
         if (x->next == d)
             x->next = d->next;
-    lgD_close_round(d);
+    lgD_free_rounds(d);
     lgD_free_sums(d);
     lg_ctx_mem_free(d->ctx, d->bucket_mem);
     lg_ctx_mem_free(d->ctx, d->sel);

@@ -16,6 +16,7 @@ struct lg_dist {
     void *bucket_mem;
     size_t bucket_cap;
     struct bround *round; /* the buckets of the gradients being made (bround, below) */
+    struct bround *spare; /* the last round's memory, for the next */
     bool sync;            /* backwards start buckets (lg_dist_set_sync) */
     bool broken;          /* buckets were left in flight by an error */
     lg_dist_stats stats;
@@ -52,6 +53,7 @@ lg_tensor *lgD_param(const lg_dist *d, int i);
  * and the deterministic sum's memory, freed. */
 void lgD_on_grad_ready(lg_ctx *ctx, lg_tensor *param, void *user);
 void lgD_close_round(lg_dist *d);
+void lgD_free_rounds(lg_dist *d);
 void lgD_free_sums(lg_dist *d);
 
 #endif

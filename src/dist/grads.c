@@ -161,20 +161,34 @@ typedef struct bround {
     bool twice;  /* a parameter was reported twice: two backwards in one round */
 } bround;
 
-void lgD_close_round(lg_dist *d)
+static void free_round(lg_ctx *ctx, bround *r)
 {
-    bround *r = d->round;
     if (!r)
         return;
-    lg_ctx_mem_free(d->ctx, r->b);
-    lg_ctx_mem_free(d->ctx, r->left);
-    lg_ctx_mem_free(d->ctx, r->of);
-    lg_ctx_mem_free(d->ctx, r->req);
-    lg_ctx_mem_free(d->ctx, r);
-    d->round = NULL;
+    lg_ctx_mem_free(ctx, r->b);
+    lg_ctx_mem_free(ctx, r->left);
+    lg_ctx_mem_free(ctx, r->of);
+    lg_ctx_mem_free(ctx, r->req);
+    lg_ctx_mem_free(ctx, r);
 }
 
-/* The plan for the parameters as they are now; false on OOM. */
+/* The round ends; its memory is kept for the next one of the same shape
+ * (so that steady steps allocate nothing). */
+void lgD_close_round(lg_dist *d)
+{
+    if (!d->round)
+        return;
+    free_round(d->ctx, d->spare);
+    d->spare = d->round, d->round = NULL;
+}
+
+void lgD_free_rounds(lg_dist *d)
+{
+    free_round(d->ctx, d->round);
+    free_round(d->ctx, d->spare);
+    d->round = d->spare = NULL;
+}
+
 static bool open_round(lg_dist *d, const char *who)
 {
     lg_ctx *ctx = d->ctx;
@@ -182,19 +196,27 @@ static bool open_round(lg_dist *d, const char *who)
     if (!lgD_select(d, who))
         return false;
     int nb = plan(d, NULL, &total), np = lgD_np(d);
-    bround *r = lg_ctx_mem_alloc(ctx, sizeof *r, who);
-    if (!r)
-        return false;
-    d->round = r;
-    r->nb = nb, r->np = np, r->rc = MPI_SUCCESS, r->hint = np > 0 ? np - 1 : 0;
-    size_t nbs = (size_t)(nb ? nb : 1), nps = (size_t)(np ? np : 1);
-    if (!(r->b = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->b, who)) ||
-        !(r->left = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->left, who)) ||
-        !(r->of = lg_ctx_mem_alloc(ctx, nps * sizeof *r->of, who)) ||
-        !(r->req = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->req, who))) {
-        lgD_close_round(d);
-        return false;
+    bround *r = d->spare;
+    if (r && r->nb == nb && r->np == np) { /* the last round's memory */
+        d->spare = NULL;
+        *r = (bround){
+            .nb = r->nb, .b = r->b, .left = r->left, .np = r->np, .of = r->of, .req = r->req
+        };
+    } else {
+        if (!(r = lg_ctx_mem_alloc(ctx, sizeof *r, who)))
+            return false;
+        r->nb = nb, r->np = np;
+        size_t nbs = (size_t)(nb ? nb : 1), nps = (size_t)(np ? np : 1);
+        if (!(r->b = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->b, who)) ||
+            !(r->left = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->left, who)) ||
+            !(r->of = lg_ctx_mem_alloc(ctx, nps * sizeof *r->of, who)) ||
+            !(r->req = lg_ctx_mem_alloc(ctx, nbs * sizeof *r->req, who))) {
+            free_round(ctx, r);
+            return false;
+        }
     }
+    d->round = r;
+    r->rc = MPI_SUCCESS, r->hint = np > 0 ? np - 1 : 0;
     if (total > d->bucket_cap) {
         lg_ctx_mem_free(ctx, d->bucket_mem);
         d->bucket_cap = 0;
